@@ -1,0 +1,34 @@
+# Flags live on interface targets, never on global variables.
+add_library(mdmc_options INTERFACE)
+target_compile_features(mdmc_options INTERFACE cxx_std_20)
+target_include_directories(mdmc_options INTERFACE "${PROJECT_SOURCE_DIR}")
+target_compile_definitions(mdmc_options INTERFACE
+  MDMC_VERSION="${PROJECT_VERSION}"
+  MDMC_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+if(MDMC_SANITIZE)
+  target_compile_options(mdmc_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(mdmc_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(MDMC_FUZZ)
+  # Instrument the project's own code for coverage; the fuzzer binaries add -fsanitize=fuzzer.
+  target_compile_options(mdmc_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  target_link_options(mdmc_options INTERFACE -fsanitize=address,undefined)
+endif()
+
+add_library(mdmc_warnings INTERFACE)
+target_compile_options(mdmc_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+  -Wold-style-cast -Wcast-align -Woverloaded-virtual)
+
+# mdmc_add_module(NAME SRCS a.cpp b.cpp DEPS mdmc::x ext TESTS a_test.cpp)
+# gives the library mdmc_<name>, its alias mdmc::<name>, and the test binary mdmc_<name>_test.
+function(mdmc_add_module name)
+  cmake_parse_arguments(M "" "" "SRCS;DEPS;TESTS;TEST_DEPS" ${ARGN})
+  add_library(mdmc_${name} STATIC ${M_SRCS})
+  add_library(mdmc::${name} ALIAS mdmc_${name})
+  target_link_libraries(mdmc_${name} PUBLIC mdmc_options ${M_DEPS} PRIVATE mdmc_warnings)
+  if(MDMC_BUILD_TESTS AND M_TESTS)
+    add_executable(mdmc_${name}_test ${M_TESTS})
+    target_link_libraries(mdmc_${name}_test PRIVATE mdmc_${name} ${M_TEST_DEPS} mdmc_warnings GTest::gtest GTest::gmock GTest::gtest_main)
+    gtest_discover_tests(mdmc_${name}_test DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 120)
+  endif()
+endfunction()

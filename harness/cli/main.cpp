@@ -1,0 +1,194 @@
+// mdmconform: conformance and fuzz testing for Apple MDM servers.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "harness/cli/suite.hpp"
+#include "harness/report/report.hpp"
+#include "harness/server/reference_server.hpp"
+
+namespace {
+
+using namespace mdmc;
+
+std::string verdict_tag(scenario::Verdict v) {
+  std::string s(scenario::verdict_name(v));
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+int command_run(const cli::SuiteOptions& options, const std::string& out_dir) {
+  auto outcome = cli::run_suite(options);
+  if (outcome.exit_code == 2 || outcome.exit_code == 3) {
+    fmt::print(stderr, "mdmconform: {}\n", outcome.message);
+    return outcome.exit_code;
+  }
+  std::cout << report::console_summary(outcome.run);
+  std::filesystem::path dir = out_dir.empty()
+                                  ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
+                                  : std::filesystem::path(out_dir);
+  std::string error;
+  if (!report::write_run(outcome.run, dir, &error)) {
+    fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), error);
+    return 2;
+  }
+  fmt::print("report: {}/report.json, junit.xml, summary.txt\n", dir.string());
+  return outcome.exit_code;
+}
+
+int command_serve(server::Config config, const std::string& address, std::uint16_t port) {
+  if (!net::is_loopback_host(address)) {
+    fmt::print(stderr, "mdmconform: serve binds loopback addresses only, not {}\n", address);
+    return 2;
+  }
+  server::ReferenceServer server(std::move(config));
+  std::string error;
+  auto bound = server.listen(address, port, &error);
+  if (bound == 0) {
+    fmt::print(stderr, "mdmconform: cannot listen on {}:{}: {}\n", address, port, error);
+    return 3;
+  }
+  fmt::print("reference MDM server on http://{}:{} (check-in {}, commands {}, queue PUT {}{{id}}), fault: {}\n",
+             address, bound, server::kCheckInPath, server::kServerPath, server::kEnqueuePrefix,
+             server::fault_info(config.fault).name);
+  std::fflush(stdout);
+  // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not
+  // async-signal-safe. The server's threads inherit the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  server.start();
+  int signal = 0;
+  sigwait(&signals, &signal);
+  server.stop();
+  return 0;
+}
+
+int command_list(const std::filesystem::path& specs, bool rules_only, bool faults_only) {
+  if (faults_only) {
+    for (const auto& f : server::fault_catalog()) {
+      fmt::print("{:<24} breaks {:<18} {}\n", f.name, f.breaks.empty() ? "-" : fmt::format("{}", fmt::join(f.breaks, ",")), f.behaviour);
+    }
+    return 0;
+  }
+  try {
+    auto rules = scenario::load_rules(specs / "rules.yaml");
+    auto cases = scenario::load_suite(specs / "scenarios", rules);
+    if (rules_only) {
+      for (const auto& [id, rule] : rules.rules) {
+        std::vector<std::string> ids;
+        for (const auto& c : cases) {
+          if (std::find(c.rules.begin(), c.rules.end(), id) != c.rules.end()) ids.push_back(c.id);
+        }
+        std::vector<std::string_view> faults;
+        for (const auto& f : server::fault_catalog()) {
+          if (std::find(f.breaks.begin(), f.breaks.end(), id) != f.breaks.end()) faults.push_back(f.name);
+        }
+        fmt::print("{:<22} {:<7} cases: {:<40} fault: {}\n", id, scenario::level_name(rule.level),
+                   ids.empty() ? "-" : fmt::format("{}", fmt::join(ids, ",")),
+                   faults.empty() ? "-" : fmt::format("{}", fmt::join(faults, ",")));
+      }
+      return 0;
+    }
+    for (const auto& c : cases) {
+      fmt::print("{:<32} {:<34} {}\n", c.id, fmt::format("{}", fmt::join(c.rules, ",")), c.title);
+    }
+  } catch (const scenario::LoadError& e) {
+    fmt::print(stderr, "mdmconform: {}\n", e.what());
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mdmconform: conformance and fuzz testing for Apple MDM servers"};
+  app.set_version_flag("--version", std::string("mdmconform ") + MDMC_VERSION);
+  app.require_subcommand(1);
+
+  std::string specs = cli::default_specs_dir().string();
+  app.add_option("--specs", specs, "folder with rules.yaml, scenarios/ and targets/")->capture_default_str();
+
+  cli::SuiteOptions run_options;
+  std::string target;
+  std::string out_dir;
+  std::string run_fault = "none";
+  std::optional<std::uint64_t> seed;
+  auto* run = app.add_subcommand("run", "run the conformance suite (against the built-in reference server unless --target)");
+  run->add_option("--target", target, "target profile (YAML); without it, the built-in reference server");
+  run->add_option("--out", out_dir, "report folder (default reports/<time>-<target>)");
+  run->add_option("--seed", seed, "seed for synthetic UDIDs and UserIDs (default: random, recorded in report.json)");
+  run->add_option("--fault", run_fault, "fault mode of the built-in server (see `list --faults`)");
+  run->add_option("cases", run_options.selection, "case id prefixes to run (default: all)");
+
+  server::Config serve_config;
+  std::string serve_fault = "none";
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::vector<std::string> managed_users;
+  auto* serve = app.add_subcommand("serve", "run the reference MDM server");
+  serve->add_option("--fault", serve_fault, "fault mode (see `list --faults`)");
+  serve->add_option("--port", port, "port (0: any free port, printed)");
+  serve->add_option("--address", address, "loopback address to bind")->capture_default_str();
+  serve->add_option("--manage-network-user", managed_users, "UserID of a network user to manage (repeatable)");
+  serve->add_option("--digest-challenge", serve_config.digest_challenge, "DigestChallenge for managed network users");
+
+  bool list_rules = false;
+  bool list_faults = false;
+  auto* list = app.add_subcommand("list", "list the cases, the rules, or the fault modes");
+  list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
+  list->add_flag("--faults", list_faults, "fault modes of the reference server and the rules each breaks");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;  // DESIGN.md: usage errors exit 2
+  }
+
+  auto fault_named = [](const std::string& name) -> std::optional<server::Fault> {
+    auto fault = server::fault_from_name(name);
+    if (!fault) fmt::print(stderr, "mdmconform: unknown fault mode '{}'; `mdmconform list --faults` lists them\n", name);
+    return fault;
+  };
+
+  if (*run) {
+    run_options.specs_dir = specs;
+    if (!target.empty()) run_options.target = target;
+    auto fault = fault_named(run_fault);
+    if (!fault) return 2;
+    if (*fault != server::Fault::none && !target.empty()) {
+      fmt::print(stderr, "mdmconform: --fault applies to the built-in server, not to --target\n");
+      return 2;
+    }
+    run_options.builtin_fault = *fault;
+    run_options.seed = seed ? *seed : std::random_device{}();
+    run_options.on_case = [](const scenario::CaseResult& c) {
+      fmt::print("{:<5} {} ({} ms){}\n", verdict_tag(c.verdict), c.id, c.elapsed.count(),
+                 c.reason.empty() ? "" : "\n      " + c.reason);
+      std::fflush(stdout);
+    };
+    return command_run(run_options, out_dir);
+  }
+  if (*serve) {
+    auto fault = fault_named(serve_fault);
+    if (!fault) return 2;
+    serve_config.fault = *fault;
+    serve_config.managed_network_users.insert(managed_users.begin(), managed_users.end());
+    return command_serve(serve_config, address, port);
+  }
+  return command_list(specs, list_rules, list_faults);
+}

@@ -1,0 +1,172 @@
+#pragma once
+// Emulated macOS MDM clients as protocol state machines: a Device (the mdmclient daemon) and
+// its UserAgents (one mdmclient agent per logged-in user). They do no I/O: each offers the
+// next message to send, and takes the server's answer to decide what comes next. Transport
+// and scenario code move the bytes; unit tests and fuzzers drive these directly.
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/plist/value.hpp"
+#include "harness/protocol/messages.hpp"
+
+namespace mdmc::emulator {
+
+// Which URL a message goes to: CheckInURL or ServerURL (they may be the same).
+enum class Endpoint { check_in, server };
+
+struct Message {
+  Endpoint endpoint = Endpoint::server;
+  std::string label;   // "Authenticate", "Idle", "NotNow 6F1C..."
+  plist::Dict body;
+
+  std::string content_type() const;
+  std::string bytes() const { return plist::to_xml(plist::Value(body)); }
+};
+
+// The server's answer as the client sees it.
+struct Answer {
+  int status = 0;             // 0 when no response arrived
+  std::string body;
+};
+
+// Deterministic synthetic identities, so a run can be replayed with its seed.
+class IdentitySource {
+ public:
+  explicit IdentitySource(std::uint64_t seed) : rng_(seed) {}
+  std::string uuid();            // upper-case RFC 4122 v4 form, as macOS writes UDIDs
+  std::string hex(std::size_t bytes);
+  std::string bytes(std::size_t count);
+ private:
+  std::mt19937_64 rng_;
+};
+
+enum class UserKind { local, network };
+
+class UserAgent {
+ public:
+  enum class State { logged_in, refused, challenged, authenticated, enrolled };
+
+  UserAgent(std::string udid, protocol::UserFacts facts, UserKind kind, IdentitySource& ids);
+
+  const protocol::UserFacts& facts() const { return facts_; }
+  protocol::Channel channel() const { return {udid_, facts_.user_id}; }
+  UserKind kind() const { return kind_; }
+  State state() const { return state_; }
+  const std::string& digest_challenge() const { return challenge_; }
+  const std::string& auth_token() const { return auth_token_; }
+
+  // UserAuthenticate: without DigestResponse first, with it once a challenge arrived.
+  Message user_authenticate() const;
+  // Takes the answer to user_authenticate(); returns a reason when the answer is not one a
+  // client can act on (the state is then unchanged).
+  std::optional<std::string> on_user_authenticate(const Answer& answer);
+  Message token_update(const protocol::DeviceFacts& device) const;
+  void on_token_update(const Answer& answer);
+
+ private:
+  std::string udid_;
+  protocol::UserFacts facts_;
+  UserKind kind_;
+  protocol::PushIdentity push_;
+  State state_ = State::logged_in;
+  std::string challenge_;
+  std::string auth_token_;
+};
+
+class Device {
+ public:
+  Device(protocol::DeviceFacts facts, IdentitySource& ids);
+
+  const protocol::DeviceFacts& facts() const { return facts_; }
+  protocol::Channel channel() const { return {facts_.udid, ""}; }
+
+  Message authenticate() const;
+  Message token_update() const;
+  Message check_out() const;
+
+ private:
+  protocol::DeviceFacts facts_;
+  protocol::PushIdentity push_;
+};
+
+// How a client answers each command in a series.
+enum class AnswerPolicy {
+  acknowledge,                      // Acknowledged to every command
+  not_now,                          // NotNow to every command
+  not_now_until_device_configured,  // NotNow until a DeviceConfigured, then Acknowledged
+  error,                            // Error to every command
+};
+std::optional<AnswerPolicy> answer_policy_from_name(std::string_view name);
+std::string_view answer_policy_name(AnswerPolicy policy);
+
+struct SeriesOptions {
+  AnswerPolicy policy = AnswerPolicy::acknowledge;
+  protocol::UserFlags flags;
+  // A series that has not ended after this many exchanges is stopped: a server that loops
+  // must not hang the harness. Apple sets no number; 64 is far beyond any real series here.
+  int max_exchanges = 64;
+};
+
+// How a series ended.
+enum class SeriesEnd {
+  running,
+  empty_body,       // 200 with zero bytes: the only correct end
+  empty_plist,      // 200 with a plist that holds no command (Apple: not an empty plist)
+  no_content,       // 204
+  http_status,      // any other status
+  bad_command,      // a body that is neither empty nor a command (reason in end_detail)
+  no_response,      // transport failure (reason in end_detail)
+  bound_reached,    // max_exchanges without an end
+};
+std::string_view series_end_name(SeriesEnd end);
+
+struct DeliveredCommand {
+  std::string uuid;
+  std::string request_type;
+  protocol::Status answered = protocol::Status::acknowledged;
+  int exchange = 0;  // which exchange of the series brought it, from 0
+};
+
+struct SeriesOutcome {
+  std::vector<DeliveredCommand> delivered;
+  SeriesEnd end = SeriesEnd::running;
+  int end_status = 0;
+  std::string end_detail;
+  int exchanges = 0;
+
+  bool delivered_uuid(std::string_view uuid) const;
+  // UUIDs delivered more than once in this series.
+  std::vector<std::string> repeated() const;
+};
+
+// One Idle/Acknowledged/Error/NotNow series on one channel.
+class Series {
+ public:
+  Series(protocol::Channel channel, std::optional<protocol::UserFacts> user, SeriesOptions options);
+
+  bool done() const { return outcome_.end != SeriesEnd::running; }
+  // The report to send next; only while !done().
+  const Message& next() const { return next_; }
+  // Takes the answer to next(): either the series ends or next() changes.
+  void on_answer(const Answer& answer, std::string_view transport_error = {});
+  const SeriesOutcome& outcome() const { return outcome_; }
+
+ private:
+  protocol::Status answer_for(const protocol::Command& command);
+  Message make_report(const protocol::ReportSpec& spec) const;
+  void finish(SeriesEnd end, int status, std::string detail);
+
+  protocol::Channel channel_;
+  std::optional<protocol::UserFacts> user_;
+  SeriesOptions options_;
+  bool device_configured_ = false;
+  Message next_;
+  SeriesOutcome outcome_;
+};
+
+}  // namespace mdmc::emulator

@@ -1,0 +1,80 @@
+#pragma once
+// HTTP messages and exchanges as plain values: what every transcript, verdict and reproducer
+// is made of. No Beast or Asio here, so that protocol and scenario code compiles fast.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mdmc::net {
+
+struct Header {
+  std::string name;
+  std::string value;
+  bool operator==(const Header&) const = default;
+};
+using Headers = std::vector<Header>;
+
+// First value of a header, matched case-insensitively, or nothing.
+std::optional<std::string> find_header(const Headers& headers, std::string_view name);
+
+struct Request {
+  std::string method = "PUT";
+  std::string url;        // absolute: http://127.0.0.1:8080/mdm
+  Headers headers;        // Host, Content-Length and Connection are added by the client
+  std::string body;
+};
+
+struct Response {
+  int status = 0;
+  std::string reason;
+  Headers headers;
+  std::string body;
+};
+
+// Why an exchange produced no usable response. Every value is something a hostile or broken
+// server can cause; none of them is a harness crash.
+enum class TransportError {
+  none = 0,
+  bad_url,               // the URL could not be parsed or uses an unsupported scheme
+  resolve_failed,        // the host name did not resolve
+  connect_failed,        // connection refused or unreachable
+  connect_timeout,       // no connection within Limits::connect_timeout
+  write_failed,          // the request could not be sent (peer closed or reset)
+  header_timeout,        // no complete response header within Limits::header_timeout
+  body_timeout,          // no complete body within Limits::body_timeout
+  closed_before_response,  // the peer closed without answering
+  connection_reset,      // the peer reset the connection
+  header_too_large,      // response header beyond Limits::max_header_bytes
+  body_too_large,        // response body beyond Limits::max_body_bytes
+  bad_response,          // bytes that are not an HTTP/1.1 response
+};
+std::string_view transport_error_name(TransportError e);
+
+// One request and its outcome, with timings: the unit of every transcript.
+struct Exchange {
+  Request request;
+  std::optional<Response> response;         // absent when error != none
+  TransportError error = TransportError::none;
+  std::string error_detail;                 // the system's words, e.g. "Connection refused"
+  std::chrono::system_clock::time_point started;
+  std::chrono::microseconds elapsed{0};
+  bool reused_connection = false;           // sent on a kept-alive connection
+
+  bool ok() const { return error == TransportError::none && response.has_value(); }
+};
+
+// A parsed absolute URL. Only http is supported until TLS lands.
+struct Url {
+  std::string scheme;  // "http"
+  std::string host;
+  std::uint16_t port = 0;
+  std::string target;  // path and query, at least "/"
+};
+std::optional<Url> parse_url(std::string_view url);
+// True for 127.0.0.0/8, ::1 and "localhost": the only hosts tests may target.
+bool is_loopback_host(std::string_view host);
+
+}  // namespace mdmc::net

@@ -1,0 +1,1112 @@
+#include "harness/report/report.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <system_error>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace mdmc::report {
+namespace {
+
+namespace chr = std::chrono;
+namespace fs = std::filesystem;
+using scenario::CaseResult;
+using scenario::Finding;
+using scenario::Level;
+using scenario::RuleResult;
+using scenario::RunResult;
+using scenario::TranscriptEntry;
+using scenario::Verdict;
+// ordered_json keeps keys in the order they are written, so report.json diffs stay readable.
+using Json = nlohmann::ordered_json;
+
+constexpr std::array kVerdicts = {Verdict::pass, Verdict::skip, Verdict::warn, Verdict::fail,
+                                  Verdict::error};
+constexpr std::array kLevels = {Level::must, Level::should, Level::may};
+
+// ---------------------------------------------------------------------------------------------
+// Text: UTF-8, base64.
+
+// Decodes one code point at s[i] and advances i past it. On an invalid sequence (overlong,
+// surrogate, beyond U+10FFFF, truncated, stray continuation byte) returns nothing and advances
+// by one byte. Strict in the same way as nlohmann's serializer, so that what passes here never
+// makes dump() complain.
+std::optional<char32_t> next_code_point(std::string_view s, std::size_t& i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  std::size_t len = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  char32_t cp = 0;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+    cp = b0 & 0x1Fu;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    cp = b0 & 0x0Fu;
+    if (b0 == 0xE0) lo = 0xA0;  // no overlong 3-byte forms
+    if (b0 == 0xED) hi = 0x9F;  // no UTF-16 surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    cp = b0 & 0x07u;
+    if (b0 == 0xF0) lo = 0x90;  // no overlong 4-byte forms
+    if (b0 == 0xF4) hi = 0x8F;  // nothing beyond U+10FFFF
+  } else {
+    ++i;
+    return std::nullopt;
+  }
+  if (i + len > s.size()) {
+    ++i;
+    return std::nullopt;
+  }
+  for (std::size_t k = 1; k < len; ++k) {
+    const unsigned char b = byte(i + k);
+    const unsigned char min = k == 1 ? lo : 0x80;
+    const unsigned char max = k == 1 ? hi : 0xBF;
+    if (b < min || b > max) {
+      ++i;
+      return std::nullopt;
+    }
+    cp = (cp << 6) | (b & 0x3Fu);
+  }
+  i += len;
+  return cp;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (!next_code_point(s, i)) return false;
+  }
+  return true;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+constexpr char32_t kReplacement = 0xFFFD;
+
+// Valid UTF-8, with every invalid byte replaced by U+FFFD.
+std::string sanitize_utf8(std::string_view s) {
+  if (is_valid_utf8(s)) return std::string(s);
+  std::string out;
+  out.reserve(s.size() + 16);
+  std::size_t i = 0;
+  while (i < s.size()) {
+    append_utf8(out, next_code_point(s, i).value_or(kReplacement));
+  }
+  return out;
+}
+
+constexpr std::string_view kBase64Alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// RFC 4648 base64, with padding.
+std::string base64_encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  auto at = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(in[k])); };
+  std::size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += kBase64Alphabet[(n >> 6) & 63];
+    out += kBase64Alphabet[n & 63];
+  }
+  const std::size_t rest = in.size() - i;
+  if (rest == 1) {
+    const std::uint32_t n = at(i) << 16;
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    const std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8);
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += kBase64Alphabet[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+// Strict RFC 4648 decoding: length a multiple of 4, padding only at the end, no whitespace.
+std::optional<std::string> base64_decode(std::string_view in) {
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::size_t pad = 0;
+  if (!in.empty() && in.back() == '=') ++pad;
+  if (in.size() >= 2 && in[in.size() - 2] == '=') ++pad;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  std::uint32_t n = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < in.size() - pad; ++i) {
+    const auto pos = kBase64Alphabet.find(in[i]);
+    if (pos == std::string_view::npos) return std::nullopt;
+    n = (n << 6) | static_cast<std::uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((n >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time.
+
+struct CivilTime {
+  int year;
+  unsigned month, day, hour, minute, second;
+  long long subsecond_ms;
+};
+
+CivilTime civil_utc(chr::system_clock::time_point tp) {
+  const auto ms = chr::floor<chr::milliseconds>(tp);
+  const auto day = chr::floor<chr::days>(ms);
+  const chr::year_month_day ymd{day};
+  const chr::hh_mm_ss hms{ms - day};
+  return {static_cast<int>(ymd.year()),
+          static_cast<unsigned>(ymd.month()),
+          static_cast<unsigned>(ymd.day()),
+          static_cast<unsigned>(hms.hours().count()),
+          static_cast<unsigned>(hms.minutes().count()),
+          static_cast<unsigned>(hms.seconds().count()),
+          static_cast<long long>(hms.subseconds().count())};
+}
+
+// "2026-11-29T08:51:55.123Z"
+std::string format_rfc3339_ms(chr::system_clock::time_point tp) {
+  const CivilTime t = civil_utc(tp);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year, t.month, t.day, t.hour,
+                     t.minute, t.second, t.subsecond_ms);
+}
+
+// Reads exactly `width` decimal digits at s[pos].
+bool read_digits(std::string_view s, std::size_t pos, std::size_t width, int& out) {
+  if (pos + width > s.size()) return false;
+  out = 0;
+  for (std::size_t k = pos; k < pos + width; ++k) {
+    if (s[k] < '0' || s[k] > '9') return false;
+    out = out * 10 + (s[k] - '0');
+  }
+  return true;
+}
+
+// RFC 3339 date-time: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)". Fractions beyond the
+// clock's resolution are truncated; a leap second (":60") counts as the next second.
+std::optional<chr::system_clock::time_point> parse_rfc3339(std::string_view s) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (s.size() < 20 || !read_digits(s, 0, 4, year) || s[4] != '-' ||
+      !read_digits(s, 5, 2, month) || s[7] != '-' || !read_digits(s, 8, 2, day) ||
+      (s[10] != 'T' && s[10] != 't') || !read_digits(s, 11, 2, hour) || s[13] != ':' ||
+      !read_digits(s, 14, 2, minute) || s[16] != ':' || !read_digits(s, 17, 2, second)) {
+    return std::nullopt;
+  }
+  const chr::year_month_day ymd{chr::year{year}, chr::month{static_cast<unsigned>(month)},
+                                chr::day{static_cast<unsigned>(day)}};
+  if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  std::size_t pos = 19;
+  chr::nanoseconds fraction{0};
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    const std::size_t start = pos;
+    long long ns = 0;
+    std::size_t used = 0;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (used < 9) {
+        ns = ns * 10 + (s[pos] - '0');
+        ++used;
+      }
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+    for (; used < 9; ++used) ns *= 10;
+    fraction = chr::nanoseconds{ns};
+  }
+  chr::minutes offset{0};
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh = 0, om = 0;
+    if (!read_digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !read_digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset = chr::hours{oh} + chr::minutes{om};
+    if (s[pos] == '-') offset = -offset;
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) return std::nullopt;
+  const auto local = chr::sys_days{ymd} + chr::hours{hour} + chr::minutes{minute} +
+                     chr::seconds{second} + fraction;
+  return chr::time_point_cast<chr::system_clock::duration>(local - offset);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counting.
+
+std::array<int, kVerdicts.size()> count_verdicts(const RunResult& run) {
+  std::array<int, kVerdicts.size()> counts{};
+  for (const auto& c : run.cases) ++counts[static_cast<std::size_t>(c.verdict)];
+  return counts;
+}
+
+int count_of(const std::array<int, kVerdicts.size()>& counts, Verdict v) {
+  return counts[static_cast<std::size_t>(v)];
+}
+
+std::vector<const Finding*> failed_findings(const CaseResult& c) {
+  std::vector<const Finding*> out;
+  for (const auto& f : c.findings) {
+    if (!f.passed) out.push_back(&f);
+  }
+  return out;
+}
+
+std::string describe_finding(const Finding& f) {
+  return fmt::format("{}: expected {}, got {}", f.rule, f.expected, f.actual);
+}
+
+// ---------------------------------------------------------------------------------------------
+// report.json, writing.
+
+// Bytes the target sent (bodies, header fields, reason phrases): a string when they are valid
+// UTF-8, else {"base64": "..."}, so that they survive exactly.
+Json bytes_json(std::string_view bytes) {
+  if (is_valid_utf8(bytes)) return Json(bytes);
+  Json wrapped = Json::object();
+  wrapped["base64"] = base64_encode(bytes);
+  return wrapped;
+}
+
+// Free text meant for people; invalid UTF-8 becomes U+FFFD.
+Json text_json(std::string_view text) { return Json(sanitize_utf8(text)); }
+
+Json headers_json(const net::Headers& headers) {
+  Json out = Json::array();
+  for (const auto& h : headers) {
+    Json pair = Json::array();
+    pair.push_back(bytes_json(h.name));
+    pair.push_back(bytes_json(h.value));
+    out.push_back(std::move(pair));
+  }
+  return out;
+}
+
+Json strings_json(const std::vector<std::string>& values) {
+  Json out = Json::array();
+  for (const auto& v : values) out.push_back(text_json(v));
+  return out;
+}
+
+Json transcript_entry_json(const TranscriptEntry& entry) {
+  const net::Exchange& x = entry.exchange;
+  Json j = Json::object();
+  j["actor"] = text_json(entry.actor);
+  j["label"] = text_json(entry.label);
+  j["started"] = format_rfc3339_ms(x.started);
+  j["elapsed_us"] = static_cast<std::int64_t>(x.elapsed.count());
+  j["reused_connection"] = x.reused_connection;
+  if (x.error != net::TransportError::none) {
+    j["error"] = std::string(net::transport_error_name(x.error));
+  }
+  j["error_detail"] = text_json(x.error_detail);
+  Json request = Json::object();
+  request["method"] = bytes_json(x.request.method);
+  request["url"] = bytes_json(x.request.url);
+  request["headers"] = headers_json(x.request.headers);
+  request["body"] = bytes_json(x.request.body);
+  j["request"] = std::move(request);
+  if (x.response) {
+    Json response = Json::object();
+    response["status"] = x.response->status;
+    response["reason"] = bytes_json(x.response->reason);
+    response["headers"] = headers_json(x.response->headers);
+    response["body"] = bytes_json(x.response->body);
+    j["response"] = std::move(response);
+  } else {
+    j["response"] = nullptr;
+  }
+  return j;
+}
+
+Json case_json(const CaseResult& c) {
+  Json j = Json::object();
+  j["id"] = text_json(c.id);
+  j["title"] = text_json(c.title);
+  j["rules"] = strings_json(c.rules);
+  j["verdict"] = std::string(scenario::verdict_name(c.verdict));
+  j["reason"] = text_json(c.reason);
+  j["elapsed_ms"] = static_cast<std::int64_t>(c.elapsed.count());
+  Json findings = Json::array();
+  for (const auto& f : c.findings) {
+    Json fj = Json::object();
+    fj["rule"] = text_json(f.rule);
+    fj["level"] = std::string(scenario::level_name(f.level));
+    fj["passed"] = f.passed;
+    fj["expected"] = text_json(f.expected);
+    fj["actual"] = text_json(f.actual);
+    fj["step"] = f.step;
+    findings.push_back(std::move(fj));
+  }
+  j["findings"] = std::move(findings);
+  Json transcript = Json::array();
+  for (const auto& entry : c.transcript) transcript.push_back(transcript_entry_json(entry));
+  j["transcript"] = std::move(transcript);
+  return j;
+}
+
+Json rule_json(const RuleResult& r) {
+  Json j = Json::object();
+  j["id"] = text_json(r.id);
+  j["level"] = std::string(scenario::level_name(r.level));
+  j["verdict"] = std::string(scenario::verdict_name(r.verdict));
+  j["cases"] = strings_json(r.cases);
+  j["failed_cases"] = strings_json(r.failed_cases);
+  return j;
+}
+
+// ---------------------------------------------------------------------------------------------
+// report.json, reading. Every accessor checks the type it expects and records the first
+// problem with its JSON path; after a failure the results are placeholders and are discarded.
+
+class Reader {
+ public:
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  void fail(const std::string& path, std::string_view what) {
+    if (error_.empty()) error_ = fmt::format("{}: {}", path.empty() ? "(top)" : path, what);
+  }
+
+  const Json* member(const Json& obj, std::string_view key, const std::string& path) {
+    if (!obj.is_object()) {
+      fail(path, "expected an object");
+      return nullptr;
+    }
+    auto it = obj.find(key);
+    if (it == obj.end()) {
+      fail(join(path, key), "missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  const Json* object(const Json& obj, std::string_view key, const std::string& path) {
+    const Json* j = member(obj, key, path);
+    if (j && !j->is_object()) {
+      fail(join(path, key), "expected an object");
+      return nullptr;
+    }
+    return j;
+  }
+
+  const Json* array(const Json& obj, std::string_view key, const std::string& path) {
+    const Json* j = member(obj, key, path);
+    if (j && !j->is_array()) {
+      fail(join(path, key), "expected an array");
+      return nullptr;
+    }
+    return j;
+  }
+
+  std::string string(const Json& obj, std::string_view key, const std::string& path) {
+    const Json* j = member(obj, key, path);
+    return j ? as_string(*j, join(path, key)) : std::string();
+  }
+
+  std::string as_string(const Json& j, const std::string& path) {
+    if (!j.is_string()) {
+      fail(path, "expected a string");
+      return {};
+    }
+    return j.get_ref<const std::string&>();
+  }
+
+  // A string, or {"base64": "..."} for bytes that are not UTF-8.
+  std::string bytes(const Json& obj, std::string_view key, const std::string& path) {
+    const Json* j = member(obj, key, path);
+    return j ? as_bytes(*j, join(path, key)) : std::string();
+  }
+
+  std::string as_bytes(const Json& j, const std::string& path) {
+    if (j.is_string()) return j.get_ref<const std::string&>();
+    if (j.is_object() && j.size() == 1) {
+      const std::string encoded = string(j, "base64", path);
+      if (!ok()) return {};
+      if (auto decoded = base64_decode(encoded)) return *std::move(decoded);
+      fail(join(path, "base64"), "not valid base64");
+      return {};
+    }
+    fail(path, "expected a string or {\"base64\": ...}");
+    return {};
+  }
+
+  bool boolean(const Json& obj, std::string_view key, const std::string& path) {
+    const Json* j = member(obj, key, path);
+    if (!j) return false;
+    if (!j->is_boolean()) {
+      fail(join(path, key), "expected true or false");
+      return false;
+    }
+    return j->get<bool>();
+  }
+
+  std::int64_t integer(const Json& obj, std::string_view key, const std::string& path,
+                       std::int64_t min = std::numeric_limits<std::int64_t>::min(),
+                       std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
+    const Json* j = member(obj, key, path);
+    if (!j) return 0;
+    const std::string where = join(path, key);
+    if (j->is_number_unsigned()) {
+      const auto u = j->get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(max)) {
+        fail(where, "out of range");
+        return 0;
+      }
+      return static_cast<std::int64_t>(u);
+    }
+    if (!j->is_number_integer()) {
+      fail(where, "expected an integer");
+      return 0;
+    }
+    const auto v = j->get<std::int64_t>();
+    if (v < min || v > max) {
+      fail(where, "out of range");
+      return 0;
+    }
+    return v;
+  }
+
+  std::vector<std::string> strings(const Json& obj, std::string_view key, const std::string& path) {
+    std::vector<std::string> out;
+    const Json* arr = array(obj, key, path);
+    if (!arr) return out;
+    for (std::size_t i = 0; i < arr->size() && ok(); ++i) {
+      out.push_back(as_string((*arr)[i], index(join(path, key), i)));
+    }
+    return out;
+  }
+
+  Verdict verdict(const Json& obj, std::string_view key, const std::string& path) {
+    const std::string name = string(obj, key, path);
+    for (Verdict v : kVerdicts) {
+      if (scenario::verdict_name(v) == name) return v;
+    }
+    if (ok()) fail(join(path, key), fmt::format("unknown verdict \"{}\"", name));
+    return Verdict::error;
+  }
+
+  Level level(const Json& obj, std::string_view key, const std::string& path) {
+    const std::string name = string(obj, key, path);
+    for (Level l : kLevels) {
+      if (scenario::level_name(l) == name) return l;
+    }
+    if (ok()) fail(join(path, key), fmt::format("unknown level \"{}\"", name));
+    return Level::must;
+  }
+
+  static std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+  }
+  static std::string index(const std::string& path, std::size_t i) {
+    return fmt::format("{}[{}]", path, i);
+  }
+
+ private:
+  std::string error_;
+};
+
+net::Headers read_headers(Reader& r, const Json& obj, const std::string& path) {
+  net::Headers out;
+  const Json* arr = r.array(obj, "headers", path);
+  if (!arr) return out;
+  const std::string base = Reader::join(path, "headers");
+  for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
+    const Json& pair = (*arr)[i];
+    const std::string where = Reader::index(base, i);
+    if (!pair.is_array() || pair.size() != 2) {
+      r.fail(where, "expected [name, value]");
+      break;
+    }
+    net::Header h;
+    h.name = r.as_bytes(pair[0], Reader::index(where, 0));
+    h.value = r.as_bytes(pair[1], Reader::index(where, 1));
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+std::optional<net::TransportError> transport_error_from_name(std::string_view name) {
+  // Walks the enum from none to its last value, bad_response; a value added to net::TransportError
+  // after bad_response must move this bound.
+  for (int i = 0; i <= static_cast<int>(net::TransportError::bad_response); ++i) {
+    const auto e = static_cast<net::TransportError>(i);
+    if (net::transport_error_name(e) == name) return e;
+  }
+  return std::nullopt;
+}
+
+TranscriptEntry read_transcript_entry(Reader& r, const Json& j, const std::string& path) {
+  TranscriptEntry entry;
+  net::Exchange& x = entry.exchange;
+  entry.actor = r.string(j, "actor", path);
+  entry.label = r.string(j, "label", path);
+  const std::string started = r.string(j, "started", path);
+  if (r.ok()) {
+    if (auto tp = parse_rfc3339(started)) {
+      x.started = *tp;
+    } else {
+      r.fail(Reader::join(path, "started"), "not an RFC 3339 time");
+    }
+  }
+  x.elapsed = chr::microseconds{r.integer(j, "elapsed_us", path)};
+  x.reused_connection = r.boolean(j, "reused_connection", path);
+  if (r.ok() && j.contains("error")) {
+    const std::string name = r.string(j, "error", path);
+    if (auto e = transport_error_from_name(name); e && *e != net::TransportError::none) {
+      x.error = *e;
+    } else if (r.ok()) {
+      r.fail(Reader::join(path, "error"), fmt::format("unknown transport error \"{}\"", name));
+    }
+  }
+  x.error_detail = r.string(j, "error_detail", path);
+  if (const Json* req = r.object(j, "request", path)) {
+    const std::string where = Reader::join(path, "request");
+    x.request.method = r.bytes(*req, "method", where);
+    x.request.url = r.bytes(*req, "url", where);
+    x.request.headers = read_headers(r, *req, where);
+    x.request.body = r.bytes(*req, "body", where);
+  }
+  if (const Json* resp = r.member(j, "response", path); resp && !resp->is_null()) {
+    const std::string where = Reader::join(path, "response");
+    if (!resp->is_object()) {
+      r.fail(where, "expected an object or null");
+    } else {
+      net::Response response;
+      response.status = static_cast<int>(r.integer(*resp, "status", where, 0, 999));
+      response.reason = r.bytes(*resp, "reason", where);
+      response.headers = read_headers(r, *resp, where);
+      response.body = r.bytes(*resp, "body", where);
+      x.response = std::move(response);
+    }
+  }
+  return entry;
+}
+
+CaseResult read_case(Reader& r, const Json& j, const std::string& path) {
+  CaseResult c;
+  c.id = r.string(j, "id", path);
+  c.title = r.string(j, "title", path);
+  c.rules = r.strings(j, "rules", path);
+  c.verdict = r.verdict(j, "verdict", path);
+  c.reason = r.string(j, "reason", path);
+  c.elapsed = chr::milliseconds{r.integer(j, "elapsed_ms", path)};
+  if (const Json* arr = r.array(j, "findings", path)) {
+    const std::string base = Reader::join(path, "findings");
+    for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
+      const Json& fj = (*arr)[i];
+      const std::string where = Reader::index(base, i);
+      Finding f;
+      f.rule = r.string(fj, "rule", where);
+      f.level = r.level(fj, "level", where);
+      f.passed = r.boolean(fj, "passed", where);
+      f.expected = r.string(fj, "expected", where);
+      f.actual = r.string(fj, "actual", where);
+      f.step = static_cast<int>(r.integer(fj, "step", where, std::numeric_limits<int>::min(),
+                                          std::numeric_limits<int>::max()));
+      c.findings.push_back(std::move(f));
+    }
+  }
+  if (const Json* arr = r.array(j, "transcript", path)) {
+    const std::string base = Reader::join(path, "transcript");
+    for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
+      c.transcript.push_back(read_transcript_entry(r, (*arr)[i], Reader::index(base, i)));
+    }
+  }
+  return c;
+}
+
+RuleResult read_rule(Reader& r, const Json& j, const std::string& path) {
+  RuleResult rule;
+  rule.id = r.string(j, "id", path);
+  rule.level = r.level(j, "level", path);
+  rule.verdict = r.verdict(j, "verdict", path);
+  rule.cases = r.strings(j, "cases", path);
+  rule.failed_cases = r.strings(j, "failed_cases", path);
+  return rule;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JUnit XML.
+
+// XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+bool is_xml_char(char32_t cp) {
+  return cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp <= 0xD7FF) ||
+         (cp >= 0xE000 && cp <= 0xFFFD) || (cp >= 0x10000 && cp <= 0x10FFFF);
+}
+
+// Escapes text for element content, or for a double- or single-quoted attribute value when
+// in_attribute is set (there, tab and newlines are written as character references so that
+// attribute-value normalization does not turn them into spaces). Invalid UTF-8 becomes U+FFFD;
+// characters XML 1.0 cannot carry at all are dropped.
+std::string xml_escape(std::string_view s, bool in_attribute) {
+  std::string out;
+  out.reserve(s.size() + 16);
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const char32_t cp = next_code_point(s, i).value_or(kReplacement);
+    if (!is_xml_char(cp)) continue;
+    switch (cp) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += in_attribute ? "&quot;" : "\""; break;
+      case '\'': out += in_attribute ? "&apos;" : "'"; break;
+      case '\r': out += "&#13;"; break;  // a literal CR would be normalized away by parsers
+      case '\n': out += in_attribute ? "&#10;" : "\n"; break;
+      case '\t': out += in_attribute ? "&#9;" : "\t"; break;
+      default: append_utf8(out, cp);
+    }
+  }
+  return out;
+}
+
+std::string xml_attr(std::string_view s) { return xml_escape(s, true); }
+std::string xml_text(std::string_view s) { return xml_escape(s, false); }
+
+std::string junit_seconds(chr::milliseconds ms) {
+  return fmt::format("{:.3f}", static_cast<double>(ms.count()) / 1000.0);
+}
+
+// The rule area a case belongs to: "SYN" for SYN-ALL; a case without rules is classed by the
+// first segment of its id ("syn/all" -> "SYN").
+std::string rule_area(const CaseResult& c) {
+  std::string area;
+  if (!c.rules.empty() && !c.rules.front().empty()) {
+    const std::string& rule = c.rules.front();
+    area = rule.substr(0, rule.find('-'));
+  } else {
+    area = c.id.substr(0, c.id.find('/'));
+    for (char& ch : area) {
+      if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+    }
+  }
+  return area.empty() ? std::string("mdmconform") : area;
+}
+
+void append_property(std::string& out, std::string_view name, std::string_view value) {
+  out += fmt::format("    <property name=\"{}\" value=\"{}\"/>\n", xml_attr(name), xml_attr(value));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Console.
+
+// One line of text safe for a terminal: invalid UTF-8 becomes U+FFFD, and control characters
+// (C0, DEL, C1, which a hostile server could use to move the cursor or rewrite the screen) are
+// shown escaped. Longer text is cut at max_code_points with "...".
+std::string console_text(std::string_view s, std::size_t max_code_points = 240) {
+  std::string out;
+  std::size_t i = 0;
+  std::size_t shown = 0;
+  while (i < s.size()) {
+    if (shown == max_code_points) {
+      out += "...";
+      break;
+    }
+    const char32_t cp = next_code_point(s, i).value_or(kReplacement);
+    ++shown;
+    if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (cp < 0x20 || cp == 0x7F) {
+      out += fmt::format("\\x{:02X}", static_cast<unsigned>(cp));
+    } else if (cp >= 0x80 && cp <= 0x9F) {
+      out += fmt::format("\\u{:04X}", static_cast<unsigned>(cp));
+    } else {
+      append_utf8(out, cp);
+    }
+  }
+  return out;
+}
+
+std::string upper_verdict(Verdict v) {
+  std::string s(scenario::verdict_name(v));
+  for (char& ch : s) {
+    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+  }
+  return s;
+}
+
+// Display width of a console_text result, counted in code points (good enough for the ASCII ids
+// the suite uses).
+std::size_t width_of(std::string_view utf8) {
+  std::size_t n = 0;
+  std::size_t i = 0;
+  while (i < utf8.size()) {
+    next_code_point(utf8, i);
+    ++n;
+  }
+  return n;
+}
+
+void pad_to(std::string& out, std::string_view cell, std::size_t width) {
+  out += cell;
+  for (std::size_t w = width_of(cell); w < width; ++w) out += ' ';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files.
+
+std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+
+void set_error(std::string* error, std::string message) {
+  if (error) *error = std::move(message);
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+std::string filesystem_safe(std::string_view s, std::size_t max_len) {
+  std::string out;
+  for (char ch : s) {
+    if (out.size() == max_len) break;
+    const bool keep = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+    out += keep ? ch : '_';
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+std::string to_json_text(const RunResult& run) {
+  Json j = Json::object();
+  j["schema_version"] = kSchemaVersion;
+  Json harness = Json::object();
+  harness["name"] = "mdmconform";
+  harness["version"] = text_json(run.harness_version);
+  j["harness"] = std::move(harness);
+  Json target = Json::object();
+  target["name"] = text_json(run.target_name);
+  target["url"] = text_json(run.target_url);
+  target["profile_digest"] = text_json(run.profile_digest);
+  j["target"] = std::move(target);
+  j["suite_digest"] = text_json(run.suite_digest);
+  j["started_at"] = text_json(run.started_at);
+  j["elapsed_ms"] = static_cast<std::int64_t>(run.elapsed.count());
+  // A 64-bit seed does not fit a JavaScript number (53 bits of mantissa): keep it a string.
+  j["seed"] = std::to_string(run.seed);
+  j["builtin_fault"] = text_json(run.builtin_fault);
+  j["interrupted"] = run.interrupted;
+  const auto counts = count_verdicts(run);
+  Json counts_json = Json::object();
+  for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::warn, Verdict::skip, Verdict::error}) {
+    counts_json[std::string(scenario::verdict_name(v))] = count_of(counts, v);
+  }
+  j["counts"] = std::move(counts_json);
+  Json rules = Json::array();
+  for (const auto& r : run.rules) rules.push_back(rule_json(r));
+  j["rules"] = std::move(rules);
+  Json cases = Json::array();
+  for (const auto& c : run.cases) cases.push_back(case_json(c));
+  j["cases"] = std::move(cases);
+  // Every string above is valid UTF-8 already; replace is a second guard so dump never throws.
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+std::optional<RunResult> from_json_text(std::string_view text, std::string* error) {
+  const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    set_error(error, "not valid JSON");
+    return std::nullopt;
+  }
+  Reader r;
+  RunResult run;
+  const std::string top;
+  if (!j.is_object()) {
+    r.fail(top, "expected an object");
+  } else {
+    const auto version = r.integer(j, "schema_version", top);
+    if (r.ok() && version != kSchemaVersion) {
+      r.fail("schema_version", fmt::format("unsupported version {} (this harness reads {})",
+                                           version, kSchemaVersion));
+    }
+  }
+  if (r.ok()) {
+    if (const Json* harness = r.object(j, "harness", top)) {
+      run.harness_version = r.string(*harness, "version", "harness");
+    }
+    if (const Json* target = r.object(j, "target", top)) {
+      run.target_name = r.string(*target, "name", "target");
+      run.target_url = r.string(*target, "url", "target");
+      run.profile_digest = r.string(*target, "profile_digest", "target");
+    }
+    run.suite_digest = r.string(j, "suite_digest", top);
+    run.started_at = r.string(j, "started_at", top);
+    run.elapsed = chr::milliseconds{r.integer(j, "elapsed_ms", top)};
+    const std::string seed = r.string(j, "seed", top);
+    if (r.ok()) {
+      const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), run.seed);
+      if (seed.empty() || ec != std::errc() || end != seed.data() + seed.size()) {
+        r.fail("seed", "expected a string of decimal digits that fits 64 bits");
+      }
+    }
+    run.builtin_fault = r.string(j, "builtin_fault", top);
+    run.interrupted = r.boolean(j, "interrupted", top);
+    if (const Json* arr = r.array(j, "rules", top)) {
+      for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
+        run.rules.push_back(read_rule(r, (*arr)[i], Reader::index("rules", i)));
+      }
+    }
+    if (const Json* arr = r.array(j, "cases", top)) {
+      for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
+        run.cases.push_back(read_case(r, (*arr)[i], Reader::index("cases", i)));
+      }
+    }
+  }
+  if (!r.ok()) {
+    set_error(error, r.error());
+    return std::nullopt;
+  }
+  return run;
+}
+
+std::string to_junit_xml(const RunResult& run) {
+  const auto counts = count_verdicts(run);
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += fmt::format(
+      "<testsuite name=\"mdmconform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" "
+      "time=\"{}\">\n",
+      run.cases.size(), count_of(counts, Verdict::fail), count_of(counts, Verdict::error),
+      count_of(counts, Verdict::skip), junit_seconds(run.elapsed));
+  out += "  <properties>\n";
+  append_property(out, "harness_version", run.harness_version);
+  append_property(out, "target", run.target_name);
+  append_property(out, "target_url", run.target_url);
+  append_property(out, "profile_digest", run.profile_digest);
+  append_property(out, "suite_digest", run.suite_digest);
+  append_property(out, "started_at", run.started_at);
+  append_property(out, "seed", std::to_string(run.seed));
+  if (!run.builtin_fault.empty()) append_property(out, "builtin_fault", run.builtin_fault);
+  if (run.interrupted) append_property(out, "interrupted", "true");
+  out += "  </properties>\n";
+
+  for (const auto& c : run.cases) {
+    out += fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{}\"", xml_attr(rule_area(c)),
+                       xml_attr(c.id), junit_seconds(c.elapsed));
+    std::string details;
+    for (const Finding* f : failed_findings(c)) details += describe_finding(*f) + "\n";
+    switch (c.verdict) {
+      case Verdict::pass:
+        out += "/>\n";
+        break;
+      case Verdict::fail:
+        out += fmt::format(">\n    <failure message=\"{}\" type=\"fail\">{}</failure>\n  </testcase>\n",
+                           xml_attr(c.reason), xml_text(details));
+        break;
+      case Verdict::error:
+        out += fmt::format(">\n    <error message=\"{}\" type=\"error\">{}</error>\n  </testcase>\n",
+                           xml_attr(c.reason), xml_text(details));
+        break;
+      case Verdict::skip:
+        out += fmt::format(">\n    <skipped message=\"{}\"/>\n  </testcase>\n", xml_attr(c.reason));
+        break;
+      case Verdict::warn: {
+        // JUnit has no warning outcome: a warn is a pass that says what it warns about.
+        std::string warnings;
+        for (const Finding* f : failed_findings(c)) {
+          warnings += "warning: " + describe_finding(*f) + "\n";
+        }
+        if (warnings.empty()) warnings = "warning: " + c.reason + "\n";
+        out += fmt::format(">\n    <system-out>{}</system-out>\n  </testcase>\n", xml_text(warnings));
+        break;
+      }
+    }
+  }
+  out += "</testsuite>\n";
+  return out;
+}
+
+std::string console_summary(const RunResult& run) {
+  std::string out;
+  std::size_t id_width = 0;
+  std::vector<std::string> ids;
+  for (const auto& c : run.cases) {
+    ids.push_back(console_text(c.id, 120));
+    id_width = std::max(id_width, width_of(ids.back()));
+  }
+  for (std::size_t i = 0; i < run.cases.size(); ++i) {
+    const CaseResult& c = run.cases[i];
+    // "PASS  " and "ERROR ": the verdict column is six wide.
+    pad_to(out, upper_verdict(c.verdict), 6);
+    if (c.verdict == Verdict::pass) {
+      pad_to(out, ids[i], id_width);
+      out += fmt::format("  ({} ms)\n", c.elapsed.count());
+      continue;
+    }
+    std::string why = c.reason;
+    if (why.empty()) {
+      const auto failed = failed_findings(c);
+      if (!failed.empty()) why = describe_finding(*failed.front());
+    }
+    if (why.empty()) {
+      out += ids[i] + "\n";
+    } else {
+      pad_to(out, ids[i], id_width);
+      out += "  " + console_text(why) + "\n";
+    }
+  }
+
+  if (!run.rules.empty()) {
+    std::vector<std::string> rule_ids;
+    std::size_t rule_width = 4;  // "rule"
+    for (const auto& r : run.rules) {
+      rule_ids.push_back(console_text(r.id, 60));
+      rule_width = std::max(rule_width, width_of(rule_ids.back()));
+    }
+    out += "\n";
+    pad_to(out, "rule", rule_width);
+    out += "  level   verdict  cases  failed\n";
+    for (std::size_t i = 0; i < run.rules.size(); ++i) {
+      const RuleResult& r = run.rules[i];
+      pad_to(out, rule_ids[i], rule_width);
+      out += fmt::format("  {:<6}  {:<7}  {:>5}  {:>6}\n", scenario::level_name(r.level),
+                         scenario::verdict_name(r.verdict), r.cases.size(), r.failed_cases.size());
+    }
+  }
+
+  const auto counts = count_verdicts(run);
+  out += fmt::format("\n{} {}: {} pass, {} fail, {} warn, {} skip, {} error in {:.2f} s\n",
+                     run.cases.size(), run.cases.size() == 1 ? "case" : "cases",
+                     count_of(counts, Verdict::pass), count_of(counts, Verdict::fail),
+                     count_of(counts, Verdict::warn), count_of(counts, Verdict::skip),
+                     count_of(counts, Verdict::error),
+                     static_cast<double>(run.elapsed.count()) / 1000.0);
+  if (run.interrupted) out += "interrupted: the run stopped early, these results are partial\n";
+  return out;
+}
+
+bool write_file_atomically(const fs::path& path, std::string_view contents, std::string* error) {
+  static std::atomic<std::uint64_t> counter{0};
+  if (!path.has_filename()) {
+    set_error(error, fmt::format("{}: not a file path", path.string()));
+    return false;
+  }
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  // Hidden, and unique per process and call, so that concurrent writers never share a temp file.
+  const fs::path temp =
+      dir / fmt::format(".{}.tmp-{}-{}", path.filename().string(), ::getpid(), counter++);
+
+  auto fail = [&](std::string_view step, int err) {
+    set_error(error, fmt::format("{}: {}: {}", step == "create" ? temp.string() : path.string(),
+                                 step, errno_text(err)));
+    return false;
+  };
+
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return fail("create", errno);
+  if (!write_all(fd, contents)) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return fail("write", err);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return fail("fsync", err);
+  }
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return fail("close", err);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return fail("rename", err);
+  }
+  // Make the rename itself durable. Best effort: some file systems refuse fsync on a
+  // directory, and the new contents are already in place either way.
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return true;
+}
+
+bool write_run(const RunResult& run, const fs::path& dir, std::string* error) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    set_error(error, fmt::format("{}: cannot create: {}", dir.string(), ec.message()));
+    return false;
+  }
+  // report.json first: it is the record every other view can be made from again.
+  return write_file_atomically(dir / "report.json", to_json_text(run), error) &&
+         write_file_atomically(dir / "junit.xml", to_junit_xml(run), error) &&
+         write_file_atomically(dir / "summary.txt", console_summary(run), error);
+}
+
+std::string run_folder_name(const RunResult& run) {
+  std::string when;
+  if (auto tp = parse_rfc3339(run.started_at)) {
+    const CivilTime t = civil_utc(*tp);
+    when = fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", t.year, t.month, t.day, t.hour, t.minute,
+                       t.second);
+  } else {
+    when = "unknown-time";
+  }
+  std::string target = filesystem_safe(run.target_name, 64);
+  if (target.empty()) target = "target";
+  return when + "-" + target;
+}
+
+}  // namespace mdmc::report

@@ -1,0 +1,56 @@
+#pragma once
+// Views of a run. Every run writes one machine-readable record, report.json, and every other
+// view (JUnit XML for CI, the console summary, later HTML and Markdown) is derived from the
+// same scenario::RunResult. Text that came from the target (bodies, headers, reasons) is
+// untrusted: nothing here throws on it, and every view stays valid whatever bytes it holds.
+// Files are written atomically, so an interrupted run never leaves a half-written report.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "harness/scenario/result.hpp"
+
+namespace mdmc::report {
+
+// The current layout of report.json; from_json_text refuses any other.
+inline constexpr int kSchemaVersion = 1;
+
+// report.json: pretty-printed (2-space indent), keys in a fixed order. Wire bytes (bodies,
+// header names and values, reason phrase, method, URL) that are not valid UTF-8 are written as
+// {"base64": "..."} instead of a string, so they survive exactly; other free text (reasons,
+// expected/actual, labels) has invalid UTF-8 replaced by U+FFFD. The seed is a string of decimal
+// digits, so that JavaScript readers do not round it. Never throws on what the target sent.
+std::string to_json_text(const scenario::RunResult& run);
+
+// Reads report.json back. On malformed input returns nothing and, when error is non-null, sets
+// it to the JSON path and what was wrong ("cases[2].verdict: unknown verdict \"ok\""). The
+// "counts" object is derived data and is not read back. Transcript times keep milliseconds.
+std::optional<scenario::RunResult> from_json_text(std::string_view text, std::string* error);
+
+// JUnit XML: one <testsuite name="mdmconform">, one <testcase> per case, classed by rule area
+// ("SYN"). fail -> <failure>, error -> <error>, skip -> <skipped>, warn -> a pass with the
+// warnings in <system-out>. Characters invalid in XML 1.0 are dropped.
+std::string to_junit_xml(const scenario::RunResult& run);
+
+// The plain-text summary printed after a run (and kept as summary.txt): one line per case,
+// a per-rule table, and a totals line. Control characters from the target are shown escaped,
+// never sent to the terminal.
+std::string console_summary(const scenario::RunResult& run);
+
+// Writes contents to a temporary file next to path, fsyncs it, and renames it over path.
+// On failure the temporary file is removed, path is untouched, and error (when non-null)
+// says what failed.
+bool write_file_atomically(const std::filesystem::path& path, std::string_view contents,
+                           std::string* error);
+
+// Creates dir (and its parents) and writes report.json, junit.xml and summary.txt into it,
+// each atomically; report.json first, so the record survives if a later view fails.
+bool write_run(const scenario::RunResult& run, const std::filesystem::path& dir,
+               std::string* error);
+
+// The folder name of a run: its UTC start time and target, e.g. "20261129T085155Z-reference".
+// Only [A-Za-z0-9._-] appear in it.
+std::string run_folder_name(const scenario::RunResult& run);
+
+}  // namespace mdmc::report

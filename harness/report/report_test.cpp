@@ -1,0 +1,333 @@
+#include "harness/report/report.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace mdmc::report {
+namespace {
+
+namespace chr = std::chrono;
+namespace fs = std::filesystem;
+using scenario::CaseResult;
+using scenario::Finding;
+using scenario::Level;
+using scenario::RuleResult;
+using scenario::RunResult;
+using scenario::TranscriptEntry;
+using scenario::Verdict;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// 2026-11-29T08:51:55.123Z: whole milliseconds, the resolution report.json keeps.
+chr::system_clock::time_point sample_time() {
+  using namespace std::chrono_literals;
+  return chr::sys_days{chr::year{2026} / 11 / 29} + 8h + 51min + 55s + 123ms;
+}
+
+TranscriptEntry exchange(std::string label, std::string request_body, int status,
+                         std::string response_body) {
+  TranscriptEntry e;
+  e.actor = "mac";
+  e.label = std::move(label);
+  e.exchange.request.method = "PUT";
+  e.exchange.request.url = "http://127.0.0.1:8080/mdm";
+  e.exchange.request.headers = {{"Content-Type", "application/x-apple-aspen-mdm; charset=UTF-8"}};
+  e.exchange.request.body = std::move(request_body);
+  net::Response response;
+  response.status = status;
+  response.reason = "OK";
+  response.headers = {{"Content-Length", std::to_string(response_body.size())}};
+  response.body = std::move(response_body);
+  e.exchange.response = std::move(response);
+  e.exchange.started = sample_time();
+  e.exchange.elapsed = chr::microseconds{1834};
+  e.exchange.reused_connection = true;
+  return e;
+}
+
+RunResult sample_run() {
+  RunResult run;
+  run.harness_version = "0.1.0";
+  run.target_name = "reference";
+  run.target_url = "http://127.0.0.1:8080/checkin";
+  run.profile_digest = "sha256:aa";
+  run.suite_digest = "sha256:bb";
+  run.started_at = "2026-11-29T08:51:55Z";
+  run.elapsed = chr::milliseconds{410};
+  run.seed = std::numeric_limits<std::uint64_t>::max();  // beyond a JavaScript number's 2^53
+  run.builtin_fault = "syn_drop_last";
+
+  CaseResult pass;
+  pass.id = "chn/idle_empty";
+  pass.title = "Idle with nothing queued gets an empty body";
+  pass.rules = {"CHN-IDLE-EMPTY"};
+  pass.verdict = Verdict::pass;
+  pass.elapsed = chr::milliseconds{12};
+  pass.findings = {Finding{"CHN-IDLE-EMPTY", Level::must, true, "200, empty", "200, empty", 0}};
+  pass.transcript = {exchange("Idle", "<plist/>", 200, "")};
+
+  CaseResult fail;
+  fail.id = "syn/all";
+  fail.title = "NeedSyncResponse delivers every queued command";
+  fail.rules = {"SYN-ALL", "SYN-EMPTY-END"};
+  fail.verdict = Verdict::fail;
+  fail.reason = "SYN-ALL: expected 3 commands, got 2";
+  fail.elapsed = chr::milliseconds{57};
+  fail.findings = {Finding{"SYN-ALL", Level::must, false, "3 commands", "2", 4},
+                   Finding{"SYN-EMPTY-END", Level::must, true, "200, empty", "200, empty", 5}};
+  fail.transcript = {exchange("Idle", "<plist>idle</plist>", 200, "<plist>cmd</plist>")};
+  TranscriptEntry refused;
+  refused.actor = "admin";
+  refused.label = "enqueue ProfileList";
+  refused.exchange.request.method = "PUT";
+  refused.exchange.request.url = "http://127.0.0.1:9/v1/enqueue/X";
+  refused.exchange.error = net::TransportError::connect_failed;
+  refused.exchange.error_detail = "Connection refused";
+  refused.exchange.started = sample_time() + chr::milliseconds{5};
+  fail.transcript.push_back(refused);
+
+  run.cases = {pass, fail};
+  run.rules = {RuleResult{"CHN-IDLE-EMPTY", Level::must, Verdict::pass, {"chn/idle_empty"}, {}},
+               RuleResult{"SYN-ALL", Level::must, Verdict::fail, {"syn/all"}, {"syn/all"}}};
+  return run;
+}
+
+// A fresh directory under the system's temp directory, removed when the test ends.
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("mdmc_report_test-" + std::to_string(::getpid()) + "-" + info->name());
+    fs::remove_all(dir_);
+    ASSERT_TRUE(fs::create_directories(dir_));
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  static std::string read(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  fs::path dir_;
+};
+
+TEST(ReportJson, RoundTripsARunWithAFailingCaseAndATranscript) {
+  const RunResult run = sample_run();
+  const std::string text = to_json_text(run);
+  std::string error;
+  const auto back = from_json_text(text, &error);
+  ASSERT_TRUE(back) << error;
+
+  // Every field is written, so writing the copy again must give the same bytes.
+  EXPECT_EQ(to_json_text(*back), text);
+  EXPECT_EQ(back->seed, run.seed);
+  EXPECT_EQ(back->builtin_fault, "syn_drop_last");
+  ASSERT_EQ(back->cases.size(), 2u);
+  const CaseResult& c = back->cases[1];
+  EXPECT_EQ(c.verdict, Verdict::fail);
+  EXPECT_EQ(c.reason, run.cases[1].reason);
+  ASSERT_EQ(c.findings.size(), 2u);
+  EXPECT_FALSE(c.findings[0].passed);
+  EXPECT_EQ(c.findings[0].step, 4);
+  ASSERT_EQ(c.transcript.size(), 2u);
+  EXPECT_EQ(c.transcript[0].exchange.started, sample_time());
+  EXPECT_EQ(c.transcript[0].exchange.elapsed, chr::microseconds{1834});
+  ASSERT_TRUE(c.transcript[0].exchange.response);
+  EXPECT_EQ(c.transcript[0].exchange.response->body, "<plist>cmd</plist>");
+  EXPECT_EQ(c.transcript[0].exchange.request.headers, run.cases[1].transcript[0].exchange.request.headers);
+  EXPECT_EQ(c.transcript[1].exchange.error, net::TransportError::connect_failed);
+  EXPECT_FALSE(c.transcript[1].exchange.response);
+  ASSERT_EQ(back->rules.size(), 2u);
+  EXPECT_EQ(back->rules[1].failed_cases, std::vector<std::string>{"syn/all"});
+}
+
+TEST(ReportJson, WritesTheDocumentedLayout) {
+  const std::string text = to_json_text(sample_run());
+  EXPECT_EQ(text.rfind("{\n  \"schema_version\": 1,\n  \"harness\": {", 0), 0u) << text;
+  EXPECT_THAT(text, HasSubstr("\"seed\": \"18446744073709551615\""));
+  EXPECT_THAT(text, HasSubstr("\"counts\": {\n    \"pass\": 1,\n    \"fail\": 1,\n    \"warn\": 0,"));
+  EXPECT_THAT(text, HasSubstr("\"started\": \"2026-11-29T08:51:55.123Z\""));
+  EXPECT_THAT(text, HasSubstr("\"error\": \"connect_failed\""));
+  EXPECT_THAT(text, HasSubstr("\"response\": null"));
+  // "error" is left out of an exchange that had none.
+  EXPECT_EQ(text.find("\"error\": \"none\""), std::string::npos);
+}
+
+TEST(ReportJson, WritesABodyThatIsNotUtf8AsBase64WithoutThrowing) {
+  RunResult run = sample_run();
+  const std::string bytes("bplist00\xff\xfe\x00\x01\xc0\xaf", 14);  // \xc0\xaf: overlong '/'
+  run.cases[0].transcript[0].exchange.response->body = bytes;
+  run.cases[0].transcript[0].exchange.response->headers.push_back({"X-Bad", "\xe9t\xe9"});
+  run.cases[0].reason = "half a code point: \xe2\x82";
+
+  std::string text;
+  ASSERT_NO_THROW(text = to_json_text(run));
+  EXPECT_THAT(text, HasSubstr("\"body\": {\n"));
+  EXPECT_THAT(text, HasSubstr("\"base64\": \"YnBsaXN0MDD//gABwK8=\""));
+
+  std::string error;
+  const auto back = from_json_text(text, &error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->cases[0].transcript[0].exchange.response->body, bytes);
+  EXPECT_EQ(back->cases[0].transcript[0].exchange.response->headers.back().value, "\xe9t\xe9");
+  // Free text is for people: its broken bytes become U+FFFD rather than base64.
+  EXPECT_EQ(back->cases[0].reason, "half a code point: \xef\xbf\xbd\xef\xbf\xbd");
+}
+
+TEST(ReportJson, RefusesAnotherSchemaVersion) {
+  std::string error;
+  EXPECT_FALSE(from_json_text(R"({"schema_version": 2})", &error));
+  EXPECT_THAT(error, HasSubstr("schema_version"));
+}
+
+TEST(ReportJson, NamesThePathOfAMalformedField) {
+  std::string text = to_json_text(sample_run());
+  const std::string good = "\"verdict\": \"fail\",\n      \"reason\"";
+  const auto at = text.find(good);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, good.size(), "\"verdict\": \"ok\",\n      \"reason\"");
+  std::string error;
+  EXPECT_FALSE(from_json_text(text, &error));
+  EXPECT_EQ(error, "cases[1].verdict: unknown verdict \"ok\"");
+
+  EXPECT_FALSE(from_json_text("{\"schema_version\": 1,", &error));
+  EXPECT_EQ(error, "not valid JSON");
+  EXPECT_FALSE(from_json_text("[]", nullptr));  // a null error pointer is allowed
+}
+
+TEST(JunitXml, CountsVerdictsAndEscapesTheReason) {
+  RunResult run = sample_run();
+  run.cases[1].reason = "a <&\"> b\x01 c";
+  run.cases[1].findings[0].actual = "<dict/> & \x1b[2J";
+  CaseResult skipped;
+  skipped.id = "net/refuse_410";
+  skipped.rules = {"NET-REFUSE-410"};
+  skipped.verdict = Verdict::skip;
+  skipped.reason = "the profile names no network user";
+  CaseResult errored;
+  errored.id = "chk/checkout";
+  errored.verdict = Verdict::error;
+  errored.reason = "target unreachable";
+  run.cases.push_back(skipped);
+  run.cases.push_back(errored);
+
+  const std::string xml = to_junit_xml(run);
+  EXPECT_THAT(xml, HasSubstr("<testsuite name=\"mdmconform\" tests=\"4\" failures=\"1\" "
+                             "errors=\"1\" skipped=\"1\" time=\"0.410\">"));
+  EXPECT_THAT(xml, HasSubstr("<testcase classname=\"SYN\" name=\"syn/all\" time=\"0.057\">"));
+  EXPECT_THAT(xml, HasSubstr("<failure message=\"a &lt;&amp;&quot;&gt; b c\" type=\"fail\">"
+                             "SYN-ALL: expected 3 commands, got &lt;dict/&gt; &amp; [2J\n"
+                             "</failure>"));
+  EXPECT_THAT(xml, HasSubstr("<skipped message=\"the profile names no network user\"/>"));
+  // A case without rules is classed by its id's first segment.
+  EXPECT_THAT(xml, HasSubstr("classname=\"CHK\" name=\"chk/checkout\""));
+  EXPECT_THAT(xml, HasSubstr("<error message=\"target unreachable\""));
+  EXPECT_THAT(xml, Not(HasSubstr("\x01")));
+  EXPECT_THAT(xml, Not(HasSubstr("\x1b")));
+}
+
+TEST(JunitXml, TurnsAWarnIntoAPassWithItsWarningsInSystemOut) {
+  RunResult run = sample_run();
+  run.cases[1].verdict = Verdict::warn;
+  run.cases[1].findings[0].level = Level::should;
+  const std::string xml = to_junit_xml(run);
+  EXPECT_THAT(xml, HasSubstr("failures=\"0\""));
+  EXPECT_THAT(xml, HasSubstr("<system-out>warning: SYN-ALL: expected 3 commands, got 2\n</system-out>"));
+  EXPECT_THAT(xml, Not(HasSubstr("<failure")));
+}
+
+TEST(ConsoleSummary, ListsEachCaseAndEndsWithTheTotals) {
+  const std::string text = console_summary(sample_run());
+  EXPECT_THAT(text, HasSubstr("PASS  chn/idle_empty  (12 ms)\n"));
+  EXPECT_THAT(text, HasSubstr("FAIL  syn/all         SYN-ALL: expected 3 commands, got 2\n"));
+  EXPECT_THAT(text, HasSubstr("SYN-ALL         must    fail         1       1\n"));
+  EXPECT_THAT(text, HasSubstr("\n2 cases: 1 pass, 1 fail, 0 warn, 0 skip, 0 error in 0.41 s\n"));
+  EXPECT_EQ(text.substr(text.size() - 1), "\n");
+}
+
+TEST(ConsoleSummary, ShowsControlCharactersFromTheTargetEscaped) {
+  RunResult run = sample_run();
+  run.cases[1].reason = "got \x1b[2J\nand \xc2\x9b" "31m";
+  run.interrupted = true;
+  const std::string text = console_summary(run);
+  EXPECT_THAT(text, HasSubstr("got \\x1B[2J\\nand \\u009B31m\n"));
+  EXPECT_THAT(text, Not(HasSubstr("\x1b")));
+  EXPECT_THAT(text, HasSubstr("interrupted"));
+}
+
+using WriteFileAtomically = TempDir;
+
+TEST_F(WriteFileAtomically, ReplacesAnExistingFileAndLeavesNoTempFiles) {
+  const fs::path target = dir_ / "report.json";
+  std::string error;
+  ASSERT_TRUE(write_file_atomically(target, "old contents that are longer", &error)) << error;
+  ASSERT_TRUE(write_file_atomically(target, "new", &error)) << error;
+  EXPECT_EQ(read(target), "new");
+  EXPECT_EQ(names(), std::vector<std::string>{"report.json"});
+}
+
+TEST_F(WriteFileAtomically, FailsWithAReasonAndLeavesNothingWhenItCannotWrite) {
+  const fs::path target = dir_ / "missing" / "report.json";
+  std::string error;
+  EXPECT_FALSE(write_file_atomically(target, "x", &error));
+  EXPECT_THAT(error, HasSubstr("No such file or directory"));
+  EXPECT_TRUE(names().empty());
+
+  // A rename over a non-empty directory fails after the temp file was written: it must go.
+  fs::create_directories(dir_ / "busy" / "inside");
+  EXPECT_FALSE(write_file_atomically(dir_ / "busy", "x", &error));
+  EXPECT_THAT(error, HasSubstr("rename"));
+  EXPECT_EQ(names(), std::vector<std::string>{"busy"});
+}
+
+using WriteRun = TempDir;
+
+TEST_F(WriteRun, CreatesTheFolderAndItsThreeFiles) {
+  const RunResult run = sample_run();
+  const fs::path folder = dir_ / "reports" / run_folder_name(run);
+  std::string error;
+  ASSERT_TRUE(write_run(run, folder, &error)) << error;
+  EXPECT_EQ(read(folder / "report.json"), to_json_text(run));
+  EXPECT_EQ(read(folder / "junit.xml"), to_junit_xml(run));
+  EXPECT_EQ(read(folder / "summary.txt"), console_summary(run));
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(folder)) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"junit.xml", "report.json", "summary.txt"}));
+}
+
+TEST(RunFolderName, IsTheUtcStartTimeAndAFilesystemSafeTarget) {
+  RunResult run;
+  run.started_at = "2026-11-29T08:51:55Z";
+  run.target_name = "reference";
+  EXPECT_EQ(run_folder_name(run), "20261129T085155Z-reference");
+
+  run.started_at = "2026-11-29T09:51:55.999+01:00";
+  run.target_name = "../nano mdm/\xe9";
+  EXPECT_EQ(run_folder_name(run), "20261129T085155Z-.._nano_mdm__");
+
+  run.started_at = "yesterday";
+  run.target_name.clear();
+  EXPECT_EQ(run_folder_name(run), "unknown-time-target");
+}
+
+}  // namespace
+}  // namespace mdmc::report

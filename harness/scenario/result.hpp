@@ -1,0 +1,84 @@
+#pragma once
+// What a run produced, as values: the one record every report view is derived from.
+// A conformance failure is a value here (a Finding with what was expected and what happened),
+// never an exception.
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/net/http.hpp"
+
+namespace mdmc::scenario {
+
+// The level of a rule, from specs/rules.yaml: how a break counts.
+enum class Level { must, should, may };
+std::string_view level_name(Level level);
+
+// pass; fail (a must rule broken); warn (a should or may rule broken); skip (the target lacks
+// what the case requires); error (no verdict could be reached: target down, no answer, bad
+// profile). Ordered by severity, so the worst of several is their max.
+enum class Verdict { pass, skip, warn, fail, error };
+std::string_view verdict_name(Verdict verdict);
+
+// One checked expectation.
+struct Finding {
+  std::string rule;         // rule id, e.g. "SYN-ALL"
+  Level level = Level::must;
+  bool passed = false;
+  std::string expected;     // "200 with a zero-length body"
+  std::string actual;       // "200 with 38 bytes: <?xml ..."
+  int step = 0;             // index of the step in the case, from 0
+};
+
+// One HTTP exchange in a case, with who sent it and what it was.
+struct TranscriptEntry {
+  std::string actor;        // "mac" or "mac/alice", or "admin" for the admin adapter
+  std::string label;        // "Authenticate", "Idle", "Acknowledged 5E1F...", "enqueue ProfileList"
+  net::Exchange exchange;
+};
+
+struct CaseResult {
+  std::string id;           // path under specs/scenarios without .yaml: "net/refuse_410"
+  std::string title;
+  std::vector<std::string> rules;
+  Verdict verdict = Verdict::pass;
+  std::string reason;       // why: the first failed finding, the skip reason, or the error
+  std::vector<Finding> findings;
+  std::vector<TranscriptEntry> transcript;
+  std::chrono::milliseconds elapsed{0};
+};
+
+// A rule's verdict over every case that checked it.
+struct RuleResult {
+  std::string id;
+  Level level = Level::must;
+  Verdict verdict = Verdict::skip;
+  std::vector<std::string> cases;         // ids of cases with a finding on this rule
+  std::vector<std::string> failed_cases;  // ids of cases where a finding on it failed
+};
+
+struct RunResult {
+  std::string harness_version;
+  std::string target_name;      // profile name
+  std::string target_url;       // the check-in URL
+  std::string profile_digest;   // sha256 of the profile file
+  std::string suite_digest;     // sha256 over rules.yaml and every selected case file
+  std::string started_at;       // RFC 3339, UTC
+  std::chrono::milliseconds elapsed{0};
+  std::uint64_t seed = 0;       // seeds every synthetic UDID and UserID; --seed replays it
+  std::string builtin_fault;    // the fault mode when the built-in server ran with one
+  bool interrupted = false;
+  std::vector<CaseResult> cases;
+  std::vector<RuleResult> rules;
+};
+
+// Per-rule verdicts from the cases' findings; rules with no finding are skip.
+std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
+                                        const std::map<std::string, Level>& levels);
+// 0 when nothing failed or errored, 1 when something failed, 3 when every case errored
+// because the target could not be reached.
+int exit_code_for(const RunResult& run);
+
+}  // namespace mdmc::scenario

@@ -1,0 +1,458 @@
+#include "harness/scenario/runner.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "harness/net/http_client.hpp"
+#include "harness/protocol/messages.hpp"
+
+namespace mdmc::scenario {
+namespace {
+
+using emulator::Answer;
+using emulator::Device;
+using emulator::Message;
+using emulator::UserAgent;
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string excerpt(std::string_view body, std::size_t max = 160) {
+  std::string out;
+  for (char c : body.substr(0, max)) {
+    if (c == '\n' || c == '\t') out += ' ';
+    else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) out += '.';
+    else out += c;
+  }
+  if (body.size() > max) out += "...";
+  return out;
+}
+
+std::string describe(const net::Response& r) {
+  if (r.body.empty()) return fmt::format("{} with a zero-length body", r.status);
+  return fmt::format("{} with {} bytes: {}", r.status, r.body.size(), excerpt(r.body));
+}
+
+std::string base64(std::string_view in) {
+  static constexpr char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += {kTable[v >> 18], kTable[(v >> 12) & 63], kTable[(v >> 6) & 63], kTable[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    out += {kTable[v >> 18], kTable[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += {kTable[v >> 18], kTable[(v >> 12) & 63], kTable[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// Ends a case early: a failed expectation, an error, or a skip.
+struct Stop {
+  Verdict verdict;
+  std::string reason;
+};
+
+class CaseRun {
+ public:
+  CaseRun(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed)
+      : case_(c), target_(target), rules_(rules), ids_(seed ^ fnv1a(c.id)) {
+    result_.id = c.id;
+    result_.title = c.title;
+    result_.rules = c.rules;
+  }
+
+  CaseResult run() {
+    auto started = std::chrono::steady_clock::now();
+    try {
+      check_requirements();
+      build_actors();
+      if (case_.enroll) enroll();
+      for (std::size_t i = 0; i < case_.steps.size(); ++i) run_step(static_cast<int>(i), case_.steps[i]);
+      result_.verdict = Verdict::pass;
+      for (const auto& f : result_.findings) {
+        if (!f.passed && f.level != Level::must) result_.verdict = std::max(result_.verdict, Verdict::warn);
+      }
+      if (result_.verdict == Verdict::warn) result_.reason = first_failed_reason();
+    } catch (const Stop& stop) {
+      result_.verdict = stop.verdict;
+      result_.reason = stop.reason;
+    }
+    result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    return std::move(result_);
+  }
+
+ private:
+  struct Actor {
+    Device* device = nullptr;
+    UserAgent* user = nullptr;  // null on the device channel
+    std::unique_ptr<net::HttpClient> http;
+  };
+
+  Level level_of(const std::string& rule) const {
+    auto it = rules_.rules.find(rule);
+    return it == rules_.rules.end() ? Level::must : it->second.level;
+  }
+
+  std::string first_failed_reason() const {
+    for (const auto& f : result_.findings) {
+      if (!f.passed) return fmt::format("{}: expected {}; got {}", f.rule, f.expected, f.actual);
+    }
+    return {};
+  }
+
+  // Records a finding; a failed must-level one ends the case, since later steps would build
+  // on a broken state and blame the wrong rule.
+  void record(int step, const std::string& rule, bool passed, std::string expected, std::string actual) {
+    Level level = level_of(rule);
+    result_.findings.push_back(Finding{rule, level, passed, expected, actual, step});
+    if (!passed && level == Level::must) {
+      throw Stop{Verdict::fail, fmt::format("{}: expected {}; got {}", rule, expected, actual)};
+    }
+  }
+
+  void check_requirements() {
+    for (auto req : case_.requirements) {
+      if (req == Requirement::enqueue && !target_.enqueue) {
+        throw Stop{Verdict::skip, "the target profile has no admin.enqueue adapter to queue commands with"};
+      }
+    }
+    std::size_t managed = 0;
+    for (const auto& d : case_.devices) {
+      for (const auto& u : d.users) managed += u.managed ? 1 : 0;
+    }
+    if (managed > target_.managed_network_users.size()) {
+      throw Stop{Verdict::skip, fmt::format("the case needs {} managed network user(s); the profile's "
+                                            "policy.network_users.managed lists {}",
+                                            managed, target_.managed_network_users.size())};
+    }
+  }
+
+  void build_actors() {
+    std::size_t next_managed = 0;
+    for (const auto& spec : case_.devices) {
+      protocol::DeviceFacts facts;
+      facts.udid = ids_.uuid();
+      facts.topic = target_.topic;
+      facts.serial_number = "C02" + ids_.hex(4);
+      facts.device_name = "mdmconform " + spec.name;
+      devices_.push_back(std::make_unique<Device>(facts, ids_));
+      Device* device = devices_.back().get();
+      actors_[spec.name] = Actor{device, nullptr, std::make_unique<net::HttpClient>(target_.limits)};
+      for (const auto& u : spec.users) {
+        protocol::UserFacts user{ids_.uuid(), u.name, u.name + " (mdmconform)"};
+        if (u.managed) user.user_id = target_.managed_network_users[next_managed++];
+        users_.push_back(std::make_unique<UserAgent>(facts.udid, user, u.kind, ids_));
+        actors_[spec.name + "/" + u.name] =
+            Actor{device, users_.back().get(), std::make_unique<net::HttpClient>(target_.limits)};
+      }
+    }
+  }
+
+  // Sends one message as an actor; a transport failure ends the case as an error: the
+  // harness got no answer to judge.
+  net::Exchange send(const std::string& actor_name, const Message& message) {
+    auto& actor = actors_.at(actor_name);
+    net::Request request;
+    request.method = "PUT";
+    request.url = message.endpoint == emulator::Endpoint::check_in ? target_.check_in_url : target_.server_url;
+    request.headers.push_back({"Content-Type", message.content_type()});
+    request.body = message.bytes();
+    auto exchange = actor.http->send(request);
+    result_.transcript.push_back(TranscriptEntry{actor_name, message.label, exchange});
+    if (!exchange.ok()) {
+      throw Stop{Verdict::error, fmt::format("{} as {}: PUT {}: no answer: {} ({})", message.label, actor_name,
+                                             request.url, net::transport_error_name(exchange.error),
+                                             exchange.error_detail)};
+    }
+    return exchange;
+  }
+
+  static Answer answer_of(const net::Exchange& e) { return Answer{e.response->status, e.response->body}; }
+
+  void enroll() {
+    for (const auto& spec : case_.devices) {
+      auto& actor = actors_.at(spec.name);
+      auto auth = send(spec.name, actor.device->authenticate());
+      record(-1, "ENR-AUTH", auth.response->status == 200, "200 to Authenticate", describe(*auth.response));
+      auto token = send(spec.name, actor.device->token_update());
+      record(-1, "ENR-TOKEN-DEVICE", token.response->status == 200, "200 to the device's TokenUpdate",
+             describe(*token.response));
+      for (const auto& u : spec.users) {
+        if (u.kind != emulator::UserKind::local) continue;
+        auto name = spec.name + "/" + u.name;
+        auto& user_actor = actors_.at(name);
+        auto answer = send(name, user_actor.user->token_update(actor.device->facts()));
+        user_actor.user->on_token_update(answer_of(answer));
+        record(-1, "ENR-TOKEN-USER", answer.response->status == 200, "200 to the user's TokenUpdate",
+               describe(*answer.response));
+      }
+    }
+    // Only failures of setup are findings; a passing setup is not evidence for a rule the
+    // case does not name.
+    std::erase_if(result_.findings, [](const Finding& f) { return f.passed; });
+  }
+
+  void check_exchange(int index, const Step& step, const net::Response& response) {
+    for (const auto& e : step.expect) {
+      if (!e.status.empty()) {
+        bool ok = std::find(e.status.begin(), e.status.end(), response.status) != e.status.end();
+        record(index, e.rule, ok, fmt::format("status {}", fmt::join(e.status, " or ")), describe(response));
+      }
+      switch (e.body) {
+        case BodyExpectation::any: break;
+        case BodyExpectation::empty:
+          record(index, e.rule, response.body.empty(), "a zero-length body", describe(response));
+          break;
+        case BodyExpectation::not_empty:
+          record(index, e.rule, !response.body.empty(), "a body", describe(response));
+          break;
+        case BodyExpectation::plist:
+          record(index, e.rule, plist::parse(response.body).ok(), "a plist body", describe(response));
+          break;
+      }
+      if (!e.has_keys.empty()) {
+        auto parsed = plist::parse(response.body);
+        for (const auto& key : e.has_keys) {
+          bool ok = parsed && parsed->find(key) != nullptr;
+          record(index, e.rule, ok, "a plist with " + key, describe(response));
+        }
+      }
+    }
+  }
+
+  Message check_in_message(const Step& step) {
+    auto& actor = actors_.at(step.actor);
+    using protocol::MessageType;
+    switch (step.message) {
+      case MessageType::authenticate: return actor.device->authenticate();
+      case MessageType::check_out: return actor.device->check_out();
+      case MessageType::token_update:
+        return actor.user ? actor.user->token_update(actor.device->facts()) : actor.device->token_update();
+      case MessageType::user_authenticate:
+        if (!actor.user) throw Stop{Verdict::error, "UserAuthenticate needs a device/user actor"};
+        return actor.user->user_authenticate();
+      default:
+        throw Stop{Verdict::error, fmt::format("the harness does not send {} yet",
+                                               protocol::message_type_name(step.message))};
+    }
+  }
+
+  void run_step(int index, const Step& step) {
+    auto& actor = actors_.at(step.actor);
+    switch (step.kind) {
+      case StepKind::check_in: {
+        auto message = check_in_message(step);
+        auto exchange = send(step.actor, message);
+        if (step.message == protocol::MessageType::user_authenticate) {
+          actor.user->on_user_authenticate(answer_of(exchange));
+        } else if (step.message == protocol::MessageType::token_update && actor.user) {
+          actor.user->on_token_update(answer_of(exchange));
+        }
+        check_exchange(index, step, *exchange.response);
+        break;
+      }
+      case StepKind::report: {
+        emulator::SeriesOptions one;
+        one.flags = step.flags;
+        emulator::Series series(actor.user ? actor.user->channel() : actor.device->channel(),
+                                actor.user ? std::optional(actor.user->facts()) : std::nullopt, one);
+        auto exchange = send(step.actor, series.next());
+        check_exchange(index, step, *exchange.response);
+        break;
+      }
+      case StepKind::enqueue: enqueue(index, step, actor); break;
+      case StepKind::series: run_series(index, step, actor); break;
+    }
+  }
+
+  void enqueue(int index, const Step& step, Actor& actor) {
+    const auto& admin = *target_.enqueue;
+    auto channel = actor.user ? actor.user->channel() : actor.device->channel();
+    auto command = protocol::make_command(ids_.uuid(), step.request_type);
+    std::string url = admin.url;
+    auto replace = [&url](std::string_view key, const std::string& value) {
+      for (auto pos = url.find(key); pos != std::string::npos; pos = url.find(key, pos + value.size())) {
+        url.replace(pos, key.size(), value);
+      }
+    };
+    replace("{channel}", channel.id());
+    replace("{udid}", channel.udid);
+    replace("{user_id}", channel.user_id);
+    net::Request request{admin.method, url, {{"Content-Type", "application/xml"}},
+                         plist::to_xml(plist::Value(command.body))};
+    if (!admin.basic_user.empty()) {
+      request.headers.push_back({"Authorization", "Basic " + base64(admin.basic_user + ":" + admin.basic_password)});
+    }
+    if (!admin_http_) admin_http_ = std::make_unique<net::HttpClient>(target_.limits);
+    auto exchange = admin_http_->send(request);
+    result_.transcript.push_back(TranscriptEntry{"admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, exchange});
+    // The admin adapter is how the harness sets a case up, not a rule of the protocol: when it
+    // fails, no verdict on the server's MDM behaviour can be reached.
+    if (!exchange.ok()) {
+      throw Stop{Verdict::error, fmt::format("admin adapter: {} {}: no answer: {} ({})", admin.method, url,
+                                             net::transport_error_name(exchange.error), exchange.error_detail)};
+    }
+    const auto& codes = admin.expect_status;
+    if (std::find(codes.begin(), codes.end(), exchange.response->status) == codes.end()) {
+      throw Stop{Verdict::error, fmt::format("admin adapter: {} {} answered {}", admin.method, url,
+                                             describe(*exchange.response))};
+    }
+    if (!step.save.empty()) saved_[step.save] = {command.uuid};
+    check_exchange(index, step, *exchange.response);
+  }
+
+  std::vector<std::string> resolve(const std::vector<std::string>& names) const {
+    std::vector<std::string> uuids;
+    for (const auto& n : names) {
+      const auto& list = saved_.at(n);
+      uuids.insert(uuids.end(), list.begin(), list.end());
+    }
+    return uuids;
+  }
+
+  static std::string summary(const emulator::SeriesOutcome& o) {
+    std::vector<std::string> parts;
+    for (const auto& d : o.delivered) {
+      parts.push_back(fmt::format("{} {} ({})", d.request_type, d.uuid, protocol::status_name(d.answered)));
+    }
+    std::string end(emulator::series_end_name(o.end));
+    if (!o.end_detail.empty()) end += " (" + o.end_detail + ")";
+    return fmt::format("{} exchange(s), delivered [{}], ended {}", o.exchanges, fmt::join(parts, ", "), end);
+  }
+
+  void run_series(int index, const Step& step, Actor& actor) {
+    emulator::Series series(actor.user ? actor.user->channel() : actor.device->channel(),
+                            actor.user ? std::optional(actor.user->facts()) : std::nullopt, step.series);
+    while (!series.done()) {
+      auto& http = *actor.http;
+      net::Request request{"PUT", target_.server_url, {{"Content-Type", series.next().content_type()}},
+                           series.next().bytes()};
+      auto exchange = http.send(request);
+      result_.transcript.push_back(TranscriptEntry{step.actor, series.next().label, exchange});
+      if (!exchange.ok()) {
+        series.on_answer({}, fmt::format("{} ({})", net::transport_error_name(exchange.error), exchange.error_detail));
+      } else {
+        series.on_answer(answer_of(exchange));
+      }
+    }
+    const auto& o = series.outcome();
+    if (o.end == emulator::SeriesEnd::no_response) {
+      throw Stop{Verdict::error, fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
+    }
+    if (!step.save.empty()) {
+      std::vector<std::string> not_now;
+      for (const auto& d : o.delivered) {
+        if (d.answered == protocol::Status::not_now &&
+            std::find(not_now.begin(), not_now.end(), d.uuid) == not_now.end()) {
+          not_now.push_back(d.uuid);
+        }
+      }
+      saved_[step.save] = not_now;
+    }
+    std::string actual = summary(o);
+    for (const auto& e : step.expect) {
+      auto expected_uuids = resolve(e.delivered);
+      if (expected_uuids.empty() && !e.delivered.empty()) {
+        // An expectation over nothing would pass whatever the server did.
+        throw Stop{Verdict::error, fmt::format("step {}: '{}' holds no command to look for", index,
+                                               fmt::join(e.delivered, ", "))};
+      }
+      for (const auto& uuid : expected_uuids) {
+        record(index, e.rule, o.delivered_uuid(uuid), "delivery of " + uuid + " on " + step.actor, actual);
+      }
+      for (const auto& uuid : resolve(e.not_delivered)) {
+        record(index, e.rule, !o.delivered_uuid(uuid), "no delivery of " + uuid + " on " + step.actor, actual);
+      }
+      if (e.delivered_count) {
+        record(index, e.rule, static_cast<int>(o.delivered.size()) == *e.delivered_count,
+               fmt::format("{} command(s) delivered", *e.delivered_count), actual);
+      }
+      if (!e.ended.empty()) {
+        bool ok = std::find(e.ended.begin(), e.ended.end(), o.end) != e.ended.end();
+        std::vector<std::string_view> names;
+        for (auto end : e.ended) names.push_back(emulator::series_end_name(end));
+        record(index, e.rule, ok, fmt::format("the series to end with {}", fmt::join(names, " or ")), actual);
+      }
+      if (e.terminates) {
+        record(index, e.rule, o.end != emulator::SeriesEnd::bound_reached,
+               fmt::format("the series to end within {} exchanges", step.series.max_exchanges), actual);
+      }
+      if (e.no_repeat) {
+        auto repeated = o.repeated();
+        record(index, e.rule, repeated.empty(), "no command twice in one series",
+               repeated.empty() ? actual : fmt::format("{} sent again; {}", fmt::join(repeated, ", "), actual));
+      }
+    }
+  }
+
+  const Case& case_;
+  const TargetProfile& target_;
+  const RuleCatalog& rules_;
+  emulator::IdentitySource ids_;
+  CaseResult result_;
+  std::vector<std::unique_ptr<Device>> devices_;
+  std::vector<std::unique_ptr<UserAgent>> users_;
+  std::map<std::string, Actor> actors_;
+  std::unique_ptr<net::HttpClient> admin_http_;
+  std::map<std::string, std::vector<std::string>> saved_;
+};
+
+}  // namespace
+
+CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed) {
+  return CaseRun(c, target, rules, seed).run();
+}
+
+RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target, const RuleCatalog& rules,
+                    const RunOptions& options) {
+  RunResult run;
+  run.harness_version = MDMC_VERSION;
+  run.target_name = target.name;
+  run.target_url = target.check_in_url;
+  run.profile_digest = target.digest;
+  run.seed = options.seed;
+  auto started = std::chrono::steady_clock::now();
+  for (const auto& c : cases) {
+    run.cases.push_back(run_case(c, target, rules, options.seed));
+    if (options.on_case) options.on_case(run.cases.back());
+  }
+  run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  run.rules = summarize_rules(run.cases, rules.levels());
+  return run;
+}
+
+std::optional<std::string> probe_reachable(const TargetProfile& target) {
+  net::ClientLimits limits = target.limits;
+  net::HttpClient http(limits);
+  // An empty PUT: any HTTP answer, even a 400, proves the server is there.
+  net::Request request{"PUT", target.check_in_url, {{"Content-Type", std::string(protocol::kCheckInContentType)}}, ""};
+  auto exchange = http.send(request);
+  // Only a failure to connect means "unreachable"; a server that answers garbage is there, and
+  // gets verdicts for it.
+  switch (exchange.error) {
+    case net::TransportError::bad_url:
+    case net::TransportError::resolve_failed:
+    case net::TransportError::connect_failed:
+    case net::TransportError::connect_timeout:
+      break;
+    default:
+      return std::nullopt;
+  }
+  return fmt::format("{}: {} ({})", target.check_in_url, net::transport_error_name(exchange.error), exchange.error_detail);
+}
+
+}  // namespace mdmc::scenario

@@ -1,0 +1,538 @@
+#include "harness/scenario/spec.hpp"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "harness/protocol/rules.hpp"
+
+namespace mdmc::scenario {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+int line_of(const YAML::Node& node) { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
+
+// Reads one YAML map, remembers which keys were read, and rejects the rest: a misspelt key
+// in a case must not silently weaken what the case checks.
+class MapReader {
+ public:
+  MapReader(const YAML::Node& node, std::string file, std::string path)
+      : node_(node), file_(std::move(file)), path_(std::move(path)) {
+    if (!node_.IsMap()) fail(node_, "must be a map");
+  }
+
+  bool has(const std::string& key) {
+    used_.insert(key);
+    return static_cast<bool>(node_[key]);
+  }
+  YAML::Node node(const std::string& key) {
+    used_.insert(key);
+    return node_[key];
+  }
+  YAML::Node required(const std::string& key) {
+    auto n = node(key);
+    if (!n) fail(node_, "'" + key + "' is required", key);
+    return n;
+  }
+
+  template <typename T>
+  T get(const std::string& key, T fallback) {
+    auto n = node(key);
+    if (!n) return fallback;
+    return as<T>(n, key);
+  }
+  template <typename T>
+  T get_required(const std::string& key) {
+    return as<T>(required(key), key);
+  }
+
+  template <typename T>
+  T as(const YAML::Node& n, const std::string& key) {
+    try {
+      if constexpr (std::is_same_v<T, std::vector<std::string>> || std::is_same_v<T, std::vector<int>>) {
+        if (n.IsScalar()) return T{n.as<typename T::value_type>()};
+        if (!n.IsSequence()) fail(n, "must be a list", key);
+      } else {
+        if (!n.IsScalar()) fail(n, "must be a single value", key);
+      }
+      return n.as<T>();
+    } catch (const YAML::Exception&) {
+      fail(n, fmt::format("has the wrong type (expected {})", type_word<T>()), key);
+    }
+  }
+
+  // Throws for any key that was never asked for.
+  void finish() {
+    for (const auto& kv : node_) {
+      auto key = kv.first.as<std::string>("");
+      if (!used_.count(key)) fail(kv.first, "unknown key '" + key + "'", key);
+    }
+  }
+
+  [[noreturn]] void fail(const YAML::Node& at, const std::string& reason, const std::string& key = {}) const {
+    std::string full = path_.empty() ? key : (key.empty() ? path_ : path_ + "." + key);
+    throw LoadError(file_, line_of(at), full, reason);
+  }
+
+  const std::string& path() const { return path_; }
+  const std::string& file() const { return file_; }
+
+ private:
+  template <typename T>
+  static const char* type_word() {
+    if constexpr (std::is_same_v<T, int>) return "an integer";
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
+    if constexpr (std::is_same_v<T, std::vector<int>>) return "a list of integers";
+    if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
+    return "a string";
+  }
+
+  YAML::Node node_;
+  std::string file_;
+  std::string path_;
+  std::set<std::string> used_;
+};
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw LoadError(file.string(), 0, "", "cannot be read");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+YAML::Node parse_yaml(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw LoadError(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "", e.msg);
+  }
+}
+
+void check_schema_version(MapReader& top) {
+  int version = top.get_required<int>("schema_version");
+  if (version != kSchemaVersion) {
+    top.fail(top.node("schema_version"),
+             fmt::format("schema_version {} is not supported (this harness reads {})", version,
+                         kSchemaVersion),
+             "schema_version");
+  }
+}
+
+Level parse_level(MapReader& r, const std::string& key) {
+  auto text = r.get_required<std::string>(key);
+  if (text == "must") return Level::must;
+  if (text == "should") return Level::should;
+  if (text == "may") return Level::may;
+  r.fail(r.node(key), "must be one of must, should, may", key);
+}
+
+BodyExpectation parse_body(MapReader& r) {
+  auto text = r.get<std::string>("body", "any");
+  if (text == "any") return BodyExpectation::any;
+  if (text == "empty") return BodyExpectation::empty;
+  if (text == "plist") return BodyExpectation::plist;
+  if (text == "not_empty") return BodyExpectation::not_empty;
+  r.fail(r.node("body"), "must be one of any, empty, plist, not_empty", "body");
+}
+
+std::vector<emulator::SeriesEnd> parse_ended(MapReader& r) {
+  std::vector<emulator::SeriesEnd> out;
+  for (const auto& name : r.get<std::vector<std::string>>("ended", {})) {
+    bool found = false;
+    for (auto end : {emulator::SeriesEnd::empty_body, emulator::SeriesEnd::empty_plist,
+                     emulator::SeriesEnd::no_content, emulator::SeriesEnd::http_status,
+                     emulator::SeriesEnd::bad_command, emulator::SeriesEnd::no_response,
+                     emulator::SeriesEnd::bound_reached}) {
+      if (emulator::series_end_name(end) == name) {
+        out.push_back(end);
+        found = true;
+      }
+    }
+    if (!found) r.fail(r.node("ended"), "unknown series ending '" + name + "'", "ended");
+  }
+  return out;
+}
+
+struct CaseContext {
+  const RuleCatalog& rules;
+  std::vector<std::string> case_rules;
+  std::set<std::string> actors;
+  std::set<std::string> saved;
+};
+
+void check_rule(MapReader& r, const YAML::Node& at, const std::string& id, const RuleCatalog& rules,
+                const std::string& key) {
+  if (!rules.rules.count(id)) r.fail(at, "unknown rule id '" + id + "' (not in rules.yaml)", key);
+}
+
+void check_names(MapReader& r, const std::vector<std::string>& names, const CaseContext& ctx,
+                 const std::string& key) {
+  for (const auto& n : names) {
+    if (!ctx.saved.count(n)) r.fail(r.node(key), "'" + n + "' was not saved by an earlier step", key);
+  }
+}
+
+Expectation parse_expectation(const YAML::Node& node, const std::string& file,
+                              const std::string& path, StepKind kind, CaseContext& ctx) {
+  MapReader r(node, file, path);
+  Expectation e;
+  e.line = line_of(node);
+  e.rule = r.get<std::string>("rule", ctx.case_rules.front());
+  check_rule(r, r.node("rule") ? r.node("rule") : node, e.rule, ctx.rules, "rule");
+  bool exchange = kind == StepKind::check_in || kind == StepKind::report || kind == StepKind::enqueue;
+  if (exchange) {
+    e.status = r.get<std::vector<int>>("status", {});
+    e.body = parse_body(r);
+    e.has_keys = r.get<std::vector<std::string>>("has_key", {});
+  } else {
+    e.delivered = r.get<std::vector<std::string>>("delivered", {});
+    e.not_delivered = r.get<std::vector<std::string>>("not_delivered", {});
+    check_names(r, e.delivered, ctx, "delivered");
+    check_names(r, e.not_delivered, ctx, "not_delivered");
+    if (r.has("delivered_count")) e.delivered_count = r.get_required<int>("delivered_count");
+    e.ended = parse_ended(r);
+    e.terminates = r.get("terminates", false);
+    e.no_repeat = r.get("no_repeat", false);
+  }
+  r.finish();
+  return e;
+}
+
+std::string parse_actor(MapReader& r, const std::string& key, const CaseContext& ctx) {
+  auto actor = r.get_required<std::string>(key);
+  if (!ctx.actors.count(actor)) {
+    r.fail(r.node(key), "'" + actor + "' is not a device or device/user of this case", key);
+  }
+  return actor;
+}
+
+Step parse_step(const YAML::Node& node, const std::string& file, const std::string& path,
+                CaseContext& ctx) {
+  MapReader r(node, file, path);
+  Step step;
+  step.line = line_of(node);
+  int actions = 0;
+  for (const char* action : {"checkin", "report", "enqueue", "series"}) actions += r.has(action) ? 1 : 0;
+  if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series");
+
+  if (r.has("checkin")) {
+    step.kind = StepKind::check_in;
+    auto name = r.get_required<std::string>("checkin");
+    auto type = protocol::message_type_from_name(name);
+    if (!type) r.fail(r.node("checkin"), "unknown MessageType '" + name + "'", "checkin");
+    step.message = *type;
+    step.actor = parse_actor(r, "as", ctx);
+  } else if (r.has("report")) {
+    step.kind = StepKind::report;
+    auto name = r.get_required<std::string>("report");
+    auto status = protocol::status_from_name(name);
+    if (!status || *status != protocol::Status::idle) {
+      r.fail(r.node("report"), "only Idle can be sent on its own; use a series for the rest", "report");
+    }
+    step.status = *status;
+    step.actor = parse_actor(r, "as", ctx);
+  } else if (r.has("enqueue")) {
+    step.kind = StepKind::enqueue;
+    step.request_type = r.get_required<std::string>("enqueue");
+    step.actor = parse_actor(r, "to", ctx);
+    step.save = r.get<std::string>("save", "");
+  } else {
+    step.kind = StepKind::series;
+    auto name = r.get_required<std::string>("series");
+    auto policy = emulator::answer_policy_from_name(name);
+    if (!policy) {
+      r.fail(r.node("series"),
+             "unknown answer policy '" + name +
+                 "' (acknowledge, not_now, not_now_until_device_configured, error)",
+             "series");
+    }
+    step.series.policy = *policy;
+    step.actor = parse_actor(r, "as", ctx);
+    step.series.max_exchanges = r.get("max_exchanges", step.series.max_exchanges);
+    if (step.series.max_exchanges < 1 || step.series.max_exchanges > 10000) {
+      r.fail(r.node("max_exchanges"), "must be between 1 and 10000", "max_exchanges");
+    }
+    step.save = r.get<std::string>("save", "");
+  }
+  if (step.kind == StepKind::report || step.kind == StepKind::series) {
+    step.flags.need_sync_response = r.get("need_sync", false);
+    step.flags.user_configuration = r.get("user_configuration", false);
+    bool on_user = step.actor.find('/') != std::string::npos;
+    if ((step.flags.need_sync_response || step.flags.user_configuration) && !on_user) {
+      r.fail(node, "need_sync and user_configuration are user-channel keys; 'as' must be device/user");
+    }
+    step.series.flags = step.flags;
+  }
+  if (auto expect = r.node("expect")) {
+    std::vector<YAML::Node> items;
+    if (expect.IsSequence()) {
+      for (const auto& item : expect) items.push_back(item);
+    } else {
+      items.push_back(expect);
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      step.expect.push_back(parse_expectation(items[i], file, fmt::format("{}.expect[{}]", path, i), step.kind, ctx));
+    }
+  }
+  if (!step.save.empty()) ctx.saved.insert(step.save);
+  r.finish();
+  return step;
+}
+
+}  // namespace
+
+LoadError::LoadError(std::string file, int line, std::string key, const std::string& reason)
+    : std::runtime_error(fmt::format("{}:{}: {}{}", file, line, key.empty() ? "" : key + ": ", reason)),
+      file_(std::move(file)),
+      line_(line),
+      key_(std::move(key)) {}
+
+std::map<std::string, Level> RuleCatalog::levels() const {
+  std::map<std::string, Level> out;
+  for (const auto& [id, rule] : rules) out[id] = rule.level;
+  return out;
+}
+
+RuleCatalog load_rules(const std::filesystem::path& file) {
+  auto name = file.string();
+  auto root = parse_yaml(read_file(file), name);
+  MapReader top(root, name, "");
+  check_schema_version(top);
+  RuleCatalog catalog;
+  auto list = top.required("rules");
+  if (!list.IsSequence()) top.fail(list, "must be a list", "rules");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    MapReader r(list[i], name, fmt::format("rules[{}]", i));
+    RuleSpec rule;
+    rule.id = r.get_required<std::string>("id");
+    if (!protocol::is_known_rule(rule.id)) r.fail(r.node("id"), "'" + rule.id + "' is not a rule id of the catalog", "id");
+    if (catalog.rules.count(rule.id)) r.fail(r.node("id"), "duplicate rule id '" + rule.id + "'", "id");
+    rule.level = parse_level(r, "level");
+    rule.summary = r.get_required<std::string>("summary");
+    rule.apple = r.get<std::string>("apple", "");
+    rule.source = r.get_required<std::string>("source");
+    rule.grounding = r.get<std::string>("grounding", "apple");
+    if (rule.grounding != "apple" && rule.grounding != "http") {
+      r.fail(r.node("grounding"), "must be apple or http", "grounding");
+    }
+    if (rule.grounding == "apple" && rule.apple.empty()) r.fail(list[i], "a rule grounded in Apple's text quotes it in 'apple'");
+    if (rule.grounding == "http" && rule.level == Level::must) {
+      r.fail(r.node("level"), "where Apple is silent a rule is at most should-level", "level");
+    }
+    r.finish();
+    catalog.rules[rule.id] = std::move(rule);
+  }
+  top.finish();
+  return catalog;
+}
+
+Case load_case(const std::filesystem::path& file, const std::string& id, const RuleCatalog& rules) {
+  auto name = file.string();
+  auto root = parse_yaml(read_file(file), name);
+  MapReader top(root, name, "");
+  check_schema_version(top);
+  Case c;
+  c.id = id;
+  c.file = name;
+  c.title = top.get_required<std::string>("title");
+  c.rules = top.get_required<std::vector<std::string>>("rules");
+  if (c.rules.empty()) top.fail(top.node("rules"), "names at least one rule", "rules");
+  for (const auto& rule : c.rules) check_rule(top, top.node("rules"), rule, rules, "rules");
+  c.apple = top.get_required<std::string>("apple");
+  c.tags = top.get<std::vector<std::string>>("tags", {});
+  for (const auto& req : top.get<std::vector<std::string>>("requires", {})) {
+    if (req == "enqueue") c.requirements.push_back(Requirement::enqueue);
+    else if (req == "managed_network_user") c.requirements.push_back(Requirement::managed_network_user);
+    else top.fail(top.node("requires"), "unknown requirement '" + req + "' (enqueue, managed_network_user)", "requires");
+  }
+  c.enroll = top.get("enroll", true);
+
+  CaseContext ctx{rules, c.rules, {}, {}};
+  auto devices = top.required("devices");
+  if (!devices.IsSequence() || devices.size() == 0) top.fail(devices, "must be a non-empty list", "devices");
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    MapReader d(devices[i], name, fmt::format("devices[{}]", i));
+    DeviceSpec device{d.get_required<std::string>("name"), {}};
+    if (device.name.empty() || device.name.find('/') != std::string::npos || ctx.actors.count(device.name)) {
+      d.fail(d.node("name"), "must be unique, non-empty, without '/'", "name");
+    }
+    ctx.actors.insert(device.name);
+    if (auto users = d.node("users")) {
+      if (!users.IsSequence()) d.fail(users, "must be a list", "users");
+      for (std::size_t j = 0; j < users.size(); ++j) {
+        MapReader u(users[j], name, fmt::format("devices[{}].users[{}]", i, j));
+        UserSpec user;
+        user.name = u.get_required<std::string>("name");
+        auto actor = device.name + "/" + user.name;
+        if (user.name.empty() || user.name.find('/') != std::string::npos || ctx.actors.count(actor)) {
+          u.fail(u.node("name"), "must be unique on its device, non-empty, without '/'", "name");
+        }
+        auto kind = u.get<std::string>("kind", "local");
+        if (kind == "local") user.kind = emulator::UserKind::local;
+        else if (kind == "network") user.kind = emulator::UserKind::network;
+        else u.fail(u.node("kind"), "must be local or network", "kind");
+        user.managed = u.get("managed", false);
+        if (user.managed && user.kind != emulator::UserKind::network) {
+          u.fail(u.node("managed"), "only network users are managed or not by policy", "managed");
+        }
+        u.finish();
+        ctx.actors.insert(actor);
+        device.users.push_back(std::move(user));
+      }
+    }
+    d.finish();
+    c.devices.push_back(std::move(device));
+  }
+
+  auto steps = top.required("steps");
+  if (!steps.IsSequence() || steps.size() == 0) top.fail(steps, "must be a non-empty list", "steps");
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    c.steps.push_back(parse_step(steps[i], name, fmt::format("steps[{}]", i), ctx));
+  }
+  top.finish();
+  return c;
+}
+
+std::vector<Case> load_suite(const std::filesystem::path& dir, const RuleCatalog& rules) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) throw LoadError(dir.string(), 0, "", "is not a folder of cases");
+  std::vector<std::pair<std::string, std::filesystem::path>> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".yaml") continue;
+    auto rel = std::filesystem::relative(entry.path(), dir).replace_extension("");
+    files.emplace_back(rel.generic_string(), entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<Case> out;
+  for (const auto& [id, path] : files) out.push_back(load_case(path, id, rules));
+  return out;
+}
+
+namespace {
+
+std::string substitute(const std::string& value, const std::map<std::string, std::string>& variables,
+                       MapReader& r, const YAML::Node& at, const std::string& key) {
+  std::string out;
+  std::size_t pos = 0;
+  while (true) {
+    auto start = value.find("${", pos);
+    if (start == std::string::npos) break;
+    auto end = value.find('}', start);
+    if (end == std::string::npos) r.fail(at, "unterminated ${", key);
+    out += value.substr(pos, start - pos);
+    auto name = value.substr(start + 2, end - start - 2);
+    if (name.rfind("env:", 0) == 0) {
+      const char* env = std::getenv(name.substr(4).c_str());
+      if (!env) r.fail(at, "environment variable " + name.substr(4) + " is not set", key);
+      out += env;
+    } else if (auto it = variables.find(name); it != variables.end()) {
+      out += it->second;
+    } else {
+      r.fail(at, "${" + name + "} has no value here" +
+                     (name == "builtin_port" ? " (only the built-in server sets it)" : ""), key);
+    }
+    pos = end + 1;
+  }
+  return out + value.substr(pos);
+}
+
+}  // namespace
+
+TargetProfile load_profile(const std::filesystem::path& file,
+                           const std::map<std::string, std::string>& variables) {
+  auto name = file.string();
+  auto text = read_file(file);
+  auto root = parse_yaml(text, name);
+  MapReader top(root, name, "");
+  check_schema_version(top);
+  TargetProfile p;
+  p.file = name;
+  p.digest = sha256_hex(text);
+  p.name = top.get_required<std::string>("name");
+  auto url = [&](MapReader& r, const std::string& key) {
+    auto raw = r.get_required<std::string>(key);
+    auto value = substitute(raw, variables, r, r.node(key), key);
+    if (!net::parse_url(value)) r.fail(r.node(key), "'" + value + "' is not an http:// URL", key);
+    return value;
+  };
+  {
+    MapReader urls(top.required("urls"), name, "urls");
+    p.server_url = url(urls, "server");
+    p.check_in_url = urls.has("check_in") ? url(urls, "check_in") : p.server_url;
+    urls.finish();
+  }
+  p.topic = top.get<std::string>("topic", "com.apple.mgmt.External.mdmconform");
+  if (auto limits = top.node("limits")) {
+    MapReader l(limits, name, "limits");
+    auto ms = [&](const std::string& key, std::chrono::milliseconds fallback) {
+      int v = l.get(key, static_cast<int>(fallback.count()));
+      if (v <= 0) l.fail(l.node(key), "must be positive", key);
+      return std::chrono::milliseconds(v);
+    };
+    p.limits.connect_timeout = ms("connect_timeout_ms", p.limits.connect_timeout);
+    p.limits.write_timeout = ms("write_timeout_ms", p.limits.write_timeout);
+    p.limits.header_timeout = ms("header_timeout_ms", p.limits.header_timeout);
+    p.limits.body_timeout = ms("body_timeout_ms", p.limits.body_timeout);
+    int body = l.get("max_body_bytes", static_cast<int>(p.limits.max_body_bytes));
+    if (body <= 0) l.fail(l.node("max_body_bytes"), "must be positive", "max_body_bytes");
+    p.limits.max_body_bytes = static_cast<std::size_t>(body);
+    l.finish();
+  }
+  if (auto admin = top.node("admin")) {
+    MapReader a(admin, name, "admin");
+    if (auto enqueue = a.node("enqueue")) {
+      MapReader e(enqueue, name, "admin.enqueue");
+      AdminEndpoint ep;
+      ep.method = e.get<std::string>("method", "PUT");
+      ep.url = url(e, "url");
+      if (auto auth = e.node("basic_auth")) {
+        MapReader b(auth, name, "admin.enqueue.basic_auth");
+        ep.basic_user = b.get_required<std::string>("user");
+        ep.basic_password = substitute(b.get_required<std::string>("password"), variables, b, b.node("password"), "password");
+        b.finish();
+      }
+      ep.expect_status = e.get<std::vector<int>>("expect_status", ep.expect_status);
+      e.finish();
+      p.enqueue = ep;
+    }
+    a.finish();
+  }
+  if (auto policy = top.node("policy")) {
+    MapReader pol(policy, name, "policy");
+    if (auto users = pol.node("network_users")) {
+      MapReader nu(users, name, "policy.network_users");
+      p.managed_network_users = nu.get<std::vector<std::string>>("managed", {});
+      nu.finish();
+    }
+    pol.finish();
+  }
+  if (auto declares = top.node("declares")) {
+    if (!declares.IsMap()) top.fail(declares, "must be a map", "declares");
+    for (const auto& kv : declares) {
+      auto key = kv.first.as<std::string>("");
+      MapReader d(declares, name, "declares");
+      p.declares[key] = d.get(key, false);
+    }
+  }
+  top.finish();
+  return p;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
+  return out;
+}
+
+}  // namespace mdmc::scenario

@@ -1,0 +1,38 @@
+#pragma once
+// Fault modes of the reference server: each one a realistic way a server breaks the rules,
+// and the rules it is expected to break. The mutation self-test runs the suite against every
+// mode and checks that exactly those rules fail.
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace mdmc::server {
+
+enum class Fault {
+  none,
+  authenticate_refused,
+  device_token_refused,
+  user_token_refused,
+  network_user_accepted,
+  user_command_on_device,
+  idle_empty_plist,
+  one_command_per_series,
+  series_end_204,
+  not_now_resent,
+  not_now_endless,
+  not_now_dropped,
+};
+
+struct FaultInfo {
+  Fault fault;
+  std::string_view name;                     // the --fault value
+  std::string_view behaviour;                // what the server then does wrong
+  std::vector<std::string_view> breaks;      // rule ids that must fail, and only these
+};
+
+std::span<const FaultInfo> fault_catalog();
+std::optional<Fault> fault_from_name(std::string_view name);
+const FaultInfo& fault_info(Fault fault);
+
+}  // namespace mdmc::server

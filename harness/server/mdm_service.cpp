@@ -1,0 +1,304 @@
+#include "harness/server/mdm_service.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "harness/protocol/messages.hpp"
+
+namespace mdmc::server {
+namespace {
+
+using protocol::Channel;
+using protocol::MessageType;
+using protocol::Status;
+
+struct QueuedCommand {
+  std::string uuid;
+  std::string request_type;
+  std::string xml;
+};
+
+struct ChannelState {
+  std::string token;        // the push token, stored per channel: a user's apart from its device's
+  std::string push_magic;
+  std::deque<QueuedCommand> queue;
+  bool in_series = false;
+  // Commands answered NotNow in the current series: held back until the next one.
+  std::set<std::string> held_back;
+  std::set<std::string> resent;  // for the not-now-resent fault
+};
+
+struct DeviceState {
+  std::string topic;
+  std::set<std::string> refused_users;  // network users answered 410
+  std::set<std::string> challenged_users;
+};
+
+net::ServerResponse text(int status, std::string body) {
+  return net::ServerResponse{status, {{"Content-Type", "text/plain; charset=utf-8"}}, std::move(body), false};
+}
+
+net::ServerResponse empty_ok() { return net::ServerResponse{200, {}, "", false}; }
+
+net::ServerResponse plist_bytes(std::string xml) {
+  return net::ServerResponse{200, {{"Content-Type", std::string(protocol::kPlistContentType)}},
+                             std::move(xml), false};
+}
+
+net::ServerResponse plist_ok(const plist::Value& value) { return plist_bytes(plist::to_xml(value)); }
+
+// Apple asks servers to refuse an unknown device this way (not 401, which unenrolls).
+net::ServerResponse unrecognized_device() {
+  return net::ServerResponse{403, {{"Content-Type", "application/json"}},
+                             R"({"code":"com.apple.unrecognized.device"})", false};
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+std::string path_of(std::string_view target) {
+  return std::string(target.substr(0, target.find('?')));
+}
+
+std::string percent_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      int hi = hex(in[i + 1]);
+      int lo = hex(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += in[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+struct MdmService::State {
+  Config config;
+  std::mutex mutex;
+  std::map<std::string, DeviceState> devices;    // by UDID, once authenticated
+  std::map<std::string, ChannelState> channels;  // by channel id, once a TokenUpdate arrived
+  std::uint64_t generated = 0;                   // commands the not-now-endless fault made up
+
+  bool faulty(Fault f) const { return config.fault == f; }
+
+  net::ServerResponse check_in(const protocol::CheckIn& msg);
+  net::ServerResponse user_authenticate(DeviceState& device, const protocol::CheckIn& msg);
+  net::ServerResponse command_report(const protocol::Report& report);
+  net::ServerResponse next_command(ChannelState& channel, const Channel& who,
+                                   const protocol::Report& report);
+  net::ServerResponse enqueue(const std::string& id, const std::string& body);
+};
+
+MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
+  state_->config = std::move(config);
+}
+
+MdmService::~MdmService() = default;
+
+net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
+  std::string path = path_of(request.target);
+  if (request.method != "PUT" && request.method != "POST") return text(405, "use PUT\n");
+
+  if (starts_with(path, kEnqueuePrefix)) {
+    std::lock_guard lock(state_->mutex);
+    return state_->enqueue(percent_decode(path.substr(kEnqueuePrefix.size())), request.body);
+  }
+  if (path != kCheckInPath && path != kServerPath) return text(404, "no such endpoint\n");
+
+  auto parsed = plist::parse(request.body, state_->config.plist_limits);
+  if (!parsed) return text(400, "body is not a plist: " + parsed.message() + "\n");
+
+  // One URL may serve both kinds; the Content-Type tells them apart, as in NanoMDM.
+  auto content_type = net::find_header(request.headers, "Content-Type").value_or("");
+  bool is_check_in = path == kCheckInPath || starts_with(content_type, protocol::kCheckInContentType);
+
+  std::lock_guard lock(state_->mutex);
+  if (is_check_in) {
+    auto decoded = protocol::decode_check_in(*parsed);
+    if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
+    return state_->check_in(std::get<protocol::CheckIn>(decoded));
+  }
+  auto decoded = protocol::decode_report(*parsed);
+  if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
+  return state_->command_report(std::get<protocol::Report>(decoded));
+}
+
+net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg) {
+  const auto& ch = msg.channel;
+  if (msg.type == MessageType::authenticate) {
+    if (faulty(Fault::authenticate_refused)) return text(500, "internal error\n");
+    // A new Authenticate starts the enrollment over: forget the old channels.
+    devices[ch.udid] = DeviceState{msg.topic.value_or(""), {}, {}};
+    for (auto it = channels.begin(); it != channels.end();) {
+      auto parsed = Channel::from_id(it->first);
+      it = parsed && parsed->udid == ch.udid ? channels.erase(it) : std::next(it);
+    }
+    return empty_ok();
+  }
+
+  auto device = devices.find(ch.udid);
+  if (device == devices.end()) return unrecognized_device();
+
+  switch (msg.type) {
+    case MessageType::token_update: {
+      if (ch.is_user()) {
+        if (faulty(Fault::user_token_refused)) return text(400, "user channels not supported\n");
+        if (device->second.refused_users.count(ch.user_id)) return text(410, "user not managed\n");
+      } else if (faulty(Fault::device_token_refused)) {
+        return text(400, "bad token\n");
+      }
+      auto& channel = channels[ch.id()];
+      channel.token = *msg.token;
+      channel.push_magic = *msg.push_magic;
+      return empty_ok();
+    }
+    case MessageType::user_authenticate:
+      return user_authenticate(device->second, msg);
+    case MessageType::check_out:
+      for (auto it = channels.begin(); it != channels.end();) {
+        auto parsed = Channel::from_id(it->first);
+        it = parsed && parsed->udid == ch.udid ? channels.erase(it) : std::next(it);
+      }
+      devices.erase(device);
+      return empty_ok();
+    default:
+      return text(400, fmt::format("{} is not supported by the reference server\n",
+                                   protocol::message_type_name(msg.type)));
+  }
+}
+
+net::ServerResponse MdmService::State::user_authenticate(DeviceState& device,
+                                                         const protocol::CheckIn& msg) {
+  const auto& user_id = msg.channel.user_id;
+  bool managed = config.managed_network_users.count(user_id) > 0 ||
+                 faulty(Fault::network_user_accepted);
+  if (!managed) {
+    // Apple: "If the server won't manage a network user, it returns a 410 HTTP status code."
+    device.refused_users.insert(user_id);
+    return text(410, "this server does not manage network user " + user_id + "\n");
+  }
+  if (!msg.digest_response) {
+    device.challenged_users.insert(user_id);
+    return plist_ok(plist::Dict{{"DigestChallenge", config.digest_challenge}});
+  }
+  if (!device.challenged_users.count(user_id)) {
+    return text(400, "DigestResponse without a DigestChallenge\n");
+  }
+  device.refused_users.erase(user_id);
+  return empty_ok();
+}
+
+net::ServerResponse MdmService::State::command_report(const protocol::Report& report) {
+  const auto& who = report.channel;
+  if (!devices.count(who.udid)) return unrecognized_device();
+  auto found = channels.find(who.id());
+  if (found == channels.end()) return unrecognized_device();
+  auto& channel = found->second;
+
+  if (report.status == Status::idle) {
+    channel.in_series = true;
+    channel.held_back.clear();
+    channel.resent.clear();
+  } else if (report.status == Status::not_now) {
+    if (faulty(Fault::not_now_dropped)) {
+      std::erase_if(channel.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
+    } else {
+      // Apple: the client answers NotNow while the user is in Setup Assistant; the server
+      // resends in the next series. Holding it back also ends a series that would loop.
+      channel.held_back.insert(report.command_uuid);
+    }
+    if (faulty(Fault::not_now_resent) && !channel.resent.count(report.command_uuid)) {
+      channel.resent.insert(report.command_uuid);
+      for (const auto& c : channel.queue) {
+        if (c.uuid == report.command_uuid) {
+          return plist_bytes(c.xml);
+        }
+      }
+    }
+    if (faulty(Fault::not_now_endless) && report.flags.user_configuration) {
+      // Queues a follow-up query for every NotNow: nothing is lost, but there is always one
+      // more command, so the series never ends.
+      auto command = protocol::make_command(fmt::format("FOLLOW-UP-{:08}", ++generated), "DeviceInformation");
+      channel.queue.push_back(QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(command.body))});
+    }
+  } else {
+    // Acknowledged, Error or CommandFormatError: the command is done. A report for a command
+    // the server does not know (a retry, or a duplicate) is answered like any other.
+    std::erase_if(channel.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
+  }
+  return next_command(channel, who, report);
+}
+
+net::ServerResponse MdmService::State::next_command(ChannelState& channel, const Channel& who,
+                                                    const protocol::Report& report) {
+  bool is_idle = report.status == Status::idle;
+  if (faulty(Fault::one_command_per_series) && !is_idle) {
+    channel.in_series = false;
+    return empty_ok();
+  }
+  auto pick = [&](ChannelState& from) -> const QueuedCommand* {
+    for (const auto& c : from.queue) {
+      if (!from.held_back.count(c.uuid)) return &c;
+    }
+    return nullptr;
+  };
+  const QueuedCommand* next = pick(channel);
+  if (!next && !who.is_user() && faulty(Fault::user_command_on_device)) {
+    for (auto& [id, other] : channels) {
+      auto parsed = Channel::from_id(id);
+      if (parsed && parsed->udid == who.udid && parsed->is_user() && (next = pick(other))) break;
+    }
+  }
+  if (next) {
+    return plist_bytes(next->xml);
+  }
+  // Apple: the series ends with an empty response: 200 and zero bytes, not an empty plist.
+  channel.in_series = false;
+  channel.held_back.clear();
+  if (is_idle && faulty(Fault::idle_empty_plist)) return plist_ok(plist::Dict{});
+  if (!is_idle && faulty(Fault::series_end_204)) return net::ServerResponse{204, {}, "", false};
+  return empty_ok();
+}
+
+net::ServerResponse MdmService::State::enqueue(const std::string& id, const std::string& body) {
+  auto channel_id = Channel::from_id(id);
+  if (!channel_id) return text(400, "bad channel id\n");
+  auto found = channels.find(channel_id->id());
+  if (found == channels.end()) return text(404, "no enrolled channel " + id + "\n");
+  auto parsed = plist::parse(body, config.plist_limits);
+  if (!parsed) return text(400, "command is not a plist: " + parsed.message() + "\n");
+  auto decoded = protocol::decode_command(*parsed);
+  if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
+  const auto& command = std::get<protocol::Command>(decoded);
+  for (const auto& c : found->second.queue) {
+    if (c.uuid == command.uuid) return text(409, "CommandUUID already queued\n");
+  }
+  found->second.queue.push_back(
+      QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(command.body))});
+  nlohmann::json answer = {{"command_uuid", command.uuid},
+                           {"request_type", command.request_type},
+                           {"id", channel_id->id()}};
+  return net::ServerResponse{200, {{"Content-Type", "application/json"}},
+                             answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                             false};
+}
+
+}  // namespace mdmc::server

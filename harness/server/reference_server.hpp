@@ -1,0 +1,29 @@
+#pragma once
+// The reference MDM server on a socket: MdmService behind the project's Beast HTTP server.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "harness/server/mdm_service.hpp"
+
+namespace mdmc::server {
+
+class ReferenceServer {
+ public:
+  explicit ReferenceServer(Config config);
+  ~ReferenceServer();
+
+  // Binds (port 0 for any free port). Returns the bound port, or 0 with `error` set.
+  std::uint16_t listen(const std::string& address, std::uint16_t port, std::string* error);
+  // Serves on a background thread, until stop().
+  void start();
+  // Serves on the caller's thread until stop(): for `mdmconform serve`.
+  void run();
+  void stop();
+
+ private:
+  MdmService service_;
+  std::unique_ptr<net::HttpServer> http_;
+};
+
+}  // namespace mdmc::server

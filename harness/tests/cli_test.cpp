@@ -1,0 +1,185 @@
+// The mdmconform binary's contract: exit codes, clear messages, reports on disk, and no crash
+// whatever the target answers.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "harness/net/http_server.hpp"
+
+namespace mdmc {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Ran {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs the binary with a hard time limit, so a hang fails the test instead of the CI job.
+Ran run_mdmconform(const std::string& args) {
+  std::string command = "timeout 120 " + std::string(MDMC_BINARY) + " " + args + " 2>&1";
+  Ran ran;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return ran;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) ran.output.append(buf, n);
+  int status = pclose(pipe);
+  ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return ran;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mdmc_cli_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write(const std::string& name, const std::string& text) {
+    auto p = dir_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p;
+  }
+  static std::string specs() { return std::string(MDMC_SOURCE_DIR) + "/specs"; }
+  std::string profile_for(int port) {
+    return write("target.yaml", "schema_version: 1\nname: test\nurls:\n  check_in: http://127.0.0.1:" +
+                                    std::to_string(port) + "/checkin\n  server: http://127.0.0.1:" +
+                                    std::to_string(port) + "/mdm\nlimits:\n  connect_timeout_ms: 1000\n"
+                                    "  header_timeout_ms: 1000\n  body_timeout_ms: 1000\nadmin:\n  enqueue:\n"
+                                    "    url: http://127.0.0.1:" + std::to_string(port) + "/v1/enqueue/{channel}\n")
+        .string();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, RunAgainstTheBuiltinServerPassesAndWritesReports) {
+  auto ran = run_mdmconform("--specs " + specs() + " run --seed 7 --out " + dir_.string());
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_TRUE(fs::exists(dir_ / "report.json"));
+  EXPECT_TRUE(fs::exists(dir_ / "junit.xml"));
+  EXPECT_NE(ran.output.find("PASS"), std::string::npos);
+}
+
+TEST_F(CliTest, AFaultyBuiltinServerExitsOneAndNamesTheRule) {
+  auto ran = run_mdmconform("--specs " + specs() + " run --fault series-end-204 --out " + dir_.string());
+  EXPECT_EQ(ran.exit_code, 1) << ran.output;
+  EXPECT_NE(ran.output.find("SYN-EMPTY-END"), std::string::npos) << ran.output;
+}
+
+TEST_F(CliTest, AMalformedCaseExitsTwoWithFileAndLine) {
+  fs::copy(specs(), dir_ / "specs", fs::copy_options::recursive);
+  write("specs/scenarios/broken.yaml",
+        "schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\ndevices: [{name: mac}]\nsteps:\n"
+        "  - report: Idle\n    as: mac\n    expect: {stauts: [200]}\n");
+  auto ran = run_mdmconform("--specs " + (dir_ / "specs").string() + " run");
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("broken.yaml:9"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("stauts"), std::string::npos) << ran.output;
+}
+
+TEST_F(CliTest, AMalformedProfileExitsTwoWithFileAndLine) {
+  auto profile = write("bad.yaml", "schema_version: 1\nname: x\nurls:\n  server: http://127.0.0.1:1/mdm\nsurprise: 1\n");
+  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile.string());
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("bad.yaml:5"), std::string::npos) << ran.output;
+}
+
+TEST_F(CliTest, AnUnreachableTargetExitsThreeNamingTheUrl) {
+  // Bind a port, then close it: nothing listens there during the test.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  ::close(fd);
+  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(port));
+  EXPECT_EQ(ran.exit_code, 3) << ran.output;
+  EXPECT_NE(ran.output.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("connect_failed"), std::string::npos) << ran.output;
+}
+
+TEST_F(CliTest, AServerAnsweringGarbagePlistsGetsVerdictsNotACrash) {
+  net::HttpServer server([](const net::ServerRequest&) {
+    return net::ServerResponse{200, {{"Content-Type", "application/xml"}}, std::string("<plist><dict><key>\x01\xff", 20), false};
+  });
+  std::string error;
+  auto port = server.listen("127.0.0.1", 0, &error);
+  ASSERT_NE(port, 0) << error;
+  server.start(1);
+  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(port) + " --out " + dir_.string());
+  EXPECT_EQ(ran.exit_code, 1) << ran.output;
+  EXPECT_NE(ran.output.find("FAIL"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("not a plist"), std::string::npos) << ran.output;
+  EXPECT_TRUE(fs::exists(dir_ / "report.json"));
+}
+
+TEST_F(CliTest, AServerAnsweringNonHttpBytesGetsErrorVerdictsNotACrash) {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::atomic<bool> stop{false};
+  std::thread garbage([&] {
+    // Bounded: at most 500 connections, each answered with bytes that are not HTTP.
+    for (int i = 0; i < 500 && !stop; ++i) {
+      int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) break;
+      char buf[1024];
+      (void)::recv(fd, buf, sizeof buf, 0);
+      const char junk[] = "SSH-2.0-notHTTP\r\n\r\n\x00\x01\x02";
+      (void)::send(fd, junk, sizeof junk, MSG_NOSIGNAL);
+      ::close(fd);
+    }
+  });
+  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(ntohs(addr.sin_port)) +
+                            " --out " + dir_.string());
+  stop = true;
+  ::shutdown(listener, SHUT_RDWR);
+  ::close(listener);
+  garbage.join();
+  EXPECT_EQ(ran.exit_code, 1) << ran.output;
+  EXPECT_NE(ran.output.find("ERROR"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("bad_response"), std::string::npos) << ran.output;
+}
+
+TEST_F(CliTest, ListShowsCasesRulesAndFaults) {
+  auto cases = run_mdmconform("--specs " + specs() + " list");
+  EXPECT_EQ(cases.exit_code, 0);
+  EXPECT_NE(cases.output.find("ucf/redeliver"), std::string::npos);
+  auto rules = run_mdmconform("--specs " + specs() + " list --rules");
+  EXPECT_NE(rules.output.find("not-now-dropped"), std::string::npos) << rules.output;
+  auto faults = run_mdmconform("list --faults");
+  EXPECT_NE(faults.output.find("one-command-per-series"), std::string::npos);
+}
+
+TEST_F(CliTest, AnUnknownFaultOrFlagExitsTwo) {
+  EXPECT_EQ(run_mdmconform("run --fault nope").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("run --no-such-flag").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace mdmc
