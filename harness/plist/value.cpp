@@ -82,18 +82,13 @@ std::string node_to_binary(plist_t node) {
   return out ? std::string(out, len) : std::string();
 }
 
-// The top object of libplist's own binary encoding of `node`.
-std::optional<std::string_view> top_object_of(const std::string& bin) {
-  return detail::binary_top_object(bin);
-}
-
 // libplist 2.2 stores a date as a double (seconds since 2001) but its API only hands out
 // int32 seconds and a sign-less microsecond part, which loses dates before 1933 or after 2038
 // and the sign of dates just before 2001. Its binary writer copies the double exactly, so the
 // value is read back from there.
 std::optional<double> date_seconds(plist_t node) {
   const std::string bin = node_to_binary(node);
-  const auto top = top_object_of(bin);
+  const auto top = detail::binary_top_object(bin);
   if (!top || top->size() < 9 || static_cast<std::uint8_t>(top->front()) != kDateMarker) {
     return std::nullopt;
   }
@@ -130,7 +125,7 @@ PlistPtr date_node(double seconds) {
 // not expose the width; its binary writer does.
 bool is_wide_unsigned(plist_t node) {
   const std::string bin = node_to_binary(node);
-  const auto top = top_object_of(bin);
+  const auto top = detail::binary_top_object(bin);
   return top && !top->empty() && static_cast<std::uint8_t>(top->front()) == kWideUnsignedMarker;
 }
 
@@ -297,6 +292,8 @@ double xml_date(double seconds) {
   return std::fmin(std::fmax(seconds, kXmlDateMin), kXmlDateMax);
 }
 
+// Value -> libplist tree, for its writers. libplist takes strings and keys as C strings, so
+// one with a NUL in it is cut there; parse() never produces such a string.
 PlistPtr build(const Value& value, Format format) {
   return std::visit(
       [format](const auto& v) -> PlistPtr {

@@ -514,6 +514,16 @@ TEST(PlistUtf8, InvalidStringsAreBadUtf8) {
   Bplist b;
   b.add(Bplist::ascii("caf\xE9"));  // Latin-1, not UTF-8
   EXPECT_EQ(parse(b.finish(0)).error(), Error::bad_utf8);
+
+  // UTF-16 in a binary plist: a pair is fine, a lone surrogate is not (libplist would drop it).
+  Bplist pair;
+  pair.add("\x62\xD8\x3D\xDE\x00"s);
+  const auto emoji = parse(pair.finish(0));
+  ASSERT_TRUE(emoji.ok()) << emoji.message();
+  EXPECT_EQ(*emoji, Value("\xF0\x9F\x98\x80"));
+  Bplist lone;
+  lone.add("\x62\xD8\x3D\x00\x41"s);
+  EXPECT_EQ(parse(lone.finish(0)).error(), Error::bad_utf8);
 }
 
 TEST(PlistUid, XmlCfUidDictionariesReadAsUids) {

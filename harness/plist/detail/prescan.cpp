@@ -620,13 +620,7 @@ class BinaryScanner {
         if (type == 0x5 && s_.substr(p, n).find('\0') != std::string_view::npos) {
           return malformed(index, "string contains NUL");
         }
-        if (type == 0x6) {
-          for (std::uint64_t k = 0; k < n; ++k) {
-            if (s_[p + 2 * k] == '\0' && s_[p + 2 * k + 1] == '\0') {
-              return malformed(index, "string contains U+0000");
-            }
-          }
-        }
+        if (type == 0x6 && !utf16_ok(index, p, n)) return false;
         o.count = n;
         o.refs = p;
         o.payload = 0;
@@ -643,6 +637,24 @@ class BinaryScanner {
       default:
         return malformed(index, "unknown object type");
     }
+  }
+
+  // A UTF-16BE string libplist 2.2 can convert faithfully: no U+0000 (see above) and no
+  // unpaired surrogate, which its converter drops or pairs with a stale lead.
+  bool utf16_ok(std::uint64_t index, std::uint64_t p, std::uint64_t units) {
+    bool lead = false;
+    for (std::uint64_t k = 0; k < units; ++k) {
+      const auto u = static_cast<std::uint16_t>(read_be(s_, p + 2 * k, 2));
+      if (u == 0) return malformed(index, "string contains U+0000");
+      const bool is_lead = u >= 0xD800 && u <= 0xDBFF;
+      const bool is_trail = u >= 0xDC00 && u <= 0xDFFF;
+      if (lead != is_trail) {
+        return fail(Error::bad_utf8, "object " + std::to_string(index) + ": unpaired UTF-16 surrogate");
+      }
+      lead = is_lead;
+    }
+    if (lead) return fail(Error::bad_utf8, "object " + std::to_string(index) + ": unpaired UTF-16 surrogate");
+    return true;
   }
 
   std::string_view s_;
