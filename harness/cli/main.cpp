@@ -17,12 +17,6 @@ namespace {
 
 using namespace mdmc;
 
-std::string verdict_tag(scenario::Verdict v) {
-  std::string s(scenario::verdict_name(v));
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 int command_run(const cli::SuiteOptions& options, const std::string& out_dir) {
   auto outcome = cli::run_suite(options);
   if (outcome.exit_code == 2 || outcome.exit_code == 3) {
@@ -176,11 +170,6 @@ int main(int argc, char** argv) {
     }
     run_options.builtin_fault = *fault;
     run_options.seed = seed ? *seed : std::random_device{}();
-    run_options.on_case = [](const scenario::CaseResult& c) {
-      fmt::print("{:<5} {} ({} ms){}\n", verdict_tag(c.verdict), c.id, c.elapsed.count(),
-                 c.reason.empty() ? "" : "\n      " + c.reason);
-      std::fflush(stdout);
-    };
     return command_run(run_options, out_dir);
   }
   if (*serve) {

@@ -107,6 +107,36 @@ Message Device::check_out() const {
   return Message{Endpoint::check_in, "CheckOut", protocol::check_out(facts_)};
 }
 
+Enrollment::Enrollment(const Device& device, std::vector<UserAgent*> local_users)
+    : device_(device), users_(std::move(local_users)), steps_(2 + users_.size()) {}
+
+Enrollment::Stage Enrollment::stage() const {
+  if (index_ == 0) return Stage::authenticate;
+  if (index_ == 1) return Stage::device_token;
+  return Stage::user_token;
+}
+
+UserAgent* Enrollment::user() const { return index_ >= 2 && index_ < steps_ ? users_[index_ - 2] : nullptr; }
+
+Message Enrollment::next() const {
+  switch (stage()) {
+    case Stage::authenticate: return device_.authenticate();
+    case Stage::device_token: return device_.token_update();
+    case Stage::user_token: break;
+  }
+  return user()->token_update(device_.facts());
+}
+
+void Enrollment::on_answer(const Answer& answer) {
+  if (done()) return;
+  if (auto* u = user()) u->on_token_update(answer);
+  if (answer.status != 200) {
+    failed_ = true;
+    return;
+  }
+  ++index_;
+}
+
 namespace {
 constexpr std::array<std::pair<AnswerPolicy, std::string_view>, 4> kPolicyNames = {{
     {AnswerPolicy::acknowledge, "acknowledge"},

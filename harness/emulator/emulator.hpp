@@ -94,6 +94,32 @@ class Device {
   protocol::PushIdentity push_;
 };
 
+// The enrollment sequence of one device: Authenticate, the device's TokenUpdate, then one
+// TokenUpdate for each enrolling local user (Apple: "After that request completes, the client
+// sends one TokenUpdate request for the device and another for the user performing the
+// enrollment."). A step answered with anything but 200 stops the sequence there.
+class Enrollment {
+ public:
+  enum class Stage { authenticate, device_token, user_token };
+
+  Enrollment(const Device& device, std::vector<UserAgent*> local_users);
+
+  bool done() const { return failed_ || index_ >= steps_; }
+  bool failed() const { return failed_; }
+  Stage stage() const;
+  // The user whose TokenUpdate is next (stage user_token), else null.
+  UserAgent* user() const;
+  Message next() const;
+  void on_answer(const Answer& answer);
+
+ private:
+  const Device& device_;
+  std::vector<UserAgent*> users_;
+  std::size_t index_ = 0;
+  std::size_t steps_;
+  bool failed_ = false;
+};
+
 // How a client answers each command in a series.
 enum class AnswerPolicy {
   acknowledge,                      // Acknowledged to every command

@@ -135,3 +135,41 @@ TEST(UserAgent, AChallengeWithoutDigestChallengeIsNamed) {
 
 }  // namespace
 }  // namespace mdmc::emulator
+
+namespace mdmc::emulator {
+namespace {
+
+TEST(Enrollment, AuthenticatesThenDeviceTokenThenEachLocalUsersToken) {
+  IdentitySource ids(3);
+  protocol::DeviceFacts facts;
+  facts.udid = ids.uuid();
+  Device device(facts, ids);
+  UserAgent alice(facts.udid, {ids.uuid(), "alice", "Alice"}, UserKind::local, ids);
+  Enrollment enrollment(device, {&alice});
+  std::vector<std::string> labels;
+  while (!enrollment.done()) {
+    labels.push_back(enrollment.next().label);
+    EXPECT_EQ(enrollment.next().endpoint, Endpoint::check_in);
+    enrollment.on_answer(Answer{200, ""});
+  }
+  EXPECT_EQ(labels, (std::vector<std::string>{"Authenticate", "TokenUpdate (device)", "TokenUpdate (user)"}));
+  EXPECT_FALSE(enrollment.failed());
+  EXPECT_EQ(alice.state(), UserAgent::State::enrolled);
+}
+
+TEST(Enrollment, StopsAtTheFirstAnswerThatIsNot200) {
+  IdentitySource ids(3);
+  protocol::DeviceFacts facts;
+  facts.udid = ids.uuid();
+  Device device(facts, ids);
+  Enrollment enrollment(device, {});
+  enrollment.on_answer(Answer{200, ""});
+  EXPECT_EQ(enrollment.stage(), Enrollment::Stage::device_token);
+  enrollment.on_answer(Answer{400, "bad"});
+  EXPECT_TRUE(enrollment.done());
+  EXPECT_TRUE(enrollment.failed());
+  EXPECT_EQ(enrollment.stage(), Enrollment::Stage::device_token);
+}
+
+}  // namespace
+}  // namespace mdmc::emulator
