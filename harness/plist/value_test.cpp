@@ -20,7 +20,7 @@ namespace {
 using namespace std::string_literals;
 
 std::string testdata(const std::string& name) {
-  std::ifstream in(std::string(MDMC_SOURCE_DIR) + "/harness/plist/testdata/" + name, std::ios::binary);
+  std::ifstream in(std::string(MDMC_SOURCE_DIR) + "/testdata/captures/" + name, std::ios::binary);
   EXPECT_TRUE(in.good()) << name;
   std::ostringstream ss;
   ss << in.rdbuf();
@@ -197,9 +197,9 @@ TEST(PlistIntegers, NegativeNumbersStayIntegers) {
 }
 
 TEST(PlistCaptures, NanoMdmCheckInsAndReportParse) {
-  for (const char* name : {"nanomdm.Authenticate.1.plist", "nanomdm.Authenticate.2.plist",
-                           "nanomdm.TokenUpdate.1.plist", "nanomdm.TokenUpdate.2.plist",
-                           "nanomdm.DeviceInformation.1.plist"}) {
+  for (const char* name : {"nanomdm/Authenticate.1.plist", "nanomdm/Authenticate.2.plist",
+                           "nanomdm/TokenUpdate.1.plist", "nanomdm/TokenUpdate.2.plist",
+                           "nanomdm/DeviceInformation.1.plist"}) {
     const std::string bytes = testdata(name);
     ASSERT_EQ(sniff(bytes), Format::xml) << name;
     const auto v = parse(bytes);
@@ -209,28 +209,28 @@ TEST(PlistCaptures, NanoMdmCheckInsAndReportParse) {
     EXPECT_EQ(*parse(to_xml(*v)), *v) << name;
     EXPECT_EQ(*parse(to_binary(*v)), *v) << name;
   }
-  const auto auth = parse(testdata("nanomdm.Authenticate.2.plist"));
+  const auto auth = parse(testdata("nanomdm/Authenticate.2.plist"));
   ASSERT_TRUE(auth.ok());
   EXPECT_EQ(auth->string_at("MessageType"), "Authenticate");
   EXPECT_EQ(auth->string_at("UDID"), "66ADE930-5FDF-5EC4-8429-15640684C489");
   ASSERT_NE(auth->find("Challenge"), nullptr);
   EXPECT_EQ(*auth->find("Challenge")->as_data(), Data{"apple"});
 
-  const auto token = parse(testdata("nanomdm.TokenUpdate.1.plist"));
+  const auto token = parse(testdata("nanomdm/TokenUpdate.1.plist"));
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->string_at("MessageType"), "TokenUpdate");
   EXPECT_EQ(token->bool_at("AwaitingConfiguration"), false);
   EXPECT_EQ(token->find("Token")->as_data()->bytes.size(), 32U);
   EXPECT_GT(token->find("UnlockToken")->as_data()->bytes.size(), 1000U);
 
-  const auto report = parse(testdata("nanomdm.DeviceInformation.1.plist"));
+  const auto report = parse(testdata("nanomdm/DeviceInformation.1.plist"));
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->string_at("Status"), "Acknowledged");
   EXPECT_EQ(report->find("QueryResponses")->string_at("HostName"), "fruit.example.com");
 }
 
 TEST(PlistCaptures, MicroMdmInstallProfileCommandParses) {
-  const auto v = parse(testdata("micromdm.InstallProfile.plist"));
+  const auto v = parse(testdata("micromdm/InstallProfile.plist"));
   ASSERT_TRUE(v.ok()) << v.message();
   EXPECT_EQ(v->string_at("CommandUUID"), "7e761ec5-9e20-42d1-9072-3d5a611e3ac5");
   const Value* command = v->find("Command");
@@ -335,7 +335,7 @@ TEST(PlistParse, XmlCommentsCdataAndAttributesAreNotElements) {
 }
 
 TEST(PlistParse, EveryPrefixOfXmlFailsCleanly) {
-  const std::string bytes = testdata("nanomdm.TokenUpdate.1.plist");
+  const std::string bytes = testdata("nanomdm/TokenUpdate.1.plist");
   const std::size_t end_of_dict = bytes.rfind("</dict>") + std::string_view("</dict>").size();
   for (std::size_t n = 0; n < bytes.size(); ++n) {
     const auto r = parse(std::string_view(bytes).substr(0, n));

@@ -32,10 +32,14 @@ std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
     for (const auto& c : cases) {
       bool checked = false;
       bool failed = false;
+      Verdict worst = Verdict::pass;
       for (const auto& f : c.findings) {
         if (f.rule != id) continue;
         checked = true;
-        failed = failed || !f.passed;
+        if (f.passed) continue;
+        failed = true;
+        // The finding's level, not the rule's: a rule can grade its outcomes.
+        worst = std::max(worst, f.level == Level::must ? Verdict::fail : Verdict::warn);
       }
       // A case that names the rule but errored before checking it still counts as covering it.
       bool names_rule = std::find(c.rules.begin(), c.rules.end(), id) != c.rules.end();
@@ -44,7 +48,7 @@ std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
       Verdict v = Verdict::pass;
       if (failed) {
         rule.failed_cases.push_back(c.id);
-        v = level == Level::must ? Verdict::fail : Verdict::warn;
+        v = worst;
       } else if (!checked) {
         v = Verdict::error;
       }

@@ -5,12 +5,13 @@
 namespace mdmc::scenario {
 namespace {
 
-CaseResult case_with(std::string id, std::string rule, bool passed, Verdict verdict) {
+CaseResult case_with(std::string id, std::string rule, bool passed, Verdict verdict,
+                     Level level = Level::must) {
   CaseResult c;
   c.id = std::move(id);
   c.rules = {rule};
   c.verdict = verdict;
-  c.findings.push_back(Finding{rule, Level::must, passed, "x", "y", 0});
+  c.findings.push_back(Finding{rule, level, passed, "x", "y", 0});
   return c;
 }
 
@@ -29,8 +30,14 @@ TEST(SummarizeRules, AFailedMustFindingFailsItsRuleOnly) {
 }
 
 TEST(SummarizeRules, AFailedShouldFindingWarns) {
-  auto rules = summarize_rules({case_with("a", "ROB-MALFORMED", false, Verdict::warn)},
+  auto rules = summarize_rules({case_with("a", "ROB-MALFORMED", false, Verdict::warn, Level::should)},
                                {{"ROB-MALFORMED", Level::should}});
+  EXPECT_EQ(rules[0].verdict, Verdict::warn);
+}
+
+TEST(SummarizeRules, AMustRuleWithOnlyAShouldPartBrokenWarns) {
+  auto rules = summarize_rules({case_with("a", "ENR-SAME-IDENTITY", false, Verdict::warn, Level::should)},
+                               {{"ENR-SAME-IDENTITY", Level::must}});
   EXPECT_EQ(rules[0].verdict, Verdict::warn);
 }
 

@@ -116,8 +116,9 @@ class CaseRun {
 
   // Records a finding; a failed must-level one ends the case, since later steps would build
   // on a broken state and blame the wrong rule.
-  void record(int step, const std::string& rule, bool passed, std::string expected, std::string actual) {
-    Level level = level_of(rule);
+  void record(int step, const std::string& rule, bool passed, std::string expected, std::string actual,
+              std::optional<Level> lowered = std::nullopt) {
+    Level level = lowered.value_or(level_of(rule));
     result_.findings.push_back(Finding{rule, level, passed, expected, actual, step});
     if (!passed && level == Level::must) {
       throw Stop{Verdict::fail, fmt::format("{}: expected {}; got {}", rule, expected, actual)};
@@ -215,26 +216,26 @@ class CaseRun {
   void check_exchange(int index, const Step& step, const net::Response& response) {
     for (const auto& e : step.expect) {
       if (!e.status.empty()) {
-        bool ok = std::find(e.status.begin(), e.status.end(), response.status) != e.status.end();
-        record(index, e.rule, ok, fmt::format("status {}", fmt::join(e.status, " or ")), describe(response));
+        record(index, e.rule, e.status.contains(response.status), "status " + e.status.describe(),
+               describe(response), e.level);
       }
       switch (e.body) {
         case BodyExpectation::any: break;
         case BodyExpectation::empty:
-          record(index, e.rule, response.body.empty(), "a zero-length body", describe(response));
+          record(index, e.rule, response.body.empty(), "a zero-length body", describe(response), e.level);
           break;
         case BodyExpectation::not_empty:
-          record(index, e.rule, !response.body.empty(), "a body", describe(response));
+          record(index, e.rule, !response.body.empty(), "a body", describe(response), e.level);
           break;
         case BodyExpectation::plist:
-          record(index, e.rule, plist::parse(response.body).ok(), "a plist body", describe(response));
+          record(index, e.rule, plist::parse(response.body).ok(), "a plist body", describe(response), e.level);
           break;
       }
       if (!e.has_keys.empty()) {
         auto parsed = plist::parse(response.body);
         for (const auto& key : e.has_keys) {
           bool ok = parsed && parsed->find(key) != nullptr;
-          record(index, e.rule, ok, "a plist with " + key, describe(response));
+          record(index, e.rule, ok, "a plist with " + key, describe(response), e.level);
         }
       }
     }
@@ -378,29 +379,29 @@ class CaseRun {
                                                fmt::join(e.delivered, ", "))};
       }
       for (const auto& uuid : expected_uuids) {
-        record(index, e.rule, o.delivered_uuid(uuid), "delivery of " + uuid + " on " + step.actor, actual);
+        record(index, e.rule, o.delivered_uuid(uuid), "delivery of " + uuid + " on " + step.actor, actual, e.level);
       }
       for (const auto& uuid : resolve(e.not_delivered)) {
-        record(index, e.rule, !o.delivered_uuid(uuid), "no delivery of " + uuid + " on " + step.actor, actual);
+        record(index, e.rule, !o.delivered_uuid(uuid), "no delivery of " + uuid + " on " + step.actor, actual, e.level);
       }
       if (e.delivered_count) {
         record(index, e.rule, static_cast<int>(o.delivered.size()) == *e.delivered_count,
-               fmt::format("{} command(s) delivered", *e.delivered_count), actual);
+               fmt::format("{} command(s) delivered", *e.delivered_count), actual, e.level);
       }
       if (!e.ended.empty()) {
         bool ok = std::find(e.ended.begin(), e.ended.end(), o.end) != e.ended.end();
         std::vector<std::string_view> names;
         for (auto end : e.ended) names.push_back(emulator::series_end_name(end));
-        record(index, e.rule, ok, fmt::format("the series to end with {}", fmt::join(names, " or ")), actual);
+        record(index, e.rule, ok, fmt::format("the series to end with {}", fmt::join(names, " or ")), actual, e.level);
       }
       if (e.terminates) {
         record(index, e.rule, o.end != emulator::SeriesEnd::bound_reached,
-               fmt::format("the series to end within {} exchanges", step.series.max_exchanges), actual);
+               fmt::format("the series to end within {} exchanges", step.series.max_exchanges), actual, e.level);
       }
       if (e.no_repeat) {
         auto repeated = o.repeated();
         record(index, e.rule, repeated.empty(), "no command twice in one series",
-               repeated.empty() ? actual : fmt::format("{} sent again; {}", fmt::join(repeated, ", "), actual));
+               repeated.empty() ? actual : fmt::format("{} sent again; {}", fmt::join(repeated, ", "), actual), e.level);
       }
     }
   }

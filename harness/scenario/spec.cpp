@@ -180,6 +180,34 @@ void check_names(MapReader& r, const std::vector<std::string>& names, const Case
   }
 }
 
+StatusSet parse_status_set(MapReader& r, const std::string& key) {
+  StatusSet set;
+  auto node = r.node(key);
+  if (!node) return set;
+  std::vector<YAML::Node> items;
+  if (node.IsSequence()) {
+    for (const auto& n : node) items.push_back(n);
+  } else {
+    items.push_back(node);
+  }
+  for (const auto& n : items) {
+    auto text = n.IsScalar() ? n.Scalar() : std::string();
+    if (text.size() == 3 && text[0] >= '1' && text[0] <= '5' && text.substr(1) == "xx") {
+      set.classes.push_back(text[0] - '0');
+      continue;
+    }
+    int code = 0;
+    bool numeric = !text.empty() && text.size() <= 3 &&
+                   std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (numeric) code = std::stoi(text);
+    if (!numeric || code < 100 || code > 599) {
+      r.fail(n, "'" + text + "' is not a status code (100-599) or class (4xx)", key);
+    }
+    set.codes.push_back(code);
+  }
+  return set;
+}
+
 Expectation parse_expectation(const YAML::Node& node, const std::string& file,
                               const std::string& path, StepKind kind, CaseContext& ctx) {
   MapReader r(node, file, path);
@@ -187,9 +215,15 @@ Expectation parse_expectation(const YAML::Node& node, const std::string& file,
   e.line = line_of(node);
   e.rule = r.get<std::string>("rule", ctx.case_rules.front());
   check_rule(r, r.node("rule") ? r.node("rule") : node, e.rule, ctx.rules, "rule");
+  if (r.has("level")) {
+    e.level = parse_level(r, "level");
+    if (*e.level < ctx.rules.rules.at(e.rule).level) {
+      r.fail(r.node("level"), "an expectation may lower its rule's level, never raise it", "level");
+    }
+  }
   bool exchange = kind == StepKind::check_in || kind == StepKind::report || kind == StepKind::enqueue;
   if (exchange) {
-    e.status = r.get<std::vector<int>>("status", {});
+    e.status = parse_status_set(r, "status");
     e.body = parse_body(r);
     e.has_keys = r.get<std::vector<std::string>>("has_key", {});
   } else {
@@ -262,6 +296,12 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     }
     step.save = r.get<std::string>("save", "");
   }
+  if (step.kind != StepKind::enqueue) {
+    step.identity_of = r.get<std::string>("identity_of", "");
+    if (!step.identity_of.empty() && (!ctx.actors.count(step.identity_of) || step.identity_of.find('/') != std::string::npos)) {
+      r.fail(r.node("identity_of"), "'" + step.identity_of + "' is not a device of this case", "identity_of");
+    }
+  }
   if (step.kind == StepKind::report || step.kind == StepKind::series) {
     step.flags.need_sync_response = r.get("need_sync", false);
     step.flags.user_configuration = r.get("user_configuration", false);
@@ -288,6 +328,20 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
 }
 
 }  // namespace
+
+bool StatusSet::contains(int status) const {
+  return std::find(codes.begin(), codes.end(), status) != codes.end() ||
+         std::find(classes.begin(), classes.end(), status / 100) != classes.end();
+}
+
+std::string StatusSet::describe() const {
+  std::vector<std::string> parts;
+  for (int c : codes) parts.push_back(std::to_string(c));
+  for (int c : classes) parts.push_back(std::to_string(c) + "xx");
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? " or " : "") + parts[i];
+  return out;
+}
 
 LoadError::LoadError(std::string file, int line, std::string key, const std::string& reason)
     : std::runtime_error(fmt::format("{}:{}: {}{}", file, line, key.empty() ? "" : key + ": ", reason)),

@@ -61,11 +61,23 @@ struct DeviceSpec {
 
 enum class BodyExpectation { any, empty, plist, not_empty };
 
+// Acceptable status codes: exact codes (410) and classes ("4xx").
+struct StatusSet {
+  std::vector<int> codes;
+  std::vector<int> classes;  // 4 for "4xx"
+  bool empty() const { return codes.empty() && classes.empty(); }
+  bool contains(int status) const;
+  std::string describe() const;  // "410", "4xx or 5xx"
+};
+
 struct Expectation {
   int line = 0;
   std::string rule;
+  // A lower level than the rule's, for the graded part of a rule ("refused: must; by a 4xx
+  // rather than a 5xx: should"); never higher.
+  std::optional<Level> level;
   // One exchange (checkin, report steps):
-  std::vector<int> status;               // acceptable status codes; empty: any
+  StatusSet status;                      // acceptable status codes; empty: any
   BodyExpectation body = BodyExpectation::any;
   std::vector<std::string> has_keys;     // keys the plist body must hold
   // A series (series steps); names refer to saved values:
@@ -89,6 +101,9 @@ struct Step {
   std::string request_type;                                             // enqueue
   emulator::SeriesOptions series;                                       // series
   std::string save;  // enqueue: the command's UUID; series: the UUIDs it answered NotNow
+  // Send under another device's identity (its client certificate and Mdm-Signature), to
+  // check that the server binds channels to the identity they enrolled with.
+  std::string identity_of;
   std::vector<Expectation> expect;
 };
 
