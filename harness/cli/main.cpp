@@ -10,6 +10,7 @@
 #include <random>
 
 #include "harness/cli/suite.hpp"
+#include "harness/pki/pki.hpp"
 #include "harness/report/report.hpp"
 #include "harness/server/reference_server.hpp"
 
@@ -36,21 +37,51 @@ int command_run(const cli::SuiteOptions& options, const std::string& out_dir) {
   return outcome.exit_code;
 }
 
-int command_serve(server::Config config, const std::string& address, std::uint16_t port) {
+// A test CA and a server certificate for `serve --tls-dir`, written where other tools (and
+// a target profile) can find them. Keys are written 0600.
+std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, server::Config& config) {
+  auto ca = pki::create_test_ca("mdmconform reference CA");
+  auto server_identity = ca ? pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"})
+                            : pki::Result<pki::Identity>(pki::Failure{ca.error()});
+  std::string error;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!server_identity || !pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key", &error) ||
+      !pki::write_identity(*server_identity, dir / "server.crt", dir / "server.key", &error)) {
+    fmt::print(stderr, "mdmconform: could not set up TLS in {}: {}\n", dir.string(),
+               !server_identity ? server_identity.error() : error);
+    return std::nullopt;
+  }
+  config.client_ca_pem = ca->cert_pem;
+  return net::ServerTls{server_identity->cert_pem + ca->cert_pem, server_identity->key_pem, ca->cert_pem, false};
+}
+
+int command_serve(server::Config config, const std::string& address, std::uint16_t port,
+                  const std::string& tls_dir) {
   if (!net::is_loopback_host(address)) {
     fmt::print(stderr, "mdmconform: serve binds loopback addresses only, not {}\n", address);
     return 2;
   }
-  server::ReferenceServer server(std::move(config));
+  std::optional<net::ServerTls> tls;
+  if (!tls_dir.empty()) {
+    tls = make_serve_tls(tls_dir, config);
+    if (!tls) return 2;
+  } else if (config.identity_mode != server::IdentityMode::none) {
+    fmt::print(stderr, "mdmconform: --identity-mode needs --tls-dir (the CA that issues device identities)\n");
+    return 2;
+  }
+  auto fault_name = server::fault_info(config.fault).name;
+  server::ReferenceServer server(std::move(config), tls);
   std::string error;
   auto bound = server.listen(address, port, &error);
   if (bound == 0) {
     fmt::print(stderr, "mdmconform: cannot listen on {}:{}: {}\n", address, port, error);
     return 3;
   }
-  fmt::print("reference MDM server on http://{}:{} (check-in {}, commands {}, queue PUT {}{{id}}), fault: {}\n",
-             address, bound, server::kCheckInPath, server::kServerPath, server::kEnqueuePrefix,
-             server::fault_info(config.fault).name);
+  fmt::print("reference MDM server on {}://{}:{} (check-in {}, commands {}, queue PUT {}{{id}}), fault: {}{}\n",
+             tls ? "https" : "http", address, bound, server::kCheckInPath, server::kServerPath,
+             server::kEnqueuePrefix, fault_name,
+             tls ? fmt::format(", CA and keys in {}", tls_dir) : std::string());
   std::fflush(stdout);
   // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not
   // async-signal-safe. The server's threads inherit the blocked mask.
@@ -129,7 +160,13 @@ int main(int argc, char** argv) {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
   std::vector<std::string> managed_users;
+  std::string tls_dir;
+  std::string serve_identity = "none";
+  std::string run_identity;
+  run->add_option("--identity-mode", run_identity, "override the profile's identity mode: none, mtls, signature, both");
   auto* serve = app.add_subcommand("serve", "run the reference MDM server");
+  serve->add_option("--tls-dir", tls_dir, "serve HTTPS with a new test CA, written (ca.crt, ca.key) to this folder");
+  serve->add_option("--identity-mode", serve_identity, "how devices prove identity: none, mtls, signature, both");
   serve->add_option("--fault", serve_fault, "fault mode (see `list --faults`)");
   serve->add_option("--port", port, "port (0: any free port, printed)");
   serve->add_option("--address", address, "loopback address to bind")->capture_default_str();
@@ -169,6 +206,14 @@ int main(int argc, char** argv) {
       return 2;
     }
     run_options.builtin_fault = *fault;
+    if (!run_identity.empty()) {
+      auto mode = scenario::identity_mode_from_name(run_identity);
+      if (!mode) {
+        fmt::print(stderr, "mdmconform: unknown identity mode '{}' (none, mtls, signature, both)\n", run_identity);
+        return 2;
+      }
+      run_options.identity_mode = *mode;
+    }
     run_options.seed = seed ? *seed : std::random_device{}();
     return command_run(run_options, out_dir);
   }
@@ -177,7 +222,13 @@ int main(int argc, char** argv) {
     if (!fault) return 2;
     serve_config.fault = *fault;
     serve_config.managed_network_users.insert(managed_users.begin(), managed_users.end());
-    return command_serve(serve_config, address, port);
+    auto mode = scenario::identity_mode_from_name(serve_identity);
+    if (!mode) {
+      fmt::print(stderr, "mdmconform: unknown identity mode '{}' (none, mtls, signature, both)\n", serve_identity);
+      return 2;
+    }
+    serve_config.identity_mode = cli::server_identity_mode(*mode);
+    return command_serve(serve_config, address, port, tls_dir);
   }
   return command_list(specs, list_rules, list_faults);
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "harness/pki/pki.hpp"
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc::cli {
@@ -29,6 +30,12 @@ std::string file_bytes(const std::filesystem::path& p) {
   return ss.str();
 }
 
+SuiteOutcome& fail(SuiteOutcome& out, int code, std::string message) {
+  out.exit_code = code;
+  out.message = std::move(message);
+  return out;
+}
+
 bool selected(const std::string& id, const std::vector<std::string>& prefixes) {
   if (prefixes.empty()) return true;
   for (const auto& p : prefixes) {
@@ -38,6 +45,16 @@ bool selected(const std::string& id, const std::vector<std::string>& prefixes) {
 }
 
 }  // namespace
+
+server::IdentityMode server_identity_mode(scenario::IdentityMode mode) {
+  switch (mode) {
+    case scenario::IdentityMode::none: return server::IdentityMode::none;
+    case scenario::IdentityMode::mtls: return server::IdentityMode::mtls;
+    case scenario::IdentityMode::signature: return server::IdentityMode::signature;
+    case scenario::IdentityMode::both: return server::IdentityMode::both;
+  }
+  return server::IdentityMode::none;
+}
 
 std::filesystem::path default_specs_dir() {
   std::error_code ec;
@@ -66,26 +83,35 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     std::unique_ptr<server::ReferenceServer> builtin;
     scenario::TargetProfile profile;
     if (options.target) {
-      profile = scenario::load_profile(*options.target, {});
+      profile = scenario::load_profile(*options.target);
     } else {
       auto file = options.specs_dir / "targets" / "reference.yaml";
+      // A fresh test CA for each run: it issues the server's certificate and every device's.
+      auto ca = pki::create_test_ca("mdmconform reference CA");
+      if (!ca) return fail(out, 2, "could not create the test CA: " + ca.error());
+      auto server_identity = pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"});
+      if (!server_identity) return fail(out, 2, "could not issue the server certificate: " + server_identity.error());
       // The server's policy comes from the profile, and the profile's URLs from the server's
       // port: read the policy first, with a port that is never used.
-      auto policy = scenario::load_profile(file, {{"builtin_port", "1"}});
+      auto policy = scenario::load_profile(file, scenario::BuiltinTarget{1, *ca});
+      if (options.identity_mode) policy.identity.mode = *options.identity_mode;
       server::Config config;
       config.fault = options.builtin_fault;
+      config.identity_mode = server_identity_mode(policy.identity.mode);
+      config.client_ca_pem = ca->cert_pem;
       config.managed_network_users.insert(policy.managed_network_users.begin(), policy.managed_network_users.end());
-      builtin = std::make_unique<server::ReferenceServer>(config);
+      std::optional<net::ServerTls> tls;
+      if (net::parse_url(policy.server_url)->scheme == "https") {
+        tls = net::ServerTls{server_identity->cert_pem + ca->cert_pem, server_identity->key_pem, ca->cert_pem, false};
+      }
+      builtin = std::make_unique<server::ReferenceServer>(config, tls);
       std::string error;
       auto port = builtin->listen("127.0.0.1", 0, &error);
-      if (port == 0) {
-        out.exit_code = 3;
-        out.message = "the built-in reference server could not listen on 127.0.0.1: " + error;
-        return out;
-      }
+      if (port == 0) return fail(out, 3, "the built-in reference server could not listen on 127.0.0.1: " + error);
       builtin->start();
-      profile = scenario::load_profile(file, {{"builtin_port", std::to_string(port)}});
+      profile = scenario::load_profile(file, scenario::BuiltinTarget{port, *ca});
     }
+    if (options.identity_mode) profile.identity.mode = *options.identity_mode;
 
     if (auto unreachable = scenario::probe_reachable(profile)) {
       out.exit_code = 3;
@@ -97,6 +123,10 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     out.run.started_at = started_at;
     out.run.suite_digest = scenario::sha256_hex(suite_bytes);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);
+    out.run.identity_mode = std::string(scenario::identity_mode_name(profile.identity.mode));
+    if (profile.tls.insecure) {
+      out.run.notes.push_back("TLS verification was off (tls.insecure in the profile): the server's certificate was not checked");
+    }
     out.exit_code = scenario::exit_code_for(out.run);
   } catch (const scenario::LoadError& e) {
     out.exit_code = 2;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "harness/scenario/runner.hpp"
-#include "harness/server/faults.hpp"
+#include "harness/server/mdm_service.hpp"
 
 namespace mdmc::cli {
 
@@ -17,6 +17,8 @@ struct SuiteOptions {
   std::filesystem::path specs_dir;             // holds rules.yaml, scenarios/, targets/
   std::optional<std::filesystem::path> target; // absent: the built-in reference server
   server::Fault builtin_fault = server::Fault::none;
+  // Overrides the profile's identity mode (the mutation self-test runs every mode).
+  std::optional<scenario::IdentityMode> identity_mode;
   std::vector<std::string> selection;          // case id prefixes; empty: all
   std::uint64_t seed = 0;
   std::function<void(const scenario::CaseResult&)> on_case;
@@ -27,6 +29,8 @@ struct SuiteOutcome {
   int exit_code = 0;       // DESIGN.md's codes: 0, 1, 2 (configuration), 3 (unreachable)
   std::string message;     // for exit codes 2 and 3: what went wrong, in words
 };
+
+server::IdentityMode server_identity_mode(scenario::IdentityMode mode);
 
 // The specs folder: ./specs when it holds rules.yaml, else the one in the source tree.
 std::filesystem::path default_specs_dir();

@@ -59,6 +59,11 @@ std::string_view transport_error_name(TransportError e) {
     case TransportError::header_too_large: return "header_too_large";
     case TransportError::body_too_large: return "body_too_large";
     case TransportError::bad_response: return "bad_response";
+    case TransportError::tls_handshake_failed: return "tls_handshake_failed";
+    case TransportError::tls_untrusted_certificate: return "tls_untrusted_certificate";
+    case TransportError::tls_name_mismatch: return "tls_name_mismatch";
+    case TransportError::tls_certificate_expired: return "tls_certificate_expired";
+    case TransportError::tls_client_certificate_rejected: return "tls_client_certificate_rejected";
   }
   return "unknown";
 }

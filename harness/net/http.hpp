@@ -50,7 +50,15 @@ enum class TransportError {
   header_too_large,      // response header beyond Limits::max_header_bytes
   body_too_large,        // response body beyond Limits::max_body_bytes
   bad_response,          // bytes that are not an HTTP/1.1 response
+  // TLS. Appended after bad_response so that the numbering of the values above never changes.
+  tls_handshake_failed,  // the TLS handshake failed for another reason (protocol, timeout, bad client PEM)
+  tls_untrusted_certificate,  // the server's chain does not lead to a trusted CA (unknown CA, self-signed)
+  tls_name_mismatch,     // the server's certificate is not for the host name or address in the URL
+  tls_certificate_expired,    // a certificate in the server's chain is expired or not yet valid
+  tls_client_certificate_rejected,  // the server refused our client certificate, or its absence, by an alert
 };
+// The last value of TransportError, for code that walks all of them.
+inline constexpr TransportError kLastTransportError = TransportError::tls_client_certificate_rejected;
 std::string_view transport_error_name(TransportError e);
 
 // One request and its outcome, with timings: the unit of every transcript.
@@ -62,13 +70,15 @@ struct Exchange {
   std::chrono::system_clock::time_point started;
   std::chrono::microseconds elapsed{0};
   bool reused_connection = false;           // sent on a kept-alive connection
+  bool tls = false;                         // an https URL: the exchange ran, or tried to run, over TLS
+  bool tls_verified = false;                // the server's certificate was verified and matched the host
 
   bool ok() const { return error == TransportError::none && response.has_value(); }
 };
 
-// A parsed absolute URL. Only http is supported until TLS lands.
+// A parsed absolute URL: http or https.
 struct Url {
-  std::string scheme;  // "http"
+  std::string scheme;  // "http" or "https", lower case
   std::string host;
   std::uint16_t port = 0;
   std::string target;  // path and query, at least "/"

@@ -3,6 +3,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/verify_context.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -13,9 +17,15 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -33,10 +43,12 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using beast::error_code;
 
 using ResponseParser = http::response_parser<http::string_body>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // A server may send any number of 1xx interim responses before the final one; past this many
 // it is stalling in a way the header deadline would not catch, because each one is progress.
@@ -44,14 +56,68 @@ constexpr int kMaxInterimResponses = 16;
 
 constexpr std::string_view kUserAgent = "mdmconform/" MDMC_VERSION;
 
+// How long close() waits for the server's close_notify after sending ours. A server reading
+// for the next request answers at once; one that does not is not worth a longer wait.
+constexpr std::chrono::milliseconds kTlsShutdownLimit{1000};
+
 enum class Phase { connect, write, header, body };
 
 bool iequals(std::string_view a, std::string_view b) {
   return beast::iequals(a, b);
 }
 
-// Maps what Beast and the socket report to the one error vocabulary of transcripts.
-TransportError classify(Phase phase, const error_code& ec) {
+// Asio keeps OpenSSL's packed error code in the error_code's int; this is the unsigned it was.
+unsigned long openssl_code(const error_code& ec) {
+  return static_cast<unsigned long>(static_cast<unsigned int>(ec.value()));
+}
+
+// OpenSSL's reason code for an error in Asio's SSL category, or -1.
+int openssl_reason_code(const error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return -1;
+  return ERR_GET_REASON(openssl_code(ec));
+}
+
+// The alert a TLS peer sent, as OpenSSL's reason code minus SSL_AD_REASON_OFFSET, or -1 when
+// `ec` is not a received alert.
+int received_alert(const error_code& ec) {
+  const int reason = openssl_reason_code(ec);
+  if (reason < SSL_AD_REASON_OFFSET || reason >= SSL_AD_REASON_OFFSET + 256) return -1;
+  return reason - SSL_AD_REASON_OFFSET;
+}
+
+// Alerts a server sends about the client's certificate: a bad one, one from a CA it does not
+// trust, or none at all when it requires one (TLS 1.3 certificate_required; a TLS 1.2 server
+// says handshake_failure, which is not specific enough to count here).
+bool is_client_certificate_alert(int alert) {
+  switch (alert) {
+    case SSL3_AD_BAD_CERTIFICATE:
+    case SSL3_AD_UNSUPPORTED_CERTIFICATE:
+    case SSL3_AD_CERTIFICATE_REVOKED:
+    case SSL3_AD_CERTIFICATE_EXPIRED:
+    case SSL3_AD_CERTIFICATE_UNKNOWN:
+    case TLS1_AD_UNKNOWN_CA:
+    case TLS1_AD_ACCESS_DENIED:
+    case TLS13_AD_CERTIFICATE_REQUIRED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// OpenSSL's words for an error, without Asio's " (SSL routines)" suffix where it can.
+std::string ssl_reason(const error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    if (const char* reason = ERR_reason_error_string(openssl_code(ec))) return reason;
+  }
+  return ec.message();
+}
+
+bool is_stream_truncated(const error_code& ec) { return ec == ssl::error::stream_truncated; }
+
+// Maps what Beast, the socket and OpenSSL report to the one error vocabulary of transcripts.
+// `received_some`: part of the response had arrived. `fresh`: the first exchange on a new
+// connection, where a TLS 1.3 server still finishes its side of the handshake.
+TransportError classify(Phase phase, const error_code& ec, bool received_some, bool fresh) {
   if (ec == beast::error::timeout) {
     switch (phase) {
       case Phase::connect: return TransportError::connect_timeout;
@@ -60,11 +126,24 @@ TransportError classify(Phase phase, const error_code& ec) {
       case Phase::body: return TransportError::body_timeout;
     }
   }
+  // In TLS 1.3 the client's handshake is done before the server has checked the client's
+  // certificate, so the server's verdict arrives as an alert on the first read.
+  if (const int alert = received_alert(ec); alert >= 0) {
+    if (is_client_certificate_alert(alert)) return TransportError::tls_client_certificate_rejected;
+    if (fresh && !received_some) return TransportError::tls_handshake_failed;
+  }
   if (phase == Phase::connect) return TransportError::connect_failed;
   if (phase == Phase::write) return TransportError::write_failed;
   if (ec == http::error::header_limit) return TransportError::header_too_large;
   if (ec == http::error::body_limit) return TransportError::body_too_large;
   if (ec == http::error::end_of_stream || ec == asio::error::eof) return TransportError::closed_before_response;
+  // TLS without close_notify (see looks_stale): before any byte it is a plain hang-up; inside a
+  // response it is a truncated response, for a body delimited by the close too (RFC 9112 9.8:
+  // an incomplete close cannot prove that body complete).
+  if (is_stream_truncated(ec)) {
+    return phase == Phase::header && !received_some ? TransportError::closed_before_response
+                                                    : TransportError::bad_response;
+  }
   // The peer closed inside a header or a body: what arrived is not a whole HTTP/1.1 response.
   if (ec == http::error::partial_message) return TransportError::bad_response;
   if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
@@ -74,17 +153,86 @@ TransportError classify(Phase phase, const error_code& ec) {
 }
 
 // A kept-alive connection the server closed while idle fails like this on first use.
+// Over TLS the server may have sent close_notify (eof) or, as many do, just closed the TCP
+// connection (stream_truncated): both mean an idle connection went away.
 bool looks_stale(const error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe;
+         ec == asio::error::broken_pipe || is_stream_truncated(ec);
 }
 
 bool method_has_no_body(std::string_view method) { return method == "GET" || method == "HEAD"; }
 
 std::string host_header(const Url& url) {
   std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  if (url.port != 80) host += ":" + std::to_string(url.port);
+  const std::uint16_t default_port = url.scheme == "https" ? 443 : 80;
+  if (url.port != default_port) host += ":" + std::to_string(url.port);
   return host;
+}
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// The subject of a certificate, for error details: "/CN=mdm.example.com".
+std::string subject_of(X509* cert) {
+  if (cert == nullptr) return "no certificate";
+  char line[256];  // X509_NAME_oneline truncates; a detail needs no more
+  X509_NAME_oneline(X509_get_subject_name(cert), line, sizeof line);
+  return line;
+}
+
+// Loads the client's trust and identity into `ctx`. Returns what failed, or an empty string.
+std::string configure_client_context(ssl::context& ctx, const TlsClientConfig& config) {
+  SSL_CTX* native = ctx.native_handle();
+  // Apple devices speak TLS 1.2 or later only (App Transport Security); a server that offers
+  // nothing newer fails here as it would for a device.
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+
+  error_code ec;
+  if (config.trusted_ca_pem.empty()) {
+    ctx.set_default_verify_paths(ec);
+    if (ec) return "the system's trusted certificates could not be loaded: " + ec.message();
+  } else {
+    ctx.add_certificate_authority(asio::buffer(config.trusted_ca_pem), ec);
+    if (ec) return "trusted CA PEM could not be loaded: " + ec.message();
+  }
+
+  const bool has_identity = !config.client_cert_pem.empty() || !config.client_key_pem.empty() ||
+                            !config.client_chain_pem.empty();
+  if (!has_identity) return {};
+  const std::string prefix = "client certificate/key PEM could not be loaded: ";
+  if (config.client_cert_pem.empty()) return prefix + "client_cert_pem is empty";
+  if (config.client_key_pem.empty()) return prefix + "client_key_pem is empty";
+  // use_certificate_chain takes the first certificate as ours and the rest as its chain.
+  const std::string chain = config.client_cert_pem + "\n" + config.client_chain_pem;
+  ctx.use_certificate_chain(asio::buffer(chain), ec);
+  if (ec) return prefix + "certificate: " + ec.message();
+  ctx.use_private_key(asio::buffer(config.client_key_pem), ssl::context::pem, ec);
+  if (ec) return prefix + "key: " + ec.message();
+  if (SSL_CTX_check_private_key(native) != 1) {
+    const auto reason = ERR_reason_error_string(ERR_get_error());
+    return prefix + "the key does not match the certificate" + (reason ? std::string(" (") + reason + ")" : "");
+  }
+  return {};
+}
+
+// Why verification of the server's certificate failed: the first failure the verify callback
+// saw, with OpenSSL's words for it.
+TransportError verify_error_class(int x509_error) {
+  switch (x509_error) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return TransportError::tls_certificate_expired;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return TransportError::tls_name_mismatch;
+    default:
+      // Unknown issuer, self-signed, bad signature, wrong purpose, broken chain: in every case
+      // the chain does not lead to a CA we trust for this purpose.
+      return TransportError::tls_untrusted_certificate;
+  }
 }
 
 http::request<http::string_body> make_request(const Request& request, const Url& url) {
@@ -124,15 +272,30 @@ Headers headers_of(const http::fields& fields) {
 }  // namespace
 
 struct HttpClient::Impl {
-  explicit Impl(ClientLimits l) : limits(l) {}
+  Impl(ClientLimits l, TlsClientConfig t) : limits(l), tls_config(std::move(t)) {}
 
   ClientLimits limits;
+  TlsClientConfig tls_config;
+  // Declaration order is destruction order in reverse: the streams go first, then the TLS
+  // context they use, then the io_context their sockets belong to.
   asio::io_context ioc;
-  beast::tcp_stream stream{ioc};
+  std::optional<ssl::context> tls_context;  // made on the first https request
+  std::string tls_context_error;            // why it could not be made; reported by every https send
+  std::optional<beast::tcp_stream> plain;   // the open connection: plain ...
+  std::optional<TlsStream> secure;          // ... or TLS, never both
   beast::flat_buffer buffer;  // bytes read past the last response stay with the connection
   bool connected = false;
+  bool verified = false;  // the open TLS connection's server certificate was verified
   std::string host;
   std::uint16_t port = 0;
+
+  // The first failure the verify callback saw during the current handshake.
+  struct VerifyFailure {
+    TransportError error = TransportError::none;
+    std::string detail;
+  };
+  VerifyFailure verify_failure;
+  std::string host_for_verify;  // the URL host the current handshake verifies against
 
   // What one attempt on one connection produced.
   struct Attempt {
@@ -145,8 +308,25 @@ struct HttpClient::Impl {
 
   Exchange send(const Request& request);
   void close();
+  void drop();
+  const std::string* tls_setup_error();
   TransportError connect(const Url& url, std::string& detail);
+  TransportError handshake(const Url& url, std::string& detail);
+  bool on_verify(bool preverified, ssl::verify_context& ctx, const ssl::host_name_verification& matches_host);
   Attempt attempt(const http::request<http::string_body>& req, bool reused);
+
+  // The TCP layer of the open connection, where deadlines are set.
+  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  bool is_tls() const { return secure.has_value(); }
+  // Calls `f` with the open connection's stream, whichever kind it is.
+  template <class F>
+  void with_stream(F&& f) {
+    if (secure) {
+      f(*secure);
+    } else {
+      f(*plain);
+    }
+  }
 
   // Runs the private io_context until the operation that `start` begins has completed. Each
   // operation carries its own deadline (tcp_stream::expires_after), so this always returns.
@@ -165,12 +345,47 @@ struct HttpClient::Impl {
   }
 };
 
-void HttpClient::Impl::close() {
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.close();
+// Abortive: the connection failed or timed out, so nothing more is said on it.
+void HttpClient::Impl::drop() {
+  if (plain || secure) {
+    error_code ignored;
+    tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp().close();
+  }
   buffer.clear();
   connected = false;
+  verified = false;
+}
+
+// Orderly: a healthy connection we are done with. TLS says close_notify first, so the server
+// can tell our close from a truncation attack.
+void HttpClient::Impl::close() {
+  if (connected && secure) {
+    tcp().expires_after(std::min(limits.write_timeout, kTlsShutdownLimit));
+    const auto ec = wait([&](auto handler) { secure->async_shutdown(std::move(handler)); });
+    // Whatever this reports is fine and ignored, knowingly. async_shutdown sends our
+    // close_notify and then waits for the server's. Many servers never send one and just
+    // close the TCP connection, which ends the wait as stream_truncated (or eof, or a reset
+    // if the server closed first); the rest that neither answer nor close are cut off by the
+    // deadline above. None of this can harm a response that was already read in full.
+    (void)ec;
+  }
+  drop();
+}
+
+const std::string* HttpClient::Impl::tls_setup_error() {
+  if (tls_context) return nullptr;
+  if (tls_context_error.empty()) {
+    try {
+      ssl::context ctx(ssl::context::tls_client);
+      tls_context_error = configure_client_context(ctx, tls_config);
+      if (tls_context_error.empty()) tls_context.emplace(std::move(ctx));
+    } catch (const std::exception& e) {
+      // SSL_CTX_new failed: out of memory or a broken OpenSSL installation.
+      tls_context_error = std::string("TLS context could not be created: ") + e.what();
+    }
+  }
+  return tls_context ? nullptr : &tls_context_error;
 }
 
 TransportError HttpClient::Impl::connect(const Url& url, std::string& detail) {
@@ -211,38 +426,147 @@ TransportError HttpClient::Impl::connect(const Url& url, std::string& detail) {
     for (const auto& entry : state->results) endpoints.push_back(entry.endpoint());
   }
 
-  stream.expires_after(limits.connect_timeout);
-  ec = wait([&](auto handler) { stream.async_connect(endpoints, std::move(handler)); });
+  // A fresh stream for every connection: an SSL object is good for one session only.
+  if (url.scheme == "https") {
+    plain.reset();
+    secure.emplace(ioc, *tls_context);
+  } else {
+    secure.reset();
+    plain.emplace(ioc);
+  }
+  buffer.clear();
+  tcp().expires_after(limits.connect_timeout);
+  ec = wait([&](auto handler) { tcp().async_connect(endpoints, std::move(handler)); });
   if (ec) {
     detail = ec.message();
-    close();
-    return classify(Phase::connect, ec);
+    drop();
+    return classify(Phase::connect, ec, false, true);
   }
   // Requests are written whole; Nagle would only delay the last segment of each.
-  stream.socket().set_option(tcp::no_delay(true), ec);
+  tcp().socket().set_option(tcp::no_delay(true), ec);
+  if (secure) {
+    if (const auto error = handshake(url, detail); error != TransportError::none) {
+      drop();
+      return error;
+    }
+  }
   connected = true;
   host = url.host;
   port = url.port;
-  buffer.clear();
   return TransportError::none;
+}
+
+bool HttpClient::Impl::on_verify(bool preverified, ssl::verify_context& ctx,
+                                 const ssl::host_name_verification& matches_host) {
+  X509_STORE_CTX* store = ctx.native_handle();
+  auto fail = [&](int x509_error) {
+    if (verify_failure.error == TransportError::none) {
+      verify_failure.error = verify_error_class(x509_error);
+      verify_failure.detail = std::string(X509_verify_cert_error_string(x509_error));
+      if (verify_failure.error == TransportError::tls_name_mismatch) {
+        verify_failure.detail += ": the certificate (" + subject_of(X509_STORE_CTX_get_current_cert(store)) +
+                                 ") is not for " + host_for_verify;
+      } else {
+        verify_failure.detail += " (depth " + std::to_string(X509_STORE_CTX_get_error_depth(store)) + ", " +
+                                 subject_of(X509_STORE_CTX_get_current_cert(store)) + ")";
+      }
+    }
+    return false;
+  };
+  // OpenSSL calls this once per certificate of the chain, root first; the first failure stops
+  // the handshake, and its reason is what the exchange reports.
+  if (!preverified) return fail(X509_STORE_CTX_get_error(store));
+  // host_name_verification checks the leaf only (depth 0) and passes the others through.
+  if (!matches_host(true, ctx)) {
+    const int error = is_ip_literal(host_for_verify) ? X509_V_ERR_IP_ADDRESS_MISMATCH : X509_V_ERR_HOSTNAME_MISMATCH;
+    // Recorded in the store too, so that SSL_get_verify_result tells the same story.
+    X509_STORE_CTX_set_error(store, error);
+    return fail(error);
+  }
+  return true;
+}
+
+TransportError HttpClient::Impl::handshake(const Url& url, std::string& detail) {
+  SSL* native = secure->native_handle();
+  verify_failure = {};
+  verified = false;
+  host_for_verify = url.host;
+  error_code ec;
+  // SNI carries host names only; RFC 6066 section 3 forbids literal addresses in it. This is
+  // SSL_set_tlsext_host_name spelled out: the macro hides an old-style cast to void*.
+  if (!is_ip_literal(url.host)) {
+    char* name = const_cast<char*>(url.host.c_str());  // OpenSSL copies it
+    if (SSL_ctrl(native, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, name) != 1) {
+      detail = "cannot send the host name " + url.host + " in SNI";
+      return TransportError::tls_handshake_failed;
+    }
+  }
+  if (tls_config.insecure) {
+    secure->set_verify_mode(ssl::verify_none, ec);
+  } else {
+    secure->set_verify_mode(ssl::verify_peer, ec);
+    if (!ec) {
+      secure->set_verify_callback(
+          [this, matches_host = ssl::host_name_verification(url.host)](bool preverified, ssl::verify_context& ctx) {
+            return on_verify(preverified, ctx, matches_host);
+          },
+          ec);
+    }
+  }
+  if (ec) {
+    detail = "cannot set up certificate verification: " + ec.message();
+    return TransportError::tls_handshake_failed;
+  }
+
+  tcp().expires_after(limits.tls_handshake_timeout);
+  ec = wait([&](auto handler) { secure->async_handshake(ssl::stream_base::client, std::move(handler)); });
+  if (!ec) {
+    verified = !tls_config.insecure && SSL_get_verify_result(native) == X509_V_OK &&
+               SSL_get0_peer_certificate(native) != nullptr;
+    return TransportError::none;
+  }
+  if (ec == beast::error::timeout) {
+    detail = "TLS handshake timed out after " + std::to_string(limits.tls_handshake_timeout.count()) + " ms";
+    return TransportError::tls_handshake_failed;
+  }
+  if (verify_failure.error != TransportError::none) {
+    detail = verify_failure.detail;
+    return verify_failure.error;
+  }
+  if (const int alert = received_alert(ec); alert >= 0) {
+    detail = "the server sent a TLS alert: " + ssl_reason(ec);
+    return is_client_certificate_alert(alert) ? TransportError::tls_client_certificate_rejected
+                                              : TransportError::tls_handshake_failed;
+  }
+  if (is_stream_truncated(ec) || ec == asio::error::eof) {
+    detail = "the server closed the connection during the TLS handshake";
+  } else if (openssl_reason_code(ec) == SSL_R_WRONG_VERSION_NUMBER) {
+    // What a plain-HTTP server's answer to a ClientHello looks like to OpenSSL.
+    detail = ssl_reason(ec) + " (the server does not seem to speak TLS on this port)";
+  } else {
+    detail = ssl_reason(ec);
+  }
+  return TransportError::tls_handshake_failed;
 }
 
 HttpClient::Impl::Attempt HttpClient::Impl::attempt(const http::request<http::string_body>& req, bool reused) {
   Attempt out;
   auto fail = [&](Phase phase, const error_code& ec, bool nothing_received) {
     out.ec = ec;
-    out.error = classify(phase, ec);
+    out.error = classify(phase, ec, !nothing_received, !reused);
     out.stale = reused && nothing_received && looks_stale(ec);
-    close();
+    drop();
     return out;
   };
 
-  stream.expires_after(limits.write_timeout);
-  auto ec = wait([&](auto handler) { http::async_write(stream, req, std::move(handler)); });
+  tcp().expires_after(limits.write_timeout);
+  auto ec = wait([&](auto handler) {
+    with_stream([&](auto& stream) { http::async_write(stream, req, std::move(handler)); });
+  });
   if (ec) return fail(Phase::write, ec, true);
 
   // One deadline for the whole header, including any interim 1xx responses before it.
-  stream.expires_after(limits.header_timeout);
+  tcp().expires_after(limits.header_timeout);
   std::optional<ResponseParser> parser;
   for (int interim = 0;; ++interim) {
     parser.emplace();
@@ -253,21 +577,25 @@ HttpClient::Impl::Attempt HttpClient::Impl::attempt(const http::request<http::st
     // A response to HEAD announces a length but carries no body.
     if (req.method() == http::verb::head) parser->skip(true);
     const bool before_first_byte = interim == 0 && buffer.size() == 0;
-    ec = wait([&](auto handler) { http::async_read_header(stream, buffer, *parser, std::move(handler)); });
+    ec = wait([&](auto handler) {
+      with_stream([&](auto& stream) { http::async_read_header(stream, buffer, *parser, std::move(handler)); });
+    });
     if (ec) return fail(Phase::header, ec, before_first_byte && !parser->got_some());
     const int status = parser->get().result_int();
     if (status >= 200 || status == 101) break;
     if (interim + 1 == kMaxInterimResponses) {
       out.error = TransportError::bad_response;
       out.ec = http::error::bad_status;
-      close();
+      drop();
       return out;
     }
   }
 
   if (!parser->is_done()) {
-    stream.expires_after(limits.body_timeout);
-    ec = wait([&](auto handler) { http::async_read(stream, buffer, *parser, std::move(handler)); });
+    tcp().expires_after(limits.body_timeout);
+    ec = wait([&](auto handler) {
+      with_stream([&](auto& stream) { http::async_read(stream, buffer, *parser, std::move(handler)); });
+    });
     if (ec) return fail(Phase::body, ec, false);
   }
 
@@ -288,6 +616,12 @@ HttpClient::Impl::Attempt HttpClient::Impl::attempt(const http::request<http::st
 Exchange HttpClient::Impl::send(const Request& request) {
   Exchange ex;
   ex.request = request;
+  const auto url = parse_url(request.url);
+  const bool use_tls = url && url->scheme == "https";
+  // A request elsewhere ends the open connection first; that close (a bounded wait for a TLS
+  // close_notify) belongs to no exchange's time.
+  if (url && connected && (host != url->host || port != url->port || is_tls() != use_tls)) close();
+
   ex.started = std::chrono::system_clock::now();
   const auto start = std::chrono::steady_clock::now();
   auto finish = [&] {
@@ -295,18 +629,24 @@ Exchange HttpClient::Impl::send(const Request& request) {
     return std::move(ex);
   };
 
-  const auto url = parse_url(request.url);
-  if (!url || url->scheme != "http") {
+  if (!url || (url->scheme != "http" && url->scheme != "https")) {
     ex.error = TransportError::bad_url;
     ex.error_detail = url ? "unsupported scheme " + url->scheme : "cannot parse URL";
     return finish();
+  }
+  ex.tls = use_tls;
+  if (use_tls) {
+    // A trust store or client identity that does not load fails every https exchange alike.
+    if (const std::string* error = tls_setup_error()) {
+      ex.error = TransportError::tls_handshake_failed;
+      ex.error_detail = *error;
+      return finish();
+    }
   }
 
   const auto req = make_request(request, *url);
   // The transcript records the headers as sent, client-added ones included.
   ex.request.headers = headers_of(req.base());
-
-  if (connected && (host != url->host || port != url->port)) close();
 
   // A second attempt only when a kept-alive connection turned out closed before any byte of a
   // response: the server never saw the request or dropped it unanswered while idle. Anything
@@ -320,17 +660,27 @@ Exchange HttpClient::Impl::send(const Request& request) {
         return finish();
       }
     }
+    ex.tls_verified = use_tls && verified;  // attempt() may drop the connection and its flag
     auto result = attempt(req, reused);
     if (result.error == TransportError::none) {
       ex.response = std::move(result.response);
       ex.reused_connection = reused;
+      // Timed before the close: a TLS close waits (bounded) for the server's close_notify,
+      // which is no part of the exchange.
+      auto done = finish();
       if (!result.keep_alive) close();
-      return finish();
+      return done;
     }
     if (!result.stale) {
       ex.reused_connection = reused;
       ex.error = result.error;
-      ex.error_detail = result.ec.message();
+      if (received_alert(result.ec) >= 0) {
+        ex.error_detail = "the server sent a TLS alert: " + ssl_reason(result.ec);
+      } else if (is_stream_truncated(result.ec)) {
+        ex.error_detail = "the server closed the TLS connection without close_notify (stream truncated)";
+      } else {
+        ex.error_detail = result.ec.message();
+      }
       return finish();
     }
   }
@@ -339,7 +689,8 @@ Exchange HttpClient::Impl::send(const Request& request) {
   return finish();
 }
 
-HttpClient::HttpClient(ClientLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
+HttpClient::HttpClient(ClientLimits limits, TlsClientConfig tls)
+    : impl_(std::make_unique<Impl>(limits, std::move(tls))) {}
 HttpClient::~HttpClient() = default;
 HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;

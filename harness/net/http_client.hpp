@@ -1,9 +1,11 @@
 #pragma once
-// A keep-alive HTTP/1.1 client over Boost.Beast with a deadline on every operation and a cap
-// on every read. The server on the other end is under test: it may stall, lie about lengths,
-// reset, or send garbage, and every one of those ends as an Exchange with an error, in time.
+// A keep-alive HTTP/1.1 client over Boost.Beast, plain or TLS, with a deadline on every
+// operation and a cap on every read. The server on the other end is under test: it may stall,
+// lie about lengths, reset, send garbage or present a bad certificate, and every one of those
+// ends as an Exchange with an error, in time.
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "harness/net/http.hpp"
 
@@ -11,6 +13,7 @@ namespace mdmc::net {
 
 struct ClientLimits {
   std::chrono::milliseconds connect_timeout{5000};  // TCP connect, per attempt
+  std::chrono::milliseconds tls_handshake_timeout{5000};  // TLS handshake, after the TCP connect
   std::chrono::milliseconds write_timeout{10000};   // sending the whole request
   std::chrono::milliseconds header_timeout{10000};  // from request sent to complete header
   std::chrono::milliseconds body_timeout{30000};    // from header to complete body
@@ -18,11 +21,21 @@ struct ClientLimits {
   std::size_t max_body_bytes = 8 * 1024 * 1024;     // a large InstallApplication manifest fits
 };
 
+// How https URLs are spoken. Certificates and keys are PEM text, so that this module needs no
+// file or keychain access; a PEM that does not load is reported by send(), never thrown.
+struct TlsClientConfig {
+  std::string trusted_ca_pem;    // PEM certificates to verify the server against; empty: system default store
+  bool insecure = false;         // skip verification (only when a profile explicitly says so)
+  std::string client_cert_pem;   // mTLS identity, with client_key_pem; empty: no client certificate
+  std::string client_key_pem;    // the client certificate's private key, PEM (PKCS#8 or traditional)
+  std::string client_chain_pem;  // optional intermediates sent after the client certificate
+};
+
 // Sends requests one at a time, reusing the connection while the server keeps it open.
 // Not thread-safe: one client per emulated channel or per thread.
 class HttpClient {
  public:
-  explicit HttpClient(ClientLimits limits = {});
+  explicit HttpClient(ClientLimits limits = {}, TlsClientConfig tls = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -32,7 +45,7 @@ class HttpClient {
   // Blocks until the response is complete or a deadline passes. Never throws for anything
   // the peer does. A request to another host:port than the open connection reconnects.
   Exchange send(const Request& request);
-  // Drops the kept-alive connection, if any.
+  // Drops the kept-alive connection, if any; a TLS one after a close_notify (bounded wait).
   void close();
 
  private:

@@ -280,7 +280,7 @@ TEST(HttpClient, ReadsABodyThatEndsWhenTheServerCloses) {
 TEST(HttpClient, RefusesAUrlItCannotSend) {
   HttpClient client;
   Request request;
-  request.url = "https://127.0.0.1:1/";
+  request.url = "ftp://127.0.0.1:1/";
   EXPECT_EQ(client.send(request).error, TransportError::bad_url);
   request.url = "not a url";
   const auto ex = client.send(request);

@@ -1,11 +1,12 @@
 #pragma once
-// A small asynchronous HTTP/1.1 server over Boost.Beast (C++20 coroutines), for the reference
-// MDM server and for test servers. It binds loopback by default and hands each complete
-// request to a handler; the handler does no I/O.
+// A small asynchronous HTTP/1.1 server over Boost.Beast (C++20 coroutines), plain or TLS, for
+// the reference MDM server and for test servers. It binds loopback by default and hands each
+// complete request to a handler; the handler does no I/O.
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "harness/net/http.hpp"
@@ -18,6 +19,8 @@ struct ServerRequest {
   Headers headers;
   std::string body;
   std::string peer;    // "127.0.0.1:53412"
+  bool tls = false;    // the request arrived over TLS
+  std::string peer_certificate_der;  // the verified client certificate, DER; empty when none
 };
 
 struct ServerResponse {
@@ -33,17 +36,28 @@ struct ServerLimits {
   std::chrono::milliseconds read_timeout{30000};  // an idle or slow client is dropped
 };
 
+// Serving https. Certificates and keys are PEM text; listen() reports one that does not load.
+struct ServerTls {
+  std::string cert_pem;       // server certificate, then any intermediates
+  std::string key_pem;        // its private key
+  std::string client_ca_pem;  // verify client certificates against these; empty: don't ask for one
+  bool require_client_certificate = false;  // fail the handshake without one (needs client_ca_pem)
+};
+
 using Handler = std::function<ServerResponse(const ServerRequest&)>;
 
 class HttpServer {
  public:
-  HttpServer(Handler handler, ServerLimits limits = {});
+  // With `tls`, every connection starts with a TLS handshake, bounded by read_timeout; one that
+  // fails is dropped and the server goes on serving.
+  HttpServer(Handler handler, ServerLimits limits = {}, std::optional<ServerTls> tls = std::nullopt);
   ~HttpServer();  // stops and joins
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds and listens; port 0 picks a free port. Returns the bound port, or 0 with `error`
-  // set ("address in use") when binding fails.
+  // set ("address in use") when binding fails, or when the TLS certificate or key does not
+  // load ("TLS certificate/key could not be loaded: ...").
   std::uint16_t listen(const std::string& address, std::uint16_t port, std::string* error);
   // Serves on `threads` background threads until stop().
   void start(unsigned threads = 1);

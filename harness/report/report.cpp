@@ -842,6 +842,8 @@ std::string to_json_text(const RunResult& run) {
   // A 64-bit seed does not fit a JavaScript number (53 bits of mantissa): keep it a string.
   j["seed"] = std::to_string(run.seed);
   j["builtin_fault"] = text_json(run.builtin_fault);
+  j["identity_mode"] = text_json(run.identity_mode);
+  j["notes"] = strings_json(run.notes);
   j["interrupted"] = run.interrupted;
   const auto counts = count_verdicts(run);
   Json counts_json = Json::object();
@@ -897,6 +899,8 @@ std::optional<RunResult> from_json_text(std::string_view text, std::string* erro
       }
     }
     run.builtin_fault = r.string(j, "builtin_fault", top);
+    run.identity_mode = r.string(j, "identity_mode", top);
+    run.notes = r.strings(j, "notes", top);
     run.interrupted = r.boolean(j, "interrupted", top);
     if (const Json* arr = r.array(j, "rules", top)) {
       for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
@@ -1028,6 +1032,7 @@ std::string console_summary(const RunResult& run) {
                      count_of(counts, Verdict::error),
                      static_cast<double>(run.elapsed.count()) / 1000.0);
   if (run.interrupted) out += "interrupted: the run stopped early, these results are partial\n";
+  for (const auto& note : run.notes) out += "note: " + note + "\n";
   return out;
 }
 

@@ -69,6 +69,9 @@ struct RunResult {
   std::chrono::milliseconds elapsed{0};
   std::uint64_t seed = 0;       // seeds every synthetic UDID and UserID; --seed replays it
   std::string builtin_fault;    // the fault mode when the built-in server ran with one
+  std::string identity_mode;    // how devices proved identity: none, mtls, signature, both
+  // What a reader must know to trust the record, e.g. that TLS verification was off.
+  std::vector<std::string> notes;
   bool interrupted = false;
   std::vector<CaseResult> cases;
   std::vector<RuleResult> rules;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "harness/net/http_client.hpp"
 #include "harness/protocol/messages.hpp"
@@ -97,9 +98,9 @@ class CaseRun {
 
  private:
   struct Actor {
+    std::string device_name;
     Device* device = nullptr;
     UserAgent* user = nullptr;  // null on the device channel
-    std::unique_ptr<net::HttpClient> http;
   };
 
   Level level_of(const std::string& rule) const {
@@ -131,6 +132,16 @@ class CaseRun {
         throw Stop{Verdict::skip, "the target profile has no admin.enqueue adapter to queue commands with"};
       }
     }
+    const auto& id = target_.identity;
+    if (id.mode != IdentityMode::none && !id.issuer && id.pool.size() < case_.devices.size()) {
+      throw Stop{Verdict::skip, fmt::format("the case needs {} device identities; the profile's pool has {}",
+                                            case_.devices.size(), id.pool.size())};
+    }
+    bool needs_identity = false;
+    for (const auto& step : case_.steps) needs_identity = needs_identity || !step.identity_of.empty();
+    if (needs_identity && id.mode == IdentityMode::none) {
+      throw Stop{Verdict::skip, "the case checks identity binding; the profile's identity mode is none"};
+    }
     std::size_t managed = 0;
     for (const auto& d : case_.devices) {
       for (const auto& u : d.users) managed += u.managed ? 1 : 0;
@@ -152,28 +163,74 @@ class CaseRun {
       facts.device_name = "mdmconform " + spec.name;
       devices_.push_back(std::make_unique<Device>(facts, ids_));
       Device* device = devices_.back().get();
-      actors_[spec.name] = Actor{device, nullptr, std::make_unique<net::HttpClient>(target_.limits)};
+      actors_[spec.name] = Actor{spec.name, device, nullptr};
+      make_identity(spec.name, facts.udid);
       for (const auto& u : spec.users) {
         protocol::UserFacts user{ids_.uuid(), u.name, u.name + " (mdmconform)"};
         if (u.managed) user.user_id = target_.managed_network_users[next_managed++];
         users_.push_back(std::make_unique<UserAgent>(facts.udid, user, u.kind, ids_));
-        actors_[spec.name + "/" + u.name] =
-            Actor{device, users_.back().get(), std::make_unique<net::HttpClient>(target_.limits)};
+        actors_[spec.name + "/" + u.name] = Actor{spec.name, device, users_.back().get()};
       }
     }
   }
 
+  // Each device gets its own identity; its users share it, as macOS does.
+  void make_identity(const std::string& device_name, const std::string& udid) {
+    const auto& id = target_.identity;
+    if (id.mode == IdentityMode::none) return;
+    if (!id.issuer) {
+      identities_[device_name] = id.pool[identities_.size()];
+      return;
+    }
+    auto issued = pki::issue_device_identity(*id.issuer, udid, id.key_type);
+    if (!issued) throw Stop{Verdict::error, "could not issue a device identity: " + issued.error()};
+    identities_[device_name] = std::move(issued).value();
+  }
+
+  // One connection per actor and identity: the daemon and each agent keep their own, as on a
+  // Mac; a step under another device's identity gets one of its own.
+  net::HttpClient& client_for(const std::string& actor_name, const std::string& identity_device) {
+    auto key = actor_name + "|" + identity_device;
+    auto& client = clients_[key];
+    if (!client) {
+      net::TlsClientConfig tls;
+      tls.trusted_ca_pem = target_.tls.ca_pem;
+      tls.insecure = target_.tls.insecure;
+      auto mode = target_.identity.mode;
+      if (mode == IdentityMode::mtls || mode == IdentityMode::both) {
+        const auto& identity = identities_.at(identity_device);
+        tls.client_cert_pem = identity.cert_pem;
+        tls.client_key_pem = identity.key_pem;
+        tls.client_chain_pem = identity.chain_pem;
+      }
+      client = std::make_unique<net::HttpClient>(target_.limits, tls);
+    }
+    return *client;
+  }
+
+  // Sends a request as an actor, under its device's identity or another device's.
+  net::Exchange transmit(const std::string& actor_name, std::string identity_device, net::Request request) {
+    if (identity_device.empty()) identity_device = actors_.at(actor_name).device_name;
+    auto mode = target_.identity.mode;
+    if (mode == IdentityMode::signature || mode == IdentityMode::both) {
+      auto signature = pki::mdm_signature(identities_.at(identity_device), request.body);
+      if (!signature) throw Stop{Verdict::error, "could not sign the body: " + signature.error()};
+      request.headers.push_back({"Mdm-Signature", *signature});
+    }
+    return client_for(actor_name, identity_device).send(request);
+  }
+
   // Sends one message as an actor; a transport failure ends the case as an error: the
   // harness got no answer to judge.
-  net::Exchange send(const std::string& actor_name, const Message& message) {
-    auto& actor = actors_.at(actor_name);
+  net::Exchange send(const std::string& actor_name, const Message& message, const std::string& identity_of = {}) {
     net::Request request;
     request.method = "PUT";
     request.url = message.endpoint == emulator::Endpoint::check_in ? target_.check_in_url : target_.server_url;
     request.headers.push_back({"Content-Type", message.content_type()});
     request.body = message.bytes();
-    auto exchange = actor.http->send(request);
-    result_.transcript.push_back(TranscriptEntry{actor_name, message.label, exchange});
+    auto exchange = transmit(actor_name, identity_of, request);
+    auto label = identity_of.empty() ? message.label : message.label + " (under " + identity_of + "'s identity)";
+    result_.transcript.push_back(TranscriptEntry{actor_name, label, exchange});
     if (!exchange.ok()) {
       throw Stop{Verdict::error, fmt::format("{} as {}: PUT {}: no answer: {} ({})", message.label, actor_name,
                                              request.url, net::transport_error_name(exchange.error),
@@ -231,6 +288,10 @@ class CaseRun {
           record(index, e.rule, plist::parse(response.body).ok(), "a plist body", describe(response), e.level);
           break;
       }
+      if (!e.body_contains.empty()) {
+        record(index, e.rule, response.body.find(e.body_contains) != std::string::npos,
+               "a body containing " + e.body_contains, describe(response), e.level);
+      }
       if (!e.has_keys.empty()) {
         auto parsed = plist::parse(response.body);
         for (const auto& key : e.has_keys) {
@@ -263,7 +324,7 @@ class CaseRun {
     switch (step.kind) {
       case StepKind::check_in: {
         auto message = check_in_message(step);
-        auto exchange = send(step.actor, message);
+        auto exchange = send(step.actor, message, step.identity_of);
         if (step.message == protocol::MessageType::user_authenticate) {
           actor.user->on_user_authenticate(answer_of(exchange));
         } else if (step.message == protocol::MessageType::token_update && actor.user) {
@@ -277,7 +338,7 @@ class CaseRun {
         one.flags = step.flags;
         emulator::Series series(actor.user ? actor.user->channel() : actor.device->channel(),
                                 actor.user ? std::optional(actor.user->facts()) : std::nullopt, one);
-        auto exchange = send(step.actor, series.next());
+        auto exchange = send(step.actor, series.next(), step.identity_of);
         check_exchange(index, step, *exchange.response);
         break;
       }
@@ -296,7 +357,8 @@ class CaseRun {
         url.replace(pos, key.size(), value);
       }
     };
-    replace("{channel}", channel.id());
+    bool bare_user = admin.channel_style == ChannelStyle::user_id && channel.is_user();
+    replace("{channel}", bare_user ? channel.user_id : channel.id());
     replace("{udid}", channel.udid);
     replace("{user_id}", channel.user_id);
     net::Request request{admin.method, url, {{"Content-Type", "application/xml"}},
@@ -304,7 +366,10 @@ class CaseRun {
     if (!admin.basic_user.empty()) {
       request.headers.push_back({"Authorization", "Basic " + base64(admin.basic_user + ":" + admin.basic_password)});
     }
-    if (!admin_http_) admin_http_ = std::make_unique<net::HttpClient>(target_.limits);
+    if (!admin_http_) {
+      admin_http_ = std::make_unique<net::HttpClient>(target_.limits,
+                                                      net::TlsClientConfig{target_.tls.ca_pem, target_.tls.insecure, {}, {}, {}});
+    }
     auto exchange = admin_http_->send(request);
     result_.transcript.push_back(TranscriptEntry{"admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, exchange});
     // The admin adapter is how the harness sets a case up, not a rule of the protocol: when it
@@ -320,6 +385,8 @@ class CaseRun {
     }
     if (!step.save.empty()) saved_[step.save] = {command.uuid};
     check_exchange(index, step, *exchange.response);
+    // An asynchronous queue (MicroMDM) has accepted the command but may not hold it yet.
+    if (admin.settle.count() > 0) std::this_thread::sleep_for(admin.settle);
   }
 
   std::vector<std::string> resolve(const std::vector<std::string>& names) const {
@@ -345,10 +412,9 @@ class CaseRun {
     emulator::Series series(actor.user ? actor.user->channel() : actor.device->channel(),
                             actor.user ? std::optional(actor.user->facts()) : std::nullopt, step.series);
     while (!series.done()) {
-      auto& http = *actor.http;
       net::Request request{"PUT", target_.server_url, {{"Content-Type", series.next().content_type()}},
                            series.next().bytes()};
-      auto exchange = http.send(request);
+      auto exchange = transmit(step.actor, step.identity_of, request);
       result_.transcript.push_back(TranscriptEntry{step.actor, series.next().label, exchange});
       if (!exchange.ok()) {
         series.on_answer({}, fmt::format("{} ({})", net::transport_error_name(exchange.error), exchange.error_detail));
@@ -414,6 +480,8 @@ class CaseRun {
   std::vector<std::unique_ptr<Device>> devices_;
   std::vector<std::unique_ptr<UserAgent>> users_;
   std::map<std::string, Actor> actors_;
+  std::map<std::string, pki::Identity> identities_;                  // by device name
+  std::map<std::string, std::unique_ptr<net::HttpClient>> clients_;  // by actor and identity
   std::unique_ptr<net::HttpClient> admin_http_;
   std::map<std::string, std::vector<std::string>> saved_;
 };
@@ -443,8 +511,7 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
 }
 
 std::optional<std::string> probe_reachable(const TargetProfile& target) {
-  net::ClientLimits limits = target.limits;
-  net::HttpClient http(limits);
+  net::HttpClient http(target.limits, net::TlsClientConfig{target.tls.ca_pem, target.tls.insecure, {}, {}, {}});
   // An empty PUT: any HTTP answer, even a 400, proves the server is there.
   net::Request request{"PUT", target.check_in_url, {{"Content-Type", std::string(protocol::kCheckInContentType)}}, ""};
   auto exchange = http.send(request);
@@ -455,6 +522,11 @@ std::optional<std::string> probe_reachable(const TargetProfile& target) {
     case net::TransportError::resolve_failed:
     case net::TransportError::connect_failed:
     case net::TransportError::connect_timeout:
+    // A server whose certificate the profile does not trust is, for this profile, not there.
+    case net::TransportError::tls_untrusted_certificate:
+    case net::TransportError::tls_name_mismatch:
+    case net::TransportError::tls_certificate_expired:
+    case net::TransportError::tls_handshake_failed:
       break;
     default:
       return std::nullopt;

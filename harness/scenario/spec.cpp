@@ -226,6 +226,7 @@ Expectation parse_expectation(const YAML::Node& node, const std::string& file,
     e.status = parse_status_set(r, "status");
     e.body = parse_body(r);
     e.has_keys = r.get<std::vector<std::string>>("has_key", {});
+    e.body_contains = r.get<std::string>("body_contains", "");
   } else {
     e.delivered = r.get<std::vector<std::string>>("delivered", {});
     e.not_delivered = r.get<std::vector<std::string>>("not_delivered", {});
@@ -328,6 +329,23 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
 }
 
 }  // namespace
+
+std::string_view identity_mode_name(IdentityMode mode) {
+  switch (mode) {
+    case IdentityMode::none: return "none";
+    case IdentityMode::mtls: return "mtls";
+    case IdentityMode::signature: return "signature";
+    case IdentityMode::both: return "both";
+  }
+  return "?";
+}
+
+std::optional<IdentityMode> identity_mode_from_name(std::string_view name) {
+  for (auto m : {IdentityMode::none, IdentityMode::mtls, IdentityMode::signature, IdentityMode::both}) {
+    if (identity_mode_name(m) == name) return m;
+  }
+  return std::nullopt;
+}
 
 bool StatusSet::contains(int status) const {
   return std::find(codes.begin(), codes.end(), status) != codes.end() ||
@@ -500,8 +518,10 @@ std::string substitute(const std::string& value, const std::map<std::string, std
 
 }  // namespace
 
-TargetProfile load_profile(const std::filesystem::path& file,
-                           const std::map<std::string, std::string>& variables) {
+TargetProfile load_profile(const std::filesystem::path& file, const std::optional<BuiltinTarget>& builtin) {
+  std::map<std::string, std::string> variables;
+  if (builtin) variables["builtin_port"] = std::to_string(builtin->port);
+  auto base = file.parent_path();
   auto name = file.string();
   auto text = read_file(file);
   auto root = parse_yaml(text, name);
@@ -514,7 +534,7 @@ TargetProfile load_profile(const std::filesystem::path& file,
   auto url = [&](MapReader& r, const std::string& key) {
     auto raw = r.get_required<std::string>(key);
     auto value = substitute(raw, variables, r, r.node(key), key);
-    if (!net::parse_url(value)) r.fail(r.node(key), "'" + value + "' is not an http:// URL", key);
+    if (!net::parse_url(value)) r.fail(r.node(key), "'" + value + "' is not an http:// or https:// URL", key);
     return value;
   };
   {
@@ -546,6 +566,10 @@ TargetProfile load_profile(const std::filesystem::path& file,
       MapReader e(enqueue, name, "admin.enqueue");
       AdminEndpoint ep;
       ep.method = e.get<std::string>("method", "PUT");
+      auto style = e.get<std::string>("channel_id", "udid:user_id");
+      if (style == "udid:user_id") ep.channel_style = ChannelStyle::udid_colon_user_id;
+      else if (style == "user_id") ep.channel_style = ChannelStyle::user_id;
+      else e.fail(e.node("channel_id"), "must be 'udid:user_id' (NanoMDM) or 'user_id' (MicroMDM)", "channel_id");
       ep.url = url(e, "url");
       if (auto auth = e.node("basic_auth")) {
         MapReader b(auth, name, "admin.enqueue.basic_auth");
@@ -554,10 +578,73 @@ TargetProfile load_profile(const std::filesystem::path& file,
         b.finish();
       }
       ep.expect_status = e.get<std::vector<int>>("expect_status", ep.expect_status);
+      int settle = e.get("settle_ms", 0);
+      if (settle < 0 || settle > 60000) e.fail(e.node("settle_ms"), "must be between 0 and 60000", "settle_ms");
+      ep.settle = std::chrono::milliseconds(settle);
       e.finish();
       p.enqueue = ep;
     }
     a.finish();
+  }
+  // A path, relative to the profile's folder, or `builtin`.
+  auto pem_file = [&](MapReader& r, const std::string& key) -> std::string {
+    auto value = substitute(r.get_required<std::string>(key), variables, r, r.node(key), key);
+    auto path = std::filesystem::path(value);
+    if (path.is_relative()) path = base / path;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) r.fail(r.node(key), "no file " + path.string(), key);
+    return read_file(path);
+  };
+  if (auto identity = top.node("identity")) {
+    MapReader id(identity, name, "identity");
+    auto mode = identity_mode_from_name(id.get_required<std::string>("mode"));
+    if (!mode) id.fail(id.node("mode"), "must be none, mtls, signature or both", "mode");
+    p.identity.mode = *mode;
+    auto key = id.get<std::string>("key_type", "ec_p256");
+    if (key == "ec_p256") p.identity.key_type = pki::KeyType::ec_p256;
+    else if (key == "rsa2048") p.identity.key_type = pki::KeyType::rsa2048;
+    else id.fail(id.node("key_type"), "must be ec_p256 or rsa2048", "key_type");
+    if (auto issuer = id.node("issuer")) {
+      if (issuer.IsScalar() && issuer.Scalar() == "builtin") {
+        if (!builtin) id.fail(issuer, "'builtin' needs the built-in server (run without --target)", "issuer");
+        p.identity.issuer = builtin->ca;
+      } else {
+        MapReader is(issuer, name, "identity.issuer");
+        pki::Identity ca{pem_file(is, "cert"), pem_file(is, "key"), ""};
+        if (!pki::certificate_der(ca.cert_pem)) is.fail(is.node("cert"), "not a PEM certificate", "cert");
+        is.finish();
+        p.identity.issuer = ca;
+      }
+    }
+    if (auto pool = id.node("pool")) {
+      MapReader po(pool, name, "identity.pool");
+      auto dir = std::filesystem::path(substitute(po.get_required<std::string>("dir"), variables, po, po.node("dir"), "dir"));
+      if (dir.is_relative()) dir = base / dir;
+      auto password = substitute(po.get<std::string>("p12_password", ""), variables, po, po.node("p12_password"), "p12_password");
+      auto loaded = pki::load_identity_pool(dir, password);
+      if (!loaded) po.fail(po.node("dir"), loaded.error(), "dir");
+      if (loaded->empty()) po.fail(po.node("dir"), "holds no identity (*.p12, or NAME.crt with NAME.key)", "dir");
+      p.identity.pool = std::move(loaded).value();
+      po.finish();
+    }
+    if (p.identity.mode != IdentityMode::none && !p.identity.issuer && p.identity.pool.empty()) {
+      id.fail(identity, "mode " + std::string(identity_mode_name(p.identity.mode)) + " needs an issuer or a pool");
+    }
+    if (p.identity.issuer && !p.identity.pool.empty()) id.fail(identity, "give an issuer or a pool, not both");
+    id.finish();
+  }
+  if (auto tls = top.node("tls")) {
+    MapReader t(tls, name, "tls");
+    if (auto ca = t.node("ca")) {
+      if (ca.IsScalar() && ca.Scalar() == "builtin") {
+        if (!builtin) t.fail(ca, "'builtin' needs the built-in server (run without --target)", "ca");
+        p.tls.ca_pem = builtin->ca.cert_pem;
+      } else {
+        p.tls.ca_pem = pem_file(t, "ca");
+      }
+    }
+    p.tls.insecure = t.get("insecure", false);
+    t.finish();
   }
   if (auto policy = top.node("policy")) {
     MapReader pol(policy, name, "policy");

@@ -12,6 +12,7 @@
 
 #include "harness/emulator/emulator.hpp"
 #include "harness/net/http_client.hpp"
+#include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/scenario/result.hpp"
 
@@ -80,6 +81,7 @@ struct Expectation {
   StatusSet status;                      // acceptable status codes; empty: any
   BodyExpectation body = BodyExpectation::any;
   std::vector<std::string> has_keys;     // keys the plist body must hold
+  std::string body_contains;             // a substring the body must hold
   // A series (series steps); names refer to saved values:
   std::vector<std::string> delivered;
   std::vector<std::string> not_delivered;
@@ -129,12 +131,40 @@ std::vector<Case> load_suite(const std::filesystem::path& dir, const RuleCatalog
 
 // ---- target profiles ----
 
+// How the target authenticates devices: a TLS client certificate, an Mdm-Signature header
+// over each body, or both. Every device and its users use that device's one identity.
+enum class IdentityMode { none, mtls, signature, both };
+std::string_view identity_mode_name(IdentityMode mode);
+std::optional<IdentityMode> identity_mode_from_name(std::string_view name);
+
+struct IdentityConfig {
+  IdentityMode mode = IdentityMode::none;
+  pki::KeyType key_type = pki::KeyType::ec_p256;
+  // Either the harness issues each device an identity from this CA...
+  std::optional<pki::Identity> issuer;
+  // ...or takes them, in order, from pre-issued ones (for servers with their own SCEP CA).
+  std::vector<pki::Identity> pool;
+};
+
+struct TlsTrust {
+  std::string ca_pem;     // the CA(s) the server's certificate must chain to; empty: system store
+  bool insecure = false;  // only when the profile says so; the report then says so too
+};
+
+// How a server names a channel in its API: NanoMDM "UDID" and "UDID:UserID"; MicroMDM "UDID"
+// and the bare "UserID".
+enum class ChannelStyle { udid_colon_user_id, user_id };
+
 struct AdminEndpoint {
   std::string method = "PUT";
   std::string url;              // with {channel}, {udid}, {user_id}
+  ChannelStyle channel_style = ChannelStyle::udid_colon_user_id;
   std::string basic_user;       // empty: no auth
   std::string basic_password;
   std::vector<int> expect_status{200};
+  // The server queues asynchronously (MicroMDM answers 201 and queues later): wait this long
+  // after each enqueue before relying on it.
+  std::chrono::milliseconds settle{0};
 };
 
 struct TargetProfile {
@@ -145,15 +175,24 @@ struct TargetProfile {
   std::string server_url;
   std::string topic;
   net::ClientLimits limits;
+  IdentityConfig identity;
+  TlsTrust tls;
   std::optional<AdminEndpoint> enqueue;
   std::vector<std::string> managed_network_users;
   std::map<std::string, bool> declares;
 };
 
-// `${builtin_port}` and `${env:NAME}` in string values are replaced; variables holds the
-// former (absent when no built-in server runs, which makes its use an error).
+// What the built-in reference server lends a profile: its port and its test CA. A profile
+// names them as ${builtin_port} and as `builtin` for a CA or issuer.
+struct BuiltinTarget {
+  std::uint16_t port = 0;
+  pki::Identity ca;
+};
+
+// `${builtin_port}` and `${env:NAME}` in string values are replaced; file paths are relative to
+// the profile's folder. Using a built-in value without a built-in server is an error.
 TargetProfile load_profile(const std::filesystem::path& file,
-                           const std::map<std::string, std::string>& variables);
+                           const std::optional<BuiltinTarget>& builtin = std::nullopt);
 
 std::string sha256_hex(std::string_view bytes);
 

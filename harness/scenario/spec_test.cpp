@@ -133,24 +133,86 @@ admin:
     url: http://127.0.0.1:${builtin_port}/v1/enqueue/{channel}
     basic_auth: {user: nanomdm, password: "${env:MDMC_TEST_SECRET}"}
 )");
-  auto profile = load_profile(p, {{"builtin_port", "8080"}});
+  auto ca = pki::create_test_ca("t");
+  ASSERT_TRUE(ca);
+  auto profile = load_profile(p, BuiltinTarget{8080, *ca});
   EXPECT_EQ(profile.server_url, "http://127.0.0.1:8080/mdm");
   EXPECT_EQ(profile.check_in_url, profile.server_url);
   ASSERT_TRUE(profile.enqueue);
   EXPECT_EQ(profile.enqueue->basic_password, "s3cret");
   EXPECT_EQ(profile.digest.size(), 64u);
-  EXPECT_THROW(load_profile(p, {}), LoadError);
+  EXPECT_THROW(load_profile(p), LoadError);
 }
 
 TEST_F(SpecTest, AProfileWithABadUrlNamesTheKey) {
   auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: ftp://x\n");
   try {
-    load_profile(p, {});
+    load_profile(p);
     FAIL();
   } catch (const LoadError& e) {
     EXPECT_EQ(e.line(), 4);
     EXPECT_EQ(e.key(), "urls.server");
   }
+}
+
+TEST_F(SpecTest, TheNanoMdmProfileLoadsWithItsCaAndApiKeyFromTheEnvironment) {
+  auto ca = pki::create_test_ca("nanomdm test CA");
+  ASSERT_TRUE(ca) << ca.error();
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key", nullptr));
+  ::setenv("NANOMDM_CA_CERT", (dir_ / "ca.crt").c_str(), 1);
+  ::setenv("NANOMDM_CA_KEY", (dir_ / "ca.key").c_str(), 1);
+  ::setenv("NANOMDM_API_KEY", "k3y", 1);
+  auto p = load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/nanomdm.yaml");
+  EXPECT_EQ(p.identity.mode, IdentityMode::signature);
+  ASSERT_TRUE(p.identity.issuer);
+  EXPECT_EQ(p.identity.issuer->cert_pem, ca->cert_pem);
+  EXPECT_EQ(p.check_in_url, p.server_url);
+  ASSERT_TRUE(p.enqueue);
+  EXPECT_EQ(p.enqueue->basic_user, "nanomdm");
+  EXPECT_EQ(p.enqueue->basic_password, "k3y");
+  EXPECT_NE(p.enqueue->url.find("nopush=1"), std::string::npos);
+  ::unsetenv("NANOMDM_API_KEY");
+  EXPECT_THROW(load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/nanomdm.yaml"), LoadError);
+}
+
+TEST_F(SpecTest, TheMicroMdmProfileTakesIdentitiesFromAPool) {
+  auto ca = pki::create_test_ca("scep CA");
+  ASSERT_TRUE(ca) << ca.error();
+  auto device = pki::issue_device_identity(*ca, "device-1", pki::KeyType::ec_p256);
+  ASSERT_TRUE(device) << device.error();
+  fs::create_directories(dir_ / "pool");
+  ASSERT_TRUE(pki::write_identity(*device, dir_ / "pool/device-1.crt", dir_ / "pool/device-1.key", nullptr));
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "tls-ca.crt", dir_ / "tls-ca.key", nullptr));
+  ::setenv("MICROMDM_TOPIC", "com.apple.mgmt.External.test", 1);
+  ::setenv("MICROMDM_TLS_CA", (dir_ / "tls-ca.crt").c_str(), 1);
+  ::setenv("MICROMDM_IDENTITIES", (dir_ / "pool").c_str(), 1);
+  ::setenv("MICROMDM_P12_PASSWORD", "", 1);
+  ::setenv("MICROMDM_API_KEY", "k3y", 1);
+  auto p = load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/micromdm.yaml");
+  EXPECT_EQ(p.identity.pool.size(), 1u);
+  EXPECT_FALSE(p.identity.issuer);
+  EXPECT_NE(p.check_in_url, p.server_url);
+  ASSERT_TRUE(p.enqueue);
+  EXPECT_EQ(p.enqueue->channel_style, ChannelStyle::user_id);
+  EXPECT_EQ(p.enqueue->expect_status, std::vector<int>{201});
+  EXPECT_GT(p.enqueue->settle.count(), 0);
+  EXPECT_EQ(p.tls.ca_pem, ca->cert_pem);
+}
+
+TEST_F(SpecTest, AnIdentityModeWithoutIssuerOrPoolIsRejected) {
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\nidentity:\n  mode: mtls\n");
+  try {
+    load_profile(p);
+    FAIL();
+  } catch (const LoadError& e) {
+    EXPECT_EQ(e.line(), 6);
+    EXPECT_NE(std::string(e.what()).find("needs an issuer or a pool"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SpecTest, BuiltinIsOnlyValidWithTheBuiltinServer) {
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\ntls:\n  ca: builtin\n");
+  EXPECT_THROW(load_profile(p), LoadError);
 }
 
 }  // namespace

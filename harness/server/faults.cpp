@@ -35,6 +35,12 @@ const std::vector<FaultInfo>& catalog() {
        {"UCF-TERMINATES"}},
       {Fault::not_now_dropped, "not-now-dropped",
        "deletes a command when the client answers NotNow", {"UCF-REDELIVER"}},
+      {Fault::identity_not_bound, "identity-not-bound",
+       "accepts a device's or user's requests under any valid identity, not only the one the "
+       "device enrolled with",
+       {"ENR-SAME-IDENTITY"}},
+      {Fault::unknown_device_served, "unknown-device-served",
+       "answers requests for a UDID that never authenticated as if it had", {"ENR-UNKNOWN-DEVICE"}},
   };
   return kCatalog;
 }

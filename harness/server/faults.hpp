@@ -22,6 +22,8 @@ enum class Fault {
   not_now_resent,
   not_now_endless,
   not_now_dropped,
+  identity_not_bound,
+  unknown_device_served,
 };
 
 struct FaultInfo {

@@ -6,7 +6,10 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <variant>
 
+#include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
 
 namespace mdmc::server {
@@ -34,6 +37,7 @@ struct ChannelState {
 
 struct DeviceState {
   std::string topic;
+  std::string identity;  // fingerprint of the identity it authenticated with; empty in mode none
   std::set<std::string> refused_users;  // network users answered 410
   std::set<std::string> challenged_users;
 };
@@ -99,7 +103,12 @@ struct MdmService::State {
 
   bool faulty(Fault f) const { return config.fault == f; }
 
-  net::ServerResponse check_in(const protocol::CheckIn& msg);
+  // The fingerprint of the identity a request proves, or a refusal.
+  std::variant<std::string, net::ServerResponse> identity_of(const net::ServerRequest& request) const;
+  // Refuses a request for an enrolled device made under another identity (ENR-SAME-IDENTITY).
+  std::optional<net::ServerResponse> check_binding(const std::string& udid, const std::string& identity);
+
+  net::ServerResponse check_in(const protocol::CheckIn& msg, const std::string& identity);
   net::ServerResponse user_authenticate(DeviceState& device, const protocol::CheckIn& msg);
   net::ServerResponse command_report(const protocol::Report& report);
   net::ServerResponse next_command(ChannelState& channel, const Channel& who,
@@ -123,6 +132,11 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   }
   if (path != kCheckInPath && path != kServerPath) return text(404, "no such endpoint\n");
 
+  // Who is asking comes first: bytes from an unauthenticated peer are not even parsed.
+  auto identity = state_->identity_of(request);
+  if (auto* refusal = std::get_if<net::ServerResponse>(&identity)) return *refusal;
+  const auto& fingerprint = std::get<std::string>(identity);
+
   auto parsed = plist::parse(request.body, state_->config.plist_limits);
   if (!parsed) return text(400, "body is not a plist: " + parsed.message() + "\n");
 
@@ -134,19 +148,59 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   if (is_check_in) {
     auto decoded = protocol::decode_check_in(*parsed);
     if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
-    return state_->check_in(std::get<protocol::CheckIn>(decoded));
+    const auto& msg = std::get<protocol::CheckIn>(decoded);
+    if (msg.type != MessageType::authenticate) {
+      if (auto refusal = state_->check_binding(msg.channel.udid, fingerprint)) return *refusal;
+    }
+    return state_->check_in(msg, fingerprint);
   }
   auto decoded = protocol::decode_report(*parsed);
   if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
-  return state_->command_report(std::get<protocol::Report>(decoded));
+  const auto& report = std::get<protocol::Report>(decoded);
+  if (auto refusal = state_->check_binding(report.channel.udid, fingerprint)) return *refusal;
+  return state_->command_report(report);
 }
 
-net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg) {
+std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(
+    const net::ServerRequest& request) const {
+  auto mode = config.identity_mode;
+  std::string from_tls;
+  std::string from_signature;
+  if (mode == IdentityMode::mtls || mode == IdentityMode::both) {
+    // The HTTP server hands over a client certificate only after verifying it against the CA.
+    if (request.peer_certificate_der.empty()) return text(403, "a client certificate is required\n");
+    from_tls = pki::sha256_fingerprint(request.peer_certificate_der);
+  }
+  if (mode == IdentityMode::signature || mode == IdentityMode::both) {
+    auto header = net::find_header(request.headers, "Mdm-Signature");
+    if (!header) return text(400, "Mdm-Signature header is required\n");
+    auto check = pki::verify_mdm_signature(*header, request.body, config.client_ca_pem);
+    if (!check.ok) return text(400, "Mdm-Signature: " + check.reason + "\n");
+    from_signature = pki::sha256_fingerprint(check.signer_der);
+  }
+  if (mode == IdentityMode::both && from_tls != from_signature) {
+    return text(403, "the Mdm-Signature signer is not the TLS client certificate\n");
+  }
+  return from_tls.empty() ? from_signature : from_tls;
+}
+
+std::optional<net::ServerResponse> MdmService::State::check_binding(const std::string& udid,
+                                                                    const std::string& identity) {
+  auto device = devices.find(udid);
+  if (device == devices.end() || device->second.identity == identity) return std::nullopt;
+  if (faulty(Fault::identity_not_bound)) return std::nullopt;
+  // Apple: "The device and user connections use the same client certificate to authenticate."
+  // A request for this device under another identity comes from somebody else.
+  return text(403, "this identity is not the one device " + udid + " enrolled with\n");
+}
+
+net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, const std::string& identity) {
   const auto& ch = msg.channel;
   if (msg.type == MessageType::authenticate) {
     if (faulty(Fault::authenticate_refused)) return text(500, "internal error\n");
-    // A new Authenticate starts the enrollment over: forget the old channels.
-    devices[ch.udid] = DeviceState{msg.topic.value_or(""), {}, {}};
+    // A new Authenticate starts the enrollment over, bound to the identity it came with:
+    // forget the old channels.
+    devices[ch.udid] = DeviceState{msg.topic.value_or(""), identity, {}, {}};
     for (auto it = channels.begin(); it != channels.end();) {
       auto parsed = Channel::from_id(it->first);
       it = parsed && parsed->udid == ch.udid ? channels.erase(it) : std::next(it);
@@ -155,6 +209,9 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg) {
   }
 
   auto device = devices.find(ch.udid);
+  if (device == devices.end() && faulty(Fault::unknown_device_served)) {
+    device = devices.emplace(ch.udid, DeviceState{msg.topic.value_or(""), identity, {}, {}}).first;
+  }
   if (device == devices.end()) return unrecognized_device();
 
   switch (msg.type) {
@@ -208,8 +265,13 @@ net::ServerResponse MdmService::State::user_authenticate(DeviceState& device,
 
 net::ServerResponse MdmService::State::command_report(const protocol::Report& report) {
   const auto& who = report.channel;
-  if (!devices.count(who.udid)) return unrecognized_device();
   auto found = channels.find(who.id());
+  if (faulty(Fault::unknown_device_served) && (!devices.count(who.udid) || found == channels.end())) {
+    return empty_ok();
+  }
+  // Apple: a server refuses a device it does not know with 403 and this code (not 401, which
+  // makes the device unenroll itself).
+  if (!devices.count(who.udid)) return unrecognized_device();
   if (found == channels.end()) return unrecognized_device();
   auto& channel = found->second;
 

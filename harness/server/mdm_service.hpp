@@ -13,8 +13,13 @@
 
 namespace mdmc::server {
 
+// How devices prove who they are: a TLS client certificate, an Mdm-Signature header, or both.
+enum class IdentityMode { none, mtls, signature, both };
+
 struct Config {
   Fault fault = Fault::none;
+  IdentityMode identity_mode = IdentityMode::none;
+  std::string client_ca_pem;  // the CA device identities must chain to
   // Network users the server manages, by UserID; any other network user gets 410.
   std::set<std::string> managed_network_users;
   // The DigestChallenge a managed network user gets; empty means no password proof needed.

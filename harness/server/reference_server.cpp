@@ -2,9 +2,11 @@
 
 namespace mdmc::server {
 
-ReferenceServer::ReferenceServer(Config config) : service_(std::move(config)) {
+ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tls)
+    : service_(std::move(config)) {
   http_ = std::make_unique<net::HttpServer>(
-      [this](const net::ServerRequest& request) { return service_.handle(request); });
+      [this](const net::ServerRequest& request) { return service_.handle(request); },
+      net::ServerLimits{}, std::move(tls));
 }
 
 ReferenceServer::~ReferenceServer() { stop(); }

@@ -2,6 +2,7 @@
 // The reference MDM server on a socket: MdmService behind the project's Beast HTTP server.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "harness/server/mdm_service.hpp"
@@ -10,7 +11,10 @@ namespace mdmc::server {
 
 class ReferenceServer {
  public:
-  explicit ReferenceServer(Config config);
+  // With `tls`, it serves HTTPS, asking for (not requiring) a client certificate verified
+  // against tls->client_ca_pem: the admin API takes none, and the MDM endpoints refuse a
+  // request without one in mode mtls.
+  explicit ReferenceServer(Config config, std::optional<net::ServerTls> tls = std::nullopt);
   ~ReferenceServer();
 
   // Binds (port 0 for any free port). Returns the bound port, or 0 with `error` set.

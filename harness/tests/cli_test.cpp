@@ -12,9 +12,13 @@
 #include <filesystem>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <tuple>
 #include <thread>
 
 #include "harness/net/http_server.hpp"
+#include "harness/pki/pki.hpp"
+#include "harness/server/reference_server.hpp"
 
 namespace mdmc {
 namespace {
@@ -164,6 +168,114 @@ TEST_F(CliTest, AServerAnsweringNonHttpBytesGetsErrorVerdictsNotACrash) {
   EXPECT_EQ(ran.exit_code, 1) << ran.output;
   EXPECT_NE(ran.output.find("ERROR"), std::string::npos) << ran.output;
   EXPECT_NE(ran.output.find("bad_response"), std::string::npos) << ran.output;
+}
+
+// A reference server over real TLS on loopback, with its own CA, for the identity tests.
+class TlsCliTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    ca_ = *pki::create_test_ca("server CA");
+  }
+  std::uint16_t start(server::IdentityMode mode, const std::vector<std::string>& names = {"127.0.0.1"},
+                      pki::Validity server_validity = {}) {
+    server::Config config;
+    config.identity_mode = mode;
+    config.client_ca_pem = ca_.cert_pem;
+    auto identity = pki::issue_server_identity(ca_, names, server_validity);
+    EXPECT_TRUE(identity) << identity.error();
+    server_ = std::make_unique<server::ReferenceServer>(
+        config, net::ServerTls{identity->cert_pem, identity->key_pem, ca_.cert_pem, false});
+    std::string error;
+    auto port = server_->listen("127.0.0.1", 0, &error);
+    EXPECT_NE(port, 0) << error;
+    server_->start();
+    std::ignore = pki::write_identity(ca_, dir_ / "ca.crt", dir_ / "ca.key", nullptr);
+    return port;
+  }
+  // A profile for the server above; `extra` holds the identity and tls sections.
+  std::string profile(std::uint16_t port, const std::string& extra) {
+    auto base = "https://127.0.0.1:" + std::to_string(port);
+    return write("tls-target.yaml", "schema_version: 1\nname: tls-test\nurls:\n  check_in: " + base +
+                                        "/checkin\n  server: " + base + "/mdm\nlimits:\n  connect_timeout_ms: 2000\n"
+                                        "  header_timeout_ms: 2000\nadmin:\n  enqueue:\n    url: " + base +
+                                        "/v1/enqueue/{channel}\n" + extra)
+        .string();
+  }
+  std::string run(const std::string& profile_path, const std::string& cases = "") {
+    last_ = run_mdmconform("--specs " + specs() + " run --seed 11 --target " + profile_path + " --out " +
+                           (dir_ / "out").string() + " " + cases);
+    return last_.output;
+  }
+
+  pki::Identity ca_;
+  std::unique_ptr<server::ReferenceServer> server_;
+  Ran last_;
+};
+
+TEST_F(TlsCliTest, MtlsModePassesOverARealHandshake) {
+  auto port = start(server::IdentityMode::mtls);
+  run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: mtls\n  issuer: {cert: ca.crt, key: ca.key}\n"));
+  EXPECT_EQ(last_.exit_code, 0) << last_.output;
+}
+
+TEST_F(TlsCliTest, SignatureModeWithRsaIdentitiesPasses) {
+  auto port = start(server::IdentityMode::signature);
+  run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  key_type: rsa2048\n"
+                    "  issuer: {cert: ca.crt, key: ca.key}\n"),
+      "enr/ chn/");
+  EXPECT_EQ(last_.exit_code, 0) << last_.output;
+}
+
+TEST_F(TlsCliTest, IdentitiesFromAnotherCaAreRefusedInMtlsAndSignatureModes) {
+  auto other = *pki::create_test_ca("some other CA");
+  ASSERT_TRUE(pki::write_identity(other, dir_ / "other.crt", dir_ / "other.key", nullptr));
+  for (auto mode : {server::IdentityMode::mtls, server::IdentityMode::signature}) {
+    auto port = start(mode);
+    auto name = mode == server::IdentityMode::mtls ? "mtls" : "signature";
+    run(profile(port, std::string("tls: {ca: ca.crt}\nidentity:\n  mode: ") + name +
+                          "\n  issuer: {cert: other.crt, key: other.key}\n"),
+        "enr/authenticate");
+    EXPECT_EQ(last_.exit_code, 1) << name << ": " << last_.output;
+  }
+}
+
+TEST_F(TlsCliTest, AnUnknownServerCaExitsThreeSayingSo) {
+  auto port = start(server::IdentityMode::none);
+  auto other = *pki::create_test_ca("not the server's CA");
+  ASSERT_TRUE(pki::write_identity(other, dir_ / "other.crt", dir_ / "other.key", nullptr));
+  auto output = run(profile(port, "tls: {ca: other.crt}\n"));
+  EXPECT_EQ(last_.exit_code, 3) << output;
+  EXPECT_NE(output.find("tls_untrusted_certificate"), std::string::npos) << output;
+}
+
+TEST_F(TlsCliTest, AServerCertificateForAnotherNameExitsThree) {
+  auto port = start(server::IdentityMode::none, {"mdm.other.example"});
+  auto output = run(profile(port, "tls: {ca: ca.crt}\n"));
+  EXPECT_EQ(last_.exit_code, 3) << output;
+  EXPECT_NE(output.find("tls_name_mismatch"), std::string::npos) << output;
+}
+
+TEST_F(TlsCliTest, InsecureIsHonouredOnlyWhenAskedAndTheReportSaysSo) {
+  auto port = start(server::IdentityMode::none, {"mdm.other.example"});
+  auto output = run(profile(port, "tls: {ca: ca.crt, insecure: true}\n"), "chn/");
+  EXPECT_EQ(last_.exit_code, 0) << output;
+  EXPECT_NE(output.find("TLS verification was off"), std::string::npos) << output;
+  std::ifstream json(dir_ / "out/report.json");
+  std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("TLS verification was off"), std::string::npos);
+}
+
+TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
+  auto port = start(server::IdentityMode::signature);
+  auto expired = *pki::issue_device_identity(ca_, "expired", pki::KeyType::ec_p256,
+                                             pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
+  std::filesystem::create_directories(dir_ / "pool");
+  ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool/expired.crt", dir_ / "pool/expired.key", nullptr));
+  auto output = run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  pool: {dir: pool}\n"),
+                    "enr/authenticate");
+  EXPECT_EQ(last_.exit_code, 1) << output;
+  EXPECT_NE(output.find("expired"), std::string::npos) << output;
 }
 
 TEST_F(CliTest, ListShowsCasesRulesAndFaults) {

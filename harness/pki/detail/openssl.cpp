@@ -1,0 +1,176 @@
+#include "harness/pki/detail/openssl.hpp"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include <climits>
+
+namespace mdmc::pki::detail {
+
+void free_x509_stack(STACK_OF(X509) * stack) noexcept { sk_X509_pop_free(stack, X509_free); }
+void free_openssl_bytes(unsigned char* bytes) noexcept { OPENSSL_free(bytes); }
+
+std::string take_openssl_errors() {
+  std::string out;
+  const char* data = nullptr;
+  int flags = 0;
+  while (unsigned long code = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags)) {
+    char text[256];  // ERR_error_string_n truncates to fit; 256 is what OpenSSL itself uses
+    ERR_error_string_n(code, text, sizeof text);
+    if (!out.empty()) out += "; ";
+    out += text;
+    if ((flags & ERR_TXT_STRING) != 0 && data != nullptr && *data != '\0') {
+      out += " (";
+      out += data;
+      out += ")";
+    }
+  }
+  ERR_clear_error();
+  return out.empty() ? "no OpenSSL detail" : out;
+}
+
+Failure fail(std::string message) {
+  ERR_clear_error();
+  return Failure{std::move(message)};
+}
+
+Failure fail_openssl(std::string_view what) {
+  std::string message(what);
+  message += ": ";
+  message += take_openssl_errors();
+  return Failure{std::move(message)};
+}
+
+Result<BioPtr> memory_source(std::string_view bytes) {
+  if (bytes.size() > static_cast<std::size_t>(INT_MAX)) return fail("input over 2 GiB");
+  // BIO_new_mem_buf refuses a null pointer even for zero bytes.
+  const char* data = bytes.empty() ? "" : bytes.data();
+  BioPtr bio(BIO_new_mem_buf(data, static_cast<int>(bytes.size())));
+  if (!bio) return fail_openssl("BIO_new_mem_buf");
+  return bio;
+}
+
+std::string memory_contents(BIO* bio) {
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio, &data);
+  if (data == nullptr || size <= 0) return {};
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+namespace {
+
+// True when the last queued error says the input held no (further) PEM block of the wanted kind.
+bool queue_says_no_pem_block() {
+  unsigned long e = ERR_peek_last_error();
+  return ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+}
+
+// Keys are never encrypted here; without this callback OpenSSL would prompt on the terminal.
+int refuse_password(char*, int, int, void*) { return -1; }
+
+Result<BioPtr> memory_sink() {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio) return fail_openssl("BIO_new");
+  return bio;
+}
+
+}  // namespace
+
+Result<X509Ptr> read_certificate(std::string_view pem, std::string_view what) {
+  auto source = memory_source(pem);
+  if (!source) return Failure{std::string(what) + ": " + source.error()};
+  X509Ptr cert(PEM_read_bio_X509(source->get(), nullptr, nullptr, nullptr));
+  if (!cert) {
+    std::string context(what);
+    context += queue_says_no_pem_block() ? ": no PEM certificate found" : ": bad PEM certificate";
+    return fail_openssl(context);
+  }
+  ERR_clear_error();
+  return cert;
+}
+
+Result<X509StackPtr> read_certificates(std::string_view pem, std::string_view what) {
+  X509StackPtr certs(sk_X509_new_null());
+  if (!certs) return fail_openssl("sk_X509_new_null");
+  auto source = memory_source(pem);
+  if (!source) return Failure{std::string(what) + ": " + source.error()};
+  while (true) {
+    X509Ptr cert(PEM_read_bio_X509(source->get(), nullptr, nullptr, nullptr));
+    if (!cert) {
+      if (queue_says_no_pem_block()) break;  // the end of the text
+      return fail_openssl(std::string(what) + ": bad PEM certificate #" +
+                          std::to_string(sk_X509_num(certs.get()) + 1));
+    }
+    if (sk_X509_push(certs.get(), cert.get()) <= 0) return fail_openssl("sk_X509_push");
+    (void)cert.release();  // owned by the stack now
+  }
+  ERR_clear_error();
+  return certs;
+}
+
+Result<PkeyPtr> read_private_key(std::string_view pem, std::string_view what) {
+  if (pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos ||
+      pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos) {
+    return fail(std::string(what) + ": the private key is encrypted; give it unencrypted");
+  }
+  auto source = memory_source(pem);
+  if (!source) return Failure{std::string(what) + ": " + source.error()};
+  PkeyPtr key(PEM_read_bio_PrivateKey(source->get(), nullptr, refuse_password, nullptr));
+  if (!key) {
+    std::string context(what);
+    context += queue_says_no_pem_block() ? ": no PEM private key found" : ": bad PEM private key";
+    return fail_openssl(context);
+  }
+  ERR_clear_error();
+  return key;
+}
+
+Result<std::string> certificate_pem(X509* cert) {
+  auto sink = memory_sink();
+  if (!sink) return Failure{sink.error()};
+  if (PEM_write_bio_X509(sink->get(), cert) != 1) return fail_openssl("PEM_write_bio_X509");
+  return memory_contents(sink->get());
+}
+
+Result<std::string> certificates_pem(const STACK_OF(X509) * certs) {
+  std::string out;
+  for (int i = 0; i < sk_X509_num(certs); ++i) {
+    auto pem = certificate_pem(sk_X509_value(certs, i));
+    if (!pem) return Failure{pem.error()};
+    out += *pem;
+  }
+  return out;
+}
+
+Result<std::string> private_key_pem(EVP_PKEY* key) {
+  auto sink = memory_sink();
+  if (!sink) return Failure{sink.error()};
+  if (PEM_write_bio_PrivateKey(sink->get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return fail_openssl("PEM_write_bio_PrivateKey");
+  }
+  return memory_contents(sink->get());
+}
+
+Result<std::string> certificate_der(X509* cert) {
+  unsigned char* raw = nullptr;
+  int size = i2d_X509(cert, &raw);
+  OpensslBytesPtr der(raw);
+  if (size <= 0 || !der) return fail_openssl("i2d_X509");
+  return std::string(reinterpret_cast<const char*>(der.get()), static_cast<std::size_t>(size));
+}
+
+Result<ParsedIdentity> parse_identity(const Identity& identity, std::string_view what) {
+  const std::string name(what);
+  auto cert = read_certificate(identity.cert_pem, name + " certificate");
+  if (!cert) return Failure{cert.error()};
+  auto key = read_private_key(identity.key_pem, name + " key");
+  if (!key) return Failure{key.error()};
+  auto chain = read_certificates(identity.chain_pem, name + " chain");
+  if (!chain) return Failure{chain.error()};
+  if (X509_check_private_key(cert->get(), key->get()) != 1) {
+    return fail_openssl(name + ": the private key does not match the certificate");
+  }
+  return ParsedIdentity{std::move(cert).value(), std::move(key).value(), std::move(chain).value()};
+}
+
+}  // namespace mdmc::pki::detail

@@ -1,0 +1,135 @@
+#pragma once
+// Test PKI for the harness: a throwaway CA, device and server identities issued from it,
+// identities loaded from PEM, PKCS#12 or a folder of pre-issued ones, keys written 0600, and
+// Apple's Mdm-Signature header (a detached CMS signature of the request body) made and checked.
+//
+// Nothing here throws and nothing prints. A failure is a value whose text names what was being
+// done and carries OpenSSL's own error text; OpenSSL's error queue is left empty after it.
+// OpenSSL stays out of this header: callers see PEM and DER as strings.
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace mdmc::pki {
+
+// The error side of a Result: one line, e.g. "load_pkcs12 dev.p12: wrong password (MAC
+// verification failed)".
+struct Failure {
+  std::string message;
+};
+
+// A value or an error text. Like plist::Result, with a plain string in place of an error code.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
+  Result(Failure failure) : state_(std::in_place_index<1>, std::move(failure)) {}
+
+  bool ok() const { return state_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  const T& value() const& { return std::get<0>(state_); }
+  T& value() & { return std::get<0>(state_); }
+  T&& value() && { return std::get<0>(std::move(state_)); }
+  const T* operator->() const { return &std::get<0>(state_); }
+  const T& operator*() const { return std::get<0>(state_); }
+  // Empty when ok().
+  const std::string& error() const {
+    static const std::string kNoError;
+    return ok() ? kNoError : std::get<1>(state_).message;
+  }
+
+ private:
+  std::variant<T, Failure> state_;
+};
+
+enum class KeyType { rsa2048, ec_p256 };
+
+// A certificate and its private key, PEM. Keys are unencrypted PKCS#8 ("BEGIN PRIVATE KEY").
+struct Identity {
+  std::string cert_pem;   // the leaf certificate, one PEM block
+  std::string key_pem;    // its private key
+  std::string chain_pem;  // intermediates up to (not including) the root; may be empty
+};
+
+// Validity relative to now: notBefore = now + not_before_offset, notAfter = notBefore + lifetime.
+// For an expired certificate use not_before_offset = -48h, lifetime = 24h. lifetime must be > 0.
+struct Validity {
+  std::chrono::seconds not_before_offset{-3600};  // an hour back, to absorb clock skew
+  std::chrono::seconds lifetime{std::chrono::hours(24 * 365)};
+};
+
+// A self-signed CA: CA:TRUE, keyUsage keyCertSign and cRLSign, SHA-256, random 128-bit serial.
+Result<Identity> create_test_ca(const std::string& common_name, KeyType key = KeyType::ec_p256,
+                                Validity validity = {});
+// A device identity from `ca`: CA:FALSE, digitalSignature (+ keyEncipherment for RSA),
+// extendedKeyUsage clientAuth, random 128-bit serial, SHA-256. chain_pem is `ca`'s chain, plus
+// `ca` itself when it is not self-signed.
+Result<Identity> issue_device_identity(const Identity& ca, const std::string& common_name,
+                                       KeyType key, Validity validity = {});
+// A TLS server identity (EC P-256) from `ca`: extendedKeyUsage serverAuth; each name becomes
+// subjectAltName IP: when it is an IPv4 or IPv6 literal, DNS: otherwise; CN is the first name.
+Result<Identity> issue_server_identity(const Identity& ca, const std::vector<std::string>& names,
+                                       Validity validity = {});
+
+// The cert file may hold the leaf followed by intermediates (they become chain_pem). The key
+// must match the certificate and must not be encrypted.
+Result<Identity> load_pem_pair(const std::filesystem::path& cert, const std::filesystem::path& key);
+Result<Identity> load_pkcs12(const std::filesystem::path& file, const std::string& password);
+// A pool of pre-issued identities: every *.p12 (opened with p12_password) and every NAME.key
+// with its NAME.crt or NAME.pem, sorted by file name (of the .p12 or the certificate). A .crt or
+// .pem without a .key (a CA certificate, say) is skipped, and so are names starting with a dot
+// (macOS "._x.p12" litter); a .key without a certificate, or with both a .crt and a .pem, is an
+// error. Any file that fails to load fails the whole pool, naming the file. An existing folder
+// with none of these gives an empty pool. Extensions match case-insensitively.
+Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& dir,
+                                                 const std::string& p12_password);
+
+// Writes a private key (or any secret) with mode 0600 from the start: a temporary file in the
+// same folder created O_CREAT|O_EXCL with mode 0600, written, fsync'd and renamed over `path`;
+// never briefly readable by others, and no temporary file is left behind on failure.
+// On failure returns false and, when `error` is not null, sets it.
+bool write_secret_file(const std::filesystem::path& path, std::string_view contents,
+                       std::string* error);
+// Writes cert_pem followed by chain_pem to cert_path (0644) and key_pem to key_path (0600), each
+// atomically as above; load_pem_pair reads them back.
+bool write_identity(const Identity& identity, const std::filesystem::path& cert_path,
+                    const std::filesystem::path& key_path, std::string* error);
+
+// DER of the first certificate in `cert_pem`.
+Result<std::string> certificate_der(const std::string& cert_pem);
+// SHA-256 of `der` as 64 lower-case hex digits (any bytes; empty only if OpenSSL fails).
+std::string sha256_fingerprint(std::string_view der);
+// The subject's commonName, UTF-8.
+Result<std::string> common_name(const std::string& cert_pem);
+
+// Apple's Mdm-Signature header value: base64 on one line of a DER CMS SignedData over the exact
+// body bytes: detached, binary (no MIME canonicalisation), SHA-256, with the signer certificate
+// and chain_pem included.
+Result<std::string> mdm_signature(const Identity& identity, std::string_view body);
+
+struct SignatureCheck {
+  bool ok = false;
+  // When !ok, why: "header too large", "empty header", "not base64: ...", "not CMS: ...",
+  // "not CMS SignedData", "not detached", "signer certificate not included",
+  // "digest mismatch (body tampered)", "bad signature: ...", "signer not trusted: <reason>",
+  // "signer certificate expired", "signer certificate not yet valid".
+  std::string reason;
+  std::string signer_der;  // the signer certificate, DER, when one could be read
+};
+
+inline constexpr std::size_t kMaxSignatureHeaderBytes = 64 * 1024;
+
+// Checks an Mdm-Signature header value against the body. The signer must chain, at the current
+// time and for TLS-client use (a certificate without extendedKeyUsage qualifies), to one of the
+// certificates in trusted_ca_pem (one or more PEM blocks; each one is a trust anchor, so an
+// intermediate CA may be given alone). Headers over kMaxSignatureHeaderBytes are rejected before
+// decoding; surrounding spaces and tabs are ignored.
+SignatureCheck verify_mdm_signature(std::string_view header_value, std::string_view body,
+                                    const std::string& trusted_ca_pem);
+
+}  // namespace mdmc::pki

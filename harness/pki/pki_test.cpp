@@ -1,0 +1,736 @@
+#include "harness/pki/pki.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <memory>
+#include <set>
+
+namespace mdmc::pki {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::hours;
+
+// OpenSSL objects in the tests, freed like in the module.
+template <auto Free>
+struct Deleter {
+  template <typename T>
+  void operator()(T* p) const {
+    Free(p);
+  }
+};
+void free_certs(STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); }
+void free_names(GENERAL_NAMES* n) { GENERAL_NAMES_free(n); }
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
+using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
+using CertsPtr = std::unique_ptr<STACK_OF(X509), Deleter<free_certs>>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE_free>>;
+using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free>>;
+using Pkcs12Ptr = std::unique_ptr<PKCS12, Deleter<PKCS12_free>>;
+using NamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<free_names>>;
+using CmsPtr = std::unique_ptr<CMS_ContentInfo, Deleter<CMS_ContentInfo_free>>;
+
+BioPtr source(const std::string& text) {
+  return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+X509Ptr parse_cert(const std::string& pem) {
+  return X509Ptr(PEM_read_bio_X509(source(pem).get(), nullptr, nullptr, nullptr));
+}
+KeyPtr parse_key(const std::string& pem) {
+  return KeyPtr(PEM_read_bio_PrivateKey(source(pem).get(), nullptr, nullptr, nullptr));
+}
+CertsPtr parse_certs(const std::string& pem) {
+  CertsPtr out(sk_X509_new_null());
+  BioPtr bio = source(pem);
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) sk_X509_push(out.get(), cert);
+  ERR_clear_error();
+  return out;
+}
+
+// X509_verify_cert of `leaf` against `ca` as the only anchor, for TLS-client use; X509_V_OK
+// when it verifies.
+int verify_with_openssl(const Identity& ca, const Identity& leaf) {
+  X509Ptr anchor = parse_cert(ca.cert_pem);
+  X509Ptr cert = parse_cert(leaf.cert_pem);
+  CertsPtr chain = parse_certs(leaf.chain_pem);
+  StorePtr store(X509_STORE_new());
+  X509_STORE_add_cert(store.get(), anchor.get());
+  StoreCtxPtr ctx(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), chain.get());
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  int rc = X509_verify_cert(ctx.get());
+  int error = rc == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx.get());
+  ERR_clear_error();
+  return error;
+}
+
+std::string base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string unbase64(const std::string& text) {
+  std::string out(text.size(), '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  out.resize(static_cast<std::size_t>(n < 0 ? 0 : n));
+  // EVP_DecodeBlock decodes the padding as zero bytes; drop them.
+  for (std::size_t i = text.size(); i > 0 && text[i - 1] == '=' && !out.empty(); --i) out.pop_back();
+  return out;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::error_code ec;
+    std::string pattern = (fs::temp_directory_path(ec) / "mdmc_pki_test_XXXXXX").string();
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// A .p12 made by OpenSSL itself (PKCS12_create, OpenSSL 3 defaults: AES-256, SHA-256 MAC).
+std::string make_p12(const Identity& id, const char* password) {
+  X509Ptr cert = parse_cert(id.cert_pem);
+  KeyPtr key = parse_key(id.key_pem);
+  CertsPtr chain = parse_certs(id.chain_pem);
+  Pkcs12Ptr p12(PKCS12_create(password, "test", key.get(), cert.get(), chain.get(), 0, 0, 0, 0, 0));
+  if (!p12) return {};
+  unsigned char* der = nullptr;
+  int n = i2d_PKCS12(p12.get(), &der);
+  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n));
+  OPENSSL_free(der);
+  return out;
+}
+
+Identity must(Result<Identity> r) {
+  EXPECT_TRUE(r.ok()) << r.error();
+  return r.ok() ? std::move(r).value() : Identity{};
+}
+
+bool has_client_auth(X509* cert) {
+  return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0 &&
+         (X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT) != 0;
+}
+
+std::string serial_hex(X509* cert) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  char* hex = BN_bn2hex(bn);
+  std::string out(hex);
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return out;
+}
+
+const std::string kBody =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">\n<dict>\n"
+    "\t<key>MessageType</key>\n\t<string>Authenticate</string>\n</dict>\n</plist>\n";
+
+// --- Result -------------------------------------------------------------------------------
+
+TEST(Result, StringValueAndStringErrorStayApart) {
+  Result<std::string> value(std::string("der"));
+  Result<std::string> failure(Failure{"broken"});
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(*value, "der");
+  EXPECT_EQ(value.error(), "");
+  ASSERT_FALSE(failure.ok());
+  EXPECT_EQ(failure.error(), "broken");
+}
+
+// --- issuing ------------------------------------------------------------------------------
+
+TEST(TestCa, IsSelfSignedWithCaTrueAndKeyCertSign) {
+  Identity ca = must(create_test_ca("mdmconform test CA"));
+  X509Ptr cert = parse_cert(ca.cert_pem);
+  ASSERT_TRUE(cert);
+  EXPECT_EQ(X509_check_ca(cert.get()), 1);
+  EXPECT_EQ(X509_self_signed(cert.get(), 1), 1);
+  EXPECT_NE(X509_get_key_usage(cert.get()) & KU_KEY_CERT_SIGN, 0u);
+  EXPECT_TRUE(ca.chain_pem.empty());
+  EXPECT_NE(ca.key_pem.find("BEGIN PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(*common_name(ca.cert_pem), "mdmconform test CA");
+}
+
+TEST(DeviceIdentity, EcIdentityVerifiesAgainstItsCaWithClientAuth) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "device-ec", KeyType::ec_p256));
+  EXPECT_EQ(verify_with_openssl(ca, device), X509_V_OK);
+  X509Ptr cert = parse_cert(device.cert_pem);
+  EXPECT_TRUE(has_client_auth(cert.get()));
+  EXPECT_EQ(X509_check_ca(cert.get()), 0);
+  EXPECT_EQ(X509_get_signature_nid(cert.get()), NID_ecdsa_with_SHA256);
+  EXPECT_EQ(X509_get_key_usage(cert.get()), static_cast<uint32_t>(KU_DIGITAL_SIGNATURE));
+  EXPECT_EQ(*common_name(device.cert_pem), "device-ec");
+}
+
+TEST(DeviceIdentity, RsaIdentityVerifiesAgainstItsCaWithClientAuth) {
+  Identity ca = must(create_test_ca("CA", KeyType::rsa2048));
+  Identity device = must(issue_device_identity(ca, "device-rsa", KeyType::rsa2048));
+  EXPECT_EQ(verify_with_openssl(ca, device), X509_V_OK);
+  X509Ptr cert = parse_cert(device.cert_pem);
+  EXPECT_TRUE(has_client_auth(cert.get()));
+  EXPECT_EQ(X509_get_signature_nid(cert.get()), NID_sha256WithRSAEncryption);
+  EXPECT_EQ(X509_get_key_usage(cert.get()),
+            static_cast<uint32_t>(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+  KeyPtr key = parse_key(device.key_pem);
+  EXPECT_EQ(EVP_PKEY_get_bits(key.get()), 2048);
+}
+
+TEST(DeviceIdentity, SerialsAreRandomAndUpTo128Bits) {
+  Identity ca = must(create_test_ca("CA"));
+  std::set<std::string> serials;
+  for (int i = 0; i < 4; ++i) {
+    Identity device = must(issue_device_identity(ca, "d", KeyType::ec_p256));
+    X509Ptr cert = parse_cert(device.cert_pem);
+    std::string serial = serial_hex(cert.get());
+    EXPECT_LE(serial.size(), 32u);
+    EXPECT_GT(serial.size(), 16u);  // 2^-64 odds of a false failure
+    serials.insert(serial);
+  }
+  EXPECT_EQ(serials.size(), 4u);
+}
+
+TEST(DeviceIdentity, IssuerThatIsNotACaIsRefused) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "d", KeyType::ec_p256));
+  auto r = issue_device_identity(device, "d2", KeyType::ec_p256);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("not a CA"), std::string::npos) << r.error();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(DeviceIdentity, CaKeyThatDoesNotMatchIsRefused) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity other = must(create_test_ca("other"));
+  ca.key_pem = other.key_pem;
+  auto r = issue_device_identity(ca, "d", KeyType::ec_p256);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("does not match"), std::string::npos) << r.error();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(DeviceIdentity, NonPositiveLifetimeAndEmptyNameAreRefused) {
+  Identity ca = must(create_test_ca("CA"));
+  auto zero = issue_device_identity(ca, "d", KeyType::ec_p256, Validity{hours(0), hours(0)});
+  EXPECT_FALSE(zero.ok());
+  EXPECT_NE(zero.error().find("lifetime"), std::string::npos) << zero.error();
+  auto unnamed = issue_device_identity(ca, "", KeyType::ec_p256);
+  EXPECT_FALSE(unnamed.ok());
+  auto too_long = issue_device_identity(ca, std::string(65, 'x'), KeyType::ec_p256);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.error().find("too long"), std::string::npos) << too_long.error();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(ServerIdentity, HasDnsAndIpSubjectAltNamesAndServerAuth) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity server = must(issue_server_identity(ca, {"mdm.example.test", "127.0.0.1", "::1"}));
+  X509Ptr cert = parse_cert(server.cert_pem);
+  ASSERT_TRUE(cert);
+  EXPECT_NE(X509_get_extended_key_usage(cert.get()) & XKU_SSL_SERVER, 0u);
+  EXPECT_EQ(X509_check_host(cert.get(), "mdm.example.test", 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_host(cert.get(), "other.example.test", 0, 0, nullptr), 0);
+  EXPECT_EQ(X509_check_ip_asc(cert.get(), "127.0.0.1", 0), 1);
+  EXPECT_EQ(X509_check_ip_asc(cert.get(), "::1", 0), 1);
+  NamesPtr names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+  ASSERT_TRUE(names);
+  ASSERT_EQ(sk_GENERAL_NAME_num(names.get()), 3);
+  EXPECT_EQ(sk_GENERAL_NAME_value(names.get(), 0)->type, GEN_DNS);
+  EXPECT_EQ(sk_GENERAL_NAME_value(names.get(), 1)->type, GEN_IPADD);
+  EXPECT_EQ(sk_GENERAL_NAME_value(names.get(), 2)->type, GEN_IPADD);
+  EXPECT_EQ(*common_name(server.cert_pem), "mdm.example.test");
+  // A server identity is no TLS client identity.
+  EXPECT_EQ(verify_with_openssl(ca, server), X509_V_ERR_INVALID_PURPOSE);
+}
+
+TEST(ServerIdentity, NameThatIsNeitherDnsNorIpIsRefused) {
+  Identity ca = must(create_test_ca("CA"));
+  EXPECT_FALSE(issue_server_identity(ca, {}).ok());
+  auto r = issue_server_identity(ca, {"ok.test", "bad name,DNS:evil.test"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("neither a DNS name nor an IP address"), std::string::npos) << r.error();
+}
+
+TEST(ExpiredIdentity, FailsVerificationWithAnExpiredReason) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "old", KeyType::ec_p256,
+                                               Validity{-hours(48), hours(24)}));
+  int error = verify_with_openssl(ca, device);
+  EXPECT_EQ(error, X509_V_ERR_CERT_HAS_EXPIRED);
+  EXPECT_NE(std::string(X509_verify_cert_error_string(error)).find("expired"), std::string::npos);
+
+  auto header = mdm_signature(device, kBody);
+  ASSERT_TRUE(header.ok()) << header.error();
+  SignatureCheck check = verify_mdm_signature(*header, kBody, ca.cert_pem);
+  EXPECT_FALSE(check.ok);
+  EXPECT_EQ(check.reason, "signer certificate expired");
+  EXPECT_FALSE(check.signer_der.empty());
+}
+
+// --- loading and writing ------------------------------------------------------------------
+
+TEST(PemPair, RoundTripsThroughWriteIdentityAndLoadPemPair) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "pem-device", KeyType::rsa2048));
+  std::string error;
+  ASSERT_TRUE(write_identity(device, dir.path() / "d.crt", dir.path() / "d.key", &error)) << error;
+  struct stat cert_st {}, key_st {};
+  ASSERT_EQ(::stat((dir.path() / "d.crt").c_str(), &cert_st), 0);
+  ASSERT_EQ(::stat((dir.path() / "d.key").c_str(), &key_st), 0);
+  EXPECT_EQ(cert_st.st_mode & 07777, 0644u);
+  EXPECT_EQ(key_st.st_mode & 07777, 0600u);
+
+  Identity loaded = must(load_pem_pair(dir.path() / "d.crt", dir.path() / "d.key"));
+  EXPECT_EQ(loaded.cert_pem, device.cert_pem);
+  EXPECT_EQ(loaded.key_pem, device.key_pem);
+  EXPECT_EQ(loaded.chain_pem, device.chain_pem);
+}
+
+TEST(PemPair, CertificateFileWithChainSplitsLeafFromChain) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "d", KeyType::ec_p256));
+  write_file(dir.path() / "d.pem", device.cert_pem + ca.cert_pem);
+  write_file(dir.path() / "d.key", device.key_pem);
+  Identity loaded = must(load_pem_pair(dir.path() / "d.pem", dir.path() / "d.key"));
+  EXPECT_EQ(loaded.cert_pem, device.cert_pem);
+  EXPECT_EQ(loaded.chain_pem, ca.cert_pem);
+}
+
+TEST(PemPair, KeyOfAnotherCertificateOrMissingFileIsAClearError) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity a = must(issue_device_identity(ca, "a", KeyType::ec_p256));
+  Identity b = must(issue_device_identity(ca, "b", KeyType::ec_p256));
+  write_file(dir.path() / "a.crt", a.cert_pem);
+  write_file(dir.path() / "b.key", b.key_pem);
+  auto mismatch = load_pem_pair(dir.path() / "a.crt", dir.path() / "b.key");
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.error().find("is not the key of this certificate"), std::string::npos)
+      << mismatch.error();
+  auto missing = load_pem_pair(dir.path() / "none.crt", dir.path() / "b.key");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().find("No such file"), std::string::npos) << missing.error();
+  write_file(dir.path() / "junk.crt", "not a certificate\n");
+  auto junk = load_pem_pair(dir.path() / "junk.crt", dir.path() / "b.key");
+  ASSERT_FALSE(junk.ok());
+  EXPECT_NE(junk.error().find("no PEM certificate"), std::string::npos) << junk.error();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(PemPair, EncryptedKeyIsRefusedWithoutPrompting) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "d", KeyType::ec_p256));
+  KeyPtr key = parse_key(device.key_pem);
+  BioPtr out(BIO_new(BIO_s_mem()));
+  ASSERT_EQ(PEM_write_bio_PKCS8PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), nullptr, 0,
+                                          nullptr, const_cast<char*>("secret")),
+            1);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out.get(), &data);
+  write_file(dir.path() / "d.crt", device.cert_pem);
+  write_file(dir.path() / "d.key", std::string(data, static_cast<std::size_t>(n)));
+  auto r = load_pem_pair(dir.path() / "d.crt", dir.path() / "d.key");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("encrypted"), std::string::npos) << r.error();
+}
+
+TEST(Pkcs12, RoundTripsWithTheRightPassword) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "p12-device", KeyType::ec_p256));
+  std::string p12 = make_p12(device, "hunter2");
+  ASSERT_FALSE(p12.empty());
+  write_file(dir.path() / "d.p12", p12);
+  Identity loaded = must(load_pkcs12(dir.path() / "d.p12", "hunter2"));
+  EXPECT_EQ(loaded.cert_pem, device.cert_pem);
+  EXPECT_EQ(loaded.key_pem, device.key_pem);
+  EXPECT_EQ(*common_name(loaded.cert_pem), "p12-device");
+}
+
+TEST(Pkcs12, EmptyPasswordRoundTrips) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "d", KeyType::ec_p256));
+  write_file(dir.path() / "d.p12", make_p12(device, ""));
+  Identity loaded = must(load_pkcs12(dir.path() / "d.p12", ""));
+  EXPECT_EQ(loaded.cert_pem, device.cert_pem);
+}
+
+TEST(Pkcs12, WrongPasswordGivesAClearError) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "d", KeyType::ec_p256));
+  write_file(dir.path() / "d.p12", make_p12(device, "right"));
+  auto r = load_pkcs12(dir.path() / "d.p12", "wrong");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("wrong password"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("d.p12"), std::string::npos) << r.error();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(Pkcs12, FileThatIsNotPkcs12IsAClearError) {
+  TempDir dir;
+  write_file(dir.path() / "junk.p12", "this is not DER");
+  auto r = load_pkcs12(dir.path() / "junk.p12", "x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("not a PKCS#12 file"), std::string::npos) << r.error();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(IdentityPool, LoadsTwoP12AndOnePemPairSortedByFileName) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity a = must(issue_device_identity(ca, "a", KeyType::ec_p256));
+  Identity b = must(issue_device_identity(ca, "b", KeyType::rsa2048));
+  Identity c = must(issue_device_identity(ca, "c", KeyType::ec_p256));
+  write_file(dir.path() / "c-device.p12", make_p12(c, "pool"));
+  write_file(dir.path() / "a-device.p12", make_p12(a, "pool"));
+  std::string error;
+  ASSERT_TRUE(write_identity(b, dir.path() / "b-device.crt", dir.path() / "b-device.key", &error));
+  write_file(dir.path() / "ca.pem", ca.cert_pem);  // a lone CA certificate: skipped
+  write_file(dir.path() / "README", "not an identity");
+  write_file(dir.path() / "._a-device.p12", "macOS AppleDouble litter");
+
+  auto pool = load_identity_pool(dir.path(), "pool");
+  ASSERT_TRUE(pool.ok()) << pool.error();
+  ASSERT_EQ(pool->size(), 3u);
+  EXPECT_EQ(*common_name((*pool)[0].cert_pem), "a");
+  EXPECT_EQ(*common_name((*pool)[1].cert_pem), "b");
+  EXPECT_EQ(*common_name((*pool)[2].cert_pem), "c");
+}
+
+TEST(IdentityPool, KeyWithoutCertificateOrBadFileFailsNamingTheFile) {
+  TempDir dir;
+  Identity ca = must(create_test_ca("CA"));
+  Identity a = must(issue_device_identity(ca, "a", KeyType::ec_p256));
+  write_file(dir.path() / "orphan.key", a.key_pem);
+  auto orphan = load_identity_pool(dir.path(), "");
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_NE(orphan.error().find("orphan.key has no orphan.crt or orphan.pem"), std::string::npos)
+      << orphan.error();
+
+  fs::remove(dir.path() / "orphan.key");
+  write_file(dir.path() / "a.p12", make_p12(a, "right"));
+  auto wrong = load_identity_pool(dir.path(), "wrong");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().find("a.p12"), std::string::npos) << wrong.error();
+  EXPECT_NE(wrong.error().find("wrong password"), std::string::npos) << wrong.error();
+
+  auto missing = load_identity_pool(dir.path() / "absent", "");
+  EXPECT_FALSE(missing.ok());
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(SecretFile, IsWrittenWithMode0600AndLeavesNoTemporaryFile) {
+  TempDir dir;
+  const fs::path path = dir.path() / "device.key";
+  const mode_t old_umask = ::umask(0);  // the widest umask: the mode must not depend on it
+  std::string error;
+  bool written = write_secret_file(path, "secret bytes", &error);
+  ::umask(old_umask);
+  ASSERT_TRUE(written) << error;
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(dir.names(), std::vector<std::string>{"device.key"});
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "secret bytes");
+}
+
+TEST(SecretFile, ReplacesAWorldReadableFileAndEndsAt0600) {
+  TempDir dir;
+  const fs::path path = dir.path() / "device.key";
+  write_file(path, "old");
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  std::string error;
+  ASSERT_TRUE(write_secret_file(path, "new", &error)) << error;
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(dir.names(), std::vector<std::string>{"device.key"});
+}
+
+TEST(SecretFile, FailureIsReportedAndLeavesNothingBehind) {
+  TempDir dir;
+  std::string error;
+  EXPECT_FALSE(write_secret_file(dir.path() / "absent" / "device.key", "x", &error));
+  EXPECT_NE(error.find("No such file"), std::string::npos) << error;
+  // A folder in the way of the rename: the temporary file must be removed again.
+  fs::create_directory(dir.path() / "taken");
+  fs::create_directory(dir.path() / "taken" / "inner");
+  EXPECT_FALSE(write_secret_file(dir.path() / "taken", "x", &error));
+  EXPECT_NE(error.find("rename"), std::string::npos) << error;
+  EXPECT_EQ(dir.names(), std::vector<std::string>{"taken"});
+  // A null error pointer is allowed either way.
+  EXPECT_FALSE(write_secret_file(dir.path() / "taken", "x", nullptr));
+  EXPECT_TRUE(write_secret_file(dir.path() / "x.key", "x", nullptr));
+}
+
+// --- certificate helpers -------------------------------------------------------------------
+
+TEST(Fingerprint, IsLowerCaseHexSha256OfTheDer) {
+  EXPECT_EQ(sha256_fingerprint(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  Identity ca = must(create_test_ca("CA"));
+  auto der = certificate_der(ca.cert_pem);
+  ASSERT_TRUE(der.ok()) << der.error();
+  X509Ptr cert = parse_cert(ca.cert_pem);
+  unsigned char md[32];
+  unsigned int n = 0;
+  ASSERT_EQ(X509_digest(cert.get(), EVP_sha256(), md, &n), 1);
+  char hex[65];
+  for (unsigned i = 0; i < n; ++i) std::snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  EXPECT_EQ(sha256_fingerprint(*der), std::string(hex));
+}
+
+TEST(CertificateHelpers, GarbagePemIsAnErrorNotACrash) {
+  EXPECT_FALSE(certificate_der("").ok());
+  EXPECT_FALSE(common_name("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").ok());
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+// --- Mdm-Signature -------------------------------------------------------------------------
+
+class MdmSignatureTest : public ::testing::TestWithParam<KeyType> {};
+
+TEST_P(MdmSignatureTest, SignatureVerifiesAgainstTheCa) {
+  Identity ca = must(create_test_ca("CA", GetParam()));
+  Identity device = must(issue_device_identity(ca, "signer", GetParam()));
+  auto header = mdm_signature(device, kBody);
+  ASSERT_TRUE(header.ok()) << header.error();
+  SignatureCheck check = verify_mdm_signature(*header, kBody, ca.cert_pem);
+  EXPECT_TRUE(check.ok) << check.reason;
+  EXPECT_EQ(check.reason, "");
+  EXPECT_EQ(check.signer_der, *certificate_der(device.cert_pem));
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST_P(MdmSignatureTest, OneByteBodyChangeIsADigestMismatch) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "signer", GetParam()));
+  auto header = mdm_signature(device, kBody);
+  ASSERT_TRUE(header.ok()) << header.error();
+  std::string tampered = kBody;
+  tampered[tampered.size() / 2] ^= 0x01;
+  SignatureCheck check = verify_mdm_signature(*header, tampered, ca.cert_pem);
+  EXPECT_FALSE(check.ok);
+  EXPECT_EQ(check.reason, "digest mismatch (body tampered)");
+  EXPECT_FALSE(check.signer_der.empty());
+  // One byte more or less, too.
+  EXPECT_EQ(verify_mdm_signature(*header, kBody + "\n", ca.cert_pem).reason,
+            "digest mismatch (body tampered)");
+}
+
+INSTANTIATE_TEST_SUITE_P(RsaAndEc, MdmSignatureTest,
+                         ::testing::Values(KeyType::rsa2048, KeyType::ec_p256),
+                         [](const auto& name_info) {
+                           return std::string(name_info.param == KeyType::rsa2048 ? "Rsa2048" : "EcP256");
+                         });
+
+TEST(MdmSignature, HeaderIsOneLineOfBase64) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "signer", KeyType::rsa2048));
+  auto header = mdm_signature(device, std::string(4096, 'x'));  // long enough to wrap if it would
+  ASSERT_TRUE(header.ok()) << header.error();
+  EXPECT_EQ(header->find_first_of("\r\n "), std::string::npos);
+  EXPECT_EQ(header->find_first_not_of(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
+            std::string::npos);
+  EXPECT_EQ(header->size() % 4, 0u);
+}
+
+TEST(MdmSignature, IsDetachedSha256SignedDataCarryingTheSignerCertificate) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "signer", KeyType::ec_p256));
+  auto header = mdm_signature(device, kBody);
+  ASSERT_TRUE(header.ok()) << header.error();
+  std::string der = unbase64(*header);
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
+  ASSERT_TRUE(cms);
+  EXPECT_EQ(OBJ_obj2nid(CMS_get0_type(cms.get())), NID_pkcs7_signed);
+  EXPECT_EQ(CMS_is_detached(cms.get()), 1);
+  CMS_SignerInfo* si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms.get()), 0);
+  X509_ALGOR* digest = nullptr;
+  CMS_SignerInfo_get0_algs(si, nullptr, nullptr, &digest, nullptr);
+  const ASN1_OBJECT* oid = nullptr;
+  X509_ALGOR_get0(&oid, nullptr, nullptr, digest);
+  EXPECT_EQ(OBJ_obj2nid(oid), NID_sha256);
+  CertsPtr certs(CMS_get1_certs(cms.get()));
+  ASSERT_EQ(sk_X509_num(certs.get()), 1);
+  X509Ptr signer = parse_cert(device.cert_pem);
+  EXPECT_EQ(X509_cmp(sk_X509_value(certs.get(), 0), signer.get()), 0);
+  // Binary: the LF line ends of the body are signed as they are, not as CRLF.
+  BioPtr content = source(kBody);
+  EXPECT_EQ(CMS_verify(cms.get(), nullptr, nullptr, content.get(), nullptr,
+                       CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY),
+            1);
+  ERR_clear_error();
+}
+
+TEST(MdmSignature, EmptyBodyCanBeSignedAndVerified) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "signer", KeyType::ec_p256));
+  auto header = mdm_signature(device, "");
+  ASSERT_TRUE(header.ok()) << header.error();
+  EXPECT_TRUE(verify_mdm_signature(*header, "", ca.cert_pem).ok);
+  EXPECT_EQ(verify_mdm_signature(*header, "x", ca.cert_pem).reason, "digest mismatch (body tampered)");
+}
+
+TEST(MdmSignature, SignerFromAnotherCaIsNotTrusted) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity other_ca = must(create_test_ca("Other CA"));
+  Identity stranger = must(issue_device_identity(other_ca, "stranger", KeyType::ec_p256));
+  auto header = mdm_signature(stranger, kBody);
+  ASSERT_TRUE(header.ok()) << header.error();
+  SignatureCheck check = verify_mdm_signature(*header, kBody, ca.cert_pem);
+  EXPECT_FALSE(check.ok);
+  EXPECT_EQ(check.reason.rfind("signer not trusted: ", 0), 0u) << check.reason;
+  EXPECT_NE(check.reason.find("unable to get local issuer certificate"), std::string::npos)
+      << check.reason;
+  EXPECT_EQ(check.signer_der, *certificate_der(stranger.cert_pem));
+  // Either CA of a bundle is an anchor.
+  EXPECT_TRUE(verify_mdm_signature(*header, kBody, ca.cert_pem + other_ca.cert_pem).ok);
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(MdmSignature, ServerIdentityIsNotADeviceSigner) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity server = must(issue_server_identity(ca, {"mdm.example.test"}));
+  auto header = mdm_signature(server, kBody);
+  ASSERT_TRUE(header.ok()) << header.error();
+  SignatureCheck check = verify_mdm_signature(*header, kBody, ca.cert_pem);
+  EXPECT_FALSE(check.ok);
+  EXPECT_EQ(check.reason, "signer not trusted: unsuitable certificate purpose");
+}
+
+TEST(MdmSignature, GarbageHeadersGetClearReasonsAndNoCrash) {
+  Identity ca = must(create_test_ca("CA"));
+  auto reason = [&](std::string_view header) {
+    SignatureCheck check = verify_mdm_signature(header, kBody, ca.cert_pem);
+    EXPECT_FALSE(check.ok);
+    EXPECT_TRUE(check.signer_der.empty());
+    return check.reason;
+  };
+  EXPECT_EQ(reason(""), "empty header");
+  EXPECT_EQ(reason(" \t "), "empty header");
+  EXPECT_EQ(reason("not base64!"), "not base64: byte 0x20 at offset 3");
+  EXPECT_EQ(reason("QUJD\nREVG"), "not base64: byte 0x0a at offset 4");
+  EXPECT_EQ(reason("QUJDR"), "not base64: truncated (length leaves a lone character)");
+  EXPECT_EQ(reason("QUJDRA="), "not base64: bad padding");
+  EXPECT_EQ(reason("QQ=="), reason("QQ"));  // padding is optional; both decode to "A"
+  EXPECT_EQ(reason("aGVsbG8gd29ybGQ=").rfind("not CMS: ", 0), 0u);
+  EXPECT_EQ(reason(std::string(kMaxSignatureHeaderBytes + 1, 'A')),
+            "header too large (65537 bytes, limit 65536)");
+  // Every proper prefix of a real header is refused, and every single-byte corruption of its
+  // DER is handled: refused with a reason, or accepted when the byte is one nobody signs (the
+  // SignedData version, say, which OpenSSL does not check either). Under ASan this also guards
+  // a leak: with a corrupted digestAlgorithms OID, OpenSSL 3.0's CMS_verify loses a BIO.
+  Identity device = must(issue_device_identity(ca, "signer", KeyType::ec_p256));
+  std::string der = unbase64(*mdm_signature(device, kBody));
+  ASSERT_TRUE(verify_mdm_signature(base64(der), kBody, ca.cert_pem).ok);
+  for (std::size_t n = 0; n < der.size(); n += 5) {
+    SignatureCheck check = verify_mdm_signature(base64(der.substr(0, n)), kBody, ca.cert_pem);
+    EXPECT_FALSE(check.ok) << "prefix " << n;
+    EXPECT_FALSE(check.reason.empty());
+  }
+  int refused = 0;
+  for (std::size_t i = 0; i < der.size(); ++i) {
+    std::string bad = der;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+    SignatureCheck check = verify_mdm_signature(base64(bad), kBody, ca.cert_pem);
+    EXPECT_EQ(check.ok, check.reason.empty()) << "byte " << i;
+    refused += check.ok ? 0 : 1;
+  }
+  EXPECT_GT(refused, static_cast<int>(der.size() * 9 / 10));
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(MdmSignature, SurroundingBlanksAreIgnoredAndTrailingBytesRefused) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "signer", KeyType::ec_p256));
+  auto header = mdm_signature(device, kBody);
+  ASSERT_TRUE(header.ok());
+  EXPECT_TRUE(verify_mdm_signature(" " + *header + "\t", kBody, ca.cert_pem).ok);
+  std::string der = unbase64(*header) + std::string("\0\0\0", 3);
+  SignatureCheck check = verify_mdm_signature(base64(der), kBody, ca.cert_pem);
+  EXPECT_EQ(check.reason, "not CMS: 3 bytes after the DER structure");
+}
+
+TEST(MdmSignature, SignatureThatEmbedsItsContentIsNotDetached) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "signer", KeyType::ec_p256));
+  X509Ptr cert = parse_cert(device.cert_pem);
+  KeyPtr key = parse_key(device.key_pem);
+  BioPtr content = source(kBody);
+  CmsPtr cms(CMS_sign(cert.get(), key.get(), nullptr, content.get(), CMS_BINARY));
+  ASSERT_TRUE(cms);
+  unsigned char* der = nullptr;
+  int n = i2d_CMS_ContentInfo(cms.get(), &der);
+  std::string bytes(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n));
+  OPENSSL_free(der);
+  SignatureCheck check = verify_mdm_signature(base64(bytes), kBody, ca.cert_pem);
+  EXPECT_FALSE(check.ok);
+  EXPECT_EQ(check.reason, "not detached (the signature carries its own content)");
+}
+
+TEST(MdmSignature, SigningWithAMismatchedKeyIsRefused) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity a = must(issue_device_identity(ca, "a", KeyType::ec_p256));
+  Identity b = must(issue_device_identity(ca, "b", KeyType::ec_p256));
+  a.key_pem = b.key_pem;
+  auto header = mdm_signature(a, kBody);
+  ASSERT_FALSE(header.ok());
+  EXPECT_NE(header.error().find("does not match"), std::string::npos) << header.error();
+  EXPECT_FALSE(mdm_signature(Identity{}, kBody).ok());
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(MdmSignature, NoTrustedCaMeansNotTrusted) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity device = must(issue_device_identity(ca, "signer", KeyType::ec_p256));
+  auto header = mdm_signature(device, kBody);
+  ASSERT_TRUE(header.ok());
+  SignatureCheck check = verify_mdm_signature(*header, kBody, "");
+  EXPECT_EQ(check.reason, "signer not trusted: no trusted CA certificate given");
+}
+
+}  // namespace
+}  // namespace mdmc::pki

@@ -1,0 +1,290 @@
+// Apple's Mdm-Signature header: made for the emulated devices, checked by the reference server.
+//
+// Apple: "Mdm-Signature: a base64-encoded CMS Signature of the HTTP body", sent when the
+// enrollment profile sets SignMessage. The signature is detached (the body travels as the HTTP
+// body) and covers the exact bytes sent, so it is made in binary mode: in text mode OpenSSL would
+// rewrite LF as CRLF before hashing and no server would ever see the bytes that were signed.
+#include <openssl/err.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "harness/pki/detail/openssl.hpp"
+#include "harness/pki/pki.hpp"
+
+namespace mdmc::pki {
+namespace {
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(bytes[k]); };
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const unsigned v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  const std::size_t rest = bytes.size() - i;
+  if (rest > 0) {
+    const unsigned v = (at(i) << 16) | (rest == 2 ? at(i + 1) << 8 : 0u);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// Standard alphabet, padding optional, nothing else allowed (no line breaks, no spaces inside).
+Result<std::string> base64_decode(std::string_view text) {
+  std::size_t padding = 0;
+  while (padding < 2 && !text.empty() && text.back() == '=') {
+    text.remove_suffix(1);
+    ++padding;
+  }
+  std::string out;
+  out.reserve(text.size() / 4 * 3 + 2);
+  unsigned accumulator = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const int v = base64_value(text[i]);
+    if (v < 0) {
+      char detail[64];
+      std::snprintf(detail, sizeof detail, "byte 0x%02x at offset %zu",
+                    static_cast<unsigned char>(text[i]), i);
+      return Failure{detail};
+    }
+    accumulator = (accumulator << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((accumulator >> bits) & 0xff);
+    }
+  }
+  // After the character scan, so that a stray byte is named rather than blamed on the length.
+  if (padding > 0 && (text.size() + padding) % 4 != 0) return Failure{"bad padding"};
+  if (text.size() % 4 == 1) return Failure{"truncated (length leaves a lone character)"};
+  return out;
+}
+
+std::string_view trim_blanks(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+SignatureCheck rejected(SignatureCheck check, std::string reason) {
+  ERR_clear_error();
+  check.ok = false;
+  check.reason = std::move(reason);
+  return check;
+}
+
+// Compares the signed messageDigest attribute with the body's digest, so that a changed body is
+// reported as such rather than as OpenSSL's generic "verification failure". Nothing when they
+// match or there are no signed attributes (then the signature covers the body directly).
+std::optional<std::string> digest_problem(CMS_SignerInfo* signer_info, X509_ALGOR* digest_algorithm,
+                                          std::string_view body) {
+  if (CMS_signed_get_attr_count(signer_info) <= 0) return std::nullopt;
+  const ASN1_OBJECT* digest_oid = nullptr;
+  X509_ALGOR_get0(&digest_oid, nullptr, nullptr, digest_algorithm);
+  const EVP_MD* md = EVP_get_digestbyobj(digest_oid);
+  if (md == nullptr) {
+    char name[80];
+    OBJ_obj2txt(name, sizeof name, digest_oid, 0);
+    return "unsupported digest algorithm " + std::string(name);
+  }
+  // -3: the attribute must occur exactly once.
+  const auto* expected = static_cast<const ASN1_OCTET_STRING*>(CMS_signed_get0_data_by_OBJ(
+      signer_info, OBJ_nid2obj(NID_pkcs9_messageDigest), -3, V_ASN1_OCTET_STRING));
+  if (expected == nullptr) return "bad signed attributes: no single messageDigest";
+  unsigned char actual[EVP_MAX_MD_SIZE];
+  unsigned int actual_size = 0;
+  if (EVP_Digest(body.data(), body.size(), actual, &actual_size, md, nullptr) != 1) {
+    return "cannot digest the body: " + detail::take_openssl_errors();
+  }
+  if (static_cast<int>(actual_size) != ASN1_STRING_length(expected) ||
+      std::memcmp(actual, ASN1_STRING_get0_data(expected), actual_size) != 0) {
+    return "digest mismatch (body tampered)";
+  }
+  return std::nullopt;
+}
+
+// The signature itself: over the signed attributes (which carry the body's digest), or over
+// the body when there are none; and the body against the digests the SignedData announces.
+//
+// What CMS_verify(CMS_NO_SIGNER_CERT_VERIFY) does, step by step, for two reasons: CMS_verify
+// would check the chain for S/MIME signing (the chain is checked below, for a TLS client, with
+// the caller's anchors), and OpenSSL 3.0's CMS_verify leaks the copy of a memory BIO it makes
+// when CMS_dataInit fails (an unknown algorithm in the SignedData's digestAlgorithms, which any
+// peer can send). Here the content BIO is ours until CMS_dataInit takes it into its chain.
+std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInfo* signer_info,
+                                             std::string_view body) {
+  if (CMS_signed_get_attr_count(signer_info) >= 0 && CMS_SignerInfo_verify(signer_info) != 1) {
+    return "bad signature: " + detail::take_openssl_errors();
+  }
+  auto content = detail::memory_source(body);
+  if (!content) return "body: " + content.error();
+  detail::BioPtr digests(CMS_dataInit(cms, content->get()));
+  if (!digests) return "bad signature: cannot digest the body: " + detail::take_openssl_errors();
+  (void)content.value().release();  // the end of the digests chain now; freed with it
+  char buffer[4096];
+  while (BIO_read(digests.get(), buffer, sizeof buffer) > 0) {
+  }
+  if (CMS_SignerInfo_verify_content(signer_info, digests.get()) != 1) {
+    return "bad signature: " + detail::take_openssl_errors();
+  }
+  return std::nullopt;
+}
+
+// Why the signer does not chain to the anchors, or nothing when it does.
+std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms,
+                                         const std::string& trusted_ca_pem) {
+  auto anchors = detail::read_certificates(trusted_ca_pem, "trusted CA");
+  if (!anchors) return "signer not trusted: " + anchors.error();
+  if (sk_X509_num(anchors->get()) < 1) return "signer not trusted: no trusted CA certificate given";
+  detail::StorePtr store(X509_STORE_new());
+  if (!store) return "X509_STORE_new: " + detail::take_openssl_errors();
+  for (int i = 0; i < sk_X509_num(anchors->get()); ++i) {
+    if (X509_STORE_add_cert(store.get(), sk_X509_value(anchors->get(), i)) != 1) {
+      return "X509_STORE_add_cert: " + detail::take_openssl_errors();
+    }
+  }
+  // Every given certificate is an anchor, root or not: "chains to one of these" is the promise.
+  if (X509_STORE_set_flags(store.get(), X509_V_FLAG_PARTIAL_CHAIN) != 1) {
+    return "X509_STORE_set_flags: " + detail::take_openssl_errors();
+  }
+  // Intermediates may come only from the signature itself; they are never anchors.
+  detail::X509StackPtr untrusted(CMS_get1_certs(cms));
+  detail::StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!ctx) return "X509_STORE_CTX_new: " + detail::take_openssl_errors();
+  if (X509_STORE_CTX_init(ctx.get(), store.get(), signer, untrusted.get()) != 1) {
+    return "X509_STORE_CTX_init: " + detail::take_openssl_errors();
+  }
+  // A device identity is a TLS client identity; one without extendedKeyUsage also qualifies.
+  if (X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) != 1) {
+    return "X509_STORE_CTX_set_purpose: " + detail::take_openssl_errors();
+  }
+  const int verified = X509_verify_cert(ctx.get());
+  if (verified == 1) return std::nullopt;
+  if (verified < 0) return "signer not trusted: " + detail::take_openssl_errors();
+  const int error = X509_STORE_CTX_get_error(ctx.get());
+  const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
+  ERR_clear_error();
+  if (depth == 0 && error == X509_V_ERR_CERT_HAS_EXPIRED) return "signer certificate expired";
+  if (depth == 0 && error == X509_V_ERR_CERT_NOT_YET_VALID) return "signer certificate not yet valid";
+  std::string reason = "signer not trusted: ";
+  reason += X509_verify_cert_error_string(error);
+  if (depth > 0) reason += " (chain depth " + std::to_string(depth) + ")";
+  return reason;
+}
+
+}  // namespace
+
+Result<std::string> mdm_signature(const Identity& identity, std::string_view body) {
+  auto signer = detail::parse_identity(identity, "signer");
+  if (!signer) return Failure{"mdm_signature: " + signer.error()};
+  auto content = detail::memory_source(body);
+  if (!content) return Failure{"mdm_signature: body: " + content.error()};
+
+  // CMS_PARTIAL: make the structure (with the chain) now, add the signer with an explicit
+  // SHA-256 next, and hash the content in CMS_final.
+  constexpr unsigned kFlags = CMS_DETACHED | CMS_BINARY;
+  detail::CmsPtr cms(CMS_sign(nullptr, nullptr, signer->chain.get(), nullptr, kFlags | CMS_PARTIAL));
+  if (!cms) return detail::fail_openssl("mdm_signature: CMS_sign");
+  // CMS_NOSMIMECAP: the S/MIME capabilities attribute is for mail clients; MDM has no use for it.
+  if (CMS_add1_signer(cms.get(), signer->cert.get(), signer->key.get(), EVP_sha256(),
+                      kFlags | CMS_NOSMIMECAP) == nullptr) {
+    return detail::fail_openssl("mdm_signature: CMS_add1_signer");
+  }
+  if (CMS_final(cms.get(), content->get(), nullptr, kFlags) != 1) {
+    return detail::fail_openssl("mdm_signature: CMS_final");
+  }
+  unsigned char* raw = nullptr;
+  const int size = i2d_CMS_ContentInfo(cms.get(), &raw);
+  detail::OpensslBytesPtr der(raw);
+  if (size <= 0 || !der) return detail::fail_openssl("mdm_signature: i2d_CMS_ContentInfo");
+  return base64_encode(
+      std::string_view(reinterpret_cast<const char*>(der.get()), static_cast<std::size_t>(size)));
+}
+
+SignatureCheck verify_mdm_signature(std::string_view header_value, std::string_view body,
+                                    const std::string& trusted_ca_pem) {
+  SignatureCheck check;
+  // The cap comes before any decoding: the header is the peer's to make as large as it likes.
+  if (header_value.size() > kMaxSignatureHeaderBytes) {
+    return rejected(std::move(check), "header too large (" + std::to_string(header_value.size()) +
+                                          " bytes, limit " +
+                                          std::to_string(kMaxSignatureHeaderBytes) + ")");
+  }
+  const std::string_view text = trim_blanks(header_value);
+  if (text.empty()) return rejected(std::move(check), "empty header");
+  auto der = base64_decode(text);
+  if (!der) return rejected(std::move(check), "not base64: " + der.error());
+  if (der->empty()) return rejected(std::move(check), "not CMS: no bytes");
+
+  const auto* cursor = reinterpret_cast<const unsigned char*>(der->data());
+  const auto* end = cursor + der->size();
+  detail::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der->size())));
+  if (!cms) return rejected(std::move(check), "not CMS: " + detail::take_openssl_errors());
+  if (cursor != end) {
+    return rejected(std::move(check), "not CMS: " + std::to_string(end - cursor) +
+                                          " bytes after the DER structure");
+  }
+  if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed) {
+    return rejected(std::move(check), "not CMS SignedData");
+  }
+  if (CMS_is_detached(cms.get()) != 1) {
+    return rejected(std::move(check), "not detached (the signature carries its own content)");
+  }
+  STACK_OF(CMS_SignerInfo)* signer_infos = CMS_get0_SignerInfos(cms.get());
+  const int signer_count = sk_CMS_SignerInfo_num(signer_infos);
+  if (signer_count != 1) {
+    return rejected(std::move(check),
+                    "expected one signer, found " + std::to_string(std::max(signer_count, 0)));
+  }
+  CMS_SignerInfo* signer_info = sk_CMS_SignerInfo_value(signer_infos, 0);
+  // Finds the signer's certificate among those the signature carries.
+  if (CMS_set1_signers_certs(cms.get(), nullptr, 0) < 0) {
+    return rejected(std::move(check), "not CMS: " + detail::take_openssl_errors());
+  }
+  X509* signer = nullptr;
+  X509_ALGOR* digest_algorithm = nullptr;
+  CMS_SignerInfo_get0_algs(signer_info, nullptr, &signer, &digest_algorithm, nullptr);
+  if (signer == nullptr) return rejected(std::move(check), "signer certificate not included");
+  if (auto signer_der = detail::certificate_der(signer)) {
+    check.signer_der = std::move(signer_der).value();
+  }
+  ERR_clear_error();
+
+  if (auto problem = digest_problem(signer_info, digest_algorithm, body)) {
+    return rejected(std::move(check), *std::move(problem));
+  }
+  if (auto problem = signature_problem(cms.get(), signer_info, body)) {
+    return rejected(std::move(check), *std::move(problem));
+  }
+  if (auto problem = trust_problem(signer, cms.get(), trusted_ca_pem)) {
+    return rejected(std::move(check), *std::move(problem));
+  }
+  ERR_clear_error();
+  check.ok = true;
+  return check;
+}
+
+}  // namespace mdmc::pki
