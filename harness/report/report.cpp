@@ -339,6 +339,8 @@ Json transcript_entry_json(const TranscriptEntry& entry) {
   j["started"] = format_rfc3339_ms(x.started);
   j["elapsed_us"] = static_cast<std::int64_t>(x.elapsed.count());
   j["reused_connection"] = x.reused_connection;
+  j["tls"] = x.tls;
+  j["tls_verified"] = x.tls_verified;
   if (x.error != net::TransportError::none) {
     j["error"] = std::string(net::transport_error_name(x.error));
   }
@@ -570,9 +572,8 @@ net::Headers read_headers(Reader& r, const Json& obj, const std::string& path) {
 }
 
 std::optional<net::TransportError> transport_error_from_name(std::string_view name) {
-  // Walks the enum from none to its last value, bad_response; a value added to net::TransportError
-  // after bad_response must move this bound.
-  for (int i = 0; i <= static_cast<int>(net::TransportError::bad_response); ++i) {
+  // Walks the enum from none to its last value.
+  for (int i = 0; i <= static_cast<int>(net::kLastTransportError); ++i) {
     const auto e = static_cast<net::TransportError>(i);
     if (net::transport_error_name(e) == name) return e;
   }
@@ -594,6 +595,8 @@ TranscriptEntry read_transcript_entry(Reader& r, const Json& j, const std::strin
   }
   x.elapsed = chr::microseconds{r.integer(j, "elapsed_us", path)};
   x.reused_connection = r.boolean(j, "reused_connection", path);
+  x.tls = r.boolean(j, "tls", path);
+  x.tls_verified = r.boolean(j, "tls_verified", path);
   if (r.ok() && j.contains("error")) {
     const std::string name = r.string(j, "error", path);
     if (auto e = transport_error_from_name(name); e && *e != net::TransportError::none) {

@@ -64,6 +64,8 @@ RunResult sample_run() {
   run.elapsed = chr::milliseconds{410};
   run.seed = std::numeric_limits<std::uint64_t>::max();  // beyond a JavaScript number's 2^53
   run.builtin_fault = "syn_drop_last";
+  run.identity_mode = "both";
+  run.notes = {"TLS verification was off"};
 
   CaseResult pass;
   pass.id = "chn/idle_empty";
@@ -89,8 +91,9 @@ RunResult sample_run() {
   refused.label = "enqueue ProfileList";
   refused.exchange.request.method = "PUT";
   refused.exchange.request.url = "http://127.0.0.1:9/v1/enqueue/X";
-  refused.exchange.error = net::TransportError::connect_failed;
-  refused.exchange.error_detail = "Connection refused";
+  refused.exchange.error = net::TransportError::tls_client_certificate_rejected;
+  refused.exchange.error_detail = "the server sent a TLS alert: certificate required";
+  refused.exchange.tls = true;
   refused.exchange.started = sample_time() + chr::milliseconds{5};
   fail.transcript.push_back(refused);
 
@@ -153,7 +156,11 @@ TEST(ReportJson, RoundTripsARunWithAFailingCaseAndATranscript) {
   ASSERT_TRUE(c.transcript[0].exchange.response);
   EXPECT_EQ(c.transcript[0].exchange.response->body, "<plist>cmd</plist>");
   EXPECT_EQ(c.transcript[0].exchange.request.headers, run.cases[1].transcript[0].exchange.request.headers);
-  EXPECT_EQ(c.transcript[1].exchange.error, net::TransportError::connect_failed);
+  // The last transport error reads back too: the reader walks the whole enum.
+  EXPECT_EQ(c.transcript[1].exchange.error, net::TransportError::tls_client_certificate_rejected);
+  EXPECT_TRUE(c.transcript[1].exchange.tls);
+  EXPECT_EQ(back->identity_mode, "both");
+  EXPECT_EQ(back->notes, run.notes);
   EXPECT_FALSE(c.transcript[1].exchange.response);
   ASSERT_EQ(back->rules.size(), 2u);
   EXPECT_EQ(back->rules[1].failed_cases, std::vector<std::string>{"syn/all"});
@@ -165,7 +172,7 @@ TEST(ReportJson, WritesTheDocumentedLayout) {
   EXPECT_THAT(text, HasSubstr("\"seed\": \"18446744073709551615\""));
   EXPECT_THAT(text, HasSubstr("\"counts\": {\n    \"pass\": 1,\n    \"fail\": 1,\n    \"warn\": 0,"));
   EXPECT_THAT(text, HasSubstr("\"started\": \"2026-11-29T08:51:55.123Z\""));
-  EXPECT_THAT(text, HasSubstr("\"error\": \"connect_failed\""));
+  EXPECT_THAT(text, HasSubstr("\"error\": \"tls_client_certificate_rejected\""));
   EXPECT_THAT(text, HasSubstr("\"response\": null"));
   // "error" is left out of an exchange that had none.
   EXPECT_EQ(text.find("\"error\": \"none\""), std::string::npos);
