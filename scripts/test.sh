@@ -9,6 +9,14 @@ scripts/install-deps.sh
 scripts/build.sh dev
 ctest --preset dev -j "$(nproc 2>/dev/null || echo 2)"
 
+# The whole suite again under AddressSanitizer and UBSan (ASAN_SKIP=1 skips it locally).
+if [[ "${ASAN_SKIP:-0}" != 1 ]]; then
+  asan_start=$(date +%s)
+  scripts/build.sh asan-ubsan
+  ctest --preset asan-ubsan -j "$(nproc 2>/dev/null || echo 2)"
+  echo "test.sh: sanitizer build and tests took $(( $(date +%s) - asan_start )) s"
+fi
+
 fuzz_seconds=${FUZZ_SECONDS:-60}
 if (( fuzz_seconds > 0 )); then
   scripts/build.sh fuzz --target checkin_fuzzer

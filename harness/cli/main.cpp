@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -18,12 +19,26 @@ namespace {
 
 using namespace mdmc;
 
-int command_run(const cli::SuiteOptions& options, const std::string& out_dir) {
+// Set by SIGINT or SIGTERM during `run`: the suite stops after the exchange in flight and the
+// report is still written, marked interrupted. Only an atomic store happens in the handler.
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int signal) {
+  g_stop.store(true);
+  // A second signal ends the process the default way, for someone who really wants out.
+  std::signal(signal, SIG_DFL);
+}
+
+int command_run(cli::SuiteOptions options, const std::string& out_dir, bool redact) {
+  options.stop = &g_stop;
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   auto outcome = cli::run_suite(options);
   if (outcome.exit_code == 2 || outcome.exit_code == 3) {
     fmt::print(stderr, "mdmconform: {}\n", outcome.message);
     return outcome.exit_code;
   }
+  if (redact) report::redact_secrets(outcome.run);  // before any view is printed or written
   std::cout << report::console_summary(outcome.run);
   std::filesystem::path dir = out_dir.empty()
                                   ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
@@ -34,6 +49,9 @@ int command_run(const cli::SuiteOptions& options, const std::string& out_dir) {
     return 2;
   }
   fmt::print("report: {}/report.json, junit.xml, summary.txt\n", dir.string());
+  if (outcome.run.interrupted) {
+    fmt::print(stderr, "mdmconform: interrupted; the report holds the {} case(s) that ran\n", outcome.run.cases.size());
+  }
   return outcome.exit_code;
 }
 
@@ -148,12 +166,14 @@ int main(int argc, char** argv) {
   std::string out_dir;
   std::string run_fault = "none";
   std::optional<std::uint64_t> seed;
+  bool no_redact = false;
   auto* run = app.add_subcommand("run", "run the conformance suite (against the built-in reference server unless --target)");
   run->add_option("--target", target, "target profile (YAML); without it, the built-in reference server");
   run->add_option("--out", out_dir, "report folder (default reports/<time>-<target>)");
   run->add_option("--seed", seed, "seed for synthetic UDIDs and UserIDs (default: random, recorded in report.json)");
   run->add_option("--fault", run_fault, "fault mode of the built-in server (see `list --faults`)");
   run->add_option("cases", run_options.selection, "case id prefixes to run (default: all)");
+  run->add_flag("--no-redact", no_redact, "keep secrets in reports and transcripts");
 
   server::Config serve_config;
   std::string serve_fault = "none";
@@ -215,7 +235,7 @@ int main(int argc, char** argv) {
       run_options.identity_mode = *mode;
     }
     run_options.seed = seed ? *seed : std::random_device{}();
-    return command_run(run_options, out_dir);
+    return command_run(run_options, out_dir, !no_redact);
   }
   if (*serve) {
     auto fault = fault_named(serve_fault);

@@ -119,7 +119,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       return out;
     }
     auto started_at = now_rfc3339();
-    out.run = scenario::run_suite(cases, profile, rules, {options.seed, options.on_case});
+    out.run = scenario::run_suite(cases, profile, rules, {options.seed, options.on_case, options.stop});
     out.run.started_at = started_at;
     out.run.suite_digest = scenario::sha256_hex(suite_bytes);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);

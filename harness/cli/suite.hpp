@@ -22,6 +22,7 @@ struct SuiteOptions {
   std::vector<std::string> selection;          // case id prefixes; empty: all
   std::uint64_t seed = 0;
   std::function<void(const scenario::CaseResult&)> on_case;
+  const std::atomic<bool>* stop = nullptr;  // see scenario::RunOptions::stop
 };
 
 struct SuiteOutcome {

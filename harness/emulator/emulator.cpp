@@ -55,7 +55,7 @@ Message UserAgent::user_authenticate() const {
                  protocol::user_authenticate(udid_, facts_, digest)};
 }
 
-std::optional<std::string> UserAgent::on_user_authenticate(const Answer& answer) {
+std::optional<std::string> UserAgent::on_user_authenticate(const Answer& answer, const plist::Limits& limits) {
   if (state_ == State::logged_in && answer.status == 410) {
     // Apple: a 410 declines the network user; the client sends nothing more for them.
     state_ = State::refused;
@@ -64,7 +64,7 @@ std::optional<std::string> UserAgent::on_user_authenticate(const Answer& answer)
   if (answer.status != 200) return fmt::format("HTTP {}", answer.status);
   if (state_ == State::challenged) {
     if (!answer.body.empty()) {
-      auto parsed = plist::parse(answer.body);
+      auto parsed = plist::parse(answer.body, limits);
       if (!parsed) return "answer to DigestResponse is not a plist: " + parsed.message();
       if (auto token = parsed->string_at("AuthToken")) auth_token_ = *token;
     }
@@ -73,7 +73,7 @@ std::optional<std::string> UserAgent::on_user_authenticate(const Answer& answer)
   }
   if (state_ != State::logged_in) return "UserAuthenticate in state that does not send it";
   if (answer.body.empty()) return "200 without a DigestChallenge";
-  auto parsed = plist::parse(answer.body);
+  auto parsed = plist::parse(answer.body, limits);
   if (!parsed) return "body is not a plist: " + parsed.message();
   auto challenge = parsed->string_at("DigestChallenge");
   if (!challenge) return "no DigestChallenge string in the answer";
@@ -233,7 +233,7 @@ void Series::on_answer(const Answer& answer, std::string_view transport_error) {
   }
   if (answer.body.empty()) return finish(SeriesEnd::empty_body, 200, "");
 
-  auto parsed = plist::parse(answer.body);
+  auto parsed = plist::parse(answer.body, options_.limits);
   if (!parsed) return finish(SeriesEnd::bad_command, 200, "body is not a plist: " + parsed.message());
   if (const auto* dict = parsed->as_dict(); dict && dict->empty()) {
     return finish(SeriesEnd::empty_plist, 200, "an empty <dict/> instead of a zero-length body");

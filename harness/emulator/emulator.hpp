@@ -63,8 +63,8 @@ class UserAgent {
   // UserAuthenticate: without DigestResponse first, with it once a challenge arrived.
   Message user_authenticate() const;
   // Takes the answer to user_authenticate(); returns a reason when the answer is not one a
-  // client can act on (the state is then unchanged).
-  std::optional<std::string> on_user_authenticate(const Answer& answer);
+  // client can act on (the state is then unchanged). The body is parsed within `limits`.
+  std::optional<std::string> on_user_authenticate(const Answer& answer, const plist::Limits& limits = {});
   Message token_update(const protocol::DeviceFacts& device) const;
   void on_token_update(const Answer& answer);
 
@@ -136,6 +136,8 @@ struct SeriesOptions {
   // A series that has not ended after this many exchanges is stopped: a server that loops
   // must not hang the harness. Apple sets no number; 64 is far beyond any real series here.
   int max_exchanges = 64;
+  // Bounds on each command plist the server sends.
+  plist::Limits limits;
 };
 
 // How a series ended.

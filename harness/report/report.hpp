@@ -4,6 +4,7 @@
 // same scenario::RunResult. Text that came from the target (bodies, headers, reasons) is
 // untrusted: nothing here throws on it, and every view stays valid whatever bytes it holds.
 // Files are written atomically, so an interrupted run never leaves a half-written report.
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -48,6 +49,29 @@ bool write_file_atomically(const std::filesystem::path& path, std::string_view c
 // each atomically; report.json first, so the record survives if a later view fails.
 bool write_run(const scenario::RunResult& run, const std::filesystem::path& dir,
                std::string* error);
+
+// Replaces the secrets in a run, in place, and sets run.redacted. In every transcript body that
+// parses as a plist, the string and data values under a secret key (at any depth) become
+// "<redacted: N chars>" (strings) or the bytes "<redacted: N bytes>" (data), and the body is
+// written again in its own format (XML stays XML, binary stays binary). The keys, from Apple's
+// check-in and command schemas and DESIGN.md: Token, PushMagic, UnlockToken, BootstrapToken,
+// DigestResponse, AuthToken, TokenData, SecurityToken, PushToken, ActivationLockBypassCode,
+// Password, CurrentPassword, NewPassword, PrivateKeyExport, PrivateKeyExportPassword,
+// passwordHash, PIN, RedemptionCode, UnusedRedemptionCode. PEM private key blocks anywhere in
+// a body (in a plist's string and data values, or in a body that is not a plist) become
+// "-----REDACTED PRIVATE KEY-----". Authorization and Proxy-Authorization header values keep
+// their scheme ("Basic <redacted>"); Mdm-Signature becomes "<redacted: N chars>". Findings'
+// expected and actual text and case reasons lose PEM keys and any verbatim copy (8 bytes or
+// more; data also as base64 and hex) of a secret redacted from a body or header, as do bodies
+// that are not plists. Never throws; idempotent; a rewritten body grows by at most
+// kRedactionGrowthPerValue bytes per replaced value, else it is replaced whole by
+// "<redacted: a N-byte plist holding secrets>". Plists nested in data (InstallProfile's
+// Payload) are not opened.
+void redact_secrets(scenario::RunResult& run);
+
+// How much a plist body may grow per replaced value when it is written again (libplist's own
+// layout: indentation and a DOCTYPE that a compact body may lack, besides the marker).
+inline constexpr std::size_t kRedactionGrowthPerValue = 1024;
 
 // The folder name of a run: its UTC start time and target, e.g. "20261129T085155Z-reference".
 // Only [A-Za-z0-9._-] appear in it.

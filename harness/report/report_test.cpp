@@ -6,10 +6,14 @@
 #include <chrono>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "harness/plist/value.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -334,6 +338,278 @@ TEST(RunFolderName, IsTheUtcStartTimeAndAFilesystemSafeTarget) {
   run.started_at = "yesterday";
   run.target_name.clear();
   EXPECT_EQ(run_folder_name(run), "unknown-time-target");
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Redaction.
+
+// 32 bytes of push token, with a zero and high bytes, as a device sends it.
+const std::string kPushToken("\x7f\x3a\x00\x9c\xde\xad\xbe\xef\x01\x02\x03\x04\x05\x06\x07\x08"
+                             "\x11\x12\x13\x14\x15\x16\x17\x18\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7", 32);
+const std::string kPushMagic = "6C2D3E4F-5A6B-4C7D-8E9F-0A1B2C3D4E5F";
+const std::string kUnlockToken = "unlock-token-bytes-0123456789";
+
+plist::Value token_update() {
+  return plist::Value(plist::Dict{{"MessageType", "TokenUpdate"},
+                                  {"Topic", "com.apple.mgmt.External.1"},
+                                  {"UDID", "0000FE00-5D1C9A2A2B3C4D5E"},
+                                  {"Token", plist::Data{kPushToken}},
+                                  {"PushMagic", kPushMagic},
+                                  {"UnlockToken", plist::Data{kUnlockToken}}});
+}
+
+std::vector<std::string> keys_of(const plist::Value& v) {
+  std::vector<std::string> out;
+  if (const auto* d = v.as_dict()) {
+    for (const auto& [k, child] : *d) out.push_back(k);
+  }
+  return out;
+}
+
+// One case whose transcript is the single exchange given.
+RunResult run_with(TranscriptEntry entry) {
+  RunResult run = sample_run();
+  run.cases[0].transcript = {std::move(entry)};
+  return run;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+TEST(RedactSecrets, TakesTheTokensOutOfATokenUpdateAndKeepsItAnXmlPlistWithTheSameKeys) {
+  const std::string body = plist::to_xml(token_update());
+  ASSERT_TRUE(contains(body, kPushMagic));
+  RunResult run = run_with(exchange("TokenUpdate (device)", body, 200, ""));
+  redact_secrets(run);
+  EXPECT_TRUE(run.redacted);
+
+  const std::string& out = run.cases[0].transcript[0].exchange.request.body;
+  EXPECT_FALSE(contains(out, kPushMagic));
+  EXPECT_FALSE(contains(out, kPushToken));
+  EXPECT_FALSE(contains(out, kUnlockToken));
+  // What the XML carried the data as: base64.
+  const auto original = plist::parse(body);
+  ASSERT_TRUE(original);
+  EXPECT_EQ(plist::sniff(out), plist::Format::xml);
+  const auto parsed = plist::parse(out);
+  ASSERT_TRUE(parsed) << parsed.message();
+  EXPECT_EQ(keys_of(*parsed), keys_of(*original));
+  EXPECT_EQ(parsed->string_at("PushMagic"), "<redacted: 36 chars>");
+  ASSERT_TRUE(parsed->find("Token") && parsed->find("Token")->as_data());
+  EXPECT_EQ(parsed->find("Token")->as_data()->bytes, "<redacted: 32 bytes>");
+  EXPECT_EQ(parsed->find("UnlockToken")->as_data()->bytes, "<redacted: 29 bytes>");
+  // What is not a secret stays.
+  EXPECT_EQ(parsed->string_at("UDID"), "0000FE00-5D1C9A2A2B3C4D5E");
+  EXPECT_EQ(parsed->string_at("MessageType"), "TokenUpdate");
+  // The marker costs less than the secret it replaces here.
+  EXPECT_LE(out.size(), body.size() + 3 * kRedactionGrowthPerValue);
+}
+
+TEST(RedactSecrets, KeepsABinaryPlistBinary) {
+  const std::string body = plist::to_binary(token_update());
+  RunResult run = run_with(exchange("TokenUpdate (device)", body, 200, ""));
+  redact_secrets(run);
+  const std::string& out = run.cases[0].transcript[0].exchange.request.body;
+  EXPECT_EQ(plist::sniff(out), plist::Format::binary);
+  EXPECT_FALSE(contains(out, kPushToken));
+  EXPECT_FALSE(contains(out, kPushMagic));
+  EXPECT_FALSE(contains(out, kUnlockToken));
+  const auto parsed = plist::parse(out);
+  ASSERT_TRUE(parsed) << parsed.message();
+  EXPECT_EQ(parsed->string_at("PushMagic"), "<redacted: 36 chars>");
+  EXPECT_EQ(parsed->string_at("Topic"), "com.apple.mgmt.External.1");
+}
+
+TEST(RedactSecrets, FindsADigestResponseNestedInAUserAuthenticateAndAnAuthTokenInTheAnswer) {
+  const std::string digest = "digest-response-for-alice-0f1e2d3c";
+  const std::string auth_token = "auth-token-issued-by-server-99";
+  plist::Dict inner{{"DigestResponse", digest}, {"UserID", "A1B2"}};
+  const plist::Value request(plist::Dict{{"MessageType", "UserAuthenticate"},
+                                         {"UDID", "0000FE00-5D1C9A2A2B3C4D5E"},
+                                         {"Extra", plist::Array{plist::Value(inner)}},
+                                         {"DigestResponse", digest}});
+  const plist::Value answer(plist::Dict{{"AuthToken", auth_token}});
+  RunResult run = run_with(
+      exchange("UserAuthenticate", plist::to_xml(request), 200, plist::to_xml(answer)));
+  redact_secrets(run);
+  const net::Exchange& x = run.cases[0].transcript[0].exchange;
+  EXPECT_FALSE(contains(x.request.body, digest));
+  EXPECT_FALSE(contains(x.response->body, auth_token));
+  const auto parsed = plist::parse(x.request.body);
+  ASSERT_TRUE(parsed);
+  const plist::Value& nested = parsed->find("Extra")->as_array()->front();
+  EXPECT_EQ(nested.string_at("DigestResponse"), "<redacted: 34 chars>");
+  EXPECT_EQ(nested.string_at("UserID"), "A1B2");
+}
+
+TEST(RedactSecrets, KeepsAnEmptyBootstrapTokenBecauseEmptyMeansRemoveIt) {
+  const std::string body = plist::to_xml(plist::Value(
+      plist::Dict{{"MessageType", "SetBootstrapToken"}, {"BootstrapToken", plist::Data{}}}));
+  RunResult run = run_with(exchange("SetBootstrapToken", body, 200, ""));
+  redact_secrets(run);
+  EXPECT_EQ(run.cases[0].transcript[0].exchange.request.body, body);
+}
+
+TEST(RedactSecrets, RedactsAuthorizationKeepingTheSchemeAndMdmSignature) {
+  TranscriptEntry e = exchange("enqueue ProfileList", "{}", 200, "");
+  const std::string signature(120, 'M');
+  e.exchange.request.headers.push_back({"authorization", "Basic YWRtaW46c2VjcmV0LXBhc3N3b3Jk"});
+  e.exchange.request.headers.push_back({"Mdm-Signature", signature});
+  e.exchange.response->headers.push_back({"Proxy-Authorization", "opaque-token-without-scheme"});
+  RunResult run = run_with(e);
+  run.cases[0].findings[0].actual = "sent Authorization: Basic YWRtaW46c2VjcmV0LXBhc3N3b3Jk";
+  redact_secrets(run);
+  const net::Exchange& x = run.cases[0].transcript[0].exchange;
+  EXPECT_EQ(net::find_header(x.request.headers, "Authorization"), "Basic <redacted>");
+  EXPECT_EQ(net::find_header(x.request.headers, "Mdm-Signature"), "<redacted: 120 chars>");
+  EXPECT_EQ(net::find_header(x.response->headers, "Proxy-Authorization"), "<redacted>");
+  // Other headers stay as they were.
+  EXPECT_EQ(x.request.headers.front(), e.exchange.request.headers.front());
+  EXPECT_EQ(run.cases[0].findings[0].actual, "sent Authorization: Basic <redacted: 28 chars>");
+}
+
+TEST(RedactSecrets, RemovesAPemPrivateKeyFromABodyThatIsNotAPlist) {
+  const std::string key =
+      "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretsecret\nAAAA\n-----END RSA PRIVATE KEY-----";
+  const std::string cert = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----";
+  const std::string body = "{\"identity\": \"" + cert + "\n" + key + "\", \"ok\": true}";
+  RunResult run = run_with(exchange("admin", "", 200, body));
+  redact_secrets(run);
+  EXPECT_EQ(run.cases[0].transcript[0].exchange.response->body,
+            "{\"identity\": \"" + cert + "\n-----REDACTED PRIVATE KEY-----\", \"ok\": true}");
+}
+
+TEST(RedactSecrets, RemovesAPemPrivateKeyFromAPlistStringAndACutOffOneFromAReason) {
+  const std::string key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+  const std::string body = plist::to_xml(plist::Value(plist::Dict{{"Note", "before\n" + key + "after"}}));
+  RunResult run = run_with(exchange("Idle", "", 200, body));
+  run.cases[0].reason = "body began: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB";
+  redact_secrets(run);
+  const auto parsed = plist::parse(run.cases[0].transcript[0].exchange.response->body);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->string_at("Note"), "before\n-----REDACTED PRIVATE KEY-----\nafter");
+  EXPECT_EQ(run.cases[0].reason, "body began: -----REDACTED PRIVATE KEY-----");
+}
+
+TEST(RedactSecrets, ScrubsATokenThatAFindingOrAReasonQuoted) {
+  const std::string body = plist::to_xml(token_update());
+  RunResult run = run_with(exchange("TokenUpdate (device)", body, 500, ""));
+  Finding& f = run.cases[1].findings[0];
+  f.actual = "500; the server logged PushMagic " + kPushMagic + " for token " +
+             "7f3a009cdeadbeef0102030405060708111213141516171" "8f0f1f2f3f4f5f6f7";
+  run.cases[1].reason = "request was: " + body.substr(0, 400);
+  ASSERT_TRUE(contains(run.cases[1].reason, kPushMagic));
+  redact_secrets(run);
+  EXPECT_EQ(f.actual, "500; the server logged PushMagic <redacted: 36 chars> for token "
+                      "<redacted: 64 chars>");
+  EXPECT_FALSE(contains(run.cases[1].reason, kPushMagic));
+  EXPECT_FALSE(contains(to_json_text(run), kPushMagic));
+}
+
+TEST(RedactSecrets, IsIdempotent) {
+  TranscriptEntry e = exchange("TokenUpdate (device)", plist::to_binary(token_update()), 200,
+                               "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----");
+  e.exchange.request.headers.push_back({"Authorization", "Bearer abcdefghijklmnop"});
+  e.exchange.request.headers.push_back({"Mdm-Signature", std::string(64, 'S')});
+  RunResult run = run_with(e);
+  run.cases[0].transcript.push_back(
+      exchange("TokenUpdate (user)", plist::to_xml(token_update()), 200, ""));
+  run.cases[1].findings[0].actual = "quoted " + kPushMagic;
+  redact_secrets(run);
+  const std::string once = to_json_text(run);
+  redact_secrets(run);
+  EXPECT_EQ(to_json_text(run), once);
+}
+
+TEST(RedactSecrets, LeavesARunWithoutSecretsByteForByteExceptTheFlag) {
+  RunResult run = sample_run();
+  // A real plist without secrets is not written again (that would change its layout).
+  run.cases[0].transcript[0].exchange.request.body =
+      "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>MessageType</key>"
+      "<string>Authenticate</string><key>DigestChallenge</key><string>nonce-1234567</string>"
+      "</dict></plist>";
+  run.cases[0].transcript[0].exchange.request.headers.push_back({"Content-Length", "12"});
+  RunResult expected = run;
+  expected.redacted = true;
+  redact_secrets(run);
+  EXPECT_EQ(to_json_text(run), to_json_text(expected));
+}
+
+TEST(RedactSecrets, ReplacesABodyWholeWhenWritingItAgainWouldGrowItTooMuch) {
+  // Compact XML: libplist writes every value on its own indented line, so writing this again
+  // would add several bytes per value, far beyond the allowance for one replaced value.
+  std::string body = "<plist version=\"1.0\"><dict><key>Token</key><data>c2VjcmV0LXRva2Vu</data>";
+  for (int i = 0; i < 2000; ++i) body += fmt::format("<key>k{}</key><true/>", i);
+  body += "</dict></plist>";
+  ASSERT_TRUE(plist::parse(body));
+  RunResult run = run_with(exchange("TokenUpdate", body, 200, ""));
+  redact_secrets(run);
+  const std::string& out = run.cases[0].transcript[0].exchange.request.body;
+  EXPECT_EQ(out, fmt::format("<redacted: a {}-byte plist holding secrets>", body.size()));
+}
+
+TEST(RedactSecrets, NeverThrowsOnGarbageBodies) {
+  std::vector<std::string> bodies = {
+      std::string("bplist00\xff\xff\xff", 11),
+      std::string("bplist00", 8) + std::string(64, '\0'),
+      "<?xml version=\"1.0\"?><plist><dict><key>Token</key><data>!!!</data>",
+      "<plist>" + std::string(5000, '\x01') + "</plist>",
+      std::string(70, '[') + "<plist>",
+      "<plist><array>" + [] {
+        std::string deep;
+        for (int i = 0; i < 200; ++i) deep += "<array>";
+        return deep;
+      }(),
+      "-----BEGIN PRIVATE KEY-----",
+      "-----BEGIN -----BEGIN PRIVATE KEY----------END PRIVATE KEY-----",
+      "-----BEGIN \n PRIVATE KEY-----",
+      std::string("\xc0\xaf\xed\xa0\x80", 5),
+  };
+  std::mt19937 rng(6);
+  for (int i = 0; i < 200; ++i) {
+    std::string b = plist::to_binary(token_update());
+    for (int k = 0; k < 4; ++k) b[rng() % b.size()] = static_cast<char>(rng());
+    bodies.push_back(b);
+  }
+  RunResult run = sample_run();
+  for (const auto& b : bodies) {
+    TranscriptEntry e = exchange("garbage", b, 200, b);
+    e.exchange.request.headers.push_back({"Authorization", b});
+    e.exchange.request.headers.push_back({"Mdm-Signature", b});
+    run.cases[0].transcript.push_back(e);
+    run.cases[0].findings.push_back(Finding{"X", Level::must, false, b, b, 0});
+  }
+  ASSERT_NO_THROW(redact_secrets(run));
+  const std::string once = to_json_text(run);
+  ASSERT_NO_THROW(redact_secrets(run));
+  EXPECT_EQ(to_json_text(run), once);
+}
+
+TEST(ReportJson, RecordsWhetherTheRunWasRedacted) {
+  RunResult run = sample_run();
+  run.redacted = true;
+  const std::string text = to_json_text(run);
+  EXPECT_THAT(text, HasSubstr("\"interrupted\": false,\n  \"redacted\": true,"));
+  std::string error;
+  const auto back = from_json_text(text, &error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_TRUE(back->redacted);
+
+  // A record from before the field existed was not redacted.
+  std::string old = text;
+  old.erase(old.find("  \"redacted\": true,\n"), std::string("  \"redacted\": true,\n").size());
+  const auto older = from_json_text(old, &error);
+  ASSERT_TRUE(older) << error;
+  EXPECT_FALSE(older->redacted);
+}
+
+TEST(ConsoleSummary, SaysSecretsAreKeptOnlyWhenTheRunWasNotRedacted) {
+  RunResult run = sample_run();
+  EXPECT_THAT(console_summary(run), HasSubstr("note: secrets are NOT redacted (--no-redact)\n"));
+  run.redacted = true;
+  EXPECT_THAT(console_summary(run), Not(HasSubstr("redacted")));
 }
 
 }  // namespace

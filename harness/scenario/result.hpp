@@ -73,6 +73,7 @@ struct RunResult {
   // What a reader must know to trust the record, e.g. that TLS verification was off.
   std::vector<std::string> notes;
   bool interrupted = false;
+  bool redacted = false;        // secrets were replaced by report::redact_secrets (no --no-redact)
   std::vector<CaseResult> cases;
   std::vector<RuleResult> rules;
 };

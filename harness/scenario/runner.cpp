@@ -68,8 +68,9 @@ struct Stop {
 
 class CaseRun {
  public:
-  CaseRun(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed)
-      : case_(c), target_(target), rules_(rules), ids_(seed ^ fnv1a(c.id)) {
+  CaseRun(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
+          const std::atomic<bool>* stop)
+      : case_(c), target_(target), rules_(rules), stop_(stop), ids_(seed ^ fnv1a(c.id)) {
     result_.id = c.id;
     result_.title = c.title;
     result_.rules = c.rules;
@@ -208,8 +209,13 @@ class CaseRun {
     return *client;
   }
 
+  void check_interrupted() const {
+    if (stop_ && stop_->load()) throw Stop{Verdict::error, "interrupted before the case finished"};
+  }
+
   // Sends a request as an actor, under its device's identity or another device's.
   net::Exchange transmit(const std::string& actor_name, std::string identity_device, net::Request request) {
+    check_interrupted();
     if (identity_device.empty()) identity_device = actors_.at(actor_name).device_name;
     auto mode = target_.identity.mode;
     if (mode == IdentityMode::signature || mode == IdentityMode::both) {
@@ -285,7 +291,8 @@ class CaseRun {
           record(index, e.rule, !response.body.empty(), "a body", describe(response), e.level);
           break;
         case BodyExpectation::plist:
-          record(index, e.rule, plist::parse(response.body).ok(), "a plist body", describe(response), e.level);
+          record(index, e.rule, plist::parse(response.body, target_.plist_limits).ok(), "a plist body",
+                 describe(response), e.level);
           break;
       }
       if (!e.body_contains.empty()) {
@@ -293,7 +300,7 @@ class CaseRun {
                "a body containing " + e.body_contains, describe(response), e.level);
       }
       if (!e.has_keys.empty()) {
-        auto parsed = plist::parse(response.body);
+        auto parsed = plist::parse(response.body, target_.plist_limits);
         for (const auto& key : e.has_keys) {
           bool ok = parsed && parsed->find(key) != nullptr;
           record(index, e.rule, ok, "a plist with " + key, describe(response), e.level);
@@ -326,7 +333,7 @@ class CaseRun {
         auto message = check_in_message(step);
         auto exchange = send(step.actor, message, step.identity_of);
         if (step.message == protocol::MessageType::user_authenticate) {
-          actor.user->on_user_authenticate(answer_of(exchange));
+          actor.user->on_user_authenticate(answer_of(exchange), target_.plist_limits);
         } else if (step.message == protocol::MessageType::token_update && actor.user) {
           actor.user->on_token_update(answer_of(exchange));
         }
@@ -370,6 +377,7 @@ class CaseRun {
       admin_http_ = std::make_unique<net::HttpClient>(target_.limits,
                                                       net::TlsClientConfig{target_.tls.ca_pem, target_.tls.insecure, {}, {}, {}});
     }
+    check_interrupted();
     auto exchange = admin_http_->send(request);
     result_.transcript.push_back(TranscriptEntry{"admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, exchange});
     // The admin adapter is how the harness sets a case up, not a rule of the protocol: when it
@@ -409,8 +417,10 @@ class CaseRun {
   }
 
   void run_series(int index, const Step& step, Actor& actor) {
+    auto options = step.series;
+    options.limits = target_.plist_limits;
     emulator::Series series(actor.user ? actor.user->channel() : actor.device->channel(),
-                            actor.user ? std::optional(actor.user->facts()) : std::nullopt, step.series);
+                            actor.user ? std::optional(actor.user->facts()) : std::nullopt, options);
     while (!series.done()) {
       net::Request request{"PUT", target_.server_url, {{"Content-Type", series.next().content_type()}},
                            series.next().bytes()};
@@ -475,6 +485,7 @@ class CaseRun {
   const Case& case_;
   const TargetProfile& target_;
   const RuleCatalog& rules_;
+  const std::atomic<bool>* stop_;
   emulator::IdentitySource ids_;
   CaseResult result_;
   std::vector<std::unique_ptr<Device>> devices_;
@@ -488,8 +499,9 @@ class CaseRun {
 
 }  // namespace
 
-CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed) {
-  return CaseRun(c, target, rules, seed).run();
+CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
+                    const std::atomic<bool>* stop) {
+  return CaseRun(c, target, rules, seed, stop).run();
 }
 
 RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target, const RuleCatalog& rules,
@@ -502,9 +514,14 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
   run.seed = options.seed;
   auto started = std::chrono::steady_clock::now();
   for (const auto& c : cases) {
-    run.cases.push_back(run_case(c, target, rules, options.seed));
+    if (options.stop && options.stop->load()) {
+      run.interrupted = true;
+      break;
+    }
+    run.cases.push_back(run_case(c, target, rules, options.seed, options.stop));
     if (options.on_case) options.on_case(run.cases.back());
   }
+  if (options.stop && options.stop->load()) run.interrupted = true;
   run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   run.rules = summarize_rules(run.cases, rules.levels());
   return run;

@@ -558,6 +558,17 @@ TargetProfile load_profile(const std::filesystem::path& file, const std::optiona
     int body = l.get("max_body_bytes", static_cast<int>(p.limits.max_body_bytes));
     if (body <= 0) l.fail(l.node("max_body_bytes"), "must be positive", "max_body_bytes");
     p.limits.max_body_bytes = static_cast<std::size_t>(body);
+    auto bound = [&](const std::string& key, std::size_t fallback, std::size_t most) {
+      int v = l.get(key, static_cast<int>(fallback));
+      if (v <= 0 || static_cast<std::size_t>(v) > most) {
+        l.fail(l.node(key), fmt::format("must be between 1 and {}", most), key);
+      }
+      return static_cast<std::size_t>(v);
+    };
+    // Upper bounds keep a profile from turning the limits off: they guard the harness itself.
+    p.plist_limits.max_bytes = bound("plist_max_bytes", p.plist_limits.max_bytes, 64 * 1024 * 1024);
+    p.plist_limits.max_depth = bound("plist_max_depth", p.plist_limits.max_depth, 512);
+    p.plist_limits.max_nodes = bound("plist_max_nodes", p.plist_limits.max_nodes, 10'000'000);
     l.finish();
   }
   if (auto admin = top.node("admin")) {

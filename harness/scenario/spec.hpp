@@ -175,6 +175,7 @@ struct TargetProfile {
   std::string server_url;
   std::string topic;
   net::ClientLimits limits;
+  plist::Limits plist_limits;   // bounds on every plist the target sends
   IdentityConfig identity;
   TlsTrust tls;
   std::optional<AdminEndpoint> enqueue;

@@ -210,6 +210,24 @@ TEST_F(SpecTest, AnIdentityModeWithoutIssuerOrPoolIsRejected) {
   }
 }
 
+TEST_F(SpecTest, LimitsAreReadAndCannotBeTurnedOff) {
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                "limits:\n  header_timeout_ms: 1500\n  plist_max_depth: 32\n  plist_max_nodes: 500\n");
+  auto profile = load_profile(p);
+  EXPECT_EQ(profile.limits.header_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(profile.plist_limits.max_depth, 32u);
+  EXPECT_EQ(profile.plist_limits.max_nodes, 500u);
+  auto unbounded = write("unbounded.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                           "limits:\n  plist_max_depth: 100000\n");
+  try {
+    load_profile(unbounded);
+    FAIL();
+  } catch (const LoadError& e) {
+    EXPECT_EQ(e.line(), 6);
+    EXPECT_EQ(e.key(), "limits.plist_max_depth");
+  }
+}
+
 TEST_F(SpecTest, BuiltinIsOnlyValidWithTheBuiltinServer) {
   auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\ntls:\n  ca: builtin\n");
   EXPECT_THROW(load_profile(p), LoadError);

@@ -6,6 +6,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +21,7 @@
 
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/server/mdm_service.hpp"
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc {
@@ -276,6 +280,68 @@ TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
                     "enr/authenticate");
   EXPECT_EQ(last_.exit_code, 1) << output;
   EXPECT_NE(output.find("expired"), std::string::npos) << output;
+}
+
+TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
+  // A correct server that takes 100 ms per answer: the suite then runs for several seconds.
+  server::MdmService service(server::Config{});
+  net::HttpServer slow([&](const net::ServerRequest& request) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return service.handle(request);
+  }, net::ServerLimits{}, std::nullopt);
+  std::string error;
+  auto port = slow.listen("127.0.0.1", 0, &error);
+  ASSERT_NE(port, 0) << error;
+  slow.start(2);
+
+  auto out = dir_ / "out";
+  auto log = dir_ / "log.txt";
+  // posix_spawn, not fork: this process has server threads running.
+  auto profile = profile_for(port);
+  auto specs_dir = specs();
+  auto out_dir = out.string();
+  std::vector<std::string> args = {MDMC_BINARY, "--specs", specs_dir, "run", "--target", profile, "--out", out_dir};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawn(&pid, MDMC_BINARY, &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  auto signalled = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  // Bounded wait: the exchange in flight has a 1 s header deadline in this profile.
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 100 && done == 0; ++i) {
+    done = ::waitpid(pid, &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL() << "mdmconform did not stop within 5 s of SIGTERM";
+  }
+  auto took = std::chrono::steady_clock::now() - signalled;
+  EXPECT_LT(took, std::chrono::seconds(3));
+  std::ifstream log_in(log);
+  std::string output((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_NE(WEXITSTATUS(status), 0) << output;
+  EXPECT_NE(output.find("interrupted"), std::string::npos) << output;
+  for (const char* file : {"report.json", "junit.xml", "summary.txt"}) {
+    EXPECT_TRUE(fs::exists(out / file)) << file << "\n" << output;
+  }
+  std::ifstream json(out / "report.json");
+  std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"interrupted\": true"), std::string::npos);
+  // Some cases ran, and not all of them: the record holds what was done.
+  EXPECT_NE(text.find("\"id\": \"chn/"), std::string::npos);
+  EXPECT_EQ(text.find("\"id\": \"ucf/terminates\""), std::string::npos);
 }
 
 TEST_F(CliTest, ListShowsCasesRulesAndFaults) {
