@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <system_error>
 
@@ -1322,19 +1323,30 @@ bool write_file_atomically(const fs::path& path, std::string_view contents, std:
     return false;
   };
 
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  // An unnamed file (O_TMPFILE) vanishes if the harness dies while writing it: nothing partial
+  // is ever left behind. It gets a name only once complete, just before the rename. File
+  // systems without O_TMPFILE get a named temporary file instead.
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  const bool unnamed = fd >= 0;
+  if (!unnamed) fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return fail("create", errno);
-  if (!write_all(fd, contents)) {
-    const int err = errno;
+  auto discard = [&](int err) {
     ::close(fd);
-    ::unlink(temp.c_str());
-    return fail("write", err);
+    if (!unnamed) ::unlink(temp.c_str());
+    return err;
+  };
+  // Test hook: the crash test makes the harness die half-way through writing this file.
+  if (const char* crash = std::getenv("MDMC_TEST_CRASH_WRITING"); crash && path.filename() == crash) {
+    (void)write_all(fd, contents.substr(0, contents.size() / 2));
+    std::abort();
   }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return fail("fsync", err);
+  if (!write_all(fd, contents)) return fail("write", discard(errno));
+  if (::fsync(fd) != 0) return fail("fsync", discard(errno));
+  if (unnamed) {
+    const std::string self = fmt::format("/proc/self/fd/{}", fd);
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, temp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      return fail("link", discard(errno));
+    }
   }
   if (::close(fd) != 0) {
     const int err = errno;

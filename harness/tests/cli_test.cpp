@@ -11,6 +11,7 @@
 #include <spawn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <cstdio>
@@ -35,8 +36,8 @@ struct Ran {
 };
 
 // Runs the binary with a hard time limit, so a hang fails the test instead of the CI job.
-Ran run_mdmconform(const std::string& args) {
-  std::string command = "timeout 120 " + std::string(MDMC_BINARY) + " " + args + " 2>&1";
+Ran run_mdmconform_env(const std::string& env, const std::string& args) {
+  std::string command = env + " timeout 120 " + std::string(MDMC_BINARY) + " " + args + " 2>&1";
   Ran ran;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return ran;
@@ -47,6 +48,8 @@ Ran run_mdmconform(const std::string& args) {
   ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return ran;
 }
+
+Ran run_mdmconform(const std::string& args) { return run_mdmconform_env("", args); }
 
 class CliTest : public ::testing::Test {
  protected:
@@ -342,6 +345,29 @@ TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
   // Some cases ran, and not all of them: the record holds what was done.
   EXPECT_NE(text.find("\"id\": \"chn/"), std::string::npos);
   EXPECT_EQ(text.find("\"id\": \"ucf/terminates\""), std::string::npos);
+}
+
+TEST_F(CliTest, AHarnessThatDiesWhileWritingTheReportLeavesNoPartialFile) {
+  // An earlier, complete report stays as it was; the new one never appears half-written.
+  auto out = dir_ / "out";
+  auto first = run_mdmconform("--specs " + specs() + " run --seed 5 --out " + out.string() + " chn/");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  std::ifstream before_in(out / "report.json");
+  std::string before((std::istreambuf_iterator<char>(before_in)), std::istreambuf_iterator<char>());
+
+  auto crashed = run_mdmconform("--specs " + specs() + " run --seed 6 --out " + out.string());
+  ASSERT_EQ(crashed.exit_code, 0) << "sanity: the hook is off without its variable";
+  auto ran = run_mdmconform_env("MDMC_TEST_CRASH_WRITING=report.json", "--specs " + specs() +
+                                " run --seed 7 --out " + out.string());
+  EXPECT_EQ(ran.exit_code, 128 + SIGABRT) << ran.output;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(out)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"junit.xml", "report.json", "summary.txt"}));
+  std::ifstream after_in(out / "report.json");
+  std::string after((std::istreambuf_iterator<char>(after_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(after.find("\"seed\": \"6\""), std::string::npos) << "the last complete report is intact";
+  EXPECT_EQ(after.back(), '\n');
 }
 
 TEST_F(CliTest, ListShowsCasesRulesAndFaults) {
