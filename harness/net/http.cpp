@@ -64,6 +64,8 @@ std::string_view transport_error_name(TransportError e) {
     case TransportError::tls_name_mismatch: return "tls_name_mismatch";
     case TransportError::tls_certificate_expired: return "tls_certificate_expired";
     case TransportError::tls_client_certificate_rejected: return "tls_client_certificate_rejected";
+    case TransportError::redirect_refused: return "redirect_refused";
+    case TransportError::too_many_redirects: return "too_many_redirects";
   }
   return "unknown";
 }

@@ -56,9 +56,12 @@ enum class TransportError {
   tls_name_mismatch,     // the server's certificate is not for the host name or address in the URL
   tls_certificate_expired,    // a certificate in the server's chain is expired or not yet valid
   tls_client_certificate_rejected,  // the server refused our client certificate, or its absence, by an alert
+  // Redirects. Appended after the TLS values, for the same reason.
+  redirect_refused,      // a redirect the client will not follow: off loopback, or not to an http(s) URL
+  too_many_redirects,    // still redirected after ClientLimits::max_redirects hops
 };
 // The last value of TransportError, for code that walks all of them.
-inline constexpr TransportError kLastTransportError = TransportError::tls_client_certificate_rejected;
+inline constexpr TransportError kLastTransportError = TransportError::too_many_redirects;
 std::string_view transport_error_name(TransportError e);
 
 // One request and its outcome, with timings: the unit of every transcript.
@@ -72,6 +75,10 @@ struct Exchange {
   bool reused_connection = false;           // sent on a kept-alive connection
   bool tls = false;                         // an https URL: the exchange ran, or tried to run, over TLS
   bool tls_verified = false;                // the server's certificate was verified and matched the host
+  // The URLs a redirect led to and that were requested, in order; `request` keeps the URL
+  // first asked for, and `response` (or `error`) comes from the last of these. With redirects,
+  // `tls` says some hop ran over TLS and `tls_verified` that every hop ran over verified TLS.
+  std::vector<std::string> redirects;
 
   bool ok() const { return error == TransportError::none && response.has_value(); }
 };

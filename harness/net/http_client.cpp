@@ -24,6 +24,7 @@
 #include <openssl/x509_vfy.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -169,6 +170,107 @@ std::string host_header(const Url& url) {
   return host;
 }
 
+// RFC 9110 15.4: the redirects that name their target in Location. 300 (a choice) and 305
+// (deprecated) are answers, not redirects.
+bool is_redirect_status(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// A Location as the server wrote it may hold spaces, controls or bytes above 0x7e (Beast
+// accepts obs-text in field values). They are percent-encoded, as browsers do, so that every
+// URL the client requests or reports is printable ASCII.
+std::string percent_encode_unsafe(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// A URL for error details: long ones cut, so a 64 KiB Location cannot swamp a report.
+std::string shown_url(std::string_view url) {
+  constexpr std::size_t kMax = 200;
+  const std::string safe = percent_encode_unsafe(url.substr(0, kMax));
+  return url.size() > kMax ? safe + "..." : safe;
+}
+
+// "http://[::1]:8080", without the default port.
+std::string origin_of(const Url& url) {
+  std::string out = url.scheme + "://" + (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host);
+  const std::uint16_t default_port = url.scheme == "https" ? 443 : 80;
+  if (url.port != default_port) out += ":" + std::to_string(url.port);
+  return out;
+}
+
+// RFC 3986 section 5.2.4, for a path that starts with "/".
+std::string remove_dot_segments(std::string_view in) {
+  std::vector<std::string_view> segments;
+  std::size_t pos = 1;  // past the leading "/"
+  bool trailing_slash = false;
+  while (pos <= in.size()) {
+    const auto end = std::min(in.find('/', pos), in.size());
+    const std::string_view segment = in.substr(pos, end - pos);
+    const bool last = end == in.size();
+    if (segment == ".") {
+      trailing_slash = last;
+    } else if (segment == "..") {
+      if (!segments.empty()) segments.pop_back();
+      trailing_slash = last;
+    } else {
+      segments.push_back(segment);
+      trailing_slash = false;
+    }
+    pos = end + 1;
+  }
+  std::string out;
+  for (const auto segment : segments) {
+    out += '/';
+    out += segment;
+  }
+  if (trailing_slash || out.empty()) out += '/';
+  return out;
+}
+
+// The URL a Location points to, resolved against the URL that was requested (RFC 9110 10.2.2,
+// RFC 3986 5.2): absolute ("http://host/x"), scheme-relative ("//host/x"), absolute-path
+// ("/x"), query-only ("?q") or path-relative ("x", "../x"). The fragment is dropped: it never
+// reaches a server. Nothing when the Location names a scheme other than http or https.
+std::optional<std::string> resolve_location(const Url& base, std::string_view location) {
+  std::string loc = percent_encode_unsafe(location.substr(0, location.find('#')));
+  // A scheme is letters, digits, "+", "-" and "." up to a ":", starting with a letter.
+  std::size_t i = 0;
+  while (i < loc.size() && (std::isalnum(static_cast<unsigned char>(loc[i])) != 0 || loc[i] == '+' ||
+                            loc[i] == '-' || loc[i] == '.')) {
+    ++i;
+  }
+  if (i > 0 && i < loc.size() && loc[i] == ':' && std::isalpha(static_cast<unsigned char>(loc[0])) != 0) {
+    std::string scheme = loc.substr(0, i);
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme != "http" && scheme != "https") return std::nullopt;
+    return loc;
+  }
+  if (loc.rfind("//", 0) == 0) return base.scheme + ":" + loc;
+  const std::string origin = origin_of(base);
+  const std::string_view base_target = base.target;
+  const std::string_view base_path = base_target.substr(0, base_target.find('?'));
+  if (loc.empty()) return origin + std::string(base_target);
+  if (loc.front() == '?') return origin + std::string(base_path) + loc;
+  const auto query_at = loc.find('?');
+  const std::string query = query_at == std::string::npos ? std::string() : loc.substr(query_at);
+  std::string path = loc.substr(0, query_at);
+  if (path.front() != '/') path = std::string(base_path.substr(0, base_path.rfind('/') + 1)) + path;
+  return origin + remove_dot_segments(path) + query;
+}
+
 bool is_ip_literal(const std::string& host) {
   error_code ec;
   asio::ip::make_address(host, ec);
@@ -307,6 +409,7 @@ struct HttpClient::Impl {
   };
 
   Exchange send(const Request& request);
+  Exchange send_once(const Request& request);
   void close();
   void drop();
   const std::string* tls_setup_error();
@@ -613,7 +716,7 @@ HttpClient::Impl::Attempt HttpClient::Impl::attempt(const http::request<http::st
   return out;
 }
 
-Exchange HttpClient::Impl::send(const Request& request) {
+Exchange HttpClient::Impl::send_once(const Request& request) {
   Exchange ex;
   ex.request = request;
   const auto url = parse_url(request.url);
@@ -687,6 +790,75 @@ Exchange HttpClient::Impl::send(const Request& request) {
   // Unreachable: the second try runs on a fresh connection, which is never stale.
   ex.error = TransportError::closed_before_response;
   return finish();
+}
+
+// Follows redirects around send_once. Why the rules are what they are:
+// - The method and body are re-sent unchanged for every redirect status, 301, 302 and 303
+//   included. An MDM client only ever PUTs a plist; switching to GET (what browsers do for
+//   301/302 after POST, and RFC 9110 allows for 303) would send a request no MDM server can
+//   answer, and the verdict would blame the server for the client's rewrite.
+// - A host that is not loopback is not followed unless ClientLimits::redirects_off_loopback
+//   says so: the target under test must not be able to point the harness, with a device's
+//   identity and signed bodies, at any other machine. The check runs before any connect.
+// - The chain is bounded by max_redirects, each hop by its own deadlines, so a send takes at
+//   most (max_redirects + 1) times one request's deadlines.
+Exchange HttpClient::Impl::send(const Request& request) {
+  Exchange ex = send_once(request);
+  if (limits.max_redirects <= 0) return ex;  // off: a 3xx is the answer
+
+  Request hop = request;
+  auto current = parse_url(request.url);  // always parses when send_once got a response for it
+  std::string chain = shown_url(request.url);
+  auto refuse = [&ex](TransportError error, std::string detail) {
+    ex.response.reset();
+    ex.error = error;
+    ex.error_detail = std::move(detail);
+  };
+  while (ex.ok() && current && is_redirect_status(ex.response->status)) {
+    const auto location = find_header(ex.response->headers, "Location");
+    if (!location) break;  // a 3xx without a Location is an answer like any other (RFC 9110 15.4)
+    const auto target = resolve_location(*current, *location);
+    const auto next = target ? parse_url(*target) : std::nullopt;
+    if (!next) {
+      refuse(TransportError::redirect_refused,
+             "Location " + shown_url(*location) + " is not an http or https URL; not followed");
+      break;
+    }
+    if (!limits.redirects_off_loopback && !is_loopback_host(next->host)) {
+      refuse(TransportError::redirect_refused,
+             "Location " + shown_url(*target) + ": " + shown_url(next->host) +
+                 " is not a loopback host and redirects_off_loopback is off; not followed");
+      break;
+    }
+    // The chain in the detail is capped: a loop of 64 KiB URLs stays a short message.
+    constexpr std::size_t kMaxChain = 1024;
+    if (chain.size() < kMaxChain) chain += " -> " + shown_url(*target);
+    if (ex.redirects.size() >= static_cast<std::size_t>(limits.max_redirects)) {
+      refuse(TransportError::too_many_redirects,
+             "more than " + std::to_string(limits.max_redirects) + " redirect(s): " +
+                 (chain.size() < kMaxChain ? chain : chain.substr(0, kMaxChain) + "..."));
+      break;
+    }
+    // Credentials for one origin are not handed to another (as curl and browsers do).
+    if (origin_of(*next) != origin_of(*current)) {
+      std::erase_if(hop.headers, [](const Header& h) { return iequals(h.name, "Authorization"); });
+    }
+    hop.url = *target;
+    Exchange followed = send_once(hop);
+    ex.redirects.push_back(*target);
+    ex.elapsed += followed.elapsed;
+    ex.tls = ex.tls || followed.tls;
+    ex.tls_verified = ex.tls_verified && followed.tls_verified;
+    ex.response = std::move(followed.response);
+    ex.error = followed.error;
+    ex.error_detail = std::move(followed.error_detail);
+    if (ex.error != TransportError::none) {
+      ex.error_detail += " (at " + shown_url(*target) + ", after " + std::to_string(ex.redirects.size()) +
+                         " redirect(s))";
+    }
+    current = next;
+  }
+  return ex;
 }
 
 HttpClient::HttpClient(ClientLimits limits, TlsClientConfig tls)

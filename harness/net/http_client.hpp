@@ -19,6 +19,8 @@ struct ClientLimits {
   std::chrono::milliseconds body_timeout{30000};    // from header to complete body
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 8 * 1024 * 1024;     // a large InstallApplication manifest fits
+  int max_redirects = 5;               // 301/302/303/307/308 hops followed per send; 0: a 3xx is the response
+  bool redirects_off_loopback = false;  // follow a redirect to a host that is not loopback (refused by default)
 };
 
 // How https URLs are spoken. Certificates and keys are PEM text, so that this module needs no
@@ -44,6 +46,8 @@ class HttpClient {
 
   // Blocks until the response is complete or a deadline passes. Never throws for anything
   // the peer does. A request to another host:port than the open connection reconnects.
+  // Redirects are followed within ClientLimits (same method, same body: see http_client.cpp);
+  // each hop has its own deadlines.
   Exchange send(const Request& request);
   // Drops the kept-alive connection, if any; a TLS one after a close_notify (bounded wait).
   void close();

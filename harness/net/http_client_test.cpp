@@ -4,9 +4,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "harness/net/detail/raw_peer.hpp"
 #include "harness/net/http.hpp"
@@ -125,6 +128,14 @@ TEST(TransportErrorName, NamesEveryValueAsItIsSpelled) {
   EXPECT_EQ(transport_error_name(TransportError::none), "none");
   EXPECT_EQ(transport_error_name(TransportError::closed_before_response), "closed_before_response");
   EXPECT_EQ(transport_error_name(TransportError::bad_response), "bad_response");
+  EXPECT_EQ(transport_error_name(TransportError::redirect_refused), "redirect_refused");
+  EXPECT_EQ(transport_error_name(TransportError::too_many_redirects), "too_many_redirects");
+  // Appended after the TLS values: the numbers of the older ones never change.
+  EXPECT_EQ(static_cast<int>(TransportError::redirect_refused), 18);
+  EXPECT_EQ(kLastTransportError, TransportError::too_many_redirects);
+  for (int i = 0; i <= static_cast<int>(kLastTransportError); ++i) {
+    EXPECT_NE(transport_error_name(static_cast<TransportError>(i)), "unknown") << i;
+  }
 }
 
 // ---- Exchanges with a well-behaved server ------------------------------------------------
@@ -397,6 +408,189 @@ TEST(HttpClient, ReportsBodyTimeoutWhenAPromisedBodyStalls) {
   EXPECT_EQ(ex.error, TransportError::body_timeout);
   EXPECT_GE(ex.elapsed, 250ms);
   EXPECT_LT(ex.elapsed, 2s);
+}
+
+// ---- Redirects -----------------------------------------------------------------------------
+
+// A server that redirects some targets and records every request it sees.
+struct RedirectServer {
+  using Route = std::function<std::optional<ServerResponse>(const ServerRequest&)>;
+  std::mutex mutex;
+  std::vector<ServerRequest> requests;
+  Route route;
+  HttpServer server{[this](const ServerRequest& request) {
+    {
+      std::lock_guard lock(mutex);
+      requests.push_back(request);
+    }
+    if (auto answer = route(request)) return *answer;
+    ServerResponse echo;
+    echo.body = request.method + " " + request.target + " " + request.body;
+    return echo;
+  }};
+  std::uint16_t port = 0;
+
+  explicit RedirectServer(Route r) : route(std::move(r)) {
+    port = server.listen("127.0.0.1", 0, nullptr);
+    server.start(1);
+  }
+  std::vector<ServerRequest> seen() {
+    std::lock_guard lock(mutex);
+    return requests;
+  }
+};
+
+ServerResponse redirect_to(std::string location, int status = 302) {
+  ServerResponse response;
+  response.status = status;
+  response.headers.push_back({"Location", std::move(location)});
+  response.body = "moved";
+  return response;
+}
+
+TEST(HttpClient, FollowsARedirectResendingTheSameMethodAndBody) {
+  // 301, 302 and 303 too: an MDM request is a PUT with a plist, and stays one.
+  for (int status : {301, 302, 303, 307, 308}) {
+    RedirectServer server([status](const ServerRequest& r) -> std::optional<ServerResponse> {
+      if (r.target == "/mdm") return redirect_to("/moved/mdm?x=1", status);
+      return std::nullopt;
+    });
+    HttpClient client(short_limits());
+    const auto ex = client.send(put(server.port, "<plist>report</plist>"));
+    ASSERT_TRUE(ex.ok()) << status << ": " << transport_error_name(ex.error) << ": " << ex.error_detail;
+    EXPECT_EQ(ex.response->status, 200) << status;
+    EXPECT_EQ(ex.response->body, "PUT /moved/mdm?x=1 <plist>report</plist>") << status;
+    EXPECT_EQ(ex.request.url, url_for(server.port)) << "the transcript keeps the URL first asked for";
+    EXPECT_EQ(ex.redirects, std::vector<std::string>{url_for(server.port, "/moved/mdm?x=1")}) << status;
+    const auto seen = server.seen();
+    ASSERT_EQ(seen.size(), 2U) << status;
+    EXPECT_EQ(seen[1].method, "PUT");
+    EXPECT_EQ(seen[1].body, "<plist>report</plist>");
+    EXPECT_EQ(find_header(seen[1].headers, "Content-Type"), "application/x-apple-aspen-mdm");
+  }
+}
+
+TEST(HttpClient, ResolvesAPathRelativeLocationAgainstTheRequestedUrl) {
+  RedirectServer server([](const ServerRequest& r) -> std::optional<ServerResponse> {
+    if (r.target == "/dir/sub/old?q=0") return redirect_to("../next/./page?q=1#fragment");
+    return std::nullopt;
+  });
+  HttpClient client(short_limits());
+  Request request = put(server.port);
+  request.url = url_for(server.port, "/dir/sub/old?q=0");
+  const auto ex = client.send(request);
+  ASSERT_TRUE(ex.ok()) << transport_error_name(ex.error) << ": " << ex.error_detail;
+  EXPECT_EQ(ex.response->body, "PUT /dir/next/page?q=1 <plist/>");
+  EXPECT_EQ(ex.redirects, std::vector<std::string>{url_for(server.port, "/dir/next/page?q=1")});
+}
+
+TEST(HttpClient, EndsARedirectLoopOnLoopbackAfterMaxRedirects) {
+  RedirectServer server([](const ServerRequest& r) -> std::optional<ServerResponse> { return redirect_to(r.target); });
+  auto limits = short_limits();
+  limits.max_redirects = 3;
+  HttpClient client(limits);
+  const auto ex = client.send(put(server.port));
+  EXPECT_EQ(ex.error, TransportError::too_many_redirects) << ex.error_detail;
+  EXPECT_FALSE(ex.response);
+  EXPECT_EQ(ex.redirects.size(), 3U);
+  EXPECT_EQ(server.seen().size(), 4U) << "the first request and three redirects, then no more";
+  EXPECT_NE(ex.error_detail.find("more than 3 redirect(s)"), std::string::npos) << ex.error_detail;
+  EXPECT_NE(ex.error_detail.find(url_for(server.port) + " -> " + url_for(server.port)), std::string::npos)
+      << ex.error_detail;
+}
+
+TEST(HttpClient, CapsTheChainInATooManyRedirectsDetail) {
+  // Each hop adds to the path: the URLs grow to kilobytes, the detail does not.
+  RedirectServer server([](const ServerRequest& r) -> std::optional<ServerResponse> {
+    return redirect_to(r.target + "/" + std::string(1000, 'a'));
+  });
+  auto limits = short_limits();
+  limits.max_redirects = 8;
+  HttpClient client(limits);
+  const auto ex = client.send(put(server.port));
+  EXPECT_EQ(ex.error, TransportError::too_many_redirects);
+  EXPECT_LT(ex.error_detail.size(), 1500U);
+}
+
+TEST(HttpClient, RefusesARedirectOffLoopbackWithoutConnectingThere) {
+  RedirectServer server([](const ServerRequest&) -> std::optional<ServerResponse> {
+    return redirect_to("http://192.0.2.1/mdm");  // TEST-NET-1 (RFC 5737): routed nowhere
+  });
+  auto limits = short_limits();
+  limits.connect_timeout = 3000ms;
+  HttpClient client(limits);
+  const auto ex = client.send(put(server.port));
+  // A connect attempt would end as connect_failed or connect_timeout, not as this; and it
+  // would not be over this soon.
+  EXPECT_EQ(ex.error, TransportError::redirect_refused) << ex.error_detail;
+  EXPECT_FALSE(ex.response);
+  EXPECT_TRUE(ex.redirects.empty());
+  EXPECT_NE(ex.error_detail.find("http://192.0.2.1/mdm"), std::string::npos) << ex.error_detail;
+  EXPECT_LT(ex.elapsed, 1s);
+  EXPECT_EQ(server.seen().size(), 1U);
+}
+
+TEST(HttpClient, RefusesARedirectToAnotherScheme) {
+  RedirectServer server([](const ServerRequest&) -> std::optional<ServerResponse> {
+    return redirect_to("ftp://127.0.0.1/mdm");
+  });
+  HttpClient client(short_limits());
+  const auto ex = client.send(put(server.port));
+  EXPECT_EQ(ex.error, TransportError::redirect_refused);
+  EXPECT_NE(ex.error_detail.find("ftp://127.0.0.1/mdm"), std::string::npos) << ex.error_detail;
+}
+
+TEST(HttpClient, FollowsARedirectToAnotherLoopbackOriginByName) {
+  // "localhost" is loopback by name, so no flag is needed. (Following a redirect off loopback
+  // with redirects_off_loopback set is not tested: tests talk to loopback only.)
+  RedirectServer target([](const ServerRequest&) -> std::optional<ServerResponse> { return std::nullopt; });
+  RedirectServer server([&target](const ServerRequest&) -> std::optional<ServerResponse> {
+    return redirect_to("http://localhost:" + std::to_string(target.port) + "/elsewhere");
+  });
+  HttpClient client(short_limits());
+  const auto ex = client.send(put(server.port));
+  ASSERT_TRUE(ex.ok()) << transport_error_name(ex.error) << ": " << ex.error_detail;
+  EXPECT_EQ(ex.response->body, "PUT /elsewhere <plist/>");
+}
+
+TEST(HttpClient, DropsAuthorizationWhenARedirectLeavesTheOrigin) {
+  RedirectServer other([](const ServerRequest&) -> std::optional<ServerResponse> { return std::nullopt; });
+  RedirectServer first([&other](const ServerRequest&) -> std::optional<ServerResponse> {
+    return redirect_to(url_for(other.port, "/v1/enqueue/x"), 307);
+  });
+  HttpClient client(short_limits());
+  Request request = put(first.port);
+  request.headers.push_back({"Authorization", "Basic bm9wZTpub3Bl"});
+  ASSERT_TRUE(client.send(request).ok());
+  ASSERT_EQ(first.seen().size(), 1U);
+  EXPECT_EQ(find_header(first.seen()[0].headers, "Authorization"), "Basic bm9wZTpub3Bl");
+  ASSERT_EQ(other.seen().size(), 1U);
+  EXPECT_FALSE(find_header(other.seen()[0].headers, "Authorization"));
+}
+
+TEST(HttpClient, ReturnsTheRedirectAsTheResponseWhenMaxRedirectsIsZero) {
+  RedirectServer server([](const ServerRequest& r) -> std::optional<ServerResponse> { return redirect_to(r.target); });
+  auto limits = short_limits();
+  limits.max_redirects = 0;
+  HttpClient client(limits);
+  const auto ex = client.send(put(server.port));
+  ASSERT_TRUE(ex.ok()) << transport_error_name(ex.error);
+  EXPECT_EQ(ex.response->status, 302);
+  EXPECT_EQ(find_header(ex.response->headers, "Location"), "/mdm");
+  EXPECT_TRUE(ex.redirects.empty());
+  EXPECT_EQ(server.seen().size(), 1U);
+}
+
+TEST(HttpClient, ReturnsARedirectWithoutLocationAsTheResponse) {
+  RedirectServer server([](const ServerRequest&) -> std::optional<ServerResponse> {
+    ServerResponse response;
+    response.status = 302;
+    return response;
+  });
+  HttpClient client(short_limits());
+  const auto ex = client.send(put(server.port));
+  ASSERT_TRUE(ex.ok());
+  EXPECT_EQ(ex.response->status, 302);
 }
 
 }  // namespace

@@ -130,7 +130,8 @@ TEST(TransportErrorName, NamesEveryTlsValueAsItIsSpelled) {
   EXPECT_EQ(transport_error_name(TransportError::tls_name_mismatch), "tls_name_mismatch");
   EXPECT_EQ(transport_error_name(TransportError::tls_certificate_expired), "tls_certificate_expired");
   EXPECT_EQ(transport_error_name(TransportError::tls_client_certificate_rejected), "tls_client_certificate_rejected");
-  EXPECT_EQ(kLastTransportError, TransportError::tls_client_certificate_rejected);
+  // The redirect values come after these (http_client_test.cpp checks the last one).
+  EXPECT_EQ(static_cast<int>(TransportError::tls_client_certificate_rejected), 17);
   // The values before TLS keep their numbers: transcripts and other modules rely on them.
   EXPECT_EQ(static_cast<int>(TransportError::bad_response), 12);
   EXPECT_EQ(static_cast<int>(TransportError::tls_handshake_failed), 13);

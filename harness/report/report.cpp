@@ -343,6 +343,7 @@ Json transcript_entry_json(const TranscriptEntry& entry) {
   j["started"] = format_rfc3339_ms(x.started);
   j["elapsed_us"] = static_cast<std::int64_t>(x.elapsed.count());
   j["reused_connection"] = x.reused_connection;
+  if (!x.redirects.empty()) j["redirects"] = strings_json(x.redirects);
   j["tls"] = x.tls;
   j["tls_verified"] = x.tls_verified;
   if (x.error != net::TransportError::none) {
@@ -361,6 +362,11 @@ Json transcript_entry_json(const TranscriptEntry& entry) {
     response["reason"] = bytes_json(x.response->reason);
     response["headers"] = headers_json(x.response->headers);
     response["body"] = bytes_json(x.response->body);
+    if (entry.response_body_cut) {
+      // The body above is its first kTranscriptBodyCap bytes; these describe the whole.
+      response["body_cut"] = Json{{"bytes", entry.response_body_cut->bytes},
+                                  {"sha256", entry.response_body_cut->sha256}};
+    }
     j["response"] = std::move(response);
   } else {
     j["response"] = nullptr;
@@ -599,6 +605,7 @@ TranscriptEntry read_transcript_entry(Reader& r, const Json& j, const std::strin
   }
   x.elapsed = chr::microseconds{r.integer(j, "elapsed_us", path)};
   x.reused_connection = r.boolean(j, "reused_connection", path);
+  if (j.contains("redirects")) x.redirects = r.strings(j, "redirects", path);
   x.tls = r.boolean(j, "tls", path);
   x.tls_verified = r.boolean(j, "tls_verified", path);
   if (r.ok() && j.contains("error")) {
@@ -628,6 +635,13 @@ TranscriptEntry read_transcript_entry(Reader& r, const Json& j, const std::strin
       response.headers = read_headers(r, *resp, where);
       response.body = r.bytes(*resp, "body", where);
       x.response = std::move(response);
+      if (resp->contains("body_cut")) {
+        if (const Json* cut = r.object(*resp, "body_cut", where)) {
+          const std::string cut_where = Reader::join(where, "body_cut");
+          entry.response_body_cut = scenario::CutBody{
+              static_cast<std::size_t>(r.integer(*cut, "bytes", cut_where)), r.string(*cut, "sha256", cut_where)};
+        }
+      }
     }
   }
   return entry;

@@ -54,6 +54,8 @@ TranscriptEntry exchange(std::string label, std::string request_body, int status
   e.exchange.started = sample_time();
   e.exchange.elapsed = chr::microseconds{1834};
   e.exchange.reused_connection = true;
+  e.exchange.redirects = {"http://127.0.0.1:8080/mdm2"};
+  e.response_body_cut = scenario::CutBody{9'000'000, std::string(64, 'a')};
   return e;
 }
 
@@ -164,6 +166,9 @@ TEST(ReportJson, RoundTripsARunWithAFailingCaseAndATranscript) {
   EXPECT_EQ(c.transcript[1].exchange.error, net::TransportError::tls_client_certificate_rejected);
   EXPECT_TRUE(c.transcript[1].exchange.tls);
   EXPECT_EQ(back->identity_mode, "both");
+  ASSERT_TRUE(c.transcript[0].response_body_cut);
+  EXPECT_EQ(c.transcript[0].response_body_cut->bytes, 9'000'000u);
+  EXPECT_EQ(c.transcript[0].exchange.redirects, run.cases[1].transcript[0].exchange.redirects);
   EXPECT_EQ(back->notes, run.notes);
   EXPECT_FALSE(c.transcript[1].exchange.response);
   ASSERT_EQ(back->rules.size(), 2u);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,22 @@ struct Finding {
   int step = 0;             // index of the step in the case, from 0
 };
 
+// Response bodies beyond this are kept cut short in transcripts: a server that answers every
+// report with megabytes must not grow the harness's memory or report.json without bound.
+inline constexpr std::size_t kTranscriptBodyCap = 64 * 1024;
+
+// What was cut from a response body kept in a transcript.
+struct CutBody {
+  std::size_t bytes = 0;    // the full body's size
+  std::string sha256;       // the full body's digest, lower-case hex
+};
+
 // One HTTP exchange in a case, with who sent it and what it was.
 struct TranscriptEntry {
   std::string actor;        // "mac" or "mac/alice", or "admin" for the admin adapter
   std::string label;        // "Authenticate", "Idle", "Acknowledged 5E1F...", "enqueue ProfileList"
   net::Exchange exchange;
+  std::optional<CutBody> response_body_cut;  // set when the response body was cut to the cap
 };
 
 struct CaseResult {

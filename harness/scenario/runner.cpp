@@ -209,6 +209,18 @@ class CaseRun {
     return *client;
   }
 
+  // Adds an exchange to the transcript, with a response body beyond the cap cut short.
+  void keep(const std::string& actor, const std::string& label, const net::Exchange& exchange) {
+    TranscriptEntry entry{actor, label, exchange, std::nullopt};
+    if (entry.exchange.response && entry.exchange.response->body.size() > kTranscriptBodyCap) {
+      auto& body = entry.exchange.response->body;
+      entry.response_body_cut = CutBody{body.size(), sha256_hex(body)};
+      body.resize(kTranscriptBodyCap);
+      body.shrink_to_fit();
+    }
+    result_.transcript.push_back(std::move(entry));
+  }
+
   void check_interrupted() const {
     if (stop_ && stop_->load()) throw Stop{Verdict::error, "interrupted before the case finished"};
   }
@@ -236,7 +248,7 @@ class CaseRun {
     request.body = message.bytes();
     auto exchange = transmit(actor_name, identity_of, request);
     auto label = identity_of.empty() ? message.label : message.label + " (under " + identity_of + "'s identity)";
-    result_.transcript.push_back(TranscriptEntry{actor_name, label, exchange});
+    keep(actor_name, label, exchange);
     if (!exchange.ok()) {
       throw Stop{Verdict::error, fmt::format("{} as {}: PUT {}: no answer: {} ({})", message.label, actor_name,
                                              request.url, net::transport_error_name(exchange.error),
@@ -379,7 +391,7 @@ class CaseRun {
     }
     check_interrupted();
     auto exchange = admin_http_->send(request);
-    result_.transcript.push_back(TranscriptEntry{"admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, exchange});
+    keep("admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, exchange);
     // The admin adapter is how the harness sets a case up, not a rule of the protocol: when it
     // fails, no verdict on the server's MDM behaviour can be reached.
     if (!exchange.ok()) {
@@ -425,7 +437,7 @@ class CaseRun {
       net::Request request{"PUT", target_.server_url, {{"Content-Type", series.next().content_type()}},
                            series.next().bytes()};
       auto exchange = transmit(step.actor, step.identity_of, request);
-      result_.transcript.push_back(TranscriptEntry{step.actor, series.next().label, exchange});
+      keep(step.actor, series.next().label, exchange);
       if (!exchange.ok()) {
         series.on_answer({}, fmt::format("{} ({})", net::transport_error_name(exchange.error), exchange.error_detail));
       } else {

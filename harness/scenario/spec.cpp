@@ -558,6 +558,15 @@ TargetProfile load_profile(const std::filesystem::path& file, const std::optiona
     int body = l.get("max_body_bytes", static_cast<int>(p.limits.max_body_bytes));
     if (body <= 0) l.fail(l.node("max_body_bytes"), "must be positive", "max_body_bytes");
     p.limits.max_body_bytes = static_cast<std::size_t>(body);
+    // Every hop has its own deadlines, so one request may take (max_redirects + 1) times them;
+    // 20 is the most the Fetch standard (and so every browser) follows.
+    constexpr int kMostRedirects = 20;
+    int redirects = l.get("max_redirects", p.limits.max_redirects);
+    if (redirects < 0 || redirects > kMostRedirects) {
+      l.fail(l.node("max_redirects"), fmt::format("must be between 0 and {}", kMostRedirects), "max_redirects");
+    }
+    p.limits.max_redirects = redirects;
+    p.limits.redirects_off_loopback = l.get("redirects_off_loopback", p.limits.redirects_off_loopback);
     auto bound = [&](const std::string& key, std::size_t fallback, std::size_t most) {
       int v = l.get(key, static_cast<int>(fallback));
       if (v <= 0 || static_cast<std::size_t>(v) > most) {

@@ -228,6 +228,31 @@ TEST_F(SpecTest, LimitsAreReadAndCannotBeTurnedOff) {
   }
 }
 
+TEST_F(SpecTest, RedirectLimitsAreReadAndBounded) {
+  auto defaults =
+      load_profile(write("defaults.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"));
+  EXPECT_EQ(defaults.limits.max_redirects, 5);
+  EXPECT_FALSE(defaults.limits.redirects_off_loopback);
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                "limits:\n  max_redirects: 0\n  redirects_off_loopback: true\n");
+  auto profile = load_profile(p);
+  EXPECT_EQ(profile.limits.max_redirects, 0);
+  EXPECT_TRUE(profile.limits.redirects_off_loopback);
+  for (const char* bad :
+       {"max_redirects: -1", "max_redirects: 21", "max_redirects: many", "redirects_off_loopback: maybe"}) {
+    auto wrong = write("wrong.yaml", std::string("schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                                 "limits:\n  header_timeout_ms: 1500\n  ") +
+                                         bad + "\n");
+    try {
+      load_profile(wrong);
+      ADD_FAILURE() << bad;
+    } catch (const LoadError& e) {
+      EXPECT_EQ(e.line(), 7) << bad;
+      EXPECT_EQ(e.key(), "limits." + std::string(bad).substr(0, std::string(bad).find(':'))) << bad;
+    }
+  }
+}
+
 TEST_F(SpecTest, BuiltinIsOnlyValidWithTheBuiltinServer) {
   auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\ntls:\n  ca: builtin\n");
   EXPECT_THROW(load_profile(p), LoadError);
