@@ -263,6 +263,28 @@ TEST_F(TlsCliTest, AServerCertificateForAnotherNameExitsThree) {
   EXPECT_NE(output.find("tls_name_mismatch"), std::string::npos) << output;
 }
 
+TEST_F(TlsCliTest, AnExpiredServerCertificateExitsThreeSayingSo) {
+  auto port = start(server::IdentityMode::none, {"127.0.0.1"},
+                    pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
+  auto output = run(profile(port, "tls: {ca: ca.crt}\n"));
+  EXPECT_EQ(last_.exit_code, 3) << output;
+  EXPECT_NE(output.find("tls_certificate_expired"), std::string::npos) << output;
+}
+
+TEST_F(TlsCliTest, AFailedHandshakeWithAPlainServerExitsThreeWithinTheDeadline) {
+  net::HttpServer plain([](const net::ServerRequest&) { return net::ServerResponse{}; });
+  std::string error;
+  auto port = plain.listen("127.0.0.1", 0, &error);
+  ASSERT_NE(port, 0) << error;
+  plain.start(1);
+  ASSERT_TRUE(pki::write_identity(ca_, dir_ / "ca.crt", dir_ / "ca.key", nullptr));
+  auto started = std::chrono::steady_clock::now();
+  auto output = run(profile(port, "tls: {ca: ca.crt}\n"));
+  EXPECT_EQ(last_.exit_code, 3) << output;
+  EXPECT_NE(output.find("tls_handshake_failed"), std::string::npos) << output;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
 TEST_F(TlsCliTest, InsecureIsHonouredOnlyWhenAskedAndTheReportSaysSo) {
   auto port = start(server::IdentityMode::none, {"mdm.other.example"});
   auto output = run(profile(port, "tls: {ca: ca.crt, insecure: true}\n"), "chn/");
