@@ -797,9 +797,10 @@ Exchange HttpClient::Impl::send_once(const Request& request) {
 //   included. An MDM client only ever PUTs a plist; switching to GET (what browsers do for
 //   301/302 after POST, and RFC 9110 allows for 303) would send a request no MDM server can
 //   answer, and the verdict would blame the server for the client's rewrite.
-// - A host that is not loopback is not followed unless ClientLimits::redirects_off_loopback
-//   says so: the target under test must not be able to point the harness, with a device's
-//   identity and signed bodies, at any other machine. The check runs before any connect.
+// - A host that is neither loopback nor the request's own host is not followed unless
+//   ClientLimits::redirects_off_loopback says so: the target under test must not be able to
+//   point the harness, with a device's identity and signed bodies, at any other machine. The
+//   check runs before any connect.
 // - The chain is bounded by max_redirects, each hop by its own deadlines, so a send takes at
 //   most (max_redirects + 1) times one request's deadlines.
 Exchange HttpClient::Impl::send(const Request& request) {
@@ -808,6 +809,7 @@ Exchange HttpClient::Impl::send(const Request& request) {
 
   Request hop = request;
   auto current = parse_url(request.url);  // always parses when send_once got a response for it
+  const auto original = current;
   std::string chain = shown_url(request.url);
   auto refuse = [&ex](TransportError error, std::string detail) {
     ex.response.reset();
@@ -824,7 +826,10 @@ Exchange HttpClient::Impl::send(const Request& request) {
              "Location " + shown_url(*location) + " is not an http or https URL; not followed");
       break;
     }
-    if (!limits.redirects_off_loopback && !is_loopback_host(next->host)) {
+    // The host the request was first sent to is the one the user chose to test: a redirect
+    // back to it (say /mdm to /mdm/) is followed wherever it is.
+    const bool same_host = original && next->host == original->host;
+    if (!limits.redirects_off_loopback && !is_loopback_host(next->host) && !same_host) {
       refuse(TransportError::redirect_refused,
              "Location " + shown_url(*target) + ": " + shown_url(next->host) +
                  " is not a loopback host and redirects_off_loopback is off; not followed");
