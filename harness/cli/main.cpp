@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -29,7 +30,18 @@ extern "C" void on_stop_signal(int signal) {
   std::signal(signal, SIG_DFL);
 }
 
-int command_run(cli::SuiteOptions options, const std::string& out_dir, bool redact) {
+int command_run(cli::SuiteOptions options, const std::string& out_dir, bool redact,
+                const std::string& baseline_file) {
+  // The baseline is read before anything runs: an unreadable one is a usage error.
+  std::optional<scenario::RunResult> baseline;
+  if (!baseline_file.empty()) {
+    std::string error;
+    baseline = report::read_run_file(baseline_file, &error);
+    if (!baseline) {
+      fmt::print(stderr, "mdmconform: --baseline: {}\n", error);
+      return 2;
+    }
+  }
   options.stop = &g_stop;
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
@@ -52,7 +64,38 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   if (outcome.run.interrupted) {
     fmt::print(stderr, "mdmconform: interrupted; the report holds the {} case(s) that ran\n", outcome.run.cases.size());
   }
+  if (baseline) {
+    // Only changes count: a case failing now and in the baseline is known, not news.
+    auto changes = report::verdict_changes(*baseline, outcome.run);
+    int shown = 0;
+    for (const auto& change : changes) {
+      if (!change.after) continue;  // a baseline case this run did not select
+      const auto& now = *std::find_if(outcome.run.cases.begin(), outcome.run.cases.end(),
+                                      [&](const scenario::CaseResult& c) { return c.id == change.id; });
+      fmt::print("baseline: {}{}\n", report::describe_change(change),
+                 report::is_new_failure(now, *baseline, options.strict) ? " (new failure)" : "");
+      ++shown;
+    }
+    fmt::print("baseline: {} case(s) changed against {}\n", shown, baseline_file);
+    return report::exit_code_against(outcome.run, *baseline, options.strict);
+  }
   return outcome.exit_code;
+}
+
+// `diff A B`: the cases whose verdict changed from A to B. Exit 0 when none did, 1 when some
+// did, 2 when a file cannot be read.
+int command_diff(const std::string& a_file, const std::string& b_file) {
+  std::string error;
+  auto a = report::read_run_file(a_file, &error);
+  auto b = a ? report::read_run_file(b_file, &error) : std::nullopt;
+  if (!a || !b) {
+    fmt::print(stderr, "mdmconform: {}\n", error);
+    return 2;
+  }
+  auto changes = report::verdict_changes(*a, *b);
+  for (const auto& change : changes) fmt::print("{}\n", report::describe_change(change));
+  fmt::print("{} case(s) changed\n", changes.size());
+  return changes.empty() ? 0 : 1;
 }
 
 // A test CA and a server certificate for `serve --tls-dir`, written where other tools (and
@@ -174,6 +217,21 @@ int main(int argc, char** argv) {
   run->add_option("--fault", run_fault, "fault mode of the built-in server (see `list --faults`)");
   run->add_option("cases", run_options.selection, "case id prefixes to run (default: all)");
   run->add_flag("--no-redact", no_redact, "keep secrets in reports and transcripts");
+  run->add_option("--jobs", run_options.jobs, "cases run at once, each on its own thread")
+      ->check(CLI::Range(1, scenario::kMaxJobs))
+      ->capture_default_str();
+  run->add_option("--confirm", run_options.confirm,
+                  "re-runs of a failing or warning case on fresh devices (0: none); a verdict that does not repeat is flaky")
+      ->check(CLI::Range(0, scenario::kMaxConfirm))
+      ->capture_default_str();
+  run->add_option("--tag", run_options.tags, "run the cases with this tag (repeatable: any of them)");
+  std::vector<std::string> run_levels;
+  run->add_option("--level", run_levels, "run the cases naming a rule at this level: must, should, may (repeatable)")
+      ->check(CLI::IsMember({"must", "should", "may"}));
+  run->add_flag("--strict", run_options.strict, "count should-level breaks (warn) as failures in the exit code");
+  std::string baseline_file;
+  run->add_option("--baseline", baseline_file,
+                  "an earlier report.json: only new failures against it make the exit code non-zero");
 
   server::Config serve_config;
   std::string serve_fault = "none";
@@ -195,6 +253,12 @@ int main(int argc, char** argv) {
 
   bool list_rules = false;
   bool list_faults = false;
+  std::string diff_a;
+  std::string diff_b;
+  auto* diff = app.add_subcommand("diff", "list the cases whose verdict changed between two report.json files");
+  diff->add_option("A", diff_a, "the earlier report.json")->required();
+  diff->add_option("B", diff_b, "the later report.json")->required();
+
   auto* list = app.add_subcommand("list", "list the cases, the rules, or the fault modes");
   list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
   list->add_flag("--faults", list_faults, "fault modes of the reference server and the rules each breaks");
@@ -234,8 +298,13 @@ int main(int argc, char** argv) {
       }
       run_options.identity_mode = *mode;
     }
+    for (const auto& name : run_levels) {
+      run_options.levels.push_back(name == "must" ? scenario::Level::must
+                                   : name == "should" ? scenario::Level::should
+                                                      : scenario::Level::may);
+    }
     run_options.seed = seed ? *seed : std::random_device{}();
-    return command_run(run_options, out_dir, !no_redact);
+    return command_run(run_options, out_dir, !no_redact, baseline_file);
   }
   if (*serve) {
     auto fault = fault_named(serve_fault);
@@ -250,5 +319,6 @@ int main(int argc, char** argv) {
     serve_config.identity_mode = cli::server_identity_mode(*mode);
     return command_serve(serve_config, address, port, tls_dir);
   }
+  if (*diff) return command_diff(diff_a, diff_b);
   return command_list(specs, list_rules, list_faults);
 }

@@ -1,10 +1,13 @@
 #include "harness/cli/suite.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "harness/pki/pki.hpp"
@@ -36,15 +39,72 @@ SuiteOutcome& fail(SuiteOutcome& out, int code, std::string message) {
   return out;
 }
 
-bool selected(const std::string& id, const std::vector<std::string>& prefixes) {
-  if (prefixes.empty()) return true;
-  for (const auto& p : prefixes) {
-    if (id.rfind(p, 0) == 0) return true;
+// By id: a prefix, or a whole case id, which selects that case alone (net/refuse_410 is also
+// the prefix of net/refuse_410_second_user). Then by tag and by level, each when asked for.
+bool selected(const scenario::Case& c, const SuiteOptions& options, const std::set<std::string>& ids,
+              const scenario::RuleCatalog& rules) {
+  const auto& prefixes = options.selection;
+  bool by_id = prefixes.empty() || std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) {
+                 return ids.count(p) != 0 ? c.id == p : c.id.rfind(p, 0) == 0;
+               });
+  bool by_tag = options.tags.empty() || std::any_of(c.tags.begin(), c.tags.end(), [&](const std::string& t) {
+                  return std::find(options.tags.begin(), options.tags.end(), t) != options.tags.end();
+                });
+  bool by_level = options.levels.empty() || std::any_of(c.rules.begin(), c.rules.end(), [&](const std::string& r) {
+                    auto it = rules.rules.find(r);
+                    return it != rules.rules.end() &&
+                           std::find(options.levels.begin(), options.levels.end(), it->second.level) !=
+                               options.levels.end();
+                  });
+  return by_id && by_tag && by_level;
+}
+
+std::string describe_selection(const SuiteOptions& options) {
+  std::vector<std::string> parts;
+  if (!options.selection.empty()) parts.push_back(fmt::format("{}", fmt::join(options.selection, ", ")));
+  if (!options.tags.empty()) parts.push_back(fmt::format("tag {}", fmt::join(options.tags, " or ")));
+  std::vector<std::string_view> levels;
+  for (auto l : options.levels) levels.push_back(scenario::level_name(l));
+  if (!levels.empty()) parts.push_back(fmt::format("level {}", fmt::join(levels, " or ")));
+  return fmt::format("{}", fmt::join(parts, " with "));
+}
+
+// An argument as a POSIX shell reads it back: as is when it holds only characters the shell
+// leaves alone, else single-quoted (a quote inside becomes '\'').
+std::string shell_quote(std::string_view arg) {
+  bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           std::string_view("_-./:=@%+,").find(ch) != std::string_view::npos;
+  });
+  if (plain) return std::string(arg);
+  std::string out = "'";
+  for (char ch : arg) {
+    if (ch == '\'') out += "'\\''";
+    else out += ch;
   }
-  return false;
+  return out + "'";
 }
 
 }  // namespace
+
+std::string reproducer_for(const SuiteOptions& options, const std::string& case_id) {
+  std::string out = "mdmconform";
+  std::error_code ec;
+  if (!std::filesystem::equivalent(options.specs_dir, default_specs_dir(), ec)) {
+    out += " --specs " + shell_quote(std::filesystem::absolute(options.specs_dir, ec).string());
+  }
+  out += fmt::format(" run --seed {}", options.seed);
+  if (options.target) {
+    out += " --target " + shell_quote(std::filesystem::absolute(*options.target, ec).string());
+  }
+  if (options.builtin_fault != server::Fault::none) {
+    out += " --fault " + shell_quote(server::fault_info(options.builtin_fault).name);
+  }
+  if (options.identity_mode) {
+    out += " --identity-mode " + shell_quote(scenario::identity_mode_name(*options.identity_mode));
+  }
+  return out + " " + shell_quote(case_id);
+}
 
 server::IdentityMode server_identity_mode(scenario::IdentityMode mode) {
   switch (mode) {
@@ -69,14 +129,16 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     auto all = scenario::load_suite(options.specs_dir / "scenarios", rules);
     std::vector<scenario::Case> cases;
     std::string suite_bytes = file_bytes(options.specs_dir / "rules.yaml");
+    std::set<std::string> ids;
+    for (const auto& c : all) ids.insert(c.id);
     for (auto& c : all) {
-      if (!selected(c.id, options.selection)) continue;
+      if (!selected(c, options, ids, rules)) continue;
       suite_bytes += c.id + "\n" + file_bytes(c.file);
       cases.push_back(std::move(c));
     }
     if (cases.empty()) {
       out.exit_code = 2;
-      out.message = fmt::format("no case matches {}", fmt::join(options.selection, ", "));
+      out.message = fmt::format("no case matches {}", describe_selection(options));
       return out;
     }
 
@@ -119,7 +181,13 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       return out;
     }
     auto started_at = now_rfc3339();
-    out.run = scenario::run_suite(cases, profile, rules, {options.seed, options.on_case, options.stop});
+    scenario::RunOptions run_options;
+    run_options.seed = options.seed;
+    run_options.on_case = options.on_case;
+    run_options.stop = options.stop;
+    run_options.jobs = options.jobs;
+    run_options.confirm = options.confirm;
+    out.run = scenario::run_suite(cases, profile, rules, run_options);
     out.run.started_at = started_at;
     out.run.suite_digest = scenario::sha256_hex(suite_bytes);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);
@@ -127,7 +195,12 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     if (profile.tls.insecure) {
       out.run.notes.push_back("TLS verification was off (tls.insecure in the profile): the server's certificate was not checked");
     }
-    out.exit_code = scenario::exit_code_for(out.run);
+    for (auto& c : out.run.cases) {
+      if (c.verdict == scenario::Verdict::fail || c.verdict == scenario::Verdict::warn) {
+        c.reproducer = reproducer_for(options, c.id);
+      }
+    }
+    out.exit_code = scenario::exit_code_for(out.run, options.strict);
   } catch (const scenario::LoadError& e) {
     out.exit_code = 2;
     out.message = e.what();

@@ -19,8 +19,14 @@ struct SuiteOptions {
   server::Fault builtin_fault = server::Fault::none;
   // Overrides the profile's identity mode (the mutation self-test runs every mode).
   std::optional<scenario::IdentityMode> identity_mode;
-  std::vector<std::string> selection;          // case id prefixes; empty: all
+  // Case id prefixes (a whole case id selects that case alone); empty: all.
+  std::vector<std::string> selection;
+  std::vector<std::string> tags;               // cases with any of these tags; empty: any
+  std::vector<scenario::Level> levels;         // cases naming a rule at one of these levels; empty: any
   std::uint64_t seed = 0;
+  int jobs = 1;                                // see scenario::RunOptions::jobs
+  int confirm = 2;                             // see scenario::RunOptions::confirm
+  bool strict = false;                         // a should-level break (warn) counts as a failure
   std::function<void(const scenario::CaseResult&)> on_case;
   const std::atomic<bool>* stop = nullptr;  // see scenario::RunOptions::stop
 };
@@ -36,7 +42,14 @@ server::IdentityMode server_identity_mode(scenario::IdentityMode mode);
 // The specs folder: ./specs when it holds rules.yaml, else the one in the source tree.
 std::filesystem::path default_specs_dir();
 
-// Never throws: configuration errors come back as exit code 2 with file and line.
+// Never throws: configuration errors come back as exit code 2 with file and line. Every case
+// that ends fail or warn gets its reproducer.
 SuiteOutcome run_suite(const SuiteOptions& options);
+
+// The one-line command that replays one case of a run made with these options:
+// `mdmconform [--specs DIR] run --seed S [--target PROFILE] [--fault F] [--identity-mode M] ID`,
+// with --specs only when the specs folder is not the default one, the profile's path made
+// absolute, and any argument that the shell would read otherwise single-quoted.
+std::string reproducer_for(const SuiteOptions& options, const std::string& case_id);
 
 }  // namespace mdmc::cli

@@ -10,10 +10,15 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
+#include <map>
+#include <set>
+#include <sstream>
 #include <system_error>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "harness/plist/value.hpp"
@@ -382,6 +387,9 @@ Json case_json(const CaseResult& c) {
   j["verdict"] = std::string(scenario::verdict_name(c.verdict));
   j["reason"] = text_json(c.reason);
   j["elapsed_ms"] = static_cast<std::int64_t>(c.elapsed.count());
+  j["flaky"] = c.flaky;
+  j["attempts"] = strings_json(c.attempts);
+  j["reproducer"] = text_json(c.reproducer);
   Json findings = Json::array();
   for (const auto& f : c.findings) {
     Json fj = Json::object();
@@ -655,6 +663,10 @@ CaseResult read_case(Reader& r, const Json& j, const std::string& path) {
   c.verdict = r.verdict(j, "verdict", path);
   c.reason = r.string(j, "reason", path);
   c.elapsed = chr::milliseconds{r.integer(j, "elapsed_ms", path)};
+  // Records written before confirmation re-runs and reproducers existed lack these three.
+  if (j.contains("flaky")) c.flaky = r.boolean(j, "flaky", path);
+  if (j.contains("attempts")) c.attempts = r.strings(j, "attempts", path);
+  if (j.contains("reproducer")) c.reproducer = r.string(j, "reproducer", path);
   if (const Json* arr = r.array(j, "findings", path)) {
     const std::string base = Reader::join(path, "findings");
     for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
@@ -1115,8 +1127,12 @@ std::string to_json_text(const RunResult& run) {
   target["name"] = text_json(run.target_name);
   target["url"] = text_json(run.target_url);
   target["profile_digest"] = text_json(run.profile_digest);
+  Json declares = Json::object();
+  for (const auto& [key, value] : run.declares) declares[sanitize_utf8(key)] = value;
+  target["declares"] = std::move(declares);
   j["target"] = std::move(target);
   j["suite_digest"] = text_json(run.suite_digest);
+  j["apple_schema_revision"] = text_json(run.apple_schema_revision);
   j["started_at"] = text_json(run.started_at);
   j["elapsed_ms"] = static_cast<std::int64_t>(run.elapsed.count());
   // A 64-bit seed does not fit a JavaScript number (53 bits of mantissa): keep it a string.
@@ -1168,8 +1184,19 @@ std::optional<RunResult> from_json_text(std::string_view text, std::string* erro
       run.target_name = r.string(*target, "name", "target");
       run.target_url = r.string(*target, "url", "target");
       run.profile_digest = r.string(*target, "profile_digest", "target");
+      // Records written before "declares" existed did not say what the target declared.
+      if (target->contains("declares")) {
+        if (const Json* declares = r.object(*target, "declares", "target")) {
+          for (const auto& [key, value] : declares->items()) {
+            run.declares[key] = r.boolean(*declares, key, "target.declares");
+          }
+        }
+      }
     }
     run.suite_digest = r.string(j, "suite_digest", top);
+    if (j.contains("apple_schema_revision")) {
+      run.apple_schema_revision = r.string(j, "apple_schema_revision", top);
+    }
     run.started_at = r.string(j, "started_at", top);
     run.elapsed = chr::milliseconds{r.integer(j, "elapsed_ms", top)};
     const std::string seed = r.string(j, "seed", top);
@@ -1203,6 +1230,67 @@ std::optional<RunResult> from_json_text(std::string_view text, std::string* erro
   return run;
 }
 
+std::optional<RunResult> read_run_file(const fs::path& path, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    set_error(error, fmt::format("{}: cannot read: {}", path.string(), errno_text(errno)));
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    set_error(error, fmt::format("{}: cannot read", path.string()));
+    return std::nullopt;
+  }
+  std::string why;
+  auto run = from_json_text(text.str(), &why);
+  if (!run) set_error(error, fmt::format("{}: {}", path.string(), why));
+  return run;
+}
+
+std::vector<VerdictChange> verdict_changes(const RunResult& before, const RunResult& after) {
+  std::map<std::string, Verdict> earlier;
+  for (const auto& c : before.cases) earlier.emplace(c.id, c.verdict);
+  std::vector<VerdictChange> out;
+  std::set<std::string> seen;
+  for (const auto& c : after.cases) {
+    seen.insert(c.id);
+    auto it = earlier.find(c.id);
+    if (it == earlier.end()) {
+      out.push_back({c.id, std::nullopt, c.verdict});
+    } else if (it->second != c.verdict) {
+      out.push_back({c.id, it->second, c.verdict});
+    }
+  }
+  for (const auto& c : before.cases) {
+    if (seen.insert(c.id).second) out.push_back({c.id, c.verdict, std::nullopt});
+  }
+  return out;
+}
+
+std::string describe_change(const VerdictChange& change) {
+  auto name = [](const std::optional<Verdict>& v) {
+    return v ? std::string(scenario::verdict_name(*v)) : std::string("absent");
+  };
+  return fmt::format("{}: {} -> {}", console_text(change.id, 120), name(change.before), name(change.after));
+}
+
+bool is_new_failure(const CaseResult& now, const RunResult& baseline, bool strict) {
+  if (!scenario::counts_as_failure(now, strict)) return false;
+  for (const auto& before : baseline.cases) {
+    if (before.id == now.id) return !scenario::counts_as_failure(before, strict);
+  }
+  return true;  // a case the baseline does not hold: nothing says its failure is known
+}
+
+int exit_code_against(const RunResult& run, const RunResult& baseline, bool strict) {
+  if (run.interrupted) return 1;
+  for (const auto& c : run.cases) {
+    if (is_new_failure(c, baseline, strict)) return 1;
+  }
+  return 0;
+}
+
 std::string to_junit_xml(const RunResult& run) {
   const auto counts = count_verdicts(run);
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -1217,6 +1305,9 @@ std::string to_junit_xml(const RunResult& run) {
   append_property(out, "target_url", run.target_url);
   append_property(out, "profile_digest", run.profile_digest);
   append_property(out, "suite_digest", run.suite_digest);
+  if (!run.apple_schema_revision.empty()) {
+    append_property(out, "apple_schema_revision", run.apple_schema_revision);
+  }
   append_property(out, "started_at", run.started_at);
   append_property(out, "seed", std::to_string(run.seed));
   if (!run.builtin_fault.empty()) append_property(out, "builtin_fault", run.builtin_fault);
@@ -1228,6 +1319,10 @@ std::string to_junit_xml(const RunResult& run) {
                        xml_attr(c.id), junit_seconds(c.elapsed));
     std::string details;
     for (const Finding* f : failed_findings(c)) details += describe_finding(*f) + "\n";
+    std::string confirmation;
+    if (c.flaky) confirmation += fmt::format("flaky: attempts {}\n", fmt::join(c.attempts, ", "));
+    if (!c.reproducer.empty()) confirmation += "replay: " + c.reproducer + "\n";
+    details += confirmation;
     switch (c.verdict) {
       case Verdict::pass:
         out += "/>\n";
@@ -1250,6 +1345,7 @@ std::string to_junit_xml(const RunResult& run) {
           warnings += "warning: " + describe_finding(*f) + "\n";
         }
         if (warnings.empty()) warnings = "warning: " + c.reason + "\n";
+        warnings += confirmation;
         out += fmt::format(">\n    <system-out>{}</system-out>\n  </testcase>\n", xml_text(warnings));
         break;
       }
@@ -1267,10 +1363,15 @@ std::string console_summary(const RunResult& run) {
     ids.push_back(console_text(c.id, 120));
     id_width = std::max(id_width, width_of(ids.back()));
   }
+  // "PASS  " and "ERROR ": the verdict column is six wide, twelve when a verdict is flaky
+  // ("ERROR FLAKY ").
+  const bool any_flaky = std::any_of(run.cases.begin(), run.cases.end(), [](const CaseResult& c) { return c.flaky; });
+  const std::size_t verdict_width = any_flaky ? 12 : 6;
+  int flaky = 0;
   for (std::size_t i = 0; i < run.cases.size(); ++i) {
     const CaseResult& c = run.cases[i];
-    // "PASS  " and "ERROR ": the verdict column is six wide.
-    pad_to(out, upper_verdict(c.verdict), 6);
+    pad_to(out, upper_verdict(c.verdict) + (c.flaky ? " FLAKY" : ""), verdict_width);
+    flaky += c.flaky ? 1 : 0;
     if (c.verdict == Verdict::pass) {
       pad_to(out, ids[i], id_width);
       out += fmt::format("  ({} ms)\n", c.elapsed.count());
@@ -1287,6 +1388,11 @@ std::string console_summary(const RunResult& run) {
       pad_to(out, ids[i], id_width);
       out += "  " + console_text(why) + "\n";
     }
+    // Under the case, indented past the verdict column: how its attempts went (a confirmed
+    // failure repeats on fresh devices), and how to replay it.
+    const std::string indent(verdict_width, ' ');
+    if (!c.attempts.empty()) out += indent + console_text(fmt::format("attempts: {}", fmt::join(c.attempts, ", "))) + "\n";
+    if (!c.reproducer.empty()) out += indent + "replay: " + console_text(c.reproducer, 1000) + "\n";
   }
 
   if (!run.rules.empty()) {
@@ -1314,6 +1420,9 @@ std::string console_summary(const RunResult& run) {
                      count_of(counts, Verdict::warn), count_of(counts, Verdict::skip),
                      count_of(counts, Verdict::error),
                      static_cast<double>(run.elapsed.count()) / 1000.0);
+  if (flaky > 0) {
+    out += fmt::format("{} flaky: their verdict did not repeat on fresh devices; each keeps the worst seen\n", flaky);
+  }
   if (run.interrupted) out += "interrupted: the run stopped early, these results are partial\n";
   for (const auto& note : run.notes) out += "note: " + note + "\n";
   if (!run.redacted) out += "note: secrets are NOT redacted (--no-redact)\n";

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "harness/scenario/result.hpp"
 
@@ -28,6 +29,33 @@ std::string to_json_text(const scenario::RunResult& run);
 // it to the JSON path and what was wrong ("cases[2].verdict: unknown verdict \"ok\""). The
 // "counts" object is derived data and is not read back. Transcript times keep milliseconds.
 std::optional<scenario::RunResult> from_json_text(std::string_view text, std::string* error);
+
+// Reads report.json from a file: nothing when it cannot be read or parsed, and then error (when
+// non-null) names the file and what was wrong.
+std::optional<scenario::RunResult> read_run_file(const std::filesystem::path& path, std::string* error);
+
+// A case whose verdict differs between two runs, or that only one of them holds.
+struct VerdictChange {
+  std::string id;
+  std::optional<scenario::Verdict> before;  // absent: the earlier run does not hold the case
+  std::optional<scenario::Verdict> after;   // absent: the later run does not hold it
+};
+
+// The cases whose verdict changed from `before` to `after`: those `after` holds, in its order,
+// then those only `before` holds.
+std::vector<VerdictChange> verdict_changes(const scenario::RunResult& before,
+                                           const scenario::RunResult& after);
+
+// "syn/all: pass -> fail", with "absent" for a run that does not hold the case.
+std::string describe_change(const VerdictChange& change);
+
+// Whether a case of `run` is a new failure against a baseline: it counts as a failure now
+// (scenario::counts_as_failure) and the baseline does not hold it or did not count it as one.
+bool is_new_failure(const scenario::CaseResult& now, const scenario::RunResult& baseline, bool strict);
+
+// The exit code of a run judged against a baseline: 1 when some case is a new failure or the run
+// was interrupted, else 0. Known failures (failing in both) do not count.
+int exit_code_against(const scenario::RunResult& run, const scenario::RunResult& baseline, bool strict);
 
 // JUnit XML: one <testsuite name="mdmconform">, one <testcase> per case, classed by rule area
 // ("SYN"). fail -> <failure>, error -> <error>, skip -> <skipped>, warn -> a pass with the

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "harness/plist/value.hpp"
 
@@ -615,6 +616,137 @@ TEST(ConsoleSummary, SaysSecretsAreKeptOnlyWhenTheRunWasNotRedacted) {
   EXPECT_THAT(console_summary(run), HasSubstr("note: secrets are NOT redacted (--no-redact)\n"));
   run.redacted = true;
   EXPECT_THAT(console_summary(run), Not(HasSubstr("redacted")));
+}
+
+// sample_run with what a run now certifies, and a failing case that was confirmed flaky.
+RunResult certified_run() {
+  RunResult run = sample_run();
+  run.apple_schema_revision = "apple/device-management b6202ca (iOS 18.1 / macOS 15.1)";
+  run.declares = {{"per_user_connections", true}, {"sync_response", false}};
+  CaseResult& failed = run.cases[1];
+  failed.flaky = true;
+  failed.attempts = {"fail", "pass", "fail"};
+  failed.reproducer = "mdmconform run --seed 7 --fault not-now-dropped syn/all";
+  return run;
+}
+
+TEST(ReportJson, RecordsWhatItCertifiesAndHowEachFailureWasConfirmed) {
+  const RunResult run = certified_run();
+  const std::string text = to_json_text(run);
+  EXPECT_THAT(text, HasSubstr("\"declares\": {\n      \"per_user_connections\": true,\n      \"sync_response\": false\n    }"));
+  EXPECT_THAT(text, HasSubstr("\"apple_schema_revision\": \"apple/device-management b6202ca (iOS 18.1 / macOS 15.1)\""));
+  EXPECT_THAT(text, HasSubstr("\"flaky\": true,\n      \"attempts\": [\n        \"fail\",\n        \"pass\","));
+  std::string error;
+  const auto back = from_json_text(text, &error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(to_json_text(*back), text);
+  EXPECT_EQ(back->apple_schema_revision, run.apple_schema_revision);
+  EXPECT_EQ(back->declares, run.declares);
+  EXPECT_TRUE(back->cases[1].flaky);
+  EXPECT_EQ(back->cases[1].attempts, run.cases[1].attempts);
+  EXPECT_EQ(back->cases[1].reproducer, run.cases[1].reproducer);
+  EXPECT_FALSE(back->cases[0].flaky);
+}
+
+TEST(ReportJson, ReadsARecordFromBeforeConfirmationReproducersAndDeclares) {
+  auto json = nlohmann::json::parse(to_json_text(certified_run()));
+  json.erase("apple_schema_revision");
+  json["target"].erase("declares");
+  for (auto& c : json["cases"]) {
+    c.erase("flaky");
+    c.erase("attempts");
+    c.erase("reproducer");
+  }
+  std::string error;
+  const auto back = from_json_text(json.dump(), &error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_TRUE(back->apple_schema_revision.empty());
+  EXPECT_TRUE(back->declares.empty());
+  EXPECT_FALSE(back->cases[1].flaky);
+  EXPECT_TRUE(back->cases[1].reproducer.empty());
+}
+
+TEST(ReportJson, NamesAMalformedDeclaration) {
+  auto json = nlohmann::json::parse(to_json_text(certified_run()));
+  json["target"]["declares"]["per_user_connections"] = "yes";
+  std::string error;
+  EXPECT_FALSE(from_json_text(json.dump(), &error));
+  EXPECT_EQ(error, "target.declares.per_user_connections: expected true or false");
+}
+
+TEST(ConsoleSummary, MarksAFlakyVerdictAndPrintsTheReproducerUnderTheCase) {
+  const std::string text = console_summary(certified_run());
+  EXPECT_THAT(text, HasSubstr("PASS        chn/idle_empty  (12 ms)\n"));
+  EXPECT_THAT(text, HasSubstr("FAIL FLAKY  syn/all         SYN-ALL: expected 3 commands, got 2\n"
+                              "            attempts: fail, pass, fail\n"
+                              "            replay: mdmconform run --seed 7 --fault not-now-dropped syn/all\n"));
+  EXPECT_THAT(text, HasSubstr("1 flaky: "));
+}
+
+TEST(JunitXml, CarriesTheReproducerAndTheAttemptsOfAFailure) {
+  const std::string xml = to_junit_xml(certified_run());
+  EXPECT_THAT(xml, HasSubstr("flaky: attempts fail, pass, fail\nreplay: mdmconform run --seed 7 "
+                             "--fault not-now-dropped syn/all\n</failure>"));
+  EXPECT_THAT(xml, HasSubstr("name=\"apple_schema_revision\""));
+}
+
+RunResult verdicts(std::vector<std::pair<std::string, Verdict>> cases) {
+  RunResult run;
+  for (auto& [id, v] : cases) {
+    CaseResult c;
+    c.id = id;
+    c.verdict = v;
+    if (v == Verdict::warn) c.findings = {Finding{"ENR-UNKNOWN-DEVICE", Level::should, false, "4xx", "200", 0}};
+    run.cases.push_back(std::move(c));
+  }
+  return run;
+}
+
+TEST(VerdictChanges, ListsChangedNewAndMissingCasesOnly) {
+  const auto a = verdicts({{"a", Verdict::pass}, {"b", Verdict::fail}, {"c", Verdict::pass}, {"gone", Verdict::pass}});
+  const auto b = verdicts({{"a", Verdict::pass}, {"b", Verdict::pass}, {"c", Verdict::fail}, {"new", Verdict::warn}});
+  std::vector<std::string> lines;
+  for (const auto& change : verdict_changes(a, b)) lines.push_back(describe_change(change));
+  EXPECT_EQ(lines, (std::vector<std::string>{"b: fail -> pass", "c: pass -> fail", "new: absent -> warn",
+                                             "gone: pass -> absent"}));
+  EXPECT_TRUE(verdict_changes(a, a).empty());
+}
+
+TEST(BaselineExitCode, CountsOnlyNewFailures) {
+  const auto baseline = verdicts({{"known", Verdict::fail}, {"warned", Verdict::warn}, {"fine", Verdict::pass}});
+  // Failing now and in the baseline: known, exit 0.
+  EXPECT_EQ(exit_code_against(verdicts({{"known", Verdict::fail}, {"fine", Verdict::pass}}), baseline, false), 0);
+  // A case that passed in the baseline and fails now.
+  EXPECT_EQ(exit_code_against(verdicts({{"known", Verdict::fail}, {"fine", Verdict::fail}}), baseline, false), 1);
+  // A failing case the baseline does not hold.
+  EXPECT_EQ(exit_code_against(verdicts({{"unheard", Verdict::error}}), baseline, false), 1);
+  // A passing case the baseline does not hold is no failure.
+  EXPECT_EQ(exit_code_against(verdicts({{"unheard", Verdict::pass}}), baseline, false), 0);
+  // A warn that became a fail is new, unless --strict already counted the warn.
+  EXPECT_EQ(exit_code_against(verdicts({{"warned", Verdict::fail}}), baseline, false), 1);
+  EXPECT_EQ(exit_code_against(verdicts({{"warned", Verdict::fail}}), baseline, true), 0);
+  // Under --strict a should-level warn is a failure: new when the baseline passed.
+  EXPECT_EQ(exit_code_against(verdicts({{"fine", Verdict::warn}}), baseline, false), 0);
+  EXPECT_EQ(exit_code_against(verdicts({{"fine", Verdict::warn}}), baseline, true), 1);
+  auto interrupted = verdicts({{"known", Verdict::fail}});
+  interrupted.interrupted = true;
+  EXPECT_EQ(exit_code_against(interrupted, baseline, false), 1);
+}
+
+using ReadRunFile = TempDir;
+
+TEST_F(ReadRunFile, ReadsAReportAndNamesTheFileWhenItCannot) {
+  std::string error;
+  ASSERT_TRUE(write_file_atomically(dir_ / "report.json", to_json_text(sample_run()), &error)) << error;
+  const auto run = read_run_file(dir_ / "report.json", &error);
+  ASSERT_TRUE(run) << error;
+  EXPECT_EQ(run->cases.size(), 2u);
+
+  EXPECT_FALSE(read_run_file(dir_ / "missing.json", &error));
+  EXPECT_THAT(error, HasSubstr("missing.json: cannot read"));
+  ASSERT_TRUE(write_file_atomically(dir_ / "broken.json", "{\"schema_version\": 1", &error));
+  EXPECT_FALSE(read_run_file(dir_ / "broken.json", &error));
+  EXPECT_THAT(error, HasSubstr("broken.json: not valid JSON"));
 }
 
 }  // namespace

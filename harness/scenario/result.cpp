@@ -1,5 +1,7 @@
 #include "harness/scenario/result.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace mdmc::scenario {
@@ -60,15 +62,39 @@ std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
   return out;
 }
 
-int exit_code_for(const RunResult& run) {
-  bool failed = false;
-  bool errored = false;
-  for (const auto& c : run.cases) {
-    failed = failed || c.verdict == Verdict::fail;
-    errored = errored || c.verdict == Verdict::error;
+bool counts_as_failure(const CaseResult& c, bool strict) {
+  if (c.verdict == Verdict::fail || c.verdict == Verdict::error) return true;
+  if (!strict || c.verdict != Verdict::warn) return false;
+  return std::any_of(c.findings.begin(), c.findings.end(),
+                     [](const Finding& f) { return !f.passed && f.level == Level::should; });
+}
+
+int exit_code_for(const RunResult& run, bool strict) {
+  bool failed = run.interrupted;
+  for (const auto& c : run.cases) failed = failed || counts_as_failure(c, strict);
+  return failed ? 1 : 0;
+}
+
+void fold_attempts(CaseResult& first, const std::vector<CaseResult>& reruns) {
+  if (reruns.empty()) return;
+  first.attempts = {std::string(verdict_name(first.verdict))};
+  const Verdict first_verdict = first.verdict;
+  const CaseResult* worst = nullptr;
+  std::size_t worst_attempt = 0;
+  for (std::size_t i = 0; i < reruns.size(); ++i) {
+    const CaseResult& again = reruns[i];
+    first.attempts.emplace_back(verdict_name(again.verdict));
+    if (again.verdict != first_verdict) first.flaky = true;
+    if (again.verdict > first.verdict) {
+      first.verdict = again.verdict;
+      worst = &again;
+      worst_attempt = i + 2;  // attempts are counted from 1, and the first is not in reruns
+    }
   }
-  if (failed || errored || run.interrupted) return 1;
-  return 0;
+  if (worst) {
+    first.reason += fmt::format("{}attempt {} was {}: {}", first.reason.empty() ? "" : "; ", worst_attempt,
+                                verdict_name(worst->verdict), worst->reason);
+  }
 }
 
 }  // namespace mdmc::scenario

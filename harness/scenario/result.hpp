@@ -60,6 +60,9 @@ struct CaseResult {
   std::vector<Finding> findings;
   std::vector<TranscriptEntry> transcript;
   std::chrono::milliseconds elapsed{0};
+  bool flaky = false;       // confirmation re-runs did not all give the first attempt's verdict
+  std::vector<std::string> attempts;  // verdict names of every attempt, first first; empty: ran once
+  std::string reproducer;   // a fail or warn: the one-line command that replays this case
 };
 
 // A rule's verdict over every case that checked it.
@@ -77,6 +80,8 @@ struct RunResult {
   std::string target_url;       // the check-in URL
   std::string profile_digest;   // sha256 of the profile file
   std::string suite_digest;     // sha256 over rules.yaml and every selected case file
+  std::string apple_schema_revision;     // the Apple schema the protocol model follows
+  std::map<std::string, bool> declares;  // what the target profile declares (its `declares:`)
   std::string started_at;       // RFC 3339, UTC
   std::chrono::milliseconds elapsed{0};
   std::uint64_t seed = 0;       // seeds every synthetic UDID and UserID; --seed replays it
@@ -93,8 +98,17 @@ struct RunResult {
 // Per-rule verdicts from the cases' findings; rules with no finding are skip.
 std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
                                         const std::map<std::string, Level>& levels);
-// 0 when nothing failed or errored, 1 when something failed, 3 when every case errored
-// because the target could not be reached.
-int exit_code_for(const RunResult& run);
+// Whether a case counts against the exit code: fail or error; under strict, also a warn that
+// breaks a should-level expectation (a may-level break never counts).
+bool counts_as_failure(const CaseResult& c, bool strict);
+// 0 when no case counts as a failure (see counts_as_failure) and the run was not interrupted,
+// else 1. (Exit code 3, an unreachable target, is decided before any case runs.)
+int exit_code_for(const RunResult& run, bool strict = false);
+
+// Folds confirmation re-runs into a case's first result: `attempts` gets every attempt's
+// verdict, the verdict becomes the worst seen (a flaky failure is never turned into a pass), and
+// `flaky` is set when they differ. Findings, transcript and elapsed stay the first attempt's;
+// when a later attempt was worse, the reason says which and why.
+void fold_attempts(CaseResult& first, const std::vector<CaseResult>& reruns);
 
 }  // namespace mdmc::scenario

@@ -53,5 +53,55 @@ TEST(ExitCode, IsOneWhenACaseFailsOrErrorsAndZeroOtherwise) {
   EXPECT_EQ(exit_code_for(run), 1);
 }
 
+TEST(ExitCode, UnderStrictAShouldLevelBreakFailsButAMayLevelOneNever) {
+  RunResult run;
+  run.cases = {case_with("a", "ENR-UNKNOWN-DEVICE", false, Verdict::warn, Level::should)};
+  EXPECT_EQ(exit_code_for(run), 0);
+  EXPECT_EQ(exit_code_for(run, /*strict=*/true), 1);
+  run.cases = {case_with("b", "UCF-DEVICECONFIGURED", false, Verdict::warn, Level::may)};
+  EXPECT_EQ(exit_code_for(run, /*strict=*/true), 0);
+  run.interrupted = true;
+  EXPECT_EQ(exit_code_for(run), 1);
+}
+
+TEST(FoldAttempts, AVerdictThatRepeatsIsConfirmedAndNotFlaky) {
+  auto first = case_with("a", "SYN-ALL", false, Verdict::fail);
+  first.reason = "SYN-ALL: expected 2, got 1";
+  fold_attempts(first, {case_with("a", "SYN-ALL", false, Verdict::fail), case_with("a", "SYN-ALL", false, Verdict::fail)});
+  EXPECT_EQ(first.verdict, Verdict::fail);
+  EXPECT_FALSE(first.flaky);
+  EXPECT_EQ(first.attempts, (std::vector<std::string>{"fail", "fail", "fail"}));
+  EXPECT_EQ(first.reason, "SYN-ALL: expected 2, got 1");
+}
+
+TEST(FoldAttempts, AFailureThatDoesNotRepeatIsFlakyAndNeverAPass) {
+  auto first = case_with("a", "SYN-ALL", false, Verdict::fail);
+  auto findings = first.findings;
+  fold_attempts(first, {case_with("a", "SYN-ALL", true, Verdict::pass), case_with("a", "SYN-ALL", true, Verdict::pass)});
+  EXPECT_EQ(first.verdict, Verdict::fail);
+  EXPECT_TRUE(first.flaky);
+  EXPECT_EQ(first.attempts, (std::vector<std::string>{"fail", "pass", "pass"}));
+  EXPECT_EQ(first.findings.size(), findings.size()) << "the first attempt's evidence stays";
+}
+
+TEST(FoldAttempts, AWorseLaterAttemptSetsTheVerdictAndSaysWhy) {
+  auto first = case_with("a", "ENR-UNKNOWN-DEVICE", false, Verdict::warn, Level::should);
+  first.reason = "should break";
+  auto worse = case_with("a", "ENR-UNKNOWN-DEVICE", false, Verdict::fail);
+  worse.reason = "must break";
+  fold_attempts(first, {case_with("a", "ENR-UNKNOWN-DEVICE", false, Verdict::warn, Level::should), worse});
+  EXPECT_EQ(first.verdict, Verdict::fail);
+  EXPECT_TRUE(first.flaky);
+  EXPECT_EQ(first.attempts, (std::vector<std::string>{"warn", "warn", "fail"}));
+  EXPECT_EQ(first.reason, "should break; attempt 3 was fail: must break");
+}
+
+TEST(FoldAttempts, NoReRunsLeavesTheResultAsItWas) {
+  auto first = case_with("a", "SYN-ALL", false, Verdict::fail);
+  fold_attempts(first, {});
+  EXPECT_TRUE(first.attempts.empty());
+  EXPECT_FALSE(first.flaky);
+}
+
 }  // namespace
 }  // namespace mdmc::scenario

@@ -4,11 +4,15 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "harness/net/http_client.hpp"
+#include "harness/protocol/apple_schema.hpp"
 #include "harness/protocol/messages.hpp"
 
 namespace mdmc::scenario {
@@ -353,11 +357,22 @@ class CaseRun {
         break;
       }
       case StepKind::report: {
-        emulator::SeriesOptions one;
-        one.flags = step.flags;
-        emulator::Series series(actor.user ? actor.user->channel() : actor.device->channel(),
-                                actor.user ? std::optional(actor.user->facts()) : std::nullopt, one);
-        auto exchange = send(step.actor, series.next(), step.identity_of);
+        auto channel = actor.user ? actor.user->channel() : actor.device->channel();
+        std::string uuid;
+        if (step.command == "unknown") {
+          uuid = ids_.uuid();
+        } else if (!step.command.empty()) {
+          const auto& saved = saved_.at(step.command);
+          if (saved.size() != 1) throw Stop{Verdict::error, "'" + step.command + "' does not hold exactly one command"};
+          uuid = saved.front();
+        }
+        protocol::ReportSpec spec{step.status, uuid, {}};
+        if (step.status == protocol::Status::error) spec.error_chain.push_back({12345, "MCMDMErrorDomain", "mdmconform"});
+        std::string label(protocol::status_name(step.status));
+        if (!uuid.empty()) label += " " + uuid;
+        Message message{emulator::Endpoint::server, label,
+                        protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)};
+        auto exchange = send(step.actor, message, step.identity_of);
         check_exchange(index, step, *exchange.response);
         break;
       }
@@ -448,6 +463,14 @@ class CaseRun {
     if (o.end == emulator::SeriesEnd::no_response) {
       throw Stop{Verdict::error, fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
     }
+    // Every command of every series is checked for its shape; a case about CMD-SHAPE also
+    // keeps the passing finding as evidence.
+    bool shaped = o.end != emulator::SeriesEnd::bad_command;
+    bool names_shape = std::find(case_.rules.begin(), case_.rules.end(), "CMD-SHAPE") != case_.rules.end();
+    if (!shaped || names_shape) {
+      record(index, "CMD-SHAPE", shaped, "every command a dict with CommandUUID and Command.RequestType",
+             shaped ? fmt::format("{} command(s), each with both", o.delivered.size()) : o.end_detail);
+    }
     if (!step.save.empty()) {
       std::vector<std::string> not_now;
       for (const auto& d : o.delivered) {
@@ -511,6 +534,41 @@ class CaseRun {
 
 }  // namespace
 
+namespace {
+
+// splitmix64's finalizer: spreads its input over all 64 bits.
+std::uint64_t mix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+bool stopped(const std::atomic<bool>* stop) { return stop && stop->load(); }
+
+// One case, and when it ends fail or warn, its confirmation re-runs on fresh devices.
+CaseResult run_confirmed(const Case& c, const TargetProfile& target, const RuleCatalog& rules,
+                         const RunOptions& options, int confirm) {
+  CaseResult first = run_case(c, target, rules, options.seed, options.stop);
+  if (first.verdict != Verdict::fail && first.verdict != Verdict::warn) return first;
+  std::vector<CaseResult> reruns;
+  for (int attempt = 1; attempt <= confirm && !stopped(options.stop); ++attempt) {
+    auto again = run_case(c, target, rules, attempt_seed(options.seed, c.id, attempt), options.stop);
+    // A re-run cut short by the stop flag says nothing about the server.
+    if (stopped(options.stop) && again.verdict == Verdict::error) break;
+    reruns.push_back(std::move(again));
+  }
+  fold_attempts(first, reruns);
+  return first;
+}
+
+}  // namespace
+
+std::uint64_t attempt_seed(std::uint64_t seed, const std::string& case_id, int attempt) {
+  if (attempt == 0) return seed;
+  return mix64(seed ^ mix64(fnv1a(case_id) + static_cast<std::uint64_t>(attempt)));
+}
+
 CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
                     const std::atomic<bool>* stop) {
   return CaseRun(c, target, rules, seed, stop).run();
@@ -523,17 +581,52 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
   run.target_name = target.name;
   run.target_url = target.check_in_url;
   run.profile_digest = target.digest;
+  run.apple_schema_revision = std::string(protocol::kAppleSchemaRevision);
+  run.declares = target.declares;
   run.seed = options.seed;
   auto started = std::chrono::steady_clock::now();
-  for (const auto& c : cases) {
-    if (options.stop && options.stop->load()) {
-      run.interrupted = true;
-      break;
+
+  // Workers take cases by index, in order, and store each result at its case's index. A case
+  // shares nothing mutable with another: its devices, identities and HTTP clients are its own;
+  // the target profile and the rule catalog are only read.
+  const int confirm = std::clamp(options.confirm, 0, kMaxConfirm);
+  std::vector<std::optional<CaseResult>> results(cases.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex mutex;             // serializes on_case, and guards `failure`
+  std::exception_ptr failure;   // the first exception a worker met, rethrown here
+  auto work = [&] {
+    try {
+      while (!stopped(options.stop)) {
+        const std::size_t i = next.fetch_add(1);
+        if (i >= cases.size()) return;
+        results[i] = run_confirmed(cases[i], target, rules, options, confirm);
+        if (options.on_case) {
+          std::lock_guard lock(mutex);
+          options.on_case(*results[i]);
+        }
+      }
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      if (!failure) failure = std::current_exception();
+      next.store(cases.size());  // no further case starts
     }
-    run.cases.push_back(run_case(c, target, rules, options.seed, options.stop));
-    if (options.on_case) options.on_case(run.cases.back());
+  };
+  const auto jobs = static_cast<std::size_t>(std::clamp(options.jobs, 1, kMaxJobs));
+  std::vector<std::thread> pool;
+  try {
+    for (std::size_t k = 1; k < std::min(jobs, cases.size()); ++k) pool.emplace_back(work);
+  } catch (const std::system_error&) {
+    // No more threads to be had: the run goes on with those it got.
   }
-  if (options.stop && options.stop->load()) run.interrupted = true;
+  work();  // the calling thread is a worker too
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+
+  // Cases are claimed in order, so after a stop the ones that ran are a prefix of the list.
+  for (auto& r : results) {
+    if (r) run.cases.push_back(std::move(*r));
+  }
+  if (stopped(options.stop)) run.interrupted = true;
   run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   run.rules = summarize_rules(run.cases, rules.levels());
   return run;

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "harness/scenario/result.hpp"
@@ -11,18 +13,36 @@
 
 namespace mdmc::scenario {
 
+// Bounds on RunOptions::jobs and RunOptions::confirm.
+inline constexpr int kMaxJobs = 64;
+inline constexpr int kMaxConfirm = 10;
+
 struct RunOptions {
   std::uint64_t seed = 0;  // every synthetic UDID, UserID and token derives from it and the case id
-  // Called after each case, for progress output.
+  // Called after each case (with its confirmation re-runs), for progress output. With several
+  // jobs it is called from the workers, one call at a time, in the order cases finish.
   std::function<void(const CaseResult&)> on_case;
   // Set from elsewhere (a signal) to stop the run: the exchange in flight finishes or hits its
-  // deadline, the case ends as an error, and no further case starts.
+  // deadline, the case ends as an error, and no further case or re-run starts, on any worker.
   const std::atomic<bool>* stop = nullptr;
+  // Cases run at once, each on its own thread (clamped to 1..kMaxJobs). Every case has its own
+  // synthetic devices and connections, so the verdicts do not depend on it.
+  int jobs = 1;
+  // A case that ends fail or warn is run again this many times on fresh devices (clamped to
+  // 0..kMaxConfirm); a verdict that does not repeat is labelled flaky. See fold_attempts.
+  int confirm = 2;
 };
+
+// The seed of one attempt at a case: the run's seed for the first attempt (attempt 0), so that
+// `--seed` replays it; for a confirmation re-run, one derived from the seed, the case id and the
+// attempt number, which gives the re-run devices of its own.
+std::uint64_t attempt_seed(std::uint64_t seed, const std::string& case_id, int attempt);
 
 CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules,
                     std::uint64_t seed, const std::atomic<bool>* stop = nullptr);
 
+// Every case in order, on options.jobs threads, each failure confirmed by options.confirm
+// re-runs. The result keeps the cases' order whatever order they finished in.
 RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
                     const RuleCatalog& rules, const RunOptions& options);
 

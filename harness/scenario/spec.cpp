@@ -269,11 +269,16 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     step.kind = StepKind::report;
     auto name = r.get_required<std::string>("report");
     auto status = protocol::status_from_name(name);
-    if (!status || *status != protocol::Status::idle) {
-      r.fail(r.node("report"), "only Idle can be sent on its own; use a series for the rest", "report");
-    }
+    if (!status) r.fail(r.node("report"), "unknown Status '" + name + "'", "report");
     step.status = *status;
     step.actor = parse_actor(r, "as", ctx);
+    step.command = r.get<std::string>("command", "");
+    if ((step.status == protocol::Status::idle) != step.command.empty()) {
+      r.fail(node, "a report other than Idle names the command it answers (command: NAME or unknown); Idle names none");
+    }
+    if (!step.command.empty() && step.command != "unknown" && !ctx.saved.count(step.command)) {
+      r.fail(r.node("command"), "'" + step.command + "' was not saved by an earlier step", "command");
+    }
   } else if (r.has("enqueue")) {
     step.kind = StepKind::enqueue;
     step.request_type = r.get_required<std::string>("enqueue");

@@ -99,6 +99,9 @@ struct Step {
   std::string actor;                     // "mac" or "mac/alice"
   protocol::MessageType message = protocol::MessageType::authenticate;  // check_in
   protocol::Status status = protocol::Status::idle;                     // report
+  // report with a status other than Idle: the saved command it answers, or "unknown" for a
+  // CommandUUID the server never sent.
+  std::string command;
   protocol::UserFlags flags;                                            // report, series
   std::string request_type;                                             // enqueue
   emulator::SeriesOptions series;                                       // series

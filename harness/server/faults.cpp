@@ -41,6 +41,27 @@ const std::vector<FaultInfo>& catalog() {
        {"ENR-SAME-IDENTITY"}},
       {Fault::unknown_device_served, "unknown-device-served",
        "answers requests for a UDID that never authenticated as if it had", {"ENR-UNKNOWN-DEVICE"}},
+      {Fault::checkout_refused, "checkout-refused", "answers CheckOut with 400", {"CHK-CHECKOUT"}},
+      {Fault::acked_redelivered, "acked-redelivered",
+       "keeps an Acknowledged command queued and sends it again in the next series",
+       // A duplicate report's command must stay done too, so this breaks both.
+       {"CMD-ACKED-GONE", "CMD-DUPLICATE-REPORT"}},
+      {Fault::duplicate_report_conflict, "duplicate-report-conflict",
+       "answers a second Acknowledged for the same command with 409", {"CMD-DUPLICATE-REPORT"}},
+      {Fault::unknown_uuid_500, "unknown-uuid-500",
+       "answers a report for a CommandUUID it never sent with 500", {"CMD-UNKNOWN-UUID"}},
+      {Fault::device_command_on_user, "device-command-on-user",
+       "serves the device's queued commands to a user channel when the user has none",
+       {"CHN-DEVICE-ONLY"}},
+      {Fault::digest_challenge_missing, "digest-challenge-missing",
+       "manages a network user but answers its UserAuthenticate with an empty 200, no "
+       "DigestChallenge",
+       {"NET-MANAGE"}},
+      {Fault::refused_user_enrollable, "refused-user-enrollable",
+       "forgets a 410: takes the refused network user's TokenUpdate and serves its channel",
+       {"NET-REFUSED-STAYS-OUT"}},
+      {Fault::command_without_request_type, "command-without-request-type",
+       "sends commands without Command.RequestType", {"CMD-SHAPE"}},
   };
   return kCatalog;
 }

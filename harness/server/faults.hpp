@@ -24,6 +24,14 @@ enum class Fault {
   not_now_dropped,
   identity_not_bound,
   unknown_device_served,
+  checkout_refused,
+  acked_redelivered,
+  duplicate_report_conflict,
+  unknown_uuid_500,
+  device_command_on_user,
+  digest_challenge_missing,
+  refused_user_enrollable,
+  command_without_request_type,
 };
 
 struct FaultInfo {

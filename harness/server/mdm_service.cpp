@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -33,7 +34,13 @@ struct ChannelState {
   // Commands answered NotNow in the current series: held back until the next one.
   std::set<std::string> held_back;
   std::set<std::string> resent;  // for the not-now-resent fault
+  // Commands this channel finished (Acknowledged, Error): a report for one again is a retry.
+  std::set<std::string> done;
 };
+
+// Bounds what a channel remembers of finished commands; older ones are forgotten, and a late
+// duplicate report for one is then answered like a report for an unknown command: 200.
+constexpr std::size_t kMaxRememberedCommands = 4096;
 
 struct DeviceState {
   std::string topic;
@@ -218,7 +225,11 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
     case MessageType::token_update: {
       if (ch.is_user()) {
         if (faulty(Fault::user_token_refused)) return text(400, "user channels not supported\n");
-        if (device->second.refused_users.count(ch.user_id)) return text(410, "user not managed\n");
+        if (device->second.refused_users.count(ch.user_id) && !faulty(Fault::refused_user_enrollable)) {
+          // Apple: a refused network user sends nothing more until the next login; a server
+          // that takes its TokenUpdate anyway would manage a user it said it would not.
+          return text(410, "user not managed\n");
+        }
       } else if (faulty(Fault::device_token_refused)) {
         return text(400, "bad token\n");
       }
@@ -230,6 +241,7 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
     case MessageType::user_authenticate:
       return user_authenticate(device->second, msg);
     case MessageType::check_out:
+      if (faulty(Fault::checkout_refused)) return text(400, "CheckOut not supported\n");
       for (auto it = channels.begin(); it != channels.end();) {
         auto parsed = Channel::from_id(it->first);
         it = parsed && parsed->udid == ch.udid ? channels.erase(it) : std::next(it);
@@ -254,6 +266,7 @@ net::ServerResponse MdmService::State::user_authenticate(DeviceState& device,
   }
   if (!msg.digest_response) {
     device.challenged_users.insert(user_id);
+    if (faulty(Fault::digest_challenge_missing)) return empty_ok();
     return plist_ok(plist::Dict{{"DigestChallenge", config.digest_challenge}});
   }
   if (!device.challenged_users.count(user_id)) {
@@ -303,8 +316,19 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
     }
   } else {
     // Acknowledged, Error or CommandFormatError: the command is done. A report for a command
-    // the server does not know (a retry, or a duplicate) is answered like any other.
-    std::erase_if(channel.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
+    // the server does not know (a retry, or a duplicate) is answered like any other: a
+    // non-2xx makes the client cache the report and send it again.
+    bool queued = std::any_of(channel.queue.begin(), channel.queue.end(),
+                              [&](const auto& c) { return c.uuid == report.command_uuid; });
+    bool finished = channel.done.count(report.command_uuid) > 0;
+    if (finished && faulty(Fault::duplicate_report_conflict)) return text(409, "already acknowledged\n");
+    if (!queued && !finished && faulty(Fault::unknown_uuid_500)) return text(500, "no such command\n");
+    if (queued && faulty(Fault::acked_redelivered)) {
+      channel.held_back.insert(report.command_uuid);  // not removed: sent again next series
+    } else {
+      std::erase_if(channel.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
+      if (queued && channel.done.size() < kMaxRememberedCommands) channel.done.insert(report.command_uuid);
+    }
   }
   return next_command(channel, who, report);
 }
@@ -323,6 +347,11 @@ net::ServerResponse MdmService::State::next_command(ChannelState& channel, const
     return nullptr;
   };
   const QueuedCommand* next = pick(channel);
+  if (!next && who.is_user() && faulty(Fault::device_command_on_user)) {
+    if (auto device_channel = channels.find(who.udid); device_channel != channels.end()) {
+      next = pick(device_channel->second);
+    }
+  }
   if (!next && !who.is_user() && faulty(Fault::user_command_on_device)) {
     for (auto& [id, other] : channels) {
       auto parsed = Channel::from_id(id);
@@ -353,8 +382,11 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   for (const auto& c : found->second.queue) {
     if (c.uuid == command.uuid) return text(409, "CommandUUID already queued\n");
   }
-  found->second.queue.push_back(
-      QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(command.body))});
+  auto stored = command.body;
+  if (faulty(Fault::command_without_request_type)) {
+    if (auto* inner = stored["Command"].as_dict()) inner->erase("RequestType");
+  }
+  found->second.queue.push_back(QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(stored))});
   nlohmann::json answer = {{"command_uuid", command.uuid},
                            {"request_type", command.request_type},
                            {"id", channel_id->id()}};

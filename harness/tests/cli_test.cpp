@@ -22,6 +22,8 @@
 
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/report/report.hpp"
+#include "harness/scenario/spec.hpp"
 #include "harness/server/mdm_service.hpp"
 #include "harness/server/reference_server.hpp"
 
@@ -405,6 +407,184 @@ TEST_F(CliTest, ListShowsCasesRulesAndFaults) {
 TEST_F(CliTest, AnUnknownFaultOrFlagExitsTwo) {
   EXPECT_EQ(run_mdmconform("run --fault nope").exit_code, 2);
   EXPECT_EQ(run_mdmconform("run --no-such-flag").exit_code, 2);
+}
+
+// ---- parallel cases, confirmation, reproducers, selection, baselines ----
+
+// The record a run wrote: report.json in `dir`, read back the way `diff` reads it.
+scenario::RunResult read_report(const fs::path& dir) {
+  std::string error;
+  auto run = report::read_run_file(dir / "report.json", &error);
+  EXPECT_TRUE(run) << error;
+  return run ? *run : scenario::RunResult{};
+}
+
+std::vector<std::string> verdict_lines(const scenario::RunResult& run) {
+  std::vector<std::string> out;
+  for (const auto& c : run.cases) out.push_back(c.id + " " + std::string(scenario::verdict_name(c.verdict)));
+  return out;
+}
+
+TEST_F(CliTest, OneJobAndFourJobsGiveTheSameVerdictsCaseByCase) {
+  for (std::string fault : {"none", "not-now-dropped"}) {
+    auto one = run_mdmconform("--specs " + specs() + " run --seed 21 --jobs 1 --fault " + fault + " --out " +
+                              (dir_ / (fault + "-1")).string());
+    auto four = run_mdmconform("--specs " + specs() + " run --seed 21 --jobs 4 --fault " + fault + " --out " +
+                               (dir_ / (fault + "-4")).string());
+    EXPECT_EQ(one.exit_code, fault == "none" ? 0 : 1) << one.output;
+    EXPECT_EQ(four.exit_code, one.exit_code) << four.output;
+    auto lines = verdict_lines(read_report(dir_ / (fault + "-1")));
+    EXPECT_EQ(verdict_lines(read_report(dir_ / (fault + "-4"))), lines) << fault;
+    EXPECT_GT(lines.size(), 10u);
+    if (fault != "none") {
+      EXPECT_NE(std::find(lines.begin(), lines.end(), "ucf/redeliver fail"), lines.end()) << four.output;
+    }
+  }
+}
+
+TEST_F(CliTest, TheReproducerOfAFailingCaseReplaysItsFailure) {
+  auto ran = run_mdmconform("--specs " + specs() + " run --seed 31 --fault not-now-dropped --out " +
+                            (dir_ / "run").string());
+  ASSERT_EQ(ran.exit_code, 1) << ran.output;
+  auto run = read_report(dir_ / "run");
+  auto failed = std::find_if(run.cases.begin(), run.cases.end(),
+                             [](const scenario::CaseResult& c) { return c.verdict == scenario::Verdict::fail; });
+  ASSERT_NE(failed, run.cases.end()) << ran.output;
+  // A confirmed failure: the re-runs on fresh devices failed too.
+  EXPECT_EQ(failed->attempts, (std::vector<std::string>{"fail", "fail", "fail"}));
+  EXPECT_FALSE(failed->flaky);
+  const std::string& command = failed->reproducer;
+  ASSERT_EQ(command.rfind("mdmconform run --seed 31 ", 0), 0u) << command;
+  EXPECT_NE(ran.output.find("replay: " + command), std::string::npos) << ran.output;
+
+  // Run it as written, with the binary under test for "mdmconform".
+  auto replayed = run_mdmconform(command.substr(std::string("mdmconform ").size()) + " --out " +
+                                 (dir_ / "replay").string());
+  EXPECT_EQ(replayed.exit_code, 1) << replayed.output;
+  auto again = read_report(dir_ / "replay");
+  ASSERT_EQ(again.cases.size(), 1u) << "a whole case id selects that case alone";
+  EXPECT_EQ(again.cases[0].id, failed->id);
+  EXPECT_EQ(again.cases[0].verdict, scenario::Verdict::fail);
+  // The same seed makes the same devices and commands: the same reason, UUIDs and all.
+  EXPECT_EQ(again.cases[0].reason, failed->reason);
+}
+
+TEST_F(CliTest, SelectsCasesByTagAndByLevel) {
+  auto rules = scenario::load_rules(fs::path(specs()) / "rules.yaml");
+  auto cases = scenario::load_suite(fs::path(specs()) / "scenarios", rules);
+  std::vector<std::string> tagged;
+  std::vector<std::string> should;
+  for (const auto& c : cases) {
+    if (std::find(c.tags.begin(), c.tags.end(), "network-user") != c.tags.end()) tagged.push_back(c.id);
+    if (std::any_of(c.rules.begin(), c.rules.end(),
+                    [&](const std::string& r) { return rules.rules.at(r).level == scenario::Level::should; })) {
+      should.push_back(c.id);
+    }
+  }
+  ASSERT_FALSE(tagged.empty());
+  ASSERT_FALSE(should.empty());
+  auto ids = [](const scenario::RunResult& run) {
+    std::vector<std::string> out;
+    for (const auto& c : run.cases) out.push_back(c.id);
+    return out;
+  };
+
+  auto by_tag = run_mdmconform("--specs " + specs() + " run --seed 3 --tag network-user --out " + (dir_ / "tag").string());
+  EXPECT_EQ(by_tag.exit_code, 0) << by_tag.output;
+  EXPECT_EQ(ids(read_report(dir_ / "tag")), tagged);
+  auto by_level = run_mdmconform("--specs " + specs() + " run --seed 3 --level should --out " + (dir_ / "level").string());
+  EXPECT_EQ(by_level.exit_code, 0) << by_level.output;
+  EXPECT_EQ(ids(read_report(dir_ / "level")), should);
+  // Selections narrow one another.
+  std::vector<std::string> both;
+  for (const auto& id : tagged) {
+    if (std::find(should.begin(), should.end(), id) != should.end()) both.push_back(id);
+  }
+  auto narrowed = run_mdmconform("--specs " + specs() + " run --seed 3 --tag network-user --level should --out " +
+                                 (dir_ / "both").string());
+  if (both.empty()) {
+    EXPECT_EQ(narrowed.exit_code, 2) << narrowed.output;
+  } else {
+    EXPECT_EQ(narrowed.exit_code, 0) << narrowed.output;
+    EXPECT_EQ(ids(read_report(dir_ / "both")), both);
+  }
+  auto none = run_mdmconform("--specs " + specs() + " run --tag no-such-tag --level may");
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  EXPECT_NE(none.output.find("no case matches tag no-such-tag with level may"), std::string::npos) << none.output;
+  EXPECT_EQ(run_mdmconform("run --level sometimes").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("run --jobs 0").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("run --jobs 65").exit_code, 2);
+}
+
+TEST_F(CliTest, StrictCountsAShouldLevelBreakAsAFailure) {
+  // unknown-device-served breaks ENR-UNKNOWN-DEVICE, a should-level rule: a warn.
+  auto relaxed = run_mdmconform("--specs " + specs() + " run --seed 4 --fault unknown-device-served --out " +
+                                (dir_ / "relaxed").string());
+  EXPECT_EQ(relaxed.exit_code, 0) << relaxed.output;
+  EXPECT_NE(relaxed.output.find("WARN"), std::string::npos) << relaxed.output;
+  auto strict = run_mdmconform("--specs " + specs() + " run --seed 4 --strict --fault unknown-device-served --out " +
+                               (dir_ / "strict").string());
+  EXPECT_EQ(strict.exit_code, 1) << strict.output;
+}
+
+TEST_F(CliTest, ABaselineMakesOnlyNewFailuresCount) {
+  auto base = dir_ / "base";
+  auto first = run_mdmconform("--specs " + specs() + " run --seed 8 --fault not-now-dropped --out " + base.string());
+  ASSERT_EQ(first.exit_code, 1) << first.output;
+  const std::string baseline = " --baseline " + (base / "report.json").string();
+
+  // The same failure again: known, exit 0.
+  auto known = run_mdmconform("--specs " + specs() + " run --seed 9 --fault not-now-dropped --out " +
+                              (dir_ / "known").string() + baseline);
+  EXPECT_EQ(known.exit_code, 0) << known.output;
+  EXPECT_NE(known.output.find("baseline: 0 case(s) changed"), std::string::npos) << known.output;
+
+  // Another fault: its failure is new, and the old one is fixed; one line per changed case.
+  auto other = run_mdmconform("--specs " + specs() + " run --seed 9 --fault series-end-204 --out " +
+                              (dir_ / "other").string() + baseline);
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_NE(other.output.find("baseline: ucf/redeliver: fail -> pass\n"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("pass -> fail (new failure)\n"), std::string::npos) << other.output;
+
+  // Against the correct server nothing is new.
+  auto fixed = run_mdmconform("--specs " + specs() + " run --seed 9 --out " + (dir_ / "fixed").string() + baseline);
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.output;
+
+  // A case the baseline does not hold counts when it fails: a baseline of one passing case.
+  auto narrow = dir_ / "narrow";
+  ASSERT_EQ(run_mdmconform("--specs " + specs() + " run --seed 9 --out " + narrow.string() + " chn/").exit_code, 0);
+  auto missing = run_mdmconform("--specs " + specs() + " run --seed 9 --fault not-now-dropped --out " +
+                                (dir_ / "missing").string() + " --baseline " + (narrow / "report.json").string());
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("ucf/redeliver: absent -> fail (new failure)"), std::string::npos) << missing.output;
+
+  auto unreadable = run_mdmconform("--specs " + specs() + " run --baseline " + (dir_ / "nope.json").string());
+  EXPECT_EQ(unreadable.exit_code, 2) << unreadable.output;
+  EXPECT_NE(unreadable.output.find("nope.json"), std::string::npos) << unreadable.output;
+}
+
+TEST_F(CliTest, DiffListsTheCasesWhoseVerdictChanged) {
+  auto a = dir_ / "a";
+  auto b = dir_ / "b";
+  ASSERT_EQ(run_mdmconform("--specs " + specs() + " run --seed 12 --out " + a.string()).exit_code, 0);
+  ASSERT_EQ(run_mdmconform("--specs " + specs() + " run --seed 12 --fault not-now-dropped --out " + b.string()).exit_code, 1);
+  const auto a_json = (a / "report.json").string();
+  const auto b_json = (b / "report.json").string();
+
+  auto same = run_mdmconform("diff " + a_json + " " + a_json);
+  EXPECT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_NE(same.output.find("0 case(s) changed"), std::string::npos) << same.output;
+
+  auto changed = run_mdmconform("diff " + a_json + " " + b_json);
+  EXPECT_EQ(changed.exit_code, 1) << changed.output;
+  EXPECT_NE(changed.output.find("ucf/redeliver: pass -> fail\n"), std::string::npos) << changed.output;
+
+  write("garbage.json", "{\"schema_version\": 1, \"cases\": 7}");
+  auto garbage = run_mdmconform("diff " + a_json + " " + (dir_ / "garbage.json").string());
+  EXPECT_EQ(garbage.exit_code, 2) << garbage.output;
+  EXPECT_NE(garbage.output.find("garbage.json"), std::string::npos) << garbage.output;
+  EXPECT_EQ(run_mdmconform("diff " + a_json + " " + (dir_ / "absent.json").string()).exit_code, 2);
+  EXPECT_EQ(run_mdmconform("diff " + a_json).exit_code, 2);
 }
 
 }  // namespace

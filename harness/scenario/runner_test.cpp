@@ -1,0 +1,218 @@
+#include "harness/scenario/runner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "harness/net/http_server.hpp"
+
+namespace mdmc::scenario {
+namespace {
+
+namespace chr = std::chrono;
+
+std::vector<std::string> ids_of(const std::vector<CaseResult>& cases) {
+  std::vector<std::string> out;
+  for (const auto& c : cases) out.push_back(c.id);
+  return out;
+}
+
+std::vector<Verdict> verdicts_of(const std::vector<CaseResult>& cases) {
+  std::vector<Verdict> out;
+  for (const auto& c : cases) out.push_back(c.verdict);
+  return out;
+}
+
+// The suite from the source tree against a plain-HTTP test server on loopback, with a handler
+// each test chooses. The profile has no admin adapter, so cases that queue commands skip.
+class RunSuiteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto specs = std::filesystem::path(MDMC_SOURCE_DIR) / "specs";
+    rules_ = load_rules(specs / "rules.yaml");
+    cases_ = load_suite(specs / "scenarios", rules_);
+    ASSERT_GE(cases_.size(), 4u);
+  }
+
+  void serve(net::Handler handler, unsigned threads = 1) {
+    server_ = std::make_unique<net::HttpServer>(std::move(handler));
+    std::string error;
+    const auto port = server_->listen("127.0.0.1", 0, &error);
+    ASSERT_NE(port, 0) << error;
+    server_->start(threads);
+    const auto base = "http://127.0.0.1:" + std::to_string(port);
+    target_.name = "test";
+    target_.check_in_url = base + "/checkin";
+    target_.server_url = base + "/mdm";
+    target_.limits.connect_timeout = chr::milliseconds{2000};
+    target_.limits.header_timeout = chr::milliseconds{2000};
+    target_.limits.body_timeout = chr::milliseconds{2000};
+  }
+
+  std::vector<Case> only(const std::string& id) const {
+    std::vector<Case> out;
+    for (const auto& c : cases_) {
+      if (c.id == id) out.push_back(c);
+    }
+    return out;
+  }
+
+  RuleCatalog rules_;
+  std::vector<Case> cases_;
+  TargetProfile target_;
+  std::unique_ptr<net::HttpServer> server_;
+};
+
+// Answers everything 200 with a zero-length body: some cases pass, the 410 ones fail.
+net::ServerResponse always_empty(const net::ServerRequest&) { return net::ServerResponse{}; }
+
+TEST(AttemptSeed, TheFirstAttemptUsesTheRunSeedAndEachReRunOneOfItsOwn) {
+  EXPECT_EQ(attempt_seed(42, "chn/user_only", 0), 42u);
+  std::set<std::uint64_t> seeds;
+  for (const char* id : {"chn/user_only", "syn/all_queued"}) {
+    for (int attempt = 1; attempt <= 3; ++attempt) seeds.insert(attempt_seed(42, id, attempt));
+  }
+  seeds.insert(42);
+  EXPECT_EQ(seeds.size(), 7u) << "every attempt at every case has its own seed";
+  EXPECT_EQ(attempt_seed(42, "chn/user_only", 2), attempt_seed(42, "chn/user_only", 2));
+  EXPECT_NE(attempt_seed(42, "chn/user_only", 1), attempt_seed(43, "chn/user_only", 1));
+}
+
+TEST_F(RunSuiteTest, FourJobsGiveTheVerdictsOfOneInTheCasesOrder) {
+  serve(always_empty, 2);
+  RunOptions options;
+  options.seed = 99;
+  const auto one = run_suite(cases_, target_, rules_, options);
+
+  std::atomic<int> inside{0};
+  std::atomic<bool> overlapped{false};
+  std::mutex seen_mutex;
+  std::vector<std::string> seen;
+  options.jobs = 4;
+  options.on_case = [&](const CaseResult& c) {
+    if (inside.fetch_add(1) != 0) overlapped = true;
+    std::this_thread::sleep_for(chr::milliseconds{2});  // widens the window an overlap would need
+    {
+      std::lock_guard lock(seen_mutex);
+      seen.push_back(c.id);
+    }
+    inside.fetch_sub(1);
+  };
+  const auto four = run_suite(cases_, target_, rules_, options);
+
+  EXPECT_EQ(ids_of(four.cases), ids_of(one.cases));
+  EXPECT_EQ(verdicts_of(four.cases), verdicts_of(one.cases));
+  EXPECT_EQ(ids_of(one.cases).size(), cases_.size());
+  EXPECT_FALSE(overlapped) << "on_case is called one call at a time";
+  std::sort(seen.begin(), seen.end());
+  auto expected = ids_of(one.cases);
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(seen, expected) << "on_case is called once per case";
+  EXPECT_FALSE(four.interrupted);
+  const auto verdicts = verdicts_of(one.cases);
+  EXPECT_NE(std::count(verdicts.begin(), verdicts.end(), Verdict::fail), 0)
+      << "the comparison covers failing cases too";
+}
+
+TEST_F(RunSuiteTest, TheStopFlagStopsEveryWorker) {
+  // 150 ms per answer: the whole suite would take seconds.
+  serve([](const net::ServerRequest&) {
+    std::this_thread::sleep_for(chr::milliseconds{150});
+    return net::ServerResponse{};
+  }, 4);
+  std::atomic<bool> stop{false};
+  RunOptions options;
+  options.seed = 5;
+  options.jobs = 4;
+  options.stop = &stop;
+  RunResult run;
+  std::thread runner([&] { run = run_suite(cases_, target_, rules_, options); });
+  std::this_thread::sleep_for(chr::milliseconds{200});
+  const auto stopped_at = chr::steady_clock::now();
+  stop = true;
+  runner.join();
+  EXPECT_LT(chr::steady_clock::now() - stopped_at, chr::milliseconds{1500})
+      << "each worker ends after its exchange in flight";
+  EXPECT_TRUE(run.interrupted);
+  ASSERT_LT(run.cases.size(), cases_.size());
+  ASSERT_FALSE(run.cases.empty());
+  EXPECT_EQ(run.cases.back().verdict, Verdict::error) << "a case cut short is an error, not a verdict";
+  // Cases are claimed in order: the ones that ran are the first ones, in order.
+  for (std::size_t i = 0; i < run.cases.size(); ++i) EXPECT_EQ(run.cases[i].id, cases_[i].id);
+}
+
+// A server that gets CHN-IDLE-EMPTY wrong on the first `bad_idles` Idles, then right, and keeps
+// the Authenticate bodies it saw (each holds its device's UDID).
+class FlakyIdleServer {
+ public:
+  explicit FlakyIdleServer(int bad_idles) : bad_idles_(bad_idles) {}
+  net::ServerResponse operator()(const net::ServerRequest& request) {
+    std::lock_guard lock(mutex_);
+    if (request.body.find("Authenticate") != std::string::npos) authenticates_.insert(request.body);
+    if (request.target == "/mdm" && idles_++ < bad_idles_) {
+      return net::ServerResponse{200, {}, "<plist version=\"1.0\"><dict/></plist>", false};
+    }
+    return net::ServerResponse{};
+  }
+  std::size_t distinct_authenticates() {
+    std::lock_guard lock(mutex_);
+    return authenticates_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  int bad_idles_;
+  int idles_ = 0;
+  std::set<std::string> authenticates_;
+};
+
+TEST_F(RunSuiteTest, AFailureThatDoesNotRepeatIsFlakyAndStaysAFailure) {
+  auto flaky = std::make_shared<FlakyIdleServer>(1);
+  serve([flaky](const net::ServerRequest& r) { return (*flaky)(r); });
+  RunOptions options;
+  options.seed = 3;
+  const auto run = run_suite(only("chn/idle_empty_device"), target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), 1u);
+  const auto& c = run.cases[0];
+  EXPECT_EQ(c.verdict, Verdict::fail);
+  EXPECT_TRUE(c.flaky);
+  EXPECT_EQ(c.attempts, (std::vector<std::string>{"fail", "pass", "pass"}));
+  // The first attempt's evidence is what the record keeps.
+  ASSERT_FALSE(c.findings.empty());
+  EXPECT_FALSE(c.findings.back().passed);
+  EXPECT_NE(c.reason.find("CHN-IDLE-EMPTY"), std::string::npos) << c.reason;
+  EXPECT_EQ(flaky->distinct_authenticates(), 3u) << "each attempt enrolls a fresh device";
+}
+
+TEST_F(RunSuiteTest, AFailureThatRepeatsIsConfirmed) {
+  auto broken = std::make_shared<FlakyIdleServer>(1000);
+  serve([broken](const net::ServerRequest& r) { return (*broken)(r); });
+  RunOptions options;
+  options.seed = 3;
+  auto run = run_suite(only("chn/idle_empty_device"), target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), 1u);
+  EXPECT_EQ(run.cases[0].verdict, Verdict::fail);
+  EXPECT_FALSE(run.cases[0].flaky);
+  EXPECT_EQ(run.cases[0].attempts, (std::vector<std::string>{"fail", "fail", "fail"}));
+
+  options.confirm = 0;
+  run = run_suite(only("chn/idle_empty_device"), target_, rules_, options);
+  EXPECT_EQ(run.cases[0].verdict, Verdict::fail);
+  EXPECT_TRUE(run.cases[0].attempts.empty()) << "--confirm 0 runs a case once";
+}
+
+TEST_F(RunSuiteTest, RecordsTheAppleSchemaRevisionAndWhatTheTargetDeclares) {
+  serve(always_empty);
+  target_.declares = {{"per_user_connections", true}};
+  const auto run = run_suite(only("chn/idle_empty_device"), target_, rules_, RunOptions{});
+  EXPECT_NE(run.apple_schema_revision.find("apple/device-management"), std::string::npos);
+  EXPECT_EQ(run.declares, target_.declares);
+}
+
+}  // namespace
+}  // namespace mdmc::scenario
