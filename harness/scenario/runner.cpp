@@ -377,6 +377,33 @@ class CaseRun {
         break;
       }
       case StepKind::enqueue: enqueue(index, step, actor); break;
+      case StepKind::raw: {
+        auto channel = actor.user ? actor.user->channel() : actor.device->channel();
+        std::string body = step.raw;
+        auto fill = [&body](const std::string& key, const std::string& value) {
+          for (auto pos = body.find(key); pos != std::string::npos; pos = body.find(key, pos + value.size())) {
+            body.replace(pos, key.size(), value);
+          }
+        };
+        fill("${udid}", channel.udid);
+        fill("${user_id}", channel.user_id);
+        for (const auto& [name, uuids] : saved_) {
+          if (uuids.size() == 1) fill("${command_uuid:" + name + "}", uuids.front());
+        }
+        if (body.size() < step.pad_to) body.append(step.pad_to - body.size(), ' ');
+        Message message{step.endpoint, fmt::format("raw bytes ({} bytes)", body.size()), {}};
+        net::Request request{"PUT",
+                             step.endpoint == emulator::Endpoint::check_in ? target_.check_in_url : target_.server_url,
+                             {{"Content-Type", message.content_type()}}, std::move(body)};
+        auto exchange = transmit(step.actor, step.identity_of, std::move(request));
+        keep(step.actor, message.label, exchange);
+        if (!exchange.ok()) {
+          throw Stop{Verdict::error, fmt::format("{} as {}: no answer: {} ({})", message.label, step.actor,
+                                                 net::transport_error_name(exchange.error), exchange.error_detail)};
+        }
+        check_exchange(index, step, *exchange.response);
+        break;
+      }
       case StepKind::series: run_series(index, step, actor); break;
     }
   }

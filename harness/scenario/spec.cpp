@@ -221,7 +221,7 @@ Expectation parse_expectation(const YAML::Node& node, const std::string& file,
       r.fail(r.node("level"), "an expectation may lower its rule's level, never raise it", "level");
     }
   }
-  bool exchange = kind == StepKind::check_in || kind == StepKind::report || kind == StepKind::enqueue;
+  bool exchange = kind != StepKind::series;
   if (exchange) {
     e.status = parse_status_set(r, "status");
     e.body = parse_body(r);
@@ -255,8 +255,8 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
   Step step;
   step.line = line_of(node);
   int actions = 0;
-  for (const char* action : {"checkin", "report", "enqueue", "series"}) actions += r.has(action) ? 1 : 0;
-  if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series");
+  for (const char* action : {"checkin", "report", "enqueue", "series", "raw"}) actions += r.has(action) ? 1 : 0;
+  if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series, raw");
 
   if (r.has("checkin")) {
     step.kind = StepKind::check_in;
@@ -278,6 +278,24 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     }
     if (!step.command.empty() && step.command != "unknown" && !ctx.saved.count(step.command)) {
       r.fail(r.node("command"), "'" + step.command + "' was not saved by an earlier step", "command");
+    }
+  } else if (r.has("raw")) {
+    step.kind = StepKind::raw;
+    step.raw = r.get_required<std::string>("raw");
+    step.actor = parse_actor(r, "as", ctx);
+    auto to = r.get<std::string>("to", "check_in");
+    if (to == "check_in") step.endpoint = emulator::Endpoint::check_in;
+    else if (to == "server") step.endpoint = emulator::Endpoint::server;
+    else r.fail(r.node("to"), "must be check_in or server", "to");
+    int pad = r.get("pad_to", 0);
+    // 64 MiB: far past any server's cap, and still a bound on what a case can make the harness hold.
+    if (pad < 0 || pad > 64 * 1024 * 1024) r.fail(r.node("pad_to"), "must be between 0 and 67108864", "pad_to");
+    step.pad_to = static_cast<std::size_t>(pad);
+    for (auto pos = step.raw.find("${command_uuid:"); pos != std::string::npos;
+         pos = step.raw.find("${command_uuid:", pos + 1)) {
+      auto end = step.raw.find('}', pos);
+      auto name = end == std::string::npos ? "" : step.raw.substr(pos + 15, end - pos - 15);
+      if (!ctx.saved.count(name)) r.fail(r.node("raw"), "${command_uuid:" + name + "}: not saved by an earlier step", "raw");
     }
   } else if (r.has("enqueue")) {
     step.kind = StepKind::enqueue;

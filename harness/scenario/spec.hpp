@@ -91,7 +91,7 @@ struct Expectation {
   bool no_repeat = false;                // no CommandUUID came twice in the series
 };
 
-enum class StepKind { check_in, report, enqueue, series };
+enum class StepKind { check_in, report, enqueue, series, raw };
 
 struct Step {
   StepKind kind = StepKind::report;
@@ -106,6 +106,11 @@ struct Step {
   std::string request_type;                                             // enqueue
   emulator::SeriesOptions series;                                       // series
   std::string save;  // enqueue: the command's UUID; series: the UUIDs it answered NotNow
+  // raw: bytes sent as they are (after ${udid}, ${user_id} and ${command_uuid:NAME} are
+  // filled in), to the check-in or the server URL, padded with spaces to pad_to bytes.
+  std::string raw;
+  emulator::Endpoint endpoint = emulator::Endpoint::check_in;
+  std::size_t pad_to = 0;
   // Send under another device's identity (its client certificate and Mdm-Signature), to
   // check that the server binds channels to the identity they enrolled with.
   std::string identity_of;

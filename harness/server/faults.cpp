@@ -62,6 +62,16 @@ const std::vector<FaultInfo>& catalog() {
        {"NET-REFUSED-STAYS-OUT"}},
       {Fault::command_without_request_type, "command-without-request-type",
        "sends commands without Command.RequestType", {"CMD-SHAPE"}},
+      {Fault::malformed_500, "malformed-500", "answers a body that is not a plist with 500",
+       {"ROB-MALFORMED"}},
+      {Fault::wedged_after_garbage, "wedged-after-garbage",
+       "after a malformed body on a connection, answers every well-formed request on it with 500",
+       {"ROB-ALIVE"}},
+      {Fault::unknown_status_acks, "unknown-status-acks",
+       "takes a report with an unknown Status as Acknowledged: 200, and the command is gone",
+       {"ROB-UNKNOWN-TYPE"}},
+      {Fault::oversize_500, "oversize-500", "answers a body over its size cap with 500",
+       {"ROB-OVERSIZE"}},
   };
   return kCatalog;
 }

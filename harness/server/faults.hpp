@@ -32,6 +32,10 @@ enum class Fault {
   digest_challenge_missing,
   refused_user_enrollable,
   command_without_request_type,
+  malformed_500,
+  wedged_after_garbage,
+  unknown_status_acks,
+  oversize_500,
 };
 
 struct FaultInfo {

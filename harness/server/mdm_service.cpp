@@ -107,6 +107,18 @@ struct MdmService::State {
   std::map<std::string, DeviceState> devices;    // by UDID, once authenticated
   std::map<std::string, ChannelState> channels;  // by channel id, once a TokenUpdate arrived
   std::uint64_t generated = 0;                   // commands the not-now-endless fault made up
+  std::set<std::string> wedged;                  // peers the wedged-after-garbage fault refuses
+
+  // The unknown-status-acks fault: removes the command a malformed report names.
+  void take_as_acknowledged(const plist::Value& message) {
+    auto udid = message.string_at("UDID");
+    auto uuid = message.string_at("CommandUUID");
+    if (!udid || !uuid) return;
+    auto id = protocol::Channel{*udid, message.string_at("UserID").value_or("")}.id();
+    if (auto found = channels.find(id); found != channels.end()) {
+      std::erase_if(found->second.queue, [&](const auto& c) { return c.uuid == *uuid; });
+    }
+  }
 
   bool faulty(Fault f) const { return config.fault == f; }
 
@@ -139,13 +151,26 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   }
   if (path != kCheckInPath && path != kServerPath) return text(404, "no such endpoint\n");
 
+  if (request.body.size() > kMaxMessageBytes) {
+    if (state_->faulty(Fault::oversize_500)) return text(500, "out of memory\n");
+    return text(413, fmt::format("a check-in or report is at most {} bytes\n", kMaxMessageBytes));
+  }
   // Who is asking comes first: bytes from an unauthenticated peer are not even parsed.
   auto identity = state_->identity_of(request);
   if (auto* refusal = std::get_if<net::ServerResponse>(&identity)) return *refusal;
   const auto& fingerprint = std::get<std::string>(identity);
 
   auto parsed = plist::parse(request.body, state_->config.plist_limits);
-  if (!parsed) return text(400, "body is not a plist: " + parsed.message() + "\n");
+  if (!parsed) {
+    std::lock_guard lock(state_->mutex);
+    if (state_->faulty(Fault::wedged_after_garbage) && state_->wedged.size() < 4096) state_->wedged.insert(request.peer);
+    if (state_->faulty(Fault::malformed_500)) return text(500, "internal error\n");
+    return text(400, "body is not a plist: " + parsed.message() + "\n");
+  }
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->wedged.count(request.peer)) return text(500, "internal error\n");
+  }
 
   // One URL may serve both kinds; the Content-Type tells them apart, as in NanoMDM.
   auto content_type = net::find_header(request.headers, "Content-Type").value_or("");
@@ -162,7 +187,11 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
     return state_->check_in(msg, fingerprint);
   }
   auto decoded = protocol::decode_report(*parsed);
-  if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
+  if (const auto* err = protocol::decode_error(decoded)) {
+    if (state_->faulty(Fault::unknown_status_acks) && err->key == "Status") state_->take_as_acknowledged(*parsed);
+    return state_->faulty(Fault::unknown_status_acks) && err->key == "Status" ? empty_ok()
+                                                                               : text(400, err->message() + "\n");
+  }
   const auto& report = std::get<protocol::Report>(decoded);
   if (auto refusal = state_->check_binding(report.channel.udid, fingerprint)) return *refusal;
   return state_->command_report(report);

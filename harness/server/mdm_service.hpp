@@ -32,6 +32,8 @@ struct Config {
 inline constexpr std::string_view kCheckInPath = "/checkin";
 inline constexpr std::string_view kServerPath = "/mdm";
 inline constexpr std::string_view kEnqueuePrefix = "/v1/enqueue/";
+// Check-ins and reports are small; a larger body is refused with 413 before any work.
+inline constexpr std::size_t kMaxMessageBytes = 1024 * 1024;
 
 class MdmService {
  public:
