@@ -536,6 +536,11 @@ class CaseRun {
         record(index, e.rule, o.end != emulator::SeriesEnd::bound_reached,
                fmt::format("the series to end within {} exchanges", step.series.max_exchanges), actual, e.level);
       }
+      for (const auto& type : e.delivered_types) {
+        bool ok = std::any_of(o.delivered.begin(), o.delivered.end(),
+                              [&](const auto& d) { return d.request_type == type; });
+        record(index, e.rule, ok, "a " + type + " command on " + step.actor, actual, e.level);
+      }
       if (e.no_repeat) {
         auto repeated = o.repeated();
         record(index, e.rule, repeated.empty(), "no command twice in one series",

@@ -236,6 +236,7 @@ Expectation parse_expectation(const YAML::Node& node, const std::string& file,
     e.ended = parse_ended(r);
     e.terminates = r.get("terminates", false);
     e.no_repeat = r.get("no_repeat", false);
+    e.delivered_types = r.get<std::vector<std::string>>("delivered_type", {});
   }
   r.finish();
   return e;

@@ -89,6 +89,7 @@ struct Expectation {
   std::vector<emulator::SeriesEnd> ended;  // acceptable endings; empty: any
   bool terminates = false;               // the series ended before its bound
   bool no_repeat = false;                // no CommandUUID came twice in the series
+  std::vector<std::string> delivered_types;  // a command of each of these RequestTypes came
 };
 
 enum class StepKind { check_in, report, enqueue, series, raw };

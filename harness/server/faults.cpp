@@ -72,6 +72,9 @@ const std::vector<FaultInfo>& catalog() {
        {"ROB-UNKNOWN-TYPE"}},
       {Fault::oversize_500, "oversize-500", "answers a body over its size cap with 500",
        {"ROB-OVERSIZE"}},
+      {Fault::no_device_configured, "no-device-configured",
+       "never sends DeviceConfigured to a user in UserConfiguration; the series just ends",
+       {"UCF-DEVICECONFIGURED"}},
   };
   return kCatalog;
 }

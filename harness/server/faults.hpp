@@ -36,6 +36,7 @@ enum class Fault {
   wedged_after_garbage,
   unknown_status_acks,
   oversize_500,
+  no_device_configured,
 };
 
 struct FaultInfo {

@@ -36,6 +36,7 @@ struct ChannelState {
   std::set<std::string> resent;  // for the not-now-resent fault
   // Commands this channel finished (Acknowledged, Error): a report for one again is a retry.
   std::set<std::string> done;
+  bool device_configured_sent = false;  // in this series, to a user in UserConfiguration
 };
 
 // Bounds what a channel remembers of finished commands; older ones are forgotten, and a late
@@ -321,6 +322,7 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
     channel.in_series = true;
     channel.held_back.clear();
     channel.resent.clear();
+    channel.device_configured_sent = false;
   } else if (report.status == Status::not_now) {
     if (faulty(Fault::not_now_dropped)) {
       std::erase_if(channel.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
@@ -389,6 +391,18 @@ net::ServerResponse MdmService::State::next_command(ChannelState& channel, const
   }
   if (next) {
     return plist_bytes(next->xml);
+  }
+  // Apple: the client in Setup Assistant answers NotNow "until it receives a reply with no
+  // additional commands (an empty body) or it receives a DeviceConfigured command on the user
+  // channel". The reference server sends DeviceConfigured once its queue is exhausted, so a
+  // harness can see both endings; Apple's schema lists DeviceConfigured as device-channel only,
+  // and the article is followed here (see DESIGN.md).
+  if (who.is_user() && report.flags.user_configuration && !channel.device_configured_sent &&
+      !faulty(Fault::no_device_configured)) {
+    channel.device_configured_sent = true;
+    auto command = protocol::make_command(fmt::format("DEVICE-CONFIGURED-{:08}", ++generated), "DeviceConfigured");
+    channel.queue.push_front(QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(command.body))});
+    return plist_bytes(channel.queue.front().xml);
   }
   // Apple: the series ends with an empty response: 200 and zero bytes, not an empty plist.
   channel.in_series = false;
