@@ -276,7 +276,23 @@ Decoded<Command> decode_command(const plist::Value& command) {
 
 Command make_command(std::string uuid, std::string request_type) {
   plist::Dict body{{"RequestType", request_type}};
-  if (request_type == "InstallProfile") body["Payload"] = plist::Data{};
+  if (request_type == "InstallProfile") {
+    // Apple's TopLevel.yaml requires PayloadIdentifier, PayloadUUID, PayloadType, PayloadVersion
+    // and PayloadContent: the least profile a Mac installs, one that configures nothing.
+    plist::Dict profile{
+        {"PayloadContent", plist::Array{}},
+        {"PayloadDisplayName", "mdmconform empty profile"},
+        {"PayloadIdentifier", "org.mdmconform.empty"},
+        {"PayloadType", "Configuration"},
+        {"PayloadUUID", "4D8F2C1A-6E3B-4B7D-9A51-0C2E7F3B8D64"},
+        {"PayloadVersion", 1},
+    };
+    body["Payload"] = plist::Data{plist::to_xml(plist::Value(std::move(profile)))};
+  } else if (request_type == "DeviceInformation") {
+    // Queries is required (mdm/commands/information.device.yaml); these names all exist on macOS.
+    body["Queries"] = plist::Array{"UDID",      "DeviceName",  "OSVersion",   "BuildVersion",
+                                   "ModelName", "Model",       "ProductName", "SerialNumber"};
+  }
   plist::Dict whole{{"CommandUUID", uuid}, {"Command", body}};
   return Command{std::move(uuid), std::move(request_type), std::move(whole)};
 }

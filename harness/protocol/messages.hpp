@@ -138,7 +138,10 @@ Decoded<CheckIn> decode_check_in(const plist::Value& message);
 Decoded<Report> decode_report(const plist::Value& message);
 Decoded<Command> decode_command(const plist::Value& command);
 
-// A new command of a given RequestType with the keys that type needs at the least.
+// A new command of a given RequestType with the keys that type needs at the least: schema-valid
+// (check_command_schema) for ProfileList, CertificateList, InstalledApplicationList,
+// DeviceInformation (a few Queries), DeviceConfigured and InstallProfile (an empty profile).
+// Other types get RequestType alone.
 Command make_command(std::string uuid, std::string request_type);
 
 }  // namespace mdmc::protocol

@@ -9,6 +9,8 @@
 #include <memory>
 #include <mutex>
 #include <system_error>
+#include <latch>
+#include <mutex>
 #include <thread>
 
 #include "harness/net/http_client.hpp"
@@ -125,7 +127,10 @@ class CaseRun {
   void record(int step, const std::string& rule, bool passed, std::string expected, std::string actual,
               std::optional<Level> lowered = std::nullopt) {
     Level level = lowered.value_or(level_of(rule));
-    result_.findings.push_back(Finding{rule, level, passed, expected, actual, step});
+    {
+      std::lock_guard lock(mu_);
+      result_.findings.push_back(Finding{rule, level, passed, expected, actual, step});
+    }
     if (!passed && level == Level::must) {
       throw Stop{Verdict::fail, fmt::format("{}: expected {}; got {}", rule, expected, actual)};
     }
@@ -196,6 +201,7 @@ class CaseRun {
   // Mac; a step under another device's identity gets one of its own.
   net::HttpClient& client_for(const std::string& actor_name, const std::string& identity_device) {
     auto key = actor_name + "|" + identity_device;
+    std::lock_guard lock(mu_);
     auto& client = clients_[key];
     if (!client) {
       net::TlsClientConfig tls;
@@ -222,6 +228,7 @@ class CaseRun {
       body.resize(kTranscriptBodyCap);
       body.shrink_to_fit();
     }
+    std::lock_guard lock(mu_);
     result_.transcript.push_back(std::move(entry));
   }
 
@@ -343,6 +350,11 @@ class CaseRun {
   }
 
   void run_step(int index, const Step& step) {
+    if (step.kind == StepKind::parallel) {
+      if (step.interleave) run_interleaved(index, step);
+      else run_parallel(index, step);
+      return;
+    }
     auto& actor = actors_.at(step.actor);
     switch (step.kind) {
       case StepKind::check_in: {
@@ -360,9 +372,10 @@ class CaseRun {
         auto channel = actor.user ? actor.user->channel() : actor.device->channel();
         std::string uuid;
         if (step.command == "unknown") {
+          std::lock_guard lock(mu_);
           uuid = ids_.uuid();
         } else if (!step.command.empty()) {
-          const auto& saved = saved_.at(step.command);
+          auto saved = resolve({step.command});
           if (saved.size() != 1) throw Stop{Verdict::error, "'" + step.command + "' does not hold exactly one command"};
           uuid = saved.front();
         }
@@ -404,7 +417,8 @@ class CaseRun {
         check_exchange(index, step, *exchange.response);
         break;
       }
-      case StepKind::series: run_series(index, step, actor); break;
+      case StepKind::series: run_series(index, step); break;
+      case StepKind::parallel: break;  // handled above
     }
   }
 
@@ -451,7 +465,8 @@ class CaseRun {
     if (admin.settle.count() > 0) std::this_thread::sleep_for(admin.settle);
   }
 
-  std::vector<std::string> resolve(const std::vector<std::string>& names) const {
+  std::vector<std::string> resolve(const std::vector<std::string>& names) {
+    std::lock_guard lock(mu_);
     std::vector<std::string> uuids;
     for (const auto& n : names) {
       const auto& list = saved_.at(n);
@@ -470,23 +485,78 @@ class CaseRun {
     return fmt::format("{} exchange(s), delivered [{}], ended {}", o.exchanges, fmt::join(parts, ", "), end);
   }
 
-  void run_series(int index, const Step& step, Actor& actor) {
+  emulator::Series start_series(const Step& step) {
+    auto& actor = actors_.at(step.actor);
     auto options = step.series;
     options.limits = target_.plist_limits;
-    emulator::Series series(actor.user ? actor.user->channel() : actor.device->channel(),
+    return emulator::Series(actor.user ? actor.user->channel() : actor.device->channel(),
                             actor.user ? std::optional(actor.user->facts()) : std::nullopt, options);
-    while (!series.done()) {
-      net::Request request{"PUT", target_.server_url, {{"Content-Type", series.next().content_type()}},
-                           series.next().bytes()};
-      auto exchange = transmit(step.actor, step.identity_of, request);
-      keep(step.actor, series.next().label, exchange);
-      if (!exchange.ok()) {
-        series.on_answer({}, fmt::format("{} ({})", net::transport_error_name(exchange.error), exchange.error_detail));
-      } else {
-        series.on_answer(answer_of(exchange));
+  }
+
+  // One exchange of a series.
+  void advance(const Step& step, emulator::Series& series) {
+    net::Request request{"PUT", target_.server_url, {{"Content-Type", series.next().content_type()}},
+                         series.next().bytes()};
+    auto exchange = transmit(step.actor, step.identity_of, request);
+    keep(step.actor, series.next().label, exchange);
+    if (!exchange.ok()) {
+      series.on_answer({}, fmt::format("{} ({})", net::transport_error_name(exchange.error), exchange.error_detail));
+    } else {
+      series.on_answer(answer_of(exchange));
+    }
+  }
+
+  void run_series(int index, const Step& step) {
+    auto series = start_series(step);
+    while (!series.done()) advance(step, series);
+    check_series(index, step, series.outcome());
+  }
+
+  // Steps at once, each on its own thread and connection, started together: the daemon and
+  // the agents of one Mac talk to the server concurrently. The worst way a step ended is how
+  // the parallel step ends.
+  void run_parallel(int index, const Step& step) {
+    for (const auto& sub : step.parallel) client_for(sub.actor, sub.identity_of.empty() ? actors_.at(sub.actor).device_name : sub.identity_of);
+    std::vector<std::optional<Stop>> stops(step.parallel.size());
+    std::latch start(static_cast<std::ptrdiff_t>(step.parallel.size()));
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < step.parallel.size(); ++i) {
+      threads.emplace_back([&, i] {
+        start.arrive_and_wait();
+        try {
+          run_step(index, step.parallel[i]);
+        } catch (const Stop& stop) {
+          stops[i] = stop;
+        } catch (const std::exception& e) {
+          stops[i] = Stop{Verdict::error, std::string("harness error in a parallel step: ") + e.what()};
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const Stop* worst = nullptr;
+    for (const auto& stop : stops) {
+      if (stop && (!worst || stop->verdict > worst->verdict)) worst = &*stop;
+    }
+    if (worst) throw *worst;
+  }
+
+  // Series in lockstep, one exchange each in turn: the interleaving of concurrent series made
+  // deterministic, so a server that mixes channels up is caught every time, not by chance.
+  void run_interleaved(int index, const Step& step) {
+    std::vector<emulator::Series> running;
+    for (const auto& sub : step.parallel) running.push_back(start_series(sub));
+    for (bool any = true; any;) {
+      any = false;
+      for (std::size_t i = 0; i < running.size(); ++i) {
+        if (running[i].done()) continue;
+        advance(step.parallel[i], running[i]);
+        any = true;
       }
     }
-    const auto& o = series.outcome();
+    for (std::size_t i = 0; i < running.size(); ++i) check_series(index, step.parallel[i], running[i].outcome());
+  }
+
+  void check_series(int index, const Step& step, const emulator::SeriesOutcome& o) {
     if (o.end == emulator::SeriesEnd::no_response) {
       throw Stop{Verdict::error, fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
     }
@@ -506,6 +576,7 @@ class CaseRun {
           not_now.push_back(d.uuid);
         }
       }
+      std::lock_guard lock(mu_);
       saved_[step.save] = not_now;
     }
     std::string actual = summary(o);
@@ -562,6 +633,8 @@ class CaseRun {
   std::map<std::string, std::unique_ptr<net::HttpClient>> clients_;  // by actor and identity
   std::unique_ptr<net::HttpClient> admin_http_;
   std::map<std::string, std::vector<std::string>> saved_;
+  // Guards what parallel steps share: findings, transcript, saved values, connections, ids.
+  std::mutex mu_;
 };
 
 }  // namespace

@@ -256,8 +256,28 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
   Step step;
   step.line = line_of(node);
   int actions = 0;
-  for (const char* action : {"checkin", "report", "enqueue", "series", "raw"}) actions += r.has(action) ? 1 : 0;
-  if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series, raw");
+  for (const char* action : {"checkin", "report", "enqueue", "series", "raw", "parallel"}) actions += r.has(action) ? 1 : 0;
+  if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series, raw, parallel");
+  if (r.has("parallel")) {
+    step.kind = StepKind::parallel;
+    auto list = r.node("parallel");
+    if (!list.IsSequence() || list.size() < 2) r.fail(list, "must be a list of at least two steps", "parallel");
+    step.interleave = r.get("interleave", false);
+    std::set<std::string> actors;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      auto sub = parse_step(list[i], file, fmt::format("{}.parallel[{}]", path, i), ctx);
+      if (sub.kind == StepKind::parallel || sub.kind == StepKind::enqueue) {
+        r.fail(list[i], "a parallel step holds checkin, report, series or raw steps", "parallel");
+      }
+      if (step.interleave && sub.kind != StepKind::series) r.fail(list[i], "interleave runs series only", "parallel");
+      if (!actors.insert(sub.actor).second) {
+        r.fail(list[i], "'" + sub.actor + "' appears twice: each parallel step is another client", "parallel");
+      }
+      step.parallel.push_back(std::move(sub));
+    }
+    r.finish();
+    return step;
+  }
 
   if (r.has("checkin")) {
     step.kind = StepKind::check_in;

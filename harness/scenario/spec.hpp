@@ -92,7 +92,7 @@ struct Expectation {
   std::vector<std::string> delivered_types;  // a command of each of these RequestTypes came
 };
 
-enum class StepKind { check_in, report, enqueue, series, raw };
+enum class StepKind { check_in, report, enqueue, series, raw, parallel };
 
 struct Step {
   StepKind kind = StepKind::report;
@@ -116,6 +116,10 @@ struct Step {
   // check that the server binds channels to the identity they enrolled with.
   std::string identity_of;
   std::vector<Expectation> expect;
+  // parallel: steps run at once, each on its own thread and connection; with interleave, series
+  // run in lockstep instead, one exchange each in turn.
+  std::vector<Step> parallel;
+  bool interleave = false;
 };
 
 // What a case needs of the target; a profile without it skips the case.

@@ -20,7 +20,8 @@ const std::vector<FaultInfo>& catalog() {
        {"NET-REFUSE-410"}},
       {Fault::user_command_on_device, "user-command-on-device",
        "serves a user's queued commands to the device channel when the device has none",
-       {"CHN-USER-ONLY"}},
+       // Interleaved series meet it too: the device, done first, is handed the user's command.
+       {"CHN-USER-ONLY", "CHN-CONCURRENT"}},
       {Fault::idle_empty_plist, "idle-empty-plist",
        "answers an Idle with nothing queued with an empty <dict/> plist", {"CHN-IDLE-EMPTY"}},
       {Fault::one_command_per_series, "one-command-per-series",
@@ -75,6 +76,10 @@ const std::vector<FaultInfo>& catalog() {
       {Fault::no_device_configured, "no-device-configured",
        "never sends DeviceConfigured to a user in UserConfiguration; the series just ends",
        {"UCF-DEVICECONFIGURED"}},
+      {Fault::last_idle_channel, "last-idle-channel",
+       "answers every command report from the queue of whichever channel sent the last Idle, "
+       "as a server with one series per device would; concurrent device and user series mix",
+       {"CHN-CONCURRENT"}},
   };
   return kCatalog;
 }

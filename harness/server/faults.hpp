@@ -37,6 +37,7 @@ enum class Fault {
   unknown_status_acks,
   oversize_500,
   no_device_configured,
+  last_idle_channel,
 };
 
 struct FaultInfo {

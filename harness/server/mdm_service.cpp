@@ -109,6 +109,7 @@ struct MdmService::State {
   std::map<std::string, ChannelState> channels;  // by channel id, once a TokenUpdate arrived
   std::uint64_t generated = 0;                   // commands the not-now-endless fault made up
   std::set<std::string> wedged;                  // peers the wedged-after-garbage fault refuses
+  std::map<std::string, std::string> last_idle;  // by UDID: the channel id of the last Idle (a fault)
 
   // The unknown-status-acks fault: removes the command a malformed report names.
   void take_as_acknowledged(const plist::Value& message) {
@@ -359,6 +360,26 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
     } else {
       std::erase_if(channel.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
       if (queued && channel.done.size() < kMaxRememberedCommands) channel.done.insert(report.command_uuid);
+      if (faulty(Fault::user_command_on_device) || faulty(Fault::device_command_on_user)) {
+        // These faults keep one queue per device in effect: a command is done wherever it
+        // was answered.
+        for (auto& [id, other] : channels) {
+          auto parsed = Channel::from_id(id);
+          if (!parsed || parsed->udid != who.udid) continue;
+          std::erase_if(other.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
+        }
+      }
+    }
+  }
+  if (faulty(Fault::last_idle_channel)) {
+    // One series per device: a report is answered from the channel that last said Idle.
+    if (report.status == Status::idle) {
+      last_idle[who.udid] = who.id();
+    } else if (auto last = last_idle.find(who.udid); last != last_idle.end() && last->second != who.id()) {
+      if (auto other = channels.find(last->second); other != channels.end()) {
+        auto other_channel = Channel::from_id(last->second);
+        return next_command(other->second, *other_channel, report);
+      }
     }
   }
   return next_command(channel, who, report);
