@@ -1,5 +1,8 @@
 #include "harness/emulator/emulator.hpp"
 
+#include "harness/pki/profile.hpp"
+#include "harness/protocol/profile.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -209,6 +212,18 @@ void Series::finish(SeriesEnd end, int status, std::string detail) {
   outcome_.end_detail = std::move(detail);
 }
 
+std::vector<std::string> Series::profile_accounts(const protocol::Command& command) const {
+  const auto* inner = command.body.find("Command") != command.body.end() ? command.body.at("Command").as_dict() : nullptr;
+  const auto* payload = inner && inner->count("Payload") ? inner->at("Payload").as_data() : nullptr;
+  if (!payload) return {};
+  // A signed profile is CMS; its content is read, not verified: the rule is about what it holds.
+  auto content = pki::profile_content(payload->bytes);
+  if (!content) return {};
+  auto profile = plist::parse(*content, options_.limits);
+  if (!profile) return {};
+  return protocol::account_payloads(*profile).types;
+}
+
 Status Series::answer_for(const protocol::Command& command) {
   switch (options_.policy) {
     case AnswerPolicy::acknowledge: return Status::acknowledged;
@@ -244,8 +259,10 @@ void Series::on_answer(const Answer& answer, std::string_view transport_error) {
   }
   const auto& command = std::get<protocol::Command>(decoded);
   Status status = answer_for(command);
-  outcome_.delivered.push_back(
-      DeliveredCommand{command.uuid, command.request_type, status, outcome_.exchanges - 1});
+  DeliveredCommand delivered{command.uuid, command.request_type, status, outcome_.exchanges - 1,
+                             protocol::check_command_schema(command, channel_.is_user()), {}};
+  if (command.request_type == "InstallProfile") delivered.account_payloads = profile_accounts(command);
+  outcome_.delivered.push_back(std::move(delivered));
   if (outcome_.exchanges >= options_.max_exchanges) {
     return finish(SeriesEnd::bound_reached, 200,
                   fmt::format("still sending commands after {} exchanges", outcome_.exchanges));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "harness/plist/value.hpp"
+#include "harness/protocol/command_schema.hpp"
 #include "harness/protocol/messages.hpp"
 
 namespace mdmc::emulator {
@@ -158,6 +159,10 @@ struct DeliveredCommand {
   std::string request_type;
   protocol::Status answered = protocol::Status::acknowledged;
   int exchange = 0;  // which exchange of the series brought it, from 0
+  // Where the command departs from Apple's schema for its RequestType and channel.
+  std::vector<protocol::SchemaViolation> schema_violations;
+  // InstallProfile: the account payload types of the profile it carries (signed or plain).
+  std::vector<std::string> account_payloads;
 };
 
 struct SeriesOutcome {
@@ -186,6 +191,7 @@ class Series {
 
  private:
   protocol::Status answer_for(const protocol::Command& command);
+  std::vector<std::string> profile_accounts(const protocol::Command& command) const;
   Message make_report(const protocol::ReportSpec& spec) const;
   void finish(SeriesEnd end, int status, std::string detail);
 

@@ -274,17 +274,25 @@ Decoded<Command> decode_command(const plist::Value& command) {
   return Command{*uuid->second.as_string(), *request_type, *dict};
 }
 
-Command make_command(std::string uuid, std::string request_type) {
+Command make_command(std::string uuid, std::string request_type, const std::vector<std::string>& accounts) {
   plist::Dict body{{"RequestType", request_type}};
   if (request_type == "InstallProfile") {
     // Apple's TopLevel.yaml requires PayloadIdentifier, PayloadUUID, PayloadType, PayloadVersion
-    // and PayloadContent: the least profile a Mac installs, one that configures nothing.
+    // and PayloadContent: the least profile a Mac installs; it holds the account payloads
+    // asked for, and nothing else.
+    plist::Array content;
+    for (std::size_t i = 0; i < accounts.size(); ++i) {
+      content.emplace_back(plist::Dict{{"PayloadType", accounts[i]},
+                                       {"PayloadIdentifier", "org.mdmconform.account." + std::to_string(i)},
+                                       {"PayloadUUID", uuid + "-" + std::to_string(i)},
+                                       {"PayloadVersion", 1}});
+    }
     plist::Dict profile{
-        {"PayloadContent", plist::Array{}},
-        {"PayloadDisplayName", "mdmconform empty profile"},
-        {"PayloadIdentifier", "org.mdmconform.empty"},
+        {"PayloadContent", std::move(content)},
+        {"PayloadDisplayName", "mdmconform profile"},
+        {"PayloadIdentifier", "org.mdmconform." + uuid},
         {"PayloadType", "Configuration"},
-        {"PayloadUUID", "4D8F2C1A-6E3B-4B7D-9A51-0C2E7F3B8D64"},
+        {"PayloadUUID", uuid},
         {"PayloadVersion", 1},
     };
     body["Payload"] = plist::Data{plist::to_xml(plist::Value(std::move(profile)))};

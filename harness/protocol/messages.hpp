@@ -142,6 +142,7 @@ Decoded<Command> decode_command(const plist::Value& command);
 // (check_command_schema) for ProfileList, CertificateList, InstalledApplicationList,
 // DeviceInformation (a few Queries), DeviceConfigured and InstallProfile (an empty profile).
 // Other types get RequestType alone.
-Command make_command(std::string uuid, std::string request_type);
+// For InstallProfile, `accounts` are the PayloadTypes of the account payloads its profile holds.
+Command make_command(std::string uuid, std::string request_type, const std::vector<std::string>& accounts = {});
 
 }  // namespace mdmc::protocol

@@ -425,7 +425,7 @@ class CaseRun {
   void enqueue(int index, const Step& step, Actor& actor) {
     const auto& admin = *target_.enqueue;
     auto channel = actor.user ? actor.user->channel() : actor.device->channel();
-    auto command = protocol::make_command(ids_.uuid(), step.request_type);
+    auto command = protocol::make_command(ids_.uuid(), step.request_type, step.accounts);
     std::string url = admin.url;
     auto replace = [&url](std::string_view key, const std::string& value) {
       for (auto pos = url.find(key); pos != std::string::npos; pos = url.find(key, pos + value.size())) {
@@ -556,6 +556,42 @@ class CaseRun {
     for (std::size_t i = 0; i < running.size(); ++i) check_series(index, step.parallel[i], running[i].outcome());
   }
 
+  bool names_rule(std::string_view rule) const {
+    return std::find(case_.rules.begin(), case_.rules.end(), rule) != case_.rules.end();
+  }
+
+  // What every delivered command carries, checked in every case: its keys against Apple's
+  // schema (CMD-SCHEMA) and, for InstallProfile, one account per profile (PRF-ONE-ACCOUNT).
+  // A case that names a rule keeps the passing finding as evidence too.
+  void check_contents(int index, const Step& step, const emulator::SeriesOutcome& o) {
+    std::vector<std::string> schema_problems;
+    std::vector<std::string> bundled;
+    for (const auto& d : o.delivered) {
+      for (const auto& v : d.schema_violations) {
+        // Apple's schema lists DeviceConfigured as device-channel only; the article sends it on
+        // the user channel in Setup Assistant, and the harness follows the article (DESIGN.md).
+        if (d.request_type == "DeviceConfigured" && v.key_path == "Command.RequestType") continue;
+        schema_problems.push_back(fmt::format("{} {}: {}: {}", d.request_type, d.uuid, v.key_path, v.problem));
+      }
+      if (d.account_payloads.size() > 1) {
+        bundled.push_back(fmt::format("{} carries {} accounts ({})", d.uuid, d.account_payloads.size(),
+                                      fmt::join(d.account_payloads, ", ")));
+      }
+    }
+    if (!schema_problems.empty() || (names_rule("CMD-SCHEMA") && !o.delivered.empty())) {
+      record(index, "CMD-SCHEMA", schema_problems.empty(),
+             "commands whose keys, types and channel match Apple's schema for their RequestType on " + step.actor,
+             schema_problems.empty() ? fmt::format("{} command(s), all as the schema says", o.delivered.size())
+                                     : fmt::format("{}", fmt::join(schema_problems, "; ")));
+    }
+    bool profiles = std::any_of(o.delivered.begin(), o.delivered.end(),
+                                [](const auto& d) { return d.request_type == "InstallProfile"; });
+    if (!bundled.empty() || (names_rule("PRF-ONE-ACCOUNT") && profiles)) {
+      record(index, "PRF-ONE-ACCOUNT", bundled.empty(), "at most one account payload in each installed profile",
+             bundled.empty() ? "every profile carries at most one account" : fmt::format("{}", fmt::join(bundled, "; ")));
+    }
+  }
+
   void check_series(int index, const Step& step, const emulator::SeriesOutcome& o) {
     if (o.end == emulator::SeriesEnd::no_response) {
       throw Stop{Verdict::error, fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
@@ -568,6 +604,7 @@ class CaseRun {
       record(index, "CMD-SHAPE", shaped, "every command a dict with CommandUUID and Command.RequestType",
              shaped ? fmt::format("{} command(s), each with both", o.delivered.size()) : o.end_detail);
     }
+    check_contents(index, step, o);
     if (!step.save.empty()) {
       std::vector<std::string> not_now;
       for (const auto& d : o.delivered) {

@@ -321,6 +321,10 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
   } else if (r.has("enqueue")) {
     step.kind = StepKind::enqueue;
     step.request_type = r.get_required<std::string>("enqueue");
+    step.accounts = r.get<std::vector<std::string>>("accounts", {});
+    if (!step.accounts.empty() && step.request_type != "InstallProfile") {
+      r.fail(r.node("accounts"), "accounts go with InstallProfile only", "accounts");
+    }
     step.actor = parse_actor(r, "to", ctx);
     step.save = r.get<std::string>("save", "");
   } else {

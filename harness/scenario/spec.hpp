@@ -105,6 +105,7 @@ struct Step {
   std::string command;
   protocol::UserFlags flags;                                            // report, series
   std::string request_type;                                             // enqueue
+  std::vector<std::string> accounts;  // enqueue InstallProfile: account PayloadTypes in its profile
   emulator::SeriesOptions series;                                       // series
   std::string save;  // enqueue: the command's UUID; series: the UUIDs it answered NotNow
   // raw: bytes sent as they are (after ${udid}, ${user_id} and ${command_uuid:NAME} are

@@ -80,6 +80,11 @@ const std::vector<FaultInfo>& catalog() {
        "answers every command report from the queue of whichever channel sent the last Idle, "
        "as a server with one series per device would; concurrent device and user series mix",
        {"CHN-CONCURRENT"}},
+      {Fault::command_unknown_key, "command-unknown-key",
+       "adds a key Apple's schema does not have to every command it sends", {"CMD-SCHEMA"}},
+      {Fault::profiles_bundled, "profiles-bundled",
+       "merges the account payloads of InstallProfile commands queued together into one profile",
+       {"PRF-ONE-ACCOUNT"}},
   };
   return kCatalog;
 }

@@ -38,6 +38,8 @@ enum class Fault {
   oversize_500,
   no_device_configured,
   last_idle_channel,
+  command_unknown_key,
+  profiles_bundled,
 };
 
 struct FaultInfo {

@@ -111,6 +111,35 @@ struct MdmService::State {
   std::set<std::string> wedged;                  // peers the wedged-after-garbage fault refuses
   std::map<std::string, std::string> last_idle;  // by UDID: the channel id of the last Idle (a fault)
 
+  // The profiles-bundled fault: moves a new profile's payloads into a queued InstallProfile.
+  bool bundle_into_queued_profile(ChannelState& channel, const protocol::Command& incoming) {
+    auto payload_of = [](const plist::Dict& command) -> std::optional<plist::Value> {
+      auto inner = command.find("Command");
+      const auto* dict = inner == command.end() ? nullptr : inner->second.as_dict();
+      auto payload = dict ? dict->find("Payload") : plist::Dict::const_iterator{};
+      if (!dict || payload == dict->end() || !payload->second.as_data()) return std::nullopt;
+      auto parsed = plist::parse(payload->second.as_data()->bytes);
+      if (!parsed) return std::nullopt;
+      return std::move(parsed).value();
+    };
+    auto extra = payload_of(incoming.body);
+    if (!extra || !extra->find("PayloadContent") || !extra->find("PayloadContent")->as_array()) return false;
+    for (auto& queued : channel.queue) {
+      if (queued.request_type != "InstallProfile") continue;
+      auto command = plist::parse(queued.xml);
+      if (!command || !command->as_dict()) continue;
+      auto profile = payload_of(*command->as_dict());
+      auto* content = profile && profile->as_dict() ? (*profile->as_dict())["PayloadContent"].as_array() : nullptr;
+      if (!content) continue;
+      for (const auto& p : *extra->find("PayloadContent")->as_array()) content->push_back(p);
+      plist::Dict whole = *command->as_dict();
+      (*whole["Command"].as_dict())["Payload"] = plist::Data{plist::to_xml(*profile)};
+      queued.xml = plist::to_xml(plist::Value(std::move(whole)));
+      return true;
+    }
+    return false;
+  }
+
   // The unknown-status-acks fault: removes the command a malformed report names.
   void take_as_acknowledged(const plist::Value& message) {
     auto udid = message.string_at("UDID");
@@ -449,6 +478,13 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   auto stored = command.body;
   if (faulty(Fault::command_without_request_type)) {
     if (auto* inner = stored["Command"].as_dict()) inner->erase("RequestType");
+  }
+  if (faulty(Fault::command_unknown_key)) {
+    if (auto* inner = stored["Command"].as_dict()) (*inner)["ServerFlavour"] = "extra";
+  }
+  if (faulty(Fault::profiles_bundled) && command.request_type == "InstallProfile" &&
+      bundle_into_queued_profile(found->second, command)) {
+    return net::ServerResponse{200, {{"Content-Type", "application/json"}}, "{}", false};
   }
   found->second.queue.push_back(QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(stored))});
   nlohmann::json answer = {{"command_uuid", command.uuid},
