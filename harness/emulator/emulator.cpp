@@ -225,6 +225,11 @@ std::vector<std::string> Series::profile_accounts(const protocol::Command& comma
 }
 
 Status Series::answer_for(const protocol::Command& command) {
+  if (!options_.answers.empty()) {
+    auto [it, fresh] = answered_.try_emplace(command.uuid, Status::acknowledged);
+    if (fresh) it->second = options_.answers[(answered_.size() - 1) % options_.answers.size()];
+    return it->second;
+  }
   switch (options_.policy) {
     case AnswerPolicy::acknowledge: return Status::acknowledged;
     case AnswerPolicy::not_now: return Status::not_now;

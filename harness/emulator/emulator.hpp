@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -139,6 +140,9 @@ struct SeriesOptions {
   int max_exchanges = 64;
   // Bounds on each command plist the server sends.
   plist::Limits limits;
+  // When set, overrides `policy`: the n-th distinct command gets answers[n % size]; a command
+  // sent again gets the answer it got before.
+  std::vector<protocol::Status> answers;
 };
 
 // How a series ended.
@@ -199,6 +203,7 @@ class Series {
   std::optional<protocol::UserFacts> user_;
   SeriesOptions options_;
   bool device_configured_ = false;
+  std::map<std::string, protocol::Status> answered_;  // by CommandUUID, for `answers`
   Message next_;
   SeriesOutcome outcome_;
 };

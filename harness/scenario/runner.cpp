@@ -249,6 +249,36 @@ class CaseRun {
     return client_for(actor_name, identity_device).send(request);
   }
 
+  // A deliberately wrong message: the step's override applied to it.
+  static Message overridden(Message message, const Override& o) {
+    if (o.empty()) return message;
+    for (const auto& key : o.drop) message.body.erase(key);
+    for (const auto& [key, text] : o.set) {
+      if (text == "true" || text == "false") {
+        message.body[key] = text == "true";
+      } else if (!text.empty() && text.find_first_not_of("-0123456789") == std::string::npos && text.size() < 19) {
+        message.body[key] = static_cast<std::int64_t>(std::stoll(text));
+      } else {
+        message.body[key] = text;
+      }
+    }
+    for (const auto& [key, type] : o.retype) {
+      switch (type) {
+        case plist::Type::boolean: message.body[key] = true; break;
+        case plist::Type::integer: message.body[key] = std::int64_t{1}; break;
+        case plist::Type::real: message.body[key] = 1.5; break;
+        case plist::Type::string: message.body[key] = "retyped"; break;
+        case plist::Type::data: message.body[key] = plist::Data{"retyped"}; break;
+        case plist::Type::date: message.body[key] = plist::Date{0}; break;
+        case plist::Type::array: message.body[key] = plist::Array{}; break;
+        case plist::Type::dict: message.body[key] = plist::Dict{}; break;
+        case plist::Type::uid: message.body[key] = plist::Uid{1}; break;
+      }
+    }
+    message.label += " (overridden)";
+    return message;
+  }
+
   // Sends one message as an actor; a transport failure ends the case as an error: the
   // harness got no answer to judge.
   net::Exchange send(const std::string& actor_name, const Message& message, const std::string& identity_of = {}) {
@@ -358,7 +388,7 @@ class CaseRun {
     auto& actor = actors_.at(step.actor);
     switch (step.kind) {
       case StepKind::check_in: {
-        auto message = check_in_message(step);
+        auto message = overridden(check_in_message(step), step.override_keys);
         auto exchange = send(step.actor, message, step.identity_of);
         if (step.message == protocol::MessageType::user_authenticate) {
           actor.user->on_user_authenticate(answer_of(exchange), target_.plist_limits);
@@ -383,8 +413,10 @@ class CaseRun {
         if (step.status == protocol::Status::error) spec.error_chain.push_back({12345, "MCMDMErrorDomain", "mdmconform"});
         std::string label(protocol::status_name(step.status));
         if (!uuid.empty()) label += " " + uuid;
-        Message message{emulator::Endpoint::server, label,
-                        protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)};
+        Message message = overridden(
+            Message{emulator::Endpoint::server, label,
+                    protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)},
+            step.override_keys);
         auto exchange = send(step.actor, message, step.identity_of);
         check_exchange(index, step, *exchange.response);
         break;

@@ -345,6 +345,41 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     }
     step.save = r.get<std::string>("save", "");
   }
+  if (auto ov = r.node("override")) {
+    if (step.kind != StepKind::check_in && step.kind != StepKind::report) {
+      r.fail(ov, "override goes with checkin and report steps", "override");
+    }
+    MapReader o(ov, file, path + ".override");
+    step.override_keys.drop = o.get<std::vector<std::string>>("drop", {});
+    if (auto set = o.node("set")) {
+      if (!set.IsMap()) o.fail(set, "must be a map of key: value", "set");
+      for (const auto& kv : set) step.override_keys.set[kv.first.as<std::string>("")] = kv.second.as<std::string>("");
+    }
+    if (auto retype = o.node("retype")) {
+      if (!retype.IsMap()) o.fail(retype, "must be a map of key: type", "retype");
+      for (const auto& kv : retype) {
+        auto type_name = kv.second.as<std::string>("");
+        std::optional<plist::Type> type;
+        for (auto t : {plist::Type::boolean, plist::Type::integer, plist::Type::real, plist::Type::string,
+                       plist::Type::data, plist::Type::date, plist::Type::array, plist::Type::dict}) {
+          if (plist::type_name(t) == type_name) type = t;
+        }
+        if (!type) o.fail(kv.second, "'" + type_name + "' is not a plist type (boolean, integer, real, string, data, date, array, dict)", "retype");
+        step.override_keys.retype[kv.first.as<std::string>("")] = *type;
+      }
+    }
+    o.finish();
+  }
+  if (step.kind == StepKind::series) {
+    for (const auto& name : r.get<std::vector<std::string>>("answers", {})) {
+      std::optional<protocol::Status> status;
+      if (name == "acknowledge") status = protocol::Status::acknowledged;
+      else if (name == "not_now") status = protocol::Status::not_now;
+      else if (name == "error") status = protocol::Status::error;
+      if (!status) r.fail(r.node("answers"), "'" + name + "' is not acknowledge, not_now or error", "answers");
+      step.series.answers.push_back(*status);
+    }
+  }
   if (step.kind != StepKind::enqueue) {
     step.identity_of = r.get<std::string>("identity_of", "");
     if (!step.identity_of.empty() && (!ctx.actors.count(step.identity_of) || step.identity_of.find('/') != std::string::npos)) {

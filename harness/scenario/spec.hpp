@@ -71,6 +71,14 @@ struct StatusSet {
   std::string describe() const;  // "410", "4xx or 5xx"
 };
 
+// A deliberately wrong message: keys dropped, set to a given value, or given another type.
+struct Override {
+  std::vector<std::string> drop;
+  std::map<std::string, std::string> set;     // value as written; true/false and integers typed
+  std::map<std::string, plist::Type> retype;  // replaced by a value of this type
+  bool empty() const { return drop.empty() && set.empty() && retype.empty(); }
+};
+
 struct Expectation {
   int line = 0;
   std::string rule;
@@ -116,6 +124,7 @@ struct Step {
   // Send under another device's identity (its client certificate and Mdm-Signature), to
   // check that the server binds channels to the identity they enrolled with.
   std::string identity_of;
+  Override override_keys;  // checkin and report: change the message before it is sent
   std::vector<Expectation> expect;
   // parallel: steps run at once, each on its own thread and connection; with interleave, series
   // run in lockstep instead, one exchange each in turn.
