@@ -540,7 +540,17 @@ class CaseRun {
 
   void run_series(int index, const Step& step) {
     auto series = start_series(step);
-    while (!series.done()) advance(step, series);
+    for (int exchanges = 0; !series.done(); ++exchanges) {
+      if (step.enqueue_after > 0 && exchanges == step.enqueue_after) {
+        Step late;
+        late.kind = StepKind::enqueue;
+        late.actor = step.actor;
+        late.request_type = step.enqueue_during;
+        late.save = step.enqueue_during_save;
+        enqueue(index, late, actors_.at(step.actor));
+      }
+      advance(step, series);
+    }
     check_series(index, step, series.outcome());
   }
 

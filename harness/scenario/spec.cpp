@@ -370,6 +370,17 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     }
     o.finish();
   }
+  if (step.kind == StepKind::series && r.has("enqueue_during")) {
+    MapReader d(r.node("enqueue_during"), file, path + ".enqueue_during");
+    step.enqueue_during = d.get_required<std::string>("enqueue");
+    step.enqueue_after = d.get("after", 1);
+    if (step.enqueue_after < 1 || step.enqueue_after > step.series.max_exchanges) {
+      d.fail(d.node("after"), "must be between 1 and max_exchanges", "after");
+    }
+    step.enqueue_during_save = d.get<std::string>("save", "");
+    if (!step.enqueue_during_save.empty()) ctx.saved.insert(step.enqueue_during_save);
+    d.finish();
+  }
   if (step.kind == StepKind::series) {
     for (const auto& name : r.get<std::vector<std::string>>("answers", {})) {
       std::optional<protocol::Status> status;

@@ -130,6 +130,11 @@ struct Step {
   // run in lockstep instead, one exchange each in turn.
   std::vector<Step> parallel;
   bool interleave = false;
+  // series: a command queued for the same channel after this many exchanges (0: none), to
+  // check that a command queued during a series still comes in it.
+  int enqueue_after = 0;
+  std::string enqueue_during;       // its RequestType
+  std::string enqueue_during_save;  // the name its CommandUUID is saved under
 };
 
 // What a case needs of the target; a profile without it skips the case.
