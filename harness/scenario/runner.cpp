@@ -249,11 +249,35 @@ class CaseRun {
     return client_for(actor_name, identity_device).send(request);
   }
 
+  // Fills ${saved:NAME} with a saved value (a DigestChallenge).
+  std::string fill_saved(std::string text) {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, value] : challenges_) {
+      const std::string key = "${saved:" + name + "}";
+      for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + value.size())) {
+        text.replace(pos, key.size(), value);
+      }
+    }
+    return text;
+  }
+
   // A deliberately wrong message: the step's override applied to it.
-  static Message overridden(Message message, const Override& o) {
+  Message overridden(Message message, const Override& o) {
     if (o.empty()) return message;
     for (const auto& key : o.drop) message.body.erase(key);
-    for (const auto& [key, text] : o.set) {
+    if (!o.as_channel.empty()) {
+      const auto& other = actors_.at(o.as_channel);
+      message.body["UDID"] = other.device->facts().udid;
+      if (other.user) {
+        message.body["UserID"] = other.user->facts().user_id;
+        message.body["UserShortName"] = other.user->facts().short_name;
+        message.body["UserLongName"] = other.user->facts().long_name;
+      } else {
+        for (const char* key : {"UserID", "UserShortName", "UserLongName", "NotOnConsole"}) message.body.erase(key);
+      }
+    }
+    for (const auto& [key, raw_text] : o.set) {
+      const std::string text = fill_saved(raw_text);
       if (text == "true" || text == "false") {
         message.body[key] = text == "true";
       } else if (!text.empty() && text.find_first_not_of("-0123456789") == std::string::npos && text.size() < 19) {
@@ -392,6 +416,10 @@ class CaseRun {
         auto exchange = send(step.actor, message, step.identity_of);
         if (step.message == protocol::MessageType::user_authenticate) {
           actor.user->on_user_authenticate(answer_of(exchange), target_.plist_limits);
+          if (!step.save.empty()) {
+            std::lock_guard lock(mu_);
+            challenges_[step.save] = actor.user->digest_challenge();
+          }
         } else if (step.message == protocol::MessageType::token_update && actor.user) {
           actor.user->on_token_update(answer_of(exchange));
         }
@@ -430,6 +458,7 @@ class CaseRun {
             body.replace(pos, key.size(), value);
           }
         };
+        body = fill_saved(std::move(body));
         fill("${udid}", channel.udid);
         fill("${user_id}", channel.user_id);
         for (const auto& [name, uuids] : saved_) {
@@ -712,6 +741,7 @@ class CaseRun {
   std::map<std::string, std::unique_ptr<net::HttpClient>> clients_;  // by actor and identity
   std::unique_ptr<net::HttpClient> admin_http_;
   std::map<std::string, std::vector<std::string>> saved_;
+  std::map<std::string, std::string> challenges_;  // saved DigestChallenges, by name
   // Guards what parallel steps share: findings, transcript, saved values, connections, ids.
   std::mutex mu_;
 };

@@ -286,6 +286,10 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     if (!type) r.fail(r.node("checkin"), "unknown MessageType '" + name + "'", "checkin");
     step.message = *type;
     step.actor = parse_actor(r, "as", ctx);
+    step.save = r.get<std::string>("save", "");
+    if (!step.save.empty() && step.message != protocol::MessageType::user_authenticate) {
+      r.fail(r.node("save"), "a checkin saves only UserAuthenticate's DigestChallenge", "save");
+    }
   } else if (r.has("report")) {
     step.kind = StepKind::report;
     auto name = r.get_required<std::string>("report");
@@ -351,6 +355,10 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     }
     MapReader o(ov, file, path + ".override");
     step.override_keys.drop = o.get<std::vector<std::string>>("drop", {});
+    step.override_keys.as_channel = o.get<std::string>("as_channel", "");
+    if (!step.override_keys.as_channel.empty() && !ctx.actors.count(step.override_keys.as_channel)) {
+      o.fail(o.node("as_channel"), "'" + step.override_keys.as_channel + "' is not a device or device/user of this case", "as_channel");
+    }
     if (auto set = o.node("set")) {
       if (!set.IsMap()) o.fail(set, "must be a map of key: value", "set");
       for (const auto& kv : set) step.override_keys.set[kv.first.as<std::string>("")] = kv.second.as<std::string>("");

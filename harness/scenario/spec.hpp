@@ -76,7 +76,10 @@ struct Override {
   std::vector<std::string> drop;
   std::map<std::string, std::string> set;     // value as written; true/false and integers typed
   std::map<std::string, plist::Type> retype;  // replaced by a value of this type
-  bool empty() const { return drop.empty() && set.empty() && retype.empty(); }
+  // The wrong channel: the message names this actor's UDID and UserID, while it is sent on the
+  // step's own connection and identity.
+  std::string as_channel;
+  bool empty() const { return drop.empty() && set.empty() && retype.empty() && as_channel.empty(); }
 };
 
 struct Expectation {
@@ -115,7 +118,9 @@ struct Step {
   std::string request_type;                                             // enqueue
   std::vector<std::string> accounts;  // enqueue InstallProfile: account PayloadTypes in its profile
   emulator::SeriesOptions series;                                       // series
-  std::string save;  // enqueue: the command's UUID; series: the UUIDs it answered NotNow
+  // enqueue: the command's UUID; series: the UUIDs it answered NotNow; checkin UserAuthenticate:
+  // the DigestChallenge, usable as ${saved:NAME} in raw bytes and override values.
+  std::string save;
   // raw: bytes sent as they are (after ${udid}, ${user_id} and ${command_uuid:NAME} are
   // filled in), to the check-in or the server URL, padded with spaces to pad_to bytes.
   std::string raw;

@@ -20,7 +20,9 @@
 #include <tuple>
 #include <thread>
 
+#include "harness/net/http_client.hpp"
 #include "harness/net/http_server.hpp"
+#include "harness/protocol/messages.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/report/report.hpp"
 #include "harness/scenario/spec.hpp"
@@ -295,6 +297,33 @@ TEST_F(TlsCliTest, InsecureIsHonouredOnlyWhenAskedAndTheReportSaysSo) {
   std::ifstream json(dir_ / "out/report.json");
   std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("TLS verification was off"), std::string::npos);
+}
+
+TEST_F(TlsCliTest, ABodyTamperedAfterSigningIsRefusedOverTls) {
+  auto port = start(server::IdentityMode::signature);
+  auto device = *pki::issue_device_identity(ca_, "tampered", pki::KeyType::ec_p256);
+  protocol::DeviceFacts facts;
+  facts.udid = "0A1B2C3D-0000-4000-8000-00000000TAMP";
+  facts.topic = "com.apple.mgmt.External.test";
+  auto body = plist::to_xml(plist::Value(protocol::authenticate(facts)));
+  auto signature = pki::mdm_signature(device, body);
+  ASSERT_TRUE(signature) << signature.error();
+  net::HttpClient http(net::ClientLimits{}, net::TlsClientConfig{ca_.cert_pem, false, {}, {}, {}});
+  auto url = "https://127.0.0.1:" + std::to_string(port) + "/checkin";
+  auto send = [&](const std::string& bytes) {
+    return http.send(net::Request{"PUT", url, {{"Content-Type", "application/x-apple-aspen-mdm-checkin"},
+                                                {"Mdm-Signature", *signature}}, bytes});
+  };
+  auto intact = send(body);
+  ASSERT_TRUE(intact.ok()) << intact.error_detail;
+  EXPECT_TRUE(intact.tls_verified);
+  EXPECT_EQ(intact.response->status, 200);
+  auto tampered_body = body;
+  tampered_body.replace(tampered_body.find("TAMP"), 4, "EVIL");
+  auto tampered = send(tampered_body);
+  ASSERT_TRUE(tampered.ok()) << tampered.error_detail;
+  EXPECT_EQ(tampered.response->status, 400);
+  EXPECT_NE(tampered.response->body.find("digest mismatch"), std::string::npos) << tampered.response->body;
 }
 
 TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
