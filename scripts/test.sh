@@ -19,22 +19,28 @@ fi
 
 fuzz_seconds=${FUZZ_SECONDS:-60}
 if (( fuzz_seconds > 0 )); then
-  scripts/build.sh fuzz --target checkin_fuzzer
+  fuzzers=(checkin_fuzzer response_fuzzer)
+  scripts/build.sh fuzz --target "${fuzzers[@]}"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  # New inputs go to a scratch folder; the committed corpus is read, never rewritten here.
-  rc=0
-  (cd fuzzers && ../build/fuzz/fuzzers/checkin_fuzzer -max_total_time="$fuzz_seconds" \
-      -dict=checkin_fuzzer.dict -max_len=65536 -artifact_prefix="$work/" -print_final_stats=1 \
-      "$work" ../corpus/checkin_fuzzer >"$work/fuzz.log" 2>&1) || rc=$?
-  tail -n 12 "$work/fuzz.log"
-  if (( rc != 0 )); then
-    # A crash input becomes a permanent regression input of the corpus.
-    for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
-      [[ -e "$f" ]] && cp "$f" corpus/checkin_fuzzer/ && echo "fuzzing found $(basename "$f"); kept in corpus/checkin_fuzzer/" >&2
-    done
-    echo "test.sh: checkin_fuzzer failed (exit $rc)" >&2
-    exit 1
-  fi
+  for fuzzer in "${fuzzers[@]}"; do
+    # New inputs go to a scratch folder; the committed corpus is read, never rewritten here.
+    mkdir -p "$work/$fuzzer"
+    dict=()
+    [[ -f "fuzzers/$fuzzer.dict" ]] && dict=(-dict="fuzzers/$fuzzer.dict")
+    rc=0
+    "build/fuzz/fuzzers/$fuzzer" -max_total_time="$fuzz_seconds" "${dict[@]}" -max_len=65536 \
+        -artifact_prefix="$work/$fuzzer-" -print_final_stats=1 \
+        "$work/$fuzzer" "corpus/$fuzzer" >"$work/$fuzzer.log" 2>&1 || rc=$?
+    tail -n 4 "$work/$fuzzer.log"
+    if (( rc != 0 )); then
+      # A crash input becomes a permanent regression input of the corpus.
+      for f in "$work/$fuzzer"-crash-* "$work/$fuzzer"-leak-* "$work/$fuzzer"-timeout-* "$work/$fuzzer"-oom-*; do
+        [[ -e "$f" ]] && cp "$f" "corpus/$fuzzer/" && echo "fuzzing found $(basename "$f"); kept in corpus/$fuzzer/" >&2
+      done
+      echo "test.sh: $fuzzer failed (exit $rc)" >&2
+      exit 1
+    fi
+  done
 fi
 echo "test.sh: all tests passed in $(( $(date +%s) - start )) s"
