@@ -1,32 +1,14 @@
 // Writes the seed corpus of checkin_fuzzer: every check-in and report the emulator sends,
 // device and user, as XML and binary, named by the SHA-256 of their bytes. Run it when the
 // messages change; the seeds are committed.
-#include <openssl/evp.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
-
-namespace {
-
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  std::string out;
-  char hex[3];
-  for (unsigned int i = 0; i < length; ++i) {
-    std::snprintf(hex, sizeof hex, "%02x", digest[i]);
-    out += hex;
-  }
-  return out;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -63,7 +45,7 @@ int main(int argc, char** argv) {
   for (const auto& m : messages) {
     mdmc::plist::Value value(m);
     for (const auto& bytes : {mdmc::plist::to_xml(value), mdmc::plist::to_binary(value)}) {
-      std::ofstream(std::filesystem::path(argv[1]) / sha256_hex(bytes), std::ios::binary) << bytes;
+      std::ofstream(std::filesystem::path(argv[1]) / mdmc::pki::sha256_hex(bytes), std::ios::binary) << bytes;
       ++written;
     }
   }

@@ -189,7 +189,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     run_options.confirm = options.confirm;
     out.run = scenario::run_suite(cases, profile, rules, run_options);
     out.run.started_at = started_at;
-    out.run.suite_digest = scenario::sha256_hex(suite_bytes);
+    out.run.suite_digest = pki::sha256_hex(suite_bytes);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);
     out.run.identity_mode = std::string(scenario::identity_mode_name(profile.identity.mode));
     if (profile.tls.insecure) {

@@ -456,10 +456,10 @@ Result<std::string> certificate_der(const std::string& cert_pem) {
   return der;
 }
 
-std::string sha256_fingerprint(std::string_view der) {
+std::string sha256_hex(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  if (EVP_Digest(der.data(), der.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
     ERR_clear_error();
     return {};
   }

@@ -102,8 +102,12 @@ bool write_identity(const Identity& identity, const std::filesystem::path& cert_
 
 // DER of the first certificate in `cert_pem`.
 Result<std::string> certificate_der(const std::string& cert_pem);
-// SHA-256 of `der` as 64 lower-case hex digits (any bytes; empty only if OpenSSL fails).
-std::string sha256_fingerprint(std::string_view der);
+// SHA-256 of any bytes as 64 lower-case hex digits (empty only if OpenSSL fails).
+std::string sha256_hex(std::string_view bytes);
+// SHA-256 of a certificate's DER: the identity the reference server binds a device to.
+inline std::string sha256_fingerprint(std::string_view der) { return sha256_hex(der); }
+// RFC 4648 base64 with padding, on one line.
+std::string base64_encode(std::string_view bytes);
 // The subject's commonName, UTF-8.
 Result<std::string> common_name(const std::string& cert_pem);
 

@@ -21,6 +21,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
 
 namespace mdmc::report {
@@ -138,34 +139,6 @@ std::string sanitize_utf8(std::string_view s) {
 constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-// RFC 4648 base64, with padding.
-std::string base64_encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  auto at = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(in[k])); };
-  std::size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    const std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-    out += kBase64Alphabet[(n >> 18) & 63];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += kBase64Alphabet[(n >> 6) & 63];
-    out += kBase64Alphabet[n & 63];
-  }
-  const std::size_t rest = in.size() - i;
-  if (rest == 1) {
-    const std::uint32_t n = at(i) << 16;
-    out += kBase64Alphabet[(n >> 18) & 63];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    const std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8);
-    out += kBase64Alphabet[(n >> 18) & 63];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += kBase64Alphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 // Strict RFC 4648 decoding: length a multiple of 4, padding only at the end, no whitespace.
 std::optional<std::string> base64_decode(std::string_view in) {
@@ -316,7 +289,7 @@ std::string describe_finding(const Finding& f) {
 Json bytes_json(std::string_view bytes) {
   if (is_valid_utf8(bytes)) return Json(bytes);
   Json wrapped = Json::object();
-  wrapped["base64"] = base64_encode(bytes);
+  wrapped["base64"] = pki::base64_encode(bytes);
   return wrapped;
 }
 
@@ -979,7 +952,7 @@ class Redactor {
   // A data secret as it may be quoted: raw, base64 (XML plists, JSON) and hex (push tokens).
   void remember_data(std::string_view bytes) {
     remember(bytes);
-    remember(base64_encode(bytes));
+    remember(pki::base64_encode(bytes));
     remember(hex(bytes, false));
     remember(hex(bytes, true));
   }

@@ -47,24 +47,6 @@ std::string describe(const net::Response& r) {
   return fmt::format("{} with {} bytes: {}", r.status, r.body.size(), excerpt(r.body));
 }
 
-std::string base64(std::string_view in) {
-  static constexpr char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += {kTable[v >> 18], kTable[(v >> 12) & 63], kTable[(v >> 6) & 63], kTable[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += {kTable[v >> 18], kTable[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += {kTable[v >> 18], kTable[(v >> 12) & 63], kTable[(v >> 6) & 63], '='};
-  }
-  return out;
-}
 
 // Ends a case early: a failed expectation, an error, or a skip.
 struct Stop {
@@ -224,7 +206,7 @@ class CaseRun {
     TranscriptEntry entry{actor, label, exchange, std::nullopt};
     if (entry.exchange.response && entry.exchange.response->body.size() > kTranscriptBodyCap) {
       auto& body = entry.exchange.response->body;
-      entry.response_body_cut = CutBody{body.size(), sha256_hex(body)};
+      entry.response_body_cut = CutBody{body.size(), pki::sha256_hex(body)};
       body.resize(kTranscriptBodyCap);
       body.shrink_to_fit();
     }
@@ -500,7 +482,7 @@ class CaseRun {
     net::Request request{admin.method, url, {{"Content-Type", "application/xml"}},
                          plist::to_xml(plist::Value(command.body))};
     if (!admin.basic_user.empty()) {
-      request.headers.push_back({"Authorization", "Basic " + base64(admin.basic_user + ":" + admin.basic_password)});
+      request.headers.push_back({"Authorization", "Basic " + pki::base64_encode(admin.basic_user + ":" + admin.basic_password)});
     }
     if (!admin_http_) {
       admin_http_ = std::make_unique<net::HttpClient>(target_.limits,

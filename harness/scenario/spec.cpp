@@ -1,7 +1,6 @@
 #include "harness/scenario/spec.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -631,7 +630,7 @@ TargetProfile load_profile(const std::filesystem::path& file, const std::optiona
   check_schema_version(top);
   TargetProfile p;
   p.file = name;
-  p.digest = sha256_hex(text);
+  p.digest = pki::sha256_hex(text);
   p.name = top.get_required<std::string>("name");
   auto url = [&](MapReader& r, const std::string& key) {
     auto raw = r.get_required<std::string>(key);
@@ -789,13 +788,5 @@ TargetProfile load_profile(const std::filesystem::path& file, const std::optiona
   return p;
 }
 
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
-  return out;
-}
 
 }  // namespace mdmc::scenario

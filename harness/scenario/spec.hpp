@@ -228,6 +228,5 @@ struct BuiltinTarget {
 TargetProfile load_profile(const std::filesystem::path& file,
                            const std::optional<BuiltinTarget>& builtin = std::nullopt);
 
-std::string sha256_hex(std::string_view bytes);
 
 }  // namespace mdmc::scenario
