@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Checks bench/fuzz_bench.sh's bookkeeping without fuzzing: a fake mdmconform writes the
+# summary.json files that the real `mdmconform fuzz` writes, with known times, and the table
+# must show their medians, the not-found trials as ">CAP s", the trial counts and exec/s.
+# Run by ctest (FuzzBenchScript).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() { echo "fuzz_bench_test: $*" >&2; exit 1; }
+
+# The fake: `list --seeded-bugs` lists two bugs; `fuzz` writes DIR/fuzz/summary.json.
+#   alpha, plist: found at t_s = 2 x seed (2, 4, 6): median 4.0 s; 100 executions in elapsed 10 s
+#   alpha, bytes: never found (exit 0): median >30 s
+#   beta,  plist: found, no t_s, elapsed_s = seed + 0.5 (1.5, 2.5, 3.5): median 2.5 s
+#   beta,  bytes: found in trial 1 only, at 7 s: median >30 s (two of three not found)
+#   none:         nothing found, in either mode
+cat >"$work/mdmconform" <<'EOF'
+#!/usr/bin/env bash
+set -eu
+if [[ "$1" == list ]]; then
+  printf 'alpha                  500 to something odd\nbeta                   a reset on something else\n'
+  exit 0
+fi
+[[ "$1" == fuzz ]] || exit 2
+shift
+bug= mutator= seed= out= cap= jobs=
+while (($#)); do
+  case "$1" in
+    --seeded-bug) bug=$2; shift 2 ;;
+    --mutator) mutator=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --max-time) cap=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --no-feedback) shift ;;
+    *) exit 2 ;;
+  esac
+done
+[[ -n "$bug" && -n "$mutator" && -n "$seed" && -n "$out" && "$cap" == 30 && "$jobs" == 1 ]] || exit 2
+[[ -n "${FAKE_UNREACHABLE:-}" ]] && exit 3
+mkdir -p "$out/fuzz"
+s="$out/fuzz/summary.json"
+case "$bug/$mutator" in
+  alpha/plist) printf '{"elapsed_s": 10, "executions": 100, "findings": [{"oracle": "status_5xx", "t_s": %d, "file": "f", "summary": "500"}]}' $((2 * seed)) >"$s"; exit 1 ;;
+  alpha/bytes) printf '{"elapsed_s": 30.0, "executions": 600, "findings": []}' >"$s"; exit 0 ;;
+  beta/plist) printf '{"executions": 50, "elapsed_s": %d.5, "findings": [{"oracle": "transport", "file": "f", "summary": "reset"}]}' "$seed" >"$s"; exit 1 ;;
+  beta/bytes)
+    if [[ "$seed" == 1 ]]; then
+      printf '{"elapsed_s": 7, "executions": 70, "findings": [{"oracle": "transport", "t_s": 7, "file": "f", "summary": "reset"}]}' >"$s"; exit 1
+    fi
+    printf '{"elapsed_s": 30, "executions": 330, "findings": []}' >"$s"; exit 0 ;;
+  none/*) printf '{"elapsed_s": 30, "executions": 300, "findings": []}' >"$s"; exit 0 ;;
+esac
+exit 2
+EOF
+chmod +x "$work/mdmconform"
+
+export BENCH_BIN="$work/mdmconform" BENCH_CAP=30 BENCH_TRIALS=3 BENCH_OUT="$work/out/table.md"
+"$here/fuzz_bench.sh" >"$work/stdout.txt" 2>"$work/stderr.txt" || fail "exited $?: $(cat "$work/stderr.txt")"
+
+table="$work/out/table.md"
+[[ -s "$table" ]] || fail "no table written"
+expect_row() {
+  grep -qxF "$1" "$table" || fail "row missing: $1
+table:
+$(cat "$table")"
+}
+expect_row "| bug | structure-aware median | byte-level median | trials found | structure-aware exec/s | byte-level exec/s | oracle |"
+# alpha, plist: 300 executions over 30 s; bytes: 1800 over 90 s.
+expect_row "| alpha | 4.0 s | >30 s | 3/3 / 0/3 | 10 | 20 | status_5xx |"
+# beta, plist: 150 executions over 7.5 s; bytes: 730 over 67 s.
+expect_row "| beta | 2.5 s | >30 s | 3/3 / 1/3 | 20 | 11 | transport |"
+expect_row "| none (control: the correct server) | >30 s | >30 s | 0/1 / 0/1 | 10 | 10 | - |"
+grep -qF "| alpha |" "$work/stdout.txt" || fail "the table was not printed"
+[[ $(wc -l <"$work/out/table.tsv") == 15 ]] || fail "expected 14 trials in the TSV, got: $(cat "$work/out/table.tsv")"
+
+# A bug named on the command line runs alone, and a mode list picks the columns.
+BENCH_MODES="bytes-nofeedback" BENCH_CONTROL=0 "$here/fuzz_bench.sh" beta >/dev/null 2>&1 || fail "a single bug failed"
+expect_row "| beta | >30 s | 1/3 | 11 | transport |"
+grep -qF "alpha" "$table" && fail "alpha ran though only beta was asked for"
+
+# Usage errors and an unreachable target end the run with their own codes.
+code=0; BENCH_MODES="plist sideways" "$here/fuzz_bench.sh" >/dev/null 2>&1 || code=$?
+[[ $code == 2 ]] || fail "an unknown mode exited $code, not 2"
+code=0; BENCH_TRIALS=0 "$here/fuzz_bench.sh" >/dev/null 2>&1 || code=$?
+[[ $code == 2 ]] || fail "BENCH_TRIALS=0 exited $code, not 2"
+code=0; FAKE_UNREACHABLE=1 "$here/fuzz_bench.sh" alpha >/dev/null 2>&1 || code=$?
+[[ $code == 3 ]] || fail "an unreachable target exited $code, not 3"
+echo "fuzz_bench_test: ok"
