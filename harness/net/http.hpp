@@ -34,6 +34,25 @@ struct Response {
   std::string body;
 };
 
+// A request as a server receives it, and the response its handler gives back: what the
+// reference server's logic (MdmService) and test servers work on, without the HTTP server.
+struct ServerRequest {
+  std::string method;
+  std::string target;  // path and query as received
+  Headers headers;
+  std::string body;
+  std::string peer;    // "127.0.0.1:53412"
+  bool tls = false;    // the request arrived over TLS
+  std::string peer_certificate_der;  // the verified client certificate, DER; empty when none
+};
+
+struct ServerResponse {
+  int status = 200;
+  Headers headers;     // Content-Length is set by the server
+  std::string body;
+  bool close = false;  // close the connection after this response
+};
+
 // Why an exchange produced no usable response. Every value is something a hostile or broken
 // server can cause; none of them is a harness crash.
 enum class TransportError {

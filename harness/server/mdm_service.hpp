@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "harness/net/http_server.hpp"
+#include "harness/net/http.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/server/faults.hpp"
 

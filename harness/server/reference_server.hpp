@@ -1,10 +1,13 @@
 #pragma once
 // The reference MDM server on a socket: MdmService behind the project's Beast HTTP server.
+// A target of its own (mdmc::reference_server), so that mdmc::server stays free of the
+// coroutine HTTP server and the fuzzers can link it.
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "harness/net/http_server.hpp"
 #include "harness/server/mdm_service.hpp"
 
 namespace mdmc::server {
