@@ -108,6 +108,8 @@ std::string sha256_hex(std::string_view bytes);
 inline std::string sha256_fingerprint(std::string_view der) { return sha256_hex(der); }
 // RFC 4648 base64 with padding, on one line.
 std::string base64_encode(std::string_view bytes);
+// Standard alphabet, padding optional, nothing else allowed (no line breaks, no spaces inside).
+Result<std::string> base64_decode(std::string_view text);
 // The subject's commonName, UTF-8.
 Result<std::string> common_name(const std::string& cert_pem);
 

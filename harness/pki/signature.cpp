@@ -27,37 +27,6 @@ int base64_value(char c) {
   return -1;
 }
 
-// Standard alphabet, padding optional, nothing else allowed (no line breaks, no spaces inside).
-Result<std::string> base64_decode(std::string_view text) {
-  std::size_t padding = 0;
-  while (padding < 2 && !text.empty() && text.back() == '=') {
-    text.remove_suffix(1);
-    ++padding;
-  }
-  std::string out;
-  out.reserve(text.size() / 4 * 3 + 2);
-  unsigned accumulator = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const int v = base64_value(text[i]);
-    if (v < 0) {
-      char detail[64];
-      std::snprintf(detail, sizeof detail, "byte 0x%02x at offset %zu",
-                    static_cast<unsigned char>(text[i]), i);
-      return Failure{detail};
-    }
-    accumulator = (accumulator << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((accumulator >> bits) & 0xff);
-    }
-  }
-  // After the character scan, so that a stray byte is named rather than blamed on the length.
-  if (padding > 0 && (text.size() + padding) % 4 != 0) return Failure{"bad padding"};
-  if (text.size() % 4 == 1) return Failure{"truncated (length leaves a lone character)"};
-  return out;
-}
 
 std::string_view trim_blanks(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -172,6 +141,38 @@ std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms,
 }
 
 }  // namespace
+
+// Standard alphabet, padding optional, nothing else allowed (no line breaks, no spaces inside).
+Result<std::string> base64_decode(std::string_view text) {
+  std::size_t padding = 0;
+  while (padding < 2 && !text.empty() && text.back() == '=') {
+    text.remove_suffix(1);
+    ++padding;
+  }
+  std::string out;
+  out.reserve(text.size() / 4 * 3 + 2);
+  unsigned accumulator = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const int v = base64_value(text[i]);
+    if (v < 0) {
+      char detail[64];
+      std::snprintf(detail, sizeof detail, "byte 0x%02x at offset %zu",
+                    static_cast<unsigned char>(text[i]), i);
+      return Failure{detail};
+    }
+    accumulator = (accumulator << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((accumulator >> bits) & 0xff);
+    }
+  }
+  // After the character scan, so that a stray byte is named rather than blamed on the length.
+  if (padding > 0 && (text.size() + padding) % 4 != 0) return Failure{"bad padding"};
+  if (text.size() % 4 == 1) return Failure{"truncated (length leaves a lone character)"};
+  return out;
+}
 
 Result<std::string> mdm_signature(const Identity& identity, std::string_view body) {
   auto signer = detail::parse_identity(identity, "signer");

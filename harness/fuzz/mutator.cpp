@@ -1,0 +1,453 @@
+#include "harness/fuzz/mutator.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <set>
+
+#include "harness/plist/value.hpp"
+
+namespace mdmc::fuzz {
+namespace {
+
+using plist::Array;
+using plist::Dict;
+using plist::Value;
+
+struct KeyFact {
+  std::string_view message_type;
+  std::string_view key;
+  plist::Type type;
+  bool required;
+};
+constexpr KeyFact kCheckInKeys[] = {
+#include "harness/fuzz/checkin_keys.inc"
+};
+
+constexpr std::array<std::string_view, 9> kMessageTypes = {
+    "Authenticate", "TokenUpdate", "UserAuthenticate", "CheckOut", "SetBootstrapToken",
+    "GetBootstrapToken", "DeclarativeManagement", "GetToken", "ReturnToService"};
+constexpr std::array<std::string_view, 5> kStatuses = {"Idle", "Acknowledged", "Error", "CommandFormatError",
+                                                       "NotNow"};
+// Report and command keys: the command report's own keys, and what a report answers with.
+constexpr std::array<std::string_view, 14> kReportKeys = {
+    "Status", "CommandUUID", "ErrorChain", "ErrorCode", "ErrorDomain", "LocalizedDescription",
+    "USEnglishDescription", "NeedSyncResponse", "UserConfiguration", "RequestType", "Command",
+    "QueryResponses", "ProfileList", "InstalledApplicationList"};
+
+// Strings that servers mishandle: empty, whitespace, unicode that changes direction or
+// composes, a byte-order mark, fullwidth digits, format and path strings, injection shapes.
+constexpr std::array<std::string_view, 17> kOddStrings = {
+    "",
+    "   ",
+    "\xe2\x80\xae" "DIDU",                 // RIGHT-TO-LEFT OVERRIDE
+    "\xef\xbb\xbf" "Idle",                 // byte-order mark before a real value
+    "e\xcc\x81\xcc\x81\xcc\x81",           // combining accents
+    "\xf0\x9f\x98\x80\xf0\x9f\x92\xa9",    // emoji outside the BMP
+    "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93",  // fullwidth digits
+    "\xe2\x80\x8b",                        // zero-width space alone
+    "%s%s%n%x%d",
+    "../../../../etc/passwd",
+    "' OR '1'='1' --",
+    "${jndi:ldap://127.0.0.1/a}",
+    "\r\nX-Injected: 1\r\n",
+    "null",
+    "-1",
+    "00000000-0000-0000-0000-000000000000",
+    "\\u0000",
+};
+
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : engine_(seed) {}
+  std::size_t below(std::size_t n) { return n == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, n - 1)(engine_); }
+  bool chance(int one_in) { return below(static_cast<std::size_t>(one_in)) == 0; }
+  template <typename T>
+  const T& pick(const T* items, std::size_t count) { return items[below(count)]; }
+  std::uint64_t bits() { return engine_(); }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+// A node of the tree, with where it sits: a dict member (parent and key) or not.
+struct Slot {
+  Value* value;
+  Dict* parent = nullptr;
+  std::string key;
+  int depth = 0;
+};
+
+void collect(Value& value, Dict* parent, const std::string& key, int depth, std::vector<Slot>& out) {
+  out.push_back({&value, parent, key, depth});
+  if (auto* dict = value.as_dict()) {
+    for (auto& [k, v] : *dict) collect(v, dict, k, depth + 1, out);
+  } else if (auto* array = value.as_array()) {
+    for (auto& v : *array) collect(v, nullptr, {}, depth + 1, out);
+  }
+}
+
+std::vector<Slot> slots_of(Value& root) {
+  std::vector<Slot> out;
+  collect(root, nullptr, {}, 0, out);
+  return out;
+}
+
+// A node to replace: rarely the whole message, which would leave nothing of its meaning.
+Slot& pick_slot(std::vector<Slot>& slots, Rng& rng) {
+  if (slots.size() == 1 || rng.chance(16)) return slots[rng.below(slots.size())];
+  return slots[1 + rng.below(slots.size() - 1)];
+}
+
+std::string random_uuid(Rng& rng) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string s;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) s += '-';
+    s += kHex[rng.below(16)];
+  }
+  return s;
+}
+
+std::string random_bytes(Rng& rng, std::size_t n) {
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng.below(256));
+  return s;
+}
+
+// A size for a big string or blob that still leaves room in max_size.
+std::size_t big_size(Rng& rng, std::size_t max_size) {
+  static constexpr std::size_t kSizes[] = {256, 1024, 4096, 16384, 65536, 262144};
+  std::size_t size = rng.pick(kSizes, std::size(kSizes));
+  return std::min(size, max_size > 512 ? max_size - 512 : 0);
+}
+
+Value convert(const Value& from, plist::Type to, Rng& rng) {
+  std::string text;
+  if (auto* s = from.as_string()) text = *s;
+  else if (auto* i = from.as_integer()) text = std::to_string(*i);
+  else if (auto* r = from.as_real()) text = std::to_string(*r);
+  else if (auto* b = from.as_bool()) text = *b ? "true" : "false";
+  else if (auto* d = from.as_data()) text = d->bytes;
+  std::int64_t number = 0;
+  if (auto* i = from.as_integer()) number = *i;
+  else if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) && text.size() < 18)
+    number = std::stoll(text);
+  else number = static_cast<std::int64_t>(text.size());
+  switch (to) {
+    case plist::Type::boolean: return Value(number != 0 || text == "true");
+    case plist::Type::integer: return Value(number);
+    case plist::Type::real: return Value(static_cast<double>(number) + 0.5);
+    case plist::Type::string: return Value(text);
+    case plist::Type::data: return Value(plist::Data{text});
+    case plist::Type::date: return Value(plist::Date{static_cast<double>(number)});
+    case plist::Type::array: return Value(Array{from});
+    case plist::Type::dict: return Value(Dict{{"Value", from}});
+    case plist::Type::uid: return Value(plist::Uid{static_cast<std::uint64_t>(rng.below(1000))});
+  }
+  return from;
+}
+
+// Each mutation returns false when it does not apply to this tree.
+bool retype(Value& root, Rng& rng) {
+  auto slots = slots_of(root);
+  auto& slot = pick_slot(slots, rng);
+  static constexpr plist::Type kTypes[] = {plist::Type::boolean, plist::Type::integer, plist::Type::real,
+                                           plist::Type::string,  plist::Type::data,    plist::Type::date,
+                                           plist::Type::array,   plist::Type::dict};
+  plist::Type to = slot.value->type();
+  for (int i = 0; i < 8 && to == slot.value->type(); ++i) to = rng.pick(kTypes, std::size(kTypes));
+  if (to == slot.value->type()) return false;
+  *slot.value = convert(*slot.value, to, rng);
+  return true;
+}
+
+std::vector<Slot> members(Value& root) {
+  std::vector<Slot> out;
+  for (auto& s : slots_of(root)) {
+    if (s.parent) out.push_back(s);
+  }
+  return out;
+}
+
+bool drop_key(Value& root, Rng& rng) {
+  auto m = members(root);
+  if (m.empty()) return false;
+  auto& slot = m[rng.below(m.size())];
+  slot.parent->erase(slot.key);
+  return true;
+}
+
+std::string renamed(const std::string& key, Rng& rng) {
+  switch (rng.below(6)) {
+    case 0: {
+      const auto& keys = known_keys();
+      return std::string(keys[rng.below(keys.size())]);
+    }
+    case 1: {
+      std::string lower = key;
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return lower == key ? key + "s" : lower;
+    }
+    case 2: return key + " ";
+    case 3: return "\xe2\x80\x8b" + key;  // zero-width space first: looks the same
+    case 4: return "";
+    default: return key + "2";
+  }
+}
+
+bool rename_key(Value& root, Rng& rng) {
+  auto m = members(root);
+  if (m.empty()) return false;
+  auto& slot = m[rng.below(m.size())];
+  auto to = renamed(slot.key, rng);
+  if (to == slot.key) return false;
+  Value moved = std::move(*slot.value);
+  slot.parent->erase(slot.key);
+  (*slot.parent)[to] = std::move(moved);
+  return true;
+}
+
+bool swap_message_type(Value& root, Rng& rng) {
+  auto* top = root.as_dict();
+  if (!top) return false;
+  // Mostly a real value of the same kind; sometimes a check-in becomes a report or back.
+  bool check_in = top->count("MessageType") > 0;
+  bool report = top->count("Status") > 0;
+  if (!check_in && !report) check_in = rng.chance(2);
+  if (rng.chance(8)) {
+    top->erase(check_in ? "MessageType" : "Status");
+    check_in = !check_in;
+  }
+  const char* key = check_in ? "MessageType" : "Status";
+  std::string_view const* values = check_in ? kMessageTypes.data() : kStatuses.data();
+  std::size_t count = check_in ? kMessageTypes.size() : kStatuses.size();
+  std::size_t index = rng.below(count);
+  const std::string* current = top->count(key) ? (*top)[key].as_string() : nullptr;
+  if (current && *current == values[index]) index = (index + 1 + rng.below(count - 1)) % count;
+  (*top)[key] = Value(std::string(values[index]));
+  if (!check_in && values[index] != "Idle" && !top->count("CommandUUID")) (*top)["CommandUUID"] = Value(random_uuid(rng));
+  return true;
+}
+
+bool confuse_channel(Value& root, Rng& rng) {
+  auto* top = root.as_dict();
+  if (!top) return false;
+  auto* udid = top->count("UDID") ? (*top)["UDID"].as_string() : nullptr;
+  std::string user_id = top->count("UserID") && (*top)["UserID"].as_string() ? *(*top)["UserID"].as_string() : random_uuid(rng);
+  switch (rng.below(7)) {
+    case 0:  // a user's keys on what was a device message
+      (*top)["UserID"] = Value(user_id);
+      (*top)["UserShortName"] = Value(std::string("fuzz"));
+      (*top)["UserLongName"] = Value(std::string("Fuzz User"));
+      return true;
+    case 1:  // no UDID
+      return top->erase("UDID") > 0;
+    case 2:  // a user message that lost its UserID but kept the names
+      return top->erase("UserID") > 0;
+    case 3:  // the UDID names the user, or some other device
+      (*top)["UDID"] = Value(rng.chance(2) ? user_id : random_uuid(rng));
+      return true;
+    case 4:  // User Enrollment's identifiers beside the UDID
+      (*top)["EnrollmentID"] = Value(udid ? *udid : random_uuid(rng));
+      (*top)["EnrollmentUserID"] = Value(user_id);
+      return true;
+    case 5:  // user-only flags on a device message
+      (*top)["NotOnConsole"] = Value(rng.chance(2));
+      (*top)["UserConfiguration"] = Value(true);
+      return true;
+    default:
+      (*top)["NeedSyncResponse"] = Value(true);
+      return true;
+  }
+}
+
+bool odd_string(Value& root, Rng& rng, std::size_t max_size) {
+  auto slots = slots_of(root);
+  std::vector<Slot*> strings;
+  for (auto& s : slots) {
+    if (s.value->as_string()) strings.push_back(&s);
+  }
+  Slot& slot = strings.empty() ? pick_slot(slots, rng) : *strings[rng.below(strings.size())];
+  std::string value;
+  switch (rng.below(3)) {
+    case 0: value = std::string(kOddStrings[rng.below(kOddStrings.size())]); break;
+    case 1: {
+      auto* s = slot.value->as_string();
+      std::string unit = s && !s->empty() ? *s : "A";
+      auto size = big_size(rng, max_size);
+      while (value.size() + unit.size() <= size) value += unit;
+      break;
+    }
+    default: {
+      auto* s = slot.value->as_string();
+      value = (s ? *s : std::string()) + std::string(kOddStrings[rng.below(kOddStrings.size())]);
+    }
+  }
+  *slot.value = Value(value);
+  return true;
+}
+
+bool numeric_extreme(Value& root, Rng& rng) {
+  auto slots = slots_of(root);
+  std::vector<Slot*> numbers;
+  for (auto& s : slots) {
+    if (s.value->as_integer() || s.value->as_real() || s.value->as_date()) numbers.push_back(&s);
+  }
+  Slot& slot = numbers.empty() ? pick_slot(slots, rng) : *numbers[rng.below(numbers.size())];
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  static const Value kExtremes[] = {
+      Value(std::numeric_limits<std::int64_t>::min()), Value(std::numeric_limits<std::int64_t>::max()),
+      Value(std::int64_t{-1}), Value(std::int64_t{0}), Value(std::int64_t{1} << 32), Value((std::int64_t{1} << 53) + 1),
+      Value(std::numeric_limits<double>::quiet_NaN()), Value(kInf), Value(-kInf), Value(-0.0), Value(1e308),
+      Value(5e-324), Value(plist::Date{-1e12}), Value(plist::Date{1e12})};
+  *slot.value = rng.pick(kExtremes, std::size(kExtremes));
+  return true;
+}
+
+bool data_blob(Value& root, Rng& rng, std::size_t max_size) {
+  auto slots = slots_of(root);
+  auto& slot = pick_slot(slots, rng);
+  std::size_t size = rng.chance(4) ? 0 : rng.chance(2) ? 1 + rng.below(64) : big_size(rng, max_size) / 2;
+  *slot.value = Value(plist::Data{random_bytes(rng, size)});
+  return true;
+}
+
+bool deep_nesting(Value& root, Rng& rng) {
+  auto slots = slots_of(root);
+  auto& slot = pick_slot(slots, rng);
+  static constexpr int kDepths[] = {8, 32, 63, 100, 500};
+  int depth = rng.pick(kDepths, std::size(kDepths));
+  Value inner = std::move(*slot.value);
+  for (int i = 0; i < depth; ++i) inner = i % 2 ? Value(Array{std::move(inner)}) : Value(Dict{{"a", std::move(inner)}});
+  *slot.value = std::move(inner);
+  return true;
+}
+
+// The same key twice in one dict: a std::map cannot hold it, so the XML text gets it. A
+// second <key>K</key> with a value of another type goes right before the first one.
+std::optional<std::string> duplicate_key_xml(const Value& root, Rng& rng) {
+  std::string xml = plist::to_xml(root);
+  std::vector<std::size_t> keys;
+  for (auto at = xml.find("<key>"); at != std::string::npos; at = xml.find("<key>", at + 5)) keys.push_back(at);
+  if (keys.empty()) return std::nullopt;
+  auto at = keys[rng.below(keys.size())];
+  auto end = xml.find("</key>", at);
+  if (end == std::string::npos) return std::nullopt;
+  std::string key = xml.substr(at + 5, end - at - 5);
+  static constexpr std::string_view kValues[] = {"<string>mdmconform</string>", "<integer>0</integer>", "<true/>",
+                                                 "<data>AA==</data>", "<dict/>", "<array/>"};
+  xml.insert(at, "<key>" + key + "</key>" + std::string(kValues[rng.below(std::size(kValues))]));
+  return xml;
+}
+
+bool apply(Mutation mutation, Value& root, Rng& rng, std::size_t max_size) {
+  switch (mutation) {
+    case Mutation::retype: return retype(root, rng);
+    case Mutation::drop_key: return drop_key(root, rng);
+    case Mutation::rename_key: return rename_key(root, rng);
+    case Mutation::swap_message_type: return swap_message_type(root, rng);
+    case Mutation::confuse_channel: return confuse_channel(root, rng);
+    case Mutation::odd_string: return odd_string(root, rng, max_size);
+    case Mutation::numeric_extreme: return numeric_extreme(root, rng);
+    case Mutation::data_blob: return data_blob(root, rng, max_size);
+    case Mutation::deep_nesting: return deep_nesting(root, rng);
+    case Mutation::switch_encoding: return true;
+    case Mutation::duplicate_key:
+    case Mutation::graft: return false;  // not tree edits
+  }
+  return false;
+}
+
+// Inputs are decoded within wide limits: the fuzzer makes deep and big inputs on purpose,
+// and only needs to read back what it wrote.
+plist::Limits decode_limits(std::size_t max_size) {
+  plist::Limits limits;
+  limits.max_bytes = std::max<std::size_t>(max_size, 1024);
+  limits.max_depth = 128;
+  return limits;
+}
+
+std::string encode(const Value& root, plist::Format format) {
+  return format == plist::Format::binary ? plist::to_binary(root) : plist::to_xml(root);
+}
+
+}  // namespace
+
+std::string_view mutation_name(Mutation mutation) {
+  static constexpr std::string_view kNames[kMutationKinds] = {
+      "retype", "drop_key", "duplicate_key", "rename_key", "swap_message_type", "confuse_channel",
+      "odd_string", "numeric_extreme", "data_blob", "deep_nesting", "switch_encoding", "graft"};
+  return kNames[static_cast<int>(mutation)];
+}
+
+const std::vector<std::string_view>& known_keys() {
+  static const std::vector<std::string_view> keys = [] {
+    std::set<std::string_view> unique;
+    for (const auto& fact : kCheckInKeys) unique.insert(fact.key);
+    for (auto key : kReportKeys) unique.insert(key);
+    return std::vector<std::string_view>(unique.begin(), unique.end());
+  }();
+  return keys;
+}
+
+std::optional<Mutated> mutate_plist_as(std::string_view input, Mutation mutation, std::uint64_t seed,
+                                       std::size_t max_size) {
+  auto parsed = plist::parse(input, decode_limits(max_size));
+  if (!parsed) return std::nullopt;
+  auto format = plist::sniff(input).value_or(plist::Format::xml);
+  Rng rng(seed);
+  Value root = std::move(*parsed);
+  std::optional<std::string> bytes;
+  if (mutation == Mutation::duplicate_key) {
+    bytes = duplicate_key_xml(root, rng);
+  } else if (mutation != Mutation::graft && apply(mutation, root, rng, max_size)) {
+    if (mutation == Mutation::switch_encoding) {
+      format = format == plist::Format::xml ? plist::Format::binary : plist::Format::xml;
+    } else if (rng.chance(16)) {
+      format = rng.chance(2) ? plist::Format::xml : plist::Format::binary;
+    }
+    bytes = encode(root, format);
+  }
+  if (!bytes || bytes->size() > max_size) return std::nullopt;
+  return Mutated{std::move(*bytes), mutation};
+}
+
+std::optional<Mutated> mutate_plist(std::string_view input, std::uint64_t seed, std::size_t max_size) {
+  if (!plist::sniff(input)) return std::nullopt;
+  Rng rng(seed);
+  // A few tries: a mutation may not apply (no dict to drop from) or may not fit.
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    auto mutation = static_cast<Mutation>(rng.below(kMutationKinds - 1));  // graft is cross-over's
+    if (auto out = mutate_plist_as(input, mutation, rng.bits(), max_size)) return out;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> cross_over_plists(std::string_view input, std::string_view other, std::uint64_t seed,
+                                             std::size_t max_size) {
+  auto a = plist::parse(input, decode_limits(max_size));
+  if (!a) return std::nullopt;
+  auto b = plist::parse(other, decode_limits(max_size));
+  if (!b) return std::nullopt;
+  Rng rng(seed);
+  Value root = std::move(*a);
+  Value donor = std::move(*b);
+  if (root.as_dict() && donor.as_dict() && rng.chance(2)) {
+    // Merge: some of the other message's keys, over this one's.
+    for (auto& [key, value] : *donor.as_dict()) {
+      if (rng.chance(2)) (*root.as_dict())[key] = value;
+    }
+  } else {
+    auto into = slots_of(root);
+    auto from = slots_of(donor);
+    *into[rng.below(into.size())].value = *from[rng.below(from.size())].value;
+  }
+  auto bytes = encode(root, plist::sniff(input).value_or(plist::Format::xml));
+  if (bytes.size() > max_size) return std::nullopt;
+  return bytes;
+}
+
+}  // namespace mdmc::fuzz

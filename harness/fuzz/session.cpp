@@ -1,0 +1,588 @@
+#include "harness/fuzz/session.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <ctime>
+#include <thread>
+
+#include "harness/emulator/emulator.hpp"
+#include "harness/net/http_client.hpp"
+#include "harness/pki/pki.hpp"
+#include "harness/plist/value.hpp"
+#include "harness/protocol/messages.hpp"
+#include "harness/report/report.hpp"
+
+namespace mdmc::fuzz {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr std::string_view kCheckInType = "application/x-apple-aspen-mdm-checkin";
+constexpr std::string_view kReportType = "application/x-apple-aspen-mdm; charset=UTF-8";
+// Bounds on what a session keeps for its reproducers.
+constexpr std::size_t kMaxRecentInputs = 64;
+constexpr std::size_t kMaxRecentBytes = 4 * 1024 * 1024;
+constexpr std::size_t kReproducerBodyCap = 64 * 1024;
+// A probe that gets a command acknowledges it, and stops after this many: a target that
+// answers every Acknowledged with another command is still alive.
+constexpr int kProbeCommands = 4;
+
+std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ULL) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+// What the fuzzer knows about an input before sending it.
+struct InputFacts {
+  bool is_plist = false;
+  bool limit_error = false;   // a plist beyond the decode limits: not "malformed"
+  bool is_dict = false;
+  std::string kind;           // "Authenticate", "Idle", "?MessageType", "?Status", "dict", "bytes"
+  bool unknown_type = false;  // MessageType or Status with a value that is not a real one
+  bool is_report = false;
+  std::string channel;        // "device", "user", "other-user", "other-device", "no-udid", "bad-udid"
+};
+
+plist::Limits input_limits() {
+  plist::Limits limits;
+  limits.max_bytes = 16 * 1024 * 1024;
+  limits.max_depth = 256;
+  limits.max_nodes = 1'000'000;
+  return limits;
+}
+
+InputFacts classify(std::string_view input, const std::string& udid, const std::string& user_id) {
+  InputFacts facts;
+  auto parsed = plist::parse(input, input_limits());
+  if (!parsed) {
+    auto e = parsed.error();
+    facts.limit_error = e == plist::Error::too_deep || e == plist::Error::too_large || e == plist::Error::too_many_nodes;
+    facts.kind = "bytes";
+    return facts;
+  }
+  facts.is_plist = true;
+  const auto* dict = parsed->as_dict();
+  if (!dict) {
+    facts.kind = std::string(plist::type_name(parsed->type()));
+    return facts;
+  }
+  facts.is_dict = true;
+  facts.kind = "dict";
+  const auto* type = parsed->find("MessageType");
+  const auto* status = parsed->find("Status");
+  if (type && !status) {
+    const auto* name = type->as_string();
+    bool known = name && protocol::message_type_from_name(*name).has_value();
+    facts.kind = known ? *name : "?MessageType";
+    facts.unknown_type = !known;
+  } else if (status && !type) {
+    facts.is_report = true;
+    const auto* name = status->as_string();
+    bool known = name && protocol::status_from_name(*name).has_value();
+    facts.kind = known ? *name : "?Status";
+    facts.unknown_type = !known;
+  } else if (type && status) {
+    facts.kind = "MessageType+Status";
+  }
+  const auto* u = parsed->find("UDID");
+  const auto* user = parsed->find("UserID");
+  if (!u) facts.channel = "no-udid";
+  else if (!u->as_string()) facts.channel = "bad-udid";
+  else if (*u->as_string() != udid) facts.channel = "other-device";
+  else if (!user) facts.channel = "device";
+  else if (user->as_string() && *user->as_string() == user_id) facts.channel = "user";
+  else facts.channel = "other-user";
+  return facts;
+}
+
+// The response's shape, coarse enough that a new one means the server did something new.
+std::string response_shape(const net::Response& response) {
+  if (response.body.empty()) return "empty";
+  auto parsed = plist::parse(response.body);
+  if (!parsed) return response.body.front() == '{' ? "json" : "not-plist";
+  const auto* dict = parsed->as_dict();
+  if (!dict) return "plist-" + std::string(plist::type_name(parsed->type()));
+  if (dict->count("CommandUUID")) {
+    auto command = protocol::decode_command(*parsed);
+    if (auto* c = protocol::decoded_value(command)) return "command:" + c->request_type;
+    return "command:malformed";
+  }
+  if (dict->count("DigestChallenge")) return "digest-challenge";
+  if (dict->count("AuthToken")) return "auth-token";
+  return fmt::format("dict-{}", std::min<std::size_t>(dict->size(), 8));
+}
+
+int size_bucket(std::size_t n) {
+  int bucket = 0;
+  while (n > 0 && bucket < 24) {
+    n >>= 2;
+    ++bucket;
+  }
+  return bucket;
+}
+
+std::string now_rfc3339() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool is_loopback_url(const std::string& url) {
+  auto parsed = net::parse_url(url);
+  return parsed && net::is_loopback_host(parsed->host);
+}
+
+}  // namespace
+
+std::string_view oracle_name(Oracle oracle) {
+  static constexpr std::array<std::string_view, kOracleCount> kNames = {
+      "none", "status-5xx", "transport", "liveness", "ROB-MALFORMED", "ROB-UNKNOWN-TYPE", "CMD-SHAPE"};
+  return kNames[static_cast<int>(oracle)];
+}
+
+std::optional<Oracle> oracle_from_name(std::string_view name) {
+  for (int i = 0; i < kOracleCount; ++i) {
+    if (oracle_name(static_cast<Oracle>(i)) == name) return static_cast<Oracle>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view endpoint_name(Endpoint endpoint) { return endpoint == Endpoint::check_in ? "check_in" : "server"; }
+
+Endpoint endpoint_for(std::string_view input) {
+  auto parsed = plist::parse(input, input_limits());
+  if (parsed && parsed->as_dict()) {
+    if (parsed->find("MessageType")) return Endpoint::check_in;
+    if (parsed->find("Status")) return Endpoint::server;
+  }
+  return !input.empty() && (static_cast<unsigned char>(input[0]) & 1) ? Endpoint::check_in : Endpoint::server;
+}
+
+struct Session::Impl {
+  std::optional<pki::Identity> identity;
+  std::unique_ptr<net::HttpClient> client;
+  std::unique_ptr<net::HttpClient> admin;
+  emulator::IdentitySource ids{1};
+  std::chrono::steady_clock::time_point next_slot = std::chrono::steady_clock::now();
+};
+
+Session::Session(SessionOptions options) : impl_(std::make_unique<Impl>()), options_(std::move(options)) {
+  impl_->ids = emulator::IdentitySource(options_.seed);
+}
+
+Session::~Session() = default;
+
+namespace {
+
+bool signs(const scenario::TargetProfile& target) {
+  return target.identity.mode == scenario::IdentityMode::signature || target.identity.mode == scenario::IdentityMode::both;
+}
+
+bool uses_mtls(const scenario::TargetProfile& target) {
+  return target.identity.mode == scenario::IdentityMode::mtls || target.identity.mode == scenario::IdentityMode::both;
+}
+
+}  // namespace
+
+std::unique_ptr<Session> Session::open(SessionOptions options, std::string* error) {
+  const auto& target = options.target;
+  for (const auto& url : {target.check_in_url, target.server_url}) {
+    if (!is_loopback_url(url) && !options.allow_remote) {
+      *error = fmt::format("{} is not a loopback address: fuzzing a remote server needs --allow-remote", url);
+      return nullptr;
+    }
+  }
+  std::unique_ptr<Session> session(new Session(std::move(options)));
+  auto& impl = *session->impl_;
+  const auto& t = session->options_.target;
+  net::TlsClientConfig tls;
+  tls.trusted_ca_pem = t.tls.ca_pem;
+  tls.insecure = t.tls.insecure;
+  if (t.identity.mode != scenario::IdentityMode::none) {
+    if (t.identity.issuer) {
+      auto issued = pki::issue_device_identity(*t.identity.issuer, session->options_.udid, t.identity.key_type);
+      if (!issued) {
+        *error = "could not issue the fuzz device's identity: " + issued.error();
+        return nullptr;
+      }
+      impl.identity = *issued;
+    } else if (!t.identity.pool.empty()) {
+      impl.identity = t.identity.pool.front();
+    } else {
+      *error = "the profile's identity mode needs an issuer or a pool of identities";
+      return nullptr;
+    }
+    if (uses_mtls(t)) {
+      tls.client_cert_pem = impl.identity->cert_pem;
+      tls.client_key_pem = impl.identity->key_pem;
+      tls.client_chain_pem = impl.identity->chain_pem;
+    }
+  }
+  impl.client = std::make_unique<net::HttpClient>(t.limits, tls);
+  if (auto reason = session->enroll()) {
+    *error = *reason;
+    return nullptr;
+  }
+  session->enqueue_commands();
+  return session;
+}
+
+std::optional<std::string> Session::enroll() {
+  const auto& t = options_.target;
+  protocol::DeviceFacts facts;
+  facts.udid = options_.udid;
+  facts.topic = t.topic;
+  facts.serial_number = "C02XL0000000";
+  emulator::Device device(facts, impl_->ids);
+  emulator::UserAgent user(options_.udid, {options_.user_id, "jimmys", "Jimmy Smith"}, emulator::UserKind::local,
+                           impl_->ids);
+  emulator::Enrollment enrollment(device, {&user});
+  for (int step = 0; step < 3 && !enrollment.done(); ++step) {
+    auto message = enrollment.next();
+    auto body = message.bytes();
+    net::Request request = request_for(body);
+    auto exchange = transmit(request);
+    enrollment.on_answer({exchange.response ? exchange.response->status : 0, exchange.response ? exchange.response->body : ""});
+    if (enrollment.failed()) {
+      return fmt::format("the target did not enroll the fuzz device: {} got {}", message.label,
+                         exchange.ok() ? fmt::format("HTTP {}", exchange.response->status)
+                                       : fmt::format("no answer: {} ({})", net::transport_error_name(exchange.error),
+                                                     exchange.error_detail));
+    }
+  }
+  return std::nullopt;
+}
+
+// A command queued on each channel, so that Idle and the status reports meet a server with
+// work to hand out. Best effort: a target without an admin adapter is fuzzed all the same.
+void Session::enqueue_commands() {
+  const auto& t = options_.target;
+  if (!t.enqueue) return;
+  const auto& admin = *t.enqueue;
+  if (!impl_->admin) {
+    impl_->admin = std::make_unique<net::HttpClient>(t.limits, net::TlsClientConfig{t.tls.ca_pem, t.tls.insecure, {}, {}, {}});
+  }
+  for (bool user : {false, true}) {
+    protocol::Channel channel{options_.udid, user ? options_.user_id : ""};
+    std::string url = admin.url;
+    auto replace = [&url](std::string_view key, const std::string& value) {
+      for (auto pos = url.find(key); pos != std::string::npos; pos = url.find(key, pos + value.size())) url.replace(pos, key.size(), value);
+    };
+    bool bare_user = admin.channel_style == scenario::ChannelStyle::user_id && user;
+    replace("{channel}", bare_user ? channel.user_id : channel.id());
+    replace("{udid}", channel.udid);
+    replace("{user_id}", channel.user_id);
+    auto command = protocol::make_command(impl_->ids.uuid(), "ProfileList");
+    net::Request request{admin.method, url, {{"Content-Type", "application/xml"}}, plist::to_xml(plist::Value(command.body))};
+    if (!admin.basic_user.empty()) {
+      request.headers.push_back({"Authorization", "Basic " + pki::base64_encode(admin.basic_user + ":" + admin.basic_password)});
+    }
+    (void)impl_->admin->send(request);
+  }
+}
+
+net::Request Session::request_for(std::string_view input) const {
+  const auto& t = options_.target;
+  bool check_in = endpoint_for(input) == Endpoint::check_in;
+  net::Request request;
+  request.method = "PUT";
+  request.url = check_in ? t.check_in_url : t.server_url;
+  request.headers.push_back({"Content-Type", std::string(check_in ? kCheckInType : kReportType)});
+  request.body = std::string(input);
+  return request;
+}
+
+// Sends under the device's identity: the Mdm-Signature is made for these exact bytes.
+net::Exchange Session::transmit(net::Request request) {
+  if (options_.max_requests_per_second > 0) {
+    auto now = std::chrono::steady_clock::now();
+    if (impl_->next_slot > now) std::this_thread::sleep_for(impl_->next_slot - now);
+    auto gap = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(1.0 / options_.max_requests_per_second));
+    impl_->next_slot = std::max(impl_->next_slot, now) + gap;
+  }
+  if (signs(options_.target) && impl_->identity) {
+    std::erase_if(request.headers, [](const net::Header& h) { return h.name == "Mdm-Signature"; });
+    if (auto signature = pki::mdm_signature(*impl_->identity, request.body)) {
+      request.headers.push_back({"Mdm-Signature", *signature});
+    }
+  }
+  ++requests_;
+  return impl_->client->send(request);
+}
+
+// A well-formed Idle from the enrolled device must get 200: an empty body, or commands that
+// are acknowledged in turn. A device the target forgot (after a CheckOut or a fresh
+// Authenticate among the inputs) is enrolled again first: that is not a failure.
+std::optional<std::string> Session::probe(std::optional<net::Exchange>* last) {
+  protocol::Channel channel{options_.udid, ""};
+  auto idle = plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::idle, {}, {}})));
+  bool reenrolled = false;
+  std::string body = idle;
+  for (int round = 0; round < kProbeCommands + 2; ++round) {
+    auto exchange = transmit(request_for(body));
+    *last = exchange;
+    if (!exchange.ok()) {
+      return fmt::format("a liveness Idle got no answer: {} ({})", net::transport_error_name(exchange.error),
+                         exchange.error_detail);
+    }
+    int status = exchange.response->status;
+    if (status >= 400 && status < 500 && !reenrolled) {
+      reenrolled = true;
+      if (auto reason = enroll()) return "the target refused a liveness Idle with " + std::to_string(status) + ", and " + *reason;
+      body = idle;
+      continue;
+    }
+    if (status != 200) return fmt::format("a liveness Idle got HTTP {}", status);
+    if (exchange.response->body.empty()) return std::nullopt;
+    auto parsed = plist::parse(exchange.response->body, options_.target.plist_limits);
+    auto command = parsed ? protocol::decode_command(*parsed) : protocol::Decoded<protocol::Command>(protocol::DecodeError{"", "not a plist"});
+    const auto* c = protocol::decoded_value(command);
+    if (!c) return "a liveness Idle got a body that is no command: " + describe_body(exchange.response->body, 200);
+    body = plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::acknowledged, c->uuid, {}})));
+  }
+  return std::nullopt;  // still handing out commands: alive
+}
+
+Outcome Session::send(std::string_view input, std::vector<std::size_t>* features) {
+  return send_request(request_for(input), input, features);
+}
+
+Outcome Session::send_request(const net::Request& request, std::string_view input, std::vector<std::size_t>* features) {
+  Outcome outcome;
+  auto facts = classify(input, options_.udid, options_.user_id);
+  bool check_in = request.url == options_.target.check_in_url && request.url != options_.target.server_url
+                      ? true
+                      : endpoint_for(input) == Endpoint::check_in;
+  std::string where = fmt::format("{} ({})", facts.kind, check_in ? "check-in" : "report");
+  outcome.exchange = transmit(request);
+  const auto& exchange = outcome.exchange;
+  auto enabled = [&](Oracle o) { return std::find(options_.disabled.begin(), options_.disabled.end(), o) == options_.disabled.end(); };
+  auto fire = [&](Oracle o, std::string detail) {
+    if (outcome.oracle == Oracle::none && enabled(o)) {
+      outcome.oracle = o;
+      outcome.detail = std::move(detail);
+    }
+  };
+  auto feature = [&](std::string_view text) {
+    if (features) features->push_back(fnv1a(text) % kFeatureSlots);
+  };
+  std::string endpoint = check_in ? "c" : "s";
+  if (!exchange.ok()) {
+    fire(Oracle::transport, fmt::format("{} ({}) after {} ms, to a {}", net::transport_error_name(exchange.error),
+                                        exchange.error_detail, exchange.elapsed.count() / 1000, where));
+    feature(fmt::format("err|{}|{}|{}", endpoint, facts.kind, net::transport_error_name(exchange.error)));
+  } else {
+    const auto& response = *exchange.response;
+    int status = response.status;
+    bool success = status >= 200 && status < 300;
+    if (status >= 500) fire(Oracle::status_5xx, fmt::format("HTTP {} to a {}", status, where));
+    if (success && !facts.is_plist && !facts.limit_error) {
+      fire(Oracle::rob_malformed, fmt::format("HTTP {} to {} bytes that are not a plist, sent as a {}", status, input.size(),
+                                              check_in ? "check-in" : "report"));
+    }
+    if (success && facts.unknown_type) {
+      fire(Oracle::rob_unknown_type, fmt::format("HTTP {} to a message with an unknown {}", status,
+                                                 facts.kind == "?Status" ? "Status" : "MessageType"));
+    }
+    auto shape = response_shape(response);
+    if (status == 200 && facts.is_report && shape.starts_with("command:malformed")) {
+      fire(Oracle::cmd_shape, "a command without CommandUUID or Command.RequestType, answering a " + where);
+    } else if (status == 200 && facts.is_report && !response.body.empty() && !shape.starts_with("command:")) {
+      fire(Oracle::cmd_shape, fmt::format("a {}-byte body that is no command, answering a {}", response.body.size(), where));
+    }
+    feature(fmt::format("st|{}|{}|{}", endpoint, facts.kind, status));
+    feature(fmt::format("sh|{}|{}|{}|{}", endpoint, facts.kind, shape, size_bucket(response.body.size())));
+    // Which state an accepted message reached: its kind on its channel.
+    feature(fmt::format("ch|{}|{}|{}|{}", endpoint, facts.kind, facts.channel, success));
+    auto type = net::find_header(response.headers, "Content-Type");
+    feature(fmt::format("ct|{}|{}", status / 100, type.value_or("-")));
+  }
+
+  recent_.emplace_back(input);
+  recent_bytes_ += input.size();
+  while (recent_.size() > kMaxRecentInputs || recent_bytes_ > kMaxRecentBytes) {
+    recent_bytes_ -= recent_.front().size();
+    recent_.pop_front();
+  }
+  bool anomaly = !exchange.ok() || exchange.response->status < 200 || exchange.response->status >= 300;
+  if (outcome.oracle == Oracle::none && (anomaly || ++since_probe_ >= options_.probe_every)) {
+    std::optional<net::Exchange> probe_exchange;
+    auto failure = probe(&probe_exchange);
+    outcome.probe = std::move(probe_exchange);
+    if (failure) {
+      fire(Oracle::liveness, *failure + ", after a " + where);
+    } else {
+      since_probe_ = 0;
+      recent_.clear();
+      recent_bytes_ = 0;
+      if (outcome.probe && outcome.probe->ok()) feature(fmt::format("probe|{}", response_shape(*outcome.probe->response)));
+    }
+  }
+  return outcome;
+}
+
+Reproducer make_reproducer(const Session& session, const Outcome& outcome, std::string_view input) {
+  Reproducer r;
+  r.oracle = std::string(oracle_name(outcome.oracle));
+  r.detail = outcome.detail;
+  r.endpoint = std::string(endpoint_name(endpoint_for(input)));
+  r.target_name = session.options().target.name;
+  r.target_file = session.options().target.file;
+  r.udid = session.options().udid;
+  r.user_id = session.options().user_id;
+  r.found_at = now_rfc3339();
+  r.request = outcome.exchange.request;
+  if (outcome.exchange.response) {
+    r.response = *outcome.exchange.response;
+    if (r.response->body.size() > kReproducerBodyCap) r.response->body.resize(kReproducerBodyCap);
+  } else {
+    r.transport_error = fmt::format("{} ({})", net::transport_error_name(outcome.exchange.error), outcome.exchange.error_detail);
+  }
+  // The inputs before this one since the last good probe: a target broken by an earlier
+  // input is reproduced by sending them all.
+  const auto& recent = session.recent_inputs();
+  for (std::size_t i = 0; i + 1 < recent.size(); ++i) r.history.push_back(recent[i]);
+  r.probe = outcome.probe;
+  if (r.probe && r.probe->response && r.probe->response->body.size() > kReproducerBodyCap) {
+    r.probe->response->body.resize(kReproducerBodyCap);
+  }
+  return r;
+}
+
+namespace {
+
+Json headers_json(const net::Headers& headers) {
+  Json out = Json::array();
+  for (const auto& h : headers) out.push_back({h.name, h.value});
+  return out;
+}
+
+net::Headers headers_from(const Json& j) {
+  net::Headers out;
+  for (const auto& pair : j) {
+    if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) out.push_back({pair[0], pair[1]});
+  }
+  return out;
+}
+
+Json body_json(std::string_view body) {
+  Json j = {{"base64", pki::base64_encode(body)}, {"bytes", body.size()}};
+  if (plist::parse(body)) j["plist"] = describe_body(body, 64 * 1024);
+  return j;
+}
+
+std::optional<std::string> body_from(const Json& j) {
+  if (!j.is_object() || !j.contains("base64") || !j["base64"].is_string()) return std::nullopt;
+  auto decoded = pki::base64_decode(j["base64"].get<std::string>());
+  if (!decoded) return std::nullopt;
+  return *decoded;
+}
+
+Json response_json(const net::Response& response) {
+  return {{"status", response.status}, {"reason", response.reason}, {"headers", headers_json(response.headers)},
+          {"body", body_json(response.body)}};
+}
+
+}  // namespace
+
+std::string reproducer_to_json(const Reproducer& r) {
+  Json j;
+  j["kind"] = "mdmconform-finding";
+  j["oracle"] = r.oracle;
+  j["detail"] = r.detail;
+  j["endpoint"] = r.endpoint;
+  j["target"] = {{"name", r.target_name}, {"file", r.target_file}};
+  j["device"] = {{"udid", r.udid}, {"user_id", r.user_id}};
+  j["found_at"] = r.found_at;
+  j["request"] = {{"method", r.request.method}, {"url", r.request.url}, {"headers", headers_json(r.request.headers)},
+                  {"body", body_json(r.request.body)}};
+  if (r.response) j["response"] = response_json(*r.response);
+  if (!r.transport_error.empty()) j["transport_error"] = r.transport_error;
+  Json history = Json::array();
+  for (const auto& h : r.history) history.push_back(body_json(h));
+  j["history"] = history;
+  if (r.probe) {
+    Json probe = {{"url", r.probe->request.url}};
+    if (r.probe->response) probe["response"] = response_json(*r.probe->response);
+    else probe["transport_error"] = std::string(net::transport_error_name(r.probe->error));
+    j["probe"] = probe;
+  }
+  return j.dump(2) + "\n";
+}
+
+std::optional<Reproducer> reproducer_from_json(std::string_view text, std::string* error) {
+  auto j = Json::parse(text, nullptr, false);
+  auto fail = [&](std::string why) -> std::optional<Reproducer> {
+    *error = std::move(why);
+    return std::nullopt;
+  };
+  if (j.is_discarded() || !j.is_object()) return fail("not JSON");
+  if (j.value("kind", "") != "mdmconform-finding") return fail("not an mdmconform finding (kind is not mdmconform-finding)");
+  try {
+    Reproducer r;
+    r.oracle = j.value("oracle", "");
+    r.detail = j.value("detail", "");
+    r.endpoint = j.value("endpoint", "");
+    r.target_name = j["target"].value("name", "");
+    r.target_file = j["target"].value("file", "");
+    r.udid = j["device"].value("udid", std::string(kFuzzUdid));
+    r.user_id = j["device"].value("user_id", std::string(kFuzzUserId));
+    r.found_at = j.value("found_at", "");
+    const auto& req = j.at("request");
+    r.request.method = req.value("method", "PUT");
+    r.request.url = req.value("url", "");
+    r.request.headers = headers_from(req.value("headers", Json::array()));
+    auto body = body_from(req.at("body"));
+    if (!body) return fail("request.body.base64 is missing or not base64");
+    r.request.body = *body;
+    for (const auto& h : j.value("history", Json::array())) {
+      auto bytes = body_from(h);
+      if (!bytes) return fail("a history entry is not base64");
+      r.history.push_back(*bytes);
+    }
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("missing or mistyped field: ") + e.what());
+  }
+}
+
+std::optional<std::filesystem::path> write_reproducer(const std::filesystem::path& dir, const Reproducer& reproducer,
+                                                      std::string* error) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    *error = "cannot create " + dir.string() + ": " + ec.message();
+    return std::nullopt;
+  }
+  auto path = dir / ("finding-" + pki::sha256_hex(reproducer.request.body).substr(0, 16) + ".json");
+  if (!report::write_file_atomically(path, reproducer_to_json(reproducer), error)) return std::nullopt;
+  return path;
+}
+
+std::string describe_body(std::string_view body, std::size_t max_chars) {
+  if (body.empty()) return "(empty body)";
+  if (auto parsed = plist::parse(body)) {
+    auto xml = plist::to_xml(*parsed);
+    if (xml.size() > max_chars) xml = xml.substr(0, max_chars) + fmt::format("\n... ({} more characters)", xml.size() - max_chars);
+    return xml;
+  }
+  std::string out;
+  for (unsigned char c : body.substr(0, max_chars)) {
+    if (c == '\n' || (c >= 0x20 && c < 0x7f)) out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  if (body.size() > max_chars) out += fmt::format("... ({} bytes in all)", body.size());
+  return out;
+}
+
+}  // namespace mdmc::fuzz

@@ -1,0 +1,132 @@
+#pragma once
+// The network fuzzer's connection to a live target: one enrolled device and user, each input
+// sent as a check-in or a command report on a kept-alive connection, the oracles that judge
+// each answer, the features fed back to the fuzzing engine, and reproducers that replay.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/net/http.hpp"
+#include "harness/scenario/spec.hpp"
+
+namespace mdmc::fuzz {
+
+// The device and user every fuzz session enrolls, and every seed names: fixed, so that the
+// committed corpus reaches the enrolled channels with no rewriting.
+inline constexpr std::string_view kFuzzUdid = "23EB7CD8-5567-5E97-827F-06E4E4C456B2";
+inline constexpr std::string_view kFuzzUserId = "F17C470A-3ADC-47EC-A7CC-D432867F4793";
+
+// What an oracle found wrong with the target's answer to one input.
+enum class Oracle {
+  none,
+  status_5xx,        // the target answered 5xx
+  transport,         // reset, closed, timed out past its deadline, or unparseable HTTP
+  liveness,          // a well-formed Idle from the enrolled device no longer gets 200
+  rob_malformed,     // ROB-MALFORMED: bytes that are no plist were accepted with 2xx
+  rob_unknown_type,  // ROB-UNKNOWN-TYPE: an unknown MessageType or Status was accepted with 2xx
+  cmd_shape,         // CMD-SHAPE: a command without CommandUUID or Command.RequestType
+};
+inline constexpr int kOracleCount = static_cast<int>(Oracle::cmd_shape) + 1;
+std::string_view oracle_name(Oracle oracle);
+std::optional<Oracle> oracle_from_name(std::string_view name);
+
+enum class Endpoint { check_in, server };
+std::string_view endpoint_name(Endpoint endpoint);
+
+// Which endpoint an input goes to: a dict with MessageType is a check-in, one with Status a
+// report; anything else by the low bit of its first byte, so both endpoints see garbage.
+Endpoint endpoint_for(std::string_view input);
+
+struct SessionOptions {
+  scenario::TargetProfile target;
+  std::string udid = std::string(kFuzzUdid);
+  std::string user_id = std::string(kFuzzUserId);
+  int probe_every = 50;             // a liveness probe after this many inputs (and after anomalies)
+  double max_requests_per_second = 0;  // 0: no cap
+  // Oracles switched off (a lenient parser on the target makes rob_malformed noisy).
+  std::vector<Oracle> disabled;
+  std::uint64_t seed = 1;           // push tokens and the like
+  bool allow_remote = false;        // a target off loopback is refused unless this is set
+};
+
+struct Outcome {
+  Oracle oracle = Oracle::none;
+  std::string detail;               // in words: "500 to a TokenUpdate (check-in)"
+  net::Exchange exchange;           // the input's exchange
+  std::optional<net::Exchange> probe;  // the liveness probe, when one ran after this input
+};
+
+// Feedback slots: every feature of an answer is a counter index below this.
+inline constexpr std::size_t kFeatureSlots = 8192;
+
+class Session {
+ public:
+  // Connects, enrolls the device (Authenticate, TokenUpdate) and its user (TokenUpdate), and
+  // queues a command on each channel when the profile has an admin adapter. Nothing, with the
+  // reason in `error`, when the target refuses or cannot be reached.
+  static std::unique_ptr<Session> open(SessionOptions options, std::string* error);
+  ~Session();
+
+  // The request an input becomes: the endpoint's URL, Content-Type, Mdm-Signature.
+  net::Request request_for(std::string_view input) const;
+  // Sends one input (or an exact request, for replay) and judges the answer. Features of the
+  // answer are appended to `features` when given.
+  Outcome send(std::string_view input, std::vector<std::size_t>* features = nullptr);
+  Outcome send_request(const net::Request& request, std::string_view input, std::vector<std::size_t>* features = nullptr);
+
+  // The inputs sent since the last good liveness probe, oldest first (bounded): what a
+  // reproducer must replay when the target broke without an oracle firing at once.
+  const std::deque<std::string>& recent_inputs() const { return recent_; }
+  const SessionOptions& options() const { return options_; }
+  std::uint64_t requests_sent() const { return requests_; }
+
+ private:
+  explicit Session(SessionOptions options);
+  std::optional<std::string> enroll();
+  void enqueue_commands();
+  net::Exchange transmit(net::Request request);
+  std::optional<std::string> probe(std::optional<net::Exchange>* last);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  SessionOptions options_;
+  std::deque<std::string> recent_;
+  std::size_t recent_bytes_ = 0;
+  int since_probe_ = 0;
+  std::uint64_t requests_ = 0;
+};
+
+// A finding on disk: enough to re-send it and to see what happened.
+struct Reproducer {
+  std::string oracle;
+  std::string detail;
+  std::string endpoint;               // "check_in" or "server"
+  std::string target_name;
+  std::string target_file;            // absolute path of the profile used
+  std::string udid;
+  std::string user_id;
+  std::string found_at;               // RFC 3339 UTC
+  net::Request request;               // exactly as sent (url, headers, body bytes)
+  std::optional<net::Response> response;  // body cut to 64 KiB
+  std::string transport_error;        // when there was no response
+  std::vector<std::string> history;   // inputs sent before it since the last good probe
+  std::optional<net::Exchange> probe;
+};
+
+Reproducer make_reproducer(const Session& session, const Outcome& outcome, std::string_view input);
+std::string reproducer_to_json(const Reproducer& reproducer);
+std::optional<Reproducer> reproducer_from_json(std::string_view json, std::string* error);
+// Writes findings/finding-<sha256 of the body, 16 hex>.json atomically; the path written.
+std::optional<std::filesystem::path> write_reproducer(const std::filesystem::path& dir, const Reproducer& reproducer,
+                                                      std::string* error);
+
+// A plist body as indented XML for people; other bytes as an escaped excerpt.
+std::string describe_body(std::string_view body, std::size_t max_chars = 4096);
+
+}  // namespace mdmc::fuzz

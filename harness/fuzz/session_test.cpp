@@ -1,0 +1,218 @@
+#include "harness/fuzz/session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "harness/plist/value.hpp"
+#include "harness/protocol/messages.hpp"
+#include "harness/server/reference_server.hpp"
+
+namespace mdmc::fuzz {
+namespace {
+
+// The reference server on loopback, plain HTTP, with one fault mode.
+class Served {
+ public:
+  explicit Served(server::Fault fault) : server_(config(fault)) {
+    std::string error;
+    port_ = server_.listen("127.0.0.1", 0, &error);
+    EXPECT_NE(port_, 0) << error;
+    server_.start();
+  }
+  ~Served() { server_.stop(); }
+  void stop() { server_.stop(); }
+
+  scenario::TargetProfile target() const {
+    scenario::TargetProfile t;
+    t.name = "reference-test";
+    t.file = "/dev/null";
+    auto base = "http://127.0.0.1:" + std::to_string(port_);
+    t.check_in_url = base + "/checkin";
+    t.server_url = base + "/mdm";
+    t.topic = "com.apple.mgmt.External.mdmconform";
+    t.limits.connect_timeout = std::chrono::milliseconds(1000);
+    t.limits.header_timeout = std::chrono::milliseconds(2000);
+    t.limits.body_timeout = std::chrono::milliseconds(2000);
+    scenario::AdminEndpoint admin;
+    admin.url = base + "/v1/enqueue/{channel}";
+    t.enqueue = admin;
+    return t;
+  }
+
+ private:
+  static server::Config config(server::Fault fault) {
+    server::Config c;
+    c.fault = fault;
+    return c;
+  }
+  server::ReferenceServer server_;
+  std::uint16_t port_ = 0;
+};
+
+std::unique_ptr<Session> open_session(const Served& served, int probe_every = 50) {
+  SessionOptions options;
+  options.target = served.target();
+  options.probe_every = probe_every;
+  std::string error;
+  auto session = Session::open(options, &error);
+  EXPECT_TRUE(session) << error;
+  return session;
+}
+
+std::string device_report(protocol::Status status, const std::string& uuid = {}) {
+  protocol::Channel channel{std::string(kFuzzUdid), ""};
+  return plist::to_xml(plist::Value(protocol::report(channel, nullptr, {status, uuid, {}})));
+}
+
+std::string device_message(plist::Dict (*build)(const protocol::DeviceFacts&)) {
+  protocol::DeviceFacts device;
+  device.udid = std::string(kFuzzUdid);
+  device.topic = "com.apple.mgmt.External.mdmconform";
+  return plist::to_xml(plist::Value(build(device)));
+}
+
+TEST(SessionTest, CorrectServerFiresNoOracleOnWellFormedInput) {
+  Served served(server::Fault::none);
+  auto session = open_session(served, 1);
+  ASSERT_TRUE(session);
+  for (const auto& input : {device_report(protocol::Status::idle), device_message(protocol::authenticate),
+                            device_report(protocol::Status::idle), device_message(protocol::check_out),
+                            device_report(protocol::Status::idle)}) {
+    auto outcome = session->send(input);
+    EXPECT_EQ(outcome.oracle, Oracle::none) << outcome.detail;
+  }
+}
+
+TEST(SessionTest, GarbageIsRefusedAndProbedAfter) {
+  Served served(server::Fault::none);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  std::vector<std::size_t> features;
+  auto outcome = session->send("garbage, not a plist", &features);
+  EXPECT_EQ(outcome.oracle, Oracle::none) << outcome.detail;
+  ASSERT_TRUE(outcome.exchange.ok());
+  EXPECT_EQ(outcome.exchange.response->status / 100, 4);
+  EXPECT_TRUE(outcome.probe) << "a 4xx is an anomaly: the target's liveness is checked after it";
+  EXPECT_FALSE(features.empty());
+  for (auto f : features) EXPECT_LT(f, kFeatureSlots);
+}
+
+TEST(SessionTest, FiveHundredFiresTheStatusOracle) {
+  Served served(server::Fault::malformed_500);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  auto outcome = session->send("<?xml version=\"1.0\"?><plist><dict><key>MessageType</key>");
+  EXPECT_EQ(outcome.oracle, Oracle::status_5xx) << outcome.detail;
+  EXPECT_NE(outcome.detail.find("500"), std::string::npos);
+}
+
+TEST(SessionTest, AcceptedUnknownStatusFiresRobUnknownType) {
+  Served served(server::Fault::unknown_status_acks);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  protocol::Channel channel{std::string(kFuzzUdid), ""};
+  auto dict = protocol::report(channel, nullptr, {protocol::Status::acknowledged, "6F1C2A3B-0000-4000-8000-000000000009", {}});
+  dict["Status"] = plist::Value("Bogus");
+  auto outcome = session->send(plist::to_xml(plist::Value(dict)));
+  EXPECT_EQ(outcome.oracle, Oracle::rob_unknown_type) << outcome.detail;
+}
+
+TEST(SessionTest, WedgedServerFiresLiveness) {
+  Served served(server::Fault::wedged_after_garbage);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  auto outcome = session->send("garbage");
+  EXPECT_EQ(outcome.oracle, Oracle::liveness) << outcome.detail;
+  ASSERT_TRUE(outcome.probe);
+}
+
+TEST(SessionTest, CommandWithoutRequestTypeFiresCmdShape) {
+  Served served(server::Fault::command_without_request_type);
+  auto session = open_session(served);  // queues a ProfileList on each channel
+  ASSERT_TRUE(session);
+  auto outcome = session->send(device_report(protocol::Status::idle));
+  EXPECT_EQ(outcome.oracle, Oracle::cmd_shape) << outcome.detail;
+}
+
+TEST(SessionTest, DisabledOracleStaysQuiet) {
+  Served served(server::Fault::command_without_request_type);
+  SessionOptions options;
+  options.target = served.target();
+  options.disabled = {Oracle::cmd_shape};
+  std::string error;
+  auto session = Session::open(options, &error);
+  ASSERT_TRUE(session) << error;
+  EXPECT_NE(session->send(device_report(protocol::Status::idle)).oracle, Oracle::cmd_shape);
+}
+
+TEST(SessionTest, ServerGoneFiresTransport) {
+  Served served(server::Fault::none);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  served.stop();
+  auto outcome = session->send(device_report(protocol::Status::idle));
+  EXPECT_EQ(outcome.oracle, Oracle::transport) << outcome.detail;
+}
+
+TEST(SessionTest, RemoteTargetIsRefusedWithoutAllowRemote) {
+  Served served(server::Fault::none);
+  SessionOptions options;
+  options.target = served.target();
+  options.target.check_in_url = "http://192.0.2.1/checkin";  // TEST-NET-1: never contacted
+  std::string error;
+  EXPECT_FALSE(Session::open(options, &error));
+  EXPECT_NE(error.find("--allow-remote"), std::string::npos) << error;
+}
+
+TEST(SessionTest, RefusedEnrollmentIsAnError) {
+  Served served(server::Fault::authenticate_refused);
+  SessionOptions options;
+  options.target = served.target();
+  std::string error;
+  EXPECT_FALSE(Session::open(options, &error));
+  EXPECT_NE(error.find("Authenticate"), std::string::npos) << error;
+}
+
+TEST(SessionTest, ReproducerRoundTripsAndIsWrittenWhole) {
+  Served served(server::Fault::malformed_500);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  session->send(device_report(protocol::Status::idle));
+  const std::string input = "<?xml version=\"1.0\"?><plist><dict>\x01\xff";
+  auto outcome = session->send(input);
+  ASSERT_EQ(outcome.oracle, Oracle::status_5xx);
+  auto reproducer = make_reproducer(*session, outcome, input);
+  EXPECT_EQ(reproducer.request.body, input);
+  ASSERT_EQ(reproducer.history.size(), 1u);
+  std::string error;
+  auto read = reproducer_from_json(reproducer_to_json(reproducer), &error);
+  ASSERT_TRUE(read) << error;
+  EXPECT_EQ(read->request.body, input);
+  EXPECT_EQ(read->request.url, reproducer.request.url);
+  EXPECT_EQ(read->request.headers, reproducer.request.headers);
+  EXPECT_EQ(read->history, reproducer.history);
+  EXPECT_EQ(read->oracle, "status-5xx");
+
+  auto dir = std::filesystem::path(::testing::TempDir()) / "findings-roundtrip";
+  std::filesystem::remove_all(dir);
+  auto path = write_reproducer(dir, reproducer, &error);
+  ASSERT_TRUE(path) << error;
+  std::ifstream in(*path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_TRUE(reproducer_from_json(text, &error)) << error;
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++files;
+  EXPECT_EQ(files, 1) << "no temporary file left beside the finding";
+
+  EXPECT_FALSE(reproducer_from_json("{\"kind\":\"other\"}", &error));
+  EXPECT_FALSE(reproducer_from_json("not json", &error));
+}
+
+TEST(SessionTest, EndpointFollowsTheMessage) {
+  EXPECT_EQ(endpoint_for(device_message(protocol::authenticate)), Endpoint::check_in);
+  EXPECT_EQ(endpoint_for(device_report(protocol::Status::idle)), Endpoint::server);
+}
+
+}  // namespace
+}  // namespace mdmc::fuzz
