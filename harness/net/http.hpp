@@ -51,7 +51,14 @@ struct ServerResponse {
   Headers headers;     // Content-Length is set by the server
   std::string body;
   bool close = false;  // close the connection after this response
+  // Misbehaviour on purpose, for the reference server's seeded bugs (server/seeded_bugs.hpp).
+  // The HTTP server waits this long before answering, at most kMaxServerStall, and gives up
+  // the wait when it stops.
+  std::chrono::milliseconds stall{0};
+  bool reset = false;  // reset the connection (TCP RST) instead of answering
 };
+// The longest stall a handler may ask for: past every client deadline the harness uses.
+inline constexpr std::chrono::seconds kMaxServerStall{30};
 
 // Why an exchange produced no usable response. Every value is something a hostile or broken
 // server can cause; none of them is a harness crash.

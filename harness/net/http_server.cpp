@@ -385,7 +385,25 @@ asio::awaitable<void> HttpServer::Impl::serve_requests(Stream& stream, const Con
     const bool head = parser.get().method() == http::verb::head;
     const bool keeps_alive = parser.get().keep_alive();
     const ServerRequest request = to_server_request(parser.release(), connection);
-    auto res = to_beast_response(call_handler(request), keeps_alive, head);
+    ServerResponse answer = call_handler(request);
+    if (answer.reset) {
+      // SO_LINGER with a zero timeout makes close() send RST instead of FIN: the client sees
+      // "connection reset by peer", as from a server process that died mid-request.
+      auto& socket = beast::get_lowest_layer(stream).socket();
+      error_code ignored;
+      socket.set_option(asio::socket_base::linger(true, 0), ignored);
+      socket.close(ignored);
+      co_return;
+    }
+    if (answer.stall > std::chrono::milliseconds::zero()) {
+      // Only this connection waits: the timer runs on its strand. Stopping the server destroys
+      // the io_context, and the wait with it.
+      asio::steady_timer stall(co_await asio::this_coro::executor,
+                               std::min<std::chrono::milliseconds>(answer.stall, kMaxServerStall));
+      auto [stall_ec] = co_await stall.async_wait(kTuple);
+      if (stall_ec) co_return;
+    }
+    auto res = to_beast_response(std::move(answer), keeps_alive, head);
 
     // A client that does not read its response is as stuck as one that does not write.
     beast::get_lowest_layer(stream).expires_after(limits.read_timeout);

@@ -287,5 +287,66 @@ TEST(HttpServer, RefusesToListenOnAnAddressThatIsNotOne) {
   EXPECT_FALSE(error.empty());
 }
 
+// The reference server's seeded bugs stall and reset on purpose; the server does what they ask.
+TEST(HttpServer, WaitsTheStallTheHandlerAsksForBeforeAnswering) {
+  HttpServer server([](const ServerRequest& request) {
+    auto response = ok_response(request);
+    if (request.body == "slow") response.stall = 300ms;
+    return response;
+  });
+  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  ASSERT_NE(port, 0);
+  server.start(1);
+  HttpClient client;
+  ASSERT_TRUE(client.send(put(port, "fast")).ok());
+  const auto start = Clock::now();
+  const auto slow = client.send(put(port, "slow"));
+  ASSERT_TRUE(slow.ok()) << transport_error_name(slow.error) << ": " << slow.error_detail;
+  EXPECT_GE(Clock::now() - start, 300ms);
+  EXPECT_EQ(slow.response->body, "ok");
+}
+
+TEST(HttpServer, AStallOutlastsTheClientDeadlineAndStopEndsIt) {
+  HttpServer server([](const ServerRequest& request) {
+    auto response = ok_response(request);
+    response.stall = std::chrono::hours(1);  // capped at kMaxServerStall
+    return response;
+  });
+  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  ASSERT_NE(port, 0);
+  server.start(1);
+  ClientLimits limits;
+  limits.header_timeout = 200ms;
+  HttpClient client(limits);
+  const auto ex = client.send(put(port));
+  EXPECT_EQ(ex.error, TransportError::header_timeout) << transport_error_name(ex.error);
+  const int waiting = detail::connect_raw(port);  // a second request, stalled when stop() comes
+  ASSERT_GE(waiting, 0);
+  detail::write_all(waiting, "PUT /mdm HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  std::this_thread::sleep_for(50ms);
+  const auto start = Clock::now();
+  server.stop();
+  EXPECT_LT(Clock::now() - start, 1s);
+  EXPECT_EQ(detail::read_until_close(waiting), "") << "a stalled request was answered after stop()";
+  ::close(waiting);
+}
+
+TEST(HttpServer, ResetsTheConnectionWhenTheHandlerAsksToAndServesTheNext) {
+  HttpServer server([](const ServerRequest& request) {
+    auto response = ok_response(request);
+    response.reset = request.body == "reset";
+    return response;
+  });
+  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  ASSERT_NE(port, 0);
+  server.start(1);
+  HttpClient client;
+  const auto reset = client.send(put(port, "reset"));
+  EXPECT_EQ(reset.error, TransportError::connection_reset) << transport_error_name(reset.error) << ": " << reset.error_detail;
+  const auto next = client.send(put(port, "fine"));
+  ASSERT_TRUE(next.ok()) << transport_error_name(next.error);
+  EXPECT_EQ(next.response->body, "ok");
+}
+
 }  // namespace
 }  // namespace mdmc::net

@@ -4,11 +4,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <variant>
+#include <vector>
 
 #include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
@@ -38,6 +41,15 @@ struct ChannelState {
   std::set<std::string> done;
   bool device_configured_sent = false;  // in this series, to a user in UserConfiguration
 };
+
+// The seeded bugs' thresholds (seeded_bugs.hpp): far beyond any well-formed message, which
+// holds strings of at most a few hundred bytes and nests 3 deep (an ErrorChain).
+constexpr std::size_t kSeededLongString = 4096;
+constexpr std::size_t kSeededDeepNesting = 16;
+// Past every client deadline the harness uses (5 s to 10 s for a response header).
+constexpr std::chrono::seconds kSeededHang{30};
+// Bounds the devices the user-key-corrupts bug remembers.
+constexpr std::size_t kMaxCorruptedDevices = 4096;
 
 // Bounds what a channel remembers of finished commands; older ones are forgotten, and a late
 // duplicate report for one is then answered like a report for an unknown command: 200.
@@ -100,6 +112,62 @@ std::string percent_decode(std::string_view in) {
   return out;
 }
 
+// Containers inside containers, the top level being depth 1 (as plist::Limits counts).
+std::size_t nesting_depth(const plist::Value& value) {
+  std::size_t deepest = 0;
+  if (const auto* dict = value.as_dict()) {
+    for (const auto& [key, member] : *dict) deepest = std::max(deepest, nesting_depth(member));
+    return deepest + 1;
+  }
+  if (const auto* array = value.as_array()) {
+    for (const auto& member : *array) deepest = std::max(deepest, nesting_depth(member));
+    return deepest + 1;
+  }
+  return 0;
+}
+
+// True when `match` holds for some value in the tree. Recursion is bounded by the parse limits.
+template <class Match>
+bool any_value(const plist::Value& value, const Match& match) {
+  if (match(value)) return true;
+  if (const auto* dict = value.as_dict()) {
+    return std::any_of(dict->begin(), dict->end(), [&](const auto& member) { return any_value(member.second, match); });
+  }
+  if (const auto* array = value.as_array()) {
+    return std::any_of(array->begin(), array->end(), [&](const auto& member) { return any_value(member, match); });
+  }
+  return false;
+}
+
+// True when some dict of an XML plist names the same key twice. plist::parse keeps the last
+// one, so only the text shows it. A scan of the tags, not a parser: the text has parsed already.
+bool xml_has_duplicate_key(std::string_view xml) {
+  std::vector<std::set<std::string_view>> open_dicts;
+  for (std::size_t at = xml.find('<'); at != std::string_view::npos; at = xml.find('<', at + 1)) {
+    auto tag_end = xml.find('>', at);
+    if (tag_end == std::string_view::npos) break;
+    auto tag = xml.substr(at + 1, tag_end - at - 1);
+    if (tag == "dict") {
+      if (open_dicts.size() >= 1024) return false;  // deeper than any parse limit allows
+      open_dicts.emplace_back();
+    } else if (tag == "/dict") {
+      if (!open_dicts.empty()) open_dicts.pop_back();
+    } else if (tag == "key" && !open_dicts.empty()) {
+      auto key_end = xml.find("</key>", tag_end);
+      if (key_end == std::string_view::npos) break;
+      if (!open_dicts.back().insert(xml.substr(tag_end + 1, key_end - tag_end - 1)).second) return true;
+      at = key_end;
+    }
+  }
+  return false;
+}
+
+net::ServerResponse reset_connection() {
+  net::ServerResponse r{500, {}, "", true};
+  r.reset = true;
+  return r;
+}
+
 }  // namespace
 
 struct MdmService::State {
@@ -110,6 +178,8 @@ struct MdmService::State {
   std::uint64_t generated = 0;                   // commands the not-now-endless fault made up
   std::set<std::string> wedged;                  // peers the wedged-after-garbage fault refuses
   std::map<std::string, std::string> last_idle;  // by UDID: the channel id of the last Idle (a fault)
+  bool wedged_by_empty_udid = false;             // the empty-udid-wedge seeded bug fired
+  std::set<std::string> corrupted_devices;       // UDIDs the user-key-corrupts seeded bug marked
 
   // The profiles-bundled fault: moves a new profile's payloads into a queued InstallProfile.
   bool bundle_into_queued_profile(ChannelState& channel, const protocol::Command& incoming) {
@@ -152,6 +222,11 @@ struct MdmService::State {
   }
 
   bool faulty(Fault f) const { return config.fault == f; }
+  bool seeded(SeededBug b) const { return config.seeded_bug == b; }
+
+  // The seeded bug's answer to a message that parsed, when the message reaches it.
+  std::optional<net::ServerResponse> seeded_bug_answer(std::string_view body, const plist::Value& message,
+                                                       bool is_check_in);
 
   // The fingerprint of the identity a request proves, or a refusal.
   std::variant<std::string, net::ServerResponse> identity_of(const net::ServerRequest& request) const;
@@ -181,6 +256,10 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
     return state_->enqueue(percent_decode(path.substr(kEnqueuePrefix.size())), request.body);
   }
   if (path != kCheckInPath && path != kServerPath) return text(404, "no such endpoint\n");
+  if (state_->seeded(SeededBug::empty_udid_wedge)) {
+    std::lock_guard lock(state_->mutex);
+    if (state_->wedged_by_empty_udid) return text(503, "service unavailable\n");
+  }
 
   if (request.body.size() > kMaxMessageBytes) {
     if (state_->faulty(Fault::oversize_500)) return text(500, "out of memory\n");
@@ -208,6 +287,9 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   bool is_check_in = path == kCheckInPath || starts_with(content_type, protocol::kCheckInContentType);
 
   std::lock_guard lock(state_->mutex);
+  if (!state_->seeded(SeededBug::none)) {
+    if (auto odd = state_->seeded_bug_answer(request.body, *parsed, is_check_in)) return *odd;
+  }
   if (is_check_in) {
     auto decoded = protocol::decode_check_in(*parsed);
     if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
@@ -226,6 +308,79 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   const auto& report = std::get<protocol::Report>(decoded);
   if (auto refusal = state_->check_binding(report.channel.udid, fingerprint)) return *refusal;
   return state_->command_report(report);
+}
+
+// Each seeded bug fires only on input no well-formed message holds; the conformance suite
+// passes with any of them on (SeededBugTest in harness/tests/mutation_test.cpp).
+std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::string_view body,
+                                                                        const plist::Value& message,
+                                                                        bool is_check_in) {
+  const auto* dict = message.as_dict();
+  auto key = [&](std::string_view name) { return dict ? message.find(name) : nullptr; };
+  switch (config.seeded_bug) {
+    case SeededBug::none:
+      return std::nullopt;
+    case SeededBug::wrong_type_500: {
+      if (!is_check_in) return std::nullopt;
+      for (std::string_view name : {"MessageType", "Topic", "UDID", "UserID", "UserShortName", "UserLongName", "PushMagic"}) {
+        // The bug: a string read without checking its type first.
+        if (const auto* value = key(name); value && value->as_integer()) return text(500, "internal error: bad type\n");
+      }
+      return std::nullopt;
+    }
+    case SeededBug::long_string_hang: {
+      bool long_string = any_value(message, [](const plist::Value& v) {
+        return v.as_string() && v.as_string()->size() > kSeededLongString;
+      });
+      if (!long_string) return std::nullopt;
+      net::ServerResponse hang = empty_ok();
+      hang.stall = kSeededHang;
+      return hang;
+    }
+    case SeededBug::user_key_corrupts: {
+      auto udid = message.string_at("UDID");
+      if (!udid) return std::nullopt;
+      auto user_id = message.string_at("UserID");
+      if (is_check_in && message.string_at("MessageType") == "Authenticate" && user_id && !user_id->empty()) {
+        // The bug: the device record is overwritten with the user's, and the message taken.
+        if (corrupted_devices.size() < kMaxCorruptedDevices) corrupted_devices.insert(*udid);
+        return empty_ok();
+      }
+      if (!is_check_in && !user_id && corrupted_devices.count(*udid)) return text(500, "internal error: device record corrupt\n");
+      return std::nullopt;
+    }
+    case SeededBug::deep_nesting_reset:
+      if (nesting_depth(message) >= kSeededDeepNesting) return reset_connection();
+      return std::nullopt;
+    case SeededBug::binary_plist_500:
+      if (is_check_in && plist::sniff(body) == plist::Format::binary) return text(500, "internal error: not XML\n");
+      return std::nullopt;
+    case SeededBug::negative_integer_500: {
+      if (is_check_in) return std::nullopt;
+      bool negative = any_value(message, [](const plist::Value& v) { return v.as_integer() && *v.as_integer() < 0; });
+      if (negative) return text(500, "internal error: negative value\n");
+      return std::nullopt;
+    }
+    case SeededBug::empty_udid_wedge:
+      if (message.string_at("UDID") == "") {
+        wedged_by_empty_udid = true;
+        return text(503, "service unavailable\n");
+      }
+      return std::nullopt;
+    case SeededBug::unicode_name_500: {
+      auto name = message.string_at("UserShortName");
+      bool non_ascii = name && std::any_of(name->begin(), name->end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+      if (non_ascii) return text(500, "internal error: cannot encode the user name\n");
+      return std::nullopt;
+    }
+    case SeededBug::duplicate_key_500:
+      if (plist::sniff(body) == plist::Format::xml && xml_has_duplicate_key(body)) return text(500, "internal error: duplicate key\n");
+      return std::nullopt;
+    case SeededBug::data_topic_reset:
+      if (const auto* topic = key("Topic"); is_check_in && topic && topic->as_data()) return reset_connection();
+      return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(

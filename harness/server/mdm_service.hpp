@@ -10,6 +10,7 @@
 #include "harness/net/http.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/server/faults.hpp"
+#include "harness/server/seeded_bugs.hpp"
 
 namespace mdmc::server {
 
@@ -18,6 +19,8 @@ enum class IdentityMode { none, mtls, signature, both };
 
 struct Config {
   Fault fault = Fault::none;
+  // A defect only odd input reaches, for measuring fuzzers (seeded_bugs.hpp); none by default.
+  SeededBug seeded_bug = SeededBug::none;
   IdentityMode identity_mode = IdentityMode::none;
   std::string client_ca_pem;  // the CA device identities must chain to
   // Network users the server manages, by UserID; any other network user gets 410.

@@ -5,6 +5,7 @@
 #include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
 
+#include <chrono>
 #include <set>
 
 namespace mdmc::server {
@@ -216,6 +217,182 @@ TEST(Faults, EveryModeHasAUniqueNameAndTheCorrectServerBreaksNothing) {
     EXPECT_EQ(f.breaks.empty(), f.fault == Fault::none) << f.name;
   }
   EXPECT_FALSE(fault_from_name("no-such-fault"));
+}
+
+// Seeded bugs: each fires on its odd input and on nothing a well-formed client sends.
+Config with_seeded_bug(SeededBug bug) {
+  Config config;
+  config.seeded_bug = bug;
+  return config;
+}
+
+bool misbehaves(const net::ServerResponse& r) {
+  return r.status >= 500 || r.reset || r.stall > std::chrono::milliseconds::zero();
+}
+
+template <SeededBug kBug>
+class WithSeededBug : public ServiceTest {
+ protected:
+  WithSeededBug() : ServiceTest(with_seeded_bug(kBug)) {}
+
+  static protocol::DeviceFacts device() {
+    protocol::DeviceFacts d;
+    d.udid = kUdid;
+    d.topic = "topic";
+    return d;
+  }
+  net::ServerResponse raw(const std::string& path, std::string body) {
+    std::string type = path == "/checkin" ? "application/x-apple-aspen-mdm-checkin" : "application/x-apple-aspen-mdm";
+    return service_.handle(put(path, {{"Content-Type", type}}, std::move(body)));
+  }
+  net::ServerResponse report_dict(const plist::Dict& body) { return raw("/mdm", plist::to_xml(plist::Value(body))); }
+  static plist::Dict idle(bool user = false) {
+    return protocol::report({kUdid, user ? kAlice.user_id : ""}, user ? &kAlice : nullptr, {Status::idle, {}, {}});
+  }
+  // Enrollment, a command on each channel, acknowledged: every answer as from the correct server.
+  void well_formed_traffic_is_served() {
+    enroll();
+    ASSERT_EQ(enqueue(kUdid, "C-DEVICE").status, 200);
+    ASSERT_EQ(enqueue(kUdid + ":" + kAlice.user_id, "C-USER").status, 200);
+    for (bool user : {false, true}) {
+      auto first = report(Status::idle, {}, user);
+      EXPECT_FALSE(misbehaves(first)) << first.status;
+      EXPECT_EQ(uuid_in(first), user ? "C-USER" : "C-DEVICE");
+      auto end = report(Status::acknowledged, user ? "C-USER" : "C-DEVICE", user);
+      EXPECT_EQ(end.status, 200);
+      EXPECT_FALSE(misbehaves(end));
+      EXPECT_TRUE(end.body.empty());
+    }
+  }
+};
+
+TEST(SeededBugs, EveryBugHasAUniqueNameAndABehaviour) {
+  std::set<std::string_view> names;
+  for (const auto& info : seeded_bug_catalog()) {
+    EXPECT_TRUE(names.insert(info.name).second) << info.name;
+    EXPECT_EQ(seeded_bug_from_name(info.name), info.bug);
+    EXPECT_EQ(seeded_bug_info(info.bug).name, info.name);
+    EXPECT_FALSE(info.behaviour.empty()) << info.name;
+  }
+  EXPECT_GE(names.size(), 9U) << "issue 5 asks for at least 8 seeded bugs, besides none";
+  EXPECT_EQ(seeded_bug_info(SeededBug::none).name, "none");
+  EXPECT_FALSE(seeded_bug_from_name("no-such-bug"));
+}
+
+using WrongType500 = WithSeededBug<SeededBug::wrong_type_500>;
+TEST_F(WrongType500, AnIntegerTopicGets500WhereTheCorrectServerSays400) {
+  well_formed_traffic_is_served();
+  auto token = protocol::token_update(device(), {"tok", "magic"});
+  token["Topic"] = 7;
+  EXPECT_EQ(check_in(token).status, 500);
+  MdmService correct({});
+  EXPECT_EQ(correct.handle(put("/checkin", {}, plist::to_xml(plist::Value(token)))).status, 400);
+  token["Topic"] = plist::Data{"7"};  // another wrong type: the correct answer
+  EXPECT_EQ(check_in(token).status, 400);
+}
+
+using LongStringHang = WithSeededBug<SeededBug::long_string_hang>;
+TEST_F(LongStringHang, AStringOver4KiBStallsPastEveryClientDeadline) {
+  well_formed_traffic_is_served();
+  auto message = idle();
+  message["Detail"] = std::string(4096, 'x');
+  EXPECT_FALSE(misbehaves(report_dict(message)));
+  message["Detail"] = std::string(4097, 'x');
+  EXPECT_GE(report_dict(message).stall, std::chrono::seconds(30));
+}
+
+using UserKeyCorrupts = WithSeededBug<SeededBug::user_key_corrupts>;
+TEST_F(UserKeyCorrupts, AnAuthenticateWithAUserIdBreaksTheDevicesLaterIdle) {
+  well_formed_traffic_is_served();
+  auto authenticate = protocol::authenticate(device());
+  authenticate["UserID"] = kAlice.user_id;
+  EXPECT_EQ(check_in(authenticate).status, 200) << "the correct server refuses it with 400";
+  EXPECT_EQ(report(Status::idle).status, 500);
+  EXPECT_EQ(report(Status::idle, {}, true).status, 200) << "the user's channel is not touched";
+}
+
+using DeepNestingReset = WithSeededBug<SeededBug::deep_nesting_reset>;
+TEST_F(DeepNestingReset, ContainersSixteenDeepResetTheConnection) {
+  well_formed_traffic_is_served();
+  auto nested = [](int depth) {
+    auto message = idle();
+    plist::Value inner = "leaf";
+    for (int i = 0; i < depth - 1; ++i) inner = plist::Array{inner};  // the message itself is depth 1
+    message["Nested"] = inner;
+    return message;
+  };
+  EXPECT_FALSE(report_dict(nested(15)).reset);
+  EXPECT_TRUE(report_dict(nested(16)).reset);
+}
+
+using BinaryPlist500 = WithSeededBug<SeededBug::binary_plist_500>;
+TEST_F(BinaryPlist500, ABinaryCheckInGets500) {
+  well_formed_traffic_is_served();
+  auto token = plist::Value(protocol::token_update(device(), {"tok2", "magic2"}));
+  EXPECT_EQ(raw("/checkin", plist::to_xml(token)).status, 200);
+  EXPECT_EQ(raw("/checkin", plist::to_binary(token)).status, 500);
+  EXPECT_EQ(raw("/mdm", plist::to_binary(plist::Value(idle()))).status, 200) << "a binary report is fine";
+}
+
+using NegativeInteger500 = WithSeededBug<SeededBug::negative_integer_500>;
+TEST_F(NegativeInteger500, AReportWithANegativeErrorCodeGets500) {
+  well_formed_traffic_is_served();
+  ASSERT_EQ(enqueue(kUdid, "C-ERR").status, 200);
+  ASSERT_EQ(uuid_in(report(Status::idle)), "C-ERR");
+  protocol::ReportSpec failed{Status::error, "C-ERR", {{-1, "MCMDMErrorDomain", "failed"}}};
+  auto error_report = protocol::report({kUdid, ""}, nullptr, failed);
+  EXPECT_EQ(report_dict(error_report).status, 500);
+  failed.error_chain.front().code = 12021;
+  EXPECT_EQ(report_dict(protocol::report({kUdid, ""}, nullptr, failed)).status, 200);
+}
+
+using EmptyUdidWedge = WithSeededBug<SeededBug::empty_udid_wedge>;
+TEST_F(EmptyUdidWedge, AnEmptyUdidWedgesTheServerForEveryLaterRequest) {
+  well_formed_traffic_is_served();
+  auto no_udid = idle();
+  no_udid.erase("UDID");
+  EXPECT_EQ(report_dict(no_udid).status, 400) << "a missing UDID is refused correctly";
+  EXPECT_EQ(report(Status::idle).status, 200);
+  auto empty = idle();
+  empty["UDID"] = "";
+  EXPECT_EQ(report_dict(empty).status, 503);
+  EXPECT_EQ(report(Status::idle).status, 503);
+  EXPECT_EQ(check_in(protocol::token_update(device(), {"tok", "magic"})).status, 503);
+}
+
+using UnicodeName500 = WithSeededBug<SeededBug::unicode_name_500>;
+TEST_F(UnicodeName500, AUserShortNameOutsideAsciiGets500) {
+  well_formed_traffic_is_served();
+  protocol::UserFacts zoe{"20E00000-0000-4000-8000-000000000002", "zoe", "Zoe"};
+  EXPECT_EQ(check_in(protocol::token_update(device(), {"ztok", "zmagic"}, &zoe)).status, 200);
+  zoe.short_name = "zo\xc3\xab";  // "zoë" in UTF-8
+  EXPECT_EQ(check_in(protocol::token_update(device(), {"ztok", "zmagic"}, &zoe)).status, 500);
+}
+
+using DuplicateKey500 = WithSeededBug<SeededBug::duplicate_key_500>;
+TEST_F(DuplicateKey500, TheSameKeyTwiceInOneDictGets500) {
+  well_formed_traffic_is_served();
+  auto xml = plist::to_xml(plist::Value(idle()));
+  auto at = xml.find("<dict>") + 6;
+  // Nested dicts may reuse their parent's keys: only twice in one dict is odd.
+  auto nested = xml;
+  nested.insert(at, "<key>Inner</key><dict><key>Status</key><string>Idle</string></dict>");
+  EXPECT_EQ(raw("/mdm", nested).status, 200);
+  auto twice = xml;
+  twice.insert(at, "<key>Status</key><string>Idle</string>");
+  EXPECT_EQ(raw("/mdm", twice).status, 500);
+}
+
+using DataTopicReset = WithSeededBug<SeededBug::data_topic_reset>;
+TEST_F(DataTopicReset, ADataTopicResetsTheConnectionWhereTheCorrectServerSays400) {
+  well_formed_traffic_is_served();
+  auto token = protocol::token_update(device(), {"tok", "magic"});
+  token["Topic"] = plist::Data{"topic"};
+  EXPECT_TRUE(check_in(token).reset);
+  token["Topic"] = 7;
+  auto wrong_type = check_in(token);
+  EXPECT_FALSE(wrong_type.reset);
+  EXPECT_EQ(wrong_type.status, 400);
 }
 
 }  // namespace
