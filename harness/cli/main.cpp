@@ -132,6 +132,7 @@ int command_serve(server::Config config, const std::string& address, std::uint16
     return 2;
   }
   auto fault_name = server::fault_info(config.fault).name;
+  auto seeded_bug_name = server::seeded_bug_info(config.seeded_bug).name;
   server::ReferenceServer server(std::move(config), tls);
   std::string error;
   auto bound = server.listen(address, port, &error);
@@ -139,9 +140,10 @@ int command_serve(server::Config config, const std::string& address, std::uint16
     fmt::print(stderr, "mdmconform: cannot listen on {}:{}: {}\n", address, port, error);
     return 3;
   }
-  fmt::print("reference MDM server on {}://{}:{} (check-in {}, commands {}, queue PUT {}{{id}}), fault: {}{}\n",
+  fmt::print("reference MDM server on {}://{}:{} (check-in {}, commands {}, queue PUT {}{{id}}), fault: {}{}{}\n",
              tls ? "https" : "http", address, bound, server::kCheckInPath, server::kServerPath,
              server::kEnqueuePrefix, fault_name,
+             seeded_bug_name == "none" ? std::string() : fmt::format(", seeded bug: {}", seeded_bug_name),
              tls ? fmt::format(", CA and keys in {}", tls_dir) : std::string());
   std::fflush(stdout);
   // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not
@@ -158,7 +160,13 @@ int command_serve(server::Config config, const std::string& address, std::uint16
   return 0;
 }
 
-int command_list(const std::filesystem::path& specs, bool rules_only, bool faults_only) {
+int command_list(const std::filesystem::path& specs, bool rules_only, bool faults_only, bool seeded_bugs_only) {
+  if (seeded_bugs_only) {
+    for (const auto& bug : server::seeded_bug_catalog()) {
+      if (bug.bug != server::SeededBug::none) fmt::print("{:<22} {}\n", bug.name, bug.behaviour);
+    }
+    return 0;
+  }
   if (faults_only) {
     for (const auto& f : server::fault_catalog()) {
       fmt::print("{:<24} breaks {:<18} {}\n", f.name, f.breaks.empty() ? "-" : fmt::format("{}", fmt::join(f.breaks, ",")), f.behaviour);
@@ -208,6 +216,7 @@ int main(int argc, char** argv) {
   std::string target;
   std::string out_dir;
   std::string run_fault = "none";
+  std::string run_seeded_bug = "none";
   std::optional<std::uint64_t> seed;
   bool no_redact = false;
   auto* run = app.add_subcommand("run", "run the conformance suite (against the built-in reference server unless --target)");
@@ -215,6 +224,8 @@ int main(int argc, char** argv) {
   run->add_option("--out", out_dir, "report folder (default reports/<time>-<target>)");
   run->add_option("--seed", seed, "seed for synthetic UDIDs and UserIDs (default: random, recorded in report.json)");
   run->add_option("--fault", run_fault, "fault mode of the built-in server (see `list --faults`)");
+  run->add_option("--seeded-bug", run_seeded_bug,
+                  "seeded bug of the built-in server, reached only by odd input (see `list --seeded-bugs`)");
   run->add_option("cases", run_options.selection, "case id prefixes to run (default: all)");
   run->add_flag("--no-redact", no_redact, "keep secrets in reports and transcripts");
   run->add_option("--jobs", run_options.jobs, "cases run at once, each on its own thread")
@@ -235,6 +246,7 @@ int main(int argc, char** argv) {
 
   server::Config serve_config;
   std::string serve_fault = "none";
+  std::string serve_seeded_bug = "none";
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
   std::vector<std::string> managed_users;
@@ -246,6 +258,7 @@ int main(int argc, char** argv) {
   serve->add_option("--tls-dir", tls_dir, "serve HTTPS with a new test CA, written (ca.crt, ca.key) to this folder");
   serve->add_option("--identity-mode", serve_identity, "how devices prove identity: none, mtls, signature, both");
   serve->add_option("--fault", serve_fault, "fault mode (see `list --faults`)");
+  serve->add_option("--seeded-bug", serve_seeded_bug, "seeded bug, reached only by odd input (see `list --seeded-bugs`)");
   serve->add_option("--port", port, "port (0: any free port, printed)");
   serve->add_option("--address", address, "loopback address to bind")->capture_default_str();
   serve->add_option("--manage-network-user", managed_users, "UserID of a network user to manage (repeatable)");
@@ -253,6 +266,7 @@ int main(int argc, char** argv) {
 
   bool list_rules = false;
   bool list_faults = false;
+  bool list_seeded_bugs = false;
   std::string diff_a;
   std::string diff_b;
   auto* diff = app.add_subcommand("diff", "list the cases whose verdict changed between two report.json files");
@@ -262,6 +276,7 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "list the cases, the rules, or the fault modes");
   list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
   list->add_flag("--faults", list_faults, "fault modes of the reference server and the rules each breaks");
+  list->add_flag("--seeded-bugs", list_seeded_bugs, "seeded bugs of the reference server, for measuring fuzzers");
 
   try {
     app.parse(argc, argv);
@@ -279,6 +294,11 @@ int main(int argc, char** argv) {
     if (!fault) fmt::print(stderr, "mdmconform: unknown fault mode '{}'; `mdmconform list --faults` lists them\n", name);
     return fault;
   };
+  auto seeded_bug_named = [](const std::string& name) -> std::optional<server::SeededBug> {
+    auto bug = server::seeded_bug_from_name(name);
+    if (!bug) fmt::print(stderr, "mdmconform: unknown seeded bug '{}'; `mdmconform list --seeded-bugs` lists them\n", name);
+    return bug;
+  };
 
   if (*run) {
     run_options.specs_dir = specs;
@@ -290,6 +310,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     run_options.builtin_fault = *fault;
+    auto seeded_bug = seeded_bug_named(run_seeded_bug);
+    if (!seeded_bug) return 2;
+    if (*seeded_bug != server::SeededBug::none && !target.empty()) {
+      fmt::print(stderr, "mdmconform: --seeded-bug applies to the built-in server, not to --target\n");
+      return 2;
+    }
+    run_options.builtin_seeded_bug = *seeded_bug;
     if (!run_identity.empty()) {
       auto mode = scenario::identity_mode_from_name(run_identity);
       if (!mode) {
@@ -310,6 +337,9 @@ int main(int argc, char** argv) {
     auto fault = fault_named(serve_fault);
     if (!fault) return 2;
     serve_config.fault = *fault;
+    auto seeded_bug = seeded_bug_named(serve_seeded_bug);
+    if (!seeded_bug) return 2;
+    serve_config.seeded_bug = *seeded_bug;
     serve_config.managed_network_users.insert(managed_users.begin(), managed_users.end());
     auto mode = scenario::identity_mode_from_name(serve_identity);
     if (!mode) {
@@ -320,5 +350,5 @@ int main(int argc, char** argv) {
     return command_serve(serve_config, address, port, tls_dir);
   }
   if (*diff) return command_diff(diff_a, diff_b);
-  return command_list(specs, list_rules, list_faults);
+  return command_list(specs, list_rules, list_faults, list_seeded_bugs);
 }

@@ -100,6 +100,9 @@ std::string reproducer_for(const SuiteOptions& options, const std::string& case_
   if (options.builtin_fault != server::Fault::none) {
     out += " --fault " + shell_quote(server::fault_info(options.builtin_fault).name);
   }
+  if (options.builtin_seeded_bug != server::SeededBug::none) {
+    out += " --seeded-bug " + shell_quote(server::seeded_bug_info(options.builtin_seeded_bug).name);
+  }
   if (options.identity_mode) {
     out += " --identity-mode " + shell_quote(scenario::identity_mode_name(*options.identity_mode));
   }
@@ -159,6 +162,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       if (options.identity_mode) policy.identity.mode = *options.identity_mode;
       server::Config config;
       config.fault = options.builtin_fault;
+      config.seeded_bug = options.builtin_seeded_bug;
       config.identity_mode = server_identity_mode(policy.identity.mode);
       config.client_ca_pem = ca->cert_pem;
       config.managed_network_users.insert(policy.managed_network_users.begin(), policy.managed_network_users.end());
@@ -191,6 +195,11 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     out.run.started_at = started_at;
     out.run.suite_digest = pki::sha256_hex(suite_bytes);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);
+    if (builtin && options.builtin_seeded_bug != server::SeededBug::none) {
+      out.run.notes.push_back(fmt::format("the built-in server ran with seeded bug {}: {}",
+                                          server::seeded_bug_info(options.builtin_seeded_bug).name,
+                                          server::seeded_bug_info(options.builtin_seeded_bug).behaviour));
+    }
     out.run.identity_mode = std::string(scenario::identity_mode_name(profile.identity.mode));
     if (profile.tls.insecure) {
       out.run.notes.push_back("TLS verification was off (tls.insecure in the profile): the server's certificate was not checked");

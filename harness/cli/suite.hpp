@@ -17,6 +17,8 @@ struct SuiteOptions {
   std::filesystem::path specs_dir;             // holds rules.yaml, scenarios/, targets/
   std::optional<std::filesystem::path> target; // absent: the built-in reference server
   server::Fault builtin_fault = server::Fault::none;
+  // A seeded bug of the built-in server (seeded_bugs.hpp): the suite passes with any of them.
+  server::SeededBug builtin_seeded_bug = server::SeededBug::none;
   // Overrides the profile's identity mode (the mutation self-test runs every mode).
   std::optional<scenario::IdentityMode> identity_mode;
   // Case id prefixes (a whole case id selects that case alone); empty: all.
@@ -47,7 +49,8 @@ std::filesystem::path default_specs_dir();
 SuiteOutcome run_suite(const SuiteOptions& options);
 
 // The one-line command that replays one case of a run made with these options:
-// `mdmconform [--specs DIR] run --seed S [--target PROFILE] [--fault F] [--identity-mode M] ID`,
+// `mdmconform [--specs DIR] run --seed S [--target PROFILE] [--fault F] [--seeded-bug B]
+// [--identity-mode M] ID`,
 // with --specs only when the specs folder is not the default one, the profile's path made
 // absolute, and any argument that the shell would read otherwise single-quoted.
 std::string reproducer_for(const SuiteOptions& options, const std::string& case_id);

@@ -438,6 +438,18 @@ TEST_F(CliTest, AnUnknownFaultOrFlagExitsTwo) {
   EXPECT_EQ(run_mdmconform("run --no-such-flag").exit_code, 2);
 }
 
+TEST_F(CliTest, SeededBugsAreListedAndTheSuitePassesWithOneOn) {
+  auto listed = run_mdmconform("list --seeded-bugs");
+  EXPECT_EQ(listed.exit_code, 0);
+  EXPECT_NE(listed.output.find("deep-nesting-reset"), std::string::npos) << listed.output;
+  EXPECT_EQ(listed.output.find("none"), std::string::npos) << "none is no bug";
+  auto ran = run_mdmconform("--specs " + specs() + " run --seed 7 --seeded-bug user-key-corrupts --out " + dir_.string());
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_EQ(run_mdmconform("run --seeded-bug nope").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("serve --seeded-bug nope").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("run --seeded-bug deep-nesting-reset --target " + profile_for(1)).exit_code, 2);
+}
+
 // ---- parallel cases, confirmation, reproducers, selection, baselines ----
 
 // The record a run wrote: report.json in `dir`, read back the way `diff` reads it.

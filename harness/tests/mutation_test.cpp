@@ -12,6 +12,9 @@
 #include <tuple>
 
 #include "harness/cli/suite.hpp"
+#include "harness/net/http_client.hpp"
+#include "harness/protocol/messages.hpp"
+#include "harness/server/reference_server.hpp"
 
 namespace mdmc {
 namespace scenario {
@@ -102,6 +105,80 @@ INSTANTIATE_TEST_SUITE_P(EveryFaultInEveryIdentityMode, MutationTest,
                            for (auto& c : name) c = c == '-' ? '_' : c;
                            return name;
                          });
+
+std::vector<std::string> seeded_bug_names() {
+  std::vector<std::string> names;
+  for (const auto& b : server::seeded_bug_catalog()) {
+    if (b.bug != server::SeededBug::none) names.emplace_back(b.name);
+  }
+  return names;
+}
+
+// Seeded bugs are for fuzzers to find: only odd input reaches them, so the whole suite passes
+// with any of them on, as it does against the correct server.
+class SeededBugTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SeededBugTest, TheWholeSuiteStillPasses) {
+  cli::SuiteOptions options;
+  options.specs_dir = std::filesystem::path(MDMC_SOURCE_DIR) / "specs";
+  options.builtin_seeded_bug = *server::seeded_bug_from_name(GetParam());
+  options.seed = 20261129;
+  auto outcome = cli::run_suite(options);
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.message << "\n" << case_lines(outcome.run);
+  ASSERT_FALSE(outcome.run.cases.empty());
+  for (const auto& c : outcome.run.cases) EXPECT_EQ(c.verdict, Verdict::pass) << c.id << ": " << c.reason;
+  bool noted = std::any_of(outcome.run.notes.begin(), outcome.run.notes.end(),
+                           [&](const std::string& note) { return note.find(GetParam()) != std::string::npos; });
+  EXPECT_TRUE(noted) << "the report does not say which seeded bug the server ran with";
+  EXPECT_NE(cli::reproducer_for(options, "rob/alive").find(" --seeded-bug " + GetParam() + " "), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(EverySeededBug, SeededBugTest, ::testing::ValuesIn(seeded_bug_names()),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           for (auto& c : name) c = c == '-' ? '_' : c;
+                           return name;
+                         });
+
+// The seeded bugs that act on the connection do so behind the real HTTP server.
+TEST(SeededBugOverHttp, DeepNestingResetsAndALongStringOutlastsTheClientDeadline) {
+  auto idle_with = [](plist::Value extra) {
+    auto idle = protocol::report({"23EB7CD8-5567-5E97-827F-06E4E4C456B2", ""}, nullptr, {protocol::Status::idle, {}, {}});
+    idle["Extra"] = std::move(extra);
+    return plist::to_xml(plist::Value(idle));
+  };
+  plist::Value deep = "leaf";
+  for (int i = 0; i < 20; ++i) deep = plist::Array{deep};
+  struct Probe {
+    server::SeededBug bug;
+    std::string body;
+    net::TransportError expected;
+  };
+  for (const auto& probe : {Probe{server::SeededBug::deep_nesting_reset, idle_with(deep), net::TransportError::connection_reset},
+                            Probe{server::SeededBug::long_string_hang, idle_with(std::string(5000, 'x')),
+                                  net::TransportError::header_timeout}}) {
+    server::Config config;
+    config.seeded_bug = probe.bug;
+    server::ReferenceServer server(config);
+    std::string error;
+    auto port = server.listen("127.0.0.1", 0, &error);
+    ASSERT_NE(port, 0) << error;
+    server.start();
+    net::ClientLimits limits;
+    limits.header_timeout = std::chrono::milliseconds(300);
+    net::HttpClient client(limits);
+    net::Request request;
+    request.url = fmt::format("http://127.0.0.1:{}/mdm", port);
+    request.body = probe.body;
+    auto odd = client.send(request);
+    EXPECT_EQ(odd.error, probe.expected) << server::seeded_bug_info(probe.bug).name << ": "
+                                         << net::transport_error_name(odd.error);
+    request.body = idle_with("short");
+    auto plain = client.send(request);
+    ASSERT_TRUE(plain.ok()) << net::transport_error_name(plain.error);
+    EXPECT_EQ(plain.response->status, 403) << "an unknown device, refused as the correct server does";
+  }
+}
 
 }  // namespace
 }  // namespace mdmc
