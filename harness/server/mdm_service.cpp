@@ -352,9 +352,15 @@ std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::str
     case SeededBug::deep_nesting_reset:
       if (nesting_depth(message) >= kSeededDeepNesting) return reset_connection();
       return std::nullopt;
-    case SeededBug::binary_plist_500:
-      if (is_check_in && plist::sniff(body) == plist::Format::binary) return text(500, "internal error: not XML\n");
+    case SeededBug::binary_plist_500: {
+      // Binary check-ins as such are well-formed (the seed corpus holds them): the bug is in
+      // the binary path's handling of a date, a type no check-in key has.
+      if (!is_check_in || plist::sniff(body) != plist::Format::binary) return std::nullopt;
+      if (any_value(message, [](const plist::Value& v) { return v.as_date() != nullptr; })) {
+        return text(500, "internal error: binary date\n");
+      }
       return std::nullopt;
+    }
     case SeededBug::negative_integer_500: {
       if (is_check_in) return std::nullopt;
       bool negative = any_value(message, [](const plist::Value& v) { return v.as_integer() && *v.as_integer() < 0; });

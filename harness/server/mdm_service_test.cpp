@@ -326,12 +326,16 @@ TEST_F(DeepNestingReset, ContainersSixteenDeepResetTheConnection) {
 }
 
 using BinaryPlist500 = WithSeededBug<SeededBug::binary_plist_500>;
-TEST_F(BinaryPlist500, ABinaryCheckInGets500) {
+TEST_F(BinaryPlist500, ABinaryCheckInWithADateGets500) {
   well_formed_traffic_is_served();
-  auto token = plist::Value(protocol::token_update(device(), {"tok2", "magic2"}));
-  EXPECT_EQ(raw("/checkin", plist::to_xml(token)).status, 200);
-  EXPECT_EQ(raw("/checkin", plist::to_binary(token)).status, 500);
-  EXPECT_EQ(raw("/mdm", plist::to_binary(plist::Value(idle()))).status, 200) << "a binary report is fine";
+  auto token = protocol::token_update(device(), {"tok2", "magic2"});
+  EXPECT_EQ(raw("/checkin", plist::to_binary(plist::Value(token))).status, 200) << "binary alone is fine";
+  token["SignedAt"] = plist::Date{800000000};
+  EXPECT_EQ(raw("/checkin", plist::to_xml(plist::Value(token))).status, 200) << "a date in XML is fine";
+  EXPECT_EQ(raw("/checkin", plist::to_binary(plist::Value(token))).status, 500);
+  auto report = idle();
+  report["SignedAt"] = plist::Date{800000000};
+  EXPECT_EQ(raw("/mdm", plist::to_binary(plist::Value(report))).status, 200) << "only check-ins";
 }
 
 using NegativeInteger500 = WithSeededBug<SeededBug::negative_integer_500>;

@@ -19,7 +19,7 @@ constexpr std::array<SeededBugInfo, 11> kCatalog = {{
     {SeededBug::deep_nesting_reset, "deep-nesting-reset",
      "resets the connection instead of answering a message with containers nested 16 deep or more"},
     {SeededBug::binary_plist_500, "binary-plist-500",
-     "answers 500 to a check-in in binary plist encoding"},
+     "answers 500 to a check-in in binary plist encoding that holds a <date> anywhere"},
     {SeededBug::negative_integer_500, "negative-integer-500",
      "answers 500 to a command report holding a negative <integer> anywhere"},
     {SeededBug::empty_udid_wedge, "empty-udid-wedge",

@@ -14,7 +14,7 @@ enum class SeededBug {
   long_string_hang,      // no answer for 30 s (past any client deadline) to a string longer than 4 KiB
   user_key_corrupts,     // an Authenticate with a UserID is taken and corrupts the device: its reports get 500 after
   deep_nesting_reset,    // the connection is reset on containers nested 16 deep
-  binary_plist_500,      // 500 to a binary-encoded check-in
+  binary_plist_500,      // 500 to a binary-encoded check-in holding a date
   negative_integer_500,  // 500 to a negative integer anywhere in a report
   empty_udid_wedge,      // an empty-string UDID wedges the server: it and every later request get 503
   unicode_name_500,      // 500 to a UserShortName outside ASCII
