@@ -14,6 +14,7 @@
 //   MDMC_FUZZ_FEEDBACK      0 to feed nothing back (for measuring what the feedback brings)
 //   MDMC_FUZZ_MUTATOR       plist (default) or bytes (libFuzzer's own byte mutations only)
 //   MDMC_FUZZ_DISABLE       oracles to switch off, comma-separated (e.g. ROB-MALFORMED)
+//   MDMC_FUZZ_TRACE         1 to print one line per exchange
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ struct Settings {
   int probe_every = 50;
   bool feedback = true;
   bool byte_mutator = false;
+  bool trace = false;
   std::vector<fuzz::Oracle> disabled;
 };
 
@@ -79,6 +81,7 @@ Settings read_settings() {
   if (auto v = get("MDMC_FUZZ_PROBE_EVERY"); !v.empty()) s.probe_every = std::max(1, std::atoi(v.c_str()));
   s.feedback = get("MDMC_FUZZ_FEEDBACK") != "0";
   s.byte_mutator = get("MDMC_FUZZ_MUTATOR") == "bytes";
+  s.trace = get("MDMC_FUZZ_TRACE") == "1";
   std::string disabled = get("MDMC_FUZZ_DISABLE");
   for (std::size_t start = 0; start < disabled.size();) {
     auto end = disabled.find(',', start);
@@ -117,6 +120,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   options.max_requests_per_second = g_settings.rate;
   options.allow_remote = g_settings.allow_remote;
   options.disabled = g_settings.disabled;
+  options.trace = g_settings.trace;
   options.seed = static_cast<std::uint64_t>(getpid());
   std::string error;
   g_session = fuzz::Session::open(std::move(options), &error);

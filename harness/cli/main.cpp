@@ -11,6 +11,7 @@
 #include <iostream>
 #include <random>
 
+#include "harness/cli/fuzz_command.hpp"
 #include "harness/cli/suite.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/report/report.hpp"
@@ -273,6 +274,7 @@ int main(int argc, char** argv) {
   diff->add_option("A", diff_a, "the earlier report.json")->required();
   diff->add_option("B", diff_b, "the later report.json")->required();
 
+  cli::FuzzCommands fuzz_commands(app);
   auto* list = app.add_subcommand("list", "list the cases, the rules, or the fault modes");
   list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
   list->add_flag("--faults", list_faults, "fault modes of the reference server and the rules each breaks");
@@ -349,6 +351,7 @@ int main(int argc, char** argv) {
     serve_config.identity_mode = cli::server_identity_mode(*mode);
     return command_serve(serve_config, address, port, tls_dir);
   }
+  if (auto code = fuzz_commands.dispatch(specs)) return *code;
   if (*diff) return command_diff(diff_a, diff_b);
   return command_list(specs, list_rules, list_faults, list_seeded_bugs);
 }

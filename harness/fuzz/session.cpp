@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <ctime>
 #include <thread>
 
@@ -317,7 +318,14 @@ net::Exchange Session::transmit(net::Request request) {
     }
   }
   ++requests_;
-  return impl_->client->send(request);
+  auto exchange = impl_->client->send(request);
+  if (options_.trace) {
+    std::fprintf(stderr, "exchange: %s %zu bytes -> %s in %.1f ms%s\n", request.url.c_str(), request.body.size(),
+                 exchange.ok() ? std::to_string(exchange.response->status).c_str()
+                               : std::string(net::transport_error_name(exchange.error)).c_str(),
+                 exchange.elapsed.count() / 1000.0, exchange.reused_connection ? " (kept-alive)" : " (new connection)");
+  }
+  return exchange;
 }
 
 // A well-formed Idle from the enrolled device must get 200: an empty body, or commands that
@@ -414,7 +422,10 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
     recent_bytes_ -= recent_.front().size();
     recent_.pop_front();
   }
-  bool anomaly = !exchange.ok() || exchange.response->status < 200 || exchange.response->status >= 300;
+  // An anomaly: an answer this kind of input never got before in this session (a 4xx to
+  // garbage is routine after the first one). The target's liveness is checked after each.
+  bool anomaly = !exchange.ok() ||
+                 seen_answers_.insert(fnv1a(fmt::format("{}|{}|{}", endpoint, facts.kind, exchange.response->status))).second;
   if (outcome.oracle == Oracle::none && (anomaly || ++since_probe_ >= options_.probe_every)) {
     std::optional<net::Exchange> probe_exchange;
     auto failure = probe(&probe_exchange);

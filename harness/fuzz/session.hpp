@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "harness/net/http.hpp"
@@ -48,12 +49,14 @@ struct SessionOptions {
   scenario::TargetProfile target;
   std::string udid = std::string(kFuzzUdid);
   std::string user_id = std::string(kFuzzUserId);
-  int probe_every = 50;             // a liveness probe after this many inputs (and after anomalies)
+  int probe_every = 50;             // a liveness probe after this many inputs, and after an answer
+                                    // this kind of input never got before
   double max_requests_per_second = 0;  // 0: no cap
   // Oracles switched off (a lenient parser on the target makes rob_malformed noisy).
   std::vector<Oracle> disabled;
   std::uint64_t seed = 1;           // push tokens and the like
   bool allow_remote = false;        // a target off loopback is refused unless this is set
+  bool trace = false;               // one line per exchange on stderr
 };
 
 struct Outcome {
@@ -99,6 +102,7 @@ class Session {
   std::deque<std::string> recent_;
   std::size_t recent_bytes_ = 0;
   int since_probe_ = 0;
+  std::unordered_set<std::uint64_t> seen_answers_;  // input kind and status pairs: bounded by both
   std::uint64_t requests_ = 0;
 };
 

@@ -93,9 +93,19 @@ TEST(SessionTest, GarbageIsRefusedAndProbedAfter) {
   EXPECT_EQ(outcome.oracle, Oracle::none) << outcome.detail;
   ASSERT_TRUE(outcome.exchange.ok());
   EXPECT_EQ(outcome.exchange.response->status / 100, 4);
-  EXPECT_TRUE(outcome.probe) << "a 4xx is an anomaly: the target's liveness is checked after it";
+  EXPECT_TRUE(outcome.probe) << "a first 4xx to garbage is an anomaly: the target's liveness is checked after it";
   EXPECT_FALSE(features.empty());
   for (auto f : features) EXPECT_LT(f, kFeatureSlots);
+  // The same answer to the same kind of input again is routine: no probe until probe_every.
+  EXPECT_FALSE(session->send("more garbage", &features).probe);
+}
+
+TEST(SessionTest, ProbesEveryNInputs) {
+  Served served(server::Fault::none);
+  auto session = open_session(served, 3);
+  int probes = 0;
+  for (int i = 0; i < 9; ++i) probes += session->send(device_report(protocol::Status::idle)).probe ? 1 : 0;
+  EXPECT_EQ(probes, 3);
 }
 
 TEST(SessionTest, FiveHundredFiresTheStatusOracle) {
@@ -178,7 +188,8 @@ TEST(SessionTest, ReproducerRoundTripsAndIsWrittenWhole) {
   Served served(server::Fault::malformed_500);
   auto session = open_session(served);
   ASSERT_TRUE(session);
-  session->send(device_report(protocol::Status::idle));
+  session->send(device_report(protocol::Status::idle));  // a first answer of its kind: probed
+  session->send(device_report(protocol::Status::idle));  // routine: kept as history
   const std::string input = "<?xml version=\"1.0\"?><plist><dict>\x01\xff";
   auto outcome = session->send(input);
   ASSERT_EQ(outcome.oracle, Oracle::status_5xx);
