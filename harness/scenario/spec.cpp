@@ -1,6 +1,7 @@
 #include "harness/scenario/spec.hpp"
 
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -99,17 +100,32 @@ class MapReader {
   std::set<std::string> used_;
 };
 
+// Cases, profiles and the PEM files they name are small; the cap keeps a profile that names a
+// huge file, or a case path that is a device (`--target /dev/zero`), from being read whole.
+constexpr std::size_t kMaxSpecFileBytes = 8 * 1024 * 1024;
+
 std::string read_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw LoadError(file.string(), 0, "", "cannot be read");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  char buffer[64 * 1024];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxSpecFileBytes) {
+      throw LoadError(file.string(), 0, "", fmt::format("is larger than {} bytes", kMaxSpecFileBytes));
+    }
+  }
+  return text;
 }
 
 YAML::Node parse_yaml(const std::string& text, const std::string& file) {
   try {
     return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp (0.7, as Debian builds it) stops at 500 nested levels rather than recurse on,
+    // but says only "bad file"; no case or profile comes near that depth.
+    throw LoadError(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "",
+                    fmt::format("nested more than {} levels deep", e.depth() - 1));
   } catch (const YAML::Exception& e) {
     throw LoadError(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "", e.msg);
   }
@@ -264,10 +280,13 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     step.interleave = r.get("interleave", false);
     std::set<std::string> actors;
     for (std::size_t i = 0; i < list.size(); ++i) {
-      auto sub = parse_step(list[i], file, fmt::format("{}.parallel[{}]", path, i), ctx);
-      if (sub.kind == StepKind::parallel || sub.kind == StepKind::enqueue) {
-        r.fail(list[i], "a parallel step holds checkin, report, series or raw steps", "parallel");
+      // Checked before parsing the sub-step, so that parallel nested in parallel is refused at
+      // the first level instead of recursing as deep as the YAML goes.
+      const YAML::Node item = list[i];
+      if (item.IsMap() && (item["parallel"] || item["enqueue"])) {
+        r.fail(item, "a parallel step holds checkin, report, series or raw steps", "parallel");
       }
+      auto sub = parse_step(item, file, fmt::format("{}.parallel[{}]", path, i), ctx);
       if (step.interleave && sub.kind != StepKind::series) r.fail(list[i], "interleave runs series only", "parallel");
       if (!actors.insert(sub.actor).second) {
         r.fail(list[i], "'" + sub.actor + "' appears twice: each parallel step is another client", "parallel");
@@ -475,8 +494,11 @@ std::map<std::string, Level> RuleCatalog::levels() const {
 }
 
 RuleCatalog load_rules(const std::filesystem::path& file) {
-  auto name = file.string();
-  auto root = parse_yaml(read_file(file), name);
+  return load_rules_text(read_file(file), file.string());
+}
+
+RuleCatalog load_rules_text(std::string_view yaml, const std::string& name) {
+  auto root = parse_yaml(std::string(yaml), name);
   MapReader top(root, name, "");
   check_schema_version(top);
   RuleCatalog catalog;
@@ -508,8 +530,12 @@ RuleCatalog load_rules(const std::filesystem::path& file) {
 }
 
 Case load_case(const std::filesystem::path& file, const std::string& id, const RuleCatalog& rules) {
-  auto name = file.string();
-  auto root = parse_yaml(read_file(file), name);
+  return load_case_text(read_file(file), file.string(), id, rules);
+}
+
+Case load_case_text(std::string_view yaml, const std::string& name, const std::string& id,
+                    const RuleCatalog& rules) {
+  auto root = parse_yaml(std::string(yaml), name);
   MapReader top(root, name, "");
   check_schema_version(top);
   Case c;
@@ -620,12 +646,15 @@ std::string substitute(const std::string& value, const std::map<std::string, std
 }  // namespace
 
 TargetProfile load_profile(const std::filesystem::path& file, const std::optional<BuiltinTarget>& builtin) {
+  return load_profile_text(read_file(file), file.string(), file.parent_path(), builtin);
+}
+
+TargetProfile load_profile_text(std::string_view text, const std::string& name,
+                                const std::filesystem::path& base,
+                                const std::optional<BuiltinTarget>& builtin) {
   std::map<std::string, std::string> variables;
   if (builtin) variables["builtin_port"] = std::to_string(builtin->port);
-  auto base = file.parent_path();
-  auto name = file.string();
-  auto text = read_file(file);
-  auto root = parse_yaml(text, name);
+  auto root = parse_yaml(std::string(text), name);
   MapReader top(root, name, "");
   check_schema_version(top);
   TargetProfile p;
@@ -644,7 +673,8 @@ TargetProfile load_profile(const std::filesystem::path& file, const std::optiona
     p.check_in_url = urls.has("check_in") ? url(urls, "check_in") : p.server_url;
     urls.finish();
   }
-  p.topic = top.get<std::string>("topic", "com.apple.mgmt.External.mdmconform");
+  p.topic = substitute(top.get<std::string>("topic", "com.apple.mgmt.External.mdmconform"), variables, top,
+                       top.node("topic"), "topic");
   if (auto limits = top.node("limits")) {
     MapReader l(limits, name, "limits");
     auto ms = [&](const std::string& key, std::chrono::milliseconds fallback) {

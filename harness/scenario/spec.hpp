@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness/emulator/emulator.hpp"
@@ -46,6 +47,9 @@ struct RuleCatalog {
 };
 
 RuleCatalog load_rules(const std::filesystem::path& file);
+// The *_text loaders take YAML already in memory (fuzzers, tests); `name` stands for the file
+// in errors, which keep their line numbers.
+RuleCatalog load_rules_text(std::string_view yaml, const std::string& name);
 
 // ---- cases ----
 
@@ -159,6 +163,8 @@ struct Case {
 };
 
 Case load_case(const std::filesystem::path& file, const std::string& id, const RuleCatalog& rules);
+Case load_case_text(std::string_view yaml, const std::string& name, const std::string& id,
+                    const RuleCatalog& rules);
 // Every *.yaml under `dir`, sorted by id.
 std::vector<Case> load_suite(const std::filesystem::path& dir, const RuleCatalog& rules);
 
@@ -227,6 +233,10 @@ struct BuiltinTarget {
 // the profile's folder. Using a built-in value without a built-in server is an error.
 TargetProfile load_profile(const std::filesystem::path& file,
                            const std::optional<BuiltinTarget>& builtin = std::nullopt);
+// Relative paths in the profile are taken from `base`, as from the profile's folder.
+TargetProfile load_profile_text(std::string_view yaml, const std::string& name,
+                                const std::filesystem::path& base,
+                                const std::optional<BuiltinTarget>& builtin = std::nullopt);
 
 
 }  // namespace mdmc::scenario

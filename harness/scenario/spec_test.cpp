@@ -197,6 +197,7 @@ TEST_F(SpecTest, TheMicroMdmProfileTakesIdentitiesFromAPool) {
   EXPECT_EQ(p.enqueue->expect_status, std::vector<int>{201});
   EXPECT_GT(p.enqueue->settle.count(), 0);
   EXPECT_EQ(p.tls.ca_pem, ca->cert_pem);
+  EXPECT_EQ(p.topic, "com.apple.mgmt.External.test");  // topic: ${env:MICROMDM_TOPIC}
 }
 
 TEST_F(SpecTest, AnIdentityModeWithoutIssuerOrPoolIsRejected) {
@@ -256,6 +257,80 @@ TEST_F(SpecTest, RedirectLimitsAreReadAndBounded) {
 TEST_F(SpecTest, BuiltinIsOnlyValidWithTheBuiltinServer) {
   auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\ntls:\n  ca: builtin\n");
   EXPECT_THROW(load_profile(p), LoadError);
+}
+
+TEST_F(SpecTest, TextLoadersNameTheGivenFileAndLine) {
+  auto catalog = rules();
+  EXPECT_EQ(load_case_text(kGoodCase, "mem.yaml", "mem", catalog).steps.size(), 2u);
+  try {
+    load_case_text(std::string(kGoodCase) + "surprise: 1\n", "mem.yaml", "mem", catalog);
+    ADD_FAILURE() << "loaded without error";
+  } catch (const LoadError& e) {
+    EXPECT_EQ(e.file(), "mem.yaml");
+    EXPECT_EQ(e.line(), 16);
+    EXPECT_EQ(e.key(), "surprise");
+  }
+  EXPECT_EQ(load_rules_text("schema_version: 1\nrules: []\n", "r.yaml").rules.size(), 0u);
+  EXPECT_THROW(load_rules_text("schema_version: 1\nrules: {}\n", "r.yaml"), LoadError);
+}
+
+TEST_F(SpecTest, TextProfilesTakeRelativePathsFromTheGivenFolder) {
+  auto ca = pki::create_test_ca("text CA");
+  ASSERT_TRUE(ca) << ca.error();
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key", nullptr));
+  const std::string text = "schema_version: 1\nname: t\nurls: {server: 'https://127.0.0.1:1/mdm'}\ntls: {ca: ca.crt}\n";
+  EXPECT_EQ(load_profile_text(text, "t.yaml", dir_).tls.ca_pem, ca->cert_pem);
+  EXPECT_THROW(load_profile_text(text, "t.yaml", dir_ / "elsewhere"), LoadError);
+}
+
+// yaml-cpp 0.7 stops at 500 nested levels (its DepthGuard) instead of recursing once per level
+// into a stack overflow; the loader turns that into a LoadError that says so.
+TEST_F(SpecTest, DeepNestingIsALoadErrorNotAStackOverflow) {
+  auto catalog = rules();
+  // Each is well-formed YAML: only the depth can make it fail.
+  const std::string flow = std::string(100000, '[') + std::string(100000, ']');
+  std::string block;
+  for (int i = 0; i < 50000; ++i) block += "- ";
+  block += "x";
+  std::string mapping;
+  for (int i = 0; i < 30000; ++i) mapping += "{a: ";
+  mapping += "x" + std::string(30000, '}');
+  const std::string* inputs[] = {&flow, &block, &mapping};
+  for (const auto* text : inputs) {
+    try {
+      load_case_text(*text, "deep.yaml", "deep", catalog);
+      ADD_FAILURE() << "loaded without error";
+    } catch (const LoadError& e) {
+      EXPECT_NE(std::string(e.what()).find("levels deep"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(load_rules_text(*text, "deep.yaml"), LoadError);
+    EXPECT_THROW(load_profile_text(*text, "deep.yaml", dir_), LoadError);
+  }
+}
+
+TEST_F(SpecTest, ParallelNestedInParallelIsRefusedAtTheFirstLevel) {
+  std::string steps = "  - ";
+  // 200 levels of parallel are 400 of YAML: within yaml-cpp's bound, so the loader's own
+  // check is what refuses them.
+  for (int i = 0; i < 200; ++i) steps += "{parallel: [";
+  steps += "{checkin: Authenticate, as: mac}";
+  for (int i = 0; i < 200; ++i) steps += ", {checkin: Authenticate, as: mac}]}";
+  auto e = case_error("schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\ndevices: [{name: mac}]\nsteps:\n" + steps + "\n");
+  EXPECT_EQ(e.key(), "steps[0].parallel");
+  EXPECT_NE(std::string(e.what()).find("holds checkin, report, series or raw steps"), std::string::npos) << e.what();
+}
+
+TEST_F(SpecTest, AFileLargerThanTheCapIsRefusedWithoutReadingItAll) {
+  auto catalog = rules();
+  auto big = write("big.yaml", std::string(9 * 1024 * 1024, '#'));
+  try {
+    load_case(big, "big", catalog);
+    ADD_FAILURE() << "loaded without error";
+  } catch (const LoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("is larger than"), std::string::npos) << e.what();
+  }
+  // A device never ends; the cap ends the read.
+  EXPECT_THROW(load_profile("/dev/zero"), LoadError);
 }
 
 }  // namespace
