@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   clang-14 libclang-rt-14-dev
+  autoconf automake libtool dpkg-dev
   jq
 )
 
