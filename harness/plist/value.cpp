@@ -3,9 +3,13 @@
 #include <plist/plist.h>
 
 #include <bit>
+#include <cinttypes>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <map>
+#include <set>
 #include <type_traits>
 
 #include "harness/plist/detail/prescan.hpp"
@@ -292,18 +296,137 @@ double xml_date(double seconds) {
   return std::fmin(std::fmax(seconds, kXmlDateMin), kXmlDateMax);
 }
 
+// libplist 2.2's XML writer sizes its buffer before writing (node_estimate_size() in
+// xplist.c): it converts every real to int64 and negates negative integers, which is
+// undefined for NaN, infinities, reals at or beyond +-2^63, INT64_MIN and a UID of 2^63 (read
+// as INT64_MIN). Fuzzing the instrumented libplist stopped there under UBSan. Such a number
+// reaches the writer as a stand-in of the same kind whose text occurs nowhere else in the
+// document, and the stand-in's text is then replaced by what libplist prints for the number,
+// so the output is the same, byte for byte, and the writer never sees the number.
+class XmlStandIns {
+ public:
+  explicit XmlStandIns(const Value& root) { collect(root); }
+
+  static bool unsizable(double d) { return !(d > -0x1p63 && d < 0x1p63); }
+  static bool unsizable(std::int64_t i) { return i == std::numeric_limits<std::int64_t>::min(); }
+  static bool unsizable(Uid u) { return u.value == std::uint64_t{1} << 63; }
+
+  // The stand-in for an unsizable real.
+  double real(double d) {
+    const std::string text = real_text(d);
+    auto it = real_stand_ins_.find(text);
+    if (it == real_stand_ins_.end()) {
+      double candidate = kFirstRealStandIn;
+      while (taken_reals_.contains(candidate)) candidate += 1;
+      taken_reals_.insert(candidate);
+      it = real_stand_ins_.emplace(text, Replacement{candidate, 0}).first;
+    }
+    ++it->second.uses;
+    return it->second.stand_in;
+  }
+
+  // The stand-in for INT64_MIN, or for the UID 2^63 (both print as -9223372036854775808).
+  std::int64_t int64_min() {
+    if (int_uses_ == 0) {
+      int_stand_in_ = std::numeric_limits<std::int64_t>::max();
+      while (taken_ints_.contains(int_stand_in_)) --int_stand_in_;
+    }
+    ++int_uses_;
+    return int_stand_in_;
+  }
+
+  // libplist's XML output with every stand-in's text replaced.
+  std::string apply(std::string xml) const {
+    for (const auto& [text, r] : real_stand_ins_) {
+      replace(xml, "<real>" + real_text(r.stand_in) + "</real>", "<real>" + text + "</real>", r.uses);
+    }
+    if (int_uses_ > 0) {
+      replace(xml, "<integer>" + std::to_string(int_stand_in_) + "</integer>",
+              "<integer>" + std::to_string(std::numeric_limits<std::int64_t>::min()) + "</integer>",
+              int_uses_);
+    }
+    return xml;
+  }
+
+  // What libplist's dtostr() prints for a real.
+  static std::string real_text(double d) {
+    if (std::isnan(d)) return "nan";
+    if (std::isinf(d)) return d > 0 ? "+infinity" : "-infinity";
+    if (d == 0) return "0.0";
+    char buf[64];
+    const int n = std::snprintf(buf, sizeof buf, "%.*g", 17, d);
+    std::string text(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    // libplist turns a locale's decimal comma into a point.
+    for (char& c : text) {
+      if (c == ',') {
+        c = '.';
+        break;
+      }
+      if (c == '.') break;
+    }
+    return text;
+  }
+
+ private:
+  struct Replacement {
+    double stand_in;
+    std::size_t uses;  // nodes written with it
+  };
+  // Far from any protocol value; only its uniqueness in the document matters.
+  static constexpr double kFirstRealStandIn = 271828182.5;
+
+  void collect(const Value& value) {
+    std::visit(
+        [this](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::int64_t>) {
+            taken_ints_.insert(v);
+          } else if constexpr (std::is_same_v<T, Uid>) {
+            taken_ints_.insert(std::bit_cast<std::int64_t>(v.value));  // printed signed
+          } else if constexpr (std::is_same_v<T, double>) {
+            if (!std::isnan(v)) taken_reals_.insert(v);
+          } else if constexpr (std::is_same_v<T, Array>) {
+            for (const auto& item : v) collect(item);
+          } else if constexpr (std::is_same_v<T, Dict>) {
+            for (const auto& entry : v) collect(entry.second);
+          }
+        },
+        value.storage());
+  }
+
+  // Each stand-in's text is unique in the document by construction; a count that differs
+  // means this class is wrong, not the input.
+  static void replace(std::string& xml, const std::string& from, const std::string& to,
+                      std::size_t expected) {
+    std::size_t found = 0;
+    for (std::size_t at = xml.find(from); at != std::string::npos; at = xml.find(from, at + to.size())) {
+      xml.replace(at, from.size(), to);
+      ++found;
+    }
+    if (found != expected) std::abort();
+  }
+
+  std::set<std::int64_t> taken_ints_;
+  std::set<double> taken_reals_;
+  std::map<std::string, Replacement> real_stand_ins_;  // by the real's text
+  std::int64_t int_stand_in_ = 0;
+  std::size_t int_uses_ = 0;
+};
+
 // Value -> libplist tree, for its writers. libplist takes strings and keys as C strings, so
-// one with a NUL in it is cut there; parse() never produces such a string.
-PlistPtr build(const Value& value, Format format) {
+// one with a NUL in it is cut there; parse() never produces such a string. For the XML
+// writer, stand_ins swaps out the numbers it cannot size.
+PlistPtr build(const Value& value, Format format, XmlStandIns* stand_ins) {
   return std::visit(
-      [format](const auto& v) -> PlistPtr {
+      [format, stand_ins](const auto& v) -> PlistPtr {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, bool>) {
           return PlistPtr(plist_new_bool(v ? 1 : 0));
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          return PlistPtr(plist_new_uint(static_cast<std::uint64_t>(v)));
+          const std::int64_t i = stand_ins && XmlStandIns::unsizable(v) ? stand_ins->int64_min() : v;
+          return PlistPtr(plist_new_uint(static_cast<std::uint64_t>(i)));
         } else if constexpr (std::is_same_v<T, double>) {
-          return PlistPtr(plist_new_real(v));
+          return PlistPtr(plist_new_real(stand_ins && XmlStandIns::unsizable(v) ? stand_ins->real(v) : v));
         } else if constexpr (std::is_same_v<T, std::string>) {
           return PlistPtr(plist_new_string(v.c_str()));
         } else if constexpr (std::is_same_v<T, Data>) {
@@ -312,16 +435,21 @@ PlistPtr build(const Value& value, Format format) {
           return date_node(format == Format::xml ? xml_date(v.seconds_since_2001) : v.seconds_since_2001);
         } else if constexpr (std::is_same_v<T, Array>) {
           PlistPtr array(plist_new_array());
-          for (const auto& item : v) plist_array_append_item(array.get(), build(item, format).release());
+          for (const auto& item : v) {
+            plist_array_append_item(array.get(), build(item, format, stand_ins).release());
+          }
           return array;
         } else if constexpr (std::is_same_v<T, Dict>) {
           PlistPtr dict(plist_new_dict());
           for (const auto& [key, item] : v) {
-            plist_dict_set_item(dict.get(), key.c_str(), build(item, format).release());
+            plist_dict_set_item(dict.get(), key.c_str(), build(item, format, stand_ins).release());
           }
           return dict;
         } else {
           static_assert(std::is_same_v<T, Uid>);
+          if (stand_ins && XmlStandIns::unsizable(v)) {
+            return PlistPtr(plist_new_uid(static_cast<std::uint64_t>(stand_ins->int64_min())));
+          }
           return PlistPtr(plist_new_uid(v.value));
         }
       },
@@ -419,16 +547,17 @@ Result<Value> parse(std::string_view bytes, const Limits& limits) {
 }
 
 std::string to_xml(const Value& value) {
-  const PlistPtr root = build(value, Format::xml);
+  XmlStandIns stand_ins(value);
+  const PlistPtr root = build(value, Format::xml, &stand_ins);
   char* out = nullptr;
   std::uint32_t len = 0;
   plist_to_xml(root.get(), &out, &len);
   const std::unique_ptr<char, XmlFree> owned(out);
-  return out ? std::string(out, len) : std::string();
+  return stand_ins.apply(out ? std::string(out, len) : std::string());
 }
 
 std::string to_binary(const Value& value) {
-  const PlistPtr root = build(value, Format::binary);
+  const PlistPtr root = build(value, Format::binary, nullptr);
   return node_to_binary(root.get());
 }
 

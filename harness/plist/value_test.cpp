@@ -4,6 +4,7 @@
 #include <plist/plist.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -166,6 +167,64 @@ TEST(PlistRoundTrip, XmlDatesKeepWholeSecondsAndNeverBreakTheWriter) {
   for (double odd : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(), -1e300}) {
     EXPECT_TRUE(parse(to_xml(Value(Date{odd}))).ok());
   }
+}
+
+// libplist 2.2's XML writer cannot size these numbers (undefined behaviour in xplist.c, found
+// by fuzzing it instrumented): to_xml hands it stand-ins, then writes the numbers' own text,
+// as libplist prints them.
+TEST(PlistXmlWriter, NumbersLibplistCannotSizeAreWrittenAsLibplistPrintsThem) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::int64_t min = std::numeric_limits<std::int64_t>::min();
+  const Value v = Dict{{"nan", nan}, {"inf", inf}, {"minus inf", -inf}, {"huge", 1e300},
+                       {"minus 2^63", -0x1p63}, {"2^63", 0x1p63}, {"int64 min", min},
+                       {"uid 2^63", Uid{std::uint64_t{1} << 63}}, {"in an array", Array{Value(-inf), Value(min)}}};
+  const std::string xml = to_xml(v);
+  auto count = [&xml](const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = xml.find(needle); at != std::string::npos; at = xml.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<real>nan</real>"), 1U) << xml;
+  EXPECT_EQ(count("<real>+infinity</real>"), 1U) << xml;
+  EXPECT_EQ(count("<real>-infinity</real>"), 2U) << xml;
+  EXPECT_EQ(count("<real>1.0000000000000001e+300</real>"), 1U) << xml;
+  EXPECT_EQ(count("<real>-9.2233720368547758e+18</real>"), 1U) << xml;
+  EXPECT_EQ(count("<real>9.2233720368547758e+18</real>"), 1U) << xml;
+  EXPECT_EQ(count("<integer>-9223372036854775808</integer>"), 3U) << xml;  // two integers, the uid
+
+  const auto back = parse(xml);
+  ASSERT_TRUE(back.ok()) << back.message();
+  ASSERT_NE(back->find("nan"), nullptr);
+  ASSERT_NE(back->find("nan")->as_real(), nullptr);
+  EXPECT_TRUE(std::isnan(*back->find("nan")->as_real()));
+  for (const char* key : {"inf", "minus inf", "huge", "minus 2^63", "2^63", "int64 min", "in an array"}) {
+    ASSERT_NE(back->find(key), nullptr) << key;
+    EXPECT_EQ(*back->find(key), *v.find(key)) << key;
+  }
+  // A UID above 32 bits stays the {CF$UID: integer} dict it is written as.
+  EXPECT_EQ(*back->find("uid 2^63"), Value(Dict{{"CF$UID", min}}));
+}
+
+TEST(PlistXmlWriter, StandInsNeverTouchTheDocumentsOwnValues) {
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  // The stand-ins' first choices, present in the document, and strings spelling their text.
+  const Value v = Dict{{"real", 271828182.5},
+                       {"next real", 271828183.5},
+                       {"integer", max},
+                       {"uid", Uid{static_cast<std::uint64_t>(max - 1)}},
+                       {"text", "<real>271828184.5</real><integer>9223372036854775805</integer>"},
+                       {"nan", std::numeric_limits<double>::quiet_NaN()},
+                       {"int64 min", std::numeric_limits<std::int64_t>::min()}};
+  const auto back = parse(to_xml(v));
+  ASSERT_TRUE(back.ok()) << back.message();
+  for (const char* key : {"real", "next real", "integer", "text", "int64 min"}) {
+    ASSERT_NE(back->find(key), nullptr) << key;
+    EXPECT_EQ(*back->find(key), *v.find(key)) << key;
+  }
+  EXPECT_EQ(*back->find("uid"), Value(Dict{{"CF$UID", max - 1}}));
+  ASSERT_NE(back->find("nan")->as_real(), nullptr);
+  EXPECT_TRUE(std::isnan(*back->find("nan")->as_real()));
 }
 
 TEST(PlistIntegers, AboveInt64MaxBecomeReals) {
