@@ -9,8 +9,17 @@ if(MDMC_SANITIZE)
   target_compile_options(mdmc_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(mdmc_options INTERFACE -fsanitize=address,undefined)
 endif()
-if(MDMC_FUZZ)
-  # Instrument the project's own code for coverage; the fuzzer binaries add -fsanitize=fuzzer.
+# Under OSS-Fuzz or ClusterFuzzLite the engine and the sanitizers are theirs: CXXFLAGS carries
+# the instrumentation and $LIB_FUZZING_ENGINE the engine (.clusterfuzzlite/build.sh passes it).
+set(MDMC_LIB_FUZZING_ENGINE "" CACHE STRING
+  "Fuzzing engine to link the fuzzers with ($LIB_FUZZING_ENGINE); when set, the sanitizer flags come from CXXFLAGS, not from the project")
+if(MDMC_LIB_FUZZING_ENGINE)
+  separate_arguments(MDMC_FUZZING_ENGINE UNIX_COMMAND "${MDMC_LIB_FUZZING_ENGINE}")
+else()
+  set(MDMC_FUZZING_ENGINE -fsanitize=fuzzer)
+endif()
+if(MDMC_FUZZ AND NOT MDMC_LIB_FUZZING_ENGINE)
+  # Instrument the project's own code for coverage; the fuzzer binaries add the engine.
   target_compile_options(mdmc_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
   target_link_options(mdmc_options INTERFACE -fsanitize=address,undefined)
 endif()

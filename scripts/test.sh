@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 2 (and CI): install what is missing, build, run every test: unit, end-to-end,
-# the mutation self-test, the fuzz corpus replay; then build the libFuzzer target with clang
-# and fuzz for FUZZ_SECONDS (default 60).
+# the mutation self-test, the fuzz corpus replay; then build the libFuzzer targets with clang
+# through .clusterfuzzlite/build.sh and fuzz each for FUZZ_SECONDS (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -20,7 +20,11 @@ fi
 fuzz_seconds=${FUZZ_SECONDS:-60}
 if (( fuzz_seconds > 0 )); then
   fuzzers=(checkin_fuzzer response_fuzzer)
-  scripts/build.sh fuzz --target "${fuzzers[@]}"
+  # Every fuzzer is built once, by ClusterFuzzLite's build script with OSS-Fuzz's variables
+  # set to the local clang (libplist instrumented too), checked in its $OUT, and fuzzed there.
+  fuzz_build_start=$(date +%s)
+  scripts/check-clusterfuzzlite.sh build/fuzz-out build/fuzz-work
+  echo "test.sh: fuzzers built and checked in $(( $(date +%s) - fuzz_build_start )) s"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   for fuzzer in "${fuzzers[@]}"; do
@@ -29,7 +33,7 @@ if (( fuzz_seconds > 0 )); then
     dict=()
     [[ -f "fuzzers/$fuzzer.dict" ]] && dict=(-dict="fuzzers/$fuzzer.dict")
     rc=0
-    "build/fuzz/fuzzers/$fuzzer" -max_total_time="$fuzz_seconds" "${dict[@]}" -max_len=65536 \
+    "build/fuzz-out/$fuzzer" -max_total_time="$fuzz_seconds" "${dict[@]}" -max_len=65536 \
         -artifact_prefix="$work/$fuzzer-" -print_final_stats=1 \
         "$work/$fuzzer" "corpus/$fuzzer" >"$work/$fuzzer.log" 2>&1 || rc=$?
     tail -n 4 "$work/$fuzzer.log"
