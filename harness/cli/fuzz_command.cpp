@@ -251,8 +251,9 @@ std::string markdown_summary(const Json& s) {
   out += fmt::format("- target: {}\n- started: {}, ran {:.0f} s of {:.0f} s{}\n", s.value("target_url", ""),
                      s.value("started_at", ""), s.value("elapsed_s", 0.0), s.value("max_time_s", 0.0),
                      s.value("interrupted", false) ? " (interrupted)" : "");
-  out += fmt::format("- executions: {} ({:.0f}/s), corpus: {} inputs, features: {}\n", s.value("executions", 0),
-                     s.value("exec_per_sec", 0.0), s.value("corpus_size", 0), s.value("features", 0));
+  out += fmt::format("- executions: {} ({:.0f}/s), corpus: {} inputs ({} files kept), features: {}\n",
+                     s.value("executions", 0), s.value("exec_per_sec", 0.0), s.value("corpus_size", 0),
+                     s.value("corpus_files", 0), s.value("features", 0));
   const auto& findings = s["findings"];
   out += fmt::format("- findings: {}\n", findings.size());
   if (!findings.empty()) {
@@ -348,8 +349,12 @@ int run_fuzz(const FuzzOptions& options) {
   auto input_timeout_s = std::chrono::duration_cast<std::chrono::seconds>(per_exchange * 8).count() + 10;
   const auto max_time_s = std::max<long>(1, std::lround(options.max_time_s));
   std::vector<std::string> args = {fuzzer->string(), corpus_dir.string()};
+  // The seeds go into an empty corpus folder, so that a kept corpus stands on its own; libFuzzer
+  // adds what it finds there.
   auto seeds = options.specs_dir.parent_path() / "corpus" / "target_fuzzer";
-  if (fs::is_directory(seeds)) args.push_back(fs::absolute(seeds).string());
+  if (fs::is_directory(seeds) && count_files(corpus_dir) == 0) {
+    fs::copy(seeds, corpus_dir, fs::copy_options::skip_existing, ec);
+  }
   auto dict = options.specs_dir.parent_path() / "fuzzers" / "target_fuzzer.dict";
   if (fs::is_regular_file(dict)) args.push_back("-dict=" + fs::absolute(dict).string());
   args.push_back(fmt::format("-max_total_time={}", max_time_s));
@@ -508,7 +513,8 @@ int run_fuzz(const FuzzOptions& options) {
   summary["fuzzer_exit"] = exit_code;
   summary["executions"] = last.executions;
   summary["exec_per_sec"] = elapsed > 0 ? std::round(last.executions / elapsed * 10) / 10 : 0.0;
-  summary["corpus_size"] = count_files(corpus_dir);
+  summary["corpus_size"] = last.corpus;  // what libFuzzer keeps: the inputs that brought something new
+  summary["corpus_files"] = count_files(corpus_dir);
   summary["corpus_dir"] = corpus_dir.string();
   summary["features"] = last.features;
   summary["timeline"] = timeline;
