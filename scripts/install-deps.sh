@@ -12,6 +12,11 @@ packages=(
   autoconf automake libtool dpkg-dev
   jq
 )
+# `--test` (scripts/test.sh): also headless Chromium and chromedriver, for the browser test of
+# report.html. Left out of the quick start, which does not need them.
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(chromium chromium-driver)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

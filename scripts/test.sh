@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/build.sh dev
 ctest --preset dev -j "$(nproc 2>/dev/null || echo 2)"
 

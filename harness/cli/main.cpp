@@ -12,8 +12,10 @@
 #include <random>
 
 #include "harness/cli/fuzz_command.hpp"
+#include "harness/cli/report_command.hpp"
 #include "harness/cli/suite.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/report/progress.hpp"
 #include "harness/report/report.hpp"
 #include "harness/server/reference_server.hpp"
 
@@ -32,7 +34,7 @@ extern "C" void on_stop_signal(int signal) {
 }
 
 int command_run(cli::SuiteOptions options, const std::string& out_dir, bool redact,
-                const std::string& baseline_file) {
+                const std::string& baseline_file, report::Verbosity verbosity) {
   // The baseline is read before anything runs: an unreadable one is a usage error.
   std::optional<scenario::RunResult> baseline;
   if (!baseline_file.empty()) {
@@ -46,13 +48,19 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   options.stop = &g_stop;
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
+  report::ConsoleProgress progress(stdout, report::ConsoleProgress::is_terminal(stdout), verbosity, redact,
+                                   report::ConsoleProgress::terminal_width(stdout));
+  options.on_suite_start = [&](std::size_t total) { progress.suite_started(total); };
+  options.on_case_start = [&](const std::string& id) { progress.case_started(id); };
+  options.on_case = [&](const scenario::CaseResult& c) { progress.case_ended(c); };
   auto outcome = cli::run_suite(options);
+  progress.finish();
   if (outcome.exit_code == 2 || outcome.exit_code == 3) {
     fmt::print(stderr, "mdmconform: {}\n", outcome.message);
     return outcome.exit_code;
   }
   if (redact) report::redact_secrets(outcome.run);  // before any view is printed or written
-  std::cout << report::console_summary(outcome.run);
+  std::cout << report::console_summary(outcome.run, progress.summary_parts());
   std::filesystem::path dir = out_dir.empty()
                                   ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
                                   : std::filesystem::path(out_dir);
@@ -61,7 +69,7 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
     fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), error);
     return 2;
   }
-  fmt::print("report: {}/report.json, junit.xml, summary.txt\n", dir.string());
+  fmt::print("report: {}/report.html (and report.json, junit.xml, summary.md, summary.txt)\n", dir.string());
   if (outcome.run.interrupted) {
     fmt::print(stderr, "mdmconform: interrupted; the report holds the {} case(s) that ran\n", outcome.run.cases.size());
   }
@@ -242,6 +250,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"must", "should", "may"}));
   run->add_flag("--strict", run_options.strict, "count should-level breaks (warn) as failures in the exit code");
   std::string baseline_file;
+  bool quiet = false;
+  bool verbose = false;
+  run->add_flag("--quiet", quiet, "print nothing while the run goes on; then the cases that did not pass and the totals");
+  run->add_flag("--verbose", verbose, "print every case as it ends, with each of its exchanges")->excludes(run->get_option("--quiet"));
   run->add_option("--baseline", baseline_file,
                   "an earlier report.json: only new failures against it make the exit code non-zero");
 
@@ -275,6 +287,7 @@ int main(int argc, char** argv) {
   diff->add_option("B", diff_b, "the later report.json")->required();
 
   cli::FuzzCommands fuzz_commands(app);
+  cli::ReportCommand report_command(app);
   auto* list = app.add_subcommand("list", "list the cases, the rules, or the fault modes");
   list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
   list->add_flag("--faults", list_faults, "fault modes of the reference server and the rules each breaks");
@@ -333,7 +346,8 @@ int main(int argc, char** argv) {
                                                       : scenario::Level::may);
     }
     run_options.seed = seed ? *seed : std::random_device{}();
-    return command_run(run_options, out_dir, !no_redact, baseline_file);
+    const auto verbosity = quiet ? report::Verbosity::quiet : verbose ? report::Verbosity::verbose : report::Verbosity::normal;
+    return command_run(run_options, out_dir, !no_redact, baseline_file, verbosity);
   }
   if (*serve) {
     auto fault = fault_named(serve_fault);
@@ -352,6 +366,7 @@ int main(int argc, char** argv) {
     return command_serve(serve_config, address, port, tls_dir);
   }
   if (auto code = fuzz_commands.dispatch(specs)) return *code;
+  if (auto code = report_command.dispatch()) return *code;
   if (*diff) return command_diff(diff_a, diff_b);
   return command_list(specs, list_rules, list_faults, list_seeded_bugs);
 }

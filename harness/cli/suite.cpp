@@ -188,6 +188,10 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     scenario::RunOptions run_options;
     run_options.seed = options.seed;
     run_options.on_case = options.on_case;
+    if (options.on_case_start) {
+      run_options.on_case_start = [&options](const scenario::Case& c) { options.on_case_start(c.id); };
+    }
+    if (options.on_suite_start) options.on_suite_start(cases.size());
     run_options.stop = options.stop;
     run_options.jobs = options.jobs;
     run_options.confirm = options.confirm;

@@ -29,7 +29,9 @@ struct SuiteOptions {
   int jobs = 1;                                // see scenario::RunOptions::jobs
   int confirm = 2;                             // see scenario::RunOptions::confirm
   bool strict = false;                         // a should-level break (warn) counts as a failure
-  std::function<void(const scenario::CaseResult&)> on_case;
+  std::function<void(const scenario::CaseResult&)> on_case;      // see scenario::RunOptions
+  std::function<void(const std::string& case_id)> on_case_start;  // see scenario::RunOptions
+  std::function<void(std::size_t cases)> on_suite_start;  // once, with how many cases were selected
   const std::atomic<bool>* stop = nullptr;  // see scenario::RunOptions::stop
 };
 

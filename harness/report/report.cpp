@@ -22,10 +22,14 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/pki/pki.hpp"
+#include "harness/report/detail/text.hpp"
+#include "harness/report/html.hpp"
 #include "harness/plist/value.hpp"
 
 namespace mdmc::report {
 namespace {
+
+using namespace detail;
 
 namespace chr = std::chrono;
 namespace fs = std::filesystem;
@@ -45,96 +49,6 @@ constexpr std::array kLevels = {Level::must, Level::should, Level::may};
 
 // ---------------------------------------------------------------------------------------------
 // Text: UTF-8, base64.
-
-// Decodes one code point at s[i] and advances i past it. On an invalid sequence (overlong,
-// surrogate, beyond U+10FFFF, truncated, stray continuation byte) returns nothing and advances
-// by one byte. Strict in the same way as nlohmann's serializer, so that what passes here never
-// makes dump() complain.
-std::optional<char32_t> next_code_point(std::string_view s, std::size_t& i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  std::size_t len = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  char32_t cp = 0;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-    cp = b0 & 0x1Fu;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    cp = b0 & 0x0Fu;
-    if (b0 == 0xE0) lo = 0xA0;  // no overlong 3-byte forms
-    if (b0 == 0xED) hi = 0x9F;  // no UTF-16 surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    cp = b0 & 0x07u;
-    if (b0 == 0xF0) lo = 0x90;  // no overlong 4-byte forms
-    if (b0 == 0xF4) hi = 0x8F;  // nothing beyond U+10FFFF
-  } else {
-    ++i;
-    return std::nullopt;
-  }
-  if (i + len > s.size()) {
-    ++i;
-    return std::nullopt;
-  }
-  for (std::size_t k = 1; k < len; ++k) {
-    const unsigned char b = byte(i + k);
-    const unsigned char min = k == 1 ? lo : 0x80;
-    const unsigned char max = k == 1 ? hi : 0xBF;
-    if (b < min || b > max) {
-      ++i;
-      return std::nullopt;
-    }
-    cp = (cp << 6) | (b & 0x3Fu);
-  }
-  i += len;
-  return cp;
-}
-
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    if (!next_code_point(s, i)) return false;
-  }
-  return true;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-constexpr char32_t kReplacement = 0xFFFD;
-
-// Valid UTF-8, with every invalid byte replaced by U+FFFD.
-std::string sanitize_utf8(std::string_view s) {
-  if (is_valid_utf8(s)) return std::string(s);
-  std::string out;
-  out.reserve(s.size() + 16);
-  std::size_t i = 0;
-  while (i < s.size()) {
-    append_utf8(out, next_code_point(s, i).value_or(kReplacement));
-  }
-  return out;
-}
 
 constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -169,14 +83,14 @@ std::optional<std::string> base64_decode(std::string_view in) {
 struct CivilTime {
   int year;
   unsigned month, day, hour, minute, second;
-  long long subsecond_ms;
+  long long subsecond_us;
 };
 
 CivilTime civil_utc(chr::system_clock::time_point tp) {
-  const auto ms = chr::floor<chr::milliseconds>(tp);
-  const auto day = chr::floor<chr::days>(ms);
+  const auto us = chr::floor<chr::microseconds>(tp);
+  const auto day = chr::floor<chr::days>(us);
   const chr::year_month_day ymd{day};
-  const chr::hh_mm_ss hms{ms - day};
+  const chr::hh_mm_ss hms{us - day};
   return {static_cast<int>(ymd.year()),
           static_cast<unsigned>(ymd.month()),
           static_cast<unsigned>(ymd.day()),
@@ -186,11 +100,12 @@ CivilTime civil_utc(chr::system_clock::time_point tp) {
           static_cast<long long>(hms.subseconds().count())};
 }
 
-// "2026-11-29T08:51:55.123Z"
-std::string format_rfc3339_ms(chr::system_clock::time_point tp) {
+// "2026-11-29T08:51:55.123456Z": microseconds, so that the order of exchanges made at once on
+// loopback (often well under a millisecond each) survives in the record.
+std::string format_rfc3339_us(chr::system_clock::time_point tp) {
   const CivilTime t = civil_utc(tp);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year, t.month, t.day, t.hour,
-                     t.minute, t.second, t.subsecond_ms);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", t.year, t.month, t.day, t.hour,
+                     t.minute, t.second, t.subsecond_us);
 }
 
 // Reads exactly `width` decimal digits at s[pos].
@@ -318,7 +233,8 @@ Json transcript_entry_json(const TranscriptEntry& entry) {
   Json j = Json::object();
   j["actor"] = text_json(entry.actor);
   j["label"] = text_json(entry.label);
-  j["started"] = format_rfc3339_ms(x.started);
+  if (entry.step) j["step"] = *entry.step;
+  j["started"] = format_rfc3339_us(x.started);
   j["elapsed_us"] = static_cast<std::int64_t>(x.elapsed.count());
   j["reused_connection"] = x.reused_connection;
   if (!x.redirects.empty()) j["redirects"] = strings_json(x.redirects);
@@ -388,6 +304,10 @@ Json rule_json(const RuleResult& r) {
   j["verdict"] = std::string(scenario::verdict_name(r.verdict));
   j["cases"] = strings_json(r.cases);
   j["failed_cases"] = strings_json(r.failed_cases);
+  j["summary"] = text_json(r.summary);
+  j["apple"] = text_json(r.apple);
+  j["source"] = text_json(r.source);
+  j["grounding"] = text_json(r.grounding);
   return j;
 }
 
@@ -576,6 +496,10 @@ TranscriptEntry read_transcript_entry(Reader& r, const Json& j, const std::strin
   net::Exchange& x = entry.exchange;
   entry.actor = r.string(j, "actor", path);
   entry.label = r.string(j, "label", path);
+  // Records written before transcript entries named their step lack it.
+  if (j.contains("step")) {
+    entry.step = static_cast<int>(r.integer(j, "step", path, -1, std::numeric_limits<int>::max()));
+  }
   const std::string started = r.string(j, "started", path);
   if (r.ok()) {
     if (auto tp = parse_rfc3339(started)) {
@@ -672,6 +596,11 @@ RuleResult read_rule(Reader& r, const Json& j, const std::string& path) {
   rule.verdict = r.verdict(j, "verdict", path);
   rule.cases = r.strings(j, "cases", path);
   rule.failed_cases = r.strings(j, "failed_cases", path);
+  // Records written before rules carried their text lack these.
+  for (auto [key, field] : {std::pair{"summary", &rule.summary}, std::pair{"apple", &rule.apple},
+                            std::pair{"source", &rule.source}, std::pair{"grounding", &rule.grounding}}) {
+    if (j.contains(key)) *field = r.string(j, key, path);
+  }
   return rule;
 }
 
@@ -717,22 +646,6 @@ std::string junit_seconds(chr::milliseconds ms) {
   return fmt::format("{:.3f}", static_cast<double>(ms.count()) / 1000.0);
 }
 
-// The rule area a case belongs to: "SYN" for SYN-ALL; a case without rules is classed by the
-// first segment of its id ("syn/all" -> "SYN").
-std::string rule_area(const CaseResult& c) {
-  std::string area;
-  if (!c.rules.empty() && !c.rules.front().empty()) {
-    const std::string& rule = c.rules.front();
-    area = rule.substr(0, rule.find('-'));
-  } else {
-    area = c.id.substr(0, c.id.find('/'));
-    for (char& ch : area) {
-      if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
-    }
-  }
-  return area.empty() ? std::string("mdmconform") : area;
-}
-
 void append_property(std::string& out, std::string_view name, std::string_view value) {
   out += fmt::format("    <property name=\"{}\" value=\"{}\"/>\n", xml_attr(name), xml_attr(value));
 }
@@ -740,53 +653,12 @@ void append_property(std::string& out, std::string_view name, std::string_view v
 // ---------------------------------------------------------------------------------------------
 // Console.
 
-// One line of text safe for a terminal: invalid UTF-8 becomes U+FFFD, and control characters
-// (C0, DEL, C1, which a hostile server could use to move the cursor or rewrite the screen) are
-// shown escaped. Longer text is cut at max_code_points with "...".
-std::string console_text(std::string_view s, std::size_t max_code_points = 240) {
-  std::string out;
-  std::size_t i = 0;
-  std::size_t shown = 0;
-  while (i < s.size()) {
-    if (shown == max_code_points) {
-      out += "...";
-      break;
-    }
-    const char32_t cp = next_code_point(s, i).value_or(kReplacement);
-    ++shown;
-    if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\t') {
-      out += "\\t";
-    } else if (cp < 0x20 || cp == 0x7F) {
-      out += fmt::format("\\x{:02X}", static_cast<unsigned>(cp));
-    } else if (cp >= 0x80 && cp <= 0x9F) {
-      out += fmt::format("\\u{:04X}", static_cast<unsigned>(cp));
-    } else {
-      append_utf8(out, cp);
-    }
-  }
-  return out;
-}
-
 std::string upper_verdict(Verdict v) {
   std::string s(scenario::verdict_name(v));
   for (char& ch : s) {
     if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
   }
   return s;
-}
-
-// Display width of a console_text result, counted in code points (good enough for the ASCII ids
-// the suite uses).
-std::size_t width_of(std::string_view utf8) {
-  std::size_t n = 0;
-  std::size_t i = 0;
-  while (i < utf8.size()) {
-    next_code_point(utf8, i);
-    ++n;
-  }
-  return n;
 }
 
 void pad_to(std::string& out, std::string_view cell, std::size_t width) {
@@ -1328,47 +1200,66 @@ std::string to_junit_xml(const RunResult& run) {
   return out;
 }
 
-std::string console_summary(const RunResult& run) {
+namespace {
+
+// A case's console lines: verdict, id, and the reason or the time; under a case that did not
+// pass, its attempts and its reproducer, indented past the verdict column.
+void append_case_lines(std::string& out, const CaseResult& c, std::size_t id_width, std::size_t verdict_width) {
+  const std::string id = console_text(c.id, 120);
+  pad_to(out, upper_verdict(c.verdict) + (c.flaky ? " FLAKY" : ""), verdict_width);
+  if (c.verdict == Verdict::pass) {
+    pad_to(out, id, id_width);
+    out += fmt::format("  ({} ms)\n", c.elapsed.count());
+    return;
+  }
+  std::string why = c.reason;
+  if (why.empty()) {
+    const auto failed = failed_findings(c);
+    if (!failed.empty()) why = describe_finding(*failed.front());
+  }
+  if (why.empty()) {
+    out += id + "\n";
+  } else {
+    pad_to(out, id, id_width);
+    out += "  " + console_text(why) + "\n";
+  }
+  // How its attempts went (a confirmed failure repeats on fresh devices), and how to replay it.
+  const std::string indent(verdict_width, ' ');
+  if (!c.attempts.empty()) out += indent + console_text(fmt::format("attempts: {}", fmt::join(c.attempts, ", "))) + "\n";
+  if (!c.reproducer.empty()) out += indent + "replay: " + console_text(c.reproducer, 1000) + "\n";
+}
+
+}  // namespace
+
+std::string console_case_lines(const CaseResult& c, std::size_t id_width) {
+  std::string out;
+  append_case_lines(out, c, id_width, c.flaky ? 12 : 6);
+  return out;
+}
+
+std::string console_exchange_line(const TranscriptEntry& entry) {
+  return fmt::format("{:<10} {} -> {} ({:.2f} ms)", console_text(entry.actor, 40), console_text(entry.label, 120),
+                     console_text(describe_answer(entry), 120),
+                     static_cast<double>(entry.exchange.elapsed.count()) / 1000.0);
+}
+
+std::string console_summary(const RunResult& run, ConsoleSummaryParts parts) {
   std::string out;
   std::size_t id_width = 0;
-  std::vector<std::string> ids;
   for (const auto& c : run.cases) {
-    ids.push_back(console_text(c.id, 120));
-    id_width = std::max(id_width, width_of(ids.back()));
+    if (parts.passing_cases || c.verdict != Verdict::pass) id_width = std::max(id_width, width_of(console_text(c.id, 120)));
   }
   // "PASS  " and "ERROR ": the verdict column is six wide, twelve when a verdict is flaky
   // ("ERROR FLAKY ").
   const bool any_flaky = std::any_of(run.cases.begin(), run.cases.end(), [](const CaseResult& c) { return c.flaky; });
   const std::size_t verdict_width = any_flaky ? 12 : 6;
   int flaky = 0;
-  for (std::size_t i = 0; i < run.cases.size(); ++i) {
-    const CaseResult& c = run.cases[i];
-    pad_to(out, upper_verdict(c.verdict) + (c.flaky ? " FLAKY" : ""), verdict_width);
+  for (const CaseResult& c : run.cases) {
     flaky += c.flaky ? 1 : 0;
-    if (c.verdict == Verdict::pass) {
-      pad_to(out, ids[i], id_width);
-      out += fmt::format("  ({} ms)\n", c.elapsed.count());
-      continue;
-    }
-    std::string why = c.reason;
-    if (why.empty()) {
-      const auto failed = failed_findings(c);
-      if (!failed.empty()) why = describe_finding(*failed.front());
-    }
-    if (why.empty()) {
-      out += ids[i] + "\n";
-    } else {
-      pad_to(out, ids[i], id_width);
-      out += "  " + console_text(why) + "\n";
-    }
-    // Under the case, indented past the verdict column: how its attempts went (a confirmed
-    // failure repeats on fresh devices), and how to replay it.
-    const std::string indent(verdict_width, ' ');
-    if (!c.attempts.empty()) out += indent + console_text(fmt::format("attempts: {}", fmt::join(c.attempts, ", "))) + "\n";
-    if (!c.reproducer.empty()) out += indent + "replay: " + console_text(c.reproducer, 1000) + "\n";
+    if (parts.passing_cases || c.verdict != Verdict::pass) append_case_lines(out, c, id_width, verdict_width);
   }
 
-  if (!run.rules.empty()) {
+  if (parts.rules && !run.rules.empty()) {
     std::vector<std::string> rule_ids;
     std::size_t rule_width = 4;  // "rule"
     for (const auto& r : run.rules) {
@@ -1474,7 +1365,9 @@ bool write_run(const RunResult& run, const fs::path& dir, std::string* error) {
   // report.json first: it is the record every other view can be made from again.
   return write_file_atomically(dir / "report.json", to_json_text(run), error) &&
          write_file_atomically(dir / "junit.xml", to_junit_xml(run), error) &&
-         write_file_atomically(dir / "summary.txt", console_summary(run), error);
+         write_file_atomically(dir / "summary.txt", console_summary(run), error) &&
+         write_file_atomically(dir / "summary.md", to_markdown(run), error) &&
+         write_file_atomically(dir / "report.html", to_html(run), error);
 }
 
 void redact_secrets(RunResult& run) {

@@ -1,7 +1,7 @@
 #pragma once
 // Views of a run. Every run writes one machine-readable record, report.json, and every other
-// view (JUnit XML for CI, the console summary, later HTML and Markdown) is derived from the
-// same scenario::RunResult. Text that came from the target (bodies, headers, reasons) is
+// view (JUnit XML for CI, the console summary, and in html.hpp the HTML page and the Markdown
+// summary) is derived from the same scenario::RunResult. Text that came from the target (bodies, headers, reasons) is
 // untrusted: nothing here throws on it, and every view stays valid whatever bytes it holds.
 // Files are written atomically, so an interrupted run never leaves a half-written report.
 #include <cstddef>
@@ -27,7 +27,7 @@ std::string to_json_text(const scenario::RunResult& run);
 
 // Reads report.json back. On malformed input returns nothing and, when error is non-null, sets
 // it to the JSON path and what was wrong ("cases[2].verdict: unknown verdict \"ok\""). The
-// "counts" object is derived data and is not read back. Transcript times keep milliseconds.
+// "counts" object is derived data and is not read back. Transcript times keep microseconds.
 std::optional<scenario::RunResult> from_json_text(std::string_view text, std::string* error);
 
 // Reads report.json from a file: nothing when it cannot be read or parsed, and then error (when
@@ -62,10 +62,24 @@ int exit_code_against(const scenario::RunResult& run, const scenario::RunResult&
 // warnings in <system-out>. Characters invalid in XML 1.0 are dropped.
 std::string to_junit_xml(const scenario::RunResult& run);
 
+// Which parts of the console summary to print; summary.txt holds them all.
+struct ConsoleSummaryParts {
+  bool passing_cases = true;  // a line per passing case (the others always get theirs)
+  bool rules = true;          // the per-rule table
+};
+
 // The plain-text summary printed after a run (and kept as summary.txt): one line per case,
 // a per-rule table, and a totals line. Control characters from the target are shown escaped,
 // never sent to the terminal.
-std::string console_summary(const scenario::RunResult& run);
+std::string console_summary(const scenario::RunResult& run, ConsoleSummaryParts parts = {});
+
+// One case's lines as the summary shows them, with the id padded to id_width: "PASS  id  (12 ms)",
+// or the verdict, id and reason, then its attempts and its reproducer indented.
+std::string console_case_lines(const scenario::CaseResult& c, std::size_t id_width = 0);
+
+// One exchange on one line, for --verbose: actor, label, and the answer ("200 ProfileList",
+// "410 Gone", "no answer: header_timeout"), with its time. Terminal-safe.
+std::string console_exchange_line(const scenario::TranscriptEntry& entry);
 
 // Writes contents to a temporary file next to path, fsyncs it, and renames it over path.
 // On failure the temporary file is removed, path is untouched, and error (when non-null)
@@ -73,8 +87,9 @@ std::string console_summary(const scenario::RunResult& run);
 bool write_file_atomically(const std::filesystem::path& path, std::string_view contents,
                            std::string* error);
 
-// Creates dir (and its parents) and writes report.json, junit.xml and summary.txt into it,
-// each atomically; report.json first, so the record survives if a later view fails.
+// Creates dir (and its parents) and writes report.json, junit.xml, summary.txt, summary.md
+// and report.html into it (see html.hpp), each atomically; report.json first, so the record
+// survives if a later view fails.
 bool write_run(const scenario::RunResult& run, const std::filesystem::path& dir,
                std::string* error);
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/plist/value.hpp"
+#include "harness/report/html.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -31,10 +32,10 @@ using scenario::Verdict;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// 2026-11-29T08:51:55.123Z: whole milliseconds, the resolution report.json keeps.
+// 2026-11-29T08:51:55.123456Z: whole microseconds, the resolution report.json keeps.
 chr::system_clock::time_point sample_time() {
   using namespace std::chrono_literals;
-  return chr::sys_days{chr::year{2026} / 11 / 29} + 8h + 51min + 55s + 123ms;
+  return chr::sys_days{chr::year{2026} / 11 / 29} + 8h + 51min + 55s + 123456us;
 }
 
 TranscriptEntry exchange(std::string label, std::string request_body, int status,
@@ -93,6 +94,7 @@ RunResult sample_run() {
   fail.findings = {Finding{"SYN-ALL", Level::must, false, "3 commands", "2", 4},
                    Finding{"SYN-EMPTY-END", Level::must, true, "200, empty", "200, empty", 5}};
   fail.transcript = {exchange("Idle", "<plist>idle</plist>", 200, "<plist>cmd</plist>")};
+  fail.transcript[0].step = 4;
   TranscriptEntry refused;
   refused.actor = "admin";
   refused.label = "enqueue ProfileList";
@@ -101,12 +103,18 @@ RunResult sample_run() {
   refused.exchange.error = net::TransportError::tls_client_certificate_rejected;
   refused.exchange.error_detail = "the server sent a TLS alert: certificate required";
   refused.exchange.tls = true;
-  refused.exchange.started = sample_time() + chr::milliseconds{5};
+  refused.exchange.started = sample_time() + chr::microseconds{5};
+  refused.step = -1;  // enrollment
   fail.transcript.push_back(refused);
 
   run.cases = {pass, fail};
-  run.rules = {RuleResult{"CHN-IDLE-EMPTY", Level::must, Verdict::pass, {"chn/idle_empty"}, {}},
-               RuleResult{"SYN-ALL", Level::must, Verdict::fail, {"syn/all"}, {"syn/all"}}};
+  run.rules = {RuleResult{"CHN-IDLE-EMPTY", Level::must, Verdict::pass, {"chn/idle_empty"}, {},
+                          "Idle with nothing queued is answered 200 with a zero-length body",
+                          "During login, the client blocks the transaction only until the server sends an "
+                          "empty response to an Idle/Acknowledged/Error sequence.",
+                          "Apple, Managing MDM Devices and Users in macOS, Overview", "apple"},
+               RuleResult{"SYN-ALL", Level::must, Verdict::fail, {"syn/all"}, {"syn/all"},
+                          "with NeedSyncResponse, every queued command is delivered", "", "RFC 9110", "http"}};
   return run;
 }
 
@@ -174,6 +182,39 @@ TEST(ReportJson, RoundTripsARunWithAFailingCaseAndATranscript) {
   EXPECT_FALSE(c.transcript[1].exchange.response);
   ASSERT_EQ(back->rules.size(), 2u);
   EXPECT_EQ(back->rules[1].failed_cases, std::vector<std::string>{"syn/all"});
+  // Microseconds survive, so exchanges made at once keep their order; so do step numbers.
+  EXPECT_EQ(c.transcript[1].exchange.started, sample_time() + chr::microseconds{5});
+  EXPECT_EQ(c.transcript[0].step, 4);
+  EXPECT_EQ(c.transcript[1].step, -1);
+  EXPECT_FALSE(back->cases[0].transcript[0].step);
+  EXPECT_EQ(back->rules[0].apple, run.rules[0].apple);
+  EXPECT_EQ(back->rules[1].grounding, "http");
+}
+
+TEST(ReportJson, ReadsARecordWrittenBeforeStepsAndRuleTexts) {
+  auto j = nlohmann::json::parse(to_json_text(sample_run()));
+  for (auto& c : j["cases"]) {
+    for (auto& e : c["transcript"]) e.erase("step");
+  }
+  for (auto& r : j["rules"]) {
+    for (const char* key : {"summary", "apple", "source", "grounding"}) r.erase(key);
+  }
+  j["cases"][1]["transcript"][0]["started"] = "2026-11-29T08:51:55.123Z";  // milliseconds, as then
+  std::string error;
+  const auto back = from_json_text(j.dump(), &error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_FALSE(back->cases[1].transcript[0].step);
+  EXPECT_EQ(back->rules[0].apple, "");
+  EXPECT_EQ(back->cases[1].transcript[0].exchange.started,
+            sample_time() - chr::microseconds{456});
+}
+
+TEST(ReportJson, RefusesAStepBelowMinusOne) {
+  auto j = nlohmann::json::parse(to_json_text(sample_run()));
+  j["cases"][1]["transcript"][0]["step"] = -7;
+  std::string error;
+  EXPECT_FALSE(from_json_text(j.dump(), &error));
+  EXPECT_THAT(error, HasSubstr("cases[1].transcript[0].step: out of range"));
 }
 
 TEST(ReportJson, WritesTheDocumentedLayout) {
@@ -181,7 +222,7 @@ TEST(ReportJson, WritesTheDocumentedLayout) {
   EXPECT_EQ(text.rfind("{\n  \"schema_version\": 1,\n  \"harness\": {", 0), 0u) << text;
   EXPECT_THAT(text, HasSubstr("\"seed\": \"18446744073709551615\""));
   EXPECT_THAT(text, HasSubstr("\"counts\": {\n    \"pass\": 1,\n    \"fail\": 1,\n    \"warn\": 0,"));
-  EXPECT_THAT(text, HasSubstr("\"started\": \"2026-11-29T08:51:55.123Z\""));
+  EXPECT_THAT(text, HasSubstr("\"started\": \"2026-11-29T08:51:55.123456Z\""));
   EXPECT_THAT(text, HasSubstr("\"error\": \"tls_client_certificate_rejected\""));
   EXPECT_THAT(text, HasSubstr("\"response\": null"));
   // "error" is left out of an exchange that had none.
@@ -317,7 +358,7 @@ TEST_F(WriteFileAtomically, FailsWithAReasonAndLeavesNothingWhenItCannotWrite) {
 
 using WriteRun = TempDir;
 
-TEST_F(WriteRun, CreatesTheFolderAndItsThreeFiles) {
+TEST_F(WriteRun, CreatesTheFolderAndItsFiveFiles) {
   const RunResult run = sample_run();
   const fs::path folder = dir_ / "reports" / run_folder_name(run);
   std::string error;
@@ -325,10 +366,12 @@ TEST_F(WriteRun, CreatesTheFolderAndItsThreeFiles) {
   EXPECT_EQ(read(folder / "report.json"), to_json_text(run));
   EXPECT_EQ(read(folder / "junit.xml"), to_junit_xml(run));
   EXPECT_EQ(read(folder / "summary.txt"), console_summary(run));
+  EXPECT_EQ(read(folder / "summary.md"), to_markdown(run));
+  EXPECT_EQ(read(folder / "report.html"), to_html(run));
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(folder)) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"junit.xml", "report.json", "summary.txt"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"junit.xml", "report.html", "report.json", "summary.md", "summary.txt"}));
 }
 
 TEST(RunFolderName, IsTheUtcStartTimeAndAFilesystemSafeTarget) {

@@ -30,7 +30,9 @@ std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
                                         const std::map<std::string, Level>& levels) {
   std::vector<RuleResult> out;
   for (const auto& [id, level] : levels) {
-    RuleResult rule{id, level, Verdict::skip, {}, {}};
+    RuleResult rule;
+    rule.id = id;
+    rule.level = level;
     for (const auto& c : cases) {
       bool checked = false;
       bool failed = false;

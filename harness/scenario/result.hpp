@@ -49,6 +49,9 @@ struct TranscriptEntry {
   std::string label;        // "Authenticate", "Idle", "Acknowledged 5E1F...", "enqueue ProfileList"
   net::Exchange exchange;
   std::optional<CutBody> response_body_cut;  // set when the response body was cut to the cap
+  // The case step it belongs to, from 0 (as Finding::step); -1 for enrollment before the steps.
+  // Absent in records written before it existed. Lets a report point at the failing exchanges.
+  std::optional<int> step;
 };
 
 struct CaseResult {
@@ -72,6 +75,11 @@ struct RuleResult {
   Verdict verdict = Verdict::skip;
   std::vector<std::string> cases;         // ids of cases with a finding on this rule
   std::vector<std::string> failed_cases;  // ids of cases where a finding on it failed
+  // From specs/rules.yaml, so that every view of a saved record can quote the rule.
+  std::string summary;      // the rule in one line
+  std::string apple;        // the sentence of Apple's text it enforces
+  std::string source;       // where that sentence (or the HTTP grounding) is
+  std::string grounding;    // "apple" or "http"
 };
 
 struct RunResult {

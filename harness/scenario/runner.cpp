@@ -202,8 +202,8 @@ class CaseRun {
   }
 
   // Adds an exchange to the transcript, with a response body beyond the cap cut short.
-  void keep(const std::string& actor, const std::string& label, const net::Exchange& exchange) {
-    TranscriptEntry entry{actor, label, exchange, std::nullopt};
+  void keep(int step, const std::string& actor, const std::string& label, const net::Exchange& exchange) {
+    TranscriptEntry entry{actor, label, exchange, std::nullopt, step};
     if (entry.exchange.response && entry.exchange.response->body.size() > kTranscriptBodyCap) {
       auto& body = entry.exchange.response->body;
       entry.response_body_cut = CutBody{body.size(), pki::sha256_hex(body)};
@@ -287,7 +287,7 @@ class CaseRun {
 
   // Sends one message as an actor; a transport failure ends the case as an error: the
   // harness got no answer to judge.
-  net::Exchange send(const std::string& actor_name, const Message& message, const std::string& identity_of = {}) {
+  net::Exchange send(int step, const std::string& actor_name, const Message& message, const std::string& identity_of = {}) {
     net::Request request;
     request.method = "PUT";
     request.url = message.endpoint == emulator::Endpoint::check_in ? target_.check_in_url : target_.server_url;
@@ -295,7 +295,7 @@ class CaseRun {
     request.body = message.bytes();
     auto exchange = transmit(actor_name, identity_of, request);
     auto label = identity_of.empty() ? message.label : message.label + " (under " + identity_of + "'s identity)";
-    keep(actor_name, label, exchange);
+    keep(step, actor_name, label, exchange);
     if (!exchange.ok()) {
       throw Stop{Verdict::error, fmt::format("{} as {}: PUT {}: no answer: {} ({})", message.label, actor_name,
                                              request.url, net::transport_error_name(exchange.error),
@@ -322,7 +322,7 @@ class CaseRun {
         auto stage = enrollment.stage();
         auto actor = stage == emulator::Enrollment::Stage::user_token ? names[user_index++] : spec.name;
         auto message = enrollment.next();
-        auto exchange = send(actor, message);
+        auto exchange = send(-1, actor, message);  // enrollment comes before step 0
         enrollment.on_answer(answer_of(exchange));
         if (!enrollment.failed()) continue;
         // Only a failed setup step is a finding: a passing one is no evidence for a rule the
@@ -395,7 +395,7 @@ class CaseRun {
     switch (step.kind) {
       case StepKind::check_in: {
         auto message = overridden(check_in_message(step), step.override_keys);
-        auto exchange = send(step.actor, message, step.identity_of);
+        auto exchange = send(index, step.actor, message, step.identity_of);
         if (step.message == protocol::MessageType::user_authenticate) {
           actor.user->on_user_authenticate(answer_of(exchange), target_.plist_limits);
           if (!step.save.empty()) {
@@ -427,7 +427,7 @@ class CaseRun {
             Message{emulator::Endpoint::server, label,
                     protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)},
             step.override_keys);
-        auto exchange = send(step.actor, message, step.identity_of);
+        auto exchange = send(index, step.actor, message, step.identity_of);
         check_exchange(index, step, *exchange.response);
         break;
       }
@@ -452,7 +452,7 @@ class CaseRun {
                              step.endpoint == emulator::Endpoint::check_in ? target_.check_in_url : target_.server_url,
                              {{"Content-Type", message.content_type()}}, std::move(body)};
         auto exchange = transmit(step.actor, step.identity_of, std::move(request));
-        keep(step.actor, message.label, exchange);
+        keep(index, step.actor, message.label, exchange);
         if (!exchange.ok()) {
           throw Stop{Verdict::error, fmt::format("{} as {}: no answer: {} ({})", message.label, step.actor,
                                                  net::transport_error_name(exchange.error), exchange.error_detail)};
@@ -490,7 +490,7 @@ class CaseRun {
     }
     check_interrupted();
     auto exchange = admin_http_->send(request);
-    keep("admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, exchange);
+    keep(index, "admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, exchange);
     // The admin adapter is how the harness sets a case up, not a rule of the protocol: when it
     // fails, no verdict on the server's MDM behaviour can be reached.
     if (!exchange.ok()) {
@@ -537,11 +537,11 @@ class CaseRun {
   }
 
   // One exchange of a series.
-  void advance(const Step& step, emulator::Series& series) {
+  void advance(int index, const Step& step, emulator::Series& series) {
     net::Request request{"PUT", target_.server_url, {{"Content-Type", series.next().content_type()}},
                          series.next().bytes()};
     auto exchange = transmit(step.actor, step.identity_of, request);
-    keep(step.actor, series.next().label, exchange);
+    keep(index, step.actor, series.next().label, exchange);
     if (!exchange.ok()) {
       series.on_answer({}, fmt::format("{} ({})", net::transport_error_name(exchange.error), exchange.error_detail));
     } else {
@@ -560,7 +560,7 @@ class CaseRun {
         late.save = step.enqueue_during_save;
         enqueue(index, late, actors_.at(step.actor));
       }
-      advance(step, series);
+      advance(index, step, series);
     }
     check_series(index, step, series.outcome());
   }
@@ -602,7 +602,7 @@ class CaseRun {
       any = false;
       for (std::size_t i = 0; i < running.size(); ++i) {
         if (running[i].done()) continue;
-        advance(step.parallel[i], running[i]);
+        advance(index, step.parallel[i], running[i]);
         any = true;
       }
     }
@@ -795,6 +795,10 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
       while (!stopped(options.stop)) {
         const std::size_t i = next.fetch_add(1);
         if (i >= cases.size()) return;
+        if (options.on_case_start) {
+          std::lock_guard lock(mutex);
+          options.on_case_start(cases[i]);
+        }
         results[i] = run_confirmed(cases[i], target, rules, options, confirm);
         if (options.on_case) {
           std::lock_guard lock(mutex);
@@ -825,6 +829,14 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
   if (stopped(options.stop)) run.interrupted = true;
   run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   run.rules = summarize_rules(run.cases, rules.levels());
+  for (auto& r : run.rules) {
+    if (auto it = rules.rules.find(r.id); it != rules.rules.end()) {
+      r.summary = it->second.summary;
+      r.apple = it->second.apple;
+      r.source = it->second.source;
+      r.grounding = it->second.grounding;
+    }
+  }
   return run;
 }
 

@@ -22,6 +22,9 @@ struct RunOptions {
   // Called after each case (with its confirmation re-runs), for progress output. With several
   // jobs it is called from the workers, one call at a time, in the order cases finish.
   std::function<void(const CaseResult&)> on_case;
+  // Called as each case starts (before its confirmation re-runs), serialized with on_case; for
+  // a progress line that names the case in flight.
+  std::function<void(const Case&)> on_case_start;
   // Set from elsewhere (a signal) to stop the run: the exchange in flight finishes or hits its
   // deadline, the case ends as an error, and no further case or re-run starts, on any worker.
   const std::atomic<bool>* stop = nullptr;

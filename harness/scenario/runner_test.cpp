@@ -214,5 +214,57 @@ TEST_F(RunSuiteTest, RecordsTheAppleSchemaRevisionAndWhatTheTargetDeclares) {
   EXPECT_EQ(run.declares, target_.declares);
 }
 
+TEST_F(RunSuiteTest, TranscriptEntriesNameTheirStepAndRulesCarryTheirText) {
+  auto broken = std::make_shared<FlakyIdleServer>(1000);
+  serve([broken](const net::ServerRequest& r) { return (*broken)(r); });
+  RunOptions options;
+  options.confirm = 0;
+  std::vector<std::string> events;
+  options.on_case_start = [&](const Case& c) { events.push_back("start " + c.id); };
+  options.on_case = [&](const CaseResult& c) { events.push_back("end " + c.id); };
+  const auto run = run_suite(only("chn/idle_empty_device"), target_, rules_, options);
+  EXPECT_EQ(events, (std::vector<std::string>{"start chn/idle_empty_device", "end chn/idle_empty_device"}));
+  ASSERT_EQ(run.cases.size(), 1u);
+  const auto& c = run.cases[0];
+  ASSERT_FALSE(c.transcript.empty());
+  EXPECT_EQ(c.transcript.front().step, -1) << "enrollment comes before step 0";
+  // The failed finding points at a step whose exchanges the transcript holds.
+  const auto failed = std::find_if(c.findings.begin(), c.findings.end(), [](const Finding& f) { return !f.passed; });
+  ASSERT_NE(failed, c.findings.end());
+  EXPECT_TRUE(std::any_of(c.transcript.begin(), c.transcript.end(),
+                          [&](const TranscriptEntry& e) { return e.step == failed->step; }));
+  for (const auto& e : c.transcript) EXPECT_TRUE(e.step.has_value()) << e.label;
+  const auto rule = std::find_if(run.rules.begin(), run.rules.end(), [](const RuleResult& r) { return r.id == "CHN-IDLE-EMPTY"; });
+  ASSERT_NE(rule, run.rules.end());
+  EXPECT_EQ(rule->apple, rules_.rules.at("CHN-IDLE-EMPTY").apple);
+  EXPECT_FALSE(rule->apple.empty());
+  EXPECT_EQ(rule->source, rules_.rules.at("CHN-IDLE-EMPTY").source);
+}
+
+TEST_F(RunSuiteTest, ParallelRequestsOverlapInTheTranscriptTimes) {
+  // Every answer takes 30 ms and the server answers on two threads: requests sent at once are
+  // in flight together, and their recorded start and end times must show it.
+  serve([](const net::ServerRequest&) {
+    std::this_thread::sleep_for(chr::milliseconds{30});
+    return net::ServerResponse{};
+  }, 2);
+  target_.enqueue = AdminEndpoint{};
+  target_.enqueue->url = target_.server_url.substr(0, target_.server_url.rfind('/')) + "/v1/enqueue/{channel}";
+  RunOptions options;
+  options.confirm = 0;
+  const auto run = run_suite(only("chn/concurrent"), target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), 1u);
+  const auto& t = run.cases[0].transcript;
+  bool overlapped = false;
+  for (const auto& a : t) {
+    for (const auto& b : t) {
+      if (a.actor == b.actor || a.actor == "admin" || b.actor == "admin") continue;
+      const auto a_end = a.exchange.started + a.exchange.elapsed;
+      if (a.exchange.started <= b.exchange.started && b.exchange.started < a_end) overlapped = true;
+    }
+  }
+  EXPECT_TRUE(overlapped) << "the device's and the user's series ran at once";
+}
+
 }  // namespace
 }  // namespace mdmc::scenario

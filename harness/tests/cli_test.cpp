@@ -20,6 +20,8 @@
 #include <tuple>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "harness/net/http_client.hpp"
 #include "harness/net/http_server.hpp"
 #include "harness/protocol/messages.hpp"
@@ -389,7 +391,7 @@ TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
   ASSERT_TRUE(WIFEXITED(status)) << output;
   EXPECT_NE(WEXITSTATUS(status), 0) << output;
   EXPECT_NE(output.find("interrupted"), std::string::npos) << output;
-  for (const char* file : {"report.json", "junit.xml", "summary.txt"}) {
+  for (const char* file : {"report.json", "junit.xml", "summary.txt", "summary.md", "report.html"}) {
     EXPECT_TRUE(fs::exists(out / file)) << file << "\n" << output;
   }
   std::ifstream json(out / "report.json");
@@ -416,7 +418,7 @@ TEST_F(CliTest, AHarnessThatDiesWhileWritingTheReportLeavesNoPartialFile) {
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(out)) names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"junit.xml", "report.json", "summary.txt"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"junit.xml", "report.html", "report.json", "summary.md", "summary.txt"}));
   std::ifstream after_in(out / "report.json");
   std::string after((std::istreambuf_iterator<char>(after_in)), std::istreambuf_iterator<char>());
   EXPECT_NE(after.find("\"seed\": \"6\""), std::string::npos) << "the last complete report is intact";
@@ -626,6 +628,96 @@ TEST_F(CliTest, DiffListsTheCasesWhoseVerdictChanged) {
   EXPECT_NE(garbage.output.find("garbage.json"), std::string::npos) << garbage.output;
   EXPECT_EQ(run_mdmconform("diff " + a_json + " " + (dir_ / "absent.json").string()).exit_code, 2);
   EXPECT_EQ(run_mdmconform("diff " + a_json).exit_code, 2);
+}
+
+// ---- views made again from a saved record, and the console ----
+
+std::string file_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_F(CliTest, ReportMakesEveryViewAgainFromASavedRecord) {
+  const auto run_dir = dir_ / "run";
+  auto ran = run_mdmconform("--specs " + specs() + " run --quiet --seed 3 --fault series-end-204 --out " + run_dir.string());
+  ASSERT_EQ(ran.exit_code, 1) << ran.output;
+  const std::string record = (run_dir / "report.json").string();
+  // Each view written by `run` comes out the same from the record alone.
+  for (const auto& [format, file] : {std::pair{"html", "report.html"}, std::pair{"junit", "junit.xml"},
+                                     std::pair{"md", "summary.md"}, std::pair{"json", "report.json"}}) {
+    const auto out = dir_ / (std::string("again.") + format);
+    auto again = run_mdmconform("report " + record + " --format " + format + " --out " + out.string());
+    EXPECT_EQ(again.exit_code, 0) << again.output;
+    EXPECT_EQ(file_text(out), file_text(run_dir / file)) << format;
+  }
+  auto to_stdout = run_mdmconform("report " + record + " --format md");
+  EXPECT_EQ(to_stdout.exit_code, 0);
+  EXPECT_NE(to_stdout.output.find("## mdmconform: FAIL against `reference`"), std::string::npos) << to_stdout.output;
+  EXPECT_NE(to_stdout.output.find("SYN-EMPTY-END (must)"), std::string::npos) << to_stdout.output;
+}
+
+TEST_F(CliTest, ReportRedactsARecordKeptWithNoRedactUnlessAskedNotTo) {
+  const auto run_dir = dir_ / "run";
+  ASSERT_EQ(run_mdmconform("--specs " + specs() + " run --quiet --no-redact --seed 4 --out " + run_dir.string() +
+                           " enr/").exit_code, 0);
+  const std::string record = (run_dir / "report.json").string();
+  ASSERT_NE(file_text(run_dir / "report.json").find("<key>PushMagic</key>"), std::string::npos);
+  auto redacted = run_mdmconform("report " + record + " --format json");
+  EXPECT_EQ(redacted.exit_code, 0);
+  EXPECT_NE(redacted.output.find("\"redacted\": true"), std::string::npos);
+  EXPECT_NE(redacted.output.find("&lt;redacted: "), std::string::npos) << "PushMagic is replaced";
+  auto kept = run_mdmconform("report " + record + " --format json --no-redact");
+  EXPECT_NE(kept.output.find("\"redacted\": false"), std::string::npos);
+}
+
+TEST_F(CliTest, ReportRendersAFuzzSummaryAndRefusesWhatItCannotRead) {
+  const auto summary = write("fuzz/summary.json",
+                             R"({"kind": "mdmconform-fuzz", "target_name": "reference", "executions": 10,)"
+                             R"( "timeline": [{"t_s": 1, "exec_per_sec": 10, "corpus_size": 3}], "findings": []})");
+  auto html = run_mdmconform("report " + summary.string() + " --format html");
+  EXPECT_EQ(html.exit_code, 0) << html.output;
+  EXPECT_NE(html.output.find("data-field=\"corpus_size\" data-points=\"1\""), std::string::npos);
+  auto md = run_mdmconform("report " + summary.string() + " --format md");
+  EXPECT_NE(md.output.find("## mdmconform fuzz: no findings"), std::string::npos) << md.output;
+  EXPECT_EQ(run_mdmconform("report " + summary.string() + " --format junit").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("report " + write("bad.json", "{\"schema_version\": 1}").string()).exit_code, 2);
+  EXPECT_EQ(run_mdmconform("report " + (dir_ / "absent.json").string()).exit_code, 2);
+  EXPECT_EQ(run_mdmconform("report " + summary.string() + " --format pdf").exit_code, 2);
+}
+
+TEST_F(CliTest, OffATerminalEachCaseGetsOnePlainLineAsItEnds) {
+  auto ran = run_mdmconform("--specs " + specs() + " run --seed 5 --out " + dir_.string() + " chn/");
+  ASSERT_EQ(ran.exit_code, 0) << ran.output;
+  auto run = report::read_run_file(dir_ / "report.json", nullptr);
+  ASSERT_TRUE(run);
+  const std::size_t total = run->cases.size();
+  for (std::size_t done = 1; done <= total; ++done) {
+    EXPECT_NE(ran.output.find(fmt::format("[{}/{}] PASS  chn/", done, total)), std::string::npos) << ran.output;
+  }
+  EXPECT_EQ(ran.output.find('\r'), std::string::npos) << "no terminal redraws in a log";
+  EXPECT_EQ(ran.output.find("\x1b"), std::string::npos);
+  // The summary does not repeat the passing cases the log already holds; it ends with the totals.
+  EXPECT_EQ(ran.output.find("\nPASS  "), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find(fmt::format("{} cases: {} pass", total, total)), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("report: " + dir_.string() + "/report.html"), std::string::npos) << ran.output;
+}
+
+TEST_F(CliTest, QuietPrintsOnlyWhatFailedAndVerbosePrintsEachExchange) {
+  auto quiet = run_mdmconform("--specs " + specs() + " run --quiet --seed 5 --fault series-end-204 --out " +
+                              (dir_ / "q").string() + " syn/ chn/idle_empty_device");
+  EXPECT_EQ(quiet.exit_code, 1) << quiet.output;
+  EXPECT_EQ(quiet.output.find("PASS"), std::string::npos) << quiet.output;
+  EXPECT_EQ(quiet.output.find("level   verdict"), std::string::npos) << "no rules table" << quiet.output;
+  EXPECT_NE(quiet.output.find("FAIL  syn/empty_end"), std::string::npos) << quiet.output;
+  EXPECT_NE(quiet.output.find("replay: mdmconform"), std::string::npos) << quiet.output;
+
+  auto verbose = run_mdmconform("--specs " + specs() + " run --verbose --seed 5 --out " + (dir_ / "v").string() +
+                                " chn/idle_empty_device");
+  EXPECT_EQ(verbose.exit_code, 0) << verbose.output;
+  EXPECT_NE(verbose.output.find("[1/1] PASS  chn/idle_empty_device"), std::string::npos) << verbose.output;
+  EXPECT_NE(verbose.output.find("      mac        Authenticate -> 200 empty ("), std::string::npos) << verbose.output;
+  EXPECT_NE(verbose.output.find("Idle -> 200 empty ("), std::string::npos) << verbose.output;
+  EXPECT_EQ(run_mdmconform("run --quiet --verbose").exit_code, 2) << "one or the other";
 }
 
 }  // namespace

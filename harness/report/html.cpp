@@ -1,0 +1,759 @@
+#include "harness/report/html.hpp"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <map>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "harness/plist/value.hpp"
+#include "harness/report/detail/text.hpp"
+
+namespace mdmc::report {
+namespace {
+
+using namespace detail;
+namespace chr = std::chrono;
+using scenario::CaseResult;
+using scenario::Finding;
+using scenario::RuleResult;
+using scenario::RunResult;
+using scenario::TranscriptEntry;
+using scenario::Verdict;
+
+constexpr std::array kVerdictOrder = {Verdict::fail, Verdict::error, Verdict::warn, Verdict::skip, Verdict::pass};
+// The areas in the order of the rule catalog; others follow, sorted.
+constexpr std::array<std::string_view, 9> kAreaOrder = {"ENR", "NET", "CHN", "SYN", "UCF",
+                                                        "CMD", "ROB", "PRF", "CHK"};
+
+std::string esc(std::string_view s) { return html_escape(s); }
+
+std::string verdict_word(Verdict v) { return std::string(scenario::verdict_name(v)); }
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) {
+    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+  }
+  return out;
+}
+
+// At most n code points of s, the last one "…" when cut (diagram labels; the whole is in a tooltip).
+std::string cut(std::string_view s, std::size_t n) {
+  if (width_of(s) <= n) return sanitize_utf8(s);
+  std::string out;
+  std::size_t i = 0;
+  for (std::size_t shown = 0; shown + 1 < n && i < s.size(); ++shown) {
+    append_utf8(out, next_code_point(s, i).value_or(kReplacement));
+  }
+  return out + "\u2026";
+}
+
+// "2026-11-29T08:51:55.123456Z"
+std::string utc_time(chr::system_clock::time_point tp) {
+  const auto us = chr::floor<chr::microseconds>(tp);
+  const auto day = chr::floor<chr::days>(us);
+  const chr::year_month_day ymd{day};
+  const chr::hh_mm_ss hms{us - day};
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
+                     hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+}
+
+// An exchange's start at the resolution report.json keeps (microseconds), so that a page made
+// during the run and one made again from the record are the same.
+chr::sys_time<chr::microseconds> start_of(const TranscriptEntry& e) {
+  return chr::floor<chr::microseconds>(e.exchange.started);
+}
+
+std::string millis(chr::microseconds us) {
+  return fmt::format("{:.2f} ms", static_cast<double>(us.count()) / 1000.0);
+}
+
+std::string bytes_text(std::size_t n) {
+  if (n < 1024) return fmt::format("{} B", n);
+  if (n < 1024 * 1024) return fmt::format("{:.1f} KiB", static_cast<double>(n) / 1024.0);
+  return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1024.0 * 1024.0));
+}
+
+std::array<int, 5> count_by_verdict(const std::vector<const CaseResult*>& cases) {
+  std::array<int, 5> counts{};
+  for (const CaseResult* c : cases) ++counts[static_cast<std::size_t>(c->verdict)];
+  return counts;
+}
+
+int count_of(const std::array<int, 5>& counts, Verdict v) { return counts[static_cast<std::size_t>(v)]; }
+
+// ---------------------------------------------------------------------------------------------
+// Exchanges: what an answer was, in a few words.
+
+// The status class an answer gets in the diagram and the transcript.
+std::string status_class(const TranscriptEntry& e) {
+  if (!e.exchange.response) return "s-none";
+  const int status = e.exchange.response->status;
+  if (status == 410) return "s-410";
+  if (status == 204) return "s-204";
+  if (status >= 500) return "s-5xx";
+  if (status >= 400) return "s-4xx";
+  if (status >= 200 && status < 300) return "s-2xx";
+  return "s-other";
+}
+
+// "200 empty", "200 InstallProfile", "410 Gone", "500 (38 B)": the status and what the body is.
+std::string answer_summary(const TranscriptEntry& e) {
+  const net::Exchange& x = e.exchange;
+  if (!x.response) return "no answer: " + std::string(net::transport_error_name(x.error));
+  const net::Response& r = *x.response;
+  std::string out = std::to_string(r.status);
+  if (r.body.empty()) {
+    if (r.status == 200) return out + " empty";
+    return r.reason.empty() ? out : out + " " + cut(r.reason, 24);
+  }
+  if (e.response_body_cut == std::nullopt && r.body.size() <= kHtmlBodyCap) {
+    if (auto parsed = plist::parse(r.body)) {
+      if (const plist::Value* command = parsed->find("Command")) {
+        if (auto type = command->string_at("RequestType")) return out + " " + cut(*type, 28);
+      }
+      if (parsed->find("DigestChallenge")) return out + " DigestChallenge";
+      if (parsed->as_dict() && parsed->as_dict()->empty()) return out + " empty plist";
+      return fmt::format("{} plist ({})", out, bytes_text(r.body.size()));
+    }
+  }
+  const std::size_t size = e.response_body_cut ? e.response_body_cut->bytes : r.body.size();
+  return fmt::format("{} ({})", out, bytes_text(size));
+}
+
+std::string request_class(const TranscriptEntry& e) {
+  if (e.actor == "admin") return "admin";
+  if (e.label.rfind("NotNow", 0) == 0) return "notnow";
+  if (e.label.rfind("Error", 0) == 0 || e.label.rfind("CommandFormatError", 0) == 0) return "err-report";
+  return "plain";
+}
+
+// Exchanges in time order (start, then the order they were recorded), with their number.
+std::vector<const TranscriptEntry*> in_time_order(const CaseResult& c) {
+  std::vector<const TranscriptEntry*> out;
+  for (const auto& e : c.transcript) out.push_back(&e);
+  std::stable_sort(out.begin(), out.end(), [](const TranscriptEntry* a, const TranscriptEntry* b) {
+    return start_of(*a) < start_of(*b);
+  });
+  return out;
+}
+
+// Steps with a failed finding, and the rules each broke.
+std::map<int, std::set<std::string>> failed_steps(const CaseResult& c) {
+  std::map<int, std::set<std::string>> out;
+  for (const auto& f : c.findings) {
+    if (!f.passed) out[f.step].insert(f.rule);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sequence diagram.
+
+// Lanes: every device actor, each followed by its users ("mac/alice" beside "mac"), in order of
+// first appearance; then the server; then the admin API when the case used it.
+std::vector<std::string> lanes_of(const std::vector<const TranscriptEntry*>& exchanges, bool& has_admin) {
+  std::vector<std::string> devices;
+  std::map<std::string, std::vector<std::string>> users;
+  has_admin = false;
+  for (const TranscriptEntry* e : exchanges) {
+    if (e->actor == "admin") {
+      has_admin = true;
+      continue;
+    }
+    const auto slash = e->actor.find('/');
+    const std::string device = e->actor.substr(0, slash);
+    if (std::find(devices.begin(), devices.end(), device) == devices.end()) devices.push_back(device);
+    if (slash != std::string::npos) {
+      auto& list = users[device];
+      if (std::find(list.begin(), list.end(), e->actor) == list.end()) list.push_back(e->actor);
+    }
+  }
+  std::vector<std::string> lanes;
+  for (const auto& d : devices) {
+    lanes.push_back(d);
+    for (const auto& u : users[d]) lanes.push_back(u);
+  }
+  lanes.push_back("server");
+  if (has_admin) lanes.push_back("admin");
+  return lanes;
+}
+
+struct Event {
+  chr::sys_time<chr::microseconds> at;
+  std::size_t exchange;  // index in time order
+  bool response;         // the answer (or the failure to get one), else the request
+};
+
+}  // namespace
+
+std::string describe_answer(const TranscriptEntry& entry) { return answer_summary(entry); }
+
+std::string sequence_diagram_svg(const CaseResult& c, const std::string& anchor_prefix) {
+  const auto exchanges = in_time_order(c);
+  bool has_admin = false;
+  const auto lanes = lanes_of(exchanges, has_admin);
+  std::map<std::string, std::size_t> lane_index;
+  for (std::size_t i = 0; i < lanes.size(); ++i) lane_index[lanes[i]] = i;
+  const std::size_t server = lane_index.at("server");
+
+  // Every request and every answer is one event on its own row, in time order; a tie keeps the
+  // request before its answer and the recorded order otherwise.
+  std::vector<Event> events;
+  for (std::size_t k = 0; k < exchanges.size(); ++k) {
+    const net::Exchange& x = exchanges[k]->exchange;
+    events.push_back({start_of(*exchanges[k]), k, false});
+    events.push_back({start_of(*exchanges[k]) + x.elapsed, k, true});
+  }
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    if (a.at != b.at) return a.at < b.at;
+    if (a.exchange != b.exchange) return a.exchange < b.exchange;
+    return !a.response && b.response;
+  });
+  std::vector<std::size_t> request_row(exchanges.size()), response_row(exchanges.size());
+  for (std::size_t row = 0; row < events.size(); ++row) {
+    (events[row].response ? response_row : request_row)[events[row].exchange] = row;
+  }
+
+  constexpr int kLeft = 112;      // the step and time columns
+  constexpr int kLaneGap = 180;
+  constexpr int kTop = 44;        // lane headers
+  constexpr int kRow = 22;
+  constexpr int kRight = 170;     // the failed rules beside their step
+  const int width = kLeft + static_cast<int>(lanes.size()) * kLaneGap + kRight;
+  const int height = kTop + 16 + static_cast<int>(events.size()) * kRow + 12;
+  auto lane_x = [&](std::size_t lane) { return kLeft + static_cast<int>(lane) * kLaneGap + kLaneGap / 2; };
+  auto row_y = [&](std::size_t row) { return kTop + 22 + static_cast<int>(row) * kRow; };
+
+  std::string svg = fmt::format(
+      "<svg class=\"seq\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+      "viewBox=\"0 0 {0} {1}\" role=\"img\" aria-label=\"sequence diagram of {2}: {3} lanes, {4} exchanges\">\n",
+      width, height, esc(c.id), lanes.size(), exchanges.size());
+
+  // Steps as bands: a step's rows, shaded when it broke a rule.
+  const auto broken = failed_steps(c);
+  std::map<int, std::pair<std::size_t, std::size_t>> step_rows;  // first and last row
+  for (std::size_t k = 0; k < exchanges.size(); ++k) {
+    const int step = exchanges[k]->step.value_or(-2);
+    auto [it, fresh] = step_rows.try_emplace(step, request_row[k], response_row[k]);
+    if (!fresh) {
+      it->second.first = std::min(it->second.first, request_row[k]);
+      it->second.second = std::max(it->second.second, response_row[k]);
+    }
+  }
+  int band = 0;
+  for (const auto& [step, rows] : step_rows) {
+    const int y = row_y(rows.first) - kRow / 2 - 2;
+    const int h = static_cast<int>(rows.second - rows.first + 1) * kRow;
+    auto bad = broken.find(step);
+    const bool is_bad = bad != broken.end();
+    svg += fmt::format("<g class=\"step{}\" data-step=\"{}\"><rect x=\"2\" y=\"{}\" width=\"{}\" height=\"{}\"/>",
+                       is_bad ? " bad" : (band++ % 2 ? " odd" : ""), step, y, width - 4, h);
+    const std::string name = step == -2 ? "" : step == -1 ? "enroll" : fmt::format("step {}", step);
+    svg += fmt::format("<text class=\"step-name\" x=\"6\" y=\"{}\">{}</text>", y + 13, name);
+    if (is_bad) {
+      svg += fmt::format("<text class=\"broken\" x=\"{}\" y=\"{}\">\u2717 {}</text>", width - kRight + 8, y + 13,
+                         esc(cut(fmt::format("{}", fmt::join(bad->second, ", ")), 26)));
+    }
+    svg += "</g>\n";
+  }
+
+  for (std::size_t i = 0; i < lanes.size(); ++i) {
+    const int x = lane_x(i);
+    const std::string kind = lanes[i] == "server" ? "server" : lanes[i] == "admin" ? "admin"
+                             : lanes[i].find('/') == std::string::npos ? "device" : "user";
+    const std::string title = kind == "server" ? "server" : kind == "admin" ? "admin API" : lanes[i];
+    svg += fmt::format(
+        "<g class=\"lane {}\" data-actor=\"{}\"><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"
+        "<rect x=\"{}\" y=\"8\" width=\"{}\" height=\"24\" rx=\"4\"/><text x=\"{}\" y=\"25\">{}</text>"
+        "<text class=\"kind\" x=\"{}\" y=\"41\">{}</text></g>\n",
+        kind, esc(lanes[i]), x, kTop, x, height - 6, x - 70, 140, x, esc(cut(title, 20)), x,
+        kind == "server" ? "" : kind);
+  }
+
+  const auto case_start = exchanges.empty() ? chr::sys_time<chr::microseconds>{} : start_of(*exchanges.front());
+  for (std::size_t k = 0; k < exchanges.size(); ++k) {
+    const TranscriptEntry& e = *exchanges[k];
+    const std::size_t actor = e.actor == "admin" ? lane_index.at("admin") : lane_index.at(e.actor);
+    const int ax = lane_x(actor);
+    const int sx = lane_x(server);
+    const int y1 = row_y(request_row[k]);
+    const int y2 = row_y(response_row[k]);
+    const std::string anchor = fmt::format("{}-x{}", anchor_prefix, k + 1);
+    const int dir = sx > ax ? 1 : -1;
+    const auto room = static_cast<std::size_t>(std::max(8, std::abs(sx - ax) / 7));
+    const auto offset = start_of(e) - case_start;
+    const bool in_bad_step = e.step && broken.count(*e.step) != 0;
+    svg += fmt::format("<a href=\"#{}\"><g class=\"exchange{}\" data-exchange=\"{}\">", anchor,
+                       in_bad_step ? " bad" : "", k + 1);
+    // How long the actor waited for this answer: overlapping bars are requests in flight at once.
+    svg += fmt::format("<rect class=\"wait\" x=\"{}\" y=\"{}\" width=\"6\" height=\"{}\"/>", ax - 3, y1,
+                       std::max(2, y2 - y1));
+    svg += fmt::format("<text class=\"time\" x=\"{}\" y=\"{}\">+{:.1f} ms</text>", kLeft - 6, y1 + 4,
+                       static_cast<double>(offset.count()) / 1000.0);
+    const std::string request_text = fmt::format("{} {}", k + 1, e.label);
+    svg += fmt::format(
+        "<g class=\"arrow request {}\"><title>{}</title><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"
+        "<polygon points=\"{},{} {},{} {},{}\"/><text x=\"{}\" y=\"{}\">{}</text></g>",
+        request_class(e), esc(fmt::format("{}: {} {}", e.actor, e.label, e.exchange.request.url)), ax, y1,
+        sx - dir * 6, y1, sx, y1, sx - dir * 7, y1 - 4, sx - dir * 7, y1 + 4, (ax + sx) / 2, y1 - 4,
+        esc(cut(request_text, room)));
+    if (e.exchange.response) {
+      svg += fmt::format(
+          "<g class=\"arrow response {}\"><title>{}</title><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"
+          "<polygon points=\"{},{} {},{} {},{}\"/><text x=\"{}\" y=\"{}\">{}</text></g>",
+          status_class(e), esc(fmt::format("{} in {}", answer_summary(e), millis(e.exchange.elapsed))), sx, y2,
+          ax + dir * 6, y2, ax, y2, ax + dir * 7, y2 - 4, ax + dir * 7, y2 + 4, (ax + sx) / 2, y2 - 4,
+          esc(cut(answer_summary(e), room)));
+    } else {
+      svg += fmt::format(
+          "<g class=\"no-answer\"><title>{}</title><path d=\"M{} {} l8 8 m0 -8 l-8 8\"/>"
+          "<text x=\"{}\" y=\"{}\">{}</text></g>",
+          esc(fmt::format("{} ({})", answer_summary(e), e.exchange.error_detail)), sx - 4, y2 - 4, (ax + sx) / 2,
+          y2 - 4, esc(cut(answer_summary(e), room)));
+    }
+    svg += "</g></a>\n";
+  }
+  svg += "</svg>";
+  return svg;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The page.
+
+constexpr std::string_view kStyle = R"css(
+:root{--pass:#1a7f37;--fail:#cf222e;--error:#8250df;--warn:#bf8700;--skip:#6e7781;--line:#d0d7de;--bg2:#f6f8fa}
+*{box-sizing:border-box}
+body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1f2328;background:#fff}
+main{max-width:1400px;margin:0 auto;padding:16px 24px 48px}
+h1{font-size:22px;margin:8px 0 12px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}
+code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+table{border-collapse:collapse}th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:var(--bg2)}
+.record{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
+.record table td:first-child{color:#57606a;white-space:nowrap}
+.result{font-size:28px;font-weight:700;padding:10px 18px;border-radius:8px;color:#fff;text-transform:uppercase}
+.r-pass{background:var(--pass)}.r-fail{background:var(--fail)}.r-warn{background:var(--warn)}.r-interrupted,.r-none{background:var(--skip)}
+.v{display:inline-block;min-width:52px;text-align:center;border-radius:4px;color:#fff;font-weight:600;font-size:12px;padding:0 6px}
+.v-pass{background:var(--pass)}.v-fail{background:var(--fail)}.v-error{background:var(--error)}.v-warn{background:var(--warn)}.v-skip{background:var(--skip)}
+.counts td.n{text-align:right;font-variant-numeric:tabular-nums}
+.notes{color:#9a6700}
+blockquote{margin:2px 0;padding:0 8px;border-left:3px solid var(--line);color:#57606a}
+cite{display:block;font-size:12px;color:#6e7781}
+#filters{position:sticky;top:0;background:#fff;padding:8px 0;z-index:2;border-bottom:1px solid var(--line);display:flex;gap:14px;align-items:center;flex-wrap:wrap}
+#filters input[type=search]{width:320px;padding:4px 8px}
+details.case{border:1px solid var(--line);border-radius:6px;margin:6px 0}
+details.case>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
+details.case[open]>summary{background:var(--bg2);border-bottom:1px solid var(--line)}
+details.case>summary .title{color:#57606a}
+.case-body{padding:8px 14px}
+.flaky{color:var(--warn);font-weight:600}
+.finding-fail td:first-child{color:var(--fail);font-weight:600}
+.finding-pass td:first-child{color:var(--pass)}
+pre{background:var(--bg2);padding:8px;overflow:auto;max-height:480px;margin:4px 0;white-space:pre-wrap;word-break:break-all}
+pre.repro{background:#fff8c5}
+.diagram{overflow-x:auto;border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:4px}
+details.exchange{border-left:3px solid var(--line);margin:4px 0;padding-left:8px}
+details.exchange.bad{border-left-color:var(--fail)}
+details.exchange>summary{cursor:pointer}
+details.exchange.flash>summary{background:#fff8c5}
+.st{font-weight:600}.s-2xx{color:var(--pass)}.s-4xx,.s-204,.s-other{color:#bc4c00}.s-410{color:var(--error)}.s-5xx,.s-none{color:var(--fail)}
+.http{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+.http h4{margin:6px 0 2px;font-size:13px}
+.hdr td{font-size:12px;padding:1px 6px}
+.timing{color:#57606a;font-size:12px;grid-column:1/3}
+svg.seq text{font:11px -apple-system,"Segoe UI",Helvetica,Arial,sans-serif}
+svg.seq .lane line{stroke:#8c959f;stroke-dasharray:4 3}
+svg.seq .lane rect{fill:#ddf4ff;stroke:#54aeff}
+svg.seq .lane.server rect{fill:#fff8c5;stroke:#d4a72c}
+svg.seq .lane.admin rect{fill:#f6f8fa;stroke:#8c959f}
+svg.seq .lane text{text-anchor:middle;font-weight:600}
+svg.seq .lane text.kind{font-weight:400;fill:#6e7781;font-size:10px}
+svg.seq .step rect{fill:#fff}svg.seq .step.odd rect{fill:#f6f8fa}svg.seq .step.bad rect{fill:#ffebe9}
+svg.seq .step-name{fill:#6e7781;font-size:10px}
+svg.seq .broken{fill:var(--fail);font-weight:700}
+svg.seq .time{fill:#8c959f;font-size:10px;text-anchor:end}
+svg.seq .wait{fill:#d0d7de}
+svg.seq .arrow line{stroke:#57606a;stroke-width:1.3}svg.seq .arrow polygon{fill:#57606a}
+svg.seq .arrow text{text-anchor:middle;fill:#1f2328}
+svg.seq .arrow.response line{stroke-dasharray:5 3}
+svg.seq .arrow.notnow line,svg.seq .arrow.notnow polygon{stroke:#bf8700;fill:#bf8700}svg.seq .arrow.notnow text{fill:#9a6700}
+svg.seq .arrow.admin line{stroke:#8c959f}svg.seq .arrow.admin text{fill:#6e7781}
+svg.seq .arrow.s-2xx line{stroke:#1a7f37}svg.seq .arrow.s-2xx polygon{fill:#1a7f37}
+svg.seq .arrow.s-410 line{stroke:#8250df;stroke-width:2}svg.seq .arrow.s-410 polygon{fill:#8250df}svg.seq .arrow.s-410 text{fill:#8250df;font-weight:700}
+svg.seq .arrow.s-4xx line,svg.seq .arrow.s-204 line,svg.seq .arrow.s-other line{stroke:#bc4c00;stroke-width:2}
+svg.seq .arrow.s-4xx polygon,svg.seq .arrow.s-204 polygon,svg.seq .arrow.s-other polygon{fill:#bc4c00}
+svg.seq .arrow.s-4xx text,svg.seq .arrow.s-204 text,svg.seq .arrow.s-other text{fill:#bc4c00;font-weight:700}
+svg.seq .arrow.s-5xx line{stroke:#cf222e;stroke-width:2}svg.seq .arrow.s-5xx polygon{fill:#cf222e}svg.seq .arrow.s-5xx text{fill:#cf222e;font-weight:700}
+svg.seq .exchange.bad .arrow.response line{stroke-width:2.5}
+svg.seq .no-answer path{stroke:#cf222e;stroke-width:2.5}svg.seq .no-answer text{fill:#cf222e;text-anchor:middle;font-weight:700}
+svg.seq a:hover text{text-decoration:underline}
+.legend{font-size:12px;color:#57606a}
+[hidden]{display:none!important}
+)css";
+
+constexpr std::string_view kScript = R"js(
+(function () {
+  'use strict';
+  var boxes = Array.prototype.slice.call(document.querySelectorAll('input.verdict-filter'));
+  var text = document.getElementById('text-filter');
+  var cases = Array.prototype.slice.call(document.querySelectorAll('details.case'));
+  function apply() {
+    var on = {};
+    boxes.forEach(function (b) { on[b.value] = b.checked; });
+    var q = text.value.trim().toLowerCase();
+    var shown = 0;
+    cases.forEach(function (c) {
+      var ok = on[c.dataset.verdict] && (!q || c.dataset.search.indexOf(q) >= 0);
+      c.hidden = !ok;
+      if (ok) shown++;
+    });
+    document.getElementById('shown').textContent = String(shown);
+  }
+  boxes.forEach(function (b) { b.addEventListener('change', apply); });
+  text.addEventListener('input', apply);
+  // Opens an element and every <details> around it, then brings it into view.
+  function reveal(id) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    for (var p = el; p; p = p.parentElement) {
+      if (p.tagName === 'DETAILS') p.open = true;
+      if (p.hidden) p.hidden = false;
+    }
+    if (el.tagName === 'DETAILS') el.open = true;
+    // A case starts at the top of the view; an exchange, in its middle.
+    el.scrollIntoView({block: el.classList.contains('case') ? 'start' : 'center'});
+    el.classList.add('flash');
+    setTimeout(function () { el.classList.remove('flash'); }, 1500);
+  }
+  document.addEventListener('click', function (ev) {
+    var a = ev.target.closest ? ev.target.closest('a') : null;
+    if (!a) return;
+    var href = a.getAttribute('href') || a.getAttribute('xlink:href') || '';
+    if (href.charAt(0) !== '#') return;
+    ev.preventDefault();
+    try { history.replaceState(null, '', href); } catch (e) { /* some file:// setups refuse */ }
+    reveal(decodeURIComponent(href.slice(1)));
+  });
+  document.getElementById('expand-failed').addEventListener('click', function () {
+    cases.forEach(function (c) { if (!c.hidden && c.dataset.verdict !== 'pass') c.open = true; });
+  });
+  document.getElementById('collapse-all').addEventListener('click', function () {
+    cases.forEach(function (c) { c.open = false; });
+  });
+  apply();
+  if (location.hash.length > 1) reveal(decodeURIComponent(location.hash.slice(1)));
+})();
+)js";
+
+std::string result_class(const std::string& overall) {
+  if (overall == "pass") return "r-pass";
+  if (overall == "fail") return "r-fail";
+  if (overall == "pass with warnings") return "r-warn";
+  if (overall == "interrupted") return "r-interrupted";
+  return "r-none";
+}
+
+std::string verdict_badge(Verdict v) {
+  return fmt::format("<span class=\"v v-{0}\">{1}</span>", verdict_word(v), upper(verdict_word(v)));
+}
+
+void record_row(std::string& out, std::string_view name, std::string_view value, bool mono = false) {
+  out += fmt::format("<tr><td>{}</td><td{}>{}</td></tr>\n", esc(name), mono ? " class=\"mono\"" : "",
+                     value.empty() ? std::string("-") : esc(value));
+}
+
+void render_record(std::string& out, const RunResult& run) {
+  const std::string overall = overall_result(run);
+  out += "<section id=\"record\"><h1>mdmconform certification record</h1><div class=\"record\"><table>\n";
+  record_row(out, "target", run.target_name);
+  record_row(out, "target URL", run.target_url, true);
+  record_row(out, "profile digest", run.profile_digest, true);
+  record_row(out, "harness version", run.harness_version);
+  record_row(out, "suite digest", run.suite_digest, true);
+  record_row(out, "Apple schema revision", run.apple_schema_revision, true);
+  record_row(out, "date", run.started_at);
+  record_row(out, "elapsed", fmt::format("{:.2f} s", static_cast<double>(run.elapsed.count()) / 1000.0));
+  record_row(out, "seed", std::to_string(run.seed), true);
+  record_row(out, "identity mode", run.identity_mode);
+  if (!run.builtin_fault.empty() && run.builtin_fault != "none") {
+    record_row(out, "built-in server fault mode", run.builtin_fault);
+  }
+  if (!run.declares.empty()) {
+    std::vector<std::string> declared;
+    for (const auto& [key, value] : run.declares) declared.push_back(fmt::format("{}: {}", key, value));
+    record_row(out, "target declares", fmt::format("{}", fmt::join(declared, ", ")));
+  }
+  record_row(out, "secrets", run.redacted ? "redacted" : "NOT redacted (--no-redact)");
+  out += fmt::format("</table><div><div id=\"overall\" class=\"result {}\" data-result=\"{}\">{}</div></div></div>\n",
+                     result_class(overall), esc(overall), esc(overall));
+  if (run.interrupted) {
+    out += "<p class=\"notes\">interrupted: the run stopped early; these results are partial.</p>\n";
+  }
+  for (const auto& note : run.notes) out += "<p class=\"notes\">note: " + esc(note) + "</p>\n";
+  out += "</section>\n";
+}
+
+std::vector<std::string> ordered_areas(const std::map<std::string, std::vector<const CaseResult*>>& by_area) {
+  std::vector<std::string> out;
+  for (auto area : kAreaOrder) {
+    if (by_area.count(std::string(area))) out.emplace_back(area);
+  }
+  for (const auto& [area, cases] : by_area) {
+    if (std::find(out.begin(), out.end(), area) == out.end()) out.push_back(area);
+  }
+  return out;
+}
+
+void render_counts(std::string& out, const RunResult& run) {
+  std::vector<const CaseResult*> all;
+  std::map<std::string, std::vector<const CaseResult*>> by_area;
+  for (const auto& c : run.cases) {
+    all.push_back(&c);
+    by_area[rule_area(c)].push_back(&c);
+  }
+  const auto totals = count_by_verdict(all);
+  out += "<section id=\"counts\"><h2>Counts</h2><table class=\"counts\"><tr><th>area</th>";
+  for (Verdict v : kVerdictOrder) out += "<th>" + verdict_badge(v) + "</th>";
+  out += "<th>cases</th></tr>\n";
+  for (const auto& area : ordered_areas(by_area)) {
+    const auto counts = count_by_verdict(by_area.at(area));
+    out += fmt::format("<tr data-area=\"{0}\"><td>{0}</td>", esc(area));
+    for (Verdict v : kVerdictOrder) {
+      const int n = count_of(counts, v);
+      out += fmt::format("<td class=\"n\">{}</td>", n == 0 ? std::string("") : std::to_string(n));
+    }
+    out += fmt::format("<td class=\"n\">{}</td></tr>\n", by_area.at(area).size());
+  }
+  out += "<tr><th>all</th>";
+  for (Verdict v : kVerdictOrder) {
+    out += fmt::format("<th class=\"n\" id=\"count-{0}\" data-verdict=\"{0}\">{1}</th>", verdict_word(v),
+                       count_of(totals, v));
+  }
+  out += fmt::format("<th class=\"n\" id=\"count-total\">{}</th></tr></table></section>\n", run.cases.size());
+}
+
+std::string case_anchor(std::size_t index) { return fmt::format("c{}", index + 1); }
+
+void render_rules(std::string& out, const RunResult& run) {
+  std::map<std::string, std::size_t> case_index;
+  for (std::size_t i = 0; i < run.cases.size(); ++i) case_index.emplace(run.cases[i].id, i);
+  auto case_link = [&](const std::string& id) {
+    auto it = case_index.find(id);
+    if (it == case_index.end()) return "<code>" + esc(id) + "</code>";
+    return fmt::format("<a href=\"#{}\"><code>{}</code></a>", case_anchor(it->second), esc(id));
+  };
+  out += "<section id=\"rules\"><h2>Rules</h2><table class=\"rules\"><tr><th>rule</th><th>level</th>"
+         "<th>verdict</th><th>what it asks, and the text it rests on</th><th>cases</th></tr>\n";
+  for (const RuleResult& r : run.rules) {
+    out += fmt::format("<tr id=\"rule-{0}\" data-verdict=\"{1}\"><td><code>{0}</code></td><td>{2}</td><td>{3}</td><td>",
+                       esc(r.id), verdict_word(r.verdict), scenario::level_name(r.level), verdict_badge(r.verdict));
+    if (!r.summary.empty()) out += esc(r.summary);
+    if (!r.apple.empty()) {
+      out += "<blockquote>" + esc(r.apple) + "</blockquote>";
+    } else if (r.grounding == "http") {
+      out += "<blockquote>Apple is silent here: the rule rests on HTTP semantics (RFC 9110).</blockquote>";
+    }
+    if (!r.source.empty()) out += "<cite>" + esc(r.source) + "</cite>";
+    out += "</td><td>";
+    std::vector<std::string> links;
+    for (const auto& id : r.cases) {
+      const bool failed = std::find(r.failed_cases.begin(), r.failed_cases.end(), id) != r.failed_cases.end();
+      links.push_back(case_link(id) + (failed ? " \u2717" : ""));
+    }
+    out += fmt::format("{}", fmt::join(links, "<br>"));
+    out += "</td></tr>\n";
+  }
+  out += "</table></section>\n";
+}
+
+// A body as a reader wants it: a plist pretty-printed as XML (binary ones too, said so), other
+// text as it is, other bytes as hex; cut at kHtmlBodyCap.
+std::string render_body(std::string_view body, const std::optional<scenario::CutBody>& cut_body) {
+  if (body.empty() && !cut_body) return "<p class=\"legend\">(empty body)</p>";
+  std::string note;
+  std::string shown;
+  const std::size_t whole = cut_body ? cut_body->bytes : body.size();
+  if (!cut_body && body.size() <= kHtmlBodyCap) {
+    const auto format = plist::sniff(body);
+    if (format) {
+      if (auto parsed = plist::parse(body)) {
+        shown = plist::to_xml(*parsed);
+        note = *format == plist::Format::binary ? fmt::format("binary plist, {}, shown as XML", bytes_text(whole))
+                                                : fmt::format("XML plist, {}", bytes_text(whole));
+      }
+    }
+  }
+  if (shown.empty() && note.empty()) {
+    const std::string_view head = body.substr(0, kHtmlBodyCap);
+    if (is_valid_utf8(head) || head.size() < body.size()) {
+      shown = std::string(head);
+      note = fmt::format("{}{}", bytes_text(whole), plist::sniff(body) ? ", not a well-formed plist" : "");
+    } else {
+      // Bytes that are not text: a hex dump, 32 bytes a line.
+      for (std::size_t i = 0; i < head.size(); ++i) {
+        shown += fmt::format("{:02x}", static_cast<unsigned char>(head[i]));
+        shown += (i % 32 == 31) ? '\n' : ' ';
+      }
+      note = fmt::format("{}, not text: hex", bytes_text(whole));
+    }
+    if (whole > head.size()) {
+      note += fmt::format("; the first {} shown, the whole body{} is in report.json", bytes_text(head.size()),
+                          cut_body ? fmt::format(" (sha256 {}) was cut to {} there too", cut_body->sha256,
+                                                 bytes_text(body.size()))
+                                   : std::string());
+    }
+  }
+  return fmt::format("<p class=\"legend\">{}</p><pre class=\"body\">{}</pre>", esc(note), esc(shown));
+}
+
+std::string render_headers(const net::Headers& headers) {
+  if (headers.empty()) return "";
+  std::string out = "<table class=\"hdr\">";
+  for (const auto& h : headers) out += "<tr><td class=\"mono\">" + esc(h.name) + "</td><td class=\"mono\">" + esc(h.value) + "</td></tr>";
+  return out + "</table>";
+}
+
+void render_exchange(std::string& out, const TranscriptEntry& e, std::size_t number, const std::string& anchor,
+                     chr::sys_time<chr::microseconds> case_start, bool bad) {
+  const net::Exchange& x = e.exchange;
+  const auto offset = start_of(e) - case_start;
+  const std::string step = !e.step ? "" : *e.step < 0 ? " \u00b7 enrollment" : fmt::format(" \u00b7 step {}", *e.step);
+  out += fmt::format(
+      "<details class=\"exchange{}\" id=\"{}\"{}><summary><span class=\"mono\">#{}</span> <code>{}</code> "
+      "<b>{}</b> \u2192 <span class=\"st {}\">{}</span> \u00b7 {} \u00b7 +{:.2f} ms{}</summary>\n",
+      bad ? " bad" : "", anchor, bad ? " open" : "", number, esc(e.actor), esc(e.label), status_class(e),
+      esc(answer_summary(e)), millis(x.elapsed), static_cast<double>(offset.count()) / 1000.0, step);
+  out += "<div class=\"http\"><div class=\"req\"><h4>request</h4>";
+  out += fmt::format("<div class=\"mono\">{} {}</div>", esc(x.request.method), esc(x.request.url));
+  out += render_headers(x.request.headers);
+  out += render_body(x.request.body, std::nullopt);
+  out += "</div><div class=\"resp\"><h4>response</h4>";
+  if (x.response) {
+    out += fmt::format("<div class=\"mono st {}\">HTTP {} {}</div>", status_class(e), x.response->status,
+                       esc(x.response->reason));
+    out += render_headers(x.response->headers);
+    out += render_body(x.response->body, e.response_body_cut);
+  } else {
+    out += fmt::format("<div class=\"st s-none\">no answer: {} ({})</div>",
+                       esc(net::transport_error_name(x.error)), esc(x.error_detail));
+  }
+  std::vector<std::string> timing;
+  timing.push_back("started " + utc_time(x.started));
+  timing.push_back("took " + millis(x.elapsed));
+  timing.push_back(x.reused_connection ? "kept-alive connection" : "new connection");
+  if (x.tls) timing.push_back(x.tls_verified ? "TLS, verified" : "TLS, NOT verified");
+  for (const auto& r : x.redirects) timing.push_back("redirected to " + r);
+  out += fmt::format("</div><div class=\"timing\">{}</div></div></details>\n", esc(fmt::format("{}", fmt::join(timing, " \u00b7 "))));
+}
+
+void render_case(std::string& out, const CaseResult& c, std::size_t index) {
+  const std::string anchor = case_anchor(index);
+  const std::string search = ascii_lower(fmt::format("{} {} {} {} {}", c.id, c.title, fmt::join(c.rules, " "),
+                                                     c.reason, scenario::verdict_name(c.verdict)));
+  out += fmt::format("<details class=\"case\" id=\"{}\" data-verdict=\"{}\" data-search=\"{}\"><summary>{} "
+                     "<code>{}</code> <span class=\"title\">{}</span> \u00b7 {} \u00b7 {} ms{}</summary>\n",
+                     anchor, verdict_word(c.verdict), esc(search), verdict_badge(c.verdict), esc(c.id), esc(c.title),
+                     esc(fmt::format("{}", fmt::join(c.rules, ", "))), c.elapsed.count(),
+                     c.flaky ? " <span class=\"flaky\">FLAKY</span>" : "");
+  out += "<div class=\"case-body\">";
+  if (!c.reason.empty()) out += "<p><b>why:</b> " + esc(c.reason) + "</p>";
+  if (!c.attempts.empty()) {
+    out += fmt::format("<p>attempts on fresh devices: {}{}</p>", esc(fmt::format("{}", fmt::join(c.attempts, ", "))),
+                       c.flaky ? " \u2014 <span class=\"flaky\">flaky</span>: the verdict did not repeat; the worst is kept" : "");
+  }
+  if (!c.reproducer.empty()) out += "<p><b>reproducer:</b></p><pre class=\"repro\">" + esc(c.reproducer) + "</pre>";
+  if (!c.findings.empty()) {
+    out += "<table class=\"findings\"><tr><th>result</th><th>rule</th><th>level</th><th>step</th><th>expected</th>"
+           "<th>actual</th></tr>\n";
+    for (const Finding& f : c.findings) {
+      out += fmt::format("<tr class=\"finding-{0}\"><td>{0}</td><td><a href=\"#rule-{1}\"><code>{1}</code></a></td>"
+                         "<td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>\n",
+                         f.passed ? "pass" : "fail", esc(f.rule), scenario::level_name(f.level),
+                         f.step < 0 ? std::string("enroll") : std::to_string(f.step), esc(f.expected), esc(f.actual));
+    }
+    out += "</table>\n";
+  }
+  const auto exchanges = in_time_order(c);
+  if (!exchanges.empty()) {
+    out += "<div class=\"diagram\">" + sequence_diagram_svg(c, anchor) + "</div>\n";
+    out += "<p class=\"legend\">Each exchange is a solid request and a dashed answer; grey bars are the wait for an "
+           "answer, and overlapping bars are requests in flight at once. Red shading marks a step that broke a "
+           "rule. Click an arrow for the exchange.</p>\n";
+  }
+  const auto broken = failed_steps(c);
+  out += fmt::format("<div class=\"transcript\"><h4>transcript: {} exchange(s)</h4>\n", exchanges.size());
+  const auto case_start = exchanges.empty() ? chr::sys_time<chr::microseconds>{} : start_of(*exchanges.front());
+  for (std::size_t k = 0; k < exchanges.size(); ++k) {
+    const bool bad = exchanges[k]->step && broken.count(*exchanges[k]->step) != 0;
+    render_exchange(out, *exchanges[k], k + 1, fmt::format("{}-x{}", anchor, k + 1), case_start, bad);
+  }
+  out += "</div></div></details>\n";
+}
+
+void render_cases(std::string& out, const RunResult& run) {
+  std::vector<const CaseResult*> all;
+  for (const auto& c : run.cases) all.push_back(&c);
+  const auto counts = count_by_verdict(all);
+  out += "<section id=\"cases\"><h2>Cases</h2><div id=\"filters\">";
+  for (Verdict v : kVerdictOrder) {
+    out += fmt::format("<label><input type=\"checkbox\" class=\"verdict-filter\" value=\"{}\" checked> {} {}</label>",
+                       verdict_word(v), verdict_badge(v), count_of(counts, v));
+  }
+  out += fmt::format("<input type=\"search\" id=\"text-filter\" placeholder=\"filter by id, title, rule or reason\">"
+                     "<span><span id=\"shown\">{}</span> of {} shown</span>"
+                     "<button type=\"button\" id=\"expand-failed\">open all not passing</button>"
+                     "<button type=\"button\" id=\"collapse-all\">close all</button></div>\n",
+                     run.cases.size(), run.cases.size());
+  for (std::size_t i = 0; i < run.cases.size(); ++i) render_case(out, run.cases[i], i);
+  out += "</section>\n";
+}
+
+}  // namespace
+
+std::string overall_result(const RunResult& run) {
+  if (run.interrupted) return "interrupted";
+  if (run.cases.empty()) return "no cases";
+  Verdict worst = Verdict::pass;
+  for (const auto& c : run.cases) worst = std::max(worst, c.verdict);
+  if (worst == Verdict::fail || worst == Verdict::error) return "fail";
+  if (worst == Verdict::warn) return "pass with warnings";
+  return "pass";
+}
+
+std::string to_html(const RunResult& run) {
+  std::string out;
+  out.reserve(256 * 1024);
+  out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
+  // The page fetches nothing: whatever a target managed to put in it, the browser loads no
+  // resource from anywhere.
+  out += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+         "script-src 'unsafe-inline'; img-src data:\">\n";
+  out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+  out += fmt::format("<title>mdmconform: {} \u2014 {}</title>\n", esc(run.target_name), esc(overall_result(run)));
+  out += "<style>";
+  out += kStyle;
+  out += "</style></head><body><main>\n";
+  render_record(out, run);
+  render_counts(out, run);
+  render_rules(out, run);
+  render_cases(out, run);
+  out += fmt::format("<p class=\"legend\">Made by mdmconform {} from report.json; "
+                     "<code>mdmconform report report.json --format html</code> makes it again.</p>\n",
+                     esc(run.harness_version));
+  out += "</main><script>";
+  out += kScript;
+  out += "</script></body></html>\n";
+  return out;
+}
+
+}  // namespace mdmc::report

@@ -1,0 +1,54 @@
+#pragma once
+// The views people read, derived from the same record as every other view: a self-contained
+// HTML page (inline CSS, JS and SVG; it fetches nothing and works opened from disk) and a short
+// Markdown summary for a CI job page, for a conformance run (report.json) and for a fuzz run
+// (fuzz/summary.json). Text from the target is escaped everywhere; nothing here throws on it.
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "harness/scenario/result.hpp"
+
+namespace mdmc::report {
+
+// What a run comes to, in one word or three: "interrupted" when it stopped early, "no cases"
+// when it ran none, "fail" when a case failed or errored, "pass with warnings" when a case
+// warned, else "pass". (The exit code's --strict and --baseline refinements are not recorded.)
+std::string overall_result(const scenario::RunResult& run);
+
+// report.html: the certification record, counts by verdict and by rule area, the rules with
+// the Apple sentence each enforces, then every case, expandable, with its findings, its
+// reproducer, a sequence diagram and the full transcript (headers, plist bodies pretty-printed,
+// timings), and filters by verdict and by text. Shows what the record holds: redact first.
+// Bodies longer than kHtmlBodyCap are shown cut, with the size of the whole.
+std::string to_html(const scenario::RunResult& run);
+inline constexpr std::size_t kHtmlBodyCap = 32 * 1024;
+
+// A case's sequence diagram, as an inline SVG element: one lane per device and per user (by
+// transcript actor, in order of first appearance, each user beside its device), one for the
+// server and, when the case queued commands, one for the admin API. Every exchange is a
+// request arrow (<g class="arrow request">) and, when it got an answer, a response arrow
+// (<g class="arrow response">), else a cross (<g class="no-answer">); each event takes its
+// own row in time order, so exchanges made at once interleave. Steps with a failed finding
+// are shaded, with the rules they broke.
+std::string sequence_diagram_svg(const scenario::CaseResult& c, const std::string& anchor_prefix);
+
+// What an exchange's answer was, in a few words: "200 empty", "200 ProfileList" (a command),
+// "410 Gone", "200 plist (1.2 KiB)", "no answer: header_timeout".
+std::string describe_answer(const scenario::TranscriptEntry& entry);
+
+// summary.md: the result, the counts, then each case that did not pass (fail, error, warn),
+// with its rule, the reason and its reproducer; at most kMarkdownMaxListed of them.
+std::string to_markdown(const scenario::RunResult& run);
+inline constexpr std::size_t kMarkdownMaxListed = 50;
+
+// The page and the summary of a fuzz run, from the summary.json `mdmconform fuzz` writes
+// ({"kind": "mdmconform-fuzz", ..., "timeline": [...], "findings": [...]}): the record, the
+// counts, the findings, and two line charts (executions per second, corpus size, over time),
+// one point per timeline entry up to kFuzzChartMaxPoints (evenly chosen beyond). Missing or
+// mistyped fields are shown as "-"; never throws.
+std::string render_fuzz_html(const nlohmann::json& summary);
+std::string render_fuzz_markdown(const nlohmann::json& summary);
+inline constexpr std::size_t kFuzzChartMaxPoints = 2000;
+
+}  // namespace mdmc::report

@@ -1,0 +1,431 @@
+#include "harness/report/html.hpp"
+
+#include <chrono>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "harness/plist/value.hpp"
+#include "harness/report/detail/text.hpp"
+#include "harness/report/report.hpp"
+
+namespace mdmc::report {
+namespace {
+
+namespace chr = std::chrono;
+using scenario::CaseResult;
+using scenario::Finding;
+using scenario::Level;
+using scenario::RuleResult;
+using scenario::RunResult;
+using scenario::TranscriptEntry;
+using scenario::Verdict;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+chr::system_clock::time_point t0() { return chr::sys_days{chr::year{2026} / 11 / 29} + chr::hours{8}; }
+
+TranscriptEntry entry(std::string actor, std::string label, int step, chr::microseconds start, chr::microseconds took,
+                      std::optional<int> status, std::string response_body = "") {
+  TranscriptEntry e;
+  e.actor = std::move(actor);
+  e.label = std::move(label);
+  e.step = step;
+  e.exchange.request.method = "PUT";
+  e.exchange.request.url = "https://127.0.0.1:8443/mdm";
+  e.exchange.request.headers = {{"Content-Type", "application/x-apple-aspen-mdm; charset=UTF-8"}};
+  plist::Dict idle{{"Status", plist::Value("Idle")}, {"UDID", plist::Value("UDID-1")}};
+  e.exchange.request.body = plist::to_xml(plist::Value(idle));
+  e.exchange.started = t0() + start;
+  e.exchange.elapsed = took;
+  if (status) {
+    net::Response r;
+    r.status = *status;
+    r.reason = *status == 410 ? "Gone" : "OK";
+    r.body = std::move(response_body);
+    e.exchange.response = std::move(r);
+  } else {
+    e.exchange.error = net::TransportError::header_timeout;
+    e.exchange.error_detail = "no header in 1000 ms";
+  }
+  return e;
+}
+
+std::string command_plist(std::string_view type) {
+  plist::Dict command{{"RequestType", plist::Value(std::string(type))}};
+  plist::Dict top{{"CommandUUID", plist::Value("C-1")}, {"Command", plist::Value(command)}};
+  return plist::to_binary(plist::Value(top));
+}
+
+// A case with a device, a user, the admin API, two requests in flight at once (the device's
+// and the user's), a 410, an answer that never came, and a broken rule at step 2.
+CaseResult sample_case() {
+  CaseResult c;
+  c.id = "chn/concurrent";
+  c.title = "device and user series at once";
+  c.rules = {"CHN-CONCURRENT"};
+  c.verdict = Verdict::fail;
+  c.reason = "CHN-CONCURRENT: expected 200 with a zero-length body, got 204";
+  c.reproducer = "mdmconform run --seed 7 --fault series-end-204 chn/concurrent";
+  c.findings = {Finding{"ENR-AUTH", Level::must, true, "200", "200", -1},
+                Finding{"CHN-CONCURRENT", Level::must, false, "200 with a zero-length body", "204", 2}};
+  using us = chr::microseconds;
+  c.transcript = {
+      entry("mac", "Authenticate", -1, us{0}, us{400}, 200),
+      entry("admin", "enqueue ProfileList C-1 for mac", 0, us{1000}, us{300}, 200),
+      // Recorded in the order they finished: the user's answer came first.
+      entry("mac/alice", "Idle", 2, us{2100}, us{500}, 204),
+      entry("mac", "Idle", 2, us{2000}, us{900}, 200, command_plist("ProfileList")),
+      entry("mac", "NotNow C-1", 2, us{3000}, us{300}, 200),
+      entry("mac/bob", "UserAuthenticate", 3, us{4000}, us{300}, 410),
+      entry("mac", "Idle", 4, us{5000}, us{1000}, std::nullopt),
+  };
+  c.elapsed = chr::milliseconds{6};
+  return c;
+}
+
+RunResult sample_run() {
+  RunResult run;
+  run.harness_version = "0.1.0";
+  run.target_name = "reference";
+  run.target_url = "https://127.0.0.1:8443/checkin";
+  run.profile_digest = "sha256:1111";
+  run.suite_digest = "sha256:2222";
+  run.apple_schema_revision = "apple-schema-rev-3333";
+  run.started_at = "2026-11-29T08:00:00Z";
+  run.seed = 7;
+  run.redacted = true;
+  CaseResult pass;
+  pass.id = "chn/idle_empty";
+  pass.title = "Idle with nothing queued";
+  pass.rules = {"CHN-IDLE-EMPTY"};
+  pass.transcript = {entry("mac", "Idle", 0, chr::microseconds{0}, chr::microseconds{100}, 200)};
+  CaseResult skipped;
+  skipped.id = "net/manage";
+  skipped.rules = {"NET-MANAGE"};
+  skipped.verdict = Verdict::skip;
+  skipped.reason = "the profile manages no network user";
+  run.cases = {pass, sample_case(), skipped};
+  run.rules = {RuleResult{"CHN-CONCURRENT", Level::must, Verdict::fail, {"chn/concurrent"}, {"chn/concurrent"},
+                          "concurrent device and user requests are served independently",
+                          "When enrollment occurs in this manner, the MDM server receives separate requests for "
+                          "the device and each logged-in user.",
+                          "Apple, Managing MDM Devices and Users in macOS", "apple"},
+               RuleResult{"ROB-MALFORMED", Level::should, Verdict::skip, {}, {}, "4xx for a malformed plist", "",
+                          "RFC 9110 15.5", "http"}};
+  return run;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+// The y coordinate of each arrow of a kind, in document order (= exchange number order).
+std::vector<int> arrow_rows(const std::string& svg, const std::string& kind) {
+  std::vector<int> out;
+  const std::regex re("<g class=\"arrow " + kind + "[^\"]*\"><title>[^<]*</title><line x1=\"\\d+\" y1=\"(\\d+)\"");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it) {
+    out.push_back(std::stoi((*it)[1]));
+  }
+  return out;
+}
+
+TEST(SequenceDiagram, HasALaneForTheServerTheDeviceEachUserAndTheAdminApi) {
+  const std::string svg = sequence_diagram_svg(sample_case(), "c1");
+  EXPECT_EQ(occurrences(svg, "<g class=\"lane "), 5u) << svg;
+  // Users sit beside their device, the server after them, the admin API last.
+  const auto mac = svg.find("data-actor=\"mac\"");
+  const auto alice = svg.find("data-actor=\"mac/alice\"");
+  const auto bob = svg.find("data-actor=\"mac/bob\"");
+  const auto server = svg.find("data-actor=\"server\"");
+  const auto admin = svg.find("data-actor=\"admin\"");
+  ASSERT_NE(admin, std::string::npos);
+  EXPECT_LT(mac, alice);
+  EXPECT_LT(alice, bob);
+  EXPECT_LT(bob, server);
+  EXPECT_LT(server, admin);
+}
+
+TEST(SequenceDiagram, DrawsARequestPerExchangeAndAnAnswerPerResponse) {
+  const std::string svg = sequence_diagram_svg(sample_case(), "c1");
+  EXPECT_EQ(occurrences(svg, "class=\"arrow request"), 7u);
+  EXPECT_EQ(occurrences(svg, "class=\"arrow response"), 6u);
+  EXPECT_EQ(occurrences(svg, "class=\"no-answer\""), 1u);
+  EXPECT_THAT(svg, HasSubstr("no answer: header_timeout"));
+  // Status and what the answer held, at a glance.
+  EXPECT_THAT(svg, HasSubstr(">410 Gone<"));
+  EXPECT_THAT(svg, HasSubstr("arrow response s-410"));
+  EXPECT_THAT(svg, HasSubstr("arrow response s-204"));
+  EXPECT_THAT(svg, HasSubstr(">200 ProfileList<"));
+  EXPECT_THAT(svg, HasSubstr(">200 empty<"));
+  EXPECT_THAT(svg, HasSubstr("arrow request notnow"));
+  // Each exchange links to its transcript entry.
+  EXPECT_THAT(svg, HasSubstr("<a href=\"#c1-x7\">"));
+}
+
+TEST(SequenceDiagram, InterleavesRequestsInFlightAtOnceInTimeOrder) {
+  const std::string svg = sequence_diagram_svg(sample_case(), "c1");
+  const auto requests = arrow_rows(svg, "request");
+  const auto responses = arrow_rows(svg, "response");
+  ASSERT_EQ(requests.size(), 7u);
+  ASSERT_EQ(responses.size(), 6u);
+  // In time order: exchange 3 is the device's Idle (started at 2.0 ms), 4 the user's (2.1 ms).
+  // Both requests come before either answer; the user's answer (2.6 ms) before the device's (2.9 ms).
+  EXPECT_LT(requests[2], requests[3]);
+  EXPECT_LT(requests[3], responses[3]);
+  EXPECT_LT(responses[3], responses[2]);
+  for (std::size_t k = 0; k + 1 < requests.size(); ++k) EXPECT_LT(requests[k], requests[k + 1]);
+}
+
+TEST(SequenceDiagram, ShadesTheStepThatBrokeARule) {
+  const std::string svg = sequence_diagram_svg(sample_case(), "c1");
+  EXPECT_THAT(svg, HasSubstr("class=\"step bad\" data-step=\"2\""));
+  EXPECT_THAT(svg, HasSubstr("\u2717 CHN-CONCURRENT"));
+  EXPECT_EQ(occurrences(svg, "step bad"), 1u);
+  EXPECT_THAT(svg, HasSubstr(">enroll<"));
+}
+
+TEST(SequenceDiagram, EscapesWhatTheTargetSent) {
+  CaseResult c = sample_case();
+  c.transcript[0].exchange.response->reason = "<script>alert(1)</script>";
+  c.transcript[0].exchange.response->status = 418;
+  c.transcript[0].label = "Idle \x1b[2J";
+  const std::string svg = sequence_diagram_svg(c, "c1");
+  EXPECT_THAT(svg, Not(HasSubstr("<script")));
+  EXPECT_THAT(svg, Not(HasSubstr("\x1b")));
+  EXPECT_THAT(svg, HasSubstr("&lt;script&gt;"));
+}
+
+TEST(Html, IsOneSelfContainedFileThatFetchesNothing) {
+  const std::string html = to_html(sample_run());
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_THAT(html, HasSubstr("Content-Security-Policy\" content=\"default-src 'none'"));
+  for (const char* fetch : {"<link", "<script src", " src=\"", "url(", "@import", "<iframe", "<img"}) {
+    EXPECT_THAT(html, Not(HasSubstr(fetch))) << fetch;
+  }
+  EXPECT_EQ(occurrences(html, "<script>"), 1u);
+  EXPECT_EQ(occurrences(html, "<style>"), 1u);
+}
+
+TEST(Html, ShowsTheCertificationRecordAndTheOverallResult) {
+  const std::string html = to_html(sample_run());
+  for (const char* field : {"reference", "sha256:1111", "sha256:2222", "apple-schema-rev-3333", "0.1.0",
+                            "2026-11-29T08:00:00Z"}) {
+    EXPECT_THAT(html, HasSubstr(field)) << field;
+  }
+  EXPECT_THAT(html, HasSubstr("id=\"overall\" class=\"result r-fail\" data-result=\"fail\""));
+}
+
+TEST(Html, CountsByVerdictAndByArea) {
+  const std::string html = to_html(sample_run());
+  EXPECT_THAT(html, HasSubstr("id=\"count-pass\" data-verdict=\"pass\">1<"));
+  EXPECT_THAT(html, HasSubstr("id=\"count-fail\" data-verdict=\"fail\">1<"));
+  EXPECT_THAT(html, HasSubstr("id=\"count-skip\" data-verdict=\"skip\">1<"));
+  EXPECT_THAT(html, HasSubstr("id=\"count-error\" data-verdict=\"error\">0<"));
+  EXPECT_THAT(html, HasSubstr("id=\"count-total\">3<"));
+  EXPECT_THAT(html, HasSubstr("<tr data-area=\"CHN\">"));
+  EXPECT_THAT(html, HasSubstr("<tr data-area=\"NET\">"));
+}
+
+TEST(Html, QuotesTheAppleSentenceOfEachRule) {
+  const std::string html = to_html(sample_run());
+  EXPECT_THAT(html, HasSubstr("<blockquote>When enrollment occurs in this manner, the MDM server receives"));
+  EXPECT_THAT(html, HasSubstr("rests on HTTP semantics (RFC 9110)"));
+  EXPECT_THAT(html, HasSubstr("<tr id=\"rule-CHN-CONCURRENT\" data-verdict=\"fail\"><td><code>CHN-CONCURRENT</code></td><td>must</td>"));
+}
+
+TEST(Html, EachCaseHasFindingsReproducerDiagramAndTranscript) {
+  const std::string html = to_html(sample_run());
+  EXPECT_EQ(occurrences(html, "<details class=\"case\""), 3u);
+  EXPECT_THAT(html, HasSubstr("id=\"c2\" data-verdict=\"fail\""));
+  EXPECT_THAT(html, HasSubstr("<pre class=\"repro\">mdmconform run --seed 7 --fault series-end-204 chn/concurrent</pre>"));
+  EXPECT_THAT(html, HasSubstr("<td>200 with a zero-length body</td><td>204</td>"));
+  EXPECT_EQ(occurrences(html, "<svg class=\"seq\""), 2u);  // the skipped case has no exchange
+  EXPECT_EQ(occurrences(html, "<details class=\"exchange"), 8u);
+  // Exchanges of the broken step are open, the others closed.
+  EXPECT_EQ(occurrences(html, "<details class=\"exchange bad\""), 3u);
+  EXPECT_THAT(html, HasSubstr("id=\"c2-x1\"><summary>"));
+  // Headers, and a binary plist body pretty-printed as XML.
+  EXPECT_THAT(html, HasSubstr("<td class=\"mono\">Content-Type</td>"));
+  EXPECT_THAT(html, HasSubstr("binary plist, "));
+  EXPECT_THAT(html, HasSubstr("&lt;key&gt;RequestType&lt;/key&gt;"));
+  EXPECT_THAT(html, HasSubstr("took 0.90 ms"));
+  EXPECT_THAT(html, HasSubstr("no answer: header_timeout (no header in 1000 ms)"));
+}
+
+TEST(Html, HasFiltersByVerdictAndByText) {
+  const std::string html = to_html(sample_run());
+  for (const char* v : {"pass", "fail", "warn", "skip", "error"}) {
+    EXPECT_THAT(html, HasSubstr(std::string("class=\"verdict-filter\" value=\"") + v + "\" checked")) << v;
+  }
+  EXPECT_THAT(html, HasSubstr("id=\"text-filter\""));
+  EXPECT_THAT(html, HasSubstr("data-search=\"chn/concurrent device and user series at once chn-concurrent"));
+}
+
+TEST(Html, ShowsSecretsAsTheRedactedRecordHoldsThem) {
+  RunResult run = sample_run();
+  plist::Dict token{{"MessageType", plist::Value("TokenUpdate")},
+                    {"Token", plist::Value(plist::Data{"PUSH-TOKEN-SECRET-BYTES"})},
+                    {"PushMagic", plist::Value("MAGIC-SECRET-1234")}};
+  run.cases[1].transcript[0].exchange.request.body = plist::to_xml(plist::Value(token));
+  run.cases[1].transcript[0].exchange.request.headers.push_back({"Mdm-Signature", "MIAGCSqGSIb3DQEHAqCAMIACAQE"});
+  redact_secrets(run);
+  const std::string html = to_html(run);
+  EXPECT_THAT(html, Not(HasSubstr("MAGIC-SECRET-1234")));
+  EXPECT_THAT(html, Not(HasSubstr("MIAGCSqGSIb3DQEHAqCAMIACAQE")));
+  // The XML plist escapes the marker's angle brackets, and the page escapes the XML.
+  EXPECT_THAT(html, HasSubstr("&amp;lt;redacted: 17 chars&amp;gt;"));
+  run.redacted = false;
+  EXPECT_THAT(to_html(run), HasSubstr("NOT redacted"));
+}
+
+TEST(Html, EscapesTargetTextAndCutsLongBodies) {
+  RunResult run = sample_run();
+  auto& response = *run.cases[1].transcript[3].exchange.response;
+  response.headers.push_back({"X-Evil", "\"><script>alert(1)</script>"});
+  response.body = std::string(kHtmlBodyCap + 5000, 'A');
+  run.cases[1].reason = "<img src=x onerror=alert(1)>";
+  const std::string html = to_html(run);
+  EXPECT_EQ(occurrences(html, "<script"), 1u);
+  EXPECT_THAT(html, Not(HasSubstr("<img")));
+  EXPECT_THAT(html, HasSubstr("&lt;img src=x onerror=alert(1)&gt;"));
+  EXPECT_THAT(html, HasSubstr("the first 32.0 KiB shown, the whole body is in report.json"));
+  EXPECT_THAT(html, Not(HasSubstr(std::string(kHtmlBodyCap + 1, 'A'))));
+}
+
+TEST(Html, ShowsBytesThatAreNotTextAsHex) {
+  RunResult run = sample_run();
+  run.cases[1].transcript[0].exchange.response->body = std::string("\xff\xfe\x00\x01", 4);
+  EXPECT_THAT(to_html(run), HasSubstr("ff fe 00 01"));
+}
+
+TEST(OverallResult, IsTheWorstVerdictInWords) {
+  RunResult run = sample_run();
+  EXPECT_EQ(overall_result(run), "fail");
+  run.cases[1].verdict = Verdict::warn;
+  EXPECT_EQ(overall_result(run), "pass with warnings");
+  run.cases[1].verdict = Verdict::pass;
+  EXPECT_EQ(overall_result(run), "pass");
+  run.cases[1].verdict = Verdict::error;
+  EXPECT_EQ(overall_result(run), "fail");
+  run.interrupted = true;
+  EXPECT_EQ(overall_result(run), "interrupted");
+  EXPECT_EQ(overall_result(RunResult{}), "no cases");
+}
+
+TEST(Markdown, GivesTheCountsThenEachFailureWithItsRuleAndReproducer) {
+  const std::string md = to_markdown(sample_run());
+  EXPECT_THAT(md, HasSubstr("## mdmconform: FAIL against `reference`"));
+  EXPECT_THAT(md, HasSubstr("3 cases: 1 pass, 1 fail, 0 warn, 1 skip, 0 error"));
+  EXPECT_THAT(md, HasSubstr("| 1 | 1 | 0 | 1 | 0 |"));
+  EXPECT_THAT(md, HasSubstr("- **FAIL** `chn/concurrent` \u2014 CHN-CONCURRENT (must): "));
+  EXPECT_THAT(md, HasSubstr("  replay: `mdmconform run --seed 7 --fault series-end-204 chn/concurrent`"));
+  // A skip is not a failure.
+  EXPECT_THAT(md, Not(HasSubstr("net/manage")));
+}
+
+TEST(Markdown, StaysShortForAManyFailures) {
+  RunResult run = sample_run();
+  for (int i = 0; i < 200; ++i) {
+    CaseResult c = run.cases[1];
+    c.id = "gen/case" + std::to_string(i);
+    c.transcript.clear();
+    run.cases.push_back(c);
+  }
+  const std::string md = to_markdown(run);
+  EXPECT_EQ(occurrences(md, "- **FAIL**"), kMarkdownMaxListed);
+  EXPECT_THAT(md, HasSubstr("- and 151 more: see report.html"));
+  EXPECT_LT(md.size(), 32u * 1024);
+}
+
+TEST(Markdown, EscapesWhatCouldBreakTheSummary) {
+  RunResult run = sample_run();
+  run.cases[1].reason = "a | b <b>bold</b> *x*\nnext";
+  run.cases[1].reproducer = "mdmconform run `rm -rf` x";
+  const std::string md = to_markdown(run);
+  EXPECT_THAT(md, HasSubstr("a \\| b &lt;b&gt;bold&lt;/b&gt; \\*x\\* next"));
+  EXPECT_THAT(md, HasSubstr("``mdmconform run `rm -rf` x``"));
+}
+
+TEST(MarkdownCode, FencesWithMoreBackticksThanItHolds) {
+  EXPECT_EQ(detail::markdown_code("a``b"), "```a``b```");
+  EXPECT_EQ(detail::markdown_code("`x"), "`` `x ``");
+  EXPECT_EQ(detail::markdown_code("plain"), "`plain`");
+}
+
+nlohmann::json fuzz_summary(std::size_t timeline_entries) {
+  nlohmann::json j = {
+      {"kind", "mdmconform-fuzz"}, {"harness_version", "0.1.0"}, {"target_name", "reference"},
+      {"target_url", "https://127.0.0.1:4443/checkin"}, {"started_at", "2026-11-29T08:00:00Z"},
+      {"elapsed_s", 12.3}, {"max_time_s", 60}, {"jobs", 1}, {"interrupted", false},
+      {"executions", 12345}, {"exec_per_sec", 800.5}, {"corpus_size", 321}, {"features", 77}};
+  j["timeline"] = nlohmann::json::array();
+  for (std::size_t i = 0; i < timeline_entries; ++i) {
+    j["timeline"].push_back({{"t_s", static_cast<double>(i + 1)}, {"executions", 900 * (i + 1)},
+                             {"exec_per_sec", 900 - static_cast<double>(i)}, {"corpus_size", 40 + 10 * i},
+                             {"features", 30 + i}});
+  }
+  j["findings"] = {{{"file", "findings/finding-abc.json"}, {"oracle", "status-5xx"}, {"endpoint", "checkin"},
+                    {"summary", "500 to a TokenUpdate with <UDID> of type integer"}}};
+  return j;
+}
+
+TEST(FuzzPage, PlotsOnePointPerTimelineEntryInEachChart) {
+  const std::string html = render_fuzz_html(fuzz_summary(7));
+  EXPECT_THAT(html, HasSubstr("<svg class=\"chart\" data-field=\"exec_per_sec\" data-points=\"7\""));
+  EXPECT_THAT(html, HasSubstr("<svg class=\"chart\" data-field=\"corpus_size\" data-points=\"7\""));
+  EXPECT_EQ(occurrences(html, "<circle class=\"point\""), 14u);
+  EXPECT_THAT(html, HasSubstr("<title>7 s: 100</title>"));  // the last corpus size: 40 + 10 * 6
+  EXPECT_THAT(html, HasSubstr("<title>1 s: 900</title>"));  // the first exec/s
+}
+
+TEST(FuzzPage, ShowsTheRecordCountsAndFindings) {
+  const std::string html = render_fuzz_html(fuzz_summary(3));
+  for (const char* text : {"reference", "https://127.0.0.1:4443/checkin", "12345", "800.5", "321", "77",
+                           "findings/finding-abc.json", "status-5xx"}) {
+    EXPECT_THAT(html, HasSubstr(text)) << text;
+  }
+  EXPECT_THAT(html, HasSubstr("500 to a TokenUpdate with &lt;UDID&gt; of type integer"));
+  EXPECT_THAT(html, HasSubstr("data-findings=\"1\">1 finding(s)"));
+  EXPECT_THAT(html, HasSubstr("default-src 'none'"));
+  EXPECT_THAT(html, Not(HasSubstr("<script")));
+}
+
+TEST(FuzzPage, CapsTheChartsOfALongRun) {
+  const std::string html = render_fuzz_html(fuzz_summary(kFuzzChartMaxPoints + 500));
+  EXPECT_EQ(occurrences(html, "<circle class=\"point\""), 2 * kFuzzChartMaxPoints);
+  // The last point is still the last entry.
+  EXPECT_THAT(html, HasSubstr(fmt::format("<title>{} s: ", kFuzzChartMaxPoints + 500)));
+}
+
+TEST(FuzzPage, RendersAMalformedSummaryWithoutThrowing) {
+  nlohmann::json j = {{"kind", "mdmconform-fuzz"}, {"executions", "lots"}, {"timeline", "nope"},
+                      {"findings", {1, "two", nullptr}}};
+  std::string html;
+  ASSERT_NO_THROW(html = render_fuzz_html(j));
+  EXPECT_THAT(html, HasSubstr("data-points=\"0\""));
+  EXPECT_THAT(html, HasSubstr("no timeline in summary.json"));
+  EXPECT_THAT(html, HasSubstr("data-findings=\"3\""));
+  ASSERT_NO_THROW(render_fuzz_markdown(j));
+  ASSERT_NO_THROW(render_fuzz_html(nlohmann::json::array()));
+  nlohmann::json entries = {{"timeline", {{{"t_s", 1}}, {{"t_s", "x"}, {"exec_per_sec", 3}}, 5}}};
+  EXPECT_THAT(render_fuzz_html(entries), HasSubstr("data-field=\"exec_per_sec\" data-points=\"0\""));
+}
+
+TEST(FuzzMarkdown, GivesTheCountsAndTheFindings) {
+  const std::string md = render_fuzz_markdown(fuzz_summary(2));
+  EXPECT_THAT(md, HasSubstr("## mdmconform fuzz: 1 finding(s) against `reference`"));
+  EXPECT_THAT(md, HasSubstr("12345 executions (800.5/s) in 12.3 s \u00b7 corpus 321 \u00b7 features 77"));
+  EXPECT_THAT(md, HasSubstr("- `status-5xx` on checkin: 500 to a TokenUpdate with &lt;UDID&gt; of type integer"));
+  EXPECT_THAT(md, HasSubstr("  reproducer: `findings/finding-abc.json`"));
+}
+
+}  // namespace
+}  // namespace mdmc::report

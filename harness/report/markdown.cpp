@@ -1,0 +1,103 @@
+// summary.md: short enough for a CI job summary page: the result and the counts, then each case
+// that did not pass, with its rule and the command that replays it.
+#include <algorithm>
+#include <array>
+#include <set>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "harness/report/detail/text.hpp"
+#include "harness/report/html.hpp"
+
+namespace mdmc::report {
+namespace {
+
+using namespace detail;
+using scenario::CaseResult;
+using scenario::Verdict;
+
+// Longer reasons are cut: the whole is in report.html and report.json.
+constexpr std::size_t kReasonCodePoints = 300;
+
+std::string cut_text(std::string_view s, std::size_t n) {
+  if (width_of(s) <= n) return std::string(s);
+  std::string out;
+  std::size_t i = 0;
+  for (std::size_t shown = 0; shown < n && i < s.size(); ++shown) {
+    append_utf8(out, next_code_point(s, i).value_or(kReplacement));
+  }
+  return out + "...";
+}
+
+// The broken rules of a case with their level ("SYN-EMPTY-END (must)"), else the rules it names.
+std::string rules_of(const CaseResult& c) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& f : c.findings) {
+    if (!f.passed && seen.insert(f.rule).second) {
+      out.push_back(fmt::format("{} ({})", f.rule, scenario::level_name(f.level)));
+    }
+  }
+  if (out.empty()) out = c.rules;
+  return fmt::format("{}", fmt::join(out, ", "));
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) {
+    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string to_markdown(const scenario::RunResult& run) {
+  std::array<int, 5> counts{};
+  for (const auto& c : run.cases) ++counts[static_cast<std::size_t>(c.verdict)];
+  auto n = [&](Verdict v) { return counts[static_cast<std::size_t>(v)]; };
+
+  std::string out = fmt::format("## mdmconform: {} against {}\n\n", markdown_text(upper(overall_result(run))),
+                                markdown_code(run.target_name));
+  out += fmt::format("{} {}: {} pass, {} fail, {} warn, {} skip, {} error in {:.2f} s", run.cases.size(),
+                     run.cases.size() == 1 ? "case" : "cases", n(Verdict::pass), n(Verdict::fail), n(Verdict::warn),
+                     n(Verdict::skip), n(Verdict::error), static_cast<double>(run.elapsed.count()) / 1000.0);
+  if (!run.builtin_fault.empty() && run.builtin_fault != "none") {
+    out += " \u00b7 built-in server in fault mode " + markdown_code(run.builtin_fault);
+  }
+  out += fmt::format(" \u00b7 harness {} \u00b7 suite {} \u00b7 seed {}\n\n", markdown_text(run.harness_version),
+                     markdown_code(run.suite_digest.substr(0, 19)), run.seed);
+  out += "| pass | fail | warn | skip | error |\n|---:|---:|---:|---:|---:|\n";
+  out += fmt::format("| {} | {} | {} | {} | {} |\n", n(Verdict::pass), n(Verdict::fail), n(Verdict::warn),
+                     n(Verdict::skip), n(Verdict::error));
+  if (run.interrupted) out += "\n**Interrupted**: the run stopped early; these results are partial.\n";
+  if (!run.redacted) out += "\n**Secrets are not redacted** in this record (`--no-redact`).\n";
+  for (const auto& note : run.notes) out += "\nNote: " + markdown_text(note) + "\n";
+
+  // Failures and errors first, then warnings, each in the run's order.
+  std::vector<const CaseResult*> listed;
+  for (Verdict v : {Verdict::fail, Verdict::error, Verdict::warn}) {
+    for (const auto& c : run.cases) {
+      if (c.verdict == v) listed.push_back(&c);
+    }
+  }
+  if (listed.empty()) return out;
+  out += fmt::format("\n### Not passing ({})\n\n", listed.size());
+  const std::size_t shown = std::min(listed.size(), kMarkdownMaxListed);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const CaseResult& c = *listed[i];
+    out += fmt::format("- **{}**{} {} \u2014 {}", upper(scenario::verdict_name(c.verdict)), c.flaky ? " (flaky)" : "",
+                       markdown_code(c.id), markdown_text(rules_of(c)));
+    if (!c.reason.empty()) out += ": " + markdown_text(cut_text(c.reason, kReasonCodePoints));
+    out += "\n";
+    if (!c.reproducer.empty()) out += "  replay: " + markdown_code(c.reproducer) + "\n";
+  }
+  if (shown < listed.size()) {
+    out += fmt::format("- and {} more: see report.html\n", listed.size() - shown);
+  }
+  return out;
+}
+
+}  // namespace mdmc::report
