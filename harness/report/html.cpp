@@ -351,7 +351,7 @@ blockquote{margin:2px 0;padding:0 8px;border-left:3px solid var(--line);color:#5
 cite{display:block;font-size:12px;color:#6e7781}
 #filters{position:sticky;top:0;background:#fff;padding:8px 0;z-index:2;border-bottom:1px solid var(--line);display:flex;gap:14px;align-items:center;flex-wrap:wrap}
 #filters input[type=search]{width:320px;padding:4px 8px}
-details.case{border:1px solid var(--line);border-radius:6px;margin:6px 0}
+details.case{border:1px solid var(--line);border-radius:6px;margin:6px 0;scroll-margin-top:64px}
 details.case>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
 details.case[open]>summary{background:var(--bg2);border-bottom:1px solid var(--line)}
 details.case>summary .title{color:#57606a}

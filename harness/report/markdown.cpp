@@ -68,7 +68,7 @@ std::string to_markdown(const scenario::RunResult& run) {
     out += " \u00b7 built-in server in fault mode " + markdown_code(run.builtin_fault);
   }
   out += fmt::format(" \u00b7 harness {} \u00b7 suite {} \u00b7 seed {}\n\n", markdown_text(run.harness_version),
-                     markdown_code(run.suite_digest.substr(0, 19)), run.seed);
+                     markdown_code(run.suite_digest.substr(0, 12)), run.seed);
   out += "| pass | fail | warn | skip | error |\n|---:|---:|---:|---:|---:|\n";
   out += fmt::format("| {} | {} | {} | {} | {} |\n", n(Verdict::pass), n(Verdict::fail), n(Verdict::warn),
                      n(Verdict::skip), n(Verdict::error));
