@@ -24,6 +24,7 @@
 #include "harness/cli/suite.hpp"
 #include "harness/fuzz/session.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/report/html.hpp"
 #include "harness/report/report.hpp"
 #include "harness/server/reference_server.hpp"
 
@@ -243,26 +244,6 @@ std::vector<FindingRecord> collect_findings(const fs::path& dir, const std::map<
     out.push_back(std::move(f));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.t_s < b.t_s; });
-  return out;
-}
-
-std::string markdown_summary(const Json& s) {
-  std::string out = fmt::format("# mdmconform fuzz: {}\n\n", s.value("target_name", ""));
-  out += fmt::format("- target: {}\n- started: {}, ran {:.0f} s of {:.0f} s{}\n", s.value("target_url", ""),
-                     s.value("started_at", ""), s.value("elapsed_s", 0.0), s.value("max_time_s", 0.0),
-                     s.value("interrupted", false) ? " (interrupted)" : "");
-  out += fmt::format("- executions: {} ({:.0f}/s), corpus: {} inputs ({} files kept), features: {}\n",
-                     s.value("executions", 0), s.value("exec_per_sec", 0.0), s.value("corpus_size", 0),
-                     s.value("corpus_files", 0), s.value("features", 0));
-  const auto& findings = s["findings"];
-  out += fmt::format("- findings: {}\n", findings.size());
-  if (!findings.empty()) {
-    out += "\n| oracle | endpoint | after | what | reproduce |\n|---|---|---|---|---|\n";
-    for (const auto& f : findings) {
-      out += fmt::format("| {} | {} | {:.1f} s | {} | `mdmconform replay {}` |\n", f.value("oracle", ""), f.value("endpoint", ""),
-                         f.value("t_s", 0.0), f.value("summary", ""), f.value("path", ""));
-    }
-  }
   return out;
 }
 
@@ -531,7 +512,8 @@ int run_fuzz(const FuzzOptions& options) {
   }
   summary["findings"] = found;
   if (!report::write_file_atomically(fuzz_dir / "summary.json", summary.dump(2) + "\n", &error) ||
-      !report::write_file_atomically(fuzz_dir / "summary.md", markdown_summary(summary), &error)) {
+      !report::write_file_atomically(fuzz_dir / "summary.md", report::render_fuzz_markdown(summary), &error) ||
+      !report::write_file_atomically(fuzz_dir / "report.html", report::render_fuzz_html(summary), &error)) {
     fmt::print(stderr, "mdmconform: could not write the fuzz summary: {}\n", error);
     return 2;
   }
@@ -543,7 +525,7 @@ int run_fuzz(const FuzzOptions& options) {
       fmt::print("  {}: {}\n    mdmconform replay {}\n", f["oracle"].get<std::string>(), f["summary"].get<std::string>(),
                  f["path"].get<std::string>());
     }
-    fmt::print("summary: {}/summary.json, summary.md, fuzzer.log\n", fuzz_dir.string());
+    fmt::print("summary: {}/report.html (and summary.json, summary.md, fuzzer.log)\n", fuzz_dir.string());
   }
   if (!found.empty() || interrupted) return 1;
   if (exit_code == 2 || exit_code == 3) {

@@ -88,6 +88,7 @@ TEST_F(FuzzCliTest, ACorrectServerYieldsNoFindingAndASummary) {
   EXPECT_FALSE(s["timeline"].empty());
   EXPECT_FALSE(s["interrupted"].get<bool>());
   EXPECT_TRUE(fs::exists(dir_ / "fuzz" / "summary.md"));
+  EXPECT_TRUE(fs::exists(dir_ / "fuzz" / "report.html"));
   EXPECT_TRUE(fs::exists(dir_ / "fuzz" / "fuzzer.log"));
 }
 
@@ -155,6 +156,7 @@ TEST_F(FuzzCliTest, SigintStopsTheFuzzerAndKeepsTheSummaryMarkedInterrupted) {
   EXPECT_GT(s["executions"].get<long>(), 0);
   EXPECT_TRUE(s["findings"].empty());
   EXPECT_TRUE(fs::exists(dir_ / "fuzz" / "summary.md"));
+  EXPECT_TRUE(fs::exists(dir_ / "fuzz" / "report.html"));
 }
 
 TEST_F(FuzzCliTest, ARemoteTargetIsRefusedUnlessAllowed) {
