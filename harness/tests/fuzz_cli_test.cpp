@@ -85,6 +85,10 @@ TEST_F(FuzzCliTest, ACorrectServerYieldsNoFindingAndASummary) {
   EXPECT_TRUE(s["findings"].empty()) << s.dump(2);
   EXPECT_GT(s["executions"].get<long>(), 100) << ran.output;
   EXPECT_GT(s["corpus_size"].get<long>(), 0);
+  // The seed corpus was copied in: every seed is there, beside what the run added.
+  const auto seeds = std::distance(fs::directory_iterator(fs::path(MDMC_SOURCE_DIR) / "corpus" / "target_fuzzer"),
+                                   fs::directory_iterator{});
+  EXPECT_GE(s["corpus_files"].get<long>(), seeds);
   EXPECT_FALSE(s["timeline"].empty());
   EXPECT_FALSE(s["interrupted"].get<bool>());
   EXPECT_TRUE(fs::exists(dir_ / "fuzz" / "summary.md"));
