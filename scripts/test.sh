@@ -19,7 +19,7 @@ fi
 
 fuzz_seconds=${FUZZ_SECONDS:-60}
 if (( fuzz_seconds > 0 )); then
-  fuzzers=(checkin_fuzzer response_fuzzer)
+  fuzzers=(checkin_fuzzer response_fuzzer scenario_loader_fuzzer profile_loader_fuzzer server_handler_fuzzer)
   # Every fuzzer is built once, by ClusterFuzzLite's build script with OSS-Fuzz's variables
   # set to the local clang (libplist instrumented too), checked in its $OUT, and fuzzed there.
   fuzz_build_start=$(date +%s)

@@ -51,16 +51,29 @@ constexpr std::chrono::seconds kSeededHang{30};
 // Bounds the devices the user-key-corrupts bug remembers.
 constexpr std::size_t kMaxCorruptedDevices = 4096;
 
-// Bounds what a channel remembers of finished commands; older ones are forgotten, and a late
-// duplicate report for one is then answered like a report for an unknown command: 200.
-constexpr std::size_t kMaxRememberedCommands = 4096;
-
 struct DeviceState {
   std::string topic;
   std::string identity;  // fingerprint of the identity it authenticated with; empty in mode none
   std::set<std::string> refused_users;  // network users answered 410
   std::set<std::string> challenged_users;
+  std::uint64_t last_seen = 0;  // State::clock when it last sent anything: the oldest is forgotten first
 };
+
+// The check-in field the server would keep that is longer than it keeps, if any.
+std::optional<std::string_view> overlong_field(const protocol::CheckIn& msg, std::size_t most) {
+  const std::pair<std::string_view, const std::optional<std::string>*> optional_fields[] = {
+      {"Topic", &msg.topic}, {"Token", &msg.token}, {"PushMagic", &msg.push_magic}};
+  if (msg.channel.udid.size() > most) return "UDID";
+  if (msg.channel.user_id.size() > most) return "UserID";
+  for (const auto& [name, value] : optional_fields) {
+    if (*value && (*value)->size() > most) return name;
+  }
+  return std::nullopt;
+}
+
+bool holds_command(const ChannelState& channel, const std::string& uuid) {
+  return std::any_of(channel.queue.begin(), channel.queue.end(), [&](const auto& c) { return c.uuid == uuid; });
+}
 
 net::ServerResponse text(int status, std::string body) {
   return net::ServerResponse{status, {{"Content-Type", "text/plain; charset=utf-8"}}, std::move(body), false};
@@ -180,6 +193,64 @@ struct MdmService::State {
   std::map<std::string, std::string> last_idle;  // by UDID: the channel id of the last Idle (a fault)
   bool wedged_by_empty_udid = false;             // the empty-udid-wedge seeded bug fired
   std::set<std::string> corrupted_devices;       // UDIDs the user-key-corrupts seeded bug marked
+  std::uint64_t clock = 0;                       // counts requests from known devices, for last_seen
+  std::size_t remembered = 0;                    // finished commands in every channel's `done`
+  // At least the plist bytes of every queued command: grows as commands are queued, and is
+  // made exact (by summing the queues) only when it reaches config.bounds.queued_bytes.
+  std::size_t queued_bytes_bound = 0;
+
+  // The channels of one device: its own, "UDID", and its users', "UDID:UserID".
+  template <class Visit>
+  void for_each_channel_of(const std::string& udid, const Visit& visit) {
+    for (auto it = channels.lower_bound(udid); it != channels.end() && it->first.starts_with(udid);) {
+      auto parsed = Channel::from_id(it->first);
+      auto next = std::next(it);
+      if (parsed && parsed->udid == udid) visit(it);
+      it = next;
+    }
+  }
+  void forget_channels(const std::string& udid) {
+    for_each_channel_of(udid, [this](auto it) {
+      remembered -= it->second.done.size();
+      channels.erase(it);
+    });
+  }
+  void forget_device(const std::string& udid) {
+    forget_channels(udid);
+    devices.erase(udid);
+    last_idle.erase(udid);
+  }
+  std::size_t user_channels_of(const std::string& udid) {
+    std::size_t users = 0;
+    for_each_channel_of(udid, [&](auto it) { users += it->first.size() > udid.size() ? 1 : 0; });
+    return users;
+  }
+  // Takes a device in, bound to `fresh`; past the bound, the device heard from least recently
+  // is forgotten, as if it had checked out.
+  DeviceState& admit_device(const std::string& udid, DeviceState fresh) {
+    if (!devices.count(udid) && devices.size() >= config.bounds.devices) {
+      auto oldest = std::min_element(devices.begin(), devices.end(), [](const auto& a, const auto& b) {
+        return a.second.last_seen < b.second.last_seen;
+      });
+      forget_device(std::string(oldest->first));
+    }
+    fresh.last_seen = ++clock;
+    return devices[udid] = std::move(fresh);
+  }
+  std::size_t queued_bytes() const {
+    std::size_t bytes = 0;
+    for (const auto& [id, channel] : channels) {
+      for (const auto& c : channel.queue) bytes += c.xml.size();
+    }
+    return bytes;
+  }
+  // True when `more` plist bytes fit in the queues' budget; they are then counted as queued.
+  bool make_room(std::size_t more) {
+    if (queued_bytes_bound + more > config.bounds.queued_bytes) queued_bytes_bound = queued_bytes();
+    if (queued_bytes_bound + more > config.bounds.queued_bytes) return false;
+    queued_bytes_bound += more;
+    return true;
+  }
 
   // The profiles-bundled fault: moves a new profile's payloads into a queued InstallProfile.
   bool bundle_into_queued_profile(ChannelState& channel, const protocol::Command& incoming) {
@@ -204,7 +275,9 @@ struct MdmService::State {
       for (const auto& p : *extra->find("PayloadContent")->as_array()) content->push_back(p);
       plist::Dict whole = *command->as_dict();
       (*whole["Command"].as_dict())["Payload"] = plist::Data{plist::to_xml(*profile)};
-      queued.xml = plist::to_xml(plist::Value(std::move(whole)));
+      auto merged = plist::to_xml(plist::Value(std::move(whole)));
+      if (merged.size() > queued.xml.size() && !make_room(merged.size() - queued.xml.size())) return false;
+      queued.xml = std::move(merged);
       return true;
     }
     return false;
@@ -389,6 +462,20 @@ std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::str
   return std::nullopt;
 }
 
+Footprint MdmService::footprint() const {
+  std::lock_guard lock(state_->mutex);
+  Footprint f;
+  f.devices = state_->devices.size();
+  f.channels = state_->channels.size();
+  for (const auto& [id, channel] : state_->channels) f.queued_commands += channel.queue.size();
+  f.queued_bytes = state_->queued_bytes();
+  f.remembered_commands = state_->remembered;
+  for (const auto& [udid, device] : state_->devices) {
+    f.largest_user_set = std::max({f.largest_user_set, device.refused_users.size(), device.challenged_users.size()});
+  }
+  return f;
+}
+
 std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(
     const net::ServerRequest& request) const {
   auto mode = config.identity_mode;
@@ -424,23 +511,37 @@ std::optional<net::ServerResponse> MdmService::State::check_binding(const std::s
 
 net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, const std::string& identity) {
   const auto& ch = msg.channel;
+  // Channels are named "UDID" and "UDID:UserID" (NanoMDM's ids, which the admin API takes): a
+  // UDID that is empty or holds ':' would name another device's channel.
+  if (ch.udid.empty() || ch.udid.find(':') != std::string::npos) {
+    return text(400, "UDID must be non-empty and hold no ':'\n");
+  }
+  if (auto field = overlong_field(msg, config.bounds.kept_field_bytes)) {
+    return text(400, fmt::format("{} is longer than the {} bytes the reference server keeps\n", *field,
+                                 config.bounds.kept_field_bytes));
+  }
   if (msg.type == MessageType::authenticate) {
     if (faulty(Fault::authenticate_refused)) return text(500, "internal error\n");
     // A new Authenticate starts the enrollment over, bound to the identity it came with:
     // forget the old channels.
-    devices[ch.udid] = DeviceState{msg.topic.value_or(""), identity, {}, {}};
-    for (auto it = channels.begin(); it != channels.end();) {
-      auto parsed = Channel::from_id(it->first);
-      it = parsed && parsed->udid == ch.udid ? channels.erase(it) : std::next(it);
-    }
+    DeviceState fresh;
+    fresh.topic = msg.topic.value_or("");
+    fresh.identity = identity;
+    admit_device(ch.udid, std::move(fresh));
+    forget_channels(ch.udid);
     return empty_ok();
   }
 
   auto device = devices.find(ch.udid);
   if (device == devices.end() && faulty(Fault::unknown_device_served)) {
-    device = devices.emplace(ch.udid, DeviceState{msg.topic.value_or(""), identity, {}, {}}).first;
+    DeviceState fresh;
+    fresh.topic = msg.topic.value_or("");
+    fresh.identity = identity;
+    admit_device(ch.udid, std::move(fresh));
+    device = devices.find(ch.udid);
   }
   if (device == devices.end()) return unrecognized_device();
+  device->second.last_seen = ++clock;
 
   switch (msg.type) {
     case MessageType::token_update: {
@@ -454,6 +555,10 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
       } else if (faulty(Fault::device_token_refused)) {
         return text(400, "bad token\n");
       }
+      if (ch.is_user() && !channels.count(ch.id()) && user_channels_of(ch.udid) >= config.bounds.users_per_device) {
+        return text(403, fmt::format("device {} has {} user channels; the reference server takes no more\n",
+                                     ch.udid, config.bounds.users_per_device));
+      }
       auto& channel = channels[ch.id()];
       channel.token = *msg.token;
       channel.push_magic = *msg.push_magic;
@@ -463,11 +568,7 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
       return user_authenticate(device->second, msg);
     case MessageType::check_out:
       if (faulty(Fault::checkout_refused)) return text(400, "CheckOut not supported\n");
-      for (auto it = channels.begin(); it != channels.end();) {
-        auto parsed = Channel::from_id(it->first);
-        it = parsed && parsed->udid == ch.udid ? channels.erase(it) : std::next(it);
-      }
-      devices.erase(device);
+      forget_device(ch.udid);
       return empty_ok();
     default:
       return text(400, fmt::format("{} is not supported by the reference server\n",
@@ -482,11 +583,13 @@ net::ServerResponse MdmService::State::user_authenticate(DeviceState& device,
                  faulty(Fault::network_user_accepted);
   if (!managed) {
     // Apple: "If the server won't manage a network user, it returns a 410 HTTP status code."
-    device.refused_users.insert(user_id);
+    // Past the bound the refusal still stands; it is only not remembered.
+    if (device.refused_users.size() < config.bounds.users_per_device) device.refused_users.insert(user_id);
     return text(410, "this server does not manage network user " + user_id + "\n");
   }
   if (!msg.digest_response) {
-    device.challenged_users.insert(user_id);
+    // Past the bound the user gets a challenge it cannot answer: its DigestResponse gets 400.
+    if (device.challenged_users.size() < config.bounds.users_per_device) device.challenged_users.insert(user_id);
     if (faulty(Fault::digest_challenge_missing)) return empty_ok();
     return plist_ok(plist::Dict{{"DigestChallenge", config.digest_challenge}});
   }
@@ -505,8 +608,10 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
   }
   // Apple: a server refuses a device it does not know with 403 and this code (not 401, which
   // makes the device unenroll itself).
-  if (!devices.count(who.udid)) return unrecognized_device();
+  auto device = devices.find(who.udid);
+  if (device == devices.end()) return unrecognized_device();
   if (found == channels.end()) return unrecognized_device();
+  device->second.last_seen = ++clock;
   auto& channel = found->second;
 
   if (report.status == Status::idle) {
@@ -520,28 +625,30 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
     } else {
       // Apple: the client answers NotNow while the user is in Setup Assistant; the server
       // resends in the next series. Holding it back also ends a series that would loop.
-      channel.held_back.insert(report.command_uuid);
+      // Only a queued command is held: held_back stays as small as the queue.
+      if (holds_command(channel, report.command_uuid)) channel.held_back.insert(report.command_uuid);
     }
     if (faulty(Fault::not_now_resent) && !channel.resent.count(report.command_uuid)) {
-      channel.resent.insert(report.command_uuid);
       for (const auto& c : channel.queue) {
         if (c.uuid == report.command_uuid) {
+          channel.resent.insert(report.command_uuid);
           return plist_bytes(c.xml);
         }
       }
     }
-    if (faulty(Fault::not_now_endless) && report.flags.user_configuration) {
+    if (faulty(Fault::not_now_endless) && report.flags.user_configuration &&
+        channel.queue.size() < config.bounds.queued_per_channel) {
       // Queues a follow-up query for every NotNow: nothing is lost, but there is always one
-      // more command, so the series never ends.
+      // more command, so the series never ends (up to the queue's bound).
       auto command = protocol::make_command(fmt::format("FOLLOW-UP-{:08}", ++generated), "DeviceInformation");
-      channel.queue.push_back(QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(command.body))});
+      auto xml = plist::to_xml(plist::Value(command.body));
+      if (make_room(xml.size())) channel.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
     }
   } else {
     // Acknowledged, Error or CommandFormatError: the command is done. A report for a command
     // the server does not know (a retry, or a duplicate) is answered like any other: a
     // non-2xx makes the client cache the report and send it again.
-    bool queued = std::any_of(channel.queue.begin(), channel.queue.end(),
-                              [&](const auto& c) { return c.uuid == report.command_uuid; });
+    bool queued = holds_command(channel, report.command_uuid);
     bool finished = channel.done.count(report.command_uuid) > 0;
     if (finished && faulty(Fault::duplicate_report_conflict)) return text(409, "already acknowledged\n");
     if (!queued && !finished && faulty(Fault::unknown_uuid_500)) return text(500, "no such command\n");
@@ -549,7 +656,11 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
       channel.held_back.insert(report.command_uuid);  // not removed: sent again next series
     } else {
       std::erase_if(channel.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
-      if (queued && channel.done.size() < kMaxRememberedCommands) channel.done.insert(report.command_uuid);
+      // Past the bound a later duplicate report is taken for one about an unknown command,
+      // which gets the same 200.
+      if (queued && remembered < config.bounds.remembered_commands && channel.done.insert(report.command_uuid).second) {
+        ++remembered;
+      }
       if (faulty(Fault::user_command_on_device) || faulty(Fault::device_command_on_user)) {
         // These faults keep one queue per device in effect: a command is done wherever it
         // was answered.
@@ -608,12 +719,17 @@ net::ServerResponse MdmService::State::next_command(ChannelState& channel, const
   // channel". The reference server sends DeviceConfigured once its queue is exhausted, so a
   // harness can see both endings; Apple's schema lists DeviceConfigured as device-channel only,
   // and the article is followed here (see DESIGN.md).
+  // With the queues full it ends the series with the empty body instead, the other ending
+  // Apple allows.
   if (who.is_user() && report.flags.user_configuration && !channel.device_configured_sent &&
-      !faulty(Fault::no_device_configured)) {
-    channel.device_configured_sent = true;
+      !faulty(Fault::no_device_configured) && channel.queue.size() < config.bounds.queued_per_channel) {
     auto command = protocol::make_command(fmt::format("DEVICE-CONFIGURED-{:08}", ++generated), "DeviceConfigured");
-    channel.queue.push_front(QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(command.body))});
-    return plist_bytes(channel.queue.front().xml);
+    auto xml = plist::to_xml(plist::Value(command.body));
+    if (make_room(xml.size())) {
+      channel.device_configured_sent = true;
+      channel.queue.push_front(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
+      return plist_bytes(channel.queue.front().xml);
+    }
   }
   // Apple: the series ends with an empty response: 200 and zero bytes, not an empty plist.
   channel.in_series = false;
@@ -628,14 +744,21 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   if (!channel_id) return text(400, "bad channel id\n");
   auto found = channels.find(channel_id->id());
   if (found == channels.end()) return text(404, "no enrolled channel " + id + "\n");
+  if (body.size() > kMaxMessageBytes) {
+    return text(413, fmt::format("a command is at most {} bytes\n", kMaxMessageBytes));
+  }
+  if (found->second.queue.size() >= config.bounds.queued_per_channel) {
+    return text(429, fmt::format("{} commands are queued on {} already\n", config.bounds.queued_per_channel, id));
+  }
   auto parsed = plist::parse(body, config.plist_limits);
   if (!parsed) return text(400, "command is not a plist: " + parsed.message() + "\n");
   auto decoded = protocol::decode_command(*parsed);
   if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
   const auto& command = std::get<protocol::Command>(decoded);
-  for (const auto& c : found->second.queue) {
-    if (c.uuid == command.uuid) return text(409, "CommandUUID already queued\n");
+  if (command.uuid.size() > config.bounds.kept_field_bytes) {
+    return text(400, fmt::format("CommandUUID is longer than {} bytes\n", config.bounds.kept_field_bytes));
   }
+  if (holds_command(found->second, command.uuid)) return text(409, "CommandUUID already queued\n");
   auto stored = command.body;
   if (faulty(Fault::command_without_request_type)) {
     if (auto* inner = stored["Command"].as_dict()) inner->erase("RequestType");
@@ -647,7 +770,11 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
       bundle_into_queued_profile(found->second, command)) {
     return net::ServerResponse{200, {{"Content-Type", "application/json"}}, "{}", false};
   }
-  found->second.queue.push_back(QueuedCommand{command.uuid, command.request_type, plist::to_xml(plist::Value(stored))});
+  auto xml = plist::to_xml(plist::Value(stored));
+  if (!make_room(xml.size())) {
+    return text(429, fmt::format("the queues hold {} bytes of commands already\n", config.bounds.queued_bytes));
+  }
+  found->second.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
   nlohmann::json answer = {{"command_uuid", command.uuid},
                            {"request_type", command.request_type},
                            {"id", channel_id->id()}};

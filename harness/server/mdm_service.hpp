@@ -17,6 +17,24 @@ namespace mdmc::server {
 // How devices prove who they are: a TLS client certificate, an Mdm-Signature header, or both.
 enum class IdentityMode { none, mtls, signature, both };
 
+// Bounds on what the server remembers: `serve` faces untrusted clients, and no request may
+// make it grow without bound. The defaults keep its state under about 150 MB at worst; a
+// suite run uses a few hundred kilobytes.
+struct Bounds {
+  // Devices; past this, a new device makes the server forget the one it heard from least
+  // recently, as if that one had checked out.
+  std::size_t devices = 1024;
+  // Per device: user channels, and network users it refused or challenged.
+  std::size_t users_per_device = 16;
+  // The longest UDID, UserID, Topic, Token, PushMagic or CommandUUID kept; real ones are under 100.
+  std::size_t kept_field_bytes = 256;
+  // Commands queued on one channel, and on all channels together (their plist bytes).
+  std::size_t queued_per_channel = 1024;
+  std::size_t queued_bytes = 64 * 1024 * 1024;
+  // Finished commands remembered over all channels, so that a duplicate report is known as one.
+  std::size_t remembered_commands = 65536;
+};
+
 struct Config {
   Fault fault = Fault::none;
   // A defect only odd input reaches, for measuring fuzzers (seeded_bugs.hpp); none by default.
@@ -28,6 +46,7 @@ struct Config {
   // The DigestChallenge a managed network user gets; empty means no password proof needed.
   std::string digest_challenge;
   plist::Limits plist_limits;
+  Bounds bounds;
 };
 
 // Paths the reference server serves: one for check-ins, one for command reports (each also
@@ -38,6 +57,16 @@ inline constexpr std::string_view kEnqueuePrefix = "/v1/enqueue/";
 // Check-ins and reports are small; a larger body is refused with 413 before any work.
 inline constexpr std::size_t kMaxMessageBytes = 1024 * 1024;
 
+// What the server holds at a moment, for tests and fuzzers that check the bounds above.
+struct Footprint {
+  std::size_t devices = 0;
+  std::size_t channels = 0;
+  std::size_t queued_commands = 0;
+  std::size_t queued_bytes = 0;          // plist bytes of the queued commands
+  std::size_t remembered_commands = 0;   // finished commands remembered
+  std::size_t largest_user_set = 0;      // the most users one device refused or challenged
+};
+
 class MdmService {
  public:
   explicit MdmService(Config config);
@@ -47,6 +76,7 @@ class MdmService {
 
   // Thread-safe: the HTTP server may call it from several threads.
   net::ServerResponse handle(const net::ServerRequest& request);
+  Footprint footprint() const;
 
  private:
   struct State;

@@ -1,5 +1,6 @@
 #include "harness/server/mdm_service.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "harness/pki/pki.hpp"
@@ -397,6 +398,160 @@ TEST_F(DataTopicReset, ADataTopicResetsTheConnectionWhereTheCorrectServerSays400
   auto wrong_type = check_in(token);
   EXPECT_FALSE(wrong_type.reset);
   EXPECT_EQ(wrong_type.status, 400);
+}
+
+
+// ---- bounds on what the server remembers (Config::bounds) ----
+
+// Small bounds, so that the tests reach them in a few requests; the defaults differ only in size.
+Config small_bounds() {
+  Config config;
+  config.bounds.devices = 3;
+  config.bounds.users_per_device = 2;
+  config.bounds.kept_field_bytes = 64;
+  config.bounds.queued_per_channel = 3;
+  config.bounds.queued_bytes = 4096;
+  config.bounds.remembered_commands = 2;
+  return config;
+}
+
+class BoundsTest : public ::testing::Test {
+ protected:
+  explicit BoundsTest(Config config = small_bounds()) : service_(std::move(config)) {}
+
+  static protocol::UserFacts user(int n) {
+    return {fmt::format("USER-{}", n), fmt::format("user{}", n), fmt::format("User {}", n)};
+  }
+  int check_in(const plist::Dict& body) {
+    return service_.handle(put("/checkin", {}, plist::to_xml(plist::Value(body)))).status;
+  }
+  int authenticate(const std::string& udid) {
+    protocol::DeviceFacts d;
+    d.udid = udid;
+    d.topic = "topic";
+    return check_in(protocol::authenticate(d));
+  }
+  int token_update(const std::string& udid, const protocol::UserFacts* u = nullptr, std::string token = "tok") {
+    protocol::DeviceFacts d;
+    d.udid = udid;
+    d.topic = "topic";
+    return check_in(protocol::token_update(d, {std::move(token), "magic"}, u));
+  }
+  void enroll(const std::string& udid) {
+    ASSERT_EQ(authenticate(udid), 200);
+    ASSERT_EQ(token_update(udid), 200);
+  }
+  net::ServerResponse send_report(const std::string& udid, Status status, const std::string& uuid = {}) {
+    auto body = protocol::report({udid, ""}, nullptr, {status, uuid, {}});
+    return service_.handle(put("/mdm", {}, plist::to_xml(plist::Value(body))));
+  }
+  // A ProfileList padded to about `bytes` of plist.
+  int enqueue(const std::string& id, const std::string& uuid, std::size_t bytes = 0) {
+    auto command = protocol::make_command(uuid, "ProfileList").body;
+    if (bytes) (*command["Command"].as_dict())["Padding"] = std::string(bytes, 'p');
+    return service_.handle(put("/v1/enqueue/" + id, {}, plist::to_xml(plist::Value(command)))).status;
+  }
+
+  MdmService service_;
+};
+
+TEST_F(BoundsTest, PastTheDeviceBoundTheDeviceHeardFromLeastRecentlyIsForgotten) {
+  enroll("A");
+  enroll("B");
+  enroll("C");
+  EXPECT_EQ(send_report("A", Status::idle).status, 200);  // B is now the least recent
+  enroll("D");
+  EXPECT_EQ(send_report("B", Status::idle).status, 403);
+  for (const char* udid : {"A", "C", "D"}) EXPECT_EQ(send_report(udid, Status::idle).status, 200) << udid;
+  EXPECT_EQ(service_.footprint().devices, 3u);
+  EXPECT_EQ(service_.footprint().channels, 3u);
+}
+
+TEST_F(BoundsTest, AUserChannelPastTheBoundIsRefusedAndKnownOnesStillUpdate) {
+  enroll("A");
+  auto u1 = user(1), u2 = user(2), u3 = user(3);
+  EXPECT_EQ(token_update("A", &u1), 200);
+  EXPECT_EQ(token_update("A", &u2), 200);
+  EXPECT_EQ(token_update("A", &u3), 403);
+  EXPECT_EQ(token_update("A", &u1, "new token"), 200);
+  EXPECT_EQ(service_.footprint().channels, 3u);
+}
+
+TEST_F(BoundsTest, FieldsLongerThanTheServerKeepsAreRefused) {
+  EXPECT_EQ(authenticate(std::string(64, 'U')), 200);
+  EXPECT_EQ(authenticate(std::string(65, 'U')), 400);
+  enroll("A");
+  EXPECT_EQ(token_update("A", nullptr, std::string(65, 't')), 400);
+  auto long_user = protocol::UserFacts{std::string(65, 'u'), "u", "U"};
+  EXPECT_EQ(token_update("A", &long_user), 400);
+  EXPECT_EQ(enqueue("A", std::string(65, 'c')), 400);
+  EXPECT_EQ(service_.footprint().devices, 2u);
+}
+
+TEST_F(BoundsTest, AFullQueueRefusesTheNextCommandUntilOneIsDone) {
+  enroll("A");
+  for (const char* uuid : {"C1", "C2", "C3"}) EXPECT_EQ(enqueue("A", uuid), 200) << uuid;
+  EXPECT_EQ(enqueue("A", "C4"), 429);
+  EXPECT_EQ(send_report("A", Status::idle).status, 200);
+  EXPECT_EQ(send_report("A", Status::acknowledged, "C1").status, 200);
+  EXPECT_EQ(enqueue("A", "C4"), 200);
+  EXPECT_EQ(service_.footprint().queued_commands, 3u);
+}
+
+TEST_F(BoundsTest, QueuedBytesNeverPassTheBudgetAndFreeUpWhenCommandsAreDone) {
+  enroll("A");
+  enroll("B");
+  EXPECT_EQ(enqueue("A", "BIG-1", 1500), 200);
+  EXPECT_EQ(enqueue("B", "BIG-2", 1500), 200);
+  EXPECT_EQ(enqueue("B", "BIG-3", 1500), 429);  // 3 x ~1.8 KiB of plist > 4 KiB
+  EXPECT_LE(service_.footprint().queued_bytes, 4096u);
+  EXPECT_EQ(send_report("A", Status::idle).status, 200);
+  EXPECT_EQ(send_report("A", Status::acknowledged, "BIG-1").status, 200);
+  EXPECT_EQ(enqueue("B", "BIG-3", 1500), 200);
+  EXPECT_LE(service_.footprint().queued_bytes, 4096u);
+}
+
+TEST_F(BoundsTest, RememberedCommandsStopAtTheBoundAndADuplicateStillGets200) {
+  enroll("A");
+  for (const char* uuid : {"C1", "C2", "C3"}) {
+    ASSERT_EQ(enqueue("A", uuid), 200);
+    ASSERT_EQ(send_report("A", Status::idle).status, 200);
+    ASSERT_EQ(send_report("A", Status::acknowledged, uuid).status, 200);
+  }
+  EXPECT_EQ(service_.footprint().remembered_commands, 2u);
+  EXPECT_EQ(send_report("A", Status::acknowledged, "C3").status, 200);
+  // A new Authenticate forgets the device's channels, and what they remembered with them.
+  enroll("A");
+  EXPECT_EQ(service_.footprint().remembered_commands, 0u);
+}
+
+TEST_F(BoundsTest, NetworkUsersPastTheBoundAreStillRefusedButNotRemembered) {
+  enroll("A");
+  for (int n = 1; n <= 4; ++n) {
+    EXPECT_EQ(check_in(protocol::user_authenticate("A", user(n), std::nullopt)), 410) << n;
+  }
+  EXPECT_EQ(service_.footprint().largest_user_set, 2u);
+}
+
+// Such a UDID's channel would not be found by its device again, and outlive it.
+TEST_F(BoundsTest, AUdidThatCannotNameAChannelIsRefused) {
+  EXPECT_EQ(authenticate(""), 400);
+  EXPECT_EQ(authenticate("A:B"), 400);
+  EXPECT_EQ(service_.footprint().devices, 0u);
+}
+
+class DefaultBoundsTest : public BoundsTest {
+ protected:
+  DefaultBoundsTest() : BoundsTest(Config{}) {}
+};
+
+TEST_F(DefaultBoundsTest, AFloodOfNewDevicesLeavesAtMostTheBound) {
+  const std::size_t most = Config{}.bounds.devices;
+  for (std::size_t i = 0; i < most + 200; ++i) ASSERT_EQ(authenticate(fmt::format("FLOOD-{}", i)), 200);
+  EXPECT_EQ(service_.footprint().devices, most);
+  EXPECT_EQ(token_update(fmt::format("FLOOD-{}", most + 199)), 200);
+  EXPECT_EQ(token_update("FLOOD-0"), 403);  // forgotten: unknown to the server again
+  EXPECT_EQ(authenticate("FLOOD-0"), 200);  // and welcome to enroll anew
 }
 
 }  // namespace

@@ -1,0 +1,185 @@
+// The reference server's request handler, MdmService::handle: the code behind `serve` that reads
+// untrusted requests. Each input is a session of requests sent to a fresh service, in the fault
+// mode and identity mode its first line names:
+//
+//   <fault> <identity mode>           "none none", "not-now-resent signature", ...
+//   PUT /checkin                      then requests, separated by a line holding only "--"
+//   Content-Type: application/x-apple-aspen-mdm-checkin
+//   Mdm-Signature: sign               "sign", "sign-other": a valid signature by the device's
+//                                     identity or by another; any other value goes as it is
+//   X-Client-Certificate: device      "device", "other", or raw bytes: the TLS client certificate
+//   X-Peer: 127.0.0.1:50000           the peer's address (default "fuzz")
+//                                     a blank line, then the body
+//
+// Oracles: every answer has a status in 200..599; the correct server (fault none) never answers
+// 5xx, and every plist it sends is a command with CommandUUID and Command.RequestType
+// (CMD-SHAPE) or a DigestChallenge; what the service holds stays within Config::bounds, set
+// small here so that a session of a few requests reaches every bound.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "harness/net/http.hpp"
+#include "harness/pki/pki.hpp"
+#include "harness/plist/value.hpp"
+#include "harness/protocol/messages.hpp"
+#include "harness/server/mdm_service.hpp"
+
+namespace {
+
+using namespace mdmc;
+
+// Past this many requests an input's remaining bytes are ignored: sessions stay quick.
+constexpr std::size_t kMaxRequests = 64;
+constexpr std::string_view kSeparator = "\n--\n";
+
+[[noreturn]] void fail(const std::string& why) {
+  std::fprintf(stderr, "server_handler_fuzzer: %s\n", why.c_str());
+  std::abort();
+}
+
+// A test CA and two device identities, made once: the identity modes need them.
+struct Identities {
+  pki::Identity ca, device, other;
+  std::string device_der, other_der;
+};
+
+const Identities& identities() {
+  static const Identities ids = [] {
+    Identities made;
+    auto ca = pki::create_test_ca("handler fuzzer CA");
+    if (!ca) fail(ca.error());
+    auto device = pki::issue_device_identity(*ca, "device", pki::KeyType::ec_p256);
+    auto other = pki::issue_device_identity(*ca, "other", pki::KeyType::ec_p256);
+    if (!device || !other) fail("cannot issue device identities");
+    auto device_der = pki::certificate_der(device->cert_pem);
+    auto other_der = pki::certificate_der(other->cert_pem);
+    if (!device_der || !other_der) fail("cannot read the device certificates");
+    made = {*ca, *device, *other, *device_der, *other_der};
+    return made;
+  }();
+  return ids;
+}
+
+std::string_view take_line(std::string_view& text) {
+  auto end = text.find('\n');
+  auto line = text.substr(0, end);
+  text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+server::Config config_for(std::string_view first_line) {
+  server::Config config;
+  auto space = first_line.find(' ');
+  auto fault_name = first_line.substr(0, space);
+  auto mode = space == std::string_view::npos ? std::string_view{} : first_line.substr(space + 1);
+  config.fault = server::fault_from_name(fault_name).value_or(server::Fault::none);
+  if (mode == "mtls") config.identity_mode = server::IdentityMode::mtls;
+  else if (mode == "signature") config.identity_mode = server::IdentityMode::signature;
+  else if (mode == "both") config.identity_mode = server::IdentityMode::both;
+  config.client_ca_pem = identities().ca.cert_pem;
+  config.managed_network_users = {"7D9F5A0E-0B52-4C39-9A49-2E1C6A3B8D10"};
+  config.digest_challenge = "fuzz-challenge";
+  config.bounds.devices = 4;
+  config.bounds.users_per_device = 2;
+  config.bounds.kept_field_bytes = 128;
+  config.bounds.queued_per_channel = 4;
+  config.bounds.queued_bytes = 32 * 1024;
+  config.bounds.remembered_commands = 8;
+  return config;
+}
+
+net::ServerRequest request_from(std::string_view piece) {
+  const auto& ids = identities();
+  net::ServerRequest request;
+  auto request_line = take_line(piece);
+  auto space = request_line.find(' ');
+  request.method = std::string(request_line.substr(0, space));
+  request.target = space == std::string_view::npos ? "/" : std::string(request_line.substr(space + 1));
+  request.peer = "fuzz";
+  std::string signature;  // "sign" or "sign-other": made once the body is known
+  while (!piece.empty()) {
+    auto line = take_line(piece);
+    if (line.empty()) break;
+    auto colon = line.find(':');
+    auto name = line.substr(0, colon);
+    auto value = colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (name == "X-Client-Certificate") {
+      request.tls = true;
+      request.peer_certificate_der = value == "device" ? ids.device_der
+                                     : value == "other" ? ids.other_der
+                                                        : std::string(value);
+    } else if (name == "X-Peer") {
+      request.peer = std::string(value);
+    } else if (name == "Mdm-Signature" && (value == "sign" || value == "sign-other")) {
+      signature = std::string(value);
+    } else {
+      request.headers.push_back({std::string(name), std::string(value)});
+    }
+  }
+  request.body = std::string(piece);
+  if (!signature.empty()) {
+    auto made = pki::mdm_signature(signature == "sign" ? ids.device : ids.other, request.body);
+    if (!made) fail("cannot sign: " + made.error());
+    request.headers.push_back({"Mdm-Signature", *made});
+  }
+  return request;
+}
+
+void check_answer(const net::ServerRequest& request, const net::ServerResponse& answer, bool correct_server) {
+  auto where = request.method + " " + request.target;
+  if (answer.status < 200 || answer.status > 599) {
+    fail(where + ": status " + std::to_string(answer.status) + " is outside 200..599");
+  }
+  if (!correct_server) return;
+  if (answer.status >= 500) fail(where + ": the correct server answered " + std::to_string(answer.status));
+  if (answer.status != 200 || answer.body.empty()) return;
+  if (net::find_header(answer.headers, "Content-Type") != std::string(protocol::kPlistContentType)) return;
+  auto parsed = plist::parse(answer.body);
+  if (!parsed) fail(where + ": the correct server sent a plist that does not parse: " + parsed.message());
+  bool command = protocol::decoded_value(protocol::decode_command(*parsed)) != nullptr;
+  bool challenge = parsed->string_at("DigestChallenge").has_value();
+  if (!command && !challenge) fail(where + ": the correct server sent a plist that is neither a command nor a challenge");
+}
+
+void check_bounds(const server::MdmService& service, const server::Bounds& bounds) {
+  auto f = service.footprint();
+  if (f.devices > bounds.devices) fail("devices past the bound: " + std::to_string(f.devices));
+  if (f.channels > f.devices * (1 + bounds.users_per_device)) {
+    fail("channels past the bound: " + std::to_string(f.channels) + " for " + std::to_string(f.devices) + " devices");
+  }
+  if (f.queued_commands > f.channels * bounds.queued_per_channel) {
+    fail("queued commands past the bound: " + std::to_string(f.queued_commands));
+  }
+  if (f.queued_bytes > bounds.queued_bytes) fail("queued bytes past the bound: " + std::to_string(f.queued_bytes));
+  if (f.remembered_commands > bounds.remembered_commands) {
+    fail("remembered commands past the bound: " + std::to_string(f.remembered_commands));
+  }
+  if (f.largest_user_set > bounds.users_per_device) {
+    fail("a device remembers too many users: " + std::to_string(f.largest_user_set));
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  auto config = config_for(take_line(input));
+  const bool correct_server = config.fault == server::Fault::none;
+  server::MdmService service(config);
+  for (std::size_t n = 0; n < kMaxRequests && !input.empty(); ++n) {
+    auto end = input.find(kSeparator);
+    auto piece = input.substr(0, end);
+    input = end == std::string_view::npos ? std::string_view{} : input.substr(end + kSeparator.size());
+    auto request = request_from(piece);
+    auto answer = service.handle(request);
+    check_answer(request, answer, correct_server);
+    check_bounds(service, config.bounds);
+  }
+  return 0;
+}
