@@ -54,15 +54,6 @@ void replace_all(std::string& text, std::string_view from, std::string_view to) 
   }
 }
 
-std::string now_rfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 fs::path executable_dir() {
   std::error_code ec;
   auto exe = fs::read_symlink("/proc/self/exe", ec);
@@ -363,7 +354,7 @@ int run_fuzz(const FuzzOptions& options) {
   // ASan's quarantine would hold 256 MB of freed memory; a long run needs none of it.
   if (!std::getenv("ASAN_OPTIONS")) env.push_back("ASAN_OPTIONS=quarantine_size_mb=16:detect_leaks=0");
 
-  const auto started_at = now_rfc3339();
+  const auto started_at = report::now_rfc3339();
   const auto start = Clock::now();
   auto child = spawn(args, env, fuzz_dir, &error);
   if (!child) {
@@ -672,12 +663,10 @@ extern "C" void on_fuzz_stop(int signal) {
 }
 
 std::string run_folder(const std::string& label) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return std::string(buf) + "-" + label;
+  scenario::RunResult run;
+  run.started_at = report::now_rfc3339();
+  run.target_name = label;
+  return report::run_folder_name(run);
 }
 
 }  // namespace

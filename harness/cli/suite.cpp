@@ -11,20 +11,11 @@
 #include <sstream>
 
 #include "harness/pki/pki.hpp"
+#include "harness/report/report.hpp"
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc::cli {
 namespace {
-
-std::string now_rfc3339() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string file_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -184,7 +175,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       out.message = "target unreachable: " + *unreachable;
       return out;
     }
-    auto started_at = now_rfc3339();
+    auto started_at = report::now_rfc3339();
     scenario::RunOptions run_options;
     run_options.seed = options.seed;
     run_options.on_case = options.on_case;

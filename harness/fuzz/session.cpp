@@ -128,15 +128,6 @@ int size_bucket(std::size_t n) {
   return bucket;
 }
 
-std::string now_rfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 bool is_loopback_url(const std::string& url) {
   auto parsed = net::parse_url(url);
   return parsed && net::is_loopback_host(parsed->host);
@@ -451,7 +442,7 @@ Reproducer make_reproducer(const Session& session, const Outcome& outcome, std::
   r.target_file = session.options().target.file;
   r.udid = session.options().udid;
   r.user_id = session.options().user_id;
-  r.found_at = now_rfc3339();
+  r.found_at = report::now_rfc3339();
   r.request = outcome.exchange.request;
   if (outcome.exchange.response) {
     r.response = *outcome.exchange.response;

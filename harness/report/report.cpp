@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -1403,6 +1404,15 @@ void redact_secrets(RunResult& run) {
     }
   }
   run.redacted = true;
+}
+
+std::string now_rfc3339() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 std::string run_folder_name(const RunResult& run) {

@@ -120,4 +120,7 @@ inline constexpr std::size_t kRedactionGrowthPerValue = 1024;
 // Only [A-Za-z0-9._-] appear in it.
 std::string run_folder_name(const scenario::RunResult& run);
 
+// Now, in UTC, as RFC 3339 to the second ("2026-11-29T08:51:55Z"): the time stamp of records.
+std::string now_rfc3339();
+
 }  // namespace mdmc::report
