@@ -6,6 +6,7 @@
 
 #include "harness/plist/value.hpp"
 #include "harness/protocol/messages.hpp"
+#include "harness/net/http_server.hpp"
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc::fuzz {
@@ -126,6 +127,58 @@ TEST(SessionTest, AcceptedUnknownStatusFiresRobUnknownType) {
   dict["Status"] = plist::Value("Bogus");
   auto outcome = session->send(plist::to_xml(plist::Value(dict)));
   EXPECT_EQ(outcome.oracle, Oracle::rob_unknown_type) << outcome.detail;
+}
+
+// A server that says 200 to anything: enrollment and probes pass, garbage is "accepted".
+TEST(SessionTest, GarbageAcceptedWithTwoHundredFiresRobMalformed) {
+  net::HttpServer lenient([](const net::ServerRequest&) { return net::ServerResponse{200, {}, ""}; });
+  std::string error;
+  auto port = lenient.listen("127.0.0.1", 0, &error);
+  ASSERT_NE(port, 0) << error;
+  lenient.start();
+  Served reference(server::Fault::none);
+  SessionOptions options;
+  options.target = reference.target();
+  options.target.check_in_url = "http://127.0.0.1:" + std::to_string(port) + "/checkin";
+  options.target.server_url = "http://127.0.0.1:" + std::to_string(port) + "/mdm";
+  options.target.enqueue.reset();
+  auto session = Session::open(options, &error);
+  ASSERT_TRUE(session) << error;
+  EXPECT_EQ(session->send(device_report(protocol::Status::idle)).oracle, Oracle::none);
+  auto outcome = session->send("garbage, not a plist");
+  EXPECT_EQ(outcome.oracle, Oracle::rob_malformed) << outcome.detail;
+  protocol::Channel channel{std::string(kFuzzUdid), ""};
+  auto dict = protocol::report(channel, nullptr, {protocol::Status::idle, {}, {}});
+  dict["Status"] = plist::Value("Snoozing");
+  EXPECT_EQ(session->send(plist::to_xml(plist::Value(dict))).oracle, Oracle::rob_unknown_type);
+}
+
+// A server that closes the connection after every answer: the session opens a new one each
+// time, and nothing fires.
+TEST(SessionTest, ADroppedConnectionIsReopened) {
+  net::HttpServer closing([](const net::ServerRequest&) {
+    net::ServerResponse r{200, {}, ""};
+    r.close = true;
+    return r;
+  });
+  std::string error;
+  auto port = closing.listen("127.0.0.1", 0, &error);
+  ASSERT_NE(port, 0) << error;
+  closing.start();
+  Served reference(server::Fault::none);
+  SessionOptions options;
+  options.target = reference.target();
+  options.target.check_in_url = "http://127.0.0.1:" + std::to_string(port) + "/checkin";
+  options.target.server_url = "http://127.0.0.1:" + std::to_string(port) + "/mdm";
+  options.target.enqueue.reset();
+  auto session = Session::open(options, &error);
+  ASSERT_TRUE(session) << error;
+  for (int i = 0; i < 3; ++i) {
+    auto outcome = session->send(device_report(protocol::Status::idle));
+    EXPECT_EQ(outcome.oracle, Oracle::none) << outcome.detail;
+    ASSERT_TRUE(outcome.exchange.ok());
+    EXPECT_FALSE(outcome.exchange.reused_connection);
+  }
 }
 
 TEST(SessionTest, WedgedServerFiresLiveness) {
