@@ -48,7 +48,9 @@ TEST(MutatorTest, EveryMutationDoesWhatItSays) {
     EXPECT_NE(decode(dropped->bytes), original);
 
     auto renamed = mutate_plist_as(input, Mutation::rename_key, seed, 1 << 20);
-    if (renamed) EXPECT_NE(decode(renamed->bytes), original);
+    if (renamed) {
+      EXPECT_NE(decode(renamed->bytes), original);
+    }
 
     auto swapped = mutate_plist_as(input, Mutation::swap_message_type, seed, 1 << 20);
     ASSERT_TRUE(swapped);
@@ -64,7 +66,9 @@ TEST(MutatorTest, EveryMutationDoesWhatItSays) {
     }
 
     auto confused = mutate_plist_as(input, Mutation::confuse_channel, seed, 1 << 20);
-    if (confused) EXPECT_NE(decode(confused->bytes), original);
+    if (confused) {
+      EXPECT_NE(decode(confused->bytes), original);
+    }
 
     auto nested = mutate_plist_as(input, Mutation::deep_nesting, seed, 1 << 20);
     ASSERT_TRUE(nested);
