@@ -88,6 +88,7 @@ server::Config config_for(std::string_view first_line) {
   config.bounds.users_per_device = 2;
   config.bounds.kept_field_bytes = 128;
   config.bounds.queued_per_channel = 4;
+  config.bounds.queued_commands = 12;
   config.bounds.queued_bytes = 32 * 1024;
   config.bounds.remembered_commands = 8;
   return config;
@@ -155,6 +156,9 @@ void check_bounds(const server::MdmService& service, const server::Bounds& bound
   }
   if (f.queued_commands > f.channels * bounds.queued_per_channel) {
     fail("queued commands past the bound: " + std::to_string(f.queued_commands));
+  }
+  if (f.queued_commands > bounds.queued_commands) {
+    fail("queued commands past the bound in all: " + std::to_string(f.queued_commands));
   }
   if (f.queued_bytes > bounds.queued_bytes) fail("queued bytes past the bound: " + std::to_string(f.queued_bytes));
   if (f.remembered_commands > bounds.remembered_commands) {

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -195,8 +197,9 @@ struct MdmService::State {
   std::set<std::string> corrupted_devices;       // UDIDs the user-key-corrupts seeded bug marked
   std::uint64_t clock = 0;                       // counts requests from known devices, for last_seen
   std::size_t remembered = 0;                    // finished commands in every channel's `done`
-  // At least the plist bytes of every queued command: grows as commands are queued, and is
-  // made exact (by summing the queues) only when it reaches config.bounds.queued_bytes.
+  // At least the number and the plist bytes of the queued commands: they grow as commands are
+  // queued, and are made exact (by counting the queues) only when they reach their bounds.
+  std::size_t queued_count_bound = 0;
   std::size_t queued_bytes_bound = 0;
 
   // The channels of one device: its own, "UDID", and its users', "UDID:UserID".
@@ -237,18 +240,27 @@ struct MdmService::State {
     fresh.last_seen = ++clock;
     return devices[udid] = std::move(fresh);
   }
-  std::size_t queued_bytes() const {
+  // The queued commands and their plist bytes, counted.
+  std::pair<std::size_t, std::size_t> queue_totals() const {
+    std::size_t count = 0;
     std::size_t bytes = 0;
     for (const auto& [id, channel] : channels) {
+      count += channel.queue.size();
       for (const auto& c : channel.queue) bytes += c.xml.size();
     }
-    return bytes;
+    return {count, bytes};
   }
-  // True when `more` plist bytes fit in the queues' budget; they are then counted as queued.
-  bool make_room(std::size_t more) {
-    if (queued_bytes_bound + more > config.bounds.queued_bytes) queued_bytes_bound = queued_bytes();
-    if (queued_bytes_bound + more > config.bounds.queued_bytes) return false;
-    queued_bytes_bound += more;
+  // True when `commands` more commands (0 or 1) of `bytes` more plist bytes fit in the queues'
+  // bounds; they are then counted as queued.
+  bool make_room(std::size_t commands, std::size_t bytes) {
+    auto fits = [&] {
+      return queued_count_bound + commands <= config.bounds.queued_commands &&
+             queued_bytes_bound + bytes <= config.bounds.queued_bytes;
+    };
+    if (!fits()) std::tie(queued_count_bound, queued_bytes_bound) = queue_totals();
+    if (!fits()) return false;
+    queued_count_bound += commands;
+    queued_bytes_bound += bytes;
     return true;
   }
 
@@ -276,7 +288,7 @@ struct MdmService::State {
       plist::Dict whole = *command->as_dict();
       (*whole["Command"].as_dict())["Payload"] = plist::Data{plist::to_xml(*profile)};
       auto merged = plist::to_xml(plist::Value(std::move(whole)));
-      if (merged.size() > queued.xml.size() && !make_room(merged.size() - queued.xml.size())) return false;
+      if (merged.size() > queued.xml.size() && !make_room(0, merged.size() - queued.xml.size())) return false;
       queued.xml = std::move(merged);
       return true;
     }
@@ -468,7 +480,7 @@ Footprint MdmService::footprint() const {
   f.devices = state_->devices.size();
   f.channels = state_->channels.size();
   for (const auto& [id, channel] : state_->channels) f.queued_commands += channel.queue.size();
-  f.queued_bytes = state_->queued_bytes();
+  f.queued_bytes = state_->queue_totals().second;
   f.remembered_commands = state_->remembered;
   for (const auto& [udid, device] : state_->devices) {
     f.largest_user_set = std::max({f.largest_user_set, device.refused_users.size(), device.challenged_users.size()});
@@ -642,7 +654,7 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
       // more command, so the series never ends (up to the queue's bound).
       auto command = protocol::make_command(fmt::format("FOLLOW-UP-{:08}", ++generated), "DeviceInformation");
       auto xml = plist::to_xml(plist::Value(command.body));
-      if (make_room(xml.size())) channel.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
+      if (make_room(1, xml.size())) channel.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
     }
   } else {
     // Acknowledged, Error or CommandFormatError: the command is done. A report for a command
@@ -725,7 +737,7 @@ net::ServerResponse MdmService::State::next_command(ChannelState& channel, const
       !faulty(Fault::no_device_configured) && channel.queue.size() < config.bounds.queued_per_channel) {
     auto command = protocol::make_command(fmt::format("DEVICE-CONFIGURED-{:08}", ++generated), "DeviceConfigured");
     auto xml = plist::to_xml(plist::Value(command.body));
-    if (make_room(xml.size())) {
+    if (make_room(1, xml.size())) {
       channel.device_configured_sent = true;
       channel.queue.push_front(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
       return plist_bytes(channel.queue.front().xml);
@@ -755,8 +767,8 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   auto decoded = protocol::decode_command(*parsed);
   if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
   const auto& command = std::get<protocol::Command>(decoded);
-  if (command.uuid.size() > config.bounds.kept_field_bytes) {
-    return text(400, fmt::format("CommandUUID is longer than {} bytes\n", config.bounds.kept_field_bytes));
+  if (command.uuid.size() > config.bounds.kept_field_bytes || command.request_type.size() > config.bounds.kept_field_bytes) {
+    return text(400, fmt::format("CommandUUID and RequestType are at most {} bytes\n", config.bounds.kept_field_bytes));
   }
   if (holds_command(found->second, command.uuid)) return text(409, "CommandUUID already queued\n");
   auto stored = command.body;
@@ -771,8 +783,9 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
     return net::ServerResponse{200, {{"Content-Type", "application/json"}}, "{}", false};
   }
   auto xml = plist::to_xml(plist::Value(stored));
-  if (!make_room(xml.size())) {
-    return text(429, fmt::format("the queues hold {} bytes of commands already\n", config.bounds.queued_bytes));
+  if (!make_room(1, xml.size())) {
+    return text(429, fmt::format("the queues are full ({} commands or {} bytes in all)\n",
+                                 config.bounds.queued_commands, config.bounds.queued_bytes));
   }
   found->second.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
   nlohmann::json answer = {{"command_uuid", command.uuid},

@@ -18,18 +18,20 @@ namespace mdmc::server {
 enum class IdentityMode { none, mtls, signature, both };
 
 // Bounds on what the server remembers: `serve` faces untrusted clients, and no request may
-// make it grow without bound. The defaults keep its state under about 150 MB at worst; a
-// suite run uses a few hundred kilobytes.
+// make it grow without bound. The defaults keep its state under about 150 MB at worst (64 MiB
+// of queued plists, the rest bookkeeping); a suite run uses a few hundred kilobytes.
 struct Bounds {
   // Devices; past this, a new device makes the server forget the one it heard from least
   // recently, as if that one had checked out.
   std::size_t devices = 1024;
   // Per device: user channels, and network users it refused or challenged.
   std::size_t users_per_device = 16;
-  // The longest UDID, UserID, Topic, Token, PushMagic or CommandUUID kept; real ones are under 100.
-  std::size_t kept_field_bytes = 256;
-  // Commands queued on one channel, and on all channels together (their plist bytes).
+  // The longest UDID, UserID, Topic, Token, PushMagic, CommandUUID or RequestType kept; real
+  // ones are 30 to 60.
+  std::size_t kept_field_bytes = 128;
+  // Commands queued on one channel, on all channels together, and their plist bytes in all.
   std::size_t queued_per_channel = 1024;
+  std::size_t queued_commands = 65536;
   std::size_t queued_bytes = 64 * 1024 * 1024;
   // Finished commands remembered over all channels, so that a duplicate report is known as one.
   std::size_t remembered_commands = 65536;

@@ -410,6 +410,7 @@ Config small_bounds() {
   config.bounds.users_per_device = 2;
   config.bounds.kept_field_bytes = 64;
   config.bounds.queued_per_channel = 3;
+  config.bounds.queued_commands = 5;
   config.bounds.queued_bytes = 4096;
   config.bounds.remembered_commands = 2;
   return config;
@@ -498,6 +499,24 @@ TEST_F(BoundsTest, AFullQueueRefusesTheNextCommandUntilOneIsDone) {
   EXPECT_EQ(service_.footprint().queued_commands, 3u);
 }
 
+TEST_F(BoundsTest, AllQueuesTogetherHoldAtMostTheBoundInCommands) {
+  for (const char* udid : {"A", "B"}) enroll(udid);
+  for (const char* uuid : {"A1", "A2", "A3"}) EXPECT_EQ(enqueue("A", uuid), 200) << uuid;
+  EXPECT_EQ(enqueue("B", "B1"), 200);
+  EXPECT_EQ(enqueue("B", "B2"), 200);
+  EXPECT_EQ(enqueue("B", "B3"), 429);
+  EXPECT_EQ(service_.footprint().queued_commands, 5u);
+  EXPECT_EQ(send_report("A", Status::idle).status, 200);
+  EXPECT_EQ(send_report("A", Status::acknowledged, "A1").status, 200);
+  EXPECT_EQ(enqueue("B", "B3"), 200);
+}
+
+TEST_F(BoundsTest, ARequestTypeLongerThanTheServerKeepsIsRefused) {
+  enroll("A");
+  auto command = protocol::make_command("C1", std::string(65, 'R')).body;
+  EXPECT_EQ(service_.handle(put("/v1/enqueue/A", {}, plist::to_xml(plist::Value(command)))).status, 400);
+}
+
 TEST_F(BoundsTest, QueuedBytesNeverPassTheBudgetAndFreeUpWhenCommandsAreDone) {
   enroll("A");
   enroll("B");
@@ -531,6 +550,21 @@ TEST_F(BoundsTest, NetworkUsersPastTheBoundAreStillRefusedButNotRemembered) {
     EXPECT_EQ(check_in(protocol::user_authenticate("A", user(n), std::nullopt)), 410) << n;
   }
   EXPECT_EQ(service_.footprint().largest_user_set, 2u);
+}
+
+// Channels are found by their device's UDID as a prefix of the channel id: "A" must not take
+// "AB" and its users along.
+TEST_F(BoundsTest, ForgettingADeviceLeavesADeviceWhoseUdidItPrefixes) {
+  enroll("A");
+  enroll("AB");
+  auto u1 = user(1);
+  EXPECT_EQ(token_update("AB", &u1), 200);
+  protocol::DeviceFacts a;
+  a.udid = "A";
+  EXPECT_EQ(check_in(protocol::check_out(a)), 200);
+  EXPECT_EQ(service_.footprint().channels, 2u);
+  EXPECT_EQ(send_report("AB", Status::idle).status, 200);
+  EXPECT_EQ(send_report("A", Status::idle).status, 403);
 }
 
 // Such a UDID's channel would not be found by its device again, and outlive it.
