@@ -5,6 +5,13 @@
 # ctest: it takes up to bugs x modes x trials x BENCH_CAP seconds.
 #
 #   bench/fuzz_bench.sh [BUG...]        default: every bug `mdmconform list --seeded-bugs` lists
+#   bench/fuzz_bench.sh --table TSV     only remake the table from a saved per-trial TSV (with the
+#                                       same BENCH_CAP, BENCH_TRIALS and BENCH_MODES)
+#
+# A trial counts as finding its bug only when the oracle that fired is one the bug can fire:
+# status-5xx or liveness for a bug that answers 5xx (-500, -wedge, -corrupts), transport or
+# liveness for one that stalls or resets (-hang, -reset). Any other finding is listed apart, as
+# is every finding against the correct server (the control row): the fuzzer's false positives.
 #
 # Settings (environment):
 #   BENCH_BIN     mdmconform to run (default build/dev/mdmconform); it finds the libFuzzer
@@ -35,8 +42,15 @@ out_tsv=${out_md%.md}.tsv
 jobs=${BENCH_JOBS:-1}
 
 usage() { echo "fuzz_bench: $*" >&2; exit 2; }
-[[ -x "$bin" ]] || usage "no mdmconform at $bin (build it, or set BENCH_BIN)"
-command -v jq >/dev/null || usage "jq is missing (scripts/install-deps.sh installs it)"
+table_from=
+if [[ "${1:-}" == --table ]]; then
+  [[ -f "${2:-}" ]] || usage "--table needs a per-trial TSV written by an earlier run"
+  table_from=$2
+fi
+if [[ -z "$table_from" ]]; then
+  [[ -x "$bin" ]] || usage "no mdmconform at $bin (build it, or set BENCH_BIN)"
+  command -v jq >/dev/null || usage "jq is missing (scripts/install-deps.sh installs it)"
+fi
 [[ "$trials" =~ ^[1-9][0-9]*$ ]] || usage "BENCH_TRIALS must be a positive integer, not '$trials'"
 [[ "$cap" =~ ^[1-9][0-9]*$ ]] || usage "BENCH_CAP must be a positive number of seconds, not '$cap'"
 for mode in $modes; do
@@ -46,20 +60,28 @@ for mode in $modes; do
   esac
 done
 
-if (($# > 0)); then
+if [[ -n "$table_from" ]]; then
+  bugs=()
+elif (($# > 0)); then
   bugs=("$@")
 else
   mapfile -t bugs < <("$bin" list --seeded-bugs | awk '$1 != "none" { print $1 }')
   ((${#bugs[@]} > 0)) || usage "\`$bin list --seeded-bugs\` listed no bugs"
 fi
 rows=("${bugs[@]}")
-[[ "$control" == 1 ]] && rows+=(none)
+[[ "$control" == 1 && -z "$table_from" ]] && rows+=(none)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$(dirname "$out_md")"
-# One line per trial: bug mode trial found(1/0) seconds executions elapsed_s oracle
-printf 'bug\tmode\ttrial\tfound\tt_s\texecutions\telapsed_s\toracle\n' >"$out_tsv"
+if [[ -n "$table_from" ]]; then
+  cp "$table_from" "$work/trials.tsv"
+  [[ "$(cd "$(dirname "$table_from")" && pwd)/$(basename "$table_from")" == "$(cd "$(dirname "$out_tsv")" && pwd)/$(basename "$out_tsv")" ]] ||
+    cp "$table_from" "$out_tsv"
+else
+  # One line per trial: bug mode trial found(1/0) seconds executions elapsed_s oracle
+  printf 'bug\tmode\ttrial\tfound\tt_s\texecutions\telapsed_s\toracle\n' >"$out_tsv"
+fi
 
 # The fuzz command's flags for a mode.
 mode_flags() {
@@ -120,8 +142,10 @@ run_trial() {
   fi
 }
 
-echo "fuzz_bench: $bin, ${#bugs[@]} bug(s), modes: $modes, $trials trial(s), cap $cap s, --jobs $jobs, $(nproc) CPU(s)"
+[[ -z "$table_from" ]] &&
+  echo "fuzz_bench: $bin, ${#bugs[@]} bug(s), modes: $modes, $trials trial(s), cap $cap s, --jobs $jobs, $(nproc) CPU(s)"
 for bug in "${rows[@]}"; do
+  [[ -n "$table_from" ]] && break
   n=$trials
   [[ "$bug" == none ]] && n=1  # the control: one trial per mode
   for mode in $modes; do
@@ -145,16 +169,25 @@ awk -F'\t' -v cap="$cap" -v modes="$modes" -v trials="$trials" '
     if (b >= INF) return ">" cap " s"
     return sprintf("%.1f s", (a + b) / 2)
   }
+  # Whether a finding by this oracle is the seeded bug itself (see the top of the script).
+  function expected(bug, oracle) {
+    if (bug == "none") return 0
+    if (oracle == "liveness") return 1
+    if (bug ~ /-(hang|reset)$/) return oracle == "transport"
+    return oracle == "status-5xx"
+  }
   BEGIN { INF = 1e18; nm = split(modes, mode, " ") }
   NR == 1 { next }
   {
     key = $1 SUBSEP $2
     if (!($1 in seen)) { seen[$1] = 1; order[++nb] = $1 }
     count[key]++
-    times[key, count[key]] = $4 == 1 ? $5 + 0 : INF
-    found[key] += $4 == 1
+    hit = $4 == 1 && expected($1, $8)
+    times[key, count[key]] = hit ? $5 + 0 : INF
+    found[key] += hit
+    if ($4 == 1 && !hit) others[$1] = others[$1] (others[$1] == "" ? "" : ", ") $2 " trial " $3 ": " $8 " at " $5 " s"
     seen_key = $1 SUBSEP $8
-    if ($4 == 1 && !(seen_key in oracle_seen)) {
+    if (hit && !(seen_key in oracle_seen)) {
       oracle_seen[seen_key] = 1
       oracles[$1] = oracles[$1] (oracles[$1] == "" ? "" : ", ") $8
     }
@@ -165,8 +198,8 @@ awk -F'\t' -v cap="$cap" -v modes="$modes" -v trials="$trials" '
     for (m = 1; m <= nm; m++) printf " %s median |", label(mode[m])
     printf " trials found |"
     for (m = 1; m <= nm; m++) printf " %s exec/s |", label(mode[m])
-    printf " oracle |\n|---|"
-    for (m = 1; m <= 2 * nm + 2; m++) printf "---|"
+    printf " oracle | other findings |\n|---|"
+    for (m = 1; m <= 2 * nm + 3; m++) printf "---|"
     printf "\n"
     for (b = 1; b <= nb; b++) {
       bug = order[b]
@@ -180,14 +213,15 @@ awk -F'\t' -v cap="$cap" -v modes="$modes" -v trials="$trials" '
         # Parenthesized: a bare ">" after the arguments of printf would redirect its output.
         printf " %s |", (secs[k] > 0 ? sprintf("%.0f", execs[k] / secs[k]) : "-")
       }
-      printf " %s |\n", (oracles[bug] == "" ? "-" : oracles[bug])
+      printf " %s | %s |\n", (oracles[bug] == "" ? "-" : oracles[bug]), (others[bug] == "" ? "-" : others[bug])
     }
-  }' "$out_tsv" >"$work/table.md"
+  }' "${table_from:-$out_tsv}" >"$work/table.md"
 
 {
   echo "Seeded-bug time-to-find, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) CPU(s):"
   echo "$trials trial(s) per bug and mode (the control row: 1), cap $cap s per trial, --jobs $jobs, median time to the first finding."
-  echo "Trials found: per mode, in column order. Command: \`BENCH_TRIALS=$trials BENCH_CAP=$cap BENCH_MODES=\"$modes\" bench/fuzz_bench.sh\`"
+  echo "Trials found: per mode, in column order; a trial counts when its oracle fits the bug, other findings are listed apart."
+  echo "Command: \`BENCH_TRIALS=$trials BENCH_CAP=$cap BENCH_MODES=\"$modes\" bench/fuzz_bench.sh\`"
   echo
   cat "$work/table.md"
 } >"$out_md"
