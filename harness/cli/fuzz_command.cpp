@@ -339,6 +339,10 @@ int run_fuzz(const FuzzOptions& options) {
   // for a leak and answer with a full LeakSanitizer scan, every time: that cut the rate to a
   // fifth. The harness's leaks are the sanitizer test suite's and the in-process fuzzers' job.
   args.push_back("-detect_leaks=0");
+  // The entropic schedule updates a frequency for every feature of every run; with the
+  // harness's own 20 000 or so it took 43 % of the time (perf). The plain schedule doubles the
+  // rate (43 to 96 inputs/s, same load).
+  args.push_back("-entropic=0");
   args.push_back("-artifact_prefix=" + (fuzz_dir / "artifacts").string() + "/");
   if (options.seed) args.push_back(fmt::format("-seed={}", options.seed));
   if (options.jobs > 1) args.push_back(fmt::format("-fork={}", options.jobs));
