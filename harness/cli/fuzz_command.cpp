@@ -19,7 +19,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <sstream>
 
 #include "harness/cli/suite.hpp"
 #include "harness/fuzz/session.hpp"
@@ -41,11 +40,21 @@ constexpr std::size_t kMaxTimelinePoints = 2000;
 // After SIGINT, libFuzzer prints its statistics and exits; past this it is killed.
 constexpr auto kStopGrace = std::chrono::seconds(15);
 
-std::string read_file(const fs::path& path) {
+// A finding holds at most a 64 KiB answer and 4 MiB of history, base64'd; anything far larger
+// (or endless, like /dev/zero) is not one, and reading stops there.
+constexpr std::size_t kMaxReadBytes = 64 * 1024 * 1024;
+
+// The file's bytes, or nothing when it cannot be read or holds more than kMaxReadBytes.
+std::optional<std::string> read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  if (!in) return std::nullopt;
+  std::string out;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (out.size() > kMaxReadBytes) return std::nullopt;
+  }
+  return out;
 }
 
 void replace_all(std::string& text, std::string_view from, std::string_view to) {
@@ -103,7 +112,7 @@ std::optional<BuiltinTarget> start_builtin(const fs::path& specs_dir, server::Fa
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (!pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key", error)) return std::nullopt;
-  std::string text = read_file(reference);
+  std::string text = read_file(reference).value_or("");
   replace_all(text, "${builtin_port}", std::to_string(port));
   replace_all(text, "ca: builtin", "ca: ca.crt");
   replace_all(text, "issuer: builtin", "issuer: {cert: ca.crt, key: ca.key}");
@@ -223,7 +232,7 @@ std::vector<FindingRecord> collect_findings(const fs::path& dir, const std::map<
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().extension() != ".json") continue;
     std::string error;
-    auto reproducer = fuzz::reproducer_from_json(read_file(it->path()), &error);
+    auto reproducer = fuzz::reproducer_from_json(read_file(it->path()).value_or(""), &error);
     if (!reproducer) continue;
     FindingRecord f;
     f.file = it->path();
@@ -569,11 +578,12 @@ void print_exchange(const net::Exchange& exchange) {
 int run_replay(const ReplayOptions& options) {
   std::string error;
   auto text = read_file(options.finding);
-  if (text.empty()) {
-    fmt::print(stderr, "mdmconform: cannot read {}\n", options.finding.string());
+  if (!text || text->empty()) {
+    fmt::print(stderr, "mdmconform: cannot read {}, or it is larger than {} MiB\n", options.finding.string(),
+               kMaxReadBytes >> 20);
     return 2;
   }
-  auto reproducer = fuzz::reproducer_from_json(text, &error);
+  auto reproducer = fuzz::reproducer_from_json(*text, &error);
   if (!reproducer) {
     fmt::print(stderr, "mdmconform: {}: {}\n", options.finding.string(), error);
     return 2;
@@ -584,7 +594,7 @@ int run_replay(const ReplayOptions& options) {
   fs::path profile_file = options.target ? *options.target : fs::path(reproducer->target_file);
   auto builtin_record = fs::path(reproducer->target_file).parent_path() / "builtin.json";
   if (!options.target && fs::is_regular_file(builtin_record)) {
-    auto record = Json::parse(read_file(builtin_record), nullptr, false);
+    auto record = Json::parse(read_file(builtin_record).value_or(""), nullptr, false);
     auto fault = server::fault_from_name(record.is_object() ? record.value("fault", "none") : "none");
     auto bug = server::seeded_bug_from_name(record.is_object() ? record.value("seeded_bug", "none") : "none");
     char dir_template[] = "/tmp/mdmconform-replay-XXXXXX";

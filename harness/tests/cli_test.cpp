@@ -425,6 +425,20 @@ TEST_F(CliTest, AHarnessThatDiesWhileWritingTheReportLeavesNoPartialFile) {
   EXPECT_EQ(after.back(), '\n');
 }
 
+TEST_F(CliTest, ReplayRefusesAFileThatIsNoFindingOrTooLarge) {
+  auto not_json = write("finding.json", "not a finding");
+  auto ran = run_mdmconform("--specs " + specs() + " replay " + not_json.string());
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("not JSON"), std::string::npos) << ran.output;
+  // Reading stops at its cap instead of taking a sparse 65 MiB file (or /dev/zero) whole.
+  auto huge = dir_ / "huge.json";
+  std::ofstream(huge).put('{');
+  fs::resize_file(huge, 65ull * 1024 * 1024);
+  ran = run_mdmconform("--specs " + specs() + " replay " + huge.string());
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("larger than 64 MiB"), std::string::npos) << ran.output;
+}
+
 TEST_F(CliTest, ListShowsCasesRulesAndFaults) {
   auto cases = run_mdmconform("--specs " + specs() + " list");
   EXPECT_EQ(cases.exit_code, 0);
