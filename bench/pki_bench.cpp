@@ -27,7 +27,7 @@ void issue_device_identity(benchmark::State& state, KeyType key) {
   for (auto _ : state) {
     auto identity = mdmc::pki::issue_device_identity(ca, "bench-device", key);
     if (!identity.ok()) {
-      state.SkipWithError(identity.error().c_str());
+      state.SkipWithError(identity.message().c_str());
       break;
     }
     benchmark::DoNotOptimize(identity);
@@ -37,13 +37,13 @@ void issue_device_identity(benchmark::State& state, KeyType key) {
 void mdm_signature_2kib(benchmark::State& state, KeyType key) {
   auto identity = mdmc::pki::issue_device_identity(test_ca(), "bench-device", key);
   if (!identity.ok()) {
-    state.SkipWithError(identity.error().c_str());
+    state.SkipWithError(identity.message().c_str());
     return;
   }
   for (auto _ : state) {
     auto header = mdmc::pki::mdm_signature(*identity, body_2kib());
     if (!header.ok()) {
-      state.SkipWithError(header.error().c_str());
+      state.SkipWithError(header.message().c_str());
       break;
     }
     benchmark::DoNotOptimize(header);
@@ -55,18 +55,18 @@ void mdm_signature_2kib(benchmark::State& state, KeyType key) {
 void verify_mdm_signature_2kib(benchmark::State& state, KeyType key) {
   auto identity = mdmc::pki::issue_device_identity(test_ca(), "bench-device", key);
   if (!identity.ok()) {
-    state.SkipWithError(identity.error().c_str());
+    state.SkipWithError(identity.message().c_str());
     return;
   }
   auto header = mdmc::pki::mdm_signature(*identity, body_2kib());
   if (!header.ok()) {
-    state.SkipWithError(header.error().c_str());
+    state.SkipWithError(header.message().c_str());
     return;
   }
   for (auto _ : state) {
     auto check = mdmc::pki::verify_mdm_signature(*header, body_2kib(), test_ca().cert_pem);
-    if (!check.ok) {
-      state.SkipWithError(check.reason.c_str());
+    if (!check.ok()) {
+      state.SkipWithError(check.message().c_str());
       break;
     }
     benchmark::DoNotOptimize(check);

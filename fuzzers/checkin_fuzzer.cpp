@@ -27,13 +27,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)report;
   (void)command;
 
-  if (const auto* message = mdmc::protocol::decoded_value(check_in)) {
+  if (const auto* message = check_in ? &*check_in : nullptr) {
     // What the reference server stores must be what it read: the message written as XML
     // parses back to the same value and decodes to the same channel.
     auto again = mdmc::plist::parse(mdmc::plist::to_xml(mdmc::plist::Value(message->fields)), kLimits);
     if (!again) invariant_broken();
     auto redecoded = mdmc::protocol::decode_check_in(*again);
-    const auto* second = mdmc::protocol::decoded_value(redecoded);
+    const auto* second = redecoded ? &*redecoded : nullptr;
     if (!second || second->channel != message->channel || second->type != message->type) invariant_broken();
   }
   return 0;

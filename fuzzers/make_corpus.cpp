@@ -9,6 +9,7 @@
 
 #include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
+#include "harness/base/bytes.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
   for (const auto& m : messages) {
     mdmc::plist::Value value(m);
     for (const auto& bytes : {mdmc::plist::to_xml(value), mdmc::plist::to_binary(value)}) {
-      std::ofstream(std::filesystem::path(argv[1]) / mdmc::pki::sha256_hex(bytes), std::ios::binary) << bytes;
+      std::ofstream(std::filesystem::path(argv[1]) / mdmc::base::sha256_hex(bytes), std::ios::binary) << bytes;
       ++written;
     }
   }

@@ -30,13 +30,12 @@ struct Fixture {
     dir = fs::temp_directory_path() / ("mdmc_profile_fuzzer_" + std::to_string(::getpid()));
     fs::create_directories(dir / "pool");
     auto ca = mdmc::pki::create_test_ca("profile fuzzer CA");
-    if (!ca) fail(ca.error());
+    if (!ca) fail(ca.message());
     auto device = mdmc::pki::issue_device_identity(*ca, "device-1", mdmc::pki::KeyType::ec_p256);
-    if (!device) fail(device.error());
-    std::string error;
-    if (!mdmc::pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key", &error) ||
-        !mdmc::pki::write_identity(*device, dir / "pool/device-1.crt", dir / "pool/device-1.key", &error)) {
-      fail(error);
+    if (!device) fail(device.message());
+    if (auto written = mdmc::pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key"); !written) fail(written.message());
+    if (auto written = mdmc::pki::write_identity(*device, dir / "pool/device-1.crt", dir / "pool/device-1.key"); !written) {
+      fail(written.message());
     }
     builtin = mdmc::scenario::BuiltinTarget{8443, *ca};
     // What specs/targets/nanomdm.yaml and micromdm.yaml read; relative paths resolve in `dir`.

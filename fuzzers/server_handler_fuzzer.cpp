@@ -51,7 +51,7 @@ const Identities& identities() {
   static const Identities ids = [] {
     Identities made;
     auto ca = pki::create_test_ca("handler fuzzer CA");
-    if (!ca) fail(ca.error());
+    if (!ca) fail(ca.message());
     auto device = pki::issue_device_identity(*ca, "device", pki::KeyType::ec_p256);
     auto other = pki::issue_device_identity(*ca, "other", pki::KeyType::ec_p256);
     if (!device || !other) fail("cannot issue device identities");
@@ -126,7 +126,7 @@ net::ServerRequest request_from(std::string_view piece) {
   request.body = std::string(piece);
   if (!signature.empty()) {
     auto made = pki::mdm_signature(signature == "sign" ? ids.device : ids.other, request.body);
-    if (!made) fail("cannot sign: " + made.error());
+    if (!made) fail("cannot sign: " + made.message());
     request.headers.push_back({"Mdm-Signature", *made});
   }
   return request;
@@ -143,7 +143,7 @@ void check_answer(const net::ServerRequest& request, const net::ServerResponse& 
   if (net::find_header(answer.headers, "Content-Type") != std::string(protocol::kPlistContentType)) return;
   auto parsed = plist::parse(answer.body);
   if (!parsed) fail(where + ": the correct server sent a plist that does not parse: " + parsed.message());
-  bool command = protocol::decoded_value(protocol::decode_command(*parsed)) != nullptr;
+  bool command = protocol::decode_command(*parsed).ok();
   bool challenge = parsed->string_at("DigestChallenge").has_value();
   if (!command && !challenge) fail(where + ": the correct server sent a plist that is neither a command nor a challenge");
 }

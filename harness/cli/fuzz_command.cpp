@@ -81,12 +81,12 @@ std::optional<BuiltinTarget> start_builtin(const fs::path& specs_dir, server::Fa
   auto reference = specs_dir / "targets" / "reference.yaml";
   auto ca = pki::create_test_ca("mdmconform reference CA");
   if (!ca) {
-    *error = "could not create the test CA: " + ca.error();
+    *error = "could not create the test CA: " + ca.message();
     return std::nullopt;
   }
   auto server_identity = pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"});
   if (!server_identity) {
-    *error = "could not issue the server certificate: " + server_identity.error();
+    *error = "could not issue the server certificate: " + server_identity.message();
     return std::nullopt;
   }
   scenario::TargetProfile policy;
@@ -111,7 +111,10 @@ std::optional<BuiltinTarget> start_builtin(const fs::path& specs_dir, server::Fa
 
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (!pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key", error)) return std::nullopt;
+  if (auto written = pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key"); !written) {
+    if (error) *error = written.message();
+    return std::nullopt;
+  }
   std::string text = read_file(reference).value_or("");
   replace_all(text, "${builtin_port}", std::to_string(port));
   replace_all(text, "ca: builtin", "ca: ca.crt");

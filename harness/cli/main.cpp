@@ -112,14 +112,14 @@ int command_diff(const std::string& a_file, const std::string& b_file) {
 std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, server::Config& config) {
   auto ca = pki::create_test_ca("mdmconform reference CA");
   auto server_identity = ca ? pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"})
-                            : pki::Result<pki::Identity>(pki::Failure{ca.error()});
-  std::string error;
+                            : pki::Result<pki::Identity>(ca.error());
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (!server_identity || !pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key", &error) ||
-      !pki::write_identity(*server_identity, dir / "server.crt", dir / "server.key", &error)) {
-    fmt::print(stderr, "mdmconform: could not set up TLS in {}: {}\n", dir.string(),
-               !server_identity ? server_identity.error() : error);
+  base::Result<void> written = server_identity ? pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key")
+                                               : base::Result<void>(server_identity.error());
+  if (written) written = pki::write_identity(*server_identity, dir / "server.crt", dir / "server.key");
+  if (!written) {
+    fmt::print(stderr, "mdmconform: could not set up TLS in {}: {}\n", dir.string(), written.message());
     return std::nullopt;
   }
   config.client_ca_pem = ca->cert_pem;

@@ -13,6 +13,7 @@
 #include "harness/pki/pki.hpp"
 #include "harness/report/report.hpp"
 #include "harness/server/reference_server.hpp"
+#include "harness/base/bytes.hpp"
 
 namespace mdmc::cli {
 namespace {
@@ -144,9 +145,9 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       auto file = options.specs_dir / "targets" / "reference.yaml";
       // A fresh test CA for each run: it issues the server's certificate and every device's.
       auto ca = pki::create_test_ca("mdmconform reference CA");
-      if (!ca) return fail(out, 2, "could not create the test CA: " + ca.error());
+      if (!ca) return fail(out, 2, "could not create the test CA: " + ca.message());
       auto server_identity = pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"});
-      if (!server_identity) return fail(out, 2, "could not issue the server certificate: " + server_identity.error());
+      if (!server_identity) return fail(out, 2, "could not issue the server certificate: " + server_identity.message());
       // The server's policy comes from the profile, and the profile's URLs from the server's
       // port: read the policy first, with a port that is never used.
       auto policy = scenario::load_profile(file, scenario::BuiltinTarget{1, *ca});
@@ -188,7 +189,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     run_options.confirm = options.confirm;
     out.run = scenario::run_suite(cases, profile, rules, run_options);
     out.run.started_at = started_at;
-    out.run.suite_digest = pki::sha256_hex(suite_bytes);
+    out.run.suite_digest = base::sha256_hex(suite_bytes);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);
     if (builtin && options.builtin_seeded_bug != server::SeededBug::none) {
       out.run.notes.push_back(fmt::format("the built-in server ran with seeded bug {}: {}",

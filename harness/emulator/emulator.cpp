@@ -259,10 +259,10 @@ void Series::on_answer(const Answer& answer, std::string_view transport_error) {
     return finish(SeriesEnd::empty_plist, 200, "an empty <dict/> instead of a zero-length body");
   }
   auto decoded = protocol::decode_command(*parsed);
-  if (const auto* err = protocol::decode_error(decoded)) {
-    return finish(SeriesEnd::bad_command, 200, "not a command: " + err->message());
+  if (!decoded) {
+    return finish(SeriesEnd::bad_command, 200, "not a command: " + decoded.message());
   }
-  const auto& command = std::get<protocol::Command>(decoded);
+  const auto& command = *decoded;
   Status status = answer_for(command);
   DeliveredCommand delivered{command.uuid, command.request_type, status, outcome_.exchanges - 1,
                              protocol::check_command_schema(command, channel_.is_user()), {}};

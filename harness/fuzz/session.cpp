@@ -15,6 +15,7 @@
 #include "harness/plist/value.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/report/report.hpp"
+#include "harness/base/bytes.hpp"
 
 namespace mdmc::fuzz {
 namespace {
@@ -62,7 +63,7 @@ InputFacts classify(std::string_view input, const std::string& udid, const std::
   InputFacts facts;
   auto parsed = plist::parse(input, input_limits());
   if (!parsed) {
-    auto e = parsed.error();
+    auto e = plist::error_of(parsed);
     facts.limit_error = e == plist::Error::too_deep || e == plist::Error::too_large || e == plist::Error::too_many_nodes;
     facts.kind = "bytes";
     return facts;
@@ -111,7 +112,7 @@ std::string response_shape(const net::Response& response) {
   if (!dict) return "plist-" + std::string(plist::type_name(parsed->type()));
   if (dict->count("CommandUUID")) {
     auto command = protocol::decode_command(*parsed);
-    if (auto* c = protocol::decoded_value(command)) return "command:" + c->request_type;
+    if (command) return "command:" + command->request_type;
     return "command:malformed";
   }
   if (dict->count("DigestChallenge")) return "digest-challenge";
@@ -203,7 +204,7 @@ std::unique_ptr<Session> Session::open(SessionOptions options, std::string* erro
     if (t.identity.issuer) {
       auto issued = pki::issue_device_identity(*t.identity.issuer, session->options_.udid, t.identity.key_type);
       if (!issued) {
-        *error = "could not issue the fuzz device's identity: " + issued.error();
+        *error = "could not issue the fuzz device's identity: " + issued.message();
         return nullptr;
       }
       impl.identity = *issued;
@@ -276,7 +277,7 @@ void Session::enqueue_commands() {
     auto command = protocol::make_command(impl_->ids.uuid(), "ProfileList");
     net::Request request{admin.method, url, {{"Content-Type", "application/xml"}}, plist::to_xml(plist::Value(command.body))};
     if (!admin.basic_user.empty()) {
-      request.headers.push_back({"Authorization", "Basic " + pki::base64_encode(admin.basic_user + ":" + admin.basic_password)});
+      request.headers.push_back({"Authorization", "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password)});
     }
     (void)impl_->admin->send(request);
   }
@@ -344,8 +345,8 @@ std::optional<std::string> Session::probe(std::optional<net::Exchange>* last) {
     if (status != 200) return fmt::format("a liveness Idle got HTTP {}", status);
     if (exchange.response->body.empty()) return std::nullopt;
     auto parsed = plist::parse(exchange.response->body, options_.target.plist_limits);
-    auto command = parsed ? protocol::decode_command(*parsed) : protocol::Decoded<protocol::Command>(protocol::DecodeError{"", "not a plist"});
-    const auto* c = protocol::decoded_value(command);
+    auto command = parsed ? protocol::decode_command(*parsed) : protocol::Decoded<protocol::Command>(base::fail("not a plist"));
+    const auto* c = command ? &*command : nullptr;
     if (!c) return "a liveness Idle got a body that is no command: " + describe_body(exchange.response->body, 200);
     body = plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::acknowledged, c->uuid, {}})));
   }
@@ -478,14 +479,14 @@ net::Headers headers_from(const Json& j) {
 }
 
 Json body_json(std::string_view body) {
-  Json j = {{"base64", pki::base64_encode(body)}, {"bytes", body.size()}};
+  Json j = {{"base64", base::base64_encode(body)}, {"bytes", body.size()}};
   if (plist::parse(body)) j["plist"] = describe_body(body, 64 * 1024);
   return j;
 }
 
 std::optional<std::string> body_from(const Json& j) {
   if (!j.is_object() || !j.contains("base64") || !j["base64"].is_string()) return std::nullopt;
-  auto decoded = pki::base64_decode(j["base64"].get<std::string>());
+  auto decoded = base::base64_decode(j["base64"].get<std::string>());
   if (!decoded) return std::nullopt;
   return *decoded;
 }
@@ -566,7 +567,7 @@ std::optional<std::filesystem::path> write_reproducer(const std::filesystem::pat
     *error = "cannot create " + dir.string() + ": " + ec.message();
     return std::nullopt;
   }
-  auto path = dir / ("finding-" + pki::sha256_hex(reproducer.request.body).substr(0, 16) + ".json");
+  auto path = dir / ("finding-" + base::sha256_hex(reproducer.request.body).substr(0, 16) + ".json");
   if (!report::write_file_atomically(path, reproducer_to_json(reproducer), error)) return std::nullopt;
   return path;
 }

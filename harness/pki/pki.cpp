@@ -12,7 +12,7 @@
 #include <map>
 #include <optional>
 
-#include "harness/pki/detail/files.hpp"
+#include "harness/base/files.hpp"
 #include "harness/pki/detail/openssl.hpp"
 
 namespace mdmc::pki {
@@ -22,9 +22,13 @@ using detail::fail_openssl;
 
 namespace {
 
+// Certificates, keys and PKCS#12 files are a few KiB; a cap keeps a wrong path (a disk image,
+// /dev/zero) from being read whole.
+constexpr std::size_t kMaxCredentialFileBytes = 1024 * 1024;
+
 // Prefixes a failure with the public function (and file) it came from.
-Failure in(std::string_view where, const std::string& error) {
-  return Failure{std::string(where) + ": " + error};
+base::Error in(std::string_view where, const std::string& error) {
+  return base::fail(std::string(where) + ": " + error);
 }
 
 Result<detail::PkeyPtr> generate_key(KeyType type) {
@@ -140,14 +144,14 @@ Result<Identity> make_identity(X509* cert, EVP_PKEY* key, const STACK_OF(X509) *
                                int first_chain_index) {
   Identity out;
   auto cert_pem = detail::certificate_pem(cert);
-  if (!cert_pem) return Failure{cert_pem.error()};
+  if (!cert_pem) return base::fail(cert_pem.message());
   out.cert_pem = std::move(cert_pem).value();
   auto key_pem = detail::private_key_pem(key);
-  if (!key_pem) return Failure{key_pem.error()};
+  if (!key_pem) return base::fail(key_pem.message());
   out.key_pem = std::move(key_pem).value();
   for (int i = first_chain_index; chain != nullptr && i < sk_X509_num(chain); ++i) {
     auto pem = detail::certificate_pem(sk_X509_value(chain, i));
-    if (!pem) return Failure{pem.error()};
+    if (!pem) return base::fail(pem.message());
     out.chain_pem += *pem;
   }
   return out;
@@ -158,7 +162,7 @@ Result<Identity> issue_leaf(const Identity& ca, std::string common_name, KeyType
                             Validity validity, std::vector<Extension> extensions,
                             GENERAL_NAMES* alt_names) {
   auto issuer = detail::parse_identity(ca, "CA");
-  if (!issuer) return Failure{issuer.error()};
+  if (!issuer) return base::fail(issuer.message());
   if (X509_check_ca(issuer->cert.get()) == 0) {
     return fail("the CA certificate is not a CA (no basicConstraints CA:TRUE)");
   }
@@ -166,7 +170,7 @@ Result<Identity> issue_leaf(const Identity& ca, std::string common_name, KeyType
   if (self_signed < 0) return fail_openssl("X509_self_signed");
 
   auto key = generate_key(key_type);
-  if (!key) return Failure{key.error()};
+  if (!key) return base::fail(key.message());
   CertificateRequest req;
   req.common_name = std::move(common_name);
   req.subject_key = key->get();
@@ -176,18 +180,18 @@ Result<Identity> issue_leaf(const Identity& ca, std::string common_name, KeyType
   req.extensions = std::move(extensions);
   req.alt_names = alt_names;
   auto cert = build_certificate(req);
-  if (!cert) return Failure{cert.error()};
+  if (!cert) return base::fail(cert.message());
 
   auto out = make_identity(cert->get(), key->get(), nullptr, 0);
   if (!out) return out;
   // An intermediate CA passes itself on: a verifier holding only the root needs it.
   if (self_signed == 0) {
     auto ca_pem = detail::certificate_pem(issuer->cert.get());
-    if (!ca_pem) return Failure{ca_pem.error()};
+    if (!ca_pem) return base::fail(ca_pem.message());
     out.value().chain_pem = *ca_pem;
   }
   auto rest = detail::certificates_pem(issuer->chain.get());
-  if (!rest) return Failure{rest.error()};
+  if (!rest) return base::fail(rest.message());
   out.value().chain_pem += *rest;
   return out;
 }
@@ -256,7 +260,7 @@ std::string lower(std::string text) {
 
 Result<Identity> create_test_ca(const std::string& common_name, KeyType key, Validity validity) {
   auto pkey = generate_key(key);
-  if (!pkey) return in("create_test_ca", pkey.error());
+  if (!pkey) return in("create_test_ca", pkey.message());
   CertificateRequest req;
   req.common_name = common_name;
   req.subject_key = pkey->get();
@@ -267,9 +271,9 @@ Result<Identity> create_test_ca(const std::string& common_name, KeyType key, Val
       {NID_subject_key_identifier, "hash"},
   };
   auto cert = build_certificate(req);
-  if (!cert) return in("create_test_ca", cert.error());
+  if (!cert) return in("create_test_ca", cert.message());
   auto out = make_identity(cert->get(), pkey->get(), nullptr, 0);
-  if (!out) return in("create_test_ca", out.error());
+  if (!out) return in("create_test_ca", out.message());
   return out;
 }
 
@@ -285,7 +289,7 @@ Result<Identity> issue_device_identity(const Identity& ca, const std::string& co
                             {NID_authority_key_identifier, "keyid,issuer"},
                         },
                         nullptr);
-  if (!out) return in("issue_device_identity", out.error());
+  if (!out) return in("issue_device_identity", out.message());
   return out;
 }
 
@@ -293,7 +297,7 @@ Result<Identity> issue_server_identity(const Identity& ca, const std::vector<std
                                        Validity validity) {
   if (names.empty()) return in("issue_server_identity", "no names given");
   auto alt_names = alt_names_for(names);
-  if (!alt_names) return in("issue_server_identity", alt_names.error());
+  if (!alt_names) return in("issue_server_identity", alt_names.message());
   // CN is limited to 64 characters (RFC 5280 ub-common-name); clients match the SANs anyway.
   std::string cn = names.front().size() <= 64 ? names.front() : "mdmconform test server";
   auto out = issue_leaf(ca, cn, KeyType::ec_p256, validity,
@@ -305,34 +309,34 @@ Result<Identity> issue_server_identity(const Identity& ca, const std::vector<std
                             {NID_authority_key_identifier, "keyid,issuer"},
                         },
                         alt_names->get());
-  if (!out) return in("issue_server_identity", out.error());
+  if (!out) return in("issue_server_identity", out.message());
   return out;
 }
 
 Result<Identity> load_pem_pair(const std::filesystem::path& cert, const std::filesystem::path& key) {
   const std::string where = "load_pem_pair " + cert.string();
-  auto cert_text = detail::read_file(cert);
-  if (!cert_text) return in(where, cert_text.error());
-  auto key_text = detail::read_file(key);
-  if (!key_text) return in(where, key_text.error());
+  auto cert_text = base::read_file_capped(cert, kMaxCredentialFileBytes);
+  if (!cert_text) return in(where, cert_text.message());
+  auto key_text = base::read_file_capped(key, kMaxCredentialFileBytes);
+  if (!key_text) return in(where, key_text.message());
   auto certs = detail::read_certificates(*cert_text, cert.string());
-  if (!certs) return in(where, certs.error());
+  if (!certs) return in(where, certs.message());
   if (sk_X509_num(certs->get()) < 1) return in(where, "no PEM certificate in the file");
   auto pkey = detail::read_private_key(*key_text, key.string());
-  if (!pkey) return in(where, pkey.error());
+  if (!pkey) return in(where, pkey.message());
   X509* leaf = sk_X509_value(certs->get(), 0);
   if (X509_check_private_key(leaf, pkey->get()) != 1) {
     return in(where, fail_openssl(key.string() + " is not the key of this certificate").message);
   }
   auto out = make_identity(leaf, pkey->get(), certs->get(), 1);
-  if (!out) return in(where, out.error());
+  if (!out) return in(where, out.message());
   return out;
 }
 
 Result<Identity> load_pkcs12(const std::filesystem::path& file, const std::string& password) {
   const std::string where = "load_pkcs12 " + file.string();
-  auto bytes = detail::read_file(file);
-  if (!bytes) return in("load_pkcs12", bytes.error());
+  auto bytes = base::read_file_capped(file, kMaxCredentialFileBytes);
+  if (!bytes) return in("load_pkcs12", bytes.message());
   const auto* cursor = reinterpret_cast<const unsigned char*>(bytes->data());
   if (bytes->size() > static_cast<std::size_t>(LONG_MAX)) return in(where, "too large");
   detail::Pkcs12Ptr p12(d2i_PKCS12(nullptr, &cursor, static_cast<long>(bytes->size())));
@@ -369,7 +373,7 @@ Result<Identity> load_pkcs12(const std::filesystem::path& file, const std::strin
     return in(where, fail_openssl("the private key does not match the certificate").message);
   }
   auto out = make_identity(cert.get(), key.get(), chain.get(), 0);
-  if (!out) return in(where, out.error());
+  if (!out) return in(where, out.message());
   return out;
 }
 
@@ -428,54 +432,36 @@ Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& di
   for (const Source& source : sources) {
     auto identity = source.key ? load_pem_pair(source.primary, *source.key)
                                : load_pkcs12(source.primary, p12_password);
-    if (!identity) return in(where, identity.error());
+    if (!identity) return in(where, identity.message());
     pool.push_back(std::move(identity).value());
   }
   return pool;
 }
 
-bool write_secret_file(const std::filesystem::path& path, std::string_view contents,
-                       std::string* error) {
-  return detail::write_file_atomic(path, contents, 0600, error);
+Result<void> write_secret_file(const std::filesystem::path& path, std::string_view contents) {
+  return base::write_file_atomically(path, contents, 0600);
 }
 
-bool write_identity(const Identity& identity, const std::filesystem::path& cert_path,
-                    const std::filesystem::path& key_path, std::string* error) {
-  if (!write_secret_file(key_path, identity.key_pem, error)) return false;
+Result<void> write_identity(const Identity& identity, const std::filesystem::path& cert_path,
+                            const std::filesystem::path& key_path) {
+  if (auto key = write_secret_file(key_path, identity.key_pem); !key) return key;
   std::string certs = identity.cert_pem;
   if (!certs.empty() && certs.back() != '\n') certs += '\n';
   certs += identity.chain_pem;
-  return detail::write_file_atomic(cert_path, certs, 0644, error);
+  return base::write_file_atomically(cert_path, certs, 0644);
 }
 
 Result<std::string> certificate_der(const std::string& cert_pem) {
   auto cert = detail::read_certificate(cert_pem, "certificate_der");
-  if (!cert) return Failure{cert.error()};
+  if (!cert) return base::fail(cert.message());
   auto der = detail::certificate_der(cert->get());
-  if (!der) return in("certificate_der", der.error());
+  if (!der) return in("certificate_der", der.message());
   return der;
-}
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
-    ERR_clear_error();
-    return {};
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0x0f];
-  }
-  return out;
 }
 
 Result<std::string> common_name(const std::string& cert_pem) {
   auto cert = detail::read_certificate(cert_pem, "common_name");
-  if (!cert) return Failure{cert.error()};
+  if (!cert) return base::fail(cert.message());
   X509_NAME* subject = X509_get_subject_name(cert->get());
   const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
   if (index < 0) return in("common_name", fail("the subject has no commonName").message);

@@ -15,37 +15,15 @@
 #include <variant>
 #include <vector>
 
+#include "harness/base/bytes.hpp"
+#include "harness/base/result.hpp"
+
 namespace mdmc::pki {
 
-// The error side of a Result: one line, e.g. "load_pkcs12 dev.p12: wrong password (MAC
-// verification failed)".
-struct Failure {
-  std::string message;
-};
-
-// A value or an error text. Like plist::Result, with a plain string in place of an error code.
+// Every fallible function returns a base::Result whose message names what was being done, e.g.
+// "load_pkcs12 dev.p12: wrong password (MAC verification failed)".
 template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
-  Result(Failure failure) : state_(std::in_place_index<1>, std::move(failure)) {}
-
-  bool ok() const { return state_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  const T& value() const& { return std::get<0>(state_); }
-  T& value() & { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
-  const T* operator->() const { return &std::get<0>(state_); }
-  const T& operator*() const { return std::get<0>(state_); }
-  // Empty when ok().
-  const std::string& error() const {
-    static const std::string kNoError;
-    return ok() ? kNoError : std::get<1>(state_).message;
-  }
-
- private:
-  std::variant<T, Failure> state_;
-};
+using Result = base::Result<T>;
 
 enum class KeyType { rsa2048, ec_p256 };
 
@@ -92,24 +70,16 @@ Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& di
 // Writes a private key (or any secret) with mode 0600 from the start: a temporary file in the
 // same folder created O_CREAT|O_EXCL with mode 0600, written, fsync'd and renamed over `path`;
 // never briefly readable by others, and no temporary file is left behind on failure.
-// On failure returns false and, when `error` is not null, sets it.
-bool write_secret_file(const std::filesystem::path& path, std::string_view contents,
-                       std::string* error);
+Result<void> write_secret_file(const std::filesystem::path& path, std::string_view contents);
 // Writes cert_pem followed by chain_pem to cert_path (0644) and key_pem to key_path (0600), each
 // atomically as above; load_pem_pair reads them back.
-bool write_identity(const Identity& identity, const std::filesystem::path& cert_path,
-                    const std::filesystem::path& key_path, std::string* error);
+Result<void> write_identity(const Identity& identity, const std::filesystem::path& cert_path,
+                            const std::filesystem::path& key_path);
 
 // DER of the first certificate in `cert_pem`.
 Result<std::string> certificate_der(const std::string& cert_pem);
-// SHA-256 of any bytes as 64 lower-case hex digits (empty only if OpenSSL fails).
-std::string sha256_hex(std::string_view bytes);
 // SHA-256 of a certificate's DER: the identity the reference server binds a device to.
-inline std::string sha256_fingerprint(std::string_view der) { return sha256_hex(der); }
-// RFC 4648 base64 with padding, on one line.
-std::string base64_encode(std::string_view bytes);
-// Standard alphabet, padding optional, nothing else allowed (no line breaks, no spaces inside).
-Result<std::string> base64_decode(std::string_view text);
+inline std::string sha256_fingerprint(std::string_view der) { return base::sha256_hex(der); }
 // The subject's commonName, UTF-8.
 Result<std::string> common_name(const std::string& cert_pem);
 
@@ -118,16 +88,6 @@ Result<std::string> common_name(const std::string& cert_pem);
 // and chain_pem included.
 Result<std::string> mdm_signature(const Identity& identity, std::string_view body);
 
-struct SignatureCheck {
-  bool ok = false;
-  // When !ok, why: "header too large", "empty header", "not base64: ...", "not CMS: ...",
-  // "not CMS SignedData", "not detached", "signer certificate not included",
-  // "digest mismatch (body tampered)", "bad signature: ...", "signer not trusted: <reason>",
-  // "signer certificate expired", "signer certificate not yet valid".
-  std::string reason;
-  std::string signer_der;  // the signer certificate, DER, when one could be read
-};
-
 inline constexpr std::size_t kMaxSignatureHeaderBytes = 64 * 1024;
 
 // Checks an Mdm-Signature header value against the body. The signer must chain, at the current
@@ -135,7 +95,12 @@ inline constexpr std::size_t kMaxSignatureHeaderBytes = 64 * 1024;
 // certificates in trusted_ca_pem (one or more PEM blocks; each one is a trust anchor, so an
 // intermediate CA may be given alone). Headers over kMaxSignatureHeaderBytes are rejected before
 // decoding; surrounding spaces and tabs are ignored.
-SignatureCheck verify_mdm_signature(std::string_view header_value, std::string_view body,
-                                    const std::string& trusted_ca_pem);
+// The signer's certificate (DER) when the signature holds; otherwise why not: "header too
+// large", "empty header", "not base64: ...", "not CMS: ...", "not CMS SignedData", "not
+// detached", "signer certificate not included", "digest mismatch (body tampered)", "bad
+// signature: ...", "signer not trusted: <reason>", "signer certificate expired", "signer
+// certificate not yet valid".
+Result<std::string> verify_mdm_signature(std::string_view header_value, std::string_view body,
+                                         const std::string& trusted_ca_pem);
 
 }  // namespace mdmc::pki

@@ -9,8 +9,8 @@ namespace mdmc::pki {
 
 Result<std::string> profile_content(std::string_view payload) {
   if (payload.size() > kMaxProfileBytes) {
-    return Failure{"profile_content: " + std::to_string(payload.size()) + " bytes, limit " +
-                   std::to_string(kMaxProfileBytes)};
+    return base::fail("profile_content: " + std::to_string(payload.size()) + " bytes, limit " +
+                   std::to_string(kMaxProfileBytes));
   }
   // A DER ContentInfo is a SEQUENCE (0x30); a plist starts with '<', "bplist" or a BOM. Anything
   // else is handed back as it is, for the plist parser to judge.
@@ -41,9 +41,9 @@ Result<std::string> profile_content(std::string_view payload) {
 
 Result<std::string> sign_profile(const Identity& signer, std::string_view content) {
   auto parsed = detail::parse_identity(signer, "signer");
-  if (!parsed) return Failure{"sign_profile: " + parsed.error()};
+  if (!parsed) return base::fail("sign_profile: " + parsed.message());
   auto source = detail::memory_source(content);
-  if (!source) return Failure{"sign_profile: content: " + source.error()};
+  if (!source) return base::fail("sign_profile: content: " + source.message());
   // As in mdm_signature, but attached: the profile travels inside the SignedData.
   constexpr unsigned kFlags = CMS_BINARY;
   detail::CmsPtr cms(CMS_sign(nullptr, nullptr, parsed->chain.get(), nullptr, kFlags | CMS_PARTIAL));

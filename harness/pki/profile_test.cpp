@@ -54,9 +54,9 @@ struct Signer {
 const Signer& signer() {
   static const Signer s = [] {
     auto ca = create_test_ca("mdmconform profile test CA");
-    EXPECT_TRUE(ca) << ca.error();
+    EXPECT_TRUE(ca) << ca.message();
     auto device = issue_device_identity(*ca, "profile signer", KeyType::ec_p256);
-    EXPECT_TRUE(device) << device.error();
+    EXPECT_TRUE(device) << device.message();
     return Signer{*ca, *device};
   }();
   return s;
@@ -74,7 +74,7 @@ std::string base64_decode(const std::string& text) {
 TEST(ProfileContent, PlainProfileIsReturnedUnchanged) {
   auto xml = profile_xml({payload("com.apple.mail.managed", "m")});
   auto content = profile_content(xml);
-  ASSERT_TRUE(content) << content.error();
+  ASSERT_TRUE(content) << content.message();
   EXPECT_EQ(*content, xml);
   auto binary = plist::to_binary(*plist::parse(xml));
   EXPECT_EQ(*profile_content(binary), binary);
@@ -95,10 +95,10 @@ TEST(ProfileContent, SignedProfileUnwrapsToTheSameCount) {
     if (n == 2) content.push_back(payload("com.apple.eas.account", "e"));
     auto xml = profile_xml(content);
     auto signed_der = sign_profile(signer().device, xml);
-    ASSERT_TRUE(signed_der) << signed_der.error();
+    ASSERT_TRUE(signed_der) << signed_der.message();
     EXPECT_EQ(static_cast<unsigned char>((*signed_der)[0]), 0x30);
     auto unwrapped = profile_content(*signed_der);
-    ASSERT_TRUE(unwrapped) << unwrapped.error();
+    ASSERT_TRUE(unwrapped) << unwrapped.message();
     EXPECT_EQ(*unwrapped, xml);
     auto counted = count_accounts(*signed_der);
     EXPECT_TRUE(counted.is_profile);
@@ -111,7 +111,7 @@ TEST(ProfileContent, SignedProfileVerifiesWithOpenSsl) {
   // Not something profile_content does; proves sign_profile makes a real, attached signature.
   auto xml = profile_xml({payload("com.apple.ldap.account", "l")});
   auto der = sign_profile(signer().device, xml);
-  ASSERT_TRUE(der) << der.error();
+  ASSERT_TRUE(der) << der.message();
   const auto* cursor = reinterpret_cast<const unsigned char*>(der->data());
   std::unique_ptr<CMS_ContentInfo, decltype(&CMS_ContentInfo_free)> cms(
       d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der->size())), CMS_ContentInfo_free);
@@ -143,7 +143,7 @@ TEST(ProfileContent, GarbageIsNotAProfileAndDoesNotCrash) {
 
 TEST(ProfileContent, TruncatedSignedProfileIsNotAProfile) {
   auto der = sign_profile(signer().device, profile_xml({payload("com.apple.mail.managed", "m")}));
-  ASSERT_TRUE(der) << der.error();
+  ASSERT_TRUE(der) << der.message();
   for (std::size_t keep : {der->size() - 1, der->size() / 2, std::size_t{4}}) {
     auto counted = count_accounts(std::string_view(*der).substr(0, keep));
     EXPECT_FALSE(counted.is_profile) << keep;
@@ -152,24 +152,24 @@ TEST(ProfileContent, TruncatedSignedProfileIsNotAProfile) {
 
 TEST(ProfileContent, DetachedSignatureHasNoProfileInside) {
   auto header = mdm_signature(signer().device, "body");
-  ASSERT_TRUE(header) << header.error();
+  ASSERT_TRUE(header) << header.message();
   auto content = profile_content(base64_decode(*header));
   ASSERT_FALSE(content);
-  EXPECT_NE(content.error().find("detached"), std::string::npos) << content.error();
+  EXPECT_NE(content.message().find("detached"), std::string::npos) << content.message();
   EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 TEST(ProfileContent, OversizedPayloadIsRefused) {
   auto content = profile_content(std::string(kMaxProfileBytes + 1, '<'));
   ASSERT_FALSE(content);
-  EXPECT_NE(content.error().find("limit"), std::string::npos) << content.error();
+  EXPECT_NE(content.message().find("limit"), std::string::npos) << content.message();
   EXPECT_TRUE(profile_content(std::string(kMaxProfileBytes, '<')));
 }
 
 TEST(SignProfile, BadIdentityIsAnError) {
   auto der = sign_profile(Identity{"not pem", "not pem", ""}, "x");
   ASSERT_FALSE(der);
-  EXPECT_NE(der.error().find("sign_profile"), std::string::npos) << der.error();
+  EXPECT_NE(der.message().find("sign_profile"), std::string::npos) << der.message();
   EXPECT_EQ(ERR_peek_error(), 0u);
 }
 

@@ -18,27 +18,15 @@ namespace mdmc::pki {
 namespace {
 
 
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-
 std::string_view trim_blanks(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   return text;
 }
 
-SignatureCheck rejected(SignatureCheck check, std::string reason) {
+base::Error rejected(std::string reason) {
   ERR_clear_error();
-  check.ok = false;
-  check.reason = std::move(reason);
-  return check;
+  return base::fail(std::move(reason));
 }
 
 // Compares the signed messageDigest attribute with the body's digest, so that a changed body is
@@ -85,7 +73,7 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
     return "bad signature: " + detail::take_openssl_errors();
   }
   auto content = detail::memory_source(body);
-  if (!content) return "body: " + content.error();
+  if (!content) return "body: " + content.message();
   detail::BioPtr digests(CMS_dataInit(cms, content->get()));
   if (!digests) return "bad signature: cannot digest the body: " + detail::take_openssl_errors();
   (void)content.value().release();  // the end of the digests chain now; freed with it
@@ -102,7 +90,7 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
 std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms,
                                          const std::string& trusted_ca_pem) {
   auto anchors = detail::read_certificates(trusted_ca_pem, "trusted CA");
-  if (!anchors) return "signer not trusted: " + anchors.error();
+  if (!anchors) return "signer not trusted: " + anchors.message();
   if (sk_X509_num(anchors->get()) < 1) return "signer not trusted: no trusted CA certificate given";
   detail::StorePtr store(X509_STORE_new());
   if (!store) return "X509_STORE_new: " + detail::take_openssl_errors();
@@ -142,43 +130,11 @@ std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms,
 
 }  // namespace
 
-// Standard alphabet, padding optional, nothing else allowed (no line breaks, no spaces inside).
-Result<std::string> base64_decode(std::string_view text) {
-  std::size_t padding = 0;
-  while (padding < 2 && !text.empty() && text.back() == '=') {
-    text.remove_suffix(1);
-    ++padding;
-  }
-  std::string out;
-  out.reserve(text.size() / 4 * 3 + 2);
-  unsigned accumulator = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const int v = base64_value(text[i]);
-    if (v < 0) {
-      char detail[64];
-      std::snprintf(detail, sizeof detail, "byte 0x%02x at offset %zu",
-                    static_cast<unsigned char>(text[i]), i);
-      return Failure{detail};
-    }
-    accumulator = (accumulator << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((accumulator >> bits) & 0xff);
-    }
-  }
-  // After the character scan, so that a stray byte is named rather than blamed on the length.
-  if (padding > 0 && (text.size() + padding) % 4 != 0) return Failure{"bad padding"};
-  if (text.size() % 4 == 1) return Failure{"truncated (length leaves a lone character)"};
-  return out;
-}
-
 Result<std::string> mdm_signature(const Identity& identity, std::string_view body) {
   auto signer = detail::parse_identity(identity, "signer");
-  if (!signer) return Failure{"mdm_signature: " + signer.error()};
+  if (!signer) return base::fail("mdm_signature: " + signer.message());
   auto content = detail::memory_source(body);
-  if (!content) return Failure{"mdm_signature: body: " + content.error()};
+  if (!content) return base::fail("mdm_signature: body: " + content.message());
 
   // CMS_PARTIAL: make the structure (with the chain) now, add the signer with an explicit
   // SHA-256 next, and hash the content in CMS_final.
@@ -197,96 +153,67 @@ Result<std::string> mdm_signature(const Identity& identity, std::string_view bod
   const int size = i2d_CMS_ContentInfo(cms.get(), &raw);
   detail::OpensslBytesPtr der(raw);
   if (size <= 0 || !der) return detail::fail_openssl("mdm_signature: i2d_CMS_ContentInfo");
-  return base64_encode(
+  return base::base64_encode(
       std::string_view(reinterpret_cast<const char*>(der.get()), static_cast<std::size_t>(size)));
 }
 
-SignatureCheck verify_mdm_signature(std::string_view header_value, std::string_view body,
-                                    const std::string& trusted_ca_pem) {
-  SignatureCheck check;
+Result<std::string> verify_mdm_signature(std::string_view header_value, std::string_view body,
+                                         const std::string& trusted_ca_pem) {
   // The cap comes before any decoding: the header is the peer's to make as large as it likes.
   if (header_value.size() > kMaxSignatureHeaderBytes) {
-    return rejected(std::move(check), "header too large (" + std::to_string(header_value.size()) +
+    return rejected("header too large (" + std::to_string(header_value.size()) +
                                           " bytes, limit " +
                                           std::to_string(kMaxSignatureHeaderBytes) + ")");
   }
   const std::string_view text = trim_blanks(header_value);
-  if (text.empty()) return rejected(std::move(check), "empty header");
-  auto der = base64_decode(text);
-  if (!der) return rejected(std::move(check), "not base64: " + der.error());
-  if (der->empty()) return rejected(std::move(check), "not CMS: no bytes");
+  if (text.empty()) return rejected("empty header");
+  auto der = base::base64_decode(text);
+  if (!der) return rejected("not base64: " + der.message());
+  if (der->empty()) return rejected("not CMS: no bytes");
 
   const auto* cursor = reinterpret_cast<const unsigned char*>(der->data());
   const auto* end = cursor + der->size();
   detail::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der->size())));
-  if (!cms) return rejected(std::move(check), "not CMS: " + detail::take_openssl_errors());
+  if (!cms) return rejected("not CMS: " + detail::take_openssl_errors());
   if (cursor != end) {
-    return rejected(std::move(check), "not CMS: " + std::to_string(end - cursor) +
+    return rejected("not CMS: " + std::to_string(end - cursor) +
                                           " bytes after the DER structure");
   }
   if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed) {
-    return rejected(std::move(check), "not CMS SignedData");
+    return rejected("not CMS SignedData");
   }
   if (CMS_is_detached(cms.get()) != 1) {
-    return rejected(std::move(check), "not detached (the signature carries its own content)");
+    return rejected("not detached (the signature carries its own content)");
   }
   STACK_OF(CMS_SignerInfo)* signer_infos = CMS_get0_SignerInfos(cms.get());
   const int signer_count = sk_CMS_SignerInfo_num(signer_infos);
   if (signer_count != 1) {
-    return rejected(std::move(check),
-                    "expected one signer, found " + std::to_string(std::max(signer_count, 0)));
+    return rejected("expected one signer, found " + std::to_string(std::max(signer_count, 0)));
   }
   CMS_SignerInfo* signer_info = sk_CMS_SignerInfo_value(signer_infos, 0);
   // Finds the signer's certificate among those the signature carries.
   if (CMS_set1_signers_certs(cms.get(), nullptr, 0) < 0) {
-    return rejected(std::move(check), "not CMS: " + detail::take_openssl_errors());
+    return rejected("not CMS: " + detail::take_openssl_errors());
   }
   X509* signer = nullptr;
   X509_ALGOR* digest_algorithm = nullptr;
   CMS_SignerInfo_get0_algs(signer_info, nullptr, &signer, &digest_algorithm, nullptr);
-  if (signer == nullptr) return rejected(std::move(check), "signer certificate not included");
-  if (auto signer_der = detail::certificate_der(signer)) {
-    check.signer_der = std::move(signer_der).value();
-  }
+  if (signer == nullptr) return rejected("signer certificate not included");
+  auto signer_der = detail::certificate_der(signer);
+  if (!signer_der) return rejected("signer certificate unreadable: " + signer_der.message());
   ERR_clear_error();
 
   if (auto problem = digest_problem(signer_info, digest_algorithm, body)) {
-    return rejected(std::move(check), *std::move(problem));
+    return rejected(*std::move(problem));
   }
   if (auto problem = signature_problem(cms.get(), signer_info, body)) {
-    return rejected(std::move(check), *std::move(problem));
+    return rejected(*std::move(problem));
   }
   if (auto problem = trust_problem(signer, cms.get(), trusted_ca_pem)) {
-    return rejected(std::move(check), *std::move(problem));
+    return rejected(*std::move(problem));
   }
   ERR_clear_error();
-  check.ok = true;
-  return check;
-}
-
-std::string base64_encode(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  auto at = [&](std::size_t k) { return static_cast<unsigned char>(bytes[k]); };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const unsigned v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest > 0) {
-    const unsigned v = (at(i) << 16) | (rest == 2 ? at(i + 1) << 8 : 0u);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
+  return signer_der;
 }
 
 }  // namespace mdmc::pki

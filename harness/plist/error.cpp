@@ -1,37 +1,29 @@
 #include "harness/plist/error.hpp"
 
+#include "harness/base/enum_names.hpp"
+
 namespace mdmc::plist {
 namespace {
 
+constexpr base::EnumNames<Error, 10> kErrorNames{{
+    {Error::ok, "ok"},
+    {Error::empty, "empty"},
+    {Error::too_large, "too_large"},
+    {Error::too_deep, "too_deep"},
+    {Error::too_many_nodes, "too_many_nodes"},
+    {Error::not_a_plist, "not_a_plist"},
+    {Error::malformed_xml, "malformed_xml"},
+    {Error::malformed_binary, "malformed_binary"},
+    {Error::cyclic_reference, "cyclic_reference"},
+    {Error::bad_utf8, "bad_utf8"},
+}};
+
+// The category's message is the error's stable name ("too_deep"): it heads every
+// Result::message() ("too_deep: nesting exceeds 64") that reports and findings quote.
 class PlistCategory final : public std::error_category {
  public:
   const char* name() const noexcept override { return "mdmc.plist"; }
-
-  std::string message(int ev) const override {
-    switch (static_cast<Error>(ev)) {
-      case Error::ok:
-        return "success";
-      case Error::empty:
-        return "zero bytes: not a property list";
-      case Error::too_large:
-        return "property list larger than the byte limit";
-      case Error::too_deep:
-        return "containers nested deeper than the depth limit";
-      case Error::too_many_nodes:
-        return "more values than the node limit";
-      case Error::not_a_plist:
-        return "neither an XML property list nor a bplist00 binary";
-      case Error::malformed_xml:
-        return "malformed XML property list";
-      case Error::malformed_binary:
-        return "malformed binary property list";
-      case Error::cyclic_reference:
-        return "binary property list whose object references form a cycle";
-      case Error::bad_utf8:
-        return "string that is not valid UTF-8";
-    }
-    return "unknown plist error";
-  }
+  std::string message(int ev) const override { return std::string(error_name(static_cast<Error>(ev))); }
 };
 
 }  // namespace
@@ -43,30 +35,6 @@ const std::error_category& plist_category() {
 
 std::error_code make_error_code(Error e) { return {static_cast<int>(e), plist_category()}; }
 
-std::string_view error_name(Error e) {
-  switch (e) {
-    case Error::ok:
-      return "ok";
-    case Error::empty:
-      return "empty";
-    case Error::too_large:
-      return "too_large";
-    case Error::too_deep:
-      return "too_deep";
-    case Error::too_many_nodes:
-      return "too_many_nodes";
-    case Error::not_a_plist:
-      return "not_a_plist";
-    case Error::malformed_xml:
-      return "malformed_xml";
-    case Error::malformed_binary:
-      return "malformed_binary";
-    case Error::cyclic_reference:
-      return "cyclic_reference";
-    case Error::bad_utf8:
-      return "bad_utf8";
-  }
-  return "unknown";
-}
+std::string_view error_name(Error e) { return base::name_of(kErrorNames, e, "unknown"); }
 
 }  // namespace mdmc::plist

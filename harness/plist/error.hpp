@@ -4,6 +4,8 @@
 #include <system_error>
 #include <variant>
 
+#include "harness/base/result.hpp"
+
 namespace mdmc::plist {
 
 enum class Error {
@@ -22,42 +24,19 @@ enum class Error {
 const std::error_category& plist_category();
 std::error_code make_error_code(Error e);
 
-// A parse outcome: a value or an error code with a short human reason.
+// A parse outcome: a value, or a base::Error whose code is a plist::Error and whose message is
+// a short human reason. message() reads "too_deep: nesting exceeds 64".
 template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : state_(std::move(value)) {}
-  Result(Error e, std::string detail = {}) : state_(Failure{e, std::move(detail)}) {}
-
-  bool ok() const { return state_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  const T& value() const& { return std::get<0>(state_); }
-  T& value() & { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
-  const T* operator->() const { return &std::get<0>(state_); }
-  const T& operator*() const { return std::get<0>(state_); }
-  Error error() const { return ok() ? Error::ok : std::get<1>(state_).error; }
-  // "too_deep: nesting exceeds 64", for reports.
-  std::string message() const;
-
- private:
-  struct Failure {
-    Error error;
-    std::string detail;
-  };
-  std::variant<T, Failure> state_;
-};
+using Result = base::Result<T>;
 
 std::string_view error_name(Error e);
 
+// The plist::Error of a parse outcome: Error::ok when it holds a value.
 template <typename T>
-std::string Result<T>::message() const {
-  if (ok()) return "ok";
-  const auto& f = std::get<1>(state_);
-  std::string out(error_name(f.error));
-  if (!f.detail.empty()) out += ": " + f.detail;
-  return out;
+Error error_of(const Result<T>& result) {
+  return result.ok() ? Error::ok : static_cast<Error>(result.error().code.value());
 }
+
 
 }  // namespace mdmc::plist
 

@@ -339,20 +339,20 @@ TEST(PlistErrors, CodesHaveNamesAndACategory) {
   EXPECT_EQ(r.message(), "too_deep: nesting exceeds 64");
 }
 
-TEST(PlistParse, EmptyInputIsEmpty) { EXPECT_EQ(parse("").error(), Error::empty); }
+TEST(PlistParse, EmptyInputIsEmpty) { EXPECT_EQ(error_of(parse("")), Error::empty); }
 
 TEST(PlistParse, InputAboveTheByteLimitIsTooLarge) {
   Limits limits;
   limits.max_bytes = 64;
   const std::string xml = to_xml(Value(std::string(100, 'x')));
-  EXPECT_EQ(parse(xml, limits).error(), Error::too_large);
-  EXPECT_EQ(parse(std::string(65, ' '), limits).error(), Error::too_large);
+  EXPECT_EQ(error_of(parse(xml, limits)), Error::too_large);
+  EXPECT_EQ(error_of(parse(std::string(65, ' '), limits)), Error::too_large);
 }
 
 TEST(PlistParse, GarbageIsNotAPlist) {
   for (const std::string& bytes : {"hello"s, "\x00\x01\x02"s, "   \n"s, "{\"json\": 1}"s, "bplist01xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"s,
                                   "\xEF\xBB\xBFnot xml"s}) {
-    EXPECT_EQ(parse(bytes).error(), Error::not_a_plist) << bytes;
+    EXPECT_EQ(error_of(parse(bytes)), Error::not_a_plist) << bytes;
   }
 }
 
@@ -380,7 +380,7 @@ TEST(PlistParse, MalformedXmlIsReportedAsSuch) {
            "<plist><string>&bogus;</string></plist>"s,
            "<plist><array>\0</array></plist>"s,
        }) {
-    EXPECT_EQ(parse(bytes).error(), Error::malformed_xml) << bytes;
+    EXPECT_EQ(error_of(parse(bytes)), Error::malformed_xml) << bytes;
   }
 }
 
@@ -432,46 +432,46 @@ TEST(PlistLimits, DeepXmlIsTooDeepAndFast) {
   const auto start = std::chrono::steady_clock::now();
   const auto r = parse(bytes);
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  EXPECT_EQ(r.error(), Error::too_deep) << r.message();
+  EXPECT_EQ(error_of(r), Error::too_deep) << r.message();
   EXPECT_LT(elapsed, std::chrono::seconds(1));
   // Unclosed, too: libplist's error path would free the partial tree recursively.
-  EXPECT_EQ(parse(std::string(500'000, ' ') + std::string(bytes, 0, 7 + 7 * 100'000)).error(),
+  EXPECT_EQ(error_of(parse(std::string(500'000, ' ') + std::string(bytes, 0, 7 + 7 * 100'000))),
             Error::too_deep);
 }
 
 TEST(PlistLimits, XmlDepthLimitCountsTheTopLevelAsOne) {
   EXPECT_TRUE(parse(nested_xml_arrays(64)).ok());
-  EXPECT_EQ(parse(nested_xml_arrays(65)).error(), Error::too_deep);
+  EXPECT_EQ(error_of(parse(nested_xml_arrays(65))), Error::too_deep);
   // An empty container counts as a level.
   std::string s = "<plist>";
   for (int i = 0; i < 64; ++i) s += "<array>";
   s += "<array/>";
   for (int i = 0; i < 64; ++i) s += "</array>";
-  EXPECT_EQ(parse(s + "</plist>").error(), Error::too_deep);
+  EXPECT_EQ(error_of(parse(s + "</plist>")), Error::too_deep);
   Limits limits;
   limits.max_depth = 2;
   EXPECT_TRUE(parse("<plist><dict><key>a</key><array><true/></array></dict></plist>", limits).ok());
-  EXPECT_EQ(parse("<plist><dict><key>a</key><array><dict/></array></dict></plist>", limits).error(),
+  EXPECT_EQ(error_of(parse("<plist><dict><key>a</key><array><dict/></array></dict></plist>", limits)),
             Error::too_deep);
 }
 
 TEST(PlistLimits, DeepBinaryIsTooDeep) {
   EXPECT_TRUE(parse(nested_binary_arrays(64)).ok());
-  EXPECT_EQ(parse(nested_binary_arrays(65)).error(), Error::too_deep);
+  EXPECT_EQ(error_of(parse(nested_binary_arrays(65))), Error::too_deep);
   // Deep enough to overflow libplist's recursive reader if it ever saw it.
-  EXPECT_EQ(parse(nested_binary_arrays(200'000)).error(), Error::too_deep);
+  EXPECT_EQ(error_of(parse(nested_binary_arrays(200'000))), Error::too_deep);
 }
 
 TEST(PlistLimits, BinaryArrayContainingItselfIsCyclic) {
   Bplist b;
   b.add(b.array({0}));
-  EXPECT_EQ(parse(b.finish(0)).error(), Error::cyclic_reference);
+  EXPECT_EQ(error_of(parse(b.finish(0))), Error::cyclic_reference);
 
   Bplist indirect;
   const auto key = indirect.add(Bplist::ascii("k"));
   indirect.add(indirect.dict({key}, {2}));  // 1: {k: [2]}
   indirect.add(indirect.array({1}));        // 2: [1]
-  EXPECT_EQ(parse(indirect.finish(1)).error(), Error::cyclic_reference);
+  EXPECT_EQ(error_of(parse(indirect.finish(1))), Error::cyclic_reference);
 }
 
 TEST(PlistLimits, BinaryReferenceOutOfRangeIsMalformed) {
@@ -479,7 +479,7 @@ TEST(PlistLimits, BinaryReferenceOutOfRangeIsMalformed) {
   b.add(b.array({1, 5}));
   b.add(Bplist::integer(1));
   const auto r = parse(b.finish(0));
-  EXPECT_EQ(r.error(), Error::malformed_binary) << r.message();
+  EXPECT_EQ(error_of(r), Error::malformed_binary) << r.message();
 }
 
 TEST(PlistLimits, BinaryTrailerMustBeConsistent) {
@@ -491,7 +491,7 @@ TEST(PlistLimits, BinaryTrailerMustBeConsistent) {
   auto patched = [&](std::size_t at, std::string bytes) {
     std::string s = good;
     s.replace(at, bytes.size(), bytes);
-    return parse(s).error();
+    return error_of(parse(s));
   };
   EXPECT_EQ(patched(t + 6, "\x00"s), Error::malformed_binary);                       // offset size 0
   EXPECT_EQ(patched(t + 7, "\x09"s), Error::malformed_binary);                       // ref size 9
@@ -509,7 +509,7 @@ TEST(PlistLimits, BinaryDictKeysMustBeStrings) {
   Bplist b;
   const auto one = b.add(Bplist::integer(1));
   b.add(b.dict({one}, {one}));
-  EXPECT_EQ(parse(b.finish(1)).error(), Error::malformed_binary);
+  EXPECT_EQ(error_of(parse(b.finish(1))), Error::malformed_binary);
 }
 
 TEST(PlistLimits, BinaryStringsWithNulAreRefused) {
@@ -517,13 +517,13 @@ TEST(PlistLimits, BinaryStringsWithNulAreRefused) {
   // getter), so neither may reach it.
   Bplist ascii;
   ascii.add(Bplist::ascii("a\0b"s));
-  EXPECT_EQ(parse(ascii.finish(0)).error(), Error::malformed_binary);
+  EXPECT_EQ(error_of(parse(ascii.finish(0))), Error::malformed_binary);
 
   Bplist utf16_key;
   const auto key = utf16_key.add("\x62\x00\x41\x00\x00"s);  // UTF-16 "A\u0000"
   const auto one = utf16_key.add(Bplist::integer(1));
   utf16_key.add(utf16_key.dict({key}, {one}));
-  EXPECT_EQ(parse(utf16_key.finish(2)).error(), Error::malformed_binary);
+  EXPECT_EQ(error_of(parse(utf16_key.finish(2))), Error::malformed_binary);
 }
 
 TEST(PlistLimits, NodeCountLimitAppliesToXmlAndBinary) {
@@ -533,14 +533,14 @@ TEST(PlistLimits, NodeCountLimitAppliesToXmlAndBinary) {
   const Value five = Array{1, 2, 3, 4, 5};
   EXPECT_TRUE(parse(to_xml(four), limits).ok());
   EXPECT_TRUE(parse(to_binary(four), limits).ok());
-  EXPECT_EQ(parse(to_xml(five), limits).error(), Error::too_many_nodes);
-  EXPECT_EQ(parse(to_binary(five), limits).error(), Error::too_many_nodes);
+  EXPECT_EQ(error_of(parse(to_xml(five), limits)), Error::too_many_nodes);
+  EXPECT_EQ(error_of(parse(to_binary(five), limits)), Error::too_many_nodes);
 
   // The default limit, from one shared object referenced 100000 times.
   Bplist b;
   const auto one = b.add(Bplist::integer(1));
   b.add(b.array(std::vector<std::uint64_t>(100'000, one)));
-  EXPECT_EQ(parse(b.finish(1)).error(), Error::too_many_nodes);
+  EXPECT_EQ(error_of(parse(b.finish(1))), Error::too_many_nodes);
 }
 
 TEST(PlistLimits, ExponentialBinaryDagIsStoppedAtTheNodeLimit) {
@@ -550,7 +550,7 @@ TEST(PlistLimits, ExponentialBinaryDagIsStoppedAtTheNodeLimit) {
   b.add(Bplist::integer(7));
   const auto start = std::chrono::steady_clock::now();
   const auto r = parse(b.finish(0));
-  EXPECT_EQ(r.error(), Error::too_many_nodes) << r.message();
+  EXPECT_EQ(error_of(r), Error::too_many_nodes) << r.message();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
 
@@ -559,20 +559,20 @@ TEST(PlistLimits, SharedDataExpandingBeyondTheByteLimitIsTooLarge) {
   const auto blob = b.add(Bplist::data(std::string(64 * 1024, 'x')));
   b.add(b.array(std::vector<std::uint64_t>(100, blob)));  // 6.4 MB once expanded
   const auto r = parse(b.finish(1));
-  EXPECT_EQ(r.error(), Error::too_large) << r.message();
+  EXPECT_EQ(error_of(r), Error::too_large) << r.message();
 }
 
 TEST(PlistUtf8, InvalidStringsAreBadUtf8) {
-  EXPECT_EQ(parse("<plist><string>\xC3\x28</string></plist>").error(), Error::bad_utf8);
-  EXPECT_EQ(parse("<plist><string>\xED\xA0\x80</string></plist>").error(), Error::bad_utf8);  // surrogate
-  EXPECT_EQ(parse("<plist><string>&#xD800;</string></plist>").error(), Error::bad_utf8);
-  EXPECT_EQ(parse("<plist><string>\xC0\xAF</string></plist>").error(), Error::bad_utf8);  // overlong
-  EXPECT_EQ(parse("<plist><dict><key>\xFF</key><true/></dict></plist>").error(), Error::bad_utf8);
+  EXPECT_EQ(error_of(parse("<plist><string>\xC3\x28</string></plist>")), Error::bad_utf8);
+  EXPECT_EQ(error_of(parse("<plist><string>\xED\xA0\x80</string></plist>")), Error::bad_utf8);  // surrogate
+  EXPECT_EQ(error_of(parse("<plist><string>&#xD800;</string></plist>")), Error::bad_utf8);
+  EXPECT_EQ(error_of(parse("<plist><string>\xC0\xAF</string></plist>")), Error::bad_utf8);  // overlong
+  EXPECT_EQ(error_of(parse("<plist><dict><key>\xFF</key><true/></dict></plist>")), Error::bad_utf8);
   EXPECT_TRUE(parse("<plist><string>\xF0\x9F\x98\x80 &#x263A;</string></plist>").ok());
 
   Bplist b;
   b.add(Bplist::ascii("caf\xE9"));  // Latin-1, not UTF-8
-  EXPECT_EQ(parse(b.finish(0)).error(), Error::bad_utf8);
+  EXPECT_EQ(error_of(parse(b.finish(0))), Error::bad_utf8);
 
   // UTF-16 in a binary plist: a pair is fine, a lone surrogate is not (libplist would drop it).
   Bplist pair;
@@ -582,7 +582,7 @@ TEST(PlistUtf8, InvalidStringsAreBadUtf8) {
   EXPECT_EQ(*emoji, Value("\xF0\x9F\x98\x80"));
   Bplist lone;
   lone.add("\x62\xD8\x3D\x00\x41"s);
-  EXPECT_EQ(parse(lone.finish(0)).error(), Error::bad_utf8);
+  EXPECT_EQ(error_of(parse(lone.finish(0))), Error::bad_utf8);
 }
 
 TEST(PlistUid, XmlCfUidDictionariesReadAsUids) {

@@ -43,9 +43,9 @@ TEST(CommandSchema, CapturedMicroMdmInstallProfileConforms) {
   auto parsed = plist::parse(capture("micromdm/InstallProfile.plist"));
   ASSERT_TRUE(parsed) << parsed.message();
   auto decoded = decode_command(*parsed);
-  ASSERT_TRUE(decoded_value(decoded)) << decode_error(decoded)->message();
-  EXPECT_TRUE(check_command_schema(*decoded_value(decoded), false).empty());
-  EXPECT_TRUE(check_command_schema(*decoded_value(decoded), true).empty());
+  ASSERT_TRUE(decoded) << decoded.message();
+  EXPECT_TRUE(check_command_schema(*decoded, false).empty());
+  EXPECT_TRUE(check_command_schema(*decoded, true).empty());
 }
 
 TEST(CommandSchema, MadeCommandsConformOnEveryChannelMacOSTakesThemOn) {
@@ -56,15 +56,15 @@ TEST(CommandSchema, MadeCommandsConformOnEveryChannelMacOSTakesThemOn) {
     auto parsed = plist::parse(plist::to_xml(plist::Value(command.body)));
     ASSERT_TRUE(parsed) << type;
     auto decoded = decode_command(*parsed);
-    ASSERT_TRUE(decoded_value(decoded)) << type;
+    ASSERT_TRUE(decoded) << type;
     auto channels = mac_channels(type);
     ASSERT_TRUE(channels) << type;
     ASSERT_TRUE(channels->device) << type;
-    EXPECT_TRUE(check_command_schema(*decoded_value(decoded), false).empty())
-        << type << describe(check_command_schema(*decoded_value(decoded), false));
+    EXPECT_TRUE(check_command_schema(*decoded, false).empty())
+        << type << describe(check_command_schema(*decoded, false));
     if (channels->user) {
-      EXPECT_TRUE(check_command_schema(*decoded_value(decoded), true).empty())
-          << type << describe(check_command_schema(*decoded_value(decoded), true));
+      EXPECT_TRUE(check_command_schema(*decoded, true).empty())
+          << type << describe(check_command_schema(*decoded, true));
     }
   }
 }

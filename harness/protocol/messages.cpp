@@ -53,15 +53,15 @@ constexpr std::array<KeyType, 24> kKnownKeyTypes = {{
 std::string must_be(Type type) { return "must be <" + std::string(plist::type_name(type)) + ">"; }
 
 // Checks every known key that is present has its schema type.
-std::optional<DecodeError> check_key_types(const plist::Dict& dict) {
+std::optional<base::Error> check_key_types(const plist::Dict& dict) {
   for (const auto& known : kKnownKeyTypes) {
     auto it = dict.find(known.key);
     if (it != dict.end() && !it->second.is(known.type)) {
-      return DecodeError{std::string(known.key), must_be(known.type)};
+      return decode_failure(std::string(known.key), must_be(known.type));
     }
   }
   if (auto it = dict.find("UserConfiguration"); it != dict.end() && !it->second.is(Type::boolean)) {
-    return DecodeError{"UserConfiguration", must_be(Type::boolean)};
+    return decode_failure("UserConfiguration", must_be(Type::boolean));
   }
   return std::nullopt;
 }
@@ -85,7 +85,23 @@ bool bool_key(const plist::Dict& dict, std::string_view key) {
   return it != dict.end() && it->second.as_bool() && *it->second.as_bool();
 }
 
-DecodeError missing(std::string_view key) { return DecodeError{std::string(key), "missing"}; }
+}  // namespace
+
+base::Error decode_failure(std::string_view key, std::string reason) {
+  return base::fail(key.empty() ? std::move(reason) : std::string(key) + ": " + reason);
+}
+
+std::string_view decode_error_key(const base::Error& error) {
+  // Keys hold no space; a whole-message reason has one before any ": ".
+  std::string_view text = error.message;
+  auto colon = text.find(": ");
+  if (colon == std::string_view::npos || text.substr(0, colon).find(' ') != std::string_view::npos) return {};
+  return text.substr(0, colon);
+}
+
+namespace {
+
+base::Error missing(std::string_view key) { return decode_failure(key, "missing"); }
 
 // The channel a message speaks for: UDID always, UserID on a user channel.
 Decoded<Channel> decode_channel(const plist::Dict& dict) {
@@ -202,23 +218,23 @@ plist::Dict report(const Channel& channel, const UserFacts* user, const ReportSp
 
 Decoded<CheckIn> decode_check_in(const plist::Value& message) {
   const auto* dict = message.as_dict();
-  if (!dict) return DecodeError{"", "check-in message must be a <dict>"};
+  if (!dict) return decode_failure("", "check-in message must be a <dict>");
   if (auto bad = check_key_types(*dict)) return *bad;
   auto type_name = string_key(*dict, "MessageType");
   if (!type_name) return missing("MessageType");
   auto type = message_type_from_name(*type_name);
-  if (!type) return DecodeError{"MessageType", "unknown MessageType '" + *type_name + "'"};
+  if (!type) return decode_failure("MessageType", "unknown MessageType '" + *type_name + "'");
 
   auto channel = decode_channel(*dict);
-  if (const auto* err = std::get_if<DecodeError>(&channel)) return *err;
+  if (!channel) return channel.error();
 
-  CheckIn checkin{*type, std::get<Channel>(channel), *dict, {}, {}, {}, {}};
+  CheckIn checkin{*type, *channel, *dict, {}, {}, {}, {}};
   checkin.topic = string_key(*dict, "Topic");
   switch (*type) {
     case MessageType::authenticate:
     case MessageType::check_out:
       if (!checkin.topic) return missing("Topic");
-      if (checkin.channel.is_user()) return DecodeError{"UserID", "not allowed on " + *type_name};
+      if (checkin.channel.is_user()) return decode_failure("UserID", "not allowed on " + *type_name);
       break;
     case MessageType::token_update:
       if (!checkin.topic) return missing("Topic");
@@ -239,15 +255,15 @@ Decoded<CheckIn> decode_check_in(const plist::Value& message) {
 
 Decoded<Report> decode_report(const plist::Value& message) {
   const auto* dict = message.as_dict();
-  if (!dict) return DecodeError{"", "command report must be a <dict>"};
+  if (!dict) return decode_failure("", "command report must be a <dict>");
   if (auto bad = check_key_types(*dict)) return *bad;
   auto status_text = string_key(*dict, "Status");
   if (!status_text) return missing("Status");
   auto status = status_from_name(*status_text);
-  if (!status) return DecodeError{"Status", "unknown Status '" + *status_text + "'"};
+  if (!status) return decode_failure("Status", "unknown Status '" + *status_text + "'");
   auto channel = decode_channel(*dict);
-  if (const auto* err = std::get_if<DecodeError>(&channel)) return *err;
-  Report out{*status, std::get<Channel>(channel), string_key(*dict, "CommandUUID").value_or(""),
+  if (!channel) return channel.error();
+  Report out{*status, *channel, string_key(*dict, "CommandUUID").value_or(""),
              UserFlags{bool_key(*dict, "NeedSyncResponse"), bool_key(*dict, "UserConfiguration")},
              *dict};
   if (out.status != Status::idle && out.command_uuid.empty()) return missing("CommandUUID");
@@ -256,19 +272,19 @@ Decoded<Report> decode_report(const plist::Value& message) {
 
 Decoded<Command> decode_command(const plist::Value& command) {
   const auto* dict = command.as_dict();
-  if (!dict) return DecodeError{"", "command must be a <dict>"};
+  if (!dict) return decode_failure("", "command must be a <dict>");
   auto uuid = dict->find("CommandUUID");
   if (uuid == dict->end()) return missing("CommandUUID");
-  if (!uuid->second.as_string()) return DecodeError{"CommandUUID", must_be(Type::string)};
-  if (uuid->second.as_string()->empty()) return DecodeError{"CommandUUID", "empty"};
+  if (!uuid->second.as_string()) return decode_failure("CommandUUID", must_be(Type::string));
+  if (uuid->second.as_string()->empty()) return decode_failure("CommandUUID", "empty");
   auto body = dict->find("Command");
   if (body == dict->end()) return missing("Command");
   const auto* body_dict = body->second.as_dict();
-  if (!body_dict) return DecodeError{"Command", must_be(Type::dict)};
+  if (!body_dict) return decode_failure("Command", must_be(Type::dict));
   auto request_type = string_key(*body_dict, "RequestType");
   if (!request_type) {
     return body_dict->count("RequestType")
-               ? DecodeError{"Command.RequestType", must_be(Type::string)}
+               ? decode_failure("Command.RequestType", must_be(Type::string))
                : missing("Command.RequestType");
   }
   return Command{*uuid->second.as_string(), *request_type, *dict};

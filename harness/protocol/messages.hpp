@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "harness/base/result.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/channel.hpp"
 
@@ -92,20 +93,14 @@ struct ReportSpec {
 plist::Dict report(const Channel& channel, const UserFacts* user, const ReportSpec& spec,
                    const UserFlags& flags = {});
 
-// Why a message could not be decoded: the key, and what was wrong with it.
-struct DecodeError {
-  std::string key;     // empty when the whole message is at fault
-  std::string reason;  // "missing", "must be <string>", "unknown MessageType 'Foo'"
-  std::string message() const { return key.empty() ? reason : key + ": " + reason; }
-};
-
+// A decode outcome. The error's message names the key and what was wrong with it, "UDID:
+// missing", "MessageType: unknown MessageType 'Foo'", or holds the reason alone when the whole
+// message is at fault ("command must be a <dict>").
 template <typename T>
-using Decoded = std::variant<T, DecodeError>;
-
-template <typename T>
-const T* decoded_value(const Decoded<T>& d) { return std::get_if<T>(&d); }
-template <typename T>
-const DecodeError* decode_error(const Decoded<T>& d) { return std::get_if<DecodeError>(&d); }
+using Decoded = base::Result<T>;
+base::Error decode_failure(std::string_view key, std::string reason);
+// The key a decode error names ("UDID"); empty when the whole message is at fault.
+std::string_view decode_error_key(const base::Error& error);
 
 struct CheckIn {
   MessageType type{};

@@ -39,10 +39,10 @@ TEST(CheckIn, AuthenticateRoundTripsThroughXml) {
   auto parsed = plist::parse(bytes);
   ASSERT_TRUE(parsed);
   auto decoded = decode_check_in(*parsed);
-  ASSERT_TRUE(decoded_value(decoded)) << decode_error(decoded)->message();
-  EXPECT_EQ(decoded_value(decoded)->type, MessageType::authenticate);
-  EXPECT_EQ(decoded_value(decoded)->channel.udid, mac().udid);
-  EXPECT_FALSE(decoded_value(decoded)->channel.is_user());
+  ASSERT_TRUE(decoded) << decoded.message();
+  EXPECT_EQ(decoded->type, MessageType::authenticate);
+  EXPECT_EQ(decoded->channel.udid, mac().udid);
+  EXPECT_FALSE(decoded->channel.is_user());
 }
 
 TEST(CheckIn, UserTokenUpdateCarriesUserKeysAndNotOnConsole) {
@@ -54,9 +54,9 @@ TEST(CheckIn, UserTokenUpdateCarriesUserKeysAndNotOnConsole) {
   EXPECT_TRUE(dict.count("NotOnConsole"));
   EXPECT_FALSE(dict.count("AwaitingConfiguration"));
   auto decoded = decode_check_in(plist::Value(dict));
-  ASSERT_TRUE(decoded_value(decoded));
-  EXPECT_EQ(decoded_value(decoded)->channel.id(), mac().udid + ":" + user.user_id);
-  EXPECT_EQ(*decoded_value(decoded)->token, "\x01\x02");
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->channel.id(), mac().udid + ":" + user.user_id);
+  EXPECT_EQ(*decoded->token, "\x01\x02");
 }
 
 TEST(CheckIn, UserAuthenticateHasDigestResponseOnlyInTheSecondPhase) {
@@ -64,8 +64,8 @@ TEST(CheckIn, UserAuthenticateHasDigestResponseOnlyInTheSecondPhase) {
   EXPECT_FALSE(first.count("DigestResponse"));
   auto second = user_authenticate(mac().udid, jimmy(), std::string("digest"));
   auto decoded = decode_check_in(plist::Value(second));
-  ASSERT_TRUE(decoded_value(decoded));
-  EXPECT_EQ(decoded_value(decoded)->digest_response, "digest");
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->digest_response, "digest");
 }
 
 TEST(CheckIn, RealCapturedMessagesDecode) {
@@ -74,7 +74,7 @@ TEST(CheckIn, RealCapturedMessagesDecode) {
     auto parsed = plist::parse(capture(name));
     ASSERT_TRUE(parsed) << name << ": " << parsed.message();
     auto decoded = decode_check_in(*parsed);
-    EXPECT_TRUE(decoded_value(decoded)) << name << ": " << decode_error(decoded)->message();
+    EXPECT_TRUE(decoded) << name << ": " << decoded.message();
   }
 }
 
@@ -82,17 +82,17 @@ TEST(CheckIn, WrongTypesAndMissingKeysAreNamed) {
   auto dict = authenticate(mac());
   dict["UDID"] = std::int64_t{5};
   auto decoded = decode_check_in(plist::Value(dict));
-  ASSERT_TRUE(decode_error(decoded));
-  EXPECT_EQ(decode_error(decoded)->key, "UDID");
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decode_error_key(decoded.error()), "UDID");
 
   auto token = token_update(mac(), PushIdentity{"t", "m"});
   token.erase("Token");
-  EXPECT_EQ(decode_error(decode_check_in(plist::Value(token)))->key, "Token");
+  EXPECT_EQ(decode_error_key(decode_check_in(plist::Value(token)).error()), "Token");
 
   auto unknown = authenticate(mac());
   unknown["MessageType"] = "Bogus";
-  EXPECT_EQ(decode_error(decode_check_in(plist::Value(unknown)))->key, "MessageType");
-  EXPECT_TRUE(decode_error(decode_check_in(plist::Value(plist::Array{}))));
+  EXPECT_EQ(decode_error_key(decode_check_in(plist::Value(unknown)).error()), "MessageType");
+  EXPECT_FALSE(decode_check_in(plist::Value(plist::Array{})));
 }
 
 TEST(Report, NotNowNeedsCommandUuidAndCarriesUserFlags) {
@@ -101,12 +101,12 @@ TEST(Report, NotNowNeedsCommandUuidAndCarriesUserFlags) {
   auto dict = report(channel, &user, ReportSpec{Status::not_now, "CMD-1", {}},
                      UserFlags{true, true});
   auto decoded = decode_report(plist::Value(dict));
-  ASSERT_TRUE(decoded_value(decoded));
-  EXPECT_EQ(decoded_value(decoded)->status, Status::not_now);
-  EXPECT_TRUE(decoded_value(decoded)->flags.need_sync_response);
-  EXPECT_TRUE(decoded_value(decoded)->flags.user_configuration);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->status, Status::not_now);
+  EXPECT_TRUE(decoded->flags.need_sync_response);
+  EXPECT_TRUE(decoded->flags.user_configuration);
   dict.erase("CommandUUID");
-  EXPECT_EQ(decode_error(decode_report(plist::Value(dict)))->key, "CommandUUID");
+  EXPECT_EQ(decode_error_key(decode_report(plist::Value(dict)).error()), "CommandUUID");
 }
 
 TEST(Report, ErrorCarriesErrorChain) {
@@ -119,12 +119,12 @@ TEST(Report, ErrorCarriesErrorChain) {
 TEST(Command, ShapeNeedsUuidAndRequestType) {
   auto good = make_command("UUID-1", "ProfileList");
   auto decoded = decode_command(plist::Value(good.body));
-  ASSERT_TRUE(decoded_value(decoded));
-  EXPECT_EQ(decoded_value(decoded)->request_type, "ProfileList");
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->request_type, "ProfileList");
 
-  EXPECT_EQ(decode_error(decode_command(plist::Value(plist::Dict{})))->key, "CommandUUID");
-  EXPECT_EQ(decode_error(decode_command(plist::Value(plist::Dict{{"CommandUUID", "x"}})))->key, "Command");
-  EXPECT_EQ(decode_error(decode_command(plist::Value(plist::Dict{{"CommandUUID", "x"}, {"Command", plist::Dict{}}})))->key,
+  EXPECT_EQ(decode_error_key(decode_command(plist::Value(plist::Dict{})).error()), "CommandUUID");
+  EXPECT_EQ(decode_error_key(decode_command(plist::Value(plist::Dict{{"CommandUUID", "x"}})).error()), "Command");
+  EXPECT_EQ(decode_error_key(decode_command(plist::Value(plist::Dict{{"CommandUUID", "x"}, {"Command", plist::Dict{}}})).error()),
             "Command.RequestType");
 }
 
@@ -132,8 +132,8 @@ TEST(Command, CapturedInstallProfileDecodes) {
   auto parsed = plist::parse(capture("micromdm/InstallProfile.plist"));
   ASSERT_TRUE(parsed) << parsed.message();
   auto decoded = decode_command(*parsed);
-  ASSERT_TRUE(decoded_value(decoded)) << decode_error(decoded)->message();
-  EXPECT_EQ(decoded_value(decoded)->request_type, "InstallProfile");
+  ASSERT_TRUE(decoded) << decoded.message();
+  EXPECT_EQ(decoded->request_type, "InstallProfile");
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "harness/report/detail/text.hpp"
 #include "harness/report/html.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/base/bytes.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -205,7 +206,7 @@ std::string describe_finding(const Finding& f) {
 Json bytes_json(std::string_view bytes) {
   if (is_valid_utf8(bytes)) return Json(bytes);
   Json wrapped = Json::object();
-  wrapped["base64"] = pki::base64_encode(bytes);
+  wrapped["base64"] = base::base64_encode(bytes);
   return wrapped;
 }
 
@@ -825,7 +826,7 @@ class Redactor {
   // A data secret as it may be quoted: raw, base64 (XML plists, JSON) and hex (push tokens).
   void remember_data(std::string_view bytes) {
     remember(bytes);
-    remember(pki::base64_encode(bytes));
+    remember(base::base64_encode(bytes));
     remember(hex(bytes, false));
     remember(hex(bytes, true));
   }

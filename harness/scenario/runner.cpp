@@ -16,6 +16,7 @@
 #include "harness/net/http_client.hpp"
 #include "harness/protocol/apple_schema.hpp"
 #include "harness/protocol/messages.hpp"
+#include "harness/base/bytes.hpp"
 
 namespace mdmc::scenario {
 namespace {
@@ -175,7 +176,7 @@ class CaseRun {
       return;
     }
     auto issued = pki::issue_device_identity(*id.issuer, udid, id.key_type);
-    if (!issued) throw Stop{Verdict::error, "could not issue a device identity: " + issued.error()};
+    if (!issued) throw Stop{Verdict::error, "could not issue a device identity: " + issued.message()};
     identities_[device_name] = std::move(issued).value();
   }
 
@@ -206,7 +207,7 @@ class CaseRun {
     TranscriptEntry entry{actor, label, exchange, std::nullopt, step};
     if (entry.exchange.response && entry.exchange.response->body.size() > kTranscriptBodyCap) {
       auto& body = entry.exchange.response->body;
-      entry.response_body_cut = CutBody{body.size(), pki::sha256_hex(body)};
+      entry.response_body_cut = CutBody{body.size(), base::sha256_hex(body)};
       body.resize(kTranscriptBodyCap);
       body.shrink_to_fit();
     }
@@ -225,7 +226,7 @@ class CaseRun {
     auto mode = target_.identity.mode;
     if (mode == IdentityMode::signature || mode == IdentityMode::both) {
       auto signature = pki::mdm_signature(identities_.at(identity_device), request.body);
-      if (!signature) throw Stop{Verdict::error, "could not sign the body: " + signature.error()};
+      if (!signature) throw Stop{Verdict::error, "could not sign the body: " + signature.message()};
       request.headers.push_back({"Mdm-Signature", *signature});
     }
     return client_for(actor_name, identity_device).send(request);
@@ -482,7 +483,7 @@ class CaseRun {
     net::Request request{admin.method, url, {{"Content-Type", "application/xml"}},
                          plist::to_xml(plist::Value(command.body))};
     if (!admin.basic_user.empty()) {
-      request.headers.push_back({"Authorization", "Basic " + pki::base64_encode(admin.basic_user + ":" + admin.basic_password)});
+      request.headers.push_back({"Authorization", "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password)});
     }
     if (!admin_http_) {
       admin_http_ = std::make_unique<net::HttpClient>(target_.limits,

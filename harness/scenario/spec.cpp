@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "harness/protocol/rules.hpp"
+#include "harness/base/bytes.hpp"
 
 namespace mdmc::scenario {
 namespace {
@@ -659,7 +660,7 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name,
   check_schema_version(top);
   TargetProfile p;
   p.file = name;
-  p.digest = pki::sha256_hex(text);
+  p.digest = base::sha256_hex(text);
   p.name = top.get_required<std::string>("name");
   auto url = [&](MapReader& r, const std::string& key) {
     auto raw = r.get_required<std::string>(key);
@@ -773,7 +774,7 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name,
       if (dir.is_relative()) dir = base / dir;
       auto password = substitute(po.get<std::string>("p12_password", ""), variables, po, po.node("p12_password"), "p12_password");
       auto loaded = pki::load_identity_pool(dir, password);
-      if (!loaded) po.fail(po.node("dir"), loaded.error(), "dir");
+      if (!loaded) po.fail(po.node("dir"), loaded.message(), "dir");
       if (loaded->empty()) po.fail(po.node("dir"), "holds no identity (*.p12, or NAME.crt with NAME.key)", "dir");
       p.identity.pool = std::move(loaded).value();
       po.finish();

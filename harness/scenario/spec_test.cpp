@@ -157,8 +157,8 @@ TEST_F(SpecTest, AProfileWithABadUrlNamesTheKey) {
 
 TEST_F(SpecTest, TheNanoMdmProfileLoadsWithItsCaAndApiKeyFromTheEnvironment) {
   auto ca = pki::create_test_ca("nanomdm test CA");
-  ASSERT_TRUE(ca) << ca.error();
-  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key", nullptr));
+  ASSERT_TRUE(ca) << ca.message();
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key"));
   ::setenv("NANOMDM_CA_CERT", (dir_ / "ca.crt").c_str(), 1);
   ::setenv("NANOMDM_CA_KEY", (dir_ / "ca.key").c_str(), 1);
   ::setenv("NANOMDM_API_KEY", "k3y", 1);
@@ -177,12 +177,12 @@ TEST_F(SpecTest, TheNanoMdmProfileLoadsWithItsCaAndApiKeyFromTheEnvironment) {
 
 TEST_F(SpecTest, TheMicroMdmProfileTakesIdentitiesFromAPool) {
   auto ca = pki::create_test_ca("scep CA");
-  ASSERT_TRUE(ca) << ca.error();
+  ASSERT_TRUE(ca) << ca.message();
   auto device = pki::issue_device_identity(*ca, "device-1", pki::KeyType::ec_p256);
-  ASSERT_TRUE(device) << device.error();
+  ASSERT_TRUE(device) << device.message();
   fs::create_directories(dir_ / "pool");
-  ASSERT_TRUE(pki::write_identity(*device, dir_ / "pool/device-1.crt", dir_ / "pool/device-1.key", nullptr));
-  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "tls-ca.crt", dir_ / "tls-ca.key", nullptr));
+  ASSERT_TRUE(pki::write_identity(*device, dir_ / "pool/device-1.crt", dir_ / "pool/device-1.key"));
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "tls-ca.crt", dir_ / "tls-ca.key"));
   ::setenv("MICROMDM_TOPIC", "com.apple.mgmt.External.test", 1);
   ::setenv("MICROMDM_TLS_CA", (dir_ / "tls-ca.crt").c_str(), 1);
   ::setenv("MICROMDM_IDENTITIES", (dir_ / "pool").c_str(), 1);
@@ -276,8 +276,8 @@ TEST_F(SpecTest, TextLoadersNameTheGivenFileAndLine) {
 
 TEST_F(SpecTest, TextProfilesTakeRelativePathsFromTheGivenFolder) {
   auto ca = pki::create_test_ca("text CA");
-  ASSERT_TRUE(ca) << ca.error();
-  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key", nullptr));
+  ASSERT_TRUE(ca) << ca.message();
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key"));
   const std::string text = "schema_version: 1\nname: t\nurls: {server: 'https://127.0.0.1:1/mdm'}\ntls: {ca: ca.crt}\n";
   EXPECT_EQ(load_profile_text(text, "t.yaml", dir_).tls.ca_pem, ca->cert_pem);
   EXPECT_THROW(load_profile_text(text, "t.yaml", dir_ / "elsewhere"), LoadError);

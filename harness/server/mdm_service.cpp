@@ -377,20 +377,21 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   }
   if (is_check_in) {
     auto decoded = protocol::decode_check_in(*parsed);
-    if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
-    const auto& msg = std::get<protocol::CheckIn>(decoded);
+    if (!decoded) return text(400, decoded.message() + "\n");
+    const auto& msg = *decoded;
     if (msg.type != MessageType::authenticate) {
       if (auto refusal = state_->check_binding(msg.channel.udid, fingerprint)) return *refusal;
     }
     return state_->check_in(msg, fingerprint);
   }
   auto decoded = protocol::decode_report(*parsed);
-  if (const auto* err = protocol::decode_error(decoded)) {
-    if (state_->faulty(Fault::unknown_status_acks) && err->key == "Status") state_->take_as_acknowledged(*parsed);
-    return state_->faulty(Fault::unknown_status_acks) && err->key == "Status" ? empty_ok()
-                                                                               : text(400, err->message() + "\n");
+  if (!decoded) {
+    const bool status_at_fault = protocol::decode_error_key(decoded.error()) == "Status";
+    if (state_->faulty(Fault::unknown_status_acks) && status_at_fault) state_->take_as_acknowledged(*parsed);
+    return state_->faulty(Fault::unknown_status_acks) && status_at_fault ? empty_ok()
+                                                                          : text(400, decoded.message() + "\n");
   }
-  const auto& report = std::get<protocol::Report>(decoded);
+  const auto& report = *decoded;
   if (auto refusal = state_->check_binding(report.channel.udid, fingerprint)) return *refusal;
   return state_->command_report(report);
 }
@@ -502,8 +503,8 @@ std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(
     auto header = net::find_header(request.headers, "Mdm-Signature");
     if (!header) return text(400, "Mdm-Signature header is required\n");
     auto check = pki::verify_mdm_signature(*header, request.body, config.client_ca_pem);
-    if (!check.ok) return text(400, "Mdm-Signature: " + check.reason + "\n");
-    from_signature = pki::sha256_fingerprint(check.signer_der);
+    if (!check) return text(400, "Mdm-Signature: " + check.message() + "\n");
+    from_signature = pki::sha256_fingerprint(*check);
   }
   if (mode == IdentityMode::both && from_tls != from_signature) {
     return text(403, "the Mdm-Signature signer is not the TLS client certificate\n");
@@ -765,8 +766,8 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   auto parsed = plist::parse(body, config.plist_limits);
   if (!parsed) return text(400, "command is not a plist: " + parsed.message() + "\n");
   auto decoded = protocol::decode_command(*parsed);
-  if (const auto* err = protocol::decode_error(decoded)) return text(400, err->message() + "\n");
-  const auto& command = std::get<protocol::Command>(decoded);
+  if (!decoded) return text(400, decoded.message() + "\n");
+  const auto& command = *decoded;
   if (command.uuid.size() > config.bounds.kept_field_bytes || command.request_type.size() > config.bounds.kept_field_bytes) {
     return text(400, fmt::format("CommandUUID and RequestType are at most {} bytes\n", config.bounds.kept_field_bytes));
   }

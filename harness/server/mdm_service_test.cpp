@@ -57,7 +57,7 @@ class ServiceTest : public ::testing::Test {
     auto parsed = plist::parse(r.body);
     if (!parsed) return "";
     auto cmd = protocol::decode_command(*parsed);
-    return protocol::decoded_value(cmd) ? protocol::decoded_value(cmd)->uuid : "";
+    return cmd ? cmd->uuid : "";
   }
 
   MdmService service_;

@@ -196,14 +196,14 @@ class TlsCliTest : public CliTest {
     config.identity_mode = mode;
     config.client_ca_pem = ca_.cert_pem;
     auto identity = pki::issue_server_identity(ca_, names, server_validity);
-    EXPECT_TRUE(identity) << identity.error();
+    EXPECT_TRUE(identity) << identity.message();
     server_ = std::make_unique<server::ReferenceServer>(
         config, net::ServerTls{identity->cert_pem, identity->key_pem, ca_.cert_pem, false});
     std::string error;
     auto port = server_->listen("127.0.0.1", 0, &error);
     EXPECT_NE(port, 0) << error;
     server_->start();
-    std::ignore = pki::write_identity(ca_, dir_ / "ca.crt", dir_ / "ca.key", nullptr);
+    std::ignore = pki::write_identity(ca_, dir_ / "ca.crt", dir_ / "ca.key");
     return port;
   }
   // A profile for the server above; `extra` holds the identity and tls sections.
@@ -242,7 +242,7 @@ TEST_F(TlsCliTest, SignatureModeWithRsaIdentitiesPasses) {
 
 TEST_F(TlsCliTest, IdentitiesFromAnotherCaAreRefusedInMtlsAndSignatureModes) {
   auto other = *pki::create_test_ca("some other CA");
-  ASSERT_TRUE(pki::write_identity(other, dir_ / "other.crt", dir_ / "other.key", nullptr));
+  ASSERT_TRUE(pki::write_identity(other, dir_ / "other.crt", dir_ / "other.key"));
   for (auto mode : {server::IdentityMode::mtls, server::IdentityMode::signature}) {
     auto port = start(mode);
     auto name = mode == server::IdentityMode::mtls ? "mtls" : "signature";
@@ -256,7 +256,7 @@ TEST_F(TlsCliTest, IdentitiesFromAnotherCaAreRefusedInMtlsAndSignatureModes) {
 TEST_F(TlsCliTest, AnUnknownServerCaExitsThreeSayingSo) {
   auto port = start(server::IdentityMode::none);
   auto other = *pki::create_test_ca("not the server's CA");
-  ASSERT_TRUE(pki::write_identity(other, dir_ / "other.crt", dir_ / "other.key", nullptr));
+  ASSERT_TRUE(pki::write_identity(other, dir_ / "other.crt", dir_ / "other.key"));
   auto output = run(profile(port, "tls: {ca: other.crt}\n"));
   EXPECT_EQ(last_.exit_code, 3) << output;
   EXPECT_NE(output.find("tls_untrusted_certificate"), std::string::npos) << output;
@@ -283,7 +283,7 @@ TEST_F(TlsCliTest, AFailedHandshakeWithAPlainServerExitsThreeWithinTheDeadline) 
   auto port = plain.listen("127.0.0.1", 0, &error);
   ASSERT_NE(port, 0) << error;
   plain.start(1);
-  ASSERT_TRUE(pki::write_identity(ca_, dir_ / "ca.crt", dir_ / "ca.key", nullptr));
+  ASSERT_TRUE(pki::write_identity(ca_, dir_ / "ca.crt", dir_ / "ca.key"));
   auto started = std::chrono::steady_clock::now();
   auto output = run(profile(port, "tls: {ca: ca.crt}\n"));
   EXPECT_EQ(last_.exit_code, 3) << output;
@@ -309,7 +309,7 @@ TEST_F(TlsCliTest, ABodyTamperedAfterSigningIsRefusedOverTls) {
   facts.topic = "com.apple.mgmt.External.test";
   auto body = plist::to_xml(plist::Value(protocol::authenticate(facts)));
   auto signature = pki::mdm_signature(device, body);
-  ASSERT_TRUE(signature) << signature.error();
+  ASSERT_TRUE(signature) << signature.message();
   net::HttpClient http(net::ClientLimits{}, net::TlsClientConfig{ca_.cert_pem, false, {}, {}, {}});
   auto url = "https://127.0.0.1:" + std::to_string(port) + "/checkin";
   auto send = [&](const std::string& bytes) {
@@ -333,7 +333,7 @@ TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
   auto expired = *pki::issue_device_identity(ca_, "expired", pki::KeyType::ec_p256,
                                              pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
   std::filesystem::create_directories(dir_ / "pool");
-  ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool/expired.crt", dir_ / "pool/expired.key", nullptr));
+  ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool/expired.crt", dir_ / "pool/expired.key"));
   auto output = run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  pool: {dir: pool}\n"),
                     "enr/authenticate");
   EXPECT_EQ(last_.exit_code, 1) << output;

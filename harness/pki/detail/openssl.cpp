@@ -29,16 +29,16 @@ std::string take_openssl_errors() {
   return out.empty() ? "no OpenSSL detail" : out;
 }
 
-Failure fail(std::string message) {
+base::Error fail(std::string message) {
   ERR_clear_error();
-  return Failure{std::move(message)};
+  return base::fail(std::move(message));
 }
 
-Failure fail_openssl(std::string_view what) {
+base::Error fail_openssl(std::string_view what) {
   std::string message(what);
   message += ": ";
   message += take_openssl_errors();
-  return Failure{std::move(message)};
+  return base::fail(std::move(message));
 }
 
 Result<BioPtr> memory_source(std::string_view bytes) {
@@ -78,7 +78,7 @@ Result<BioPtr> memory_sink() {
 
 Result<X509Ptr> read_certificate(std::string_view pem, std::string_view what) {
   auto source = memory_source(pem);
-  if (!source) return Failure{std::string(what) + ": " + source.error()};
+  if (!source) return base::fail(std::string(what) + ": " + source.message());
   X509Ptr cert(PEM_read_bio_X509(source->get(), nullptr, nullptr, nullptr));
   if (!cert) {
     std::string context(what);
@@ -93,7 +93,7 @@ Result<X509StackPtr> read_certificates(std::string_view pem, std::string_view wh
   X509StackPtr certs(sk_X509_new_null());
   if (!certs) return fail_openssl("sk_X509_new_null");
   auto source = memory_source(pem);
-  if (!source) return Failure{std::string(what) + ": " + source.error()};
+  if (!source) return base::fail(std::string(what) + ": " + source.message());
   while (true) {
     X509Ptr cert(PEM_read_bio_X509(source->get(), nullptr, nullptr, nullptr));
     if (!cert) {
@@ -114,7 +114,7 @@ Result<PkeyPtr> read_private_key(std::string_view pem, std::string_view what) {
     return fail(std::string(what) + ": the private key is encrypted; give it unencrypted");
   }
   auto source = memory_source(pem);
-  if (!source) return Failure{std::string(what) + ": " + source.error()};
+  if (!source) return base::fail(std::string(what) + ": " + source.message());
   PkeyPtr key(PEM_read_bio_PrivateKey(source->get(), nullptr, refuse_password, nullptr));
   if (!key) {
     std::string context(what);
@@ -127,7 +127,7 @@ Result<PkeyPtr> read_private_key(std::string_view pem, std::string_view what) {
 
 Result<std::string> certificate_pem(X509* cert) {
   auto sink = memory_sink();
-  if (!sink) return Failure{sink.error()};
+  if (!sink) return base::fail(sink.message());
   if (PEM_write_bio_X509(sink->get(), cert) != 1) return fail_openssl("PEM_write_bio_X509");
   return memory_contents(sink->get());
 }
@@ -136,7 +136,7 @@ Result<std::string> certificates_pem(const STACK_OF(X509) * certs) {
   std::string out;
   for (int i = 0; i < sk_X509_num(certs); ++i) {
     auto pem = certificate_pem(sk_X509_value(certs, i));
-    if (!pem) return Failure{pem.error()};
+    if (!pem) return base::fail(pem.message());
     out += *pem;
   }
   return out;
@@ -144,7 +144,7 @@ Result<std::string> certificates_pem(const STACK_OF(X509) * certs) {
 
 Result<std::string> private_key_pem(EVP_PKEY* key) {
   auto sink = memory_sink();
-  if (!sink) return Failure{sink.error()};
+  if (!sink) return base::fail(sink.message());
   if (PEM_write_bio_PrivateKey(sink->get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return fail_openssl("PEM_write_bio_PrivateKey");
   }
@@ -162,11 +162,11 @@ Result<std::string> certificate_der(X509* cert) {
 Result<ParsedIdentity> parse_identity(const Identity& identity, std::string_view what) {
   const std::string name(what);
   auto cert = read_certificate(identity.cert_pem, name + " certificate");
-  if (!cert) return Failure{cert.error()};
+  if (!cert) return base::fail(cert.message());
   auto key = read_private_key(identity.key_pem, name + " key");
-  if (!key) return Failure{key.error()};
+  if (!key) return base::fail(key.message());
   auto chain = read_certificates(identity.chain_pem, name + " chain");
-  if (!chain) return Failure{chain.error()};
+  if (!chain) return base::fail(chain.message());
   if (X509_check_private_key(cert->get(), key->get()) != 1) {
     return fail_openssl(name + ": the private key does not match the certificate");
   }

@@ -50,9 +50,9 @@ using OpensslBytesPtr = std::unique_ptr<unsigned char, Deleter<free_openssl_byte
 // "no OpenSSL detail" when the queue was empty.
 std::string take_openssl_errors();
 // A failure that is not OpenSSL's: `message` as is. Empties the queue all the same.
-Failure fail(std::string message);
+base::Error fail(std::string message);
 // A failure after an OpenSSL call returned an error: "what: <queue text>". Empties the queue.
-Failure fail_openssl(std::string_view what);
+base::Error fail_openssl(std::string_view what);
 
 // A read-only memory BIO over `bytes` (which must outlive it).
 Result<BioPtr> memory_source(std::string_view bytes);
