@@ -11,7 +11,7 @@ CI never run this script. It needs python3 and PyYAML (Debian: python3-yaml).
 Only facts are taken: key names, types, presence, channels. No descriptive text (`content`,
 `title`, `description`) goes into the output.
 
-Defaults, where the schema leaves something out (docs/schema.md):
+Defaults, where the schema leaves something out (its own docs/schema.md, in Apple's repository):
 - A command without a macOS block in supportedOS, or with macOS `introduced: n/a`, or with a
   macOS `removed` version, is unsupported on macOS: on neither channel.
 - In a supported macOS block, a missing `devicechannel` counts as true and a missing

@@ -731,7 +731,7 @@ net::ServerResponse MdmService::State::next_command(ChannelState& channel, const
   // additional commands (an empty body) or it receives a DeviceConfigured command on the user
   // channel". The reference server sends DeviceConfigured once its queue is exhausted, so a
   // harness can see both endings; Apple's schema lists DeviceConfigured as device-channel only,
-  // and the article is followed here (see DESIGN.md).
+  // but the article sends it on the user channel in Setup Assistant, and the article is followed.
   // With the queues full it ends the series with the empty body instead, the other ending
   // Apple allows.
   if (who.is_user() && report.flags.user_configuration && !channel.device_configured_sent &&
