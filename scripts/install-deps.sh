@@ -10,7 +10,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev
   clang-14 libclang-rt-14-dev
   autoconf automake libtool dpkg-dev
-  jq
+  jq python3 clang-format-14
 )
 # `--test` (scripts/test.sh): also headless Chromium and chromedriver, for the browser test of
 # report.html. Left out of the quick start, which does not need them.
