@@ -11,15 +11,15 @@
 #include <string>
 #include <vector>
 
-#include "harness/net/detail/raw_peer.hpp"
 #include "harness/net/http.hpp"
 #include "harness/net/http_server.hpp"
+#include "harness/testing/raw_peer.hpp"
 
 namespace mdmc::net {
 namespace {
 
 using namespace std::chrono_literals;
-using detail::RawServer;
+using testing::RawServer;
 
 std::string url_for(std::uint16_t port, std::string_view target = "/mdm") {
   return "http://127.0.0.1:" + std::to_string(port) + std::string(target);
@@ -232,8 +232,8 @@ TEST(HttpClient, ReadsNoBodyForHeadAndKeepsTheConnectionUsable) {
 
 TEST(HttpClient, ReconnectsOnceWhenAKeptAliveConnectionWasClosedWhileIdle) {
   RawServer raw([](RawServer&, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, kOkKeepAlive);
+    testing::read_request(fd);
+    testing::write_all(fd, kOkKeepAlive);
     // ...and hang up, as servers do with idle keep-alive connections.
   });
   HttpClient client(short_limits());
@@ -247,9 +247,9 @@ TEST(HttpClient, ReconnectsOnceWhenAKeptAliveConnectionWasClosedWhileIdle) {
 
 TEST(HttpClient, DoesNotRetryWhenAReusedConnectionTimesOut) {
   RawServer raw([](RawServer& server, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, kOkKeepAlive);
-    detail::read_request(fd);
+    testing::read_request(fd);
+    testing::write_all(fd, kOkKeepAlive);
+    testing::read_request(fd);
     server.stall();
   });
   HttpClient client(short_limits());
@@ -262,9 +262,9 @@ TEST(HttpClient, DoesNotRetryWhenAReusedConnectionTimesOut) {
 
 TEST(HttpClient, SkipsInterimResponsesBeforeTheFinalOne) {
   RawServer raw([](RawServer&, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n");
-    detail::write_all(fd, kOkKeepAlive);
+    testing::read_request(fd);
+    testing::write_all(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n");
+    testing::write_all(fd, kOkKeepAlive);
   });
   HttpClient client(short_limits());
   const auto ex = client.send(put(raw.port()));
@@ -275,8 +275,8 @@ TEST(HttpClient, SkipsInterimResponsesBeforeTheFinalOne) {
 
 TEST(HttpClient, ReadsABodyThatEndsWhenTheServerCloses) {
   RawServer raw([](RawServer&, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, "HTTP/1.1 200 OK\r\n\r\nuntil close");
+    testing::read_request(fd);
+    testing::write_all(fd, "HTTP/1.1 200 OK\r\n\r\nuntil close");
   });
   HttpClient client(short_limits());
   const auto ex = client.send(put(raw.port()));
@@ -301,7 +301,7 @@ TEST(HttpClient, RefusesAUrlItCannotSend) {
 
 TEST(HttpClient, ReportsConnectFailedWhenNothingListens) {
   HttpClient client(short_limits());
-  const auto ex = client.send(put(detail::unused_port()));
+  const auto ex = client.send(put(testing::unused_port()));
   EXPECT_EQ(ex.error, TransportError::connect_failed);
   EXPECT_FALSE(ex.error_detail.empty());
   EXPECT_LT(ex.elapsed, 1s);
@@ -317,7 +317,7 @@ TEST(HttpClient, ReportsHeaderTimeoutWhenTheServerNeverAnswers) {
 }
 
 TEST(HttpClient, ReportsClosedBeforeResponseWhenTheServerHangsUp) {
-  RawServer raw([](RawServer&, int& fd, int) { detail::read_request(fd); });
+  RawServer raw([](RawServer&, int& fd, int) { testing::read_request(fd); });
   HttpClient client(short_limits());
   const auto ex = client.send(put(raw.port()));
   EXPECT_EQ(ex.error, TransportError::closed_before_response) << ex.error_detail;
@@ -326,8 +326,8 @@ TEST(HttpClient, ReportsClosedBeforeResponseWhenTheServerHangsUp) {
 
 TEST(HttpClient, ReportsConnectionResetWhenTheServerResets) {
   RawServer raw([](RawServer&, int& fd, int) {
-    detail::read_request(fd);
-    detail::reset_and_close(fd);
+    testing::read_request(fd);
+    testing::reset_and_close(fd);
     fd = -1;
   });
   HttpClient client(short_limits());
@@ -337,8 +337,8 @@ TEST(HttpClient, ReportsConnectionResetWhenTheServerResets) {
 
 TEST(HttpClient, ReportsBadResponseForBytesThatAreNotHttp) {
   RawServer raw([](RawServer& server, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, "garbage, not a status line\r\n\r\n");
+    testing::read_request(fd);
+    testing::write_all(fd, "garbage, not a status line\r\n\r\n");
     server.stall();
   });
   HttpClient client(short_limits());
@@ -349,8 +349,8 @@ TEST(HttpClient, ReportsBadResponseForBytesThatAreNotHttp) {
 
 TEST(HttpClient, ReportsBadResponseWhenTheBodyIsCutShort) {
   RawServer raw([](RawServer&, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
+    testing::read_request(fd);
+    testing::write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
   });
   HttpClient client(short_limits());
   EXPECT_EQ(client.send(put(raw.port())).error, TransportError::bad_response);
@@ -358,8 +358,8 @@ TEST(HttpClient, ReportsBadResponseWhenTheBodyIsCutShort) {
 
 TEST(HttpClient, ReportsHeaderTooLargeBeyondTheHeaderCap) {
   RawServer raw([](RawServer& server, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, "HTTP/1.1 200 OK\r\nX-Padding: " + std::string(4096, 'a') + "\r\nContent-Length: 0\r\n\r\n");
+    testing::read_request(fd);
+    testing::write_all(fd, "HTTP/1.1 200 OK\r\nX-Padding: " + std::string(4096, 'a') + "\r\nContent-Length: 0\r\n\r\n");
     server.stall();
   });
   auto limits = short_limits();
@@ -386,9 +386,9 @@ TEST(HttpClient, ReportsBodyTooLargeBeyondTheBodyCap) {
 
 TEST(HttpClient, ReportsBodyTooLargeForAChunkedBodyBeyondTheCap) {
   RawServer raw([](RawServer& server, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-    for (int i = 0; i < 4; ++i) detail::write_all(fd, "200\r\n" + std::string(512, 'x') + "\r\n");
+    testing::read_request(fd);
+    testing::write_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 4; ++i) testing::write_all(fd, "200\r\n" + std::string(512, 'x') + "\r\n");
     server.stall();
   });
   auto limits = short_limits();
@@ -399,8 +399,8 @@ TEST(HttpClient, ReportsBodyTooLargeForAChunkedBodyBeyondTheCap) {
 
 TEST(HttpClient, ReportsBodyTimeoutWhenAPromisedBodyStalls) {
   RawServer raw([](RawServer& server, int& fd, int) {
-    detail::read_request(fd);
-    detail::write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nabc");
+    testing::read_request(fd);
+    testing::write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nabc");
     server.stall();
   });
   HttpClient client(short_limits());

@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include "harness/net/detail/raw_peer.hpp"
 #include "harness/net/http.hpp"
 #include "harness/net/http_client.hpp"
+#include "harness/testing/raw_peer.hpp"
 
 namespace mdmc::net {
 namespace {
@@ -96,13 +96,13 @@ TEST(HttpServer, Answers413WhenAChunkedBodyGrowsPastTheCap) {
   HttpServer server(ok_response, limits);
   const auto port = server.listen("127.0.0.1", 0, nullptr);
   server.start(1);
-  const int fd = detail::connect_raw(port);
+  const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
   std::string request = "PUT /mdm HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 4; ++i) request += "200\r\n" + std::string(512, 'x') + "\r\n";
   request += "0\r\n\r\n";
-  detail::write_all(fd, request);
-  EXPECT_EQ(status_line(detail::read_until_close(fd)), "HTTP/1.1 413 Payload Too Large");
+  testing::write_all(fd, request);
+  EXPECT_EQ(status_line(testing::read_until_close(fd)), "HTTP/1.1 413 Payload Too Large");
   ::close(fd);
 }
 
@@ -124,10 +124,10 @@ TEST(HttpServer, Answers400ForBytesThatAreNotHttp) {
   HttpServer server(ok_response);
   const auto port = server.listen("127.0.0.1", 0, nullptr);
   server.start(1);
-  const int fd = detail::connect_raw(port);
+  const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
-  detail::write_all(fd, "garbage garbage\r\n\r\n");
-  EXPECT_EQ(status_line(detail::read_until_close(fd)), "HTTP/1.1 400 Bad Request");
+  testing::write_all(fd, "garbage garbage\r\n\r\n");
+  EXPECT_EQ(status_line(testing::read_until_close(fd)), "HTTP/1.1 400 Bad Request");
   ::close(fd);
 }
 
@@ -158,10 +158,10 @@ TEST(HttpServer, ClosesTheConnectionWhenTheHandlerAsksTo) {
   });
   const auto port = server.listen("127.0.0.1", 0, nullptr);
   server.start(1);
-  const int fd = detail::connect_raw(port);
+  const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
-  detail::write_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  const auto answer = detail::read_until_close(fd);  // returns because the server closed
+  testing::write_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto answer = testing::read_until_close(fd);  // returns because the server closed
   EXPECT_EQ(status_line(answer), "HTTP/1.1 200 OK");
   EXPECT_NE(answer.find("Connection: close"), std::string::npos);
   ::close(fd);
@@ -176,15 +176,15 @@ TEST(HttpServer, SendsContinueBeforeReadingABodyTheClientHoldsBack) {
   });
   const auto port = server.listen("127.0.0.1", 0, nullptr);
   server.start(1);
-  const int fd = detail::connect_raw(port);
+  const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
-  detail::write_all(fd, "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  testing::write_all(fd, "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
   char interim[64] = {};
   const auto n = ::recv(fd, interim, sizeof interim - 1, 0);
   ASSERT_GT(n, 0);
   EXPECT_EQ(std::string(interim, static_cast<std::size_t>(n)), "HTTP/1.1 100 Continue\r\n\r\n");
-  detail::write_all(fd, "hello");
-  const auto answer = detail::read_until_close(fd);
+  testing::write_all(fd, "hello");
+  const auto answer = testing::read_until_close(fd);
   EXPECT_EQ(status_line(answer), "HTTP/1.1 200 OK");
   EXPECT_EQ(answer.substr(answer.size() - 5), "hello");
   ::close(fd);
@@ -196,10 +196,10 @@ TEST(HttpServer, DropsAConnectionThatStaysIdlePastTheReadTimeout) {
   HttpServer server(ok_response, limits);
   const auto port = server.listen("127.0.0.1", 0, nullptr);
   server.start(1);
-  const int fd = detail::connect_raw(port);
+  const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
   const auto start = Clock::now();
-  EXPECT_EQ(detail::read_until_close(fd), "");
+  EXPECT_EQ(testing::read_until_close(fd), "");
   const auto waited = Clock::now() - start;
   EXPECT_GE(waited, 150ms);
   EXPECT_LT(waited, 2s);
@@ -238,7 +238,7 @@ TEST(HttpServer, StopIsPromptIdempotentAndClosesOpenConnections) {
   server.start(2);
   HttpClient kept_alive;
   ASSERT_TRUE(kept_alive.send(put(port)).ok());
-  const int idle = detail::connect_raw(port);
+  const int idle = testing::connect_raw(port);
   ASSERT_GE(idle, 0);
 
   const auto start = Clock::now();
@@ -246,10 +246,10 @@ TEST(HttpServer, StopIsPromptIdempotentAndClosesOpenConnections) {
   EXPECT_LT(Clock::now() - start, 500ms);
   server.stop();
   // The idle client sees its connection end instead of a server that went silent.
-  EXPECT_EQ(detail::read_until_close(idle), "");
+  EXPECT_EQ(testing::read_until_close(idle), "");
   EXPECT_LT(Clock::now() - start, 1s);
   ::close(idle);
-  EXPECT_EQ(detail::connect_raw(port), -1) << "the port still accepts connections";
+  EXPECT_EQ(testing::connect_raw(port), -1) << "the port still accepts connections";
 }
 
 TEST(HttpServer, RunServesOnTheCallerThreadUntilStop) {
@@ -320,14 +320,14 @@ TEST(HttpServer, AStallOutlastsTheClientDeadlineAndStopEndsIt) {
   HttpClient client(limits);
   const auto ex = client.send(put(port));
   EXPECT_EQ(ex.error, TransportError::header_timeout) << transport_error_name(ex.error);
-  const int waiting = detail::connect_raw(port);  // a second request, stalled when stop() comes
+  const int waiting = testing::connect_raw(port);  // a second request, stalled when stop() comes
   ASSERT_GE(waiting, 0);
-  detail::write_all(waiting, "PUT /mdm HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  testing::write_all(waiting, "PUT /mdm HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   std::this_thread::sleep_for(50ms);
   const auto start = Clock::now();
   server.stop();
   EXPECT_LT(Clock::now() - start, 1s);
-  EXPECT_EQ(detail::read_until_close(waiting), "") << "a stalled request was answered after stop()";
+  EXPECT_EQ(testing::read_until_close(waiting), "") << "a stalled request was answered after stop()";
   ::close(waiting);
 }
 

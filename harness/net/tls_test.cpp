@@ -11,21 +11,21 @@
 #include <thread>
 #include <vector>
 
-#include "harness/net/detail/raw_peer.hpp"
-#include "harness/net/detail/test_certs.hpp"
 #include "harness/net/http.hpp"
 #include "harness/net/http_server.hpp"
+#include "harness/testing/raw_peer.hpp"
+#include "harness/testing/test_certs.hpp"
 
 // Real TLS handshakes between HttpClient and HttpServer (and the raw peers) on 127.0.0.1, with
-// certificates made for the occasion by detail/test_certs.hpp.
+// certificates made for the occasion by harness/testing/test_certs.hpp.
 
 namespace mdmc::net {
 namespace {
 
 using namespace std::chrono_literals;
-using detail::RawServer;
-using detail::test_pki;
-using detail::TestIdentity;
+using testing::RawServer;
+using testing::test_pki;
+using testing::TestIdentity;
 
 ClientLimits short_limits() {
   ClientLimits limits;
@@ -402,14 +402,14 @@ TEST(TlsServer, StopClosesOpenTlsConnectionsAndHalfDoneHandshakes) {
   auto tls_server = std::make_unique<RecordingServer>(serving(test_pki().server));
   HttpClient client(short_limits(), trusting_test_ca());
   ASSERT_TRUE(client.send(put(https(tls_server->port))).ok());  // leaves a kept-alive connection
-  const int silent = detail::connect_raw(tls_server->port);     // a handshake that never starts
+  const int silent = testing::connect_raw(tls_server->port);     // a handshake that never starts
   ASSERT_GE(silent, 0);
   std::this_thread::sleep_for(50ms);  // let the server accept it
   const auto port = tls_server->port;
   tls_server.reset();
 
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(detail::read_until_close(silent).empty());
+  EXPECT_TRUE(testing::read_until_close(silent).empty());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "the server left a connection open";
   ::close(silent);
   const auto after = client.send(put(https(port)));
@@ -460,10 +460,10 @@ TEST(TlsServer, DropsAClientThatNeverStartsTheHandshake) {
   ServerLimits limits;
   limits.read_timeout = 300ms;
   RecordingServer tls_server(serving(test_pki().server), limits);
-  const int fd = detail::connect_raw(tls_server.port);
+  const int fd = testing::connect_raw(tls_server.port);
   ASSERT_GE(fd, 0);
   const auto start = std::chrono::steady_clock::now();
-  const auto answer = detail::read_until_close(fd);  // the server hangs up; bounded at 5 s anyway
+  const auto answer = testing::read_until_close(fd);  // the server hangs up; bounded at 5 s anyway
   const auto waited = std::chrono::steady_clock::now() - start;
   ::close(fd);
   EXPECT_TRUE(answer.empty());

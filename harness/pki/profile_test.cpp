@@ -9,23 +9,18 @@
 
 #include "harness/plist/value.hpp"
 #include "harness/protocol/profile.hpp"
+#include "harness/testing/plists.hpp"
 
 namespace mdmc::pki {
 namespace {
 
 plist::Dict payload(std::string type, std::string id) {
-  return plist::Dict{{"PayloadType", std::move(type)},
-                     {"PayloadIdentifier", "org.example." + id},
-                     {"PayloadUUID", id},
-                     {"PayloadVersion", 1}};
+  return testing::profile_payload(std::move(type), std::move(id));
 }
 
+// The shared test profile, as the XML a server would sign.
 std::string profile_xml(plist::Array content) {
-  return plist::to_xml(plist::Value(plist::Dict{{"PayloadContent", std::move(content)},
-                                                {"PayloadIdentifier", "org.example.profile"},
-                                                {"PayloadType", "Configuration"},
-                                                {"PayloadUUID", "P"},
-                                                {"PayloadVersion", 1}}));
+  return plist::to_xml(testing::configuration_profile(std::move(content)));
 }
 
 // What PRF-ONE-ACCOUNT does with an InstallProfile Payload: unwrap, parse, count.

@@ -2,20 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "harness/protocol/apple_schema.hpp"
+#include "harness/testing/files.hpp"
 
 namespace mdmc::protocol {
 namespace {
 
-std::string capture(const std::string& name) {
-  std::ifstream in(std::string(MDMC_SOURCE_DIR) + "/testdata/captures/" + name, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::capture;
 
 // A command with the given keys in its Command dict, besides RequestType.
 Command command_with(std::string request_type, plist::Dict keys) {

@@ -2,18 +2,12 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include "harness/testing/files.hpp"
 
 namespace mdmc::protocol {
 namespace {
 
-std::string capture(const std::string& name) {
-  std::ifstream in(std::string(MDMC_SOURCE_DIR) + "/testdata/captures/" + name, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::capture;
 
 DeviceFacts mac() {
   DeviceFacts d;

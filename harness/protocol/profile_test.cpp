@@ -2,23 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include "harness/testing/plists.hpp"
+
 namespace mdmc::protocol {
 namespace {
 
 plist::Dict payload(std::string type, std::string id) {
-  return plist::Dict{{"PayloadType", std::move(type)},
-                     {"PayloadIdentifier", "org.example." + id},
-                     {"PayloadUUID", id},
-                     {"PayloadVersion", 1}};
+  return testing::profile_payload(std::move(type), std::move(id));
 }
 
-plist::Value profile(plist::Array content) {
-  return plist::Dict{{"PayloadContent", std::move(content)},
-                     {"PayloadIdentifier", "org.example.profile"},
-                     {"PayloadType", "Configuration"},
-                     {"PayloadUUID", "P"},
-                     {"PayloadVersion", 1}};
-}
+plist::Value profile(plist::Array content) { return testing::configuration_profile(std::move(content)); }
 
 TEST(AccountPayloads, OneMailAccountIsOne) {
   auto mail = payload("com.apple.mail.managed", "mail");

@@ -6,10 +6,7 @@
 // the build folder. Skipped, saying why, where Chromium or chromedriver is absent.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,7 +16,6 @@
 #include <optional>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -27,9 +23,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/base/bytes.hpp"
 #include "harness/net/http_client.hpp"
-
-extern char** environ;
+#include "harness/testing/files.hpp"
+#include "harness/testing/process.hpp"
 
 namespace mdmc {
 namespace {
@@ -41,31 +38,13 @@ using Json = nlohmann::json;
 // WebDriver's key for an element reference (W3C WebDriver, "web element identifier").
 constexpr const char* kElementKey = "element-6066-11e4-a52e-4f735466cecf";
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using testing::read_text;
 
 // Standard base64 (WebDriver's screenshots); nothing when a character is outside the alphabet.
 std::optional<std::string> base64_decode(std::string_view text) {
-  constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::uint32_t bits = 0;
-  int count = 0;
-  for (char ch : text) {
-    if (ch == '=') break;
-    const auto pos = kAlphabet.find(ch);
-    if (pos == std::string_view::npos) return std::nullopt;
-    bits = (bits << 6) | static_cast<std::uint32_t>(pos);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out += static_cast<char>((bits >> count) & 0xFF);
-    }
-  }
-  return out;
+  auto bytes = base::base64_decode(text);
+  if (!bytes) return std::nullopt;
+  return std::move(*bytes);
 }
 
 // The first of the candidates that is an executable file.
@@ -82,20 +61,14 @@ std::string env_or(const char* name, const char* fallback) {
 }
 
 // chromedriver on a port it picks, its output in a log file; stopped (and waited for) on
-// destruction, by its process id.
+// destruction: SIGTERM, then SIGKILL after 5 s.
 class ChromeDriver {
  public:
   ChromeDriver(const fs::path& program, const fs::path& log) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::string prog = program.string();
-    std::string port_arg = "--port=0";  // it chooses a free port and prints it
-    char* argv[] = {prog.data(), port_arg.data(), nullptr};
-    if (posix_spawn(&pid_, prog.c_str(), &actions, nullptr, argv, environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    if (pid_ <= 0) return;
+    // --port=0: it chooses a free port and prints it.
+    auto spawned = testing::Process::spawn({program.string(), "--port=0"}, {.output_file = log});
+    if (!spawned) return;
+    process_.emplace(std::move(*spawned));
     // "ChromeDriver was started successfully on port 40993."; bounded at 15 s.
     const std::regex started("started successfully on port (\\d+)");
     const auto deadline = chr::steady_clock::now() + chr::seconds{15};
@@ -110,25 +83,17 @@ class ChromeDriver {
     }
   }
   ~ChromeDriver() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const auto deadline = chr::steady_clock::now() + chr::seconds{5};
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (chr::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(chr::milliseconds{20});
-    }
+    if (!process_) return;
+    process_->signal(SIGTERM);
+    // Killed and reaped by the Process when it goes, if SIGTERM was not enough.
+    (void)process_->wait_for(chr::seconds{5});
   }
   ChromeDriver(const ChromeDriver&) = delete;
   ChromeDriver& operator=(const ChromeDriver&) = delete;
   int port() const { return port_; }
 
  private:
-  pid_t pid_ = -1;
+  std::optional<testing::Process> process_;
   int port_ = 0;
 };
 
@@ -266,11 +231,10 @@ class BrowserTest : public ::testing::Test {
   // A run against the built-in server in a fault mode, written to out_/report.
   Json make_report(const std::string& fault) {
     const auto dir = out_ / "report";
-    const std::string command = "timeout 120 " + std::string(MDMC_BINARY) + " --specs " + std::string(MDMC_SOURCE_DIR) +
-                                "/specs run --quiet --seed 7 --fault " + fault + " --out " + dir.string() +
-                                " > " + (out_ / "run.log").string() + " 2>&1";
-    const int status = std::system(command.c_str());
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << read_text(out_ / "run.log");
+    const auto ran = testing::run_process({MDMC_BINARY, "--specs", std::string(MDMC_SOURCE_DIR) + "/specs", "run",
+                                           "--quiet", "--seed", "7", "--fault", fault, "--out", dir.string()},
+                                          chr::seconds{120}, {.output_file = out_ / "run.log"});
+    EXPECT_TRUE(ran.signal == 0 && ran.exit_code == 1) << read_text(out_ / "run.log");
     Json record = Json::parse(read_text(dir / "report.json"), nullptr, false);
     EXPECT_FALSE(record.is_discarded());
     return record;
@@ -397,9 +361,10 @@ TEST_F(BrowserTest, TheFuzzPageDrawsItsCharts) {
   }
   std::ofstream(out_ / "summary.json") << summary.dump();
   const auto page = out_ / "fuzz.html";
-  const std::string command = "timeout 60 " + std::string(MDMC_BINARY) + " report " + (out_ / "summary.json").string() +
-                              " --format html --out " + page.string();
-  ASSERT_EQ(std::system(command.c_str()), 0);
+  const auto made = testing::run_process(
+      {MDMC_BINARY, "report", (out_ / "summary.json").string(), "--format", "html", "--out", page.string()},
+      chr::seconds{60});
+  ASSERT_EQ(made.exit_code, 0) << made.output;
 
   ChromeDriver driver(*driver_path_, out_ / "chromedriver-fuzz.log");
   ASSERT_NE(driver.port(), 0) << read_text(out_ / "chromedriver-fuzz.log");

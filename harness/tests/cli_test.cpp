@@ -2,19 +2,11 @@
 // whatever the target answers.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <tuple>
@@ -30,29 +22,23 @@
 #include "harness/scenario/spec.hpp"
 #include "harness/server/mdm_service.hpp"
 #include "harness/server/reference_server.hpp"
+#include "harness/testing/files.hpp"
+#include "harness/testing/process.hpp"
+#include "harness/testing/raw_peer.hpp"
 
 namespace mdmc {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Ran {
-  int exit_code = -1;
-  std::string output;
-};
+using Ran = testing::Ran;
 
-// Runs the binary with a hard time limit, so a hang fails the test instead of the CI job.
+// Runs the binary with a hard time limit, so a hang fails the test instead of the CI job. The
+// shell reads `args`, as it reads a command a user types (a reproducer is run as written).
 Ran run_mdmconform_env(const std::string& env, const std::string& args) {
-  std::string command = env + " timeout 120 " + std::string(MDMC_BINARY) + " " + args + " 2>&1";
-  Ran ran;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return ran;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) ran.output.append(buf, n);
-  int status = pclose(pipe);
-  ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return ran;
+  testing::ProcessOptions options;
+  if (!env.empty()) options.env = {env};
+  return testing::run_shell("exec " + std::string(MDMC_BINARY) + " " + args, std::chrono::seconds(120), options);
 }
 
 Ran run_mdmconform(const std::string& args) { return run_mdmconform_env("", args); }
@@ -60,10 +46,7 @@ Ran run_mdmconform(const std::string& args) { return run_mdmconform_env("", args
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mdmc_cli_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::fresh_test_dir("mdmc_cli_test");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -119,16 +102,9 @@ TEST_F(CliTest, AMalformedProfileExitsTwoWithFileAndLine) {
 }
 
 TEST_F(CliTest, AnUnreachableTargetExitsThreeNamingTheUrl) {
-  // Bind a port, then close it: nothing listens there during the test.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
+  // A port bound, then closed: nothing listens there during the test.
+  int port = testing::unused_port();
+  ASSERT_NE(port, 0);
   auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(port));
   EXPECT_EQ(ran.exit_code, 3) << ran.output;
   EXPECT_NE(ran.output.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << ran.output;
@@ -151,33 +127,15 @@ TEST_F(CliTest, AServerAnsweringGarbagePlistsGetsVerdictsNotACrash) {
 }
 
 TEST_F(CliTest, AServerAnsweringNonHttpBytesGetsErrorVerdictsNotACrash) {
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 16), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::atomic<bool> stop{false};
-  std::thread garbage([&] {
-    // Bounded: at most 500 connections, each answered with bytes that are not HTTP.
-    for (int i = 0; i < 500 && !stop; ++i) {
-      int fd = ::accept(listener, nullptr, nullptr);
-      if (fd < 0) break;
-      char buf[1024];
-      (void)::recv(fd, buf, sizeof buf, 0);
-      const char junk[] = "SSH-2.0-notHTTP\r\n\r\n\x00\x01\x02";
-      (void)::send(fd, junk, sizeof junk, MSG_NOSIGNAL);
-      ::close(fd);
-    }
+  // Every connection is answered with bytes that are not HTTP, then closed.
+  testing::RawServer garbage([](testing::RawServer&, int& fd, int) {
+    char buf[1024];
+    (void)::recv(fd, buf, sizeof buf, 0);
+    const char junk[] = "SSH-2.0-notHTTP\r\n\r\n\x00\x01\x02";
+    (void)::send(fd, junk, sizeof junk, MSG_NOSIGNAL);
   });
-  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(ntohs(addr.sin_port)) +
-                            " --out " + dir_.string());
-  stop = true;
-  ::shutdown(listener, SHUT_RDWR);
-  ::close(listener);
-  garbage.join();
+  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(garbage.port()) + " --out " +
+                            dir_.string());
   EXPECT_EQ(ran.exit_code, 1) << ran.output;
   EXPECT_NE(ran.output.find("ERROR"), std::string::npos) << ran.output;
   EXPECT_NE(ran.output.find("bad_response"), std::string::npos) << ran.output;
@@ -354,42 +312,23 @@ TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
 
   auto out = dir_ / "out";
   auto log = dir_ / "log.txt";
-  // posix_spawn, not fork: this process has server threads running.
   auto profile = profile_for(port);
-  auto specs_dir = specs();
-  auto out_dir = out.string();
-  std::vector<std::string> args = {MDMC_BINARY, "--specs", specs_dir, "run", "--target", profile, "--out", out_dir};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  ASSERT_EQ(::posix_spawn(&pid, MDMC_BINARY, &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+  auto process = testing::Process::spawn(
+      {MDMC_BINARY, "--specs", specs(), "run", "--target", profile, "--out", out.string()}, {.output_file = log});
+  ASSERT_TRUE(process) << process.message();
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   auto signalled = std::chrono::steady_clock::now();
-  ASSERT_EQ(::kill(pid, SIGTERM), 0);
-  // Bounded wait: the exchange in flight has a 1 s header deadline in this profile.
-  int status = 0;
-  pid_t done = 0;
-  for (int i = 0; i < 100 && done == 0; ++i) {
-    done = ::waitpid(pid, &status, WNOHANG);
-    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (done == 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    FAIL() << "mdmconform did not stop within 5 s of SIGTERM";
-  }
+  ASSERT_TRUE(process->signal(SIGTERM));
+  // Bounded wait: the exchange in flight has a 1 s header deadline in this profile. A process
+  // still running is killed when `process` goes.
+  auto ended = process->wait_for(std::chrono::seconds(5));
+  if (!ended) FAIL() << "mdmconform did not stop within 5 s of SIGTERM";
   auto took = std::chrono::steady_clock::now() - signalled;
   EXPECT_LT(took, std::chrono::seconds(3));
   std::ifstream log_in(log);
   std::string output((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
-  ASSERT_TRUE(WIFEXITED(status)) << output;
-  EXPECT_NE(WEXITSTATUS(status), 0) << output;
+  ASSERT_EQ(ended->signal, 0) << output;
+  EXPECT_NE(ended->exit_code, 0) << output;
   EXPECT_NE(output.find("interrupted"), std::string::npos) << output;
   for (const char* file : {"report.json", "junit.xml", "summary.txt", "summary.md", "report.html"}) {
     EXPECT_TRUE(fs::exists(out / file)) << file << "\n" << output;
@@ -646,10 +585,7 @@ TEST_F(CliTest, DiffListsTheCasesWhoseVerdictChanged) {
 
 // ---- views made again from a saved record, and the console ----
 
-std::string file_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string file_text(const fs::path& p) { return testing::read_text(p); }
 
 TEST_F(CliTest, ReportMakesEveryViewAgainFromASavedRecord) {
   const auto run_dir = dir_ / "run";

@@ -4,10 +4,7 @@
 // runs these tests again.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -21,20 +18,17 @@
 #include <thread>
 #include <vector>
 
+#include "harness/testing/files.hpp"
+#include "harness/testing/process.hpp"
+
 namespace mdmc {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string read(const fs::path& p) { return testing::read_text(p); }
 
-struct Ran {
-  int exit_code = -1;
-  std::string output;
-};
+using Ran = testing::Ran;
 
 class FuzzCliTest : public ::testing::Test {
  protected:
@@ -45,10 +39,7 @@ class FuzzCliTest : public ::testing::Test {
       GTEST_SKIP() << "target_fuzzer is not built (" << fuzzer_.string()
                    << "): scripts/build.sh fuzz --target target_fuzzer, or set MDMC_TARGET_FUZZER";
     }
-    dir_ = fs::temp_directory_path() / ("mdmc_fuzz_cli_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::fresh_test_dir("mdmc_fuzz_cli_test");
   }
   void TearDown() override {
     if (!dir_.empty() && !HasFailure()) fs::remove_all(dir_);
@@ -56,21 +47,12 @@ class FuzzCliTest : public ::testing::Test {
 
   // Runs mdmconform with a hard time limit, so that a hang fails the test, not the CI job.
   Ran run(const std::string& args, int limit_s = 180) {
-    std::string command = "timeout " + std::to_string(limit_s) + " " + std::string(MDMC_BINARY) + " --specs " +
-                          std::string(MDMC_SOURCE_DIR) + "/specs " + args + " --fuzzer " + fuzzer_.string() + " 2>&1";
-    return run_raw(command);
+    return testing::run_shell("exec " + std::string(MDMC_BINARY) + " --specs " + std::string(MDMC_SOURCE_DIR) +
+                                  "/specs " + args + " --fuzzer " + fuzzer_.string(),
+                              std::chrono::seconds(limit_s));
   }
-  static Ran run_raw(const std::string& command) {
-    Ran ran;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) return ran;
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) ran.output.append(buf, n);
-    int status = pclose(pipe);
-    ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return ran;
-  }
+  // A command line of its own, which bounds itself (`timeout`); the limit here is a backstop.
+  static Ran run_raw(const std::string& command) { return testing::run_shell(command, std::chrono::seconds(300)); }
   nlohmann::json summary() { return nlohmann::json::parse(read(dir_ / "fuzz" / "summary.json")); }
 
   fs::path fuzzer_;
@@ -122,39 +104,21 @@ TEST_F(FuzzCliTest, ASeededBugIsFoundWrittenFirstAndReplays) {
 
 TEST_F(FuzzCliTest, SigintStopsTheFuzzerAndKeepsTheSummaryMarkedInterrupted) {
   auto log = dir_ / "log.txt";
-  std::vector<std::string> args = {MDMC_BINARY, "--specs", std::string(MDMC_SOURCE_DIR) + "/specs", "fuzz",
-                                   "--max-time", "300", "--out", dir_.string(), "--fuzzer", fuzzer_.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  ASSERT_EQ(::posix_spawn(&pid, MDMC_BINARY, &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+  auto process = testing::Process::spawn({MDMC_BINARY, "--specs", std::string(MDMC_SOURCE_DIR) + "/specs", "fuzz",
+                                          "--max-time", "300", "--out", dir_.string(), "--fuzzer", fuzzer_.string()},
+                                         {.output_file = log});
+  ASSERT_TRUE(process) << process.message();
   // Until the fuzzer runs: its first status line is in the log.
-  for (int i = 0; i < 200 && read(log).find("fuzz:") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  process->wait_for_output("fuzz:", std::chrono::seconds(20));
   std::this_thread::sleep_for(std::chrono::seconds(3));
   auto signalled = std::chrono::steady_clock::now();
-  ASSERT_EQ(::kill(pid, SIGINT), 0);
-  int status = 0;
-  pid_t done = 0;
-  for (int i = 0; i < 400 && done == 0; ++i) {
-    done = ::waitpid(pid, &status, WNOHANG);
-    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (done == 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    FAIL() << "mdmconform fuzz did not stop within 20 s of SIGINT\n" << read(log);
-  }
+  ASSERT_TRUE(process->signal(SIGINT));
+  // A process still running is killed when `process` goes.
+  auto ended = process->wait_for(std::chrono::seconds(20));
+  if (!ended) FAIL() << "mdmconform fuzz did not stop within 20 s of SIGINT\n" << read(log);
   EXPECT_LT(std::chrono::steady_clock::now() - signalled, std::chrono::seconds(20));
-  ASSERT_TRUE(WIFEXITED(status)) << read(log);
-  EXPECT_EQ(WEXITSTATUS(status), 1) << read(log);
+  ASSERT_EQ(ended->signal, 0) << read(log);
+  EXPECT_EQ(ended->exit_code, 1) << read(log);
   auto s = summary();
   EXPECT_TRUE(s["interrupted"].get<bool>());
   EXPECT_GT(s["executions"].get<long>(), 0);

@@ -10,14 +10,11 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -27,7 +24,9 @@
 #include <utility>
 #include <vector>
 
-#include "harness/net/detail/raw_peer.hpp"
+#include "harness/testing/files.hpp"
+#include "harness/testing/process.hpp"
+#include "harness/testing/raw_peer.hpp"
 
 namespace mdmc::tests {
 
@@ -38,7 +37,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Seconds = std::chrono::duration<double>;
 
 // The profile's deadlines: short, so that every stalling mode is over in seconds.
 constexpr auto kConnect = 1000ms;
@@ -103,58 +101,16 @@ Expected expected_for(HostileMode mode) {
   return {"?"};
 }
 
-struct ChildRun {
-  int exit_code = -1;  // 128 + N when a signal ended it
-  std::string output;  // stdout and stderr
-  Seconds wall{0};
-  long peak_rss_kb = 0;
-};
+using ChildRun = testing::Ran;  // exit code (128 + N for signal N), output, wall, peak RSS
 
-// Runs the binary under coreutils `timeout`, with fork/exec rather than popen so that wait4
-// reports the peak RSS. `timeout` waits for its child, so its rusage covers the binary's
-// (Linux reports the maximum over a process and its waited-for descendants).
+// Runs the binary under coreutils `timeout`, so that a hang is told apart by its exit code
+// (124). `timeout` waits for its child, so the peak RSS of its wait covers the binary's (Linux
+// reports the maximum over a process and its waited-for descendants). The Process deadline
+// beyond `timeout`'s is a backstop only.
 ChildRun run_binary(const std::vector<std::string>& args) {
   std::vector<std::string> words = {"/usr/bin/timeout", std::to_string(kKillAfterSeconds), MDMC_BINARY};
   words.insert(words.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& w : words) argv.push_back(w.data());
-  argv.push_back(nullptr);
-
-  ChildRun ran;
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return ran;
-  const auto started = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec: the server's threads are running.
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(out[1], STDERR_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  if (pid < 0) {
-    ::close(out[0]);
-    return ran;
-  }
-  char buf[4096];
-  for (;;) {
-    const auto n = ::read(out[0], buf, sizeof buf);
-    if (n > 0) {
-      ran.output.append(buf, static_cast<std::size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;
-    }
-  }
-  ::close(out[0]);
-  int status = 0;
-  rusage usage{};
-  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
-  ran.wall = std::chrono::steady_clock::now() - started;
-  ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  ran.peak_rss_kb = usage.ru_maxrss;  // kilobytes on Linux
-  return ran;
+  return testing::run_process(std::move(words), std::chrono::seconds(kKillAfterSeconds + 30));
 }
 
 struct Verdicts {
@@ -188,16 +144,7 @@ Verdicts verdicts_of(const std::string& output) {
 // folder is per process and per test, so that tests can run in parallel.
 class HostileRun : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = fmt::format("mdmc_hostile_{}_{}_{}", ::getpid(), info->test_suite_name(), info->name());
-    for (char& ch : name) {
-      if (ch == '/') ch = '_';
-    }
-    dir_ = fs::temp_directory_path() / name;
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = testing::fresh_test_dir("mdmc_hostile"); }
   void TearDown() override {
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
@@ -287,9 +234,9 @@ TEST_F(HostileRun, ManyLargeValidCommandsStayWithinTheMemoryBound) {
 TEST(HostileServer, StopsPromptlyWhileAClientIsMidResponse) {
   auto server = std::make_unique<HostileServer>(HostileMode::slow_headers);
   ASSERT_NE(server->port(), 0);
-  const int fd = net::detail::connect_raw(server->port());
+  const int fd = testing::connect_raw(server->port());
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(net::detail::write_all(fd, "PUT /mdm HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"));
+  ASSERT_TRUE(testing::write_all(fd, "PUT /mdm HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"));
   char first = 0;
   ASSERT_EQ(::recv(fd, &first, 1, 0), 1);  // the slow answer has begun
   const auto started = std::chrono::steady_clock::now();
@@ -300,9 +247,9 @@ TEST(HostileServer, StopsPromptlyWhileAClientIsMidResponse) {
 
 TEST(HostileServer, AnswersTheAdminPathAndCheckInsPlainlyInContentModes) {
   HostileServer server(HostileMode::command_without_uuid);
-  const int fd = net::detail::connect_raw(server.port());
+  const int fd = testing::connect_raw(server.port());
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(net::detail::write_all(fd,
+  ASSERT_TRUE(testing::write_all(fd,
                                      "PUT /v1/enqueue/X HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
                                      "PUT /checkin HTTP/1.1\r\nContent-Type: application/x-apple-aspen-mdm-checkin\r\n"
                                      "Content-Length: 0\r\n\r\n"));

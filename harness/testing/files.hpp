@@ -1,0 +1,21 @@
+#pragma once
+// Files in tests: a fresh folder per test, whole-file reads, and the captured traffic under
+// testdata/. Failures here are the test's, so nothing returns an error: a missing file reads
+// as empty and the assertion that follows says what was wrong.
+#include <filesystem>
+#include <string>
+
+namespace mdmc::testing {
+
+// A new, empty folder for the running test: <temp>/<prefix>_<pid>_<test name>, so that test
+// binaries and tests run in parallel never share one ('/' in a parameterised name becomes '_').
+// Whatever an earlier run left there is removed first.
+std::filesystem::path fresh_test_dir(const std::string& prefix);
+
+// The whole file, as bytes; empty when it cannot be read.
+std::string read_text(const std::filesystem::path& path);
+
+// A captured message from testdata/captures/ in the source tree.
+std::string capture(const std::string& name);
+
+}  // namespace mdmc::testing
