@@ -21,6 +21,9 @@
 #include <map>
 
 #include "harness/cli/suite.hpp"
+#include "harness/base/clock.hpp"
+#include "harness/base/files.hpp"
+#include "harness/fuzz/finding.hpp"
 #include "harness/fuzz/session.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/report/html.hpp"
@@ -118,9 +121,11 @@ std::optional<BuiltinTarget> start_builtin(const fs::path& specs_dir, server::Fa
   replace_all(text, "issuer: builtin", "issuer: {cert: ca.crt, key: ca.key}");
   out.profile = dir / "profile.yaml";
   Json builtin = {{"fault", server::fault_info(fault).name}, {"seeded_bug", server::seeded_bug_info(bug).name}};
-  if (!report::write_file_atomically(out.profile, text, error) ||
-      !report::write_file_atomically(dir / "builtin.json", builtin.dump(2) + "\n", error)) {
-    return std::nullopt;
+  for (const auto& [file, contents] : {std::pair{out.profile, text}, std::pair{dir / "builtin.json", builtin.dump(2) + "\n"}}) {
+    if (auto written = base::write_file_atomically(file, contents); !written) {
+      *error = written.message();
+      return std::nullopt;
+    }
   }
   return out;
 }
@@ -231,8 +236,7 @@ std::vector<FindingRecord> collect_findings(const fs::path& dir, const std::map<
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().extension() != ".json") continue;
-    std::string error;
-    auto reproducer = fuzz::reproducer_from_json(read_file(it->path()).value_or(""), &error);
+    auto reproducer = fuzz::reproducer_from_json(read_file(it->path()).value_or(""));
     if (!reproducer) continue;
     FindingRecord f;
     f.file = it->path();
@@ -367,7 +371,7 @@ int run_fuzz(const FuzzOptions& options) {
   // ASan's quarantine would hold 256 MB of freed memory; a long run needs none of it.
   if (!std::getenv("ASAN_OPTIONS")) env.push_back("ASAN_OPTIONS=quarantine_size_mb=16:detect_leaks=0");
 
-  const auto started_at = report::now_rfc3339();
+  const auto started_at = base::now_rfc3339();
   const auto start = Clock::now();
   auto child = spawn(args, env, fuzz_dir, &error);
   if (!child) {
@@ -523,11 +527,13 @@ int run_fuzz(const FuzzOptions& options) {
                      {"summary", "target_fuzzer itself crashed (see fuzzer.log): a bug in mdmconform"}, {"t_s", elapsed}});
   }
   summary["findings"] = found;
-  if (!report::write_file_atomically(fuzz_dir / "summary.json", summary.dump(2) + "\n", &error) ||
-      !report::write_file_atomically(fuzz_dir / "summary.md", report::render_fuzz_markdown(summary), &error) ||
-      !report::write_file_atomically(fuzz_dir / "report.html", report::render_fuzz_html(summary), &error)) {
-    fmt::print(stderr, "mdmconform: could not write the fuzz summary: {}\n", error);
-    return 2;
+  for (const auto& [name, text] : {std::pair{"summary.json", summary.dump(2) + "\n"},
+                                   std::pair{"summary.md", report::render_fuzz_markdown(summary)},
+                                   std::pair{"report.html", report::render_fuzz_html(summary)}}) {
+    if (auto written = base::write_file_atomically(fuzz_dir / name, text); !written) {
+      fmt::print(stderr, "mdmconform: could not write the fuzz summary: {}\n", written.message());
+      return 2;
+    }
   }
   if (!options.quiet) {
     fmt::print("fuzz: {} runs in {:.0f} s ({:.0f}/s), corpus {} in {}, {} finding(s){}\n", last.executions, elapsed,
@@ -583,9 +589,9 @@ int run_replay(const ReplayOptions& options) {
                kMaxReadBytes >> 20);
     return 2;
   }
-  auto reproducer = fuzz::reproducer_from_json(*text, &error);
+  auto reproducer = fuzz::reproducer_from_json(*text);
   if (!reproducer) {
-    fmt::print(stderr, "mdmconform: {}: {}\n", options.finding.string(), error);
+    fmt::print(stderr, "mdmconform: {}: {}\n", options.finding.string(), reproducer.message());
     return 2;
   }
   // The target: the one given, else the recorded profile; a finding made against the built-in
@@ -678,7 +684,7 @@ extern "C" void on_fuzz_stop(int signal) {
 
 std::string run_folder(const std::string& label) {
   scenario::RunResult run;
-  run.started_at = report::now_rfc3339();
+  run.started_at = base::now_rfc3339();
   run.target_name = label;
   return report::run_folder_name(run);
 }

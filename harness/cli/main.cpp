@@ -38,12 +38,12 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   // The baseline is read before anything runs: an unreadable one is a usage error.
   std::optional<scenario::RunResult> baseline;
   if (!baseline_file.empty()) {
-    std::string error;
-    baseline = report::read_run_file(baseline_file, &error);
-    if (!baseline) {
-      fmt::print(stderr, "mdmconform: --baseline: {}\n", error);
+    auto read = report::read_run_file(baseline_file);
+    if (!read) {
+      fmt::print(stderr, "mdmconform: --baseline: {}\n", read.message());
       return 2;
     }
+    baseline = *std::move(read);
   }
   options.stop = &g_stop;
   std::signal(SIGINT, on_stop_signal);
@@ -64,9 +64,8 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   std::filesystem::path dir = out_dir.empty()
                                   ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
                                   : std::filesystem::path(out_dir);
-  std::string error;
-  if (!report::write_run(outcome.run, dir, &error)) {
-    fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), error);
+  if (auto written = report::write_run(outcome.run, dir); !written) {
+    fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), written.message());
     return 2;
   }
   fmt::print("report: {}/report.html (and report.json, junit.xml, summary.md, summary.txt)\n", dir.string());
@@ -94,11 +93,14 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
 // `diff A B`: the cases whose verdict changed from A to B. Exit 0 when none did, 1 when some
 // did, 2 when a file cannot be read.
 int command_diff(const std::string& a_file, const std::string& b_file) {
-  std::string error;
-  auto a = report::read_run_file(a_file, &error);
-  auto b = a ? report::read_run_file(b_file, &error) : std::nullopt;
-  if (!a || !b) {
-    fmt::print(stderr, "mdmconform: {}\n", error);
+  auto a = report::read_run_file(a_file);
+  if (!a) {
+    fmt::print(stderr, "mdmconform: {}\n", a.message());
+    return 2;
+  }
+  auto b = report::read_run_file(b_file);
+  if (!b) {
+    fmt::print(stderr, "mdmconform: {}\n", b.message());
     return 2;
   }
   auto changes = report::verdict_changes(*a, *b);
@@ -301,7 +303,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return 2;  // DESIGN.md: usage errors exit 2
+    return 2;  // usage errors exit 2, as every command's do
   }
 
   auto fault_named = [](const std::string& name) -> std::optional<server::Fault> {

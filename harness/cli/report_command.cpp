@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "harness/base/files.hpp"
 #include "harness/report/html.hpp"
 #include "harness/report/report.hpp"
 
@@ -67,8 +68,8 @@ int run_report(const ReportOptions& options) {
                               options.format));
     }
   } else {
-    auto run = report::from_json_text(text, &error);
-    if (!run) return fail(fmt::format("{}: {}", options.file.string(), error));
+    auto run = report::from_json_text(text);
+    if (!run) return fail(fmt::format("{}: {}", options.file.string(), run.message()));
     // A record kept with --no-redact is redacted for any view, unless asked again.
     if (options.redact) report::redact_secrets(*run);
     if (options.format == "html") view = report::to_html(*run);
@@ -80,7 +81,7 @@ int run_report(const ReportOptions& options) {
     std::cout << view << std::flush;
     return std::cout ? 0 : fail("cannot write to standard output");
   }
-  if (!report::write_file_atomically(*options.out, view, &error)) return fail(error);
+  if (auto written = base::write_file_atomically(*options.out, view); !written) return fail(written.message());
   return 0;
 }
 

@@ -10,8 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "harness/base/clock.hpp"
 #include "harness/pki/pki.hpp"
-#include "harness/report/report.hpp"
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc::cli {
@@ -175,7 +175,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       out.message = "target unreachable: " + *unreachable;
       return out;
     }
-    auto started_at = report::now_rfc3339();
+    auto started_at = base::now_rfc3339();
     scenario::RunOptions run_options;
     run_options.seed = options.seed;
     run_options.on_case = options.on_case;
