@@ -11,6 +11,7 @@
 #include <iostream>
 #include <random>
 
+#include "harness/cli/builtin.hpp"
 #include "harness/cli/fuzz_command.hpp"
 #include "harness/cli/report_command.hpp"
 #include "harness/cli/suite.hpp"
@@ -112,20 +113,17 @@ int command_diff(const std::string& a_file, const std::string& b_file) {
 // A test CA and a server certificate for `serve --tls-dir`, written where other tools (and
 // a target profile) can find them. Keys are written 0600.
 std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, server::Config& config) {
-  auto ca = pki::create_test_ca("mdmconform reference CA");
-  auto server_identity = ca ? pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"})
-                            : pki::Result<pki::Identity>(pki::Failure{ca.error()});
+  auto keys = cli::make_builtin_pki();
   std::string error;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (!server_identity || !pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key", &error) ||
-      !pki::write_identity(*server_identity, dir / "server.crt", dir / "server.key", &error)) {
-    fmt::print(stderr, "mdmconform: could not set up TLS in {}: {}\n", dir.string(),
-               !server_identity ? server_identity.error() : error);
+  if (!keys || !pki::write_identity(keys->ca, dir / "ca.crt", dir / "ca.key", &error) ||
+      !pki::write_identity(keys->server, dir / "server.crt", dir / "server.key", &error)) {
+    fmt::print(stderr, "mdmconform: could not set up TLS in {}: {}\n", dir.string(), keys ? error : keys.message());
     return std::nullopt;
   }
-  config.client_ca_pem = ca->cert_pem;
-  return net::ServerTls{server_identity->cert_pem + ca->cert_pem, server_identity->key_pem, ca->cert_pem, false};
+  config.client_ca_pem = keys->ca.cert_pem;
+  return keys->tls;
 }
 
 int command_serve(server::Config config, const std::string& address, std::uint16_t port,
