@@ -109,8 +109,10 @@ base::Result<fs::path> write_builtin_profile(const Builtin& builtin, const Built
   try {
     YAML::Node profile = YAML::LoadFile(reference.string());
     fill_port(profile, std::to_string(builtin.port));
-    if (is_builtin(profile["tls"]["ca"])) profile["tls"]["ca"] = "ca.crt";
-    if (is_builtin(profile["identity"]["issuer"])) {
+    // Looked up through a const view: yaml-cpp's non-const operator[] would add what is missing.
+    const YAML::Node& view = profile;
+    if (is_builtin(view["tls"]["ca"])) profile["tls"]["ca"] = "ca.crt";
+    if (is_builtin(view["identity"]["issuer"])) {
       YAML::Node issuer;
       issuer["cert"] = "ca.crt";
       issuer["key"] = "ca.key";
