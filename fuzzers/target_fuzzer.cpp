@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 
+#include "harness/fuzz/finding.hpp"
 #include "harness/fuzz/mutator.hpp"
 #include "harness/fuzz/session.hpp"
 #include "harness/scenario/spec.hpp"
@@ -147,13 +148,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (outcome.oracle != fuzz::Oracle::none) {
     // The finding is on disk before anything else happens.
     auto reproducer = fuzz::make_reproducer(*g_session, outcome, input);
-    std::string error;
-    auto path = fuzz::write_reproducer(g_settings.findings, reproducer, &error);
+    auto path = fuzz::write_reproducer(g_settings.findings, reproducer);
     std::fprintf(stderr, "target_fuzzer: FINDING %s: %s\n", reproducer.oracle.c_str(), outcome.detail.c_str());
     if (path) {
       std::fprintf(stderr, "target_fuzzer: reproducer %s\n", path->c_str());
     } else {
-      std::fprintf(stderr, "target_fuzzer: could not write the reproducer: %s\n", error.c_str());
+      std::fprintf(stderr, "target_fuzzer: could not write the reproducer: %s\n", path.message().c_str());
     }
     std::fflush(stderr);
     std::abort();

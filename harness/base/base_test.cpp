@@ -10,7 +10,9 @@
 #include "harness/base/clock.hpp"
 #include "harness/base/enum_names.hpp"
 #include "harness/base/files.hpp"
+#include "harness/base/json_reader.hpp"
 #include "harness/base/load_error.hpp"
+#include "harness/base/utf8.hpp"
 
 namespace mdmc::base {
 namespace {
@@ -146,6 +148,38 @@ TEST_F(Files, RefusesFoldersDevicesAndMissingFilesByName) {
   EXPECT_NE(missing.message().find("absent"), std::string::npos);
   auto unwritable = write_file_atomically(dir_ / "no" / "such" / "folder.txt", "x");
   EXPECT_FALSE(unwritable.ok());
+}
+
+TEST_F(Files, ReplacesAnExistingFileAndLeavesNothingBehindWhenARenameFails) {
+  const fs::path target = dir_ / "report.json";
+  ASSERT_TRUE(write_file_atomically(target, "old contents that are longer").ok());
+  ASSERT_TRUE(write_file_atomically(target, "new").ok());
+  EXPECT_EQ(*read_file_capped(target, 100), "new");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+  // A rename over a non-empty folder fails after the temporary file was written: it must go.
+  fs::create_directories(dir_ / "busy" / "inside");
+  auto busy = write_file_atomically(dir_ / "busy", "x");
+  ASSERT_FALSE(busy.ok());
+  EXPECT_NE(busy.message().find("rename"), std::string::npos) << busy.message();
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2);
+}
+
+TEST(JsonReader, NamesThePathOfTheFirstProblem) {
+  const auto j = JsonReader::Json::parse(R"({"a": {"b": [1, "x"]}, "s": {"base64": "/w=="}})");
+  JsonReader r;
+  EXPECT_EQ(r.bytes(j, "s", ""), "\xff");
+  const JsonReader::Json* a = r.object(j, "a", "");
+  ASSERT_TRUE(a);
+  (void)r.strings(*a, "b", "a");
+  EXPECT_EQ(r.error(), "a.b[0]: expected a string");
+  r.fail("later", "ignored");
+  EXPECT_EQ(r.error(), "a.b[0]: expected a string");
+}
+
+TEST(Utf8, ReplacesWhatIsNotUtf8) {
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9"));
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));  // overlong
+  EXPECT_EQ(sanitize_utf8("a\xff" "b"), "a\xef\xbf\xbd" "b");
 }
 
 TEST(LoadError, NamesFileLineAndKey) {

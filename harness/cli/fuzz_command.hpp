@@ -1,7 +1,8 @@
 #pragma once
-// `mdmconform fuzz` and `mdmconform replay`: the network fuzzer (fuzzers/target_fuzzer, a
-// libFuzzer binary) run against a target profile or the built-in reference server, with its
-// corpus, findings and summary under <run>/fuzz/; and a finding re-sent and shown decoded.
+// `mdmconform fuzz` and `mdmconform replay` on the command line: the flags, the built-in
+// reference server when no target is given, and what is printed. The work is fuzz::Campaign
+// (the network fuzzer run against a target, its corpus, findings and summary under <run>/fuzz/)
+// and fuzz::replay_finding (a finding re-sent and shown decoded).
 #include <atomic>
 #include <cstdint>
 #include <filesystem>

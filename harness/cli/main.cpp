@@ -11,6 +11,7 @@
 #include <iostream>
 #include <random>
 
+#include "harness/cli/builtin.hpp"
 #include "harness/cli/fuzz_command.hpp"
 #include "harness/cli/report_command.hpp"
 #include "harness/cli/suite.hpp"
@@ -38,12 +39,12 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   // The baseline is read before anything runs: an unreadable one is a usage error.
   std::optional<scenario::RunResult> baseline;
   if (!baseline_file.empty()) {
-    std::string error;
-    baseline = report::read_run_file(baseline_file, &error);
-    if (!baseline) {
-      fmt::print(stderr, "mdmconform: --baseline: {}\n", error);
+    auto read = report::read_run_file(baseline_file);
+    if (!read) {
+      fmt::print(stderr, "mdmconform: --baseline: {}\n", read.message());
       return 2;
     }
+    baseline = *std::move(read);
   }
   options.stop = &g_stop;
   std::signal(SIGINT, on_stop_signal);
@@ -64,9 +65,8 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   std::filesystem::path dir = out_dir.empty()
                                   ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
                                   : std::filesystem::path(out_dir);
-  std::string error;
-  if (!report::write_run(outcome.run, dir, &error)) {
-    fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), error);
+  if (auto written = report::write_run(outcome.run, dir); !written) {
+    fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), written.message());
     return 2;
   }
   fmt::print("report: {}/report.html (and report.json, junit.xml, summary.md, summary.txt)\n", dir.string());
@@ -94,11 +94,14 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
 // `diff A B`: the cases whose verdict changed from A to B. Exit 0 when none did, 1 when some
 // did, 2 when a file cannot be read.
 int command_diff(const std::string& a_file, const std::string& b_file) {
-  std::string error;
-  auto a = report::read_run_file(a_file, &error);
-  auto b = a ? report::read_run_file(b_file, &error) : std::nullopt;
-  if (!a || !b) {
-    fmt::print(stderr, "mdmconform: {}\n", error);
+  auto a = report::read_run_file(a_file);
+  if (!a) {
+    fmt::print(stderr, "mdmconform: {}\n", a.message());
+    return 2;
+  }
+  auto b = report::read_run_file(b_file);
+  if (!b) {
+    fmt::print(stderr, "mdmconform: {}\n", b.message());
     return 2;
   }
   auto changes = report::verdict_changes(*a, *b);
@@ -110,20 +113,18 @@ int command_diff(const std::string& a_file, const std::string& b_file) {
 // A test CA and a server certificate for `serve --tls-dir`, written where other tools (and
 // a target profile) can find them. Keys are written 0600.
 std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, server::Config& config) {
-  auto ca = pki::create_test_ca("mdmconform reference CA");
-  auto server_identity = ca ? pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"})
-                            : pki::Result<pki::Identity>(ca.error());
+  auto keys = cli::make_builtin_pki();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  base::Result<void> written = server_identity ? pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key")
-                                               : base::Result<void>(server_identity.error());
-  if (written) written = pki::write_identity(*server_identity, dir / "server.crt", dir / "server.key");
+  base::Result<void> written = keys ? pki::write_identity(keys->ca, dir / "ca.crt", dir / "ca.key")
+                                    : base::Result<void>(keys.error());
+  if (written) written = pki::write_identity(keys->server, dir / "server.crt", dir / "server.key");
   if (!written) {
     fmt::print(stderr, "mdmconform: could not set up TLS in {}: {}\n", dir.string(), written.message());
     return std::nullopt;
   }
-  config.client_ca_pem = ca->cert_pem;
-  return net::ServerTls{server_identity->cert_pem + ca->cert_pem, server_identity->key_pem, ca->cert_pem, false};
+  config.client_ca_pem = keys->ca.cert_pem;
+  return keys->tls;
 }
 
 int command_serve(server::Config config, const std::string& address, std::uint16_t port,
@@ -301,7 +302,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return 2;  // the README's exit-code table: usage errors exit 2
+    return 2;  // usage errors exit 2, as every command's do
   }
 
   auto fault_named = [](const std::string& name) -> std::optional<server::Fault> {

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "harness/base/files.hpp"
+#include "harness/fuzz/campaign.hpp"
 #include "harness/report/html.hpp"
 #include "harness/report/report.hpp"
 
@@ -57,18 +59,20 @@ int run_report(const ReportOptions& options) {
                             parsed["kind"].is_string() && parsed["kind"].get<std::string>() == "mdmconform-fuzz";
   if (fuzz_summary) {
     if (options.format == "html") {
-      view = report::render_fuzz_html(parsed);
+      view = report::render_fuzz_html(fuzz::fuzz_run_from_json(nlohmann::ordered_json::parse(text, nullptr, false)));
     } else if (options.format == "md") {
-      view = report::render_fuzz_markdown(parsed);
+      view = report::render_fuzz_markdown(fuzz::fuzz_run_from_json(nlohmann::ordered_json::parse(text, nullptr, false)));
     } else if (options.format == "json") {
+      // The summary as it is, pretty-printed with sorted keys: a view of the file, not of the
+      // fields this version knows.
       view = parsed.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     } else {
       return fail(fmt::format("{}: a fuzz summary has html, md and json views, not {}", options.file.string(),
                               options.format));
     }
   } else {
-    auto run = report::from_json_text(text, &error);
-    if (!run) return fail(fmt::format("{}: {}", options.file.string(), error));
+    auto run = report::from_json_text(text);
+    if (!run) return fail(fmt::format("{}: {}", options.file.string(), run.message()));
     // A record kept with --no-redact is redacted for any view, unless asked again.
     if (options.redact) report::redact_secrets(*run);
     if (options.format == "html") view = report::to_html(*run);
@@ -80,7 +84,7 @@ int run_report(const ReportOptions& options) {
     std::cout << view << std::flush;
     return std::cout ? 0 : fail("cannot write to standard output");
   }
-  if (!report::write_file_atomically(*options.out, view, &error)) return fail(error);
+  if (auto written = base::write_file_atomically(*options.out, view); !written) return fail(written.message());
   return 0;
 }
 

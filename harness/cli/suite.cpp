@@ -10,8 +10,9 @@
 #include <set>
 #include <sstream>
 
+#include "harness/base/clock.hpp"
+#include "harness/cli/builtin.hpp"
 #include "harness/pki/pki.hpp"
-#include "harness/report/report.hpp"
 #include "harness/server/reference_server.hpp"
 #include "harness/base/bytes.hpp"
 
@@ -137,37 +138,16 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       return out;
     }
 
-    std::unique_ptr<server::ReferenceServer> builtin;
+    // The built-in server serves until the suite is over.
+    std::optional<Builtin> builtin;
     scenario::TargetProfile profile;
     if (options.target) {
       profile = scenario::load_profile(*options.target);
     } else {
-      auto file = options.specs_dir / "targets" / "reference.yaml";
-      // A fresh test CA for each run: it issues the server's certificate and every device's.
-      auto ca = pki::create_test_ca("mdmconform reference CA");
-      if (!ca) return fail(out, 2, "could not create the test CA: " + ca.message());
-      auto server_identity = pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"});
-      if (!server_identity) return fail(out, 2, "could not issue the server certificate: " + server_identity.message());
-      // The server's policy comes from the profile, and the profile's URLs from the server's
-      // port: read the policy first, with a port that is never used.
-      auto policy = scenario::load_profile(file, scenario::BuiltinTarget{1, *ca});
-      if (options.identity_mode) policy.identity.mode = *options.identity_mode;
-      server::Config config;
-      config.fault = options.builtin_fault;
-      config.seeded_bug = options.builtin_seeded_bug;
-      config.identity_mode = server_identity_mode(policy.identity.mode);
-      config.client_ca_pem = ca->cert_pem;
-      config.managed_network_users.insert(policy.managed_network_users.begin(), policy.managed_network_users.end());
-      std::optional<net::ServerTls> tls;
-      if (net::parse_url(policy.server_url)->scheme == "https") {
-        tls = net::ServerTls{server_identity->cert_pem + ca->cert_pem, server_identity->key_pem, ca->cert_pem, false};
-      }
-      builtin = std::make_unique<server::ReferenceServer>(config, tls);
-      std::string error;
-      auto port = builtin->listen("127.0.0.1", 0, &error);
-      if (port == 0) return fail(out, 3, "the built-in reference server could not listen on 127.0.0.1: " + error);
-      builtin->start();
-      profile = scenario::load_profile(file, scenario::BuiltinTarget{port, *ca});
+      auto started = start_builtin({options.specs_dir, options.builtin_fault, options.builtin_seeded_bug, options.identity_mode});
+      if (!started) return fail(out, started.error().code == BuiltinError::listen ? 3 : 2, started.error().message);
+      builtin = std::move(started).value();
+      profile = builtin->profile;
     }
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
 
@@ -176,7 +156,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       out.message = "target unreachable: " + *unreachable;
       return out;
     }
-    auto started_at = report::now_rfc3339();
+    auto started_at = base::now_rfc3339();
     scenario::RunOptions run_options;
     run_options.seed = options.seed;
     run_options.on_case = options.on_case;

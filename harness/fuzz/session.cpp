@@ -1,7 +1,6 @@
 #include "harness/fuzz/session.hpp"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -10,24 +9,20 @@
 #include <thread>
 
 #include "harness/emulator/emulator.hpp"
+#include "harness/fuzz/finding.hpp"
 #include "harness/net/http_client.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/messages.hpp"
-#include "harness/report/report.hpp"
-#include "harness/base/bytes.hpp"
 
 namespace mdmc::fuzz {
 namespace {
-
-using Json = nlohmann::ordered_json;
 
 constexpr std::string_view kCheckInType = "application/x-apple-aspen-mdm-checkin";
 constexpr std::string_view kReportType = "application/x-apple-aspen-mdm; charset=UTF-8";
 // Bounds on what a session keeps for its reproducers.
 constexpr std::size_t kMaxRecentInputs = 64;
 constexpr std::size_t kMaxRecentBytes = 4 * 1024 * 1024;
-constexpr std::size_t kReproducerBodyCap = 64 * 1024;
 // A probe that gets a command acknowledges it, and stops after this many: a target that
 // answers every Acknowledged with another command is still alive.
 constexpr int kProbeCommands = 4;
@@ -432,160 +427,6 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
     }
   }
   return outcome;
-}
-
-Reproducer make_reproducer(const Session& session, const Outcome& outcome, std::string_view input) {
-  Reproducer r;
-  r.oracle = std::string(oracle_name(outcome.oracle));
-  r.detail = outcome.detail;
-  r.endpoint = std::string(endpoint_name(endpoint_for(input)));
-  r.target_name = session.options().target.name;
-  r.target_file = session.options().target.file;
-  r.udid = session.options().udid;
-  r.user_id = session.options().user_id;
-  r.found_at = report::now_rfc3339();
-  r.request = outcome.exchange.request;
-  if (outcome.exchange.response) {
-    r.response = *outcome.exchange.response;
-    if (r.response->body.size() > kReproducerBodyCap) r.response->body.resize(kReproducerBodyCap);
-  } else {
-    r.transport_error = fmt::format("{} ({})", net::transport_error_name(outcome.exchange.error), outcome.exchange.error_detail);
-  }
-  // The inputs before this one since the last good probe: a target broken by an earlier
-  // input is reproduced by sending them all.
-  const auto& recent = session.recent_inputs();
-  for (std::size_t i = 0; i + 1 < recent.size(); ++i) r.history.push_back(recent[i]);
-  r.probe = outcome.probe;
-  if (r.probe && r.probe->response && r.probe->response->body.size() > kReproducerBodyCap) {
-    r.probe->response->body.resize(kReproducerBodyCap);
-  }
-  return r;
-}
-
-namespace {
-
-Json headers_json(const net::Headers& headers) {
-  Json out = Json::array();
-  for (const auto& h : headers) out.push_back({h.name, h.value});
-  return out;
-}
-
-net::Headers headers_from(const Json& j) {
-  net::Headers out;
-  for (const auto& pair : j) {
-    if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) out.push_back({pair[0], pair[1]});
-  }
-  return out;
-}
-
-Json body_json(std::string_view body) {
-  Json j = {{"base64", base::base64_encode(body)}, {"bytes", body.size()}};
-  if (plist::parse(body)) j["plist"] = describe_body(body, 64 * 1024);
-  return j;
-}
-
-std::optional<std::string> body_from(const Json& j) {
-  if (!j.is_object() || !j.contains("base64") || !j["base64"].is_string()) return std::nullopt;
-  auto decoded = base::base64_decode(j["base64"].get<std::string>());
-  if (!decoded) return std::nullopt;
-  return *decoded;
-}
-
-Json response_json(const net::Response& response) {
-  return {{"status", response.status}, {"reason", response.reason}, {"headers", headers_json(response.headers)},
-          {"body", body_json(response.body)}};
-}
-
-}  // namespace
-
-std::string reproducer_to_json(const Reproducer& r) {
-  Json j;
-  j["kind"] = "mdmconform-finding";
-  j["oracle"] = r.oracle;
-  j["detail"] = r.detail;
-  j["endpoint"] = r.endpoint;
-  j["target"] = {{"name", r.target_name}, {"file", r.target_file}};
-  j["device"] = {{"udid", r.udid}, {"user_id", r.user_id}};
-  j["found_at"] = r.found_at;
-  j["request"] = {{"method", r.request.method}, {"url", r.request.url}, {"headers", headers_json(r.request.headers)},
-                  {"body", body_json(r.request.body)}};
-  if (r.response) j["response"] = response_json(*r.response);
-  if (!r.transport_error.empty()) j["transport_error"] = r.transport_error;
-  Json history = Json::array();
-  for (const auto& h : r.history) history.push_back(body_json(h));
-  j["history"] = history;
-  if (r.probe) {
-    Json probe = {{"url", r.probe->request.url}};
-    if (r.probe->response) probe["response"] = response_json(*r.probe->response);
-    else probe["transport_error"] = std::string(net::transport_error_name(r.probe->error));
-    j["probe"] = probe;
-  }
-  return j.dump(2) + "\n";
-}
-
-std::optional<Reproducer> reproducer_from_json(std::string_view text, std::string* error) {
-  auto j = Json::parse(text, nullptr, false);
-  auto fail = [&](std::string why) -> std::optional<Reproducer> {
-    *error = std::move(why);
-    return std::nullopt;
-  };
-  if (j.is_discarded() || !j.is_object()) return fail("not JSON");
-  if (j.value("kind", "") != "mdmconform-finding") return fail("not an mdmconform finding (kind is not mdmconform-finding)");
-  try {
-    Reproducer r;
-    r.oracle = j.value("oracle", "");
-    r.detail = j.value("detail", "");
-    r.endpoint = j.value("endpoint", "");
-    r.target_name = j["target"].value("name", "");
-    r.target_file = j["target"].value("file", "");
-    r.udid = j["device"].value("udid", std::string(kFuzzUdid));
-    r.user_id = j["device"].value("user_id", std::string(kFuzzUserId));
-    r.found_at = j.value("found_at", "");
-    const auto& req = j.at("request");
-    r.request.method = req.value("method", "PUT");
-    r.request.url = req.value("url", "");
-    r.request.headers = headers_from(req.value("headers", Json::array()));
-    auto body = body_from(req.at("body"));
-    if (!body) return fail("request.body.base64 is missing or not base64");
-    r.request.body = *body;
-    for (const auto& h : j.value("history", Json::array())) {
-      auto bytes = body_from(h);
-      if (!bytes) return fail("a history entry is not base64");
-      r.history.push_back(*bytes);
-    }
-    return r;
-  } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("missing or mistyped field: ") + e.what());
-  }
-}
-
-std::optional<std::filesystem::path> write_reproducer(const std::filesystem::path& dir, const Reproducer& reproducer,
-                                                      std::string* error) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    *error = "cannot create " + dir.string() + ": " + ec.message();
-    return std::nullopt;
-  }
-  auto path = dir / ("finding-" + base::sha256_hex(reproducer.request.body).substr(0, 16) + ".json");
-  if (!report::write_file_atomically(path, reproducer_to_json(reproducer), error)) return std::nullopt;
-  return path;
-}
-
-std::string describe_body(std::string_view body, std::size_t max_chars) {
-  if (body.empty()) return "(empty body)";
-  if (auto parsed = plist::parse(body)) {
-    auto xml = plist::to_xml(*parsed);
-    if (xml.size() > max_chars) xml = xml.substr(0, max_chars) + fmt::format("\n... ({} more characters)", xml.size() - max_chars);
-    return xml;
-  }
-  std::string out;
-  for (unsigned char c : body.substr(0, max_chars)) {
-    if (c == '\n' || (c >= 0x20 && c < 0x7f)) out += static_cast<char>(c);
-    else out += fmt::format("\\x{:02x}", c);
-  }
-  if (body.size() > max_chars) out += fmt::format("... ({} bytes in all)", body.size());
-  return out;
 }
 
 }  // namespace mdmc::fuzz

@@ -1,12 +1,11 @@
 #pragma once
 // The network fuzzer's connection to a live target: one enrolled device and user, each input
 // sent as a check-in or a command report on a kept-alive connection, the oracles that judge
-// each answer, the features fed back to the fuzzing engine, and reproducers that replay.
+// each answer, and the features fed back to the fuzzing engine. Findings are in finding.hpp.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -105,32 +104,5 @@ class Session {
   std::unordered_set<std::uint64_t> seen_answers_;  // input kind and status pairs: bounded by both
   std::uint64_t requests_ = 0;
 };
-
-// A finding on disk: enough to re-send it and to see what happened.
-struct Reproducer {
-  std::string oracle;
-  std::string detail;
-  std::string endpoint;               // "check_in" or "server"
-  std::string target_name;
-  std::string target_file;            // absolute path of the profile used
-  std::string udid;
-  std::string user_id;
-  std::string found_at;               // RFC 3339 UTC
-  net::Request request;               // exactly as sent (url, headers, body bytes)
-  std::optional<net::Response> response;  // body cut to 64 KiB
-  std::string transport_error;        // when there was no response
-  std::vector<std::string> history;   // inputs sent before it since the last good probe
-  std::optional<net::Exchange> probe;
-};
-
-Reproducer make_reproducer(const Session& session, const Outcome& outcome, std::string_view input);
-std::string reproducer_to_json(const Reproducer& reproducer);
-std::optional<Reproducer> reproducer_from_json(std::string_view json, std::string* error);
-// Writes findings/finding-<sha256 of the body, 16 hex>.json atomically; the path written.
-std::optional<std::filesystem::path> write_reproducer(const std::filesystem::path& dir, const Reproducer& reproducer,
-                                                      std::string* error);
-
-// A plist body as indented XML for people; other bytes as an escaped excerpt.
-std::string describe_body(std::string_view body, std::size_t max_chars = 4096);
 
 }  // namespace mdmc::fuzz

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "harness/fuzz/finding.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/net/http_server.hpp"
@@ -249,9 +250,8 @@ TEST(SessionTest, ReproducerRoundTripsAndIsWrittenWhole) {
   auto reproducer = make_reproducer(*session, outcome, input);
   EXPECT_EQ(reproducer.request.body, input);
   ASSERT_EQ(reproducer.history.size(), 1u);
-  std::string error;
-  auto read = reproducer_from_json(reproducer_to_json(reproducer), &error);
-  ASSERT_TRUE(read) << error;
+  auto read = reproducer_from_json(reproducer_to_json(reproducer));
+  ASSERT_TRUE(read) << read.message();
   EXPECT_EQ(read->request.body, input);
   EXPECT_EQ(read->request.url, reproducer.request.url);
   EXPECT_EQ(read->request.headers, reproducer.request.headers);
@@ -260,17 +260,17 @@ TEST(SessionTest, ReproducerRoundTripsAndIsWrittenWhole) {
 
   auto dir = std::filesystem::path(::testing::TempDir()) / "findings-roundtrip";
   std::filesystem::remove_all(dir);
-  auto path = write_reproducer(dir, reproducer, &error);
-  ASSERT_TRUE(path) << error;
+  auto path = write_reproducer(dir, reproducer);
+  ASSERT_TRUE(path) << path.message();
   std::ifstream in(*path);
   std::string text((std::istreambuf_iterator<char>(in)), {});
-  EXPECT_TRUE(reproducer_from_json(text, &error)) << error;
+  EXPECT_TRUE(reproducer_from_json(text));
   int files = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++files;
   EXPECT_EQ(files, 1) << "no temporary file left beside the finding";
 
-  EXPECT_FALSE(reproducer_from_json("{\"kind\":\"other\"}", &error));
-  EXPECT_FALSE(reproducer_from_json("not json", &error));
+  EXPECT_FALSE(reproducer_from_json("{\"kind\":\"other\"}"));
+  EXPECT_FALSE(reproducer_from_json("not json"));
 }
 
 TEST(SessionTest, EndpointFollowsTheMessage) {

@@ -1,5 +1,5 @@
-// The fuzz run's page and summary, from fuzz/summary.json. Every field is read as optional and
-// checked for its type: a summary from another version, or one edited by hand, still renders.
+// The fuzz run's page and summary, from its record (fuzz::FuzzRun, what fuzz/summary.json holds).
+// A value the record lacks (a summary from another version, or one edited by hand) shows as "-".
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -8,8 +8,8 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
+#include "harness/fuzz/campaign.hpp"
 #include "harness/report/detail/text.hpp"
 #include "harness/report/html.hpp"
 
@@ -17,40 +17,17 @@ namespace mdmc::report {
 namespace {
 
 using namespace detail;
-using Json = nlohmann::json;
 
 // Findings listed on the page; the rest are counted (all are files in fuzz/findings/).
 constexpr std::size_t kFuzzMaxFindingsShown = 1000;
 
-std::optional<double> number_at(const Json& j, std::string_view key) {
-  if (!j.is_object()) return std::nullopt;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return std::nullopt;
-  const double v = it->get<double>();
-  if (!std::isfinite(v)) return std::nullopt;
-  return v;
+std::optional<double> as_number(const std::optional<std::uint64_t>& v) {
+  return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
 }
-
-std::optional<std::string> string_at(const Json& j, std::string_view key) {
-  if (!j.is_object()) return std::nullopt;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
+std::optional<double> as_number(const std::optional<int>& v) {
+  return v ? std::optional<double>(*v) : std::nullopt;
 }
-
-std::optional<bool> bool_at(const Json& j, std::string_view key) {
-  if (!j.is_object()) return std::nullopt;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_boolean()) return std::nullopt;
-  return it->get<bool>();
-}
-
-const Json* array_at(const Json& j, std::string_view key) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_array()) return nullptr;
-  return &*it;
-}
+std::optional<double> as_number(const std::optional<double>& v) { return v; }
 
 // 12345 as "12345", 800.5 as "800.5", nothing as "-".
 std::string number_text(std::optional<double> v) {
@@ -59,17 +36,14 @@ std::string number_text(std::optional<double> v) {
   return fmt::format("{:.1f}", *v);
 }
 
-std::string text_or_dash(const std::optional<std::string>& s) { return s && !s->empty() ? *s : "-"; }
+std::string text_or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 
 // Up to kFuzzChartMaxPoints points, evenly chosen from the whole run when there are more.
-std::vector<std::pair<double, double>> series(const Json& summary, std::string_view field) {
+std::vector<std::pair<double, double>> series(const fuzz::FuzzRun& run, std::string_view field) {
   std::vector<std::pair<double, double>> all;
-  if (const Json* timeline = array_at(summary, "timeline")) {
-    for (const auto& entry : *timeline) {
-      auto t = number_at(entry, "t_s");
-      auto v = number_at(entry, field);
-      if (t && v) all.emplace_back(*t, *v);
-    }
+  for (const auto& entry : run.timeline) {
+    const auto v = field == "exec_per_sec" ? entry.exec_per_sec : as_number(entry.corpus_size);
+    if (entry.t_s && v) all.emplace_back(*entry.t_s, *v);
   }
   if (all.size() <= kFuzzChartMaxPoints) return all;
   std::vector<std::pair<double, double>> out;
@@ -92,8 +66,8 @@ double nice_ceiling(double v) {
 
 // A line chart of one timeline field against time: <svg class="chart" data-field=... data-points=N>
 // with one <circle class="point"> per point.
-std::string line_chart(const Json& summary, std::string_view field, std::string_view title) {
-  const auto points = series(summary, field);
+std::string line_chart(const fuzz::FuzzRun& run, std::string_view field, std::string_view title) {
+  const auto points = series(run, field);
   constexpr double kWidth = 640, kHeight = 260, kLeft = 64, kRight = 16, kTop = 28, kBottom = 36;
   double max_t = 0, max_v = 0;
   for (const auto& [t, v] : points) {
@@ -156,25 +130,24 @@ svg.chart .point{fill:#0969da}
 
 }  // namespace
 
-std::string render_fuzz_html(const nlohmann::json& summary) {
-  const Json* findings = array_at(summary, "findings");
-  const std::size_t finding_count = findings ? findings->size() : 0;
+std::string render_fuzz_html(const fuzz::FuzzRun& run) {
+  const std::size_t finding_count = run.findings.size();
   std::string out;
   out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n";
   out += fmt::format("<title>mdmconform fuzz: {} \u2014 {} finding(s)</title><style>{}</style></head><body><main>\n",
-                     html_escape(text_or_dash(string_at(summary, "target_name"))), finding_count, kFuzzStyle);
+                     html_escape(text_or_dash(run.target_name)), finding_count, kFuzzStyle);
   out += "<h1>mdmconform fuzz run</h1>\n<table id=\"record\">\n";
   auto row = [&](std::string_view name, const std::string& value) {
     out += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", html_escape(name), html_escape(value));
   };
-  row("target", text_or_dash(string_at(summary, "target_name")));
-  row("target URL", text_or_dash(string_at(summary, "target_url")));
-  row("harness version", text_or_dash(string_at(summary, "harness_version")));
-  row("started", text_or_dash(string_at(summary, "started_at")));
-  row("elapsed", number_text(number_at(summary, "elapsed_s")) + " s of " + number_text(number_at(summary, "max_time_s")) + " s");
-  row("jobs", number_text(number_at(summary, "jobs")));
-  const auto interrupted = bool_at(summary, "interrupted");
+  row("target", text_or_dash(run.target_name));
+  row("target URL", text_or_dash(run.target_url));
+  row("harness version", text_or_dash(run.harness_version));
+  row("started", text_or_dash(run.started_at));
+  row("elapsed", number_text(as_number(run.elapsed_s)) + " s of " + number_text(as_number(run.max_time_s)) + " s");
+  row("jobs", number_text(as_number(run.jobs)));
+  const auto interrupted = run.interrupted;
   row("interrupted", interrupted ? (*interrupted ? "yes: the run stopped early" : "no") : "-");
   out += fmt::format("</table>\n<p><span id=\"fuzz-result\" class=\"result {}\" data-findings=\"{}\">{}</span></p>\n",
                      finding_count == 0 ? "r-clean" : "r-findings", finding_count,
@@ -184,13 +157,13 @@ std::string render_fuzz_html(const nlohmann::json& summary) {
          "<th>features</th><th>findings</th></tr>\n";
   out += fmt::format("<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
                      "<td class=\"n\">{}</td></tr></table>\n",
-                     number_text(number_at(summary, "executions")), number_text(number_at(summary, "exec_per_sec")),
-                     number_text(number_at(summary, "corpus_size")), number_text(number_at(summary, "features")),
+                     number_text(as_number(run.executions)), number_text(as_number(run.exec_per_sec)),
+                     number_text(as_number(run.corpus_size)), number_text(as_number(run.features)),
                      finding_count);
 
   out += "<h2>Over time</h2><div class=\"charts\">\n";
-  out += line_chart(summary, "exec_per_sec", "executions per second");
-  out += line_chart(summary, "corpus_size", "corpus size (inputs)");
+  out += line_chart(run, "exec_per_sec", "executions per second");
+  out += line_chart(run, "corpus_size", "corpus size (inputs)");
   out += "</div>\n";
 
   out += fmt::format("<h2>Findings ({})</h2>\n", finding_count);
@@ -199,13 +172,13 @@ std::string render_fuzz_html(const nlohmann::json& summary) {
   } else {
     out += "<table id=\"findings\"><tr><th>oracle</th><th>endpoint</th><th>what happened</th><th>reproducer file</th></tr>\n";
     std::size_t shown = 0;
-    for (const auto& f : *findings) {
+    for (const auto& f : run.findings) {
       if (shown++ == kFuzzMaxFindingsShown) break;
       out += fmt::format("<tr class=\"finding\"><td>{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>\n",
-                         html_escape(text_or_dash(string_at(f, "oracle"))),
-                         html_escape(text_or_dash(string_at(f, "endpoint"))),
-                         html_escape(text_or_dash(string_at(f, "summary"))),
-                         html_escape(text_or_dash(string_at(f, "file"))));
+                         html_escape(text_or_dash(f.oracle)),
+                         html_escape(text_or_dash(f.endpoint)),
+                         html_escape(text_or_dash(f.summary)),
+                         html_escape(text_or_dash(f.file)));
     }
     out += "</table>\n";
     if (finding_count > kFuzzMaxFindingsShown) {
@@ -217,26 +190,25 @@ std::string render_fuzz_html(const nlohmann::json& summary) {
   return out;
 }
 
-std::string render_fuzz_markdown(const nlohmann::json& summary) {
-  const Json* findings = array_at(summary, "findings");
-  const std::size_t finding_count = findings ? findings->size() : 0;
+std::string render_fuzz_markdown(const fuzz::FuzzRun& run) {
+  const std::size_t finding_count = run.findings.size();
   std::string out = fmt::format("## mdmconform fuzz: {} against {}\n\n",
                                 finding_count == 0 ? std::string("no findings") : fmt::format("{} finding(s)", finding_count),
-                                markdown_code(text_or_dash(string_at(summary, "target_name"))));
+                                markdown_code(text_or_dash(run.target_name)));
   out += fmt::format("{} executions ({}/s) in {} s \u00b7 corpus {} \u00b7 features {}{}\n",
-                     number_text(number_at(summary, "executions")), number_text(number_at(summary, "exec_per_sec")),
-                     number_text(number_at(summary, "elapsed_s")), number_text(number_at(summary, "corpus_size")),
-                     number_text(number_at(summary, "features")),
-                     bool_at(summary, "interrupted").value_or(false) ? " \u00b7 **interrupted**" : "");
+                     number_text(as_number(run.executions)), number_text(as_number(run.exec_per_sec)),
+                     number_text(as_number(run.elapsed_s)), number_text(as_number(run.corpus_size)),
+                     number_text(as_number(run.features)),
+                     run.interrupted.value_or(false) ? " \u00b7 **interrupted**" : "");
   if (finding_count == 0) return out;
   out += fmt::format("\n### Findings ({})\n\n", finding_count);
   std::size_t shown = 0;
-  for (const auto& f : *findings) {
+  for (const auto& f : run.findings) {
     if (shown++ == kMarkdownMaxListed) break;
-    out += fmt::format("- {} on {}: {}\n  reproducer: {}\n", markdown_code(text_or_dash(string_at(f, "oracle"))),
-                       markdown_text(text_or_dash(string_at(f, "endpoint"))),
-                       markdown_text(text_or_dash(string_at(f, "summary"))),
-                       markdown_code(text_or_dash(string_at(f, "file"))));
+    out += fmt::format("- {} on {}: {}\n  reproducer: {}\n", markdown_code(text_or_dash(f.oracle)),
+                       markdown_text(text_or_dash(f.endpoint)),
+                       markdown_text(text_or_dash(f.summary)),
+                       markdown_code(text_or_dash(f.file)));
   }
   if (finding_count > kMarkdownMaxListed) {
     out += fmt::format("- and {} more: see the fuzz page\n", finding_count - kMarkdownMaxListed);

@@ -87,8 +87,6 @@ std::array<int, 5> count_by_verdict(const std::vector<const CaseResult*>& cases)
   return counts;
 }
 
-int count_of(const std::array<int, 5>& counts, Verdict v) { return counts[static_cast<std::size_t>(v)]; }
-
 // ---------------------------------------------------------------------------------------------
 // Exchanges: what an answer was, in a few words.
 

@@ -5,9 +5,11 @@
 // (fuzz/summary.json). Text from the target is escaped everywhere; nothing here throws on it.
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "harness/scenario/result.hpp"
+
+namespace mdmc::fuzz {
+struct FuzzRun;
+}  // namespace mdmc::fuzz
 
 namespace mdmc::report {
 
@@ -42,13 +44,12 @@ std::string describe_answer(const scenario::TranscriptEntry& entry);
 std::string to_markdown(const scenario::RunResult& run);
 inline constexpr std::size_t kMarkdownMaxListed = 50;
 
-// The page and the summary of a fuzz run, from the summary.json `mdmconform fuzz` writes
-// ({"kind": "mdmconform-fuzz", ..., "timeline": [...], "findings": [...]}): the record, the
-// counts, the findings, and two line charts (executions per second, corpus size, over time),
-// one point per timeline entry up to kFuzzChartMaxPoints (evenly chosen beyond). Missing or
-// mistyped fields are shown as "-"; never throws.
-std::string render_fuzz_html(const nlohmann::json& summary);
-std::string render_fuzz_markdown(const nlohmann::json& summary);
+// The page and the summary of a fuzz run (fuzz/campaign.hpp; what fuzz/summary.json holds): the
+// record, the counts, the findings, and two line charts (executions per second, corpus size,
+// over time), one point per timeline entry up to kFuzzChartMaxPoints (evenly chosen beyond).
+// Values the record lacks are shown as "-"; never throws.
+std::string render_fuzz_html(const fuzz::FuzzRun& run);
+std::string render_fuzz_markdown(const fuzz::FuzzRun& run);
 inline constexpr std::size_t kFuzzChartMaxPoints = 2000;
 
 }  // namespace mdmc::report

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "harness/fuzz/campaign.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/report/detail/text.hpp"
 #include "harness/report/report.hpp"
@@ -360,6 +361,11 @@ TEST(MarkdownCode, FencesWithMoreBackticksThanItHolds) {
   EXPECT_EQ(detail::markdown_code("plain"), "`plain`");
 }
 
+// The record a summary.json holds, as the page gets it.
+fuzz::FuzzRun as_run(const nlohmann::json& summary) {
+  return fuzz::fuzz_run_from_json(nlohmann::ordered_json::parse(summary.dump()));
+}
+
 nlohmann::json fuzz_summary(std::size_t timeline_entries) {
   nlohmann::json j = {
       {"kind", "mdmconform-fuzz"}, {"harness_version", "0.1.0"}, {"target_name", "reference"},
@@ -378,7 +384,7 @@ nlohmann::json fuzz_summary(std::size_t timeline_entries) {
 }
 
 TEST(FuzzPage, PlotsOnePointPerTimelineEntryInEachChart) {
-  const std::string html = render_fuzz_html(fuzz_summary(7));
+  const std::string html = render_fuzz_html(as_run(fuzz_summary(7)));
   EXPECT_THAT(html, HasSubstr("<svg class=\"chart\" data-field=\"exec_per_sec\" data-points=\"7\""));
   EXPECT_THAT(html, HasSubstr("<svg class=\"chart\" data-field=\"corpus_size\" data-points=\"7\""));
   EXPECT_EQ(occurrences(html, "<circle class=\"point\""), 14u);
@@ -387,7 +393,7 @@ TEST(FuzzPage, PlotsOnePointPerTimelineEntryInEachChart) {
 }
 
 TEST(FuzzPage, ShowsTheRecordCountsAndFindings) {
-  const std::string html = render_fuzz_html(fuzz_summary(3));
+  const std::string html = render_fuzz_html(as_run(fuzz_summary(3)));
   for (const char* text : {"reference", "https://127.0.0.1:4443/checkin", "12345", "800.5", "321", "77",
                            "findings/finding-abc.json", "status-5xx"}) {
     EXPECT_THAT(html, HasSubstr(text)) << text;
@@ -399,7 +405,7 @@ TEST(FuzzPage, ShowsTheRecordCountsAndFindings) {
 }
 
 TEST(FuzzPage, CapsTheChartsOfALongRun) {
-  const std::string html = render_fuzz_html(fuzz_summary(kFuzzChartMaxPoints + 500));
+  const std::string html = render_fuzz_html(as_run(fuzz_summary(kFuzzChartMaxPoints + 500)));
   EXPECT_EQ(occurrences(html, "<circle class=\"point\""), 2 * kFuzzChartMaxPoints);
   // The last point is still the last entry.
   EXPECT_THAT(html, HasSubstr(fmt::format("<title>{} s: ", kFuzzChartMaxPoints + 500)));
@@ -409,18 +415,18 @@ TEST(FuzzPage, RendersAMalformedSummaryWithoutThrowing) {
   nlohmann::json j = {{"kind", "mdmconform-fuzz"}, {"executions", "lots"}, {"timeline", "nope"},
                       {"findings", {1, "two", nullptr}}};
   std::string html;
-  ASSERT_NO_THROW(html = render_fuzz_html(j));
+  ASSERT_NO_THROW(html = render_fuzz_html(as_run(j)));
   EXPECT_THAT(html, HasSubstr("data-points=\"0\""));
   EXPECT_THAT(html, HasSubstr("no timeline in summary.json"));
   EXPECT_THAT(html, HasSubstr("data-findings=\"3\""));
-  ASSERT_NO_THROW(render_fuzz_markdown(j));
-  ASSERT_NO_THROW(render_fuzz_html(nlohmann::json::array()));
+  ASSERT_NO_THROW(render_fuzz_markdown(as_run(j)));
+  ASSERT_NO_THROW(render_fuzz_html(as_run(nlohmann::json::array())));
   nlohmann::json entries = {{"timeline", {{{"t_s", 1}}, {{"t_s", "x"}, {"exec_per_sec", 3}}, 5}}};
-  EXPECT_THAT(render_fuzz_html(entries), HasSubstr("data-field=\"exec_per_sec\" data-points=\"0\""));
+  EXPECT_THAT(render_fuzz_html(as_run(entries)), HasSubstr("data-field=\"exec_per_sec\" data-points=\"0\""));
 }
 
 TEST(FuzzMarkdown, GivesTheCountsAndTheFindings) {
-  const std::string md = render_fuzz_markdown(fuzz_summary(2));
+  const std::string md = render_fuzz_markdown(as_run(fuzz_summary(2)));
   EXPECT_THAT(md, HasSubstr("## mdmconform fuzz: 1 finding(s) against `reference`"));
   EXPECT_THAT(md, HasSubstr("12345 executions (800.5/s) in 12.3 s \u00b7 corpus 321 \u00b7 features 77"));
   EXPECT_THAT(md, HasSubstr("- `status-5xx` on checkin: 500 to a TokenUpdate with &lt;UDID&gt; of type integer"));

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "harness/base/files.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/report/html.hpp"
 #include "harness/testing/sample_run.hpp"
@@ -30,6 +31,9 @@ using scenario::TranscriptEntry;
 using scenario::Verdict;
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+// The error a reader gave, or empty when it read.
+std::string error_of(const base::Result<RunResult>& read) { return read ? std::string() : read.error().message; }
 
 // The sample record and its parts come from harness/testing, shared by every report test.
 using testing::sample_run;
@@ -71,8 +75,8 @@ TEST(ReportJson, RoundTripsARunWithAFailingCaseAndATranscript) {
   const RunResult run = sample_run();
   const std::string text = to_json_text(run);
   std::string error;
-  const auto back = from_json_text(text, &error);
-  ASSERT_TRUE(back) << error;
+  const auto back = from_json_text(text);
+  ASSERT_TRUE(back) << back.message();
 
   // Every field is written, so writing the copy again must give the same bytes.
   EXPECT_EQ(to_json_text(*back), text);
@@ -120,9 +124,8 @@ TEST(ReportJson, ReadsARecordWrittenBeforeStepsAndRuleTexts) {
     for (const char* key : {"summary", "apple", "source", "grounding"}) r.erase(key);
   }
   j["cases"][1]["transcript"][0]["started"] = "2026-11-29T08:51:55.123Z";  // milliseconds, as then
-  std::string error;
-  const auto back = from_json_text(j.dump(), &error);
-  ASSERT_TRUE(back) << error;
+  const auto back = from_json_text(j.dump());
+  ASSERT_TRUE(back) << back.message();
   EXPECT_FALSE(back->cases[1].transcript[0].step);
   EXPECT_EQ(back->rules[0].apple, "");
   EXPECT_EQ(back->cases[1].transcript[0].exchange.started,
@@ -133,7 +136,8 @@ TEST(ReportJson, RefusesAStepBelowMinusOne) {
   auto j = nlohmann::json::parse(to_json_text(sample_run()));
   j["cases"][1]["transcript"][0]["step"] = -7;
   std::string error;
-  EXPECT_FALSE(from_json_text(j.dump(), &error));
+  error = error_of(from_json_text(j.dump()));
+  EXPECT_FALSE(error.empty());
   EXPECT_THAT(error, HasSubstr("cases[1].transcript[0].step: out of range"));
 }
 
@@ -161,9 +165,8 @@ TEST(ReportJson, WritesABodyThatIsNotUtf8AsBase64WithoutThrowing) {
   EXPECT_THAT(text, HasSubstr("\"body\": {\n"));
   EXPECT_THAT(text, HasSubstr("\"base64\": \"YnBsaXN0MDD//gABwK8=\""));
 
-  std::string error;
-  const auto back = from_json_text(text, &error);
-  ASSERT_TRUE(back) << error;
+  const auto back = from_json_text(text);
+  ASSERT_TRUE(back) << back.message();
   EXPECT_EQ(back->cases[0].transcript[0].exchange.response->body, bytes);
   EXPECT_EQ(back->cases[0].transcript[0].exchange.response->headers.back().value, "\xe9t\xe9");
   // Free text is for people: its broken bytes become U+FFFD rather than base64.
@@ -172,7 +175,8 @@ TEST(ReportJson, WritesABodyThatIsNotUtf8AsBase64WithoutThrowing) {
 
 TEST(ReportJson, RefusesAnotherSchemaVersion) {
   std::string error;
-  EXPECT_FALSE(from_json_text(R"({"schema_version": 2})", &error));
+  error = error_of(from_json_text(R"({"schema_version": 2})"));
+  EXPECT_FALSE(error.empty());
   EXPECT_THAT(error, HasSubstr("schema_version"));
 }
 
@@ -183,12 +187,14 @@ TEST(ReportJson, NamesThePathOfAMalformedField) {
   ASSERT_NE(at, std::string::npos);
   text.replace(at, good.size(), "\"verdict\": \"ok\",\n      \"reason\"");
   std::string error;
-  EXPECT_FALSE(from_json_text(text, &error));
+  error = error_of(from_json_text(text));
+  EXPECT_FALSE(error.empty());
   EXPECT_EQ(error, "cases[1].verdict: unknown verdict \"ok\"");
 
-  EXPECT_FALSE(from_json_text("{\"schema_version\": 1,", &error));
+  error = error_of(from_json_text("{\"schema_version\": 1,"));
+  EXPECT_FALSE(error.empty());
   EXPECT_EQ(error, "not valid JSON");
-  EXPECT_FALSE(from_json_text("[]", nullptr));  // a null error pointer is allowed
+  EXPECT_FALSE(from_json_text("[]"));
 }
 
 TEST(JunitXml, CountsVerdictsAndEscapesTheReason) {
@@ -251,38 +257,13 @@ TEST(ConsoleSummary, ShowsControlCharactersFromTheTargetEscaped) {
   EXPECT_THAT(text, HasSubstr("interrupted"));
 }
 
-using WriteFileAtomically = TempDir;
-
-TEST_F(WriteFileAtomically, ReplacesAnExistingFileAndLeavesNoTempFiles) {
-  const fs::path target = dir_ / "report.json";
-  std::string error;
-  ASSERT_TRUE(write_file_atomically(target, "old contents that are longer", &error)) << error;
-  ASSERT_TRUE(write_file_atomically(target, "new", &error)) << error;
-  EXPECT_EQ(read(target), "new");
-  EXPECT_EQ(names(), std::vector<std::string>{"report.json"});
-}
-
-TEST_F(WriteFileAtomically, FailsWithAReasonAndLeavesNothingWhenItCannotWrite) {
-  const fs::path target = dir_ / "missing" / "report.json";
-  std::string error;
-  EXPECT_FALSE(write_file_atomically(target, "x", &error));
-  EXPECT_THAT(error, HasSubstr("No such file or directory"));
-  EXPECT_TRUE(names().empty());
-
-  // A rename over a non-empty directory fails after the temp file was written: it must go.
-  fs::create_directories(dir_ / "busy" / "inside");
-  EXPECT_FALSE(write_file_atomically(dir_ / "busy", "x", &error));
-  EXPECT_THAT(error, HasSubstr("rename"));
-  EXPECT_EQ(names(), std::vector<std::string>{"busy"});
-}
-
 using WriteRun = TempDir;
 
 TEST_F(WriteRun, CreatesTheFolderAndItsFiveFiles) {
   const RunResult run = sample_run();
   const fs::path folder = dir_ / "reports" / run_folder_name(run);
-  std::string error;
-  ASSERT_TRUE(write_run(run, folder, &error)) << error;
+  const auto written = write_run(run, folder);
+  ASSERT_TRUE(written) << written.message();
   EXPECT_EQ(read(folder / "report.json"), to_json_text(run));
   EXPECT_EQ(read(folder / "junit.xml"), to_junit_xml(run));
   EXPECT_EQ(read(folder / "summary.txt"), console_summary(run));
@@ -561,16 +542,15 @@ TEST(ReportJson, RecordsWhetherTheRunWasRedacted) {
   run.redacted = true;
   const std::string text = to_json_text(run);
   EXPECT_THAT(text, HasSubstr("\"interrupted\": false,\n  \"redacted\": true,"));
-  std::string error;
-  const auto back = from_json_text(text, &error);
-  ASSERT_TRUE(back) << error;
+  const auto back = from_json_text(text);
+  ASSERT_TRUE(back) << back.message();
   EXPECT_TRUE(back->redacted);
 
   // A record from before the field existed was not redacted.
   std::string old = text;
   old.erase(old.find("  \"redacted\": true,\n"), std::string("  \"redacted\": true,\n").size());
-  const auto older = from_json_text(old, &error);
-  ASSERT_TRUE(older) << error;
+  const auto older = from_json_text(old);
+  ASSERT_TRUE(older) << older.message();
   EXPECT_FALSE(older->redacted);
 }
 
@@ -599,9 +579,8 @@ TEST(ReportJson, RecordsWhatItCertifiesAndHowEachFailureWasConfirmed) {
   EXPECT_THAT(text, HasSubstr("\"declares\": {\n      \"per_user_connections\": true,\n      \"sync_response\": false\n    }"));
   EXPECT_THAT(text, HasSubstr("\"apple_schema_revision\": \"apple/device-management b6202ca (iOS 18.1 / macOS 15.1)\""));
   EXPECT_THAT(text, HasSubstr("\"flaky\": true,\n      \"attempts\": [\n        \"fail\",\n        \"pass\","));
-  std::string error;
-  const auto back = from_json_text(text, &error);
-  ASSERT_TRUE(back) << error;
+  const auto back = from_json_text(text);
+  ASSERT_TRUE(back) << back.message();
   EXPECT_EQ(to_json_text(*back), text);
   EXPECT_EQ(back->apple_schema_revision, run.apple_schema_revision);
   EXPECT_EQ(back->declares, run.declares);
@@ -620,9 +599,8 @@ TEST(ReportJson, ReadsARecordFromBeforeConfirmationReproducersAndDeclares) {
     c.erase("attempts");
     c.erase("reproducer");
   }
-  std::string error;
-  const auto back = from_json_text(json.dump(), &error);
-  ASSERT_TRUE(back) << error;
+  const auto back = from_json_text(json.dump());
+  ASSERT_TRUE(back) << back.message();
   EXPECT_TRUE(back->apple_schema_revision.empty());
   EXPECT_TRUE(back->declares.empty());
   EXPECT_FALSE(back->cases[1].flaky);
@@ -633,7 +611,8 @@ TEST(ReportJson, NamesAMalformedDeclaration) {
   auto json = nlohmann::json::parse(to_json_text(certified_run()));
   json["target"]["declares"]["per_user_connections"] = "yes";
   std::string error;
-  EXPECT_FALSE(from_json_text(json.dump(), &error));
+  error = error_of(from_json_text(json.dump()));
+  EXPECT_FALSE(error.empty());
   EXPECT_EQ(error, "target.declares.per_user_connections: expected true or false");
 }
 
@@ -699,17 +678,14 @@ TEST(BaselineExitCode, CountsOnlyNewFailures) {
 using ReadRunFile = TempDir;
 
 TEST_F(ReadRunFile, ReadsAReportAndNamesTheFileWhenItCannot) {
-  std::string error;
-  ASSERT_TRUE(write_file_atomically(dir_ / "report.json", to_json_text(sample_run()), &error)) << error;
-  const auto run = read_run_file(dir_ / "report.json", &error);
-  ASSERT_TRUE(run) << error;
+  ASSERT_TRUE(base::write_file_atomically(dir_ / "report.json", to_json_text(sample_run())));
+  const auto run = read_run_file(dir_ / "report.json");
+  ASSERT_TRUE(run) << run.message();
   EXPECT_EQ(run->cases.size(), 2u);
 
-  EXPECT_FALSE(read_run_file(dir_ / "missing.json", &error));
-  EXPECT_THAT(error, HasSubstr("missing.json: cannot read"));
-  ASSERT_TRUE(write_file_atomically(dir_ / "broken.json", "{\"schema_version\": 1", &error));
-  EXPECT_FALSE(read_run_file(dir_ / "broken.json", &error));
-  EXPECT_THAT(error, HasSubstr("broken.json: not valid JSON"));
+  EXPECT_THAT(error_of(read_run_file(dir_ / "missing.json")), HasSubstr("missing.json: cannot read"));
+  ASSERT_TRUE(base::write_file_atomically(dir_ / "broken.json", "{\"schema_version\": 1"));
+  EXPECT_THAT(error_of(read_run_file(dir_ / "broken.json")), HasSubstr("broken.json: not valid JSON"));
 }
 
 }  // namespace

@@ -409,9 +409,8 @@ TEST_F(CliTest, SeededBugsAreListedAndTheSuitePassesWithOneOn) {
 
 // The record a run wrote: report.json in `dir`, read back the way `diff` reads it.
 scenario::RunResult read_report(const fs::path& dir) {
-  std::string error;
-  auto run = report::read_run_file(dir / "report.json", &error);
-  EXPECT_TRUE(run) << error;
+  auto run = report::read_run_file(dir / "report.json");
+  EXPECT_TRUE(run) << run.message();
   return run ? *run : scenario::RunResult{};
 }
 
@@ -638,7 +637,7 @@ TEST_F(CliTest, ReportRendersAFuzzSummaryAndRefusesWhatItCannotRead) {
 TEST_F(CliTest, OffATerminalEachCaseGetsOnePlainLineAsItEnds) {
   auto ran = run_mdmconform("--specs " + specs() + " run --seed 5 --out " + dir_.string() + " chn/");
   ASSERT_EQ(ran.exit_code, 0) << ran.output;
-  auto run = report::read_run_file(dir_ / "report.json", nullptr);
+  auto run = report::read_run_file(dir_ / "report.json");
   ASSERT_TRUE(run);
   const std::size_t total = run->cases.size();
   for (std::size_t done = 1; done <= total; ++done) {

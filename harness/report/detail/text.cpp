@@ -6,94 +6,6 @@
 
 namespace mdmc::report::detail {
 
-// Decodes one code point at s[i] and advances i past it. On an invalid sequence (overlong,
-// surrogate, beyond U+10FFFF, truncated, stray continuation byte) returns nothing and advances
-// by one byte. Strict in the same way as nlohmann's serializer, so that what passes here never
-// makes dump() complain.
-std::optional<char32_t> next_code_point(std::string_view s, std::size_t& i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  std::size_t len = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  char32_t cp = 0;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-    cp = b0 & 0x1Fu;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    cp = b0 & 0x0Fu;
-    if (b0 == 0xE0) lo = 0xA0;  // no overlong 3-byte forms
-    if (b0 == 0xED) hi = 0x9F;  // no UTF-16 surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    cp = b0 & 0x07u;
-    if (b0 == 0xF0) lo = 0x90;  // no overlong 4-byte forms
-    if (b0 == 0xF4) hi = 0x8F;  // nothing beyond U+10FFFF
-  } else {
-    ++i;
-    return std::nullopt;
-  }
-  if (i + len > s.size()) {
-    ++i;
-    return std::nullopt;
-  }
-  for (std::size_t k = 1; k < len; ++k) {
-    const unsigned char b = byte(i + k);
-    const unsigned char min = k == 1 ? lo : 0x80;
-    const unsigned char max = k == 1 ? hi : 0xBF;
-    if (b < min || b > max) {
-      ++i;
-      return std::nullopt;
-    }
-    cp = (cp << 6) | (b & 0x3Fu);
-  }
-  i += len;
-  return cp;
-}
-
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    if (!next_code_point(s, i)) return false;
-  }
-  return true;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-// Valid UTF-8, with every invalid byte replaced by U+FFFD.
-std::string sanitize_utf8(std::string_view s) {
-  if (is_valid_utf8(s)) return std::string(s);
-  std::string out;
-  out.reserve(s.size() + 16);
-  std::size_t i = 0;
-  while (i < s.size()) {
-    append_utf8(out, next_code_point(s, i).value_or(kReplacement));
-  }
-  return out;
-}
-
 // One line of text safe for a terminal: invalid UTF-8 becomes U+FFFD, and control characters
 // (C0, DEL, C1, which a hostile server could use to move the cursor or rewrite the screen) are
 // shown escaped. Longer text is cut at max_code_points with "...".
@@ -243,6 +155,65 @@ std::string ascii_lower(std::string_view s) {
     if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
   }
   return out;
+}
+
+namespace {
+
+// XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+bool is_xml_char(char32_t cp) {
+  return cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp <= 0xD7FF) ||
+         (cp >= 0xE000 && cp <= 0xFFFD) || (cp >= 0x10000 && cp <= 0x10FFFF);
+}
+
+// Escapes text for element content, or for a double- or single-quoted attribute value when
+// in_attribute is set (there, tab and newlines are written as character references so that
+// attribute-value normalization does not turn them into spaces). Invalid UTF-8 becomes U+FFFD;
+// characters XML 1.0 cannot carry at all are dropped.
+std::string xml_escape(std::string_view s, bool in_attribute) {
+  std::string out;
+  out.reserve(s.size() + 16);
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const char32_t cp = next_code_point(s, i).value_or(kReplacement);
+    if (!is_xml_char(cp)) continue;
+    switch (cp) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += in_attribute ? "&quot;" : "\""; break;
+      case '\'': out += in_attribute ? "&apos;" : "'"; break;
+      case '\r': out += "&#13;"; break;  // a literal CR would be normalized away by parsers
+      case '\n': out += in_attribute ? "&#10;" : "\n"; break;
+      case '\t': out += in_attribute ? "&#9;" : "\t"; break;
+      default: append_utf8(out, cp);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string xml_attr(std::string_view s) { return xml_escape(s, true); }
+std::string xml_text(std::string_view s) { return xml_escape(s, false); }
+
+VerdictCounts count_verdicts(const scenario::RunResult& run) {
+  VerdictCounts counts{};
+  for (const auto& c : run.cases) ++counts[static_cast<std::size_t>(c.verdict)];
+  return counts;
+}
+
+int count_of(const VerdictCounts& counts, scenario::Verdict v) { return counts[static_cast<std::size_t>(v)]; }
+
+std::vector<const scenario::Finding*> failed_findings(const scenario::CaseResult& c) {
+  std::vector<const scenario::Finding*> out;
+  for (const auto& f : c.findings) {
+    if (!f.passed) out.push_back(&f);
+  }
+  return out;
+}
+
+std::string describe_finding(const scenario::Finding& f) {
+  return fmt::format("{}: expected {}, got {}", f.rule, f.expected, f.actual);
 }
 
 }  // namespace mdmc::report::detail

@@ -1,24 +1,24 @@
 #pragma once
 // Text helpers the report views share: UTF-8 checked strictly (as nlohmann's serializer does),
 // terminal-safe text, and a case's rule area. Never throw on what a target sent.
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "harness/base/utf8.hpp"
 #include "harness/scenario/result.hpp"
 
 namespace mdmc::report::detail {
 
-inline constexpr char32_t kReplacement = 0xFFFD;
-
-// Decodes one code point at s[i] and advances i past it; on an invalid sequence returns nothing
-// and advances by one byte.
-std::optional<char32_t> next_code_point(std::string_view s, std::size_t& i);
-bool is_valid_utf8(std::string_view s);
-void append_utf8(std::string& out, char32_t cp);
-// Valid UTF-8, with every invalid byte replaced by U+FFFD.
-std::string sanitize_utf8(std::string_view s);
+// The strict UTF-8 helpers live in base; the views call them unqualified.
+using base::append_utf8;
+using base::is_valid_utf8;
+using base::kReplacement;
+using base::next_code_point;
+using base::sanitize_utf8;
 
 // One line of text safe for a terminal: invalid UTF-8 becomes U+FFFD, control characters are
 // shown escaped, and longer text is cut at max_code_points with "...".
@@ -48,5 +48,20 @@ std::string markdown_code(std::string_view s);
 
 // ASCII lower case, for search keys.
 std::string ascii_lower(std::string_view s);
+
+// Text for XML 1.0 (JUnit, and quotes of XML plists): element content, or a double- or
+// single-quoted attribute value. Invalid UTF-8 becomes U+FFFD; characters XML 1.0 cannot carry
+// are dropped.
+std::string xml_attr(std::string_view s);
+std::string xml_text(std::string_view s);
+
+// A run's cases counted by verdict, indexed by the verdict's value.
+using VerdictCounts = std::array<int, 5>;
+VerdictCounts count_verdicts(const scenario::RunResult& run);
+int count_of(const VerdictCounts& counts, scenario::Verdict v);
+// A case's findings that did not pass, in order.
+std::vector<const scenario::Finding*> failed_findings(const scenario::CaseResult& c);
+// "RULE: expected X, got Y".
+std::string describe_finding(const scenario::Finding& f);
 
 }  // namespace mdmc::report::detail

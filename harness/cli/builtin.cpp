@@ -1,0 +1,150 @@
+#include "harness/cli/builtin.hpp"
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "harness/base/files.hpp"
+#include "harness/cli/suite.hpp"
+
+namespace mdmc::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+class BuiltinCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "cli.builtin"; }
+  std::string message(int ev) const override {
+    return static_cast<BuiltinError>(ev) == BuiltinError::listen ? "listen" : "setup";
+  }
+};
+
+constexpr std::string_view kPortPlaceholder = "${builtin_port}";
+
+// Every string value below `node` with ${builtin_port} filled in.
+void fill_port(YAML::Node node, const std::string& port) {
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) fill_port(it->second, port);
+  } else if (node.IsSequence()) {
+    for (auto child : node) fill_port(child, port);
+  } else if (node.IsScalar()) {
+    std::string value = node.Scalar();
+    bool changed = false;
+    for (auto at = value.find(kPortPlaceholder); at != std::string::npos; at = value.find(kPortPlaceholder, at)) {
+      value.replace(at, kPortPlaceholder.size(), port);
+      changed = true;
+    }
+    if (changed) node = value;
+  }
+}
+
+bool is_builtin(const YAML::Node& node) { return node && node.IsScalar() && node.Scalar() == "builtin"; }
+
+}  // namespace
+
+std::error_code make_error_code(BuiltinError e) {
+  static const BuiltinCategory category;
+  return {static_cast<int>(e), category};
+}
+
+base::Result<BuiltinPki> make_builtin_pki() {
+  auto ca = pki::create_test_ca("mdmconform reference CA");
+  if (!ca) return base::Result<BuiltinPki>(BuiltinError::setup, "could not create the test CA: " + ca.message());
+  auto server = pki::issue_server_identity(*ca, {"127.0.0.1", "localhost"});
+  if (!server) {
+    return base::Result<BuiltinPki>(BuiltinError::setup, "could not issue the server certificate: " + server.message());
+  }
+  net::ServerTls tls{server->cert_pem + ca->cert_pem, server->key_pem, ca->cert_pem, false};
+  return BuiltinPki{*ca, *server, std::move(tls)};
+}
+
+base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
+  const fs::path file = options.specs_dir / "targets" / "reference.yaml";
+  auto made = make_builtin_pki();
+  if (!made) return made.error();
+  BuiltinPki& keys = *made;
+  Builtin out;
+  out.ca = keys.ca;
+  // Loaders throw LoadError (their one convention); it ends here, as a value.
+  try {
+    // The server's policy comes from the profile, and the profile's URLs from the server's
+    // port: read the policy first, with a port that is never used.
+    auto policy = scenario::load_profile(file, scenario::BuiltinTarget{1, keys.ca});
+    if (options.identity_mode) policy.identity.mode = *options.identity_mode;
+    server::Config config;
+    config.fault = options.fault;
+    config.seeded_bug = options.seeded_bug;
+    config.identity_mode = server_identity_mode(policy.identity.mode);
+    config.client_ca_pem = keys.ca.cert_pem;
+    config.managed_network_users.insert(policy.managed_network_users.begin(), policy.managed_network_users.end());
+    std::optional<net::ServerTls> tls;
+    if (auto url = net::parse_url(policy.server_url); url && url->scheme == "https") tls = keys.tls;
+    out.server = std::make_unique<server::ReferenceServer>(config, tls);
+    std::string error;
+    out.port = out.server->listen("127.0.0.1", 0, &error);
+    if (out.port == 0) {
+      return base::Result<Builtin>(BuiltinError::listen,
+                                   "the built-in reference server could not listen on 127.0.0.1: " + error);
+    }
+    out.server->start();
+    out.profile = scenario::load_profile(file, scenario::BuiltinTarget{out.port, keys.ca});
+  } catch (const std::exception& e) {
+    return base::Result<Builtin>(BuiltinError::setup, e.what());
+  }
+  if (options.identity_mode) out.profile.identity.mode = *options.identity_mode;
+  return out;
+}
+
+base::Result<fs::path> write_builtin_profile(const Builtin& builtin, const BuiltinOptions& options, const fs::path& dir) {
+  const fs::path reference = options.specs_dir / "targets" / "reference.yaml";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return base::fail("cannot create " + dir.string() + ": " + ec.message());
+  if (auto written = pki::write_identity(builtin.ca, dir / "ca.crt", dir / "ca.key"); !written) return written.error();
+  YAML::Emitter emitter;
+  // yaml-cpp throws on a file it cannot read or parse; start_builtin has read this one already.
+  try {
+    YAML::Node profile = YAML::LoadFile(reference.string());
+    fill_port(profile, std::to_string(builtin.port));
+    // Looked up through a const view: yaml-cpp's non-const operator[] would add what is missing.
+    const YAML::Node& view = profile;
+    if (is_builtin(view["tls"]["ca"])) profile["tls"]["ca"] = "ca.crt";
+    if (is_builtin(view["identity"]["issuer"])) {
+      YAML::Node issuer;
+      issuer["cert"] = "ca.crt";
+      issuer["key"] = "ca.key";
+      profile["identity"]["issuer"] = issuer;
+    }
+    emitter << profile;
+  } catch (const YAML::Exception& e) {
+    return base::fail(reference.string() + ": " + e.what());
+  }
+  const fs::path out = dir / "profile.yaml";
+  const nlohmann::ordered_json record = {{"fault", server::fault_info(options.fault).name},
+                                         {"seeded_bug", server::seeded_bug_info(options.seeded_bug).name}};
+  if (auto written = base::write_file_atomically(out, std::string(emitter.c_str()) + "\n"); !written) return written.error();
+  if (auto written = base::write_file_atomically(dir / "builtin.json", record.dump(2) + "\n"); !written) {
+    return written.error();
+  }
+  return out;
+}
+
+std::optional<base::Result<BuiltinRecord>> read_builtin_record(const fs::path& profile_file) {
+  const fs::path file = profile_file.parent_path() / "builtin.json";
+  if (!fs::is_regular_file(file)) return std::nullopt;
+  // A few dozen bytes when the harness wrote it.
+  auto text = base::read_file_capped(file, 64 * 1024);
+  const auto record = nlohmann::json::parse(text ? *text : std::string(), nullptr, /*allow_exceptions=*/false);
+  auto name = [&](const char* key) {
+    return record.is_object() && record.contains(key) && record[key].is_string() ? record[key].get<std::string>()
+                                                                                  : std::string("none");
+  };
+  auto fault = server::fault_from_name(name("fault"));
+  auto bug = server::seeded_bug_from_name(name("seeded_bug"));
+  if (!fault || !bug) return base::Result<BuiltinRecord>(base::fail(file.string() + ": unknown fault mode or seeded bug"));
+  return base::Result<BuiltinRecord>(BuiltinRecord{*fault, *bug});
+}
+
+}  // namespace mdmc::cli

@@ -1,0 +1,72 @@
+#pragma once
+// The built-in reference server, set up one way for `run`, `fuzz`, `replay` and `serve`: a
+// fresh test CA for each start (it issues the server's certificate and every device's), the
+// server's policy from specs/targets/reference.yaml, and the profile that reaches it.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <type_traits>
+
+#include "harness/base/result.hpp"
+#include "harness/net/http_server.hpp"
+#include "harness/pki/pki.hpp"
+#include "harness/scenario/spec.hpp"
+#include "harness/server/reference_server.hpp"
+
+namespace mdmc::cli {
+
+// Why the built-in server did not start.
+enum class BuiltinError {
+  setup = 1,  // the CA, the server certificate or the profile (exit code 2)
+  listen,     // no socket on 127.0.0.1 (exit code 3 for `run`)
+};
+std::error_code make_error_code(BuiltinError e);
+
+// A test CA and a server certificate for 127.0.0.1 and localhost, and the server's TLS from
+// them (client certificates asked for, not required, and checked against the CA).
+struct BuiltinPki {
+  pki::Identity ca;
+  pki::Identity server;
+  net::ServerTls tls;
+};
+base::Result<BuiltinPki> make_builtin_pki();
+
+struct BuiltinOptions {
+  std::filesystem::path specs_dir;  // holds targets/reference.yaml
+  server::Fault fault = server::Fault::none;
+  server::SeededBug seeded_bug = server::SeededBug::none;
+  std::optional<scenario::IdentityMode> identity_mode;  // overrides the profile's
+};
+
+struct Builtin {
+  std::unique_ptr<server::ReferenceServer> server;  // serving on its own thread until destroyed
+  std::uint16_t port = 0;
+  pki::Identity ca;
+  scenario::TargetProfile profile;  // reference.yaml with this port and CA
+};
+
+// Starts the server on 127.0.0.1 (any free port) with the profile's policy, and loads the
+// profile that reaches it.
+base::Result<Builtin> start_builtin(const BuiltinOptions& options);
+
+// For a process that loads the profile itself (target_fuzzer): writes into `dir` the CA
+// (ca.crt, ca.key), profile.yaml (reference.yaml with the port, and the CA's files in place of
+// `builtin`) and builtin.json (the fault mode and seeded bug, which a replay starts again);
+// the path of profile.yaml.
+base::Result<std::filesystem::path> write_builtin_profile(const Builtin& builtin, const BuiltinOptions& options,
+                                                          const std::filesystem::path& dir);
+
+// What builtin.json beside a profile says: the built-in server a finding was made against.
+struct BuiltinRecord {
+  server::Fault fault = server::Fault::none;
+  server::SeededBug seeded_bug = server::SeededBug::none;
+};
+// Nothing when there is no builtin.json beside `profile_file`; an error when it cannot be read.
+std::optional<base::Result<BuiltinRecord>> read_builtin_record(const std::filesystem::path& profile_file);
+
+}  // namespace mdmc::cli
+
+template <>
+struct std::is_error_code_enum<mdmc::cli::BuiltinError> : std::true_type {};

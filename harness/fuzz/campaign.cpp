@@ -1,0 +1,462 @@
+#include "harness/fuzz/campaign.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "harness/base/clock.hpp"
+#include "harness/base/files.hpp"
+#include "harness/fuzz/detail/libfuzzer.hpp"
+#include "harness/net/http.hpp"
+#include "harness/scenario/runner.hpp"
+#include "harness/scenario/spec.hpp"
+
+namespace mdmc::fuzz {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+// Bounds on what the parent keeps of the fuzzer's output.
+constexpr std::size_t kMaxLineBytes = 4096;
+constexpr std::size_t kTailLines = 20;
+// After SIGINT, libFuzzer prints its statistics and exits; past this it is killed.
+constexpr auto kStopGrace = std::chrono::seconds(15);
+
+class CampaignCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "fuzz.campaign"; }
+  std::string message(int ev) const override {
+    switch (static_cast<CampaignError>(ev)) {
+      case CampaignError::configuration: return "configuration";
+      case CampaignError::unreachable: return "unreachable";
+    }
+    return "unknown";
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Reading a summary: every value is optional and checked for its type.
+
+std::optional<double> number_at(const Json& j, std::string_view key) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return std::nullopt;
+  const double v = it->get<double>();
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<std::uint64_t> count_at(const Json& j, std::string_view key) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(key);
+  if (it == j.end()) return std::nullopt;
+  if (it->is_number_unsigned()) return it->get<std::uint64_t>();
+  // A count written as 12.0, or by hand: whole and not negative.
+  const auto v = number_at(j, key);
+  if (!v || *v < 0 || *v != std::floor(*v) || *v >= 1.8e19) return std::nullopt;
+  return static_cast<std::uint64_t>(*v);
+}
+
+std::optional<int> int_at(const Json& j, std::string_view key) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
+  const auto v = it->get<std::int64_t>();
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) return std::nullopt;
+  return static_cast<int>(v);
+}
+
+std::string string_at(const Json& j, std::string_view key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::optional<bool> bool_at(const Json& j, std::string_view key) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_boolean()) return std::nullopt;
+  return it->get<bool>();
+}
+
+const Json* array_at(const Json& j, std::string_view key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? &*it : nullptr;
+}
+
+template <typename T>
+void put(Json& j, std::string_view key, const std::optional<T>& value) {
+  if (value) j[std::string(key)] = *value;
+}
+
+double round_to(double v, double steps) { return std::round(v * steps) / steps; }
+
+// ---------------------------------------------------------------------------------------------
+// The campaign's pieces.
+
+std::vector<FuzzFinding> collect_findings(const fs::path& fuzz_dir, const fs::path& dir,
+                                          const std::map<std::string, double>& seen_at, double fallback_t) {
+  std::vector<FuzzFinding> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() != ".json") continue;
+    auto reproducer = read_finding(it->path());
+    if (!reproducer) continue;
+    auto at = seen_at.find(it->path().filename().string());
+    out.push_back({fs::relative(it->path(), fuzz_dir).string(), it->path().string(), reproducer->oracle,
+                   reproducer->endpoint, reproducer->detail, at == seen_at.end() ? fallback_t : at->second});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.t_s < b.t_s; });
+  for (auto& f : out) f.t_s = round_to(*f.t_s, 10);
+  return out;
+}
+
+}  // namespace
+
+std::error_code make_error_code(CampaignError e) {
+  static const CampaignCategory category;
+  return {static_cast<int>(e), category};
+}
+
+std::string fuzz_run_to_json_text(const FuzzRun& run) {
+  Json j = Json::object();
+  j["kind"] = std::string(kFuzzRunKind);
+  j["harness_version"] = run.harness_version;
+  j["target_name"] = run.target_name;
+  j["target_url"] = run.target_url;
+  j["target_file"] = run.target_file;
+  put(j, "builtin_fault", run.builtin_fault);
+  put(j, "seeded_bug", run.seeded_bug);
+  j["started_at"] = run.started_at;
+  put(j, "elapsed_s", run.elapsed_s);
+  put(j, "max_time_s", run.max_time_s);
+  put(j, "jobs", run.jobs);
+  j["mutator"] = run.mutator;
+  put(j, "feedback", run.feedback);
+  put(j, "interrupted", run.interrupted);
+  put(j, "fuzzer_exit", run.fuzzer_exit);
+  put(j, "executions", run.executions);
+  put(j, "exec_per_sec", run.exec_per_sec);
+  put(j, "corpus_size", run.corpus_size);
+  put(j, "corpus_files", run.corpus_files);
+  j["corpus_dir"] = run.corpus_dir;
+  put(j, "features", run.features);
+  Json timeline = Json::array();
+  for (const auto& s : run.timeline) {
+    Json entry = Json::object();
+    put(entry, "t_s", s.t_s);
+    put(entry, "executions", s.executions);
+    put(entry, "exec_per_sec", s.exec_per_sec);
+    put(entry, "corpus_size", s.corpus_size);
+    put(entry, "features", s.features);
+    timeline.push_back(std::move(entry));
+  }
+  j["timeline"] = std::move(timeline);
+  Json findings = Json::array();
+  for (const auto& f : run.findings) {
+    Json entry = {{"file", f.file}, {"path", f.path}, {"oracle", f.oracle}, {"endpoint", f.endpoint}, {"summary", f.summary}};
+    put(entry, "t_s", f.t_s);
+    findings.push_back(std::move(entry));
+  }
+  j["findings"] = std::move(findings);
+  // Paths and the target's name are the user's and may hold any bytes: never throw on them.
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+FuzzRun fuzz_run_from_json(const Json& j) {
+  FuzzRun run;
+  run.harness_version = string_at(j, "harness_version");
+  run.target_name = string_at(j, "target_name");
+  run.target_url = string_at(j, "target_url");
+  run.target_file = string_at(j, "target_file");
+  if (auto fault = string_at(j, "builtin_fault"); !fault.empty()) run.builtin_fault = fault;
+  if (auto bug = string_at(j, "seeded_bug"); !bug.empty()) run.seeded_bug = bug;
+  run.started_at = string_at(j, "started_at");
+  run.elapsed_s = number_at(j, "elapsed_s");
+  run.max_time_s = number_at(j, "max_time_s");
+  run.jobs = int_at(j, "jobs");
+  run.mutator = string_at(j, "mutator");
+  run.feedback = bool_at(j, "feedback");
+  run.interrupted = bool_at(j, "interrupted");
+  run.fuzzer_exit = int_at(j, "fuzzer_exit");
+  run.executions = count_at(j, "executions");
+  run.exec_per_sec = number_at(j, "exec_per_sec");
+  run.corpus_size = count_at(j, "corpus_size");
+  run.corpus_files = count_at(j, "corpus_files");
+  run.corpus_dir = string_at(j, "corpus_dir");
+  run.features = count_at(j, "features");
+  if (const Json* timeline = array_at(j, "timeline")) {
+    for (const auto& e : *timeline) {
+      run.timeline.push_back({number_at(e, "t_s"), count_at(e, "executions"), number_at(e, "exec_per_sec"),
+                              count_at(e, "corpus_size"), count_at(e, "features")});
+    }
+  }
+  if (const Json* findings = array_at(j, "findings")) {
+    for (const auto& e : *findings) {
+      run.findings.push_back({string_at(e, "file"), string_at(e, "path"), string_at(e, "oracle"),
+                              string_at(e, "endpoint"), string_at(e, "summary"), number_at(e, "t_s")});
+    }
+  }
+  return run;
+}
+
+Campaign::Campaign(CampaignOptions options, CampaignObserver observer)
+    : options_(std::move(options)), observer_(std::move(observer)) {}
+
+base::Result<FuzzRun> Campaign::run() {
+  const CampaignOptions& o = options_;
+  const fs::path findings_dir = o.fuzz_dir / "findings";
+  std::error_code ec;
+  for (const auto& d : {o.fuzz_dir, findings_dir, o.corpus_dir, o.fuzz_dir / "artifacts"}) {
+    fs::create_directories(d, ec);
+    if (ec) return base::Result<FuzzRun>(CampaignError::configuration, fmt::format("cannot create {}: {}", d.string(), ec.message()));
+  }
+  auto loaded = load_fuzz_target(o.profile_file, o.allow_remote, "fuzzing");
+  if (!loaded) return loaded.error();
+  const scenario::TargetProfile& profile = *loaded;
+  if (auto unreachable = scenario::probe_reachable(profile)) {
+    return base::Result<FuzzRun>(CampaignError::unreachable, "target unreachable: " + *unreachable);
+  }
+
+  // One input may take every deadline of the exchange and of the liveness probe after it.
+  auto per_exchange = profile.limits.connect_timeout + profile.limits.tls_handshake_timeout +
+                      profile.limits.write_timeout + profile.limits.header_timeout + profile.limits.body_timeout;
+  auto input_timeout_s = std::chrono::duration_cast<std::chrono::seconds>(per_exchange * 8).count() + 10;
+  const auto max_time_s = std::max<long>(1, std::lround(o.max_time_s));
+  std::vector<std::string> args = {o.fuzzer.string(), o.corpus_dir.string()};
+  // The seeds go into an empty corpus folder, so that a kept corpus stands on its own; libFuzzer
+  // adds what it finds there.
+  if (!o.seeds_dir.empty() && fs::is_directory(o.seeds_dir) && detail::count_files(o.corpus_dir) == 0) {
+    // recursive: without it (and with any other option) std::filesystem::copy copies none of
+    // a directory's files.
+    fs::copy(o.seeds_dir, o.corpus_dir, fs::copy_options::skip_existing | fs::copy_options::recursive, ec);
+  }
+  if (!o.dictionary.empty() && fs::is_regular_file(o.dictionary)) args.push_back("-dict=" + fs::absolute(o.dictionary).string());
+  args.push_back(fmt::format("-max_total_time={}", max_time_s));
+  args.push_back(fmt::format("-timeout={}", input_timeout_s));
+  args.push_back("-max_len=65536");
+  args.push_back("-print_final_stats=1");
+  // Each input changes the session's state (history, connections), which libFuzzer would take
+  // for a leak and answer with a full LeakSanitizer scan, every time: that cut the rate to a
+  // fifth. The harness's leaks are the sanitizer test suite's and the in-process fuzzers' job.
+  args.push_back("-detect_leaks=0");
+  // The entropic schedule updates a frequency for every feature of every run; with the
+  // harness's own 20 000 or so it took 43 % of the time (perf). The plain schedule doubles the
+  // rate (43 to 96 inputs/s, same load).
+  args.push_back("-entropic=0");
+  args.push_back("-artifact_prefix=" + (o.fuzz_dir / "artifacts").string() + "/");
+  if (o.seed) args.push_back(fmt::format("-seed={}", o.seed));
+  if (o.jobs > 1) args.push_back(fmt::format("-fork={}", o.jobs));
+  std::vector<std::string> env = {
+      "MDMC_FUZZ_TARGET=" + o.profile_file.string(),
+      "MDMC_FUZZ_FINDINGS=" + findings_dir.string(),
+      fmt::format("MDMC_FUZZ_RATE={}", o.rate),
+      std::string("MDMC_FUZZ_ALLOW_REMOTE=") + (o.allow_remote ? "1" : "0"),
+      std::string("MDMC_FUZZ_FEEDBACK=") + (o.feedback ? "1" : "0"),
+      std::string("MDMC_FUZZ_MUTATOR=") + (o.byte_mutator ? "bytes" : "plist"),
+      fmt::format("MDMC_FUZZ_DISABLE={}", fmt::join(o.disabled_oracles, ",")),
+  };
+  // ASan's quarantine would hold 256 MB of freed memory; a long run needs none of it.
+  if (!std::getenv("ASAN_OPTIONS")) env.push_back("ASAN_OPTIONS=quarantine_size_mb=16:detect_leaks=0");
+
+  FuzzRun run;
+  run.harness_version = MDMC_VERSION;
+  run.target_name = profile.name;
+  run.target_url = profile.check_in_url;
+  run.target_file = o.profile_file.string();
+  run.builtin_fault = o.builtin_fault;
+  run.seeded_bug = o.seeded_bug;
+  run.started_at = base::now_rfc3339();
+  const auto start = Clock::now();
+  auto child = detail::spawn(args, env, o.fuzz_dir);
+  if (!child) {
+    return base::Result<FuzzRun>(CampaignError::configuration,
+                                 fmt::format("cannot start {}: {}", o.fuzzer.string(), child.error().message));
+  }
+  if (observer_.on_start) observer_.on_start(profile.check_in_url, max_time_s);
+
+  std::ofstream log(o.fuzz_dir / "fuzzer.log", std::ios::binary);
+  detail::StatusLine last;
+  std::map<std::string, double> finding_times;  // reproducer file name -> seconds from start
+  std::string pending;
+  bool interrupted = false;
+  std::optional<Clock::time_point> kill_at;
+  const auto hard_stop = start + std::chrono::seconds(max_time_s + 60);
+  auto seconds = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  tail_.clear();
+  auto handle_line = [&](std::string line) {
+    if (line.size() > kMaxLineBytes) line.resize(kMaxLineBytes);
+    log << line << '\n';
+    tail_.push_back(line);
+    if (tail_.size() > kTailLines) tail_.erase(tail_.begin());
+    if (auto s = detail::parse_status(line)) {
+      last = *s;
+      const double now = seconds();
+      FuzzSample sample{round_to(now, 10), s->executions, s->exec_per_sec, s->corpus, s->features};
+      run.timeline.push_back(sample);
+      if (run.timeline.size() > kMaxTimelinePoints) {
+        // Every other point goes: a long run keeps its whole span at half the resolution.
+        std::vector<FuzzSample> thinned;
+        for (std::size_t i = 0; i < run.timeline.size(); i += 2) thinned.push_back(run.timeline[i]);
+        run.timeline = std::move(thinned);
+      }
+      if (observer_.on_sample) observer_.on_sample(now, sample);
+    }
+    if (auto at = line.find("target_fuzzer: reproducer "); at != std::string::npos) {
+      finding_times[fs::path(line.substr(at + 26)).filename().string()] = seconds();
+    }
+    if (line.find("target_fuzzer: FINDING") != std::string::npos || line.find("ERROR: AddressSanitizer") != std::string::npos) {
+      if (observer_.on_notice) observer_.on_notice(line);
+    }
+  };
+  auto take = [&](const char* data, std::size_t n) {
+    pending.append(data, n);
+    for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+      handle_line(pending.substr(0, nl));
+      pending.erase(0, nl + 1);
+    }
+  };
+
+  int status = 0;
+  bool reaped = false;
+  bool eof = false;
+  while (!reaped) {
+    if (!eof) {
+      pollfd pfd{child->output, POLLIN, 0};
+      if (poll(&pfd, 1, 200) > 0) {
+        char buf[8192];
+        ssize_t n = read(child->output, buf, sizeof buf);
+        if (n <= 0) {
+          eof = true;
+        } else {
+          take(buf, static_cast<std::size_t>(n));
+          if (pending.size() > kMaxLineBytes) {
+            handle_line(pending);
+            pending.clear();
+          }
+        }
+      }
+    } else {
+      usleep(100 * 1000);
+    }
+    if (waitpid(child->pid, &status, WNOHANG) == child->pid) reaped = true;
+    const bool stop_now = (o.stop && o.stop->load()) || Clock::now() > hard_stop;
+    if (stop_now && !kill_at) {
+      interrupted = o.stop && o.stop->load();
+      kill(-child->pid, SIGINT);
+      kill_at = Clock::now() + kStopGrace;
+    } else if (kill_at && Clock::now() > *kill_at) {
+      kill(-child->pid, SIGKILL);
+    }
+  }
+  // Fork-mode jobs may outlive the parent fuzzer: the whole group goes.
+  kill(-child->pid, SIGKILL);
+  // What is left in the pipe after the exit (the final statistics).
+  for (int rounds = 0; rounds < 64; ++rounds) {
+    pollfd pfd{child->output, POLLIN, 0};
+    if (poll(&pfd, 1, 50) <= 0) break;
+    char buf[8192];
+    ssize_t n = read(child->output, buf, sizeof buf);
+    if (n <= 0) break;
+    take(buf, static_cast<std::size_t>(n));
+  }
+  if (!pending.empty()) handle_line(pending);
+  close(child->output);
+  log.close();
+  const double elapsed = seconds();
+  elapsed_ = elapsed;
+  const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+
+  run.elapsed_s = round_to(elapsed, 100);
+  run.max_time_s = o.max_time_s;
+  run.jobs = o.jobs;
+  run.mutator = o.byte_mutator ? "bytes" : "plist";
+  run.feedback = o.feedback;
+  run.interrupted = interrupted;
+  run.fuzzer_exit = exit_code;
+  run.executions = last.executions;
+  run.exec_per_sec = elapsed > 0 ? round_to(static_cast<double>(last.executions) / elapsed, 10) : 0.0;
+  run.corpus_size = last.corpus;
+  run.corpus_files = detail::count_files(o.corpus_dir);
+  run.corpus_dir = o.corpus_dir.string();
+  run.features = last.features;
+  run.findings = collect_findings(o.fuzz_dir, findings_dir, finding_times, elapsed);
+  // A crash of the fuzzer without a reproducer is a crash of the harness itself: a finding
+  // against mdmconform, kept as libFuzzer's artifact.
+  std::vector<fs::path> artifacts;
+  for (fs::directory_iterator it(o.fuzz_dir / "artifacts", ec), end; !ec && it != end; it.increment(ec)) {
+    artifacts.push_back(it->path());
+  }
+  const bool harness_crash = run.findings.empty() && !interrupted && exit_code != 0 && exit_code != 2 &&
+                             exit_code != 3 && !artifacts.empty();
+  if (harness_crash) {
+    run.findings.push_back({fs::relative(artifacts.front(), o.fuzz_dir).string(), artifacts.front().string(),
+                            "harness-crash", "", "target_fuzzer itself crashed (see fuzzer.log): a bug in mdmconform",
+                            elapsed});
+  }
+  return run;
+}
+
+base::Result<scenario::TargetProfile> load_fuzz_target(const fs::path& profile_file, bool allow_remote,
+                                                  std::string_view doing) {
+  scenario::TargetProfile profile;
+  // Loaders throw LoadError (their one convention); it ends here, as a value.
+  try {
+    profile = scenario::load_profile(profile_file);
+  } catch (const std::exception& e) {
+    return base::Result<scenario::TargetProfile>(CampaignError::configuration, e.what());
+  }
+  for (const auto& url : {profile.check_in_url, profile.server_url}) {
+    auto parsed = net::parse_url(url);
+    if (!allow_remote && (!parsed || !net::is_loopback_host(parsed->host))) {
+      return base::Result<scenario::TargetProfile>(
+          CampaignError::configuration,
+          fmt::format("{} is not a loopback address; {} a remote server needs --allow-remote", url, doing));
+    }
+  }
+  return profile;
+}
+
+base::Result<Reproducer> read_finding(const fs::path& path) {
+  auto text = base::read_file_capped(path, kMaxFindingBytes);
+  if (!text) return text.error();
+  return reproducer_from_json(*text);
+}
+
+base::Result<Replay> replay_finding(const Reproducer& finding, scenario::TargetProfile target, bool allow_remote) {
+  SessionOptions session_options;
+  session_options.target = std::move(target);
+  session_options.udid = finding.udid;
+  session_options.user_id = finding.user_id;
+  session_options.allow_remote = allow_remote;
+  session_options.probe_every = 1;
+  std::string error;
+  auto session = Session::open(session_options, &error);
+  if (!session) return base::Result<Replay>(CampaignError::unreachable, error);
+  Replay replay;
+  for (const auto& input : finding.history) replay.history.push_back({input.size(), session->send(input)});
+  // The same bytes and headers, to the same endpoint of this target; the Mdm-Signature is made
+  // anew, by this session's device identity.
+  net::Request request = finding.request;
+  request.url = finding.endpoint == "check_in" ? session_options.target.check_in_url : session_options.target.server_url;
+  replay.outcome = session->send_request(request, request.body);
+  return replay;
+}
+
+}  // namespace mdmc::fuzz

@@ -1,0 +1,122 @@
+#include "harness/fuzz/campaign.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/fuzz/detail/libfuzzer.hpp"
+
+namespace mdmc::fuzz {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+FuzzRun sample_run() {
+  FuzzRun run;
+  run.harness_version = "0.1.0";
+  run.target_name = "reference";
+  run.target_url = "https://127.0.0.1:4443/checkin";
+  run.target_file = "/tmp/run/fuzz/target/profile.yaml";
+  run.builtin_fault = "none";
+  run.seeded_bug = "token_update_500";
+  run.started_at = "2026-11-29T08:00:00Z";
+  run.elapsed_s = 12.34;
+  run.max_time_s = 60;
+  run.jobs = 1;
+  run.mutator = "plist";
+  run.feedback = true;
+  run.interrupted = false;
+  run.fuzzer_exit = 0;
+  run.executions = 12345;
+  run.exec_per_sec = 1000.4;
+  run.corpus_size = 57;
+  run.corpus_files = 60;
+  run.corpus_dir = "/tmp/run/fuzz/corpus";
+  run.features = 900;
+  run.timeline = {{1.0, 4096u, 1365.0, 57u, 900u}, {2.5, 8192u, 1400.5, 60u, 910u}};
+  run.findings = {{"findings/finding-abc.json", "/tmp/run/fuzz/findings/finding-abc.json", "status-5xx", "check_in",
+                   "500 to a TokenUpdate (check-in)", 3.2}};
+  return run;
+}
+
+// summary.json as `mdmconform fuzz` wrote it before FuzzRun existed: built key by key.
+std::string summary_as_written_before(const FuzzRun& r) {
+  Json summary;
+  summary["kind"] = "mdmconform-fuzz";
+  summary["harness_version"] = r.harness_version;
+  summary["target_name"] = r.target_name;
+  summary["target_url"] = r.target_url;
+  summary["target_file"] = r.target_file;
+  summary["builtin_fault"] = *r.builtin_fault;
+  summary["seeded_bug"] = *r.seeded_bug;
+  summary["started_at"] = r.started_at;
+  summary["elapsed_s"] = *r.elapsed_s;
+  summary["max_time_s"] = *r.max_time_s;
+  summary["jobs"] = *r.jobs;
+  summary["mutator"] = r.mutator;
+  summary["feedback"] = *r.feedback;
+  summary["interrupted"] = *r.interrupted;
+  summary["fuzzer_exit"] = *r.fuzzer_exit;
+  summary["executions"] = *r.executions;
+  summary["exec_per_sec"] = *r.exec_per_sec;
+  summary["corpus_size"] = *r.corpus_size;
+  summary["corpus_files"] = static_cast<std::size_t>(*r.corpus_files);
+  summary["corpus_dir"] = r.corpus_dir;
+  summary["features"] = *r.features;
+  Json timeline = Json::array();
+  for (const auto& s : r.timeline) {
+    timeline.push_back({{"t_s", *s.t_s}, {"executions", *s.executions}, {"exec_per_sec", *s.exec_per_sec},
+                        {"corpus_size", *s.corpus_size}, {"features", *s.features}});
+  }
+  summary["timeline"] = timeline;
+  Json found = Json::array();
+  for (const auto& f : r.findings) {
+    found.push_back({{"file", f.file}, {"path", f.path}, {"oracle", f.oracle}, {"endpoint", f.endpoint},
+                     {"summary", f.summary}, {"t_s", *f.t_s}});
+  }
+  summary["findings"] = found;
+  return summary.dump(2) + "\n";
+}
+
+TEST(FuzzRun, WritesSummaryJsonByteForByteAsBefore) {
+  const FuzzRun run = sample_run();
+  EXPECT_EQ(fuzz_run_to_json_text(run), summary_as_written_before(run));
+}
+
+TEST(FuzzRun, ReadsBackWhatItWrites) {
+  const FuzzRun run = sample_run();
+  const std::string text = fuzz_run_to_json_text(run);
+  const FuzzRun back = fuzz_run_from_json(Json::parse(text));
+  EXPECT_EQ(fuzz_run_to_json_text(back), text);
+}
+
+TEST(FuzzRun, LeavesWhatIsMissingOrMistypedAbsent) {
+  const FuzzRun run = fuzz_run_from_json(Json::parse(
+      R"({"executions": "lots", "jobs": 2.5, "corpus_size": 12.0, "timeline": [5, {"t_s": 1}], "findings": [1, {"oracle": "x"}]})"));
+  EXPECT_FALSE(run.executions);
+  EXPECT_FALSE(run.jobs);
+  EXPECT_EQ(run.corpus_size, 12u);
+  ASSERT_EQ(run.timeline.size(), 2u);
+  EXPECT_FALSE(run.timeline[0].t_s);
+  EXPECT_EQ(run.timeline[1].t_s, 1.0);
+  ASSERT_EQ(run.findings.size(), 2u);
+  EXPECT_EQ(run.findings[1].oracle, "x");
+  EXPECT_TRUE(fuzz_run_from_json(Json::array()).findings.empty());
+}
+
+TEST(LibFuzzerLog, ReadsStatusLinesInBothModes) {
+  auto line = detail::parse_status("#4096\tpulse  cov: 310 ft: 900 corp: 57/6Kb lim: 4096 exec/s: 1365 rss: 60Mb");
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->executions, 4096u);
+  EXPECT_EQ(line->exec_per_sec, 1365);
+  EXPECT_EQ(line->corpus, 57u);
+  EXPECT_EQ(line->features, 900u);
+  auto fork = detail::parse_status("#8000: cov: 310 ft: 900 corp: 57 exec/s 1365 oom/timeout/crash: 0/0/0 time: 6s");
+  ASSERT_TRUE(fork);
+  EXPECT_EQ(fork->executions, 8000u);
+  EXPECT_EQ(fork->exec_per_sec, 1365);
+  EXPECT_FALSE(detail::parse_status("INFO: Seed: 1"));
+}
+
+}  // namespace
+}  // namespace mdmc::fuzz
