@@ -3,7 +3,9 @@
 // HTML page (inline CSS, JS and SVG; it fetches nothing and works opened from disk) and a short
 // Markdown summary for a CI job page, for a conformance run (report.json) and for a fuzz run
 // (fuzz/summary.json). Text from the target is escaped everywhere; nothing here throws on it.
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "harness/scenario/result.hpp"
 
@@ -12,6 +14,10 @@ struct FuzzRun;
 }  // namespace mdmc::fuzz
 
 namespace mdmc::report {
+
+// Rule areas (the id's prefix, "ENR") in the order the rule catalog first names them: the
+// order of the page's counts and cases. Areas not listed follow, sorted.
+std::span<const std::string_view> rule_area_order();
 
 // What a run comes to, in one word or three: "interrupted" when it stopped early, "no cases"
 // when it ran none, "fail" when a case failed or errored, "pass with warnings" when a case

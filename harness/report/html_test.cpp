@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "harness/fuzz/campaign.hpp"
 #include "harness/plist/value.hpp"
@@ -431,6 +432,20 @@ TEST(FuzzMarkdown, GivesTheCountsAndTheFindings) {
   EXPECT_THAT(md, HasSubstr("12345 executions (800.5/s) in 12.3 s \u00b7 corpus 321 \u00b7 features 77"));
   EXPECT_THAT(md, HasSubstr("- `status-5xx` on checkin: 500 to a TokenUpdate with &lt;UDID&gt; of type integer"));
   EXPECT_THAT(md, HasSubstr("  reproducer: `findings/finding-abc.json`"));
+}
+
+// specs/rules.yaml is the one source of rule ids: the page's area order is the order in
+// which the catalog first names each area, every area in it.
+TEST(HtmlReport, AreaOrderIsTheRuleCatalogs) {
+  const YAML::Node catalog = YAML::LoadFile(std::string(MDMC_SOURCE_DIR) + "/specs/rules.yaml");
+  std::vector<std::string> from_catalog;
+  for (const auto& rule : catalog["rules"]) {
+    const auto id = rule["id"].as<std::string>();
+    const auto area = id.substr(0, id.find('-'));
+    if (std::find(from_catalog.begin(), from_catalog.end(), area) == from_catalog.end()) from_catalog.push_back(area);
+  }
+  std::vector<std::string> in_page(rule_area_order().begin(), rule_area_order().end());
+  EXPECT_EQ(in_page, from_catalog);
 }
 
 }  // namespace
