@@ -1,7 +1,7 @@
 #include "harness/emulator/emulator.hpp"
 
-#include "harness/pki/profile.hpp"
-#include "harness/protocol/profile.hpp"
+#include "harness/pki/signed_profile.hpp"
+#include "harness/protocol/configuration_profile.hpp"
 
 #include <fmt/format.h>
 
