@@ -13,8 +13,7 @@ namespace mdmc::emulator {
 using protocol::Status;
 
 std::string Message::content_type() const {
-  return std::string(endpoint == Endpoint::check_in ? protocol::kCheckInContentType
-                                                    : protocol::kCommandContentType);
+  return std::string(protocol::endpoint_content_type(endpoint));
 }
 
 std::string IdentitySource::uuid() {
@@ -237,7 +236,7 @@ Status Series::answer_for(const protocol::Command& command) {
     case AnswerPolicy::not_now_until_device_configured:
       // Apple: the client answers NotNow until a DeviceConfigured arrives on the user
       // channel; that command itself is carried out.
-      if (command.request_type == "DeviceConfigured") device_configured_ = true;
+      if (protocol::ends_user_configuration(command.request_type)) device_configured_ = true;
       return device_configured_ ? Status::acknowledged : Status::not_now;
   }
   return Status::acknowledged;
