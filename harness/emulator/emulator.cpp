@@ -2,6 +2,7 @@
 
 #include "harness/pki/signed_profile.hpp"
 #include "harness/protocol/configuration_profile.hpp"
+#include "harness/protocol/judge.hpp"
 
 #include <fmt/format.h>
 
@@ -252,16 +253,21 @@ void Series::on_answer(const Answer& answer, std::string_view transport_error) {
   }
   if (answer.body.empty()) return finish(SeriesEnd::empty_body, 200, "");
 
-  auto parsed = plist::parse(answer.body, options_.limits);
-  if (!parsed) return finish(SeriesEnd::bad_command, 200, "body is not a plist: " + parsed.message());
-  if (const auto* dict = parsed->as_dict(); dict && dict->empty()) {
-    return finish(SeriesEnd::empty_plist, 200, "an empty <dict/> instead of a zero-length body");
+  // CMD-SHAPE is judged by how the body reads (protocol/judge.hpp); the runner records a
+  // bad_command ending as its failure.
+  auto read = protocol::read_command_answer(answer.body, options_.limits);
+  switch (read.kind) {
+    case protocol::CommandAnswerKind::none:
+    case protocol::CommandAnswerKind::command:
+      break;
+    case protocol::CommandAnswerKind::not_plist:
+      return finish(SeriesEnd::bad_command, 200, "body is not a plist: " + read.problem);
+    case protocol::CommandAnswerKind::empty_dict:
+      return finish(SeriesEnd::empty_plist, 200, "an empty <dict/> instead of a zero-length body");
+    case protocol::CommandAnswerKind::not_command:
+      return finish(SeriesEnd::bad_command, 200, "not a command: " + read.problem);
   }
-  auto decoded = protocol::decode_command(*parsed);
-  if (const auto* err = protocol::decode_error(decoded)) {
-    return finish(SeriesEnd::bad_command, 200, "not a command: " + err->message());
-  }
-  const auto& command = std::get<protocol::Command>(decoded);
+  const auto& command = *read.command;
   Status status = answer_for(command);
   DeliveredCommand delivered{command.uuid, command.request_type, status, outcome_.exchanges - 1,
                              protocol::check_command_schema(command, channel_.is_user()), {}};
