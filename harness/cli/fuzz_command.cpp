@@ -99,7 +99,7 @@ std::optional<BuiltinTarget> start_builtin(const fs::path& specs_dir, server::Fa
   server::Config config;
   config.fault = fault;
   config.seeded_bug = bug;
-  config.identity_mode = server_identity_mode(policy.identity.mode);
+  config.identity_mode = policy.identity.mode;
   config.client_ca_pem = ca->cert_pem;
   config.managed_network_users.insert(policy.managed_network_users.begin(), policy.managed_network_users.end());
   net::ServerTls tls{server_identity->cert_pem + ca->cert_pem, server_identity->key_pem, ca->cert_pem, false};

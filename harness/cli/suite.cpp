@@ -12,6 +12,8 @@
 
 #include "harness/pki/pki.hpp"
 #include "harness/report/report.hpp"
+#include "harness/target/profile.hpp"
+#include "harness/target/session.hpp"
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc::cli {
@@ -95,19 +97,9 @@ std::string reproducer_for(const SuiteOptions& options, const std::string& case_
     out += " --seeded-bug " + shell_quote(server::seeded_bug_info(options.builtin_seeded_bug).name);
   }
   if (options.identity_mode) {
-    out += " --identity-mode " + shell_quote(scenario::identity_mode_name(*options.identity_mode));
+    out += " --identity-mode " + shell_quote(protocol::identity_mode_name(*options.identity_mode));
   }
   return out + " " + shell_quote(case_id);
-}
-
-server::IdentityMode server_identity_mode(scenario::IdentityMode mode) {
-  switch (mode) {
-    case scenario::IdentityMode::none: return server::IdentityMode::none;
-    case scenario::IdentityMode::mtls: return server::IdentityMode::mtls;
-    case scenario::IdentityMode::signature: return server::IdentityMode::signature;
-    case scenario::IdentityMode::both: return server::IdentityMode::both;
-  }
-  return server::IdentityMode::none;
 }
 
 std::filesystem::path default_specs_dir() {
@@ -137,9 +129,9 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     }
 
     std::unique_ptr<server::ReferenceServer> builtin;
-    scenario::TargetProfile profile;
+    target::TargetProfile profile;
     if (options.target) {
-      profile = scenario::load_profile(*options.target);
+      profile = target::load_profile(*options.target);
     } else {
       auto file = options.specs_dir / "targets" / "reference.yaml";
       // A fresh test CA for each run: it issues the server's certificate and every device's.
@@ -149,12 +141,12 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       if (!server_identity) return fail(out, 2, "could not issue the server certificate: " + server_identity.error());
       // The server's policy comes from the profile, and the profile's URLs from the server's
       // port: read the policy first, with a port that is never used.
-      auto policy = scenario::load_profile(file, scenario::BuiltinTarget{1, *ca});
+      auto policy = target::load_profile(file, target::BuiltinTarget{1, *ca});
       if (options.identity_mode) policy.identity.mode = *options.identity_mode;
       server::Config config;
       config.fault = options.builtin_fault;
       config.seeded_bug = options.builtin_seeded_bug;
-      config.identity_mode = server_identity_mode(policy.identity.mode);
+      config.identity_mode = policy.identity.mode;
       config.client_ca_pem = ca->cert_pem;
       config.managed_network_users.insert(policy.managed_network_users.begin(), policy.managed_network_users.end());
       std::optional<net::ServerTls> tls;
@@ -166,11 +158,11 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       auto port = builtin->listen("127.0.0.1", 0, &error);
       if (port == 0) return fail(out, 3, "the built-in reference server could not listen on 127.0.0.1: " + error);
       builtin->start();
-      profile = scenario::load_profile(file, scenario::BuiltinTarget{port, *ca});
+      profile = target::load_profile(file, target::BuiltinTarget{port, *ca});
     }
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
 
-    if (auto unreachable = scenario::probe_reachable(profile)) {
+    if (auto unreachable = target::probe_reachable(profile)) {
       out.exit_code = 3;
       out.message = "target unreachable: " + *unreachable;
       return out;
@@ -195,7 +187,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
                                           server::seeded_bug_info(options.builtin_seeded_bug).name,
                                           server::seeded_bug_info(options.builtin_seeded_bug).behaviour));
     }
-    out.run.identity_mode = std::string(scenario::identity_mode_name(profile.identity.mode));
+    out.run.identity_mode = std::string(protocol::identity_mode_name(profile.identity.mode));
     if (profile.tls.insecure) {
       out.run.notes.push_back("TLS verification was off (tls.insecure in the profile): the server's certificate was not checked");
     }
@@ -205,7 +197,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       }
     }
     out.exit_code = scenario::exit_code_for(out.run, options.strict);
-  } catch (const scenario::LoadError& e) {
+  } catch (const base::LoadError& e) {
     out.exit_code = 2;
     out.message = e.what();
   }

@@ -17,10 +17,10 @@
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc {
-namespace scenario {
+namespace protocol {
 // Test names and failure messages show the mode by name.
 void PrintTo(IdentityMode mode, std::ostream* os) { *os << identity_mode_name(mode); }
-}  // namespace scenario
+}  // namespace protocol
 
 namespace {
 
