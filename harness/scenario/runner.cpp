@@ -260,10 +260,10 @@ class CaseRun {
   // to judge.
   base::Result<net::Exchange> send(int step, const std::string& actor_name, const Message& message,
                                    const std::string& identity_of = {}) {
-    auto request = session_.request_to(message.endpoint, message.bytes());
-    auto url = request.url;
-    auto sent = transmit(actor_name, identity_of, std::move(request));
+    if (interrupted()) return base::fail("interrupted before the case finished");
+    auto sent = session_.send(sender(actor_name, identity_of), message);
     if (!sent) return sent;
+    const auto& url = sent->request.url;
     const auto& exchange = *sent;
     auto label = identity_of.empty() ? message.label : message.label + " (under " + identity_of + "'s identity)";
     keep(step, actor_name, label, exchange);

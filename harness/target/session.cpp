@@ -103,6 +103,10 @@ base::Result<net::Exchange> TargetSession::send(const Sender& from, protocol::En
   return send(from, request_to(to, std::move(body)));
 }
 
+base::Result<net::Exchange> TargetSession::send(const Sender& from, const emulator::Message& message) {
+  return send(from, message.endpoint, message.bytes());
+}
+
 AdminExchange TargetSession::enqueue(const protocol::Channel& channel, const plist::Dict& command) {
   const auto& admin = *profile_.enqueue;
   auto url = admin_url(admin, channel);

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "harness/base/result.hpp"
+#include "harness/emulator/emulator.hpp"
 #include "harness/net/http.hpp"
 #include "harness/net/http_client.hpp"
 #include "harness/plist/value.hpp"
@@ -73,6 +74,8 @@ class TargetSession {
   net::Exchange send_unsigned(const Sender& from, const net::Request& request);
   // A check-in message or command report body to its endpoint.
   base::Result<net::Exchange> send(const Sender& from, protocol::Endpoint to, std::string body);
+  // An emulated client's message (a check-in or a report) to its endpoint.
+  base::Result<net::Exchange> send(const Sender& from, const emulator::Message& message);
 
   // Queues `command` (a command plist) for `channel` through the profile's admin adapter: its
   // method and URL template, Basic auth, and expected status. The profile must have one.

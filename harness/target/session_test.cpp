@@ -57,7 +57,8 @@ TEST_F(SessionTest, SendsACheckInToTheCheckInUrlAndAReportToTheServerUrlWithThei
   auto check_in = session.send({"mac", "mac"}, protocol::Endpoint::check_in, "<plist/>");
   ASSERT_TRUE(check_in.ok()) << check_in.message();
   ASSERT_TRUE(check_in->ok());
-  auto report = session.send({"mac", "mac"}, protocol::Endpoint::server, "<plist/>");
+  emulator::Message idle{protocol::Endpoint::server, "Idle", plist::Dict{{"Status", "Idle"}}};
+  auto report = session.send({"mac", "mac"}, idle);
   ASSERT_TRUE(report.ok() && report->ok());
   auto got = requests();
   ASSERT_EQ(got.size(), 2u);
@@ -66,6 +67,7 @@ TEST_F(SessionTest, SendsACheckInToTheCheckInUrlAndAReportToTheServerUrlWithThei
   EXPECT_EQ(net::find_header(got[0].headers, "Content-Type"), std::string(protocol::kCheckInContentType));
   EXPECT_EQ(got[1].target, "/mdm");
   EXPECT_EQ(net::find_header(got[1].headers, "Content-Type"), std::string(protocol::kCommandContentType));
+  EXPECT_EQ(got[1].body, idle.bytes());
   EXPECT_FALSE(net::find_header(got[0].headers, "Mdm-Signature")) << "identity mode none signs nothing";
 }
 
@@ -96,6 +98,23 @@ TEST_F(SessionTest, SignsEachBodyWithTheSendersDeviceIdentity) {
   for (const auto& h : got[1].headers) signatures += h.name == "Mdm-Signature" ? 1 : 0;
   EXPECT_EQ(signatures, 1);
   EXPECT_TRUE(pki::verify_mdm_signature(*net::find_header(got[1].headers, "Mdm-Signature"), got[1].body, ca->cert_pem).ok);
+}
+
+TEST_F(SessionTest, SendsUnsignedOnlyWhenAskedTo) {
+  serve();
+  auto ca = pki::create_test_ca("session test CA");
+  ASSERT_TRUE(ca);
+  profile_.identity.mode = IdentityMode::both;
+  profile_.identity.issuer = *ca;
+  profile_.tls.insecure = true;
+  TargetSession session(profile_);
+  ASSERT_TRUE(session.add_device("mac", "UDID-1").ok());
+  auto sent = session.send_unsigned({"mac", "mac"}, session.request_to(protocol::Endpoint::server, "bytes"));
+  ASSERT_TRUE(sent.ok());
+  auto got = requests();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_FALSE(net::find_header(got[0].headers, "Mdm-Signature"));
+  EXPECT_EQ(got[0].body, "bytes");
 }
 
 TEST_F(SessionTest, KeepsOneConnectionPerActorAndIdentity) {
