@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return 2;  // DESIGN.md: usage errors exit 2
+    return 2;  // a usage error is a configuration error: exit 2, as a bad profile is
   }
 
   auto fault_named = [](const std::string& name) -> std::optional<server::Fault> {

@@ -38,7 +38,7 @@ struct SuiteOptions {
 
 struct SuiteOutcome {
   scenario::RunResult run;
-  int exit_code = 0;       // DESIGN.md's codes: 0, 1, 2 (configuration), 3 (unreachable)
+  int exit_code = 0;       // 0 pass, 1 a failure, 2 configuration, 3 unreachable (the README's table)
   std::string message;     // for exit codes 2 and 3: what went wrong, in words
 };
 
