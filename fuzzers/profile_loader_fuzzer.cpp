@@ -16,7 +16,8 @@
 #include <string_view>
 
 #include "harness/pki/pki.hpp"
-#include "harness/scenario/spec.hpp"
+#include "harness/base/load_error.hpp"
+#include "harness/target/profile.hpp"
 
 namespace {
 
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 
 struct Fixture {
   fs::path dir;
-  std::optional<mdmc::scenario::BuiltinTarget> builtin;
+  std::optional<mdmc::target::BuiltinTarget> builtin;
 
   Fixture() {
     dir = fs::temp_directory_path() / ("mdmc_profile_fuzzer_" + std::to_string(::getpid()));
@@ -37,7 +38,7 @@ struct Fixture {
     if (auto written = mdmc::pki::write_identity(*device, dir / "pool/device-1.crt", dir / "pool/device-1.key"); !written) {
       fail(written.message());
     }
-    builtin = mdmc::scenario::BuiltinTarget{8443, *ca};
+    builtin = mdmc::target::BuiltinTarget{8443, *ca};
     // What specs/targets/nanomdm.yaml and micromdm.yaml read; relative paths resolve in `dir`.
     ::setenv("NANOMDM_CA_CERT", "ca.crt", 1);
     ::setenv("NANOMDM_CA_KEY", "ca.key", 1);
@@ -69,9 +70,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto& f = fixture();
   std::string_view yaml(reinterpret_cast<const char*>(data), size);
   try {
-    (void)mdmc::scenario::load_profile_text(yaml, "fuzz-target.yaml", f.dir,
+    (void)mdmc::target::load_profile_text(yaml, "fuzz-target.yaml", f.dir,
                                             size % 2 == 0 ? f.builtin : std::nullopt);
-  } catch (const mdmc::scenario::LoadError&) {
+  } catch (const mdmc::base::LoadError&) {
     // The profile is wrong, and the error says where: the expected outcome for most inputs.
   }
   return 0;

@@ -36,12 +36,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view yaml(reinterpret_cast<const char*>(data), size);
   try {
     (void)mdmc::scenario::load_case_text(yaml, "fuzz.yaml", "fuzz/case", catalog());
-  } catch (const mdmc::scenario::LoadError& e) {
+  } catch (const mdmc::base::LoadError& e) {
     if (e.file() != "fuzz.yaml") __builtin_trap();  // every error names the file it is about
   }
   try {
     (void)mdmc::scenario::load_rules_text(yaml, "rules.yaml");
-  } catch (const mdmc::scenario::LoadError&) {
+  } catch (const mdmc::base::LoadError&) {
   }
   return 0;
 }

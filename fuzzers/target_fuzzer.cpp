@@ -31,7 +31,7 @@
 #include "harness/fuzz/finding.hpp"
 #include "harness/fuzz/mutator.hpp"
 #include "harness/fuzz/session.hpp"
-#include "harness/scenario/spec.hpp"
+#include "harness/target/profile.hpp"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
@@ -112,7 +112,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   }
   fuzz::SessionOptions options;
   try {
-    options.target = scenario::load_profile(g_settings.target);
+    options.target = target::load_profile(g_settings.target);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "target_fuzzer: %s\n", e.what());
     std::exit(2);

@@ -144,9 +144,19 @@ def load_faults(path):
     entry = re.compile(
         r'\{\s*Fault::\w+\s*,\s*"([a-z0-9-]+)"\s*,\s*((?:"(?:[^"\\]|\\.)*"\s*)+),\s*'
         r'((?://[^\n]*\s*)*)\{([^{}]*)\}\s*\}', re.S)
+    # The catalog names rules by protocol::rule's constants (rule::kEnrAuth); their values are
+    # in harness/protocol/rules.hpp. Quoted ids are read as they are.
+    constants = {}
+    try:
+        with open(os.path.join(os.path.dirname(path), "..", "protocol", "rules.hpp"), encoding="utf-8") as f:
+            constants = dict(re.findall(r'constexpr std::string_view (k\w+) = "([A-Z0-9-]+)";', f.read()))
+    except OSError:
+        pass
     faults = {}
     for m in entry.finditer(text):
-        faults[m.group(1)] = re.findall(r'"([^"]+)"', m.group(4))
+        ids = re.findall(r'"([^"]+)"', m.group(4))
+        ids += [constants[name] for name in re.findall(r'rule::(k\w+)', m.group(4)) if name in constants]
+        faults[m.group(1)] = ids
     return faults or None
 
 

@@ -71,12 +71,12 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
   try {
     // The server's policy comes from the profile, and the profile's URLs from the server's
     // port: read the policy first, with a port that is never used.
-    auto policy = scenario::load_profile(file, scenario::BuiltinTarget{1, keys.ca});
+    auto policy = target::load_profile(file, target::BuiltinTarget{1, keys.ca});
     if (options.identity_mode) policy.identity.mode = *options.identity_mode;
     server::Config config;
     config.fault = options.fault;
     config.seeded_bug = options.seeded_bug;
-    config.identity_mode = server_identity_mode(policy.identity.mode);
+    config.identity_mode = policy.identity.mode;
     config.client_ca_pem = keys.ca.cert_pem;
     config.managed_network_users.insert(policy.managed_network_users.begin(), policy.managed_network_users.end());
     std::optional<net::ServerTls> tls;
@@ -89,7 +89,7 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
                                    "the built-in reference server could not listen on 127.0.0.1: " + error);
     }
     out.server->start();
-    out.profile = scenario::load_profile(file, scenario::BuiltinTarget{out.port, keys.ca});
+    out.profile = target::load_profile(file, target::BuiltinTarget{out.port, keys.ca});
   } catch (const std::exception& e) {
     return base::Result<Builtin>(BuiltinError::setup, e.what());
   }

@@ -37,14 +37,14 @@ struct BuiltinOptions {
   std::filesystem::path specs_dir;  // holds targets/reference.yaml
   server::Fault fault = server::Fault::none;
   server::SeededBug seeded_bug = server::SeededBug::none;
-  std::optional<scenario::IdentityMode> identity_mode;  // overrides the profile's
+  std::optional<protocol::IdentityMode> identity_mode;  // overrides the profile's
 };
 
 struct Builtin {
   std::unique_ptr<server::ReferenceServer> server;  // serving on its own thread until destroyed
   std::uint16_t port = 0;
   pki::Identity ca;
-  scenario::TargetProfile profile;  // reference.yaml with this port and CA
+  target::TargetProfile profile;  // reference.yaml with this port and CA
 };
 
 // Starts the server on 127.0.0.1 (any free port) with the profile's policy, and loads the

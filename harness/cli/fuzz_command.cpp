@@ -202,7 +202,7 @@ int run_replay(const ReplayOptions& options) {
   // The target: the one given, else the recorded profile; a finding made against the built-in
   // server gets a fresh one, with the same fault mode and seeded bug.
   std::optional<Builtin> builtin;
-  scenario::TargetProfile target;
+  target::TargetProfile target;
   auto record = options.target ? std::nullopt : read_builtin_record(reproducer->target_file);
   if (record) {
     if (!*record) {

@@ -205,7 +205,7 @@ int command_list(const std::filesystem::path& specs, bool rules_only, bool fault
     for (const auto& c : cases) {
       fmt::print("{:<32} {:<34} {}\n", c.id, fmt::format("{}", fmt::join(c.rules, ",")), c.title);
     }
-  } catch (const scenario::LoadError& e) {
+  } catch (const base::LoadError& e) {
     fmt::print(stderr, "mdmconform: {}\n", e.what());
     return 2;
   }
@@ -334,7 +334,7 @@ int main(int argc, char** argv) {
     }
     run_options.builtin_seeded_bug = *seeded_bug;
     if (!run_identity.empty()) {
-      auto mode = scenario::identity_mode_from_name(run_identity);
+      auto mode = protocol::identity_mode_from_name(run_identity);
       if (!mode) {
         fmt::print(stderr, "mdmconform: unknown identity mode '{}' (none, mtls, signature, both)\n", run_identity);
         return 2;
@@ -358,12 +358,12 @@ int main(int argc, char** argv) {
     if (!seeded_bug) return 2;
     serve_config.seeded_bug = *seeded_bug;
     serve_config.managed_network_users.insert(managed_users.begin(), managed_users.end());
-    auto mode = scenario::identity_mode_from_name(serve_identity);
+    auto mode = protocol::identity_mode_from_name(serve_identity);
     if (!mode) {
       fmt::print(stderr, "mdmconform: unknown identity mode '{}' (none, mtls, signature, both)\n", serve_identity);
       return 2;
     }
-    serve_config.identity_mode = cli::server_identity_mode(*mode);
+    serve_config.identity_mode = *mode;
     return command_serve(serve_config, address, port, tls_dir);
   }
   if (auto code = fuzz_commands.dispatch(specs)) return *code;

@@ -13,6 +13,8 @@
 #include "harness/base/clock.hpp"
 #include "harness/cli/builtin.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/target/profile.hpp"
+#include "harness/target/session.hpp"
 #include "harness/server/reference_server.hpp"
 #include "harness/base/bytes.hpp"
 
@@ -97,19 +99,9 @@ std::string reproducer_for(const SuiteOptions& options, const std::string& case_
     out += " --seeded-bug " + shell_quote(server::seeded_bug_info(options.builtin_seeded_bug).name);
   }
   if (options.identity_mode) {
-    out += " --identity-mode " + shell_quote(scenario::identity_mode_name(*options.identity_mode));
+    out += " --identity-mode " + shell_quote(protocol::identity_mode_name(*options.identity_mode));
   }
   return out + " " + shell_quote(case_id);
-}
-
-server::IdentityMode server_identity_mode(scenario::IdentityMode mode) {
-  switch (mode) {
-    case scenario::IdentityMode::none: return server::IdentityMode::none;
-    case scenario::IdentityMode::mtls: return server::IdentityMode::mtls;
-    case scenario::IdentityMode::signature: return server::IdentityMode::signature;
-    case scenario::IdentityMode::both: return server::IdentityMode::both;
-  }
-  return server::IdentityMode::none;
 }
 
 std::filesystem::path default_specs_dir() {
@@ -140,9 +132,9 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
 
     // The built-in server serves until the suite is over.
     std::optional<Builtin> builtin;
-    scenario::TargetProfile profile;
+    target::TargetProfile profile;
     if (options.target) {
-      profile = scenario::load_profile(*options.target);
+      profile = target::load_profile(*options.target);
     } else {
       auto started = start_builtin({options.specs_dir, options.builtin_fault, options.builtin_seeded_bug, options.identity_mode});
       if (!started) return fail(out, started.error().code == BuiltinError::listen ? 3 : 2, started.error().message);
@@ -151,7 +143,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     }
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
 
-    if (auto unreachable = scenario::probe_reachable(profile)) {
+    if (auto unreachable = target::probe_reachable(profile)) {
       out.exit_code = 3;
       out.message = "target unreachable: " + *unreachable;
       return out;
@@ -176,7 +168,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
                                           server::seeded_bug_info(options.builtin_seeded_bug).name,
                                           server::seeded_bug_info(options.builtin_seeded_bug).behaviour));
     }
-    out.run.identity_mode = std::string(scenario::identity_mode_name(profile.identity.mode));
+    out.run.identity_mode = std::string(protocol::identity_mode_name(profile.identity.mode));
     if (profile.tls.insecure) {
       out.run.notes.push_back("TLS verification was off (tls.insecure in the profile): the server's certificate was not checked");
     }
@@ -186,7 +178,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       }
     }
     out.exit_code = scenario::exit_code_for(out.run, options.strict);
-  } catch (const scenario::LoadError& e) {
+  } catch (const base::LoadError& e) {
     out.exit_code = 2;
     out.message = e.what();
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness/scenario/runner.hpp"
+#include "harness/protocol/identity_mode.hpp"
 #include "harness/server/mdm_service.hpp"
 
 namespace mdmc::cli {
@@ -20,7 +21,7 @@ struct SuiteOptions {
   // A seeded bug of the built-in server (seeded_bugs.hpp): the suite passes with any of them.
   server::SeededBug builtin_seeded_bug = server::SeededBug::none;
   // Overrides the profile's identity mode (the mutation self-test runs every mode).
-  std::optional<scenario::IdentityMode> identity_mode;
+  std::optional<protocol::IdentityMode> identity_mode;
   // Case id prefixes (a whole case id selects that case alone); empty: all.
   std::vector<std::string> selection;
   std::vector<std::string> tags;               // cases with any of these tags; empty: any
@@ -40,8 +41,6 @@ struct SuiteOutcome {
   int exit_code = 0;       // 0 pass, 1 a failure, 2 configuration, 3 unreachable (the README's table)
   std::string message;     // for exit codes 2 and 3: what went wrong, in words
 };
-
-server::IdentityMode server_identity_mode(scenario::IdentityMode mode);
 
 // The specs folder: ./specs when it holds rules.yaml, else the one in the source tree.
 std::filesystem::path default_specs_dir();

@@ -1,7 +1,8 @@
 #include "harness/emulator/emulator.hpp"
 
-#include "harness/pki/profile.hpp"
-#include "harness/protocol/profile.hpp"
+#include "harness/pki/signed_profile.hpp"
+#include "harness/protocol/configuration_profile.hpp"
+#include "harness/protocol/judge.hpp"
 
 #include <fmt/format.h>
 
@@ -13,8 +14,7 @@ namespace mdmc::emulator {
 using protocol::Status;
 
 std::string Message::content_type() const {
-  return std::string(endpoint == Endpoint::check_in ? protocol::kCheckInContentType
-                                                    : protocol::kCommandContentType);
+  return std::string(protocol::endpoint_content_type(endpoint));
 }
 
 std::string IdentitySource::uuid() {
@@ -237,7 +237,7 @@ Status Series::answer_for(const protocol::Command& command) {
     case AnswerPolicy::not_now_until_device_configured:
       // Apple: the client answers NotNow until a DeviceConfigured arrives on the user
       // channel; that command itself is carried out.
-      if (command.request_type == "DeviceConfigured") device_configured_ = true;
+      if (protocol::ends_user_configuration(command.request_type)) device_configured_ = true;
       return device_configured_ ? Status::acknowledged : Status::not_now;
   }
   return Status::acknowledged;
@@ -253,16 +253,21 @@ void Series::on_answer(const Answer& answer, std::string_view transport_error) {
   }
   if (answer.body.empty()) return finish(SeriesEnd::empty_body, 200, "");
 
-  auto parsed = plist::parse(answer.body, options_.limits);
-  if (!parsed) return finish(SeriesEnd::bad_command, 200, "body is not a plist: " + parsed.message());
-  if (const auto* dict = parsed->as_dict(); dict && dict->empty()) {
-    return finish(SeriesEnd::empty_plist, 200, "an empty <dict/> instead of a zero-length body");
+  // CMD-SHAPE is judged by how the body reads (protocol/judge.hpp); the runner records a
+  // bad_command ending as its failure.
+  auto read = protocol::read_command_answer(answer.body, options_.limits);
+  switch (read.kind) {
+    case protocol::CommandAnswerKind::none:
+    case protocol::CommandAnswerKind::command:
+      break;
+    case protocol::CommandAnswerKind::not_plist:
+      return finish(SeriesEnd::bad_command, 200, "body is not a plist: " + read.problem);
+    case protocol::CommandAnswerKind::empty_dict:
+      return finish(SeriesEnd::empty_plist, 200, "an empty <dict/> instead of a zero-length body");
+    case protocol::CommandAnswerKind::not_command:
+      return finish(SeriesEnd::bad_command, 200, "not a command: " + read.problem);
   }
-  auto decoded = protocol::decode_command(*parsed);
-  if (!decoded) {
-    return finish(SeriesEnd::bad_command, 200, "not a command: " + decoded.message());
-  }
-  const auto& command = *decoded;
+  const auto& command = *read.command;
   Status status = answer_for(command);
   DeliveredCommand delivered{command.uuid, command.request_type, status, outcome_.exchanges - 1,
                              protocol::check_command_schema(command, channel_.is_user()), {}};

@@ -19,7 +19,7 @@
 namespace mdmc::emulator {
 
 // Which URL a message goes to: CheckInURL or ServerURL (they may be the same).
-enum class Endpoint { check_in, server };
+using protocol::Endpoint;
 
 struct Message {
   Endpoint endpoint = Endpoint::server;

@@ -21,8 +21,8 @@
 #include "harness/base/files.hpp"
 #include "harness/fuzz/detail/libfuzzer.hpp"
 #include "harness/net/http.hpp"
-#include "harness/scenario/runner.hpp"
-#include "harness/scenario/spec.hpp"
+#include "harness/target/session.hpp"
+#include "harness/target/profile.hpp"
 
 namespace mdmc::fuzz {
 namespace {
@@ -229,8 +229,8 @@ base::Result<FuzzRun> Campaign::run() {
   }
   auto loaded = load_fuzz_target(o.profile_file, o.allow_remote, "fuzzing");
   if (!loaded) return loaded.error();
-  const scenario::TargetProfile& profile = *loaded;
-  if (auto unreachable = scenario::probe_reachable(profile)) {
+  const target::TargetProfile& profile = *loaded;
+  if (auto unreachable = target::probe_reachable(profile)) {
     return base::Result<FuzzRun>(CampaignError::unreachable, "target unreachable: " + *unreachable);
   }
 
@@ -413,19 +413,19 @@ base::Result<FuzzRun> Campaign::run() {
   return run;
 }
 
-base::Result<scenario::TargetProfile> load_fuzz_target(const fs::path& profile_file, bool allow_remote,
+base::Result<target::TargetProfile> load_fuzz_target(const fs::path& profile_file, bool allow_remote,
                                                   std::string_view doing) {
-  scenario::TargetProfile profile;
+  target::TargetProfile profile;
   // Loaders throw LoadError (their one convention); it ends here, as a value.
   try {
-    profile = scenario::load_profile(profile_file);
+    profile = target::load_profile(profile_file);
   } catch (const std::exception& e) {
-    return base::Result<scenario::TargetProfile>(CampaignError::configuration, e.what());
+    return base::Result<target::TargetProfile>(CampaignError::configuration, e.what());
   }
   for (const auto& url : {profile.check_in_url, profile.server_url}) {
     auto parsed = net::parse_url(url);
     if (!allow_remote && (!parsed || !net::is_loopback_host(parsed->host))) {
-      return base::Result<scenario::TargetProfile>(
+      return base::Result<target::TargetProfile>(
           CampaignError::configuration,
           fmt::format("{} is not a loopback address; {} a remote server needs --allow-remote", url, doing));
     }
@@ -439,7 +439,7 @@ base::Result<Reproducer> read_finding(const fs::path& path) {
   return reproducer_from_json(*text);
 }
 
-base::Result<Replay> replay_finding(const Reproducer& finding, scenario::TargetProfile target, bool allow_remote) {
+base::Result<Replay> replay_finding(const Reproducer& finding, target::TargetProfile target, bool allow_remote) {
   SessionOptions session_options;
   session_options.target = std::move(target);
   session_options.udid = finding.udid;

@@ -19,7 +19,7 @@
 #include "harness/base/result.hpp"
 #include "harness/fuzz/finding.hpp"
 #include "harness/fuzz/session.hpp"
-#include "harness/scenario/spec.hpp"
+#include "harness/target/profile.hpp"
 
 namespace mdmc::fuzz {
 
@@ -160,13 +160,13 @@ struct Replay {
 // A target profile as target_fuzzer loads it; a configuration error when it cannot be loaded,
 // or when it points off loopback and allow_remote is not set (`doing` says what needs it:
 // "fuzzing", "replaying against").
-base::Result<scenario::TargetProfile> load_fuzz_target(const std::filesystem::path& profile_file, bool allow_remote,
+base::Result<target::TargetProfile> load_fuzz_target(const std::filesystem::path& profile_file, bool allow_remote,
                                                        std::string_view doing);
 
 // Sends a finding's history and then its request (same bytes and headers, to the same
 // endpoint of `target`, signed anew by this session's device) and judges each answer, with a
 // liveness probe after every input.
-base::Result<Replay> replay_finding(const Reproducer& finding, scenario::TargetProfile target, bool allow_remote);
+base::Result<Replay> replay_finding(const Reproducer& finding, target::TargetProfile target, bool allow_remote);
 
 }  // namespace mdmc::fuzz
 

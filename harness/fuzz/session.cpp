@@ -13,13 +13,17 @@
 #include "harness/net/http_client.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/protocol/judge.hpp"
 #include "harness/protocol/messages.hpp"
+#include "harness/protocol/rules.hpp"
+#include "harness/target/session.hpp"
 
 namespace mdmc::fuzz {
 namespace {
 
-constexpr std::string_view kCheckInType = "application/x-apple-aspen-mdm-checkin";
-constexpr std::string_view kReportType = "application/x-apple-aspen-mdm; charset=UTF-8";
+// The one device the session enrolls, and its one kept-alive connection: every input, the
+// device's and the user's alike, goes on it, under the device's identity.
+const target::Sender kFuzzDevice{"fuzz", "fuzz"};
 // Bounds on what a session keeps for its reproducers.
 constexpr std::size_t kMaxRecentInputs = 64;
 constexpr std::size_t kMaxRecentBytes = 4 * 1024 * 1024;
@@ -132,8 +136,10 @@ bool is_loopback_url(const std::string& url) {
 }  // namespace
 
 std::string_view oracle_name(Oracle oracle) {
+  // The rule oracles are named by their rules' ids.
   static constexpr std::array<std::string_view, kOracleCount> kNames = {
-      "none", "status-5xx", "transport", "liveness", "ROB-MALFORMED", "ROB-UNKNOWN-TYPE", "CMD-SHAPE"};
+      "none", "status-5xx", "transport", "liveness", protocol::rule::kRobMalformed, protocol::rule::kRobUnknownType,
+      protocol::rule::kCmdShape};
   return kNames[static_cast<int>(oracle)];
 }
 
@@ -144,8 +150,6 @@ std::optional<Oracle> oracle_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view endpoint_name(Endpoint endpoint) { return endpoint == Endpoint::check_in ? "check_in" : "server"; }
-
 Endpoint endpoint_for(std::string_view input) {
   auto parsed = plist::parse(input, input_limits());
   if (parsed && parsed->as_dict()) {
@@ -155,31 +159,20 @@ Endpoint endpoint_for(std::string_view input) {
   return !input.empty() && (static_cast<unsigned char>(input[0]) & 1) ? Endpoint::check_in : Endpoint::server;
 }
 
+// The target session owns the device's identity, its connection (kept alive, and opened anew
+// by the HTTP client when the target drops it), signing, the URLs and the admin adapter.
 struct Session::Impl {
-  std::optional<pki::Identity> identity;
-  std::unique_ptr<net::HttpClient> client;
-  std::unique_ptr<net::HttpClient> admin;
-  emulator::IdentitySource ids{1};
+  Impl(const target::TargetProfile& profile, std::uint64_t seed) : target(profile), ids(seed) {}
+  target::TargetSession target;
+  emulator::IdentitySource ids;
   std::chrono::steady_clock::time_point next_slot = std::chrono::steady_clock::now();
 };
 
-Session::Session(SessionOptions options) : impl_(std::make_unique<Impl>()), options_(std::move(options)) {
-  impl_->ids = emulator::IdentitySource(options_.seed);
+Session::Session(SessionOptions options) : options_(std::move(options)) {
+  impl_ = std::make_unique<Impl>(options_.target, options_.seed);
 }
 
 Session::~Session() = default;
-
-namespace {
-
-bool signs(const scenario::TargetProfile& target) {
-  return target.identity.mode == scenario::IdentityMode::signature || target.identity.mode == scenario::IdentityMode::both;
-}
-
-bool uses_mtls(const scenario::TargetProfile& target) {
-  return target.identity.mode == scenario::IdentityMode::mtls || target.identity.mode == scenario::IdentityMode::both;
-}
-
-}  // namespace
 
 std::unique_ptr<Session> Session::open(SessionOptions options, std::string* error) {
   const auto& target = options.target;
@@ -190,32 +183,13 @@ std::unique_ptr<Session> Session::open(SessionOptions options, std::string* erro
     }
   }
   std::unique_ptr<Session> session(new Session(std::move(options)));
-  auto& impl = *session->impl_;
   const auto& t = session->options_.target;
-  net::TlsClientConfig tls;
-  tls.trusted_ca_pem = t.tls.ca_pem;
-  tls.insecure = t.tls.insecure;
-  if (t.identity.mode != scenario::IdentityMode::none) {
-    if (t.identity.issuer) {
-      auto issued = pki::issue_device_identity(*t.identity.issuer, session->options_.udid, t.identity.key_type);
-      if (!issued) {
-        *error = "could not issue the fuzz device's identity: " + issued.message();
-        return nullptr;
-      }
-      impl.identity = *issued;
-    } else if (!t.identity.pool.empty()) {
-      impl.identity = t.identity.pool.front();
-    } else {
-      *error = "the profile's identity mode needs an issuer or a pool of identities";
-      return nullptr;
-    }
-    if (uses_mtls(t)) {
-      tls.client_cert_pem = impl.identity->cert_pem;
-      tls.client_key_pem = impl.identity->key_pem;
-      tls.client_chain_pem = impl.identity->chain_pem;
-    }
+  // Issued from the profile's CA, or the pool's first identity.
+  if (auto added = session->impl_->target.add_device(kFuzzDevice.device, session->options_.udid); !added) {
+    *error = t.identity.issuer ? "could not issue the fuzz device's identity: " + added.error().message
+                               : added.error().message;
+    return nullptr;
   }
-  impl.client = std::make_unique<net::HttpClient>(t.limits, tls);
   if (auto reason = session->enroll()) {
     *error = *reason;
     return nullptr;
@@ -253,40 +227,16 @@ std::optional<std::string> Session::enroll() {
 // A command queued on each channel, so that Idle and the status reports meet a server with
 // work to hand out. Best effort: a target without an admin adapter is fuzzed all the same.
 void Session::enqueue_commands() {
-  const auto& t = options_.target;
-  if (!t.enqueue) return;
-  const auto& admin = *t.enqueue;
-  if (!impl_->admin) {
-    impl_->admin = std::make_unique<net::HttpClient>(t.limits, net::TlsClientConfig{t.tls.ca_pem, t.tls.insecure, {}, {}, {}});
-  }
+  if (!options_.target.enqueue) return;
   for (bool user : {false, true}) {
     protocol::Channel channel{options_.udid, user ? options_.user_id : ""};
-    std::string url = admin.url;
-    auto replace = [&url](std::string_view key, const std::string& value) {
-      for (auto pos = url.find(key); pos != std::string::npos; pos = url.find(key, pos + value.size())) url.replace(pos, key.size(), value);
-    };
-    bool bare_user = admin.channel_style == scenario::ChannelStyle::user_id && user;
-    replace("{channel}", bare_user ? channel.user_id : channel.id());
-    replace("{udid}", channel.udid);
-    replace("{user_id}", channel.user_id);
     auto command = protocol::make_command(impl_->ids.uuid(), "ProfileList");
-    net::Request request{admin.method, url, {{"Content-Type", "application/xml"}}, plist::to_xml(plist::Value(command.body))};
-    if (!admin.basic_user.empty()) {
-      request.headers.push_back({"Authorization", "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password)});
-    }
-    (void)impl_->admin->send(request);
+    (void)impl_->target.enqueue(channel, command.body);
   }
 }
 
 net::Request Session::request_for(std::string_view input) const {
-  const auto& t = options_.target;
-  bool check_in = endpoint_for(input) == Endpoint::check_in;
-  net::Request request;
-  request.method = "PUT";
-  request.url = check_in ? t.check_in_url : t.server_url;
-  request.headers.push_back({"Content-Type", std::string(check_in ? kCheckInType : kReportType)});
-  request.body = std::string(input);
-  return request;
+  return impl_->target.request_to(endpoint_for(input), std::string(input));
 }
 
 // Sends under the device's identity: the Mdm-Signature is made for these exact bytes.
@@ -298,14 +248,10 @@ net::Exchange Session::transmit(net::Request request) {
         std::chrono::duration<double>(1.0 / options_.max_requests_per_second));
     impl_->next_slot = std::max(impl_->next_slot, now) + gap;
   }
-  if (signs(options_.target) && impl_->identity) {
-    std::erase_if(request.headers, [](const net::Header& h) { return h.name == "Mdm-Signature"; });
-    if (auto signature = pki::mdm_signature(*impl_->identity, request.body)) {
-      request.headers.push_back({"Mdm-Signature", *signature});
-    }
-  }
   ++requests_;
-  auto exchange = impl_->client->send(request);
+  auto sent = impl_->target.send(kFuzzDevice, request);
+  // A body the device's key cannot sign goes unsigned, and the target judges it so.
+  auto exchange = sent ? std::move(sent).value() : impl_->target.send_unsigned(kFuzzDevice, request);
   if (options_.trace) {
     std::fprintf(stderr, "exchange: %s %zu bytes -> %s in %.1f ms%s\n", request.url.c_str(), request.body.size(),
                  exchange.ok() ? std::to_string(exchange.response->status).c_str()
@@ -381,20 +327,19 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
     int status = response.status;
     bool success = status >= 200 && status < 300;
     if (status >= 500) fire(Oracle::status_5xx, fmt::format("HTTP {} to a {}", status, where));
-    if (success && !facts.is_plist && !facts.limit_error) {
-      fire(Oracle::rob_malformed, fmt::format("HTTP {} to {} bytes that are not a plist, sent as a {}", status, input.size(),
-                                              check_in ? "check-in" : "report"));
-    }
-    if (success && facts.unknown_type) {
-      fire(Oracle::rob_unknown_type, fmt::format("HTTP {} to a message with an unknown {}", status,
-                                                 facts.kind == "?Status" ? "Status" : "MessageType"));
+    // The rule oracles: what breaks each rule is judged in protocol/judge.hpp.
+    std::optional<protocol::Breach> breaches[] = {
+        protocol::judge_malformed_answer(status, facts.is_plist, facts.limit_error, input.size(),
+                                         check_in ? "check-in" : "report"),
+        protocol::judge_unknown_type_answer(
+            status, !facts.unknown_type ? "" : facts.kind == "?Status" ? "Status" : "MessageType"),
+        protocol::judge_command_answer(status, facts.is_report, response.body.size(),
+                                       protocol::read_command_answer(response.body, {}), where),
+    };
+    for (auto& breach : breaches) {
+      if (breach) fire(*oracle_from_name(breach->rule), std::move(breach->detail));
     }
     auto shape = response_shape(response);
-    if (status == 200 && facts.is_report && shape.starts_with("command:malformed")) {
-      fire(Oracle::cmd_shape, "a command without CommandUUID or Command.RequestType, answering a " + where);
-    } else if (status == 200 && facts.is_report && !response.body.empty() && !shape.starts_with("command:")) {
-      fire(Oracle::cmd_shape, fmt::format("a {}-byte body that is no command, answering a {}", response.body.size(), where));
-    }
     feature(fmt::format("st|{}|{}|{}", endpoint, facts.kind, status));
     feature(fmt::format("sh|{}|{}|{}|{}", endpoint, facts.kind, shape, size_bucket(response.body.size())));
     // Which state an accepted message reached: its kind on its channel.

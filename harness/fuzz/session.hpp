@@ -1,7 +1,8 @@
 #pragma once
 // The network fuzzer's connection to a live target: one enrolled device and user, each input
-// sent as a check-in or a command report on a kept-alive connection, the oracles that judge
-// each answer, and the features fed back to the fuzzing engine. Findings are in finding.hpp.
+// sent as a check-in or a command report on a kept-alive connection (a target::TargetSession),
+// the oracles that judge each answer (protocol/judge.hpp for the rules), and the features fed
+// back to the fuzzing engine. Findings are in finding.hpp.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +15,8 @@
 #include <vector>
 
 #include "harness/net/http.hpp"
-#include "harness/scenario/spec.hpp"
+#include "harness/protocol/endpoint.hpp"
+#include "harness/target/profile.hpp"
 
 namespace mdmc::fuzz {
 
@@ -37,15 +39,15 @@ inline constexpr int kOracleCount = static_cast<int>(Oracle::cmd_shape) + 1;
 std::string_view oracle_name(Oracle oracle);
 std::optional<Oracle> oracle_from_name(std::string_view name);
 
-enum class Endpoint { check_in, server };
-std::string_view endpoint_name(Endpoint endpoint);
+using protocol::Endpoint;
+using protocol::endpoint_name;
 
 // Which endpoint an input goes to: a dict with MessageType is a check-in, one with Status a
 // report; anything else by the low bit of its first byte, so both endpoints see garbage.
 Endpoint endpoint_for(std::string_view input);
 
 struct SessionOptions {
-  scenario::TargetProfile target;
+  target::TargetProfile target;
   std::string udid = std::string(kFuzzUdid);
   std::string user_id = std::string(kFuzzUserId);
   int probe_every = 50;             // a liveness probe after this many inputs, and after an answer

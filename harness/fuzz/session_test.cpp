@@ -25,8 +25,8 @@ class Served {
   ~Served() { server_.stop(); }
   void stop() { server_.stop(); }
 
-  scenario::TargetProfile target() const {
-    scenario::TargetProfile t;
+  target::TargetProfile target() const {
+    target::TargetProfile t;
     t.name = "reference-test";
     t.file = "/dev/null";
     auto base = "http://127.0.0.1:" + std::to_string(port_);
@@ -36,7 +36,7 @@ class Served {
     t.limits.connect_timeout = std::chrono::milliseconds(1000);
     t.limits.header_timeout = std::chrono::milliseconds(2000);
     t.limits.body_timeout = std::chrono::milliseconds(2000);
-    scenario::AdminEndpoint admin;
+    target::AdminEndpoint admin;
     admin.url = base + "/v1/enqueue/{channel}";
     t.enqueue = admin;
     return t;

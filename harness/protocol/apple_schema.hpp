@@ -10,9 +10,8 @@ namespace mdmc::protocol {
 // MessageTypes and their keys (mdm/checkin/*.yaml: Authenticate, TokenUpdate, UserAuthenticate,
 // ...), the command report Status values and keys (mdm/commands/*.yaml), and the channel keys
 // (UDID, UserID, NeedSyncResponse, UserConfiguration, NotOnConsole). Where the article
-// "Managing MDM Devices and Users in macOS" says otherwise, the harness follows the article:
-// the article sends DeviceConfigured on the user channel in Setup Assistant, while the schema
-// lists it as device-channel only.
+// "Managing MDM Devices and Users in macOS" says otherwise, the harness follows the article and
+// says so where it does (command_schema.hpp: DeviceConfigured on the user channel).
 // Move it only together with what the harness derives from that revision.
 inline constexpr std::string_view kAppleSchemaRevision =
     "apple/device-management b6202ca (iOS 18.1 / macOS 15.1)";

@@ -253,6 +253,10 @@ std::optional<MacChannels> mac_channels(std::string_view request_type) {
                      (command->channels & detail::kUserChannel) != 0};
 }
 
+bool is_article_exemption(std::string_view request_type, const SchemaViolation& violation) {
+  return ends_user_configuration(request_type) && violation.key_path == "Command.RequestType";
+}
+
 std::vector<SchemaViolation> check_command_schema(const Command& command, bool on_user_channel) {
   Checker checker(on_user_channel);
   auto it = command.body.find("Command");

@@ -45,4 +45,19 @@ struct MacChannels {
 };
 std::optional<MacChannels> mac_channels(std::string_view request_type);
 
+// DeviceConfigured on the user channel. Apple's article "Managing MDM Devices and Users in macOS"
+// has the client in Setup Assistant answer NotNow on the user channel "until it receives a reply
+// with no additional commands (an empty body) or it receives a DeviceConfigured command on the
+// user channel", while Apple's schema lists DeviceConfigured for the device channel only. The
+// harness follows the article: a server may send it on the user channel, the client ends its
+// wait on it, and the schema's complaint about its channel is not held against the server.
+inline constexpr std::string_view kDeviceConfigured = "DeviceConfigured";
+
+// Whether a command of this RequestType ends a user's wait in Setup Assistant (see above).
+constexpr bool ends_user_configuration(std::string_view request_type) { return request_type == kDeviceConfigured; }
+
+// Whether a violation check_command_schema reported for a command of `request_type` is the
+// channel of DeviceConfigured, which the article overrides (see above).
+bool is_article_exemption(std::string_view request_type, const SchemaViolation& violation);
+
 }  // namespace mdmc::protocol

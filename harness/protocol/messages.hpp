@@ -15,12 +15,13 @@
 #include "harness/base/result.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/channel.hpp"
+#include "harness/protocol/endpoint.hpp"
 
 namespace mdmc::protocol {
 
 // Content-Types, from Apple's protocol reference: check-in vs. command (ServerURL) requests.
-inline constexpr std::string_view kCheckInContentType = "application/x-apple-aspen-mdm-checkin";
-inline constexpr std::string_view kCommandContentType = "application/x-apple-aspen-mdm; charset=UTF-8";
+inline constexpr std::string_view kCheckInContentType = endpoint_content_type(Endpoint::check_in);
+inline constexpr std::string_view kCommandContentType = endpoint_content_type(Endpoint::server);
 // What a server sends a command with.
 inline constexpr std::string_view kPlistContentType = "application/xml";
 

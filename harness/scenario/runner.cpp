@@ -5,18 +5,20 @@
 
 #include <algorithm>
 #include <exception>
+#include <latch>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <system_error>
-#include <latch>
-#include <mutex>
 #include <thread>
+#include <variant>
 
-#include "harness/net/http_client.hpp"
-#include "harness/protocol/apple_schema.hpp"
-#include "harness/protocol/messages.hpp"
 #include "harness/base/bytes.hpp"
+#include "harness/protocol/apple_schema.hpp"
+#include "harness/protocol/command_schema.hpp"
+#include "harness/protocol/messages.hpp"
+#include "harness/protocol/rules.hpp"
+#include "harness/target/session.hpp"
 
 namespace mdmc::scenario {
 namespace {
@@ -25,6 +27,9 @@ using emulator::Answer;
 using emulator::Device;
 using emulator::Message;
 using emulator::UserAgent;
+using target::describe_answer;
+using target::fill_in;
+namespace rule = protocol::rule;
 
 std::uint64_t fnv1a(std::string_view s) {
   std::uint64_t h = 1469598103934665603ull;
@@ -32,34 +37,22 @@ std::uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
-std::string excerpt(std::string_view body, std::size_t max = 160) {
-  std::string out;
-  for (char c : body.substr(0, max)) {
-    if (c == '\n' || c == '\t') out += ' ';
-    else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) out += '.';
-    else out += c;
-  }
-  if (body.size() > max) out += "...";
-  return out;
-}
-
-std::string describe(const net::Response& r) {
-  if (r.body.empty()) return fmt::format("{} with a zero-length body", r.status);
-  return fmt::format("{} with {} bytes: {}", r.status, r.body.size(), excerpt(r.body));
-}
-
-
-// Ends a case early: a failed expectation, an error, or a skip.
+// How a case ended early: a failed must-level expectation, an error, or a skip. Every step
+// returns one or nothing (the case goes on), and the runner hands it up to the case.
 struct Stop {
   Verdict verdict;
   std::string reason;
 };
+using StepEnd = std::optional<Stop>;
+
+// No verdict on the server can be reached: the harness could not send, or got no answer.
+Stop error_stop(const base::Error& error) { return Stop{Verdict::error, error.message}; }
 
 class CaseRun {
  public:
   CaseRun(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
           const std::atomic<bool>* stop)
-      : case_(c), target_(target), rules_(rules), stop_(stop), ids_(seed ^ fnv1a(c.id)) {
+      : case_(c), target_(target), rules_(rules), stop_(stop), ids_(seed ^ fnv1a(c.id)), session_(target) {
     result_.id = c.id;
     result_.title = c.title;
     result_.rules = c.rules;
@@ -67,19 +60,15 @@ class CaseRun {
 
   CaseResult run() {
     auto started = std::chrono::steady_clock::now();
-    try {
-      check_requirements();
-      build_actors();
-      if (case_.enroll) enroll();
-      for (std::size_t i = 0; i < case_.steps.size(); ++i) run_step(static_cast<int>(i), case_.steps[i]);
+    if (auto end = run_steps()) {
+      result_.verdict = end->verdict;
+      result_.reason = end->reason;
+    } else {
       result_.verdict = Verdict::pass;
       for (const auto& f : result_.findings) {
         if (!f.passed && f.level != Level::must) result_.verdict = std::max(result_.verdict, Verdict::warn);
       }
       if (result_.verdict == Verdict::warn) result_.reason = first_failed_reason();
-    } catch (const Stop& stop) {
-      result_.verdict = stop.verdict;
-      result_.reason = stop.reason;
     }
     result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
@@ -93,8 +82,20 @@ class CaseRun {
     UserAgent* user = nullptr;  // null on the device channel
   };
 
-  Level level_of(const std::string& rule) const {
-    auto it = rules_.rules.find(rule);
+  StepEnd run_steps() {
+    if (auto end = check_requirements()) return end;
+    if (auto end = build_actors()) return end;
+    if (case_.enroll) {
+      if (auto end = enroll()) return end;
+    }
+    for (std::size_t i = 0; i < case_.steps.size(); ++i) {
+      if (auto end = run_step(static_cast<int>(i), case_.steps[i])) return end;
+    }
+    return std::nullopt;
+  }
+
+  Level level_of(std::string_view rule) const {
+    auto it = rules_.rules.find(std::string(rule));
     return it == rules_.rules.end() ? Level::must : it->second.level;
   }
 
@@ -107,46 +108,49 @@ class CaseRun {
 
   // Records a finding; a failed must-level one ends the case, since later steps would build
   // on a broken state and blame the wrong rule.
-  void record(int step, const std::string& rule, bool passed, std::string expected, std::string actual,
-              std::optional<Level> lowered = std::nullopt) {
+  StepEnd record(int step, std::string_view rule, bool passed, std::string expected, std::string actual,
+                 std::optional<Level> lowered = std::nullopt) {
     Level level = lowered.value_or(level_of(rule));
     {
       std::lock_guard lock(mu_);
-      result_.findings.push_back(Finding{rule, level, passed, expected, actual, step});
+      result_.findings.push_back(Finding{std::string(rule), level, passed, expected, actual, step});
     }
     if (!passed && level == Level::must) {
-      throw Stop{Verdict::fail, fmt::format("{}: expected {}; got {}", rule, expected, actual)};
+      return Stop{Verdict::fail, fmt::format("{}: expected {}; got {}", rule, expected, actual)};
     }
+    return std::nullopt;
   }
 
-  void check_requirements() {
+  StepEnd check_requirements() {
     for (auto req : case_.requirements) {
       if (req == Requirement::enqueue && !target_.enqueue) {
-        throw Stop{Verdict::skip, "the target profile has no admin.enqueue adapter to queue commands with"};
+        return Stop{Verdict::skip, "the target profile has no admin.enqueue adapter to queue commands with"};
       }
     }
     const auto& id = target_.identity;
-    if (id.mode != IdentityMode::none && !id.issuer && id.pool.size() < case_.devices.size()) {
-      throw Stop{Verdict::skip, fmt::format("the case needs {} device identities; the profile's pool has {}",
-                                            case_.devices.size(), id.pool.size())};
+    if (!session_.can_identify(case_.devices.size())) {
+      return Stop{Verdict::skip, fmt::format("the case needs {} device identities; the profile's pool has {}",
+                                             case_.devices.size(), id.pool.size())};
     }
     bool needs_identity = false;
-    for (const auto& step : case_.steps) needs_identity = needs_identity || !step.identity_of.empty();
+    for (const auto& step : case_.steps) needs_identity = needs_identity || !step.identity_of().empty();
     if (needs_identity && id.mode == IdentityMode::none) {
-      throw Stop{Verdict::skip, "the case checks identity binding; the profile's identity mode is none"};
+      return Stop{Verdict::skip, "the case checks identity binding; the profile's identity mode is none"};
     }
     std::size_t managed = 0;
     for (const auto& d : case_.devices) {
       for (const auto& u : d.users) managed += u.managed ? 1 : 0;
     }
     if (managed > target_.managed_network_users.size()) {
-      throw Stop{Verdict::skip, fmt::format("the case needs {} managed network user(s); the profile's "
-                                            "policy.network_users.managed lists {}",
-                                            managed, target_.managed_network_users.size())};
+      return Stop{Verdict::skip, fmt::format("the case needs {} managed network user(s); the profile's "
+                                             "policy.network_users.managed lists {}",
+                                             managed, target_.managed_network_users.size())};
     }
+    return std::nullopt;
   }
 
-  void build_actors() {
+  // Each device gets its own identity (the session's); its users share it, as macOS does.
+  StepEnd build_actors() {
     std::size_t next_managed = 0;
     for (const auto& spec : case_.devices) {
       protocol::DeviceFacts facts;
@@ -157,7 +161,9 @@ class CaseRun {
       devices_.push_back(std::make_unique<Device>(facts, ids_));
       Device* device = devices_.back().get();
       actors_[spec.name] = Actor{spec.name, device, nullptr};
-      make_identity(spec.name, facts.udid);
+      if (auto added = session_.add_device(spec.name, facts.udid); !added) {
+        return Stop{Verdict::error, "could not issue a device identity: " + added.error().message};
+      }
       for (const auto& u : spec.users) {
         protocol::UserFacts user{ids_.uuid(), u.name, u.name + " (mdmconform)"};
         if (u.managed) user.user_id = target_.managed_network_users[next_managed++];
@@ -165,41 +171,17 @@ class CaseRun {
         actors_[spec.name + "/" + u.name] = Actor{spec.name, device, users_.back().get()};
       }
     }
+    return std::nullopt;
   }
 
-  // Each device gets its own identity; its users share it, as macOS does.
-  void make_identity(const std::string& device_name, const std::string& udid) {
-    const auto& id = target_.identity;
-    if (id.mode == IdentityMode::none) return;
-    if (!id.issuer) {
-      identities_[device_name] = id.pool[identities_.size()];
-      return;
-    }
-    auto issued = pki::issue_device_identity(*id.issuer, udid, id.key_type);
-    if (!issued) throw Stop{Verdict::error, "could not issue a device identity: " + issued.message()};
-    identities_[device_name] = std::move(issued).value();
+  protocol::Channel channel_of(const Actor& actor) const {
+    return actor.user ? actor.user->channel() : actor.device->channel();
   }
 
-  // One connection per actor and identity: the daemon and each agent keep their own, as on a
-  // Mac; a step under another device's identity gets one of its own.
-  net::HttpClient& client_for(const std::string& actor_name, const std::string& identity_device) {
-    auto key = actor_name + "|" + identity_device;
-    std::lock_guard lock(mu_);
-    auto& client = clients_[key];
-    if (!client) {
-      net::TlsClientConfig tls;
-      tls.trusted_ca_pem = target_.tls.ca_pem;
-      tls.insecure = target_.tls.insecure;
-      auto mode = target_.identity.mode;
-      if (mode == IdentityMode::mtls || mode == IdentityMode::both) {
-        const auto& identity = identities_.at(identity_device);
-        tls.client_cert_pem = identity.cert_pem;
-        tls.client_key_pem = identity.key_pem;
-        tls.client_chain_pem = identity.chain_pem;
-      }
-      client = std::make_unique<net::HttpClient>(target_.limits, tls);
-    }
-    return *client;
+  // Who sends: the actor, on its own connection, under its device's identity or another
+  // device's (identity_of), which gets a connection of its own.
+  target::Sender sender(const std::string& actor_name, const std::string& identity_of) const {
+    return {actor_name, identity_of.empty() ? actors_.at(actor_name).device_name : identity_of};
   }
 
   // Adds an exchange to the transcript, with a response body beyond the cap cut short.
@@ -215,32 +197,20 @@ class CaseRun {
     result_.transcript.push_back(std::move(entry));
   }
 
-  void check_interrupted() const {
-    if (stop_ && stop_->load()) throw Stop{Verdict::error, "interrupted before the case finished"};
-  }
+  bool interrupted() const { return stop_ && stop_->load(); }
 
-  // Sends a request as an actor, under its device's identity or another device's.
-  net::Exchange transmit(const std::string& actor_name, std::string identity_device, net::Request request) {
-    check_interrupted();
-    if (identity_device.empty()) identity_device = actors_.at(actor_name).device_name;
-    auto mode = target_.identity.mode;
-    if (mode == IdentityMode::signature || mode == IdentityMode::both) {
-      auto signature = pki::mdm_signature(identities_.at(identity_device), request.body);
-      if (!signature) throw Stop{Verdict::error, "could not sign the body: " + signature.message()};
-      request.headers.push_back({"Mdm-Signature", *signature});
-    }
-    return client_for(actor_name, identity_device).send(request);
+  // Sends a request as an actor, under its device's identity or another device's. Fails when
+  // the run was interrupted or the body could not be signed.
+  base::Result<net::Exchange> transmit(const std::string& actor_name, const std::string& identity_of,
+                                       net::Request request) {
+    if (interrupted()) return base::fail("interrupted before the case finished");
+    return session_.send(sender(actor_name, identity_of), std::move(request));
   }
 
   // Fills ${saved:NAME} with a saved value (a DigestChallenge).
   std::string fill_saved(std::string text) {
     std::lock_guard lock(mu_);
-    for (const auto& [name, value] : challenges_) {
-      const std::string key = "${saved:" + name + "}";
-      for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + value.size())) {
-        text.replace(pos, key.size(), value);
-      }
-    }
+    for (const auto& [name, value] : challenges_) text = fill_in(std::move(text), "${saved:" + name + "}", value);
     return text;
   }
 
@@ -286,28 +256,27 @@ class CaseRun {
     return message;
   }
 
-  // Sends one message as an actor; a transport failure ends the case as an error: the
-  // harness got no answer to judge.
-  net::Exchange send(int step, const std::string& actor_name, const Message& message, const std::string& identity_of = {}) {
-    net::Request request;
-    request.method = "PUT";
-    request.url = message.endpoint == emulator::Endpoint::check_in ? target_.check_in_url : target_.server_url;
-    request.headers.push_back({"Content-Type", message.content_type()});
-    request.body = message.bytes();
-    auto exchange = transmit(actor_name, identity_of, request);
+  // Sends one message as an actor; a transport failure is an error: the harness got no answer
+  // to judge.
+  base::Result<net::Exchange> send(int step, const std::string& actor_name, const Message& message,
+                                   const std::string& identity_of = {}) {
+    if (interrupted()) return base::fail("interrupted before the case finished");
+    auto sent = session_.send(sender(actor_name, identity_of), message);
+    if (!sent) return sent;
+    const auto& url = sent->request.url;
+    const auto& exchange = *sent;
     auto label = identity_of.empty() ? message.label : message.label + " (under " + identity_of + "'s identity)";
     keep(step, actor_name, label, exchange);
     if (!exchange.ok()) {
-      throw Stop{Verdict::error, fmt::format("{} as {}: PUT {}: no answer: {} ({})", message.label, actor_name,
-                                             request.url, net::transport_error_name(exchange.error),
-                                             exchange.error_detail)};
+      return base::fail(fmt::format("{} as {}: PUT {}: no answer: {} ({})", message.label, actor_name, url,
+                                    net::transport_error_name(exchange.error), exchange.error_detail));
     }
-    return exchange;
+    return sent;
   }
 
   static Answer answer_of(const net::Exchange& e) { return Answer{e.response->status, e.response->body}; }
 
-  void enroll() {
+  StepEnd enroll() {
     for (const auto& spec : case_.devices) {
       auto& device_actor = actors_.at(spec.name);
       std::vector<UserAgent*> local_users;
@@ -323,53 +292,65 @@ class CaseRun {
         auto stage = enrollment.stage();
         auto actor = stage == emulator::Enrollment::Stage::user_token ? names[user_index++] : spec.name;
         auto message = enrollment.next();
-        auto exchange = send(-1, actor, message);  // enrollment comes before step 0
-        enrollment.on_answer(answer_of(exchange));
+        auto sent = send(-1, actor, message);  // enrollment comes before step 0
+        if (!sent) return error_stop(sent.error());
+        enrollment.on_answer(answer_of(*sent));
         if (!enrollment.failed()) continue;
         // Only a failed setup step is a finding: a passing one is no evidence for a rule the
         // case does not name.
-        const char* rule = stage == emulator::Enrollment::Stage::authenticate   ? "ENR-AUTH"
-                           : stage == emulator::Enrollment::Stage::device_token ? "ENR-TOKEN-DEVICE"
-                                                                                : "ENR-TOKEN-USER";
-        record(-1, rule, false, "200 to " + message.label + " (enrollment)", describe(*exchange.response));
+        auto rule = stage == emulator::Enrollment::Stage::authenticate   ? rule::kEnrAuth
+                    : stage == emulator::Enrollment::Stage::device_token ? rule::kEnrTokenDevice
+                                                                         : rule::kEnrTokenUser;
+        if (auto end = record(-1, rule, false, "200 to " + message.label + " (enrollment)",
+                              describe_answer(*sent->response))) {
+          return end;
+        }
       }
     }
+    return std::nullopt;
   }
 
-  void check_exchange(int index, const Step& step, const net::Response& response) {
-    for (const auto& e : step.expect) {
+  StepEnd check_exchange(int index, const std::vector<Expectation>& expect, const net::Response& response) {
+    for (const auto& e : expect) {
       if (!e.status.empty()) {
-        record(index, e.rule, e.status.contains(response.status), "status " + e.status.describe(),
-               describe(response), e.level);
+        if (auto end = record(index, e.rule, e.status.contains(response.status), "status " + e.status.describe(),
+                              describe_answer(response), e.level)) {
+          return end;
+        }
       }
+      StepEnd body_end;
       switch (e.body) {
         case BodyExpectation::any: break;
         case BodyExpectation::empty:
-          record(index, e.rule, response.body.empty(), "a zero-length body", describe(response), e.level);
+          body_end = record(index, e.rule, response.body.empty(), "a zero-length body", describe_answer(response), e.level);
           break;
         case BodyExpectation::not_empty:
-          record(index, e.rule, !response.body.empty(), "a body", describe(response), e.level);
+          body_end = record(index, e.rule, !response.body.empty(), "a body", describe_answer(response), e.level);
           break;
         case BodyExpectation::plist:
-          record(index, e.rule, plist::parse(response.body, target_.plist_limits).ok(), "a plist body",
-                 describe(response), e.level);
+          body_end = record(index, e.rule, plist::parse(response.body, target_.plist_limits).ok(), "a plist body",
+                       describe_answer(response), e.level);
           break;
       }
+      if (body_end) return body_end;
       if (!e.body_contains.empty()) {
-        record(index, e.rule, response.body.find(e.body_contains) != std::string::npos,
-               "a body containing " + e.body_contains, describe(response), e.level);
+        if (auto end = record(index, e.rule, response.body.find(e.body_contains) != std::string::npos,
+                              "a body containing " + e.body_contains, describe_answer(response), e.level)) {
+          return end;
+        }
       }
       if (!e.has_keys.empty()) {
         auto parsed = plist::parse(response.body, target_.plist_limits);
         for (const auto& key : e.has_keys) {
           bool ok = parsed && parsed->find(key) != nullptr;
-          record(index, e.rule, ok, "a plist with " + key, describe(response), e.level);
+          if (auto end = record(index, e.rule, ok, "a plist with " + key, describe_answer(response), e.level)) return end;
         }
       }
     }
+    return std::nullopt;
   }
 
-  Message check_in_message(const Step& step) {
+  base::Result<Message> check_in_message(const CheckInStep& step) {
     auto& actor = actors_.at(step.actor);
     using protocol::MessageType;
     switch (step.message) {
@@ -378,135 +359,298 @@ class CaseRun {
       case MessageType::token_update:
         return actor.user ? actor.user->token_update(actor.device->facts()) : actor.device->token_update();
       case MessageType::user_authenticate:
-        if (!actor.user) throw Stop{Verdict::error, "UserAuthenticate needs a device/user actor"};
+        if (!actor.user) return base::fail("UserAuthenticate needs a device/user actor");
         return actor.user->user_authenticate();
       default:
-        throw Stop{Verdict::error, fmt::format("the harness does not send {} yet",
-                                               protocol::message_type_name(step.message))};
+        return base::fail(fmt::format("the harness does not send {} yet", protocol::message_type_name(step.message)));
     }
   }
 
-  void run_step(int index, const Step& step) {
-    if (step.kind == StepKind::parallel) {
-      if (step.interleave) run_interleaved(index, step);
-      else run_parallel(index, step);
-      return;
-    }
+  StepEnd run_step(int index, const Step& step) {
+    return std::visit([&](const auto& kind) { return run(index, kind); }, step.kind);
+  }
+
+  StepEnd run(int index, const CheckInStep& step) {
     auto& actor = actors_.at(step.actor);
-    switch (step.kind) {
-      case StepKind::check_in: {
-        auto message = overridden(check_in_message(step), step.override_keys);
-        auto exchange = send(index, step.actor, message, step.identity_of);
-        if (step.message == protocol::MessageType::user_authenticate) {
-          actor.user->on_user_authenticate(answer_of(exchange), target_.plist_limits);
-          if (!step.save.empty()) {
-            std::lock_guard lock(mu_);
-            challenges_[step.save] = actor.user->digest_challenge();
-          }
-        } else if (step.message == protocol::MessageType::token_update && actor.user) {
-          actor.user->on_token_update(answer_of(exchange));
-        }
-        check_exchange(index, step, *exchange.response);
-        break;
+    auto message = check_in_message(step);
+    if (!message) return error_stop(message.error());
+    auto sent = send(index, step.actor, overridden(*message, step.override_keys), step.identity_of);
+    if (!sent) return error_stop(sent.error());
+    const auto& exchange = *sent;
+    if (step.message == protocol::MessageType::user_authenticate) {
+      (void)actor.user->on_user_authenticate(answer_of(exchange), target_.plist_limits);
+      if (!step.save.empty()) {
+        std::lock_guard lock(mu_);
+        challenges_[step.save] = actor.user->digest_challenge();
       }
-      case StepKind::report: {
-        auto channel = actor.user ? actor.user->channel() : actor.device->channel();
-        std::string uuid;
-        if (step.command == "unknown") {
-          std::lock_guard lock(mu_);
-          uuid = ids_.uuid();
-        } else if (!step.command.empty()) {
-          auto saved = resolve({step.command});
-          if (saved.size() != 1) throw Stop{Verdict::error, "'" + step.command + "' does not hold exactly one command"};
-          uuid = saved.front();
-        }
-        protocol::ReportSpec spec{step.status, uuid, {}};
-        if (step.status == protocol::Status::error) spec.error_chain.push_back({12345, "MCMDMErrorDomain", "mdmconform"});
-        std::string label(protocol::status_name(step.status));
-        if (!uuid.empty()) label += " " + uuid;
-        Message message = overridden(
-            Message{emulator::Endpoint::server, label,
-                    protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)},
-            step.override_keys);
-        auto exchange = send(index, step.actor, message, step.identity_of);
-        check_exchange(index, step, *exchange.response);
-        break;
-      }
-      case StepKind::enqueue: enqueue(index, step, actor); break;
-      case StepKind::raw: {
-        auto channel = actor.user ? actor.user->channel() : actor.device->channel();
-        std::string body = step.raw;
-        auto fill = [&body](const std::string& key, const std::string& value) {
-          for (auto pos = body.find(key); pos != std::string::npos; pos = body.find(key, pos + value.size())) {
-            body.replace(pos, key.size(), value);
-          }
-        };
-        body = fill_saved(std::move(body));
-        fill("${udid}", channel.udid);
-        fill("${user_id}", channel.user_id);
-        for (const auto& [name, uuids] : saved_) {
-          if (uuids.size() == 1) fill("${command_uuid:" + name + "}", uuids.front());
-        }
-        if (body.size() < step.pad_to) body.append(step.pad_to - body.size(), ' ');
-        Message message{step.endpoint, fmt::format("raw bytes ({} bytes)", body.size()), {}};
-        net::Request request{"PUT",
-                             step.endpoint == emulator::Endpoint::check_in ? target_.check_in_url : target_.server_url,
-                             {{"Content-Type", message.content_type()}}, std::move(body)};
-        auto exchange = transmit(step.actor, step.identity_of, std::move(request));
-        keep(index, step.actor, message.label, exchange);
-        if (!exchange.ok()) {
-          throw Stop{Verdict::error, fmt::format("{} as {}: no answer: {} ({})", message.label, step.actor,
-                                                 net::transport_error_name(exchange.error), exchange.error_detail)};
-        }
-        check_exchange(index, step, *exchange.response);
-        break;
-      }
-      case StepKind::series: run_series(index, step); break;
-      case StepKind::parallel: break;  // handled above
+    } else if (step.message == protocol::MessageType::token_update && actor.user) {
+      actor.user->on_token_update(answer_of(exchange));
     }
+    return check_exchange(index, step.expect, *exchange.response);
   }
 
-  void enqueue(int index, const Step& step, Actor& actor) {
-    const auto& admin = *target_.enqueue;
-    auto channel = actor.user ? actor.user->channel() : actor.device->channel();
-    auto command = protocol::make_command(ids_.uuid(), step.request_type, step.accounts);
-    std::string url = admin.url;
-    auto replace = [&url](std::string_view key, const std::string& value) {
-      for (auto pos = url.find(key); pos != std::string::npos; pos = url.find(key, pos + value.size())) {
-        url.replace(pos, key.size(), value);
+  StepEnd run(int index, const ReportStep& step) {
+    auto& actor = actors_.at(step.actor);
+    auto channel = channel_of(actor);
+    std::string uuid;
+    if (step.command == "unknown") {
+      std::lock_guard lock(mu_);
+      uuid = ids_.uuid();
+    } else if (!step.command.empty()) {
+      auto saved = resolve({step.command});
+      if (saved.size() != 1) return Stop{Verdict::error, "'" + step.command + "' does not hold exactly one command"};
+      uuid = saved.front();
+    }
+    protocol::ReportSpec spec{step.status, uuid, {}};
+    if (step.status == protocol::Status::error) spec.error_chain.push_back({12345, "MCMDMErrorDomain", "mdmconform"});
+    std::string label(protocol::status_name(step.status));
+    if (!uuid.empty()) label += " " + uuid;
+    Message message = overridden(
+        Message{protocol::Endpoint::server, label,
+                protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)},
+        step.override_keys);
+    auto sent = send(index, step.actor, message, step.identity_of);
+    if (!sent) return error_stop(sent.error());
+    return check_exchange(index, step.expect, *sent->response);
+  }
+
+  StepEnd run(int index, const RawStep& step) {
+    auto channel = channel_of(actors_.at(step.actor));
+    std::string body = fill_saved(step.raw);
+    body = fill_in(std::move(body), "${udid}", channel.udid);
+    body = fill_in(std::move(body), "${user_id}", channel.user_id);
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [name, uuids] : saved_) {
+        if (uuids.size() == 1) body = fill_in(std::move(body), "${command_uuid:" + name + "}", uuids.front());
       }
-    };
-    bool bare_user = admin.channel_style == ChannelStyle::user_id && channel.is_user();
-    replace("{channel}", bare_user ? channel.user_id : channel.id());
-    replace("{udid}", channel.udid);
-    replace("{user_id}", channel.user_id);
-    net::Request request{admin.method, url, {{"Content-Type", "application/xml"}},
-                         plist::to_xml(plist::Value(command.body))};
-    if (!admin.basic_user.empty()) {
-      request.headers.push_back({"Authorization", "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password)});
     }
-    if (!admin_http_) {
-      admin_http_ = std::make_unique<net::HttpClient>(target_.limits,
-                                                      net::TlsClientConfig{target_.tls.ca_pem, target_.tls.insecure, {}, {}, {}});
+    if (body.size() < step.pad_to) body.append(step.pad_to - body.size(), ' ');
+    auto label = fmt::format("raw bytes ({} bytes)", body.size());
+    auto sent = transmit(step.actor, step.identity_of, session_.request_to(step.endpoint, std::move(body)));
+    if (!sent) return error_stop(sent.error());
+    const auto& exchange = *sent;
+    keep(index, step.actor, label, exchange);
+    if (!exchange.ok()) {
+      return Stop{Verdict::error, fmt::format("{} as {}: no answer: {} ({})", label, step.actor,
+                                              net::transport_error_name(exchange.error), exchange.error_detail)};
     }
-    check_interrupted();
-    auto exchange = admin_http_->send(request);
-    keep(index, "admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, exchange);
+    return check_exchange(index, step.expect, *exchange.response);
+  }
+
+  StepEnd run(int index, const EnqueueStep& step) {
+    auto channel = channel_of(actors_.at(step.actor));
+    protocol::Command command;
+    {
+      std::lock_guard lock(mu_);
+      command = protocol::make_command(ids_.uuid(), step.request_type, step.accounts);
+    }
+    if (interrupted()) return Stop{Verdict::error, "interrupted before the case finished"};
+    auto admin = session_.enqueue(channel, command.body);
+    keep(index, "admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, admin.exchange);
     // The admin adapter is how the harness sets a case up, not a rule of the protocol: when it
     // fails, no verdict on the server's MDM behaviour can be reached.
-    if (!exchange.ok()) {
-      throw Stop{Verdict::error, fmt::format("admin adapter: {} {}: no answer: {} ({})", admin.method, url,
-                                             net::transport_error_name(exchange.error), exchange.error_detail)};
+    if (!admin.accepted) return error_stop(admin.accepted.error());
+    if (!step.save.empty()) {
+      std::lock_guard lock(mu_);
+      saved_[step.save] = {command.uuid};
     }
-    const auto& codes = admin.expect_status;
-    if (std::find(codes.begin(), codes.end(), exchange.response->status) == codes.end()) {
-      throw Stop{Verdict::error, fmt::format("admin adapter: {} {} answered {}", admin.method, url,
-                                             describe(*exchange.response))};
+    if (auto end = check_exchange(index, step.expect, *admin.exchange.response)) return end;
+    session_.settle();
+    return std::nullopt;
+  }
+
+  StepEnd run(int index, const SeriesStep& step) {
+    auto series = start_series(step);
+    for (int exchanges = 0; !series.done(); ++exchanges) {
+      if (step.enqueue_after > 0 && exchanges == step.enqueue_after) {
+        EnqueueStep late;
+        late.actor = step.actor;
+        late.request_type = step.enqueue_during;
+        late.save = step.enqueue_during_save;
+        if (auto end = run(index, late)) return end;
+      }
+      if (auto end = advance(index, step, series)) return end;
     }
-    if (!step.save.empty()) saved_[step.save] = {command.uuid};
-    check_exchange(index, step, *exchange.response);
-    // An asynchronous queue (MicroMDM) has accepted the command but may not hold it yet.
-    if (admin.settle.count() > 0) std::this_thread::sleep_for(admin.settle);
+    return check_series(index, step, series.outcome());
+  }
+
+  StepEnd run(int index, const ParallelStep& step) {
+    return step.interleave ? run_interleaved(index, step) : run_parallel(index, step);
+  }
+
+  // Steps at once, each on its own thread and connection, started together: the daemon and
+  // the agents of one Mac talk to the server concurrently. The worst way a step ended is how
+  // the parallel step ends.
+  StepEnd run_parallel(int index, const ParallelStep& step) {
+    for (const auto& sub : step.steps) session_.connect(sender(sub.actor(), sub.identity_of()));
+    std::vector<StepEnd> ends(step.steps.size());
+    std::latch start(static_cast<std::ptrdiff_t>(step.steps.size()));
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < step.steps.size(); ++i) {
+      threads.emplace_back([&, i] {
+        start.arrive_and_wait();
+        // Nothing a step meets is thrown; this guards the thread against a harness bug, which
+        // would otherwise end the process.
+        try {
+          ends[i] = run_step(index, step.steps[i]);
+        } catch (const std::exception& e) {
+          ends[i] = Stop{Verdict::error, std::string("harness error in a parallel step: ") + e.what()};
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const Stop* worst = nullptr;
+    for (const auto& end : ends) {
+      if (end && (!worst || end->verdict > worst->verdict)) worst = &*end;
+    }
+    if (worst) return *worst;
+    return std::nullopt;
+  }
+
+  // Series in lockstep, one exchange each in turn: the interleaving of concurrent series made
+  // deterministic, so a server that mixes channels up is caught every time, not by chance.
+  // The parser lets only series into an interleaved step.
+  StepEnd run_interleaved(int index, const ParallelStep& step) {
+    std::vector<const SeriesStep*> subs;
+    for (const auto& sub : step.steps) subs.push_back(&std::get<SeriesStep>(sub.kind));
+    std::vector<emulator::Series> running;
+    for (const auto* sub : subs) running.push_back(start_series(*sub));
+    for (bool any = true; any;) {
+      any = false;
+      for (std::size_t i = 0; i < running.size(); ++i) {
+        if (running[i].done()) continue;
+        if (auto end = advance(index, *subs[i], running[i])) return end;
+        any = true;
+      }
+    }
+    for (std::size_t i = 0; i < running.size(); ++i) {
+      if (auto end = check_series(index, *subs[i], running[i].outcome())) return end;
+    }
+    return std::nullopt;
+  }
+
+  bool names_rule(std::string_view rule) const {
+    return std::find(case_.rules.begin(), case_.rules.end(), rule) != case_.rules.end();
+  }
+
+  // What every delivered command carries, checked in every case: its keys against Apple's
+  // schema (CMD-SCHEMA) and, for InstallProfile, one account per profile (PRF-ONE-ACCOUNT).
+  // A case that names a rule keeps the passing finding as evidence too.
+  StepEnd check_contents(int index, const SeriesStep& step, const emulator::SeriesOutcome& o) {
+    std::vector<std::string> schema_problems;
+    std::vector<std::string> bundled;
+    for (const auto& d : o.delivered) {
+      for (const auto& v : d.schema_violations) {
+        // DeviceConfigured on the user channel: the article wins over the schema (see
+        // protocol::kDeviceConfigured).
+        if (protocol::is_article_exemption(d.request_type, v)) continue;
+        schema_problems.push_back(fmt::format("{} {}: {}: {}", d.request_type, d.uuid, v.key_path, v.problem));
+      }
+      if (d.account_payloads.size() > 1) {
+        bundled.push_back(fmt::format("{} carries {} accounts ({})", d.uuid, d.account_payloads.size(),
+                                      fmt::join(d.account_payloads, ", ")));
+      }
+    }
+    if (!schema_problems.empty() || (names_rule(rule::kCmdSchema) && !o.delivered.empty())) {
+      if (auto end = record(index, rule::kCmdSchema, schema_problems.empty(),
+                            "commands whose keys, types and channel match Apple's schema for their RequestType on " + step.actor,
+                            schema_problems.empty() ? fmt::format("{} command(s), all as the schema says", o.delivered.size())
+                                                    : fmt::format("{}", fmt::join(schema_problems, "; ")))) {
+        return end;
+      }
+    }
+    bool profiles = std::any_of(o.delivered.begin(), o.delivered.end(),
+                                [](const auto& d) { return d.request_type == "InstallProfile"; });
+    if (!bundled.empty() || (names_rule(rule::kPrfOneAccount) && profiles)) {
+      return record(index, rule::kPrfOneAccount, bundled.empty(), "at most one account payload in each installed profile",
+                    bundled.empty() ? "every profile carries at most one account" : fmt::format("{}", fmt::join(bundled, "; ")));
+    }
+    return std::nullopt;
+  }
+
+  StepEnd check_series(int index, const SeriesStep& step, const emulator::SeriesOutcome& o) {
+    if (o.end == emulator::SeriesEnd::no_response) {
+      return Stop{Verdict::error, fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
+    }
+    // Every command of every series is checked for its shape; a case about CMD-SHAPE also
+    // keeps the passing finding as evidence.
+    bool shaped = o.end != emulator::SeriesEnd::bad_command;
+    if (!shaped || names_rule(rule::kCmdShape)) {
+      if (auto end = record(index, rule::kCmdShape, shaped, "every command a dict with CommandUUID and Command.RequestType",
+                            shaped ? fmt::format("{} command(s), each with both", o.delivered.size()) : o.end_detail)) {
+        return end;
+      }
+    }
+    if (auto end = check_contents(index, step, o)) return end;
+    if (!step.save.empty()) {
+      std::vector<std::string> not_now;
+      for (const auto& d : o.delivered) {
+        if (d.answered == protocol::Status::not_now &&
+            std::find(not_now.begin(), not_now.end(), d.uuid) == not_now.end()) {
+          not_now.push_back(d.uuid);
+        }
+      }
+      std::lock_guard lock(mu_);
+      saved_[step.save] = not_now;
+    }
+    std::string actual = summary(o);
+    for (const auto& e : step.expect) {
+      auto expected_uuids = resolve(e.delivered);
+      if (expected_uuids.empty() && !e.delivered.empty()) {
+        // An expectation over nothing would pass whatever the server did.
+        return Stop{Verdict::error, fmt::format("step {}: '{}' holds no command to look for", index,
+                                                fmt::join(e.delivered, ", "))};
+      }
+      for (const auto& uuid : expected_uuids) {
+        if (auto end = record(index, e.rule, o.delivered_uuid(uuid), "delivery of " + uuid + " on " + step.actor, actual,
+                              e.level)) {
+          return end;
+        }
+      }
+      for (const auto& uuid : resolve(e.not_delivered)) {
+        if (auto end = record(index, e.rule, !o.delivered_uuid(uuid), "no delivery of " + uuid + " on " + step.actor,
+                              actual, e.level)) {
+          return end;
+        }
+      }
+      if (e.delivered_count) {
+        if (auto end = record(index, e.rule, static_cast<int>(o.delivered.size()) == *e.delivered_count,
+                              fmt::format("{} command(s) delivered", *e.delivered_count), actual, e.level)) {
+          return end;
+        }
+      }
+      if (!e.ended.empty()) {
+        bool ok = std::find(e.ended.begin(), e.ended.end(), o.end) != e.ended.end();
+        std::vector<std::string_view> names;
+        for (auto end : e.ended) names.push_back(emulator::series_end_name(end));
+        if (auto end = record(index, e.rule, ok, fmt::format("the series to end with {}", fmt::join(names, " or ")),
+                              actual, e.level)) {
+          return end;
+        }
+      }
+      if (e.terminates) {
+        if (auto end = record(index, e.rule, o.end != emulator::SeriesEnd::bound_reached,
+                              fmt::format("the series to end within {} exchanges", step.series.max_exchanges), actual,
+                              e.level)) {
+          return end;
+        }
+      }
+      for (const auto& type : e.delivered_types) {
+        bool ok = std::any_of(o.delivered.begin(), o.delivered.end(),
+                              [&](const auto& d) { return d.request_type == type; });
+        if (auto end = record(index, e.rule, ok, "a " + type + " command on " + step.actor, actual, e.level)) return end;
+      }
+      if (e.no_repeat) {
+        auto repeated = o.repeated();
+        if (auto end = record(index, e.rule, repeated.empty(), "no command twice in one series",
+                              repeated.empty() ? actual : fmt::format("{} sent again; {}", fmt::join(repeated, ", "), actual),
+                              e.level)) {
+          return end;
+        }
+      }
+    }
+    return std::nullopt;
   }
 
   std::vector<std::string> resolve(const std::vector<std::string>& names) {
@@ -529,186 +673,28 @@ class CaseRun {
     return fmt::format("{} exchange(s), delivered [{}], ended {}", o.exchanges, fmt::join(parts, ", "), end);
   }
 
-  emulator::Series start_series(const Step& step) {
+  emulator::Series start_series(const SeriesStep& step) {
     auto& actor = actors_.at(step.actor);
     auto options = step.series;
     options.limits = target_.plist_limits;
-    return emulator::Series(actor.user ? actor.user->channel() : actor.device->channel(),
-                            actor.user ? std::optional(actor.user->facts()) : std::nullopt, options);
+    return emulator::Series(channel_of(actor), actor.user ? std::optional(actor.user->facts()) : std::nullopt, options);
   }
 
-  // One exchange of a series.
-  void advance(int index, const Step& step, emulator::Series& series) {
-    net::Request request{"PUT", target_.server_url, {{"Content-Type", series.next().content_type()}},
-                         series.next().bytes()};
-    auto exchange = transmit(step.actor, step.identity_of, request);
+  // One exchange of a series. No answer ends the series (SeriesEnd::no_response), which
+  // check_series turns into an error; only an interruption or a body that cannot be signed
+  // ends the step here.
+  StepEnd advance(int index, const SeriesStep& step, emulator::Series& series) {
+    auto sent = transmit(step.actor, step.identity_of,
+                         session_.request_to(protocol::Endpoint::server, series.next().bytes()));
+    if (!sent) return error_stop(sent.error());
+    const auto& exchange = *sent;
     keep(index, step.actor, series.next().label, exchange);
     if (!exchange.ok()) {
       series.on_answer({}, fmt::format("{} ({})", net::transport_error_name(exchange.error), exchange.error_detail));
     } else {
       series.on_answer(answer_of(exchange));
     }
-  }
-
-  void run_series(int index, const Step& step) {
-    auto series = start_series(step);
-    for (int exchanges = 0; !series.done(); ++exchanges) {
-      if (step.enqueue_after > 0 && exchanges == step.enqueue_after) {
-        Step late;
-        late.kind = StepKind::enqueue;
-        late.actor = step.actor;
-        late.request_type = step.enqueue_during;
-        late.save = step.enqueue_during_save;
-        enqueue(index, late, actors_.at(step.actor));
-      }
-      advance(index, step, series);
-    }
-    check_series(index, step, series.outcome());
-  }
-
-  // Steps at once, each on its own thread and connection, started together: the daemon and
-  // the agents of one Mac talk to the server concurrently. The worst way a step ended is how
-  // the parallel step ends.
-  void run_parallel(int index, const Step& step) {
-    for (const auto& sub : step.parallel) client_for(sub.actor, sub.identity_of.empty() ? actors_.at(sub.actor).device_name : sub.identity_of);
-    std::vector<std::optional<Stop>> stops(step.parallel.size());
-    std::latch start(static_cast<std::ptrdiff_t>(step.parallel.size()));
-    std::vector<std::thread> threads;
-    for (std::size_t i = 0; i < step.parallel.size(); ++i) {
-      threads.emplace_back([&, i] {
-        start.arrive_and_wait();
-        try {
-          run_step(index, step.parallel[i]);
-        } catch (const Stop& stop) {
-          stops[i] = stop;
-        } catch (const std::exception& e) {
-          stops[i] = Stop{Verdict::error, std::string("harness error in a parallel step: ") + e.what()};
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    const Stop* worst = nullptr;
-    for (const auto& stop : stops) {
-      if (stop && (!worst || stop->verdict > worst->verdict)) worst = &*stop;
-    }
-    if (worst) throw *worst;
-  }
-
-  // Series in lockstep, one exchange each in turn: the interleaving of concurrent series made
-  // deterministic, so a server that mixes channels up is caught every time, not by chance.
-  void run_interleaved(int index, const Step& step) {
-    std::vector<emulator::Series> running;
-    for (const auto& sub : step.parallel) running.push_back(start_series(sub));
-    for (bool any = true; any;) {
-      any = false;
-      for (std::size_t i = 0; i < running.size(); ++i) {
-        if (running[i].done()) continue;
-        advance(index, step.parallel[i], running[i]);
-        any = true;
-      }
-    }
-    for (std::size_t i = 0; i < running.size(); ++i) check_series(index, step.parallel[i], running[i].outcome());
-  }
-
-  bool names_rule(std::string_view rule) const {
-    return std::find(case_.rules.begin(), case_.rules.end(), rule) != case_.rules.end();
-  }
-
-  // What every delivered command carries, checked in every case: its keys against Apple's
-  // schema (CMD-SCHEMA) and, for InstallProfile, one account per profile (PRF-ONE-ACCOUNT).
-  // A case that names a rule keeps the passing finding as evidence too.
-  void check_contents(int index, const Step& step, const emulator::SeriesOutcome& o) {
-    std::vector<std::string> schema_problems;
-    std::vector<std::string> bundled;
-    for (const auto& d : o.delivered) {
-      for (const auto& v : d.schema_violations) {
-        // Apple's schema lists DeviceConfigured as device-channel only; the article sends it on
-        // the user channel in Setup Assistant, and the harness follows the article (DESIGN.md).
-        if (d.request_type == "DeviceConfigured" && v.key_path == "Command.RequestType") continue;
-        schema_problems.push_back(fmt::format("{} {}: {}: {}", d.request_type, d.uuid, v.key_path, v.problem));
-      }
-      if (d.account_payloads.size() > 1) {
-        bundled.push_back(fmt::format("{} carries {} accounts ({})", d.uuid, d.account_payloads.size(),
-                                      fmt::join(d.account_payloads, ", ")));
-      }
-    }
-    if (!schema_problems.empty() || (names_rule("CMD-SCHEMA") && !o.delivered.empty())) {
-      record(index, "CMD-SCHEMA", schema_problems.empty(),
-             "commands whose keys, types and channel match Apple's schema for their RequestType on " + step.actor,
-             schema_problems.empty() ? fmt::format("{} command(s), all as the schema says", o.delivered.size())
-                                     : fmt::format("{}", fmt::join(schema_problems, "; ")));
-    }
-    bool profiles = std::any_of(o.delivered.begin(), o.delivered.end(),
-                                [](const auto& d) { return d.request_type == "InstallProfile"; });
-    if (!bundled.empty() || (names_rule("PRF-ONE-ACCOUNT") && profiles)) {
-      record(index, "PRF-ONE-ACCOUNT", bundled.empty(), "at most one account payload in each installed profile",
-             bundled.empty() ? "every profile carries at most one account" : fmt::format("{}", fmt::join(bundled, "; ")));
-    }
-  }
-
-  void check_series(int index, const Step& step, const emulator::SeriesOutcome& o) {
-    if (o.end == emulator::SeriesEnd::no_response) {
-      throw Stop{Verdict::error, fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
-    }
-    // Every command of every series is checked for its shape; a case about CMD-SHAPE also
-    // keeps the passing finding as evidence.
-    bool shaped = o.end != emulator::SeriesEnd::bad_command;
-    bool names_shape = std::find(case_.rules.begin(), case_.rules.end(), "CMD-SHAPE") != case_.rules.end();
-    if (!shaped || names_shape) {
-      record(index, "CMD-SHAPE", shaped, "every command a dict with CommandUUID and Command.RequestType",
-             shaped ? fmt::format("{} command(s), each with both", o.delivered.size()) : o.end_detail);
-    }
-    check_contents(index, step, o);
-    if (!step.save.empty()) {
-      std::vector<std::string> not_now;
-      for (const auto& d : o.delivered) {
-        if (d.answered == protocol::Status::not_now &&
-            std::find(not_now.begin(), not_now.end(), d.uuid) == not_now.end()) {
-          not_now.push_back(d.uuid);
-        }
-      }
-      std::lock_guard lock(mu_);
-      saved_[step.save] = not_now;
-    }
-    std::string actual = summary(o);
-    for (const auto& e : step.expect) {
-      auto expected_uuids = resolve(e.delivered);
-      if (expected_uuids.empty() && !e.delivered.empty()) {
-        // An expectation over nothing would pass whatever the server did.
-        throw Stop{Verdict::error, fmt::format("step {}: '{}' holds no command to look for", index,
-                                               fmt::join(e.delivered, ", "))};
-      }
-      for (const auto& uuid : expected_uuids) {
-        record(index, e.rule, o.delivered_uuid(uuid), "delivery of " + uuid + " on " + step.actor, actual, e.level);
-      }
-      for (const auto& uuid : resolve(e.not_delivered)) {
-        record(index, e.rule, !o.delivered_uuid(uuid), "no delivery of " + uuid + " on " + step.actor, actual, e.level);
-      }
-      if (e.delivered_count) {
-        record(index, e.rule, static_cast<int>(o.delivered.size()) == *e.delivered_count,
-               fmt::format("{} command(s) delivered", *e.delivered_count), actual, e.level);
-      }
-      if (!e.ended.empty()) {
-        bool ok = std::find(e.ended.begin(), e.ended.end(), o.end) != e.ended.end();
-        std::vector<std::string_view> names;
-        for (auto end : e.ended) names.push_back(emulator::series_end_name(end));
-        record(index, e.rule, ok, fmt::format("the series to end with {}", fmt::join(names, " or ")), actual, e.level);
-      }
-      if (e.terminates) {
-        record(index, e.rule, o.end != emulator::SeriesEnd::bound_reached,
-               fmt::format("the series to end within {} exchanges", step.series.max_exchanges), actual, e.level);
-      }
-      for (const auto& type : e.delivered_types) {
-        bool ok = std::any_of(o.delivered.begin(), o.delivered.end(),
-                              [&](const auto& d) { return d.request_type == type; });
-        record(index, e.rule, ok, "a " + type + " command on " + step.actor, actual, e.level);
-      }
-      if (e.no_repeat) {
-        auto repeated = o.repeated();
-        record(index, e.rule, repeated.empty(), "no command twice in one series",
-               repeated.empty() ? actual : fmt::format("{} sent again; {}", fmt::join(repeated, ", "), actual), e.level);
-      }
-    }
+    return std::nullopt;
   }
 
   const Case& case_;
@@ -716,16 +702,14 @@ class CaseRun {
   const RuleCatalog& rules_;
   const std::atomic<bool>* stop_;
   emulator::IdentitySource ids_;
+  target::TargetSession session_;  // identities, connections, signing, the admin adapter
   CaseResult result_;
   std::vector<std::unique_ptr<Device>> devices_;
   std::vector<std::unique_ptr<UserAgent>> users_;
   std::map<std::string, Actor> actors_;
-  std::map<std::string, pki::Identity> identities_;                  // by device name
-  std::map<std::string, std::unique_ptr<net::HttpClient>> clients_;  // by actor and identity
-  std::unique_ptr<net::HttpClient> admin_http_;
   std::map<std::string, std::vector<std::string>> saved_;
   std::map<std::string, std::string> challenges_;  // saved DigestChallenges, by name
-  // Guards what parallel steps share: findings, transcript, saved values, connections, ids.
+  // Guards what parallel steps share: findings, transcript, saved values, ids.
   std::mutex mu_;
 };
 
@@ -839,30 +823,6 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
     }
   }
   return run;
-}
-
-std::optional<std::string> probe_reachable(const TargetProfile& target) {
-  net::HttpClient http(target.limits, net::TlsClientConfig{target.tls.ca_pem, target.tls.insecure, {}, {}, {}});
-  // An empty PUT: any HTTP answer, even a 400, proves the server is there.
-  net::Request request{"PUT", target.check_in_url, {{"Content-Type", std::string(protocol::kCheckInContentType)}}, ""};
-  auto exchange = http.send(request);
-  // Only a failure to connect means "unreachable"; a server that answers garbage is there, and
-  // gets verdicts for it.
-  switch (exchange.error) {
-    case net::TransportError::bad_url:
-    case net::TransportError::resolve_failed:
-    case net::TransportError::connect_failed:
-    case net::TransportError::connect_timeout:
-    // A server whose certificate the profile does not trust is, for this profile, not there.
-    case net::TransportError::tls_untrusted_certificate:
-    case net::TransportError::tls_name_mismatch:
-    case net::TransportError::tls_certificate_expired:
-    case net::TransportError::tls_handshake_failed:
-      break;
-    default:
-      return std::nullopt;
-  }
-  return fmt::format("{}: {} ({})", target.check_in_url, net::transport_error_name(exchange.error), exchange.error_detail);
 }
 
 }  // namespace mdmc::scenario

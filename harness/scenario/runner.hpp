@@ -1,6 +1,7 @@
 #pragma once
 // Runs cases against a target: builds each case's fresh synthetic devices and users, sends
-// their messages over HTTP, checks every expectation, and returns verdicts with transcripts.
+// their messages through a target::TargetSession, checks every expectation, and returns
+// verdicts with transcripts.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -48,8 +49,5 @@ CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalo
 // re-runs. The result keeps the cases' order whatever order they finished in.
 RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
                     const RuleCatalog& rules, const RunOptions& options);
-
-// A short reason when the target's check-in URL does not accept a TCP connection.
-std::optional<std::string> probe_reachable(const TargetProfile& target);
 
 }  // namespace mdmc::scenario

@@ -266,5 +266,43 @@ TEST_F(RunSuiteTest, ParallelRequestsOverlapInTheTranscriptTimes) {
   EXPECT_TRUE(overlapped) << "the device's and the user's series ran at once";
 }
 
+// A parallel step ends the case the worst way one of its steps ended: the steps' ends are
+// values handed up from each thread, and every step runs to its own end first.
+TEST_F(RunSuiteTest, AParallelStepEndsTheCaseTheWorstWayOneOfItsStepsEnded) {
+  serve([](const net::ServerRequest& request) {
+    std::this_thread::sleep_for(chr::milliseconds{20});
+    if (request.body.find("fail") != std::string::npos) return net::ServerResponse{500, {}, "", false};
+    if (request.body.find("drop") != std::string::npos) return net::ServerResponse{200, {}, "", false, {}, true};
+    return net::ServerResponse{};
+  }, 3);
+  const std::string head =
+      "schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\nenroll: false\n"
+      "devices: [{name: mac, users: [{name: alice}, {name: bob}]}]\nsteps:\n  - parallel:\n";
+  auto run_one = [&](const std::string& steps) {
+    auto c = load_case_text(head + steps, "parallel.yaml", "parallel", rules_);
+    return run_case(c, target_, rules_, 1);
+  };
+
+  auto failed = run_one(
+      "    - {raw: ok, as: mac, expect: {status: 200}}\n"
+      "    - {raw: fail, as: mac/alice, expect: {status: 200}}\n");
+  EXPECT_EQ(failed.verdict, Verdict::fail);
+  EXPECT_EQ(failed.reason, "SYN-ALL: expected status 200; got 500 with a zero-length body");
+  EXPECT_EQ(failed.transcript.size(), 2u) << "the step that passed ran to its end too";
+
+  auto errored = run_one(
+      "    - {raw: fail, as: mac, expect: {status: 200}}\n"
+      "    - {raw: drop, as: mac/alice, expect: {status: 200}}\n"
+      "    - {raw: ok, as: mac/bob, expect: {status: 200}}\n");
+  EXPECT_EQ(errored.verdict, Verdict::error) << "no answer is worse than a failed expectation";
+  EXPECT_NE(errored.reason.find("as mac/alice: no answer"), std::string::npos) << errored.reason;
+  EXPECT_EQ(errored.transcript.size(), 3u);
+
+  auto passed = run_one(
+      "    - {raw: ok, as: mac, expect: {status: 200}}\n"
+      "    - {raw: ok, as: mac/alice, expect: {status: 200}}\n");
+  EXPECT_EQ(passed.verdict, Verdict::pass) << passed.reason;
+}
+
 }  // namespace
 }  // namespace mdmc::scenario

@@ -1,36 +1,41 @@
 #pragma once
-// The conformance suite as data: the rule catalog (specs/rules.yaml), cases
-// (specs/scenarios/**/*.yaml) and target profiles (specs/targets/*.yaml), loaded and checked.
-// The format is documented in specs/README.md. Loading throws LoadError, which names the
-// file, the line and the key; nothing else in the harness throws.
+// The conformance suite as data: the rule catalog (specs/rules.yaml) and cases
+// (specs/scenarios/**/*.yaml), loaded and checked. The format is documented in specs/README.md.
+// Loading throws base::LoadError, which names the file, the line and the key; nothing else in
+// the harness throws. Target profiles are harness/target's.
 #include <filesystem>
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
+#include "harness/base/load_error.hpp"
 #include "harness/emulator/emulator.hpp"
-#include "harness/net/http_client.hpp"
-#include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/scenario/result.hpp"
+#include "harness/target/profile.hpp"
+#include "harness/target/session.hpp"
 
 namespace mdmc::scenario {
 
-class LoadError : public std::runtime_error {
- public:
-  LoadError(std::string file, int line, std::string key, const std::string& reason);
-  const std::string& file() const { return file_; }
-  int line() const { return line_; }  // from 1; 0 when the file could not be read at all
-  const std::string& key() const { return key_; }
+// The loaders' one error (base/load_error.hpp), by the name scenario's callers know.
+using LoadError = base::LoadError;
 
- private:
-  std::string file_;
-  int line_;
-  std::string key_;
-};
+// Target profiles live in harness/target; these names stay for the callers that know them here.
+using target::AdminEndpoint;
+using target::BuiltinTarget;
+using target::ChannelStyle;
+using target::IdentityConfig;
+using target::IdentityMode;
+using protocol::identity_mode_from_name;
+using protocol::identity_mode_name;
+using target::load_profile;
+using target::load_profile_text;
+using target::probe_reachable;
+using target::TargetProfile;
+using target::TlsTrust;
 
 struct RuleSpec {
   std::string id;
@@ -107,43 +112,85 @@ struct Expectation {
   std::vector<std::string> delivered_types;  // a command of each of these RequestTypes came
 };
 
-enum class StepKind { check_in, report, enqueue, series, raw, parallel };
-
-struct Step {
-  StepKind kind = StepKind::report;
+// What every step but a parallel one has.
+struct StepBase {
   int line = 0;
-  std::string actor;                     // "mac" or "mac/alice"
-  protocol::MessageType message = protocol::MessageType::authenticate;  // check_in
-  protocol::Status status = protocol::Status::idle;                     // report
-  // report with a status other than Idle: the saved command it answers, or "unknown" for a
-  // CommandUUID the server never sent.
-  std::string command;
-  protocol::UserFlags flags;                                            // report, series
-  std::string request_type;                                             // enqueue
-  std::vector<std::string> accounts;  // enqueue InstallProfile: account PayloadTypes in its profile
-  emulator::SeriesOptions series;                                       // series
-  // enqueue: the command's UUID; series: the UUIDs it answered NotNow; checkin UserAuthenticate:
-  // the DigestChallenge, usable as ${saved:NAME} in raw bytes and override values.
+  std::string actor;                  // "mac" or "mac/alice"
+  std::vector<Expectation> expect;
+};
+
+// checkin: a check-in message from the actor.
+struct CheckInStep : StepBase {
+  protocol::MessageType message = protocol::MessageType::authenticate;
+  // UserAuthenticate: the DigestChallenge is saved under this name, usable as ${saved:NAME} in
+  // raw bytes and override values.
   std::string save;
-  // raw: bytes sent as they are (after ${udid}, ${user_id} and ${command_uuid:NAME} are
-  // filled in), to the check-in or the server URL, padded with spaces to pad_to bytes.
-  std::string raw;
-  emulator::Endpoint endpoint = emulator::Endpoint::check_in;
-  std::size_t pad_to = 0;
   // Send under another device's identity (its client certificate and Mdm-Signature), to
   // check that the server binds channels to the identity they enrolled with.
   std::string identity_of;
-  Override override_keys;  // checkin and report: change the message before it is sent
-  std::vector<Expectation> expect;
-  // parallel: steps run at once, each on its own thread and connection; with interleave, series
-  // run in lockstep instead, one exchange each in turn.
-  std::vector<Step> parallel;
-  bool interleave = false;
-  // series: a command queued for the same channel after this many exchanges (0: none), to
-  // check that a command queued during a series still comes in it.
+  Override override_keys;             // change the message before it is sent
+};
+
+// report: a command report (or Idle) from the actor.
+struct ReportStep : StepBase {
+  protocol::Status status = protocol::Status::idle;
+  // With a status other than Idle: the saved command it answers, or "unknown" for a
+  // CommandUUID the server never sent.
+  std::string command;
+  protocol::UserFlags flags;
+  std::string identity_of;            // as CheckInStep::identity_of
+  Override override_keys;
+};
+
+// enqueue: a command queued for the actor's channel through the admin adapter.
+struct EnqueueStep : StepBase {
+  std::string request_type;
+  std::vector<std::string> accounts;  // InstallProfile: account PayloadTypes in its profile
+  std::string save;                   // the name the command's UUID is saved under
+};
+
+// series: Idle, then a report for each command, until the server ends the series.
+struct SeriesStep : StepBase {
+  emulator::SeriesOptions series;     // its flags are the series' NeedSyncResponse and UserConfiguration
+  std::string save;                   // the UUIDs it answered NotNow are saved under this name
+  std::string identity_of;            // as CheckInStep::identity_of
+  // A command queued for the same channel after this many exchanges (0: none), to check that a
+  // command queued during a series still comes in it.
   int enqueue_after = 0;
-  std::string enqueue_during;       // its RequestType
-  std::string enqueue_during_save;  // the name its CommandUUID is saved under
+  std::string enqueue_during;         // its RequestType
+  std::string enqueue_during_save;    // the name its CommandUUID is saved under
+};
+
+// raw: bytes sent as they are (after ${udid}, ${user_id}, ${saved:NAME} and
+// ${command_uuid:NAME} are filled in), to the check-in or the server URL, padded with spaces to
+// pad_to bytes.
+struct RawStep : StepBase {
+  std::string raw;
+  protocol::Endpoint endpoint = protocol::Endpoint::check_in;
+  std::size_t pad_to = 0;
+  std::string identity_of;            // as CheckInStep::identity_of
+};
+
+struct Step;
+
+// parallel: steps run at once, each on its own thread and connection; with interleave, series
+// run in lockstep instead, one exchange each in turn.
+struct ParallelStep {
+  int line = 0;
+  std::vector<Step> steps;
+  bool interleave = false;
+};
+
+using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, RawStep, ParallelStep>;
+
+struct Step {
+  StepKind kind;
+
+  int line() const;
+  // The actor, empty for a parallel step.
+  const std::string& actor() const;
+  // The device whose identity the step is sent under when not its actor's; empty otherwise.
+  const std::string& identity_of() const;
 };
 
 // What a case needs of the target; a profile without it skips the case.
@@ -167,76 +214,5 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
                     const RuleCatalog& rules);
 // Every *.yaml under `dir`, sorted by id.
 std::vector<Case> load_suite(const std::filesystem::path& dir, const RuleCatalog& rules);
-
-// ---- target profiles ----
-
-// How the target authenticates devices: a TLS client certificate, an Mdm-Signature header
-// over each body, or both. Every device and its users use that device's one identity.
-enum class IdentityMode { none, mtls, signature, both };
-std::string_view identity_mode_name(IdentityMode mode);
-std::optional<IdentityMode> identity_mode_from_name(std::string_view name);
-
-struct IdentityConfig {
-  IdentityMode mode = IdentityMode::none;
-  pki::KeyType key_type = pki::KeyType::ec_p256;
-  // Either the harness issues each device an identity from this CA...
-  std::optional<pki::Identity> issuer;
-  // ...or takes them, in order, from pre-issued ones (for servers with their own SCEP CA).
-  std::vector<pki::Identity> pool;
-};
-
-struct TlsTrust {
-  std::string ca_pem;     // the CA(s) the server's certificate must chain to; empty: system store
-  bool insecure = false;  // only when the profile says so; the report then says so too
-};
-
-// How a server names a channel in its API: NanoMDM "UDID" and "UDID:UserID"; MicroMDM "UDID"
-// and the bare "UserID".
-enum class ChannelStyle { udid_colon_user_id, user_id };
-
-struct AdminEndpoint {
-  std::string method = "PUT";
-  std::string url;              // with {channel}, {udid}, {user_id}
-  ChannelStyle channel_style = ChannelStyle::udid_colon_user_id;
-  std::string basic_user;       // empty: no auth
-  std::string basic_password;
-  std::vector<int> expect_status{200};
-  // The server queues asynchronously (MicroMDM answers 201 and queues later): wait this long
-  // after each enqueue before relying on it.
-  std::chrono::milliseconds settle{0};
-};
-
-struct TargetProfile {
-  std::string name;
-  std::string file;
-  std::string digest;           // sha256 of the file's bytes
-  std::string check_in_url;
-  std::string server_url;
-  std::string topic;
-  net::ClientLimits limits;
-  plist::Limits plist_limits;   // bounds on every plist the target sends
-  IdentityConfig identity;
-  TlsTrust tls;
-  std::optional<AdminEndpoint> enqueue;
-  std::vector<std::string> managed_network_users;
-  std::map<std::string, bool> declares;
-};
-
-// What the built-in reference server lends a profile: its port and its test CA. A profile
-// names them as ${builtin_port} and as `builtin` for a CA or issuer.
-struct BuiltinTarget {
-  std::uint16_t port = 0;
-  pki::Identity ca;
-};
-
-// `${builtin_port}` and `${env:NAME}` in string values are replaced; file paths are relative to
-// the profile's folder. Using a built-in value without a built-in server is an error.
-TargetProfile load_profile(const std::filesystem::path& file,
-                           const std::optional<BuiltinTarget>& builtin = std::nullopt);
-// Relative paths in the profile are taken from `base`, as from the profile's folder.
-TargetProfile load_profile_text(std::string_view yaml, const std::string& name,
-                                const std::filesystem::path& base,
-                                const std::optional<BuiltinTarget>& builtin = std::nullopt);
-
 
 }  // namespace mdmc::scenario

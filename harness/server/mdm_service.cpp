@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "harness/pki/pki.hpp"
+#include "harness/protocol/command_schema.hpp"
 #include "harness/protocol/messages.hpp"
 
 namespace mdmc::server {
@@ -730,13 +731,14 @@ net::ServerResponse MdmService::State::next_command(ChannelState& channel, const
   // Apple: the client in Setup Assistant answers NotNow "until it receives a reply with no
   // additional commands (an empty body) or it receives a DeviceConfigured command on the user
   // channel". The reference server sends DeviceConfigured once its queue is exhausted, so a
-  // harness can see both endings; Apple's schema lists DeviceConfigured as device-channel only,
-  // but the article sends it on the user channel in Setup Assistant, and the article is followed.
+  // harness can see both endings, on the user channel as the article says, though Apple's schema
+  // lists it device-channel only (protocol::kDeviceConfigured says why the article wins).
   // With the queues full it ends the series with the empty body instead, the other ending
   // Apple allows.
   if (who.is_user() && report.flags.user_configuration && !channel.device_configured_sent &&
       !faulty(Fault::no_device_configured) && channel.queue.size() < config.bounds.queued_per_channel) {
-    auto command = protocol::make_command(fmt::format("DEVICE-CONFIGURED-{:08}", ++generated), "DeviceConfigured");
+    auto command = protocol::make_command(fmt::format("DEVICE-CONFIGURED-{:08}", ++generated),
+                                          std::string(protocol::kDeviceConfigured));
     auto xml = plist::to_xml(plist::Value(command.body));
     if (make_room(1, xml.size())) {
       channel.device_configured_sent = true;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "harness/net/http.hpp"
+#include "harness/protocol/identity_mode.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/server/faults.hpp"
 #include "harness/server/seeded_bugs.hpp"
@@ -15,7 +16,7 @@
 namespace mdmc::server {
 
 // How devices prove who they are: a TLS client certificate, an Mdm-Signature header, or both.
-enum class IdentityMode { none, mtls, signature, both };
+using protocol::IdentityMode;
 
 // Bounds on what the server remembers: `serve` faces untrusted clients, and no request may
 // make it grow without bound. The defaults keep its state under about 150 MB at worst (64 MiB

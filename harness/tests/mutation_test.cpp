@@ -17,14 +17,14 @@
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc {
-namespace scenario {
+namespace protocol {
 // Test names and failure messages show the mode by name.
 void PrintTo(IdentityMode mode, std::ostream* os) { *os << identity_mode_name(mode); }
-}  // namespace scenario
+}  // namespace protocol
 
 namespace {
 
-using scenario::IdentityMode;
+using protocol::IdentityMode;
 using scenario::Verdict;
 
 std::set<std::string> failed_rules(const scenario::RunResult& run) {
@@ -87,7 +87,7 @@ TEST_P(MutationTest, FailsExactlyTheRulesTheFaultBreaks) {
   // The table for the closing note and the README, one line per fault and mode.
   std::ofstream table("mutation_table.txt", std::ios::app);
   table << fmt::format("{:<10} {:<24} expected {:<20} failed {:<20} failing cases {}\n",
-                       scenario::identity_mode_name(mode), fault.name,
+                       protocol::identity_mode_name(mode), fault.name,
                        expected.empty() ? "-" : fmt::format("{}", fmt::join(expected, ",")),
                        failed.empty() ? "-" : fmt::format("{}", fmt::join(failed, ",")),
                        std::count_if(outcome.run.cases.begin(), outcome.run.cases.end(), [](const auto& c) {
@@ -101,7 +101,7 @@ INSTANTIATE_TEST_SUITE_P(EveryFaultInEveryIdentityMode, MutationTest,
                                                               IdentityMode::signature, IdentityMode::both)),
                          [](const auto& param_info) {
                            std::string name = std::get<0>(param_info.param) + "_" +
-                                              std::string(scenario::identity_mode_name(std::get<1>(param_info.param)));
+                                              std::string(protocol::identity_mode_name(std::get<1>(param_info.param)));
                            for (auto& c : name) c = c == '-' ? '_' : c;
                            return name;
                          });

@@ -1,6 +1,6 @@
 #pragma once
 // The tables tools/gen_command_schema.py derives from Apple's schema, and the types they are
-// made of. Private to harness/protocol: command_schema.cpp and profile.cpp read them.
+// made of. Private to harness/protocol: command_schema.cpp and configuration_profile.cpp read them.
 #include <array>
 #include <cstdint>
 #include <string_view>

@@ -1,4 +1,4 @@
-#include "harness/pki/profile.hpp"
+#include "harness/pki/signed_profile.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/cms.h>
@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "harness/plist/value.hpp"
-#include "harness/protocol/profile.hpp"
+#include "harness/protocol/configuration_profile.hpp"
 #include "harness/testing/plists.hpp"
 
 namespace mdmc::pki {

@@ -1,4 +1,4 @@
-#include "harness/pki/profile.hpp"
+#include "harness/pki/signed_profile.hpp"
 
 #include <openssl/err.h>
 #include <openssl/objects.h>

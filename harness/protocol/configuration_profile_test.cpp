@@ -1,4 +1,4 @@
-#include "harness/protocol/profile.hpp"
+#include "harness/protocol/configuration_profile.hpp"
 
 #include <gtest/gtest.h>
 

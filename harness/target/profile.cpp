@@ -1,0 +1,214 @@
+#include "harness/target/profile.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+#include "harness/base/bytes.hpp"
+#include "harness/target/yaml_reader.hpp"
+
+namespace mdmc::target {
+namespace {
+
+std::string substitute(const std::string& value, const std::map<std::string, std::string>& variables,
+                       MapReader& r, const YAML::Node& at, const std::string& key) {
+  std::string out;
+  std::size_t pos = 0;
+  while (true) {
+    auto start = value.find("${", pos);
+    if (start == std::string::npos) break;
+    auto end = value.find('}', start);
+    if (end == std::string::npos) r.fail(at, "unterminated ${", key);
+    out += value.substr(pos, start - pos);
+    auto name = value.substr(start + 2, end - start - 2);
+    if (name.rfind("env:", 0) == 0) {
+      const char* env = std::getenv(name.substr(4).c_str());
+      if (!env) r.fail(at, "environment variable " + name.substr(4) + " is not set", key);
+      out += env;
+    } else if (auto it = variables.find(name); it != variables.end()) {
+      out += it->second;
+    } else {
+      r.fail(at, "${" + name + "} has no value here" +
+                     (name == "builtin_port" ? " (only the built-in server sets it)" : ""), key);
+    }
+    pos = end + 1;
+  }
+  return out + value.substr(pos);
+}
+
+}  // namespace
+
+TargetProfile load_profile(const std::filesystem::path& file, const std::optional<BuiltinTarget>& builtin) {
+  return load_profile_text(read_spec_file(file), file.string(), file.parent_path(), builtin);
+}
+
+TargetProfile load_profile_text(std::string_view text, const std::string& name,
+                                const std::filesystem::path& base,
+                                const std::optional<BuiltinTarget>& builtin) {
+  std::map<std::string, std::string> variables;
+  if (builtin) variables["builtin_port"] = std::to_string(builtin->port);
+  auto root = parse_yaml(std::string(text), name);
+  MapReader top(root, name, "");
+  check_schema_version(top);
+  TargetProfile p;
+  p.file = name;
+  p.digest = base::sha256_hex(text);
+  p.name = top.get_required<std::string>("name");
+  auto url = [&](MapReader& r, const std::string& key) {
+    auto raw = r.get_required<std::string>(key);
+    auto value = substitute(raw, variables, r, r.node(key), key);
+    if (!net::parse_url(value)) r.fail(r.node(key), "'" + value + "' is not an http:// or https:// URL", key);
+    return value;
+  };
+  {
+    MapReader urls(top.required("urls"), name, "urls");
+    p.server_url = url(urls, "server");
+    p.check_in_url = urls.has("check_in") ? url(urls, "check_in") : p.server_url;
+    urls.finish();
+  }
+  p.topic = substitute(top.get<std::string>("topic", "com.apple.mgmt.External.mdmconform"), variables, top,
+                       top.node("topic"), "topic");
+  if (auto limits = top.node("limits")) {
+    MapReader l(limits, name, "limits");
+    auto ms = [&](const std::string& key, std::chrono::milliseconds fallback) {
+      int v = l.get(key, static_cast<int>(fallback.count()));
+      if (v <= 0) l.fail(l.node(key), "must be positive", key);
+      return std::chrono::milliseconds(v);
+    };
+    p.limits.connect_timeout = ms("connect_timeout_ms", p.limits.connect_timeout);
+    p.limits.write_timeout = ms("write_timeout_ms", p.limits.write_timeout);
+    p.limits.header_timeout = ms("header_timeout_ms", p.limits.header_timeout);
+    p.limits.body_timeout = ms("body_timeout_ms", p.limits.body_timeout);
+    int body = l.get("max_body_bytes", static_cast<int>(p.limits.max_body_bytes));
+    if (body <= 0) l.fail(l.node("max_body_bytes"), "must be positive", "max_body_bytes");
+    p.limits.max_body_bytes = static_cast<std::size_t>(body);
+    // Every hop has its own deadlines, so one request may take (max_redirects + 1) times them;
+    // 20 is the most the Fetch standard (and so every browser) follows.
+    constexpr int kMostRedirects = 20;
+    int redirects = l.get("max_redirects", p.limits.max_redirects);
+    if (redirects < 0 || redirects > kMostRedirects) {
+      l.fail(l.node("max_redirects"), fmt::format("must be between 0 and {}", kMostRedirects), "max_redirects");
+    }
+    p.limits.max_redirects = redirects;
+    p.limits.redirects_off_loopback = l.get("redirects_off_loopback", p.limits.redirects_off_loopback);
+    auto bound = [&](const std::string& key, std::size_t fallback, std::size_t most) {
+      int v = l.get(key, static_cast<int>(fallback));
+      if (v <= 0 || static_cast<std::size_t>(v) > most) {
+        l.fail(l.node(key), fmt::format("must be between 1 and {}", most), key);
+      }
+      return static_cast<std::size_t>(v);
+    };
+    // Upper bounds keep a profile from turning the limits off: they guard the harness itself.
+    p.plist_limits.max_bytes = bound("plist_max_bytes", p.plist_limits.max_bytes, 64 * 1024 * 1024);
+    p.plist_limits.max_depth = bound("plist_max_depth", p.plist_limits.max_depth, 512);
+    p.plist_limits.max_nodes = bound("plist_max_nodes", p.plist_limits.max_nodes, 10'000'000);
+    l.finish();
+  }
+  if (auto admin = top.node("admin")) {
+    MapReader a(admin, name, "admin");
+    if (auto enqueue = a.node("enqueue")) {
+      MapReader e(enqueue, name, "admin.enqueue");
+      AdminEndpoint ep;
+      ep.method = e.get<std::string>("method", "PUT");
+      auto style = e.get<std::string>("channel_id", "udid:user_id");
+      if (style == "udid:user_id") ep.channel_style = ChannelStyle::udid_colon_user_id;
+      else if (style == "user_id") ep.channel_style = ChannelStyle::user_id;
+      else e.fail(e.node("channel_id"), "must be 'udid:user_id' (NanoMDM) or 'user_id' (MicroMDM)", "channel_id");
+      ep.url = url(e, "url");
+      if (auto auth = e.node("basic_auth")) {
+        MapReader b(auth, name, "admin.enqueue.basic_auth");
+        ep.basic_user = b.get_required<std::string>("user");
+        ep.basic_password = substitute(b.get_required<std::string>("password"), variables, b, b.node("password"), "password");
+        b.finish();
+      }
+      ep.expect_status = e.get<std::vector<int>>("expect_status", ep.expect_status);
+      int settle = e.get("settle_ms", 0);
+      if (settle < 0 || settle > 60000) e.fail(e.node("settle_ms"), "must be between 0 and 60000", "settle_ms");
+      ep.settle = std::chrono::milliseconds(settle);
+      e.finish();
+      p.enqueue = ep;
+    }
+    a.finish();
+  }
+  // A path, relative to the profile's folder, or `builtin`.
+  auto pem_file = [&](MapReader& r, const std::string& key) -> std::string {
+    auto value = substitute(r.get_required<std::string>(key), variables, r, r.node(key), key);
+    auto path = std::filesystem::path(value);
+    if (path.is_relative()) path = base / path;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) r.fail(r.node(key), "no file " + path.string(), key);
+    return read_spec_file(path);
+  };
+  if (auto identity = top.node("identity")) {
+    MapReader id(identity, name, "identity");
+    auto mode = protocol::identity_mode_from_name(id.get_required<std::string>("mode"));
+    if (!mode) id.fail(id.node("mode"), "must be none, mtls, signature or both", "mode");
+    p.identity.mode = *mode;
+    auto key = id.get<std::string>("key_type", "ec_p256");
+    if (key == "ec_p256") p.identity.key_type = pki::KeyType::ec_p256;
+    else if (key == "rsa2048") p.identity.key_type = pki::KeyType::rsa2048;
+    else id.fail(id.node("key_type"), "must be ec_p256 or rsa2048", "key_type");
+    if (auto issuer = id.node("issuer")) {
+      if (issuer.IsScalar() && issuer.Scalar() == "builtin") {
+        if (!builtin) id.fail(issuer, "'builtin' needs the built-in server (run without --target)", "issuer");
+        p.identity.issuer = builtin->ca;
+      } else {
+        MapReader is(issuer, name, "identity.issuer");
+        pki::Identity ca{pem_file(is, "cert"), pem_file(is, "key"), ""};
+        if (!pki::certificate_der(ca.cert_pem)) is.fail(is.node("cert"), "not a PEM certificate", "cert");
+        is.finish();
+        p.identity.issuer = ca;
+      }
+    }
+    if (auto pool = id.node("pool")) {
+      MapReader po(pool, name, "identity.pool");
+      auto dir = std::filesystem::path(substitute(po.get_required<std::string>("dir"), variables, po, po.node("dir"), "dir"));
+      if (dir.is_relative()) dir = base / dir;
+      auto password = substitute(po.get<std::string>("p12_password", ""), variables, po, po.node("p12_password"), "p12_password");
+      auto loaded = pki::load_identity_pool(dir, password);
+      if (!loaded) po.fail(po.node("dir"), loaded.message(), "dir");
+      if (loaded->empty()) po.fail(po.node("dir"), "holds no identity (*.p12, or NAME.crt with NAME.key)", "dir");
+      p.identity.pool = std::move(loaded).value();
+      po.finish();
+    }
+    if (p.identity.mode != IdentityMode::none && !p.identity.issuer && p.identity.pool.empty()) {
+      id.fail(identity, "mode " + std::string(protocol::identity_mode_name(p.identity.mode)) + " needs an issuer or a pool");
+    }
+    if (p.identity.issuer && !p.identity.pool.empty()) id.fail(identity, "give an issuer or a pool, not both");
+    id.finish();
+  }
+  if (auto tls = top.node("tls")) {
+    MapReader t(tls, name, "tls");
+    if (auto ca = t.node("ca")) {
+      if (ca.IsScalar() && ca.Scalar() == "builtin") {
+        if (!builtin) t.fail(ca, "'builtin' needs the built-in server (run without --target)", "ca");
+        p.tls.ca_pem = builtin->ca.cert_pem;
+      } else {
+        p.tls.ca_pem = pem_file(t, "ca");
+      }
+    }
+    p.tls.insecure = t.get("insecure", false);
+    t.finish();
+  }
+  if (auto policy = top.node("policy")) {
+    MapReader pol(policy, name, "policy");
+    if (auto users = pol.node("network_users")) {
+      MapReader nu(users, name, "policy.network_users");
+      p.managed_network_users = nu.get<std::vector<std::string>>("managed", {});
+      nu.finish();
+    }
+    pol.finish();
+  }
+  if (auto declares = top.node("declares")) {
+    if (!declares.IsMap()) top.fail(declares, "must be a map", "declares");
+    for (const auto& kv : declares) {
+      auto key = kv.first.as<std::string>("");
+      MapReader d(declares, name, "declares");
+      p.declares[key] = d.get(key, false);
+    }
+  }
+  top.finish();
+  return p;
+}
+
+}  // namespace mdmc::target

@@ -1,0 +1,88 @@
+#pragma once
+// The target profile: which MDM server the harness talks to and how (its URLs, deadlines and
+// bounds, how devices prove their identity, which TLS certificates it trusts, its admin API for
+// queueing commands, its policy), loaded from specs/targets/*.yaml. The format is documented in
+// specs/README.md. Loading throws base::LoadError, which names the file, the line and the key.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/net/http_client.hpp"
+#include "harness/pki/pki.hpp"
+#include "harness/plist/value.hpp"
+#include "harness/protocol/identity_mode.hpp"
+
+namespace mdmc::target {
+
+// Every device and its users use that device's one identity.
+using protocol::IdentityMode;
+
+struct IdentityConfig {
+  IdentityMode mode = IdentityMode::none;
+  pki::KeyType key_type = pki::KeyType::ec_p256;
+  // Either the harness issues each device an identity from this CA...
+  std::optional<pki::Identity> issuer;
+  // ...or takes them, in order, from pre-issued ones (for servers with their own SCEP CA).
+  std::vector<pki::Identity> pool;
+};
+
+struct TlsTrust {
+  std::string ca_pem;     // the CA(s) the server's certificate must chain to; empty: system store
+  bool insecure = false;  // only when the profile says so; the report then says so too
+};
+
+// How a server names a channel in its API: NanoMDM "UDID" and "UDID:UserID"; MicroMDM "UDID"
+// and the bare "UserID".
+enum class ChannelStyle { udid_colon_user_id, user_id };
+
+struct AdminEndpoint {
+  std::string method = "PUT";
+  std::string url;              // with {channel}, {udid}, {user_id}
+  ChannelStyle channel_style = ChannelStyle::udid_colon_user_id;
+  std::string basic_user;       // empty: no auth
+  std::string basic_password;
+  std::vector<int> expect_status{200};
+  // The server queues asynchronously (MicroMDM answers 201 and queues later): wait this long
+  // after each enqueue before relying on it.
+  std::chrono::milliseconds settle{0};
+};
+
+struct TargetProfile {
+  std::string name;
+  std::string file;
+  std::string digest;           // sha256 of the file's bytes
+  std::string check_in_url;
+  std::string server_url;
+  std::string topic;
+  net::ClientLimits limits;
+  plist::Limits plist_limits;   // bounds on every plist the target sends
+  IdentityConfig identity;
+  TlsTrust tls;
+  std::optional<AdminEndpoint> enqueue;
+  std::vector<std::string> managed_network_users;
+  std::map<std::string, bool> declares;
+};
+
+// What the built-in reference server lends a profile: its port and its test CA. A profile
+// names them as ${builtin_port} and as `builtin` for a CA or issuer.
+struct BuiltinTarget {
+  std::uint16_t port = 0;
+  pki::Identity ca;
+};
+
+// `${builtin_port}` and `${env:NAME}` in string values are replaced; file paths are relative to
+// the profile's folder. Using a built-in value without a built-in server is an error.
+TargetProfile load_profile(const std::filesystem::path& file,
+                           const std::optional<BuiltinTarget>& builtin = std::nullopt);
+// Takes YAML already in memory (fuzzers, tests); `name` stands for the file in errors, which keep
+// their line numbers. Relative paths in the profile are taken from `base`, as from its folder.
+TargetProfile load_profile_text(std::string_view yaml, const std::string& name,
+                                const std::filesystem::path& base,
+                                const std::optional<BuiltinTarget>& builtin = std::nullopt);
+
+}  // namespace mdmc::target

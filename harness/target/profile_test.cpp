@@ -1,0 +1,184 @@
+#include "harness/target/profile.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "harness/base/load_error.hpp"
+
+namespace mdmc::target {
+namespace {
+
+namespace fs = std::filesystem;
+using base::LoadError;
+
+// Each test writes its profiles into a folder of its own.
+class ProfileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mdmc_profile_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write(const std::string& name, const std::string& text) {
+    auto p = dir_ / name;
+    std::ofstream(p) << text;
+    return p;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ProfileTest, ProfileSubstitutesTheBuiltinPortAndEnvironment) {
+  ::setenv("MDMC_TEST_SECRET", "s3cret", 1);
+  auto p = write("target.yaml", R"(schema_version: 1
+name: t
+urls:
+  server: http://127.0.0.1:${builtin_port}/mdm
+admin:
+  enqueue:
+    url: http://127.0.0.1:${builtin_port}/v1/enqueue/{channel}
+    basic_auth: {user: nanomdm, password: "${env:MDMC_TEST_SECRET}"}
+)");
+  auto ca = pki::create_test_ca("t");
+  ASSERT_TRUE(ca);
+  auto profile = load_profile(p, BuiltinTarget{8080, *ca});
+  EXPECT_EQ(profile.server_url, "http://127.0.0.1:8080/mdm");
+  EXPECT_EQ(profile.check_in_url, profile.server_url);
+  ASSERT_TRUE(profile.enqueue);
+  EXPECT_EQ(profile.enqueue->basic_password, "s3cret");
+  EXPECT_EQ(profile.digest.size(), 64u);
+  EXPECT_THROW(load_profile(p), LoadError);
+}
+
+TEST_F(ProfileTest, AProfileWithABadUrlNamesTheKey) {
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: ftp://x\n");
+  try {
+    load_profile(p);
+    FAIL();
+  } catch (const LoadError& e) {
+    EXPECT_EQ(e.line(), 4);
+    EXPECT_EQ(e.key(), "urls.server");
+  }
+}
+
+TEST_F(ProfileTest, TheNanoMdmProfileLoadsWithItsCaAndApiKeyFromTheEnvironment) {
+  auto ca = pki::create_test_ca("nanomdm test CA");
+  ASSERT_TRUE(ca) << ca.message();
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key"));
+  ::setenv("NANOMDM_CA_CERT", (dir_ / "ca.crt").c_str(), 1);
+  ::setenv("NANOMDM_CA_KEY", (dir_ / "ca.key").c_str(), 1);
+  ::setenv("NANOMDM_API_KEY", "k3y", 1);
+  auto p = load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/nanomdm.yaml");
+  EXPECT_EQ(p.identity.mode, IdentityMode::signature);
+  ASSERT_TRUE(p.identity.issuer);
+  EXPECT_EQ(p.identity.issuer->cert_pem, ca->cert_pem);
+  EXPECT_EQ(p.check_in_url, p.server_url);
+  ASSERT_TRUE(p.enqueue);
+  EXPECT_EQ(p.enqueue->basic_user, "nanomdm");
+  EXPECT_EQ(p.enqueue->basic_password, "k3y");
+  EXPECT_NE(p.enqueue->url.find("nopush=1"), std::string::npos);
+  ::unsetenv("NANOMDM_API_KEY");
+  EXPECT_THROW(load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/nanomdm.yaml"), LoadError);
+}
+
+TEST_F(ProfileTest, TheMicroMdmProfileTakesIdentitiesFromAPool) {
+  auto ca = pki::create_test_ca("scep CA");
+  ASSERT_TRUE(ca) << ca.message();
+  auto device = pki::issue_device_identity(*ca, "device-1", pki::KeyType::ec_p256);
+  ASSERT_TRUE(device) << device.message();
+  fs::create_directories(dir_ / "pool");
+  ASSERT_TRUE(pki::write_identity(*device, dir_ / "pool/device-1.crt", dir_ / "pool/device-1.key"));
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "tls-ca.crt", dir_ / "tls-ca.key"));
+  ::setenv("MICROMDM_TOPIC", "com.apple.mgmt.External.test", 1);
+  ::setenv("MICROMDM_TLS_CA", (dir_ / "tls-ca.crt").c_str(), 1);
+  ::setenv("MICROMDM_IDENTITIES", (dir_ / "pool").c_str(), 1);
+  ::setenv("MICROMDM_P12_PASSWORD", "", 1);
+  ::setenv("MICROMDM_API_KEY", "k3y", 1);
+  auto p = load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/micromdm.yaml");
+  EXPECT_EQ(p.identity.pool.size(), 1u);
+  EXPECT_FALSE(p.identity.issuer);
+  EXPECT_NE(p.check_in_url, p.server_url);
+  ASSERT_TRUE(p.enqueue);
+  EXPECT_EQ(p.enqueue->channel_style, ChannelStyle::user_id);
+  EXPECT_EQ(p.enqueue->expect_status, std::vector<int>{201});
+  EXPECT_GT(p.enqueue->settle.count(), 0);
+  EXPECT_EQ(p.tls.ca_pem, ca->cert_pem);
+  EXPECT_EQ(p.topic, "com.apple.mgmt.External.test");  // topic: ${env:MICROMDM_TOPIC}
+}
+
+TEST_F(ProfileTest, AnIdentityModeWithoutIssuerOrPoolIsRejected) {
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\nidentity:\n  mode: mtls\n");
+  try {
+    load_profile(p);
+    FAIL();
+  } catch (const LoadError& e) {
+    EXPECT_EQ(e.line(), 6);
+    EXPECT_NE(std::string(e.what()).find("needs an issuer or a pool"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ProfileTest, LimitsAreReadAndCannotBeTurnedOff) {
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                "limits:\n  header_timeout_ms: 1500\n  plist_max_depth: 32\n  plist_max_nodes: 500\n");
+  auto profile = load_profile(p);
+  EXPECT_EQ(profile.limits.header_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(profile.plist_limits.max_depth, 32u);
+  EXPECT_EQ(profile.plist_limits.max_nodes, 500u);
+  auto unbounded = write("unbounded.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                           "limits:\n  plist_max_depth: 100000\n");
+  try {
+    load_profile(unbounded);
+    FAIL();
+  } catch (const LoadError& e) {
+    EXPECT_EQ(e.line(), 6);
+    EXPECT_EQ(e.key(), "limits.plist_max_depth");
+  }
+}
+
+TEST_F(ProfileTest, RedirectLimitsAreReadAndBounded) {
+  auto defaults =
+      load_profile(write("defaults.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"));
+  EXPECT_EQ(defaults.limits.max_redirects, 5);
+  EXPECT_FALSE(defaults.limits.redirects_off_loopback);
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                "limits:\n  max_redirects: 0\n  redirects_off_loopback: true\n");
+  auto profile = load_profile(p);
+  EXPECT_EQ(profile.limits.max_redirects, 0);
+  EXPECT_TRUE(profile.limits.redirects_off_loopback);
+  for (const char* bad :
+       {"max_redirects: -1", "max_redirects: 21", "max_redirects: many", "redirects_off_loopback: maybe"}) {
+    auto wrong = write("wrong.yaml", std::string("schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                                 "limits:\n  header_timeout_ms: 1500\n  ") +
+                                         bad + "\n");
+    try {
+      load_profile(wrong);
+      ADD_FAILURE() << bad;
+    } catch (const LoadError& e) {
+      EXPECT_EQ(e.line(), 7) << bad;
+      EXPECT_EQ(e.key(), "limits." + std::string(bad).substr(0, std::string(bad).find(':'))) << bad;
+    }
+  }
+}
+
+TEST_F(ProfileTest, BuiltinIsOnlyValidWithTheBuiltinServer) {
+  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\ntls:\n  ca: builtin\n");
+  EXPECT_THROW(load_profile(p), LoadError);
+}
+
+TEST_F(ProfileTest, TextProfilesTakeRelativePathsFromTheGivenFolder) {
+  auto ca = pki::create_test_ca("text CA");
+  ASSERT_TRUE(ca) << ca.message();
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key"));
+  const std::string text = "schema_version: 1\nname: t\nurls: {server: 'https://127.0.0.1:1/mdm'}\ntls: {ca: ca.crt}\n";
+  EXPECT_EQ(load_profile_text(text, "t.yaml", dir_).tls.ca_pem, ca->cert_pem);
+  EXPECT_THROW(load_profile_text(text, "t.yaml", dir_ / "elsewhere"), LoadError);
+}
+
+}  // namespace
+}  // namespace mdmc::target

@@ -1,0 +1,184 @@
+#include "harness/target/session.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "harness/base/bytes.hpp"
+#include "harness/protocol/messages.hpp"
+
+namespace mdmc::target {
+namespace {
+
+std::string excerpt(std::string_view body, std::size_t max = 160) {
+  std::string out;
+  for (char c : body.substr(0, max)) {
+    if (c == '\n' || c == '\t') out += ' ';
+    else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) out += '.';
+    else out += c;
+  }
+  if (body.size() > max) out += "...";
+  return out;
+}
+
+// The server's certificate checked against the profile's trust, and no client certificate:
+// what the admin adapter and the reachability probe connect with.
+net::TlsClientConfig server_trust(const TargetProfile& target) {
+  return net::TlsClientConfig{target.tls.ca_pem, target.tls.insecure, {}, {}, {}};
+}
+
+}  // namespace
+
+TargetSession::TargetSession(const TargetProfile& profile) : profile_(profile) {}
+
+TargetSession::~TargetSession() = default;
+
+bool TargetSession::can_identify(std::size_t devices) const {
+  const auto& id = profile_.identity;
+  return id.mode == IdentityMode::none || id.issuer || id.pool.size() >= devices;
+}
+
+base::Result<void> TargetSession::add_device(const std::string& device, const std::string& udid) {
+  const auto& id = profile_.identity;
+  if (id.mode == IdentityMode::none) return base::Ok{};
+  if (!id.issuer) {
+    // The pool's identities go to devices in the order they are added.
+    if (identities_.size() >= id.pool.size()) {
+      return base::fail("the profile's identity mode needs an issuer or a pool of identities");
+    }
+    identities_[device] = id.pool[identities_.size()];
+    return base::Ok{};
+  }
+  auto issued = pki::issue_device_identity(*id.issuer, udid, id.key_type);
+  if (!issued) return issued.error();
+  identities_[device] = std::move(issued).value();
+  return base::Ok{};
+}
+
+net::HttpClient& TargetSession::client_for(const Sender& from) {
+  auto key = from.actor + "|" + from.device;
+  std::lock_guard lock(clients_mu_);
+  auto& client = clients_[key];
+  if (!client) {
+    net::TlsClientConfig tls = server_trust(profile_);
+    if (protocol::uses_mtls(profile_.identity.mode)) {
+      const auto& identity = identities_.at(from.device);
+      tls.client_cert_pem = identity.cert_pem;
+      tls.client_key_pem = identity.key_pem;
+      tls.client_chain_pem = identity.chain_pem;
+    }
+    client = std::make_unique<net::HttpClient>(profile_.limits, tls);
+  }
+  return *client;
+}
+
+void TargetSession::connect(const Sender& from) { (void)client_for(from); }
+
+net::Request TargetSession::request_to(protocol::Endpoint to, std::string body) const {
+  net::Request request;
+  request.method = "PUT";
+  request.url = to == protocol::Endpoint::check_in ? profile_.check_in_url : profile_.server_url;
+  request.headers.push_back({"Content-Type", std::string(protocol::endpoint_content_type(to))});
+  request.body = std::move(body);
+  return request;
+}
+
+base::Result<net::Exchange> TargetSession::send(const Sender& from, net::Request request) {
+  if (protocol::signs_bodies(profile_.identity.mode)) {
+    // The signature is made for these exact bytes; one made for other bytes would be wrong.
+    std::erase_if(request.headers, [](const net::Header& h) { return h.name == "Mdm-Signature"; });
+    auto signature = pki::mdm_signature(identities_.at(from.device), request.body);
+    if (!signature) return base::fail("could not sign the body: " + signature.message());
+    request.headers.push_back({"Mdm-Signature", *signature});
+  }
+  return client_for(from).send(request);
+}
+
+net::Exchange TargetSession::send_unsigned(const Sender& from, const net::Request& request) {
+  return client_for(from).send(request);
+}
+
+base::Result<net::Exchange> TargetSession::send(const Sender& from, protocol::Endpoint to, std::string body) {
+  return send(from, request_to(to, std::move(body)));
+}
+
+base::Result<net::Exchange> TargetSession::send(const Sender& from, const emulator::Message& message) {
+  return send(from, message.endpoint, message.bytes());
+}
+
+AdminExchange TargetSession::enqueue(const protocol::Channel& channel, const plist::Dict& command) {
+  const auto& admin = *profile_.enqueue;
+  auto url = admin_url(admin, channel);
+  net::Request request{admin.method, url, {{"Content-Type", std::string(protocol::kPlistContentType)}},
+                       plist::to_xml(plist::Value(command))};
+  if (!admin.basic_user.empty()) {
+    request.headers.push_back({"Authorization", "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password)});
+  }
+  AdminExchange out;
+  {
+    std::lock_guard lock(admin_mu_);
+    if (!admin_) admin_ = std::make_unique<net::HttpClient>(profile_.limits, server_trust(profile_));
+    out.exchange = admin_->send(request);
+  }
+  const auto& exchange = out.exchange;
+  if (!exchange.ok()) {
+    out.accepted = base::fail(fmt::format("admin adapter: {} {}: no answer: {} ({})", admin.method, url,
+                                          net::transport_error_name(exchange.error), exchange.error_detail));
+  } else if (std::find(admin.expect_status.begin(), admin.expect_status.end(), exchange.response->status) ==
+             admin.expect_status.end()) {
+    out.accepted = base::fail(fmt::format("admin adapter: {} {} answered {}", admin.method, url,
+                                          describe_answer(*exchange.response)));
+  }
+  return out;
+}
+
+void TargetSession::settle() const {
+  if (profile_.enqueue && profile_.enqueue->settle.count() > 0) std::this_thread::sleep_for(profile_.enqueue->settle);
+}
+
+std::string fill_in(std::string text, std::string_view key, std::string_view value) {
+  if (key.empty()) return text;
+  for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + value.size())) {
+    text.replace(pos, key.size(), value);
+  }
+  return text;
+}
+
+std::string admin_url(const AdminEndpoint& admin, const protocol::Channel& channel) {
+  bool bare_user = admin.channel_style == ChannelStyle::user_id && channel.is_user();
+  auto url = fill_in(admin.url, "{channel}", bare_user ? channel.user_id : channel.id());
+  url = fill_in(std::move(url), "{udid}", channel.udid);
+  return fill_in(std::move(url), "{user_id}", channel.user_id);
+}
+
+std::optional<std::string> probe_reachable(const TargetProfile& target) {
+  net::HttpClient http(target.limits, server_trust(target));
+  // An empty PUT: any HTTP answer, even a 400, proves the server is there.
+  net::Request request{"PUT", target.check_in_url, {{"Content-Type", std::string(protocol::kCheckInContentType)}}, ""};
+  auto exchange = http.send(request);
+  // Only a failure to connect means "unreachable"; a server that answers garbage is there, and
+  // gets verdicts for it.
+  switch (exchange.error) {
+    case net::TransportError::bad_url:
+    case net::TransportError::resolve_failed:
+    case net::TransportError::connect_failed:
+    case net::TransportError::connect_timeout:
+    // A server whose certificate the profile does not trust is, for this profile, not there.
+    case net::TransportError::tls_untrusted_certificate:
+    case net::TransportError::tls_name_mismatch:
+    case net::TransportError::tls_certificate_expired:
+    case net::TransportError::tls_handshake_failed:
+      break;
+    default:
+      return std::nullopt;
+  }
+  return fmt::format("{}: {} ({})", target.check_in_url, net::transport_error_name(exchange.error), exchange.error_detail);
+}
+
+std::string describe_answer(const net::Response& r) {
+  if (r.body.empty()) return fmt::format("{} with a zero-length body", r.status);
+  return fmt::format("{} with {} bytes: {}", r.status, r.body.size(), excerpt(r.body));
+}
+
+}  // namespace mdmc::target

@@ -1,0 +1,114 @@
+#pragma once
+// One conversation with a target MDM server, for everything that talks to one (the scenario
+// runner, the network fuzzer): the devices' identities (issued from the profile's CA or taken
+// from its pool), one kept-alive connection per actor and identity, the Mdm-Signature over each
+// body, the profile's URLs, and its admin adapter for queueing commands. It sends whatever it is
+// given (a check-in or report body to its endpoint, exact bytes, an enqueue) and returns what
+// happened as a value; a server that does not answer is an Exchange with its transport error,
+// never an exception. Judging the answers is the caller's business.
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "harness/base/result.hpp"
+#include "harness/emulator/emulator.hpp"
+#include "harness/net/http.hpp"
+#include "harness/net/http_client.hpp"
+#include "harness/plist/value.hpp"
+#include "harness/protocol/channel.hpp"
+#include "harness/protocol/endpoint.hpp"
+#include "harness/target/profile.hpp"
+
+namespace mdmc::target {
+
+// Who sends: the actor whose connection carries the request ("mac", "mac/alice": on a Mac the
+// daemon and each user's agent keep their own), and the device whose identity (its TLS client
+// certificate and Mdm-Signature) the request is sent under, usually the actor's own.
+struct Sender {
+  std::string actor;
+  std::string device;
+};
+
+// What an enqueue through the admin adapter came to.
+struct AdminExchange {
+  net::Exchange exchange;       // as sent and answered, for the transcript
+  // An error, in words, when the adapter gave no answer or a status the profile does not expect.
+  base::Result<void> accepted;
+};
+
+class TargetSession {
+ public:
+  // `profile` must outlive the session.
+  explicit TargetSession(const TargetProfile& profile);
+  ~TargetSession();
+  TargetSession(const TargetSession&) = delete;
+  TargetSession& operator=(const TargetSession&) = delete;
+
+  const TargetProfile& profile() const { return profile_; }
+
+  // Whether the profile can give this many devices an identity each: identity mode none, an
+  // issuer, or a pool at least that large.
+  bool can_identify(std::size_t devices) const;
+  // Gives `device` its identity, one per device (its users share it, as on a Mac): issued for
+  // `udid` from the profile's issuer, or the pool's next one. Nothing to do in identity mode
+  // none. Fails with the issuer's reason, or when the pool has no identity left.
+  base::Result<void> add_device(const std::string& device, const std::string& udid);
+
+  // Makes the sender's connection now rather than at its first request (parallel steps make all
+  // theirs before any thread starts). Safe to call from several threads.
+  void connect(const Sender& from);
+
+  // A PUT to the endpoint's URL with its Content-Type: what a macOS client sends.
+  net::Request request_to(protocol::Endpoint to, std::string body) const;
+  // Sends `request` on the sender's connection, with an Mdm-Signature over its body made with the
+  // sender's device identity where the profile signs (one already there is replaced). Fails only
+  // when the body cannot be signed; no answer is an Exchange with its transport error. Senders
+  // with different connections may send from different threads at once.
+  base::Result<net::Exchange> send(const Sender& from, net::Request request);
+  // Sends `request` on the sender's connection exactly as it is, unsigned: for a caller that
+  // could not sign a body and sends it all the same (the fuzzer).
+  net::Exchange send_unsigned(const Sender& from, const net::Request& request);
+  // A check-in message or command report body to its endpoint.
+  base::Result<net::Exchange> send(const Sender& from, protocol::Endpoint to, std::string body);
+  // An emulated client's message (a check-in or a report) to its endpoint.
+  base::Result<net::Exchange> send(const Sender& from, const emulator::Message& message);
+
+  // Queues `command` (a command plist) for `channel` through the profile's admin adapter: its
+  // method and URL template, Basic auth, and expected status. The profile must have one.
+  AdminExchange enqueue(const protocol::Channel& channel, const plist::Dict& command);
+  // Waits the adapter's settle time: an asynchronous queue (MicroMDM) may not hold a command
+  // yet when it accepts it.
+  void settle() const;
+
+ private:
+  net::HttpClient& client_for(const Sender& from);
+
+  const TargetProfile& profile_;
+  std::map<std::string, pki::Identity> identities_;                  // by device
+  std::map<std::string, std::unique_ptr<net::HttpClient>> clients_;  // by actor and device
+  std::unique_ptr<net::HttpClient> admin_;
+  std::mutex clients_mu_;  // connections are made from parallel steps' threads
+  std::mutex admin_mu_;    // so is an enqueue during a series; one admin connection serves all
+};
+
+// `text` with every `key` replaced by `value`, left to right; a value that contains the key is
+// not filled again. The one substitution of the harness: `${udid}`, `${user_id}`,
+// `${saved:NAME}`, `${command_uuid:NAME}` in case bytes, `{channel}` in admin URLs.
+std::string fill_in(std::string text, std::string_view key, std::string_view value);
+
+// The admin URL for a channel: `{channel}` as the server names it (NanoMDM "UDID" or
+// "UDID:UserID"; MicroMDM the bare UserID for a user), `{udid}` and `{user_id}`.
+std::string admin_url(const AdminEndpoint& admin, const protocol::Channel& channel);
+
+// A short reason when the target's check-in URL does not accept a connection the profile
+// trusts; nothing when it answers at all, whatever it answers.
+std::optional<std::string> probe_reachable(const TargetProfile& target);
+
+// "410 with a zero-length body", "200 with 38 bytes: <?xml ...": an answer as findings quote it.
+std::string describe_answer(const net::Response& response);
+
+}  // namespace mdmc::target

@@ -1,0 +1,211 @@
+#include "harness/target/session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "harness/net/http_server.hpp"
+#include "harness/pki/pki.hpp"
+#include "harness/protocol/messages.hpp"
+
+namespace mdmc::target {
+namespace {
+
+namespace chr = std::chrono;
+
+// The real HTTP server on loopback port 0, keeping every request it got.
+class SessionTest : public ::testing::Test {
+ protected:
+  void serve(int status = 200) {
+    server_ = std::make_unique<net::HttpServer>([this, status](const net::ServerRequest& request) {
+      std::lock_guard lock(mu_);
+      requests_.push_back(request);
+      return net::ServerResponse{status, {}, "", false};
+    });
+    std::string error;
+    port_ = server_->listen("127.0.0.1", 0, &error);
+    ASSERT_NE(port_, 0) << error;
+    server_->start(2);
+    const auto base = "http://127.0.0.1:" + std::to_string(port_);
+    profile_.name = "test";
+    profile_.check_in_url = base + "/checkin";
+    profile_.server_url = base + "/mdm";
+    profile_.limits.connect_timeout = chr::milliseconds{2000};
+    profile_.limits.header_timeout = chr::milliseconds{2000};
+    profile_.limits.body_timeout = chr::milliseconds{2000};
+  }
+
+  std::vector<net::ServerRequest> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+  TargetProfile profile_;
+  std::unique_ptr<net::HttpServer> server_;
+  std::uint16_t port_ = 0;
+  std::mutex mu_;
+  std::vector<net::ServerRequest> requests_;
+};
+
+TEST_F(SessionTest, SendsACheckInToTheCheckInUrlAndAReportToTheServerUrlWithTheirContentTypes) {
+  serve();
+  TargetSession session(profile_);
+  ASSERT_TRUE(session.add_device("mac", "UDID-1").ok());
+  auto check_in = session.send({"mac", "mac"}, protocol::Endpoint::check_in, "<plist/>");
+  ASSERT_TRUE(check_in.ok()) << check_in.message();
+  ASSERT_TRUE(check_in->ok());
+  emulator::Message idle{protocol::Endpoint::server, "Idle", plist::Dict{{"Status", "Idle"}}};
+  auto report = session.send({"mac", "mac"}, idle);
+  ASSERT_TRUE(report.ok() && report->ok());
+  auto got = requests();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].method, "PUT");
+  EXPECT_EQ(got[0].target, "/checkin");
+  EXPECT_EQ(net::find_header(got[0].headers, "Content-Type"), std::string(protocol::kCheckInContentType));
+  EXPECT_EQ(got[1].target, "/mdm");
+  EXPECT_EQ(net::find_header(got[1].headers, "Content-Type"), std::string(protocol::kCommandContentType));
+  EXPECT_EQ(got[1].body, idle.bytes());
+  EXPECT_FALSE(net::find_header(got[0].headers, "Mdm-Signature")) << "identity mode none signs nothing";
+}
+
+TEST_F(SessionTest, SignsEachBodyWithTheSendersDeviceIdentity) {
+  serve();
+  auto ca = pki::create_test_ca("session test CA");
+  ASSERT_TRUE(ca);
+  profile_.identity.mode = IdentityMode::signature;
+  profile_.identity.issuer = *ca;
+  TargetSession session(profile_);
+  ASSERT_TRUE(session.add_device("mac", "UDID-1").ok());
+  auto sent = session.send({"mac", "mac"}, protocol::Endpoint::check_in, "body bytes");
+  ASSERT_TRUE(sent.ok() && sent->ok());
+  auto got = requests();
+  ASSERT_EQ(got.size(), 1u);
+  auto signature = net::find_header(got[0].headers, "Mdm-Signature");
+  ASSERT_TRUE(signature);
+  auto check = pki::verify_mdm_signature(*signature, got[0].body, ca->cert_pem);
+  EXPECT_TRUE(check.ok()) << check.message();
+
+  // A request that already carries a signature (a replayed one) is signed anew, once.
+  auto request = session.request_to(protocol::Endpoint::server, "other bytes");
+  request.headers.push_back({"Mdm-Signature", "stale"});
+  ASSERT_TRUE(session.send({"mac", "mac"}, request).ok());
+  got = requests();
+  ASSERT_EQ(got.size(), 2u);
+  int signatures = 0;
+  for (const auto& h : got[1].headers) signatures += h.name == "Mdm-Signature" ? 1 : 0;
+  EXPECT_EQ(signatures, 1);
+  EXPECT_TRUE(pki::verify_mdm_signature(*net::find_header(got[1].headers, "Mdm-Signature"), got[1].body, ca->cert_pem).ok());
+}
+
+TEST_F(SessionTest, SendsUnsignedOnlyWhenAskedTo) {
+  serve();
+  auto ca = pki::create_test_ca("session test CA");
+  ASSERT_TRUE(ca);
+  profile_.identity.mode = IdentityMode::both;
+  profile_.identity.issuer = *ca;
+  profile_.tls.insecure = true;
+  TargetSession session(profile_);
+  ASSERT_TRUE(session.add_device("mac", "UDID-1").ok());
+  auto sent = session.send_unsigned({"mac", "mac"}, session.request_to(protocol::Endpoint::server, "bytes"));
+  ASSERT_TRUE(sent.ok());
+  auto got = requests();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_FALSE(net::find_header(got[0].headers, "Mdm-Signature"));
+  EXPECT_EQ(got[0].body, "bytes");
+}
+
+TEST_F(SessionTest, KeepsOneConnectionPerActorAndIdentity) {
+  serve();
+  TargetSession session(profile_);
+  ASSERT_TRUE(session.add_device("mac", "UDID-1").ok());
+  auto first = session.send({"mac", "mac"}, protocol::Endpoint::server, "a");
+  auto again = session.send({"mac", "mac"}, protocol::Endpoint::server, "b");
+  auto agent = session.send({"mac/alice", "mac"}, protocol::Endpoint::server, "c");
+  ASSERT_TRUE(first.ok() && again.ok() && agent.ok());
+  EXPECT_FALSE(first->reused_connection);
+  EXPECT_TRUE(again->reused_connection);
+  EXPECT_FALSE(agent->reused_connection) << "each actor has a connection of its own";
+}
+
+TEST_F(SessionTest, NoAnswerIsAnExchangeWithItsTransportErrorNotAFailure) {
+  serve();
+  server_->stop();
+  TargetSession session(profile_);
+  ASSERT_TRUE(session.add_device("mac", "UDID-1").ok());
+  auto sent = session.send({"mac", "mac"}, protocol::Endpoint::check_in, "x");
+  ASSERT_TRUE(sent.ok());
+  EXPECT_FALSE(sent->ok());
+  EXPECT_NE(sent->error, net::TransportError::none);
+  EXPECT_TRUE(probe_reachable(profile_).has_value());
+}
+
+TEST_F(SessionTest, EnqueueFillsTheChannelInTheUrlAndSendsBasicAuth) {
+  serve(201);
+  AdminEndpoint admin;
+  admin.url = "http://127.0.0.1:" + std::to_string(port_) + "/v1/enqueue/{channel}?u={udid}&id={user_id}";
+  admin.basic_user = "nanomdm";
+  admin.basic_password = "secret";
+  admin.expect_status = {201};
+  profile_.enqueue = admin;
+  TargetSession session(profile_);
+  auto command = protocol::make_command("CMD-1", "ProfileList");
+  auto queued = session.enqueue({"UDID-1", "USER-1"}, command.body);
+  ASSERT_TRUE(queued.exchange.ok());
+  EXPECT_TRUE(queued.accepted.ok()) << queued.accepted.message();
+  auto got = requests();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].target, "/v1/enqueue/UDID-1:USER-1?u=UDID-1&id=USER-1");
+  EXPECT_EQ(net::find_header(got[0].headers, "Authorization"), std::string("Basic bmFub21kbTpzZWNyZXQ="));
+  EXPECT_NE(got[0].body.find("ProfileList"), std::string::npos);
+
+  // A status the profile does not expect is an error in words, with the exchange kept.
+  profile_.enqueue->expect_status = {200};
+  auto refused = session.enqueue({"UDID-1", ""}, command.body);
+  ASSERT_FALSE(refused.accepted.ok());
+  EXPECT_EQ(refused.accepted.error().message,
+            "admin adapter: PUT http://127.0.0.1:" + std::to_string(port_) +
+                "/v1/enqueue/UDID-1?u=UDID-1&id= answered 201 with a zero-length body");
+  EXPECT_TRUE(refused.exchange.ok());
+}
+
+TEST(AdminUrl, NamesAUserChannelAsTheServerDoes) {
+  AdminEndpoint admin;
+  admin.url = "https://mdm.example/{channel}";
+  protocol::Channel user{"UDID-1", "USER-1"};
+  EXPECT_EQ(admin_url(admin, user), "https://mdm.example/UDID-1:USER-1");
+  admin.channel_style = ChannelStyle::user_id;
+  EXPECT_EQ(admin_url(admin, user), "https://mdm.example/USER-1");
+  EXPECT_EQ(admin_url(admin, {"UDID-1", ""}), "https://mdm.example/UDID-1");
+}
+
+TEST(FillIn, ReplacesEveryKeyAndNeverFillsAValueAgain) {
+  EXPECT_EQ(fill_in("a ${udid} b ${udid}", "${udid}", "X"), "a X b X");
+  EXPECT_EQ(fill_in("${k}", "${k}", "${k}${k}"), "${k}${k}");
+  EXPECT_EQ(fill_in("none here", "${udid}", "X"), "none here");
+  EXPECT_EQ(fill_in("abc", "", "X"), "abc");
+}
+
+TEST(Identities, ThePoolGivesEachDeviceTheNextIdentityAndSaysWhenItRunsOut) {
+  TargetProfile profile;
+  profile.identity.mode = IdentityMode::mtls;
+  profile.identity.pool = {pki::Identity{"cert-1", "key-1", ""}, pki::Identity{"cert-2", "key-2", ""}};
+  TargetSession session(profile);
+  EXPECT_TRUE(session.can_identify(2));
+  EXPECT_FALSE(session.can_identify(3));
+  EXPECT_TRUE(session.add_device("a", "UDID-A").ok());
+  EXPECT_TRUE(session.add_device("b", "UDID-B").ok());
+  EXPECT_FALSE(session.add_device("c", "UDID-C").ok());
+}
+
+TEST(Identities, ModeNoneNeedsNone) {
+  TargetProfile profile;
+  TargetSession session(profile);
+  EXPECT_TRUE(session.can_identify(100));
+  EXPECT_TRUE(session.add_device("a", "UDID-A").ok());
+}
+
+}  // namespace
+}  // namespace mdmc::target
