@@ -123,12 +123,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   options.disabled = g_settings.disabled;
   options.trace = g_settings.trace;
   options.seed = static_cast<std::uint64_t>(getpid());
-  std::string error;
-  g_session = fuzz::Session::open(std::move(options), &error);
-  if (!g_session) {
-    std::fprintf(stderr, "target_fuzzer: %s\n", error.c_str());
+  auto opened = fuzz::Session::open(std::move(options));
+  if (!opened) {
+    std::fprintf(stderr, "target_fuzzer: %s\n", opened.message().c_str());
     std::exit(3);
   }
+  g_session = std::move(opened).value();
   std::fprintf(stderr, "target_fuzzer: enrolled %s and its user on %s (%s, %s mutator, feedback %s)\n",
                g_session->options().udid.c_str(), g_session->options().target.check_in_url.c_str(),
                g_session->options().target.name.c_str(), g_settings.byte_mutator ? "byte" : "plist",

@@ -43,6 +43,8 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return std::get<0>(state_); }
   T& operator*() & { return std::get<0>(state_); }
   T&& operator*() && { return std::get<0>(std::move(state_)); }
+  // The value, or `fallback` when there is none.
+  T value_or(T fallback) const& { return ok() ? std::get<0>(state_) : std::move(fallback); }
   // Only when !ok().
   const Error& error() const { return std::get<1>(state_); }
   // The error's text, or "ok".

@@ -82,12 +82,12 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
     std::optional<net::ServerTls> tls;
     if (auto url = net::parse_url(policy.server_url); url && url->scheme == "https") tls = keys.tls;
     out.server = std::make_unique<server::ReferenceServer>(config, tls);
-    std::string error;
-    out.port = out.server->listen("127.0.0.1", 0, &error);
-    if (out.port == 0) {
+    auto listening = out.server->listen("127.0.0.1", 0);
+    if (!listening) {
       return base::Result<Builtin>(BuiltinError::listen,
-                                   "the built-in reference server could not listen on 127.0.0.1: " + error);
+                                   "the built-in reference server could not listen on 127.0.0.1: " + listening.message());
     }
+    out.port = *listening;
     out.server->start();
     out.profile = target::load_profile(file, target::BuiltinTarget{out.port, keys.ca});
   } catch (const std::exception& e) {

@@ -144,12 +144,12 @@ int command_serve(server::Config config, const std::string& address, std::uint16
   auto fault_name = server::fault_info(config.fault).name;
   auto seeded_bug_name = server::seeded_bug_info(config.seeded_bug).name;
   server::ReferenceServer server(std::move(config), tls);
-  std::string error;
-  auto bound = server.listen(address, port, &error);
-  if (bound == 0) {
-    fmt::print(stderr, "mdmconform: cannot listen on {}:{}: {}\n", address, port, error);
+  auto listening = server.listen(address, port);
+  if (!listening) {
+    fmt::print(stderr, "mdmconform: cannot listen on {}:{}: {}\n", address, port, listening.message());
     return 3;
   }
+  const auto bound = *listening;
   fmt::print("reference MDM server on {}://{}:{} (check-in {}, commands {}, queue PUT {}{{id}}), fault: {}{}{}\n",
              tls ? "https" : "http", address, bound, server::kCheckInPath, server::kServerPath,
              server::kEnqueuePrefix, fault_name,

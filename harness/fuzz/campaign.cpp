@@ -446,9 +446,9 @@ base::Result<Replay> replay_finding(const Reproducer& finding, target::TargetPro
   session_options.user_id = finding.user_id;
   session_options.allow_remote = allow_remote;
   session_options.probe_every = 1;
-  std::string error;
-  auto session = Session::open(session_options, &error);
-  if (!session) return base::Result<Replay>(CampaignError::unreachable, error);
+  auto opened = Session::open(session_options);
+  if (!opened) return base::Result<Replay>(CampaignError::unreachable, opened.error().message);
+  auto session = std::move(opened).value();
   Replay replay;
   for (const auto& input : finding.history) replay.history.push_back({input.size(), session->send(input)});
   // The same bytes and headers, to the same endpoint of this target; the Mdm-Signature is made

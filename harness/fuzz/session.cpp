@@ -174,25 +174,22 @@ Session::Session(SessionOptions options) : options_(std::move(options)) {
 
 Session::~Session() = default;
 
-std::unique_ptr<Session> Session::open(SessionOptions options, std::string* error) {
+base::Result<std::unique_ptr<Session>> Session::open(SessionOptions options) {
   const auto& target = options.target;
   for (const auto& url : {target.check_in_url, target.server_url}) {
     if (!is_loopback_url(url) && !options.allow_remote) {
-      *error = fmt::format("{} is not a loopback address: fuzzing a remote server needs --allow-remote", url);
-      return nullptr;
+      return base::fail(fmt::format("{} is not a loopback address: fuzzing a remote server needs --allow-remote", url));
     }
   }
   std::unique_ptr<Session> session(new Session(std::move(options)));
   const auto& t = session->options_.target;
   // Issued from the profile's CA, or the pool's first identity.
   if (auto added = session->impl_->target.add_device(kFuzzDevice.device, session->options_.udid); !added) {
-    *error = t.identity.issuer ? "could not issue the fuzz device's identity: " + added.error().message
-                               : added.error().message;
-    return nullptr;
+    return base::fail(t.identity.issuer ? "could not issue the fuzz device's identity: " + added.error().message
+                               : added.error().message);
   }
   if (auto reason = session->enroll()) {
-    *error = *reason;
-    return nullptr;
+    return base::fail(*reason);
   }
   session->enqueue_commands();
   return session;

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "harness/base/result.hpp"
 #include "harness/net/http.hpp"
 #include "harness/protocol/endpoint.hpp"
 #include "harness/target/profile.hpp"
@@ -75,7 +76,7 @@ class Session {
   // Connects, enrolls the device (Authenticate, TokenUpdate) and its user (TokenUpdate), and
   // queues a command on each channel when the profile has an admin adapter. Nothing, with the
   // reason in `error`, when the target refuses or cannot be reached.
-  static std::unique_ptr<Session> open(SessionOptions options, std::string* error);
+  static base::Result<std::unique_ptr<Session>> open(SessionOptions options);
   ~Session();
 
   // The request an input becomes: the endpoint's URL, Content-Type, Mdm-Signature.

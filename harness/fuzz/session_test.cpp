@@ -17,9 +17,9 @@ namespace {
 class Served {
  public:
   explicit Served(server::Fault fault) : server_(config(fault)) {
-    std::string error;
-    port_ = server_.listen("127.0.0.1", 0, &error);
-    EXPECT_NE(port_, 0) << error;
+    auto port_listening = server_.listen("127.0.0.1", 0);
+    EXPECT_TRUE(port_listening) << port_listening.message();
+    port_ = port_listening.value_or(0);
     server_.start();
   }
   ~Served() { server_.stop(); }
@@ -56,10 +56,9 @@ std::unique_ptr<Session> open_session(const Served& served, int probe_every = 50
   SessionOptions options;
   options.target = served.target();
   options.probe_every = probe_every;
-  std::string error;
-  auto session = Session::open(options, &error);
-  EXPECT_TRUE(session) << error;
-  return session;
+  auto session = Session::open(options);
+  EXPECT_TRUE(session) << session.message();
+  return session ? std::move(session).value() : nullptr;
 }
 
 std::string device_report(protocol::Status status, const std::string& uuid = {}) {
@@ -133,9 +132,9 @@ TEST(SessionTest, AcceptedUnknownStatusFiresRobUnknownType) {
 // A server that says 200 to anything: enrollment and probes pass, garbage is "accepted".
 TEST(SessionTest, GarbageAcceptedWithTwoHundredFiresRobMalformed) {
   net::HttpServer lenient([](const net::ServerRequest&) { return net::ServerResponse{200, {}, ""}; });
-  std::string error;
-  auto port = lenient.listen("127.0.0.1", 0, &error);
-  ASSERT_NE(port, 0) << error;
+  auto port_listening = lenient.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  auto port = port_listening.value_or(0);
   lenient.start();
   Served reference(server::Fault::none);
   SessionOptions options;
@@ -143,8 +142,9 @@ TEST(SessionTest, GarbageAcceptedWithTwoHundredFiresRobMalformed) {
   options.target.check_in_url = "http://127.0.0.1:" + std::to_string(port) + "/checkin";
   options.target.server_url = "http://127.0.0.1:" + std::to_string(port) + "/mdm";
   options.target.enqueue.reset();
-  auto session = Session::open(options, &error);
-  ASSERT_TRUE(session) << error;
+  auto opened = Session::open(options);
+  ASSERT_TRUE(opened) << opened.message();
+  auto session = std::move(opened).value();
   EXPECT_EQ(session->send(device_report(protocol::Status::idle)).oracle, Oracle::none);
   auto outcome = session->send("garbage, not a plist");
   EXPECT_EQ(outcome.oracle, Oracle::rob_malformed) << outcome.detail;
@@ -162,9 +162,9 @@ TEST(SessionTest, ADroppedConnectionIsReopened) {
     r.close = true;
     return r;
   });
-  std::string error;
-  auto port = closing.listen("127.0.0.1", 0, &error);
-  ASSERT_NE(port, 0) << error;
+  auto port_listening = closing.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  auto port = port_listening.value_or(0);
   closing.start();
   Served reference(server::Fault::none);
   SessionOptions options;
@@ -172,8 +172,9 @@ TEST(SessionTest, ADroppedConnectionIsReopened) {
   options.target.check_in_url = "http://127.0.0.1:" + std::to_string(port) + "/checkin";
   options.target.server_url = "http://127.0.0.1:" + std::to_string(port) + "/mdm";
   options.target.enqueue.reset();
-  auto session = Session::open(options, &error);
-  ASSERT_TRUE(session) << error;
+  auto opened = Session::open(options);
+  ASSERT_TRUE(opened) << opened.message();
+  auto session = std::move(opened).value();
   for (int i = 0; i < 3; ++i) {
     auto outcome = session->send(device_report(protocol::Status::idle));
     EXPECT_EQ(outcome.oracle, Oracle::none) << outcome.detail;
@@ -204,9 +205,9 @@ TEST(SessionTest, DisabledOracleStaysQuiet) {
   SessionOptions options;
   options.target = served.target();
   options.disabled = {Oracle::cmd_shape};
-  std::string error;
-  auto session = Session::open(options, &error);
-  ASSERT_TRUE(session) << error;
+  auto opened = Session::open(options);
+  ASSERT_TRUE(opened) << opened.message();
+  auto session = std::move(opened).value();
   EXPECT_NE(session->send(device_report(protocol::Status::idle)).oracle, Oracle::cmd_shape);
 }
 
@@ -224,18 +225,18 @@ TEST(SessionTest, RemoteTargetIsRefusedWithoutAllowRemote) {
   SessionOptions options;
   options.target = served.target();
   options.target.check_in_url = "http://192.0.2.1/checkin";  // TEST-NET-1: never contacted
-  std::string error;
-  EXPECT_FALSE(Session::open(options, &error));
-  EXPECT_NE(error.find("--allow-remote"), std::string::npos) << error;
+  auto refused = Session::open(options);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.message().find("--allow-remote"), std::string::npos) << refused.message();
 }
 
 TEST(SessionTest, RefusedEnrollmentIsAnError) {
   Served served(server::Fault::authenticate_refused);
   SessionOptions options;
   options.target = served.target();
-  std::string error;
-  EXPECT_FALSE(Session::open(options, &error));
-  EXPECT_NE(error.find("Authenticate"), std::string::npos) << error;
+  auto refused = Session::open(options);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.message().find("Authenticate"), std::string::npos) << refused.message();
 }
 
 TEST(SessionTest, ReproducerRoundTripsAndIsWrittenWhole) {

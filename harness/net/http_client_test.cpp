@@ -61,7 +61,7 @@ struct EchoServer {
 
   EchoServer() {
     std::string error;
-    port = server.listen("127.0.0.1", 0, &error);
+    port = server.listen("127.0.0.1", 0).value_or(0);
     server.start(1);
   }
 };
@@ -186,7 +186,7 @@ TEST(HttpClient, OpensANewConnectionAfterTheServerSaidClose) {
     response.close = true;
     return response;
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   HttpClient client;
   ASSERT_TRUE(client.send(put(port)).ok());
@@ -214,7 +214,7 @@ TEST(HttpClient, ReadsNoBodyForHeadAndKeepsTheConnectionUsable) {
     response.body = "hello";
     return response;
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   HttpClient client;
   Request head = put(port, "");
@@ -374,7 +374,7 @@ TEST(HttpClient, ReportsBodyTooLargeBeyondTheBodyCap) {
     response.body = std::string(2000, 'x');
     return response;
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   auto limits = short_limits();
   limits.max_body_bytes = 1000;
@@ -431,7 +431,7 @@ struct RedirectServer {
   std::uint16_t port = 0;
 
   explicit RedirectServer(Route r) : route(std::move(r)) {
-    port = server.listen("127.0.0.1", 0, nullptr);
+    port = server.listen("127.0.0.1", 0).value_or(0);
     server.start(1);
   }
   std::vector<ServerRequest> seen() {

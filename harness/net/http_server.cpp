@@ -253,7 +253,7 @@ struct HttpServer::Impl {
   std::optional<asio::io_context> ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 
-  std::uint16_t listen(const std::string& address, std::uint16_t port, std::string* error);
+  base::Result<std::uint16_t> listen(const std::string& address, std::uint16_t port);
   void start(unsigned count);
   void run();
   void stop();
@@ -274,11 +274,8 @@ struct HttpServer::Impl {
   std::chrono::milliseconds linger_limit() const { return std::min(limits.read_timeout, kLingerLimit); }
 };
 
-std::uint16_t HttpServer::Impl::listen(const std::string& address, std::uint16_t port, std::string* error) {
-  auto fail = [error](std::string what) -> std::uint16_t {
-    if (error) *error = std::move(what);
-    return 0;
-  };
+base::Result<std::uint16_t> HttpServer::Impl::listen(const std::string& address, std::uint16_t port) {
+  auto fail = [](std::string what) { return base::Result<std::uint16_t>(base::fail(std::move(what))); };
   std::lock_guard lock(mutex);
   if (stopped || !ioc) return fail("server stopped");
   if (!tls_error.empty()) return fail(tls_error);
@@ -296,7 +293,7 @@ std::uint16_t HttpServer::Impl::listen(const std::string& address, std::uint16_t
   const auto bound = acceptor.local_endpoint(ec);
   if (ec) return fail("local_endpoint: " + ec.message());
   asio::co_spawn(*ioc, accept_loop(std::move(acceptor)), asio::detached);
-  return bound.port();
+  return std::uint16_t{bound.port()};
 }
 
 asio::awaitable<void> HttpServer::Impl::accept_loop(tcp::acceptor acceptor) {
@@ -544,8 +541,8 @@ HttpServer::HttpServer(Handler handler, ServerLimits limits, std::optional<Serve
 
 HttpServer::~HttpServer() { stop(); }
 
-std::uint16_t HttpServer::listen(const std::string& address, std::uint16_t port, std::string* error) {
-  return impl_->listen(address, port, error);
+base::Result<std::uint16_t> HttpServer::listen(const std::string& address, std::uint16_t port) {
+  return impl_->listen(address, port);
 }
 
 void HttpServer::start(unsigned threads) { impl_->start(threads); }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "harness/base/result.hpp"
 #include "harness/net/http.hpp"
 
 namespace mdmc::net {
@@ -40,10 +41,10 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and listens; port 0 picks a free port. Returns the bound port, or 0 with `error`
-  // set ("address in use") when binding fails, or when the TLS certificate or key does not
-  // load ("TLS certificate/key could not be loaded: ...").
-  std::uint16_t listen(const std::string& address, std::uint16_t port, std::string* error);
+  // Binds and listens; port 0 picks a free port. Returns the bound port, or why not ("address
+  // in use", or "TLS certificate/key could not be loaded: ..." when the TLS certificate or key
+  // does not load).
+  base::Result<std::uint16_t> listen(const std::string& address, std::uint16_t port);
   // Serves on `threads` background threads until stop().
   void start(unsigned threads = 1);
   // Blocks the caller serving until stop() is called from elsewhere (a signal handler, say).

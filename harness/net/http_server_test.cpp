@@ -45,9 +45,9 @@ TEST(HttpServer, HandsTheRequestToTheHandlerAndSendsItsResponse) {
     response.body = "created";
     return response;
   });
-  std::string error;
-  const auto port = server.listen("127.0.0.1", 0, &error);
-  ASSERT_NE(port, 0) << error;
+  auto port_listening = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  const auto port = port_listening.value_or(0);
   server.start(1);
 
   HttpClient client;
@@ -80,7 +80,7 @@ TEST(HttpServer, Answers413AndClosesWhenTheBodyExceedsTheCap) {
         return ok_response(r);
       },
       limits);
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   HttpClient client;
   const auto ex = client.send(put(port, std::string(5000, 'x')));
@@ -94,7 +94,7 @@ TEST(HttpServer, Answers413WhenAChunkedBodyGrowsPastTheCap) {
   ServerLimits limits;
   limits.max_body_bytes = 1000;
   HttpServer server(ok_response, limits);
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
@@ -110,7 +110,7 @@ TEST(HttpServer, Answers431AndClosesWhenTheHeaderExceedsTheCap) {
   ServerLimits limits;
   limits.max_header_bytes = 1024;
   HttpServer server(ok_response, limits);
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   HttpClient client;
   Request request = put(port);
@@ -122,7 +122,7 @@ TEST(HttpServer, Answers431AndClosesWhenTheHeaderExceedsTheCap) {
 
 TEST(HttpServer, Answers400ForBytesThatAreNotHttp) {
   HttpServer server(ok_response);
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
@@ -137,7 +137,7 @@ TEST(HttpServer, Answers500WhenTheHandlerThrowsAndKeepsServing) {
     if (calls++ == 0) throw std::runtime_error("scenario bug");
     return ok_response(r);
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   HttpClient client;
   const auto failed = client.send(put(port));
@@ -156,7 +156,7 @@ TEST(HttpServer, ClosesTheConnectionWhenTheHandlerAsksTo) {
     response.close = true;
     return response;
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
@@ -174,7 +174,7 @@ TEST(HttpServer, SendsContinueBeforeReadingABodyTheClientHoldsBack) {
     response.close = true;
     return response;
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
@@ -194,7 +194,7 @@ TEST(HttpServer, DropsAConnectionThatStaysIdlePastTheReadTimeout) {
   ServerLimits limits;
   limits.read_timeout = 200ms;
   HttpServer server(ok_response, limits);
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(1);
   const int fd = testing::connect_raw(port);
   ASSERT_GE(fd, 0);
@@ -212,7 +212,7 @@ TEST(HttpServer, ServesConcurrentClientsOnSeveralThreads) {
     ++calls;
     return ok_response(r);
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(2);
   constexpr int kClients = 4;
   constexpr int kRequestsEach = 10;
@@ -234,7 +234,7 @@ TEST(HttpServer, ServesConcurrentClientsOnSeveralThreads) {
 
 TEST(HttpServer, StopIsPromptIdempotentAndClosesOpenConnections) {
   HttpServer server(ok_response);
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   server.start(2);
   HttpClient kept_alive;
   ASSERT_TRUE(kept_alive.send(put(port)).ok());
@@ -254,7 +254,7 @@ TEST(HttpServer, StopIsPromptIdempotentAndClosesOpenConnections) {
 
 TEST(HttpServer, RunServesOnTheCallerThreadUntilStop) {
   HttpServer server(ok_response);
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   std::atomic<bool> returned{false};
   std::thread serving([&] {
     server.run();
@@ -272,18 +272,22 @@ TEST(HttpServer, RunServesOnTheCallerThreadUntilStop) {
 
 TEST(HttpServer, ReportsAnErrorWhenThePortIsTaken) {
   HttpServer first(ok_response);
-  const auto port = first.listen("127.0.0.1", 0, nullptr);
+  const auto port = first.listen("127.0.0.1", 0).value_or(0);
   ASSERT_NE(port, 0);
   HttpServer second(ok_response);
   std::string error;
-  EXPECT_EQ(second.listen("127.0.0.1", port, &error), 0);
+  const auto refused1 = second.listen("127.0.0.1", port);
+  EXPECT_FALSE(refused1);
+  error = refused1 ? std::string() : refused1.error().message;
   EXPECT_FALSE(error.empty());
 }
 
 TEST(HttpServer, RefusesToListenOnAnAddressThatIsNotOne) {
   HttpServer server(ok_response);
   std::string error;
-  EXPECT_EQ(server.listen("not-an-address", 0, &error), 0);
+  const auto refused2 = server.listen("not-an-address", 0);
+  EXPECT_FALSE(refused2);
+  error = refused2 ? std::string() : refused2.error().message;
   EXPECT_FALSE(error.empty());
 }
 
@@ -294,7 +298,7 @@ TEST(HttpServer, WaitsTheStallTheHandlerAsksForBeforeAnswering) {
     if (request.body == "slow") response.stall = 300ms;
     return response;
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   ASSERT_NE(port, 0);
   server.start(1);
   HttpClient client;
@@ -312,7 +316,7 @@ TEST(HttpServer, AStallOutlastsTheClientDeadlineAndStopEndsIt) {
     response.stall = std::chrono::hours(1);  // capped at kMaxServerStall
     return response;
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   ASSERT_NE(port, 0);
   server.start(1);
   ClientLimits limits;
@@ -337,7 +341,7 @@ TEST(HttpServer, ResetsTheConnectionWhenTheHandlerAsksToAndServesTheNext) {
     response.reset = request.body == "reset";
     return response;
   });
-  const auto port = server.listen("127.0.0.1", 0, nullptr);
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
   ASSERT_NE(port, 0);
   server.start(1);
   HttpClient client;

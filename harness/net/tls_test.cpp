@@ -108,7 +108,7 @@ struct RecordingServer {
               return response;
             },
             limits, std::move(tls)) {
-    port = server.listen("127.0.0.1", 0, &error);
+    port = server.listen("127.0.0.1", 0).value_or(0);
     server.start(1);
   }
 
@@ -512,21 +512,27 @@ TEST(TlsServer, ListenReportsACertificateOrKeyThatDoesNotLoad) {
   broken.key_pem = test_pki().server.key_pem;
   HttpServer server([](const ServerRequest&) { return ServerResponse{}; }, {}, broken);
   std::string error;
-  EXPECT_EQ(server.listen("127.0.0.1", 0, &error), 0);
+  const auto refused3 = server.listen("127.0.0.1", 0);
+  EXPECT_FALSE(refused3);
+  error = refused3 ? std::string() : refused3.error().message;
   EXPECT_EQ(error.rfind("TLS certificate/key could not be loaded: ", 0), 0U) << error;
 
   ServerTls mismatched = serving(test_pki().server);
   mismatched.key_pem = test_pki().client.key_pem;
   HttpServer other([](const ServerRequest&) { return ServerResponse{}; }, {}, mismatched);
   error.clear();
-  EXPECT_EQ(other.listen("127.0.0.1", 0, &error), 0);
+  const auto refused4 = other.listen("127.0.0.1", 0);
+  EXPECT_FALSE(refused4);
+  error = refused4 ? std::string() : refused4.error().message;
   EXPECT_EQ(error.rfind("TLS certificate/key could not be loaded: ", 0), 0U) << error;
 
   ServerTls bad_ca = serving(test_pki().server);
   bad_ca.client_ca_pem = "garbage";
   HttpServer third([](const ServerRequest&) { return ServerResponse{}; }, {}, bad_ca);
   error.clear();
-  EXPECT_EQ(third.listen("127.0.0.1", 0, &error), 0);
+  const auto refused5 = third.listen("127.0.0.1", 0);
+  EXPECT_FALSE(refused5);
+  error = refused5 ? std::string() : refused5.error().message;
   EXPECT_FALSE(error.empty());
 }
 

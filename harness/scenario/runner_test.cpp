@@ -41,9 +41,9 @@ class RunSuiteTest : public ::testing::Test {
 
   void serve(net::Handler handler, unsigned threads = 1) {
     server_ = std::make_unique<net::HttpServer>(std::move(handler));
-    std::string error;
-    const auto port = server_->listen("127.0.0.1", 0, &error);
-    ASSERT_NE(port, 0) << error;
+    auto port_listening = server_->listen("127.0.0.1", 0);
+    ASSERT_TRUE(port_listening) << port_listening.message();
+    const auto port = port_listening.value_or(0);
     server_->start(threads);
     const auto base = "http://127.0.0.1:" + std::to_string(port);
     target_.name = "test";

@@ -11,9 +11,8 @@ ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tl
 
 ReferenceServer::~ReferenceServer() { stop(); }
 
-std::uint16_t ReferenceServer::listen(const std::string& address, std::uint16_t port,
-                                      std::string* error) {
-  return http_->listen(address, port, error);
+base::Result<std::uint16_t> ReferenceServer::listen(const std::string& address, std::uint16_t port) {
+  return http_->listen(address, port);
 }
 
 void ReferenceServer::start() { http_->start(1); }

@@ -20,8 +20,8 @@ class ReferenceServer {
   explicit ReferenceServer(Config config, std::optional<net::ServerTls> tls = std::nullopt);
   ~ReferenceServer();
 
-  // Binds (port 0 for any free port). Returns the bound port, or 0 with `error` set.
-  std::uint16_t listen(const std::string& address, std::uint16_t port, std::string* error);
+  // Binds (port 0 for any free port). Returns the bound port, or why not.
+  base::Result<std::uint16_t> listen(const std::string& address, std::uint16_t port);
   // Serves on a background thread, until stop().
   void start();
   // Serves on the caller's thread until stop(): for `mdmconform serve`.

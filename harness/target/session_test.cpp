@@ -25,9 +25,9 @@ class SessionTest : public ::testing::Test {
       requests_.push_back(request);
       return net::ServerResponse{status, {}, "", false};
     });
-    std::string error;
-    port_ = server_->listen("127.0.0.1", 0, &error);
-    ASSERT_NE(port_, 0) << error;
+    auto port_listening = server_->listen("127.0.0.1", 0);
+    ASSERT_TRUE(port_listening) << port_listening.message();
+    port_ = port_listening.value_or(0);
     server_->start(2);
     const auto base = "http://127.0.0.1:" + std::to_string(port_);
     profile_.name = "test";

@@ -115,9 +115,9 @@ TEST_F(CliTest, AServerAnsweringGarbagePlistsGetsVerdictsNotACrash) {
   net::HttpServer server([](const net::ServerRequest&) {
     return net::ServerResponse{200, {{"Content-Type", "application/xml"}}, std::string("<plist><dict><key>\x01\xff", 20), false};
   });
-  std::string error;
-  auto port = server.listen("127.0.0.1", 0, &error);
-  ASSERT_NE(port, 0) << error;
+  auto port_listening = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  auto port = port_listening.value_or(0);
   server.start(1);
   auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(port) + " --out " + dir_.string());
   EXPECT_EQ(ran.exit_code, 1) << ran.output;
@@ -157,9 +157,9 @@ class TlsCliTest : public CliTest {
     EXPECT_TRUE(identity) << identity.message();
     server_ = std::make_unique<server::ReferenceServer>(
         config, net::ServerTls{identity->cert_pem, identity->key_pem, ca_.cert_pem, false});
-    std::string error;
-    auto port = server_->listen("127.0.0.1", 0, &error);
-    EXPECT_NE(port, 0) << error;
+    auto port_listening = server_->listen("127.0.0.1", 0);
+    EXPECT_TRUE(port_listening) << port_listening.message();
+    auto port = port_listening.value_or(0);
     server_->start();
     std::ignore = pki::write_identity(ca_, dir_ / "ca.crt", dir_ / "ca.key");
     return port;
@@ -237,9 +237,9 @@ TEST_F(TlsCliTest, AnExpiredServerCertificateExitsThreeSayingSo) {
 
 TEST_F(TlsCliTest, AFailedHandshakeWithAPlainServerExitsThreeWithinTheDeadline) {
   net::HttpServer plain([](const net::ServerRequest&) { return net::ServerResponse{}; });
-  std::string error;
-  auto port = plain.listen("127.0.0.1", 0, &error);
-  ASSERT_NE(port, 0) << error;
+  auto port_listening = plain.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  auto port = port_listening.value_or(0);
   plain.start(1);
   ASSERT_TRUE(pki::write_identity(ca_, dir_ / "ca.crt", dir_ / "ca.key"));
   auto started = std::chrono::steady_clock::now();
@@ -305,9 +305,9 @@ TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     return service.handle(request);
   }, net::ServerLimits{}, std::nullopt);
-  std::string error;
-  auto port = slow.listen("127.0.0.1", 0, &error);
-  ASSERT_NE(port, 0) << error;
+  auto port_listening = slow.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  auto port = port_listening.value_or(0);
   slow.start(2);
 
   auto out = dir_ / "out";

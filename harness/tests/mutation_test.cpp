@@ -160,9 +160,9 @@ TEST(SeededBugOverHttp, DeepNestingResetsAndALongStringOutlastsTheClientDeadline
     server::Config config;
     config.seeded_bug = probe.bug;
     server::ReferenceServer server(config);
-    std::string error;
-    auto port = server.listen("127.0.0.1", 0, &error);
-    ASSERT_NE(port, 0) << error;
+    auto port_listening = server.listen("127.0.0.1", 0);
+    ASSERT_TRUE(port_listening) << port_listening.message();
+    auto port = port_listening.value_or(0);
     server.start();
     net::ClientLimits limits;
     limits.header_timeout = std::chrono::milliseconds(300);
