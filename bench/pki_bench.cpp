@@ -48,8 +48,7 @@ void mdm_signature_2kib(benchmark::State& state, KeyType key) {
     }
     benchmark::DoNotOptimize(header);
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
-                          static_cast<int64_t>(body_2kib().size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(body_2kib().size()));
 }
 
 void verify_mdm_signature_2kib(benchmark::State& state, KeyType key) {
@@ -76,9 +75,7 @@ void verify_mdm_signature_2kib(benchmark::State& state, KeyType key) {
 BENCHMARK_CAPTURE(issue_device_identity, ec_p256, KeyType::ec_p256)->Unit(benchmark::kMicrosecond);
 // RSA key generation hunts for primes: its time varies a lot from one key to the next, so it
 // gets more time to average over.
-BENCHMARK_CAPTURE(issue_device_identity, rsa2048, KeyType::rsa2048)
-    ->Unit(benchmark::kMillisecond)
-    ->MinTime(5.0);
+BENCHMARK_CAPTURE(issue_device_identity, rsa2048, KeyType::rsa2048)->Unit(benchmark::kMillisecond)->MinTime(5.0);
 BENCHMARK_CAPTURE(mdm_signature_2kib, ec_p256, KeyType::ec_p256)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(mdm_signature_2kib, rsa2048, KeyType::rsa2048)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(verify_mdm_signature_2kib, ec_p256, KeyType::ec_p256)->Unit(benchmark::kMicrosecond);

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "harness/base/bytes.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
-#include "harness/base/bytes.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

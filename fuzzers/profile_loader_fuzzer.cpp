@@ -15,8 +15,8 @@
 #include <string>
 #include <string_view>
 
-#include "harness/pki/pki.hpp"
 #include "harness/base/load_error.hpp"
+#include "harness/pki/pki.hpp"
 #include "harness/target/profile.hpp"
 
 namespace {
@@ -34,8 +34,10 @@ struct Fixture {
     if (!ca) fail(ca.message());
     auto device = mdmc::pki::issue_device_identity(*ca, "device-1", mdmc::pki::KeyType::ec_p256);
     if (!device) fail(device.message());
-    if (auto written = mdmc::pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key"); !written) fail(written.message());
-    if (auto written = mdmc::pki::write_identity(*device, dir / "pool/device-1.crt", dir / "pool/device-1.key"); !written) {
+    if (auto written = mdmc::pki::write_identity(*ca, dir / "ca.crt", dir / "ca.key"); !written)
+      fail(written.message());
+    if (auto written = mdmc::pki::write_identity(*device, dir / "pool/device-1.crt", dir / "pool/device-1.key");
+        !written) {
       fail(written.message());
     }
     builtin = mdmc::target::BuiltinTarget{8443, *ca};
@@ -70,8 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto& f = fixture();
   std::string_view yaml(reinterpret_cast<const char*>(data), size);
   try {
-    (void)mdmc::target::load_profile_text(yaml, "fuzz-target.yaml", f.dir,
-                                            size % 2 == 0 ? f.builtin : std::nullopt);
+    (void)mdmc::target::load_profile_text(yaml, "fuzz-target.yaml", f.dir, size % 2 == 0 ? f.builtin : std::nullopt);
   } catch (const mdmc::base::LoadError&) {
     // The profile is wrong, and the error says where: the expected outcome for most inputs.
   }

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // client's reports to the commands in the first ones.
   emulator::SeriesOptions options;
   options.max_exchanges = 16;
-  options.policy = size % 2 ? emulator::AnswerPolicy::acknowledge : emulator::AnswerPolicy::not_now_until_device_configured;
+  options.policy =
+      size % 2 ? emulator::AnswerPolicy::acknowledge : emulator::AnswerPolicy::not_now_until_device_configured;
   options.flags.user_configuration = size % 3 == 0;
   emulator::Series series(protocol::Channel{"UDID", "USER"}, protocol::UserFacts{"USER", "u", "U"}, options);
   std::size_t start = 0;

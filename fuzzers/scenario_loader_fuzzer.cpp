@@ -41,7 +41,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     (void)mdmc::scenario::load_rules_text(yaml, "rules.yaml");
-  } catch (const mdmc::base::LoadError&) {
-  }
+  } catch (const mdmc::base::LoadError&) {}
   return 0;
 }

@@ -78,9 +78,12 @@ server::Config config_for(std::string_view first_line) {
   auto fault_name = first_line.substr(0, space);
   auto mode = space == std::string_view::npos ? std::string_view{} : first_line.substr(space + 1);
   config.fault = server::fault_from_name(fault_name).value_or(server::Fault::none);
-  if (mode == "mtls") config.identity_mode = server::IdentityMode::mtls;
-  else if (mode == "signature") config.identity_mode = server::IdentityMode::signature;
-  else if (mode == "both") config.identity_mode = server::IdentityMode::both;
+  if (mode == "mtls")
+    config.identity_mode = server::IdentityMode::mtls;
+  else if (mode == "signature")
+    config.identity_mode = server::IdentityMode::signature;
+  else if (mode == "both")
+    config.identity_mode = server::IdentityMode::both;
   config.client_ca_pem = identities().ca.cert_pem;
   config.managed_network_users = {"7D9F5A0E-0B52-4C39-9A49-2E1C6A3B8D10"};
   config.digest_challenge = "fuzz-challenge";
@@ -112,7 +115,7 @@ net::ServerRequest request_from(std::string_view piece) {
     if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     if (name == "X-Client-Certificate") {
       request.tls = true;
-      request.peer_certificate_der = value == "device" ? ids.device_der
+      request.peer_certificate_der = value == "device"  ? ids.device_der
                                      : value == "other" ? ids.other_der
                                                         : std::string(value);
     } else if (name == "X-Peer") {
@@ -145,7 +148,8 @@ void check_answer(const net::ServerRequest& request, const net::ServerResponse& 
   if (!parsed) fail(where + ": the correct server sent a plist that does not parse: " + parsed.message());
   bool command = protocol::decode_command(*parsed).ok();
   bool challenge = parsed->string_at("DigestChallenge").has_value();
-  if (!command && !challenge) fail(where + ": the correct server sent a plist that is neither a command nor a challenge");
+  if (!command && !challenge)
+    fail(where + ": the correct server sent a plist that is neither a command nor a challenge");
 }
 
 void check_bounds(const server::MdmService& service, const server::Bounds& bounds) {

@@ -107,7 +107,8 @@ std::unique_ptr<fuzz::Session> g_session;
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_settings = read_settings();
   if (g_settings.target.empty()) {
-    std::fprintf(stderr, "target_fuzzer: set MDMC_FUZZ_TARGET to a target profile (see the top of target_fuzzer.cpp)\n");
+    std::fprintf(stderr,
+                 "target_fuzzer: set MDMC_FUZZ_TARGET to a target profile (see the top of target_fuzzer.cpp)\n");
     std::exit(2);
   }
   fuzz::SessionOptions options;
@@ -174,12 +175,13 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
   return LLVMFuzzerMutate(data, size, max_size);
 }
 
-extern "C" std::size_t LLVMFuzzerCustomCrossOver(const std::uint8_t* data1, std::size_t size1, const std::uint8_t* data2,
-                                                 std::size_t size2, std::uint8_t* out, std::size_t max_out_size,
-                                                 unsigned int seed) {
+extern "C" std::size_t LLVMFuzzerCustomCrossOver(const std::uint8_t* data1, std::size_t size1,
+                                                 const std::uint8_t* data2, std::size_t size2, std::uint8_t* out,
+                                                 std::size_t max_out_size, unsigned int seed) {
   if (!g_settings.byte_mutator) {
-    auto crossed = fuzz::cross_over_plists(std::string_view(reinterpret_cast<const char*>(data1), size1),
-                                           std::string_view(reinterpret_cast<const char*>(data2), size2), seed, max_out_size);
+    auto crossed =
+        fuzz::cross_over_plists(std::string_view(reinterpret_cast<const char*>(data1), size1),
+                                std::string_view(reinterpret_cast<const char*>(data2), size2), seed, max_out_size);
     if (crossed) {
       std::memcpy(out, crossed->data(), crossed->size());
       return crossed->size();

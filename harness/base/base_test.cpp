@@ -179,7 +179,10 @@ TEST(JsonReader, NamesThePathOfTheFirstProblem) {
 TEST(Utf8, ReplacesWhatIsNotUtf8) {
   EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9"));
   EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));  // overlong
-  EXPECT_EQ(sanitize_utf8("a\xff" "b"), "a\xef\xbf\xbd" "b");
+  EXPECT_EQ(sanitize_utf8("a\xff"
+                          "b"),
+            "a\xef\xbf\xbd"
+            "b");
 }
 
 TEST(LoadError, NamesFileLineAndKey) {

@@ -48,8 +48,8 @@ std::string now_rfc3339() { return rfc3339(chr::system_clock::now()); }
 
 std::string rfc3339_us(SystemTime t) {
   const CivilTime c = civil_utc(t);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", c.year, c.month, c.day, c.hour, c.minute,
-                     c.second, c.subsecond_us);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", c.year, c.month, c.day, c.hour, c.minute, c.second,
+                     c.subsecond_us);
 }
 
 std::string compact_utc(SystemTime t) {
@@ -59,9 +59,8 @@ std::string compact_utc(SystemTime t) {
 
 std::optional<SystemTime> parse_rfc3339(std::string_view s) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (s.size() < 20 || !read_digits(s, 0, 4, year) || s[4] != '-' ||
-      !read_digits(s, 5, 2, month) || s[7] != '-' || !read_digits(s, 8, 2, day) ||
-      (s[10] != 'T' && s[10] != 't') || !read_digits(s, 11, 2, hour) || s[13] != ':' ||
+  if (s.size() < 20 || !read_digits(s, 0, 4, year) || s[4] != '-' || !read_digits(s, 5, 2, month) || s[7] != '-' ||
+      !read_digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't') || !read_digits(s, 11, 2, hour) || s[13] != ':' ||
       !read_digits(s, 14, 2, minute) || s[16] != ':' || !read_digits(s, 17, 2, second)) {
     return std::nullopt;
   }
@@ -102,8 +101,7 @@ std::optional<SystemTime> parse_rfc3339(std::string_view s) {
     return std::nullopt;
   }
   if (pos != s.size()) return std::nullopt;
-  const auto local = chr::sys_days{ymd} + chr::hours{hour} + chr::minutes{minute} +
-                     chr::seconds{second} + fraction;
+  const auto local = chr::sys_days{ymd} + chr::hours{hour} + chr::minutes{minute} + chr::seconds{second} + fraction;
   return chr::time_point_cast<chr::system_clock::duration>(local - offset);
 }
 

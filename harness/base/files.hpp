@@ -21,7 +21,6 @@ Result<std::string> read_file_capped(const std::filesystem::path& path, std::siz
 // it, renames it over `path` and fsyncs the folder. On failure `path` is untouched and the
 // temporary file is gone. Test hook: with MDMC_TEST_CRASH_WRITING set to the file's name, the
 // process aborts half-way through writing it.
-Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view contents,
-                                   mode_t mode = 0644);
+Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view contents, mode_t mode = 0644);
 
 }  // namespace mdmc::base

@@ -29,8 +29,7 @@ class [[nodiscard]] Result {
   Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
   // A module's error enum (one registered with std::is_error_code_enum) and a detail.
   template <typename E>
-    requires std::is_error_code_enum_v<E>
-  Result(E code, std::string detail = {})
+  requires std::is_error_code_enum_v<E> Result(E code, std::string detail = {})
       : state_(std::in_place_index<1>, Error{std::move(detail), make_error_code(code)}) {}
 
   bool ok() const { return state_.index() == 0; }
@@ -64,8 +63,8 @@ class [[nodiscard]] Result<void> {
   Result(Ok) {}
   Result(Error error) : error_(std::move(error)), ok_(false) {}
   template <typename E>
-    requires std::is_error_code_enum_v<E>
-  Result(E code, std::string detail = {}) : error_{std::move(detail), make_error_code(code)}, ok_(false) {}
+  requires std::is_error_code_enum_v<E> Result(E code, std::string detail = {})
+      : error_{std::move(detail), make_error_code(code)}, ok_(false) {}
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }

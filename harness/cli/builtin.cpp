@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "harness/base/files.hpp"
 #include "harness/cli/suite.hpp"
@@ -84,8 +84,8 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
     out.server = std::make_unique<server::ReferenceServer>(config, tls);
     auto listening = out.server->listen("127.0.0.1", 0);
     if (!listening) {
-      return base::Result<Builtin>(BuiltinError::listen,
-                                   "the built-in reference server could not listen on 127.0.0.1: " + listening.message());
+      return base::Result<Builtin>(
+          BuiltinError::listen, "the built-in reference server could not listen on 127.0.0.1: " + listening.message());
     }
     out.port = *listening;
     out.server->start();
@@ -97,7 +97,8 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
   return out;
 }
 
-base::Result<fs::path> write_builtin_profile(const Builtin& builtin, const BuiltinOptions& options, const fs::path& dir) {
+base::Result<fs::path> write_builtin_profile(const Builtin& builtin, const BuiltinOptions& options,
+                                             const fs::path& dir) {
   const fs::path reference = options.specs_dir / "targets" / "reference.yaml";
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -124,7 +125,8 @@ base::Result<fs::path> write_builtin_profile(const Builtin& builtin, const Built
   const fs::path out = dir / "profile.yaml";
   const nlohmann::ordered_json record = {{"fault", server::fault_info(options.fault).name},
                                          {"seeded_bug", server::seeded_bug_info(options.seeded_bug).name}};
-  if (auto written = base::write_file_atomically(out, std::string(emitter.c_str()) + "\n"); !written) return written.error();
+  if (auto written = base::write_file_atomically(out, std::string(emitter.c_str()) + "\n"); !written)
+    return written.error();
   if (auto written = base::write_file_atomically(dir / "builtin.json", record.dump(2) + "\n"); !written) {
     return written.error();
   }
@@ -139,11 +141,12 @@ std::optional<base::Result<BuiltinRecord>> read_builtin_record(const fs::path& p
   const auto record = nlohmann::json::parse(text ? *text : std::string(), nullptr, /*allow_exceptions=*/false);
   auto name = [&](const char* key) {
     return record.is_object() && record.contains(key) && record[key].is_string() ? record[key].get<std::string>()
-                                                                                  : std::string("none");
+                                                                                 : std::string("none");
   };
   auto fault = server::fault_from_name(name("fault"));
   auto bug = server::seeded_bug_from_name(name("seeded_bug"));
-  if (!fault || !bug) return base::Result<BuiltinRecord>(base::fail(file.string() + ": unknown fault mode or seeded bug"));
+  if (!fault || !bug)
+    return base::Result<BuiltinRecord>(base::fail(file.string() + ": unknown fault mode or seeded bug"));
   return base::Result<BuiltinRecord>(BuiltinRecord{*fault, *bug});
 }
 

@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -30,9 +30,7 @@ fs::path executable_dir() {
 }
 
 // The exit code of a campaign that could not run: 3 when the target could not be reached, else 2.
-int exit_code_of(const base::Error& error) {
-  return error.code == fuzz::CampaignError::unreachable ? 3 : 2;
-}
+int exit_code_of(const base::Error& error) { return error.code == fuzz::CampaignError::unreachable ? 3 : 2; }
 
 }  // namespace
 
@@ -44,7 +42,7 @@ std::optional<fs::path> find_target_fuzzer(const std::optional<fs::path>& given,
     if (const char* env = std::getenv("MDMC_TARGET_FUZZER")) candidates.emplace_back(env);
     auto exe = executable_dir();
     if (!exe.empty()) {
-      candidates.push_back(exe / "fuzzers" / "target_fuzzer");                   // a fuzz build's own tree
+      candidates.push_back(exe / "fuzzers" / "target_fuzzer");                         // a fuzz build's own tree
       candidates.push_back(exe.parent_path() / "fuzz" / "fuzzers" / "target_fuzzer");  // build/dev -> build/fuzz
     }
     candidates.push_back(default_specs_dir().parent_path() / "build" / "fuzz" / "fuzzers" / "target_fuzzer");
@@ -61,10 +59,11 @@ int run_fuzz(const FuzzOptions& options) {
   std::string tried;
   auto fuzzer = find_target_fuzzer(options.fuzzer, &tried);
   if (!fuzzer) {
-    fmt::print(stderr,
-               "mdmconform: the network fuzzer is not built (looked for {}); build it with: scripts/build.sh fuzz --target "
-               "target_fuzzer\n",
-               tried);
+    fmt::print(
+        stderr,
+        "mdmconform: the network fuzzer is not built (looked for {}); build it with: scripts/build.sh fuzz --target "
+        "target_fuzzer\n",
+        tried);
     return 2;
   }
   const fs::path fuzz_dir = fs::absolute(options.out_dir / "fuzz");
@@ -117,9 +116,9 @@ int run_fuzz(const FuzzOptions& options) {
     // On a terminal one line redrawn; in a log a line every ten seconds.
     if (options.quiet || !(tty || seconds - last_print >= 10)) return;
     last_print = seconds;
-    fmt::print("{}fuzz: {:>5.0f} s  {:>9} runs  {:>6.0f} exec/s  corpus {:>5}  features {:>5}{}", tty ? "\r" : "", seconds,
-               s.executions.value_or(0), s.exec_per_sec.value_or(0), s.corpus_size.value_or(0), s.features.value_or(0),
-               tty ? "" : "\n");
+    fmt::print("{}fuzz: {:>5.0f} s  {:>9} runs  {:>6.0f} exec/s  corpus {:>5}  features {:>5}{}", tty ? "\r" : "",
+               seconds, s.executions.value_or(0), s.exec_per_sec.value_or(0), s.corpus_size.value_or(0),
+               s.features.value_or(0), tty ? "" : "\n");
     std::fflush(stdout);
   };
   observer.on_notice = [&](const std::string& line) {
@@ -159,7 +158,8 @@ int run_fuzz(const FuzzOptions& options) {
     return fuzzer_exit;
   }
   if (fuzzer_exit != 0) {
-    fmt::print(stderr, "mdmconform: target_fuzzer exited with {} (see {}/fuzzer.log)\n", fuzzer_exit, fuzz_dir.string());
+    fmt::print(stderr, "mdmconform: target_fuzzer exited with {} (see {}/fuzzer.log)\n", fuzzer_exit,
+               fuzz_dir.string());
     return 1;
   }
   return 0;
@@ -218,7 +218,8 @@ int run_replay(const ReplayOptions& options) {
     builtin = std::move(started).value();
     target = builtin->profile;
     fmt::print("replay: against a fresh built-in reference server (fault {}, seeded bug {})\n",
-               server::fault_info(builtin_options.fault).name, server::seeded_bug_info(builtin_options.seeded_bug).name);
+               server::fault_info(builtin_options.fault).name,
+               server::seeded_bug_info(builtin_options.seeded_bug).name);
   } else {
     auto loaded = fuzz::load_fuzz_target(options.target ? *options.target : fs::path(reproducer->target_file),
                                          options.allow_remote, "replaying against");
@@ -256,8 +257,8 @@ int run_replay(const ReplayOptions& options) {
     return 0;
   }
   bool same = fuzz::oracle_name(outcome.oracle) == reproducer->oracle;
-  fmt::print("replay: {}: {}: {}\n", same ? "reproduced" : "a different oracle fired", fuzz::oracle_name(outcome.oracle),
-             outcome.detail);
+  fmt::print("replay: {}: {}: {}\n", same ? "reproduced" : "a different oracle fired",
+             fuzz::oracle_name(outcome.oracle), outcome.detail);
   return 1;
 }
 
@@ -281,24 +282,34 @@ std::string run_folder(const std::string& label) {
 }  // namespace
 
 FuzzCommands::FuzzCommands(CLI::App& app) {
-  fuzz_ = app.add_subcommand("fuzz", "fuzz a target's check-in and command endpoints (the built-in reference server unless --target)");
-  fuzz_->add_option("--target", fuzz_options_.target, "target profile (YAML); without it, the built-in reference server");
-  fuzz_->add_option("--max-time", fuzz_options_.max_time_s, "seconds to fuzz")->capture_default_str()->check(CLI::Range(1.0, 7.0 * 24 * 3600));
+  fuzz_ = app.add_subcommand(
+      "fuzz", "fuzz a target's check-in and command endpoints (the built-in reference server unless --target)");
+  fuzz_->add_option("--target", fuzz_options_.target,
+                    "target profile (YAML); without it, the built-in reference server");
+  fuzz_->add_option("--max-time", fuzz_options_.max_time_s, "seconds to fuzz")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 7.0 * 24 * 3600));
   fuzz_->add_option("--jobs", fuzz_options_.jobs, "fuzzing processes at once (libFuzzer fork mode above 1)")
-      ->capture_default_str()->check(CLI::Range(1, 64));
-  fuzz_->add_option("--rate", fuzz_options_.rate, "requests per second at most, per job (0: no cap)")->check(CLI::Range(0.0, 1e6));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  fuzz_->add_option("--rate", fuzz_options_.rate, "requests per second at most, per job (0: no cap)")
+      ->check(CLI::Range(0.0, 1e6));
   fuzz_->add_flag("--allow-remote", fuzz_options_.allow_remote, "allow a target that is not on a loopback address");
   fuzz_->add_option("--out", out_, "run folder (default reports/<time>-fuzz); output goes to <out>/fuzz/");
-  fuzz_->add_option("--corpus", fuzz_options_.corpus_dir, "corpus folder kept between runs (default <out>/fuzz/corpus)");
-  fuzz_->add_option("--fuzzer", fuzz_options_.fuzzer, "the target_fuzzer binary (default: build/fuzz/fuzzers/target_fuzzer)");
+  fuzz_->add_option("--corpus", fuzz_options_.corpus_dir,
+                    "corpus folder kept between runs (default <out>/fuzz/corpus)");
+  fuzz_->add_option("--fuzzer", fuzz_options_.fuzzer,
+                    "the target_fuzzer binary (default: build/fuzz/fuzzers/target_fuzzer)");
   fuzz_->add_option("--fault", fault_, "fault mode of the built-in server (see `list --faults`)");
   fuzz_->add_option("--seeded-bug", seeded_bug_, "seeded bug of the built-in server (see `list --seeded-bugs`)");
-  fuzz_->add_option("--mutator", mutator_, "plist (structure-aware, default) or bytes (libFuzzer's byte mutations only)")
+  fuzz_
+      ->add_option("--mutator", mutator_, "plist (structure-aware, default) or bytes (libFuzzer's byte mutations only)")
       ->check(CLI::IsMember({"plist", "bytes"}));
   fuzz_->add_flag("--no-feedback", no_feedback_, "feed nothing of the target's answers back as coverage");
   fuzz_->add_option("--seed", fuzz_options_.seed, "libFuzzer's random seed (default: its own)");
-  fuzz_->add_option("--disable-oracle", fuzz_options_.disabled_oracles,
-                    "switch an oracle off (repeatable): ROB-MALFORMED, ROB-UNKNOWN-TYPE, CMD-SHAPE, status-5xx, transport, liveness");
+  fuzz_->add_option(
+      "--disable-oracle", fuzz_options_.disabled_oracles,
+      "switch an oracle off (repeatable): ROB-MALFORMED, ROB-UNKNOWN-TYPE, CMD-SHAPE, status-5xx, transport, liveness");
   fuzz_->add_flag("--quiet", fuzz_options_.quiet, "print only the result");
 
   replay_ = app.add_subcommand("replay", "re-send a fuzzing finding and show the exchange, decoded");
@@ -316,8 +327,8 @@ std::optional<int> FuzzCommands::dispatch(const std::filesystem::path& specs_dir
   auto fault = server::fault_from_name(fault_);
   auto bug = server::seeded_bug_from_name(seeded_bug_);
   if (!fault || !bug) {
-    fmt::print(stderr, "mdmconform: unknown {} '{}' (see `mdmconform list --{}`)\n", !fault ? "fault mode" : "seeded bug",
-               !fault ? fault_ : seeded_bug_, !fault ? "faults" : "seeded-bugs");
+    fmt::print(stderr, "mdmconform: unknown {} '{}' (see `mdmconform list --{}`)\n",
+               !fault ? "fault mode" : "seeded bug", !fault ? fault_ : seeded_bug_, !fault ? "faults" : "seeded-bugs");
     return 2;
   }
   if (fuzz_options_.target && (*fault != server::Fault::none || *bug != server::SeededBug::none)) {

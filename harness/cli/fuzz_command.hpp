@@ -25,15 +25,15 @@ struct FuzzOptions {
   server::Fault builtin_fault = server::Fault::none;
   server::SeededBug seeded_bug = server::SeededBug::none;
   double max_time_s = 60;
-  int jobs = 1;                     // libFuzzer -fork=N when above 1
-  double rate = 0;                  // requests per second at most, per job; 0: no cap
+  int jobs = 1;     // libFuzzer -fork=N when above 1
+  double rate = 0;  // requests per second at most, per job; 0: no cap
   bool allow_remote = false;
-  std::filesystem::path out_dir;    // the run folder; everything goes to out_dir/fuzz
+  std::filesystem::path out_dir;                    // the run folder; everything goes to out_dir/fuzz
   std::optional<std::filesystem::path> corpus_dir;  // kept between runs; default out_dir/fuzz/corpus
   std::optional<std::filesystem::path> fuzzer;      // the target_fuzzer binary; default: searched
-  bool byte_mutator = false;        // libFuzzer's byte mutations only (for comparison)
-  bool feedback = true;             // feed the target's answers back as coverage
-  std::uint64_t seed = 0;           // libFuzzer -seed; 0: libFuzzer picks one
+  bool byte_mutator = false;                        // libFuzzer's byte mutations only (for comparison)
+  bool feedback = true;                             // feed the target's answers back as coverage
+  std::uint64_t seed = 0;                           // libFuzzer -seed; 0: libFuzzer picks one
   std::vector<std::string> disabled_oracles;
   const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: stop the fuzzer, keep what it found
   bool quiet = false;

@@ -1,6 +1,6 @@
 // mdmconform: conformance and fuzz testing for Apple MDM servers.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <pthread.h>
 
@@ -34,8 +34,8 @@ extern "C" void on_stop_signal(int signal) {
   std::signal(signal, SIG_DFL);
 }
 
-int command_run(cli::SuiteOptions options, const std::string& out_dir, bool redact,
-                const std::string& baseline_file, report::Verbosity verbosity) {
+int command_run(cli::SuiteOptions options, const std::string& out_dir, bool redact, const std::string& baseline_file,
+                report::Verbosity verbosity) {
   // The baseline is read before anything runs: an unreadable one is a usage error.
   std::optional<scenario::RunResult> baseline;
   if (!baseline_file.empty()) {
@@ -62,9 +62,8 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   }
   if (redact) report::redact_secrets(outcome.run);  // before any view is printed or written
   std::cout << report::console_summary(outcome.run, progress.summary_parts());
-  std::filesystem::path dir = out_dir.empty()
-                                  ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
-                                  : std::filesystem::path(out_dir);
+  std::filesystem::path dir = out_dir.empty() ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
+                                              : std::filesystem::path(out_dir);
   if (auto written = report::write_run(outcome.run, dir); !written) {
     fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), written.message());
     return 2;
@@ -116,8 +115,8 @@ std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, s
   auto keys = cli::make_builtin_pki();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  base::Result<void> written = keys ? pki::write_identity(keys->ca, dir / "ca.crt", dir / "ca.key")
-                                    : base::Result<void>(keys.error());
+  base::Result<void> written =
+      keys ? pki::write_identity(keys->ca, dir / "ca.crt", dir / "ca.key") : base::Result<void>(keys.error());
   if (written) written = pki::write_identity(keys->server, dir / "server.crt", dir / "server.key");
   if (!written) {
     fmt::print(stderr, "mdmconform: could not set up TLS in {}: {}\n", dir.string(), written.message());
@@ -127,8 +126,7 @@ std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, s
   return keys->tls;
 }
 
-int command_serve(server::Config config, const std::string& address, std::uint16_t port,
-                  const std::string& tls_dir) {
+int command_serve(server::Config config, const std::string& address, std::uint16_t port, const std::string& tls_dir) {
   if (!net::is_loopback_host(address)) {
     fmt::print(stderr, "mdmconform: serve binds loopback addresses only, not {}\n", address);
     return 2;
@@ -151,9 +149,8 @@ int command_serve(server::Config config, const std::string& address, std::uint16
   }
   const auto bound = *listening;
   fmt::print("reference MDM server on {}://{}:{} (check-in {}, commands {}, queue PUT {}{{id}}), fault: {}{}{}\n",
-             tls ? "https" : "http", address, bound, server::kCheckInPath, server::kServerPath,
-             server::kEnqueuePrefix, fault_name,
-             seeded_bug_name == "none" ? std::string() : fmt::format(", seeded bug: {}", seeded_bug_name),
+             tls ? "https" : "http", address, bound, server::kCheckInPath, server::kServerPath, server::kEnqueuePrefix,
+             fault_name, seeded_bug_name == "none" ? std::string() : fmt::format(", seeded bug: {}", seeded_bug_name),
              tls ? fmt::format(", CA and keys in {}", tls_dir) : std::string());
   std::fflush(stdout);
   // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not
@@ -179,7 +176,8 @@ int command_list(const std::filesystem::path& specs, bool rules_only, bool fault
   }
   if (faults_only) {
     for (const auto& f : server::fault_catalog()) {
-      fmt::print("{:<24} breaks {:<18} {}\n", f.name, f.breaks.empty() ? "-" : fmt::format("{}", fmt::join(f.breaks, ",")), f.behaviour);
+      fmt::print("{:<24} breaks {:<18} {}\n", f.name,
+                 f.breaks.empty() ? "-" : fmt::format("{}", fmt::join(f.breaks, ",")), f.behaviour);
     }
     return 0;
   }
@@ -229,7 +227,8 @@ int main(int argc, char** argv) {
   std::string run_seeded_bug = "none";
   std::optional<std::uint64_t> seed;
   bool no_redact = false;
-  auto* run = app.add_subcommand("run", "run the conformance suite (against the built-in reference server unless --target)");
+  auto* run =
+      app.add_subcommand("run", "run the conformance suite (against the built-in reference server unless --target)");
   run->add_option("--target", target, "target profile (YAML); without it, the built-in reference server");
   run->add_option("--out", out_dir, "report folder (default reports/<time>-<target>)");
   run->add_option("--seed", seed, "seed for synthetic UDIDs and UserIDs (default: random, recorded in report.json)");
@@ -241,8 +240,9 @@ int main(int argc, char** argv) {
   run->add_option("--jobs", run_options.jobs, "cases run at once, each on its own thread")
       ->check(CLI::Range(1, scenario::kMaxJobs))
       ->capture_default_str();
-  run->add_option("--confirm", run_options.confirm,
-                  "re-runs of a failing or warning case on fresh devices (0: none); a verdict that does not repeat is flaky")
+  run->add_option(
+         "--confirm", run_options.confirm,
+         "re-runs of a failing or warning case on fresh devices (0: none); a verdict that does not repeat is flaky")
       ->check(CLI::Range(0, scenario::kMaxConfirm))
       ->capture_default_str();
   run->add_option("--tag", run_options.tags, "run the cases with this tag (repeatable: any of them)");
@@ -253,8 +253,10 @@ int main(int argc, char** argv) {
   std::string baseline_file;
   bool quiet = false;
   bool verbose = false;
-  run->add_flag("--quiet", quiet, "print nothing while the run goes on; then the cases that did not pass and the totals");
-  run->add_flag("--verbose", verbose, "print every case as it ends, with each of its exchanges")->excludes(run->get_option("--quiet"));
+  run->add_flag("--quiet", quiet,
+                "print nothing while the run goes on; then the cases that did not pass and the totals");
+  run->add_flag("--verbose", verbose, "print every case as it ends, with each of its exchanges")
+      ->excludes(run->get_option("--quiet"));
   run->add_option("--baseline", baseline_file,
                   "an earlier report.json: only new failures against it make the exit code non-zero");
 
@@ -272,7 +274,8 @@ int main(int argc, char** argv) {
   serve->add_option("--tls-dir", tls_dir, "serve HTTPS with a new test CA, written (ca.crt, ca.key) to this folder");
   serve->add_option("--identity-mode", serve_identity, "how devices prove identity: none, mtls, signature, both");
   serve->add_option("--fault", serve_fault, "fault mode (see `list --faults`)");
-  serve->add_option("--seeded-bug", serve_seeded_bug, "seeded bug, reached only by odd input (see `list --seeded-bugs`)");
+  serve->add_option("--seeded-bug", serve_seeded_bug,
+                    "seeded bug, reached only by odd input (see `list --seeded-bugs`)");
   serve->add_option("--port", port, "port (0: any free port, printed)");
   serve->add_option("--address", address, "loopback address to bind")->capture_default_str();
   serve->add_option("--manage-network-user", managed_users, "UserID of a network user to manage (repeatable)");
@@ -307,12 +310,14 @@ int main(int argc, char** argv) {
 
   auto fault_named = [](const std::string& name) -> std::optional<server::Fault> {
     auto fault = server::fault_from_name(name);
-    if (!fault) fmt::print(stderr, "mdmconform: unknown fault mode '{}'; `mdmconform list --faults` lists them\n", name);
+    if (!fault)
+      fmt::print(stderr, "mdmconform: unknown fault mode '{}'; `mdmconform list --faults` lists them\n", name);
     return fault;
   };
   auto seeded_bug_named = [](const std::string& name) -> std::optional<server::SeededBug> {
     auto bug = server::seeded_bug_from_name(name);
-    if (!bug) fmt::print(stderr, "mdmconform: unknown seeded bug '{}'; `mdmconform list --seeded-bugs` lists them\n", name);
+    if (!bug)
+      fmt::print(stderr, "mdmconform: unknown seeded bug '{}'; `mdmconform list --seeded-bugs` lists them\n", name);
     return bug;
   };
 
@@ -342,12 +347,14 @@ int main(int argc, char** argv) {
       run_options.identity_mode = *mode;
     }
     for (const auto& name : run_levels) {
-      run_options.levels.push_back(name == "must" ? scenario::Level::must
+      run_options.levels.push_back(name == "must"     ? scenario::Level::must
                                    : name == "should" ? scenario::Level::should
                                                       : scenario::Level::may);
     }
     run_options.seed = seed ? *seed : std::random_device{}();
-    const auto verbosity = quiet ? report::Verbosity::quiet : verbose ? report::Verbosity::verbose : report::Verbosity::normal;
+    const auto verbosity = quiet     ? report::Verbosity::quiet
+                           : verbose ? report::Verbosity::verbose
+                                     : report::Verbosity::normal;
     return command_run(run_options, out_dir, !no_redact, baseline_file, verbosity);
   }
   if (*serve) {

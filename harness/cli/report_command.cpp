@@ -5,8 +5,8 @@
 #include <iostream>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "harness/base/files.hpp"
@@ -61,24 +61,29 @@ int run_report(const ReportOptions& options) {
     if (options.format == "html") {
       view = report::render_fuzz_html(fuzz::fuzz_run_from_json(nlohmann::ordered_json::parse(text, nullptr, false)));
     } else if (options.format == "md") {
-      view = report::render_fuzz_markdown(fuzz::fuzz_run_from_json(nlohmann::ordered_json::parse(text, nullptr, false)));
+      view =
+          report::render_fuzz_markdown(fuzz::fuzz_run_from_json(nlohmann::ordered_json::parse(text, nullptr, false)));
     } else if (options.format == "json") {
       // The summary as it is, pretty-printed with sorted keys: a view of the file, not of the
       // fields this version knows.
       view = parsed.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     } else {
-      return fail(fmt::format("{}: a fuzz summary has html, md and json views, not {}", options.file.string(),
-                              options.format));
+      return fail(
+          fmt::format("{}: a fuzz summary has html, md and json views, not {}", options.file.string(), options.format));
     }
   } else {
     auto run = report::from_json_text(text);
     if (!run) return fail(fmt::format("{}: {}", options.file.string(), run.message()));
     // A record kept with --no-redact is redacted for any view, unless asked again.
     if (options.redact) report::redact_secrets(*run);
-    if (options.format == "html") view = report::to_html(*run);
-    else if (options.format == "md") view = report::to_markdown(*run);
-    else if (options.format == "junit") view = report::to_junit_xml(*run);
-    else view = report::to_json_text(*run);
+    if (options.format == "html")
+      view = report::to_html(*run);
+    else if (options.format == "md")
+      view = report::to_markdown(*run);
+    else if (options.format == "junit")
+      view = report::to_junit_xml(*run);
+    else
+      view = report::to_json_text(*run);
   }
   if (!options.out) {
     std::cout << view << std::flush;

@@ -14,9 +14,9 @@ namespace mdmc::cli {
 
 struct ReportOptions {
   std::filesystem::path file;
-  std::string format = "html";                 // html, junit, md, json
-  std::optional<std::filesystem::path> out;    // absent: standard output
-  bool redact = true;                          // redact a record written with --no-redact
+  std::string format = "html";               // html, junit, md, json
+  std::optional<std::filesystem::path> out;  // absent: standard output
+  bool redact = true;                        // redact a record written with --no-redact
 };
 
 // 0 on success; 2 when the file cannot be read or parsed, the format does not apply to it, or

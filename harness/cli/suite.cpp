@@ -10,13 +10,13 @@
 #include <set>
 #include <sstream>
 
+#include "harness/base/bytes.hpp"
 #include "harness/base/clock.hpp"
 #include "harness/cli/builtin.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/server/reference_server.hpp"
 #include "harness/target/profile.hpp"
 #include "harness/target/session.hpp"
-#include "harness/server/reference_server.hpp"
-#include "harness/base/bytes.hpp"
 
 namespace mdmc::cli {
 namespace {
@@ -47,9 +47,8 @@ bool selected(const scenario::Case& c, const SuiteOptions& options, const std::s
                 });
   bool by_level = options.levels.empty() || std::any_of(c.rules.begin(), c.rules.end(), [&](const std::string& r) {
                     auto it = rules.rules.find(r);
-                    return it != rules.rules.end() &&
-                           std::find(options.levels.begin(), options.levels.end(), it->second.level) !=
-                               options.levels.end();
+                    return it != rules.rules.end() && std::find(options.levels.begin(), options.levels.end(),
+                                                                it->second.level) != options.levels.end();
                   });
   return by_id && by_tag && by_level;
 }
@@ -74,8 +73,10 @@ std::string shell_quote(std::string_view arg) {
   if (plain) return std::string(arg);
   std::string out = "'";
   for (char ch : arg) {
-    if (ch == '\'') out += "'\\''";
-    else out += ch;
+    if (ch == '\'')
+      out += "'\\''";
+    else
+      out += ch;
   }
   return out + "'";
 }
@@ -136,7 +137,8 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     if (options.target) {
       profile = target::load_profile(*options.target);
     } else {
-      auto started = start_builtin({options.specs_dir, options.builtin_fault, options.builtin_seeded_bug, options.identity_mode});
+      auto started =
+          start_builtin({options.specs_dir, options.builtin_fault, options.builtin_seeded_bug, options.identity_mode});
       if (!started) return fail(out, started.error().code == BuiltinError::listen ? 3 : 2, started.error().message);
       builtin = std::move(started).value();
       profile = builtin->profile;
@@ -170,7 +172,8 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     }
     out.run.identity_mode = std::string(protocol::identity_mode_name(profile.identity.mode));
     if (profile.tls.insecure) {
-      out.run.notes.push_back("TLS verification was off (tls.insecure in the profile): the server's certificate was not checked");
+      out.run.notes.push_back(
+          "TLS verification was off (tls.insecure in the profile): the server's certificate was not checked");
     }
     for (auto& c : out.run.cases) {
       if (c.verdict == scenario::Verdict::fail || c.verdict == scenario::Verdict::warn) {

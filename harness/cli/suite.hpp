@@ -8,15 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "harness/scenario/runner.hpp"
 #include "harness/protocol/identity_mode.hpp"
+#include "harness/scenario/runner.hpp"
 #include "harness/server/mdm_service.hpp"
 
 namespace mdmc::cli {
 
 struct SuiteOptions {
-  std::filesystem::path specs_dir;             // holds rules.yaml, scenarios/, targets/
-  std::optional<std::filesystem::path> target; // absent: the built-in reference server
+  std::filesystem::path specs_dir;              // holds rules.yaml, scenarios/, targets/
+  std::optional<std::filesystem::path> target;  // absent: the built-in reference server
   server::Fault builtin_fault = server::Fault::none;
   // A seeded bug of the built-in server (seeded_bugs.hpp): the suite passes with any of them.
   server::SeededBug builtin_seeded_bug = server::SeededBug::none;
@@ -24,22 +24,22 @@ struct SuiteOptions {
   std::optional<protocol::IdentityMode> identity_mode;
   // Case id prefixes (a whole case id selects that case alone); empty: all.
   std::vector<std::string> selection;
-  std::vector<std::string> tags;               // cases with any of these tags; empty: any
-  std::vector<scenario::Level> levels;         // cases naming a rule at one of these levels; empty: any
+  std::vector<std::string> tags;        // cases with any of these tags; empty: any
+  std::vector<scenario::Level> levels;  // cases naming a rule at one of these levels; empty: any
   std::uint64_t seed = 0;
-  int jobs = 1;                                // see scenario::RunOptions::jobs
-  int confirm = 2;                             // see scenario::RunOptions::confirm
-  bool strict = false;                         // a should-level break (warn) counts as a failure
-  std::function<void(const scenario::CaseResult&)> on_case;      // see scenario::RunOptions
+  int jobs = 1;                                                   // see scenario::RunOptions::jobs
+  int confirm = 2;                                                // see scenario::RunOptions::confirm
+  bool strict = false;                                            // a should-level break (warn) counts as a failure
+  std::function<void(const scenario::CaseResult&)> on_case;       // see scenario::RunOptions
   std::function<void(const std::string& case_id)> on_case_start;  // see scenario::RunOptions
-  std::function<void(std::size_t cases)> on_suite_start;  // once, with how many cases were selected
-  const std::atomic<bool>* stop = nullptr;  // see scenario::RunOptions::stop
+  std::function<void(std::size_t cases)> on_suite_start;          // once, with how many cases were selected
+  const std::atomic<bool>* stop = nullptr;                        // see scenario::RunOptions::stop
 };
 
 struct SuiteOutcome {
   scenario::RunResult run;
-  int exit_code = 0;       // 0 pass, 1 a failure, 2 configuration, 3 unreachable (the README's table)
-  std::string message;     // for exit codes 2 and 3: what went wrong, in words
+  int exit_code = 0;    // 0 pass, 1 a failure, 2 configuration, 3 unreachable (the README's table)
+  std::string message;  // for exit codes 2 and 3: what went wrong, in words
 };
 
 // The specs folder: ./specs when it holds rules.yaml, else the one in the source tree.

@@ -13,17 +13,15 @@ namespace mdmc::emulator {
 
 using protocol::Status;
 
-std::string Message::content_type() const {
-  return std::string(protocol::endpoint_content_type(endpoint));
-}
+std::string Message::content_type() const { return std::string(protocol::endpoint_content_type(endpoint)); }
 
 std::string IdentitySource::uuid() {
   std::uint64_t hi = rng_();
   std::uint64_t lo = rng_();
   hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;  // version 4
   lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // RFC 4122 variant
-  return fmt::format("{:08X}-{:04X}-{:04X}-{:04X}-{:012X}", hi >> 32, (hi >> 16) & 0xFFFF,
-                     hi & 0xFFFF, lo >> 48, lo & 0xFFFFFFFFFFFFull);
+  return fmt::format("{:08X}-{:04X}-{:04X}-{:04X}-{:012X}", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF, lo >> 48,
+                     lo & 0xFFFFFFFFFFFFull);
 }
 
 std::string IdentitySource::hex(std::size_t bytes) {
@@ -38,8 +36,7 @@ std::string IdentitySource::bytes(std::size_t count) {
   return out;
 }
 
-UserAgent::UserAgent(std::string udid, protocol::UserFacts facts, UserKind kind,
-                     IdentitySource& ids)
+UserAgent::UserAgent(std::string udid, protocol::UserFacts facts, UserKind kind, IdentitySource& ids)
     : udid_(std::move(udid)),
       facts_(std::move(facts)),
       kind_(kind),
@@ -53,8 +50,7 @@ Message UserAgent::user_authenticate() const {
   // and the rules only need a DigestResponse to be present, so its form is a stand-in.
   if (state_ == State::challenged) digest = "Digest username=\"" + facts_.short_name + "\"";
   return Message{Endpoint::check_in,
-                 state_ == State::challenged ? "UserAuthenticate (DigestResponse)"
-                                             : "UserAuthenticate",
+                 state_ == State::challenged ? "UserAuthenticate (DigestResponse)" : "UserAuthenticate",
                  protocol::user_authenticate(udid_, facts_, digest)};
 }
 
@@ -86,8 +82,7 @@ std::optional<std::string> UserAgent::on_user_authenticate(const Answer& answer,
 }
 
 Message UserAgent::token_update(const protocol::DeviceFacts& device) const {
-  return Message{Endpoint::check_in, "TokenUpdate (user)",
-                 protocol::token_update(device, push_, &facts_)};
+  return Message{Endpoint::check_in, "TokenUpdate (user)", protocol::token_update(device, push_, &facts_)};
 }
 
 void UserAgent::on_token_update(const Answer& answer) {
@@ -102,13 +97,10 @@ Message Device::authenticate() const {
 }
 
 Message Device::token_update() const {
-  return Message{Endpoint::check_in, "TokenUpdate (device)",
-                 protocol::token_update(facts_, push_, nullptr)};
+  return Message{Endpoint::check_in, "TokenUpdate (device)", protocol::token_update(facts_, push_, nullptr)};
 }
 
-Message Device::check_out() const {
-  return Message{Endpoint::check_in, "CheckOut", protocol::check_out(facts_)};
-}
+Message Device::check_out() const { return Message{Endpoint::check_in, "CheckOut", protocol::check_out(facts_)}; }
 
 Enrollment::Enrollment(const Device& device, std::vector<UserAgent*> local_users)
     : device_(device), users_(std::move(local_users)), steps_(2 + users_.size()) {}
@@ -193,8 +185,7 @@ std::vector<std::string> SeriesOutcome::repeated() const {
   return out;
 }
 
-Series::Series(protocol::Channel channel, std::optional<protocol::UserFacts> user,
-               SeriesOptions options)
+Series::Series(protocol::Channel channel, std::optional<protocol::UserFacts> user, SeriesOptions options)
     : channel_(std::move(channel)), user_(std::move(user)), options_(options) {
   next_ = make_report(protocol::ReportSpec{Status::idle, {}, {}});
 }
@@ -202,8 +193,7 @@ Series::Series(protocol::Channel channel, std::optional<protocol::UserFacts> use
 Message Series::make_report(const protocol::ReportSpec& spec) const {
   std::string label(protocol::status_name(spec.status));
   if (!spec.command_uuid.empty()) label += " " + spec.command_uuid;
-  return Message{Endpoint::server, label,
-                 protocol::report(channel_, user_ ? &*user_ : nullptr, spec, options_.flags)};
+  return Message{Endpoint::server, label, protocol::report(channel_, user_ ? &*user_ : nullptr, spec, options_.flags)};
 }
 
 void Series::finish(SeriesEnd end, int status, std::string detail) {
@@ -213,7 +203,8 @@ void Series::finish(SeriesEnd end, int status, std::string detail) {
 }
 
 std::vector<std::string> Series::profile_accounts(const protocol::Command& command) const {
-  const auto* inner = command.body.find("Command") != command.body.end() ? command.body.at("Command").as_dict() : nullptr;
+  const auto* inner =
+      command.body.find("Command") != command.body.end() ? command.body.at("Command").as_dict() : nullptr;
   const auto* payload = inner && inner->count("Payload") ? inner->at("Payload").as_data() : nullptr;
   if (!payload) return {};
   // A signed profile is CMS; its content is read, not verified: the rule is about what it holds.
@@ -258,8 +249,7 @@ void Series::on_answer(const Answer& answer, std::string_view transport_error) {
   auto read = protocol::read_command_answer(answer.body, options_.limits);
   switch (read.kind) {
     case protocol::CommandAnswerKind::none:
-    case protocol::CommandAnswerKind::command:
-      break;
+    case protocol::CommandAnswerKind::command: break;
     case protocol::CommandAnswerKind::not_plist:
       return finish(SeriesEnd::bad_command, 200, "body is not a plist: " + read.problem);
     case protocol::CommandAnswerKind::empty_dict:
@@ -269,8 +259,12 @@ void Series::on_answer(const Answer& answer, std::string_view transport_error) {
   }
   const auto& command = *read.command;
   Status status = answer_for(command);
-  DeliveredCommand delivered{command.uuid, command.request_type, status, outcome_.exchanges - 1,
-                             protocol::check_command_schema(command, channel_.is_user()), {}};
+  DeliveredCommand delivered{command.uuid,
+                             command.request_type,
+                             status,
+                             outcome_.exchanges - 1,
+                             protocol::check_command_schema(command, channel_.is_user()),
+                             {}};
   if (command.request_type == "InstallProfile") delivered.account_payloads = profile_accounts(command);
   outcome_.delivered.push_back(std::move(delivered));
   if (outcome_.exchanges >= options_.max_exchanges) {

@@ -4,9 +4,9 @@
 // next message to send, and takes the server's answer to decide what comes next. Transport
 // and scenario code move the bytes; unit tests and fuzzers drive these directly.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <random>
-#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -23,7 +23,7 @@ using protocol::Endpoint;
 
 struct Message {
   Endpoint endpoint = Endpoint::server;
-  std::string label;   // "Authenticate", "Idle", "NotNow 6F1C..."
+  std::string label;  // "Authenticate", "Idle", "NotNow 6F1C..."
   plist::Dict body;
 
   std::string content_type() const;
@@ -32,7 +32,7 @@ struct Message {
 
 // The server's answer as the client sees it.
 struct Answer {
-  int status = 0;             // 0 when no response arrived
+  int status = 0;  // 0 when no response arrived
   std::string body;
 };
 
@@ -40,9 +40,10 @@ struct Answer {
 class IdentitySource {
  public:
   explicit IdentitySource(std::uint64_t seed) : rng_(seed) {}
-  std::string uuid();            // upper-case RFC 4122 v4 form, as macOS writes UDIDs
+  std::string uuid();  // upper-case RFC 4122 v4 form, as macOS writes UDIDs
   std::string hex(std::size_t bytes);
   std::string bytes(std::size_t count);
+
  private:
   std::mt19937_64 rng_;
 };
@@ -148,13 +149,13 @@ struct SeriesOptions {
 // How a series ended.
 enum class SeriesEnd {
   running,
-  empty_body,       // 200 with zero bytes: the only correct end
-  empty_plist,      // 200 with a plist that holds no command (Apple: not an empty plist)
-  no_content,       // 204
-  http_status,      // any other status
-  bad_command,      // a body that is neither empty nor a command (reason in end_detail)
-  no_response,      // transport failure (reason in end_detail)
-  bound_reached,    // max_exchanges without an end
+  empty_body,     // 200 with zero bytes: the only correct end
+  empty_plist,    // 200 with a plist that holds no command (Apple: not an empty plist)
+  no_content,     // 204
+  http_status,    // any other status
+  bad_command,    // a body that is neither empty nor a command (reason in end_detail)
+  no_response,    // transport failure (reason in end_detail)
+  bound_reached,  // max_exchanges without an end
 };
 std::string_view series_end_name(SeriesEnd end);
 

@@ -21,8 +21,8 @@
 #include "harness/base/files.hpp"
 #include "harness/fuzz/detail/libfuzzer.hpp"
 #include "harness/net/http.hpp"
-#include "harness/target/session.hpp"
 #include "harness/target/profile.hpp"
+#include "harness/target/session.hpp"
 
 namespace mdmc::fuzz {
 namespace {
@@ -170,7 +170,8 @@ std::string fuzz_run_to_json_text(const FuzzRun& run) {
   j["timeline"] = std::move(timeline);
   Json findings = Json::array();
   for (const auto& f : run.findings) {
-    Json entry = {{"file", f.file}, {"path", f.path}, {"oracle", f.oracle}, {"endpoint", f.endpoint}, {"summary", f.summary}};
+    Json entry = {
+        {"file", f.file}, {"path", f.path}, {"oracle", f.oracle}, {"endpoint", f.endpoint}, {"summary", f.summary}};
     put(entry, "t_s", f.t_s);
     findings.push_back(std::move(entry));
   }
@@ -225,7 +226,9 @@ base::Result<FuzzRun> Campaign::run() {
   std::error_code ec;
   for (const auto& d : {o.fuzz_dir, findings_dir, o.corpus_dir, o.fuzz_dir / "artifacts"}) {
     fs::create_directories(d, ec);
-    if (ec) return base::Result<FuzzRun>(CampaignError::configuration, fmt::format("cannot create {}: {}", d.string(), ec.message()));
+    if (ec)
+      return base::Result<FuzzRun>(CampaignError::configuration,
+                                   fmt::format("cannot create {}: {}", d.string(), ec.message()));
   }
   auto loaded = load_fuzz_target(o.profile_file, o.allow_remote, "fuzzing");
   if (!loaded) return loaded.error();
@@ -247,7 +250,8 @@ base::Result<FuzzRun> Campaign::run() {
     // a directory's files.
     fs::copy(o.seeds_dir, o.corpus_dir, fs::copy_options::skip_existing | fs::copy_options::recursive, ec);
   }
-  if (!o.dictionary.empty() && fs::is_regular_file(o.dictionary)) args.push_back("-dict=" + fs::absolute(o.dictionary).string());
+  if (!o.dictionary.empty() && fs::is_regular_file(o.dictionary))
+    args.push_back("-dict=" + fs::absolute(o.dictionary).string());
   args.push_back(fmt::format("-max_total_time={}", max_time_s));
   args.push_back(fmt::format("-timeout={}", input_timeout_s));
   args.push_back("-max_len=65536");
@@ -321,7 +325,8 @@ base::Result<FuzzRun> Campaign::run() {
     if (auto at = line.find("target_fuzzer: reproducer "); at != std::string::npos) {
       finding_times[fs::path(line.substr(at + 26)).filename().string()] = seconds();
     }
-    if (line.find("target_fuzzer: FINDING") != std::string::npos || line.find("ERROR: AddressSanitizer") != std::string::npos) {
+    if (line.find("target_fuzzer: FINDING") != std::string::npos ||
+        line.find("ERROR: AddressSanitizer") != std::string::npos) {
       if (observer_.on_notice) observer_.on_notice(line);
     }
   };
@@ -403,8 +408,8 @@ base::Result<FuzzRun> Campaign::run() {
   for (fs::directory_iterator it(o.fuzz_dir / "artifacts", ec), end; !ec && it != end; it.increment(ec)) {
     artifacts.push_back(it->path());
   }
-  const bool harness_crash = run.findings.empty() && !interrupted && exit_code != 0 && exit_code != 2 &&
-                             exit_code != 3 && !artifacts.empty();
+  const bool harness_crash =
+      run.findings.empty() && !interrupted && exit_code != 0 && exit_code != 2 && exit_code != 3 && !artifacts.empty();
   if (harness_crash) {
     run.findings.push_back({fs::relative(artifacts.front(), o.fuzz_dir).string(), artifacts.front().string(),
                             "harness-crash", "", "target_fuzzer itself crashed (see fuzzer.log): a bug in mdmconform",
@@ -414,7 +419,7 @@ base::Result<FuzzRun> Campaign::run() {
 }
 
 base::Result<target::TargetProfile> load_fuzz_target(const fs::path& profile_file, bool allow_remote,
-                                                  std::string_view doing) {
+                                                     std::string_view doing) {
   target::TargetProfile profile;
   // Loaders throw LoadError (their one convention); it ends here, as a value.
   try {
@@ -454,7 +459,8 @@ base::Result<Replay> replay_finding(const Reproducer& finding, target::TargetPro
   // The same bytes and headers, to the same endpoint of this target; the Mdm-Signature is made
   // anew, by this session's device identity.
   net::Request request = finding.request;
-  request.url = finding.endpoint == "check_in" ? session_options.target.check_in_url : session_options.target.server_url;
+  request.url =
+      finding.endpoint == "check_in" ? session_options.target.check_in_url : session_options.target.server_url;
   replay.outcome = session->send_request(request, request.body);
   return replay;
 }

@@ -39,11 +39,11 @@ inline constexpr std::string_view kFuzzRunKind = "mdmconform-fuzz";
 
 // libFuzzer's counts at one moment, from one of its status lines.
 struct FuzzSample {
-  std::optional<double> t_s;                  // seconds from the start, to 0.1 s
-  std::optional<std::uint64_t> executions;    // inputs run so far
-  std::optional<double> exec_per_sec;         // as libFuzzer reports it
-  std::optional<std::uint64_t> corpus_size;   // inputs in the corpus
-  std::optional<std::uint64_t> features;      // coverage features seen
+  std::optional<double> t_s;                 // seconds from the start, to 0.1 s
+  std::optional<std::uint64_t> executions;   // inputs run so far
+  std::optional<double> exec_per_sec;        // as libFuzzer reports it
+  std::optional<std::uint64_t> corpus_size;  // inputs in the corpus
+  std::optional<std::uint64_t> features;     // coverage features seen
 };
 
 struct FuzzFinding {
@@ -58,25 +58,25 @@ struct FuzzFinding {
 struct FuzzRun {
   std::string harness_version;
   std::string target_name;
-  std::string target_url;                   // the check-in URL
-  std::string target_file;                  // the profile target_fuzzer loaded
-  std::optional<std::string> builtin_fault;  // when the target was the built-in server: its fault mode
-  std::optional<std::string> seeded_bug;     // and its seeded bug
-  std::string started_at;                   // RFC 3339 UTC
-  std::optional<double> elapsed_s;          // to 0.01 s
-  std::optional<double> max_time_s;         // as asked
-  std::optional<int> jobs;                  // fuzzing processes at once
-  std::string mutator;                      // "plist" (structure-aware) or "bytes"
-  std::optional<bool> feedback;             // the target's answers fed back as coverage
-  std::optional<bool> interrupted;          // stopped by SIGINT or SIGTERM
-  std::optional<int> fuzzer_exit;           // target_fuzzer's exit status (128 + signal when killed)
-  std::optional<std::uint64_t> executions;  // from libFuzzer's last status line
-  std::optional<double> exec_per_sec;       // executions over elapsed_s, to 0.1
-  std::optional<std::uint64_t> corpus_size; // what libFuzzer keeps: the inputs that brought something new
+  std::string target_url;                     // the check-in URL
+  std::string target_file;                    // the profile target_fuzzer loaded
+  std::optional<std::string> builtin_fault;   // when the target was the built-in server: its fault mode
+  std::optional<std::string> seeded_bug;      // and its seeded bug
+  std::string started_at;                     // RFC 3339 UTC
+  std::optional<double> elapsed_s;            // to 0.01 s
+  std::optional<double> max_time_s;           // as asked
+  std::optional<int> jobs;                    // fuzzing processes at once
+  std::string mutator;                        // "plist" (structure-aware) or "bytes"
+  std::optional<bool> feedback;               // the target's answers fed back as coverage
+  std::optional<bool> interrupted;            // stopped by SIGINT or SIGTERM
+  std::optional<int> fuzzer_exit;             // target_fuzzer's exit status (128 + signal when killed)
+  std::optional<std::uint64_t> executions;    // from libFuzzer's last status line
+  std::optional<double> exec_per_sec;         // executions over elapsed_s, to 0.1
+  std::optional<std::uint64_t> corpus_size;   // what libFuzzer keeps: the inputs that brought something new
   std::optional<std::uint64_t> corpus_files;  // files in the corpus folder at the end
   std::string corpus_dir;
   std::optional<std::uint64_t> features;
-  std::vector<FuzzSample> timeline;         // at most kMaxTimelinePoints, thinned evenly
+  std::vector<FuzzSample> timeline;  // at most kMaxTimelinePoints, thinned evenly
   // Every finding; an element of a summary that is not an object reads as an empty one.
   std::vector<FuzzFinding> findings;
 };
@@ -92,21 +92,21 @@ FuzzRun fuzz_run_from_json(const nlohmann::ordered_json& j);
 // The campaign.
 
 struct CampaignOptions {
-  std::filesystem::path fuzzer;        // the target_fuzzer binary
-  std::filesystem::path profile_file;  // the target profile; target_fuzzer loads it too
-  std::filesystem::path fuzz_dir;      // findings/, artifacts/, fuzzer.log go here
-  std::filesystem::path corpus_dir;    // kept between runs
-  std::filesystem::path seeds_dir;     // copied into an empty corpus folder, when it exists
-  std::filesystem::path dictionary;    // libFuzzer -dict, when it exists
+  std::filesystem::path fuzzer;              // the target_fuzzer binary
+  std::filesystem::path profile_file;        // the target profile; target_fuzzer loads it too
+  std::filesystem::path fuzz_dir;            // findings/, artifacts/, fuzzer.log go here
+  std::filesystem::path corpus_dir;          // kept between runs
+  std::filesystem::path seeds_dir;           // copied into an empty corpus folder, when it exists
+  std::filesystem::path dictionary;          // libFuzzer -dict, when it exists
   std::optional<std::string> builtin_fault;  // recorded when the target is the built-in server
   std::optional<std::string> seeded_bug;
   double max_time_s = 60;
-  int jobs = 1;                        // libFuzzer -fork=N when above 1
-  double rate = 0;                     // requests per second at most, per job; 0: no cap
+  int jobs = 1;     // libFuzzer -fork=N when above 1
+  double rate = 0;  // requests per second at most, per job; 0: no cap
   bool allow_remote = false;
-  bool byte_mutator = false;           // libFuzzer's byte mutations only (for comparison)
-  bool feedback = true;                // feed the target's answers back as coverage
-  std::uint64_t seed = 0;              // libFuzzer -seed; 0: libFuzzer picks one
+  bool byte_mutator = false;  // libFuzzer's byte mutations only (for comparison)
+  bool feedback = true;       // feed the target's answers back as coverage
+  std::uint64_t seed = 0;     // libFuzzer -seed; 0: libFuzzer picks one
   std::vector<std::string> disabled_oracles;
   const std::atomic<bool>* stop = nullptr;  // set: stop the fuzzer, keep what it found
 };
@@ -161,7 +161,7 @@ struct Replay {
 // or when it points off loopback and allow_remote is not set (`doing` says what needs it:
 // "fuzzing", "replaying against").
 base::Result<target::TargetProfile> load_fuzz_target(const std::filesystem::path& profile_file, bool allow_remote,
-                                                       std::string_view doing);
+                                                     std::string_view doing);
 
 // Sends a finding's history and then its request (same bytes and headers, to the same
 // endpoint of `target`, signed anew by this session's device) and judges each answer, with a

@@ -65,14 +65,21 @@ std::string summary_as_written_before(const FuzzRun& r) {
   summary["features"] = *r.features;
   Json timeline = Json::array();
   for (const auto& s : r.timeline) {
-    timeline.push_back({{"t_s", *s.t_s}, {"executions", *s.executions}, {"exec_per_sec", *s.exec_per_sec},
-                        {"corpus_size", *s.corpus_size}, {"features", *s.features}});
+    timeline.push_back({{"t_s", *s.t_s},
+                        {"executions", *s.executions},
+                        {"exec_per_sec", *s.exec_per_sec},
+                        {"corpus_size", *s.corpus_size},
+                        {"features", *s.features}});
   }
   summary["timeline"] = timeline;
   Json found = Json::array();
   for (const auto& f : r.findings) {
-    found.push_back({{"file", f.file}, {"path", f.path}, {"oracle", f.oracle}, {"endpoint", f.endpoint},
-                     {"summary", f.summary}, {"t_s", *f.t_s}});
+    found.push_back({{"file", f.file},
+                     {"path", f.path},
+                     {"oracle", f.oracle},
+                     {"endpoint", f.endpoint},
+                     {"summary", f.summary},
+                     {"t_s", *f.t_s}});
   }
   summary["findings"] = found;
   return summary.dump(2) + "\n";

@@ -52,7 +52,8 @@ Reproducer make_reproducer(const Session& session, const Outcome& outcome, std::
     r.response = *outcome.exchange.response;
     if (r.response->body.size() > kReproducerBodyCap) r.response->body.resize(kReproducerBodyCap);
   } else {
-    r.transport_error = fmt::format("{} ({})", net::transport_error_name(outcome.exchange.error), outcome.exchange.error_detail);
+    r.transport_error =
+        fmt::format("{} ({})", net::transport_error_name(outcome.exchange.error), outcome.exchange.error_detail);
   }
   // The inputs before this one since the last good probe: a target broken by an earlier
   // input is reproduced by sending them all.
@@ -145,7 +146,8 @@ base::Result<std::filesystem::path> write_reproducer(const std::filesystem::path
   std::filesystem::create_directories(dir, ec);
   if (ec) return base::fail("cannot create " + dir.string() + ": " + ec.message());
   auto path = dir / ("finding-" + base::sha256_hex(reproducer.request.body).substr(0, 16) + ".json");
-  if (auto written = base::write_file_atomically(path, reproducer_to_json(reproducer)); !written) return written.error();
+  if (auto written = base::write_file_atomically(path, reproducer_to_json(reproducer)); !written)
+    return written.error();
   return path;
 }
 
@@ -153,13 +155,16 @@ std::string describe_body(std::string_view body, std::size_t max_chars) {
   if (body.empty()) return "(empty body)";
   if (auto parsed = plist::parse(body)) {
     auto xml = plist::to_xml(*parsed);
-    if (xml.size() > max_chars) xml = xml.substr(0, max_chars) + fmt::format("\n... ({} more characters)", xml.size() - max_chars);
+    if (xml.size() > max_chars)
+      xml = xml.substr(0, max_chars) + fmt::format("\n... ({} more characters)", xml.size() - max_chars);
     return xml;
   }
   std::string out;
   for (unsigned char c : body.substr(0, max_chars)) {
-    if (c == '\n' || (c >= 0x20 && c < 0x7f)) out += static_cast<char>(c);
-    else out += fmt::format("\\x{:02x}", c);
+    if (c == '\n' || (c >= 0x20 && c < 0x7f))
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("\\x{:02x}", c);
   }
   if (body.size() > max_chars) out += fmt::format("... ({} bytes in all)", body.size());
   return out;

@@ -20,19 +20,19 @@ namespace mdmc::fuzz {
 inline constexpr std::string_view kFindingKind = "mdmconform-finding";
 
 struct Reproducer {
-  std::string oracle;                 // oracle_name(): "status-5xx"
-  std::string detail;                 // what happened, in words
-  std::string endpoint;               // "check_in" or "server"
+  std::string oracle;    // oracle_name(): "status-5xx"
+  std::string detail;    // what happened, in words
+  std::string endpoint;  // "check_in" or "server"
   std::string target_name;
-  std::string target_file;            // absolute path of the profile used
+  std::string target_file;  // absolute path of the profile used
   std::string udid;
   std::string user_id;
-  std::string found_at;               // RFC 3339 UTC
-  net::Request request;               // exactly as sent (url, headers, body bytes)
+  std::string found_at;                   // RFC 3339 UTC
+  net::Request request;                   // exactly as sent (url, headers, body bytes)
   std::optional<net::Response> response;  // body cut to kReproducerBodyCap
-  std::string transport_error;        // when there was no response
-  std::vector<std::string> history;   // inputs sent before it since the last good probe
-  std::optional<net::Exchange> probe; // the liveness probe after it, when one ran
+  std::string transport_error;            // when there was no response
+  std::vector<std::string> history;       // inputs sent before it since the last good probe
+  std::optional<net::Exchange> probe;     // the liveness probe after it, when one ran
 };
 
 // Answers kept in a finding are cut to this: enough to see what the target said.

@@ -14,7 +14,10 @@ Reproducer sample() {
   r.endpoint = "check_in";
   r.udid = std::string(kFuzzUdid);
   r.user_id = std::string(kFuzzUserId);
-  r.request = {"PUT", "http://127.0.0.1:1/checkin", {{"X-Odd", std::string("\xff\x01", 2)}}, std::string("bplist00\xd0\x08", 10)};
+  r.request = {"PUT",
+               "http://127.0.0.1:1/checkin",
+               {{"X-Odd", std::string("\xff\x01", 2)}},
+               std::string("bplist00\xd0\x08", 10)};
   r.response = net::Response{500, "Internal Server Error", {}, "oops"};
   r.history = {std::string("\x00\x01", 2), "<plist/>"};
   return r;

@@ -27,27 +27,38 @@ constexpr KeyFact kCheckInKeys[] = {
 };
 
 constexpr std::array<std::string_view, 9> kMessageTypes = {
-    "Authenticate", "TokenUpdate", "UserAuthenticate", "CheckOut", "SetBootstrapToken",
-    "GetBootstrapToken", "DeclarativeManagement", "GetToken", "ReturnToService"};
-constexpr std::array<std::string_view, 5> kStatuses = {"Idle", "Acknowledged", "Error", "CommandFormatError",
-                                                       "NotNow"};
+    "Authenticate",      "TokenUpdate",           "UserAuthenticate", "CheckOut",       "SetBootstrapToken",
+    "GetBootstrapToken", "DeclarativeManagement", "GetToken",         "ReturnToService"};
+constexpr std::array<std::string_view, 5> kStatuses = {"Idle", "Acknowledged", "Error", "CommandFormatError", "NotNow"};
 // Report and command keys: the command report's own keys, and what a report answers with.
-constexpr std::array<std::string_view, 14> kReportKeys = {
-    "Status", "CommandUUID", "ErrorChain", "ErrorCode", "ErrorDomain", "LocalizedDescription",
-    "USEnglishDescription", "NeedSyncResponse", "UserConfiguration", "RequestType", "Command",
-    "QueryResponses", "ProfileList", "InstalledApplicationList"};
+constexpr std::array<std::string_view, 14> kReportKeys = {"Status",
+                                                          "CommandUUID",
+                                                          "ErrorChain",
+                                                          "ErrorCode",
+                                                          "ErrorDomain",
+                                                          "LocalizedDescription",
+                                                          "USEnglishDescription",
+                                                          "NeedSyncResponse",
+                                                          "UserConfiguration",
+                                                          "RequestType",
+                                                          "Command",
+                                                          "QueryResponses",
+                                                          "ProfileList",
+                                                          "InstalledApplicationList"};
 
 // Strings that servers mishandle: empty, whitespace, unicode that changes direction or
 // composes, a byte-order mark, fullwidth digits, format and path strings, injection shapes.
 constexpr std::array<std::string_view, 17> kOddStrings = {
     "",
     "   ",
-    "\xe2\x80\xae" "DIDU",                 // RIGHT-TO-LEFT OVERRIDE
-    "\xef\xbb\xbf" "Idle",                 // byte-order mark before a real value
-    "e\xcc\x81\xcc\x81\xcc\x81",           // combining accents
-    "\xf0\x9f\x98\x80\xf0\x9f\x92\xa9",    // emoji outside the BMP
+    "\xe2\x80\xae"
+    "DIDU",  // RIGHT-TO-LEFT OVERRIDE
+    "\xef\xbb\xbf"
+    "Idle",                                  // byte-order mark before a real value
+    "e\xcc\x81\xcc\x81\xcc\x81",             // combining accents
+    "\xf0\x9f\x98\x80\xf0\x9f\x92\xa9",      // emoji outside the BMP
     "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93",  // fullwidth digits
-    "\xe2\x80\x8b",                        // zero-width space alone
+    "\xe2\x80\x8b",                          // zero-width space alone
     "%s%s%n%x%d",
     "../../../../etc/passwd",
     "' OR '1'='1' --",
@@ -62,10 +73,14 @@ constexpr std::array<std::string_view, 17> kOddStrings = {
 class Rng {
  public:
   explicit Rng(std::uint64_t seed) : engine_(seed) {}
-  std::size_t below(std::size_t n) { return n == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, n - 1)(engine_); }
+  std::size_t below(std::size_t n) {
+    return n == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, n - 1)(engine_);
+  }
   bool chance(int one_in) { return below(static_cast<std::size_t>(one_in)) == 0; }
   template <typename T>
-  const T& pick(const T* items, std::size_t count) { return items[below(count)]; }
+  const T& pick(const T* items, std::size_t count) {
+    return items[below(count)];
+  }
   std::uint64_t bits() { return engine_(); }
 
  private:
@@ -126,16 +141,24 @@ std::size_t big_size(Rng& rng, std::size_t max_size) {
 
 Value convert(const Value& from, plist::Type to, Rng& rng) {
   std::string text;
-  if (auto* s = from.as_string()) text = *s;
-  else if (auto* i = from.as_integer()) text = std::to_string(*i);
-  else if (auto* r = from.as_real()) text = std::to_string(*r);
-  else if (auto* b = from.as_bool()) text = *b ? "true" : "false";
-  else if (auto* d = from.as_data()) text = d->bytes;
+  if (auto* s = from.as_string())
+    text = *s;
+  else if (auto* i = from.as_integer())
+    text = std::to_string(*i);
+  else if (auto* r = from.as_real())
+    text = std::to_string(*r);
+  else if (auto* b = from.as_bool())
+    text = *b ? "true" : "false";
+  else if (auto* d = from.as_data())
+    text = d->bytes;
   std::int64_t number = 0;
-  if (auto* i = from.as_integer()) number = *i;
-  else if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) && text.size() < 18)
+  if (auto* i = from.as_integer())
+    number = *i;
+  else if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+           text.size() < 18)
     number = std::stoll(text);
-  else number = static_cast<std::int64_t>(text.size());
+  else
+    number = static_cast<std::int64_t>(text.size());
   switch (to) {
     case plist::Type::boolean: return Value(number != 0 || text == "true");
     case plist::Type::integer: return Value(number);
@@ -228,7 +251,8 @@ bool swap_message_type(Value& root, Rng& rng) {
   const std::string* current = top->count(key) ? (*top)[key].as_string() : nullptr;
   if (current && *current == values[index]) index = (index + 1 + rng.below(count - 1)) % count;
   (*top)[key] = Value(std::string(values[index]));
-  if (!check_in && values[index] != "Idle" && !top->count("CommandUUID")) (*top)["CommandUUID"] = Value(random_uuid(rng));
+  if (!check_in && values[index] != "Idle" && !top->count("CommandUUID"))
+    (*top)["CommandUUID"] = Value(random_uuid(rng));
   return true;
 }
 
@@ -236,7 +260,8 @@ bool confuse_channel(Value& root, Rng& rng) {
   auto* top = root.as_dict();
   if (!top) return false;
   auto* udid = top->count("UDID") ? (*top)["UDID"].as_string() : nullptr;
-  std::string user_id = top->count("UserID") && (*top)["UserID"].as_string() ? *(*top)["UserID"].as_string() : random_uuid(rng);
+  std::string user_id =
+      top->count("UserID") && (*top)["UserID"].as_string() ? *(*top)["UserID"].as_string() : random_uuid(rng);
   switch (rng.below(7)) {
     case 0:  // a user's keys on what was a device message
       (*top)["UserID"] = Value(user_id);
@@ -258,9 +283,7 @@ bool confuse_channel(Value& root, Rng& rng) {
       (*top)["NotOnConsole"] = Value(rng.chance(2));
       (*top)["UserConfiguration"] = Value(true);
       return true;
-    default:
-      (*top)["NeedSyncResponse"] = Value(true);
-      return true;
+    default: (*top)["NeedSyncResponse"] = Value(true); return true;
   }
 }
 
@@ -298,11 +321,20 @@ bool numeric_extreme(Value& root, Rng& rng) {
   }
   Slot& slot = numbers.empty() ? pick_slot(slots, rng) : *numbers[rng.below(numbers.size())];
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  static const Value kExtremes[] = {
-      Value(std::numeric_limits<std::int64_t>::min()), Value(std::numeric_limits<std::int64_t>::max()),
-      Value(std::int64_t{-1}), Value(std::int64_t{0}), Value(std::int64_t{1} << 32), Value((std::int64_t{1} << 53) + 1),
-      Value(std::numeric_limits<double>::quiet_NaN()), Value(kInf), Value(-kInf), Value(-0.0), Value(1e308),
-      Value(5e-324), Value(plist::Date{-1e12}), Value(plist::Date{1e12})};
+  static const Value kExtremes[] = {Value(std::numeric_limits<std::int64_t>::min()),
+                                    Value(std::numeric_limits<std::int64_t>::max()),
+                                    Value(std::int64_t{-1}),
+                                    Value(std::int64_t{0}),
+                                    Value(std::int64_t{1} << 32),
+                                    Value((std::int64_t{1} << 53) + 1),
+                                    Value(std::numeric_limits<double>::quiet_NaN()),
+                                    Value(kInf),
+                                    Value(-kInf),
+                                    Value(-0.0),
+                                    Value(1e308),
+                                    Value(5e-324),
+                                    Value(plist::Date{-1e12}),
+                                    Value(plist::Date{1e12})};
   *slot.value = rng.pick(kExtremes, std::size(kExtremes));
   return true;
 }
@@ -337,8 +369,8 @@ std::optional<std::string> duplicate_key_xml(const Value& root, Rng& rng) {
   auto end = xml.find("</key>", at);
   if (end == std::string::npos) return std::nullopt;
   std::string key = xml.substr(at + 5, end - at - 5);
-  static constexpr std::string_view kValues[] = {"<string>mdmconform</string>", "<integer>0</integer>", "<true/>",
-                                                 "<data>AA==</data>", "<dict/>", "<array/>"};
+  static constexpr std::string_view kValues[] = {
+      "<string>mdmconform</string>", "<integer>0</integer>", "<true/>", "<data>AA==</data>", "<dict/>", "<array/>"};
   xml.insert(at, "<key>" + key + "</key>" + std::string(kValues[rng.below(std::size(kValues))]));
   return xml;
 }
@@ -378,8 +410,8 @@ std::string encode(const Value& root, plist::Format format) {
 
 std::string_view mutation_name(Mutation mutation) {
   static constexpr std::string_view kNames[kMutationKinds] = {
-      "retype", "drop_key", "duplicate_key", "rename_key", "swap_message_type", "confuse_channel",
-      "odd_string", "numeric_extreme", "data_blob", "deep_nesting", "switch_encoding", "graft"};
+      "retype",     "drop_key",        "duplicate_key", "rename_key",   "swap_message_type", "confuse_channel",
+      "odd_string", "numeric_extreme", "data_blob",     "deep_nesting", "switch_encoding",   "graft"};
   return kNames[static_cast<int>(mutation)];
 }
 

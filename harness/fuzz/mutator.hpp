@@ -15,18 +15,18 @@ namespace mdmc::fuzz {
 
 // The kinds of mutation, for statistics and tests.
 enum class Mutation {
-  retype,            // a value becomes another type (a string "12" the integer 12, ...)
+  retype,  // a value becomes another type (a string "12" the integer 12, ...)
   drop_key,
-  duplicate_key,     // the same key twice in one dict (only XML can say it)
-  rename_key,        // to another real key, a case variant, or an odd one
-  swap_message_type, // MessageType or Status becomes another real one
-  confuse_channel,   // a UserID on a device message, a missing UDID, a user key dropped
-  odd_string,        // empty, huge, odd unicode, format or path strings
-  numeric_extreme,   // INT64 bounds, 0, -1, 2^32, NaN, infinities
-  data_blob,         // random, empty or large data
-  deep_nesting,      // a value wrapped in many arrays and dicts
-  switch_encoding,   // XML to binary or back
-  graft,             // (cross-over) a subtree of another input
+  duplicate_key,      // the same key twice in one dict (only XML can say it)
+  rename_key,         // to another real key, a case variant, or an odd one
+  swap_message_type,  // MessageType or Status becomes another real one
+  confuse_channel,    // a UserID on a device message, a missing UDID, a user key dropped
+  odd_string,         // empty, huge, odd unicode, format or path strings
+  numeric_extreme,    // INT64 bounds, 0, -1, 2^32, NaN, infinities
+  data_blob,          // random, empty or large data
+  deep_nesting,       // a value wrapped in many arrays and dicts
+  switch_encoding,    // XML to binary or back
+  graft,              // (cross-over) a subtree of another input
 };
 inline constexpr int kMutationKinds = static_cast<int>(Mutation::graft) + 1;
 std::string_view mutation_name(Mutation mutation);

@@ -28,8 +28,10 @@ plist::Value decode(const std::string& bytes) {
 
 std::size_t depth_of(const plist::Value& v) {
   std::size_t deepest = 0;
-  if (auto* d = v.as_dict()) for (const auto& [k, c] : *d) deepest = std::max(deepest, depth_of(c));
-  if (auto* a = v.as_array()) for (const auto& c : *a) deepest = std::max(deepest, depth_of(c));
+  if (auto* d = v.as_dict())
+    for (const auto& [k, c] : *d) deepest = std::max(deepest, depth_of(c));
+  if (auto* a = v.as_array())
+    for (const auto& c : *a) deepest = std::max(deepest, depth_of(c));
   return (v.as_dict() || v.as_array()) ? deepest + 1 : deepest;
 }
 
@@ -150,7 +152,8 @@ TEST(MutatorTest, NeverExceedsMaxSizeAndIsDeterministic) {
 TEST(MutatorTest, CrossOverTakesPartsOfTheOther) {
   const auto a = token_update_xml();
   protocol::Channel channel{"UDID-B", ""};
-  const auto b = plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::not_now, "CMD-1", {}})));
+  const auto b =
+      plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::not_now, "CMD-1", {}})));
   bool took = false;
   for (std::uint64_t seed = 0; seed < 20 && !took; ++seed) {
     auto out = cross_over_plists(a, b, seed, 1 << 20);
@@ -163,7 +166,8 @@ TEST(MutatorTest, CrossOverTakesPartsOfTheOther) {
 
 TEST(MutatorTest, KnownKeysComeFromTheSchemaAndTheReports) {
   const auto& keys = known_keys();
-  for (std::string_view k : {"UDID", "UserID", "PushMagic", "NotOnConsole", "Status", "CommandUUID", "DigestResponse"}) {
+  for (std::string_view k :
+       {"UDID", "UserID", "PushMagic", "NotOnConsole", "Status", "CommandUUID", "DigestResponse"}) {
     EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
   }
 }

@@ -42,12 +42,12 @@ std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ULL
 // What the fuzzer knows about an input before sending it.
 struct InputFacts {
   bool is_plist = false;
-  bool limit_error = false;   // a plist beyond the decode limits: not "malformed"
+  bool limit_error = false;  // a plist beyond the decode limits: not "malformed"
   bool is_dict = false;
   std::string kind;           // "Authenticate", "Idle", "?MessageType", "?Status", "dict", "bytes"
   bool unknown_type = false;  // MessageType or Status with a value that is not a real one
   bool is_report = false;
-  std::string channel;        // "device", "user", "other-user", "other-device", "no-udid", "bad-udid"
+  std::string channel;  // "device", "user", "other-user", "other-device", "no-udid", "bad-udid"
 };
 
 plist::Limits input_limits() {
@@ -63,7 +63,8 @@ InputFacts classify(std::string_view input, const std::string& udid, const std::
   auto parsed = plist::parse(input, input_limits());
   if (!parsed) {
     auto e = plist::error_of(parsed);
-    facts.limit_error = e == plist::Error::too_deep || e == plist::Error::too_large || e == plist::Error::too_many_nodes;
+    facts.limit_error =
+        e == plist::Error::too_deep || e == plist::Error::too_large || e == plist::Error::too_many_nodes;
     facts.kind = "bytes";
     return facts;
   }
@@ -93,12 +94,18 @@ InputFacts classify(std::string_view input, const std::string& udid, const std::
   }
   const auto* u = parsed->find("UDID");
   const auto* user = parsed->find("UserID");
-  if (!u) facts.channel = "no-udid";
-  else if (!u->as_string()) facts.channel = "bad-udid";
-  else if (*u->as_string() != udid) facts.channel = "other-device";
-  else if (!user) facts.channel = "device";
-  else if (user->as_string() && *user->as_string() == user_id) facts.channel = "user";
-  else facts.channel = "other-user";
+  if (!u)
+    facts.channel = "no-udid";
+  else if (!u->as_string())
+    facts.channel = "bad-udid";
+  else if (*u->as_string() != udid)
+    facts.channel = "other-device";
+  else if (!user)
+    facts.channel = "device";
+  else if (user->as_string() && *user->as_string() == user_id)
+    facts.channel = "user";
+  else
+    facts.channel = "other-user";
   return facts;
 }
 
@@ -137,9 +144,13 @@ bool is_loopback_url(const std::string& url) {
 
 std::string_view oracle_name(Oracle oracle) {
   // The rule oracles are named by their rules' ids.
-  static constexpr std::array<std::string_view, kOracleCount> kNames = {
-      "none", "status-5xx", "transport", "liveness", protocol::rule::kRobMalformed, protocol::rule::kRobUnknownType,
-      protocol::rule::kCmdShape};
+  static constexpr std::array<std::string_view, kOracleCount> kNames = {"none",
+                                                                        "status-5xx",
+                                                                        "transport",
+                                                                        "liveness",
+                                                                        protocol::rule::kRobMalformed,
+                                                                        protocol::rule::kRobUnknownType,
+                                                                        protocol::rule::kCmdShape};
   return kNames[static_cast<int>(oracle)];
 }
 
@@ -186,7 +197,7 @@ base::Result<std::unique_ptr<Session>> Session::open(SessionOptions options) {
   // Issued from the profile's CA, or the pool's first identity.
   if (auto added = session->impl_->target.add_device(kFuzzDevice.device, session->options_.udid); !added) {
     return base::fail(t.identity.issuer ? "could not issue the fuzz device's identity: " + added.error().message
-                               : added.error().message);
+                                        : added.error().message);
   }
   if (auto reason = session->enroll()) {
     return base::fail(*reason);
@@ -210,7 +221,8 @@ std::optional<std::string> Session::enroll() {
     auto body = message.bytes();
     net::Request request = request_for(body);
     auto exchange = transmit(request);
-    enrollment.on_answer({exchange.response ? exchange.response->status : 0, exchange.response ? exchange.response->body : ""});
+    enrollment.on_answer(
+        {exchange.response ? exchange.response->status : 0, exchange.response ? exchange.response->body : ""});
     if (enrollment.failed()) {
       return fmt::format("the target did not enroll the fuzz device: {} got {}", message.label,
                          exchange.ok() ? fmt::format("HTTP {}", exchange.response->status)
@@ -276,17 +288,20 @@ std::optional<std::string> Session::probe(std::optional<net::Exchange>* last) {
     int status = exchange.response->status;
     if (status >= 400 && status < 500 && !reenrolled) {
       reenrolled = true;
-      if (auto reason = enroll()) return "the target refused a liveness Idle with " + std::to_string(status) + ", and " + *reason;
+      if (auto reason = enroll())
+        return "the target refused a liveness Idle with " + std::to_string(status) + ", and " + *reason;
       body = idle;
       continue;
     }
     if (status != 200) return fmt::format("a liveness Idle got HTTP {}", status);
     if (exchange.response->body.empty()) return std::nullopt;
     auto parsed = plist::parse(exchange.response->body, options_.target.plist_limits);
-    auto command = parsed ? protocol::decode_command(*parsed) : protocol::Decoded<protocol::Command>(base::fail("not a plist"));
+    auto command =
+        parsed ? protocol::decode_command(*parsed) : protocol::Decoded<protocol::Command>(base::fail("not a plist"));
     const auto* c = command ? &*command : nullptr;
     if (!c) return "a liveness Idle got a body that is no command: " + describe_body(exchange.response->body, 200);
-    body = plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::acknowledged, c->uuid, {}})));
+    body =
+        plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::acknowledged, c->uuid, {}})));
   }
   return std::nullopt;  // still handing out commands: alive
 }
@@ -304,7 +319,9 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
   std::string where = fmt::format("{} ({})", facts.kind, check_in ? "check-in" : "report");
   outcome.exchange = transmit(request);
   const auto& exchange = outcome.exchange;
-  auto enabled = [&](Oracle o) { return std::find(options_.disabled.begin(), options_.disabled.end(), o) == options_.disabled.end(); };
+  auto enabled = [&](Oracle o) {
+    return std::find(options_.disabled.begin(), options_.disabled.end(), o) == options_.disabled.end();
+  };
   auto fire = [&](Oracle o, std::string detail) {
     if (outcome.oracle == Oracle::none && enabled(o)) {
       outcome.oracle = o;
@@ -328,8 +345,9 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
     std::optional<protocol::Breach> breaches[] = {
         protocol::judge_malformed_answer(status, facts.is_plist, facts.limit_error, input.size(),
                                          check_in ? "check-in" : "report"),
-        protocol::judge_unknown_type_answer(
-            status, !facts.unknown_type ? "" : facts.kind == "?Status" ? "Status" : "MessageType"),
+        protocol::judge_unknown_type_answer(status, !facts.unknown_type       ? ""
+                                                    : facts.kind == "?Status" ? "Status"
+                                                                              : "MessageType"),
         protocol::judge_command_answer(status, facts.is_report, response.body.size(),
                                        protocol::read_command_answer(response.body, {}), where),
     };
@@ -353,8 +371,9 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
   }
   // An anomaly: an answer this kind of input never got before in this session (a 4xx to
   // garbage is routine after the first one). The target's liveness is checked after each.
-  bool anomaly = !exchange.ok() ||
-                 seen_answers_.insert(fnv1a(fmt::format("{}|{}|{}", endpoint, facts.kind, exchange.response->status))).second;
+  bool anomaly =
+      !exchange.ok() ||
+      seen_answers_.insert(fnv1a(fmt::format("{}|{}|{}", endpoint, facts.kind, exchange.response->status))).second;
   if (outcome.oracle == Oracle::none && (anomaly || ++since_probe_ >= options_.probe_every)) {
     std::optional<net::Exchange> probe_exchange;
     auto failure = probe(&probe_exchange);
@@ -365,7 +384,8 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
       since_probe_ = 0;
       recent_.clear();
       recent_bytes_ = 0;
-      if (outcome.probe && outcome.probe->ok()) feature(fmt::format("probe|{}", response_shape(*outcome.probe->response)));
+      if (outcome.probe && outcome.probe->ok())
+        feature(fmt::format("probe|{}", response_shape(*outcome.probe->response)));
     }
   }
   return outcome;

@@ -51,20 +51,20 @@ struct SessionOptions {
   target::TargetProfile target;
   std::string udid = std::string(kFuzzUdid);
   std::string user_id = std::string(kFuzzUserId);
-  int probe_every = 50;             // a liveness probe after this many inputs, and after an answer
-                                    // this kind of input never got before
+  int probe_every = 50;                // a liveness probe after this many inputs, and after an answer
+                                       // this kind of input never got before
   double max_requests_per_second = 0;  // 0: no cap
   // Oracles switched off (a lenient parser on the target makes rob_malformed noisy).
   std::vector<Oracle> disabled;
-  std::uint64_t seed = 1;           // push tokens and the like
-  bool allow_remote = false;        // a target off loopback is refused unless this is set
-  bool trace = false;               // one line per exchange on stderr
+  std::uint64_t seed = 1;     // push tokens and the like
+  bool allow_remote = false;  // a target off loopback is refused unless this is set
+  bool trace = false;         // one line per exchange on stderr
 };
 
 struct Outcome {
   Oracle oracle = Oracle::none;
-  std::string detail;               // in words: "500 to a TokenUpdate (check-in)"
-  net::Exchange exchange;           // the input's exchange
+  std::string detail;                  // in words: "500 to a TokenUpdate (check-in)"
+  net::Exchange exchange;              // the input's exchange
   std::optional<net::Exchange> probe;  // the liveness probe, when one ran after this input
 };
 
@@ -84,7 +84,8 @@ class Session {
   // Sends one input (or an exact request, for replay) and judges the answer. Features of the
   // answer are appended to `features` when given.
   Outcome send(std::string_view input, std::vector<std::size_t>* features = nullptr);
-  Outcome send_request(const net::Request& request, std::string_view input, std::vector<std::size_t>* features = nullptr);
+  Outcome send_request(const net::Request& request, std::string_view input,
+                       std::vector<std::size_t>* features = nullptr);
 
   // The inputs sent since the last good liveness probe, oldest first (bounded): what a
   // reproducer must replay when the target broke without an oracle firing at once.

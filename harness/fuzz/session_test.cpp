@@ -5,9 +5,9 @@
 #include <fstream>
 
 #include "harness/fuzz/finding.hpp"
+#include "harness/net/http_server.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/messages.hpp"
-#include "harness/net/http_server.hpp"
 #include "harness/server/reference_server.hpp"
 
 namespace mdmc::fuzz {
@@ -123,7 +123,8 @@ TEST(SessionTest, AcceptedUnknownStatusFiresRobUnknownType) {
   auto session = open_session(served);
   ASSERT_TRUE(session);
   protocol::Channel channel{std::string(kFuzzUdid), ""};
-  auto dict = protocol::report(channel, nullptr, {protocol::Status::acknowledged, "6F1C2A3B-0000-4000-8000-000000000009", {}});
+  auto dict =
+      protocol::report(channel, nullptr, {protocol::Status::acknowledged, "6F1C2A3B-0000-4000-8000-000000000009", {}});
   dict["Status"] = plist::Value("Bogus");
   auto outcome = session->send(plist::to_xml(plist::Value(dict)));
   EXPECT_EQ(outcome.oracle, Oracle::rob_unknown_type) << outcome.detail;

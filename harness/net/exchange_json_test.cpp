@@ -16,7 +16,9 @@ TEST(ExchangeJson, AnExchangeRoundTrips) {
   x.elapsed = std::chrono::microseconds(1500);
   x.tls = true;
   x.redirects = {"https://a.example/1"};
-  x.request = {"PUT", "https://a.example/checkin", {{"Content-Type", "application/x-apple-aspen-mdm-checkin"}},
+  x.request = {"PUT",
+               "https://a.example/checkin",
+               {{"Content-Type", "application/x-apple-aspen-mdm-checkin"}},
                std::string("<plist>\x01\xfe", 9)};
   x.response = Response{500, "Internal \xff", {{"X", "y"}}, "oops"};
   Json j = Json::object();

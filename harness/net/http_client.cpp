@@ -1,5 +1,9 @@
 #include "harness/net/http_client.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,10 +22,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <cctype>
@@ -63,9 +63,7 @@ constexpr std::chrono::milliseconds kTlsShutdownLimit{1000};
 
 enum class Phase { connect, write, header, body };
 
-bool iequals(std::string_view a, std::string_view b) {
-  return beast::iequals(a, b);
-}
+bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
 
 // Asio keeps OpenSSL's packed error code in the error_code's int; this is the unsigned it was.
 unsigned long openssl_code(const error_code& ec) {
@@ -98,10 +96,8 @@ bool is_client_certificate_alert(int alert) {
     case SSL3_AD_CERTIFICATE_UNKNOWN:
     case TLS1_AD_UNKNOWN_CA:
     case TLS1_AD_ACCESS_DENIED:
-    case TLS13_AD_CERTIFICATE_REQUIRED:
-      return true;
-    default:
-      return false;
+    case TLS13_AD_CERTIFICATE_REQUIRED: return true;
+    default: return false;
   }
 }
 
@@ -248,8 +244,8 @@ std::optional<std::string> resolve_location(const Url& base, std::string_view lo
   std::string loc = percent_encode_unsafe(location.substr(0, location.find('#')));
   // A scheme is letters, digits, "+", "-" and "." up to a ":", starting with a letter.
   std::size_t i = 0;
-  while (i < loc.size() && (std::isalnum(static_cast<unsigned char>(loc[i])) != 0 || loc[i] == '+' ||
-                            loc[i] == '-' || loc[i] == '.')) {
+  while (i < loc.size() &&
+         (std::isalnum(static_cast<unsigned char>(loc[i])) != 0 || loc[i] == '+' || loc[i] == '-' || loc[i] == '.')) {
     ++i;
   }
   if (i > 0 && i < loc.size() && loc[i] == ':' && std::isalpha(static_cast<unsigned char>(loc[0])) != 0) {
@@ -301,8 +297,8 @@ std::string configure_client_context(ssl::context& ctx, const TlsClientConfig& c
     if (ec) return "trusted CA PEM could not be loaded: " + ec.message();
   }
 
-  const bool has_identity = !config.client_cert_pem.empty() || !config.client_key_pem.empty() ||
-                            !config.client_chain_pem.empty();
+  const bool has_identity =
+      !config.client_cert_pem.empty() || !config.client_key_pem.empty() || !config.client_chain_pem.empty();
   if (!has_identity) return {};
   const std::string prefix = "client certificate/key PEM could not be loaded: ";
   if (config.client_cert_pem.empty()) return prefix + "client_cert_pem is empty";
@@ -325,11 +321,9 @@ std::string configure_client_context(ssl::context& ctx, const TlsClientConfig& c
 TransportError verify_error_class(int x509_error) {
   switch (x509_error) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-      return TransportError::tls_certificate_expired;
+    case X509_V_ERR_CERT_NOT_YET_VALID: return TransportError::tls_certificate_expired;
     case X509_V_ERR_HOSTNAME_MISMATCH:
-    case X509_V_ERR_IP_ADDRESS_MISMATCH:
-      return TransportError::tls_name_mismatch;
+    case X509_V_ERR_IP_ADDRESS_MISMATCH: return TransportError::tls_name_mismatch;
     default:
       // Unknown issuer, self-signed, bad signature, wrong purpose, broken chain: in every case
       // the chain does not lead to a CA we trust for this purpose.
@@ -385,7 +379,7 @@ struct HttpClient::Impl {
   std::string tls_context_error;            // why it could not be made; reported by every https send
   std::optional<beast::tcp_stream> plain;   // the open connection: plain ...
   std::optional<TlsStream> secure;          // ... or TLS, never both
-  beast::flat_buffer buffer;  // bytes read past the last response stay with the connection
+  beast::flat_buffer buffer;                // bytes read past the last response stay with the connection
   bool connected = false;
   bool verified = false;  // the open TLS connection's server certificate was verified
   std::string host;
@@ -442,8 +436,7 @@ struct HttpClient::Impl {
       done = true;
     });
     ioc.restart();
-    while (!done && ioc.run_one() != 0) {
-    }
+    while (!done && ioc.run_one() != 0) {}
     return result;
   }
 };
@@ -515,8 +508,7 @@ TransportError HttpClient::Impl::connect(const Url& url, std::string& detail) {
                            });
     const auto deadline = std::chrono::steady_clock::now() + limits.connect_timeout;
     ioc.restart();
-    while (!state->done && ioc.run_one_until(deadline) != 0) {
-    }
+    while (!state->done && ioc.run_one_until(deadline) != 0) {}
     if (!state->done) {
       resolver.cancel();
       detail = "name resolution timed out";
@@ -663,9 +655,8 @@ HttpClient::Impl::Attempt HttpClient::Impl::attempt(const http::request<http::st
   };
 
   tcp().expires_after(limits.write_timeout);
-  auto ec = wait([&](auto handler) {
-    with_stream([&](auto& stream) { http::async_write(stream, req, std::move(handler)); });
-  });
+  auto ec = wait(
+      [&](auto handler) { with_stream([&](auto& stream) { http::async_write(stream, req, std::move(handler)); }); });
   if (ec) return fail(Phase::write, ec, true);
 
   // One deadline for the whole header, including any interim 1xx responses before it.
@@ -840,8 +831,8 @@ Exchange HttpClient::Impl::send(const Request& request) {
     if (chain.size() < kMaxChain) chain += " -> " + shown_url(*target);
     if (ex.redirects.size() >= static_cast<std::size_t>(limits.max_redirects)) {
       refuse(TransportError::too_many_redirects,
-             "more than " + std::to_string(limits.max_redirects) + " redirect(s): " +
-                 (chain.size() < kMaxChain ? chain : chain.substr(0, kMaxChain) + "..."));
+             "more than " + std::to_string(limits.max_redirects) +
+                 " redirect(s): " + (chain.size() < kMaxChain ? chain : chain.substr(0, kMaxChain) + "..."));
       break;
     }
     // Credentials for one origin are not handed to another (as curl and browsers do).
@@ -858,8 +849,8 @@ Exchange HttpClient::Impl::send(const Request& request) {
     ex.error = followed.error;
     ex.error_detail = std::move(followed.error_detail);
     if (ex.error != TransportError::none) {
-      ex.error_detail += " (at " + shown_url(*target) + ", after " + std::to_string(ex.redirects.size()) +
-                         " redirect(s))";
+      ex.error_detail +=
+          " (at " + shown_url(*target) + ", after " + std::to_string(ex.redirects.size()) + " redirect(s))";
     }
     current = next;
   }

@@ -12,14 +12,14 @@
 namespace mdmc::net {
 
 struct ClientLimits {
-  std::chrono::milliseconds connect_timeout{5000};  // TCP connect, per attempt
+  std::chrono::milliseconds connect_timeout{5000};        // TCP connect, per attempt
   std::chrono::milliseconds tls_handshake_timeout{5000};  // TLS handshake, after the TCP connect
-  std::chrono::milliseconds write_timeout{10000};   // sending the whole request
-  std::chrono::milliseconds header_timeout{10000};  // from request sent to complete header
-  std::chrono::milliseconds body_timeout{30000};    // from header to complete body
+  std::chrono::milliseconds write_timeout{10000};         // sending the whole request
+  std::chrono::milliseconds header_timeout{10000};        // from request sent to complete header
+  std::chrono::milliseconds body_timeout{30000};          // from header to complete body
   std::size_t max_header_bytes = 64 * 1024;
-  std::size_t max_body_bytes = 8 * 1024 * 1024;     // a large InstallApplication manifest fits
-  int max_redirects = 5;               // 301/302/303/307/308 hops followed per send; 0: a 3xx is the response
+  std::size_t max_body_bytes = 8 * 1024 * 1024;  // a large InstallApplication manifest fits
+  int max_redirects = 5;                         // 301/302/303/307/308 hops followed per send; 0: a 3xx is the response
   bool redirects_off_loopback = false;  // follow a redirect to a host that is not loopback (refused by default)
 };
 

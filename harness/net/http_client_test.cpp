@@ -5,8 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -107,8 +107,8 @@ TEST(ParseUrl, RefusesWhatItCannotSendUnambiguously) {
 }
 
 TEST(LoopbackHost, AcceptsOnlyLoopbackAddressesAndLocalhost) {
-  for (const char* yes : {"127.0.0.1", "127.1.2.3", "localhost", "LocalHost", "::1", "[::1]", "0:0:0:0:0:0:0:1",
-                          "::ffff:127.0.0.1"}) {
+  for (const char* yes :
+       {"127.0.0.1", "127.1.2.3", "localhost", "LocalHost", "::1", "[::1]", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"}) {
     EXPECT_TRUE(is_loopback_host(yes)) << yes;
   }
   for (const char* no : {"", "10.0.0.1", "128.0.0.1", "0.0.0.0", "::", "example.com", "localhost.example.com",
@@ -531,9 +531,8 @@ TEST(HttpClient, RefusesARedirectOffLoopbackWithoutConnectingThere) {
 }
 
 TEST(HttpClient, RefusesARedirectToAnotherScheme) {
-  RedirectServer server([](const ServerRequest&) -> std::optional<ServerResponse> {
-    return redirect_to("ftp://127.0.0.1/mdm");
-  });
+  RedirectServer server(
+      [](const ServerRequest&) -> std::optional<ServerResponse> { return redirect_to("ftp://127.0.0.1/mdm"); });
   HttpClient client(short_limits());
   const auto ex = client.send(put(server.port));
   EXPECT_EQ(ex.error, TransportError::redirect_refused);

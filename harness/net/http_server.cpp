@@ -1,5 +1,10 @@
 #include "harness/net/http_server.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -26,11 +31,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <algorithm>
 #include <array>
@@ -167,9 +167,8 @@ std::string configure_server_context(ssl::context& ctx, const ServerTls& tls) {
       return "TLS client CA could not be loaded: " + openssl_reason();
     }
   }
-  ctx.set_verify_mode(tls.require_client_certificate ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
-                                                     : ssl::verify_peer,
-                      ec);
+  ctx.set_verify_mode(
+      tls.require_client_certificate ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert : ssl::verify_peer, ec);
   if (ec) return "TLS: cannot set the client verify mode: " + ec.message();
   // OpenSSL refuses to resume a session with client verification on unless the context names
   // its sessions; a device reconnecting with a session ticket would otherwise fail.
@@ -190,8 +189,7 @@ std::string verified_peer_certificate(SSL* native) {
   return der;
 }
 
-http::response<http::string_body> to_beast_response(ServerResponse&& answer, bool request_keeps_alive,
-                                                    bool head) {
+http::response<http::string_body> to_beast_response(ServerResponse&& answer, bool request_keeps_alive, bool head) {
   http::response<http::string_body> res;
   res.version(11);
   // Beast refuses statuses outside three digits; a handler returning one is a harness bug.

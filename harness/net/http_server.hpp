@@ -24,9 +24,9 @@ struct ServerLimits {
 
 // Serving https. Certificates and keys are PEM text; listen() reports one that does not load.
 struct ServerTls {
-  std::string cert_pem;       // server certificate, then any intermediates
-  std::string key_pem;        // its private key
-  std::string client_ca_pem;  // verify client certificates against these; empty: don't ask for one
+  std::string cert_pem;                     // server certificate, then any intermediates
+  std::string key_pem;                      // its private key
+  std::string client_ca_pem;                // verify client certificates against these; empty: don't ask for one
   bool require_client_certificate = false;  // fail the handshake without one (needs client_ca_pem)
 };
 

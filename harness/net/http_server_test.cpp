@@ -346,7 +346,8 @@ TEST(HttpServer, ResetsTheConnectionWhenTheHandlerAsksToAndServesTheNext) {
   server.start(1);
   HttpClient client;
   const auto reset = client.send(put(port, "reset"));
-  EXPECT_EQ(reset.error, TransportError::connection_reset) << transport_error_name(reset.error) << ": " << reset.error_detail;
+  EXPECT_EQ(reset.error, TransportError::connection_reset)
+      << transport_error_name(reset.error) << ": " << reset.error_detail;
   const auto next = client.send(put(port, "fine"));
   ASSERT_TRUE(next.ok()) << transport_error_name(next.error);
   EXPECT_EQ(next.response->body, "ok");

@@ -402,7 +402,7 @@ TEST(TlsServer, StopClosesOpenTlsConnectionsAndHalfDoneHandshakes) {
   auto tls_server = std::make_unique<RecordingServer>(serving(test_pki().server));
   HttpClient client(short_limits(), trusting_test_ca());
   ASSERT_TRUE(client.send(put(https(tls_server->port))).ok());  // leaves a kept-alive connection
-  const int silent = testing::connect_raw(tls_server->port);     // a handshake that never starts
+  const int silent = testing::connect_raw(tls_server->port);    // a handshake that never starts
   ASSERT_GE(silent, 0);
   std::this_thread::sleep_for(50ms);  // let the server accept it
   const auto port = tls_server->port;

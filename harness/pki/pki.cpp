@@ -89,8 +89,7 @@ struct CertificateRequest {
 Result<detail::X509Ptr> build_certificate(const CertificateRequest& req) {
   if (req.common_name.empty()) return fail("the common name is empty");
   if (req.validity.lifetime.count() <= 0) return fail("validity lifetime must be positive");
-  if (std::chrono::abs(req.validity.not_before_offset) > kMaxValiditySpan ||
-      req.validity.lifetime > kMaxValiditySpan) {
+  if (std::chrono::abs(req.validity.not_before_offset) > kMaxValiditySpan || req.validity.lifetime > kMaxValiditySpan) {
     return fail("validity offset or lifetime beyond 1000 years");
   }
 
@@ -101,8 +100,7 @@ Result<detail::X509Ptr> build_certificate(const CertificateRequest& req) {
 
   const std::time_t now = std::time(nullptr);
   if (!set_time(X509_getm_notBefore(cert.get()), now, req.validity.not_before_offset) ||
-      !set_time(X509_getm_notAfter(cert.get()), now,
-                req.validity.not_before_offset + req.validity.lifetime)) {
+      !set_time(X509_getm_notAfter(cert.get()), now, req.validity.not_before_offset + req.validity.lifetime)) {
     return fail_openssl("validity");
   }
 
@@ -140,8 +138,7 @@ Result<detail::X509Ptr> build_certificate(const CertificateRequest& req) {
 }
 
 // PEM texts of a certificate, its key and chain[first_chain_index..].
-Result<Identity> make_identity(X509* cert, EVP_PKEY* key, const STACK_OF(X509) * chain,
-                               int first_chain_index) {
+Result<Identity> make_identity(X509* cert, EVP_PKEY* key, const STACK_OF(X509) * chain, int first_chain_index) {
   Identity out;
   auto cert_pem = detail::certificate_pem(cert);
   if (!cert_pem) return base::fail(cert_pem.message());
@@ -158,9 +155,8 @@ Result<Identity> make_identity(X509* cert, EVP_PKEY* key, const STACK_OF(X509) *
 }
 
 // Issues a leaf from `ca`: a fresh key, the given extensions, and a chain that leads to the root.
-Result<Identity> issue_leaf(const Identity& ca, std::string common_name, KeyType key_type,
-                            Validity validity, std::vector<Extension> extensions,
-                            GENERAL_NAMES* alt_names) {
+Result<Identity> issue_leaf(const Identity& ca, std::string common_name, KeyType key_type, Validity validity,
+                            std::vector<Extension> extensions, GENERAL_NAMES* alt_names) {
   auto issuer = detail::parse_identity(ca, "CA");
   if (!issuer) return base::fail(issuer.message());
   if (X509_check_ca(issuer->cert.get()) == 0) {
@@ -198,8 +194,7 @@ Result<Identity> issue_leaf(const Identity& ca, std::string common_name, KeyType
 
 std::string leaf_key_usage(KeyType key) {
   // keyEncipherment only means something for RSA key transport; an EC key cannot do it.
-  return key == KeyType::rsa2048 ? "critical,digitalSignature,keyEncipherment"
-                                 : "critical,digitalSignature";
+  return key == KeyType::rsa2048 ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
 }
 
 // An IPv4 or IPv6 literal (IPv6 optionally in brackets) as its 4 or 16 address bytes.
@@ -216,8 +211,7 @@ std::optional<std::string> ip_address_bytes(std::string_view name) {
 bool plausible_dns_name(std::string_view name) {
   if (name.empty() || name.size() > 253) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' ||
-           c == '*';
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == '*';
   });
 }
 
@@ -277,8 +271,8 @@ Result<Identity> create_test_ca(const std::string& common_name, KeyType key, Val
   return out;
 }
 
-Result<Identity> issue_device_identity(const Identity& ca, const std::string& common_name,
-                                       KeyType key, Validity validity) {
+Result<Identity> issue_device_identity(const Identity& ca, const std::string& common_name, KeyType key,
+                                       Validity validity) {
   auto out = issue_leaf(ca, common_name, key, validity,
                         {
                             {NID_basic_constraints, "critical,CA:FALSE"},
@@ -293,8 +287,7 @@ Result<Identity> issue_device_identity(const Identity& ca, const std::string& co
   return out;
 }
 
-Result<Identity> issue_server_identity(const Identity& ca, const std::vector<std::string>& names,
-                                       Validity validity) {
+Result<Identity> issue_server_identity(const Identity& ca, const std::vector<std::string>& names, Validity validity) {
   if (names.empty()) return in("issue_server_identity", "no names given");
   auto alt_names = alt_names_for(names);
   if (!alt_names) return in("issue_server_identity", alt_names.message());
@@ -362,9 +355,10 @@ Result<Identity> load_pkcs12(const std::filesystem::path& file, const std::strin
   if (parsed != 1) {
     std::string message = fail_openssl("cannot decrypt the contents").message;
     if (message.find("unsupported") != std::string::npos) {
-      message += " (OpenSSL 3 reads legacy ciphers such as RC2-40 only with its legacy provider;"
-                 " re-export with AES, e.g. openssl pkcs12 -export -certpbe AES-256-CBC"
-                 " -keypbe AES-256-CBC)";
+      message +=
+          " (OpenSSL 3 reads legacy ciphers such as RC2-40 only with its legacy provider;"
+          " re-export with AES, e.g. openssl pkcs12 -export -certpbe AES-256-CBC"
+          " -keypbe AES-256-CBC)";
     }
     return in(where, message);
   }
@@ -377,8 +371,7 @@ Result<Identity> load_pkcs12(const std::filesystem::path& file, const std::strin
   return out;
 }
 
-Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& dir,
-                                                 const std::string& p12_password) {
+Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& dir, const std::string& p12_password) {
   namespace fs = std::filesystem;
   const std::string where = "load_identity_pool " + dir.string();
   struct Pair {
@@ -399,10 +392,14 @@ Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& di
     if (!it->is_regular_file(type_ec)) continue;
     const std::string ext = lower(path.extension().string());
     const std::string stem = path.stem().string();
-    if (ext == ".p12") p12_files.push_back(path);
-    else if (ext == ".crt") pairs[stem].crt = path;
-    else if (ext == ".pem") pairs[stem].pem = path;
-    else if (ext == ".key") pairs[stem].key = path;
+    if (ext == ".p12")
+      p12_files.push_back(path);
+    else if (ext == ".crt")
+      pairs[stem].crt = path;
+    else if (ext == ".pem")
+      pairs[stem].pem = path;
+    else if (ext == ".key")
+      pairs[stem].key = path;
   }
   if (ec) return in(where, ec.message());
 
@@ -430,8 +427,7 @@ Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& di
   std::vector<Identity> pool;
   pool.reserve(sources.size());
   for (const Source& source : sources) {
-    auto identity = source.key ? load_pem_pair(source.primary, *source.key)
-                               : load_pkcs12(source.primary, p12_password);
+    auto identity = source.key ? load_pem_pair(source.primary, *source.key) : load_pkcs12(source.primary, p12_password);
     if (!identity) return in(where, identity.message());
     pool.push_back(std::move(identity).value());
   }

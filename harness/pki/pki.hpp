@@ -42,13 +42,12 @@ struct Validity {
 };
 
 // A self-signed CA: CA:TRUE, keyUsage keyCertSign and cRLSign, SHA-256, random 128-bit serial.
-Result<Identity> create_test_ca(const std::string& common_name, KeyType key = KeyType::ec_p256,
-                                Validity validity = {});
+Result<Identity> create_test_ca(const std::string& common_name, KeyType key = KeyType::ec_p256, Validity validity = {});
 // A device identity from `ca`: CA:FALSE, digitalSignature (+ keyEncipherment for RSA),
 // extendedKeyUsage clientAuth, random 128-bit serial, SHA-256. chain_pem is `ca`'s chain, plus
 // `ca` itself when it is not self-signed.
-Result<Identity> issue_device_identity(const Identity& ca, const std::string& common_name,
-                                       KeyType key, Validity validity = {});
+Result<Identity> issue_device_identity(const Identity& ca, const std::string& common_name, KeyType key,
+                                       Validity validity = {});
 // A TLS server identity (EC P-256) from `ca`: extendedKeyUsage serverAuth; each name becomes
 // subjectAltName IP: when it is an IPv4 or IPv6 literal, DNS: otherwise; CN is the first name.
 Result<Identity> issue_server_identity(const Identity& ca, const std::vector<std::string>& names,
@@ -64,8 +63,7 @@ Result<Identity> load_pkcs12(const std::filesystem::path& file, const std::strin
 // (macOS "._x.p12" litter); a .key without a certificate, or with both a .crt and a .pem, is an
 // error. Any file that fails to load fails the whole pool, naming the file. An existing folder
 // with none of these gives an empty pool. Extensions match case-insensitively.
-Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& dir,
-                                                 const std::string& p12_password);
+Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& dir, const std::string& p12_password);
 
 // Writes a private key (or any secret) with mode 0600 from the start: a temporary file in the
 // same folder created O_CREAT|O_EXCL with mode 0600, written, fsync'd and renamed over `path`;

@@ -42,9 +42,7 @@ using Pkcs12Ptr = std::unique_ptr<PKCS12, Deleter<PKCS12_free>>;
 using NamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<free_names>>;
 using CmsPtr = std::unique_ptr<CMS_ContentInfo, Deleter<CMS_ContentInfo_free>>;
 
-BioPtr source(const std::string& text) {
-  return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-}
+BioPtr source(const std::string& text) { return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size()))); }
 X509Ptr parse_cert(const std::string& pem) {
   return X509Ptr(PEM_read_bio_X509(source(pem).get(), nullptr, nullptr, nullptr));
 }
@@ -117,9 +115,7 @@ class TempDir {
   fs::path path_;
 };
 
-void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write_file(const fs::path& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 // A .p12 made by OpenSSL itself (PKCS12_create, OpenSSL 3 defaults: AES-256, SHA-256 MAC).
 std::string make_p12(const Identity& id, const char* password) {
@@ -193,8 +189,7 @@ TEST(DeviceIdentity, RsaIdentityVerifiesAgainstItsCaWithClientAuth) {
   X509Ptr cert = parse_cert(device.cert_pem);
   EXPECT_TRUE(has_client_auth(cert.get()));
   EXPECT_EQ(X509_get_signature_nid(cert.get()), NID_sha256WithRSAEncryption);
-  EXPECT_EQ(X509_get_key_usage(cert.get()),
-            static_cast<uint32_t>(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+  EXPECT_EQ(X509_get_key_usage(cert.get()), static_cast<uint32_t>(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
   KeyPtr key = parse_key(device.key_pem);
   EXPECT_EQ(EVP_PKEY_get_bits(key.get()), 2048);
 }
@@ -255,8 +250,7 @@ TEST(ServerIdentity, HasDnsAndIpSubjectAltNamesAndServerAuth) {
   EXPECT_EQ(X509_check_host(cert.get(), "other.example.test", 0, 0, nullptr), 0);
   EXPECT_EQ(X509_check_ip_asc(cert.get(), "127.0.0.1", 0), 1);
   EXPECT_EQ(X509_check_ip_asc(cert.get(), "::1", 0), 1);
-  NamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+  NamesPtr names(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
   ASSERT_TRUE(names);
   ASSERT_EQ(sk_GENERAL_NAME_num(names.get()), 3);
   EXPECT_EQ(sk_GENERAL_NAME_value(names.get(), 0)->type, GEN_DNS);
@@ -277,8 +271,7 @@ TEST(ServerIdentity, NameThatIsNeitherDnsNorIpIsRefused) {
 
 TEST(ExpiredIdentity, FailsVerificationWithAnExpiredReason) {
   Identity ca = must(create_test_ca("CA"));
-  Identity device = must(issue_device_identity(ca, "old", KeyType::ec_p256,
-                                               Validity{-hours(48), hours(24)}));
+  Identity device = must(issue_device_identity(ca, "old", KeyType::ec_p256, Validity{-hours(48), hours(24)}));
   int error = verify_with_openssl(ca, device);
   EXPECT_EQ(error, X509_V_ERR_CERT_HAS_EXPIRED);
   EXPECT_NE(std::string(X509_verify_cert_error_string(error)).find("expired"), std::string::npos);
@@ -298,7 +291,8 @@ TEST(PemPair, RoundTripsThroughWriteIdentityAndLoadPemPair) {
   Identity device = must(issue_device_identity(ca, "pem-device", KeyType::rsa2048));
   std::string error;
   ASSERT_TRUE(write_identity(device, dir.path() / "d.crt", dir.path() / "d.key"));
-  struct stat cert_st {}, key_st {};
+  struct stat cert_st {
+  }, key_st{};
   ASSERT_EQ(::stat((dir.path() / "d.crt").c_str(), &cert_st), 0);
   ASSERT_EQ(::stat((dir.path() / "d.key").c_str(), &key_st), 0);
   EXPECT_EQ(cert_st.st_mode & 07777, 0644u);
@@ -330,8 +324,7 @@ TEST(PemPair, KeyOfAnotherCertificateOrMissingFileIsAClearError) {
   write_file(dir.path() / "b.key", b.key_pem);
   auto mismatch = load_pem_pair(dir.path() / "a.crt", dir.path() / "b.key");
   ASSERT_FALSE(mismatch.ok());
-  EXPECT_NE(mismatch.message().find("is not the key of this certificate"), std::string::npos)
-      << mismatch.message();
+  EXPECT_NE(mismatch.message().find("is not the key of this certificate"), std::string::npos) << mismatch.message();
   auto missing = load_pem_pair(dir.path() / "none.crt", dir.path() / "b.key");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.message().find("No such file"), std::string::npos) << missing.message();
@@ -348,8 +341,8 @@ TEST(PemPair, EncryptedKeyIsRefusedWithoutPrompting) {
   Identity device = must(issue_device_identity(ca, "d", KeyType::ec_p256));
   KeyPtr key = parse_key(device.key_pem);
   BioPtr out(BIO_new(BIO_s_mem()));
-  ASSERT_EQ(PEM_write_bio_PKCS8PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), nullptr, 0,
-                                          nullptr, const_cast<char*>("secret")),
+  ASSERT_EQ(PEM_write_bio_PKCS8PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), nullptr, 0, nullptr,
+                                          const_cast<char*>("secret")),
             1);
   char* data = nullptr;
   long n = BIO_get_mem_data(out.get(), &data);
@@ -432,8 +425,7 @@ TEST(IdentityPool, KeyWithoutCertificateOrBadFileFailsNamingTheFile) {
   write_file(dir.path() / "orphan.key", a.key_pem);
   auto orphan = load_identity_pool(dir.path(), "");
   ASSERT_FALSE(orphan.ok());
-  EXPECT_NE(orphan.message().find("orphan.key has no orphan.crt or orphan.pem"), std::string::npos)
-      << orphan.message();
+  EXPECT_NE(orphan.message().find("orphan.key has no orphan.crt or orphan.pem"), std::string::npos) << orphan.message();
 
   fs::remove(dir.path() / "orphan.key");
   write_file(dir.path() / "a.p12", make_p12(a, "right"));
@@ -493,8 +485,7 @@ TEST(SecretFile, FailureIsReportedAndLeavesNothingBehind) {
 // --- certificate helpers -------------------------------------------------------------------
 
 TEST(Fingerprint, IsLowerCaseHexSha256OfTheDer) {
-  EXPECT_EQ(sha256_fingerprint(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_fingerprint(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   Identity ca = must(create_test_ca("CA"));
   auto der = certificate_der(ca.cert_pem);
   ASSERT_TRUE(der.ok()) << der.message();
@@ -539,12 +530,10 @@ TEST_P(MdmSignatureTest, OneByteBodyChangeIsADigestMismatch) {
   EXPECT_FALSE(check.ok());
   EXPECT_EQ(check.message(), "digest mismatch (body tampered)");
   // One byte more or less, too.
-  EXPECT_EQ(verify_mdm_signature(*header, kBody + "\n", ca.cert_pem).message(),
-            "digest mismatch (body tampered)");
+  EXPECT_EQ(verify_mdm_signature(*header, kBody + "\n", ca.cert_pem).message(), "digest mismatch (body tampered)");
 }
 
-INSTANTIATE_TEST_SUITE_P(RsaAndEc, MdmSignatureTest,
-                         ::testing::Values(KeyType::rsa2048, KeyType::ec_p256),
+INSTANTIATE_TEST_SUITE_P(RsaAndEc, MdmSignatureTest, ::testing::Values(KeyType::rsa2048, KeyType::ec_p256),
                          [](const auto& name_info) {
                            return std::string(name_info.param == KeyType::rsa2048 ? "Rsa2048" : "EcP256");
                          });
@@ -555,8 +544,7 @@ TEST(MdmSignature, HeaderIsOneLineOfBase64) {
   auto header = mdm_signature(device, std::string(4096, 'x'));  // long enough to wrap if it would
   ASSERT_TRUE(header.ok()) << header.message();
   EXPECT_EQ(header->find_first_of("\r\n "), std::string::npos);
-  EXPECT_EQ(header->find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
+  EXPECT_EQ(header->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
             std::string::npos);
   EXPECT_EQ(header->size() % 4, 0u);
 }
@@ -584,9 +572,7 @@ TEST(MdmSignature, IsDetachedSha256SignedDataCarryingTheSignerCertificate) {
   EXPECT_EQ(X509_cmp(sk_X509_value(certs.get(), 0), signer.get()), 0);
   // Binary: the LF line ends of the body are signed as they are, not as CRLF.
   BioPtr content = source(kBody);
-  EXPECT_EQ(CMS_verify(cms.get(), nullptr, nullptr, content.get(), nullptr,
-                       CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY),
-            1);
+  EXPECT_EQ(CMS_verify(cms.get(), nullptr, nullptr, content.get(), nullptr, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY), 1);
   ERR_clear_error();
 }
 
@@ -608,8 +594,7 @@ TEST(MdmSignature, SignerFromAnotherCaIsNotTrusted) {
   auto check = verify_mdm_signature(*header, kBody, ca.cert_pem);
   EXPECT_FALSE(check.ok());
   EXPECT_EQ(check.message().rfind("signer not trusted: ", 0), 0u) << check.message();
-  EXPECT_NE(check.message().find("unable to get local issuer certificate"), std::string::npos)
-      << check.message();
+  EXPECT_NE(check.message().find("unable to get local issuer certificate"), std::string::npos) << check.message();
   // Either CA of a bundle is an anchor.
   EXPECT_TRUE(verify_mdm_signature(*header, kBody, ca.cert_pem + other_ca.cert_pem).ok());
   EXPECT_EQ(ERR_peek_error(), 0u);
@@ -640,8 +625,7 @@ TEST(MdmSignature, GarbageHeadersGetClearReasonsAndNoCrash) {
   EXPECT_EQ(reason("QUJDRA="), "not base64: bad padding");
   EXPECT_EQ(reason("QQ=="), reason("QQ"));  // padding is optional; both decode to "A"
   EXPECT_EQ(reason("aGVsbG8gd29ybGQ=").rfind("not CMS: ", 0), 0u);
-  EXPECT_EQ(reason(std::string(kMaxSignatureHeaderBytes + 1, 'A')),
-            "header too large (65537 bytes, limit 65536)");
+  EXPECT_EQ(reason(std::string(kMaxSignatureHeaderBytes + 1, 'A')), "header too large (65537 bytes, limit 65536)");
   // Every proper prefix of a real header is refused, and every single-byte corruption of its
   // DER is handled: refused with a reason, or accepted when the byte is one nobody signs (the
   // SignedData version, say, which OpenSSL does not check either). Under ASan this also guards
@@ -660,7 +644,9 @@ TEST(MdmSignature, GarbageHeadersGetClearReasonsAndNoCrash) {
     bad[i] = static_cast<char>(bad[i] ^ 0x5a);
     auto check = verify_mdm_signature(base64(bad), kBody, ca.cert_pem);
     // A refusal always says why.
-    if (!check.ok()) EXPECT_FALSE(check.error().message.empty()) << "byte " << i;
+    if (!check.ok()) {
+      EXPECT_FALSE(check.error().message.empty()) << "byte " << i;
+    }
     refused += check.ok() ? 0 : 1;
   }
   EXPECT_GT(refused, static_cast<int>(der.size() * 9 / 10));

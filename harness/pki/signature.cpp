@@ -17,7 +17,6 @@
 namespace mdmc::pki {
 namespace {
 
-
 std::string_view trim_blanks(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -44,8 +43,8 @@ std::optional<std::string> digest_problem(CMS_SignerInfo* signer_info, X509_ALGO
     return "unsupported digest algorithm " + std::string(name);
   }
   // -3: the attribute must occur exactly once.
-  const auto* expected = static_cast<const ASN1_OCTET_STRING*>(CMS_signed_get0_data_by_OBJ(
-      signer_info, OBJ_nid2obj(NID_pkcs9_messageDigest), -3, V_ASN1_OCTET_STRING));
+  const auto* expected = static_cast<const ASN1_OCTET_STRING*>(
+      CMS_signed_get0_data_by_OBJ(signer_info, OBJ_nid2obj(NID_pkcs9_messageDigest), -3, V_ASN1_OCTET_STRING));
   if (expected == nullptr) return "bad signed attributes: no single messageDigest";
   unsigned char actual[EVP_MAX_MD_SIZE];
   unsigned int actual_size = 0;
@@ -67,8 +66,7 @@ std::optional<std::string> digest_problem(CMS_SignerInfo* signer_info, X509_ALGO
 // the caller's anchors), and OpenSSL 3.0's CMS_verify leaks the copy of a memory BIO it makes
 // when CMS_dataInit fails (an unknown algorithm in the SignedData's digestAlgorithms, which any
 // peer can send). Here the content BIO is ours until CMS_dataInit takes it into its chain.
-std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInfo* signer_info,
-                                             std::string_view body) {
+std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInfo* signer_info, std::string_view body) {
   if (CMS_signed_get_attr_count(signer_info) >= 0 && CMS_SignerInfo_verify(signer_info) != 1) {
     return "bad signature: " + detail::take_openssl_errors();
   }
@@ -78,8 +76,7 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
   if (!digests) return "bad signature: cannot digest the body: " + detail::take_openssl_errors();
   (void)content.value().release();  // the end of the digests chain now; freed with it
   char buffer[4096];
-  while (BIO_read(digests.get(), buffer, sizeof buffer) > 0) {
-  }
+  while (BIO_read(digests.get(), buffer, sizeof buffer) > 0) {}
   if (CMS_SignerInfo_verify_content(signer_info, digests.get()) != 1) {
     return "bad signature: " + detail::take_openssl_errors();
   }
@@ -87,8 +84,7 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
 }
 
 // Why the signer does not chain to the anchors, or nothing when it does.
-std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms,
-                                         const std::string& trusted_ca_pem) {
+std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms, const std::string& trusted_ca_pem) {
   auto anchors = detail::read_certificates(trusted_ca_pem, "trusted CA");
   if (!anchors) return "signer not trusted: " + anchors.message();
   if (sk_X509_num(anchors->get()) < 1) return "signer not trusted: no trusted CA certificate given";
@@ -142,8 +138,8 @@ Result<std::string> mdm_signature(const Identity& identity, std::string_view bod
   detail::CmsPtr cms(CMS_sign(nullptr, nullptr, signer->chain.get(), nullptr, kFlags | CMS_PARTIAL));
   if (!cms) return detail::fail_openssl("mdm_signature: CMS_sign");
   // CMS_NOSMIMECAP: the S/MIME capabilities attribute is for mail clients; MDM has no use for it.
-  if (CMS_add1_signer(cms.get(), signer->cert.get(), signer->key.get(), EVP_sha256(),
-                      kFlags | CMS_NOSMIMECAP) == nullptr) {
+  if (CMS_add1_signer(cms.get(), signer->cert.get(), signer->key.get(), EVP_sha256(), kFlags | CMS_NOSMIMECAP) ==
+      nullptr) {
     return detail::fail_openssl("mdm_signature: CMS_add1_signer");
   }
   if (CMS_final(cms.get(), content->get(), nullptr, kFlags) != 1) {
@@ -161,9 +157,8 @@ Result<std::string> verify_mdm_signature(std::string_view header_value, std::str
                                          const std::string& trusted_ca_pem) {
   // The cap comes before any decoding: the header is the peer's to make as large as it likes.
   if (header_value.size() > kMaxSignatureHeaderBytes) {
-    return rejected("header too large (" + std::to_string(header_value.size()) +
-                                          " bytes, limit " +
-                                          std::to_string(kMaxSignatureHeaderBytes) + ")");
+    return rejected("header too large (" + std::to_string(header_value.size()) + " bytes, limit " +
+                    std::to_string(kMaxSignatureHeaderBytes) + ")");
   }
   const std::string_view text = trim_blanks(header_value);
   if (text.empty()) return rejected("empty header");
@@ -176,8 +171,7 @@ Result<std::string> verify_mdm_signature(std::string_view header_value, std::str
   detail::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der->size())));
   if (!cms) return rejected("not CMS: " + detail::take_openssl_errors());
   if (cursor != end) {
-    return rejected("not CMS: " + std::to_string(end - cursor) +
-                                          " bytes after the DER structure");
+    return rejected("not CMS: " + std::to_string(end - cursor) + " bytes after the DER structure");
   }
   if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed) {
     return rejected("not CMS SignedData");

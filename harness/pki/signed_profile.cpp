@@ -10,7 +10,7 @@ namespace mdmc::pki {
 Result<std::string> profile_content(std::string_view payload) {
   if (payload.size() > kMaxProfileBytes) {
     return base::fail("profile_content: " + std::to_string(payload.size()) + " bytes, limit " +
-                   std::to_string(kMaxProfileBytes));
+                      std::to_string(kMaxProfileBytes));
   }
   // A DER ContentInfo is a SEQUENCE (0x30); a plist starts with '<', "bplist" or a BOM. Anything
   // else is handed back as it is, for the plist parser to judge.
@@ -48,8 +48,8 @@ Result<std::string> sign_profile(const Identity& signer, std::string_view conten
   constexpr unsigned kFlags = CMS_BINARY;
   detail::CmsPtr cms(CMS_sign(nullptr, nullptr, parsed->chain.get(), nullptr, kFlags | CMS_PARTIAL));
   if (!cms) return detail::fail_openssl("sign_profile: CMS_sign");
-  if (CMS_add1_signer(cms.get(), parsed->cert.get(), parsed->key.get(), EVP_sha256(),
-                      kFlags | CMS_NOSMIMECAP) == nullptr) {
+  if (CMS_add1_signer(cms.get(), parsed->cert.get(), parsed->key.get(), EVP_sha256(), kFlags | CMS_NOSMIMECAP) ==
+      nullptr) {
     return detail::fail_openssl("sign_profile: CMS_add1_signer");
   }
   if (CMS_final(cms.get(), source->get(), nullptr, kFlags) != 1) {

@@ -60,8 +60,7 @@ const Signer& signer() {
 std::string base64_decode(const std::string& text) {
   std::string out(text.size(), '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
+                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
   out.resize(static_cast<std::size_t>(n) - (text.size() - text.find_last_not_of('=') - 1));
   return out;
 }
@@ -79,8 +78,8 @@ TEST(ProfileContent, PlainProfilesCountTheirAccounts) {
   auto one = count_accounts(profile_xml({payload("com.apple.mail.managed", "m")}));
   EXPECT_TRUE(one.is_profile);
   EXPECT_EQ(one.accounts, 1u);
-  auto two = count_accounts(
-      profile_xml({payload("com.apple.mail.managed", "m"), payload("com.apple.eas.account", "e")}));
+  auto two =
+      count_accounts(profile_xml({payload("com.apple.mail.managed", "m"), payload("com.apple.eas.account", "e")}));
   EXPECT_EQ(two.accounts, 2u);
 }
 
@@ -122,9 +121,9 @@ TEST(ProfileContent, SignedProfileVerifiesWithOpenSsl) {
 }
 
 TEST(ProfileContent, GarbageIsNotAProfileAndDoesNotCrash) {
-  for (std::string garbage : {std::string("not a profile at all"), std::string(""),
-                              std::string("\x30\x82\xff\xff garbage", 13), std::string("\x30", 1),
-                              std::string(1000, '\x30'), std::string("bplist00\x01\x02", 10)}) {
+  for (std::string garbage :
+       {std::string("not a profile at all"), std::string(""), std::string("\x30\x82\xff\xff garbage", 13),
+        std::string("\x30", 1), std::string(1000, '\x30'), std::string("bplist00\x01\x02", 10)}) {
     auto counted = count_accounts(garbage);
     EXPECT_FALSE(counted.is_profile);
     EXPECT_EQ(counted.accounts, 0u);

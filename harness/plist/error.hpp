@@ -10,15 +10,15 @@ namespace mdmc::plist {
 
 enum class Error {
   ok = 0,
-  empty,              // zero bytes: not a plist
-  too_large,          // more bytes than Limits::max_bytes
-  too_deep,           // containers nested deeper than Limits::max_depth
-  too_many_nodes,     // more values than Limits::max_nodes
-  not_a_plist,        // neither an XML plist nor a bplist00 header
-  malformed_xml,      // libplist could not read the XML (it reports only "no result")
-  malformed_binary,   // bad trailer, offsets or object references in a binary plist
-  cyclic_reference,   // a binary plist whose object references form a cycle
-  bad_utf8,           // a string that is not valid UTF-8
+  empty,             // zero bytes: not a plist
+  too_large,         // more bytes than Limits::max_bytes
+  too_deep,          // containers nested deeper than Limits::max_depth
+  too_many_nodes,    // more values than Limits::max_nodes
+  not_a_plist,       // neither an XML plist nor a bplist00 header
+  malformed_xml,     // libplist could not read the XML (it reports only "no result")
+  malformed_binary,  // bad trailer, offsets or object references in a binary plist
+  cyclic_reference,  // a binary plist whose object references form a cycle
+  bad_utf8,          // a string that is not valid UTF-8
 };
 
 const std::error_category& plist_category();
@@ -36,7 +36,6 @@ template <typename T>
 Error error_of(const Result<T>& result) {
   return result.ok() ? Error::ok : static_cast<Error>(result.error().code.value());
 }
-
 
 }  // namespace mdmc::plist
 

@@ -196,13 +196,10 @@ class Reader {
         out = Value(Uid{v});
         return true;
       }
-      case PLIST_ARRAY:
-        return read_array(node, depth, out);
-      case PLIST_DICT:
-        return read_dict(node, depth, out);
+      case PLIST_ARRAY: return read_array(node, depth, out);
+      case PLIST_DICT: return read_dict(node, depth, out);
       case PLIST_KEY:
-      case PLIST_NONE:
-        break;
+      case PLIST_NONE: break;
     }
     return fail(malformed(), "unexpected node type");
   }
@@ -288,8 +285,8 @@ class Reader {
 // Dates libplist's XML writer can print: it converts the double to a 64-bit integer (UB for
 // NaN or beyond) and prints "%Y-...", so they are clamped to years 1..9999.
 constexpr double kSecondsPerDay = 86400;
-constexpr double kXmlDateMin = -730485 * kSecondsPerDay;          // 0001-01-01T00:00:00Z
-constexpr double kXmlDateMax = 3286574 * kSecondsPerDay - 1;      // 9999-12-31T23:59:59Z
+constexpr double kXmlDateMin = -730485 * kSecondsPerDay;      // 0001-01-01T00:00:00Z
+constexpr double kXmlDateMax = 3286574 * kSecondsPerDay - 1;  // 9999-12-31T23:59:59Z
 
 double xml_date(double seconds) {
   if (std::isnan(seconds)) return 0;
@@ -342,8 +339,7 @@ class XmlStandIns {
     }
     if (int_uses_ > 0) {
       replace(xml, "<integer>" + std::to_string(int_stand_in_) + "</integer>",
-              "<integer>" + std::to_string(std::numeric_limits<std::int64_t>::min()) + "</integer>",
-              int_uses_);
+              "<integer>" + std::to_string(std::numeric_limits<std::int64_t>::min()) + "</integer>", int_uses_);
     }
     return xml;
   }
@@ -396,8 +392,7 @@ class XmlStandIns {
 
   // Each stand-in's text is unique in the document by construction; a count that differs
   // means this class is wrong, not the input.
-  static void replace(std::string& xml, const std::string& from, const std::string& to,
-                      std::size_t expected) {
+  static void replace(std::string& xml, const std::string& from, const std::string& to, std::size_t expected) {
     std::size_t found = 0;
     for (std::size_t at = xml.find(from); at != std::string::npos; at = xml.find(from, at + to.size())) {
       xml.replace(at, from.size(), to);
@@ -460,24 +455,15 @@ PlistPtr build(const Value& value, Format format, XmlStandIns* stand_ins) {
 
 std::string_view type_name(Type type) {
   switch (type) {
-    case Type::boolean:
-      return "boolean";
-    case Type::integer:
-      return "integer";
-    case Type::real:
-      return "real";
-    case Type::string:
-      return "string";
-    case Type::data:
-      return "data";
-    case Type::date:
-      return "date";
-    case Type::array:
-      return "array";
-    case Type::dict:
-      return "dict";
-    case Type::uid:
-      return "uid";
+    case Type::boolean: return "boolean";
+    case Type::integer: return "integer";
+    case Type::real: return "real";
+    case Type::string: return "string";
+    case Type::data: return "data";
+    case Type::date: return "date";
+    case Type::array: return "array";
+    case Type::dict: return "dict";
+    case Type::uid: return "uid";
   }
   return "unknown";
 }
@@ -514,8 +500,7 @@ Result<Value> parse(std::string_view bytes, const Limits& limits) {
   if (bytes.empty()) return {Error::empty};
   // libplist takes a uint32_t length.
   if (bytes.size() > limits.max_bytes || bytes.size() > std::numeric_limits<std::uint32_t>::max()) {
-    return {Error::too_large,
-            std::to_string(bytes.size()) + " bytes, limit " + std::to_string(limits.max_bytes)};
+    return {Error::too_large, std::to_string(bytes.size()) + " bytes, limit " + std::to_string(limits.max_bytes)};
   }
   const auto format = sniff(bytes);
   if (!format) return {Error::not_a_plist, "neither <?xml/<plist nor bplist00"};
@@ -537,8 +522,7 @@ Result<Value> parse(std::string_view bytes, const Limits& limits) {
   }
   const PlistPtr root(raw);
   if (!root) {
-    return {*format == Format::xml ? Error::malformed_xml : Error::malformed_binary,
-            "libplist could not read it"};
+    return {*format == Format::xml ? Error::malformed_xml : Error::malformed_binary, "libplist could not read it"};
   }
   Reader reader(limits, *format);
   Value out;

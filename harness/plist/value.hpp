@@ -41,8 +41,7 @@ std::string_view type_name(Type type);
 
 class Value {
  public:
-  using Storage =
-      std::variant<bool, std::int64_t, double, std::string, Data, Date, Array, Dict, Uid>;
+  using Storage = std::variant<bool, std::int64_t, double, std::string, Data, Date, Array, Dict, Uid>;
 
   Value() : storage_(Dict{}) {}
   Value(bool b) : storage_(b) {}
@@ -90,8 +89,8 @@ class Value {
 // margin: the largest captured InstallProfile command is about 20 KiB, with nesting 6.
 struct Limits {
   std::size_t max_bytes = 4 * 1024 * 1024;
-  std::size_t max_depth = 64;        // containers inside containers; the top level is depth 1
-  std::size_t max_nodes = 100'000;   // every value, containers and leaves alike
+  std::size_t max_depth = 64;       // containers inside containers; the top level is depth 1
+  std::size_t max_nodes = 100'000;  // every value, containers and leaves alike
 };
 
 enum class Format { xml, binary };

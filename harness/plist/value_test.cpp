@@ -176,9 +176,15 @@ TEST(PlistXmlWriter, NumbersLibplistCannotSizeAreWrittenAsLibplistPrintsThem) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
   const std::int64_t min = std::numeric_limits<std::int64_t>::min();
-  const Value v = Dict{{"nan", nan}, {"inf", inf}, {"minus inf", -inf}, {"huge", 1e300},
-                       {"minus 2^63", -0x1p63}, {"2^63", 0x1p63}, {"int64 min", min},
-                       {"uid 2^63", Uid{std::uint64_t{1} << 63}}, {"in an array", Array{Value(-inf), Value(min)}}};
+  const Value v = Dict{{"nan", nan},
+                       {"inf", inf},
+                       {"minus inf", -inf},
+                       {"huge", 1e300},
+                       {"minus 2^63", -0x1p63},
+                       {"2^63", 0x1p63},
+                       {"int64 min", min},
+                       {"uid 2^63", Uid{std::uint64_t{1} << 63}},
+                       {"in an array", Array{Value(-inf), Value(min)}}};
   const std::string xml = to_xml(v);
   auto count = [&xml](const std::string& needle) {
     std::size_t n = 0;
@@ -256,9 +262,9 @@ TEST(PlistIntegers, NegativeNumbersStayIntegers) {
 }
 
 TEST(PlistCaptures, NanoMdmCheckInsAndReportParse) {
-  for (const char* name : {"nanomdm/Authenticate.1.plist", "nanomdm/Authenticate.2.plist",
-                           "nanomdm/TokenUpdate.1.plist", "nanomdm/TokenUpdate.2.plist",
-                           "nanomdm/DeviceInformation.1.plist"}) {
+  for (const char* name :
+       {"nanomdm/Authenticate.1.plist", "nanomdm/Authenticate.2.plist", "nanomdm/TokenUpdate.1.plist",
+        "nanomdm/TokenUpdate.2.plist", "nanomdm/DeviceInformation.1.plist"}) {
     const std::string bytes = testdata(name);
     ASSERT_EQ(sniff(bytes), Format::xml) << name;
     const auto v = parse(bytes);
@@ -350,8 +356,8 @@ TEST(PlistParse, InputAboveTheByteLimitIsTooLarge) {
 }
 
 TEST(PlistParse, GarbageIsNotAPlist) {
-  for (const std::string& bytes : {"hello"s, "\x00\x01\x02"s, "   \n"s, "{\"json\": 1}"s, "bplist01xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"s,
-                                  "\xEF\xBB\xBFnot xml"s}) {
+  for (const std::string& bytes : {"hello"s, "\x00\x01\x02"s, "   \n"s, "{\"json\": 1}"s,
+                                   "bplist01xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"s, "\xEF\xBB\xBFnot xml"s}) {
     EXPECT_EQ(error_of(parse(bytes)), Error::not_a_plist) << bytes;
   }
 }
@@ -435,8 +441,7 @@ TEST(PlistLimits, DeepXmlIsTooDeepAndFast) {
   EXPECT_EQ(error_of(r), Error::too_deep) << r.message();
   EXPECT_LT(elapsed, std::chrono::seconds(1));
   // Unclosed, too: libplist's error path would free the partial tree recursively.
-  EXPECT_EQ(error_of(parse(std::string(500'000, ' ') + std::string(bytes, 0, 7 + 7 * 100'000))),
-            Error::too_deep);
+  EXPECT_EQ(error_of(parse(std::string(500'000, ' ') + std::string(bytes, 0, 7 + 7 * 100'000))), Error::too_deep);
 }
 
 TEST(PlistLimits, XmlDepthLimitCountsTheTopLevelAsOne) {
@@ -451,8 +456,7 @@ TEST(PlistLimits, XmlDepthLimitCountsTheTopLevelAsOne) {
   Limits limits;
   limits.max_depth = 2;
   EXPECT_TRUE(parse("<plist><dict><key>a</key><array><true/></array></dict></plist>", limits).ok());
-  EXPECT_EQ(error_of(parse("<plist><dict><key>a</key><array><dict/></array></dict></plist>", limits)),
-            Error::too_deep);
+  EXPECT_EQ(error_of(parse("<plist><dict><key>a</key><array><dict/></array></dict></plist>", limits)), Error::too_deep);
 }
 
 TEST(PlistLimits, DeepBinaryIsTooDeep) {
@@ -493,16 +497,16 @@ TEST(PlistLimits, BinaryTrailerMustBeConsistent) {
     s.replace(at, bytes.size(), bytes);
     return error_of(parse(s));
   };
-  EXPECT_EQ(patched(t + 6, "\x00"s), Error::malformed_binary);                       // offset size 0
-  EXPECT_EQ(patched(t + 7, "\x09"s), Error::malformed_binary);                       // ref size 9
-  EXPECT_EQ(patched(t + 8, Bplist::be(0, 8)), Error::malformed_binary);              // no objects
+  EXPECT_EQ(patched(t + 6, "\x00"s), Error::malformed_binary);                           // offset size 0
+  EXPECT_EQ(patched(t + 7, "\x09"s), Error::malformed_binary);                           // ref size 9
+  EXPECT_EQ(patched(t + 8, Bplist::be(0, 8)), Error::malformed_binary);                  // no objects
   EXPECT_EQ(patched(t + 8, Bplist::be(~std::uint64_t{0}, 8)), Error::malformed_binary);  // table overflow
-  EXPECT_EQ(patched(t + 16, Bplist::be(1, 8)), Error::malformed_binary);             // top out of range
+  EXPECT_EQ(patched(t + 16, Bplist::be(1, 8)), Error::malformed_binary);                 // top out of range
   EXPECT_EQ(patched(t + 24, Bplist::be(~std::uint64_t{0} - 3, 8)), Error::malformed_binary);
   EXPECT_EQ(patched(t + 24, Bplist::be(t, 8)), Error::malformed_binary);
-  EXPECT_EQ(patched(8, "\xA5"s), Error::malformed_binary);                          // refs past table
-  EXPECT_EQ(patched(8, "\x70"s), Error::malformed_binary);                          // unknown type
-  EXPECT_EQ(patched(8, "\x00"s), Error::malformed_binary);                          // null
+  EXPECT_EQ(patched(8, "\xA5"s), Error::malformed_binary);  // refs past table
+  EXPECT_EQ(patched(8, "\x70"s), Error::malformed_binary);  // unknown type
+  EXPECT_EQ(patched(8, "\x00"s), Error::malformed_binary);  // null
 }
 
 TEST(PlistLimits, BinaryDictKeysMustBeStrings) {
@@ -623,13 +627,47 @@ std::size_t tree_depth(plist_t node, std::size_t depth, std::size_t& nodes) {
 }
 
 TEST(PlistPrescan, XmlScannerAgreesWithLibplistOnRandomTokenSoup) {
-  const std::vector<std::string> tokens = {
-      "<plist>", "</plist>", "<array>", "</array>", "<array/>", "<array />", "<dict>", "</dict>",
-      "<dict/>", "<key>k</key>", "<key/>", "<string>s</string>", "<string/>", "<integer>1</integer>",
-      "<true/>", "<false>x</false>", "<!-- </array> -->", "<!--", "-->", "<string><![CDATA[</array>]]></string>",
-      "<array a=\"</array>\">", "<?pi </array>?>", "<?xml \"?>\"?>", "<!DOCTYPE x [ \"]>\" ]>",
-      "<!DOCTYPE plist>", " ", "\n", "\"", ">", "<", "/", "<data>AA==</data>", "</string>", "<string>",
-      "<!X>", "<![CDATA[", "]]>", "<date>2020-01-01T00:00:00Z</date>", "<foo>", "&amp;", "<real>1</real>"};
+  const std::vector<std::string> tokens = {"<plist>",
+                                           "</plist>",
+                                           "<array>",
+                                           "</array>",
+                                           "<array/>",
+                                           "<array />",
+                                           "<dict>",
+                                           "</dict>",
+                                           "<dict/>",
+                                           "<key>k</key>",
+                                           "<key/>",
+                                           "<string>s</string>",
+                                           "<string/>",
+                                           "<integer>1</integer>",
+                                           "<true/>",
+                                           "<false>x</false>",
+                                           "<!-- </array> -->",
+                                           "<!--",
+                                           "-->",
+                                           "<string><![CDATA[</array>]]></string>",
+                                           "<array a=\"</array>\">",
+                                           "<?pi </array>?>",
+                                           "<?xml \"?>\"?>",
+                                           "<!DOCTYPE x [ \"]>\" ]>",
+                                           "<!DOCTYPE plist>",
+                                           " ",
+                                           "\n",
+                                           "\"",
+                                           ">",
+                                           "<",
+                                           "/",
+                                           "<data>AA==</data>",
+                                           "</string>",
+                                           "<string>",
+                                           "<!X>",
+                                           "<![CDATA[",
+                                           "]]>",
+                                           "<date>2020-01-01T00:00:00Z</date>",
+                                           "<foo>",
+                                           "&amp;",
+                                           "<real>1</real>"};
   std::mt19937 rng(20240601);
   Limits generous;
   generous.max_depth = 1000;

@@ -13,7 +13,6 @@ namespace mdmc::protocol {
 // "Managing MDM Devices and Users in macOS" says otherwise, the harness follows the article and
 // says so where it does (command_schema.hpp: DeviceConfigured on the user channel).
 // Move it only together with what the harness derives from that revision.
-inline constexpr std::string_view kAppleSchemaRevision =
-    "apple/device-management b6202ca (iOS 18.1 / macOS 15.1)";
+inline constexpr std::string_view kAppleSchemaRevision = "apple/device-management b6202ca (iOS 18.1 / macOS 15.1)";
 
 }  // namespace mdmc::protocol

@@ -43,9 +43,8 @@ std::span<const SchemaKey> children(std::uint16_t first, std::uint16_t count) {
 }
 
 const SchemaCommand* find_command(std::string_view request_type) {
-  auto it = std::lower_bound(
-      kSchemaCommands.begin(), kSchemaCommands.end(), request_type,
-      [](const SchemaCommand& c, std::string_view name) { return c.request_type < name; });
+  auto it = std::lower_bound(kSchemaCommands.begin(), kSchemaCommands.end(), request_type,
+                             [](const SchemaCommand& c, std::string_view name) { return c.request_type < name; });
   if (it == kSchemaCommands.end() || it->request_type != request_type) return nullptr;
   return &*it;
 }
@@ -102,8 +101,7 @@ bool has_type(const plist::Value& value, SchemaType type) {
 std::string quoted(std::string_view text) {
   constexpr std::size_t kMaxQuoted = 64;  // enough for any real RequestType or Item value
   if (text.size() <= kMaxQuoted) return "'" + std::string(text) + "'";
-  return "'" + std::string(text.substr(0, kMaxQuoted)) + "...' (" + std::to_string(text.size()) +
-         " bytes)";
+  return "'" + std::string(text.substr(0, kMaxQuoted)) + "...' (" + std::to_string(text.size()) + " bytes)";
 }
 
 class Checker {
@@ -122,14 +120,13 @@ class Checker {
 
   // A dict against the keys the schema lists for it. `skip` is a key checked elsewhere
   // (RequestType at the top).
-  void dict(const plist::Dict& dict, std::span<const SchemaKey> keys, const std::string& path,
-            std::size_t depth, std::string_view skip = {}) {
+  void dict(const plist::Dict& dict, std::span<const SchemaKey> keys, const std::string& path, std::size_t depth,
+            std::string_view skip = {}) {
     for (const auto& entry : dict) {
       if (full()) return;
       const std::string& name = entry.first;  // not a structured binding: clang 14 can't capture one
       if (!skip.empty() && name == skip) continue;
-      auto known = std::find_if(keys.begin(), keys.end(),
-                                [&](const SchemaKey& k) { return k.name == name; });
+      auto known = std::find_if(keys.begin(), keys.end(), [&](const SchemaKey& k) { return k.name == name; });
       if (known == keys.end()) {
         add(path + "." + name, "unknown key");
         continue;
@@ -146,8 +143,8 @@ class Checker {
 
   // A value against one schema key (or array item kind). `kind` names the item kind when an
   // array offers several.
-  void key(const plist::Value& value, const SchemaKey& key, const std::string& path,
-           std::size_t depth, std::string_view kind = {}) {
+  void key(const plist::Value& value, const SchemaKey& key, const std::string& path, std::size_t depth,
+           std::string_view kind = {}) {
     const std::string of_kind = kind.empty() ? "" : " (" + std::string(kind) + ")";
     if (key.flags & detail::kNotOnMacOS) {
       add(path, "not supported on macOS" + of_kind);
@@ -160,8 +157,7 @@ class Checker {
       add(path, "not supported on the device channel" + of_kind);
     }
     if (!has_type(value, key.type)) {
-      add(path, "must be " + std::string(schema_type_name(key.type)) + ", is " +
-                    std::string(value_type_name(value)));
+      add(path, "must be " + std::string(schema_type_name(key.type)) + ", is " + std::string(value_type_name(value)));
       return;
     }
     if (key.type != SchemaType::dictionary && key.type != SchemaType::array) return;
@@ -194,15 +190,14 @@ class Checker {
   // is not missed.
   bool suits_here(const SchemaKey& k) const {
     if (k.flags & detail::kNotOnMacOS) return false;
-    return on_user_channel_ ? !(k.flags & detail::kNotOnUserChannel)
-                            : !(k.flags & detail::kNotOnDeviceChannel);
+    return on_user_channel_ ? !(k.flags & detail::kNotOnUserChannel) : !(k.flags & detail::kNotOnDeviceChannel);
   }
 
   // An array item that may be one of several dictionary kinds (Settings: one per Item value).
   // The kind is the one whose pinned string keys all match; its pinned key is the
   // discriminator named in the message when none does.
-  void item_of_kinds(const plist::Value& item, std::span<const SchemaKey> kinds,
-                     const std::string& path, std::size_t depth) {
+  void item_of_kinds(const plist::Value& item, std::span<const SchemaKey> kinds, const std::string& path,
+                     std::size_t depth) {
     if (!item.as_dict()) {
       add(path, "must be <dictionary>, is " + std::string(value_type_name(item)));
       return;

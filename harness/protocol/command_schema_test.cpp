@@ -24,12 +24,12 @@ std::string describe(const std::vector<SchemaViolation>& violations) {
 }
 
 // The one violation, or a failure listing what there was.
-#define EXPECT_ONE_VIOLATION(violations, path, problem_text)                           \
-  do {                                                                                 \
-    const auto& v_ = (violations);                                                     \
-    ASSERT_EQ(v_.size(), 1u) << describe(v_);                                          \
-    EXPECT_EQ(v_[0].key_path, path);                                                   \
-    EXPECT_EQ(v_[0].problem, problem_text);                                            \
+#define EXPECT_ONE_VIOLATION(violations, path, problem_text) \
+  do {                                                       \
+    const auto& v_ = (violations);                           \
+    ASSERT_EQ(v_.size(), 1u) << describe(v_);                \
+    EXPECT_EQ(v_[0].key_path, path);                         \
+    EXPECT_EQ(v_[0].problem, problem_text);                  \
   } while (0)
 
 TEST(CommandSchema, CapturedMicroMdmInstallProfileConforms) {
@@ -42,8 +42,8 @@ TEST(CommandSchema, CapturedMicroMdmInstallProfileConforms) {
 }
 
 TEST(CommandSchema, MadeCommandsConformOnEveryChannelMacOSTakesThemOn) {
-  for (const char* type : {"ProfileList", "CertificateList", "InstalledApplicationList",
-                           "DeviceInformation", "DeviceConfigured", "InstallProfile"}) {
+  for (const char* type : {"ProfileList", "CertificateList", "InstalledApplicationList", "DeviceInformation",
+                           "DeviceConfigured", "InstallProfile"}) {
     auto command = make_command("UUID-1", type);
     // Through the wire format and back, as a client would see it.
     auto parsed = plist::parse(plist::to_xml(plist::Value(command.body)));
@@ -76,24 +76,20 @@ TEST(CommandSchema, MadeInstallProfileCarriesAProfilePlist) {
 TEST(CommandSchema, RetypedKeyIsNamedByItsPath) {
   EXPECT_ONE_VIOLATION(check_command_schema(command_with("ProfileList", {{"ManagedOnly", "yes"}}), false),
                        "Command.ManagedOnly", "must be <boolean>, is <string>");
-  EXPECT_ONE_VIOLATION(
-      check_command_schema(command_with("InstallProfile", {{"Payload", "not data"}}), false),
-      "Command.Payload", "must be <data>, is <string>");
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("InstallProfile", {{"Payload", "not data"}}), false),
+                       "Command.Payload", "must be <data>, is <string>");
 }
 
 TEST(CommandSchema, RetypedKeyDeepInsideIsNamedByItsPath) {
   plist::Dict item{{"Item", "DeviceName"}, {"DeviceName", 42}};
-  EXPECT_ONE_VIOLATION(
-      check_command_schema(command_with("Settings", {{"Settings", plist::Array{item}}}), false),
-      "Command.Settings[0].DeviceName", "must be <string>, is <integer>");
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("Settings", {{"Settings", plist::Array{item}}}), false),
+                       "Command.Settings[0].DeviceName", "must be <string>, is <integer>");
   plist::Dict update{{"InstallAction", "Default"}, {"MaxUserDeferrals", "three"}};
   EXPECT_ONE_VIOLATION(
-      check_command_schema(command_with("ScheduleOSUpdate", {{"Updates", plist::Array{update}}}),
-                           false),
+      check_command_schema(command_with("ScheduleOSUpdate", {{"Updates", plist::Array{update}}}), false),
       "Command.Updates[0].MaxUserDeferrals", "must be <integer>, is <string>");
   EXPECT_ONE_VIOLATION(
-      check_command_schema(
-          command_with("InstalledApplicationList", {{"Identifiers", plist::Array{"a", 7}}}), false),
+      check_command_schema(command_with("InstalledApplicationList", {{"Identifiers", plist::Array{"a", 7}}}), false),
       "Command.Identifiers[1]", "must be <string>, is <integer>");
 }
 
@@ -104,40 +100,35 @@ TEST(CommandSchema, IntegerMustBeAPlistInteger) {
 }
 
 TEST(CommandSchema, MissingRequiredKeyFails) {
-  EXPECT_ONE_VIOLATION(check_command_schema(command_with("InstallProfile", {}), false),
-                       "Command.Payload", "missing (required)");
-  EXPECT_ONE_VIOLATION(check_command_schema(command_with("DeviceInformation", {}), true),
-                       "Command.Queries", "missing (required)");
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("InstallProfile", {}), false), "Command.Payload",
+                       "missing (required)");
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("DeviceInformation", {}), true), "Command.Queries",
+                       "missing (required)");
   plist::Dict update{{"ProductKey", "x"}};
   EXPECT_ONE_VIOLATION(
-      check_command_schema(command_with("ScheduleOSUpdate", {{"Updates", plist::Array{update}}}),
-                           false),
+      check_command_schema(command_with("ScheduleOSUpdate", {{"Updates", plist::Array{update}}}), false),
       "Command.Updates[0].InstallAction", "missing (required)");
 }
 
 TEST(CommandSchema, UnknownKeyFails) {
-  EXPECT_ONE_VIOLATION(check_command_schema(command_with("ProfileList", {{"Foo", 1}}), false),
-                       "Command.Foo", "unknown key");
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("ProfileList", {{"Foo", 1}}), false), "Command.Foo",
+                       "unknown key");
   plist::Dict update{{"InstallAction", "Default"}, {"Bar", true}};
   EXPECT_ONE_VIOLATION(
-      check_command_schema(command_with("ScheduleOSUpdate", {{"Updates", plist::Array{update}}}),
-                           false),
+      check_command_schema(command_with("ScheduleOSUpdate", {{"Updates", plist::Array{update}}}), false),
       "Command.Updates[0].Bar", "unknown key");
 }
 
 TEST(CommandSchema, OpenDictionaryTakesAnyKey) {
   plist::Dict configuration{{"anything", 1}, {"else", plist::Array{plist::Dict{}}}};
   EXPECT_TRUE(check_command_schema(
-                  command_with("InstallApplication",
-                               {{"iTunesStoreID", 1}, {"Configuration", configuration}}),
-                  false)
+                  command_with("InstallApplication", {{"iTunesStoreID", 1}, {"Configuration", configuration}}), false)
                   .empty());
 }
 
 TEST(CommandSchema, DeviceChannelOnlyCommandOnUserChannelFails) {
   // mdm/commands/device.erase.yaml and user.list.yaml: macOS devicechannel true, userchannel false.
-  EXPECT_ONE_VIOLATION(check_command_schema(command_with("EraseDevice", {}), true),
-                       "Command.RequestType",
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("EraseDevice", {}), true), "Command.RequestType",
                        "EraseDevice is device-channel only on macOS, sent on the user channel");
   EXPECT_EQ(check_command_schema(command_with("UserList", {}), true).size(), 1u);
   EXPECT_TRUE(check_command_schema(command_with("UserList", {}), false).empty());
@@ -152,14 +143,13 @@ TEST(CommandSchema, DeviceChannelOnlyCommandOnUserChannelFails) {
 TEST(CommandSchema, UserChannelOnlyCommandOnDeviceChannelFails) {
   // mdm/commands/media.install.yaml: macOS devicechannel false, userchannel true.
   EXPECT_ONE_VIOLATION(check_command_schema(command_with("InstallMedia", {{"MediaType", "Book"}}), false),
-                       "Command.RequestType",
-                       "InstallMedia is user-channel only on macOS, sent on the device channel");
+                       "Command.RequestType", "InstallMedia is user-channel only on macOS, sent on the device channel");
   EXPECT_TRUE(check_command_schema(command_with("InstallMedia", {{"MediaType", "Book"}}), true).empty());
 }
 
 TEST(CommandSchema, UnknownRequestTypeFails) {
-  EXPECT_ONE_VIOLATION(check_command_schema(command_with("MakeCoffee", {}), false),
-                       "Command.RequestType", "unknown RequestType 'MakeCoffee'");
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("MakeCoffee", {}), false), "Command.RequestType",
+                       "unknown RequestType 'MakeCoffee'");
   auto long_name = std::string(10'000, 'X');
   auto violations = check_command_schema(command_with(long_name, {}), false);
   ASSERT_EQ(violations.size(), 1u);
@@ -168,8 +158,8 @@ TEST(CommandSchema, UnknownRequestTypeFails) {
 
 TEST(CommandSchema, CommandNotForMacOSFails) {
   // mdm/commands/passcode.unlocktoken.yaml: macOS introduced n/a.
-  EXPECT_ONE_VIOLATION(check_command_schema(command_with("RequestUnlockToken", {}), false),
-                       "Command.RequestType", "RequestUnlockToken is not supported on macOS");
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("RequestUnlockToken", {}), false), "Command.RequestType",
+                       "RequestUnlockToken is not supported on macOS");
   EXPECT_EQ(mac_channels("RequestUnlockToken")->device, false);
   EXPECT_EQ(mac_channels("RequestUnlockToken")->user, false);
 }
@@ -186,12 +176,12 @@ TEST(CommandSchema, SettingsItemsAreCheckedByTheirKind) {
     return command_with("Settings", {{"Settings", plist::Array{std::move(item)}}});
   };
   EXPECT_TRUE(check_command_schema(settings({{"Item", "Bluetooth"}, {"Enabled", true}}), true).empty());
-  EXPECT_ONE_VIOLATION(check_command_schema(settings({{"Item", "Bluetooth"}}), false),
-                       "Command.Settings[0].Enabled", "missing (required)");
-  EXPECT_ONE_VIOLATION(check_command_schema(settings({{"Item", "Teleport"}}), false),
-                       "Command.Settings[0].Item", "unknown value 'Teleport'");
-  EXPECT_ONE_VIOLATION(check_command_schema(settings({{"Enabled", true}}), false),
-                       "Command.Settings[0].Item", "missing (required)");
+  EXPECT_ONE_VIOLATION(check_command_schema(settings({{"Item", "Bluetooth"}}), false), "Command.Settings[0].Enabled",
+                       "missing (required)");
+  EXPECT_ONE_VIOLATION(check_command_schema(settings({{"Item", "Teleport"}}), false), "Command.Settings[0].Item",
+                       "unknown value 'Teleport'");
+  EXPECT_ONE_VIOLATION(check_command_schema(settings({{"Enabled", true}}), false), "Command.Settings[0].Item",
+                       "missing (required)");
   EXPECT_ONE_VIOLATION(
       check_command_schema(settings({{"Item", "Wallpaper"}, {"Image", plist::Data{"x"}}, {"Where", 1}}), false),
       "Command.Settings[0]", "not supported on macOS (Wallpaper)");
@@ -200,9 +190,8 @@ TEST(CommandSchema, SettingsItemsAreCheckedByTheirKind) {
   EXPECT_TRUE(check_command_schema(settings(app), false).empty());
   EXPECT_ONE_VIOLATION(check_command_schema(settings(app), true), "Command.Settings[0]",
                        "not supported on the user channel (ApplicationConfiguration)");
-  EXPECT_ONE_VIOLATION(
-      check_command_schema(command_with("Settings", {{"Settings", plist::Array{"Bluetooth"}}}), false),
-      "Command.Settings[0]", "must be <dictionary>, is <string>");
+  EXPECT_ONE_VIOLATION(check_command_schema(command_with("Settings", {{"Settings", plist::Array{"Bluetooth"}}}), false),
+                       "Command.Settings[0]", "must be <dictionary>, is <string>");
 }
 
 TEST(CommandSchema, ViolationsAreBounded) {

@@ -18,8 +18,7 @@ static_assert(account_types_sorted());
 }  // namespace
 
 bool is_account_payload_type(std::string_view payload_type) {
-  return std::binary_search(detail::kAccountPayloadTypes.begin(),
-                            detail::kAccountPayloadTypes.end(), payload_type);
+  return std::binary_search(detail::kAccountPayloadTypes.begin(), detail::kAccountPayloadTypes.end(), payload_type);
 }
 
 std::span<const std::string_view> account_payload_types() { return detail::kAccountPayloadTypes; }

@@ -54,16 +54,15 @@ std::optional<Breach> judge_command_answer(int status, bool answers_report, std:
   if (status != 200 || !answers_report) return std::nullopt;
   switch (answer.kind) {
     case CommandAnswerKind::none:
-    case CommandAnswerKind::command:
-      return std::nullopt;
+    case CommandAnswerKind::command: return std::nullopt;
     case CommandAnswerKind::not_command:
       if (answer.names_command) {
-        return Breach{rule::kCmdShape, fmt::format("a command without CommandUUID or Command.RequestType, answering a {}", where)};
+        return Breach{rule::kCmdShape,
+                      fmt::format("a command without CommandUUID or Command.RequestType, answering a {}", where)};
       }
       break;
     case CommandAnswerKind::empty_dict:
-    case CommandAnswerKind::not_plist:
-      break;
+    case CommandAnswerKind::not_plist: break;
   }
   return Breach{rule::kCmdShape, fmt::format("a {}-byte body that is no command, answering a {}", body_bytes, where)};
 }

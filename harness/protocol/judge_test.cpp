@@ -60,7 +60,8 @@ TEST(JudgeCommandAnswer, A200ToAReportIsAZeroLengthBodyOrACommand) {
   EXPECT_FALSE(judge_command_answer(200, false, 7, garbage, "Authenticate (check-in)")) << "not a report";
   auto no_type = command.body;
   no_type["Command"] = plist::Dict{};
-  breach = judge_command_answer(200, true, 50, read_command_answer(plist::to_xml(plist::Value(no_type)), {}), "Idle (report)");
+  breach = judge_command_answer(200, true, 50, read_command_answer(plist::to_xml(plist::Value(no_type)), {}),
+                                "Idle (report)");
   ASSERT_TRUE(breach);
   EXPECT_EQ(breach->detail, "a command without CommandUUID or Command.RequestType, answering a Idle (report)");
 }

@@ -36,18 +36,30 @@ struct KeyType {
   Type type;
 };
 constexpr std::array<KeyType, 24> kKnownKeyTypes = {{
-    {"MessageType", Type::string},  {"Topic", Type::string},
-    {"UDID", Type::string},         {"EnrollmentID", Type::string},
-    {"EnrollmentUserID", Type::string}, {"UserID", Type::string},
-    {"UserShortName", Type::string}, {"UserLongName", Type::string},
-    {"Token", Type::data},          {"PushMagic", Type::string},
-    {"UnlockToken", Type::data},    {"AwaitingConfiguration", Type::boolean},
-    {"NotOnConsole", Type::boolean}, {"DigestResponse", Type::string},
-    {"DeviceName", Type::string},   {"Model", Type::string},
-    {"ModelName", Type::string},    {"OSVersion", Type::string},
-    {"BuildVersion", Type::string}, {"ProductName", Type::string},
-    {"SerialNumber", Type::string}, {"Status", Type::string},
-    {"CommandUUID", Type::string},  {"NeedSyncResponse", Type::boolean},
+    {"MessageType", Type::string},
+    {"Topic", Type::string},
+    {"UDID", Type::string},
+    {"EnrollmentID", Type::string},
+    {"EnrollmentUserID", Type::string},
+    {"UserID", Type::string},
+    {"UserShortName", Type::string},
+    {"UserLongName", Type::string},
+    {"Token", Type::data},
+    {"PushMagic", Type::string},
+    {"UnlockToken", Type::data},
+    {"AwaitingConfiguration", Type::boolean},
+    {"NotOnConsole", Type::boolean},
+    {"DigestResponse", Type::string},
+    {"DeviceName", Type::string},
+    {"Model", Type::string},
+    {"ModelName", Type::string},
+    {"OSVersion", Type::string},
+    {"BuildVersion", Type::string},
+    {"ProductName", Type::string},
+    {"SerialNumber", Type::string},
+    {"Status", Type::string},
+    {"CommandUUID", Type::string},
+    {"NeedSyncResponse", Type::boolean},
 }};
 
 std::string must_be(Type type) { return "must be <" + std::string(plist::type_name(type)) + ">"; }
@@ -157,23 +169,23 @@ std::optional<Channel> Channel::from_id(std::string_view id) {
 
 plist::Dict authenticate(const DeviceFacts& device) {
   return plist::Dict{
-      {"MessageType", "Authenticate"},     {"Topic", device.topic},
-      {"UDID", device.udid},               {"SerialNumber", device.serial_number},
-      {"Model", device.model},             {"ModelName", device.model_name},
-      {"DeviceName", device.device_name},  {"ProductName", device.product_name},
-      {"OSVersion", device.os_version},    {"BuildVersion", device.build_version},
+      {"MessageType", "Authenticate"},
+      {"Topic", device.topic},
+      {"UDID", device.udid},
+      {"SerialNumber", device.serial_number},
+      {"Model", device.model},
+      {"ModelName", device.model_name},
+      {"DeviceName", device.device_name},
+      {"ProductName", device.product_name},
+      {"OSVersion", device.os_version},
+      {"BuildVersion", device.build_version},
   };
 }
 
-plist::Dict token_update(const DeviceFacts& device, const PushIdentity& push,
-                         const UserFacts* user) {
+plist::Dict token_update(const DeviceFacts& device, const PushIdentity& push, const UserFacts* user) {
   plist::Dict dict{
-      {"MessageType", "TokenUpdate"},
-      {"Topic", device.topic},
-      {"UDID", device.udid},
-      {"Token", plist::Data{push.token}},
-      {"PushMagic", push.push_magic},
-      {"AwaitingConfiguration", false},
+      {"MessageType", "TokenUpdate"},     {"Topic", device.topic},        {"UDID", device.udid},
+      {"Token", plist::Data{push.token}}, {"PushMagic", push.push_magic}, {"AwaitingConfiguration", false},
   };
   if (user) {
     put_user(dict, *user);
@@ -197,8 +209,7 @@ plist::Dict check_out(const DeviceFacts& device) {
   return plist::Dict{{"MessageType", "CheckOut"}, {"Topic", device.topic}, {"UDID", device.udid}};
 }
 
-plist::Dict report(const Channel& channel, const UserFacts* user, const ReportSpec& spec,
-                   const UserFlags& flags) {
+plist::Dict report(const Channel& channel, const UserFacts* user, const ReportSpec& spec, const UserFlags& flags) {
   plist::Dict dict{{"Status", std::string(status_name(spec.status))}, {"UDID", channel.udid}};
   if (user) put_user(dict, *user);
   if (spec.status != Status::idle) dict["CommandUUID"] = spec.command_uuid;
@@ -207,9 +218,8 @@ plist::Dict report(const Channel& channel, const UserFacts* user, const ReportSp
   if (spec.status == Status::error) {
     plist::Array chain;
     for (const auto& item : spec.error_chain) {
-      chain.emplace_back(plist::Dict{{"ErrorCode", item.code},
-                                     {"ErrorDomain", item.domain},
-                                     {"LocalizedDescription", item.description}});
+      chain.emplace_back(plist::Dict{
+          {"ErrorCode", item.code}, {"ErrorDomain", item.domain}, {"LocalizedDescription", item.description}});
     }
     dict["ErrorChain"] = std::move(chain);
   }
@@ -247,8 +257,7 @@ Decoded<CheckIn> decode_check_in(const plist::Value& message) {
       if (!checkin.channel.is_user()) return missing("UserID");
       checkin.digest_response = string_key(*dict, "DigestResponse");
       break;
-    default:
-      break;
+    default: break;
   }
   return checkin;
 }
@@ -264,8 +273,7 @@ Decoded<Report> decode_report(const plist::Value& message) {
   auto channel = decode_channel(*dict);
   if (!channel) return channel.error();
   Report out{*status, *channel, string_key(*dict, "CommandUUID").value_or(""),
-             UserFlags{bool_key(*dict, "NeedSyncResponse"), bool_key(*dict, "UserConfiguration")},
-             *dict};
+             UserFlags{bool_key(*dict, "NeedSyncResponse"), bool_key(*dict, "UserConfiguration")}, *dict};
   if (out.status != Status::idle && out.command_uuid.empty()) return missing("CommandUUID");
   return out;
 }
@@ -283,9 +291,8 @@ Decoded<Command> decode_command(const plist::Value& command) {
   if (!body_dict) return decode_failure("Command", must_be(Type::dict));
   auto request_type = string_key(*body_dict, "RequestType");
   if (!request_type) {
-    return body_dict->count("RequestType")
-               ? decode_failure("Command.RequestType", must_be(Type::string))
-               : missing("Command.RequestType");
+    return body_dict->count("RequestType") ? decode_failure("Command.RequestType", must_be(Type::string))
+                                           : missing("Command.RequestType");
   }
   return Command{*uuid->second.as_string(), *request_type, *dict};
 }
@@ -314,8 +321,8 @@ Command make_command(std::string uuid, std::string request_type, const std::vect
     body["Payload"] = plist::Data{plist::to_xml(plist::Value(std::move(profile)))};
   } else if (request_type == "DeviceInformation") {
     // Queries is required (mdm/commands/information.device.yaml); these names all exist on macOS.
-    body["Queries"] = plist::Array{"UDID",      "DeviceName",  "OSVersion",   "BuildVersion",
-                                   "ModelName", "Model",       "ProductName", "SerialNumber"};
+    body["Queries"] = plist::Array{"UDID",      "DeviceName", "OSVersion",   "BuildVersion",
+                                   "ModelName", "Model",      "ProductName", "SerialNumber"};
   }
   plist::Dict whole{{"CommandUUID", uuid}, {"Command", body}};
   return Command{std::move(uuid), std::move(request_type), std::move(whole)};

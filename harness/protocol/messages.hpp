@@ -46,7 +46,7 @@ std::optional<Status> status_from_name(std::string_view name);
 // What a device says about itself at Authenticate.
 struct DeviceFacts {
   std::string udid;
-  std::string topic;          // the APNs topic of the enrollment profile
+  std::string topic;  // the APNs topic of the enrollment profile
   std::string serial_number;
   std::string model = "MacBookPro18,3";
   std::string model_name = "MacBook Pro";
@@ -57,29 +57,28 @@ struct DeviceFacts {
 };
 
 struct UserFacts {
-  std::string user_id;        // the user's GUID
+  std::string user_id;  // the user's GUID
   std::string short_name;
   std::string long_name;
 };
 
 // A push token as a TokenUpdate carries it.
 struct PushIdentity {
-  std::string token;          // raw bytes, sent as <data>
+  std::string token;  // raw bytes, sent as <data>
   std::string push_magic;
 };
 
 // Builders: each returns the message as the client sends it.
 plist::Dict authenticate(const DeviceFacts& device);
-plist::Dict token_update(const DeviceFacts& device, const PushIdentity& push,
-                         const UserFacts* user = nullptr);
+plist::Dict token_update(const DeviceFacts& device, const PushIdentity& push, const UserFacts* user = nullptr);
 plist::Dict user_authenticate(const std::string& udid, const UserFacts& user,
                               const std::optional<std::string>& digest_response);
 plist::Dict check_out(const DeviceFacts& device);
 
 // Flags a user channel adds to its reports.
 struct UserFlags {
-  bool need_sync_response = false;   // the user waits at login for the whole series
-  bool user_configuration = false;   // the user is in Setup Assistant; answers NotNow
+  bool need_sync_response = false;  // the user waits at login for the whole series
+  bool user_configuration = false;  // the user is in Setup Assistant; answers NotNow
 };
 struct ErrorChainItem {
   std::int64_t code = 0;
@@ -91,8 +90,7 @@ struct ReportSpec {
   std::string command_uuid;                 // required for every status but Idle
   std::vector<ErrorChainItem> error_chain;  // with Status::error
 };
-plist::Dict report(const Channel& channel, const UserFacts* user, const ReportSpec& spec,
-                   const UserFlags& flags = {});
+plist::Dict report(const Channel& channel, const UserFacts* user, const ReportSpec& spec, const UserFlags& flags = {});
 
 // A decode outcome. The error's message names the key and what was wrong with it, "UDID:
 // missing", "MessageType: unknown MessageType 'Foo'", or holds the reason alone when the whole

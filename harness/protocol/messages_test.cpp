@@ -92,8 +92,7 @@ TEST(CheckIn, WrongTypesAndMissingKeysAreNamed) {
 TEST(Report, NotNowNeedsCommandUuidAndCarriesUserFlags) {
   Channel channel{mac().udid, jimmy().user_id};
   auto user = jimmy();
-  auto dict = report(channel, &user, ReportSpec{Status::not_now, "CMD-1", {}},
-                     UserFlags{true, true});
+  auto dict = report(channel, &user, ReportSpec{Status::not_now, "CMD-1", {}}, UserFlags{true, true});
   auto decoded = decode_report(plist::Value(dict));
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->status, Status::not_now);
@@ -104,8 +103,7 @@ TEST(Report, NotNowNeedsCommandUuidAndCarriesUserFlags) {
 }
 
 TEST(Report, ErrorCarriesErrorChain) {
-  auto dict = report(Channel{"U", ""}, nullptr,
-                     ReportSpec{Status::error, "CMD", {{1, "Domain", "broke"}}});
+  auto dict = report(Channel{"U", ""}, nullptr, ReportSpec{Status::error, "CMD", {{1, "Domain", "broke"}}});
   ASSERT_TRUE(dict.at("ErrorChain").as_array());
   EXPECT_EQ(dict.at("ErrorChain").as_array()->size(), 1u);
 }
@@ -118,7 +116,8 @@ TEST(Command, ShapeNeedsUuidAndRequestType) {
 
   EXPECT_EQ(decode_error_key(decode_command(plist::Value(plist::Dict{})).error()), "CommandUUID");
   EXPECT_EQ(decode_error_key(decode_command(plist::Value(plist::Dict{{"CommandUUID", "x"}})).error()), "Command");
-  EXPECT_EQ(decode_error_key(decode_command(plist::Value(plist::Dict{{"CommandUUID", "x"}, {"Command", plist::Dict{}}})).error()),
+  EXPECT_EQ(decode_error_key(
+                decode_command(plist::Value(plist::Dict{{"CommandUUID", "x"}, {"Command", plist::Dict{}}})).error()),
             "Command.RequestType");
 }
 

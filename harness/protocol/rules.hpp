@@ -41,13 +41,13 @@ inline constexpr std::string_view kChkCheckout = "CHK-CHECKOUT";
 }  // namespace rule
 
 inline constexpr std::array<std::string_view, 29> kRuleIds = {
-    rule::kEnrAuth,          rule::kEnrTokenDevice,   rule::kEnrTokenUser,         rule::kEnrSameIdentity,
-    rule::kEnrUnknownDevice, rule::kNetRefuse410,     rule::kNetManage,            rule::kNetRefusedStaysOut,
-    rule::kChnUserOnly,      rule::kChnDeviceOnly,    rule::kChnConcurrent,        rule::kChnIdleEmpty,
-    rule::kSynAll,           rule::kSynEmptyEnd,      rule::kUcfTerminates,        rule::kUcfNoRepeat,
-    rule::kUcfRedeliver,     rule::kUcfDeviceConfigured, rule::kCmdShape,          rule::kCmdSchema,
-    rule::kCmdAckedGone,     rule::kCmdUnknownUuid,   rule::kCmdDuplicateReport,   rule::kRobMalformed,
-    rule::kRobUnknownType,   rule::kRobOversize,      rule::kRobAlive,             rule::kPrfOneAccount,
+    rule::kEnrAuth,          rule::kEnrTokenDevice,      rule::kEnrTokenUser,       rule::kEnrSameIdentity,
+    rule::kEnrUnknownDevice, rule::kNetRefuse410,        rule::kNetManage,          rule::kNetRefusedStaysOut,
+    rule::kChnUserOnly,      rule::kChnDeviceOnly,       rule::kChnConcurrent,      rule::kChnIdleEmpty,
+    rule::kSynAll,           rule::kSynEmptyEnd,         rule::kUcfTerminates,      rule::kUcfNoRepeat,
+    rule::kUcfRedeliver,     rule::kUcfDeviceConfigured, rule::kCmdShape,           rule::kCmdSchema,
+    rule::kCmdAckedGone,     rule::kCmdUnknownUuid,      rule::kCmdDuplicateReport, rule::kRobMalformed,
+    rule::kRobUnknownType,   rule::kRobOversize,         rule::kRobAlive,           rule::kPrfOneAccount,
     rule::kChkCheckout,
 };
 

@@ -18,8 +18,7 @@ struct VerdictChange {
 
 // The cases whose verdict changed from `before` to `after`: those `after` holds, in its order,
 // then those only `before` holds.
-std::vector<VerdictChange> verdict_changes(const scenario::RunResult& before,
-                                           const scenario::RunResult& after);
+std::vector<VerdictChange> verdict_changes(const scenario::RunResult& before, const scenario::RunResult& after);
 
 // "syn/all: pass -> fail", with "absent" for a run that does not hold the case.
 std::string describe_change(const VerdictChange& change);

@@ -56,7 +56,8 @@ void append_case_lines(std::string& out, const CaseResult& c, std::size_t id_wid
   }
   // How its attempts went (a confirmed failure repeats on fresh devices), and how to replay it.
   const std::string indent(verdict_width, ' ');
-  if (!c.attempts.empty()) out += indent + console_text(fmt::format("attempts: {}", fmt::join(c.attempts, ", "))) + "\n";
+  if (!c.attempts.empty())
+    out += indent + console_text(fmt::format("attempts: {}", fmt::join(c.attempts, ", "))) + "\n";
   if (!c.reproducer.empty()) out += indent + "replay: " + console_text(c.reproducer, 1000) + "\n";
 }
 
@@ -78,7 +79,8 @@ std::string console_summary(const RunResult& run, ConsoleSummaryParts parts) {
   std::string out;
   std::size_t id_width = 0;
   for (const auto& c : run.cases) {
-    if (parts.passing_cases || c.verdict != Verdict::pass) id_width = std::max(id_width, width_of(console_text(c.id, 120)));
+    if (parts.passing_cases || c.verdict != Verdict::pass)
+      id_width = std::max(id_width, width_of(console_text(c.id, 120)));
   }
   // "PASS  " and "ERROR ": the verdict column is six wide, twelve when a verdict is flaky
   // ("ERROR FLAKY ").
@@ -109,12 +111,10 @@ std::string console_summary(const RunResult& run, ConsoleSummaryParts parts) {
   }
 
   const auto counts = count_verdicts(run);
-  out += fmt::format("\n{} {}: {} pass, {} fail, {} warn, {} skip, {} error in {:.2f} s\n",
-                     run.cases.size(), run.cases.size() == 1 ? "case" : "cases",
-                     count_of(counts, Verdict::pass), count_of(counts, Verdict::fail),
-                     count_of(counts, Verdict::warn), count_of(counts, Verdict::skip),
-                     count_of(counts, Verdict::error),
-                     static_cast<double>(run.elapsed.count()) / 1000.0);
+  out += fmt::format("\n{} {}: {} pass, {} fail, {} warn, {} skip, {} error in {:.2f} s\n", run.cases.size(),
+                     run.cases.size() == 1 ? "case" : "cases", count_of(counts, Verdict::pass),
+                     count_of(counts, Verdict::fail), count_of(counts, Verdict::warn), count_of(counts, Verdict::skip),
+                     count_of(counts, Verdict::error), static_cast<double>(run.elapsed.count()) / 1000.0);
   if (flaky > 0) {
     out += fmt::format("{} flaky: their verdict did not repeat on fresh devices; each keeps the worst seen\n", flaky);
   }

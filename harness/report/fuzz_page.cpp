@@ -24,9 +24,7 @@ constexpr std::size_t kFuzzMaxFindingsShown = 1000;
 std::optional<double> as_number(const std::optional<std::uint64_t>& v) {
   return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
 }
-std::optional<double> as_number(const std::optional<int>& v) {
-  return v ? std::optional<double>(*v) : std::nullopt;
-}
+std::optional<double> as_number(const std::optional<int>& v) { return v ? std::optional<double>(*v) : std::nullopt; }
 std::optional<double> as_number(const std::optional<double>& v) { return v; }
 
 // 12345 as "12345", 800.5 as "800.5", nothing as "-".
@@ -86,24 +84,26 @@ std::string line_chart(const fuzz::FuzzRun& run, std::string_view field, std::st
   for (int k = 0; k <= 4; ++k) {
     const double v = max_v * k / 4;
     const double t = max_t * k / 4;
-    svg += fmt::format("<line class=\"grid\" x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\"/>"
-                       "<text class=\"ylabel\" x=\"{3}\" y=\"{4:.1f}\">{5}</text>"
-                       "<text class=\"xlabel\" x=\"{6:.1f}\" y=\"{7}\">{8} s</text>\n",
-                       kLeft, y(v), kWidth - kRight, kLeft - 6, y(v) + 4, number_text(v), x(t), kHeight - kBottom + 16,
-                       number_text(t));
+    svg += fmt::format(
+        "<line class=\"grid\" x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\"/>"
+        "<text class=\"ylabel\" x=\"{3}\" y=\"{4:.1f}\">{5}</text>"
+        "<text class=\"xlabel\" x=\"{6:.1f}\" y=\"{7}\">{8} s</text>\n",
+        kLeft, y(v), kWidth - kRight, kLeft - 6, y(v) + 4, number_text(v), x(t), kHeight - kBottom + 16,
+        number_text(t));
   }
   svg += fmt::format("<text class=\"xlabel\" x=\"{}\" y=\"{}\">time since start</text>\n",
                      kLeft + (kWidth - kLeft - kRight) / 2, kHeight - 4);
   if (points.empty()) {
-    svg += fmt::format("<text class=\"empty\" x=\"{}\" y=\"{}\">no timeline in summary.json</text>\n",
-                       kLeft + 20, kTop + 40);
+    svg += fmt::format("<text class=\"empty\" x=\"{}\" y=\"{}\">no timeline in summary.json</text>\n", kLeft + 20,
+                       kTop + 40);
   } else {
     std::string line;
     for (const auto& [t, v] : points) line += fmt::format("{:.1f},{:.1f} ", x(t), y(v));
     svg += fmt::format("<polyline class=\"line\" points=\"{}\"/>\n", line);
     for (const auto& [t, v] : points) {
-      svg += fmt::format("<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\"><title>{} s: {}</title></circle>\n",
-                         x(t), y(v), number_text(t), number_text(v));
+      svg += fmt::format(
+          "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\"><title>{} s: {}</title></circle>\n", x(t),
+          y(v), number_text(t), number_text(v));
     }
   }
   return svg + "</svg>";
@@ -133,8 +133,9 @@ svg.chart .point{fill:#0969da}
 std::string render_fuzz_html(const fuzz::FuzzRun& run) {
   const std::size_t finding_count = run.findings.size();
   std::string out;
-  out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n";
+  out +=
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n";
   out += fmt::format("<title>mdmconform fuzz: {} \u2014 {} finding(s)</title><style>{}</style></head><body><main>\n",
                      html_escape(text_or_dash(run.target_name)), finding_count, kFuzzStyle);
   out += "<h1>mdmconform fuzz run</h1>\n<table id=\"record\">\n";
@@ -153,13 +154,14 @@ std::string render_fuzz_html(const fuzz::FuzzRun& run) {
                      finding_count == 0 ? "r-clean" : "r-findings", finding_count,
                      finding_count == 0 ? std::string("no findings") : fmt::format("{} finding(s)", finding_count));
 
-  out += "<h2>Counts</h2><table id=\"fuzz-counts\"><tr><th>executions</th><th>executions/s</th><th>corpus</th>"
-         "<th>features</th><th>findings</th></tr>\n";
-  out += fmt::format("<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
-                     "<td class=\"n\">{}</td></tr></table>\n",
-                     number_text(as_number(run.executions)), number_text(as_number(run.exec_per_sec)),
-                     number_text(as_number(run.corpus_size)), number_text(as_number(run.features)),
-                     finding_count);
+  out +=
+      "<h2>Counts</h2><table id=\"fuzz-counts\"><tr><th>executions</th><th>executions/s</th><th>corpus</th>"
+      "<th>features</th><th>findings</th></tr>\n";
+  out += fmt::format(
+      "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
+      "<td class=\"n\">{}</td></tr></table>\n",
+      number_text(as_number(run.executions)), number_text(as_number(run.exec_per_sec)),
+      number_text(as_number(run.corpus_size)), number_text(as_number(run.features)), finding_count);
 
   out += "<h2>Over time</h2><div class=\"charts\">\n";
   out += line_chart(run, "exec_per_sec", "executions per second");
@@ -170,15 +172,15 @@ std::string render_fuzz_html(const fuzz::FuzzRun& run) {
   if (finding_count == 0) {
     out += "<p>No oracle fired.</p>\n";
   } else {
-    out += "<table id=\"findings\"><tr><th>oracle</th><th>endpoint</th><th>what happened</th><th>reproducer file</th></tr>\n";
+    out +=
+        "<table id=\"findings\"><tr><th>oracle</th><th>endpoint</th><th>what happened</th><th>reproducer "
+        "file</th></tr>\n";
     std::size_t shown = 0;
     for (const auto& f : run.findings) {
       if (shown++ == kFuzzMaxFindingsShown) break;
       out += fmt::format("<tr class=\"finding\"><td>{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>\n",
-                         html_escape(text_or_dash(f.oracle)),
-                         html_escape(text_or_dash(f.endpoint)),
-                         html_escape(text_or_dash(f.summary)),
-                         html_escape(text_or_dash(f.file)));
+                         html_escape(text_or_dash(f.oracle)), html_escape(text_or_dash(f.endpoint)),
+                         html_escape(text_or_dash(f.summary)), html_escape(text_or_dash(f.file)));
     }
     out += "</table>\n";
     if (finding_count > kFuzzMaxFindingsShown) {
@@ -192,9 +194,10 @@ std::string render_fuzz_html(const fuzz::FuzzRun& run) {
 
 std::string render_fuzz_markdown(const fuzz::FuzzRun& run) {
   const std::size_t finding_count = run.findings.size();
-  std::string out = fmt::format("## mdmconform fuzz: {} against {}\n\n",
-                                finding_count == 0 ? std::string("no findings") : fmt::format("{} finding(s)", finding_count),
-                                markdown_code(text_or_dash(run.target_name)));
+  std::string out =
+      fmt::format("## mdmconform fuzz: {} against {}\n\n",
+                  finding_count == 0 ? std::string("no findings") : fmt::format("{} finding(s)", finding_count),
+                  markdown_code(text_or_dash(run.target_name)));
   out += fmt::format("{} executions ({}/s) in {} s \u00b7 corpus {} \u00b7 features {}{}\n",
                      number_text(as_number(run.executions)), number_text(as_number(run.exec_per_sec)),
                      number_text(as_number(run.elapsed_s)), number_text(as_number(run.corpus_size)),
@@ -206,8 +209,7 @@ std::string render_fuzz_markdown(const fuzz::FuzzRun& run) {
   for (const auto& f : run.findings) {
     if (shown++ == kMarkdownMaxListed) break;
     out += fmt::format("- {} on {}: {}\n  reproducer: {}\n", markdown_code(text_or_dash(f.oracle)),
-                       markdown_text(text_or_dash(f.endpoint)),
-                       markdown_text(text_or_dash(f.summary)),
+                       markdown_text(text_or_dash(f.endpoint)), markdown_text(text_or_dash(f.summary)),
                        markdown_code(text_or_dash(f.file)));
   }
   if (finding_count > kMarkdownMaxListed) {

@@ -68,9 +68,7 @@ chr::sys_time<chr::microseconds> start_of(const TranscriptEntry& e) {
   return chr::floor<chr::microseconds>(e.exchange.started);
 }
 
-std::string millis(chr::microseconds us) {
-  return fmt::format("{:.2f} ms", static_cast<double>(us.count()) / 1000.0);
-}
+std::string millis(chr::microseconds us) { return fmt::format("{:.2f} ms", static_cast<double>(us.count()) / 1000.0); }
 
 std::string bytes_text(std::size_t n) {
   if (n < 1024) return fmt::format("{} B", n);
@@ -134,9 +132,8 @@ std::string request_class(const TranscriptEntry& e) {
 std::vector<const TranscriptEntry*> in_time_order(const CaseResult& c) {
   std::vector<const TranscriptEntry*> out;
   for (const auto& e : c.transcript) out.push_back(&e);
-  std::stable_sort(out.begin(), out.end(), [](const TranscriptEntry* a, const TranscriptEntry* b) {
-    return start_of(*a) < start_of(*b);
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const TranscriptEntry* a, const TranscriptEntry* b) { return start_of(*a) < start_of(*b); });
   return out;
 }
 
@@ -217,11 +214,11 @@ std::string sequence_diagram_svg(const CaseResult& c, const std::string& anchor_
     (events[row].response ? response_row : request_row)[events[row].exchange] = row;
   }
 
-  constexpr int kLeft = 112;      // the step and time columns
+  constexpr int kLeft = 112;  // the step and time columns
   constexpr int kLaneGap = 180;
-  constexpr int kTop = 44;        // lane headers
+  constexpr int kTop = 44;  // lane headers
   constexpr int kRow = 22;
-  constexpr int kRight = 170;     // the failed rules beside their step
+  constexpr int kRight = 170;  // the failed rules beside their step
   const int width = kLeft + static_cast<int>(lanes.size()) * kLaneGap + kRight;
   const int height = kTop + 16 + static_cast<int>(events.size()) * kRow + 12;
   auto lane_x = [&](std::size_t lane) { return kLeft + static_cast<int>(lane) * kLaneGap + kLaneGap / 2; };
@@ -262,8 +259,10 @@ std::string sequence_diagram_svg(const CaseResult& c, const std::string& anchor_
 
   for (std::size_t i = 0; i < lanes.size(); ++i) {
     const int x = lane_x(i);
-    const std::string kind = lanes[i] == "server" ? "server" : lanes[i] == "admin" ? "admin"
-                             : lanes[i].find('/') == std::string::npos ? "device" : "user";
+    const std::string kind = lanes[i] == "server"                      ? "server"
+                             : lanes[i] == "admin"                     ? "admin"
+                             : lanes[i].find('/') == std::string::npos ? "device"
+                                                                       : "user";
     const std::string title = kind == "server" ? "server" : kind == "admin" ? "admin API" : lanes[i];
     svg += fmt::format(
         "<g class=\"lane {}\" data-actor=\"{}\"><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"
@@ -297,9 +296,8 @@ std::string sequence_diagram_svg(const CaseResult& c, const std::string& anchor_
     svg += fmt::format(
         "<g class=\"arrow request {}\"><title>{}</title><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"
         "<polygon points=\"{},{} {},{} {},{}\"/><text x=\"{}\" y=\"{}\">{}</text></g>",
-        request_class(e), esc(fmt::format("{}: {} {}", e.actor, e.label, e.exchange.request.url)), ax, y1,
-        sx - dir * 6, y1, sx, y1, sx - dir * 7, y1 - 4, sx - dir * 7, y1 + 4, (ax + sx) / 2, y1 - 4,
-        esc(cut(request_text, room)));
+        request_class(e), esc(fmt::format("{}: {} {}", e.actor, e.label, e.exchange.request.url)), ax, y1, sx - dir * 6,
+        y1, sx, y1, sx - dir * 7, y1 - 4, sx - dir * 7, y1 + 4, (ax + sx) / 2, y1 - 4, esc(cut(request_text, room)));
     if (e.exchange.response) {
       svg += fmt::format(
           "<g class=\"arrow response {}\"><title>{}</title><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"
@@ -547,8 +545,9 @@ void render_rules(std::string& out, const RunResult& run) {
     if (it == case_index.end()) return "<code>" + esc(id) + "</code>";
     return fmt::format("<a href=\"#{}\"><code>{}</code></a>", case_anchor(it->second), esc(id));
   };
-  out += "<section id=\"rules\"><h2>Rules</h2><table class=\"rules\"><tr><th>rule</th><th>level</th>"
-         "<th>verdict</th><th>what it asks, and the text it rests on</th><th>cases</th></tr>\n";
+  out +=
+      "<section id=\"rules\"><h2>Rules</h2><table class=\"rules\"><tr><th>rule</th><th>level</th>"
+      "<th>verdict</th><th>what it asks, and the text it rests on</th><th>cases</th></tr>\n";
   for (const RuleResult& r : run.rules) {
     out += fmt::format("<tr id=\"rule-{0}\" data-verdict=\"{1}\"><td><code>{0}</code></td><td>{2}</td><td>{3}</td><td>",
                        esc(r.id), verdict_word(r.verdict), scenario::level_name(r.level), verdict_badge(r.verdict));
@@ -602,10 +601,10 @@ std::string render_body(std::string_view body, const std::optional<scenario::Cut
       note = fmt::format("{}, not text: hex", bytes_text(whole));
     }
     if (whole > head.size()) {
-      note += fmt::format("; the first {} shown, the whole body{} is in report.json", bytes_text(head.size()),
-                          cut_body ? fmt::format(" (sha256 {}) was cut to {} there too", cut_body->sha256,
-                                                 bytes_text(body.size()))
-                                   : std::string());
+      note += fmt::format(
+          "; the first {} shown, the whole body{} is in report.json", bytes_text(head.size()),
+          cut_body ? fmt::format(" (sha256 {}) was cut to {} there too", cut_body->sha256, bytes_text(body.size()))
+                   : std::string());
     }
   }
   return fmt::format("<p class=\"legend\">{}</p><pre class=\"body\">{}</pre>", esc(note), esc(shown));
@@ -614,7 +613,8 @@ std::string render_body(std::string_view body, const std::optional<scenario::Cut
 std::string render_headers(const net::Headers& headers) {
   if (headers.empty()) return "";
   std::string out = "<table class=\"hdr\">";
-  for (const auto& h : headers) out += "<tr><td class=\"mono\">" + esc(h.name) + "</td><td class=\"mono\">" + esc(h.value) + "</td></tr>";
+  for (const auto& h : headers)
+    out += "<tr><td class=\"mono\">" + esc(h.name) + "</td><td class=\"mono\">" + esc(h.value) + "</td></tr>";
   return out + "</table>";
 }
 
@@ -639,8 +639,8 @@ void render_exchange(std::string& out, const TranscriptEntry& e, std::size_t num
     out += render_headers(x.response->headers);
     out += render_body(x.response->body, e.response_body_cut);
   } else {
-    out += fmt::format("<div class=\"st s-none\">no answer: {} ({})</div>",
-                       esc(net::transport_error_name(x.error)), esc(x.error_detail));
+    out += fmt::format("<div class=\"st s-none\">no answer: {} ({})</div>", esc(net::transport_error_name(x.error)),
+                       esc(x.error_detail));
   }
   std::vector<std::string> timing;
   timing.push_back("started " + utc_time(x.started));
@@ -648,42 +648,48 @@ void render_exchange(std::string& out, const TranscriptEntry& e, std::size_t num
   timing.push_back(x.reused_connection ? "kept-alive connection" : "new connection");
   if (x.tls) timing.push_back(x.tls_verified ? "TLS, verified" : "TLS, NOT verified");
   for (const auto& r : x.redirects) timing.push_back("redirected to " + r);
-  out += fmt::format("</div><div class=\"timing\">{}</div></div></details>\n", esc(fmt::format("{}", fmt::join(timing, " \u00b7 "))));
+  out += fmt::format("</div><div class=\"timing\">{}</div></div></details>\n",
+                     esc(fmt::format("{}", fmt::join(timing, " \u00b7 "))));
 }
 
 void render_case(std::string& out, const CaseResult& c, std::size_t index) {
   const std::string anchor = case_anchor(index);
-  const std::string search = ascii_lower(fmt::format("{} {} {} {} {}", c.id, c.title, fmt::join(c.rules, " "),
-                                                     c.reason, scenario::verdict_name(c.verdict)));
-  out += fmt::format("<details class=\"case\" id=\"{}\" data-verdict=\"{}\" data-search=\"{}\"><summary>{} "
-                     "<code>{}</code> <span class=\"title\">{}</span> \u00b7 {} \u00b7 {} ms{}</summary>\n",
-                     anchor, verdict_word(c.verdict), esc(search), verdict_badge(c.verdict), esc(c.id), esc(c.title),
-                     esc(fmt::format("{}", fmt::join(c.rules, ", "))), c.elapsed.count(),
-                     c.flaky ? " <span class=\"flaky\">FLAKY</span>" : "");
+  const std::string search = ascii_lower(fmt::format("{} {} {} {} {}", c.id, c.title, fmt::join(c.rules, " "), c.reason,
+                                                     scenario::verdict_name(c.verdict)));
+  out += fmt::format(
+      "<details class=\"case\" id=\"{}\" data-verdict=\"{}\" data-search=\"{}\"><summary>{} "
+      "<code>{}</code> <span class=\"title\">{}</span> \u00b7 {} \u00b7 {} ms{}</summary>\n",
+      anchor, verdict_word(c.verdict), esc(search), verdict_badge(c.verdict), esc(c.id), esc(c.title),
+      esc(fmt::format("{}", fmt::join(c.rules, ", "))), c.elapsed.count(),
+      c.flaky ? " <span class=\"flaky\">FLAKY</span>" : "");
   out += "<div class=\"case-body\">";
   if (!c.reason.empty()) out += "<p><b>why:</b> " + esc(c.reason) + "</p>";
   if (!c.attempts.empty()) {
-    out += fmt::format("<p>attempts on fresh devices: {}{}</p>", esc(fmt::format("{}", fmt::join(c.attempts, ", "))),
-                       c.flaky ? " \u2014 <span class=\"flaky\">flaky</span>: the verdict did not repeat; the worst is kept" : "");
+    out += fmt::format(
+        "<p>attempts on fresh devices: {}{}</p>", esc(fmt::format("{}", fmt::join(c.attempts, ", "))),
+        c.flaky ? " \u2014 <span class=\"flaky\">flaky</span>: the verdict did not repeat; the worst is kept" : "");
   }
   if (!c.reproducer.empty()) out += "<p><b>reproducer:</b></p><pre class=\"repro\">" + esc(c.reproducer) + "</pre>";
   if (!c.findings.empty()) {
-    out += "<table class=\"findings\"><tr><th>result</th><th>rule</th><th>level</th><th>step</th><th>expected</th>"
-           "<th>actual</th></tr>\n";
+    out +=
+        "<table class=\"findings\"><tr><th>result</th><th>rule</th><th>level</th><th>step</th><th>expected</th>"
+        "<th>actual</th></tr>\n";
     for (const Finding& f : c.findings) {
-      out += fmt::format("<tr class=\"finding-{0}\"><td>{0}</td><td><a href=\"#rule-{1}\"><code>{1}</code></a></td>"
-                         "<td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>\n",
-                         f.passed ? "pass" : "fail", esc(f.rule), scenario::level_name(f.level),
-                         f.step < 0 ? std::string("enroll") : std::to_string(f.step), esc(f.expected), esc(f.actual));
+      out += fmt::format(
+          "<tr class=\"finding-{0}\"><td>{0}</td><td><a href=\"#rule-{1}\"><code>{1}</code></a></td>"
+          "<td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>\n",
+          f.passed ? "pass" : "fail", esc(f.rule), scenario::level_name(f.level),
+          f.step < 0 ? std::string("enroll") : std::to_string(f.step), esc(f.expected), esc(f.actual));
     }
     out += "</table>\n";
   }
   const auto exchanges = in_time_order(c);
   if (!exchanges.empty()) {
     out += "<div class=\"diagram\">" + sequence_diagram_svg(c, anchor) + "</div>\n";
-    out += "<p class=\"legend\">Each exchange is a solid request and a dashed answer; grey bars are the wait for an "
-           "answer, and overlapping bars are requests in flight at once. Red shading marks a step that broke a "
-           "rule. Click an arrow for the exchange.</p>\n";
+    out +=
+        "<p class=\"legend\">Each exchange is a solid request and a dashed answer; grey bars are the wait for an "
+        "answer, and overlapping bars are requests in flight at once. Red shading marks a step that broke a "
+        "rule. Click an arrow for the exchange.</p>\n";
   }
   const auto broken = failed_steps(c);
   out += fmt::format("<div class=\"transcript\"><h4>transcript: {} exchange(s)</h4>\n", exchanges.size());
@@ -704,11 +710,12 @@ void render_cases(std::string& out, const RunResult& run) {
     out += fmt::format("<label><input type=\"checkbox\" class=\"verdict-filter\" value=\"{}\" checked> {} {}</label>",
                        verdict_word(v), verdict_badge(v), count_of(counts, v));
   }
-  out += fmt::format("<input type=\"search\" id=\"text-filter\" placeholder=\"filter by id, title, rule or reason\">"
-                     "<span><span id=\"shown\">{}</span> of {} shown</span>"
-                     "<button type=\"button\" id=\"expand-failed\">open all not passing</button>"
-                     "<button type=\"button\" id=\"collapse-all\">close all</button></div>\n",
-                     run.cases.size(), run.cases.size());
+  out += fmt::format(
+      "<input type=\"search\" id=\"text-filter\" placeholder=\"filter by id, title, rule or reason\">"
+      "<span><span id=\"shown\">{}</span> of {} shown</span>"
+      "<button type=\"button\" id=\"expand-failed\">open all not passing</button>"
+      "<button type=\"button\" id=\"collapse-all\">close all</button></div>\n",
+      run.cases.size(), run.cases.size());
   for (std::size_t i = 0; i < run.cases.size(); ++i) render_case(out, run.cases[i], i);
   out += "</section>\n";
 }
@@ -731,8 +738,9 @@ std::string to_html(const RunResult& run) {
   out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   // The page fetches nothing: whatever a target managed to put in it, the browser loads no
   // resource from anywhere.
-  out += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-         "script-src 'unsafe-inline'; img-src data:\">\n";
+  out +=
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+      "script-src 'unsafe-inline'; img-src data:\">\n";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   out += fmt::format("<title>mdmconform: {} \u2014 {}</title>\n", esc(run.target_name), esc(overall_result(run)));
   out += "<style>";
@@ -742,9 +750,10 @@ std::string to_html(const RunResult& run) {
   render_counts(out, run);
   render_rules(out, run);
   render_cases(out, run);
-  out += fmt::format("<p class=\"legend\">Made by mdmconform {} from report.json; "
-                     "<code>mdmconform report report.json --format html</code> makes it again.</p>\n",
-                     esc(run.harness_version));
+  out += fmt::format(
+      "<p class=\"legend\">Made by mdmconform {} from report.json; "
+      "<code>mdmconform report report.json --format html</code> makes it again.</p>\n",
+      esc(run.harness_version));
   out += "</main><script>";
   out += kScript;
   out += "</script></body></html>\n";

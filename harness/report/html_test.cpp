@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "harness/fuzz/campaign.hpp"
 #include "harness/plist/value.hpp"
@@ -113,13 +113,25 @@ RunResult sample_run() {
   skipped.verdict = Verdict::skip;
   skipped.reason = "the profile manages no network user";
   run.cases = {pass, sample_case(), skipped};
-  run.rules = {RuleResult{"CHN-CONCURRENT", Level::must, Verdict::fail, {"chn/concurrent"}, {"chn/concurrent"},
+  run.rules = {RuleResult{"CHN-CONCURRENT",
+                          Level::must,
+                          Verdict::fail,
+                          {"chn/concurrent"},
+                          {"chn/concurrent"},
                           "concurrent device and user requests are served independently",
                           "When enrollment occurs in this manner, the MDM server receives separate requests for "
                           "the device and each logged-in user.",
-                          "Apple, Managing MDM Devices and Users in macOS", "apple"},
-               RuleResult{"ROB-MALFORMED", Level::should, Verdict::skip, {}, {}, "4xx for a malformed plist", "",
-                          "RFC 9110 15.5", "http"}};
+                          "Apple, Managing MDM Devices and Users in macOS",
+                          "apple"},
+               RuleResult{"ROB-MALFORMED",
+                          Level::should,
+                          Verdict::skip,
+                          {},
+                          {},
+                          "4xx for a malformed plist",
+                          "",
+                          "RFC 9110 15.5",
+                          "http"}};
   return run;
 }
 
@@ -218,8 +230,8 @@ TEST(Html, IsOneSelfContainedFileThatFetchesNothing) {
 
 TEST(Html, ShowsTheCertificationRecordAndTheOverallResult) {
   const std::string html = to_html(sample_run());
-  for (const char* field : {"reference", "sha256:1111", "sha256:2222", "apple-schema-rev-3333", "0.1.0",
-                            "2026-11-29T08:00:00Z"}) {
+  for (const char* field :
+       {"reference", "sha256:1111", "sha256:2222", "apple-schema-rev-3333", "0.1.0", "2026-11-29T08:00:00Z"}) {
     EXPECT_THAT(html, HasSubstr(field)) << field;
   }
   EXPECT_THAT(html, HasSubstr("id=\"overall\" class=\"result r-fail\" data-result=\"fail\""));
@@ -240,14 +252,18 @@ TEST(Html, QuotesTheAppleSentenceOfEachRule) {
   const std::string html = to_html(sample_run());
   EXPECT_THAT(html, HasSubstr("<blockquote>When enrollment occurs in this manner, the MDM server receives"));
   EXPECT_THAT(html, HasSubstr("rests on HTTP semantics (RFC 9110)"));
-  EXPECT_THAT(html, HasSubstr("<tr id=\"rule-CHN-CONCURRENT\" data-verdict=\"fail\"><td><code>CHN-CONCURRENT</code></td><td>must</td>"));
+  EXPECT_THAT(
+      html,
+      HasSubstr(
+          "<tr id=\"rule-CHN-CONCURRENT\" data-verdict=\"fail\"><td><code>CHN-CONCURRENT</code></td><td>must</td>"));
 }
 
 TEST(Html, EachCaseHasFindingsReproducerDiagramAndTranscript) {
   const std::string html = to_html(sample_run());
   EXPECT_EQ(occurrences(html, "<details class=\"case\""), 3u);
   EXPECT_THAT(html, HasSubstr("id=\"c2\" data-verdict=\"fail\""));
-  EXPECT_THAT(html, HasSubstr("<pre class=\"repro\">mdmconform run --seed 7 --fault series-end-204 chn/concurrent</pre>"));
+  EXPECT_THAT(html,
+              HasSubstr("<pre class=\"repro\">mdmconform run --seed 7 --fault series-end-204 chn/concurrent</pre>"));
   EXPECT_THAT(html, HasSubstr("<td>200 with a zero-length body</td><td>204</td>"));
   EXPECT_EQ(occurrences(html, "<svg class=\"seq\""), 2u);  // the skipped case has no exchange
   EXPECT_EQ(occurrences(html, "<details class=\"exchange"), 8u);
@@ -368,18 +384,30 @@ fuzz::FuzzRun as_run(const nlohmann::json& summary) {
 }
 
 nlohmann::json fuzz_summary(std::size_t timeline_entries) {
-  nlohmann::json j = {
-      {"kind", "mdmconform-fuzz"}, {"harness_version", "0.1.0"}, {"target_name", "reference"},
-      {"target_url", "https://127.0.0.1:4443/checkin"}, {"started_at", "2026-11-29T08:00:00Z"},
-      {"elapsed_s", 12.3}, {"max_time_s", 60}, {"jobs", 1}, {"interrupted", false},
-      {"executions", 12345}, {"exec_per_sec", 800.5}, {"corpus_size", 321}, {"features", 77}};
+  nlohmann::json j = {{"kind", "mdmconform-fuzz"},
+                      {"harness_version", "0.1.0"},
+                      {"target_name", "reference"},
+                      {"target_url", "https://127.0.0.1:4443/checkin"},
+                      {"started_at", "2026-11-29T08:00:00Z"},
+                      {"elapsed_s", 12.3},
+                      {"max_time_s", 60},
+                      {"jobs", 1},
+                      {"interrupted", false},
+                      {"executions", 12345},
+                      {"exec_per_sec", 800.5},
+                      {"corpus_size", 321},
+                      {"features", 77}};
   j["timeline"] = nlohmann::json::array();
   for (std::size_t i = 0; i < timeline_entries; ++i) {
-    j["timeline"].push_back({{"t_s", static_cast<double>(i + 1)}, {"executions", 900 * (i + 1)},
-                             {"exec_per_sec", 900 - static_cast<double>(i)}, {"corpus_size", 40 + 10 * i},
+    j["timeline"].push_back({{"t_s", static_cast<double>(i + 1)},
+                             {"executions", 900 * (i + 1)},
+                             {"exec_per_sec", 900 - static_cast<double>(i)},
+                             {"corpus_size", 40 + 10 * i},
                              {"features", 30 + i}});
   }
-  j["findings"] = {{{"file", "findings/finding-abc.json"}, {"oracle", "status-5xx"}, {"endpoint", "checkin"},
+  j["findings"] = {{{"file", "findings/finding-abc.json"},
+                    {"oracle", "status-5xx"},
+                    {"endpoint", "checkin"},
                     {"summary", "500 to a TokenUpdate with <UDID> of type integer"}}};
   return j;
 }
@@ -413,8 +441,8 @@ TEST(FuzzPage, CapsTheChartsOfALongRun) {
 }
 
 TEST(FuzzPage, RendersAMalformedSummaryWithoutThrowing) {
-  nlohmann::json j = {{"kind", "mdmconform-fuzz"}, {"executions", "lots"}, {"timeline", "nope"},
-                      {"findings", {1, "two", nullptr}}};
+  nlohmann::json j = {
+      {"kind", "mdmconform-fuzz"}, {"executions", "lots"}, {"timeline", "nope"}, {"findings", {1, "two", nullptr}}};
   std::string html;
   ASSERT_NO_THROW(html = render_fuzz_html(as_run(j)));
   EXPECT_THAT(html, HasSubstr("data-points=\"0\""));

@@ -33,8 +33,7 @@ using Reader = base::JsonReader;
 // ordered_json keeps keys in the order they are written, so report.json diffs stay readable.
 using Json = nlohmann::ordered_json;
 
-constexpr std::array kVerdicts = {Verdict::pass, Verdict::skip, Verdict::warn, Verdict::fail,
-                                  Verdict::error};
+constexpr std::array kVerdicts = {Verdict::pass, Verdict::skip, Verdict::warn, Verdict::fail, Verdict::error};
 constexpr std::array kLevels = {Level::must, Level::should, Level::may};
 
 // ---------------------------------------------------------------------------------------------
@@ -57,8 +56,8 @@ Json transcript_entry_json(const TranscriptEntry& entry) {
   net::append_exchange_json(j, entry.exchange);
   if (entry.exchange.response && entry.response_body_cut) {
     // The body above is its first kTranscriptBodyCap bytes; these describe the whole.
-    j["response"]["body_cut"] = Json{{"bytes", entry.response_body_cut->bytes},
-                                     {"sha256", entry.response_body_cut->sha256}};
+    j["response"]["body_cut"] =
+        Json{{"bytes", entry.response_body_cut->bytes}, {"sha256", entry.response_body_cut->sha256}};
   }
   return j;
 }
@@ -143,8 +142,8 @@ TranscriptEntry read_transcript_entry(Reader& r, const Json& j, const std::strin
     const std::string where = Reader::join(path, "response");
     if (const Json* cut = r.object(resp, "body_cut", where)) {
       const std::string cut_where = Reader::join(where, "body_cut");
-      entry.response_body_cut = scenario::CutBody{
-          static_cast<std::size_t>(r.integer(*cut, "bytes", cut_where)), r.string(*cut, "sha256", cut_where)};
+      entry.response_body_cut = scenario::CutBody{static_cast<std::size_t>(r.integer(*cut, "bytes", cut_where)),
+                                                  r.string(*cut, "sha256", cut_where)};
     }
   }
   return entry;
@@ -173,8 +172,8 @@ CaseResult read_case(Reader& r, const Json& j, const std::string& path) {
       f.passed = r.boolean(fj, "passed", where);
       f.expected = r.string(fj, "expected", where);
       f.actual = r.string(fj, "actual", where);
-      f.step = static_cast<int>(r.integer(fj, "step", where, std::numeric_limits<int>::min(),
-                                          std::numeric_limits<int>::max()));
+      f.step = static_cast<int>(
+          r.integer(fj, "step", where, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
       c.findings.push_back(std::move(f));
     }
   }
@@ -257,8 +256,7 @@ base::Result<RunResult> from_json_text(std::string_view text) {
   } else {
     const auto version = r.integer(j, "schema_version", top);
     if (r.ok() && version != kSchemaVersion) {
-      r.fail("schema_version", fmt::format("unsupported version {} (this harness reads {})",
-                                           version, kSchemaVersion));
+      r.fail("schema_version", fmt::format("unsupported version {} (this harness reads {})", version, kSchemaVersion));
     }
   }
   if (r.ok()) {

@@ -50,8 +50,8 @@ std::string to_junit_xml(const RunResult& run) {
   out += "  </properties>\n";
 
   for (const auto& c : run.cases) {
-    out += fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{}\"", xml_attr(rule_area(c)),
-                       xml_attr(c.id), junit_seconds(c.elapsed));
+    out += fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{}\"", xml_attr(rule_area(c)), xml_attr(c.id),
+                       junit_seconds(c.elapsed));
     std::string details;
     for (const Finding* f : failed_findings(c)) details += describe_finding(*f) + "\n";
     std::string confirmation;
@@ -59,9 +59,7 @@ std::string to_junit_xml(const RunResult& run) {
     if (!c.reproducer.empty()) confirmation += "replay: " + c.reproducer + "\n";
     details += confirmation;
     switch (c.verdict) {
-      case Verdict::pass:
-        out += "/>\n";
-        break;
+      case Verdict::pass: out += "/>\n"; break;
       case Verdict::fail:
         out += fmt::format(">\n    <failure message=\"{}\" type=\"fail\">{}</failure>\n  </testcase>\n",
                            xml_attr(c.reason), xml_text(details));

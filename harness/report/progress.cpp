@@ -15,9 +15,7 @@ namespace {
 
 using scenario::Verdict;
 
-bool counts_against(const scenario::CaseResult& c) {
-  return c.verdict == Verdict::fail || c.verdict == Verdict::error;
-}
+bool counts_against(const scenario::CaseResult& c) { return c.verdict == Verdict::fail || c.verdict == Verdict::error; }
 
 // s cut to at most n code points (the terminal line must never wrap: \r would redraw only
 // its last row).
@@ -34,7 +32,10 @@ std::string fit(const std::string& s, std::size_t n) {
 }  // namespace
 
 ConsoleProgress::ConsoleProgress(std::FILE* out, bool terminal, Verbosity verbosity, bool redact, std::size_t width)
-    : out_(out), terminal_(terminal && verbosity != Verbosity::quiet), verbosity_(verbosity), redact_(redact),
+    : out_(out),
+      terminal_(terminal && verbosity != Verbosity::quiet),
+      verbosity_(verbosity),
+      redact_(redact),
       width_(std::max<std::size_t>(width, 20)) {
   if (terminal_) {
     ticker_ = std::thread([this] {
@@ -87,7 +88,8 @@ std::string ConsoleProgress::case_text(const scenario::CaseResult& c) const {
 
 void ConsoleProgress::case_ended(const scenario::CaseResult& c) {
   // Built outside the lock: redaction parses every body of the case.
-  const bool print = verbosity_ == Verbosity::verbose || (verbosity_ == Verbosity::normal && (!terminal_ || c.verdict != Verdict::pass));
+  const bool print = verbosity_ == Verbosity::verbose ||
+                     (verbosity_ == Verbosity::normal && (!terminal_ || c.verdict != Verdict::pass));
   const std::string text = print ? case_text(c) : std::string();
   std::lock_guard lock(mutex_);
   ++done_;

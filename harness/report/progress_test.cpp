@@ -120,7 +120,8 @@ TEST(ConsoleProgress, OnATerminalRedrawsOneLineWithCountsFailuresCaseAndTime) {
     std::this_thread::sleep_for(chr::milliseconds{50});
     const std::string text = out.text();
     redraws = 0;
-    for (auto pos = text.find("[2/3] 1 failed"); pos != std::string::npos; pos = text.find("[2/3] 1 failed", pos + 1)) ++redraws;
+    for (auto pos = text.find("[2/3] 1 failed"); pos != std::string::npos; pos = text.find("[2/3] 1 failed", pos + 1))
+      ++redraws;
     if (redraws >= 3) break;
   }
   progress.finish();

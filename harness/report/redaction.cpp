@@ -71,12 +71,8 @@ bool iequals(std::string_view a, std::string_view b) {
          std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
 }
 
-std::string string_marker(std::string_view s) {
-  return fmt::format("<redacted: {} chars>", width_of(s));
-}
-std::string data_marker(std::string_view bytes) {
-  return fmt::format("<redacted: {} bytes>", bytes.size());
-}
+std::string string_marker(std::string_view s) { return fmt::format("<redacted: {} chars>", width_of(s)); }
+std::string data_marker(std::string_view bytes) { return fmt::format("<redacted: {} bytes>", bytes.size()); }
 
 // "<redacted: 44 chars>" (unit "chars") or "<redacted: 32 bytes>" (unit "bytes"): what an earlier
 // redaction left. Recognizing it keeps redaction idempotent.
@@ -102,8 +98,7 @@ std::string scrub_pem(std::string_view text) {
     const std::size_t label_start = begin + kPemBegin.size();
     const std::size_t label_end = text.find(kPemDashes, label_start);
     const std::string_view label =
-        label_end == std::string_view::npos ? std::string_view()
-                                            : text.substr(label_start, label_end - label_start);
+        label_end == std::string_view::npos ? std::string_view() : text.substr(label_start, label_end - label_start);
     // "PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "OPENSSH PRIVATE KEY",
     // "PGP PRIVATE KEY BLOCK"; a label is one short line.
     if (label.empty() || label.size() > 64 || label.find('\n') != std::string_view::npos ||
@@ -146,8 +141,7 @@ class Redactor {
     remember(ascii_upper(hex));
   }
   void remember(std::string_view text) {
-    if (text.size() < kMinSecretText || text == kRedacted || is_marker(text, "chars") ||
-        is_marker(text, "bytes")) {
+    if (text.size() < kMinSecretText || text == kRedacted || is_marker(text, "chars") || is_marker(text, "bytes")) {
       return;
     }
     secrets_.emplace_back(text);
@@ -243,8 +237,7 @@ class Redactor {
       while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
       if (v.empty()) return;
       const std::size_t space = v.find_first_of(" \t");
-      const std::string_view scheme =
-          space == std::string_view::npos ? std::string_view() : v.substr(0, space);
+      const std::string_view scheme = space == std::string_view::npos ? std::string_view() : v.substr(0, space);
       std::string_view credentials = space == std::string_view::npos ? v : v.substr(space);
       while (!credentials.empty() && (credentials.front() == ' ' || credentials.front() == '\t')) {
         credentials.remove_prefix(1);
@@ -297,9 +290,7 @@ void redact_secrets(RunResult& run) {
     }
   }
   redactor.finish();
-  auto scrub = [&](std::string& text) {
-    guarded(text, [&] { text = redactor.scrub_text(text); });
-  };
+  auto scrub = [&](std::string& text) { guarded(text, [&] { text = redactor.scrub_text(text); }); };
   for (std::string* body : text_bodies) scrub(*body);
   for (auto& c : run.cases) {
     scrub(c.reason);

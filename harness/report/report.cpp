@@ -18,8 +18,8 @@ std::string filesystem_safe(std::string_view s, std::size_t max_len) {
   std::string out;
   for (char ch : s) {
     if (out.size() == max_len) break;
-    const bool keep = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+    const bool keep = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                      ch == '_' || ch == '-';
     out += keep ? ch : '_';
   }
   return out;

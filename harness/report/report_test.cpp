@@ -47,8 +47,7 @@ class TempDir : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("mdmc_report_test-" + std::to_string(::getpid()) + "-" + info->name());
+    dir_ = fs::temp_directory_path() / ("mdmc_report_test-" + std::to_string(::getpid()) + "-" + info->name());
     fs::remove_all(dir_);
     ASSERT_TRUE(fs::create_directories(dir_));
   }
@@ -128,8 +127,7 @@ TEST(ReportJson, ReadsARecordWrittenBeforeStepsAndRuleTexts) {
   ASSERT_TRUE(back) << back.message();
   EXPECT_FALSE(back->cases[1].transcript[0].step);
   EXPECT_EQ(back->rules[0].apple, "");
-  EXPECT_EQ(back->cases[1].transcript[0].exchange.started,
-            sample_time() - chr::microseconds{456});
+  EXPECT_EQ(back->cases[1].transcript[0].exchange.started, sample_time() - chr::microseconds{456});
 }
 
 TEST(ReportJson, RefusesAStepBelowMinusOne) {
@@ -249,7 +247,9 @@ TEST(ConsoleSummary, ListsEachCaseAndEndsWithTheTotals) {
 
 TEST(ConsoleSummary, ShowsControlCharactersFromTheTargetEscaped) {
   RunResult run = sample_run();
-  run.cases[1].reason = "got \x1b[2J\nand \xc2\x9b" "31m";
+  run.cases[1].reason =
+      "got \x1b[2J\nand \xc2\x9b"
+      "31m";
   run.interrupted = true;
   const std::string text = console_summary(run);
   EXPECT_THAT(text, HasSubstr("got \\x1B[2J\\nand \\u009B31m\n"));
@@ -290,13 +290,14 @@ TEST(RunFolderName, IsTheUtcStartTimeAndAFilesystemSafeTarget) {
   EXPECT_EQ(run_folder_name(run), "unknown-time-target");
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Redaction.
 
 // 32 bytes of push token, with a zero and high bytes, as a device sends it.
-const std::string kPushToken("\x7f\x3a\x00\x9c\xde\xad\xbe\xef\x01\x02\x03\x04\x05\x06\x07\x08"
-                             "\x11\x12\x13\x14\x15\x16\x17\x18\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7", 32);
+const std::string kPushToken(
+    "\x7f\x3a\x00\x9c\xde\xad\xbe\xef\x01\x02\x03\x04\x05\x06\x07\x08"
+    "\x11\x12\x13\x14\x15\x16\x17\x18\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7",
+    32);
 const std::string kPushMagic = "6C2D3E4F-5A6B-4C7D-8E9F-0A1B2C3D4E5F";
 const std::string kUnlockToken = "unlock-token-bytes-0123456789";
 
@@ -381,8 +382,7 @@ TEST(RedactSecrets, FindsADigestResponseNestedInAUserAuthenticateAndAnAuthTokenI
                                          {"Extra", plist::Array{plist::Value(inner)}},
                                          {"DigestResponse", digest}});
   const plist::Value answer(plist::Dict{{"AuthToken", auth_token}});
-  RunResult run = run_with(
-      exchange("UserAuthenticate", plist::to_xml(request), 200, plist::to_xml(answer)));
+  RunResult run = run_with(exchange("UserAuthenticate", plist::to_xml(request), 200, plist::to_xml(answer)));
   redact_secrets(run);
   const net::Exchange& x = run.cases[0].transcript[0].exchange;
   EXPECT_FALSE(contains(x.request.body, digest));
@@ -395,8 +395,8 @@ TEST(RedactSecrets, FindsADigestResponseNestedInAUserAuthenticateAndAnAuthTokenI
 }
 
 TEST(RedactSecrets, KeepsAnEmptyBootstrapTokenBecauseEmptyMeansRemoveIt) {
-  const std::string body = plist::to_xml(plist::Value(
-      plist::Dict{{"MessageType", "SetBootstrapToken"}, {"BootstrapToken", plist::Data{}}}));
+  const std::string body =
+      plist::to_xml(plist::Value(plist::Dict{{"MessageType", "SetBootstrapToken"}, {"BootstrapToken", plist::Data{}}}));
   RunResult run = run_with(exchange("SetBootstrapToken", body, 200, ""));
   redact_secrets(run);
   EXPECT_EQ(run.cases[0].transcript[0].exchange.request.body, body);
@@ -448,12 +448,14 @@ TEST(RedactSecrets, ScrubsATokenThatAFindingOrAReasonQuoted) {
   RunResult run = run_with(exchange("TokenUpdate (device)", body, 500, ""));
   Finding& f = run.cases[1].findings[0];
   f.actual = "500; the server logged PushMagic " + kPushMagic + " for token " +
-             "7f3a009cdeadbeef0102030405060708111213141516171" "8f0f1f2f3f4f5f6f7";
+             "7f3a009cdeadbeef0102030405060708111213141516171"
+             "8f0f1f2f3f4f5f6f7";
   run.cases[1].reason = "request was: " + body.substr(0, 400);
   ASSERT_TRUE(contains(run.cases[1].reason, kPushMagic));
   redact_secrets(run);
-  EXPECT_EQ(f.actual, "500; the server logged PushMagic <redacted: 36 chars> for token "
-                      "<redacted: 64 chars>");
+  EXPECT_EQ(f.actual,
+            "500; the server logged PushMagic <redacted: 36 chars> for token "
+            "<redacted: 64 chars>");
   EXPECT_FALSE(contains(run.cases[1].reason, kPushMagic));
   EXPECT_FALSE(contains(to_json_text(run), kPushMagic));
 }
@@ -464,8 +466,7 @@ TEST(RedactSecrets, IsIdempotent) {
   e.exchange.request.headers.push_back({"Authorization", "Bearer abcdefghijklmnop"});
   e.exchange.request.headers.push_back({"Mdm-Signature", std::string(64, 'S')});
   RunResult run = run_with(e);
-  run.cases[0].transcript.push_back(
-      exchange("TokenUpdate (user)", plist::to_xml(token_update()), 200, ""));
+  run.cases[0].transcript.push_back(exchange("TokenUpdate (user)", plist::to_xml(token_update()), 200, ""));
   run.cases[1].findings[0].actual = "quoted " + kPushMagic;
   redact_secrets(run);
   const std::string once = to_json_text(run);
@@ -507,11 +508,12 @@ TEST(RedactSecrets, NeverThrowsOnGarbageBodies) {
       "<?xml version=\"1.0\"?><plist><dict><key>Token</key><data>!!!</data>",
       "<plist>" + std::string(5000, '\x01') + "</plist>",
       std::string(70, '[') + "<plist>",
-      "<plist><array>" + [] {
-        std::string deep;
-        for (int i = 0; i < 200; ++i) deep += "<array>";
-        return deep;
-      }(),
+      "<plist><array>" +
+          [] {
+            std::string deep;
+            for (int i = 0; i < 200; ++i) deep += "<array>";
+            return deep;
+          }(),
       "-----BEGIN PRIVATE KEY-----",
       "-----BEGIN -----BEGIN PRIVATE KEY----------END PRIVATE KEY-----",
       "-----BEGIN \n PRIVATE KEY-----",
@@ -576,8 +578,10 @@ RunResult certified_run() {
 TEST(ReportJson, RecordsWhatItCertifiesAndHowEachFailureWasConfirmed) {
   const RunResult run = certified_run();
   const std::string text = to_json_text(run);
-  EXPECT_THAT(text, HasSubstr("\"declares\": {\n      \"per_user_connections\": true,\n      \"sync_response\": false\n    }"));
-  EXPECT_THAT(text, HasSubstr("\"apple_schema_revision\": \"apple/device-management b6202ca (iOS 18.1 / macOS 15.1)\""));
+  EXPECT_THAT(
+      text, HasSubstr("\"declares\": {\n      \"per_user_connections\": true,\n      \"sync_response\": false\n    }"));
+  EXPECT_THAT(text,
+              HasSubstr("\"apple_schema_revision\": \"apple/device-management b6202ca (iOS 18.1 / macOS 15.1)\""));
   EXPECT_THAT(text, HasSubstr("\"flaky\": true,\n      \"attempts\": [\n        \"fail\",\n        \"pass\","));
   const auto back = from_json_text(text);
   ASSERT_TRUE(back) << back.message();

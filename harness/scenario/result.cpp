@@ -56,8 +56,10 @@ std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
       } else if (!checked) {
         v = Verdict::error;
       }
-      if (rule.verdict == Verdict::skip) rule.verdict = v;
-      else rule.verdict = std::max(rule.verdict, v);
+      if (rule.verdict == Verdict::skip)
+        rule.verdict = v;
+      else
+        rule.verdict = std::max(rule.verdict, v);
     }
     out.push_back(std::move(rule));
   }

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <map>
 #include <optional>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,12 +24,12 @@ std::string_view verdict_name(Verdict verdict);
 
 // One checked expectation.
 struct Finding {
-  std::string rule;         // rule id, e.g. "SYN-ALL"
+  std::string rule;  // rule id, e.g. "SYN-ALL"
   Level level = Level::must;
   bool passed = false;
-  std::string expected;     // "200 with a zero-length body"
-  std::string actual;       // "200 with 38 bytes: <?xml ..."
-  int step = 0;             // index of the step in the case, from 0
+  std::string expected;  // "200 with a zero-length body"
+  std::string actual;    // "200 with 38 bytes: <?xml ..."
+  int step = 0;          // index of the step in the case, from 0
 };
 
 // Response bodies beyond this are kept cut short in transcripts: a server that answers every
@@ -39,14 +38,14 @@ inline constexpr std::size_t kTranscriptBodyCap = 64 * 1024;
 
 // What was cut from a response body kept in a transcript.
 struct CutBody {
-  std::size_t bytes = 0;    // the full body's size
-  std::string sha256;       // the full body's digest, lower-case hex
+  std::size_t bytes = 0;  // the full body's size
+  std::string sha256;     // the full body's digest, lower-case hex
 };
 
 // One HTTP exchange in a case, with who sent it and what it was.
 struct TranscriptEntry {
-  std::string actor;        // "mac" or "mac/alice", or "admin" for the admin adapter
-  std::string label;        // "Authenticate", "Idle", "Acknowledged 5E1F...", "enqueue ProfileList"
+  std::string actor;  // "mac" or "mac/alice", or "admin" for the admin adapter
+  std::string label;  // "Authenticate", "Idle", "Acknowledged 5E1F...", "enqueue ProfileList"
   net::Exchange exchange;
   std::optional<CutBody> response_body_cut;  // set when the response body was cut to the cap
   // The case step it belongs to, from 0 (as Finding::step); -1 for enrollment before the steps.
@@ -55,17 +54,17 @@ struct TranscriptEntry {
 };
 
 struct CaseResult {
-  std::string id;           // path under specs/scenarios without .yaml: "net/refuse_410"
+  std::string id;  // path under specs/scenarios without .yaml: "net/refuse_410"
   std::string title;
   std::vector<std::string> rules;
   Verdict verdict = Verdict::pass;
-  std::string reason;       // why: the first failed finding, the skip reason, or the error
+  std::string reason;  // why: the first failed finding, the skip reason, or the error
   std::vector<Finding> findings;
   std::vector<TranscriptEntry> transcript;
   std::chrono::milliseconds elapsed{0};
-  bool flaky = false;       // confirmation re-runs did not all give the first attempt's verdict
+  bool flaky = false;                 // confirmation re-runs did not all give the first attempt's verdict
   std::vector<std::string> attempts;  // verdict names of every attempt, first first; empty: ran once
-  std::string reproducer;   // a fail or warn: the one-line command that replays this case
+  std::string reproducer;             // a fail or warn: the one-line command that replays this case
 };
 
 // A rule's verdict over every case that checked it.
@@ -76,29 +75,29 @@ struct RuleResult {
   std::vector<std::string> cases;         // ids of cases with a finding on this rule
   std::vector<std::string> failed_cases;  // ids of cases where a finding on it failed
   // From specs/rules.yaml, so that every view of a saved record can quote the rule.
-  std::string summary;      // the rule in one line
-  std::string apple;        // the sentence of Apple's text it enforces
-  std::string source;       // where that sentence (or the HTTP grounding) is
-  std::string grounding;    // "apple" or "http"
+  std::string summary;    // the rule in one line
+  std::string apple;      // the sentence of Apple's text it enforces
+  std::string source;     // where that sentence (or the HTTP grounding) is
+  std::string grounding;  // "apple" or "http"
 };
 
 struct RunResult {
   std::string harness_version;
-  std::string target_name;      // profile name
-  std::string target_url;       // the check-in URL
-  std::string profile_digest;   // sha256 of the profile file
-  std::string suite_digest;     // sha256 over rules.yaml and every selected case file
+  std::string target_name;               // profile name
+  std::string target_url;                // the check-in URL
+  std::string profile_digest;            // sha256 of the profile file
+  std::string suite_digest;              // sha256 over rules.yaml and every selected case file
   std::string apple_schema_revision;     // the Apple schema the protocol model follows
   std::map<std::string, bool> declares;  // what the target profile declares (its `declares:`)
-  std::string started_at;       // RFC 3339, UTC
+  std::string started_at;                // RFC 3339, UTC
   std::chrono::milliseconds elapsed{0};
-  std::uint64_t seed = 0;       // seeds every synthetic UDID and UserID; --seed replays it
-  std::string builtin_fault;    // the fault mode when the built-in server ran with one
-  std::string identity_mode;    // how devices proved identity: none, mtls, signature, both
+  std::uint64_t seed = 0;     // seeds every synthetic UDID and UserID; --seed replays it
+  std::string builtin_fault;  // the fault mode when the built-in server ran with one
+  std::string identity_mode;  // how devices proved identity: none, mtls, signature, both
   // What a reader must know to trust the record, e.g. that TLS verification was off.
   std::vector<std::string> notes;
   bool interrupted = false;
-  bool redacted = false;        // secrets were replaced by report::redact_secrets (no --no-redact)
+  bool redacted = false;  // secrets were replaced by report::redact_secrets (no --no-redact)
   std::vector<CaseResult> cases;
   std::vector<RuleResult> rules;
 };

@@ -5,8 +5,7 @@
 namespace mdmc::scenario {
 namespace {
 
-CaseResult case_with(std::string id, std::string rule, bool passed, Verdict verdict,
-                     Level level = Level::must) {
+CaseResult case_with(std::string id, std::string rule, bool passed, Verdict verdict, Level level = Level::must) {
   CaseResult c;
   c.id = std::move(id);
   c.rules = {rule};
@@ -18,9 +17,8 @@ CaseResult case_with(std::string id, std::string rule, bool passed, Verdict verd
 TEST(SummarizeRules, AFailedMustFindingFailsItsRuleOnly) {
   std::vector<CaseResult> cases = {case_with("a", "SYN-ALL", false, Verdict::fail),
                                    case_with("b", "SYN-EMPTY-END", true, Verdict::pass)};
-  auto rules = summarize_rules(cases, {{"SYN-ALL", Level::must},
-                                       {"SYN-EMPTY-END", Level::must},
-                                       {"CHN-IDLE-EMPTY", Level::must}});
+  auto rules = summarize_rules(
+      cases, {{"SYN-ALL", Level::must}, {"SYN-EMPTY-END", Level::must}, {"CHN-IDLE-EMPTY", Level::must}});
   ASSERT_EQ(rules.size(), 3u);
   EXPECT_EQ(rules[0].id, "CHN-IDLE-EMPTY");
   EXPECT_EQ(rules[0].verdict, Verdict::skip);
@@ -67,7 +65,8 @@ TEST(ExitCode, UnderStrictAShouldLevelBreakFailsButAMayLevelOneNever) {
 TEST(FoldAttempts, AVerdictThatRepeatsIsConfirmedAndNotFlaky) {
   auto first = case_with("a", "SYN-ALL", false, Verdict::fail);
   first.reason = "SYN-ALL: expected 2, got 1";
-  fold_attempts(first, {case_with("a", "SYN-ALL", false, Verdict::fail), case_with("a", "SYN-ALL", false, Verdict::fail)});
+  fold_attempts(first,
+                {case_with("a", "SYN-ALL", false, Verdict::fail), case_with("a", "SYN-ALL", false, Verdict::fail)});
   EXPECT_EQ(first.verdict, Verdict::fail);
   EXPECT_FALSE(first.flaky);
   EXPECT_EQ(first.attempts, (std::vector<std::string>{"fail", "fail", "fail"}));
@@ -77,7 +76,8 @@ TEST(FoldAttempts, AVerdictThatRepeatsIsConfirmedAndNotFlaky) {
 TEST(FoldAttempts, AFailureThatDoesNotRepeatIsFlakyAndNeverAPass) {
   auto first = case_with("a", "SYN-ALL", false, Verdict::fail);
   auto findings = first.findings;
-  fold_attempts(first, {case_with("a", "SYN-ALL", true, Verdict::pass), case_with("a", "SYN-ALL", true, Verdict::pass)});
+  fold_attempts(first,
+                {case_with("a", "SYN-ALL", true, Verdict::pass), case_with("a", "SYN-ALL", true, Verdict::pass)});
   EXPECT_EQ(first.verdict, Verdict::fail);
   EXPECT_TRUE(first.flaky);
   EXPECT_EQ(first.attempts, (std::vector<std::string>{"fail", "pass", "pass"}));

@@ -70,8 +70,7 @@ class CaseRun {
       }
       if (result_.verdict == Verdict::warn) result_.reason = first_failed_reason();
     }
-    result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
+    result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return std::move(result_);
   }
 
@@ -322,14 +321,15 @@ class CaseRun {
       switch (e.body) {
         case BodyExpectation::any: break;
         case BodyExpectation::empty:
-          body_end = record(index, e.rule, response.body.empty(), "a zero-length body", describe_answer(response), e.level);
+          body_end =
+              record(index, e.rule, response.body.empty(), "a zero-length body", describe_answer(response), e.level);
           break;
         case BodyExpectation::not_empty:
           body_end = record(index, e.rule, !response.body.empty(), "a body", describe_answer(response), e.level);
           break;
         case BodyExpectation::plist:
           body_end = record(index, e.rule, plist::parse(response.body, target_.plist_limits).ok(), "a plist body",
-                       describe_answer(response), e.level);
+                            describe_answer(response), e.level);
           break;
       }
       if (body_end) return body_end;
@@ -343,7 +343,8 @@ class CaseRun {
         auto parsed = plist::parse(response.body, target_.plist_limits);
         for (const auto& key : e.has_keys) {
           bool ok = parsed && parsed->find(key) != nullptr;
-          if (auto end = record(index, e.rule, ok, "a plist with " + key, describe_answer(response), e.level)) return end;
+          if (auto end = record(index, e.rule, ok, "a plist with " + key, describe_answer(response), e.level))
+            return end;
         }
       }
     }
@@ -405,10 +406,10 @@ class CaseRun {
     if (step.status == protocol::Status::error) spec.error_chain.push_back({12345, "MCMDMErrorDomain", "mdmconform"});
     std::string label(protocol::status_name(step.status));
     if (!uuid.empty()) label += " " + uuid;
-    Message message = overridden(
-        Message{protocol::Endpoint::server, label,
-                protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)},
-        step.override_keys);
+    Message message =
+        overridden(Message{protocol::Endpoint::server, label,
+                           protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)},
+                   step.override_keys);
     auto sent = send(index, step.actor, message, step.identity_of);
     if (!sent) return error_stop(sent.error());
     return check_exchange(index, step.expect, *sent->response);
@@ -553,32 +554,36 @@ class CaseRun {
       }
     }
     if (!schema_problems.empty() || (names_rule(rule::kCmdSchema) && !o.delivered.empty())) {
-      if (auto end = record(index, rule::kCmdSchema, schema_problems.empty(),
-                            "commands whose keys, types and channel match Apple's schema for their RequestType on " + step.actor,
-                            schema_problems.empty() ? fmt::format("{} command(s), all as the schema says", o.delivered.size())
-                                                    : fmt::format("{}", fmt::join(schema_problems, "; ")))) {
+      if (auto end = record(
+              index, rule::kCmdSchema, schema_problems.empty(),
+              "commands whose keys, types and channel match Apple's schema for their RequestType on " + step.actor,
+              schema_problems.empty() ? fmt::format("{} command(s), all as the schema says", o.delivered.size())
+                                      : fmt::format("{}", fmt::join(schema_problems, "; ")))) {
         return end;
       }
     }
     bool profiles = std::any_of(o.delivered.begin(), o.delivered.end(),
                                 [](const auto& d) { return d.request_type == "InstallProfile"; });
     if (!bundled.empty() || (names_rule(rule::kPrfOneAccount) && profiles)) {
-      return record(index, rule::kPrfOneAccount, bundled.empty(), "at most one account payload in each installed profile",
-                    bundled.empty() ? "every profile carries at most one account" : fmt::format("{}", fmt::join(bundled, "; ")));
+      return record(
+          index, rule::kPrfOneAccount, bundled.empty(), "at most one account payload in each installed profile",
+          bundled.empty() ? "every profile carries at most one account" : fmt::format("{}", fmt::join(bundled, "; ")));
     }
     return std::nullopt;
   }
 
   StepEnd check_series(int index, const SeriesStep& step, const emulator::SeriesOutcome& o) {
     if (o.end == emulator::SeriesEnd::no_response) {
-      return Stop{Verdict::error, fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
+      return Stop{Verdict::error,
+                  fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
     }
     // Every command of every series is checked for its shape; a case about CMD-SHAPE also
     // keeps the passing finding as evidence.
     bool shaped = o.end != emulator::SeriesEnd::bad_command;
     if (!shaped || names_rule(rule::kCmdShape)) {
-      if (auto end = record(index, rule::kCmdShape, shaped, "every command a dict with CommandUUID and Command.RequestType",
-                            shaped ? fmt::format("{} command(s), each with both", o.delivered.size()) : o.end_detail)) {
+      if (auto end =
+              record(index, rule::kCmdShape, shaped, "every command a dict with CommandUUID and Command.RequestType",
+                     shaped ? fmt::format("{} command(s), each with both", o.delivered.size()) : o.end_detail)) {
         return end;
       }
     }
@@ -599,12 +604,12 @@ class CaseRun {
       auto expected_uuids = resolve(e.delivered);
       if (expected_uuids.empty() && !e.delivered.empty()) {
         // An expectation over nothing would pass whatever the server did.
-        return Stop{Verdict::error, fmt::format("step {}: '{}' holds no command to look for", index,
-                                                fmt::join(e.delivered, ", "))};
+        return Stop{Verdict::error,
+                    fmt::format("step {}: '{}' holds no command to look for", index, fmt::join(e.delivered, ", "))};
       }
       for (const auto& uuid : expected_uuids) {
-        if (auto end = record(index, e.rule, o.delivered_uuid(uuid), "delivery of " + uuid + " on " + step.actor, actual,
-                              e.level)) {
+        if (auto end = record(index, e.rule, o.delivered_uuid(uuid), "delivery of " + uuid + " on " + step.actor,
+                              actual, e.level)) {
           return end;
         }
       }
@@ -637,15 +642,17 @@ class CaseRun {
         }
       }
       for (const auto& type : e.delivered_types) {
-        bool ok = std::any_of(o.delivered.begin(), o.delivered.end(),
-                              [&](const auto& d) { return d.request_type == type; });
-        if (auto end = record(index, e.rule, ok, "a " + type + " command on " + step.actor, actual, e.level)) return end;
+        bool ok =
+            std::any_of(o.delivered.begin(), o.delivered.end(), [&](const auto& d) { return d.request_type == type; });
+        if (auto end = record(index, e.rule, ok, "a " + type + " command on " + step.actor, actual, e.level))
+          return end;
       }
       if (e.no_repeat) {
         auto repeated = o.repeated();
-        if (auto end = record(index, e.rule, repeated.empty(), "no command twice in one series",
-                              repeated.empty() ? actual : fmt::format("{} sent again; {}", fmt::join(repeated, ", "), actual),
-                              e.level)) {
+        if (auto end =
+                record(index, e.rule, repeated.empty(), "no command twice in one series",
+                       repeated.empty() ? actual : fmt::format("{} sent again; {}", fmt::join(repeated, ", "), actual),
+                       e.level)) {
           return end;
         }
       }
@@ -684,8 +691,8 @@ class CaseRun {
   // check_series turns into an error; only an interruption or a body that cannot be signed
   // ends the step here.
   StepEnd advance(int index, const SeriesStep& step, emulator::Series& series) {
-    auto sent = transmit(step.actor, step.identity_of,
-                         session_.request_to(protocol::Endpoint::server, series.next().bytes()));
+    auto sent =
+        transmit(step.actor, step.identity_of, session_.request_to(protocol::Endpoint::server, series.next().bytes()));
     if (!sent) return error_stop(sent.error());
     const auto& exchange = *sent;
     keep(index, step.actor, series.next().label, exchange);
@@ -773,8 +780,8 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
   const int confirm = std::clamp(options.confirm, 0, kMaxConfirm);
   std::vector<std::optional<CaseResult>> results(cases.size());
   std::atomic<std::size_t> next{0};
-  std::mutex mutex;             // serializes on_case, and guards `failure`
-  std::exception_ptr failure;   // the first exception a worker met, rethrown here
+  std::mutex mutex;            // serializes on_case, and guards `failure`
+  std::exception_ptr failure;  // the first exception a worker met, rethrown here
   auto work = [&] {
     try {
       while (!stopped(options.stop)) {

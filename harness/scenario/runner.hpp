@@ -42,12 +42,12 @@ struct RunOptions {
 // attempt number, which gives the re-run devices of its own.
 std::uint64_t attempt_seed(std::uint64_t seed, const std::string& case_id, int attempt);
 
-CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules,
-                    std::uint64_t seed, const std::atomic<bool>* stop = nullptr);
+CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
+                    const std::atomic<bool>* stop = nullptr);
 
 // Every case in order, on options.jobs threads, each failure confirmed by options.confirm
 // re-runs. The result keeps the cases' order whatever order they finished in.
-RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
-                    const RuleCatalog& rules, const RunOptions& options);
+RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target, const RuleCatalog& rules,
+                    const RunOptions& options);
 
 }  // namespace mdmc::scenario

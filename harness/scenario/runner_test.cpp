@@ -121,10 +121,12 @@ TEST_F(RunSuiteTest, FourJobsGiveTheVerdictsOfOneInTheCasesOrder) {
 
 TEST_F(RunSuiteTest, TheStopFlagStopsEveryWorker) {
   // 150 ms per answer: the whole suite would take seconds.
-  serve([](const net::ServerRequest&) {
-    std::this_thread::sleep_for(chr::milliseconds{150});
-    return net::ServerResponse{};
-  }, 4);
+  serve(
+      [](const net::ServerRequest&) {
+        std::this_thread::sleep_for(chr::milliseconds{150});
+        return net::ServerResponse{};
+      },
+      4);
   std::atomic<bool> stop{false};
   RunOptions options;
   options.seed = 5;
@@ -234,7 +236,8 @@ TEST_F(RunSuiteTest, TranscriptEntriesNameTheirStepAndRulesCarryTheirText) {
   EXPECT_TRUE(std::any_of(c.transcript.begin(), c.transcript.end(),
                           [&](const TranscriptEntry& e) { return e.step == failed->step; }));
   for (const auto& e : c.transcript) EXPECT_TRUE(e.step.has_value()) << e.label;
-  const auto rule = std::find_if(run.rules.begin(), run.rules.end(), [](const RuleResult& r) { return r.id == "CHN-IDLE-EMPTY"; });
+  const auto rule =
+      std::find_if(run.rules.begin(), run.rules.end(), [](const RuleResult& r) { return r.id == "CHN-IDLE-EMPTY"; });
   ASSERT_NE(rule, run.rules.end());
   EXPECT_EQ(rule->apple, rules_.rules.at("CHN-IDLE-EMPTY").apple);
   EXPECT_FALSE(rule->apple.empty());
@@ -244,10 +247,12 @@ TEST_F(RunSuiteTest, TranscriptEntriesNameTheirStepAndRulesCarryTheirText) {
 TEST_F(RunSuiteTest, ParallelRequestsOverlapInTheTranscriptTimes) {
   // Every answer takes 30 ms and the server answers on two threads: requests sent at once are
   // in flight together, and their recorded start and end times must show it.
-  serve([](const net::ServerRequest&) {
-    std::this_thread::sleep_for(chr::milliseconds{30});
-    return net::ServerResponse{};
-  }, 2);
+  serve(
+      [](const net::ServerRequest&) {
+        std::this_thread::sleep_for(chr::milliseconds{30});
+        return net::ServerResponse{};
+      },
+      2);
   target_.enqueue = AdminEndpoint{};
   target_.enqueue->url = target_.server_url.substr(0, target_.server_url.rfind('/')) + "/v1/enqueue/{channel}";
   RunOptions options;
@@ -269,12 +274,14 @@ TEST_F(RunSuiteTest, ParallelRequestsOverlapInTheTranscriptTimes) {
 // A parallel step ends the case the worst way one of its steps ended: the steps' ends are
 // values handed up from each thread, and every step runs to its own end first.
 TEST_F(RunSuiteTest, AParallelStepEndsTheCaseTheWorstWayOneOfItsStepsEnded) {
-  serve([](const net::ServerRequest& request) {
-    std::this_thread::sleep_for(chr::milliseconds{20});
-    if (request.body.find("fail") != std::string::npos) return net::ServerResponse{500, {}, "", false};
-    if (request.body.find("drop") != std::string::npos) return net::ServerResponse{200, {}, "", false, {}, true};
-    return net::ServerResponse{};
-  }, 3);
+  serve(
+      [](const net::ServerRequest& request) {
+        std::this_thread::sleep_for(chr::milliseconds{20});
+        if (request.body.find("fail") != std::string::npos) return net::ServerResponse{500, {}, "", false};
+        if (request.body.find("drop") != std::string::npos) return net::ServerResponse{200, {}, "", false, {}, true};
+        return net::ServerResponse{};
+      },
+      3);
   const std::string head =
       "schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\nenroll: false\n"
       "devices: [{name: mac, users: [{name: alice}, {name: bob}]}]\nsteps:\n  - parallel:\n";

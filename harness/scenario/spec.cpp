@@ -39,10 +39,9 @@ std::vector<emulator::SeriesEnd> parse_ended(MapReader& r) {
   std::vector<emulator::SeriesEnd> out;
   for (const auto& name : r.get<std::vector<std::string>>("ended", {})) {
     bool found = false;
-    for (auto end : {emulator::SeriesEnd::empty_body, emulator::SeriesEnd::empty_plist,
-                     emulator::SeriesEnd::no_content, emulator::SeriesEnd::http_status,
-                     emulator::SeriesEnd::bad_command, emulator::SeriesEnd::no_response,
-                     emulator::SeriesEnd::bound_reached}) {
+    for (auto end : {emulator::SeriesEnd::empty_body, emulator::SeriesEnd::empty_plist, emulator::SeriesEnd::no_content,
+                     emulator::SeriesEnd::http_status, emulator::SeriesEnd::bad_command,
+                     emulator::SeriesEnd::no_response, emulator::SeriesEnd::bound_reached}) {
       if (emulator::series_end_name(end) == name) {
         out.push_back(end);
         found = true;
@@ -65,8 +64,7 @@ void check_rule(MapReader& r, const YAML::Node& at, const std::string& id, const
   if (!rules.rules.count(id)) r.fail(at, "unknown rule id '" + id + "' (not in rules.yaml)", key);
 }
 
-void check_names(MapReader& r, const std::vector<std::string>& names, const CaseContext& ctx,
-                 const std::string& key) {
+void check_names(MapReader& r, const std::vector<std::string>& names, const CaseContext& ctx, const std::string& key) {
   for (const auto& n : names) {
     if (!ctx.saved.count(n)) r.fail(r.node(key), "'" + n + "' was not saved by an earlier step", key);
   }
@@ -100,8 +98,8 @@ StatusSet parse_status_set(MapReader& r, const std::string& key) {
   return set;
 }
 
-Expectation parse_expectation(const YAML::Node& node, const std::string& file,
-                              const std::string& path, bool series, CaseContext& ctx) {
+Expectation parse_expectation(const YAML::Node& node, const std::string& file, const std::string& path, bool series,
+                              CaseContext& ctx) {
   MapReader r(node, file, path);
   Expectation e;
   e.line = line_of(node);
@@ -167,7 +165,10 @@ Override parse_override(MapReader& r, const std::string& file, const std::string
                      plist::Type::data, plist::Type::date, plist::Type::array, plist::Type::dict}) {
         if (plist::type_name(t) == type_name) type = t;
       }
-      if (!type) o.fail(kv.second, "'" + type_name + "' is not a plist type (boolean, integer, real, string, data, date, array, dict)", "retype");
+      if (!type)
+        o.fail(kv.second,
+               "'" + type_name + "' is not a plist type (boolean, integer, real, string, data, date, array, dict)",
+               "retype");
       out.retype[kv.first.as<std::string>("")] = *type;
     }
   }
@@ -260,7 +261,8 @@ ReportStep parse_report(StepSource in) {
   step.actor = parse_actor(r, "as", in.ctx);
   step.command = r.get<std::string>("command", "");
   if ((step.status == protocol::Status::idle) != step.command.empty()) {
-    r.fail(in.node, "a report other than Idle names the command it answers (command: NAME or unknown); Idle names none");
+    r.fail(in.node,
+           "a report other than Idle names the command it answers (command: NAME or unknown); Idle names none");
   }
   if (!step.command.empty() && step.command != "unknown" && !in.ctx.saved.count(step.command)) {
     r.fail(r.node("command"), "'" + step.command + "' was not saved by an earlier step", "command");
@@ -289,7 +291,8 @@ RawStep parse_raw(StepSource in) {
        pos = step.raw.find("${command_uuid:", pos + 1)) {
     auto end = step.raw.find('}', pos);
     auto name = end == std::string::npos ? "" : step.raw.substr(pos + 15, end - pos - 15);
-    if (!in.ctx.saved.count(name)) r.fail(r.node("raw"), "${command_uuid:" + name + "}: not saved by an earlier step", "raw");
+    if (!in.ctx.saved.count(name))
+      r.fail(r.node("raw"), "${command_uuid:" + name + "}: not saved by an earlier step", "raw");
   }
   refuse_override(r);
   step.identity_of = parse_identity_of(r, in.ctx);
@@ -346,9 +349,12 @@ SeriesStep parse_series(StepSource in) {
   }
   for (const auto& answer : r.get<std::vector<std::string>>("answers", {})) {
     std::optional<protocol::Status> status;
-    if (answer == "acknowledge") status = protocol::Status::acknowledged;
-    else if (answer == "not_now") status = protocol::Status::not_now;
-    else if (answer == "error") status = protocol::Status::error;
+    if (answer == "acknowledge")
+      status = protocol::Status::acknowledged;
+    else if (answer == "not_now")
+      status = protocol::Status::not_now;
+    else if (answer == "error")
+      status = protocol::Status::error;
     if (!status) r.fail(r.node("answers"), "'" + answer + "' is not acknowledge, not_now or error", "answers");
     step.series.answers.push_back(*status);
   }
@@ -391,16 +397,23 @@ ParallelStep parse_parallel(StepSource in) {
 Step parse_step(const YAML::Node& node, const std::string& file, const std::string& path, CaseContext& ctx) {
   MapReader r(node, file, path);
   int actions = 0;
-  for (const char* action : {"checkin", "report", "enqueue", "series", "raw", "parallel"}) actions += r.has(action) ? 1 : 0;
+  for (const char* action : {"checkin", "report", "enqueue", "series", "raw", "parallel"})
+    actions += r.has(action) ? 1 : 0;
   if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series, raw, parallel");
   StepSource in{r, node, file, path, ctx};
   Step step;
-  if (r.has("parallel")) step.kind = parse_parallel(in);
-  else if (r.has("checkin")) step.kind = parse_check_in(in);
-  else if (r.has("report")) step.kind = parse_report(in);
-  else if (r.has("raw")) step.kind = parse_raw(in);
-  else if (r.has("enqueue")) step.kind = parse_enqueue(in);
-  else step.kind = parse_series(in);
+  if (r.has("parallel"))
+    step.kind = parse_parallel(in);
+  else if (r.has("checkin"))
+    step.kind = parse_check_in(in);
+  else if (r.has("report"))
+    step.kind = parse_report(in);
+  else if (r.has("raw"))
+    step.kind = parse_raw(in);
+  else if (r.has("enqueue"))
+    step.kind = parse_enqueue(in);
+  else
+    step.kind = parse_series(in);
   r.finish();
   return step;
 }
@@ -415,8 +428,10 @@ const std::string& Step::actor() const {
   static const std::string kNone;
   return std::visit(
       [](const auto& s) -> const std::string& {
-        if constexpr (std::is_same_v<std::decay_t<decltype(s)>, ParallelStep>) return kNone;
-        else return s.actor;
+        if constexpr (std::is_same_v<std::decay_t<decltype(s)>, ParallelStep>)
+          return kNone;
+        else
+          return s.actor;
       },
       kind);
 }
@@ -471,7 +486,8 @@ RuleCatalog load_rules_text(std::string_view yaml, const std::string& name) {
     MapReader r(list[i], name, fmt::format("rules[{}]", i));
     RuleSpec rule;
     rule.id = r.get_required<std::string>("id");
-    if (!protocol::is_known_rule(rule.id)) r.fail(r.node("id"), "'" + rule.id + "' is not a rule id of the catalog", "id");
+    if (!protocol::is_known_rule(rule.id))
+      r.fail(r.node("id"), "'" + rule.id + "' is not a rule id of the catalog", "id");
     if (catalog.rules.count(rule.id)) r.fail(r.node("id"), "duplicate rule id '" + rule.id + "'", "id");
     rule.level = parse_level(r, "level");
     rule.summary = r.get_required<std::string>("summary");
@@ -481,7 +497,8 @@ RuleCatalog load_rules_text(std::string_view yaml, const std::string& name) {
     if (rule.grounding != "apple" && rule.grounding != "http") {
       r.fail(r.node("grounding"), "must be apple or http", "grounding");
     }
-    if (rule.grounding == "apple" && rule.apple.empty()) r.fail(list[i], "a rule grounded in Apple's text quotes it in 'apple'");
+    if (rule.grounding == "apple" && rule.apple.empty())
+      r.fail(list[i], "a rule grounded in Apple's text quotes it in 'apple'");
     if (rule.grounding == "http" && rule.level == Level::must) {
       r.fail(r.node("level"), "where Apple is silent a rule is at most should-level", "level");
     }
@@ -496,8 +513,7 @@ Case load_case(const std::filesystem::path& file, const std::string& id, const R
   return load_case_text(read_spec_file(file), file.string(), id, rules);
 }
 
-Case load_case_text(std::string_view yaml, const std::string& name, const std::string& id,
-                    const RuleCatalog& rules) {
+Case load_case_text(std::string_view yaml, const std::string& name, const std::string& id, const RuleCatalog& rules) {
   auto root = parse_yaml(std::string(yaml), name);
   MapReader top(root, name, "");
   check_schema_version(top);
@@ -511,9 +527,12 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
   c.apple = top.get_required<std::string>("apple");
   c.tags = top.get<std::vector<std::string>>("tags", {});
   for (const auto& req : top.get<std::vector<std::string>>("requires", {})) {
-    if (req == "enqueue") c.requirements.push_back(Requirement::enqueue);
-    else if (req == "managed_network_user") c.requirements.push_back(Requirement::managed_network_user);
-    else top.fail(top.node("requires"), "unknown requirement '" + req + "' (enqueue, managed_network_user)", "requires");
+    if (req == "enqueue")
+      c.requirements.push_back(Requirement::enqueue);
+    else if (req == "managed_network_user")
+      c.requirements.push_back(Requirement::managed_network_user);
+    else
+      top.fail(top.node("requires"), "unknown requirement '" + req + "' (enqueue, managed_network_user)", "requires");
   }
   c.enroll = top.get("enroll", true);
 
@@ -538,9 +557,12 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
           u.fail(u.node("name"), "must be unique on its device, non-empty, without '/'", "name");
         }
         auto kind = u.get<std::string>("kind", "local");
-        if (kind == "local") user.kind = emulator::UserKind::local;
-        else if (kind == "network") user.kind = emulator::UserKind::network;
-        else u.fail(u.node("kind"), "must be local or network", "kind");
+        if (kind == "local")
+          user.kind = emulator::UserKind::local;
+        else if (kind == "network")
+          user.kind = emulator::UserKind::network;
+        else
+          u.fail(u.node("kind"), "must be local or network", "kind");
         user.managed = u.get("managed", false);
         if (user.managed && user.kind != emulator::UserKind::network) {
           u.fail(u.node("managed"), "only network users are managed or not by policy", "managed");

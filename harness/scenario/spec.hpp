@@ -24,13 +24,13 @@ namespace mdmc::scenario {
 using LoadError = base::LoadError;
 
 // Target profiles live in harness/target; these names stay for the callers that know them here.
+using protocol::identity_mode_from_name;
+using protocol::identity_mode_name;
 using target::AdminEndpoint;
 using target::BuiltinTarget;
 using target::ChannelStyle;
 using target::IdentityConfig;
 using target::IdentityMode;
-using protocol::identity_mode_from_name;
-using protocol::identity_mode_name;
 using target::load_profile;
 using target::load_profile_text;
 using target::probe_reachable;
@@ -98,24 +98,24 @@ struct Expectation {
   // rather than a 5xx: should"); never higher.
   std::optional<Level> level;
   // One exchange (checkin, report steps):
-  StatusSet status;                      // acceptable status codes; empty: any
+  StatusSet status;  // acceptable status codes; empty: any
   BodyExpectation body = BodyExpectation::any;
-  std::vector<std::string> has_keys;     // keys the plist body must hold
-  std::string body_contains;             // a substring the body must hold
+  std::vector<std::string> has_keys;  // keys the plist body must hold
+  std::string body_contains;          // a substring the body must hold
   // A series (series steps); names refer to saved values:
   std::vector<std::string> delivered;
   std::vector<std::string> not_delivered;
   std::optional<int> delivered_count;
-  std::vector<emulator::SeriesEnd> ended;  // acceptable endings; empty: any
-  bool terminates = false;               // the series ended before its bound
-  bool no_repeat = false;                // no CommandUUID came twice in the series
+  std::vector<emulator::SeriesEnd> ended;    // acceptable endings; empty: any
+  bool terminates = false;                   // the series ended before its bound
+  bool no_repeat = false;                    // no CommandUUID came twice in the series
   std::vector<std::string> delivered_types;  // a command of each of these RequestTypes came
 };
 
 // What every step but a parallel one has.
 struct StepBase {
   int line = 0;
-  std::string actor;                  // "mac" or "mac/alice"
+  std::string actor;  // "mac" or "mac/alice"
   std::vector<Expectation> expect;
 };
 
@@ -128,7 +128,7 @@ struct CheckInStep : StepBase {
   // Send under another device's identity (its client certificate and Mdm-Signature), to
   // check that the server binds channels to the identity they enrolled with.
   std::string identity_of;
-  Override override_keys;             // change the message before it is sent
+  Override override_keys;  // change the message before it is sent
 };
 
 // report: a command report (or Idle) from the actor.
@@ -138,7 +138,7 @@ struct ReportStep : StepBase {
   // CommandUUID the server never sent.
   std::string command;
   protocol::UserFlags flags;
-  std::string identity_of;            // as CheckInStep::identity_of
+  std::string identity_of;  // as CheckInStep::identity_of
   Override override_keys;
 };
 
@@ -151,14 +151,14 @@ struct EnqueueStep : StepBase {
 
 // series: Idle, then a report for each command, until the server ends the series.
 struct SeriesStep : StepBase {
-  emulator::SeriesOptions series;     // its flags are the series' NeedSyncResponse and UserConfiguration
-  std::string save;                   // the UUIDs it answered NotNow are saved under this name
-  std::string identity_of;            // as CheckInStep::identity_of
+  emulator::SeriesOptions series;  // its flags are the series' NeedSyncResponse and UserConfiguration
+  std::string save;                // the UUIDs it answered NotNow are saved under this name
+  std::string identity_of;         // as CheckInStep::identity_of
   // A command queued for the same channel after this many exchanges (0: none), to check that a
   // command queued during a series still comes in it.
   int enqueue_after = 0;
-  std::string enqueue_during;         // its RequestType
-  std::string enqueue_during_save;    // the name its CommandUUID is saved under
+  std::string enqueue_during;       // its RequestType
+  std::string enqueue_during_save;  // the name its CommandUUID is saved under
 };
 
 // raw: bytes sent as they are (after ${udid}, ${user_id}, ${saved:NAME} and
@@ -168,7 +168,7 @@ struct RawStep : StepBase {
   std::string raw;
   protocol::Endpoint endpoint = protocol::Endpoint::check_in;
   std::size_t pad_to = 0;
-  std::string identity_of;            // as CheckInStep::identity_of
+  std::string identity_of;  // as CheckInStep::identity_of
 };
 
 struct Step;
@@ -197,21 +197,20 @@ struct Step {
 enum class Requirement { enqueue, managed_network_user };
 
 struct Case {
-  std::string id;          // path under the scenarios folder, without .yaml
+  std::string id;  // path under the scenarios folder, without .yaml
   std::string file;
   std::string title;
   std::vector<std::string> rules;
-  std::string apple;       // the sentence the case checks
+  std::string apple;  // the sentence the case checks
   std::vector<std::string> tags;
   std::vector<Requirement> requirements;
   std::vector<DeviceSpec> devices;
-  bool enroll = true;      // Authenticate, the device's TokenUpdate, each local user's TokenUpdate
+  bool enroll = true;  // Authenticate, the device's TokenUpdate, each local user's TokenUpdate
   std::vector<Step> steps;
 };
 
 Case load_case(const std::filesystem::path& file, const std::string& id, const RuleCatalog& rules);
-Case load_case_text(std::string_view yaml, const std::string& name, const std::string& id,
-                    const RuleCatalog& rules);
+Case load_case_text(std::string_view yaml, const std::string& name, const std::string& id, const RuleCatalog& rules);
 // Every *.yaml under `dir`, sorted by id.
 std::vector<Case> load_suite(const std::filesystem::path& dir, const RuleCatalog& rules);
 

@@ -170,7 +170,8 @@ TEST_F(SpecTest, ParallelNestedInParallelIsRefusedAtTheFirstLevel) {
   for (int i = 0; i < 200; ++i) steps += "{parallel: [";
   steps += "{checkin: Authenticate, as: mac}";
   for (int i = 0; i < 200; ++i) steps += ", {checkin: Authenticate, as: mac}]}";
-  auto e = case_error("schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\ndevices: [{name: mac}]\nsteps:\n" + steps + "\n");
+  auto e = case_error("schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\ndevices: [{name: mac}]\nsteps:\n" +
+                      steps + "\n");
   EXPECT_EQ(e.key(), "steps[0].parallel");
   EXPECT_NE(std::string(e.what()).find("holds checkin, report, series or raw steps"), std::string::npos) << e.what();
 }

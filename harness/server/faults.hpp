@@ -44,9 +44,9 @@ enum class Fault {
 
 struct FaultInfo {
   Fault fault;
-  std::string_view name;                     // the --fault value
-  std::string_view behaviour;                // what the server then does wrong
-  std::vector<std::string_view> breaks;      // rule ids that must fail, and only these
+  std::string_view name;                 // the --fault value
+  std::string_view behaviour;            // what the server then does wrong
+  std::vector<std::string_view> breaks;  // rule ids that must fail, and only these
 };
 
 std::span<const FaultInfo> fault_catalog();

@@ -33,7 +33,7 @@ struct QueuedCommand {
 };
 
 struct ChannelState {
-  std::string token;        // the push token, stored per channel: a user's apart from its device's
+  std::string token;  // the push token, stored per channel: a user's apart from its device's
   std::string push_magic;
   std::deque<QueuedCommand> queue;
   bool in_series = false;
@@ -56,7 +56,7 @@ constexpr std::size_t kMaxCorruptedDevices = 4096;
 
 struct DeviceState {
   std::string topic;
-  std::string identity;  // fingerprint of the identity it authenticated with; empty in mode none
+  std::string identity;                 // fingerprint of the identity it authenticated with; empty in mode none
   std::set<std::string> refused_users;  // network users answered 410
   std::set<std::string> challenged_users;
   std::uint64_t last_seen = 0;  // State::clock when it last sent anything: the oldest is forgotten first
@@ -85,25 +85,20 @@ net::ServerResponse text(int status, std::string body) {
 net::ServerResponse empty_ok() { return net::ServerResponse{200, {}, "", false}; }
 
 net::ServerResponse plist_bytes(std::string xml) {
-  return net::ServerResponse{200, {{"Content-Type", std::string(protocol::kPlistContentType)}},
-                             std::move(xml), false};
+  return net::ServerResponse{200, {{"Content-Type", std::string(protocol::kPlistContentType)}}, std::move(xml), false};
 }
 
 net::ServerResponse plist_ok(const plist::Value& value) { return plist_bytes(plist::to_xml(value)); }
 
 // Apple asks servers to refuse an unknown device this way (not 401, which unenrolls).
 net::ServerResponse unrecognized_device() {
-  return net::ServerResponse{403, {{"Content-Type", "application/json"}},
-                             R"({"code":"com.apple.unrecognized.device"})", false};
+  return net::ServerResponse{
+      403, {{"Content-Type", "application/json"}}, R"({"code":"com.apple.unrecognized.device"})", false};
 }
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
-std::string path_of(std::string_view target) {
-  return std::string(target.substr(0, target.find('?')));
-}
+std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
 
 std::string percent_decode(std::string_view in) {
   std::string out;
@@ -322,14 +317,11 @@ struct MdmService::State {
   net::ServerResponse check_in(const protocol::CheckIn& msg, const std::string& identity);
   net::ServerResponse user_authenticate(DeviceState& device, const protocol::CheckIn& msg);
   net::ServerResponse command_report(const protocol::Report& report);
-  net::ServerResponse next_command(ChannelState& channel, const Channel& who,
-                                   const protocol::Report& report);
+  net::ServerResponse next_command(ChannelState& channel, const Channel& who, const protocol::Report& report);
   net::ServerResponse enqueue(const std::string& id, const std::string& body);
 };
 
-MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
-  state_->config = std::move(config);
-}
+MdmService::MdmService(Config config) : state_(std::make_unique<State>()) { state_->config = std::move(config); }
 
 MdmService::~MdmService() = default;
 
@@ -359,7 +351,8 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   auto parsed = plist::parse(request.body, state_->config.plist_limits);
   if (!parsed) {
     std::lock_guard lock(state_->mutex);
-    if (state_->faulty(Fault::wedged_after_garbage) && state_->wedged.size() < 4096) state_->wedged.insert(request.peer);
+    if (state_->faulty(Fault::wedged_after_garbage) && state_->wedged.size() < 4096)
+      state_->wedged.insert(request.peer);
     if (state_->faulty(Fault::malformed_500)) return text(500, "internal error\n");
     return text(400, "body is not a plist: " + parsed.message() + "\n");
   }
@@ -390,7 +383,7 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
     const bool status_at_fault = protocol::decode_error_key(decoded.error()) == "Status";
     if (state_->faulty(Fault::unknown_status_acks) && status_at_fault) state_->take_as_acknowledged(*parsed);
     return state_->faulty(Fault::unknown_status_acks) && status_at_fault ? empty_ok()
-                                                                          : text(400, decoded.message() + "\n");
+                                                                         : text(400, decoded.message() + "\n");
   }
   const auto& report = *decoded;
   if (auto refusal = state_->check_binding(report.channel.udid, fingerprint)) return *refusal;
@@ -400,25 +393,23 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
 // Each seeded bug fires only on input no well-formed message holds; the conformance suite
 // passes with any of them on (SeededBugTest in harness/tests/mutation_test.cpp).
 std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::string_view body,
-                                                                        const plist::Value& message,
-                                                                        bool is_check_in) {
+                                                                        const plist::Value& message, bool is_check_in) {
   const auto* dict = message.as_dict();
   auto key = [&](std::string_view name) { return dict ? message.find(name) : nullptr; };
   switch (config.seeded_bug) {
-    case SeededBug::none:
-      return std::nullopt;
+    case SeededBug::none: return std::nullopt;
     case SeededBug::wrong_type_500: {
       if (!is_check_in) return std::nullopt;
-      for (std::string_view name : {"MessageType", "Topic", "UDID", "UserID", "UserShortName", "UserLongName", "PushMagic"}) {
+      for (std::string_view name :
+           {"MessageType", "Topic", "UDID", "UserID", "UserShortName", "UserLongName", "PushMagic"}) {
         // The bug: a string read without checking its type first.
         if (const auto* value = key(name); value && value->as_integer()) return text(500, "internal error: bad type\n");
       }
       return std::nullopt;
     }
     case SeededBug::long_string_hang: {
-      bool long_string = any_value(message, [](const plist::Value& v) {
-        return v.as_string() && v.as_string()->size() > kSeededLongString;
-      });
+      bool long_string = any_value(
+          message, [](const plist::Value& v) { return v.as_string() && v.as_string()->size() > kSeededLongString; });
       if (!long_string) return std::nullopt;
       net::ServerResponse hang = empty_ok();
       hang.stall = kSeededHang;
@@ -433,7 +424,8 @@ std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::str
         if (corrupted_devices.size() < kMaxCorruptedDevices) corrupted_devices.insert(*udid);
         return empty_ok();
       }
-      if (!is_check_in && !user_id && corrupted_devices.count(*udid)) return text(500, "internal error: device record corrupt\n");
+      if (!is_check_in && !user_id && corrupted_devices.count(*udid))
+        return text(500, "internal error: device record corrupt\n");
       return std::nullopt;
     }
     case SeededBug::deep_nesting_reset:
@@ -462,12 +454,14 @@ std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::str
       return std::nullopt;
     case SeededBug::unicode_name_500: {
       auto name = message.string_at("UserShortName");
-      bool non_ascii = name && std::any_of(name->begin(), name->end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+      bool non_ascii =
+          name && std::any_of(name->begin(), name->end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
       if (non_ascii) return text(500, "internal error: cannot encode the user name\n");
       return std::nullopt;
     }
     case SeededBug::duplicate_key_500:
-      if (plist::sniff(body) == plist::Format::xml && xml_has_duplicate_key(body)) return text(500, "internal error: duplicate key\n");
+      if (plist::sniff(body) == plist::Format::xml && xml_has_duplicate_key(body))
+        return text(500, "internal error: duplicate key\n");
       return std::nullopt;
     case SeededBug::data_topic_reset:
       if (const auto* topic = key("Topic"); is_check_in && topic && topic->as_data()) return reset_connection();
@@ -490,8 +484,7 @@ Footprint MdmService::footprint() const {
   return f;
 }
 
-std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(
-    const net::ServerRequest& request) const {
+std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(const net::ServerRequest& request) const {
   auto mode = config.identity_mode;
   std::string from_tls;
   std::string from_signature;
@@ -570,31 +563,28 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
         return text(400, "bad token\n");
       }
       if (ch.is_user() && !channels.count(ch.id()) && user_channels_of(ch.udid) >= config.bounds.users_per_device) {
-        return text(403, fmt::format("device {} has {} user channels; the reference server takes no more\n",
-                                     ch.udid, config.bounds.users_per_device));
+        return text(403, fmt::format("device {} has {} user channels; the reference server takes no more\n", ch.udid,
+                                     config.bounds.users_per_device));
       }
       auto& channel = channels[ch.id()];
       channel.token = *msg.token;
       channel.push_magic = *msg.push_magic;
       return empty_ok();
     }
-    case MessageType::user_authenticate:
-      return user_authenticate(device->second, msg);
+    case MessageType::user_authenticate: return user_authenticate(device->second, msg);
     case MessageType::check_out:
       if (faulty(Fault::checkout_refused)) return text(400, "CheckOut not supported\n");
       forget_device(ch.udid);
       return empty_ok();
     default:
-      return text(400, fmt::format("{} is not supported by the reference server\n",
-                                   protocol::message_type_name(msg.type)));
+      return text(400,
+                  fmt::format("{} is not supported by the reference server\n", protocol::message_type_name(msg.type)));
   }
 }
 
-net::ServerResponse MdmService::State::user_authenticate(DeviceState& device,
-                                                         const protocol::CheckIn& msg) {
+net::ServerResponse MdmService::State::user_authenticate(DeviceState& device, const protocol::CheckIn& msg) {
   const auto& user_id = msg.channel.user_id;
-  bool managed = config.managed_network_users.count(user_id) > 0 ||
-                 faulty(Fault::network_user_accepted);
+  bool managed = config.managed_network_users.count(user_id) > 0 || faulty(Fault::network_user_accepted);
   if (!managed) {
     // Apple: "If the server won't manage a network user, it returns a 410 HTTP status code."
     // Past the bound the refusal still stands; it is only not remembered.
@@ -656,7 +646,8 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
       // more command, so the series never ends (up to the queue's bound).
       auto command = protocol::make_command(fmt::format("FOLLOW-UP-{:08}", ++generated), "DeviceInformation");
       auto xml = plist::to_xml(plist::Value(command.body));
-      if (make_room(1, xml.size())) channel.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
+      if (make_room(1, xml.size()))
+        channel.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
     }
   } else {
     // Acknowledged, Error or CommandFormatError: the command is done. A report for a command
@@ -770,7 +761,8 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   auto decoded = protocol::decode_command(*parsed);
   if (!decoded) return text(400, decoded.message() + "\n");
   const auto& command = *decoded;
-  if (command.uuid.size() > config.bounds.kept_field_bytes || command.request_type.size() > config.bounds.kept_field_bytes) {
+  if (command.uuid.size() > config.bounds.kept_field_bytes ||
+      command.request_type.size() > config.bounds.kept_field_bytes) {
     return text(400, fmt::format("CommandUUID and RequestType are at most {} bytes\n", config.bounds.kept_field_bytes));
   }
   if (holds_command(found->second, command.uuid)) return text(409, "CommandUUID already queued\n");
@@ -791,10 +783,10 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
                                  config.bounds.queued_commands, config.bounds.queued_bytes));
   }
   found->second.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
-  nlohmann::json answer = {{"command_uuid", command.uuid},
-                           {"request_type", command.request_type},
-                           {"id", channel_id->id()}};
-  return net::ServerResponse{200, {{"Content-Type", "application/json"}},
+  nlohmann::json answer = {
+      {"command_uuid", command.uuid}, {"request_type", command.request_type}, {"id", channel_id->id()}};
+  return net::ServerResponse{200,
+                             {{"Content-Type", "application/json"}},
                              answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                              false};
 }

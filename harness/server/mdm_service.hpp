@@ -8,8 +8,8 @@
 #include <string>
 
 #include "harness/net/http.hpp"
-#include "harness/protocol/identity_mode.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/protocol/identity_mode.hpp"
 #include "harness/server/faults.hpp"
 #include "harness/server/seeded_bugs.hpp"
 
@@ -65,9 +65,9 @@ struct Footprint {
   std::size_t devices = 0;
   std::size_t channels = 0;
   std::size_t queued_commands = 0;
-  std::size_t queued_bytes = 0;          // plist bytes of the queued commands
-  std::size_t remembered_commands = 0;   // finished commands remembered
-  std::size_t largest_user_set = 0;      // the most users one device refused or challenged
+  std::size_t queued_bytes = 0;         // plist bytes of the queued commands
+  std::size_t remembered_commands = 0;  // finished commands remembered
+  std::size_t largest_user_set = 0;     // the most users one device refused or challenged
 };
 
 class MdmService {

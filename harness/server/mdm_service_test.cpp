@@ -33,7 +33,7 @@ class ServiceTest : public ::testing::Test {
 
   net::ServerResponse check_in(const plist::Dict& body) {
     return service_.handle(put("/checkin", {{"Content-Type", "application/x-apple-aspen-mdm-checkin"}},
-                            plist::to_xml(plist::Value(body))));
+                               plist::to_xml(plist::Value(body))));
   }
   net::ServerResponse report(Status status, const std::string& uuid = {}, bool user = false,
                              protocol::UserFlags flags = {}) {
@@ -42,8 +42,8 @@ class ServiceTest : public ::testing::Test {
     return service_.handle(put("/mdm", {}, plist::to_xml(plist::Value(body))));
   }
   net::ServerResponse enqueue(const std::string& id, const std::string& uuid) {
-    return service_.handle(put("/v1/enqueue/" + id, {},
-                            plist::to_xml(plist::Value(protocol::make_command(uuid, "ProfileList").body))));
+    return service_.handle(
+        put("/v1/enqueue/" + id, {}, plist::to_xml(plist::Value(protocol::make_command(uuid, "ProfileList").body))));
   }
   void enroll() {
     protocol::DeviceFacts d;
@@ -88,9 +88,7 @@ TEST_F(ServiceTest, UserCommandGoesOnlyToTheUserChannel) {
   EXPECT_EQ(uuid_in(report(Status::idle, {}, true)), "C1");
 }
 
-TEST_F(ServiceTest, EnqueueToAnUnknownChannelIs404) {
-  EXPECT_EQ(enqueue("NOPE", "C1").status, 404);
-}
+TEST_F(ServiceTest, EnqueueToAnUnknownChannelIs404) { EXPECT_EQ(enqueue("NOPE", "C1").status, 404); }
 
 TEST_F(ServiceTest, NotNowHoldsBackForTheSeriesAndRedeliversInTheNext) {
   enroll();
@@ -169,7 +167,8 @@ class IdentityTest : public ::testing::Test {
 
 TEST_F(IdentityTest, SignedRequestsFromTheEnrolledIdentityAreServed) {
   EXPECT_EQ(service_.handle(signed_put("/checkin", xml(protocol::authenticate(device())), mine_)).status, 200);
-  EXPECT_EQ(service_.handle(signed_put("/checkin", xml(protocol::token_update(device(), {"t", "m"})), mine_)).status, 200);
+  EXPECT_EQ(service_.handle(signed_put("/checkin", xml(protocol::token_update(device(), {"t", "m"})), mine_)).status,
+            200);
   auto idle = xml(protocol::report({kUdid, ""}, nullptr, {Status::idle, {}, {}}));
   EXPECT_EQ(service_.handle(signed_put("/mdm", idle, mine_, "application/x-apple-aspen-mdm")).status, 200);
 }
@@ -189,7 +188,8 @@ TEST_F(IdentityTest, AMissingSignatureIsRefused) {
 
 TEST_F(IdentityTest, ARequestUnderAnotherDevicesIdentityIsRefused) {
   ASSERT_EQ(service_.handle(signed_put("/checkin", xml(protocol::authenticate(device())), mine_)).status, 200);
-  ASSERT_EQ(service_.handle(signed_put("/checkin", xml(protocol::token_update(device(), {"t", "m"})), mine_)).status, 200);
+  ASSERT_EQ(service_.handle(signed_put("/checkin", xml(protocol::token_update(device(), {"t", "m"})), mine_)).status,
+            200);
   auto idle = xml(protocol::report({kUdid, ""}, nullptr, {Status::idle, {}, {}}));
   auto r = service_.handle(signed_put("/mdm", idle, other_, "application/x-apple-aspen-mdm"));
   EXPECT_EQ(r.status, 403);
@@ -399,7 +399,6 @@ TEST_F(DataTopicReset, ADataTopicResetsTheConnectionWhereTheCorrectServerSays400
   EXPECT_FALSE(wrong_type.reset);
   EXPECT_EQ(wrong_type.status, 400);
 }
-
 
 // ---- bounds on what the server remembers (Config::bounds) ----
 

@@ -2,11 +2,10 @@
 
 namespace mdmc::server {
 
-ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tls)
-    : service_(std::move(config)) {
-  http_ = std::make_unique<net::HttpServer>(
-      [this](const net::ServerRequest& request) { return service_.handle(request); },
-      net::ServerLimits{}, std::move(tls));
+ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tls) : service_(std::move(config)) {
+  http_ =
+      std::make_unique<net::HttpServer>([this](const net::ServerRequest& request) { return service_.handle(request); },
+                                        net::ServerLimits{}, std::move(tls));
 }
 
 ReferenceServer::~ReferenceServer() { stop(); }

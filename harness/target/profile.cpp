@@ -10,8 +10,8 @@
 namespace mdmc::target {
 namespace {
 
-std::string substitute(const std::string& value, const std::map<std::string, std::string>& variables,
-                       MapReader& r, const YAML::Node& at, const std::string& key) {
+std::string substitute(const std::string& value, const std::map<std::string, std::string>& variables, MapReader& r,
+                       const YAML::Node& at, const std::string& key) {
   std::string out;
   std::size_t pos = 0;
   while (true) {
@@ -28,8 +28,10 @@ std::string substitute(const std::string& value, const std::map<std::string, std
     } else if (auto it = variables.find(name); it != variables.end()) {
       out += it->second;
     } else {
-      r.fail(at, "${" + name + "} has no value here" +
-                     (name == "builtin_port" ? " (only the built-in server sets it)" : ""), key);
+      r.fail(
+          at,
+          "${" + name + "} has no value here" + (name == "builtin_port" ? " (only the built-in server sets it)" : ""),
+          key);
     }
     pos = end + 1;
   }
@@ -42,8 +44,7 @@ TargetProfile load_profile(const std::filesystem::path& file, const std::optiona
   return load_profile_text(read_spec_file(file), file.string(), file.parent_path(), builtin);
 }
 
-TargetProfile load_profile_text(std::string_view text, const std::string& name,
-                                const std::filesystem::path& base,
+TargetProfile load_profile_text(std::string_view text, const std::string& name, const std::filesystem::path& base,
                                 const std::optional<BuiltinTarget>& builtin) {
   std::map<std::string, std::string> variables;
   if (builtin) variables["builtin_port"] = std::to_string(builtin->port);
@@ -111,14 +112,18 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name,
       AdminEndpoint ep;
       ep.method = e.get<std::string>("method", "PUT");
       auto style = e.get<std::string>("channel_id", "udid:user_id");
-      if (style == "udid:user_id") ep.channel_style = ChannelStyle::udid_colon_user_id;
-      else if (style == "user_id") ep.channel_style = ChannelStyle::user_id;
-      else e.fail(e.node("channel_id"), "must be 'udid:user_id' (NanoMDM) or 'user_id' (MicroMDM)", "channel_id");
+      if (style == "udid:user_id")
+        ep.channel_style = ChannelStyle::udid_colon_user_id;
+      else if (style == "user_id")
+        ep.channel_style = ChannelStyle::user_id;
+      else
+        e.fail(e.node("channel_id"), "must be 'udid:user_id' (NanoMDM) or 'user_id' (MicroMDM)", "channel_id");
       ep.url = url(e, "url");
       if (auto auth = e.node("basic_auth")) {
         MapReader b(auth, name, "admin.enqueue.basic_auth");
         ep.basic_user = b.get_required<std::string>("user");
-        ep.basic_password = substitute(b.get_required<std::string>("password"), variables, b, b.node("password"), "password");
+        ep.basic_password =
+            substitute(b.get_required<std::string>("password"), variables, b, b.node("password"), "password");
         b.finish();
       }
       ep.expect_status = e.get<std::vector<int>>("expect_status", ep.expect_status);
@@ -145,9 +150,12 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name,
     if (!mode) id.fail(id.node("mode"), "must be none, mtls, signature or both", "mode");
     p.identity.mode = *mode;
     auto key = id.get<std::string>("key_type", "ec_p256");
-    if (key == "ec_p256") p.identity.key_type = pki::KeyType::ec_p256;
-    else if (key == "rsa2048") p.identity.key_type = pki::KeyType::rsa2048;
-    else id.fail(id.node("key_type"), "must be ec_p256 or rsa2048", "key_type");
+    if (key == "ec_p256")
+      p.identity.key_type = pki::KeyType::ec_p256;
+    else if (key == "rsa2048")
+      p.identity.key_type = pki::KeyType::rsa2048;
+    else
+      id.fail(id.node("key_type"), "must be ec_p256 or rsa2048", "key_type");
     if (auto issuer = id.node("issuer")) {
       if (issuer.IsScalar() && issuer.Scalar() == "builtin") {
         if (!builtin) id.fail(issuer, "'builtin' needs the built-in server (run without --target)", "issuer");
@@ -162,9 +170,11 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name,
     }
     if (auto pool = id.node("pool")) {
       MapReader po(pool, name, "identity.pool");
-      auto dir = std::filesystem::path(substitute(po.get_required<std::string>("dir"), variables, po, po.node("dir"), "dir"));
+      auto dir =
+          std::filesystem::path(substitute(po.get_required<std::string>("dir"), variables, po, po.node("dir"), "dir"));
       if (dir.is_relative()) dir = base / dir;
-      auto password = substitute(po.get<std::string>("p12_password", ""), variables, po, po.node("p12_password"), "p12_password");
+      auto password =
+          substitute(po.get<std::string>("p12_password", ""), variables, po, po.node("p12_password"), "p12_password");
       auto loaded = pki::load_identity_pool(dir, password);
       if (!loaded) po.fail(po.node("dir"), loaded.message(), "dir");
       if (loaded->empty()) po.fail(po.node("dir"), "holds no identity (*.p12, or NAME.crt with NAME.key)", "dir");
@@ -172,7 +182,8 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name,
       po.finish();
     }
     if (p.identity.mode != IdentityMode::none && !p.identity.issuer && p.identity.pool.empty()) {
-      id.fail(identity, "mode " + std::string(protocol::identity_mode_name(p.identity.mode)) + " needs an issuer or a pool");
+      id.fail(identity,
+              "mode " + std::string(protocol::identity_mode_name(p.identity.mode)) + " needs an issuer or a pool");
     }
     if (p.identity.issuer && !p.identity.pool.empty()) id.fail(identity, "give an issuer or a pool, not both");
     id.finish();

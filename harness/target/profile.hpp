@@ -42,9 +42,9 @@ enum class ChannelStyle { udid_colon_user_id, user_id };
 
 struct AdminEndpoint {
   std::string method = "PUT";
-  std::string url;              // with {channel}, {udid}, {user_id}
+  std::string url;  // with {channel}, {udid}, {user_id}
   ChannelStyle channel_style = ChannelStyle::udid_colon_user_id;
-  std::string basic_user;       // empty: no auth
+  std::string basic_user;  // empty: no auth
   std::string basic_password;
   std::vector<int> expect_status{200};
   // The server queues asynchronously (MicroMDM answers 201 and queues later): wait this long
@@ -55,12 +55,12 @@ struct AdminEndpoint {
 struct TargetProfile {
   std::string name;
   std::string file;
-  std::string digest;           // sha256 of the file's bytes
+  std::string digest;  // sha256 of the file's bytes
   std::string check_in_url;
   std::string server_url;
   std::string topic;
   net::ClientLimits limits;
-  plist::Limits plist_limits;   // bounds on every plist the target sends
+  plist::Limits plist_limits;  // bounds on every plist the target sends
   IdentityConfig identity;
   TlsTrust tls;
   std::optional<AdminEndpoint> enqueue;
@@ -81,8 +81,7 @@ TargetProfile load_profile(const std::filesystem::path& file,
                            const std::optional<BuiltinTarget>& builtin = std::nullopt);
 // Takes YAML already in memory (fuzzers, tests); `name` stands for the file in errors, which keep
 // their line numbers. Relative paths in the profile are taken from `base`, as from its folder.
-TargetProfile load_profile_text(std::string_view yaml, const std::string& name,
-                                const std::filesystem::path& base,
+TargetProfile load_profile_text(std::string_view yaml, const std::string& name, const std::filesystem::path& base,
                                 const std::optional<BuiltinTarget>& builtin = std::nullopt);
 
 }  // namespace mdmc::target

@@ -113,7 +113,8 @@ TEST_F(ProfileTest, TheMicroMdmProfileTakesIdentitiesFromAPool) {
 }
 
 TEST_F(ProfileTest, AnIdentityModeWithoutIssuerOrPoolIsRejected) {
-  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\nidentity:\n  mode: mtls\n");
+  auto p = write("target.yaml",
+                 "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\nidentity:\n  mode: mtls\n");
   try {
     load_profile(p);
     FAIL();
@@ -124,14 +125,16 @@ TEST_F(ProfileTest, AnIdentityModeWithoutIssuerOrPoolIsRejected) {
 }
 
 TEST_F(ProfileTest, LimitsAreReadAndCannotBeTurnedOff) {
-  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
-                                "limits:\n  header_timeout_ms: 1500\n  plist_max_depth: 32\n  plist_max_nodes: 500\n");
+  auto p = write("target.yaml",
+                 "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                 "limits:\n  header_timeout_ms: 1500\n  plist_max_depth: 32\n  plist_max_nodes: 500\n");
   auto profile = load_profile(p);
   EXPECT_EQ(profile.limits.header_timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(profile.plist_limits.max_depth, 32u);
   EXPECT_EQ(profile.plist_limits.max_nodes, 500u);
-  auto unbounded = write("unbounded.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
-                                           "limits:\n  plist_max_depth: 100000\n");
+  auto unbounded = write("unbounded.yaml",
+                         "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                         "limits:\n  plist_max_depth: 100000\n");
   try {
     load_profile(unbounded);
     FAIL();
@@ -146,8 +149,9 @@ TEST_F(ProfileTest, RedirectLimitsAreReadAndBounded) {
       load_profile(write("defaults.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"));
   EXPECT_EQ(defaults.limits.max_redirects, 5);
   EXPECT_FALSE(defaults.limits.redirects_off_loopback);
-  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
-                                "limits:\n  max_redirects: 0\n  redirects_off_loopback: true\n");
+  auto p = write("target.yaml",
+                 "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                 "limits:\n  max_redirects: 0\n  redirects_off_loopback: true\n");
   auto profile = load_profile(p);
   EXPECT_EQ(profile.limits.max_redirects, 0);
   EXPECT_TRUE(profile.limits.redirects_off_loopback);
@@ -167,7 +171,8 @@ TEST_F(ProfileTest, RedirectLimitsAreReadAndBounded) {
 }
 
 TEST_F(ProfileTest, BuiltinIsOnlyValidWithTheBuiltinServer) {
-  auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\ntls:\n  ca: builtin\n");
+  auto p = write("target.yaml",
+                 "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\ntls:\n  ca: builtin\n");
   EXPECT_THROW(load_profile(p), LoadError);
 }
 

@@ -14,9 +14,12 @@ namespace {
 std::string excerpt(std::string_view body, std::size_t max = 160) {
   std::string out;
   for (char c : body.substr(0, max)) {
-    if (c == '\n' || c == '\t') out += ' ';
-    else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) out += '.';
-    else out += c;
+    if (c == '\n' || c == '\t')
+      out += ' ';
+    else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+      out += '.';
+    else
+      out += c;
   }
   if (body.size() > max) out += "...";
   return out;
@@ -110,10 +113,13 @@ base::Result<net::Exchange> TargetSession::send(const Sender& from, const emulat
 AdminExchange TargetSession::enqueue(const protocol::Channel& channel, const plist::Dict& command) {
   const auto& admin = *profile_.enqueue;
   auto url = admin_url(admin, channel);
-  net::Request request{admin.method, url, {{"Content-Type", std::string(protocol::kPlistContentType)}},
+  net::Request request{admin.method,
+                       url,
+                       {{"Content-Type", std::string(protocol::kPlistContentType)}},
                        plist::to_xml(plist::Value(command))};
   if (!admin.basic_user.empty()) {
-    request.headers.push_back({"Authorization", "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password)});
+    request.headers.push_back(
+        {"Authorization", "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password)});
   }
   AdminExchange out;
   {
@@ -127,8 +133,8 @@ AdminExchange TargetSession::enqueue(const protocol::Channel& channel, const pli
                                           net::transport_error_name(exchange.error), exchange.error_detail));
   } else if (std::find(admin.expect_status.begin(), admin.expect_status.end(), exchange.response->status) ==
              admin.expect_status.end()) {
-    out.accepted = base::fail(fmt::format("admin adapter: {} {} answered {}", admin.method, url,
-                                          describe_answer(*exchange.response)));
+    out.accepted = base::fail(
+        fmt::format("admin adapter: {} {} answered {}", admin.method, url, describe_answer(*exchange.response)));
   }
   return out;
 }
@@ -168,12 +174,11 @@ std::optional<std::string> probe_reachable(const TargetProfile& target) {
     case net::TransportError::tls_untrusted_certificate:
     case net::TransportError::tls_name_mismatch:
     case net::TransportError::tls_certificate_expired:
-    case net::TransportError::tls_handshake_failed:
-      break;
-    default:
-      return std::nullopt;
+    case net::TransportError::tls_handshake_failed: break;
+    default: return std::nullopt;
   }
-  return fmt::format("{}: {} ({})", target.check_in_url, net::transport_error_name(exchange.error), exchange.error_detail);
+  return fmt::format("{}: {} ({})", target.check_in_url, net::transport_error_name(exchange.error),
+                     exchange.error_detail);
 }
 
 std::string describe_answer(const net::Response& r) {

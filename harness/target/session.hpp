@@ -35,7 +35,7 @@ struct Sender {
 
 // What an enqueue through the admin adapter came to.
 struct AdminExchange {
-  net::Exchange exchange;       // as sent and answered, for the transcript
+  net::Exchange exchange;  // as sent and answered, for the transcript
   // An error, in words, when the adapter gave no answer or a status the profile does not expect.
   base::Result<void> accepted;
 };

@@ -97,7 +97,8 @@ TEST_F(SessionTest, SignsEachBodyWithTheSendersDeviceIdentity) {
   int signatures = 0;
   for (const auto& h : got[1].headers) signatures += h.name == "Mdm-Signature" ? 1 : 0;
   EXPECT_EQ(signatures, 1);
-  EXPECT_TRUE(pki::verify_mdm_signature(*net::find_header(got[1].headers, "Mdm-Signature"), got[1].body, ca->cert_pem).ok());
+  EXPECT_TRUE(
+      pki::verify_mdm_signature(*net::find_header(got[1].headers, "Mdm-Signature"), got[1].body, ca->cert_pem).ok());
 }
 
 TEST_F(SessionTest, SendsUnsignedOnlyWhenAskedTo) {

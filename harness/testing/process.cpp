@@ -131,8 +131,7 @@ struct Process::State {
       ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
       int status = 0;
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     }
     stop_reader();
     for (int fd : {out_fd, err_fd}) {
@@ -157,8 +156,8 @@ base::Result<Process> Process::spawn(std::vector<std::string> argv, ProcessOptio
     }
   };
   if (!options.output_file.empty()) {
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, options.output_file.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, options.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   } else {
     // O_CLOEXEC: the child keeps only the ends dup2 gives it, and no other spawn inherits them.

@@ -29,11 +29,11 @@ struct ProcessOptions {
 
 // How a process ended.
 struct Exit {
-  int exit_code = -1;  // its exit status, or 128 + N when signal N ended it (the shell's way)
-  int signal = 0;      // the signal that ended it; 0 when it exited by itself
-  bool timed_out = false;                  // the deadline passed and it was killed
-  std::chrono::duration<double> wall{0};   // from spawn to end
-  long peak_rss_kb = 0;                    // its largest resident set, or a waited-for child's
+  int exit_code = -1;                     // its exit status, or 128 + N when signal N ended it (the shell's way)
+  int signal = 0;                         // the signal that ended it; 0 when it exited by itself
+  bool timed_out = false;                 // the deadline passed and it was killed
+  std::chrono::duration<double> wall{0};  // from spawn to end
+  long peak_rss_kb = 0;                   // its largest resident set, or a waited-for child's
 };
 
 class Process {

@@ -13,8 +13,7 @@ chr::system_clock::time_point sample_time() {
   return chr::sys_days{chr::year{2026} / 11 / 29} + 8h + 51min + 55s + 123456us;
 }
 
-TranscriptEntry sample_exchange(std::string label, std::string request_body, int status,
-                                std::string response_body) {
+TranscriptEntry sample_exchange(std::string label, std::string request_body, int status, std::string response_body) {
   TranscriptEntry e;
   e.actor = "mac";
   e.label = std::move(label);
@@ -83,13 +82,25 @@ RunResult sample_run() {
   fail.transcript.push_back(refused);
 
   run.cases = {pass, fail};
-  run.rules = {RuleResult{"CHN-IDLE-EMPTY", Level::must, Verdict::pass, {"chn/idle_empty"}, {},
+  run.rules = {RuleResult{"CHN-IDLE-EMPTY",
+                          Level::must,
+                          Verdict::pass,
+                          {"chn/idle_empty"},
+                          {},
                           "Idle with nothing queued is answered 200 with a zero-length body",
                           "During login, the client blocks the transaction only until the server sends an "
                           "empty response to an Idle/Acknowledged/Error sequence.",
-                          "Apple, Managing MDM Devices and Users in macOS, Overview", "apple"},
-               RuleResult{"SYN-ALL", Level::must, Verdict::fail, {"syn/all"}, {"syn/all"},
-                          "with NeedSyncResponse, every queued command is delivered", "", "RFC 9110", "http"}};
+                          "Apple, Managing MDM Devices and Users in macOS, Overview",
+                          "apple"},
+               RuleResult{"SYN-ALL",
+                          Level::must,
+                          Verdict::fail,
+                          {"syn/all"},
+                          {"syn/all"},
+                          "with NeedSyncResponse, every queued command is delivered",
+                          "",
+                          "RFC 9110",
+                          "http"}};
   return run;
 }
 

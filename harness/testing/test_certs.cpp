@@ -56,8 +56,8 @@ TestIdentity make_test_identity(const TestCertSpec& spec, const TestIdentity* is
   check(X509_set_pubkey(x, key.get()) == 1, "X509_set_pubkey");
 
   X509_NAME* name = X509_get_subject_name(x);
-  check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                                   reinterpret_cast<const unsigned char*>("mdmconform tests"), -1, -1, 0) == 1,
+  check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("mdmconform tests"),
+                                   -1, -1, 0) == 1,
         "O");
   check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                    reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1, -1, 0) == 1,

@@ -37,11 +37,11 @@ struct TestPki {
   TestIdentity other_ca =
       make_test_identity({.common_name = "mdmconform other CA", .subject_alt_names = {}, .ca = true});
   // For 127.0.0.1 and localhost, the two ways tests reach a loopback server.
-  TestIdentity server = make_test_identity(
-      {.common_name = "127.0.0.1", .subject_alt_names = "IP:127.0.0.1,DNS:localhost"}, &ca);
+  TestIdentity server =
+      make_test_identity({.common_name = "127.0.0.1", .subject_alt_names = "IP:127.0.0.1,DNS:localhost"}, &ca);
   // Trusted, but for another name only.
-  TestIdentity other_name = make_test_identity(
-      {.common_name = "other.example", .subject_alt_names = "DNS:other.example"}, &ca);
+  TestIdentity other_name =
+      make_test_identity({.common_name = "other.example", .subject_alt_names = "DNS:other.example"}, &ca);
   // Right name and issuer, but its validity ended yesterday.
   TestIdentity expired = make_test_identity({.common_name = "127.0.0.1",
                                              .subject_alt_names = "IP:127.0.0.1,DNS:localhost",
@@ -49,19 +49,19 @@ struct TestPki {
                                              .valid_until_days = -1},
                                             &ca);
   // Right name, issued by a CA nobody trusts.
-  TestIdentity untrusted_server = make_test_identity(
-      {.common_name = "127.0.0.1", .subject_alt_names = "IP:127.0.0.1,DNS:localhost"}, &other_ca);
+  TestIdentity untrusted_server =
+      make_test_identity({.common_name = "127.0.0.1", .subject_alt_names = "IP:127.0.0.1,DNS:localhost"}, &other_ca);
   // An intermediate CA under `ca`, and a server and a device it issued: a peer must send the
   // intermediate along for the chain to reach `ca`.
-  TestIdentity intermediate = make_test_identity(
-      {.common_name = "mdmconform intermediate CA", .subject_alt_names = {}, .ca = true}, &ca);
+  TestIdentity intermediate =
+      make_test_identity({.common_name = "mdmconform intermediate CA", .subject_alt_names = {}, .ca = true}, &ca);
   TestIdentity server_via_intermediate = make_test_identity(
       {.common_name = "127.0.0.1", .subject_alt_names = "IP:127.0.0.1,DNS:localhost"}, &intermediate);
   TestIdentity client_via_intermediate = make_test_identity(
       {.common_name = "device-0003", .subject_alt_names = {}, .ca = false, .client = true}, &intermediate);
   // Device identities, with the clientAuth purpose OpenSSL checks on the server side.
-  TestIdentity client = make_test_identity(
-      {.common_name = "device-0001", .subject_alt_names = {}, .ca = false, .client = true}, &ca);
+  TestIdentity client =
+      make_test_identity({.common_name = "device-0001", .subject_alt_names = {}, .ca = false, .client = true}, &ca);
   TestIdentity foreign_client = make_test_identity(
       {.common_name = "device-0002", .subject_alt_names = {}, .ca = false, .client = true}, &other_ca);
 };

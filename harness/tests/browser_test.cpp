@@ -108,7 +108,7 @@ class Browser {
     l.connect_timeout = chr::milliseconds{5000};
     l.header_timeout = chr::milliseconds{30000};  // a new session starts Chromium
     l.body_timeout = chr::milliseconds{30000};
-    l.max_body_bytes = 64 * 1024 * 1024;          // screenshots, base64
+    l.max_body_bytes = 64 * 1024 * 1024;  // screenshots, base64
     return l;
   }
 
@@ -141,9 +141,8 @@ class Browser {
   bool start(const fs::path& chromium, const fs::path& profile_dir) {
     Json options = {{"binary", chromium.string()},
                     {"args",
-                     {"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                      "--no-first-run", "--disable-extensions", "--window-size=1400,1100",
-                      "--user-data-dir=" + profile_dir.string()}}};
+                     {"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                      "--disable-extensions", "--window-size=1400,1100", "--user-data-dir=" + profile_dir.string()}}};
     Json caps = {{"capabilities", {{"alwaysMatch", {{"browserName", "chrome"}, {"goog:chromeOptions", options}}}}}};
     auto value = call("POST", "/session", caps);
     if (!value || !value->contains("sessionId")) return false;
@@ -354,7 +353,8 @@ TEST_F(BrowserTest, TheReportOfAFailingServerReadsRightInChromium) {
 
 TEST_F(BrowserTest, TheFuzzPageDrawsItsCharts) {
   Json summary = {{"kind", "mdmconform-fuzz"}, {"target_name", "reference"}, {"executions", 5000},
-                  {"exec_per_sec", 500.0}, {"corpus_size", 90}, {"features", 40}, {"findings", Json::array()}};
+                  {"exec_per_sec", 500.0},     {"corpus_size", 90},          {"features", 40},
+                  {"findings", Json::array()}};
   summary["timeline"] = Json::array();
   for (int t = 1; t <= 10; ++t) {
     summary["timeline"].push_back({{"t_s", t}, {"exec_per_sec", 400 + 10 * t}, {"corpus_size", 9 * t}});

@@ -9,15 +9,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <tuple>
 #include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
 
 #include "harness/net/http_client.hpp"
 #include "harness/net/http_server.hpp"
-#include "harness/protocol/messages.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/protocol/messages.hpp"
 #include "harness/report/report.hpp"
 #include "harness/scenario/spec.hpp"
 #include "harness/server/mdm_service.hpp"
@@ -45,9 +45,7 @@ Ran run_mdmconform(const std::string& args) { return run_mdmconform_env("", args
 
 class CliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = testing::fresh_test_dir("mdmc_cli_test");
-  }
+  void SetUp() override { dir_ = testing::fresh_test_dir("mdmc_cli_test"); }
   void TearDown() override { fs::remove_all(dir_); }
 
   fs::path write(const std::string& name, const std::string& text) {
@@ -58,11 +56,13 @@ class CliTest : public ::testing::Test {
   }
   static std::string specs() { return std::string(MDMC_SOURCE_DIR) + "/specs"; }
   std::string profile_for(int port) {
-    return write("target.yaml", "schema_version: 1\nname: test\nurls:\n  check_in: http://127.0.0.1:" +
-                                    std::to_string(port) + "/checkin\n  server: http://127.0.0.1:" +
-                                    std::to_string(port) + "/mdm\nlimits:\n  connect_timeout_ms: 1000\n"
-                                    "  header_timeout_ms: 1000\n  body_timeout_ms: 1000\nadmin:\n  enqueue:\n"
-                                    "    url: http://127.0.0.1:" + std::to_string(port) + "/v1/enqueue/{channel}\n")
+    return write("target.yaml",
+                 "schema_version: 1\nname: test\nurls:\n  check_in: http://127.0.0.1:" + std::to_string(port) +
+                     "/checkin\n  server: http://127.0.0.1:" + std::to_string(port) +
+                     "/mdm\nlimits:\n  connect_timeout_ms: 1000\n"
+                     "  header_timeout_ms: 1000\n  body_timeout_ms: 1000\nadmin:\n  enqueue:\n"
+                     "    url: http://127.0.0.1:" +
+                     std::to_string(port) + "/v1/enqueue/{channel}\n")
         .string();
   }
 
@@ -95,7 +95,8 @@ TEST_F(CliTest, AMalformedCaseExitsTwoWithFileAndLine) {
 }
 
 TEST_F(CliTest, AMalformedProfileExitsTwoWithFileAndLine) {
-  auto profile = write("bad.yaml", "schema_version: 1\nname: x\nurls:\n  server: http://127.0.0.1:1/mdm\nsurprise: 1\n");
+  auto profile =
+      write("bad.yaml", "schema_version: 1\nname: x\nurls:\n  server: http://127.0.0.1:1/mdm\nsurprise: 1\n");
   auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile.string());
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
   EXPECT_NE(ran.output.find("bad.yaml:5"), std::string::npos) << ran.output;
@@ -113,7 +114,8 @@ TEST_F(CliTest, AnUnreachableTargetExitsThreeNamingTheUrl) {
 
 TEST_F(CliTest, AServerAnsweringGarbagePlistsGetsVerdictsNotACrash) {
   net::HttpServer server([](const net::ServerRequest&) {
-    return net::ServerResponse{200, {{"Content-Type", "application/xml"}}, std::string("<plist><dict><key>\x01\xff", 20), false};
+    return net::ServerResponse{
+        200, {{"Content-Type", "application/xml"}}, std::string("<plist><dict><key>\x01\xff", 20), false};
   });
   auto port_listening = server.listen("127.0.0.1", 0);
   ASSERT_TRUE(port_listening) << port_listening.message();
@@ -134,8 +136,8 @@ TEST_F(CliTest, AServerAnsweringNonHttpBytesGetsErrorVerdictsNotACrash) {
     const char junk[] = "SSH-2.0-notHTTP\r\n\r\n\x00\x01\x02";
     (void)::send(fd, junk, sizeof junk, MSG_NOSIGNAL);
   });
-  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(garbage.port()) + " --out " +
-                            dir_.string());
+  auto ran =
+      run_mdmconform("--specs " + specs() + " run --target " + profile_for(garbage.port()) + " --out " + dir_.string());
   EXPECT_EQ(ran.exit_code, 1) << ran.output;
   EXPECT_NE(ran.output.find("ERROR"), std::string::npos) << ran.output;
   EXPECT_NE(ran.output.find("bad_response"), std::string::npos) << ran.output;
@@ -168,9 +170,10 @@ class TlsCliTest : public CliTest {
   std::string profile(std::uint16_t port, const std::string& extra) {
     auto base = "https://127.0.0.1:" + std::to_string(port);
     return write("tls-target.yaml", "schema_version: 1\nname: tls-test\nurls:\n  check_in: " + base +
-                                        "/checkin\n  server: " + base + "/mdm\nlimits:\n  connect_timeout_ms: 2000\n"
-                                        "  header_timeout_ms: 2000\nadmin:\n  enqueue:\n    url: " + base +
-                                        "/v1/enqueue/{channel}\n" + extra)
+                                        "/checkin\n  server: " + base +
+                                        "/mdm\nlimits:\n  connect_timeout_ms: 2000\n"
+                                        "  header_timeout_ms: 2000\nadmin:\n  enqueue:\n    url: " +
+                                        base + "/v1/enqueue/{channel}\n" + extra)
         .string();
   }
   std::string run(const std::string& profile_path, const std::string& cases = "") {
@@ -192,8 +195,9 @@ TEST_F(TlsCliTest, MtlsModePassesOverARealHandshake) {
 
 TEST_F(TlsCliTest, SignatureModeWithRsaIdentitiesPasses) {
   auto port = start(server::IdentityMode::signature);
-  run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  key_type: rsa2048\n"
-                    "  issuer: {cert: ca.crt, key: ca.key}\n"),
+  run(profile(port,
+              "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  key_type: rsa2048\n"
+              "  issuer: {cert: ca.crt, key: ca.key}\n"),
       "enr/ chn/");
   EXPECT_EQ(last_.exit_code, 0) << last_.output;
 }
@@ -228,8 +232,8 @@ TEST_F(TlsCliTest, AServerCertificateForAnotherNameExitsThree) {
 }
 
 TEST_F(TlsCliTest, AnExpiredServerCertificateExitsThreeSayingSo) {
-  auto port = start(server::IdentityMode::none, {"127.0.0.1"},
-                    pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
+  auto port =
+      start(server::IdentityMode::none, {"127.0.0.1"}, pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
   auto output = run(profile(port, "tls: {ca: ca.crt}\n"));
   EXPECT_EQ(last_.exit_code, 3) << output;
   EXPECT_NE(output.find("tls_certificate_expired"), std::string::npos) << output;
@@ -271,8 +275,8 @@ TEST_F(TlsCliTest, ABodyTamperedAfterSigningIsRefusedOverTls) {
   net::HttpClient http(net::ClientLimits{}, net::TlsClientConfig{ca_.cert_pem, false, {}, {}, {}});
   auto url = "https://127.0.0.1:" + std::to_string(port) + "/checkin";
   auto send = [&](const std::string& bytes) {
-    return http.send(net::Request{"PUT", url, {{"Content-Type", "application/x-apple-aspen-mdm-checkin"},
-                                                {"Mdm-Signature", *signature}}, bytes});
+    return http.send(net::Request{
+        "PUT", url, {{"Content-Type", "application/x-apple-aspen-mdm-checkin"}, {"Mdm-Signature", *signature}}, bytes});
   };
   auto intact = send(body);
   ASSERT_TRUE(intact.ok()) << intact.error_detail;
@@ -292,8 +296,8 @@ TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
                                              pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
   std::filesystem::create_directories(dir_ / "pool");
   ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool/expired.crt", dir_ / "pool/expired.key"));
-  auto output = run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  pool: {dir: pool}\n"),
-                    "enr/authenticate");
+  auto output =
+      run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  pool: {dir: pool}\n"), "enr/authenticate");
   EXPECT_EQ(last_.exit_code, 1) << output;
   EXPECT_NE(output.find("expired"), std::string::npos) << output;
 }
@@ -301,10 +305,12 @@ TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
 TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
   // A correct server that takes 100 ms per answer: the suite then runs for several seconds.
   server::MdmService service(server::Config{});
-  net::HttpServer slow([&](const net::ServerRequest& request) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    return service.handle(request);
-  }, net::ServerLimits{}, std::nullopt);
+  net::HttpServer slow(
+      [&](const net::ServerRequest& request) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return service.handle(request);
+      },
+      net::ServerLimits{}, std::nullopt);
   auto port_listening = slow.listen("127.0.0.1", 0);
   ASSERT_TRUE(port_listening) << port_listening.message();
   auto port = port_listening.value_or(0);
@@ -351,8 +357,8 @@ TEST_F(CliTest, AHarnessThatDiesWhileWritingTheReportLeavesNoPartialFile) {
 
   auto crashed = run_mdmconform("--specs " + specs() + " run --seed 6 --out " + out.string());
   ASSERT_EQ(crashed.exit_code, 0) << "sanity: the hook is off without its variable";
-  auto ran = run_mdmconform_env("MDMC_TEST_CRASH_WRITING=report.json", "--specs " + specs() +
-                                " run --seed 7 --out " + out.string());
+  auto ran = run_mdmconform_env("MDMC_TEST_CRASH_WRITING=report.json",
+                                "--specs " + specs() + " run --seed 7 --out " + out.string());
   EXPECT_EQ(ran.exit_code, 128 + SIGABRT) << ran.output;
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(out)) names.push_back(entry.path().filename().string());
@@ -398,7 +404,8 @@ TEST_F(CliTest, SeededBugsAreListedAndTheSuitePassesWithOneOn) {
   EXPECT_EQ(listed.exit_code, 0);
   EXPECT_NE(listed.output.find("deep-nesting-reset"), std::string::npos) << listed.output;
   EXPECT_EQ(listed.output.find("none"), std::string::npos) << "none is no bug";
-  auto ran = run_mdmconform("--specs " + specs() + " run --seed 7 --seeded-bug user-key-corrupts --out " + dir_.string());
+  auto ran =
+      run_mdmconform("--specs " + specs() + " run --seed 7 --seeded-bug user-key-corrupts --out " + dir_.string());
   EXPECT_EQ(ran.exit_code, 0) << ran.output;
   EXPECT_EQ(run_mdmconform("run --seeded-bug nope").exit_code, 2);
   EXPECT_EQ(run_mdmconform("serve --seeded-bug nope").exit_code, 2);
@@ -438,8 +445,8 @@ TEST_F(CliTest, OneJobAndFourJobsGiveTheSameVerdictsCaseByCase) {
 }
 
 TEST_F(CliTest, TheReproducerOfAFailingCaseReplaysItsFailure) {
-  auto ran = run_mdmconform("--specs " + specs() + " run --seed 31 --fault not-now-dropped --out " +
-                            (dir_ / "run").string());
+  auto ran =
+      run_mdmconform("--specs " + specs() + " run --seed 31 --fault not-now-dropped --out " + (dir_ / "run").string());
   ASSERT_EQ(ran.exit_code, 1) << ran.output;
   auto run = read_report(dir_ / "run");
   auto failed = std::find_if(run.cases.begin(), run.cases.end(),
@@ -453,8 +460,8 @@ TEST_F(CliTest, TheReproducerOfAFailingCaseReplaysItsFailure) {
   EXPECT_NE(ran.output.find("replay: " + command), std::string::npos) << ran.output;
 
   // Run it as written, with the binary under test for "mdmconform".
-  auto replayed = run_mdmconform(command.substr(std::string("mdmconform ").size()) + " --out " +
-                                 (dir_ / "replay").string());
+  auto replayed =
+      run_mdmconform(command.substr(std::string("mdmconform ").size()) + " --out " + (dir_ / "replay").string());
   EXPECT_EQ(replayed.exit_code, 1) << replayed.output;
   auto again = read_report(dir_ / "replay");
   ASSERT_EQ(again.cases.size(), 1u) << "a whole case id selects that case alone";
@@ -484,10 +491,12 @@ TEST_F(CliTest, SelectsCasesByTagAndByLevel) {
     return out;
   };
 
-  auto by_tag = run_mdmconform("--specs " + specs() + " run --seed 3 --tag network-user --out " + (dir_ / "tag").string());
+  auto by_tag =
+      run_mdmconform("--specs " + specs() + " run --seed 3 --tag network-user --out " + (dir_ / "tag").string());
   EXPECT_EQ(by_tag.exit_code, 0) << by_tag.output;
   EXPECT_EQ(ids(read_report(dir_ / "tag")), tagged);
-  auto by_level = run_mdmconform("--specs " + specs() + " run --seed 3 --level should --out " + (dir_ / "level").string());
+  auto by_level =
+      run_mdmconform("--specs " + specs() + " run --seed 3 --level should --out " + (dir_ / "level").string());
   EXPECT_EQ(by_level.exit_code, 0) << by_level.output;
   EXPECT_EQ(ids(read_report(dir_ / "level")), should);
   // Selections narrow one another.
@@ -562,7 +571,8 @@ TEST_F(CliTest, DiffListsTheCasesWhoseVerdictChanged) {
   auto a = dir_ / "a";
   auto b = dir_ / "b";
   ASSERT_EQ(run_mdmconform("--specs " + specs() + " run --seed 12 --out " + a.string()).exit_code, 0);
-  ASSERT_EQ(run_mdmconform("--specs " + specs() + " run --seed 12 --fault not-now-dropped --out " + b.string()).exit_code, 1);
+  ASSERT_EQ(
+      run_mdmconform("--specs " + specs() + " run --seed 12 --fault not-now-dropped --out " + b.string()).exit_code, 1);
   const auto a_json = (a / "report.json").string();
   const auto b_json = (b / "report.json").string();
 
@@ -588,7 +598,8 @@ std::string file_text(const fs::path& p) { return testing::read_text(p); }
 
 TEST_F(CliTest, ReportMakesEveryViewAgainFromASavedRecord) {
   const auto run_dir = dir_ / "run";
-  auto ran = run_mdmconform("--specs " + specs() + " run --quiet --seed 3 --fault series-end-204 --out " + run_dir.string());
+  auto ran =
+      run_mdmconform("--specs " + specs() + " run --quiet --seed 3 --fault series-end-204 --out " + run_dir.string());
   ASSERT_EQ(ran.exit_code, 1) << ran.output;
   const std::string record = (run_dir / "report.json").string();
   // Each view written by `run` comes out the same from the record alone.
@@ -607,8 +618,10 @@ TEST_F(CliTest, ReportMakesEveryViewAgainFromASavedRecord) {
 
 TEST_F(CliTest, ReportRedactsARecordKeptWithNoRedactUnlessAskedNotTo) {
   const auto run_dir = dir_ / "run";
-  ASSERT_EQ(run_mdmconform("--specs " + specs() + " run --quiet --no-redact --seed 4 --out " + run_dir.string() +
-                           " enr/").exit_code, 0);
+  ASSERT_EQ(
+      run_mdmconform("--specs " + specs() + " run --quiet --no-redact --seed 4 --out " + run_dir.string() + " enr/")
+          .exit_code,
+      0);
   const std::string record = (run_dir / "report.json").string();
   ASSERT_NE(file_text(run_dir / "report.json").find("<key>PushMagic</key>"), std::string::npos);
   auto redacted = run_mdmconform("report " + record + " --format json");
@@ -620,9 +633,9 @@ TEST_F(CliTest, ReportRedactsARecordKeptWithNoRedactUnlessAskedNotTo) {
 }
 
 TEST_F(CliTest, ReportRendersAFuzzSummaryAndRefusesWhatItCannotRead) {
-  const auto summary = write("fuzz/summary.json",
-                             R"({"kind": "mdmconform-fuzz", "target_name": "reference", "executions": 10,)"
-                             R"( "timeline": [{"t_s": 1, "exec_per_sec": 10, "corpus_size": 3}], "findings": []})");
+  const auto summary =
+      write("fuzz/summary.json", R"({"kind": "mdmconform-fuzz", "target_name": "reference", "executions": 10,)"
+                                 R"( "timeline": [{"t_s": 1, "exec_per_sec": 10, "corpus_size": 3}], "findings": []})");
   auto html = run_mdmconform("report " + summary.string() + " --format html");
   EXPECT_EQ(html.exit_code, 0) << html.output;
   EXPECT_NE(html.output.find("data-field=\"corpus_size\" data-points=\"1\""), std::string::npos);

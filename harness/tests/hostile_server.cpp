@@ -59,8 +59,9 @@ std::string head(int status, std::string_view reason, std::string_view content_t
 // Command dict ends with `extra` (XML written as it is).
 std::string command_xml(std::string_view uuid, std::string_view extra = {}) {
   std::string out(kXmlPrologue);
-  out += "<plist version=\"1.0\">\n<dict>\n<key>Command</key>\n<dict>\n<key>RequestType</key>\n"
-         "<string>ProfileList</string>\n";
+  out +=
+      "<plist version=\"1.0\">\n<dict>\n<key>Command</key>\n<dict>\n<key>RequestType</key>\n"
+      "<string>ProfileList</string>\n";
   out += extra;
   out += "</dict>\n<key>CommandUUID</key>\n<string>";
   out += uuid;
@@ -75,10 +76,10 @@ std::string one_array_bplist(std::uint8_t ref) {
   b.push_back(static_cast<char>(0xA1));  // array marker, one element
   b.push_back(static_cast<char>(ref));   // its object reference (ref size 1)
   const std::size_t table_offset = b.size();
-  b.push_back(8);       // offset table: object 0 starts at byte 8
-  b.append(6, '\0');    // trailer: unused, sort version
-  b.push_back(1);       // offset int size
-  b.push_back(1);       // object ref size
+  b.push_back(8);     // offset table: object 0 starts at byte 8
+  b.append(6, '\0');  // trailer: unused, sort version
+  b.push_back(1);     // offset int size
+  b.push_back(1);     // object ref size
   auto put64 = [&b](std::uint64_t v) {
     for (int shift = 56; shift >= 0; shift -= 8) b.push_back(static_cast<char>(v >> shift));
   };
@@ -162,10 +163,8 @@ bool concerns_commands_only(HostileMode mode) {
     case HostileMode::deep_xml:
     case HostileMode::binary_cyclic:
     case HostileMode::binary_out_of_range:
-    case HostileMode::large_valid_commands:
-      return true;
-    default:
-      return false;
+    case HostileMode::large_valid_commands: return true;
+    default: return false;
   }
 }
 
@@ -406,8 +405,7 @@ bool HostileServer::hostile_answer(Connection& c, const Request& request) {
       // at stop(), or at the connection's time limit.
       constexpr std::string_view kChunk = "10\r\n<array></array> \r\n";  // 0x10 bytes of data
       static_assert(kChunk.size() == 4 + 0x10 + 2);
-      while (send_all(c, kChunk) && pause(c, 10ms)) {
-      }
+      while (send_all(c, kChunk) && pause(c, 10ms)) {}
       return false;
     }
     case HostileMode::huge_content_length: {
@@ -446,8 +444,7 @@ bool HostileServer::hostile_answer(Connection& c, const Request& request) {
       c.fd = -1;
       return false;
     }
-    case HostileMode::close_before_answer:
-      return false;
+    case HostileMode::close_before_answer: return false;
     case HostileMode::wrong_http_version:
       // Two flavours of a status line that is not HTTP/1.x, by turns.
       send_all(c, c.index % 2 == 0 ? "HTTP/0.9 200 OK\r\nContent-Length: 0\r\n\r\n"

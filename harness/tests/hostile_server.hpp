@@ -50,12 +50,15 @@ enum class HostileMode {
 };
 
 inline constexpr std::array kHostileModes = {
-    HostileMode::malformed_plist,      HostileMode::truncated_body,      HostileMode::chunked_forever,
-    HostileMode::huge_content_length,  HostileMode::slow_headers,        HostileMode::slow_body,
-    HostileMode::reset_mid_response,   HostileMode::close_before_answer, HostileMode::wrong_http_version,
-    HostileMode::redirect_loop,        HostileMode::redirect_off_host,   HostileMode::deep_xml,
-    HostileMode::binary_cyclic,        HostileMode::binary_out_of_range, HostileMode::huge_string,
-    HostileMode::huge_body,            HostileMode::invalid_utf8,        HostileMode::command_without_uuid,
+    HostileMode::malformed_plist,      HostileMode::truncated_body,
+    HostileMode::chunked_forever,      HostileMode::huge_content_length,
+    HostileMode::slow_headers,         HostileMode::slow_body,
+    HostileMode::reset_mid_response,   HostileMode::close_before_answer,
+    HostileMode::wrong_http_version,   HostileMode::redirect_loop,
+    HostileMode::redirect_off_host,    HostileMode::deep_xml,
+    HostileMode::binary_cyclic,        HostileMode::binary_out_of_range,
+    HostileMode::huge_string,          HostileMode::huge_body,
+    HostileMode::invalid_utf8,         HostileMode::command_without_uuid,
     HostileMode::body_where_empty_due,
 };
 
@@ -121,7 +124,7 @@ class HostileServer {
   std::atomic<int> requests_{0};
   std::atomic<int> commands_{0};  // large_valid_commands: numbers each CommandUUID
   std::mutex mutex_;
-  std::condition_variable wake_;  // pauses sleep on it; stop() wakes them
+  std::condition_variable wake_;                // pauses sleep on it; stop() wakes them
   std::list<std::unique_ptr<Worker>> workers_;  // the accept thread's, and stop()'s once that has ended
   std::thread acceptor_;
 };

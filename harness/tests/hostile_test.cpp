@@ -168,8 +168,8 @@ class HostileRun : public ::testing::Test {
     const auto out = dir_ / "out";
     // One attempt per case: confirmation re-runs of a failure would triple the content-level
     // modes' work (192 MiB of 1 MiB commands under ASan) without testing anything new here.
-    std::vector<std::string> args = {"--specs", std::string(MDMC_SOURCE_DIR) + "/specs", "run", "--confirm", "0",
-                                     "--target", profile_for(mode, server.port()), "--out", out.string()};
+    std::vector<std::string> args = {"--specs",  std::string(MDMC_SOURCE_DIR) + "/specs", "run",   "--confirm", "0",
+                                     "--target", profile_for(mode, server.port()),        "--out", out.string()};
     args.insert(args.end(), cases.begin(), cases.end());
     const auto ran = run_binary(args);
     server.stop();
@@ -189,8 +189,7 @@ class HostileRun : public ::testing::Test {
       }
     }
 
-    ASSERT_NE(ran.exit_code, 124) << "killed by `timeout` after " << kKillAfterSeconds << " s: a hang\n"
-                                  << ran.output;
+    ASSERT_NE(ran.exit_code, 124) << "killed by `timeout` after " << kKillAfterSeconds << " s: a hang\n" << ran.output;
     ASSERT_LT(ran.exit_code, 128) << "ended by signal " << ran.exit_code - 128 << "\n" << ran.output;
     EXPECT_EQ(ran.exit_code, 1) << ran.output;
     EXPECT_TRUE(fs::exists(out / "report.json")) << ran.output;
@@ -212,9 +211,8 @@ class HostileRun : public ::testing::Test {
 class HostileServerTest : public HostileRun, public ::testing::WithParamInterface<HostileMode> {};
 
 TEST_P(HostileServerTest, EveryCaseGetsAVerdictInTimeAndInBoundedMemory) {
-  check(GetParam(), {"chn/idle_empty_device", "chn/idle_empty_user", "chn/user_only", "chn/device_only",
-                     "syn/empty_end"},
-        kCases);
+  check(GetParam(),
+        {"chn/idle_empty_device", "chn/idle_empty_user", "chn/user_only", "chn/device_only", "syn/empty_end"}, kCases);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, HostileServerTest, ::testing::ValuesIn(kHostileModes),
@@ -250,9 +248,9 @@ TEST(HostileServer, AnswersTheAdminPathAndCheckInsPlainlyInContentModes) {
   const int fd = testing::connect_raw(server.port());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(testing::write_all(fd,
-                                     "PUT /v1/enqueue/X HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
-                                     "PUT /checkin HTTP/1.1\r\nContent-Type: application/x-apple-aspen-mdm-checkin\r\n"
-                                     "Content-Length: 0\r\n\r\n"));
+                                 "PUT /v1/enqueue/X HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+                                 "PUT /checkin HTTP/1.1\r\nContent-Type: application/x-apple-aspen-mdm-checkin\r\n"
+                                 "Content-Length: 0\r\n\r\n"));
   std::string got;
   char buf[1024];
   while (got.find("Content-Length: 0\r\n\r\n") == std::string::npos) {

@@ -86,13 +86,12 @@ TEST_P(MutationTest, FailsExactlyTheRulesTheFaultBreaks) {
 
   // The table for the closing note and the README, one line per fault and mode.
   std::ofstream table("mutation_table.txt", std::ios::app);
-  table << fmt::format("{:<10} {:<24} expected {:<20} failed {:<20} failing cases {}\n",
-                       protocol::identity_mode_name(mode), fault.name,
-                       expected.empty() ? "-" : fmt::format("{}", fmt::join(expected, ",")),
-                       failed.empty() ? "-" : fmt::format("{}", fmt::join(failed, ",")),
-                       std::count_if(outcome.run.cases.begin(), outcome.run.cases.end(), [](const auto& c) {
-                         return c.verdict == Verdict::fail || c.verdict == Verdict::warn;
-                       }));
+  table << fmt::format(
+      "{:<10} {:<24} expected {:<20} failed {:<20} failing cases {}\n", protocol::identity_mode_name(mode), fault.name,
+      expected.empty() ? "-" : fmt::format("{}", fmt::join(expected, ",")),
+      failed.empty() ? "-" : fmt::format("{}", fmt::join(failed, ",")),
+      std::count_if(outcome.run.cases.begin(), outcome.run.cases.end(),
+                    [](const auto& c) { return c.verdict == Verdict::fail || c.verdict == Verdict::warn; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFaultInEveryIdentityMode, MutationTest,
@@ -143,7 +142,8 @@ INSTANTIATE_TEST_SUITE_P(EverySeededBug, SeededBugTest, ::testing::ValuesIn(seed
 // The seeded bugs that act on the connection do so behind the real HTTP server.
 TEST(SeededBugOverHttp, DeepNestingResetsAndALongStringOutlastsTheClientDeadline) {
   auto idle_with = [](plist::Value extra) {
-    auto idle = protocol::report({"23EB7CD8-5567-5E97-827F-06E4E4C456B2", ""}, nullptr, {protocol::Status::idle, {}, {}});
+    auto idle =
+        protocol::report({"23EB7CD8-5567-5E97-827F-06E4E4C456B2", ""}, nullptr, {protocol::Status::idle, {}, {}});
     idle["Extra"] = std::move(extra);
     return plist::to_xml(plist::Value(idle));
   };
@@ -154,9 +154,10 @@ TEST(SeededBugOverHttp, DeepNestingResetsAndALongStringOutlastsTheClientDeadline
     std::string body;
     net::TransportError expected;
   };
-  for (const auto& probe : {Probe{server::SeededBug::deep_nesting_reset, idle_with(deep), net::TransportError::connection_reset},
-                            Probe{server::SeededBug::long_string_hang, idle_with(std::string(5000, 'x')),
-                                  net::TransportError::header_timeout}}) {
+  for (const auto& probe :
+       {Probe{server::SeededBug::deep_nesting_reset, idle_with(deep), net::TransportError::connection_reset},
+        Probe{server::SeededBug::long_string_hang, idle_with(std::string(5000, 'x')),
+              net::TransportError::header_timeout}}) {
     server::Config config;
     config.seeded_bug = probe.bug;
     server::ReferenceServer server(config);

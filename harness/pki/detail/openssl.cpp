@@ -98,8 +98,7 @@ Result<X509StackPtr> read_certificates(std::string_view pem, std::string_view wh
     X509Ptr cert(PEM_read_bio_X509(source->get(), nullptr, nullptr, nullptr));
     if (!cert) {
       if (queue_says_no_pem_block()) break;  // the end of the text
-      return fail_openssl(std::string(what) + ": bad PEM certificate #" +
-                          std::to_string(sk_X509_num(certs.get()) + 1));
+      return fail_openssl(std::string(what) + ": bad PEM certificate #" + std::to_string(sk_X509_num(certs.get()) + 1));
     }
     if (sk_X509_push(certs.get(), cert.get()) <= 0) return fail_openssl("sk_X509_push");
     (void)cert.release();  // owned by the stack now

@@ -28,8 +28,20 @@ std::string at_offset(std::size_t pos, std::string_view what) {
 enum class Open : std::uint8_t { plist, dict, array };
 
 enum class Tag : std::uint8_t {
-  plist, end_plist, dict, array, integer, real, true_, false_, string, key, data, date,
-  closing, unknown
+  plist,
+  end_plist,
+  dict,
+  array,
+  integer,
+  real,
+  true_,
+  false_,
+  string,
+  key,
+  data,
+  date,
+  closing,
+  unknown
 };
 
 Tag classify(std::string_view name) {
@@ -51,12 +63,9 @@ Tag classify(std::string_view name) {
 
 std::string_view open_name(Open o) {
   switch (o) {
-    case Open::plist:
-      return "plist";
-    case Open::dict:
-      return "dict";
-    case Open::array:
-      return "array";
+    case Open::plist: return "plist";
+    case Open::dict: return "dict";
+    case Open::array: return "array";
   }
   return "";
 }
@@ -132,8 +141,7 @@ class XmlScanner {
       }
       // A non-empty <key> directly in a dict names the next value; anywhere else (or a
       // second key in a row) libplist reads it as a string value.
-      if (tag == Tag::key && !is_empty && !keyname_ && !ancestors_.empty() &&
-          ancestors_.back() == Open::dict) {
+      if (tag == Tag::key && !is_empty && !keyname_ && !ancestors_.empty() && ancestors_.back() == Open::dict) {
         keyname_ = true;
         continue;
       }
@@ -153,8 +161,7 @@ class XmlScanner {
 
       // A new value.
       if (++out_.nodes > limits_.max_nodes) {
-        return failure(Error::too_many_nodes,
-                       "more than " + std::to_string(limits_.max_nodes) + " values");
+        return failure(Error::too_many_nodes, "more than " + std::to_string(limits_.max_nodes) + " values");
       }
       const bool container = tag == Tag::dict || tag == Tag::array;
       const Open kind = tag == Tag::dict ? Open::dict : Open::array;
@@ -182,8 +189,7 @@ class XmlScanner {
       }
       keyname_ = false;
     }
-    if (!path_.empty()) return malformed(pos_, "end of input inside <" +
-                                                  std::string(open_name(path_.back())) + ">");
+    if (!path_.empty()) return malformed(pos_, "end of input inside <" + std::string(open_name(path_.back())) + ">");
     if (!have_root_) return malformed(pos_, "no value");
     return out_;
   }
@@ -310,8 +316,7 @@ class XmlScanner {
   // Records a container at this depth; false (with out_ set) beyond the limit.
   bool deeper(std::size_t depth, std::size_t pos) {
     if (depth > limits_.max_depth) {
-      out_ = failure(Error::too_deep, at_offset(pos, "nesting exceeds " +
-                                                         std::to_string(limits_.max_depth)));
+      out_ = failure(Error::too_deep, at_offset(pos, "nesting exceeds " + std::to_string(limits_.max_depth)));
       return false;
     }
     if (depth > out_.depth) out_.depth = depth;
@@ -335,8 +340,8 @@ class XmlScanner {
   std::vector<Open> path_;       // libplist's node_path: <plist>, <dict>, <array> still open
   std::vector<Open> ancestors_;  // libplist's parent chain: containers the next value goes in
   bool have_root_ = false;
-  bool keyname_ = false;         // a <key> is waiting for its value
-  bool has_content_ = false;     // something since the last <plist>
+  bool keyname_ = false;      // a <key> is waiting for its value
+  bool has_content_ = false;  // something since the last <plist>
 };
 
 // ---------------------------------------------------------------------------------------
@@ -351,11 +356,11 @@ constexpr std::string_view kBinaryMagic = "bplist00";
 constexpr std::uint64_t kTrailerSize = 32;
 
 struct Trailer {
-  unsigned offset_size = 0;         // bytes per offset table entry, 1..8
-  unsigned ref_size = 0;            // bytes per object reference, 1..8
+  unsigned offset_size = 0;  // bytes per offset table entry, 1..8
+  unsigned ref_size = 0;     // bytes per object reference, 1..8
   std::uint64_t num_objects = 0;
-  std::uint64_t top = 0;            // index of the top object
-  std::uint64_t table_offset = 0;   // where the offset table starts; objects end before it
+  std::uint64_t top = 0;           // index of the top object
+  std::uint64_t table_offset = 0;  // where the offset table starts; objects end before it
 };
 
 std::uint64_t read_be(std::string_view s, std::uint64_t pos, unsigned n) {
@@ -364,13 +369,9 @@ std::uint64_t read_be(std::string_view s, std::uint64_t pos, unsigned n) {
   return v;
 }
 
-bool add_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
-  return !__builtin_add_overflow(a, b, &out);
-}
+bool add_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) { return !__builtin_add_overflow(a, b, &out); }
 
-bool mul_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
-  return !__builtin_mul_overflow(a, b, &out);
-}
+bool mul_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) { return !__builtin_mul_overflow(a, b, &out); }
 
 // Validates the trailer; on failure `why` says what is wrong.
 std::optional<Trailer> read_trailer(std::string_view s, std::string& why) {
@@ -410,8 +411,8 @@ std::optional<Trailer> read_trailer(std::string_view s, std::string& why) {
   }
   std::uint64_t table_size = 0;
   std::uint64_t table_end = 0;
-  if (!mul_ok(tr.num_objects, tr.offset_size, table_size) ||
-      !add_ok(tr.table_offset, table_size, table_end) || table_end > t) {
+  if (!mul_ok(tr.num_objects, tr.offset_size, table_size) || !add_ok(tr.table_offset, table_size, table_end) ||
+      table_end > t) {
     why = "offset table runs past the trailer";
     return std::nullopt;
   }
@@ -428,8 +429,7 @@ struct Object {
 
 class BinaryScanner {
  public:
-  BinaryScanner(std::string_view s, const Trailer& tr, const Limits& limits)
-      : s_(s), tr_(tr), limits_(limits) {}
+  BinaryScanner(std::string_view s, const Trailer& tr, const Limits& limits) : s_(s), tr_(tr), limits_(limits) {}
 
   Prescan run() {
     // Whether each object is on the current path from the top: a reference to one of
@@ -466,8 +466,7 @@ class BinaryScanner {
       std::uint64_t child_index = 0;
       if (!reference(parent, parent_index, dict ? parent.count + j : j, child_index)) return out_;
       if (on_path_[child_index]) {
-        out_ = failure(Error::cyclic_reference,
-                       "object " + std::to_string(child_index) + " contains itself");
+        out_ = failure(Error::cyclic_reference, "object " + std::to_string(child_index) + " contains itself");
         return out_;
       }
       Object child;
@@ -495,21 +494,19 @@ class BinaryScanner {
   }
 
   // The `slot`-th reference of a container, checked against the object count.
-  bool reference(const Object& container, std::uint64_t index, std::uint64_t slot,
-                 std::uint64_t& out) {
+  bool reference(const Object& container, std::uint64_t index, std::uint64_t slot, std::uint64_t& out) {
     // In range: read_object checked refs + 2 * count * ref_size against the table.
     out = read_be(s_, container.refs + slot * tr_.ref_size, tr_.ref_size);
     if (out >= tr_.num_objects) {
-      return malformed(index, "reference to object " + std::to_string(out) + " of " +
-                                  std::to_string(tr_.num_objects));
+      return malformed(index, "reference to object " + std::to_string(out) + " of " + std::to_string(tr_.num_objects));
     }
     return true;
   }
 
   bool count(const Object& o) {
     if (++out_.nodes > limits_.max_nodes) {
-      return fail(Error::too_many_nodes, "more than " + std::to_string(limits_.max_nodes) +
-                                             " values after expanding shared objects");
+      return fail(Error::too_many_nodes,
+                  "more than " + std::to_string(limits_.max_nodes) + " values after expanding shared objects");
     }
     return add_bytes(o.payload);
   }
@@ -528,8 +525,8 @@ class BinaryScanner {
     if (o.kind != Object::Kind::array && o.kind != Object::Kind::dict) return true;
     const std::size_t depth = stack_.size() + 1;
     if (depth > limits_.max_depth) {
-      return fail(Error::too_deep, "nesting exceeds " + std::to_string(limits_.max_depth) +
-                                       " at object " + std::to_string(index));
+      return fail(Error::too_deep,
+                  "nesting exceeds " + std::to_string(limits_.max_depth) + " at object " + std::to_string(index));
     }
     if (depth > out_.depth) out_.depth = depth;
     on_path_[index] = true;
@@ -574,11 +571,11 @@ class BinaryScanner {
         if (!fits(info + 1)) return malformed(index, "bad uid");
         o.kind = Object::Kind::scalar;
         return true;
-      case 0x4:   // data
-      case 0x5:   // ASCII string
-      case 0x6:   // UTF-16BE string, count in code units
-      case 0xA:   // array
-      case 0xC:   // set, read as an array
+      case 0x4:    // data
+      case 0x5:    // ASCII string
+      case 0x6:    // UTF-16BE string, count in code units
+      case 0xA:    // array
+      case 0xC:    // set, read as an array
       case 0xD: {  // dict: count keys, then count values
         std::uint64_t n = info;
         if (info == 0xF) {
@@ -599,19 +596,13 @@ class BinaryScanner {
         bool ok = true;
         switch (type) {
           case 0x4:
-          case 0x5:
-            bytes = n;
-            break;
+          case 0x5: bytes = n; break;
           case 0x6:
             // libplist 2.2.0 fails on an empty UTF-16 string.
             ok = n > 0 && mul_ok(n, 2, bytes);
             break;
-          case 0xD:
-            ok = mul_ok(n, 2, bytes) && mul_ok(bytes, tr_.ref_size, bytes);
-            break;
-          default:
-            ok = mul_ok(n, tr_.ref_size, bytes);
-            break;
+          case 0xD: ok = mul_ok(n, 2, bytes) && mul_ok(bytes, tr_.ref_size, bytes); break;
+          default: ok = mul_ok(n, tr_.ref_size, bytes); break;
         }
         if (!ok || !fits(bytes)) return malformed(index, "contents run past the objects");
         // libplist 2.2 keeps strings as C strings: it cuts an ASCII string at a NUL without
@@ -634,8 +625,7 @@ class BinaryScanner {
         }
         return true;
       }
-      default:
-        return malformed(index, "unknown object type");
+      default: return malformed(index, "unknown object type");
     }
   }
 
@@ -667,9 +657,7 @@ class BinaryScanner {
 
 }  // namespace
 
-Prescan prescan_xml(std::string_view bytes, const Limits& limits) {
-  return XmlScanner(bytes, limits).run();
-}
+Prescan prescan_xml(std::string_view bytes, const Limits& limits) { return XmlScanner(bytes, limits).run(); }
 
 Prescan prescan_binary(std::string_view bytes, const Limits& limits) {
   std::string why;
@@ -682,8 +670,7 @@ std::optional<std::string_view> binary_top_object(std::string_view bytes) {
   std::string why;
   const auto tr = read_trailer(bytes, why);
   if (!tr) return std::nullopt;
-  const std::uint64_t at =
-      read_be(bytes, tr->table_offset + tr->top * tr->offset_size, tr->offset_size);
+  const std::uint64_t at = read_be(bytes, tr->table_offset + tr->top * tr->offset_size, tr->offset_size);
   if (at < kBinaryMagic.size() || at >= tr->table_offset) return std::nullopt;
   return bytes.substr(at, tr->table_offset - at);
 }

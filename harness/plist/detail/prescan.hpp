@@ -17,10 +17,10 @@
 namespace mdmc::plist::detail {
 
 struct Prescan {
-  Error error = Error::ok;     // ok: libplist may be given the bytes
-  std::string detail;          // why not, with a byte offset or an object index
-  std::size_t depth = 0;       // deepest container nesting seen; the top level is 1
-  std::size_t nodes = 0;       // values seen; for binary, after expanding shared references
+  Error error = Error::ok;         // ok: libplist may be given the bytes
+  std::string detail;              // why not, with a byte offset or an object index
+  std::size_t depth = 0;           // deepest container nesting seen; the top level is 1
+  std::size_t nodes = 0;           // values seen; for binary, after expanding shared references
   std::size_t expanded_bytes = 0;  // binary: string and data bytes after expansion
 };
 

@@ -11,11 +11,11 @@ namespace mdmc::protocol::detail {
 enum class SchemaType : std::uint8_t { string, integer, real, boolean, data, date, array, dictionary, any };
 
 // SchemaKey::flags
-inline constexpr std::uint8_t kRequired = 1;             // presence: required
-inline constexpr std::uint8_t kOpen = 2;                 // a dictionary that takes any key
-inline constexpr std::uint8_t kNotOnMacOS = 4;           // the key's macOS block: n/a or removed
-inline constexpr std::uint8_t kNotOnDeviceChannel = 8;   // narrower than its parent on macOS
-inline constexpr std::uint8_t kNotOnUserChannel = 16;    // narrower than its parent on macOS
+inline constexpr std::uint8_t kRequired = 1;            // presence: required
+inline constexpr std::uint8_t kOpen = 2;                // a dictionary that takes any key
+inline constexpr std::uint8_t kNotOnMacOS = 4;          // the key's macOS block: n/a or removed
+inline constexpr std::uint8_t kNotOnDeviceChannel = 8;  // narrower than its parent on macOS
+inline constexpr std::uint8_t kNotOnUserChannel = 16;   // narrower than its parent on macOS
 
 // One key of a Command dict, or the item type of an array. Sub-keys are kSchemaKeys[first,
 // first + count): a dictionary's keys, or an array's item kinds (one, or several told apart by
