@@ -212,11 +212,15 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
   }
   if (auto declares = top.node("declares")) {
     if (!declares.IsMap()) top.fail(declares, "must be a map", "declares");
+    // The names first, then their values: reading a value may add to the map (yaml-cpp's
+    // non-const operator[]), which would invalidate an iterator over it.
+    std::vector<std::string> keys;
     for (const auto& kv : declares) {
-      auto key = kv.first.as<std::string>("");
-      MapReader d(declares, name, "declares");
-      p.declares[key] = d.get(key, false);
+      if (!kv.first.IsScalar()) top.fail(kv.first, "names must be plain words", "declares");
+      keys.push_back(kv.first.as<std::string>(""));
     }
+    MapReader d(declares, name, "declares");
+    for (const auto& key : keys) p.declares[key] = d.get(key, false);
   }
   top.finish();
   return p;
