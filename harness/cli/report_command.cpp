@@ -1,9 +1,6 @@
 #include "harness/cli/report_command.hpp"
 
-#include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -18,29 +15,7 @@ namespace mdmc::cli {
 namespace {
 
 // A record is read whole; none the harness writes comes near this (a full suite is a few MiB).
-constexpr std::uintmax_t kMaxRecordBytes = 512ull * 1024 * 1024;
-
-bool read_file(const std::filesystem::path& path, std::string& text, std::string& error) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) {
-    error = fmt::format("{}: cannot read: {}", path.string(), ec.message());
-    return false;
-  }
-  if (size > kMaxRecordBytes) {
-    error = fmt::format("{}: {} bytes, more than a record can be ({})", path.string(), size, kMaxRecordBytes);
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (!in && !in.eof()) {
-    error = fmt::format("{}: cannot read", path.string());
-    return false;
-  }
-  text = buffer.str();
-  return true;
-}
+constexpr std::size_t kMaxRecordBytes = 512ull * 1024 * 1024;
 
 int fail(const std::string& message) {
   fmt::print(stderr, "mdmconform: {}\n", message);
@@ -50,23 +25,23 @@ int fail(const std::string& message) {
 }  // namespace
 
 int run_report(const ReportOptions& options) {
-  std::string text;
-  std::string error;
-  if (!read_file(options.file, text, error)) return fail(error);
+  auto read = base::read_file_capped(options.file, kMaxRecordBytes);
+  if (!read) return fail(read.message());
+  const std::string& text = *read;
   std::string view;
-  const auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Parsed once, keeping the file's key order: the fuzz views read it, the json view sorts it.
+  const auto parsed = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
   const bool fuzz_summary = !parsed.is_discarded() && parsed.is_object() && parsed.contains("kind") &&
                             parsed["kind"].is_string() && parsed["kind"].get<std::string>() == "mdmconform-fuzz";
   if (fuzz_summary) {
     if (options.format == "html") {
-      view = report::render_fuzz_html(fuzz::fuzz_run_from_json(nlohmann::ordered_json::parse(text, nullptr, false)));
+      view = report::render_fuzz_html(fuzz::fuzz_run_from_json(parsed));
     } else if (options.format == "md") {
-      view =
-          report::render_fuzz_markdown(fuzz::fuzz_run_from_json(nlohmann::ordered_json::parse(text, nullptr, false)));
+      view = report::render_fuzz_markdown(fuzz::fuzz_run_from_json(parsed));
     } else if (options.format == "json") {
       // The summary as it is, pretty-printed with sorted keys: a view of the file, not of the
       // fields this version knows.
-      view = parsed.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      view = nlohmann::json(parsed).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     } else {
       return fail(
           fmt::format("{}: a fuzz summary has html, md and json views, not {}", options.file.string(), options.format));

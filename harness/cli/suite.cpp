@@ -6,26 +6,24 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "harness/base/bytes.hpp"
 #include "harness/base/clock.hpp"
+#include "harness/base/files.hpp"
 #include "harness/cli/builtin.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/server/reference_server.hpp"
 #include "harness/target/profile.hpp"
 #include "harness/target/session.hpp"
+#include "harness/target/yaml_reader.hpp"
 
 namespace mdmc::cli {
 namespace {
 
+// A case or rule file's bytes, for the suite digest; the loader has just read it under the same cap.
 std::string file_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return base::read_file_capped(p, target::kMaxSpecFileBytes).value_or(std::string());
 }
 
 SuiteOutcome& fail(SuiteOutcome& out, int code, std::string message) {

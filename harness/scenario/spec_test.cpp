@@ -1,4 +1,5 @@
 #include "harness/scenario/spec.hpp"
+#include "harness/testing/files.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,20 +14,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class SpecTest : public ::testing::Test {
+class SpecTest : public testing::FolderTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mdmc_spec_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  SpecTest() : FolderTest("mdmc_spec_test") {}
 
-  fs::path write(const std::string& name, const std::string& text) {
-    auto p = dir_ / name;
-    std::ofstream(p) << text;
-    return p;
-  }
   RuleCatalog rules() { return load_rules(fs::path(MDMC_SOURCE_DIR) / "specs/rules.yaml"); }
 
   // The LoadError a file raises, or a failure when it loads.

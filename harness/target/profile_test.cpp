@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "harness/base/load_error.hpp"
+#include "harness/testing/files.hpp"
 
 namespace mdmc::target {
 namespace {
@@ -16,22 +17,9 @@ namespace fs = std::filesystem;
 using base::LoadError;
 
 // Each test writes its profiles into a folder of its own.
-class ProfileTest : public ::testing::Test {
+class ProfileTest : public testing::FolderTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mdmc_profile_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path write(const std::string& name, const std::string& text) {
-    auto p = dir_ / name;
-    std::ofstream(p) << text;
-    return p;
-  }
-
-  fs::path dir_;
+  ProfileTest() : FolderTest("mdmc_profile_test") {}
 };
 
 TEST_F(ProfileTest, ProfileSubstitutesTheBuiltinPortAndEnvironment) {

@@ -21,6 +21,17 @@ std::filesystem::path fresh_test_dir(const std::string& prefix) {
   return dir;
 }
 
+void FolderTest::TearDown() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::filesystem::path FolderTest::write(const std::string& name, const std::string& text) {
+  auto path = dir_ / name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
