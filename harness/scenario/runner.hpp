@@ -35,6 +35,9 @@ struct RunOptions {
   // A case that ends fail or warn is run again this many times on fresh devices (clamped to
   // 0..kMaxConfirm); a verdict that does not repeat is labelled flaky. See fold_attempts.
   int confirm = 2;
+  // After a case that leaves the target no longer serving writes (the liveness probe between
+  // cases fails), later cases are not run; with this, they run all the same.
+  bool continue_after_wedge = false;
 };
 
 // The seed of one attempt at a case: the run's seed for the first attempt (attempt 0), so that
@@ -46,7 +49,10 @@ CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalo
                     const std::atomic<bool>* stop = nullptr);
 
 // Every case in order, on options.jobs threads, each failure confirmed by options.confirm
-// re-runs. The result keeps the cases' order whatever order they finished in.
+// re-runs. The result keeps the cases' order whatever order they finished in. A liveness probe
+// (liveness.hpp) runs before the first case and after every case and re-run: the first one to
+// fail after the first passed marks the run wedged (RunResult::wedged) and blames the case just
+// run; a re-run that leaves the target wedged does not count towards flakiness.
 RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target, const RuleCatalog& rules,
                     const RunOptions& options);
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "harness/net/http_server.hpp"
+#include "harness/plist/value.hpp"
 
 namespace mdmc::scenario {
 namespace {
@@ -134,7 +135,8 @@ TEST_F(RunSuiteTest, TheStopFlagStopsEveryWorker) {
   options.stop = &stop;
   RunResult run;
   std::thread runner([&] { run = run_suite(cases_, target_, rules_, options); });
-  std::this_thread::sleep_for(chr::milliseconds{200});
+  // Past the liveness probe before the first case (three exchanges), into the cases.
+  std::this_thread::sleep_for(chr::milliseconds{800});
   const auto stopped_at = chr::steady_clock::now();
   stop = true;
   runner.join();
@@ -143,19 +145,31 @@ TEST_F(RunSuiteTest, TheStopFlagStopsEveryWorker) {
   EXPECT_TRUE(run.interrupted);
   ASSERT_LT(run.cases.size(), cases_.size());
   ASSERT_FALSE(run.cases.empty());
-  EXPECT_EQ(run.cases.back().verdict, Verdict::error) << "a case cut short is an error, not a verdict";
+  EXPECT_TRUE(std::any_of(run.cases.begin(), run.cases.end(), [](const CaseResult& c) {
+    return c.verdict == Verdict::error;
+  })) << "a case cut short is an error, not a verdict";
   // Cases are claimed in order: the ones that ran are the first ones, in order.
   for (std::size_t i = 0; i < run.cases.size(); ++i) EXPECT_EQ(run.cases[i].id, cases_[i].id);
 }
 
-// A server that gets CHN-IDLE-EMPTY wrong on the first `bad_idles` Idles, then right, and keeps
-// the Authenticate bodies it saw (each holds its device's UDID).
+// A server that gets CHN-IDLE-EMPTY wrong on the first `bad_idles` Idles of the cases' devices,
+// then right, and keeps the Authenticate bodies it saw (each holds its device's UDID). The
+// runner's liveness probe (its device named so in its Authenticate) is answered right.
 class FlakyIdleServer {
  public:
   explicit FlakyIdleServer(int bad_idles) : bad_idles_(bad_idles) {}
   net::ServerResponse operator()(const net::ServerRequest& request) {
     std::lock_guard lock(mutex_);
-    if (request.body.find("Authenticate") != std::string::npos) authenticates_.insert(request.body);
+    auto parsed = plist::parse(request.body);
+    auto udid = parsed ? parsed->string_at("UDID").value_or("") : "";
+    if (request.body.find("Authenticate") != std::string::npos) {
+      if (request.body.find("liveness probe") != std::string::npos) {
+        probes_.insert(udid);
+      } else {
+        authenticates_.insert(request.body);
+      }
+    }
+    if (probes_.count(udid)) return net::ServerResponse{};
     if (request.target == "/mdm" && idles_++ < bad_idles_) {
       return net::ServerResponse{200, {}, "<plist version=\"1.0\"><dict/></plist>", false};
     }
@@ -171,6 +185,7 @@ class FlakyIdleServer {
   int bad_idles_;
   int idles_ = 0;
   std::set<std::string> authenticates_;
+  std::set<std::string> probes_;  // the liveness probes' UDIDs
 };
 
 TEST_F(RunSuiteTest, AFailureThatDoesNotRepeatIsFlakyAndStaysAFailure) {
@@ -291,23 +306,24 @@ TEST_F(RunSuiteTest, AParallelStepEndsTheCaseTheWorstWayOneOfItsStepsEnded) {
   };
 
   auto failed = run_one(
-      "    - {raw: ok, as: mac, expect: {status: 200}}\n"
-      "    - {raw: fail, as: mac/alice, expect: {status: 200}}\n");
+      "    - {report: Idle, fault: {replace_with: ok}, as: mac, expect: {status: 200}}\n"
+      "    - {report: Idle, fault: {replace_with: fail}, as: mac/alice, expect: {status: 200}}\n");
   EXPECT_EQ(failed.verdict, Verdict::fail);
   EXPECT_EQ(failed.reason, "SYN-ALL: expected status 200; got 500 with a zero-length body");
   EXPECT_EQ(failed.transcript.size(), 2u) << "the step that passed ran to its end too";
 
   auto errored = run_one(
-      "    - {raw: fail, as: mac, expect: {status: 200}}\n"
-      "    - {raw: drop, as: mac/alice, expect: {status: 200}}\n"
-      "    - {raw: ok, as: mac/bob, expect: {status: 200}}\n");
+      "    - {report: Idle, fault: {replace_with: fail}, as: mac, expect: {status: 200}}\n"
+      "    - {report: Idle, fault: {replace_with: drop}, as: mac/alice, expect: {status: 200}}\n"
+      "    - {report: Idle, fault: {replace_with: ok}, as: mac/bob, expect: {status: 200}}\n");
   EXPECT_EQ(errored.verdict, Verdict::error) << "no answer is worse than a failed expectation";
-  EXPECT_NE(errored.reason.find("as mac/alice: no answer"), std::string::npos) << errored.reason;
+  EXPECT_NE(errored.reason.find("as mac/alice: PUT"), std::string::npos) << errored.reason;
+  EXPECT_NE(errored.reason.find("no answer"), std::string::npos) << errored.reason;
   EXPECT_EQ(errored.transcript.size(), 3u);
 
   auto passed = run_one(
-      "    - {raw: ok, as: mac, expect: {status: 200}}\n"
-      "    - {raw: ok, as: mac/alice, expect: {status: 200}}\n");
+      "    - {report: Idle, fault: {replace_with: ok}, as: mac, expect: {status: 200}}\n"
+      "    - {report: Idle, fault: {replace_with: ok}, as: mac/alice, expect: {status: 200}}\n");
   EXPECT_EQ(passed.verdict, Verdict::pass) << passed.reason;
 }
 

@@ -303,7 +303,8 @@ TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
 }
 
 TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
-  // A correct server that takes 100 ms per answer: the suite then runs for several seconds.
+  // A correct server that takes 100 ms per answer: the suite then runs for several seconds (with
+  // the liveness probe before the first case and after each, the first case ends after ~2 s).
   server::MdmService service(server::Config{});
   net::HttpServer slow(
       [&](const net::ServerRequest& request) {
@@ -322,7 +323,7 @@ TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
   auto process = testing::Process::spawn(
       {MDMC_BINARY, "--specs", specs(), "run", "--target", profile, "--out", out.string()}, {.output_file = log});
   ASSERT_TRUE(process) << process.message();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   auto signalled = std::chrono::steady_clock::now();
   ASSERT_TRUE(process->signal(SIGTERM));
   // Bounded wait: the exchange in flight has a 1 s header deadline in this profile. A process
