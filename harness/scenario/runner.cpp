@@ -64,11 +64,7 @@ class CaseRun {
       result_.verdict = end->verdict;
       result_.reason = end->reason;
     } else {
-      result_.verdict = Verdict::pass;
-      for (const auto& f : result_.findings) {
-        if (!f.passed && f.level != Level::must) result_.verdict = std::max(result_.verdict, Verdict::warn);
-      }
-      if (result_.verdict == Verdict::warn) result_.reason = first_failed_reason();
+      grade_findings(result_);  // should-level breaks warn, may-level ones are info
     }
     result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return std::move(result_);
