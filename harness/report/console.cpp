@@ -105,16 +105,20 @@ std::string console_summary(const RunResult& run, ConsoleSummaryParts parts) {
     for (std::size_t i = 0; i < run.rules.size(); ++i) {
       const RuleResult& r = run.rules[i];
       pad_to(out, rule_ids[i], rule_width);
-      out += fmt::format("  {:<6}  {:<7}  {:>5}  {:>6}\n", scenario::level_name(r.level),
+      out += fmt::format("  {:<6}  {:<7}  {:>5}  {:>6}", scenario::level_name(r.level),
                          scenario::verdict_name(r.verdict), r.cases.size(), r.failed_cases.size());
+      // An info rule is an option (may): say whether the server uses it, not that it failed.
+      if (r.verdict == Verdict::info && r.uses_option) out += fmt::format("  {}", option_use(r.uses_option));
+      out += "\n";
     }
   }
 
   const auto counts = count_verdicts(run);
-  out += fmt::format("\n{} {}: {} pass, {} fail, {} warn, {} skip, {} error in {:.2f} s\n", run.cases.size(),
+  out += fmt::format("\n{} {}: {} pass, {} fail, {} warn, {} info, {} skip, {} error in {:.2f} s\n", run.cases.size(),
                      run.cases.size() == 1 ? "case" : "cases", count_of(counts, Verdict::pass),
-                     count_of(counts, Verdict::fail), count_of(counts, Verdict::warn), count_of(counts, Verdict::skip),
-                     count_of(counts, Verdict::error), static_cast<double>(run.elapsed.count()) / 1000.0);
+                     count_of(counts, Verdict::fail), count_of(counts, Verdict::warn), count_of(counts, Verdict::info),
+                     count_of(counts, Verdict::skip), count_of(counts, Verdict::error),
+                     static_cast<double>(run.elapsed.count()) / 1000.0);
   if (flaky > 0) {
     out += fmt::format("{} flaky: their verdict did not repeat on fresh devices; each keeps the worst seen\n", flaky);
   }

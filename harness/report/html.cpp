@@ -26,7 +26,8 @@ using scenario::RunResult;
 using scenario::TranscriptEntry;
 using scenario::Verdict;
 
-constexpr std::array kVerdictOrder = {Verdict::fail, Verdict::error, Verdict::warn, Verdict::skip, Verdict::pass};
+constexpr std::array kVerdictOrder = {Verdict::fail, Verdict::error, Verdict::warn,
+                                      Verdict::info, Verdict::skip,  Verdict::pass};
 
 std::string esc(std::string_view s) { return html_escape(s); }
 
@@ -76,8 +77,8 @@ std::string bytes_text(std::size_t n) {
   return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1024.0 * 1024.0));
 }
 
-std::array<int, 5> count_by_verdict(const std::vector<const CaseResult*>& cases) {
-  std::array<int, 5> counts{};
+VerdictCounts count_by_verdict(const std::vector<const CaseResult*>& cases) {
+  VerdictCounts counts{};
   for (const CaseResult* c : cases) ++counts[static_cast<std::size_t>(c->verdict)];
   return counts;
 }
@@ -324,7 +325,7 @@ namespace {
 // The page.
 
 constexpr std::string_view kStyle = R"css(
-:root{--pass:#1a7f37;--fail:#cf222e;--error:#8250df;--warn:#bf8700;--skip:#6e7781;--line:#d0d7de;--bg2:#f6f8fa}
+:root{--pass:#1a7f37;--fail:#cf222e;--error:#8250df;--warn:#bf8700;--info:#0969da;--skip:#6e7781;--line:#d0d7de;--bg2:#f6f8fa}
 *{box-sizing:border-box}
 body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1f2328;background:#fff}
 main{max-width:1400px;margin:0 auto;padding:16px 24px 48px}
@@ -337,7 +338,7 @@ th{background:var(--bg2)}
 .result{font-size:28px;font-weight:700;padding:10px 18px;border-radius:8px;color:#fff;text-transform:uppercase}
 .r-pass{background:var(--pass)}.r-fail{background:var(--fail)}.r-warn{background:var(--warn)}.r-interrupted,.r-none{background:var(--skip)}
 .v{display:inline-block;min-width:52px;text-align:center;border-radius:4px;color:#fff;font-weight:600;font-size:12px;padding:0 6px}
-.v-pass{background:var(--pass)}.v-fail{background:var(--fail)}.v-error{background:var(--error)}.v-warn{background:var(--warn)}.v-skip{background:var(--skip)}
+.v-pass{background:var(--pass)}.v-fail{background:var(--fail)}.v-error{background:var(--error)}.v-warn{background:var(--warn)}.v-info{background:var(--info)}.v-skip{background:var(--skip)}
 .counts td.n{text-align:right;font-variant-numeric:tabular-nums}
 .notes{color:#9a6700}
 blockquote{margin:2px 0;padding:0 8px;border-left:3px solid var(--line);color:#57606a}
@@ -352,6 +353,8 @@ details.case>summary .title{color:#57606a}
 .flaky{color:var(--warn);font-weight:600}
 .finding-fail td:first-child{color:var(--fail);font-weight:600}
 .finding-pass td:first-child{color:var(--pass)}
+.finding-info td:first-child{color:var(--info);font-weight:600}
+.info-note{color:var(--info)}
 pre{background:var(--bg2);padding:8px;overflow:auto;max-height:480px;margin:4px 0;white-space:pre-wrap;word-break:break-all}
 pre.repro{background:#fff8c5}
 .diagram{overflow-x:auto;border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:4px}
@@ -456,6 +459,16 @@ std::string result_class(const std::string& overall) {
   return "r-none";
 }
 
+// An info case: only may-level options unused, informational (RFC 2119), never a defect.
+constexpr const char* kInfoCaseLabel =
+    "INFO \u2014 the server does not use this option (a may-level rule: informational, not a defect)";
+
+// A finding's result column: a broken may-level expectation is an option unused, not a failure.
+std::string_view finding_result(const Finding& f) {
+  if (f.passed) return "pass";
+  return f.level == scenario::Level::may ? "info" : "fail";
+}
+
 std::string verdict_badge(Verdict v) {
   return fmt::format("<span class=\"v v-{0}\">{1}</span>", verdict_word(v), upper(verdict_word(v)));
 }
@@ -551,6 +564,10 @@ void render_rules(std::string& out, const RunResult& run) {
   for (const RuleResult& r : run.rules) {
     out += fmt::format("<tr id=\"rule-{0}\" data-verdict=\"{1}\"><td><code>{0}</code></td><td>{2}</td><td>{3}</td><td>",
                        esc(r.id), verdict_word(r.verdict), scenario::level_name(r.level), verdict_badge(r.verdict));
+    // An info rule is an option (may): whether the server uses it, not a defect.
+    if (r.verdict == Verdict::info && r.uses_option) {
+      out += fmt::format("<p class=\"info-note\">{}</p>", esc(option_use(r.uses_option)));
+    }
     if (!r.summary.empty()) out += esc(r.summary);
     if (!r.apple.empty()) {
       out += "<blockquote>" + esc(r.apple) + "</blockquote>";
@@ -663,6 +680,7 @@ void render_case(std::string& out, const CaseResult& c, std::size_t index) {
       esc(fmt::format("{}", fmt::join(c.rules, ", "))), c.elapsed.count(),
       c.flaky ? " <span class=\"flaky\">FLAKY</span>" : "");
   out += "<div class=\"case-body\">";
+  if (c.verdict == Verdict::info) out += std::string("<p class=\"info-note\"><b>") + kInfoCaseLabel + "</b></p>";
   if (!c.reason.empty()) out += "<p><b>why:</b> " + esc(c.reason) + "</p>";
   if (!c.attempts.empty()) {
     out += fmt::format(
@@ -678,7 +696,7 @@ void render_case(std::string& out, const CaseResult& c, std::size_t index) {
       out += fmt::format(
           "<tr class=\"finding-{0}\"><td>{0}</td><td><a href=\"#rule-{1}\"><code>{1}</code></a></td>"
           "<td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>\n",
-          f.passed ? "pass" : "fail", esc(f.rule), scenario::level_name(f.level),
+          finding_result(f), esc(f.rule), scenario::level_name(f.level),
           f.step < 0 ? std::string("enroll") : std::to_string(f.step), esc(f.expected), esc(f.actual));
     }
     out += "</table>\n";
@@ -727,8 +745,14 @@ std::string overall_result(const RunResult& run) {
   if (run.cases.empty()) return "no cases";
   Verdict worst = Verdict::pass;
   for (const auto& c : run.cases) worst = std::max(worst, c.verdict);
-  if (worst == Verdict::fail || worst == Verdict::error) return "fail";
-  if (worst == Verdict::warn) return "pass with warnings";
+  switch (worst) {
+    case Verdict::fail:
+    case Verdict::error: return "fail";
+    case Verdict::warn: return "pass with warnings";
+    case Verdict::pass:
+    case Verdict::info:  // an option the server does not use is no defect
+    case Verdict::skip: return "pass";
+  }
   return "pass";
 }
 

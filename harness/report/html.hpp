@@ -21,7 +21,8 @@ std::span<const std::string_view> rule_area_order();
 
 // What a run comes to, in one word or three: "interrupted" when it stopped early, "no cases"
 // when it ran none, "fail" when a case failed or errored, "pass with warnings" when a case
-// warned, else "pass". (The exit code's --strict and --baseline refinements are not recorded.)
+// warned, else "pass" (info, an option the server does not use, is no defect). (The exit code's --strict and --baseline
+// refinements are not recorded.)
 std::string overall_result(const scenario::RunResult& run);
 
 // report.html: the certification record, counts by verdict and by rule area, the rules with
@@ -46,7 +47,8 @@ std::string sequence_diagram_svg(const scenario::CaseResult& c, const std::strin
 std::string describe_answer(const scenario::TranscriptEntry& entry);
 
 // summary.md: the result, the counts, then each case that did not pass (fail, error, warn),
-// with its rule, the reason and its reproducer; at most kMarkdownMaxListed of them.
+// with its rule, the reason and its reproducer, then the info cases (options the server does
+// not use); at most kMarkdownMaxListed of each.
 std::string to_markdown(const scenario::RunResult& run);
 inline constexpr std::size_t kMarkdownMaxListed = 50;
 

@@ -15,6 +15,7 @@
 #include "harness/plist/value.hpp"
 #include "harness/report/detail/text.hpp"
 #include "harness/report/report.hpp"
+#include "harness/testing/sample_run.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -122,7 +123,8 @@ RunResult sample_run() {
                           "When enrollment occurs in this manner, the MDM server receives separate requests for "
                           "the device and each logged-in user.",
                           "Apple, Managing MDM Devices and Users in macOS",
-                          "apple"},
+                          "apple",
+                          std::nullopt},
                RuleResult{"ROB-MALFORMED",
                           Level::should,
                           Verdict::skip,
@@ -131,7 +133,8 @@ RunResult sample_run() {
                           "4xx for a malformed plist",
                           "",
                           "RFC 9110 15.5",
-                          "http"}};
+                          "http",
+                          std::nullopt}};
   return run;
 }
 
@@ -280,11 +283,34 @@ TEST(Html, EachCaseHasFindingsReproducerDiagramAndTranscript) {
 
 TEST(Html, HasFiltersByVerdictAndByText) {
   const std::string html = to_html(sample_run());
-  for (const char* v : {"pass", "fail", "warn", "skip", "error"}) {
+  for (const char* v : {"pass", "fail", "warn", "info", "skip", "error"}) {
     EXPECT_THAT(html, HasSubstr(std::string("class=\"verdict-filter\" value=\"") + v + "\" checked")) << v;
   }
   EXPECT_THAT(html, HasSubstr("id=\"text-filter\""));
   EXPECT_THAT(html, HasSubstr("data-search=\"chn/concurrent device and user series at once chn-concurrent"));
+}
+
+TEST(Html, ShowsAnInfoCaseAndItsRuleAsAnOptionTheServerDoesNotUse) {
+  const std::string html = to_html(mdmc::testing::sample_run());
+  EXPECT_THAT(html, HasSubstr(".v-info{background:var(--info)}"));
+  EXPECT_THAT(html, HasSubstr("id=\"count-info\" data-verdict=\"info\">1<"));
+  EXPECT_THAT(html,
+              HasSubstr("class=\"verdict-filter\" value=\"info\" checked> <span class=\"v v-info\">INFO</span> 1"));
+  EXPECT_THAT(html, HasSubstr("id=\"c3\" data-verdict=\"info\""));
+  EXPECT_THAT(html, HasSubstr("<div class=\"case-body\"><p class=\"info-note\"><b>INFO \u2014 the server does not use "
+                              "this option (a may-level rule: informational, not a defect)</b></p>"));
+  EXPECT_EQ(occurrences(html, "<p class=\"info-note\"><b>INFO"), 1u) << "only the info case says so";
+  EXPECT_THAT(html, HasSubstr("<tr class=\"finding-info\"><td>info</td><td><a href=\"#rule-UCF-DEVICECONFIGURED\">"));
+  EXPECT_THAT(html,
+              HasSubstr("<tr id=\"rule-UCF-DEVICECONFIGURED\" data-verdict=\"info\"><td><code>UCF-DEVICECONFIGURED"
+                        "</code></td><td>may</td><td><span class=\"v v-info\">INFO</span></td><td><p "
+                        "class=\"info-note\">the server does not use this option</p>"));
+  // A broken must finding is still a failure.
+  EXPECT_THAT(html, HasSubstr("<tr class=\"finding-fail\"><td>fail</td><td><a href=\"#rule-SYN-ALL\">"));
+
+  RunResult used = mdmc::testing::sample_run();
+  used.rules[2].uses_option = true;
+  EXPECT_THAT(to_html(used), HasSubstr("<p class=\"info-note\">the server uses this option</p>"));
 }
 
 TEST(Html, ShowsSecretsAsTheRedactedRecordHoldsThem) {
@@ -329,6 +355,8 @@ TEST(OverallResult, IsTheWorstVerdictInWords) {
   EXPECT_EQ(overall_result(run), "fail");
   run.cases[1].verdict = Verdict::warn;
   EXPECT_EQ(overall_result(run), "pass with warnings");
+  run.cases[1].verdict = Verdict::info;
+  EXPECT_EQ(overall_result(run), "pass") << "an option the server does not use is no defect";
   run.cases[1].verdict = Verdict::pass;
   EXPECT_EQ(overall_result(run), "pass");
   run.cases[1].verdict = Verdict::error;
@@ -341,12 +369,26 @@ TEST(OverallResult, IsTheWorstVerdictInWords) {
 TEST(Markdown, GivesTheCountsThenEachFailureWithItsRuleAndReproducer) {
   const std::string md = to_markdown(sample_run());
   EXPECT_THAT(md, HasSubstr("## mdmconform: FAIL against `reference`"));
-  EXPECT_THAT(md, HasSubstr("3 cases: 1 pass, 1 fail, 0 warn, 1 skip, 0 error"));
-  EXPECT_THAT(md, HasSubstr("| 1 | 1 | 0 | 1 | 0 |"));
+  EXPECT_THAT(md, HasSubstr("3 cases: 1 pass, 1 fail, 0 warn, 0 info, 1 skip, 0 error"));
+  EXPECT_THAT(md, HasSubstr("| pass | fail | warn | info | skip | error |"));
+  EXPECT_THAT(md, HasSubstr("| 1 | 1 | 0 | 0 | 1 | 0 |"));
   EXPECT_THAT(md, HasSubstr("- **FAIL** `chn/concurrent` \u2014 CHN-CONCURRENT (must): "));
   EXPECT_THAT(md, HasSubstr("  replay: `mdmconform run --seed 7 --fault series-end-204 chn/concurrent`"));
   // A skip is not a failure.
   EXPECT_THAT(md, Not(HasSubstr("net/manage")));
+}
+
+TEST(Markdown, ListsAnInfoCaseApartAsAnOptionTheServerDoesNotUse) {
+  const std::string md = to_markdown(mdmc::testing::sample_run());
+  EXPECT_THAT(md, HasSubstr("3 cases: 1 pass, 1 fail, 0 warn, 1 info, 0 skip, 0 error"));
+  EXPECT_THAT(md, HasSubstr("| 1 | 1 | 0 | 1 | 0 | 0 |"));
+  EXPECT_THAT(md, HasSubstr("### Not passing (1)\n\n- **FAIL** `syn/all`"));
+  EXPECT_THAT(md, HasSubstr("### Info: options the server does not use (1)\n\n"
+                            "May-level rules (RFC 2119): informational, not a defect.\n\n"
+                            "- **INFO** `ucf/device_configured` \u2014 UCF-DEVICECONFIGURED (may): the server does not "
+                            "use this option (may): UCF-DEVICECONFIGURED: expected a DeviceConfigured command on "
+                            "mac/alice; got an empty body\n"));
+  EXPECT_EQ(occurrences(md, "ucf/device_configured"), 1u) << "not among the cases that do not pass";
 }
 
 TEST(Markdown, StaysShortForAManyFailures) {

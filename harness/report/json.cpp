@@ -33,7 +33,8 @@ using Reader = base::JsonReader;
 // ordered_json keeps keys in the order they are written, so report.json diffs stay readable.
 using Json = nlohmann::ordered_json;
 
-constexpr std::array kVerdicts = {Verdict::pass, Verdict::skip, Verdict::warn, Verdict::fail, Verdict::error};
+constexpr std::array kVerdicts = {Verdict::pass, Verdict::info, Verdict::skip,
+                                  Verdict::warn, Verdict::fail, Verdict::error};
 constexpr std::array kLevels = {Level::must, Level::should, Level::may};
 
 // ---------------------------------------------------------------------------------------------
@@ -98,6 +99,8 @@ Json rule_json(const RuleResult& r) {
   j["verdict"] = std::string(scenario::verdict_name(r.verdict));
   j["cases"] = strings_json(r.cases);
   j["failed_cases"] = strings_json(r.failed_cases);
+  // Only for a rule with may-level findings: whether the server uses the option.
+  if (r.uses_option) j["uses_option"] = *r.uses_option;
   j["summary"] = text_json(r.summary);
   j["apple"] = text_json(r.apple);
   j["source"] = text_json(r.source);
@@ -193,6 +196,8 @@ RuleResult read_rule(Reader& r, const Json& j, const std::string& path) {
   rule.verdict = read_verdict(r, j, "verdict", path);
   rule.cases = r.strings(j, "cases", path);
   rule.failed_cases = r.strings(j, "failed_cases", path);
+  // Records written before may rules were graded info lack it.
+  if (j.contains("uses_option")) rule.uses_option = r.boolean(j, "uses_option", path);
   // Records written before rules carried their text lack these.
   for (auto [key, field] : {std::pair{"summary", &rule.summary}, std::pair{"apple", &rule.apple},
                             std::pair{"source", &rule.source}, std::pair{"grounding", &rule.grounding}}) {
@@ -236,7 +241,7 @@ std::string to_json_text(const RunResult& run) {
   j["redacted"] = run.redacted;
   const auto counts = count_verdicts(run);
   Json counts_json = Json::object();
-  for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::warn, Verdict::skip, Verdict::error}) {
+  for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::warn, Verdict::info, Verdict::skip, Verdict::error}) {
     counts_json[std::string(scenario::verdict_name(v))] = count_of(counts, v);
   }
   j["counts"] = std::move(counts_json);

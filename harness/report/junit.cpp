@@ -82,6 +82,18 @@ std::string to_junit_xml(const RunResult& run) {
         out += fmt::format(">\n    <system-out>{}</system-out>\n  </testcase>\n", xml_text(warnings));
         break;
       }
+      case Verdict::info: {
+        // Not a failure (RFC 2119 "may"): a passed testcase that says which option the server
+        // does not use.
+        std::string info;
+        for (const Finding* f : failed_findings(c)) {
+          info += "info: the server does not use this option (may): " + describe_finding(*f) + "\n";
+        }
+        if (info.empty()) info = "info: " + c.reason + "\n";
+        info += confirmation;
+        out += fmt::format(">\n    <system-out>{}</system-out>\n  </testcase>\n", xml_text(info));
+        break;
+      }
     }
   }
   out += "</testsuite>\n";

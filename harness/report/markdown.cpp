@@ -2,6 +2,7 @@
 // that did not pass, with its rule and the command that replays it.
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <set>
 #include <string_view>
 
@@ -52,39 +53,23 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-}  // namespace
-
-std::string to_markdown(const scenario::RunResult& run) {
-  std::array<int, 5> counts{};
-  for (const auto& c : run.cases) ++counts[static_cast<std::size_t>(c.verdict)];
-  auto n = [&](Verdict v) { return counts[static_cast<std::size_t>(v)]; };
-
-  std::string out = fmt::format("## mdmconform: {} against {}\n\n", markdown_text(upper(overall_result(run))),
-                                markdown_code(run.target_name));
-  out += fmt::format("{} {}: {} pass, {} fail, {} warn, {} skip, {} error in {:.2f} s", run.cases.size(),
-                     run.cases.size() == 1 ? "case" : "cases", n(Verdict::pass), n(Verdict::fail), n(Verdict::warn),
-                     n(Verdict::skip), n(Verdict::error), static_cast<double>(run.elapsed.count()) / 1000.0);
-  if (!run.builtin_fault.empty() && run.builtin_fault != "none") {
-    out += " \u00b7 built-in server in fault mode " + markdown_code(run.builtin_fault);
-  }
-  out += fmt::format(" \u00b7 harness {} \u00b7 suite {} \u00b7 seed {}\n\n", markdown_text(run.harness_version),
-                     markdown_code(run.suite_digest.substr(0, 12)), run.seed);
-  out += "| pass | fail | warn | skip | error |\n|---:|---:|---:|---:|---:|\n";
-  out += fmt::format("| {} | {} | {} | {} | {} |\n", n(Verdict::pass), n(Verdict::fail), n(Verdict::warn),
-                     n(Verdict::skip), n(Verdict::error));
-  if (run.interrupted) out += "\n**Interrupted**: the run stopped early; these results are partial.\n";
-  if (!run.redacted) out += "\n**Secrets are not redacted** in this record (`--no-redact`).\n";
-  for (const auto& note : run.notes) out += "\nNote: " + markdown_text(note) + "\n";
-
-  // Failures and errors first, then warnings, each in the run's order.
-  std::vector<const CaseResult*> listed;
-  for (Verdict v : {Verdict::fail, Verdict::error, Verdict::warn}) {
+std::vector<const CaseResult*> cases_with(const scenario::RunResult& run, std::initializer_list<Verdict> verdicts) {
+  std::vector<const CaseResult*> out;
+  for (Verdict v : verdicts) {
     for (const auto& c : run.cases) {
-      if (c.verdict == v) listed.push_back(&c);
+      if (c.verdict == v) out.push_back(&c);
     }
   }
-  if (listed.empty()) return out;
-  out += fmt::format("\n### Not passing ({})\n\n", listed.size());
+  return out;
+}
+
+// A heading, a note under it when given, and a line per case: verdict, id, broken rules, reason
+// and reproducer.
+void append_listed(std::string& out, std::string_view heading, std::string_view note,
+                   const std::vector<const CaseResult*>& listed) {
+  if (listed.empty()) return;
+  out += fmt::format("\n### {} ({})\n\n", heading, listed.size());
+  if (!note.empty()) out += fmt::format("{}\n\n", note);
   const std::size_t shown = std::min(listed.size(), kMarkdownMaxListed);
   for (std::size_t i = 0; i < shown; ++i) {
     const CaseResult& c = *listed[i];
@@ -97,6 +82,37 @@ std::string to_markdown(const scenario::RunResult& run) {
   if (shown < listed.size()) {
     out += fmt::format("- and {} more: see report.html\n", listed.size() - shown);
   }
+}
+
+}  // namespace
+
+std::string to_markdown(const scenario::RunResult& run) {
+  const auto counts = count_verdicts(run);
+  auto n = [&](Verdict v) { return count_of(counts, v); };
+
+  std::string out = fmt::format("## mdmconform: {} against {}\n\n", markdown_text(upper(overall_result(run))),
+                                markdown_code(run.target_name));
+  out += fmt::format("{} {}: {} pass, {} fail, {} warn, {} info, {} skip, {} error in {:.2f} s", run.cases.size(),
+                     run.cases.size() == 1 ? "case" : "cases", n(Verdict::pass), n(Verdict::fail), n(Verdict::warn),
+                     n(Verdict::info), n(Verdict::skip), n(Verdict::error),
+                     static_cast<double>(run.elapsed.count()) / 1000.0);
+  if (!run.builtin_fault.empty() && run.builtin_fault != "none") {
+    out += " \u00b7 built-in server in fault mode " + markdown_code(run.builtin_fault);
+  }
+  out += fmt::format(" \u00b7 harness {} \u00b7 suite {} \u00b7 seed {}\n\n", markdown_text(run.harness_version),
+                     markdown_code(run.suite_digest.substr(0, 12)), run.seed);
+  out += "| pass | fail | warn | info | skip | error |\n|---:|---:|---:|---:|---:|---:|\n";
+  out += fmt::format("| {} | {} | {} | {} | {} | {} |\n", n(Verdict::pass), n(Verdict::fail), n(Verdict::warn),
+                     n(Verdict::info), n(Verdict::skip), n(Verdict::error));
+  if (run.interrupted) out += "\n**Interrupted**: the run stopped early; these results are partial.\n";
+  if (!run.redacted) out += "\n**Secrets are not redacted** in this record (`--no-redact`).\n";
+  for (const auto& note : run.notes) out += "\nNote: " + markdown_text(note) + "\n";
+
+  // Failures and errors first, then warnings, each in the run's order; then, apart, the info
+  // cases: options (may) the server does not use, which are no defect.
+  append_listed(out, "Not passing", "", cases_with(run, {Verdict::fail, Verdict::error, Verdict::warn}));
+  append_listed(out, "Info: options the server does not use",
+                "May-level rules (RFC 2119): informational, not a defect.", cases_with(run, {Verdict::info}));
   return out;
 }
 

@@ -15,7 +15,19 @@ namespace {
 
 using scenario::Verdict;
 
-bool counts_against(const scenario::CaseResult& c) { return c.verdict == Verdict::fail || c.verdict == Verdict::error; }
+// The progress line's "failed": fail and error. A warn and an info (an option, may, the server
+// does not use) are shown as their lines but do not count.
+bool counts_against(const scenario::CaseResult& c) {
+  switch (c.verdict) {
+    case Verdict::fail:
+    case Verdict::error: return true;
+    case Verdict::pass:
+    case Verdict::info:
+    case Verdict::skip:
+    case Verdict::warn: return false;
+  }
+  return false;
+}
 
 // s cut to at most n code points (the terminal line must never wrap: \r would redraw only
 // its last row).

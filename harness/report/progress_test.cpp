@@ -83,6 +83,34 @@ TEST(ConsoleProgress, OffATerminalPrintsOnePlainLinePerCase) {
             "      replay: mdmconform run --seed 7 syn/empty_end\n");
 }
 
+CaseResult info_only(std::string id) {
+  CaseResult c = passing(std::move(id));
+  c.verdict = Verdict::info;
+  c.reason =
+      "the server does not use this option (may): UCF-DEVICECONFIGURED: expected a DeviceConfigured command; got "
+      "an empty body";
+  c.findings = {scenario::Finding{"UCF-DEVICECONFIGURED", scenario::Level::may, false, "a DeviceConfigured command",
+                                  "an empty body", 1}};
+  return c;
+}
+
+TEST(ConsoleProgress, PrintsAnInfoCaseAsInfoAndDoesNotCountItAsFailed) {
+  Captured out;
+  ConsoleProgress progress(out.file(), true, Verbosity::normal, true, 200);
+  progress.suite_started(2);
+  progress.case_started("ucf/device_configured");
+  progress.case_ended(info_only("ucf/device_configured"));
+  progress.case_started("syn/empty_end");
+  progress.case_ended(failing("syn/empty_end"));
+  progress.finish();
+  const std::string text = out.text();
+  EXPECT_THAT(text, HasSubstr("\r\x1b[KINFO  ucf/device_configured  the server does not use this option (may): "
+                              "UCF-DEVICECONFIGURED: expected a DeviceConfigured command; got an empty body\n"));
+  EXPECT_THAT(text, HasSubstr("[1/2] 0 failed"));
+  EXPECT_THAT(text, HasSubstr("[2/2] 1 failed"));
+  EXPECT_THAT(text, Not(HasSubstr("[1/2] 1 failed")));
+}
+
 TEST(ConsoleProgress, QuietPrintsNothingWhileTheRunGoesOn) {
   Captured out;
   ConsoleProgress progress(out.file(), true, Verbosity::quiet, true);

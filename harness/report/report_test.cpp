@@ -81,7 +81,7 @@ TEST(ReportJson, RoundTripsARunWithAFailingCaseAndATranscript) {
   EXPECT_EQ(to_json_text(*back), text);
   EXPECT_EQ(back->seed, run.seed);
   EXPECT_EQ(back->builtin_fault, "syn_drop_last");
-  ASSERT_EQ(back->cases.size(), 2u);
+  ASSERT_EQ(back->cases.size(), 3u);
   const CaseResult& c = back->cases[1];
   EXPECT_EQ(c.verdict, Verdict::fail);
   EXPECT_EQ(c.reason, run.cases[1].reason);
@@ -103,8 +103,16 @@ TEST(ReportJson, RoundTripsARunWithAFailingCaseAndATranscript) {
   EXPECT_EQ(c.transcript[0].exchange.redirects, run.cases[1].transcript[0].exchange.redirects);
   EXPECT_EQ(back->notes, run.notes);
   EXPECT_FALSE(c.transcript[1].exchange.response);
-  ASSERT_EQ(back->rules.size(), 2u);
+  ASSERT_EQ(back->rules.size(), 3u);
   EXPECT_EQ(back->rules[1].failed_cases, std::vector<std::string>{"syn/all"});
+  // The info grade and whether the server uses the option read back; rules without a may-level
+  // finding have no option to report.
+  EXPECT_EQ(back->cases[2].verdict, Verdict::info);
+  EXPECT_EQ(back->cases[2].findings.at(0).level, Level::may);
+  EXPECT_EQ(back->rules[2].verdict, Verdict::info);
+  EXPECT_EQ(back->rules[2].uses_option, false);
+  EXPECT_FALSE(back->rules[0].uses_option.has_value());
+  EXPECT_FALSE(back->rules[1].uses_option.has_value());
   // Microseconds survive, so exchanges made at once keep their order; so do step numbers.
   EXPECT_EQ(c.transcript[1].exchange.started, sample_time() + chr::microseconds{5});
   EXPECT_EQ(c.transcript[0].step, 4);
@@ -120,13 +128,14 @@ TEST(ReportJson, ReadsARecordWrittenBeforeStepsAndRuleTexts) {
     for (auto& e : c["transcript"]) e.erase("step");
   }
   for (auto& r : j["rules"]) {
-    for (const char* key : {"summary", "apple", "source", "grounding"}) r.erase(key);
+    for (const char* key : {"summary", "apple", "source", "grounding", "uses_option"}) r.erase(key);
   }
   j["cases"][1]["transcript"][0]["started"] = "2026-11-29T08:51:55.123Z";  // milliseconds, as then
   const auto back = from_json_text(j.dump());
   ASSERT_TRUE(back) << back.message();
   EXPECT_FALSE(back->cases[1].transcript[0].step);
   EXPECT_EQ(back->rules[0].apple, "");
+  EXPECT_FALSE(back->rules[2].uses_option.has_value()) << "a record from before uses_option";
   EXPECT_EQ(back->cases[1].transcript[0].exchange.started, sample_time() - chr::microseconds{456});
 }
 
@@ -143,7 +152,13 @@ TEST(ReportJson, WritesTheDocumentedLayout) {
   const std::string text = to_json_text(sample_run());
   EXPECT_EQ(text.rfind("{\n  \"schema_version\": 1,\n  \"harness\": {", 0), 0u) << text;
   EXPECT_THAT(text, HasSubstr("\"seed\": \"18446744073709551615\""));
-  EXPECT_THAT(text, HasSubstr("\"counts\": {\n    \"pass\": 1,\n    \"fail\": 1,\n    \"warn\": 0,"));
+  EXPECT_THAT(text, HasSubstr("\"counts\": {\n    \"pass\": 1,\n    \"fail\": 1,\n    \"warn\": 0,\n    \"info\": 1,\n"
+                              "    \"skip\": 0,\n    \"error\": 0\n  }"));
+  EXPECT_THAT(text,
+              HasSubstr("\"verdict\": \"info\",\n      \"reason\": \"the server does not use this option (may): "));
+  EXPECT_THAT(text, HasSubstr("\"failed_cases\": [\n        \"ucf/device_configured\"\n      ],\n"
+                              "      \"uses_option\": false,\n"));
+  EXPECT_EQ(text.find("\"uses_option\": true"), std::string::npos) << "left out where there is no option";
   EXPECT_THAT(text, HasSubstr("\"started\": \"2026-11-29T08:51:55.123456Z\""));
   EXPECT_THAT(text, HasSubstr("\"error\": \"tls_client_certificate_rejected\""));
   EXPECT_THAT(text, HasSubstr("\"response\": null"));
@@ -212,7 +227,7 @@ TEST(JunitXml, CountsVerdictsAndEscapesTheReason) {
   run.cases.push_back(errored);
 
   const std::string xml = to_junit_xml(run);
-  EXPECT_THAT(xml, HasSubstr("<testsuite name=\"mdmconform\" tests=\"4\" failures=\"1\" "
+  EXPECT_THAT(xml, HasSubstr("<testsuite name=\"mdmconform\" tests=\"5\" failures=\"1\" "
                              "errors=\"1\" skipped=\"1\" time=\"0.410\">"));
   EXPECT_THAT(xml, HasSubstr("<testcase classname=\"SYN\" name=\"syn/all\" time=\"0.057\">"));
   EXPECT_THAT(xml, HasSubstr("<failure message=\"a &lt;&amp;&quot;&gt; b c\" type=\"fail\">"
@@ -236,13 +251,39 @@ TEST(JunitXml, TurnsAWarnIntoAPassWithItsWarningsInSystemOut) {
   EXPECT_THAT(xml, Not(HasSubstr("<failure")));
 }
 
+TEST(JunitXml, TurnsAnInfoIntoAPassThatSaysWhichOptionTheServerDoesNotUse) {
+  const std::string xml = to_junit_xml(sample_run());
+  EXPECT_THAT(xml, HasSubstr("failures=\"1\" errors=\"0\" skipped=\"0\""));  // syn/all's alone
+  EXPECT_THAT(xml, HasSubstr("<testcase classname=\"UCF\" name=\"ucf/device_configured\" time=\"0.009\">\n"
+                             "    <system-out>info: the server does not use this option (may): UCF-DEVICECONFIGURED: "
+                             "expected a DeviceConfigured command on mac/alice, got an empty body\n</system-out>\n"
+                             "  </testcase>"));
+  EXPECT_EQ(xml.find("<failure message=\"the server does not use"), std::string::npos);
+}
+
 TEST(ConsoleSummary, ListsEachCaseAndEndsWithTheTotals) {
   const std::string text = console_summary(sample_run());
-  EXPECT_THAT(text, HasSubstr("PASS  chn/idle_empty  (12 ms)\n"));
-  EXPECT_THAT(text, HasSubstr("FAIL  syn/all         SYN-ALL: expected 3 commands, got 2\n"));
-  EXPECT_THAT(text, HasSubstr("SYN-ALL         must    fail         1       1\n"));
-  EXPECT_THAT(text, HasSubstr("\n2 cases: 1 pass, 1 fail, 0 warn, 0 skip, 0 error in 0.41 s\n"));
+  EXPECT_THAT(text, HasSubstr("PASS  chn/idle_empty         (12 ms)\n"));
+  EXPECT_THAT(text, HasSubstr("FAIL  syn/all                SYN-ALL: expected 3 commands, got 2\n"));
+  EXPECT_THAT(text, HasSubstr("SYN-ALL               must    fail         1       1\n"));
+  EXPECT_THAT(text, HasSubstr("\n3 cases: 1 pass, 1 fail, 0 warn, 1 info, 0 skip, 0 error in 0.41 s\n"));
   EXPECT_EQ(text.substr(text.size() - 1), "\n");
+}
+
+TEST(ConsoleSummary, ShowsAnUnusedMayOptionAsInfoAndSaysSo) {
+  RunResult run = sample_run();
+  std::string text = console_summary(run);
+  EXPECT_THAT(text, HasSubstr("INFO  ucf/device_configured  the server does not use this option (may): "
+                              "UCF-DEVICECONFIGURED: expected a DeviceConfigured command on mac/alice; got an empty "
+                              "body\n"));
+  EXPECT_THAT(text,
+              HasSubstr("UCF-DEVICECONFIGURED  may     info         1       1  the server does not use this option\n"));
+  run.rules[2].uses_option = true;
+  run.rules[2].failed_cases.clear();
+  text = console_summary(run);
+  EXPECT_THAT(text, HasSubstr("UCF-DEVICECONFIGURED  may     info         1       0  the server uses this option\n"));
+  // No replay line: an info case is not a failure to reproduce.
+  EXPECT_EQ(text.find("replay:"), std::string::npos);
 }
 
 TEST(ConsoleSummary, ShowsControlCharactersFromTheTargetEscaped) {
@@ -622,8 +663,8 @@ TEST(ReportJson, NamesAMalformedDeclaration) {
 
 TEST(ConsoleSummary, MarksAFlakyVerdictAndPrintsTheReproducerUnderTheCase) {
   const std::string text = console_summary(certified_run());
-  EXPECT_THAT(text, HasSubstr("PASS        chn/idle_empty  (12 ms)\n"));
-  EXPECT_THAT(text, HasSubstr("FAIL FLAKY  syn/all         SYN-ALL: expected 3 commands, got 2\n"
+  EXPECT_THAT(text, HasSubstr("PASS        chn/idle_empty         (12 ms)\n"));
+  EXPECT_THAT(text, HasSubstr("FAIL FLAKY  syn/all                SYN-ALL: expected 3 commands, got 2\n"
                               "            attempts: fail, pass, fail\n"
                               "            replay: mdmconform run --seed 7 --fault not-now-dropped syn/all\n"));
   EXPECT_THAT(text, HasSubstr("1 flaky: "));
@@ -643,6 +684,9 @@ RunResult verdicts(std::vector<std::pair<std::string, Verdict>> cases) {
     c.id = id;
     c.verdict = v;
     if (v == Verdict::warn) c.findings = {Finding{"ENR-UNKNOWN-DEVICE", Level::should, false, "4xx", "200", 0}};
+    if (v == Verdict::info) {
+      c.findings = {Finding{"UCF-DEVICECONFIGURED", Level::may, false, "DeviceConfigured", "an empty body", 0}};
+    }
     run.cases.push_back(std::move(c));
   }
   return run;
@@ -674,6 +718,10 @@ TEST(BaselineExitCode, CountsOnlyNewFailures) {
   // Under --strict a should-level warn is a failure: new when the baseline passed.
   EXPECT_EQ(exit_code_against(verdicts({{"fine", Verdict::warn}}), baseline, false), 0);
   EXPECT_EQ(exit_code_against(verdicts({{"fine", Verdict::warn}}), baseline, true), 1);
+  // An info (a may-level option the server does not use) is never a failure, new or not.
+  EXPECT_EQ(exit_code_against(verdicts({{"fine", Verdict::info}}), baseline, false), 0);
+  EXPECT_EQ(exit_code_against(verdicts({{"fine", Verdict::info}}), baseline, true), 0);
+  EXPECT_EQ(exit_code_against(verdicts({{"unheard", Verdict::info}}), baseline, true), 0);
   auto interrupted = verdicts({{"known", Verdict::fail}});
   interrupted.interrupted = true;
   EXPECT_EQ(exit_code_against(interrupted, baseline, false), 1);
@@ -685,7 +733,7 @@ TEST_F(ReadRunFile, ReadsAReportAndNamesTheFileWhenItCannot) {
   ASSERT_TRUE(base::write_file_atomically(dir_ / "report.json", to_json_text(sample_run())));
   const auto run = read_run_file(dir_ / "report.json");
   ASSERT_TRUE(run) << run.message();
-  EXPECT_EQ(run->cases.size(), 2u);
+  EXPECT_EQ(run->cases.size(), 3u);
 
   EXPECT_THAT(error_of(read_run_file(dir_ / "missing.json")), HasSubstr("missing.json: cannot read"));
   ASSERT_TRUE(base::write_file_atomically(dir_ / "broken.json", "{\"schema_version\": 1"));

@@ -20,12 +20,37 @@ std::string_view level_name(Level level) {
 std::string_view verdict_name(Verdict verdict) {
   switch (verdict) {
     case Verdict::pass: return "pass";
+    case Verdict::info: return "info";
     case Verdict::skip: return "skip";
     case Verdict::warn: return "warn";
     case Verdict::fail: return "fail";
     case Verdict::error: return "error";
   }
   return "?";
+}
+
+Verdict verdict_for_broken(Level level) {
+  switch (level) {
+    case Level::must: return Verdict::fail;
+    case Level::should: return Verdict::warn;
+    case Level::may: return Verdict::info;
+  }
+  return Verdict::fail;
+}
+
+void grade_findings(CaseResult& c) {
+  c.verdict = Verdict::pass;
+  c.reason.clear();
+  const Finding* worst = nullptr;
+  for (const auto& f : c.findings) {
+    if (f.passed) continue;
+    // The first finding of the worst grade names the reason: the break that decided it.
+    if (!worst || verdict_for_broken(f.level) > verdict_for_broken(worst->level)) worst = &f;
+  }
+  if (!worst) return;
+  c.verdict = verdict_for_broken(worst->level);
+  c.reason = fmt::format("{}: expected {}; got {}", worst->rule, worst->expected, worst->actual);
+  if (c.verdict == Verdict::info) c.reason = "the server does not use this option (may): " + c.reason;
 }
 
 std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
@@ -42,10 +67,11 @@ std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
       for (const auto& f : c.findings) {
         if (f.rule != id) continue;
         checked = true;
+        if (f.level == Level::may) rule.uses_option = rule.uses_option.value_or(true) && f.passed;
         if (f.passed) continue;
         failed = true;
         // The finding's level, not the rule's: a rule can grade its outcomes.
-        worst = std::max(worst, f.level == Level::must ? Verdict::fail : Verdict::warn);
+        worst = std::max(worst, verdict_for_broken(f.level));
       }
       // A case that names the rule but errored before checking it still counts as covering it.
       bool names_rule = std::find(c.rules.begin(), c.rules.end(), id) != c.rules.end();
@@ -57,6 +83,8 @@ std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
         v = worst;
       } else if (!checked) {
         v = Verdict::error;
+      } else if (level == Level::may) {
+        v = Verdict::info;  // a tested option: whether the server uses it is uses_option
       }
       if (rule.verdict == Verdict::skip)
         rule.verdict = v;

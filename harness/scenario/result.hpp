@@ -16,11 +16,16 @@ namespace mdmc::scenario {
 enum class Level { must, should, may };
 std::string_view level_name(Level level);
 
-// pass; fail (a must rule broken); warn (a should or may rule broken); skip (the target lacks
-// what the case requires); error (no verdict could be reached: target down, no answer, bad
-// profile). Ordered by severity, so the worst of several is their max.
-enum class Verdict { pass, skip, warn, fail, error };
+// The grades, after RFC 2119 (docs/verdicts.md): pass; info (only a may-level expectation was
+// not met: the server does not use an option, which is no defect); skip (the target lacks what
+// the case requires); warn (a should-level expectation broken); fail (a must-level one broken);
+// error (no verdict could be reached: target down, no answer, bad profile). Ordered by severity,
+// so the worst of several is their max; info sits below skip because it says less against the
+// server than an unchecked case does.
+enum class Verdict { pass, info, skip, warn, fail, error };
 std::string_view verdict_name(Verdict verdict);
+// The grade a failed finding of this level gives: must → fail, should → warn, may → info.
+Verdict verdict_for_broken(Level level);
 
 // One checked expectation.
 struct Finding {
@@ -61,7 +66,7 @@ struct CaseResult {
   std::string title;
   std::vector<std::string> rules;
   Verdict verdict = Verdict::pass;
-  std::string reason;  // why: the first failed finding, the skip reason, or the error
+  std::string reason;  // why: the worst failed finding, the skip reason, or the error
   std::vector<Finding> findings;
   std::vector<TranscriptEntry> transcript;
   std::chrono::milliseconds elapsed{0};
@@ -82,6 +87,10 @@ struct RuleResult {
   std::string apple;      // the sentence of Apple's text it enforces
   std::string source;     // where that sentence (or the HTTP grounding) is
   std::string grounding;  // "apple" or "http"
+  // Whether the server uses the option, for a rule with may-level findings (a may rule, or a
+  // rule's part lowered to may): true when every such finding passed, false when any failed;
+  // absent when no may-level finding was checked.
+  std::optional<bool> uses_option;
 };
 
 // The target stopped serving writes: a liveness probe failed after an earlier one had passed.
@@ -118,11 +127,17 @@ struct RunResult {
   std::vector<RuleResult> rules;
 };
 
-// Per-rule verdicts from the cases' findings; rules with no finding are skip.
+// Grades a case that ran to its end from its findings: pass when every finding passed, else the
+// worst failed finding's grade (verdict_for_broken) with that finding as the reason; a case
+// whose only broken findings are may-level is info, its reason saying the server does not use
+// the option.
+void grade_findings(CaseResult& c);
+// Per-rule verdicts from the cases' findings; rules with no finding are skip. A tested may rule
+// is info whether or not the server uses the option; uses_option says which.
 std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
                                         const std::map<std::string, Level>& levels);
 // Whether a case counts against the exit code: fail or error; under strict, also a warn that
-// breaks a should-level expectation (a may-level break never counts).
+// breaks a should-level expectation (info, a may-level break, never counts).
 bool counts_as_failure(const CaseResult& c, bool strict);
 // 0 when no case counts as a failure (see counts_as_failure) and the run was not interrupted,
 // else 1. (Exit code 3, an unreachable target, is decided before any case runs.)

@@ -65,11 +65,7 @@ class CaseRun {
       result_.verdict = end->verdict;
       result_.reason = end->reason;
     } else {
-      result_.verdict = Verdict::pass;
-      for (const auto& f : result_.findings) {
-        if (!f.passed && f.level != Level::must) result_.verdict = std::max(result_.verdict, Verdict::warn);
-      }
-      if (result_.verdict == Verdict::warn) result_.reason = first_failed_reason();
+      grade_findings(result_);  // should-level breaks warn, may-level ones are info
     }
     result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return std::move(result_);
@@ -127,13 +123,6 @@ class CaseRun {
   Level level_of(std::string_view rule) const {
     auto it = rules_.rules.find(std::string(rule));
     return it == rules_.rules.end() ? Level::must : it->second.level;
-  }
-
-  std::string first_failed_reason() const {
-    for (const auto& f : result_.findings) {
-      if (!f.passed) return fmt::format("{}: expected {}; got {}", f.rule, f.expected, f.actual);
-    }
-    return {};
   }
 
   // Records a finding; a failed must-level one ends the case, since later steps would build

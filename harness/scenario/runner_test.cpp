@@ -327,5 +327,32 @@ TEST_F(RunSuiteTest, AParallelStepEndsTheCaseTheWorstWayOneOfItsStepsEnded) {
   EXPECT_EQ(passed.verdict, Verdict::pass) << passed.reason;
 }
 
+// A refusal by 401 instead of Apple's 403 form: ENR-UNKNOWN-DEVICE's must part (a 4xx) holds,
+// its part lowered to may (403 with com.apple.unrecognized.device) does not. That is an option
+// the server does not use: info, and an info is not re-run to confirm it.
+TEST_F(RunSuiteTest, AMayLevelBreakIsInfoAndIsNotConfirmed) {
+  serve([](const net::ServerRequest&) {
+    net::ServerResponse response;
+    response.status = 401;
+    return response;
+  });
+  RunOptions options;
+  options.seed = 3;
+  ASSERT_GT(options.confirm, 0);
+  const auto run = run_suite(only("enr/unknown_device"), target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), 1u);
+  const auto& c = run.cases[0];
+  EXPECT_EQ(c.verdict, Verdict::info) << c.reason;
+  EXPECT_NE(c.reason.find("the server does not use this option"), std::string::npos) << c.reason;
+  EXPECT_NE(c.reason.find("ENR-UNKNOWN-DEVICE"), std::string::npos) << c.reason;
+  EXPECT_TRUE(c.attempts.empty()) << "an info case is not re-run";
+  EXPECT_FALSE(c.flaky);
+  const auto rule = std::find_if(run.rules.begin(), run.rules.end(),
+                                 [](const RuleResult& r) { return r.id == "ENR-UNKNOWN-DEVICE"; });
+  ASSERT_NE(rule, run.rules.end());
+  EXPECT_EQ(rule->verdict, Verdict::info);
+  EXPECT_EQ(rule->uses_option, false);
+}
+
 }  // namespace
 }  // namespace mdmc::scenario

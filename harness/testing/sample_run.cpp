@@ -81,7 +81,23 @@ RunResult sample_run() {
   refused.step = -1;  // enrollment
   fail.transcript.push_back(refused);
 
-  run.cases = {pass, fail};
+  // A may rule the server does not use: informational (RFC 2119), not a failure.
+  CaseResult info;
+  info.id = "ucf/device_configured";
+  info.title = "DeviceConfigured on the user channel ends UserConfiguration";
+  info.rules = {"UCF-DEVICECONFIGURED"};
+  info.verdict = Verdict::info;
+  info.reason =
+      "the server does not use this option (may): UCF-DEVICECONFIGURED: expected a DeviceConfigured "
+      "command on mac/alice; got an empty body";
+  info.elapsed = chr::milliseconds{9};
+  info.findings = {Finding{"UCF-DEVICECONFIGURED", Level::may, false, "a DeviceConfigured command on mac/alice",
+                           "an empty body", 1}};
+  info.transcript = {sample_exchange("UserConfiguration", "<plist>ucf</plist>", 200, "")};
+  info.transcript[0].actor = "mac/alice";
+  info.transcript[0].step = 1;
+
+  run.cases = {pass, fail, info};
   run.rules = {RuleResult{"CHN-IDLE-EMPTY",
                           Level::must,
                           Verdict::pass,
@@ -91,7 +107,8 @@ RunResult sample_run() {
                           "During login, the client blocks the transaction only until the server sends an "
                           "empty response to an Idle/Acknowledged/Error sequence.",
                           "Apple, Managing MDM Devices and Users in macOS, Overview",
-                          "apple"},
+                          "apple",
+                          std::nullopt},
                RuleResult{"SYN-ALL",
                           Level::must,
                           Verdict::fail,
@@ -100,7 +117,20 @@ RunResult sample_run() {
                           "with NeedSyncResponse, every queued command is delivered",
                           "",
                           "RFC 9110",
-                          "http"}};
+                          "http",
+                          std::nullopt},
+               RuleResult{"UCF-DEVICECONFIGURED",
+                          Level::may,
+                          Verdict::info,
+                          {"ucf/device_configured"},
+                          {"ucf/device_configured"},
+                          "DeviceConfigured on the user channel ends the NotNow answers; the harness reports "
+                          "whether the server uses it",
+                          "The device continues to respond with NotNow until it receives a reply with no additional "
+                          "commands (an empty body) or it receives a DeviceConfigured command on the user channel.",
+                          "Apple, Managing MDM Devices and Users in macOS, Overview (UserConfiguration)",
+                          "apple",
+                          false}};
   return run;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Sample run records for the tests of what renders or reads them (report.json, JUnit, the
-// console summary, redaction): one record with a passing and a failing case, built once here
+// console summary, redaction): one record with a passing, a failing and an info case, built once here
 // so that every report test starts from the same run.
 #include <chrono>
 #include <string>
@@ -20,7 +20,9 @@ scenario::TranscriptEntry sample_exchange(std::string label, std::string request
 
 // Against "reference", seed 2^64-1 (beyond a JavaScript number's 2^53), fault syn_drop_last:
 // chn/idle_empty passes; syn/all fails SYN-ALL at step 4, and its transcript ends with an
-// enqueue the admin API refused at enrollment (a TLS client-certificate alert, no response).
+// enqueue the admin API refused at enrollment (a TLS client-certificate alert, no response);
+// ucf/device_configured is info: the server does not use the may-level option
+// UCF-DEVICECONFIGURED (its rule is info with uses_option false).
 scenario::RunResult sample_run();
 
 }  // namespace mdmc::testing

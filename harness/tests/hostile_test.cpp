@@ -114,20 +114,22 @@ ChildRun run_binary(const std::vector<std::string>& args) {
 }
 
 struct Verdicts {
-  int cases = -1, pass = -1, fail = -1, warn = -1, skip = -1, error = -1;
+  int cases = -1, pass = -1, fail = -1, warn = -1, info = -1, skip = -1, error = -1;
   std::string text() const {
     if (cases < 0) return "no summary line";
     std::string out;
-    for (auto [n, name] : {std::pair{pass, "pass"}, {fail, "fail"}, {warn, "warn"}, {skip, "skip"}, {error, "error"}}) {
+    for (auto [n, name] :
+         {std::pair{pass, "pass"}, {fail, "fail"}, {warn, "warn"}, {info, "info"}, {skip, "skip"}, {error, "error"}}) {
       if (n > 0) out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + name;
     }
     return out.empty() ? "no cases" : out;
   }
 };
 
-// The console's closing line: "5 cases: 0 pass, 5 fail, 0 warn, 0 skip, 0 error in 0.10 s".
+// The console's closing line: "5 cases: 0 pass, 5 fail, 0 warn, 0 info, 0 skip, 0 error in 0.10 s".
 Verdicts verdicts_of(const std::string& output) {
-  static const std::regex line(R"((\d+) cases?: (\d+) pass, (\d+) fail, (\d+) warn, (\d+) skip, (\d+) error)");
+  static const std::regex line(
+      R"((\d+) cases?: (\d+) pass, (\d+) fail, (\d+) warn, (\d+) info, (\d+) skip, (\d+) error)");
   std::smatch m;
   Verdicts v;
   if (!std::regex_search(output, m, line)) return v;
@@ -135,8 +137,9 @@ Verdicts verdicts_of(const std::string& output) {
   v.pass = std::stoi(m[2]);
   v.fail = std::stoi(m[3]);
   v.warn = std::stoi(m[4]);
-  v.skip = std::stoi(m[5]);
-  v.error = std::stoi(m[6]);
+  v.info = std::stoi(m[5]);
+  v.skip = std::stoi(m[6]);
+  v.error = std::stoi(m[7]);
   return v;
 }
 

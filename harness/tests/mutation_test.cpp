@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <fstream>
+#include <initializer_list>
 #include <set>
 #include <tuple>
 
@@ -27,12 +29,32 @@ namespace {
 using protocol::IdentityMode;
 using scenario::Verdict;
 
+// A rule the server broke: a must or should rule that fails or warns, or a may rule (info) the
+// server does not use. A may rule the server uses is info too, and not broken.
+bool broken(const scenario::RuleResult& rule) {
+  switch (rule.verdict) {
+    case Verdict::fail:
+    case Verdict::warn: return true;
+    case Verdict::info: return rule.uses_option == false;
+    case Verdict::pass:
+    case Verdict::skip:
+    case Verdict::error: return false;
+  }
+  return false;
+}
+
 std::set<std::string> failed_rules(const scenario::RunResult& run) {
   std::set<std::string> out;
   for (const auto& rule : run.rules) {
-    if (rule.verdict == Verdict::fail || rule.verdict == Verdict::warn) out.insert(rule.id);
+    if (broken(rule)) out.insert(rule.id);
   }
   return out;
+}
+
+long count_cases(const scenario::RunResult& run, std::initializer_list<Verdict> verdicts) {
+  return std::count_if(run.cases.begin(), run.cases.end(), [&](const auto& c) {
+    return std::find(verdicts.begin(), verdicts.end(), c.verdict) != verdicts.end();
+  });
 }
 
 std::string case_lines(const scenario::RunResult& run) {
@@ -107,19 +129,27 @@ TEST_P(MutationTest, FailsExactlyTheRulesTheFaultBreaks) {
   } else {
     EXPECT_FALSE(outcome.run.wedged.has_value()) << "fault " << fault.name << ": " << outcome.run.wedged->detail;
   }
+  // A may rule is an option: tested, it is info whether the server uses it or not, never a warn.
+  for (const auto& rule : outcome.run.rules) {
+    if (rule.level != scenario::Level::may || rule.verdict == Verdict::skip) continue;
+    EXPECT_EQ(rule.verdict, Verdict::info) << rule.id;
+    EXPECT_TRUE(rule.uses_option.has_value()) << rule.id;
+  }
   // A broken should-level rule warns and leaves the exit code 0; a broken must-level rule fails.
   bool any_fail = std::any_of(outcome.run.cases.begin(), outcome.run.cases.end(),
                               [](const auto& c) { return c.verdict == Verdict::fail; });
   EXPECT_EQ(outcome.exit_code, any_fail ? 1 : 0);
 
-  // The table for the closing note and the README, one line per fault and mode.
+  // The table for the closing note and the README, one line per fault and mode. "broken" lists
+  // the rules the run caught (a may rule when the server does not use the option); the counts
+  // are of cases that fail or warn, and of cases that are info (only a may-level option unused).
   std::ofstream table("mutation_table.txt", std::ios::app);
-  table << fmt::format(
-      "{:<10} {:<24} expected {:<20} failed {:<20} failing cases {}\n", protocol::identity_mode_name(mode), fault.name,
-      expected.empty() ? "-" : fmt::format("{}", fmt::join(expected, ",")),
-      failed.empty() ? "-" : fmt::format("{}", fmt::join(failed, ",")),
-      std::count_if(outcome.run.cases.begin(), outcome.run.cases.end(),
-                    [](const auto& c) { return c.verdict == Verdict::fail || c.verdict == Verdict::warn; }));
+  table << fmt::format("{:<10} {:<24} expected {:<20} broken {:<20} failing cases {} info cases {}\n",
+                       protocol::identity_mode_name(mode), fault.name,
+                       expected.empty() ? "-" : fmt::format("{}", fmt::join(expected, ",")),
+                       failed.empty() ? "-" : fmt::format("{}", fmt::join(failed, ",")),
+                       count_cases(outcome.run, {Verdict::fail, Verdict::warn}),
+                       count_cases(outcome.run, {Verdict::info}));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFaultInEveryIdentityMode, MutationTest,

@@ -206,6 +206,11 @@ VerdictCounts count_verdicts(const scenario::RunResult& run) {
 
 int count_of(const VerdictCounts& counts, scenario::Verdict v) { return counts[static_cast<std::size_t>(v)]; }
 
+std::string_view option_use(std::optional<bool> uses_option) {
+  if (!uses_option) return {};
+  return *uses_option ? "the server uses this option" : "the server does not use this option";
+}
+
 std::vector<const scenario::Finding*> failed_findings(const scenario::CaseResult& c) {
   std::vector<const scenario::Finding*> out;
   for (const auto& f : c.findings) {

@@ -55,12 +55,16 @@ std::string ascii_lower(std::string_view s);
 std::string xml_attr(std::string_view s);
 std::string xml_text(std::string_view s);
 
-// A run's cases counted by verdict, indexed by the verdict's value.
-using VerdictCounts = std::array<int, 5>;
+// A run's cases counted by verdict, indexed by the verdict's value (error is the last).
+using VerdictCounts = std::array<int, static_cast<std::size_t>(scenario::Verdict::error) + 1>;
 VerdictCounts count_verdicts(const scenario::RunResult& run);
 int count_of(const VerdictCounts& counts, scenario::Verdict v);
 // A case's findings that did not pass, in order.
 std::vector<const scenario::Finding*> failed_findings(const scenario::CaseResult& c);
+// What an info grade tells, the same in every view: "the server uses this option" or "the server
+// does not use this option" (a may-level rule, RFC 2119); empty when no may-level finding was
+// checked.
+std::string_view option_use(std::optional<bool> uses_option);
 // "RULE: expected X, got Y".
 std::string describe_finding(const scenario::Finding& f);
 
