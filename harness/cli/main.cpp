@@ -245,6 +245,8 @@ int main(int argc, char** argv) {
          "re-runs of a failing or warning case on fresh devices (0: none); a verdict that does not repeat is flaky")
       ->check(CLI::Range(0, scenario::kMaxConfirm))
       ->capture_default_str();
+  run->add_flag("--continue-after-wedge", run_options.continue_after_wedge,
+                "run the later cases even after the target stopped serving writes (by default they are not run)");
   run->add_option("--tag", run_options.tags, "run the cases with this tag (repeatable: any of them)");
   std::vector<std::string> run_levels;
   run->add_option("--level", run_levels, "run the cases naming a rule at this level: must, should, may (repeatable)")

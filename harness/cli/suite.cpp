@@ -175,7 +175,20 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     run_options.stop = options.stop;
     run_options.jobs = options.jobs;
     run_options.confirm = options.confirm;
+    run_options.continue_after_wedge = options.continue_after_wedge;
     out.run = scenario::run_suite(cases, profile, rules, run_options);
+    if (const auto& wedge = out.run.wedged) {
+      auto not_run = std::count_if(out.run.cases.begin(), out.run.cases.end(), [&](const scenario::CaseResult& c) {
+        return c.verdict == scenario::Verdict::skip && c.reason == scenario::not_run_reason(*wedge);
+      });
+      out.run.notes.push_back(out.run.continued_after_wedge
+                                  ? fmt::format("the target was wedged since {} ({}); later cases ran all the same "
+                                                "(--continue-after-wedge), and their verdicts meet a wedged server",
+                                                wedge->after_case, wedge->detail)
+                                  : fmt::format("the target was wedged since {} ({}); {} later case(s) not run "
+                                                "(--continue-after-wedge runs them)",
+                                                wedge->after_case, wedge->detail, not_run));
+    }
     out.run.started_at = started_at;
     out.run.suite_digest = base::sha256_hex(suite_bytes);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);

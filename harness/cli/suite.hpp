@@ -29,6 +29,7 @@ struct SuiteOptions {
   std::uint64_t seed = 0;
   int jobs = 1;                                                   // see scenario::RunOptions::jobs
   int confirm = 2;                                                // see scenario::RunOptions::confirm
+  bool continue_after_wedge = false;                              // see scenario::RunOptions
   bool strict = false;                                            // a should-level break (warn) counts as a failure
   std::function<void(const scenario::CaseResult&)> on_case;       // see scenario::RunOptions
   std::function<void(const std::string& case_id)> on_case_start;  // see scenario::RunOptions

@@ -260,6 +260,11 @@ std::string to_json_text(const RunResult& run) {
   j["identity_mode"] = text_json(run.identity_mode);
   j["notes"] = strings_json(run.notes);
   j["interrupted"] = run.interrupted;
+  if (run.wedged) {
+    j["wedged"] = Json{{"after_case", text_json(run.wedged->after_case)},
+                       {"detail", text_json(run.wedged->detail)},
+                       {"continued", run.continued_after_wedge}};
+  }
   j["redacted"] = run.redacted;
   const auto counts = count_verdicts(run);
   Json counts_json = Json::object();
@@ -325,6 +330,13 @@ base::Result<RunResult> from_json_text(std::string_view text) {
     run.identity_mode = r.string(j, "identity_mode", top);
     run.notes = r.strings(j, "notes", top);
     run.interrupted = r.boolean(j, "interrupted", top);
+    // Absent in records of runs whose target never wedged, and in records written before it existed.
+    if (j.contains("wedged")) {
+      if (const Json* w = r.object(j, "wedged", top)) {
+        run.wedged = scenario::Wedge{r.string(*w, "after_case", "wedged"), r.string(*w, "detail", "wedged")};
+        run.continued_after_wedge = r.boolean(*w, "continued", "wedged");
+      }
+    }
     // Records written before "redacted" existed were never redacted.
     if (j.contains("redacted")) run.redacted = r.boolean(j, "redacted", top);
     if (const Json* arr = r.array(j, "rules", top)) {

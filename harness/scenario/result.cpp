@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "harness/base/bytes.hpp"
+
 namespace mdmc::scenario {
 
 std::string_view level_name(Level level) {
@@ -74,7 +76,8 @@ bool counts_as_failure(const CaseResult& c, bool strict) {
 }
 
 int exit_code_for(const RunResult& run, bool strict) {
-  bool failed = run.interrupted;
+  // A wedged target that ended the run leaves cases untested: never a passing run.
+  bool failed = run.interrupted || (run.wedged && !run.continued_after_wedge);
   for (const auto& c : run.cases) failed = failed || counts_as_failure(c, strict);
   return failed ? 1 : 0;
 }
@@ -100,5 +103,18 @@ void fold_attempts(CaseResult& first, const std::vector<CaseResult>& reruns) {
                                 verdict_name(worst->verdict), worst->reason);
   }
 }
+
+TranscriptEntry transcript_entry(std::string actor, std::string label, const net::Exchange& exchange, int step) {
+  TranscriptEntry entry{std::move(actor), std::move(label), exchange, std::nullopt, step};
+  if (entry.exchange.response && entry.exchange.response->body.size() > kTranscriptBodyCap) {
+    auto& body = entry.exchange.response->body;
+    entry.response_body_cut = CutBody{body.size(), base::sha256_hex(body)};
+    body.resize(kTranscriptBodyCap);
+    body.shrink_to_fit();
+  }
+  return entry;
+}
+
+std::string not_run_reason(const Wedge& wedge) { return "not run: target wedged since " + wedge.after_case; }
 
 }  // namespace mdmc::scenario

@@ -53,6 +53,9 @@ struct TranscriptEntry {
   std::optional<int> step;
 };
 
+// A transcript entry for an exchange, its response body cut to kTranscriptBodyCap.
+TranscriptEntry transcript_entry(std::string actor, std::string label, const net::Exchange& exchange, int step);
+
 // The identity a device presented: its TLS client certificate and/or the key of its
 // Mdm-Signature. Which certificate a server saw from which UDID, so that a refusal tied to an
 // identity can be read from the report.
@@ -102,6 +105,15 @@ struct RuleResult {
   std::string grounding;  // "apple" or "http"
 };
 
+// The target stopped serving writes: a liveness probe failed after an earlier one had passed.
+struct Wedge {
+  std::string after_case;  // the case run just before: the one blamed
+  std::string detail;      // what the failed probe (or the case's ROB-ALIVE finding) saw
+};
+
+// The reason a case that was not run because of a wedge gives: "not run: target wedged since C".
+std::string not_run_reason(const Wedge& wedge);
+
 struct RunResult {
   std::string harness_version;
   std::string target_name;               // profile name
@@ -118,6 +130,10 @@ struct RunResult {
   // What a reader must know to trust the record, e.g. that TLS verification was off.
   std::vector<std::string> notes;
   bool interrupted = false;
+  // Set when the target stopped serving writes; later cases were not run (skip, with
+  // not_run_reason) unless the run went on (--continue-after-wedge).
+  std::optional<Wedge> wedged;
+  bool continued_after_wedge = false;
   bool redacted = false;  // secrets were replaced by report::redact_secrets (no --no-redact)
   std::vector<CaseResult> cases;
   std::vector<RuleResult> rules;

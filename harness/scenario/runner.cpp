@@ -18,6 +18,7 @@
 #include "harness/protocol/command_schema.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/protocol/rules.hpp"
+#include "harness/scenario/liveness.hpp"
 #include "harness/target/session.hpp"
 
 namespace mdmc::scenario {
@@ -89,8 +90,38 @@ class CaseRun {
     }
     for (std::size_t i = 0; i < case_.steps.size(); ++i) {
       if (auto end = run_step(static_cast<int>(i), case_.steps[i])) return end;
+      if (case_.steps[i].faulted()) {
+        if (auto end = probe_alive(static_cast<int>(i))) return end;
+      }
     }
     return std::nullopt;
+  }
+
+  // ROB-ALIVE after a robustness step: a fresh device, with an identity of its own, still gets
+  // through the server's write paths. A server that answers an Idle but hangs every write fails
+  // here, on the step that broke it, rather than in every later case.
+  StepEnd probe_alive(int index) {
+    if (interrupted()) return Stop{Verdict::error, "interrupted before the case finished"};
+    protocol::DeviceFacts facts;
+    facts.udid = ids_.uuid();
+    facts.topic = target_.topic;
+    facts.serial_number = "C02" + ids_.hex(4);
+    facts.device_name = "mdmconform liveness probe";
+    Device device(facts, ids_);
+    auto name = fmt::format("probe-{}", ++probes_);
+    auto added = session_.add_device(name, facts.udid);
+    if (!added) return Stop{Verdict::error, "could not give the liveness probe an identity: " + added.error().message};
+    result_.devices.push_back({name, facts.udid, 0, {added->source, added->sha256, added->common_name}});
+    auto outcome = probe_liveness(session_, name, device, ids_, index);
+    {
+      std::lock_guard lock(mu_);
+      for (auto& entry : outcome.transcript) result_.transcript.push_back(std::move(entry));
+    }
+    const auto& step = case_.steps[static_cast<std::size_t>(index)];
+    auto actual = outcome.alive ? outcome.detail
+                                : fmt::format("the server stopped serving writes after {} step {} (line {}): {}",
+                                              case_.id, index + 1, step.line(), outcome.detail);
+    return record(index, rule::kRobAlive, outcome.alive, probe_expectation(target_), actual);
   }
 
   Level level_of(std::string_view rule) const {
@@ -184,13 +215,7 @@ class CaseRun {
 
   // Adds an exchange to the transcript, with a response body beyond the cap cut short.
   void keep(int step, const std::string& actor, const std::string& label, const net::Exchange& exchange) {
-    TranscriptEntry entry{actor, label, exchange, std::nullopt, step};
-    if (entry.exchange.response && entry.exchange.response->body.size() > kTranscriptBodyCap) {
-      auto& body = entry.exchange.response->body;
-      entry.response_body_cut = CutBody{body.size(), base::sha256_hex(body)};
-      body.resize(kTranscriptBodyCap);
-      body.shrink_to_fit();
-    }
+    auto entry = transcript_entry(actor, label, exchange, step);
     std::lock_guard lock(mu_);
     result_.transcript.push_back(std::move(entry));
   }
@@ -254,16 +279,50 @@ class CaseRun {
     return message;
   }
 
-  // Sends one message as an actor; a transport failure is an error: the harness got no answer
-  // to judge.
+  struct Body {
+    std::string bytes;
+    std::string label;
+  };
+
+  // The message's encoded body, with the step's one fault made in it.
+  static base::Result<Body> faulted_body(const Message& message, const BodyFault& fault) {
+    Body body{message.bytes(), message.label};
+    if (fault.replace_with) {
+      body.bytes = *fault.replace_with;
+      body.label += fmt::format(" (replaced by {} bytes that are not it)", body.bytes.size());
+    } else if (!fault.cut_after.empty()) {
+      auto at = body.bytes.find(fault.cut_after);
+      if (at == std::string::npos) {
+        return base::fail(
+            fmt::format("{}: the encoded message holds no '{}' to cut after", message.label, fault.cut_after));
+      }
+      body.bytes.resize(at + fault.cut_after.size());
+      body.label += fmt::format(" (cut after '{}': {} bytes)", fault.cut_after, body.bytes.size());
+    } else if (fault.pad_to > 0) {
+      auto close = body.bytes.rfind("</plist>");
+      if (close == std::string::npos || body.bytes.size() >= fault.pad_to) {
+        return base::fail(fmt::format("{}: the encoded message ({} bytes) cannot be padded to {}", message.label,
+                                      body.bytes.size(), fault.pad_to));
+      }
+      // Whitespace between elements: the plist stays valid, with every key, only larger.
+      body.bytes.insert(close, fault.pad_to - body.bytes.size(), ' ');
+      body.label += fmt::format(" (padded to {} bytes)", body.bytes.size());
+    }
+    return body;
+  }
+
+  // Sends one message as an actor, with the step's fault made in its body; a transport failure
+  // is an error: the harness got no answer to judge.
   base::Result<net::Exchange> send(int step, const std::string& actor_name, const Message& message,
-                                   const std::string& identity_of = {}) {
+                                   const std::string& identity_of = {}, const BodyFault& fault = {}) {
     if (interrupted()) return base::fail("interrupted before the case finished");
-    auto sent = session_.send(sender(actor_name, identity_of), message);
+    auto body = faulted_body(message, fault);
+    if (!body) return body.error();
+    auto sent = session_.send(sender(actor_name, identity_of), message.endpoint, std::move(body->bytes));
     if (!sent) return sent;
     const auto& url = sent->request.url;
     const auto& exchange = *sent;
-    auto label = identity_of.empty() ? message.label : message.label + " (under " + identity_of + "'s identity)";
+    auto label = identity_of.empty() ? body->label : body->label + " (under " + identity_of + "'s identity)";
     keep(step, actor_name, label, exchange);
     if (!exchange.ok()) {
       return base::fail(fmt::format("{} as {}: PUT {}: no answer: {} ({})", message.label, actor_name, url,
@@ -374,7 +433,7 @@ class CaseRun {
     auto& actor = actors_.at(step.actor);
     auto message = check_in_message(step);
     if (!message) return error_stop(message.error());
-    auto sent = send(index, step.actor, overridden(*message, step.override_keys), step.identity_of);
+    auto sent = send(index, step.actor, overridden(*message, step.override_keys), step.identity_of, step.fault);
     if (!sent) return error_stop(sent.error());
     const auto& exchange = *sent;
     if (step.message == protocol::MessageType::user_authenticate) {
@@ -409,33 +468,9 @@ class CaseRun {
         overridden(Message{protocol::Endpoint::server, label,
                            protocol::report(channel, actor.user ? &actor.user->facts() : nullptr, spec, step.flags)},
                    step.override_keys);
-    auto sent = send(index, step.actor, message, step.identity_of);
+    auto sent = send(index, step.actor, message, step.identity_of, step.fault);
     if (!sent) return error_stop(sent.error());
     return check_exchange(index, step.expect, *sent->response);
-  }
-
-  StepEnd run(int index, const RawStep& step) {
-    auto channel = channel_of(actors_.at(step.actor));
-    std::string body = fill_saved(step.raw);
-    body = fill_in(std::move(body), "${udid}", channel.udid);
-    body = fill_in(std::move(body), "${user_id}", channel.user_id);
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& [name, uuids] : saved_) {
-        if (uuids.size() == 1) body = fill_in(std::move(body), "${command_uuid:" + name + "}", uuids.front());
-      }
-    }
-    if (body.size() < step.pad_to) body.append(step.pad_to - body.size(), ' ');
-    auto label = fmt::format("raw bytes ({} bytes)", body.size());
-    auto sent = transmit(step.actor, step.identity_of, session_.request_to(step.endpoint, std::move(body)));
-    if (!sent) return error_stop(sent.error());
-    const auto& exchange = *sent;
-    keep(index, step.actor, label, exchange);
-    if (!exchange.ok()) {
-      return Stop{Verdict::error, fmt::format("{} as {}: no answer: {} ({})", label, step.actor,
-                                              net::transport_error_name(exchange.error), exchange.error_detail)};
-    }
-    return check_exchange(index, step.expect, *exchange.response);
   }
 
   StepEnd run(int index, const EnqueueStep& step) {
@@ -715,6 +750,7 @@ class CaseRun {
   std::map<std::string, Actor> actors_;
   std::map<std::string, std::vector<std::string>> saved_;
   std::map<std::string, std::string> challenges_;  // saved DigestChallenges, by name
+  int probes_ = 0;                                 // liveness probes so far, each its own device
   // Guards what parallel steps share: findings, transcript, saved values, ids.
   std::mutex mu_;
 };
@@ -733,17 +769,116 @@ std::uint64_t mix64(std::uint64_t x) {
 
 bool stopped(const std::atomic<bool>* stop) { return stop && stop->load(); }
 
-// One case, and when it ends fail or warn, its confirmation re-runs on fresh devices.
-// Every attempt's devices get identities from the run's `identities`, and are kept in the record.
+// The run's watch on whether the target still serves writes. One probe device of its own (one
+// UDID, one identity, re-enrolling each time as a Mac may) is probed before the first case and
+// after every case and re-run, one probe at a time. The first probe to fail after the first one
+// passed marks the target wedged and blames the case just run. A target that fails the first
+// probe never served writes to begin with: its cases' verdicts say so, and no wedge is claimed.
+class LivenessWatch {
+ public:
+  enum class After { alive, wedged_here, wedged_before };
+
+  LivenessWatch(const TargetProfile& target, std::uint64_t seed, const std::atomic<bool>* stop,
+                target::IdentityPool& identities)
+      : target_(target),
+        stop_(stop),
+        ids_(mix64(seed ^ 0x6c6976656e657373ull)),
+        session_(target, identities),
+        device_(probe_facts(), ids_) {}
+
+  void start() {
+    std::lock_guard lock(mu_);
+    if (!session_.add_device(kName, device_.facts().udid)) return;
+    watching_ = probe_liveness(session_, kName, device_, ids_, -1).alive;
+  }
+
+  // Probes after `result` (a case or a re-run of it); on the first failure, blames it: its
+  // transcript gets the probe's exchanges and its reason says the target stopped serving.
+  After after(const std::string& case_id, CaseResult& result) {
+    std::lock_guard lock(mu_);
+    if (wedge_) return After::wedged_before;
+    // A case that sent nothing (skipped) cannot have changed the target; after a stop, a probe
+    // would only delay the end.
+    if (!watching_ || result.transcript.empty() || stopped(stop_)) return After::alive;
+    auto outcome = probe_liveness(session_, kName, device_, ids_, -1);
+    if (outcome.alive) return After::alive;
+    std::string detail = "the server stopped serving writes after " + case_id + ": " + outcome.detail;
+    // A robustness step's own probe names the step that broke it.
+    for (const auto& f : result.findings) {
+      if (f.rule == protocol::rule::kRobAlive && !f.passed) detail = f.actual;
+    }
+    wedge_ = Wedge{case_id, detail};
+    for (auto& entry : outcome.transcript) result.transcript.push_back(std::move(entry));
+    // A case that broke the server with good input has no verdict on its own rules to stand on.
+    if (result.verdict != Verdict::fail && result.verdict != Verdict::error) {
+      result.verdict = Verdict::error;
+      result.reason = detail;
+    }
+    return After::wedged_here;
+  }
+
+  std::optional<Wedge> wedge() {
+    std::lock_guard lock(mu_);
+    return wedge_;
+  }
+
+ private:
+  static constexpr const char* kName = "liveness-probe";
+
+  protocol::DeviceFacts probe_facts() {
+    protocol::DeviceFacts facts;
+    facts.udid = ids_.uuid();
+    facts.topic = target_.topic;
+    facts.serial_number = "C02" + ids_.hex(4);
+    facts.device_name = "mdmconform liveness probe";
+    return facts;
+  }
+
+  const TargetProfile& target_;
+  const std::atomic<bool>* stop_;
+  std::mutex mu_;  // one probe at a time: they share the probe device
+  emulator::IdentitySource ids_;
+  target::TargetSession session_;
+  emulator::Device device_;
+  bool watching_ = false;
+  std::optional<Wedge> wedge_;
+};
+
+CaseResult not_run(const Case& c, const Wedge& wedge) {
+  CaseResult r;
+  r.id = c.id;
+  r.title = c.title;
+  r.rules = c.rules;
+  r.verdict = Verdict::skip;
+  r.reason = not_run_reason(wedge);
+  return r;
+}
+
+// One case, and when it ends fail or warn while the target stays live, its confirmation re-runs
+// on fresh devices. Every attempt's devices get identities from the run's `identities`, and are
+// kept in the record.
 CaseResult run_confirmed(const Case& c, const TargetProfile& target, const RuleCatalog& rules,
-                         const RunOptions& options, int confirm, target::IdentityPool& identities) {
+                         const RunOptions& options, int confirm, LivenessWatch& watch,
+                         target::IdentityPool& identities) {
+  if (auto wedge = watch.wedge(); wedge && !options.continue_after_wedge) return not_run(c, *wedge);
   CaseResult first = run_case(c, target, rules, options.seed, options.stop, &identities);
+  if (stopped(options.stop)) return first;  // a probe now would only delay the stop
+  switch (watch.after(c.id, first)) {
+    case LivenessWatch::After::alive: break;
+    case LivenessWatch::After::wedged_here: return first;  // blamed; re-runs would meet a wedged target
+    case LivenessWatch::After::wedged_before:
+      // Run alongside the case that wedged the target (several jobs): an error is the wedge's.
+      if (first.verdict == Verdict::error && !options.continue_after_wedge) return not_run(c, *watch.wedge());
+      return first;
+  }
   if (first.verdict != Verdict::fail && first.verdict != Verdict::warn) return first;
   std::vector<CaseResult> reruns;
   for (int attempt = 1; attempt <= confirm && !stopped(options.stop); ++attempt) {
     auto again = run_case(c, target, rules, attempt_seed(options.seed, c.id, attempt), options.stop, &identities);
     // A re-run cut short by the stop flag says nothing about the server.
     if (stopped(options.stop) && again.verdict == Verdict::error) break;
+    // Nor does one that left the target wedged: only attempts on a live target can disagree.
+    if (watch.after(c.id, again) != LivenessWatch::After::alive) break;
     for (auto& d : again.devices) {
       d.attempt = attempt;
       first.devices.push_back(std::move(d));
@@ -761,21 +896,37 @@ std::uint64_t attempt_seed(std::uint64_t seed, const std::string& case_id, int a
   return mix64(seed ^ mix64(fnv1a(case_id) + static_cast<std::uint64_t>(attempt)));
 }
 
-std::size_t IdentityNeed::total() const { return devices * (1 + static_cast<std::size_t>(std::max(confirm, 0))); }
+std::size_t IdentityNeed::total() const {
+  return (devices + probes) * (1 + static_cast<std::size_t>(std::max(confirm, 0))) + watch;
+}
 
 std::string IdentityNeed::explain() const {
-  auto out = fmt::format("{} case{}, {} device{}", cases, cases == 1 ? "" : "s", devices, devices == 1 ? "" : "s");
-  if (confirm > 0) {
-    out += fmt::format(", each failing case re-run up to {} time{} on fresh devices", confirm, confirm == 1 ? "" : "s");
+  auto plural = [](std::size_t n, const char* one, const char* many) {
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+  };
+  auto out = plural(cases, "case", "cases") + ", " + plural(devices, "device", "devices");
+  if (probes > 0) {
+    out += ", " + plural(probes, "liveness probe after a robustness step", "liveness probes after robustness steps");
   }
+  if (confirm > 0) {
+    out += fmt::format(", each failing case re-run up to {} on fresh devices",
+                       plural(static_cast<std::size_t>(confirm), "time", "times"));
+  }
+  if (watch > 0) out += ", and " + plural(watch, "probe device", "probe devices") + " between cases";
   return out;
 }
 
 IdentityNeed identities_needed(const std::vector<Case>& cases, int confirm) {
   IdentityNeed need;
   need.cases = cases.size();
-  for (const auto& c : cases) need.devices += c.devices.size();
+  for (const auto& c : cases) {
+    need.devices += c.devices.size();
+    // CaseRun::run_steps probes after each faulted top-level step (probe_alive).
+    need.probes += static_cast<std::size_t>(
+        std::count_if(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.faulted(); }));
+  }
   need.confirm = std::clamp(confirm, 0, kMaxConfirm);
+  need.watch = cases.empty() ? 0 : 1;  // LivenessWatch's device
   return need;
 }
 
@@ -809,6 +960,8 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
   std::atomic<std::size_t> next{0};
   std::mutex mutex;            // serializes on_case, and guards `failure`
   std::exception_ptr failure;  // the first exception a worker met, rethrown here
+  LivenessWatch watch(target, options.seed, options.stop, identities);
+  if (!cases.empty()) watch.start();
   auto work = [&] {
     try {
       while (!stopped(options.stop)) {
@@ -818,7 +971,7 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
           std::lock_guard lock(mutex);
           options.on_case_start(cases[i]);
         }
-        results[i] = run_confirmed(cases[i], target, rules, options, confirm, identities);
+        results[i] = run_confirmed(cases[i], target, rules, options, confirm, watch, identities);
         if (options.on_case) {
           std::lock_guard lock(mutex);
           options.on_case(*results[i]);
@@ -846,6 +999,8 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
     if (r) run.cases.push_back(std::move(*r));
   }
   if (stopped(options.stop)) run.interrupted = true;
+  run.wedged = watch.wedge();
+  run.continued_after_wedge = run.wedged && options.continue_after_wedge;
   run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   run.rules = summarize_rules(run.cases, rules.levels());
   for (auto& r : run.rules) {

@@ -37,6 +37,9 @@ struct RunOptions {
   // A case that ends fail or warn is run again this many times on fresh devices (clamped to
   // 0..kMaxConfirm); a verdict that does not repeat is labelled flaky. See fold_attempts.
   int confirm = 2;
+  // After a case that leaves the target no longer serving writes (the liveness probe between
+  // cases fails), later cases are not run; with this, they run all the same.
+  bool continue_after_wedge = false;
   // Where every device of the run gets its identity, each one no other device of the run got:
   // shared by every case and re-run, on every worker. Null: run_suite makes one for the call.
   // Made from the target profile's identity config, and must outlive the run.
@@ -45,18 +48,21 @@ struct RunOptions {
 
 // The most device identities a run can use, term by term: every synthetic device is fresh and
 // gets an identity no other device of the run had (target::IdentityPool), so a pool must hold
-// at least total() or the run fails before any case starts. A new kind of fresh device (say,
-// a liveness probe's, one per robustness step) is one more field here, counted in total() and
-// named in explain().
+// at least total() or the run fails before any case starts. A new kind of fresh device is one
+// more field here, counted in total() and named in explain().
 struct IdentityNeed {
   std::size_t cases = 0;    // the cases of the run
   std::size_t devices = 0;  // their devices, summed over the cases: what one attempt at each makes
-  int confirm = 0;          // re-runs of a failing case, each on fresh devices (clamped as RunOptions::confirm)
+  // ROB-ALIVE's probes: a fresh device after each (top-level) robustness step, per attempt.
+  std::size_t probes = 0;
+  int confirm = 0;  // re-runs of a failing case, each on fresh devices (clamped as RunOptions::confirm)
+  // The run's own liveness probe device, probed between cases: 1 when there is a case.
+  std::size_t watch = 0;
 
-  // devices × (1 + confirm): every case failing, and every re-run too.
+  // (devices + probes) × (1 + confirm) + watch: every case failing, and every re-run too.
   std::size_t total() const;
-  // The terms in words: "38 cases, 41 devices, each failing case re-run up to 2 times on fresh
-  // devices".
+  // The terms in words: "38 cases, 41 devices, 12 liveness probes after robustness steps, each
+  // failing case re-run up to 2 times on fresh devices, and 1 probe device between cases".
   std::string explain() const;
 };
 // What a run of `cases` with `confirm` re-runs may need at most.
@@ -73,7 +79,10 @@ CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalo
                     const std::atomic<bool>* stop = nullptr, target::IdentityPool* identities = nullptr);
 
 // Every case in order, on options.jobs threads, each failure confirmed by options.confirm
-// re-runs. The result keeps the cases' order whatever order they finished in.
+// re-runs. The result keeps the cases' order whatever order they finished in. A liveness probe
+// (liveness.hpp) runs before the first case and after every case and re-run: the first one to
+// fail after the first passed marks the run wedged (RunResult::wedged) and blames the case just
+// run; a re-run that leaves the target wedged does not count towards flakiness.
 RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target, const RuleCatalog& rules,
                     const RunOptions& options);
 

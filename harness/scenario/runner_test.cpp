@@ -13,6 +13,7 @@
 
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/plist/value.hpp"
 
 namespace mdmc::scenario {
 namespace {
@@ -137,7 +138,8 @@ TEST_F(RunSuiteTest, TheStopFlagStopsEveryWorker) {
   options.stop = &stop;
   RunResult run;
   std::thread runner([&] { run = run_suite(cases_, target_, rules_, options); });
-  std::this_thread::sleep_for(chr::milliseconds{200});
+  // Past the liveness probe before the first case (three exchanges), into the cases.
+  std::this_thread::sleep_for(chr::milliseconds{800});
   const auto stopped_at = chr::steady_clock::now();
   stop = true;
   runner.join();
@@ -146,19 +148,31 @@ TEST_F(RunSuiteTest, TheStopFlagStopsEveryWorker) {
   EXPECT_TRUE(run.interrupted);
   ASSERT_LT(run.cases.size(), cases_.size());
   ASSERT_FALSE(run.cases.empty());
-  EXPECT_EQ(run.cases.back().verdict, Verdict::error) << "a case cut short is an error, not a verdict";
+  EXPECT_TRUE(std::any_of(run.cases.begin(), run.cases.end(), [](const CaseResult& c) {
+    return c.verdict == Verdict::error;
+  })) << "a case cut short is an error, not a verdict";
   // Cases are claimed in order: the ones that ran are the first ones, in order.
   for (std::size_t i = 0; i < run.cases.size(); ++i) EXPECT_EQ(run.cases[i].id, cases_[i].id);
 }
 
-// A server that gets CHN-IDLE-EMPTY wrong on the first `bad_idles` Idles, then right, and keeps
-// the Authenticate bodies it saw (each holds its device's UDID).
+// A server that gets CHN-IDLE-EMPTY wrong on the first `bad_idles` Idles of the cases' devices,
+// then right, and keeps the Authenticate bodies it saw (each holds its device's UDID). The
+// runner's liveness probe (its device named so in its Authenticate) is answered right.
 class FlakyIdleServer {
  public:
   explicit FlakyIdleServer(int bad_idles) : bad_idles_(bad_idles) {}
   net::ServerResponse operator()(const net::ServerRequest& request) {
     std::lock_guard lock(mutex_);
-    if (request.body.find("Authenticate") != std::string::npos) authenticates_.insert(request.body);
+    auto parsed = plist::parse(request.body);
+    auto udid = parsed ? parsed->string_at("UDID").value_or("") : "";
+    if (request.body.find("Authenticate") != std::string::npos) {
+      if (request.body.find("liveness probe") != std::string::npos) {
+        probes_.insert(udid);
+      } else {
+        authenticates_.insert(request.body);
+      }
+    }
+    if (probes_.count(udid)) return net::ServerResponse{};
     if (request.target == "/mdm" && idles_++ < bad_idles_) {
       return net::ServerResponse{200, {}, "<plist version=\"1.0\"><dict/></plist>", false};
     }
@@ -174,6 +188,7 @@ class FlakyIdleServer {
   int bad_idles_;
   int idles_ = 0;
   std::set<std::string> authenticates_;
+  std::set<std::string> probes_;  // the liveness probes' UDIDs
 };
 
 TEST_F(RunSuiteTest, AFailureThatDoesNotRepeatIsFlakyAndStaysAFailure) {
@@ -294,23 +309,24 @@ TEST_F(RunSuiteTest, AParallelStepEndsTheCaseTheWorstWayOneOfItsStepsEnded) {
   };
 
   auto failed = run_one(
-      "    - {raw: ok, as: mac, expect: {status: 200}}\n"
-      "    - {raw: fail, as: mac/alice, expect: {status: 200}}\n");
+      "    - {report: Idle, fault: {replace_with: ok}, as: mac, expect: {status: 200}}\n"
+      "    - {report: Idle, fault: {replace_with: fail}, as: mac/alice, expect: {status: 200}}\n");
   EXPECT_EQ(failed.verdict, Verdict::fail);
   EXPECT_EQ(failed.reason, "SYN-ALL: expected status 200; got 500 with a zero-length body");
   EXPECT_EQ(failed.transcript.size(), 2u) << "the step that passed ran to its end too";
 
   auto errored = run_one(
-      "    - {raw: fail, as: mac, expect: {status: 200}}\n"
-      "    - {raw: drop, as: mac/alice, expect: {status: 200}}\n"
-      "    - {raw: ok, as: mac/bob, expect: {status: 200}}\n");
+      "    - {report: Idle, fault: {replace_with: fail}, as: mac, expect: {status: 200}}\n"
+      "    - {report: Idle, fault: {replace_with: drop}, as: mac/alice, expect: {status: 200}}\n"
+      "    - {report: Idle, fault: {replace_with: ok}, as: mac/bob, expect: {status: 200}}\n");
   EXPECT_EQ(errored.verdict, Verdict::error) << "no answer is worse than a failed expectation";
-  EXPECT_NE(errored.reason.find("as mac/alice: no answer"), std::string::npos) << errored.reason;
+  EXPECT_NE(errored.reason.find("as mac/alice: PUT"), std::string::npos) << errored.reason;
+  EXPECT_NE(errored.reason.find("no answer"), std::string::npos) << errored.reason;
   EXPECT_EQ(errored.transcript.size(), 3u);
 
   auto passed = run_one(
-      "    - {raw: ok, as: mac, expect: {status: 200}}\n"
-      "    - {raw: ok, as: mac/alice, expect: {status: 200}}\n");
+      "    - {report: Idle, fault: {replace_with: ok}, as: mac, expect: {status: 200}}\n"
+      "    - {report: Idle, fault: {replace_with: ok}, as: mac/alice, expect: {status: 200}}\n");
   EXPECT_EQ(passed.verdict, Verdict::pass) << passed.reason;
 }
 
@@ -318,21 +334,43 @@ TEST(IdentitiesNeeded, CountsEveryCasesDevicesOnceForEachAttempt) {
   const auto specs = std::filesystem::path(MDMC_SOURCE_DIR) / "specs";
   const auto rules = load_rules(specs / "rules.yaml");
   const std::string head = "schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\nenroll: false\n";
-  const std::string steps = "steps:\n  - {raw: ok, as: mac, expect: {status: 200}}\n";
+  const std::string steps = "steps:\n  - {report: Idle, as: mac, expect: {status: 200}}\n";
   const std::vector<Case> cases{
       load_case_text(head + "devices: [{name: mac}]\n" + steps, "one.yaml", "one", rules),
       load_case_text(head + "devices: [{name: mac, users: [{name: alice}]}, {name: mini}]\n" + steps, "two.yaml", "two",
                      rules)};
   auto need = identities_needed(cases, 2);
-  EXPECT_EQ(need.total(), 9u) << "users share their device's identity";
-  EXPECT_EQ(need.explain(), "2 cases, 3 devices, each failing case re-run up to 2 times on fresh devices");
+  EXPECT_EQ(need.devices, 3u) << "users share their device's identity";
+  EXPECT_EQ(need.probes, 0u);
+  EXPECT_EQ(need.watch, 1u) << "the run's probe device between cases";
+  EXPECT_EQ(need.total(), 3u * 3 + 1);
+  EXPECT_EQ(need.explain(),
+            "2 cases, 3 devices, each failing case re-run up to 2 times on fresh devices, and 1 probe device between "
+            "cases");
   need = identities_needed(cases, 0);
-  EXPECT_EQ(need.total(), 3u);
-  EXPECT_EQ(need.explain(), "2 cases, 3 devices");
-  EXPECT_EQ(identities_needed(cases, 99).total(), 3u * (1 + kMaxConfirm)) << "clamped as the run clamps it";
+  EXPECT_EQ(need.total(), 4u);
+  EXPECT_EQ(need.explain(), "2 cases, 3 devices, and 1 probe device between cases");
+  EXPECT_EQ(identities_needed(cases, 99).total(), 3u * (1 + kMaxConfirm) + 1) << "clamped as the run clamps it";
   EXPECT_EQ(identities_needed({cases[0]}, 1).explain(),
-            "1 case, 1 device, each failing case re-run up to 1 time on fresh devices");
+            "1 case, 1 device, each failing case re-run up to 1 time on fresh devices, and 1 probe device between "
+            "cases");
   EXPECT_EQ(identities_needed({}, 2).total(), 0u);
+
+  // A robustness case: a fresh probe device after each faulted step, on every attempt.
+  const auto suite = load_suite(specs / "scenarios", rules);
+  const auto rob = std::find_if(suite.begin(), suite.end(), [](const Case& c) {
+    return std::any_of(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.faulted(); });
+  });
+  ASSERT_NE(rob, suite.end());
+  const auto faulted = static_cast<std::size_t>(
+      std::count_if(rob->steps.begin(), rob->steps.end(), [](const Step& s) { return s.faulted(); }));
+  need = identities_needed({*rob}, 2);
+  EXPECT_EQ(need.probes, faulted);
+  EXPECT_EQ(need.total(), (rob->devices.size() + faulted) * 3 + 1);
+  EXPECT_NE(need.explain().find(faulted == 1 ? "1 liveness probe after a robustness step"
+                                             : fmt::format("{} liveness probes after robustness steps", faulted)),
+            std::string::npos)
+      << need.explain();
 }
 
 // Identities over plain HTTP: in signature mode every request carries an Mdm-Signature, from
@@ -391,6 +429,14 @@ class RunIdentitiesTest : public RunSuiteTest {
     }
     return out;
   }
+  // The server saw the certificates the report names, and one more at most: the run's liveness
+  // probe device between cases, which belongs to no case.
+  void expect_seen_are_reported(const std::vector<CaseDevice>& devices) {
+    const auto seen_now = seen();
+    const auto reported = fingerprints(devices);
+    EXPECT_TRUE(std::includes(seen_now.begin(), seen_now.end(), reported.begin(), reported.end()));
+    EXPECT_LE(seen_now.size(), reported.size() + 1);
+  }
   static std::set<std::string> fingerprints(const std::vector<CaseDevice>& devices) {
     std::set<std::string> out;
     for (const auto& d : devices) out.insert(d.identity.sha256);
@@ -409,7 +455,7 @@ TEST_F(RunIdentitiesTest, TwoCasesWithAPoolOfExactlyEnoughGiveEachDeviceItsOwnId
   for (auto& c : only("enr/same_identity_user")) cases.push_back(c);
   ASSERT_EQ(cases.size(), 2u);
   const auto need = identities_needed(cases, 0).total();
-  ASSERT_EQ(need, 3u) << "one device, then two";
+  ASSERT_EQ(need, 4u) << "one device, then two, and the probe device between cases";
   use_pool(need);
   RunOptions options;
   options.confirm = 0;
@@ -426,9 +472,10 @@ TEST_F(RunIdentitiesTest, TwoCasesWithAPoolOfExactlyEnoughGiveEachDeviceItsOwnId
     EXPECT_EQ(d.identity.sha256, pki::sha256_fingerprint(*pki::certificate_der(pooled->identity.cert_pem)));
     EXPECT_EQ(d.identity.common_name + ".p12", pooled->file);
   }
-  EXPECT_EQ(run.cases[0].devices[0].identity.source, "pool:device-000.p12");
+  // The probe device between cases took the first; the cases the rest, in order (one job).
+  EXPECT_EQ(run.cases[0].devices[0].identity.source, "pool:device-001.p12");
   EXPECT_EQ(run.cases[1].devices[0].name, "mac");
-  EXPECT_EQ(seen(), fingerprints(devices)) << "the server saw exactly the certificates the report names";
+  expect_seen_are_reported(devices);
   EXPECT_EQ(unsigned_, 0);
 }
 
@@ -457,7 +504,7 @@ TEST_F(RunIdentitiesTest, AnIssuerGivesEveryDeviceOfEveryCaseAndReRunACertificat
     udids.insert(d.udid);
   }
   EXPECT_EQ(udids.size(), devices.size());
-  EXPECT_EQ(seen(), fingerprints(devices));
+  expect_seen_are_reported(devices);
 }
 
 TEST_F(RunIdentitiesTest, FourJobsWithAPoolNeverHandAnIdentityOutTwice) {
@@ -475,7 +522,7 @@ TEST_F(RunIdentitiesTest, FourJobsWithAPoolNeverHandAnIdentityOutTwice) {
   EXPECT_EQ(fingerprints(devices).size(), devices.size()) << "an identity went to two devices";
   EXPECT_TRUE(std::any_of(devices.begin(), devices.end(), [](const CaseDevice& d) { return d.attempt == 1; }))
       << "re-runs draw from the same pool";
-  EXPECT_EQ(seen(), fingerprints(devices));
+  expect_seen_are_reported(devices);
 }
 
 }  // namespace

@@ -173,12 +173,51 @@ Override parse_override(MapReader& r, const std::string& file, const std::string
     }
   }
   o.finish();
+  const std::size_t changes = out.drop.size() + out.set.size() + out.retype.size() + (out.as_channel.empty() ? 0 : 1);
+  if (changes != 1) {
+    r.fail(ov,
+           "an override makes exactly one change (one key dropped, set or retyped, or as_channel), so that the "
+           "step tests one fault",
+           "override");
+  }
+  return out;
+}
+
+// The 64 MiB bound on pad_to: far past any server's cap, and still a bound on what a case can
+// make the harness hold.
+constexpr int kMaxPadTo = 64 * 1024 * 1024;
+
+BodyFault parse_fault(MapReader& r, const std::string& file, const std::string& path) {
+  BodyFault out;
+  auto node = r.node("fault");
+  if (!node) return out;
+  MapReader f(node, file, path + ".fault");
+  int kinds = 0;
+  if (f.has("pad_to")) {
+    int pad = f.get_required<int>("pad_to");
+    if (pad < 1 || pad > kMaxPadTo) f.fail(f.node("pad_to"), "must be between 1 and 67108864", "pad_to");
+    out.pad_to = static_cast<std::size_t>(pad);
+    ++kinds;
+  }
+  if (f.has("cut_after")) {
+    out.cut_after = f.get_required<std::string>("cut_after");
+    if (out.cut_after.empty()) f.fail(f.node("cut_after"), "must not be empty", "cut_after");
+    ++kinds;
+  }
+  if (f.has("replace_with")) {
+    out.replace_with = f.get_required<std::string>("replace_with");
+    ++kinds;
+  }
+  if (kinds != 1) f.fail(node, "a fault is exactly one of pad_to, cut_after, replace_with");
+  f.finish();
+  if (r.has("override")) r.fail(node, "a step has an override or a fault, not both: one fault per step", "fault");
   return out;
 }
 
 // Kinds without an override say so rather than ignore it.
 void refuse_override(MapReader& r) {
   if (auto ov = r.node("override")) r.fail(ov, "override goes with checkin and report steps", "override");
+  if (auto fault = r.node("fault")) r.fail(fault, "fault goes with checkin and report steps", "fault");
 }
 
 std::string parse_identity_of(MapReader& r, const CaseContext& ctx) {
@@ -244,6 +283,7 @@ CheckInStep parse_check_in(StepSource in) {
     r.fail(r.node("save"), "a checkin saves only UserAuthenticate's DigestChallenge", "save");
   }
   step.override_keys = parse_override(r, in.file, in.path, in.ctx);
+  step.fault = parse_fault(r, in.file, in.path);
   step.identity_of = parse_identity_of(r, in.ctx);
   step.expect = parse_expect(r, in.file, in.path, false, in.ctx);
   remember_save(step.save, in.ctx);
@@ -268,34 +308,9 @@ ReportStep parse_report(StepSource in) {
     r.fail(r.node("command"), "'" + step.command + "' was not saved by an earlier step", "command");
   }
   step.override_keys = parse_override(r, in.file, in.path, in.ctx);
+  step.fault = parse_fault(r, in.file, in.path);
   step.identity_of = parse_identity_of(r, in.ctx);
   step.flags = parse_flags(r, in.node, step.actor);
-  step.expect = parse_expect(r, in.file, in.path, false, in.ctx);
-  return step;
-}
-
-RawStep parse_raw(StepSource in) {
-  auto& r = in.r;
-  RawStep step;
-  step.line = line_of(in.node);
-  step.raw = r.get_required<std::string>("raw");
-  step.actor = parse_actor(r, "as", in.ctx);
-  auto to = protocol::endpoint_from_name(r.get<std::string>("to", "check_in"));
-  if (!to) r.fail(r.node("to"), "must be check_in or server", "to");
-  step.endpoint = *to;
-  int pad = r.get("pad_to", 0);
-  // 64 MiB: far past any server's cap, and still a bound on what a case can make the harness hold.
-  if (pad < 0 || pad > 64 * 1024 * 1024) r.fail(r.node("pad_to"), "must be between 0 and 67108864", "pad_to");
-  step.pad_to = static_cast<std::size_t>(pad);
-  for (auto pos = step.raw.find("${command_uuid:"); pos != std::string::npos;
-       pos = step.raw.find("${command_uuid:", pos + 1)) {
-    auto end = step.raw.find('}', pos);
-    auto name = end == std::string::npos ? "" : step.raw.substr(pos + 15, end - pos - 15);
-    if (!in.ctx.saved.count(name))
-      r.fail(r.node("raw"), "${command_uuid:" + name + "}: not saved by an earlier step", "raw");
-  }
-  refuse_override(r);
-  step.identity_of = parse_identity_of(r, in.ctx);
   step.expect = parse_expect(r, in.file, in.path, false, in.ctx);
   return step;
 }
@@ -380,7 +395,7 @@ ParallelStep parse_parallel(StepSource in) {
     // the first level instead of recursing as deep as the YAML goes.
     const YAML::Node item = list[i];
     if (item.IsMap() && (item["parallel"] || item["enqueue"])) {
-      r.fail(item, "a parallel step holds checkin, report, series or raw steps", "parallel");
+      r.fail(item, "a parallel step holds checkin, report or series steps", "parallel");
     }
     auto sub = parse_step(item, in.file, fmt::format("{}.parallel[{}]", in.path, i), in.ctx);
     if (step.interleave && !std::holds_alternative<SeriesStep>(sub.kind)) {
@@ -397,9 +412,14 @@ ParallelStep parse_parallel(StepSource in) {
 Step parse_step(const YAML::Node& node, const std::string& file, const std::string& path, CaseContext& ctx) {
   MapReader r(node, file, path);
   int actions = 0;
-  for (const char* action : {"checkin", "report", "enqueue", "series", "raw", "parallel"})
-    actions += r.has(action) ? 1 : 0;
-  if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series, raw, parallel");
+  for (const char* action : {"checkin", "report", "enqueue", "series", "parallel"}) actions += r.has(action) ? 1 : 0;
+  if (r.has("raw")) {
+    r.fail(r.node("raw"),
+           "raw steps are gone: a checkin or report step with a fault (pad_to, cut_after, "
+           "replace_with) sends a message with exactly one thing wrong",
+           "raw");
+  }
+  if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series, parallel");
   StepSource in{r, node, file, path, ctx};
   Step step;
   if (r.has("parallel"))
@@ -408,8 +428,6 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     step.kind = parse_check_in(in);
   else if (r.has("report"))
     step.kind = parse_report(in);
-  else if (r.has("raw"))
-    step.kind = parse_raw(in);
   else if (r.has("enqueue"))
     step.kind = parse_enqueue(in);
   else
@@ -442,10 +460,25 @@ const std::string& Step::identity_of() const {
       [](const auto& s) -> const std::string& {
         using S = std::decay_t<decltype(s)>;
         if constexpr (std::is_same_v<S, CheckInStep> || std::is_same_v<S, ReportStep> ||
-                      std::is_same_v<S, SeriesStep> || std::is_same_v<S, RawStep>) {
+                      std::is_same_v<S, SeriesStep>) {
           return s.identity_of;
         } else {
           return kNone;
+        }
+      },
+      kind);
+}
+
+bool Step::faulted() const {
+  return std::visit(
+      [](const auto& s) {
+        using S = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<S, CheckInStep> || std::is_same_v<S, ReportStep>) {
+          return !s.override_keys.empty() || !s.fault.empty();
+        } else if constexpr (std::is_same_v<S, ParallelStep>) {
+          return std::any_of(s.steps.begin(), s.steps.end(), [](const Step& sub) { return sub.faulted(); });
+        } else {
+          return false;
         }
       },
       kind);

@@ -81,6 +81,7 @@ struct StatusSet {
 };
 
 // A deliberately wrong message: keys dropped, set to a given value, or given another type.
+// A step's override makes one change (the loader refuses more), so that a case tests one fault.
 struct Override {
   std::vector<std::string> drop;
   std::map<std::string, std::string> set;     // value as written; true/false and integers typed
@@ -89,6 +90,20 @@ struct Override {
   // step's own connection and identity.
   std::string as_channel;
   bool empty() const { return drop.empty() && set.empty() && retype.empty() && as_channel.empty(); }
+};
+
+// A deliberately wrong body: the step's well-formed message, encoded, then changed in one way.
+// Every other property of the message stays valid, so a verdict on the step is a verdict on how
+// the server treats this one fault (docs/verdicts.md).
+struct BodyFault {
+  // Padded with whitespace before its closing </plist> to this many bytes: still a valid plist
+  // carrying every key, only too large.
+  std::size_t pad_to = 0;
+  // Cut right after the first occurrence of this text: a truncated plist.
+  std::string cut_after;
+  // Replaced by this text: a body that is not a plist at all.
+  std::optional<std::string> replace_with;
+  bool empty() const { return pad_to == 0 && cut_after.empty() && !replace_with; }
 };
 
 struct Expectation {
@@ -123,12 +138,13 @@ struct StepBase {
 struct CheckInStep : StepBase {
   protocol::MessageType message = protocol::MessageType::authenticate;
   // UserAuthenticate: the DigestChallenge is saved under this name, usable as ${saved:NAME} in
-  // raw bytes and override values.
+  // override values.
   std::string save;
   // Send under another device's identity (its client certificate and Mdm-Signature), to
   // check that the server binds channels to the identity they enrolled with.
   std::string identity_of;
   Override override_keys;  // change the message before it is sent
+  BodyFault fault;         // or change its body after it is encoded (never both)
 };
 
 // report: a command report (or Idle) from the actor.
@@ -140,6 +156,7 @@ struct ReportStep : StepBase {
   protocol::UserFlags flags;
   std::string identity_of;  // as CheckInStep::identity_of
   Override override_keys;
+  BodyFault fault;
 };
 
 // enqueue: a command queued for the actor's channel through the admin adapter.
@@ -161,16 +178,6 @@ struct SeriesStep : StepBase {
   std::string enqueue_during_save;  // the name its CommandUUID is saved under
 };
 
-// raw: bytes sent as they are (after ${udid}, ${user_id}, ${saved:NAME} and
-// ${command_uuid:NAME} are filled in), to the check-in or the server URL, padded with spaces to
-// pad_to bytes.
-struct RawStep : StepBase {
-  std::string raw;
-  protocol::Endpoint endpoint = protocol::Endpoint::check_in;
-  std::size_t pad_to = 0;
-  std::string identity_of;  // as CheckInStep::identity_of
-};
-
 struct Step;
 
 // parallel: steps run at once, each on its own thread and connection; with interleave, series
@@ -181,7 +188,7 @@ struct ParallelStep {
   bool interleave = false;
 };
 
-using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, RawStep, ParallelStep>;
+using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, ParallelStep>;
 
 struct Step {
   StepKind kind;
@@ -191,6 +198,9 @@ struct Step {
   const std::string& actor() const;
   // The device whose identity the step is sent under when not its actor's; empty otherwise.
   const std::string& identity_of() const;
+  // A robustness step: its message carries a deliberate fault (an override or a BodyFault).
+  // The runner probes the target's liveness after each one (ROB-ALIVE).
+  bool faulted() const;
 };
 
 // What a case needs of the target; a profile without it skips the case.

@@ -164,7 +164,7 @@ TEST_F(SpecTest, ParallelNestedInParallelIsRefusedAtTheFirstLevel) {
   auto e = case_error("schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\ndevices: [{name: mac}]\nsteps:\n" +
                       steps + "\n");
   EXPECT_EQ(e.key(), "steps[0].parallel");
-  EXPECT_NE(std::string(e.what()).find("holds checkin, report, series or raw steps"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("holds checkin, report or series steps"), std::string::npos) << e.what();
 }
 
 TEST_F(SpecTest, AFileLargerThanTheCapIsRefusedWithoutReadingItAll) {
@@ -178,6 +178,50 @@ TEST_F(SpecTest, AFileLargerThanTheCapIsRefusedWithoutReadingItAll) {
   }
   // A device never ends; the cap ends the read.
   EXPECT_THROW(load_profile("/dev/zero"), LoadError);
+}
+
+const char* kFaultHead =
+    "schema_version: 1\ntitle: t\nrules: [ROB-MALFORMED]\napple: a\ndevices: [{name: mac}]\nsteps:\n";
+
+TEST_F(SpecTest, AFaultIsOneChangeToAWellFormedMessage) {
+  auto catalog = rules();
+  auto c = load_case_text(std::string(kFaultHead) +
+                              "  - {checkin: TokenUpdate, as: mac, fault: {pad_to: 4096}}\n"
+                              "  - {report: Idle, as: mac, fault: {cut_after: '<key>UDID</key>'}}\n"
+                              "  - {report: Idle, as: mac, fault: {replace_with: 'not a plist'}}\n"
+                              "  - {report: Idle, as: mac, override: {drop: [UDID]}}\n"
+                              "  - {report: Idle, as: mac}\n",
+                          "f.yaml", "f", catalog);
+  ASSERT_EQ(c.steps.size(), 5u);
+  EXPECT_EQ(std::get<CheckInStep>(c.steps[0].kind).fault.pad_to, 4096u);
+  EXPECT_EQ(std::get<ReportStep>(c.steps[1].kind).fault.cut_after, "<key>UDID</key>");
+  EXPECT_EQ(std::get<ReportStep>(c.steps[2].kind).fault.replace_with, "not a plist");
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(c.steps[i].faulted()) << i;
+  EXPECT_FALSE(c.steps[4].faulted());
+
+  struct Bad {
+    const char* step;
+    const char* key;
+    const char* says;
+  };
+  for (const auto& bad : {
+           Bad{"{report: Idle, as: mac, override: {drop: [UDID, Topic]}}", "steps[0].override", "exactly one change"},
+           Bad{"{report: Idle, as: mac, override: {drop: [UDID], set: {Status: X}}}", "steps[0].override",
+               "exactly one change"},
+           Bad{"{report: Idle, as: mac, fault: {pad_to: 10, cut_after: x}}", "steps[0].fault", "exactly one of"},
+           Bad{"{report: Idle, as: mac, fault: {}}", "steps[0].fault", "exactly one of"},
+           Bad{"{report: Idle, as: mac, fault: {pad_to: 0}}", "steps[0].fault.pad_to", "between 1 and"},
+           Bad{"{report: Idle, as: mac, fault: {pad_to: 67108865}}", "steps[0].fault.pad_to", "between 1 and"},
+           Bad{"{report: Idle, as: mac, fault: {cut_after: ''}}", "steps[0].fault.cut_after", "not be empty"},
+           Bad{"{report: Idle, as: mac, override: {drop: [UDID]}, fault: {pad_to: 9000}}", "steps[0].fault",
+               "not both"},
+           Bad{"{enqueue: ProfileList, to: mac, fault: {pad_to: 9000}}", "steps[0].fault", "checkin and report"},
+           Bad{"{raw: 'bytes', as: mac}", "steps[0].raw", "raw steps are gone"},
+       }) {
+    auto e = case_error(std::string(kFaultHead) + "  - " + bad.step + "\n");
+    EXPECT_EQ(e.key(), bad.key) << bad.step << ": " << e.what();
+    EXPECT_NE(std::string(e.what()).find(bad.says), std::string::npos) << bad.step << ": " << e.what();
+  }
 }
 
 }  // namespace

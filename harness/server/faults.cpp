@@ -100,6 +100,11 @@ const std::vector<FaultInfo>& catalog() {
        "wedged-after-garbage",
        "after a malformed body on a connection, answers every well-formed request on it with 500",
        {rule::kRobAlive}},
+      {Fault::writes_wedged_after_no_udid,
+       "writes-wedged-after-no-udid",
+       "after a check-in or report without a UDID, never completes a request that writes (Authenticate, "
+       "TokenUpdate, a report, an Idle with a command queued) while still answering an Idle with nothing queued",
+       {rule::kRobAlive}},
       {Fault::unknown_status_acks,
        "unknown-status-acks",
        "takes a report with an unknown Status as Acknowledged: 200, and the command is gone",

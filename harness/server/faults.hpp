@@ -34,6 +34,7 @@ enum class Fault {
   command_without_request_type,
   malformed_500,
   wedged_after_garbage,
+  writes_wedged_after_no_udid,
   unknown_status_acks,
   oversize_500,
   no_device_configured,

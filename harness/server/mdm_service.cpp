@@ -179,6 +179,13 @@ net::ServerResponse reset_connection() {
   return r;
 }
 
+// A request that never completes, as far as any client deadline can tell.
+net::ServerResponse held_forever() {
+  net::ServerResponse r = empty_ok();
+  r.stall = net::kMaxServerStall;
+  return r;
+}
+
 }  // namespace
 
 struct MdmService::State {
@@ -190,6 +197,7 @@ struct MdmService::State {
   std::set<std::string> wedged;                  // peers the wedged-after-garbage fault refuses
   std::map<std::string, std::string> last_idle;  // by UDID: the channel id of the last Idle (a fault)
   bool wedged_by_empty_udid = false;             // the empty-udid-wedge seeded bug fired
+  bool writes_wedged = false;                    // the writes-wedged-after-no-udid fault fired
   std::set<std::string> corrupted_devices;       // UDIDs the user-key-corrupts seeded bug marked
   std::uint64_t clock = 0;                       // counts requests from known devices, for last_seen
   std::size_t remembered = 0;                    // finished commands in every channel's `done`
@@ -306,6 +314,7 @@ struct MdmService::State {
   bool seeded(SeededBug b) const { return config.seeded_bug == b; }
 
   // The seeded bug's answer to a message that parsed, when the message reaches it.
+  bool writes(const plist::Value& message, bool is_check_in) const;
   std::optional<net::ServerResponse> seeded_bug_answer(std::string_view body, const plist::Value& message,
                                                        bool is_check_in);
 
@@ -368,6 +377,12 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   std::lock_guard lock(state_->mutex);
   if (!state_->seeded(SeededBug::none)) {
     if (auto odd = state_->seeded_bug_answer(request.body, *parsed, is_check_in)) return *odd;
+  }
+  if (state_->faulty(Fault::writes_wedged_after_no_udid)) {
+    // As a server that takes a lock for the message, fails on the missing UDID and never lets go:
+    // from then on every request that would write hangs, while reads are still answered.
+    if (!parsed->find("UDID")) state_->writes_wedged = true;
+    if (state_->writes_wedged && state_->writes(*parsed, is_check_in)) return held_forever();
   }
   if (is_check_in) {
     auto decoded = protocol::decode_check_in(*parsed);
@@ -602,6 +617,19 @@ net::ServerResponse MdmService::State::user_authenticate(DeviceState& device, co
   }
   device.refused_users.erase(user_id);
   return empty_ok();
+}
+
+// Whether answering the message writes: any check-in, a report of a command, and an Idle the
+// channel has a command queued for (delivering marks it sent). An Idle with nothing queued only
+// reads.
+bool MdmService::State::writes(const plist::Value& message, bool is_check_in) const {
+  if (is_check_in) return true;
+  auto status = message.string_at("Status");
+  if (status != "Idle") return true;
+  auto udid = message.string_at("UDID").value_or("");
+  auto user_id = message.string_at("UserID").value_or("");
+  auto found = channels.find(Channel{udid, user_id}.id());
+  return found != channels.end() && !found->second.queue.empty();
 }
 
 net::ServerResponse MdmService::State::command_report(const protocol::Report& report) {

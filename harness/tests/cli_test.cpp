@@ -294,11 +294,14 @@ TEST_F(TlsCliTest, ABodyTamperedAfterSigningIsRefusedOverTls) {
 
 TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
   auto port = start(server::IdentityMode::signature);
-  auto expired = *pki::issue_device_identity(ca_, "expired", pki::KeyType::ec_p256,
-                                             pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
   std::filesystem::create_directories(dir_ / "pool");
-  ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool/expired.crt", dir_ / "pool/expired.key"));
-  // One identity: enough for the case's one device only when the failure is not re-run.
+  // Two: the probe device between cases takes one, the case's one device the other; enough only
+  // when the failure is not re-run.
+  for (std::string name : {"expired-a", "expired-b"}) {
+    auto expired = *pki::issue_device_identity(ca_, name, pki::KeyType::ec_p256,
+                                               pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
+    ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool" / (name + ".crt"), dir_ / "pool" / (name + ".key")));
+  }
   auto output = run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  pool: {dir: pool}\n"),
                     "--confirm 0 enr/authenticate");
   EXPECT_EQ(last_.exit_code, 1) << output;
@@ -312,7 +315,8 @@ TEST_F(TlsCliTest, APoolOfExactlyEnoughGivesEveryDeviceItsOwnIdentityAndTheRepor
   auto port = start(server::IdentityMode::mtls);
   std::filesystem::create_directories(dir_ / "pool");
   std::set<std::string> pool_fingerprints;
-  for (int i = 0; i < 3; ++i) {
+  // Three devices, and the run's probe device between cases: four.
+  for (int i = 0; i < 4; ++i) {
     auto name = "device-" + std::to_string(i);
     auto device = *pki::issue_device_identity(ca_, name, pki::KeyType::ec_p256);
     ASSERT_TRUE(pki::write_identity(device, dir_ / "pool" / (name + ".crt"), dir_ / "pool" / (name + ".key")));
@@ -333,8 +337,10 @@ TEST_F(TlsCliTest, APoolOfExactlyEnoughGivesEveryDeviceItsOwnIdentityAndTheRepor
       EXPECT_EQ("pool:" + d.identity.common_name + ".crt", d.identity.source);
     }
   }
-  EXPECT_EQ(used, pool_fingerprints) << "three devices, three certificates, every one of the pool";
-  EXPECT_EQ(sources, (std::set<std::string>{"pool:device-0.crt", "pool:device-1.crt", "pool:device-2.crt"}));
+  EXPECT_EQ(used.size(), 3u) << "three devices, three certificates";
+  EXPECT_TRUE(std::includes(pool_fingerprints.begin(), pool_fingerprints.end(), used.begin(), used.end()));
+  // The probe device between cases took the first file, before any case ran.
+  EXPECT_EQ(sources, (std::set<std::string>{"pool:device-1.crt", "pool:device-2.crt", "pool:device-3.crt"}));
   std::ifstream html(dir_ / "out/report.html");
   std::string page((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
   EXPECT_NE(page.find("<td>pool:device-2.crt</td>"), std::string::npos);
@@ -351,7 +357,7 @@ TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
   server.start(1);
   auto ca = *pki::create_test_ca("pool CA");
   fs::create_directories(dir_ / "pool");
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 6; ++i) {
     auto device = *pki::issue_device_identity(ca, "device-" + std::to_string(i), pki::KeyType::ec_p256);
     ASSERT_TRUE(pki::write_identity(device, dir_ / "pool" / fmt::format("device-{}.crt", i),
                                     dir_ / "pool" / fmt::format("device-{}.key", i)));
@@ -360,19 +366,20 @@ TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
   auto target = write("pool-target.yaml", "schema_version: 1\nname: pool\nurls:\n  check_in: " + base +
                                               "/checkin\n  server: " + base +
                                               "/mdm\nidentity:\n  mode: signature\n  pool: {dir: pool}\n");
-  // Two re-runs of each failing case: 3 devices x 3 = 9; one re-run: 6, one more than the pool.
+  // Two re-runs of each failing case: 3 devices x 3 + the probe device between cases = 10; one
+  // re-run: 7, one more than the pool.
   auto ran = run_mdmconform("--specs " + specs() + " run --target " + target.string() + " --confirm 1 --out " +
                             (dir_ / "out").string() + " " + kThreeDeviceCases);
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
-  EXPECT_NE(ran.output.find("the run needs up to 6 device identities (2 cases, 3 devices, each failing case re-run "
-                            "up to 1 time on fresh devices); the profile's pool has 5: add identities to "
-                            "identity.pool, give an identity.issuer, or lower --confirm"),
+  EXPECT_NE(ran.output.find("the run needs up to 7 device identities (2 cases, 3 devices, each failing case re-run "
+                            "up to 1 time on fresh devices, and 1 probe device between cases); the profile's pool "
+                            "has 6: add identities to identity.pool, give an identity.issuer, or lower --confirm"),
             std::string::npos)
       << ran.output;
   EXPECT_EQ(requests.load(), 0) << "not even the reachability probe ran";
   EXPECT_FALSE(fs::exists(dir_ / "out/report.json"));
 
-  // Without re-runs three are enough: the same pool runs.
+  // Without re-runs four are enough: the same pool runs.
   ran = run_mdmconform("--specs " + specs() + " run --target " + target.string() + " --confirm 0 --out " +
                        (dir_ / "out").string() + " " + kThreeDeviceCases);
   EXPECT_NE(ran.exit_code, 2) << ran.output;
@@ -380,7 +387,8 @@ TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
 }
 
 TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
-  // A correct server that takes 100 ms per answer: the suite then runs for several seconds.
+  // A correct server that takes 100 ms per answer: the suite then runs for several seconds (with
+  // the liveness probe before the first case and after each, the first case ends after ~2 s).
   server::MdmService service(server::Config{});
   net::HttpServer slow(
       [&](const net::ServerRequest& request) {
@@ -399,7 +407,7 @@ TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
   auto process = testing::Process::spawn(
       {MDMC_BINARY, "--specs", specs(), "run", "--target", profile, "--out", out.string()}, {.output_file = log});
   ASSERT_TRUE(process) << process.message();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   auto signalled = std::chrono::steady_clock::now();
   ASSERT_TRUE(process->signal(SIGTERM));
   // Bounded wait: the exchange in flight has a 1 s header deadline in this profile. A process

@@ -79,6 +79,34 @@ TEST_P(MutationTest, FailsExactlyTheRulesTheFaultBreaks) {
       EXPECT_EQ(c.verdict, Verdict::pass) << c.id << ": " << c.reason;
     }
   }
+  // Only the fault that stops the server serving writes is a wedge: blamed on the case that sent
+  // the message without a UDID, with every later case not run (untested, not error).
+  if (fault.fault == server::Fault::writes_wedged_after_no_udid) {
+    ASSERT_TRUE(outcome.run.wedged.has_value()) << case_lines(outcome.run);
+    EXPECT_EQ(outcome.run.wedged->after_case, "rob/wrong_message");
+    EXPECT_NE(outcome.run.wedged->detail.find("stopped serving writes after rob/wrong_message step 2"),
+              std::string::npos)
+        << outcome.run.wedged->detail;
+    bool after = false;
+    int not_run = 0;
+    for (const auto& c : outcome.run.cases) {
+      if (after) {
+        EXPECT_EQ(c.verdict, Verdict::skip) << c.id;
+        EXPECT_EQ(c.reason, "not run: target wedged since rob/wrong_message") << c.id;
+        ++not_run;
+      }
+      if (c.id == "rob/wrong_message") {
+        after = true;
+        EXPECT_EQ(c.verdict, Verdict::fail) << c.reason;
+        EXPECT_FALSE(c.flaky) << "a deterministic failure, not confirmed against a wedged target";
+        EXPECT_TRUE(c.attempts.empty());
+      }
+    }
+    EXPECT_GT(not_run, 0);
+    EXPECT_EQ(outcome.exit_code, 1);
+  } else {
+    EXPECT_FALSE(outcome.run.wedged.has_value()) << "fault " << fault.name << ": " << outcome.run.wedged->detail;
+  }
   // A broken should-level rule warns and leaves the exit code 0; a broken must-level rule fails.
   bool any_fail = std::any_of(outcome.run.cases.begin(), outcome.run.cases.end(),
                               [](const auto& c) { return c.verdict == Verdict::fail; });

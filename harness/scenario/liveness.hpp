@@ -1,0 +1,33 @@
+#pragma once
+// The liveness probe: whether the target still serves writes. A device enrolls (Authenticate,
+// TokenUpdate), gets a command queued for it through the admin adapter, and acknowledges it.
+// A server can still answer an Idle with nothing queued while every request that writes hangs
+// (docs/verdicts.md, "Wedged"); only writes show it. The runner probes after each robustness
+// step (ROB-ALIVE) and between cases, to blame the case after which the target stopped serving.
+#include <string>
+#include <vector>
+
+#include "harness/emulator/emulator.hpp"
+#include "harness/scenario/result.hpp"
+#include "harness/target/session.hpp"
+
+namespace mdmc::scenario {
+
+struct ProbeOutcome {
+  bool alive = false;
+  // What the device got, in words: "enrolled; ProfileList 5E1F... delivered and acknowledged",
+  // or the first thing that failed: "TokenUpdate: no answer: header_timeout (...)".
+  std::string detail;
+  std::vector<TranscriptEntry> transcript;  // actor "probe", labels "liveness probe: ..."
+};
+
+// What ROB-ALIVE's finding says was expected of a probe against `target`.
+std::string probe_expectation(const target::TargetProfile& target);
+
+// Probes with `device`, whose identity `device_name` already has in `session` (add_device). Every
+// request is bounded by the profile's deadlines; nothing here waits longer. `step` is what the
+// transcript entries record (-1 outside a case's steps). `ids` makes the command's UUID.
+ProbeOutcome probe_liveness(target::TargetSession& session, const std::string& device_name,
+                            const emulator::Device& device, emulator::IdentitySource& ids, int step);
+
+}  // namespace mdmc::scenario
