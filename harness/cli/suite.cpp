@@ -79,6 +79,21 @@ std::string shell_quote(std::string_view arg) {
   return out + "'";
 }
 
+// Every device of a run gets an identity no other device of it had (target::IdentityPool). With
+// a pool, why the run cannot be sure of one for each: the worst case is every case failing and
+// every re-run with it. Nothing when the pool is large enough, or is not used.
+std::optional<std::string> pool_shortfall(const target::TargetProfile& profile,
+                                          const std::vector<scenario::Case>& cases, int confirm) {
+  const auto& id = profile.identity;
+  if (id.mode == target::IdentityMode::none || id.issuer) return std::nullopt;
+  const auto need = scenario::identities_needed(cases, confirm);
+  if (need.total() <= id.pool.size()) return std::nullopt;
+  return fmt::format(
+      "the run needs up to {} device identities ({}); the profile's pool has {}: add identities to "
+      "identity.pool, give an identity.issuer, or {}",
+      need.total(), need.explain(), id.pool.size(), need.confirm > 0 ? "lower --confirm" : "select fewer cases");
+}
+
 }  // namespace
 
 std::string reproducer_for(const SuiteOptions& options, const std::string& case_id) {
@@ -142,6 +157,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       profile = builtin->profile;
     }
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
+    if (auto shortfall = pool_shortfall(profile, cases, options.confirm)) return fail(out, 2, *shortfall);
 
     if (auto unreachable = target::probe_reachable(profile)) {
       out.exit_code = 3;

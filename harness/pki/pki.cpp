@@ -371,7 +371,8 @@ Result<Identity> load_pkcs12(const std::filesystem::path& file, const std::strin
   return out;
 }
 
-Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& dir, const std::string& p12_password) {
+Result<std::vector<PoolIdentity>> load_identity_pool(const std::filesystem::path& dir,
+                                                     const std::string& p12_password) {
   namespace fs = std::filesystem;
   const std::string where = "load_identity_pool " + dir.string();
   struct Pair {
@@ -424,12 +425,12 @@ Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& di
     return a.primary.filename().string() < b.primary.filename().string();
   });
 
-  std::vector<Identity> pool;
+  std::vector<PoolIdentity> pool;
   pool.reserve(sources.size());
   for (const Source& source : sources) {
     auto identity = source.key ? load_pem_pair(source.primary, *source.key) : load_pkcs12(source.primary, p12_password);
     if (!identity) return in(where, identity.message());
-    pool.push_back(std::move(identity).value());
+    pool.push_back({source.primary.filename().string(), std::move(identity).value()});
   }
   return pool;
 }

@@ -57,13 +57,19 @@ Result<Identity> issue_server_identity(const Identity& ca, const std::vector<std
 // must match the certificate and must not be encrypted.
 Result<Identity> load_pem_pair(const std::filesystem::path& cert, const std::filesystem::path& key);
 Result<Identity> load_pkcs12(const std::filesystem::path& file, const std::string& password);
+// One identity of a pool, with the file it came from.
+struct PoolIdentity {
+  std::string file;  // the .p12's or the certificate's file name, without its folder: "device-1.p12"
+  Identity identity;
+};
+
 // A pool of pre-issued identities: every *.p12 (opened with p12_password) and every NAME.key
 // with its NAME.crt or NAME.pem, sorted by file name (of the .p12 or the certificate). A .crt or
 // .pem without a .key (a CA certificate, say) is skipped, and so are names starting with a dot
 // (macOS "._x.p12" litter); a .key without a certificate, or with both a .crt and a .pem, is an
 // error. Any file that fails to load fails the whole pool, naming the file. An existing folder
 // with none of these gives an empty pool. Extensions match case-insensitively.
-Result<std::vector<Identity>> load_identity_pool(const std::filesystem::path& dir, const std::string& p12_password);
+Result<std::vector<PoolIdentity>> load_identity_pool(const std::filesystem::path& dir, const std::string& p12_password);
 
 // Writes a private key (or any secret) with mode 0600 from the start: a temporary file in the
 // same folder created O_CREAT|O_EXCL with mode 0600, written, fsync'd and renamed over `path`;

@@ -413,9 +413,13 @@ TEST(IdentityPool, LoadsTwoP12AndOnePemPairSortedByFileName) {
   auto pool = load_identity_pool(dir.path(), "pool");
   ASSERT_TRUE(pool.ok()) << pool.message();
   ASSERT_EQ(pool->size(), 3u);
-  EXPECT_EQ(*common_name((*pool)[0].cert_pem), "a");
-  EXPECT_EQ(*common_name((*pool)[1].cert_pem), "b");
-  EXPECT_EQ(*common_name((*pool)[2].cert_pem), "c");
+  EXPECT_EQ(*common_name((*pool)[0].identity.cert_pem), "a");
+  EXPECT_EQ(*common_name((*pool)[1].identity.cert_pem), "b");
+  EXPECT_EQ(*common_name((*pool)[2].identity.cert_pem), "c");
+  // Each names the file it came from, for the report.
+  EXPECT_EQ((*pool)[0].file, "a-device.p12");
+  EXPECT_EQ((*pool)[1].file, "b-device.crt");
+  EXPECT_EQ((*pool)[2].file, "c-device.p12");
 }
 
 TEST(IdentityPool, KeyWithoutCertificateOrBadFileFailsNamingTheFile) {

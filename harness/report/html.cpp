@@ -357,6 +357,7 @@ details.case>summary .title{color:#57606a}
 .info-note{color:var(--info)}
 pre{background:var(--bg2);padding:8px;overflow:auto;max-height:480px;margin:4px 0;white-space:pre-wrap;word-break:break-all}
 pre.repro{background:#fff8c5}
+table.devices{font-size:.9em;margin:.4em 0}
 .diagram{overflow-x:auto;border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:4px}
 details.exchange{border-left:3px solid var(--line);margin:4px 0;padding-left:8px}
 details.exchange.bad{border-left-color:var(--fail)}
@@ -669,10 +670,34 @@ void render_exchange(std::string& out, const TranscriptEntry& e, std::size_t num
                      esc(fmt::format("{}", fmt::join(timing, " \u00b7 "))));
 }
 
+// Which identity each device presented, per attempt: a server that binds a certificate to a
+// UDID refuses a device for a reason only this shows. The fingerprint is cut to 16 hex digits,
+// whole in its tooltip and in report.json.
+void render_devices(std::string& out, const CaseResult& c) {
+  if (c.devices.empty()) return;
+  const bool reruns = std::any_of(c.devices.begin(), c.devices.end(), [](const auto& d) { return d.attempt != 0; });
+  out += "<table class=\"devices\"><tr>";
+  if (reruns) out += "<th>attempt</th>";
+  out += "<th>device</th><th>UDID</th><th>identity</th><th>SHA-256</th><th>subject CN</th></tr>\n";
+  for (const auto& d : c.devices) {
+    out += "<tr>";
+    if (reruns)
+      out += fmt::format("<td>{}</td>", d.attempt == 0 ? std::string("first") : fmt::format("re-run {}", d.attempt));
+    out += fmt::format(
+        "<td>{}</td><td><code>{}</code></td><td>{}</td><td><code title=\"{}\">{}</code></td><td>{}</td></tr>\n",
+        esc(d.name), esc(d.udid), esc(d.identity.source), esc(d.identity.sha256), esc(d.identity.sha256.substr(0, 16)),
+        esc(d.identity.common_name));
+  }
+  out += "</table>\n";
+}
+
 void render_case(std::string& out, const CaseResult& c, std::size_t index) {
   const std::string anchor = case_anchor(index);
-  const std::string search = ascii_lower(fmt::format("{} {} {} {} {}", c.id, c.title, fmt::join(c.rules, " "), c.reason,
-                                                     scenario::verdict_name(c.verdict)));
+  std::string search = fmt::format("{} {} {} {} {}", c.id, c.title, fmt::join(c.rules, " "), c.reason,
+                                   scenario::verdict_name(c.verdict));
+  // A device's UDID or certificate fingerprint finds the cases that used it.
+  for (const auto& d : c.devices) search += " " + d.udid + " " + d.identity.sha256;
+  search = ascii_lower(search);
   out += fmt::format(
       "<details class=\"case\" id=\"{}\" data-verdict=\"{}\" data-search=\"{}\"><summary>{} "
       "<code>{}</code> <span class=\"title\">{}</span> \u00b7 {} \u00b7 {} ms{}</summary>\n",
@@ -688,6 +713,7 @@ void render_case(std::string& out, const CaseResult& c, std::size_t index) {
         c.flaky ? " \u2014 <span class=\"flaky\">flaky</span>: the verdict did not repeat; the worst is kept" : "");
   }
   if (!c.reproducer.empty()) out += "<p><b>reproducer:</b></p><pre class=\"repro\">" + esc(c.reproducer) + "</pre>";
+  render_devices(out, c);
   if (!c.findings.empty()) {
     out +=
         "<table class=\"findings\"><tr><th>result</th><th>rule</th><th>level</th><th>step</th><th>expected</th>"

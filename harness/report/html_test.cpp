@@ -281,6 +281,43 @@ TEST(Html, EachCaseHasFindingsReproducerDiagramAndTranscript) {
   EXPECT_THAT(html, HasSubstr("no answer: header_timeout (no header in 1000 ms)"));
 }
 
+// chn/concurrent (the failing case) with a device per attempt: its first attempt's from the
+// pool, a re-run's issued (the CN is then the UDID).
+RunResult run_with_devices() {
+  RunResult run = sample_run();
+  run.cases[1].devices = {{"mac",
+                           "5E1F0A2B-6C3D-4E5F-8A9B-0C1D2E3F4A5B",
+                           0,
+                           {"pool:device-01.p12", "0123456789abcdef" + std::string(48, 'b'), "device-01"}},
+                          {"mac",
+                           "7C2D9E1F-0A3B-4C5D-9E6F-1A2B3C4D5E6F",
+                           1,
+                           {"issued", std::string(64, 'c'), "7C2D9E1F-0A3B-4C5D-9E6F-1A2B3C4D5E6F"}}};
+  return run;
+}
+
+TEST(Html, ListsEachDeviceOfEachAttemptWithItsIdentity) {
+  const std::string html = to_html(run_with_devices());
+  EXPECT_EQ(occurrences(html, "<table class=\"devices\">"), 1u) << "only the case that has devices";
+  EXPECT_THAT(html, HasSubstr("<th>attempt</th><th>device</th><th>UDID</th><th>identity</th><th>SHA-256</th>"));
+  EXPECT_THAT(html, HasSubstr("<tr><td>first</td><td>mac</td><td><code>5E1F0A2B-6C3D-4E5F-8A9B-0C1D2E3F4A5B</code></td>"
+                              "<td>pool:device-01.p12</td><td><code title=\"0123456789abcdef" +
+                              std::string(48, 'b') + "\">0123456789abcdef</code></td><td>device-01</td></tr>"));
+  EXPECT_THAT(html, HasSubstr("<tr><td>re-run 1</td><td>mac</td>"));
+  // A fingerprint or a UDID finds the case in the text filter.
+  EXPECT_THAT(html, HasSubstr(" 5e1f0a2b-6c3d-4e5f-8a9b-0c1d2e3f4a5b 0123456789abcdef"));
+
+  RunResult first_only = run_with_devices();
+  first_only.cases[1].devices.pop_back();
+  EXPECT_THAT(to_html(first_only), Not(HasSubstr("<th>attempt</th>"))) << "no attempt column without re-runs";
+}
+
+TEST(Markdown, NamesTheFirstAttemptsDevicesAndCountsTheReRuns) {
+  const std::string md = to_markdown(run_with_devices());
+  EXPECT_THAT(md, HasSubstr("  devices: `mac` `5E1F0A2B-6C3D-4E5F-8A9B-0C1D2E3F4A5B` pool:device-01.p12 "
+                            "`0123456789ab` (CN device-01); 1 more on re-runs (report.html lists them)\n"));
+}
+
 TEST(Html, HasFiltersByVerdictAndByText) {
   const std::string html = to_html(sample_run());
   for (const char* v : {"pass", "fail", "warn", "info", "skip", "error"}) {

@@ -74,6 +74,17 @@ Json case_json(const CaseResult& c) {
   j["flaky"] = c.flaky;
   j["attempts"] = strings_json(c.attempts);
   j["reproducer"] = text_json(c.reproducer);
+  Json devices = Json::array();
+  for (const auto& d : c.devices) {
+    devices.push_back(Json{{"name", text_json(d.name)},
+                           {"udid", text_json(d.udid)},
+                           {"attempt", d.attempt},
+                           {"identity",
+                            {{"source", text_json(d.identity.source)},
+                             {"sha256", text_json(d.identity.sha256)},
+                             {"common_name", text_json(d.identity.common_name)}}}});
+  }
+  j["devices"] = std::move(devices);
   Json findings = Json::array();
   for (const auto& f : c.findings) {
     Json fj = Json::object();
@@ -164,6 +175,27 @@ CaseResult read_case(Reader& r, const Json& j, const std::string& path) {
   if (j.contains("flaky")) c.flaky = r.boolean(j, "flaky", path);
   if (j.contains("attempts")) c.attempts = r.strings(j, "attempts", path);
   if (j.contains("reproducer")) c.reproducer = r.string(j, "reproducer", path);
+  // Records written before devices and their identities were recorded lack them.
+  if (j.contains("devices")) {
+    if (const Json* arr = r.array(j, "devices", path)) {
+      const std::string base = Reader::join(path, "devices");
+      for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
+        const Json& dj = (*arr)[i];
+        const std::string where = Reader::index(base, i);
+        scenario::CaseDevice d;
+        d.name = r.string(dj, "name", where);
+        d.udid = r.string(dj, "udid", where);
+        d.attempt = static_cast<int>(r.integer(dj, "attempt", where, 0, std::numeric_limits<int>::max()));
+        if (const Json* id = r.object(dj, "identity", where)) {
+          const std::string id_where = Reader::join(where, "identity");
+          d.identity.source = r.string(*id, "source", id_where);
+          d.identity.sha256 = r.string(*id, "sha256", id_where);
+          d.identity.common_name = r.string(*id, "common_name", id_where);
+        }
+        c.devices.push_back(std::move(d));
+      }
+    }
+  }
   if (const Json* arr = r.array(j, "findings", path)) {
     const std::string base = Reader::join(path, "findings");
     for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {

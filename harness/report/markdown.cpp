@@ -53,6 +53,29 @@ std::string upper(std::string_view s) {
   return out;
 }
 
+// The first attempt's devices and the identities they presented, on one line: "`mac`
+// `5E1F...` pool:device-1.p12 `ab12cd34ef56` (CN device-1)". The CN is left out when it is the
+// UDID (an issued identity's); re-runs' devices are only counted (report.html lists them).
+std::string devices_line(const CaseResult& c) {
+  std::vector<std::string> parts;
+  std::size_t reruns = 0;
+  for (const auto& d : c.devices) {
+    if (d.attempt != 0) {
+      ++reruns;
+      continue;
+    }
+    auto part = fmt::format("{} {} {}", markdown_code(d.name), markdown_code(d.udid), markdown_text(d.identity.source));
+    if (!d.identity.sha256.empty()) part += " " + markdown_code(d.identity.sha256.substr(0, 12));
+    if (!d.identity.common_name.empty() && d.identity.common_name != d.udid) {
+      part += " (CN " + markdown_text(d.identity.common_name) + ")";
+    }
+    parts.push_back(std::move(part));
+  }
+  auto out = fmt::format("{}", fmt::join(parts, "; "));
+  if (reruns > 0) out += fmt::format("; {} more on re-runs (report.html lists them)", reruns);
+  return out;
+}
+
 std::vector<const CaseResult*> cases_with(const scenario::RunResult& run, std::initializer_list<Verdict> verdicts) {
   std::vector<const CaseResult*> out;
   for (Verdict v : verdicts) {
@@ -78,6 +101,7 @@ void append_listed(std::string& out, std::string_view heading, std::string_view 
     if (!c.reason.empty()) out += ": " + markdown_text(cut_text(c.reason, kReasonCodePoints));
     out += "\n";
     if (!c.reproducer.empty()) out += "  replay: " + markdown_code(c.reproducer) + "\n";
+    if (!c.devices.empty()) out += "  devices: " + devices_line(c) + "\n";
   }
   if (shown < listed.size()) {
     out += fmt::format("- and {} more: see report.html\n", listed.size() - shown);

@@ -148,6 +148,48 @@ TEST(ReportJson, RefusesAStepBelowMinusOne) {
   EXPECT_THAT(error, HasSubstr("cases[1].transcript[0].step: out of range"));
 }
 
+TEST(ReportJson, RoundTripsEachDeviceOfEveryAttemptWithTheIdentityItPresented) {
+  RunResult run = sample_run();
+  run.cases[1].devices.push_back({"mac", "9A8B7C6D-0000-4000-8000-000000000003", 2, {"issued", "", ""}});
+  run.cases[1].devices.push_back({"mac", "9A8B7C6D-0000-4000-8000-000000000004", 1, {"none", "", ""}});
+  const std::string text = to_json_text(run);
+  EXPECT_THAT(text, HasSubstr("\"devices\": [\n        {\n          \"name\": \"mac\",\n          \"udid\": "
+                              "\"5E1F0A2B-6C3D-4E5F-8A9B-0C1D2E3F4A5B\",\n          \"attempt\": 0,\n          "
+                              "\"identity\": {\n            \"source\": \"pool:device-01.p12\","));
+  const auto back = from_json_text(text);
+  ASSERT_TRUE(back) << back.message();
+  EXPECT_EQ(to_json_text(*back), text);
+  ASSERT_EQ(back->cases[1].devices.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& want = run.cases[1].devices[i];
+    const auto& got = back->cases[1].devices[i];
+    EXPECT_EQ(got.name, want.name);
+    EXPECT_EQ(got.udid, want.udid);
+    EXPECT_EQ(got.attempt, want.attempt);
+    EXPECT_EQ(got.identity.source, want.identity.source);
+    EXPECT_EQ(got.identity.sha256, want.identity.sha256);
+    EXPECT_EQ(got.identity.common_name, want.identity.common_name);
+  }
+  EXPECT_EQ(back->cases[1].devices[1].identity.common_name, "device-02");
+  EXPECT_EQ(back->cases[1].devices[2].attempt, 2);
+}
+
+TEST(ReportJson, ReadsARecordWrittenBeforeDevicesWereRecordedAndNamesABadOne) {
+  auto json = nlohmann::json::parse(to_json_text(sample_run()));
+  for (auto& c : json["cases"]) c.erase("devices");
+  const auto back = from_json_text(json.dump());
+  ASSERT_TRUE(back) << back.message();
+  EXPECT_TRUE(back->cases[0].devices.empty());
+  EXPECT_TRUE(back->cases[1].devices.empty());
+
+  json = nlohmann::json::parse(to_json_text(sample_run()));
+  json["cases"][1]["devices"][1]["identity"].erase("sha256");
+  EXPECT_THAT(error_of(from_json_text(json.dump())), HasSubstr("cases[1].devices[1].identity.sha256"));
+  json = nlohmann::json::parse(to_json_text(sample_run()));
+  json["cases"][0]["devices"][0]["attempt"] = -1;
+  EXPECT_THAT(error_of(from_json_text(json.dump())), HasSubstr("cases[0].devices[0].attempt"));
+}
+
 TEST(ReportJson, WritesTheDocumentedLayout) {
   const std::string text = to_json_text(sample_run());
   EXPECT_EQ(text.rfind("{\n  \"schema_version\": 1,\n  \"harness\": {", 0), 0u) << text;

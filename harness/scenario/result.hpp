@@ -61,6 +61,23 @@ struct TranscriptEntry {
 // A transcript entry for an exchange, its response body cut to kTranscriptBodyCap.
 TranscriptEntry transcript_entry(std::string actor, std::string label, const net::Exchange& exchange, int step);
 
+// The identity a device presented: its TLS client certificate and/or the key of its
+// Mdm-Signature. Which certificate a server saw from which UDID, so that a refusal tied to an
+// identity can be read from the report.
+struct IdentityUsed {
+  std::string source;       // "issued" (from the profile's issuer), "pool:<file name>", or "none"
+  std::string sha256;       // SHA-256 fingerprint of the certificate's DER, lower-case hex; empty for none
+  std::string common_name;  // the certificate's subject CN; empty for none
+};
+
+// A synthetic device of a case, as one attempt made it.
+struct CaseDevice {
+  std::string name;  // the case's name for it: "mac"
+  std::string udid;
+  int attempt = 0;  // 0 the first attempt; 1, 2... its confirmation re-runs (as CaseResult::attempts)
+  IdentityUsed identity;
+};
+
 struct CaseResult {
   std::string id;  // path under specs/scenarios without .yaml: "net/refuse_410"
   std::string title;
@@ -73,6 +90,10 @@ struct CaseResult {
   bool flaky = false;                 // confirmation re-runs did not all give the first attempt's verdict
   std::vector<std::string> attempts;  // verdict names of every attempt, first first; empty: ran once
   std::string reproducer;             // a fail or warn: the one-line command that replays this case
+  // Every attempt's devices with their identities, first attempt's first; a device whose
+  // identity could not be given is not listed (the reason says why). Empty when the case ended
+  // before it made devices, and in records written before devices were recorded.
+  std::vector<CaseDevice> devices;
 };
 
 // A rule's verdict over every case that checked it.

@@ -52,8 +52,8 @@ Stop error_stop(const base::Error& error) { return Stop{Verdict::error, error.me
 class CaseRun {
  public:
   CaseRun(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
-          const std::atomic<bool>* stop)
-      : case_(c), target_(target), rules_(rules), stop_(stop), ids_(seed ^ fnv1a(c.id)), session_(target) {
+          const std::atomic<bool>* stop, target::IdentityPool& identities)
+      : case_(c), target_(target), rules_(rules), stop_(stop), ids_(seed ^ fnv1a(c.id)), session_(target, identities) {
     result_.id = c.id;
     result_.title = c.title;
     result_.rules = c.rules;
@@ -105,9 +105,9 @@ class CaseRun {
     facts.device_name = "mdmconform liveness probe";
     Device device(facts, ids_);
     auto name = fmt::format("probe-{}", ++probes_);
-    if (auto added = session_.add_device(name, facts.udid); !added) {
-      return Stop{Verdict::error, "could not issue the liveness probe's identity: " + added.error().message};
-    }
+    auto added = session_.add_device(name, facts.udid);
+    if (!added) return Stop{Verdict::error, "could not give the liveness probe an identity: " + added.error().message};
+    result_.devices.push_back({name, facts.udid, 0, {added->source, added->sha256, added->common_name}});
     auto outcome = probe_liveness(session_, name, device, ids_, index);
     {
       std::lock_guard lock(mu_);
@@ -146,14 +146,12 @@ class CaseRun {
         return Stop{Verdict::skip, "the target profile has no admin.enqueue adapter to queue commands with"};
       }
     }
-    const auto& id = target_.identity;
-    if (!session_.can_identify(case_.devices.size())) {
-      return Stop{Verdict::skip, fmt::format("the case needs {} device identities; the profile's pool has {}",
-                                             case_.devices.size(), id.pool.size())};
-    }
+    // A pool too small for the case is no skip: the run's pool is checked against every case's
+    // devices before any case starts (identities_needed), and one that runs out all the same
+    // ends the case as an error in build_actors.
     bool needs_identity = false;
     for (const auto& step : case_.steps) needs_identity = needs_identity || !step.identity_of().empty();
-    if (needs_identity && id.mode == IdentityMode::none) {
+    if (needs_identity && target_.identity.mode == IdentityMode::none) {
       return Stop{Verdict::skip, "the case checks identity binding; the profile's identity mode is none"};
     }
     std::size_t managed = 0;
@@ -168,7 +166,8 @@ class CaseRun {
     return std::nullopt;
   }
 
-  // Each device gets its own identity (the session's); its users share it, as macOS does.
+  // Each device gets its own identity, one no other device of the run had (the run's
+  // IdentityPool, through the session); its users share it, as macOS does. The report lists it.
   StepEnd build_actors() {
     std::size_t next_managed = 0;
     for (const auto& spec : case_.devices) {
@@ -180,9 +179,9 @@ class CaseRun {
       devices_.push_back(std::make_unique<Device>(facts, ids_));
       Device* device = devices_.back().get();
       actors_[spec.name] = Actor{spec.name, device, nullptr};
-      if (auto added = session_.add_device(spec.name, facts.udid); !added) {
-        return Stop{Verdict::error, "could not issue a device identity: " + added.error().message};
-      }
+      auto added = session_.add_device(spec.name, facts.udid);
+      if (!added) return Stop{Verdict::error, "could not give a device an identity: " + added.error().message};
+      result_.devices.push_back({spec.name, facts.udid, 0, {added->source, added->sha256, added->common_name}});
       for (const auto& u : spec.users) {
         protocol::UserFacts user{ids_.uuid(), u.name, u.name + " (mdmconform)"};
         if (u.managed) user.user_id = target_.managed_network_users[next_managed++];
@@ -768,11 +767,12 @@ class LivenessWatch {
  public:
   enum class After { alive, wedged_here, wedged_before };
 
-  LivenessWatch(const TargetProfile& target, std::uint64_t seed, const std::atomic<bool>* stop)
+  LivenessWatch(const TargetProfile& target, std::uint64_t seed, const std::atomic<bool>* stop,
+                target::IdentityPool& identities)
       : target_(target),
         stop_(stop),
         ids_(mix64(seed ^ 0x6c6976656e657373ull)),
-        session_(target),
+        session_(target, identities),
         device_(probe_facts(), ids_) {}
 
   void start() {
@@ -844,11 +844,13 @@ CaseResult not_run(const Case& c, const Wedge& wedge) {
 }
 
 // One case, and when it ends fail or warn while the target stays live, its confirmation re-runs
-// on fresh devices.
+// on fresh devices. Every attempt's devices get identities from the run's `identities`, and are
+// kept in the record.
 CaseResult run_confirmed(const Case& c, const TargetProfile& target, const RuleCatalog& rules,
-                         const RunOptions& options, int confirm, LivenessWatch& watch) {
+                         const RunOptions& options, int confirm, LivenessWatch& watch,
+                         target::IdentityPool& identities) {
   if (auto wedge = watch.wedge(); wedge && !options.continue_after_wedge) return not_run(c, *wedge);
-  CaseResult first = run_case(c, target, rules, options.seed, options.stop);
+  CaseResult first = run_case(c, target, rules, options.seed, options.stop, &identities);
   if (stopped(options.stop)) return first;  // a probe now would only delay the stop
   switch (watch.after(c.id, first)) {
     case LivenessWatch::After::alive: break;
@@ -861,11 +863,15 @@ CaseResult run_confirmed(const Case& c, const TargetProfile& target, const RuleC
   if (first.verdict != Verdict::fail && first.verdict != Verdict::warn) return first;
   std::vector<CaseResult> reruns;
   for (int attempt = 1; attempt <= confirm && !stopped(options.stop); ++attempt) {
-    auto again = run_case(c, target, rules, attempt_seed(options.seed, c.id, attempt), options.stop);
+    auto again = run_case(c, target, rules, attempt_seed(options.seed, c.id, attempt), options.stop, &identities);
     // A re-run cut short by the stop flag says nothing about the server.
     if (stopped(options.stop) && again.verdict == Verdict::error) break;
     // Nor does one that left the target wedged: only attempts on a live target can disagree.
     if (watch.after(c.id, again) != LivenessWatch::After::alive) break;
+    for (auto& d : again.devices) {
+      d.attempt = attempt;
+      first.devices.push_back(std::move(d));
+    }
     reruns.push_back(std::move(again));
   }
   fold_attempts(first, reruns);
@@ -879,9 +885,45 @@ std::uint64_t attempt_seed(std::uint64_t seed, const std::string& case_id, int a
   return mix64(seed ^ mix64(fnv1a(case_id) + static_cast<std::uint64_t>(attempt)));
 }
 
+std::size_t IdentityNeed::total() const {
+  return (devices + probes) * (1 + static_cast<std::size_t>(std::max(confirm, 0))) + watch;
+}
+
+std::string IdentityNeed::explain() const {
+  auto plural = [](std::size_t n, const char* one, const char* many) {
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+  };
+  auto out = plural(cases, "case", "cases") + ", " + plural(devices, "device", "devices");
+  if (probes > 0) {
+    out += ", " + plural(probes, "liveness probe after a robustness step", "liveness probes after robustness steps");
+  }
+  if (confirm > 0) {
+    out += fmt::format(", each failing case re-run up to {} on fresh devices",
+                       plural(static_cast<std::size_t>(confirm), "time", "times"));
+  }
+  if (watch > 0) out += ", and " + plural(watch, "probe device", "probe devices") + " between cases";
+  return out;
+}
+
+IdentityNeed identities_needed(const std::vector<Case>& cases, int confirm) {
+  IdentityNeed need;
+  need.cases = cases.size();
+  for (const auto& c : cases) {
+    need.devices += c.devices.size();
+    // CaseRun::run_steps probes after each faulted top-level step (probe_alive).
+    need.probes += static_cast<std::size_t>(
+        std::count_if(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.faulted(); }));
+  }
+  need.confirm = std::clamp(confirm, 0, kMaxConfirm);
+  need.watch = cases.empty() ? 0 : 1;  // LivenessWatch's device
+  return need;
+}
+
 CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
-                    const std::atomic<bool>* stop) {
-  return CaseRun(c, target, rules, seed, stop).run();
+                    const std::atomic<bool>* stop, target::IdentityPool* identities) {
+  if (identities) return CaseRun(c, target, rules, seed, stop, *identities).run();
+  target::IdentityPool own(target.identity);
+  return CaseRun(c, target, rules, seed, stop, own).run();
 }
 
 RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target, const RuleCatalog& rules,
@@ -897,14 +939,17 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
   auto started = std::chrono::steady_clock::now();
 
   // Workers take cases by index, in order, and store each result at its case's index. A case
-  // shares nothing mutable with another: its devices, identities and HTTP clients are its own;
-  // the target profile and the rule catalog are only read.
+  // shares nothing mutable with another but the run's IdentityPool (thread-safe): its devices,
+  // identities and HTTP clients are its own; the target profile and the rule catalog are only read.
   const int confirm = std::clamp(options.confirm, 0, kMaxConfirm);
+  std::optional<target::IdentityPool> own_identities;
+  if (!options.identities) own_identities.emplace(target.identity);
+  target::IdentityPool& identities = options.identities ? *options.identities : *own_identities;
   std::vector<std::optional<CaseResult>> results(cases.size());
   std::atomic<std::size_t> next{0};
   std::mutex mutex;            // serializes on_case, and guards `failure`
   std::exception_ptr failure;  // the first exception a worker met, rethrown here
-  LivenessWatch watch(target, options.seed, options.stop);
+  LivenessWatch watch(target, options.seed, options.stop, identities);
   if (!cases.empty()) watch.start();
   auto work = [&] {
     try {
@@ -915,7 +960,7 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
           std::lock_guard lock(mutex);
           options.on_case_start(cases[i]);
         }
-        results[i] = run_confirmed(cases[i], target, rules, options, confirm, watch);
+        results[i] = run_confirmed(cases[i], target, rules, options, confirm, watch, identities);
         if (options.on_case) {
           std::lock_guard lock(mutex);
           options.on_case(*results[i]);

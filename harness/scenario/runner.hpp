@@ -3,6 +3,7 @@
 // their messages through a target::TargetSession, checks every expectation, and returns
 // verdicts with transcripts.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "harness/scenario/result.hpp"
 #include "harness/scenario/spec.hpp"
+#include "harness/target/identity_pool.hpp"
 
 namespace mdmc::scenario {
 
@@ -38,15 +40,43 @@ struct RunOptions {
   // After a case that leaves the target no longer serving writes (the liveness probe between
   // cases fails), later cases are not run; with this, they run all the same.
   bool continue_after_wedge = false;
+  // Where every device of the run gets its identity, each one no other device of the run got:
+  // shared by every case and re-run, on every worker. Null: run_suite makes one for the call.
+  // Made from the target profile's identity config, and must outlive the run.
+  target::IdentityPool* identities = nullptr;
 };
+
+// The most device identities a run can use, term by term: every synthetic device is fresh and
+// gets an identity no other device of the run had (target::IdentityPool), so a pool must hold
+// at least total() or the run fails before any case starts. A new kind of fresh device is one
+// more field here, counted in total() and named in explain().
+struct IdentityNeed {
+  std::size_t cases = 0;    // the cases of the run
+  std::size_t devices = 0;  // their devices, summed over the cases: what one attempt at each makes
+  // ROB-ALIVE's probes: a fresh device after each (top-level) robustness step, per attempt.
+  std::size_t probes = 0;
+  int confirm = 0;  // re-runs of a failing case, each on fresh devices (clamped as RunOptions::confirm)
+  // The run's own liveness probe device, probed between cases: 1 when there is a case.
+  std::size_t watch = 0;
+
+  // (devices + probes) × (1 + confirm) + watch: every case failing, and every re-run too.
+  std::size_t total() const;
+  // The terms in words: "38 cases, 41 devices, 12 liveness probes after robustness steps, each
+  // failing case re-run up to 2 times on fresh devices, and 1 probe device between cases".
+  std::string explain() const;
+};
+// What a run of `cases` with `confirm` re-runs may need at most.
+IdentityNeed identities_needed(const std::vector<Case>& cases, int confirm);
 
 // The seed of one attempt at a case: the run's seed for the first attempt (attempt 0), so that
 // `--seed` replays it; for a confirmation re-run, one derived from the seed, the case id and the
 // attempt number, which gives the re-run devices of its own.
 std::uint64_t attempt_seed(std::uint64_t seed, const std::string& case_id, int attempt);
 
+// One attempt at one case. Its devices take their identities from `identities`, the run's;
+// null: from a pool of the call's own, as when the case is the whole run.
 CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
-                    const std::atomic<bool>* stop = nullptr);
+                    const std::atomic<bool>* stop = nullptr, target::IdentityPool* identities = nullptr);
 
 // Every case in order, on options.jobs threads, each failure confirmed by options.confirm
 // re-runs. The result keeps the cases' order whatever order they finished in. A liveness probe

@@ -9,7 +9,10 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "harness/net/http_server.hpp"
+#include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
 
 namespace mdmc::scenario {
@@ -352,6 +355,201 @@ TEST_F(RunSuiteTest, AMayLevelBreakIsInfoAndIsNotConfirmed) {
   ASSERT_NE(rule, run.rules.end());
   EXPECT_EQ(rule->verdict, Verdict::info);
   EXPECT_EQ(rule->uses_option, false);
+}
+
+TEST(IdentitiesNeeded, CountsEveryCasesDevicesOnceForEachAttempt) {
+  const auto specs = std::filesystem::path(MDMC_SOURCE_DIR) / "specs";
+  const auto rules = load_rules(specs / "rules.yaml");
+  const std::string head = "schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\nenroll: false\n";
+  const std::string steps = "steps:\n  - {report: Idle, as: mac, expect: {status: 200}}\n";
+  const std::vector<Case> cases{
+      load_case_text(head + "devices: [{name: mac}]\n" + steps, "one.yaml", "one", rules),
+      load_case_text(head + "devices: [{name: mac, users: [{name: alice}]}, {name: mini}]\n" + steps, "two.yaml", "two",
+                     rules)};
+  auto need = identities_needed(cases, 2);
+  EXPECT_EQ(need.devices, 3u) << "users share their device's identity";
+  EXPECT_EQ(need.probes, 0u);
+  EXPECT_EQ(need.watch, 1u) << "the run's probe device between cases";
+  EXPECT_EQ(need.total(), 3u * 3 + 1);
+  EXPECT_EQ(need.explain(),
+            "2 cases, 3 devices, each failing case re-run up to 2 times on fresh devices, and 1 probe device between "
+            "cases");
+  need = identities_needed(cases, 0);
+  EXPECT_EQ(need.total(), 4u);
+  EXPECT_EQ(need.explain(), "2 cases, 3 devices, and 1 probe device between cases");
+  EXPECT_EQ(identities_needed(cases, 99).total(), 3u * (1 + kMaxConfirm) + 1) << "clamped as the run clamps it";
+  EXPECT_EQ(identities_needed({cases[0]}, 1).explain(),
+            "1 case, 1 device, each failing case re-run up to 1 time on fresh devices, and 1 probe device between "
+            "cases");
+  EXPECT_EQ(identities_needed({}, 2).total(), 0u);
+
+  // A robustness case: a fresh probe device after each faulted step, on every attempt.
+  const auto suite = load_suite(specs / "scenarios", rules);
+  const auto rob = std::find_if(suite.begin(), suite.end(), [](const Case& c) {
+    return std::any_of(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.faulted(); });
+  });
+  ASSERT_NE(rob, suite.end());
+  const auto faulted = static_cast<std::size_t>(
+      std::count_if(rob->steps.begin(), rob->steps.end(), [](const Step& s) { return s.faulted(); }));
+  need = identities_needed({*rob}, 2);
+  EXPECT_EQ(need.probes, faulted);
+  EXPECT_EQ(need.total(), (rob->devices.size() + faulted) * 3 + 1);
+  EXPECT_NE(need.explain().find(faulted == 1 ? "1 liveness probe after a robustness step"
+                                             : fmt::format("{} liveness probes after robustness steps", faulted)),
+            std::string::npos)
+      << need.explain();
+}
+
+// Identities over plain HTTP: in signature mode every request carries an Mdm-Signature, from
+// which this server reads the certificate the harness sent, whatever it answers.
+class RunIdentitiesTest : public RunSuiteTest {
+ protected:
+  void SetUp() override {
+    RunSuiteTest::SetUp();
+    auto ca = pki::create_test_ca("device CA");
+    ASSERT_TRUE(ca) << ca.message();
+    ca_ = *ca;
+    target_.identity.mode = IdentityMode::signature;
+  }
+  // A pool of `n` identities from the CA, device-000.p12 onwards.
+  void use_pool(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      auto name = fmt::format("device-{:03}", i);
+      auto issued = pki::issue_device_identity(ca_, name, pki::KeyType::ec_p256);
+      ASSERT_TRUE(issued) << issued.message();
+      target_.identity.pool.push_back({name + ".p12", *issued});
+    }
+  }
+  // Serves `answer`, and keeps the fingerprint of every certificate a request was signed with.
+  void serve_recording(net::Handler answer, unsigned threads = 1) {
+    serve(
+        [this, answer = std::move(answer)](const net::ServerRequest& r) {
+          auto header = net::find_header(r.headers, "Mdm-Signature");
+          auto signer = header ? pki::verify_mdm_signature(*header, r.body, ca_.cert_pem)
+                               : pki::Result<std::string>(base::fail("unsigned"));
+          {
+            std::lock_guard lock(seen_mu_);
+            if (signer)
+              seen_.insert(pki::sha256_fingerprint(*signer));
+            else
+              ++unsigned_;
+          }
+          return answer(r);
+        },
+        threads);
+  }
+  std::set<std::string> seen() {
+    std::lock_guard lock(seen_mu_);
+    return seen_;
+  }
+  // Every device of the run, with a check that each names its case's device and its identity.
+  static std::vector<CaseDevice> devices_of(const RunResult& run) {
+    std::vector<CaseDevice> out;
+    for (const auto& c : run.cases) {
+      EXPECT_EQ(c.reason.find("identit"), std::string::npos) << c.id << ": " << c.reason;
+      for (const auto& d : c.devices) {
+        EXPECT_FALSE(d.name.empty()) << c.id;
+        EXPECT_EQ(d.udid.size(), 36u) << c.id;
+        EXPECT_EQ(d.identity.sha256.size(), 64u) << c.id;
+        out.push_back(d);
+      }
+    }
+    return out;
+  }
+  // The server saw the certificates the report names, and one more at most: the run's liveness
+  // probe device between cases, which belongs to no case.
+  void expect_seen_are_reported(const std::vector<CaseDevice>& devices) {
+    const auto seen_now = seen();
+    const auto reported = fingerprints(devices);
+    EXPECT_TRUE(std::includes(seen_now.begin(), seen_now.end(), reported.begin(), reported.end()));
+    EXPECT_LE(seen_now.size(), reported.size() + 1);
+  }
+  static std::set<std::string> fingerprints(const std::vector<CaseDevice>& devices) {
+    std::set<std::string> out;
+    for (const auto& d : devices) out.insert(d.identity.sha256);
+    return out;
+  }
+
+  pki::Identity ca_;
+  std::mutex seen_mu_;
+  std::set<std::string> seen_;
+  int unsigned_ = 0;
+};
+
+TEST_F(RunIdentitiesTest, TwoCasesWithAPoolOfExactlyEnoughGiveEachDeviceItsOwnIdentity) {
+  serve_recording(always_empty);
+  auto cases = only("chn/idle_empty_device");
+  for (auto& c : only("enr/same_identity_user")) cases.push_back(c);
+  ASSERT_EQ(cases.size(), 2u);
+  const auto need = identities_needed(cases, 0).total();
+  ASSERT_EQ(need, 4u) << "one device, then two, and the probe device between cases";
+  use_pool(need);
+  RunOptions options;
+  options.confirm = 0;
+  const auto run = run_suite(cases, target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), 2u);
+  const auto devices = devices_of(run);
+  ASSERT_EQ(devices.size(), 3u);
+  EXPECT_EQ(fingerprints(devices).size(), 3u) << "no two devices presented the same certificate";
+  // The report names the pool file each came from, and its fingerprint and CN are that file's.
+  for (const auto& d : devices) {
+    const auto& pooled = std::find_if(target_.identity.pool.begin(), target_.identity.pool.end(),
+                                      [&](const auto& p) { return "pool:" + p.file == d.identity.source; });
+    ASSERT_NE(pooled, target_.identity.pool.end()) << d.identity.source;
+    EXPECT_EQ(d.identity.sha256, pki::sha256_fingerprint(*pki::certificate_der(pooled->identity.cert_pem)));
+    EXPECT_EQ(d.identity.common_name + ".p12", pooled->file);
+  }
+  // The probe device between cases took the first; the cases the rest, in order (one job).
+  EXPECT_EQ(run.cases[0].devices[0].identity.source, "pool:device-001.p12");
+  EXPECT_EQ(run.cases[1].devices[0].name, "mac");
+  expect_seen_are_reported(devices);
+  EXPECT_EQ(unsigned_, 0);
+}
+
+TEST_F(RunIdentitiesTest, AnIssuerGivesEveryDeviceOfEveryCaseAndReRunACertificateOfItsOwn) {
+  auto broken = std::make_shared<FlakyIdleServer>(1000);
+  serve_recording([broken](const net::ServerRequest& r) { return (*broken)(r); });
+  target_.identity.issuer = ca_;
+  auto cases = only("chn/idle_empty_device");
+  for (auto& c : only("enr/same_identity_user")) cases.push_back(c);
+  RunOptions options;
+  options.seed = 8;
+  options.confirm = 2;
+  const auto run = run_suite(cases, target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), 2u);
+  const auto& failing = run.cases[0];
+  ASSERT_EQ(failing.attempts, (std::vector<std::string>{"fail", "fail", "fail"}));
+  ASSERT_EQ(failing.devices.size(), 3u) << "one device per attempt";
+  for (int attempt = 0; attempt < 3; ++attempt) EXPECT_EQ(failing.devices[attempt].attempt, attempt);
+  const auto devices = devices_of(run);
+  EXPECT_EQ(devices.size(), 3u + 2u * (run.cases[1].attempts.empty() ? 1 : run.cases[1].attempts.size()));
+  EXPECT_EQ(fingerprints(devices).size(), devices.size()) << "a certificate of its own per device";
+  std::set<std::string> udids;
+  for (const auto& d : devices) {
+    EXPECT_EQ(d.identity.source, "issued");
+    EXPECT_EQ(d.identity.common_name, d.udid) << "issued for the device's UDID";
+    udids.insert(d.udid);
+  }
+  EXPECT_EQ(udids.size(), devices.size());
+  expect_seen_are_reported(devices);
+}
+
+TEST_F(RunIdentitiesTest, FourJobsWithAPoolNeverHandAnIdentityOutTwice) {
+  serve_recording(always_empty, 4);
+  RunOptions options;
+  options.seed = 21;
+  options.jobs = 4;
+  options.confirm = 1;
+  use_pool(identities_needed(cases_, options.confirm).total());
+  const auto run = run_suite(cases_, target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), cases_.size());
+  const auto devices = devices_of(run);
+  ASSERT_GT(devices.size(), 10u);
+  EXPECT_LE(devices.size(), target_.identity.pool.size());
+  EXPECT_EQ(fingerprints(devices).size(), devices.size()) << "an identity went to two devices";
+  EXPECT_TRUE(std::any_of(devices.begin(), devices.end(), [](const CaseDevice& d) { return d.attempt == 1; }))
+      << "re-runs draw from the same pool";
+  expect_seen_are_reported(devices);
 }
 
 }  // namespace

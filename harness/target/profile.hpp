@@ -27,8 +27,9 @@ struct IdentityConfig {
   pki::KeyType key_type = pki::KeyType::ec_p256;
   // Either the harness issues each device an identity from this CA...
   std::optional<pki::Identity> issuer;
-  // ...or takes them, in order, from pre-issued ones (for servers with their own SCEP CA).
-  std::vector<pki::Identity> pool;
+  // ...or takes them from pre-issued ones (for servers with their own SCEP CA), each given to
+  // one device of a run only (see identity_pool.hpp), in file-name order.
+  std::vector<pki::PoolIdentity> pool;
 };
 
 struct TlsTrust {

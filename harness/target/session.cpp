@@ -33,30 +33,21 @@ net::TlsClientConfig server_trust(const TargetProfile& target) {
 
 }  // namespace
 
-TargetSession::TargetSession(const TargetProfile& profile) : profile_(profile) {}
+TargetSession::TargetSession(const TargetProfile& profile)
+    : profile_(profile),
+      own_identities_(std::make_unique<IdentityPool>(profile.identity)),
+      identity_source_(*own_identities_) {}
+
+TargetSession::TargetSession(const TargetProfile& profile, IdentityPool& identities)
+    : profile_(profile), identity_source_(identities) {}
 
 TargetSession::~TargetSession() = default;
 
-bool TargetSession::can_identify(std::size_t devices) const {
-  const auto& id = profile_.identity;
-  return id.mode == IdentityMode::none || id.issuer || id.pool.size() >= devices;
-}
-
-base::Result<void> TargetSession::add_device(const std::string& device, const std::string& udid) {
-  const auto& id = profile_.identity;
-  if (id.mode == IdentityMode::none) return base::Ok{};
-  if (!id.issuer) {
-    // The pool's identities go to devices in the order they are added.
-    if (identities_.size() >= id.pool.size()) {
-      return base::fail("the profile's identity mode needs an issuer or a pool of identities");
-    }
-    identities_[device] = id.pool[identities_.size()];
-    return base::Ok{};
-  }
-  auto issued = pki::issue_device_identity(*id.issuer, udid, id.key_type);
-  if (!issued) return issued.error();
-  identities_[device] = std::move(issued).value();
-  return base::Ok{};
+base::Result<DeviceIdentity> TargetSession::add_device(const std::string& device, const std::string& udid) {
+  auto given = identity_source_.take(udid);
+  if (!given) return given;
+  if (profile_.identity.mode != IdentityMode::none) identities_[device] = given->identity;
+  return given;
 }
 
 net::HttpClient& TargetSession::client_for(const Sender& from) {

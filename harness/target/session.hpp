@@ -21,6 +21,7 @@
 #include "harness/plist/value.hpp"
 #include "harness/protocol/channel.hpp"
 #include "harness/protocol/endpoint.hpp"
+#include "harness/target/identity_pool.hpp"
 #include "harness/target/profile.hpp"
 
 namespace mdmc::target {
@@ -42,21 +43,24 @@ struct AdminExchange {
 
 class TargetSession {
  public:
-  // `profile` must outlive the session.
+  // `profile` must outlive the session. Its devices' identities come from a pool of the
+  // session's own: for a caller whose run is this one session (the network fuzzer).
   explicit TargetSession(const TargetProfile& profile);
+  // Identities come from `identities`, the run's, shared with the run's other sessions so that
+  // no two devices of the run get the same one. Both must outlive the session; `identities`
+  // must be made from `profile.identity`.
+  TargetSession(const TargetProfile& profile, IdentityPool& identities);
   ~TargetSession();
   TargetSession(const TargetSession&) = delete;
   TargetSession& operator=(const TargetSession&) = delete;
 
   const TargetProfile& profile() const { return profile_; }
 
-  // Whether the profile can give this many devices an identity each: identity mode none, an
-  // issuer, or a pool at least that large.
-  bool can_identify(std::size_t devices) const;
-  // Gives `device` its identity, one per device (its users share it, as on a Mac): issued for
-  // `udid` from the profile's issuer, or the pool's next one. Nothing to do in identity mode
-  // none. Fails with the issuer's reason, or when the pool has no identity left.
-  base::Result<void> add_device(const std::string& device, const std::string& udid);
+  // Gives `device` its identity, one per device (its users share it, as on a Mac), from the
+  // session's IdentityPool: issued for `udid` from the profile's issuer, or a pool identity no
+  // other device of the run has had; source "none" in identity mode none. Returns what it gave,
+  // for the report. Fails with the issuer's reason, or when the pool has no identity left.
+  base::Result<DeviceIdentity> add_device(const std::string& device, const std::string& udid);
 
   // Makes the sender's connection now rather than at its first request (parallel steps make all
   // theirs before any thread starts). Safe to call from several threads.
@@ -88,6 +92,8 @@ class TargetSession {
   net::HttpClient& client_for(const Sender& from);
 
   const TargetProfile& profile_;
+  std::unique_ptr<IdentityPool> own_identities_;                     // when no run's pool was given
+  IdentityPool& identity_source_;                                    // the run's, or own_identities_
   std::map<std::string, pki::Identity> identities_;                  // by device
   std::map<std::string, std::unique_ptr<net::HttpClient>> clients_;  // by actor and device
   std::unique_ptr<net::HttpClient> admin_;

@@ -189,23 +189,12 @@ TEST(FillIn, ReplacesEveryKeyAndNeverFillsAValueAgain) {
   EXPECT_EQ(fill_in("abc", "", "X"), "abc");
 }
 
-TEST(Identities, ThePoolGivesEachDeviceTheNextIdentityAndSaysWhenItRunsOut) {
-  TargetProfile profile;
-  profile.identity.mode = IdentityMode::mtls;
-  profile.identity.pool = {pki::Identity{"cert-1", "key-1", ""}, pki::Identity{"cert-2", "key-2", ""}};
-  TargetSession session(profile);
-  EXPECT_TRUE(session.can_identify(2));
-  EXPECT_FALSE(session.can_identify(3));
-  EXPECT_TRUE(session.add_device("a", "UDID-A").ok());
-  EXPECT_TRUE(session.add_device("b", "UDID-B").ok());
-  EXPECT_FALSE(session.add_device("c", "UDID-C").ok());
-}
-
 TEST(Identities, ModeNoneNeedsNone) {
   TargetProfile profile;
   TargetSession session(profile);
-  EXPECT_TRUE(session.can_identify(100));
-  EXPECT_TRUE(session.add_device("a", "UDID-A").ok());
+  auto given = session.add_device("a", "UDID-A");
+  ASSERT_TRUE(given.ok()) << given.message();
+  EXPECT_EQ(given->source, "none");
 }
 
 }  // namespace

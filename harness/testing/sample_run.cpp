@@ -57,6 +57,8 @@ RunResult sample_run() {
   pass.elapsed = chr::milliseconds{12};
   pass.findings = {Finding{"CHN-IDLE-EMPTY", Level::must, true, "200, empty", "200, empty", 0}};
   pass.transcript = {sample_exchange("Idle", "<plist/>", 200, "")};
+  pass.devices = {
+      {"mac", "0B6A55E4-8E2A-4F0B-9C61-3D1F7A2E9B10", 0, {"pool:device-00.p12", std::string(64, 'a'), "device-00"}}};
 
   CaseResult fail;
   fail.id = "syn/all";
@@ -80,6 +82,12 @@ RunResult sample_run() {
   refused.exchange.started = sample_time() + chr::microseconds{5};
   refused.step = -1;  // enrollment
   fail.transcript.push_back(refused);
+  fail.devices = {
+      {"mac",
+       "5E1F0A2B-6C3D-4E5F-8A9B-0C1D2E3F4A5B",
+       0,
+       {"pool:device-01.p12", "0123456789abcdef" + std::string(48, 'b'), "device-01"}},
+      {"iphone", "7C2D9E1F-0A3B-4C5D-9E6F-1A2B3C4D5E6F", 0, {"pool:device-02.p12", std::string(64, 'c'), "device-02"}}};
 
   // A may rule the server does not use: informational (RFC 2119), not a failure.
   CaseResult info;

@@ -22,7 +22,9 @@ scenario::TranscriptEntry sample_exchange(std::string label, std::string request
 // chn/idle_empty passes; syn/all fails SYN-ALL at step 4, and its transcript ends with an
 // enqueue the admin API refused at enrollment (a TLS client-certificate alert, no response);
 // ucf/device_configured is info: the server does not use the may-level option
-// UCF-DEVICECONFIGURED (its rule is info with uses_option false).
+// UCF-DEVICECONFIGURED (its rule is info with uses_option false). Its devices have pool
+// identities: chn/idle_empty's "mac" device-00.p12, syn/all's "mac" device-01.p12 (SHA-256
+// 0123456789abcdef...) and "iphone" device-02.p12.
 scenario::RunResult sample_run();
 
 }  // namespace mdmc::testing

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -292,14 +294,96 @@ TEST_F(TlsCliTest, ABodyTamperedAfterSigningIsRefusedOverTls) {
 
 TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
   auto port = start(server::IdentityMode::signature);
-  auto expired = *pki::issue_device_identity(ca_, "expired", pki::KeyType::ec_p256,
-                                             pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
   std::filesystem::create_directories(dir_ / "pool");
-  ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool/expired.crt", dir_ / "pool/expired.key"));
-  auto output =
-      run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  pool: {dir: pool}\n"), "enr/authenticate");
+  // Two: the probe device between cases takes one, the case's one device the other; enough only
+  // when the failure is not re-run.
+  for (std::string name : {"expired-a", "expired-b"}) {
+    auto expired = *pki::issue_device_identity(ca_, name, pki::KeyType::ec_p256,
+                                               pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
+    ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool" / (name + ".crt"), dir_ / "pool" / (name + ".key")));
+  }
+  auto output = run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  pool: {dir: pool}\n"),
+                    "--confirm 0 enr/authenticate");
   EXPECT_EQ(last_.exit_code, 1) << output;
   EXPECT_NE(output.find("expired"), std::string::npos) << output;
+}
+
+// chn/idle_empty_device has one device, enr/same_identity_user two: three in all.
+constexpr const char* kThreeDeviceCases = "chn/idle_empty_device enr/same_identity_user";
+
+TEST_F(TlsCliTest, APoolOfExactlyEnoughGivesEveryDeviceItsOwnIdentityAndTheReportSaysWhich) {
+  auto port = start(server::IdentityMode::mtls);
+  std::filesystem::create_directories(dir_ / "pool");
+  std::set<std::string> pool_fingerprints;
+  // Three devices, and the run's probe device between cases: four.
+  for (int i = 0; i < 4; ++i) {
+    auto name = "device-" + std::to_string(i);
+    auto device = *pki::issue_device_identity(ca_, name, pki::KeyType::ec_p256);
+    ASSERT_TRUE(pki::write_identity(device, dir_ / "pool" / (name + ".crt"), dir_ / "pool" / (name + ".key")));
+    pool_fingerprints.insert(pki::sha256_fingerprint(*pki::certificate_der(device.cert_pem)));
+  }
+  auto output = run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: mtls\n  pool: {dir: pool}\n"),
+                    std::string("--confirm 0 ") + kThreeDeviceCases);
+  ASSERT_EQ(last_.exit_code, 0) << output;
+  auto record = report::read_run_file(dir_ / "out/report.json");
+  ASSERT_TRUE(record) << record.message();
+  ASSERT_EQ(record->cases.size(), 2u);
+  std::set<std::string> used;
+  std::set<std::string> sources;
+  for (const auto& c : record->cases) {
+    for (const auto& d : c.devices) {
+      used.insert(d.identity.sha256);
+      sources.insert(d.identity.source);
+      EXPECT_EQ("pool:" + d.identity.common_name + ".crt", d.identity.source);
+    }
+  }
+  EXPECT_EQ(used.size(), 3u) << "three devices, three certificates";
+  EXPECT_TRUE(std::includes(pool_fingerprints.begin(), pool_fingerprints.end(), used.begin(), used.end()));
+  // The probe device between cases took the first file, before any case ran.
+  EXPECT_EQ(sources, (std::set<std::string>{"pool:device-1.crt", "pool:device-2.crt", "pool:device-3.crt"}));
+  std::ifstream html(dir_ / "out/report.html");
+  std::string page((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
+  EXPECT_NE(page.find("<td>pool:device-2.crt</td>"), std::string::npos);
+}
+
+TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
+  std::atomic<int> requests{0};
+  net::HttpServer server([&requests](const net::ServerRequest&) {
+    ++requests;
+    return net::ServerResponse{};
+  });
+  auto port_listening = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  server.start(1);
+  auto ca = *pki::create_test_ca("pool CA");
+  fs::create_directories(dir_ / "pool");
+  for (int i = 0; i < 6; ++i) {
+    auto device = *pki::issue_device_identity(ca, "device-" + std::to_string(i), pki::KeyType::ec_p256);
+    ASSERT_TRUE(pki::write_identity(device, dir_ / "pool" / fmt::format("device-{}.crt", i),
+                                    dir_ / "pool" / fmt::format("device-{}.key", i)));
+  }
+  auto base = "http://127.0.0.1:" + std::to_string(*port_listening);
+  auto target = write("pool-target.yaml", "schema_version: 1\nname: pool\nurls:\n  check_in: " + base +
+                                              "/checkin\n  server: " + base +
+                                              "/mdm\nidentity:\n  mode: signature\n  pool: {dir: pool}\n");
+  // Two re-runs of each failing case: 3 devices x 3 + the probe device between cases = 10; one
+  // re-run: 7, one more than the pool.
+  auto ran = run_mdmconform("--specs " + specs() + " run --target " + target.string() + " --confirm 1 --out " +
+                            (dir_ / "out").string() + " " + kThreeDeviceCases);
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("the run needs up to 7 device identities (2 cases, 3 devices, each failing case re-run "
+                            "up to 1 time on fresh devices, and 1 probe device between cases); the profile's pool "
+                            "has 6: add identities to identity.pool, give an identity.issuer, or lower --confirm"),
+            std::string::npos)
+      << ran.output;
+  EXPECT_EQ(requests.load(), 0) << "not even the reachability probe ran";
+  EXPECT_FALSE(fs::exists(dir_ / "out/report.json"));
+
+  // Without re-runs four are enough: the same pool runs.
+  ran = run_mdmconform("--specs " + specs() + " run --target " + target.string() + " --confirm 0 --out " +
+                       (dir_ / "out").string() + " " + kThreeDeviceCases);
+  EXPECT_NE(ran.exit_code, 2) << ran.output;
+  EXPECT_GT(requests.load(), 0);
 }
 
 TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
