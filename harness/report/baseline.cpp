@@ -50,7 +50,8 @@ bool is_new_failure(const CaseResult& now, const RunResult& baseline, bool stric
 }
 
 int exit_code_against(const RunResult& run, const RunResult& baseline, bool strict) {
-  if (run.interrupted) return 1;
+  // A wedged target that ended the run left cases untested, whatever the baseline knew.
+  if (run.interrupted || (run.wedged && !run.continued_after_wedge)) return 1;
   for (const auto& c : run.cases) {
     if (is_new_failure(c, baseline, strict)) return 1;
   }

@@ -754,6 +754,12 @@ TEST(BaselineExitCode, CountsOnlyNewFailures) {
   EXPECT_EQ(exit_code_against(verdicts({{"unheard", Verdict::error}}), baseline, false), 1);
   // A passing case the baseline does not hold is no failure.
   EXPECT_EQ(exit_code_against(verdicts({{"unheard", Verdict::pass}}), baseline, false), 0);
+  // A wedged target that ended the run: cases went untested, whatever the baseline knew.
+  auto wedged = verdicts({{"known", Verdict::fail}, {"fine", Verdict::pass}});
+  wedged.wedged = scenario::Wedge{"known", "the server stopped serving writes after known"};
+  EXPECT_EQ(exit_code_against(wedged, baseline, false), 1);
+  wedged.continued_after_wedge = true;
+  EXPECT_EQ(exit_code_against(wedged, baseline, false), 0);
   // A warn that became a fail is new, unless --strict already counted the warn.
   EXPECT_EQ(exit_code_against(verdicts({{"warned", Verdict::fail}}), baseline, false), 1);
   EXPECT_EQ(exit_code_against(verdicts({{"warned", Verdict::fail}}), baseline, true), 0);

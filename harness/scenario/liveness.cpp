@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "harness/plist/value.hpp"
 #include "harness/protocol/messages.hpp"
 
@@ -14,8 +18,8 @@ constexpr const char* kProbeCommand = "ProfileList";
 class Probe {
  public:
   Probe(target::TargetSession& session, const std::string& device_name, const emulator::Device& device,
-        emulator::IdentitySource& ids, int step)
-      : session_(session), sender_{"probe", device_name}, device_(device), ids_(ids), step_(step) {}
+        emulator::IdentitySource& ids, int step, const std::atomic<bool>* stop)
+      : session_(session), sender_{"probe", device_name}, device_(device), ids_(ids), step_(step), stop_(stop) {}
 
   ProbeOutcome run() {
     if (!enroll() || !command_round_trip()) return std::move(outcome_);
@@ -26,11 +30,9 @@ class Probe {
  private:
   // Sends and keeps the exchange; on no answer or a status outside 2xx, says why and fails.
   std::optional<net::Response> exchange(const std::string& label, protocol::Endpoint to, std::string body) {
+    if (stop_ && stop_->load()) return unjudged("interrupted before the probe finished");
     auto sent = session_.send(sender_, to, std::move(body));
-    if (!sent) {
-      outcome_.detail = label + ": " + sent.error().message;
-      return std::nullopt;
-    }
+    if (!sent) return unjudged(label + ": " + sent.error().message);
     outcome_.transcript.push_back(transcript_entry("probe", "liveness probe: " + label, *sent, step_));
     if (!sent->ok()) {
       outcome_.detail =
@@ -43,6 +45,12 @@ class Probe {
       return std::nullopt;
     }
     return response;
+  }
+
+  std::nullopt_t unjudged(std::string why) {
+    outcome_.judged = false;
+    outcome_.detail = std::move(why);
+    return std::nullopt;
   }
 
   bool enroll() {
@@ -70,26 +78,52 @@ class Probe {
     outcome_.transcript.push_back(
         transcript_entry("admin", "liveness probe: enqueue " + std::string(kProbeCommand), admin.exchange, step_));
     if (!admin.accepted) {
-      outcome_.detail = "enqueue " + std::string(kProbeCommand) + ": " + admin.accepted.error().message;
+      unjudged("enqueue " + std::string(kProbeCommand) + ": " + admin.accepted.error().message);
       return false;
     }
     session_.settle();
-    auto idle = exchange("Idle", protocol::Endpoint::server, report(protocol::Status::idle, ""));
-    if (!idle) return false;
-    // Only the CommandUUID is looked at: the command's shape is other rules' business.
-    auto parsed = plist::parse(idle->body, profile.plist_limits);
-    auto uuid = parsed ? parsed->string_at("CommandUUID") : std::nullopt;
-    if (uuid != command.uuid) {
-      outcome_.detail = fmt::format("Idle: the queued {} {} was not delivered; got {}", kProbeCommand, command.uuid,
-                                    target::describe_answer(*idle));
-      return false;
+    std::string label = "Idle";
+    std::string body = report(protocol::Status::idle, "");
+    auto wait = std::chrono::milliseconds(50);
+    std::vector<std::string> others;
+    for (int sent = 0; sent < kProbeExchanges; ++sent) {
+      auto answer = exchange(label, protocol::Endpoint::server, body);
+      if (!answer) return false;
+      // Only the CommandUUID is looked at: the command's shape is other rules' business.
+      std::optional<std::string> uuid;
+      if (!answer->body.empty()) {
+        if (auto parsed = plist::parse(answer->body, profile.plist_limits)) uuid = parsed->string_at("CommandUUID");
+      }
+      if (uuid == command.uuid) {
+        if (!exchange("Acknowledged " + command.uuid, protocol::Endpoint::server,
+                      report(protocol::Status::acknowledged, command.uuid))) {
+          return false;
+        }
+        outcome_.detail = fmt::format("enrolled; {} {} delivered and acknowledged", kProbeCommand, command.uuid);
+        if (!others.empty()) outcome_.detail += fmt::format(" ({} other command(s) answered NotNow)", others.size());
+        return true;
+      }
+      if (uuid && !uuid->empty() && others.size() < kProbeExchanges) {
+        // Another command the server holds for the device: it keeps it, and sends the next.
+        others.push_back(*uuid);
+        label = "NotNow " + *uuid;
+        body = report(protocol::Status::not_now, *uuid);
+        continue;
+      }
+      // Nothing (yet): a queue that fills asynchronously gets a little longer, then a new Idle.
+      if (stop_ && stop_->load()) {
+        unjudged("interrupted before the probe finished");
+        return false;
+      }
+      std::this_thread::sleep_for(wait);
+      wait = std::min(wait * 2, std::chrono::milliseconds(800));
+      label = "Idle";
+      body = report(protocol::Status::idle, "");
     }
-    if (!exchange("Acknowledged " + command.uuid, protocol::Endpoint::server,
-                  report(protocol::Status::acknowledged, command.uuid))) {
-      return false;
-    }
-    outcome_.detail = fmt::format("enrolled; {} {} delivered and acknowledged", kProbeCommand, command.uuid);
-    return true;
+    outcome_.detail =
+        fmt::format("the queued {} {} was not delivered in {} exchanges{}", kProbeCommand, command.uuid,
+                    kProbeExchanges, others.empty() ? "" : fmt::format(" ({} other command(s) came)", others.size()));
+    return false;
   }
 
   target::TargetSession& session_;
@@ -97,6 +131,7 @@ class Probe {
   const emulator::Device& device_;
   emulator::IdentitySource& ids_;
   int step_;
+  const std::atomic<bool>* stop_;
   ProbeOutcome outcome_;
 };
 
@@ -108,8 +143,9 @@ std::string probe_expectation(const target::TargetProfile& target) {
 }
 
 ProbeOutcome probe_liveness(target::TargetSession& session, const std::string& device_name,
-                            const emulator::Device& device, emulator::IdentitySource& ids, int step) {
-  return Probe(session, device_name, device, ids, step).run();
+                            const emulator::Device& device, emulator::IdentitySource& ids, int step,
+                            const std::atomic<bool>* stop) {
+  return Probe(session, device_name, device, ids, step, stop).run();
 }
 
 }  // namespace mdmc::scenario

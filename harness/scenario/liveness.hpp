@@ -4,6 +4,7 @@
 // A server can still answer an Idle with nothing queued while every request that writes hangs
 // (docs/verdicts.md, "Wedged"); only writes show it. The runner probes after each robustness
 // step (ROB-ALIVE) and between cases, to blame the case after which the target stopped serving.
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@
 namespace mdmc::scenario {
 
 struct ProbeOutcome {
+  // False when the harness could not set the probe up (the admin adapter refused the command, an
+  // identity could not be issued, the run was stopped): nothing was learned about the target.
+  bool judged = true;
   bool alive = false;
   // What the device got, in words: "enrolled; ProfileList 5E1F... delivered and acknowledged",
   // or the first thing that failed: "TokenUpdate: no answer: header_timeout (...)".
@@ -25,9 +29,18 @@ struct ProbeOutcome {
 std::string probe_expectation(const target::TargetProfile& target);
 
 // Probes with `device`, whose identity `device_name` already has in `session` (add_device). Every
-// request is bounded by the profile's deadlines; nothing here waits longer. `step` is what the
-// transcript entries record (-1 outside a case's steps). `ids` makes the command's UUID.
+// request is bounded by the profile's deadlines, and the exchanges by kProbeExchanges; `stop`
+// (may be null) is checked before each. `step` is what the transcript entries record (-1
+// outside a case's steps). `ids` makes the command's UUID.
+//
+// A server may hold other commands for the device, or queue asynchronously: commands other than
+// the probe's are answered NotNow (the server keeps them), and an Idle answered with nothing is
+// sent again after a short wait, until the probe's command comes or the bound is reached.
 ProbeOutcome probe_liveness(target::TargetSession& session, const std::string& device_name,
-                            const emulator::Device& device, emulator::IdentitySource& ids, int step);
+                            const emulator::Device& device, emulator::IdentitySource& ids, int step,
+                            const std::atomic<bool>* stop = nullptr);
+
+// The most Idle and report exchanges one probe sends while waiting for its command.
+inline constexpr int kProbeExchanges = 8;
 
 }  // namespace mdmc::scenario

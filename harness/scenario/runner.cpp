@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <shared_mutex>
 #include <system_error>
 #include <thread>
 #include <variant>
@@ -108,11 +110,15 @@ class CaseRun {
     auto added = session_.add_device(name, facts.udid);
     if (!added) return Stop{Verdict::error, "could not give the liveness probe an identity: " + added.error().message};
     result_.devices.push_back({name, facts.udid, 0, {added->source, added->sha256, added->common_name}});
-    auto outcome = probe_liveness(session_, name, device, ids_, index);
+    auto outcome = probe_liveness(session_, name, device, ids_, index, stop_);
     {
       std::lock_guard lock(mu_);
       for (auto& entry : outcome.transcript) result_.transcript.push_back(std::move(entry));
     }
+    // The harness could not set the probe up (its command refused by the admin adapter): no
+    // verdict on the server's liveness, as for any step the harness could not set up.
+    if (!outcome.judged)
+      return Stop{Verdict::error, "liveness probe after step " + std::to_string(index + 1) + ": " + outcome.detail};
     const auto& step = case_.steps[static_cast<std::size_t>(index)];
     auto actual = outcome.alive ? outcome.detail
                                 : fmt::format("the server stopped serving writes after {} step {} (line {}): {}",
@@ -776,43 +782,116 @@ class LivenessWatch {
         device_(probe_facts(), ids_) {}
 
   void start() {
-    std::lock_guard lock(mu_);
-    if (!session_.add_device(kName, device_.facts().udid)) return;
-    watching_ = probe_liveness(session_, kName, device_, ids_, -1).alive;
+    std::lock_guard lock(probe_mu_);
+    if (auto added = session_.add_device(kName, device_.facts().udid); !added) {
+      note("the liveness probe could not be given an identity (" + added.error().message +
+           "); a target that stops serving would not be detected in this run");
+      return;
+    }
+    auto outcome = probe_liveness(session_, kName, device_, ids_, -1, stop_);
+    watching_ = outcome.judged && outcome.alive;
+    if (!watching_ && !stopped(stop_)) {
+      note("the liveness probe failed before the first case (" + outcome.detail +
+           "); a target that stops serving would not be detected in this run");
+    }
   }
 
-  // Probes after `result` (a case or a re-run of it); on the first failure, blames it: its
-  // transcript gets the probe's exchanges and its reason says the target stopped serving.
-  After after(const std::string& case_id, CaseResult& result) {
-    std::lock_guard lock(mu_);
-    if (wedge_) return After::wedged_before;
+  // A case (or a re-run of it) starts, and may change the target from now on.
+  void begin(const std::string& case_id) {
+    std::lock_guard lock(state_mu_);
+    ++running_[case_id];
+    suspects_.insert(case_id);
+  }
+
+  // Probes after `ran`, a finished attempt at `case_id`. A failure is probed once more after a
+  // pause before it counts: one timeout, 429 or 503 is not a wedge. On the first that counts,
+  // the cases that ran since the last passing probe are the suspects; when `ran`'s is the only
+  // one, `blamed` (its case's record) gets the probe's exchanges and, if it had passed, its
+  // verdict becomes error with the probe's reason.
+  After after(const std::string& case_id, const CaseResult& ran, CaseResult& blamed) {
+    end(case_id);
+    if (wedge()) return After::wedged_before;
     // A case that sent nothing (skipped) cannot have changed the target; after a stop, a probe
     // would only delay the end.
-    if (!watching_ || result.transcript.empty() || stopped(stop_)) return After::alive;
-    auto outcome = probe_liveness(session_, kName, device_, ids_, -1);
-    if (outcome.alive) return After::alive;
-    std::string detail = "the server stopped serving writes after " + case_id + ": " + outcome.detail;
-    // A robustness step's own probe names the step that broke it.
-    for (const auto& f : result.findings) {
-      if (f.rule == protocol::rule::kRobAlive && !f.passed) detail = f.actual;
+    if (ran.transcript.empty() || stopped(stop_)) return After::alive;
+    std::lock_guard lock(probe_mu_);
+    if (!watching_ || wedge()) return wedge() ? After::wedged_before : After::alive;
+    auto outcome = probe_liveness(session_, kName, device_, ids_, -1, stop_);
+    if (outcome.judged && !outcome.alive && !stopped(stop_)) {
+      std::this_thread::sleep_for(kRetryPause);
+      auto again = probe_liveness(session_, kName, device_, ids_, -1, stop_);
+      if (again.judged && again.alive) {
+        note("the liveness probe failed once after " + case_id + " (" + outcome.detail + ") and passed " +
+             std::to_string(kRetryPause.count()) + " ms later");
+      }
+      for (auto& entry : again.transcript) outcome.transcript.push_back(std::move(entry));
+      outcome.judged = again.judged;
+      outcome.alive = again.alive;
     }
-    wedge_ = Wedge{case_id, detail};
-    for (auto& entry : outcome.transcript) result.transcript.push_back(std::move(entry));
-    // A case that broke the server with good input has no verdict on its own rules to stand on.
-    if (result.verdict != Verdict::fail && result.verdict != Verdict::error) {
-      result.verdict = Verdict::error;
-      result.reason = detail;
+    if (!outcome.judged || outcome.alive || stopped(stop_)) {
+      if (outcome.alive) reset_suspects();
+      return After::alive;
     }
+    std::vector<std::string> suspects;
+    {
+      std::lock_guard state(state_mu_);
+      suspects.assign(suspects_.begin(), suspects_.end());
+    }
+    Wedge wedge;
+    if (suspects.size() <= 1) {
+      wedge.after_case = case_id;
+      wedge.detail = "the server stopped serving writes after " + case_id + ": " + outcome.detail;
+      // A robustness step's own probe names the step that broke it.
+      for (const auto& f : ran.findings) {
+        if (f.rule == protocol::rule::kRobAlive && !f.passed) wedge.detail = f.actual;
+      }
+      for (auto& entry : outcome.transcript) blamed.transcript.push_back(std::move(entry));
+      // A case that broke the server with good input has no verdict on its rules to stand on.
+      if (blamed.verdict == Verdict::pass || blamed.verdict == Verdict::info) {
+        blamed.verdict = Verdict::error;
+        blamed.reason = wedge.detail;
+      }
+    } else {
+      // Cases ran at once (--jobs): any of them may have done it, and none is singled out.
+      wedge.after_case = fmt::format("one of {}", fmt::join(suspects, ", "));
+      wedge.detail = fmt::format("the server stopped serving writes while {} ran (--jobs 1 singles the case out): {}",
+                                 fmt::join(suspects, ", "), outcome.detail);
+    }
+    std::lock_guard state(state_mu_);
+    wedge_ = std::move(wedge);
     return After::wedged_here;
   }
 
   std::optional<Wedge> wedge() {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(state_mu_);
     return wedge_;
+  }
+
+  std::vector<std::string> notes() {
+    std::lock_guard lock(state_mu_);
+    return notes_;
   }
 
  private:
   static constexpr const char* kName = "liveness-probe";
+  static constexpr std::chrono::milliseconds kRetryPause{1000};
+
+  void end(const std::string& case_id) {
+    std::lock_guard lock(state_mu_);
+    if (auto it = running_.find(case_id); it != running_.end() && --it->second == 0) running_.erase(it);
+  }
+
+  // After a passing probe, only the cases still running can have changed the target since.
+  void reset_suspects() {
+    std::lock_guard lock(state_mu_);
+    suspects_.clear();
+    for (const auto& [id, count] : running_) suspects_.insert(id);
+  }
+
+  void note(std::string text) {
+    std::lock_guard lock(state_mu_);
+    notes_.push_back(std::move(text));
+  }
 
   protocol::DeviceFacts probe_facts() {
     protocol::DeviceFacts facts;
@@ -825,12 +904,16 @@ class LivenessWatch {
 
   const TargetProfile& target_;
   const std::atomic<bool>* stop_;
-  std::mutex mu_;  // one probe at a time: they share the probe device
+  std::mutex probe_mu_;  // one probe at a time: they share the probe device
   emulator::IdentitySource ids_;
   target::TargetSession session_;
   emulator::Device device_;
-  bool watching_ = false;
+  bool watching_ = false;  // guarded by probe_mu_
+  std::mutex state_mu_;    // guards what follows; never held during a probe
+  std::map<std::string, int> running_;
+  std::set<std::string> suspects_;
   std::optional<Wedge> wedge_;
+  std::vector<std::string> notes_;
 };
 
 CaseResult not_run(const Case& c, const Wedge& wedge) {
@@ -850,24 +933,22 @@ CaseResult run_confirmed(const Case& c, const TargetProfile& target, const RuleC
                          const RunOptions& options, int confirm, LivenessWatch& watch,
                          target::IdentityPool& identities) {
   if (auto wedge = watch.wedge(); wedge && !options.continue_after_wedge) return not_run(c, *wedge);
+  watch.begin(c.id);
   CaseResult first = run_case(c, target, rules, options.seed, options.stop, &identities);
-  if (stopped(options.stop)) return first;  // a probe now would only delay the stop
-  switch (watch.after(c.id, first)) {
-    case LivenessWatch::After::alive: break;
-    case LivenessWatch::After::wedged_here: return first;  // blamed; re-runs would meet a wedged target
-    case LivenessWatch::After::wedged_before:
-      // Run alongside the case that wedged the target (several jobs): an error is the wedge's.
-      if (first.verdict == Verdict::error && !options.continue_after_wedge) return not_run(c, *watch.wedge());
-      return first;
-  }
+  // Re-runs only on a live target: a case blamed, or one that ran beside the wedge, keeps the
+  // verdict it got, which the run's note puts in context.
+  if (watch.after(c.id, first, first) != LivenessWatch::After::alive || stopped(options.stop)) return first;
   if (first.verdict != Verdict::fail && first.verdict != Verdict::warn) return first;
   std::vector<CaseResult> reruns;
   for (int attempt = 1; attempt <= confirm && !stopped(options.stop); ++attempt) {
+    watch.begin(c.id);
     auto again = run_case(c, target, rules, attempt_seed(options.seed, c.id, attempt), options.stop, &identities);
+    // Nor does one that left the target wedged: only attempts on a live target can disagree.
+    // The probe's evidence goes to the case's record.
+    const bool live = watch.after(c.id, again, first) == LivenessWatch::After::alive;
     // A re-run cut short by the stop flag says nothing about the server.
     if (stopped(options.stop) && again.verdict == Verdict::error) break;
-    // Nor does one that left the target wedged: only attempts on a live target can disagree.
-    if (watch.after(c.id, again) != LivenessWatch::After::alive) break;
+    if (!live) break;
     for (auto& d : again.devices) {
       d.attempt = attempt;
       first.devices.push_back(std::move(d));
@@ -951,6 +1032,12 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
   std::exception_ptr failure;  // the first exception a worker met, rethrown here
   LivenessWatch watch(target, options.seed, options.stop, identities);
   if (!cases.empty()) watch.start();
+  // A case with robustness steps runs alone, whatever --jobs says: its ROB-ALIVE probes, and the
+  // probe after it, then judge what it did and nothing another case did at the same time.
+  std::shared_mutex alone;
+  auto faulted = [](const Case& c) {
+    return std::any_of(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.faulted(); });
+  };
   auto work = [&] {
     try {
       while (!stopped(options.stop)) {
@@ -960,7 +1047,13 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
           std::lock_guard lock(mutex);
           options.on_case_start(cases[i]);
         }
-        results[i] = run_confirmed(cases[i], target, rules, options, confirm, watch, identities);
+        if (faulted(cases[i])) {
+          std::unique_lock lock(alone);
+          results[i] = run_confirmed(cases[i], target, rules, options, confirm, watch, identities);
+        } else {
+          std::shared_lock lock(alone);
+          results[i] = run_confirmed(cases[i], target, rules, options, confirm, watch, identities);
+        }
         if (options.on_case) {
           std::lock_guard lock(mutex);
           options.on_case(*results[i]);
@@ -990,6 +1083,7 @@ RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target,
   if (stopped(options.stop)) run.interrupted = true;
   run.wedged = watch.wedge();
   run.continued_after_wedge = run.wedged && options.continue_after_wedge;
+  for (auto& note : watch.notes()) run.notes.push_back(std::move(note));
   run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   run.rules = summarize_rules(run.cases, rules.levels());
   for (auto& r : run.rules) {

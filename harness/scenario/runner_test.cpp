@@ -136,10 +136,15 @@ TEST_F(RunSuiteTest, TheStopFlagStopsEveryWorker) {
   options.seed = 5;
   options.jobs = 4;
   options.stop = &stop;
+  // Stops once cases are under way: past the liveness probe before the first case, and past
+  // the first cases to start (bounded: 20 s), however slow the build.
+  std::atomic<int> started{0};
+  options.on_case_start = [&](const Case&) { ++started; };
   RunResult run;
   std::thread runner([&] { run = run_suite(cases_, target_, rules_, options); });
-  // Past the liveness probe before the first case (three exchanges), into the cases.
-  std::this_thread::sleep_for(chr::milliseconds{800});
+  for (int waited = 0; started.load() < 6 && waited < 2000; ++waited)
+    std::this_thread::sleep_for(chr::milliseconds{10});
+  std::this_thread::sleep_for(chr::milliseconds{200});
   const auto stopped_at = chr::steady_clock::now();
   stop = true;
   runner.join();
@@ -550,6 +555,44 @@ TEST_F(RunIdentitiesTest, FourJobsWithAPoolNeverHandAnIdentityOutTwice) {
   EXPECT_TRUE(std::any_of(devices.begin(), devices.end(), [](const CaseDevice& d) { return d.attempt == 1; }))
       << "re-runs draw from the same pool";
   expect_seen_are_reported(devices);
+}
+
+// A failure that repeats is confirmed only on a live target: when the server stops answering
+// during the first re-run, the case keeps its first verdict, is not flaky, and is blamed.
+TEST_F(RunSuiteTest, AReRunThatMeetsAWedgedTargetIsNotCountedAndTheCaseIsBlamed) {
+  struct State {
+    std::mutex mutex;
+    std::set<std::string> probes;  // the liveness probes' UDIDs
+    int case_authenticates = 0;
+  };
+  auto state = std::make_shared<State>();
+  serve([state](const net::ServerRequest& request) {
+    std::lock_guard lock(state->mutex);
+    auto parsed = plist::parse(request.body);
+    auto udid = parsed ? parsed->string_at("UDID").value_or("") : "";
+    const bool authenticate = request.body.find(">Authenticate<") != std::string::npos;
+    if (authenticate && request.body.find("liveness probe") != std::string::npos) state->probes.insert(udid);
+    if (authenticate && !state->probes.count(udid)) ++state->case_authenticates;
+    // The first re-run's device enrolls: from then on nothing is answered.
+    if (state->case_authenticates >= 2) return net::ServerResponse{200, {}, "", false, {}, true};
+    if (state->probes.count(udid)) return net::ServerResponse{};
+    if (request.target == "/mdm") return net::ServerResponse{200, {}, "<plist version=\"1.0\"><dict/></plist>", false};
+    return net::ServerResponse{};
+  });
+  RunOptions options;
+  options.seed = 3;
+  const auto run = run_suite(only("chn/idle_empty_device"), target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), 1u);
+  const auto& c = run.cases[0];
+  EXPECT_EQ(c.verdict, Verdict::fail) << c.reason;
+  EXPECT_FALSE(c.flaky);
+  EXPECT_TRUE(c.attempts.empty()) << "the re-run that met the wedged target is not an attempt";
+  ASSERT_TRUE(run.wedged);
+  EXPECT_EQ(run.wedged->after_case, "chn/idle_empty_device");
+  EXPECT_TRUE(std::any_of(c.transcript.begin(), c.transcript.end(), [](const TranscriptEntry& e) {
+    return e.actor == "probe";
+  })) << "the failed probe's exchanges are the blamed case's evidence";
+  EXPECT_EQ(exit_code_for(run), 1);
 }
 
 }  // namespace

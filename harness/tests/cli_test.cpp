@@ -387,8 +387,7 @@ TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
 }
 
 TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
-  // A correct server that takes 100 ms per answer: the suite then runs for several seconds (with
-  // the liveness probe before the first case and after each, the first case ends after ~2 s).
+  // A correct server that takes 100 ms per answer: the suite then runs for several seconds.
   server::MdmService service(server::Config{});
   net::HttpServer slow(
       [&](const net::ServerRequest& request) {
@@ -407,7 +406,13 @@ TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
   auto process = testing::Process::spawn(
       {MDMC_BINARY, "--specs", specs(), "run", "--target", profile, "--out", out.string()}, {.output_file = log});
   ASSERT_TRUE(process) << process.message();
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  // Signalled once two cases have ended (each prints a line to the log), bounded at 20 s.
+  for (int waited = 0; waited < 2000; ++waited) {
+    std::ifstream so_far(log);
+    std::string text((std::istreambuf_iterator<char>(so_far)), std::istreambuf_iterator<char>());
+    if (text.find("[2/") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   auto signalled = std::chrono::steady_clock::now();
   ASSERT_TRUE(process->signal(SIGTERM));
   // Bounded wait: the exchange in flight has a 1 s header deadline in this profile. A process

@@ -6,14 +6,19 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
 #include <set>
 
 #include "harness/cli/builtin.hpp"
 #include "harness/cli/suite.hpp"
+#include "harness/net/http_server.hpp"
+#include "harness/plist/value.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/scenario/runner.hpp"
 #include "harness/scenario/spec.hpp"
 #include "harness/server/faults.hpp"
+#include "harness/server/mdm_service.hpp"
+#include "harness/testing/files.hpp"
 
 namespace mdmc {
 namespace {
@@ -147,6 +152,75 @@ TEST(WedgedTarget, TheCorrectServerIsNeverCalledWedged) {
     for (const auto& f : c.findings) probes += f.rule == "ROB-ALIVE" && f.passed ? 1 : 0;
   }
   EXPECT_GE(probes, 9) << "a passing ROB-ALIVE finding after each robustness step";
+}
+
+// Several jobs: a case with robustness steps runs alone, so the wedge is still blamed on the
+// case that caused it, and no other case fails ROB-ALIVE for it.
+TEST(WedgedTarget, SeveralJobsBlameTheSameCase) {
+  cli::SuiteOptions options;
+  options.specs_dir = fs::path(MDMC_SOURCE_DIR) / "specs";
+  options.builtin_fault = server::Fault::writes_wedged_after_no_udid;
+  options.selection = {"rob/", "chn/"};
+  options.jobs = 4;
+  options.seed = 1;
+  auto run = cli::run_suite(options);
+  ASSERT_TRUE(run.run.wedged) << run.message;
+  EXPECT_EQ(run.run.wedged->after_case, "rob/wrong_message");
+  for (const auto& c : run.run.cases) {
+    if (c.id == "rob/wrong_message") {
+      EXPECT_EQ(c.verdict, Verdict::fail) << c.reason;
+    } else {
+      EXPECT_TRUE(c.verdict == Verdict::pass || c.verdict == Verdict::skip) << c.id << ": " << c.reason;
+    }
+  }
+}
+
+// A server that queues a command of its own for every device that enrolls (as servers that
+// gather inventory do) is alive: the probe answers that command NotNow and gets its own.
+TEST(LivenessProbe, AServerThatQueuesItsOwnCommandsAtEnrollmentIsAlive) {
+  server::Config config;
+  config.identity_mode = protocol::IdentityMode::none;
+  server::MdmService service(config);
+  net::HttpServer server([&](const net::ServerRequest& request) {
+    auto answer = service.handle(request);
+    auto parsed = plist::parse(request.body);
+    if (answer.status == 200 && parsed && parsed->string_at("MessageType") == "TokenUpdate" &&
+        !parsed->string_at("UserID")) {
+      net::ServerRequest enqueue = request;
+      enqueue.target = "/v1/enqueue/" + parsed->string_at("UDID").value_or("");
+      auto command = protocol::make_command("INVENTORY-" + parsed->string_at("UDID").value_or(""), "DeviceInformation");
+      enqueue.body = plist::to_xml(plist::Value(command.body));
+      (void)service.handle(enqueue);
+    }
+    return answer;
+  });
+  auto port = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port) << port.message();
+  server.start(2);
+  const auto dir = testing::fresh_test_dir("mdmc_liveness_test");
+  const auto base = "http://127.0.0.1:" + std::to_string(port.value_or(0));
+  const auto profile = dir / "target.yaml";
+  std::ofstream(profile) << "schema_version: 1\nname: inventory\nurls:\n  check_in: " << base
+                         << "/checkin\n  server: " << base << "/mdm\nadmin:\n  enqueue:\n    url: " << base
+                         << "/v1/enqueue/{channel}\n";
+  cli::SuiteOptions options;
+  options.specs_dir = fs::path(MDMC_SOURCE_DIR) / "specs";
+  options.target = profile;
+  options.selection = {"rob/"};
+  options.seed = 1;
+  auto run = cli::run_suite(options);
+  EXPECT_FALSE(run.run.wedged);
+  int probes = 0;
+  for (const auto& c : run.run.cases) {
+    for (const auto& f : c.findings) {
+      if (f.rule != "ROB-ALIVE" || f.expected.find("a fresh device") == std::string::npos) continue;
+      EXPECT_TRUE(f.passed) << c.id << ": " << f.actual;
+      EXPECT_NE(f.actual.find("other command(s) answered NotNow"), std::string::npos) << f.actual;
+      ++probes;
+    }
+  }
+  EXPECT_GE(probes, 5);
+  fs::remove_all(dir);
 }
 
 }  // namespace
