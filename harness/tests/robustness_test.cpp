@@ -108,14 +108,21 @@ TEST(RobustnessCases, FaultsInKeysTouchOnlyKeysTheServerNeeds) {
   EXPECT_GE(checked, 4);
 }
 
+// The built-in server in `fault` mode, these cases, this seed.
+cli::SuiteOptions builtin_run(server::Fault fault, std::vector<std::string> selection, std::uint64_t seed) {
+  cli::SuiteOptions options;
+  options.specs_dir = fs::path(MDMC_SOURCE_DIR) / "specs";
+  options.builtin_fault = fault;
+  options.selection = std::move(selection);
+  options.seed = seed;
+  return options;
+}
+
 // A server that stops serving writes is caught once and blamed on the case that broke it; the
 // later cases are not run (untested), and the run exits 1, unless told to go on.
 TEST(WedgedTarget, TheCaseBeforeIsBlamedAndTheLaterOnesAreNotRunUnlessAsked) {
-  cli::SuiteOptions options;
-  options.specs_dir = fs::path(MDMC_SOURCE_DIR) / "specs";
-  options.builtin_fault = server::Fault::writes_wedged_after_no_udid;
-  options.selection = {"rob/wrong_message", "syn/empty_end_device"};
-  options.seed = 7;
+  auto options =
+      builtin_run(server::Fault::writes_wedged_after_no_udid, {"rob/wrong_message", "syn/empty_end_device"}, 7);
   auto stopped = cli::run_suite(options);
   ASSERT_EQ(stopped.run.cases.size(), 2u) << stopped.message;
   ASSERT_TRUE(stopped.run.wedged);
@@ -140,10 +147,7 @@ TEST(WedgedTarget, TheCaseBeforeIsBlamedAndTheLaterOnesAreNotRunUnlessAsked) {
 
 // The correct server is never called wedged, however many cases run.
 TEST(WedgedTarget, TheCorrectServerIsNeverCalledWedged) {
-  cli::SuiteOptions options;
-  options.specs_dir = fs::path(MDMC_SOURCE_DIR) / "specs";
-  options.selection = {"rob/"};
-  options.seed = 7;
+  auto options = builtin_run(server::Fault::none, {"rob/"}, 7);
   auto run = cli::run_suite(options);
   EXPECT_EQ(run.exit_code, 0) << run.message;
   EXPECT_FALSE(run.run.wedged);
@@ -157,12 +161,8 @@ TEST(WedgedTarget, TheCorrectServerIsNeverCalledWedged) {
 // Several jobs: a case with robustness steps runs alone, so the wedge is still blamed on the
 // case that caused it, and no other case fails ROB-ALIVE for it.
 TEST(WedgedTarget, SeveralJobsBlameTheSameCase) {
-  cli::SuiteOptions options;
-  options.specs_dir = fs::path(MDMC_SOURCE_DIR) / "specs";
-  options.builtin_fault = server::Fault::writes_wedged_after_no_udid;
-  options.selection = {"rob/", "chn/"};
+  auto options = builtin_run(server::Fault::writes_wedged_after_no_udid, {"rob/", "chn/"}, 1);
   options.jobs = 4;
-  options.seed = 1;
   auto run = cli::run_suite(options);
   ASSERT_TRUE(run.run.wedged) << run.message;
   EXPECT_EQ(run.run.wedged->after_case, "rob/wrong_message");
