@@ -11,15 +11,12 @@ namespace mdmc::protocol {
 
 enum class Endpoint { check_in, server };
 
-// "check_in" and "server": the words of case files (a raw step's `to:`) and finding records.
+// "check_in" and "server": the words of finding and fuzz records.
 inline constexpr base::EnumNames<Endpoint, 2> kEndpointNames = {{
     {Endpoint::check_in, "check_in"},
     {Endpoint::server, "server"},
 }};
 constexpr std::string_view endpoint_name(Endpoint endpoint) { return base::name_of(kEndpointNames, endpoint); }
-constexpr std::optional<Endpoint> endpoint_from_name(std::string_view name) {
-  return base::value_of(kEndpointNames, name);
-}
 
 // The Content-Type a macOS client sends to each (Apple's protocol reference).
 constexpr std::string_view endpoint_content_type(Endpoint endpoint) {

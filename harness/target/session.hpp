@@ -102,8 +102,8 @@ class TargetSession {
 };
 
 // `text` with every `key` replaced by `value`, left to right; a value that contains the key is
-// not filled again. The one substitution of the harness: `${udid}`, `${user_id}`,
-// `${saved:NAME}`, `${command_uuid:NAME}` in case bytes, `{channel}` in admin URLs.
+// not filled again. The one substitution of the harness: `${saved:NAME}` in override values,
+// `{channel}`, `{udid}` and `{user_id}` in admin URLs.
 std::string fill_in(std::string text, std::string_view key, std::string_view value);
 
 // The admin URL for a channel: `{channel}` as the server names it (NanoMDM "UDID" or
