@@ -18,6 +18,7 @@
 #include "harness/pki/pki.hpp"
 #include "harness/report/progress.hpp"
 #include "harness/report/report.hpp"
+#include "harness/scenario/assessment.hpp"
 #include "harness/server/reference_server.hpp"
 
 namespace {
@@ -60,6 +61,9 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
     fmt::print(stderr, "mdmconform: {}\n", outcome.message);
     return outcome.exit_code;
   }
+  // The comparison is part of the record: every view marks each failure new or known.
+  if (baseline)
+    outcome.run.baseline = report::compare_to_baseline(outcome.run, *baseline, options.strict, baseline_file);
   if (redact) report::redact_secrets(outcome.run);  // before any view is printed or written
   std::cout << report::console_summary(outcome.run, progress.summary_parts());
   std::filesystem::path dir = out_dir.empty() ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
@@ -73,21 +77,18 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
     fmt::print(stderr, "mdmconform: interrupted; the report holds the {} case(s) that ran\n", outcome.run.cases.size());
   }
   if (baseline) {
-    // Only changes count: a case failing now and in the baseline is known, not news.
-    auto changes = report::verdict_changes(*baseline, outcome.run);
+    // Every view marks each failure new or known; the verdict changes are printed here too.
     int shown = 0;
-    for (const auto& change : changes) {
+    const auto& news = outcome.run.baseline->new_failures;
+    for (const auto& change : report::verdict_changes(*baseline, outcome.run)) {
       if (!change.after) continue;  // a baseline case this run did not select
-      const auto& now = *std::find_if(outcome.run.cases.begin(), outcome.run.cases.end(),
-                                      [&](const scenario::CaseResult& c) { return c.id == change.id; });
-      fmt::print("baseline: {}{}\n", report::describe_change(change),
-                 report::is_new_failure(now, *baseline, options.strict) ? " (new failure)" : "");
+      const bool is_new = std::find(news.begin(), news.end(), change.id) != news.end();
+      fmt::print("baseline: {}{}\n", report::describe_change(change), is_new ? " (new failure)" : "");
       ++shown;
     }
     fmt::print("baseline: {} case(s) changed against {}\n", shown, baseline_file);
-    return report::exit_code_against(outcome.run, *baseline, options.strict);
   }
-  return outcome.exit_code;
+  return scenario::assess(outcome.run).exit_code;
 }
 
 // `diff A B`: the cases whose verdict changed from A to B. Exit 0 when none did, 1 when some
@@ -252,6 +253,8 @@ int main(int argc, char** argv) {
   run->add_option("--level", run_levels, "run the cases naming a rule at this level: must, should, may (repeatable)")
       ->check(CLI::IsMember({"must", "should", "may"}));
   run->add_flag("--strict", run_options.strict, "count should-level breaks (warn) as failures in the exit code");
+  run->add_flag("--require-complete", run_options.require_complete,
+                "exit 1 when nothing failed but the run was incomplete (not the whole catalog, or a rule untested)");
   std::string baseline_file;
   bool quiet = false;
   bool verbose = false;

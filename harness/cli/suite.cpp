@@ -13,6 +13,7 @@
 #include "harness/base/files.hpp"
 #include "harness/cli/builtin.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/scenario/assessment.hpp"
 #include "harness/server/reference_server.hpp"
 #include "harness/target/profile.hpp"
 #include "harness/target/session.hpp"
@@ -94,6 +95,28 @@ std::optional<std::string> pool_shortfall(const target::TargetProfile& profile,
       need.total(), need.explain(), id.pool.size(), need.confirm > 0 ? "lower --confirm" : "select fewer cases");
 }
 
+// How the server's certificate was checked, in the words every view uses.
+std::string tls_condition(const target::TargetProfile& profile) {
+  if (profile.check_in_url.rfind("https://", 0) != 0) return "none (plain HTTP)";
+  if (profile.tls.insecure) return "not verified (tls.insecure)";
+  if (!profile.tls.ca_pem.empty()) return "verified against the profile's CA (tls.ca)";
+  return "verified against the system store";
+}
+
+void record_conditions(scenario::RunResult& run, const SuiteOptions& options, std::size_t catalog_cases,
+                       const target::TargetProfile& profile) {
+  auto& conditions = run.conditions;
+  conditions.selection = options.selection;
+  conditions.tags = options.tags;
+  for (auto level : options.levels) conditions.levels.emplace_back(scenario::level_name(level));
+  conditions.catalog_cases = catalog_cases;
+  conditions.selected_cases.clear();
+  for (const auto& c : run.cases) conditions.selected_cases.push_back(c.id);
+  conditions.strict = options.strict;
+  conditions.require_complete = options.require_complete;
+  conditions.tls = tls_condition(profile);
+}
+
 }  // namespace
 
 std::string reproducer_for(const SuiteOptions& options, const std::string& case_id) {
@@ -132,7 +155,12 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     std::vector<scenario::Case> cases;
     std::string suite_bytes = file_bytes(options.specs_dir / "rules.yaml");
     std::set<std::string> ids;
-    for (const auto& c : all) ids.insert(c.id);
+    std::map<std::string, std::vector<std::string>> catalog_cases_by_rule;
+    for (const auto& c : all) {
+      ids.insert(c.id);
+      for (const auto& rule : c.rules) catalog_cases_by_rule[rule].push_back(c.id);
+    }
+    const std::size_t all_ids = all.size();
     for (auto& c : all) {
       if (!selected(c, options, ids, rules)) continue;
       suite_bytes += c.id + "\n" + file_bytes(c.file);
@@ -207,7 +235,9 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
         c.reproducer = reproducer_for(options, c.id);
       }
     }
-    out.exit_code = scenario::exit_code_for(out.run, options.strict);
+    record_conditions(out.run, options, all_ids, profile);
+    scenario::explain_untested(out.run, catalog_cases_by_rule);
+    out.exit_code = scenario::assess(out.run).exit_code;
   } catch (const base::LoadError& e) {
     out.exit_code = 2;
     out.message = e.what();

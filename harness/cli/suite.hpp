@@ -31,6 +31,7 @@ struct SuiteOptions {
   int confirm = 2;                                                // see scenario::RunOptions::confirm
   bool continue_after_wedge = false;                              // see scenario::RunOptions
   bool strict = false;                                            // a should-level break (warn) counts as a failure
+  bool require_complete = false;                                  // a passed but incomplete run exits 1
   std::function<void(const scenario::CaseResult&)> on_case;       // see scenario::RunOptions
   std::function<void(const std::string& case_id)> on_case_start;  // see scenario::RunOptions
   std::function<void(std::size_t cases)> on_suite_start;          // once, with how many cases were selected

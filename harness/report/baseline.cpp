@@ -49,13 +49,23 @@ bool is_new_failure(const CaseResult& now, const RunResult& baseline, bool stric
   return true;  // a case the baseline does not hold: nothing says its failure is known
 }
 
-int exit_code_against(const RunResult& run, const RunResult& baseline, bool strict) {
-  // A wedged target that ended the run left cases untested, whatever the baseline knew.
-  if (run.interrupted || (run.wedged && !run.continued_after_wedge)) return 1;
+scenario::BaselineComparison compare_to_baseline(const RunResult& run, const RunResult& baseline, bool strict,
+                                                 std::string file) {
+  scenario::BaselineComparison out;
+  out.file = std::move(file);
+  out.started_at = baseline.started_at;
+  std::map<std::string, const CaseResult*> before;
+  for (const auto& c : baseline.cases) before.emplace(c.id, &c);
   for (const auto& c : run.cases) {
-    if (is_new_failure(c, baseline, strict)) return 1;
+    auto it = before.find(c.id);
+    const bool failed_before = it != before.end() && scenario::counts_as_failure(*it->second, strict);
+    if (scenario::counts_as_failure(c, strict)) {
+      (failed_before ? out.known_failures : out.new_failures).push_back(c.id);
+    } else if (failed_before && c.verdict != Verdict::skip) {
+      out.fixed.push_back(c.id);  // a skipped case says nothing about the fix
+    }
   }
-  return 0;
+  return out;
 }
 
 }  // namespace mdmc::report

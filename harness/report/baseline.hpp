@@ -27,8 +27,10 @@ std::string describe_change(const VerdictChange& change);
 // (scenario::counts_as_failure) and the baseline does not hold it or did not count it as one.
 bool is_new_failure(const scenario::CaseResult& now, const scenario::RunResult& baseline, bool strict);
 
-// The exit code of a run judged against a baseline: 1 when some case is a new failure or the run
-// was interrupted, else 0. Known failures (failing in both) do not count.
-int exit_code_against(const scenario::RunResult& run, const scenario::RunResult& baseline, bool strict);
+// Which of `run`'s failures are new against `baseline` and which known, and which of the
+// baseline's failures this run fixed (only cases both hold: an unselected case is not fixed).
+// The record goes into RunResult::baseline; scenario::assess then exits 0 when nothing is new.
+scenario::BaselineComparison compare_to_baseline(const scenario::RunResult& run, const scenario::RunResult& baseline,
+                                                 bool strict, std::string file);
 
 }  // namespace mdmc::report

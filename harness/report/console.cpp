@@ -9,6 +9,7 @@
 
 #include "harness/report/detail/text.hpp"
 #include "harness/report/html.hpp"
+#include "harness/scenario/assessment.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -35,8 +36,11 @@ void pad_to(std::string& out, std::string_view cell, std::size_t width) {
 
 // A case's console lines: verdict, id, and the reason or the time; under a case that did not
 // pass, its attempts and its reproducer, indented past the verdict column.
-void append_case_lines(std::string& out, const CaseResult& c, std::size_t id_width, std::size_t verdict_width) {
-  const std::string id = console_text(c.id, 120);
+void append_case_lines(std::string& out, const CaseResult& c, std::size_t id_width, std::size_t verdict_width,
+                       std::string_view baseline = {}) {
+  std::string id = console_text(c.id, 120);
+  // Against a baseline, a failure says whether it is new or known.
+  if (!baseline.empty()) id += fmt::format(" ({})", baseline);
   pad_to(out, upper_verdict(c.verdict) + (c.flaky ? " FLAKY" : ""), verdict_width);
   if (c.verdict == Verdict::pass) {
     pad_to(out, id, id_width);
@@ -79,8 +83,10 @@ std::string console_summary(const RunResult& run, ConsoleSummaryParts parts) {
   std::string out;
   std::size_t id_width = 0;
   for (const auto& c : run.cases) {
-    if (parts.passing_cases || c.verdict != Verdict::pass)
-      id_width = std::max(id_width, width_of(console_text(c.id, 120)));
+    if (parts.passing_cases || c.verdict != Verdict::pass) {
+      const auto mark = baseline_mark(run, c.id);
+      id_width = std::max(id_width, width_of(console_text(c.id, 120)) + (mark.empty() ? 0 : mark.size() + 3));
+    }
   }
   // "PASS  " and "ERROR ": the verdict column is six wide, twelve when a verdict is flaky
   // ("ERROR FLAKY ").
@@ -89,7 +95,8 @@ std::string console_summary(const RunResult& run, ConsoleSummaryParts parts) {
   int flaky = 0;
   for (const CaseResult& c : run.cases) {
     flaky += c.flaky ? 1 : 0;
-    if (parts.passing_cases || c.verdict != Verdict::pass) append_case_lines(out, c, id_width, verdict_width);
+    if (parts.passing_cases || c.verdict != Verdict::pass)
+      append_case_lines(out, c, id_width, verdict_width, baseline_mark(run, c.id));
   }
 
   if (parts.rules && !run.rules.empty()) {
@@ -101,14 +108,15 @@ std::string console_summary(const RunResult& run, ConsoleSummaryParts parts) {
     }
     out += "\n";
     pad_to(out, "rule", rule_width);
-    out += "  level   verdict  cases  failed\n";
+    out += "  level   verdict   cases  failed\n";
     for (std::size_t i = 0; i < run.rules.size(); ++i) {
       const RuleResult& r = run.rules[i];
       pad_to(out, rule_ids[i], rule_width);
-      out += fmt::format("  {:<6}  {:<7}  {:>5}  {:>6}", scenario::level_name(r.level),
-                         scenario::verdict_name(r.verdict), r.cases.size(), r.failed_cases.size());
+      out += fmt::format("  {:<6}  {:<8}  {:>5}  {:>6}", scenario::level_name(r.level), rule_verdict_word(r),
+                         r.cases.size(), r.failed_cases.size());
       // An info rule is an option (may): say whether the server uses it, not that it failed.
       if (r.verdict == Verdict::info && r.uses_option) out += fmt::format("  {}", option_use(r.uses_option));
+      if (scenario::untested(r) && !r.untested.empty()) out += "  " + console_text(r.untested, 160);
       out += "\n";
     }
   }
@@ -125,6 +133,24 @@ std::string console_summary(const RunResult& run, ConsoleSummaryParts parts) {
   if (run.interrupted) out += "interrupted: the run stopped early, these results are partial\n";
   for (const auto& note : run.notes) out += "note: " + note + "\n";
   if (!run.redacted) out += "note: secrets are NOT redacted (--no-redact)\n";
+  // The overall verdict last, where a reader's eye lands, with what it was judged under.
+  std::vector<std::string> conditions;
+  for (const auto& [label, value] : condition_rows(run)) conditions.push_back(label + " " + value);
+  out += console_text(fmt::format("conditions: {}", fmt::join(conditions, "; ")), 1000) + "\n";
+  const auto assessment = scenario::assess(run);
+  for (const auto* list : {&assessment.untested, &assessment.untested_may}) {
+    for (const auto& u : *list) {
+      out +=
+          console_text(fmt::format("untested: {} ({}): {}", u.id, scenario::level_name(u.level), u.reason), 400) + "\n";
+    }
+  }
+  if (run.baseline && !run.baseline->fixed.empty()) {
+    out += console_text(fmt::format("fixed since the baseline: {}", fmt::join(run.baseline->fixed, ", ")), 1000) + "\n";
+  }
+  out += console_text(assessment.headline, 1000) + "\n";
+  if (!assessment.exit_reason.empty()) {
+    out += console_text(fmt::format("exit code {}: {}", assessment.exit_code, assessment.exit_reason), 400) + "\n";
+  }
   return out;
 }
 

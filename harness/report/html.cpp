@@ -13,6 +13,7 @@
 
 #include "harness/plist/value.hpp"
 #include "harness/report/detail/text.hpp"
+#include "harness/scenario/assessment.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -336,7 +337,7 @@ th{background:var(--bg2)}
 .record{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
 .record table td:first-child{color:#57606a;white-space:nowrap}
 .result{font-size:28px;font-weight:700;padding:10px 18px;border-radius:8px;color:#fff;text-transform:uppercase}
-.r-pass{background:var(--pass)}.r-fail{background:var(--fail)}.r-warn{background:var(--warn)}.r-interrupted,.r-none{background:var(--skip)}
+.r-pass{background:var(--pass)}.r-fail{background:var(--fail)}.r-incomplete{background:var(--skip)}
 .v{display:inline-block;min-width:52px;text-align:center;border-radius:4px;color:#fff;font-weight:600;font-size:12px;padding:0 6px}
 .v-pass{background:var(--pass)}.v-fail{background:var(--fail)}.v-error{background:var(--error)}.v-warn{background:var(--warn)}.v-info{background:var(--info)}.v-skip{background:var(--skip)}
 .counts td.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -452,12 +453,13 @@ constexpr std::string_view kScript = R"js(
 })();
 )js";
 
-std::string result_class(const std::string& overall) {
-  if (overall == "pass") return "r-pass";
-  if (overall == "fail") return "r-fail";
-  if (overall == "pass with warnings") return "r-warn";
-  if (overall == "interrupted") return "r-interrupted";
-  return "r-none";
+std::string_view result_class(scenario::Overall overall) {
+  switch (overall) {
+    case scenario::Overall::certified: return "r-pass";
+    case scenario::Overall::incomplete: return "r-incomplete";
+    case scenario::Overall::failed: return "r-fail";
+  }
+  return "r-fail";
 }
 
 // An info case: only may-level options unused, informational (RFC 2119), never a defect.
@@ -480,7 +482,7 @@ void record_row(std::string& out, std::string_view name, std::string_view value,
 }
 
 void render_record(std::string& out, const RunResult& run) {
-  const std::string overall = overall_result(run);
+  const auto assessment = scenario::assess(run);
   out += "<section id=\"record\"><h1>mdmconform certification record</h1><div class=\"record\"><table>\n";
   record_row(out, "target", run.target_name);
   record_row(out, "target URL", run.target_url, true);
@@ -491,7 +493,8 @@ void render_record(std::string& out, const RunResult& run) {
   record_row(out, "date", run.started_at);
   record_row(out, "elapsed", fmt::format("{:.2f} s", static_cast<double>(run.elapsed.count()) / 1000.0));
   record_row(out, "seed", std::to_string(run.seed), true);
-  record_row(out, "identity mode", run.identity_mode);
+  // How the run was asked for (identity mode among them): the verdict means little without it.
+  for (const auto& [label, value] : condition_rows(run)) record_row(out, label, value);
   if (!run.builtin_fault.empty() && run.builtin_fault != "none") {
     record_row(out, "built-in server fault mode", run.builtin_fault);
   }
@@ -502,7 +505,26 @@ void render_record(std::string& out, const RunResult& run) {
   }
   record_row(out, "secrets", run.redacted ? "redacted" : "NOT redacted (--no-redact)");
   out += fmt::format("</table><div><div id=\"overall\" class=\"result {}\" data-result=\"{}\">{}</div></div></div>\n",
-                     result_class(overall), esc(overall), esc(overall));
+                     result_class(assessment.overall), scenario::overall_name(assessment.overall),
+                     esc(scenario::overall_title(assessment.overall)));
+  out += fmt::format("<p id=\"headline\" class=\"headline\">{}</p>\n", esc(assessment.headline));
+  if (!assessment.exit_reason.empty()) {
+    out += fmt::format("<p class=\"notes\">exit code {}: {}</p>\n", assessment.exit_code, esc(assessment.exit_reason));
+  }
+  if (!assessment.untested.empty() || !assessment.untested_may.empty()) {
+    out += "<ul id=\"untested\" class=\"notes\">\n";
+    for (const auto* list : {&assessment.untested, &assessment.untested_may}) {
+      for (const auto& u : *list) {
+        out += fmt::format("<li>untested: <b>{}</b> ({}): {}</li>\n", esc(u.id), scenario::level_name(u.level),
+                           esc(u.reason));
+      }
+    }
+    out += "</ul>\n";
+  }
+  if (run.baseline && !run.baseline->fixed.empty()) {
+    out += fmt::format("<p class=\"notes\">fixed since the baseline: {}</p>\n",
+                       esc(fmt::format("{}", fmt::join(run.baseline->fixed, ", "))));
+  }
   if (run.interrupted) {
     out += "<p class=\"notes\">interrupted: the run stopped early; these results are partial.</p>\n";
   }
@@ -766,22 +788,6 @@ void render_cases(std::string& out, const RunResult& run) {
 
 }  // namespace
 
-std::string overall_result(const RunResult& run) {
-  if (run.interrupted) return "interrupted";
-  if (run.cases.empty()) return "no cases";
-  Verdict worst = Verdict::pass;
-  for (const auto& c : run.cases) worst = std::max(worst, c.verdict);
-  switch (worst) {
-    case Verdict::fail:
-    case Verdict::error: return "fail";
-    case Verdict::warn: return "pass with warnings";
-    case Verdict::pass:
-    case Verdict::info:  // an option the server does not use is no defect
-    case Verdict::skip: return "pass";
-  }
-  return "pass";
-}
-
 std::string to_html(const RunResult& run) {
   std::string out;
   out.reserve(256 * 1024);
@@ -792,7 +798,8 @@ std::string to_html(const RunResult& run) {
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
       "script-src 'unsafe-inline'; img-src data:\">\n";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  out += fmt::format("<title>mdmconform: {} \u2014 {}</title>\n", esc(run.target_name), esc(overall_result(run)));
+  out += fmt::format("<title>mdmconform: {} \u2014 {}</title>\n", esc(run.target_name),
+                     esc(scenario::overall_title(scenario::assess(run).overall)));
   out += "<style>";
   out += kStyle;
   out += "</style></head><body><main>\n";

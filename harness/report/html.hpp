@@ -19,12 +19,6 @@ namespace mdmc::report {
 // order of the page's counts and cases. Areas not listed follow, sorted.
 std::span<const std::string_view> rule_area_order();
 
-// What a run comes to, in one word or three: "interrupted" when it stopped early, "no cases"
-// when it ran none, "fail" when a case failed or errored, "pass with warnings" when a case
-// warned, else "pass" (info, an option the server does not use, is no defect). (The exit code's --strict and --baseline
-// refinements are not recorded.)
-std::string overall_result(const scenario::RunResult& run);
-
 // report.html: the certification record, counts by verdict and by rule area, the rules with
 // the Apple sentence each enforces, then every case, expandable, with its findings, its
 // reproducer, a sequence diagram and the full transcript (headers, plist bodies pretty-printed,

@@ -14,6 +14,7 @@
 #include "harness/base/json_reader.hpp"
 #include "harness/net/exchange_json.hpp"
 #include "harness/report/detail/text.hpp"
+#include "harness/scenario/assessment.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -112,10 +113,56 @@ Json rule_json(const RuleResult& r) {
   j["failed_cases"] = strings_json(r.failed_cases);
   // Only for a rule with may-level findings: whether the server uses the option.
   if (r.uses_option) j["uses_option"] = *r.uses_option;
+  // Only for a rule no case tested: why not.
+  if (!r.untested.empty()) j["untested"] = text_json(r.untested);
   j["summary"] = text_json(r.summary);
   j["apple"] = text_json(r.apple);
   j["source"] = text_json(r.source);
   j["grounding"] = text_json(r.grounding);
+  return j;
+}
+
+Json conditions_json(const scenario::RunConditions& c) {
+  Json j = Json::object();
+  j["selection"] = strings_json(c.selection);
+  j["excluded"] = strings_json(c.excluded);
+  j["tags"] = strings_json(c.tags);
+  j["levels"] = strings_json(c.levels);
+  j["selected_cases"] = strings_json(c.selected_cases);
+  j["catalog_cases"] = c.catalog_cases;
+  j["strict"] = c.strict;
+  j["require_complete"] = c.require_complete;
+  j["tls"] = text_json(c.tls);
+  return j;
+}
+
+Json baseline_json(const scenario::BaselineComparison& b) {
+  Json j = Json::object();
+  j["file"] = text_json(b.file);
+  j["started_at"] = text_json(b.started_at);
+  j["new_failures"] = strings_json(b.new_failures);
+  j["known_failures"] = strings_json(b.known_failures);
+  j["fixed"] = strings_json(b.fixed);
+  return j;
+}
+
+// Derived from the rest of the record (scenario::assess), for readers that do not judge it
+// themselves; not read back.
+Json assessment_json(const scenario::Assessment& a) {
+  Json j = Json::object();
+  j["overall"] = std::string(scenario::overall_name(a.overall));
+  j["headline"] = text_json(a.headline);
+  j["exit_code"] = a.exit_code;
+  if (!a.exit_reason.empty()) j["exit_reason"] = text_json(a.exit_reason);
+  Json untested = Json::array();
+  for (const auto* list : {&a.untested, &a.untested_may}) {
+    for (const auto& u : *list) {
+      untested.push_back(Json{{"rule", text_json(u.id)},
+                              {"level", std::string(scenario::level_name(u.level))},
+                              {"reason", text_json(u.reason)}});
+    }
+  }
+  j["untested"] = std::move(untested);
   return j;
 }
 
@@ -230,6 +277,7 @@ RuleResult read_rule(Reader& r, const Json& j, const std::string& path) {
   rule.failed_cases = r.strings(j, "failed_cases", path);
   // Records written before may rules were graded info lack it.
   if (j.contains("uses_option")) rule.uses_option = r.boolean(j, "uses_option", path);
+  if (j.contains("untested")) rule.untested = r.string(j, "untested", path);
   // Records written before rules carried their text lack these.
   for (auto [key, field] : {std::pair{"summary", &rule.summary}, std::pair{"apple", &rule.apple},
                             std::pair{"source", &rule.source}, std::pair{"grounding", &rule.grounding}}) {
@@ -271,6 +319,9 @@ std::string to_json_text(const RunResult& run) {
                        {"continued", run.continued_after_wedge}};
   }
   j["redacted"] = run.redacted;
+  j["conditions"] = conditions_json(run.conditions);
+  if (run.baseline) j["baseline"] = baseline_json(*run.baseline);
+  j["assessment"] = assessment_json(scenario::assess(run));
   const auto counts = count_verdicts(run);
   Json counts_json = Json::object();
   for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::warn, Verdict::info, Verdict::skip, Verdict::error}) {
@@ -344,6 +395,34 @@ base::Result<RunResult> from_json_text(std::string_view text) {
     }
     // Records written before "redacted" existed were never redacted.
     if (j.contains("redacted")) run.redacted = r.boolean(j, "redacted", top);
+    // Records written before the overall verdict existed lack conditions and baseline.
+    if (j.contains("conditions")) {
+      if (const Json* c = r.object(j, "conditions", top)) {
+        auto& conditions = run.conditions;
+        const std::string where = "conditions";
+        conditions.selection = r.strings(*c, "selection", where);
+        conditions.excluded = r.strings(*c, "excluded", where);
+        conditions.tags = r.strings(*c, "tags", where);
+        conditions.levels = r.strings(*c, "levels", where);
+        conditions.selected_cases = r.strings(*c, "selected_cases", where);
+        conditions.catalog_cases = static_cast<std::size_t>(r.integer(*c, "catalog_cases", where));
+        conditions.strict = r.boolean(*c, "strict", where);
+        conditions.require_complete = r.boolean(*c, "require_complete", where);
+        conditions.tls = r.string(*c, "tls", where);
+      }
+    }
+    if (j.contains("baseline")) {
+      if (const Json* b = r.object(j, "baseline", top)) {
+        scenario::BaselineComparison baseline;
+        const std::string where = "baseline";
+        baseline.file = r.string(*b, "file", where);
+        baseline.started_at = r.string(*b, "started_at", where);
+        baseline.new_failures = r.strings(*b, "new_failures", where);
+        baseline.known_failures = r.strings(*b, "known_failures", where);
+        baseline.fixed = r.strings(*b, "fixed", where);
+        run.baseline = std::move(baseline);
+      }
+    }
     if (const Json* arr = r.array(j, "rules", top)) {
       for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
         run.rules.push_back(read_rule(r, (*arr)[i], Reader::index("rules", i)));

@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "harness/report/detail/text.hpp"
+#include "harness/scenario/assessment.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -20,6 +21,11 @@ std::string junit_seconds(std::chrono::milliseconds ms) {
   return fmt::format("{:.3f}", static_cast<double>(ms.count()) / 1000.0);
 }
 
+// A warn that counts as a failure: under --strict, one breaking a should-level expectation.
+bool warn_fails(const scenario::CaseResult& c, bool strict) {
+  return c.verdict == Verdict::warn && scenario::counts_as_failure(c, strict);
+}
+
 void append_property(std::string& out, std::string_view name, std::string_view value) {
   out += fmt::format("    <property name=\"{}\" value=\"{}\"/>\n", xml_attr(name), xml_attr(value));
 }
@@ -28,13 +34,30 @@ void append_property(std::string& out, std::string_view name, std::string_view v
 
 std::string to_junit_xml(const RunResult& run) {
   const auto counts = count_verdicts(run);
+  const auto assessment = scenario::assess(run);
+  const bool strict = run.conditions.strict;
+  // Under --strict a should-level warn fails the run, so JUnit counts it as a failure too.
+  int failures = 0;
+  for (const auto& c : run.cases) failures += c.verdict == Verdict::fail || warn_fails(c, strict) ? 1 : 0;
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out += fmt::format(
       "<testsuite name=\"mdmconform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" "
       "time=\"{}\">\n",
-      run.cases.size(), count_of(counts, Verdict::fail), count_of(counts, Verdict::error),
-      count_of(counts, Verdict::skip), junit_seconds(run.elapsed));
+      run.cases.size(), failures, count_of(counts, Verdict::error), count_of(counts, Verdict::skip),
+      junit_seconds(run.elapsed));
   out += "  <properties>\n";
+  append_property(out, "verdict", scenario::overall_name(assessment.overall));
+  append_property(out, "headline", assessment.headline);
+  append_property(out, "exit_code", std::to_string(assessment.exit_code));
+  for (const auto& [label, value] : condition_rows(run)) append_property(out, label, value);
+  for (const auto* list : {&assessment.untested, &assessment.untested_may}) {
+    for (const auto& u : *list) {
+      append_property(out, "untested " + u.id, fmt::format("{}: {}", scenario::level_name(u.level), u.reason));
+    }
+  }
+  if (run.baseline) {
+    for (const auto& id : run.baseline->fixed) append_property(out, "fixed since the baseline", id);
+  }
   append_property(out, "harness_version", run.harness_version);
   append_property(out, "target", run.target_name);
   append_property(out, "target_url", run.target_url);
@@ -53,20 +76,28 @@ std::string to_junit_xml(const RunResult& run) {
     out += fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{}\"", xml_attr(rule_area(c)), xml_attr(c.id),
                        junit_seconds(c.elapsed));
     std::string details;
+    // Against a baseline, the message leads with whether the failure is new or known.
+    const auto mark = baseline_mark(run, c.id);
+    const std::string message = mark.empty() ? c.reason : fmt::format("({} failure) {}", mark, c.reason);
     for (const Finding* f : failed_findings(c)) details += describe_finding(*f) + "\n";
     std::string confirmation;
     if (c.flaky) confirmation += fmt::format("flaky: attempts {}\n", fmt::join(c.attempts, ", "));
     if (!c.reproducer.empty()) confirmation += "replay: " + c.reproducer + "\n";
     details += confirmation;
+    if (warn_fails(c, strict)) {
+      out += fmt::format(">\n    <failure message=\"{}\" type=\"warn (--strict)\">{}</failure>\n  </testcase>\n",
+                         xml_attr(message), xml_text(details));
+      continue;
+    }
     switch (c.verdict) {
       case Verdict::pass: out += "/>\n"; break;
       case Verdict::fail:
         out += fmt::format(">\n    <failure message=\"{}\" type=\"fail\">{}</failure>\n  </testcase>\n",
-                           xml_attr(c.reason), xml_text(details));
+                           xml_attr(message), xml_text(details));
         break;
       case Verdict::error:
-        out += fmt::format(">\n    <error message=\"{}\" type=\"error\">{}</error>\n  </testcase>\n",
-                           xml_attr(c.reason), xml_text(details));
+        out += fmt::format(">\n    <error message=\"{}\" type=\"error\">{}</error>\n  </testcase>\n", xml_attr(message),
+                           xml_text(details));
         break;
       case Verdict::skip:
         out += fmt::format(">\n    <skipped message=\"{}\"/>\n  </testcase>\n", xml_attr(c.reason));

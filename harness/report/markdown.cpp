@@ -11,6 +11,7 @@
 
 #include "harness/report/detail/text.hpp"
 #include "harness/report/html.hpp"
+#include "harness/scenario/assessment.hpp"
 
 namespace mdmc::report {
 namespace {
@@ -88,7 +89,7 @@ std::vector<const CaseResult*> cases_with(const scenario::RunResult& run, std::i
 
 // A heading, a note under it when given, and a line per case: verdict, id, broken rules, reason
 // and reproducer.
-void append_listed(std::string& out, std::string_view heading, std::string_view note,
+void append_listed(std::string& out, const scenario::RunResult& run, std::string_view heading, std::string_view note,
                    const std::vector<const CaseResult*>& listed) {
   if (listed.empty()) return;
   out += fmt::format("\n### {} ({})\n\n", heading, listed.size());
@@ -96,8 +97,9 @@ void append_listed(std::string& out, std::string_view heading, std::string_view 
   const std::size_t shown = std::min(listed.size(), kMarkdownMaxListed);
   for (std::size_t i = 0; i < shown; ++i) {
     const CaseResult& c = *listed[i];
-    out += fmt::format("- **{}**{} {} \u2014 {}", upper(scenario::verdict_name(c.verdict)), c.flaky ? " (flaky)" : "",
-                       markdown_code(c.id), markdown_text(rules_of(c)));
+    const auto mark = baseline_mark(run, c.id);
+    out += fmt::format("- **{}**{}{} {} \u2014 {}", upper(scenario::verdict_name(c.verdict)), c.flaky ? " (flaky)" : "",
+                       mark.empty() ? "" : fmt::format(" ({})", mark), markdown_code(c.id), markdown_text(rules_of(c)));
     if (!c.reason.empty()) out += ": " + markdown_text(cut_text(c.reason, kReasonCodePoints));
     out += "\n";
     if (!c.reproducer.empty()) out += "  replay: " + markdown_code(c.reproducer) + "\n";
@@ -114,8 +116,14 @@ std::string to_markdown(const scenario::RunResult& run) {
   const auto counts = count_verdicts(run);
   auto n = [&](Verdict v) { return count_of(counts, v); };
 
-  std::string out = fmt::format("## mdmconform: {} against {}\n\n", markdown_text(upper(overall_result(run))),
-                                markdown_code(run.target_name));
+  const auto assessment = scenario::assess(run);
+  std::string out =
+      fmt::format("## mdmconform: {} against {}\n\n", markdown_text(scenario::overall_title(assessment.overall)),
+                  markdown_code(run.target_name));
+  out += "**" + markdown_text(assessment.headline) + "**\n\n";
+  if (!assessment.exit_reason.empty()) {
+    out += fmt::format("Exit code {}: {}.\n\n", assessment.exit_code, markdown_text(assessment.exit_reason));
+  }
   out += fmt::format("{} {}: {} pass, {} fail, {} warn, {} info, {} skip, {} error in {:.2f} s", run.cases.size(),
                      run.cases.size() == 1 ? "case" : "cases", n(Verdict::pass), n(Verdict::fail), n(Verdict::warn),
                      n(Verdict::info), n(Verdict::skip), n(Verdict::error),
@@ -131,11 +139,28 @@ std::string to_markdown(const scenario::RunResult& run) {
   if (run.interrupted) out += "\n**Interrupted**: the run stopped early; these results are partial.\n";
   if (!run.redacted) out += "\n**Secrets are not redacted** in this record (`--no-redact`).\n";
   for (const auto& note : run.notes) out += "\nNote: " + markdown_text(note) + "\n";
+  out += "\n| condition | |\n|---|---|\n";
+  for (const auto& [label, value] : condition_rows(run)) {
+    out += fmt::format("| {} | {} |\n", markdown_text(label), markdown_text(value));
+  }
+  if (!assessment.untested.empty() || !assessment.untested_may.empty()) {
+    out += fmt::format("\n### Untested rules ({})\n\n", assessment.untested.size() + assessment.untested_may.size());
+    for (const auto* list : {&assessment.untested, &assessment.untested_may}) {
+      for (const auto& u : *list) {
+        out += fmt::format("- {} ({}): {}\n", markdown_code(u.id), scenario::level_name(u.level),
+                           markdown_text(cut_text(u.reason, kReasonCodePoints)));
+      }
+    }
+  }
+  if (run.baseline && !run.baseline->fixed.empty()) {
+    out += fmt::format("\n### Fixed since the baseline ({})\n\n", run.baseline->fixed.size());
+    for (const auto& id : run.baseline->fixed) out += "- " + markdown_code(id) + "\n";
+  }
 
   // Failures and errors first, then warnings, each in the run's order; then, apart, the info
   // cases: options (may) the server does not use, which are no defect.
-  append_listed(out, "Not passing", "", cases_with(run, {Verdict::fail, Verdict::error, Verdict::warn}));
-  append_listed(out, "Info: options the server does not use",
+  append_listed(out, run, "Not passing", "", cases_with(run, {Verdict::fail, Verdict::error, Verdict::warn}));
+  append_listed(out, run, "Info: options the server does not use",
                 "May-level rules (RFC 2119): informational, not a defect.", cases_with(run, {Verdict::info}));
   return out;
 }

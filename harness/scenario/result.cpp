@@ -103,13 +103,6 @@ bool counts_as_failure(const CaseResult& c, bool strict) {
                      [](const Finding& f) { return !f.passed && f.level == Level::should; });
 }
 
-int exit_code_for(const RunResult& run, bool strict) {
-  // A wedged target that ended the run leaves cases untested: never a passing run.
-  bool failed = run.interrupted || (run.wedged && !run.continued_after_wedge);
-  for (const auto& c : run.cases) failed = failed || counts_as_failure(c, strict);
-  return failed ? 1 : 0;
-}
-
 void fold_attempts(CaseResult& first, const std::vector<CaseResult>& reruns) {
   if (reruns.empty()) return;
   first.attempts = {std::string(verdict_name(first.verdict))};

@@ -112,6 +112,36 @@ struct RuleResult {
   // rule's part lowered to may): true when every such finding passed, false when any failed;
   // absent when no may-level finding was checked.
   std::optional<bool> uses_option;
+  // Why the rule was not tested, when it was not (verdict skip or error): "not selected (...)",
+  // "skipped: <the profile lacks ...>", "error in <case>: ...", "not run: ...". Empty when tested.
+  std::string untested;
+};
+
+// How the run was asked for: what every view shows beside the verdict, since a verdict means
+// little without it (docs/verdicts.md#the-overall-verdict).
+struct RunConditions {
+  // The selection as asked: case ids or prefixes, exclusions, tags and levels; all empty: the
+  // whole catalog.
+  std::vector<std::string> selection;
+  std::vector<std::string> excluded;
+  std::vector<std::string> tags;
+  std::vector<std::string> levels;
+  std::vector<std::string> selected_cases;  // ids of the cases the selection chose, in run order
+  std::size_t catalog_cases = 0;            // cases in the suite; 0 in records written before it
+  bool strict = false;                      // a should-level break fails the run (--strict)
+  bool require_complete = false;            // an incomplete run exits 1 (--require-complete)
+  // How the server's TLS certificate was checked: "verified against the profile's CA (tls.ca)",
+  // "verified against the system store", "not verified (tls.insecure)", "none (plain HTTP)".
+  std::string tls;
+};
+
+// A run judged against an earlier record (--baseline): each failure is new or known.
+struct BaselineComparison {
+  std::string file;                         // the baseline's report.json, as given
+  std::string started_at;                   // when the baseline ran
+  std::vector<std::string> new_failures;    // failing now, not failing in the baseline
+  std::vector<std::string> known_failures;  // failing now and in the baseline
+  std::vector<std::string> fixed;           // failing in the baseline, run now and not failing
 };
 
 // The target stopped serving writes: a liveness probe failed after an earlier one had passed.
@@ -144,6 +174,8 @@ struct RunResult {
   std::optional<Wedge> wedged;
   bool continued_after_wedge = false;
   bool redacted = false;  // secrets were replaced by report::redact_secrets (no --no-redact)
+  RunConditions conditions;
+  std::optional<BaselineComparison> baseline;
   std::vector<CaseResult> cases;
   std::vector<RuleResult> rules;
 };
@@ -160,10 +192,6 @@ std::vector<RuleResult> summarize_rules(const std::vector<CaseResult>& cases,
 // Whether a case counts against the exit code: fail or error; under strict, also a warn that
 // breaks a should-level expectation (info, a may-level break, never counts).
 bool counts_as_failure(const CaseResult& c, bool strict);
-// 0 when no case counts as a failure (see counts_as_failure) and the run was not interrupted,
-// else 1. (Exit code 3, an unreachable target, is decided before any case runs.)
-int exit_code_for(const RunResult& run, bool strict = false);
-
 // Folds confirmation re-runs into a case's first result: `attempts` gets every attempt's
 // verdict, the verdict becomes the worst seen (a flaky failure is never turned into a pass), and
 // `flaky` is set when they differ. Findings, transcript and elapsed stay the first attempt's;

@@ -1,5 +1,7 @@
 #include "harness/scenario/result.hpp"
 
+#include "harness/scenario/assessment.hpp"
+
 #include <gtest/gtest.h>
 
 namespace mdmc::scenario {
@@ -132,6 +134,12 @@ TEST(SummarizeRules, AMustRuleWithOnlyItsMayPartUnusedIsInfo) {
 TEST(SummarizeRules, RulesWithoutMayFindingsHaveNoOptionToReport) {
   auto rules = summarize_rules({case_with("a", "SYN-ALL", false, Verdict::fail)}, {{"SYN-ALL", Level::must}});
   EXPECT_FALSE(rules.at(0).uses_option.has_value());
+}
+
+// The exit code the overall verdict gives (assessment.hpp), with or without --strict.
+int exit_code_for(RunResult run, bool strict = false) {
+  run.conditions.strict = strict;
+  return assess(run).exit_code;
 }
 
 TEST(ExitCode, AnInfoCaseNeverCountsEvenUnderStrict) {

@@ -1,4 +1,5 @@
 #include "harness/scenario/runner.hpp"
+#include "harness/scenario/assessment.hpp"
 
 #include <gtest/gtest.h>
 
@@ -592,7 +593,7 @@ TEST_F(RunSuiteTest, AReRunThatMeetsAWedgedTargetIsNotCountedAndTheCaseIsBlamed)
   EXPECT_TRUE(std::any_of(c.transcript.begin(), c.transcript.end(), [](const TranscriptEntry& e) {
     return e.actor == "probe";
   })) << "the failed probe's exchanges are the blamed case's evidence";
-  EXPECT_EQ(exit_code_for(run), 1);
+  EXPECT_EQ(assess(run).exit_code, 1);
 }
 
 }  // namespace

@@ -702,7 +702,7 @@ TEST_F(CliTest, ReportMakesEveryViewAgainFromASavedRecord) {
   }
   auto to_stdout = run_mdmconform("report " + record + " --format md");
   EXPECT_EQ(to_stdout.exit_code, 0);
-  EXPECT_NE(to_stdout.output.find("## mdmconform: FAIL against `reference`"), std::string::npos) << to_stdout.output;
+  EXPECT_NE(to_stdout.output.find("## mdmconform: FAILED against `reference`"), std::string::npos) << to_stdout.output;
   EXPECT_NE(to_stdout.output.find("SYN-EMPTY-END (must)"), std::string::npos) << to_stdout.output;
 }
 

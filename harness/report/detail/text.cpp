@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace mdmc::report::detail {
 
@@ -221,6 +222,47 @@ std::vector<const scenario::Finding*> failed_findings(const scenario::CaseResult
 
 std::string describe_finding(const scenario::Finding& f) {
   return fmt::format("{}: expected {}, got {}", f.rule, f.expected, f.actual);
+}
+
+std::vector<std::pair<std::string, std::string>> condition_rows(const scenario::RunResult& run) {
+  const auto& c = run.conditions;
+  std::vector<std::pair<std::string, std::string>> rows;
+  const std::size_t selected = c.selected_cases.empty() ? run.cases.size() : c.selected_cases.size();
+  std::vector<std::string> how;
+  if (!c.selection.empty()) how.push_back(fmt::format("{}", fmt::join(c.selection, ", ")));
+  if (!c.excluded.empty()) how.push_back(fmt::format("excluding {}", fmt::join(c.excluded, ", ")));
+  if (!c.tags.empty()) how.push_back(fmt::format("tag {}", fmt::join(c.tags, " or ")));
+  if (!c.levels.empty()) how.push_back(fmt::format("level {}", fmt::join(c.levels, " or ")));
+  std::string cases = c.catalog_cases == 0 ? fmt::format("{} selected (catalog size not recorded)", selected)
+                                           : fmt::format("{} of {} selected", selected, c.catalog_cases);
+  if (!how.empty()) cases += fmt::format(" ({})", fmt::join(how, "; "));
+  rows.emplace_back("cases", cases);
+  rows.emplace_back("TLS", c.tls.empty() ? "not recorded" : c.tls);
+  rows.emplace_back("identity mode", run.identity_mode.empty() ? "not recorded" : run.identity_mode);
+  rows.emplace_back("strict", c.strict ? "yes: should-level breaks fail the run" : "no");
+  if (c.require_complete) rows.emplace_back("require complete", "yes: an incomplete run exits 1");
+  if (run.baseline) {
+    const auto& b = *run.baseline;
+    rows.emplace_back("baseline",
+                      fmt::format("{} (run {}): {} new failure(s), {} known, {} fixed", b.file, b.started_at,
+                                  b.new_failures.size(), b.known_failures.size(), b.fixed.size()));
+  } else {
+    rows.emplace_back("baseline", "none");
+  }
+  return rows;
+}
+
+std::string_view baseline_mark(const scenario::RunResult& run, const std::string& case_id) {
+  if (!run.baseline) return {};
+  const auto& b = *run.baseline;
+  if (std::find(b.new_failures.begin(), b.new_failures.end(), case_id) != b.new_failures.end()) return "new";
+  if (std::find(b.known_failures.begin(), b.known_failures.end(), case_id) != b.known_failures.end()) return "known";
+  return {};
+}
+
+std::string_view rule_verdict_word(const scenario::RuleResult& rule) {
+  if (rule.verdict == scenario::Verdict::skip || rule.verdict == scenario::Verdict::error) return "untested";
+  return scenario::verdict_name(rule.verdict);
 }
 
 }  // namespace mdmc::report::detail

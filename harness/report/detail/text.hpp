@@ -68,4 +68,14 @@ std::string_view option_use(std::optional<bool> uses_option);
 // "RULE: expected X, got Y".
 std::string describe_finding(const scenario::Finding& f);
 
+// How the run was asked for, as (label, value) rows in the same words in every view: cases
+// selected of the catalog (and the selection), TLS, identity mode, strict, require-complete,
+// baseline.
+std::vector<std::pair<std::string, std::string>> condition_rows(const scenario::RunResult& run);
+// "new" or "known" for a case that counts as a failure in a run judged against a baseline;
+// empty otherwise.
+std::string_view baseline_mark(const scenario::RunResult& run, const std::string& case_id);
+// A rule's verdict as the views show it: "untested" for skip and error (the reason says which).
+std::string_view rule_verdict_word(const scenario::RuleResult& rule);
+
 }  // namespace mdmc::report::detail
