@@ -481,7 +481,7 @@ void record_row(std::string& out, std::string_view name, std::string_view value,
                      value.empty() ? std::string("-") : esc(value));
 }
 
-void render_record(std::string& out, const RunResult& run) {
+void render_record(std::string& out, const RunResult& run, const std::optional<CertificationStatus>& certification) {
   const auto assessment = scenario::assess(run);
   out += "<section id=\"record\"><h1>mdmconform certification record</h1><div class=\"record\"><table>\n";
   record_row(out, "target", run.target_name);
@@ -504,6 +504,11 @@ void render_record(std::string& out, const RunResult& run) {
     record_row(out, "target declares", fmt::format("{}", fmt::join(declared, ", ")));
   }
   record_row(out, "secrets", run.redacted ? "redacted" : "NOT redacted (--no-redact)");
+  record_row(out, "certification",
+             certification
+                 ? fmt::format("{} signed by {} at {}: {} (check it with `mdmconform verify`)", certification->file,
+                               certification->signer, certification->signed_at, certification->overall)
+                 : std::string("no signed certification record (`mdmconform certify` makes one)"));
   out += fmt::format("</table><div><div id=\"overall\" class=\"result {}\" data-result=\"{}\">{}</div></div></div>\n",
                      result_class(assessment.overall), scenario::overall_name(assessment.overall),
                      esc(scenario::overall_title(assessment.overall)));
@@ -788,7 +793,9 @@ void render_cases(std::string& out, const RunResult& run) {
 
 }  // namespace
 
-std::string to_html(const RunResult& run) {
+std::string to_html(const RunResult& run) { return to_html(run, std::nullopt); }
+
+std::string to_html(const RunResult& run, const std::optional<CertificationStatus>& certification) {
   std::string out;
   out.reserve(256 * 1024);
   out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
@@ -803,7 +810,7 @@ std::string to_html(const RunResult& run) {
   out += "<style>";
   out += kStyle;
   out += "</style></head><body><main>\n";
-  render_record(out, run);
+  render_record(out, run, certification);
   render_counts(out, run);
   render_rules(out, run);
   render_cases(out, run);

@@ -3,6 +3,7 @@
 // HTML page (inline CSS, JS and SVG; it fetches nothing and works opened from disk) and a short
 // Markdown summary for a CI job page, for a conformance run (report.json) and for a fuzz run
 // (fuzz/summary.json). Text from the target is escaped everywhere; nothing here throws on it.
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,6 +26,15 @@ std::span<const std::string_view> rule_area_order();
 // timings), and filters by verdict and by text. Shows what the record holds: redact first.
 // Bodies longer than kHtmlBodyCap are shown cut, with the size of the whole.
 std::string to_html(const scenario::RunResult& run);
+// What report.html says of a signed certification record beside the report (certification.json,
+// made by `mdmconform certify`). Without one, the page says the run carries no signed record.
+struct CertificationStatus {
+  std::string file;       // the record's file name, "certification.json"
+  std::string signer;     // the subject of the certificate that signed it
+  std::string overall;    // the overall verdict it certifies (scenario::overall_name)
+  std::string signed_at;  // RFC 3339, UTC
+};
+std::string to_html(const scenario::RunResult& run, const std::optional<CertificationStatus>& certification);
 inline constexpr std::size_t kHtmlBodyCap = 32 * 1024;
 
 // A case's sequence diagram, as an inline SVG element: one lane per device and per user (by

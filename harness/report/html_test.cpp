@@ -539,5 +539,14 @@ TEST(HtmlReport, AreaOrderIsTheRuleCatalogs) {
   EXPECT_EQ(in_page, from_catalog);
 }
 
+TEST(Html, SaysWhetherASignedCertificationRecordIsBesideIt) {
+  const RunResult run = sample_run();
+  EXPECT_THAT(to_html(run), HasSubstr("no signed certification record"));
+  const auto signed_page =
+      to_html(run, CertificationStatus{"certification.json", "CN=Example Certifier", "failed", "2026-12-06T12:00:00Z"});
+  EXPECT_THAT(signed_page,
+              HasSubstr("certification.json signed by CN=Example Certifier at 2026-12-06T12:00:00Z: failed"));
+}
+
 }  // namespace
 }  // namespace mdmc::report
