@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 
@@ -16,6 +17,7 @@
 
 #include "harness/base/files.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/report/detail/text.hpp"
 #include "harness/report/html.hpp"
 #include "harness/testing/sample_run.hpp"
 
@@ -794,6 +796,184 @@ TEST_F(ReadRunFile, ReadsAReportAndNamesTheFileWhenItCannot) {
   EXPECT_THAT(error_of(read_run_file(dir_ / "missing.json")), HasSubstr("missing.json: cannot read"));
   ASSERT_TRUE(base::write_file_atomically(dir_ / "broken.json", "{\"schema_version\": 1"));
   EXPECT_THAT(error_of(read_run_file(dir_ / "broken.json")), HasSubstr("broken.json: not valid JSON"));
+}
+
+// Every view tells the same story as the exit code: one row per kind of run, each view checked
+// for the overall verdict's words, the marks of a baseline, and strict's failures.
+struct ViewRow {
+  std::string name;
+  std::function<void(RunResult&)> shape;  // from the sample: three cases, all of a catalog of three
+  std::string overall;                    // scenario::overall_name
+  std::string headline;
+  int exit_code;
+  int junit_failures;
+  std::string mark;  // "new" or "known" on syn/all in every view; empty: none
+};
+
+RunResult judged(const ViewRow& row) {
+  RunResult run = sample_run();
+  run.conditions.catalog_cases = 3;
+  run.conditions.tls = "verified against the profile's CA (tls.ca)";
+  row.shape(run);
+  for (const auto& c : run.cases) run.conditions.selected_cases.push_back(c.id);
+  run.rules = scenario::summarize_rules(run.cases, {{"CHN-IDLE-EMPTY", Level::must},
+                                                    {"SYN-ALL", Level::must},
+                                                    {"SYN-EMPTY-END", Level::must},
+                                                    {"UCF-DEVICECONFIGURED", Level::may}});
+  scenario::explain_untested(run, {{"CHN-IDLE-EMPTY", {"chn/idle_empty"}},
+                                   {"SYN-ALL", {"syn/all"}},
+                                   {"SYN-EMPTY-END", {"syn/all"}},
+                                   {"UCF-DEVICECONFIGURED", {"ucf/device_configured"}}});
+  return run;
+}
+
+void syn_all_passes(RunResult& run) {
+  auto& c = run.cases[1];
+  c.verdict = Verdict::pass;
+  c.reason.clear();
+  for (auto& f : c.findings) f.passed = true;
+}
+
+void syn_all_warns(RunResult& run) {
+  auto& c = run.cases[1];
+  c.verdict = Verdict::warn;
+  c.findings[0].level = Level::should;
+}
+
+TEST(EveryView, TellsTheSameStoryAsTheExitCode) {
+  const RunResult known_baseline = [] {
+    RunResult b = sample_run();
+    b.started_at = "2026-11-28T00:00:00Z";
+    return b;
+  }();
+  const std::vector<ViewRow> rows = {
+      {"a must failure", [](RunResult&) {}, "failed", "FAILED: 1 rule failed: SYN-ALL", 1, 1, ""},
+      {"all passed, whole catalog", syn_all_passes, "certified",
+       "CERTIFIED: every must- and should-rule of the catalog ran and passed (3 cases)", 0, 0, ""},
+      {"all passed, 3 of 5 cases selected",
+       [](RunResult& run) {
+         syn_all_passes(run);
+         run.conditions.catalog_cases = 5;
+         run.conditions.selection = {"chn/", "syn/", "ucf/"};
+       },
+       "passed-incomplete", "PASSED, INCOMPLETE: nothing failed, but 3 of 5 cases selected", 0, 0, ""},
+      {"the same, --require-complete",
+       [](RunResult& run) {
+         syn_all_passes(run);
+         run.conditions.catalog_cases = 5;
+         run.conditions.require_complete = true;
+       },
+       "passed-incomplete", "PASSED, INCOMPLETE: nothing failed, but 3 of 5 cases selected", 1, 0, ""},
+      {"a case skipped",
+       [](RunResult& run) {
+         syn_all_passes(run);
+         run.cases[0].verdict = Verdict::skip;
+         run.cases[0].reason = "the target profile has no admin.enqueue adapter";
+         run.cases[0].findings.clear();
+       },
+       "passed-incomplete",
+       "PASSED, INCOMPLETE: nothing failed, but 1 must/should rule untested: CHN-IDLE-EMPTY; 1 case skipped", 0, 0, ""},
+      {"a should warning", syn_all_warns, "certified",
+       "CERTIFIED: every must- and should-rule of the catalog ran and passed (3 cases); 1 should-rule with "
+       "warnings: SYN-ALL",
+       0, 0, ""},
+      {"a should warning under --strict",
+       [](RunResult& run) {
+         syn_all_warns(run);
+         run.conditions.strict = true;
+       },
+       "failed", "FAILED: 1 rule failed: SYN-ALL", 1, 1, ""},
+      {"a known failure",
+       [&](RunResult& run) { run.baseline = compare_to_baseline(run, known_baseline, false, "base/report.json"); },
+       "failed", "FAILED: 1 rule failed: SYN-ALL; against the baseline: 0 new, 1 known, 0 fixed", 0, 1, "known"},
+      {"a new failure",
+       [&](RunResult& run) {
+         RunResult passing = known_baseline;
+         syn_all_passes(passing);
+         run.baseline = compare_to_baseline(run, passing, false, "base/report.json");
+       },
+       "failed", "FAILED: 1 rule failed: SYN-ALL; against the baseline: 1 new, 0 known, 0 fixed", 1, 1, "new"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    const RunResult run = judged(row);
+    const auto assessment = scenario::assess(run);
+    EXPECT_EQ(scenario::overall_name(assessment.overall), row.overall);
+    EXPECT_EQ(assessment.headline, row.headline);
+    EXPECT_EQ(assessment.exit_code, row.exit_code);
+
+    const std::string console = console_summary(run);
+    EXPECT_THAT(console, HasSubstr("\n" + row.headline + "\n"));
+    const auto json = nlohmann::json::parse(to_json_text(run));
+    EXPECT_EQ(json["assessment"]["overall"], row.overall);
+    EXPECT_EQ(json["assessment"]["headline"], row.headline);
+    EXPECT_EQ(json["assessment"]["exit_code"], row.exit_code);
+    EXPECT_EQ(json["conditions"]["strict"], run.conditions.strict);
+    const std::string junit = to_junit_xml(run);
+    EXPECT_THAT(junit, HasSubstr(fmt::format("failures=\"{}\"", row.junit_failures)));
+    EXPECT_THAT(junit, HasSubstr(fmt::format("<property name=\"verdict\" value=\"{}\"/>", row.overall)));
+    EXPECT_THAT(junit, HasSubstr(fmt::format("<property name=\"exit_code\" value=\"{}\"/>", row.exit_code)));
+    const std::string md = to_markdown(run);
+    EXPECT_THAT(md, HasSubstr(fmt::format("## mdmconform: {} against", scenario::overall_title(assessment.overall))));
+    const std::string html = to_html(run);
+    EXPECT_THAT(html, HasSubstr(fmt::format("data-result=\"{}\"", row.overall)));
+    EXPECT_THAT(html, HasSubstr(detail::html_escape(row.headline)));
+    for (const auto& view : {console, junit, md, html}) {
+      EXPECT_THAT(view, HasSubstr("3 of"));  // cases selected of the catalog, in every view
+    }
+    if (!row.mark.empty()) {
+      EXPECT_THAT(console, HasSubstr("syn/all (" + row.mark + ")"));
+      EXPECT_THAT(junit, HasSubstr("(" + row.mark + " failure)"));
+      EXPECT_THAT(md, HasSubstr("(" + row.mark + ") `syn/all`"));
+      EXPECT_EQ(json["baseline"][row.mark + "_failures"][0], "syn/all");
+    }
+  }
+}
+
+TEST(EveryView, ListsWhatTheBaselineFailedAndThisRunFixed) {
+  RunResult before = sample_run();
+  RunResult now = sample_run();
+  syn_all_passes(now);
+  now.baseline = compare_to_baseline(now, before, false, "base/report.json");
+  EXPECT_EQ(now.baseline->fixed, std::vector<std::string>{"syn/all"});
+  EXPECT_THAT(console_summary(now), HasSubstr("fixed since the baseline: syn/all"));
+  EXPECT_THAT(to_markdown(now), HasSubstr("### Fixed since the baseline (1)"));
+  EXPECT_THAT(to_junit_xml(now), HasSubstr("<property name=\"fixed since the baseline\" value=\"syn/all\"/>"));
+  EXPECT_THAT(to_html(now), HasSubstr("fixed since the baseline"));
+  // And it survives the record.
+  auto again = from_json_text(to_json_text(now));
+  ASSERT_TRUE(again) << again.message();
+  ASSERT_TRUE(again->baseline);
+  EXPECT_EQ(again->baseline->fixed, now.baseline->fixed);
+  EXPECT_EQ(again->baseline->file, "base/report.json");
+}
+
+TEST(EveryView, ConditionsSurviveTheRecord) {
+  RunResult run = sample_run();
+  run.conditions.selection = {"syn/"};
+  run.conditions.excluded = {"syn/all"};
+  run.conditions.tags = {"fast"};
+  run.conditions.levels = {"must"};
+  run.conditions.selected_cases = {"chn/idle_empty"};
+  run.conditions.catalog_cases = 38;
+  run.conditions.strict = true;
+  run.conditions.require_complete = true;
+  run.conditions.tls = "verified against the system store";
+  run.rules.push_back(scenario::RuleResult{"NET-MANAGE", Level::must, Verdict::skip, {}, {}});
+  run.rules.back().untested = "not selected (checked by net/manage)";
+  auto again = from_json_text(to_json_text(run));
+  ASSERT_TRUE(again) << again.message();
+  const auto& c = again->conditions;
+  EXPECT_EQ(c.selection, run.conditions.selection);
+  EXPECT_EQ(c.excluded, run.conditions.excluded);
+  EXPECT_EQ(c.tags, run.conditions.tags);
+  EXPECT_EQ(c.levels, run.conditions.levels);
+  EXPECT_EQ(c.selected_cases, run.conditions.selected_cases);
+  EXPECT_EQ(c.catalog_cases, 38u);
+  EXPECT_TRUE(c.strict);
+  EXPECT_TRUE(c.require_complete);
+  EXPECT_EQ(c.tls, run.conditions.tls);
+  EXPECT_EQ(again->rules.back().untested, "not selected (checked by net/manage)");
 }
 
 }  // namespace
