@@ -1,6 +1,9 @@
 #include "harness/net/http_client.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -24,11 +27,14 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -281,38 +287,136 @@ std::string subject_of(X509* cert) {
   return line;
 }
 
-// Loads the client's trust and identity into `ctx`. Returns what failed, or an empty string.
-std::string configure_client_context(ssl::context& ctx, const TlsClientConfig& config) {
-  SSL_CTX* native = ctx.native_handle();
-  // Apple devices speak TLS 1.2 or later only (App Transport Security); a server that offers
-  // nothing newer fails here as it would for a device.
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+// What OpenSSL said about the first error in this thread's queue, as Asio words it; the queue
+// is emptied.
+std::string openssl_error() {
+  const auto code = static_cast<int>(ERR_get_error());
+  ERR_clear_error();
+  return error_code(code, asio::error::get_ssl_category()).message();
+}
 
-  error_code ec;
-  if (config.trusted_ca_pem.empty()) {
-    ctx.set_default_verify_paths(ec);
-    if (ec) return "the system's trusted certificates could not be loaded: " + ec.message();
-  } else {
-    ctx.add_certificate_authority(asio::buffer(config.trusted_ca_pem), ec);
-    if (ec) return "trusted CA PEM could not be loaded: " + ec.message();
+std::atomic<std::uint64_t> trust_load_count{0};
+
+// A client SSL_CTX with a TlsClientConfig's trust in its store and nothing else, or why it
+// could not be made. load_trust configures it; after that nobody changes it, and OpenSSL lets
+// any number of threads make SSL objects from such a context and verify with its store (the
+// store locks its own lookups). So one serves every client of the process: what belongs to one
+// connection (verify mode and callback, SNI, the client certificate) goes on its SSL object.
+struct Trust {
+  // Mutable only because Asio's stream takes a context& to make its SSL object from; it reads it.
+  mutable std::optional<ssl::context> context;
+  std::string error;  // why there is no context; reported by every https send
+};
+
+std::shared_ptr<const Trust> load_trust(const std::string& trusted_ca_pem, bool insecure) {
+  auto trust = std::make_shared<Trust>();
+  try {
+    ssl::context ctx(ssl::context::tls_client);
+    // Apple devices speak TLS 1.2 or later only (App Transport Security); a server that offers
+    // nothing newer fails here as it would for a device.
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    error_code ec;
+    if (!trusted_ca_pem.empty()) {
+      ++trust_load_count;
+      ctx.add_certificate_authority(asio::buffer(trusted_ca_pem), ec);
+      if (ec) trust->error = "trusted CA PEM could not be loaded: " + ec.message();
+    } else if (!insecure) {  // insecure: nothing is verified, so the system's store goes unused
+      ++trust_load_count;
+      ctx.set_default_verify_paths(ec);
+      if (ec) trust->error = "the system's trusted certificates could not be loaded: " + ec.message();
+    }
+    if (trust->error.empty()) trust->context.emplace(std::move(ctx));
+  } catch (const std::exception& e) {
+    // SSL_CTX_new failed: out of memory or a broken OpenSSL installation.
+    trust->error = std::string("TLS context could not be created: ") + e.what();
   }
+  return trust;
+}
 
+// The process's one Trust for this config's trusted_ca_pem and insecure, loaded by the first
+// client that asks. Keyed by the settings themselves, so no client can get a trust made for
+// others. The system's store is read once per process: a run, as mdmconform's commands go.
+std::shared_ptr<const Trust> shared_trust(const TlsClientConfig& config) {
+  struct Loaded {
+    std::mutex mutex;
+    std::map<std::pair<std::string, bool>, std::shared_ptr<const Trust>> by_settings;
+  };
+  // Never destroyed: at exit it could otherwise free SSL_CTXs after OpenSSL's own cleanup.
+  static auto* const loaded = new Loaded;
+  // Held while loading: the threads that wait want the same trust, as a rule, and get it loaded.
+  std::lock_guard lock(loaded->mutex);
+  auto& trust = loaded->by_settings[{config.trusted_ca_pem, config.insecure}];
+  if (!trust) trust = load_trust(config.trusted_ca_pem, config.insecure);
+  return trust;
+}
+
+struct X509Free {
+  void operator()(X509* cert) const { X509_free(cert); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+struct ChainFree {
+  void operator()(STACK_OF(X509) * chain) const { sk_X509_pop_free(chain, X509_free); }
+};
+struct BioFree {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+
+// A client's certificate, its key and the intermediates sent after it, parsed once per client.
+// Each of its connections puts them on its own SSL object (SSL_use_cert_and_key), which copies
+// nothing into the shared context: clients on other threads present their own certificates
+// from the same context at the same time.
+struct ClientIdentity {
+  std::unique_ptr<X509, X509Free> cert;
+  std::unique_ptr<EVP_PKEY, KeyFree> key;
+  std::unique_ptr<STACK_OF(X509), ChainFree> chain;
+};
+
+std::unique_ptr<BIO, BioFree> memory_bio(const std::string& text) {
+  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+// Parses the client identity of `config` into `out`, when it has one. Returns what failed, or
+// an empty string.
+std::string load_identity(const TlsClientConfig& config, std::optional<ClientIdentity>& out) {
   const bool has_identity =
       !config.client_cert_pem.empty() || !config.client_key_pem.empty() || !config.client_chain_pem.empty();
   if (!has_identity) return {};
   const std::string prefix = "client certificate/key PEM could not be loaded: ";
   if (config.client_cert_pem.empty()) return prefix + "client_cert_pem is empty";
   if (config.client_key_pem.empty()) return prefix + "client_key_pem is empty";
-  // use_certificate_chain takes the first certificate as ours and the rest as its chain.
+  ERR_clear_error();
+  ClientIdentity identity;
+  // The first certificate is ours and the rest its chain, read as Asio's use_certificate_chain
+  // reads them: until there is no further PEM block.
   const std::string chain = config.client_cert_pem + "\n" + config.client_chain_pem;
-  ctx.use_certificate_chain(asio::buffer(chain), ec);
-  if (ec) return prefix + "certificate: " + ec.message();
-  ctx.use_private_key(asio::buffer(config.client_key_pem), ssl::context::pem, ec);
-  if (ec) return prefix + "key: " + ec.message();
-  if (SSL_CTX_check_private_key(native) != 1) {
+  const auto chain_bio = memory_bio(chain);
+  identity.chain.reset(sk_X509_new_null());
+  if (!chain_bio || !identity.chain) return prefix + "certificate: " + openssl_error();
+  identity.cert.reset(PEM_read_bio_X509_AUX(chain_bio.get(), nullptr, nullptr, nullptr));
+  if (!identity.cert) return prefix + "certificate: " + openssl_error();
+  while (X509* next = PEM_read_bio_X509(chain_bio.get(), nullptr, nullptr, nullptr)) {
+    if (sk_X509_push(identity.chain.get(), next) == 0) {
+      X509_free(next);
+      return prefix + "certificate: " + openssl_error();
+    }
+  }
+  const auto last = ERR_peek_last_error();
+  if (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) {
+    ERR_clear_error();  // the end of the text
+  } else if (last != 0) {
+    return prefix + "certificate: " + openssl_error();
+  }
+  const auto key_bio = memory_bio(config.client_key_pem);
+  if (key_bio) identity.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!identity.key) return prefix + "key: " + openssl_error();
+  if (X509_check_private_key(identity.cert.get(), identity.key.get()) != 1) {
     const auto reason = ERR_reason_error_string(ERR_get_error());
+    ERR_clear_error();
     return prefix + "the key does not match the certificate" + (reason ? std::string(" (") + reason + ")" : "");
   }
+  out = std::move(identity);
   return {};
 }
 
@@ -375,11 +479,13 @@ struct HttpClient::Impl {
   // Declaration order is destruction order in reverse: the streams go first, then the TLS
   // context they use, then the io_context their sockets belong to.
   asio::io_context ioc;
-  std::optional<ssl::context> tls_context;  // made on the first https request
-  std::string tls_context_error;            // why it could not be made; reported by every https send
-  std::optional<beast::tcp_stream> plain;   // the open connection: plain ...
-  std::optional<TlsStream> secure;          // ... or TLS, never both
-  beast::flat_buffer buffer;                // bytes read past the last response stay with the connection
+  std::shared_ptr<const Trust> trust;      // the process's, for tls_config; got on the first https request
+  std::optional<ClientIdentity> identity;  // tls_config's client identity, parsed then too
+  bool tls_set_up = false;                 // both were tried
+  std::string tls_setup_failure;           // why either could not be had; reported by every https send
+  std::optional<beast::tcp_stream> plain;  // the open connection: plain ...
+  std::optional<TlsStream> secure;         // ... or TLS, never both
+  beast::flat_buffer buffer;               // bytes read past the last response stay with the connection
   bool connected = false;
   bool verified = false;  // the open TLS connection's server certificate was verified
   std::string host;
@@ -470,18 +576,13 @@ void HttpClient::Impl::close() {
 }
 
 const std::string* HttpClient::Impl::tls_setup_error() {
-  if (tls_context) return nullptr;
-  if (tls_context_error.empty()) {
-    try {
-      ssl::context ctx(ssl::context::tls_client);
-      tls_context_error = configure_client_context(ctx, tls_config);
-      if (tls_context_error.empty()) tls_context.emplace(std::move(ctx));
-    } catch (const std::exception& e) {
-      // SSL_CTX_new failed: out of memory or a broken OpenSSL installation.
-      tls_context_error = std::string("TLS context could not be created: ") + e.what();
-    }
+  if (!tls_set_up) {
+    tls_set_up = true;
+    trust = shared_trust(tls_config);
+    tls_setup_failure = trust->error;
+    if (tls_setup_failure.empty()) tls_setup_failure = load_identity(tls_config, identity);
   }
-  return tls_context ? nullptr : &tls_context_error;
+  return tls_setup_failure.empty() ? nullptr : &tls_setup_failure;
 }
 
 TransportError HttpClient::Impl::connect(const Url& url, std::string& detail) {
@@ -524,7 +625,7 @@ TransportError HttpClient::Impl::connect(const Url& url, std::string& detail) {
   // A fresh stream for every connection: an SSL object is good for one session only.
   if (url.scheme == "https") {
     plain.reset();
-    secure.emplace(ioc, *tls_context);
+    secure.emplace(ioc, *trust->context);
   } else {
     secure.reset();
     plain.emplace(ioc);
@@ -586,6 +687,12 @@ TransportError HttpClient::Impl::handshake(const Url& url, std::string& detail) 
   verify_failure = {};
   verified = false;
   host_for_verify = url.host;
+  // This client's certificate, on this connection only (see ClientIdentity).
+  if (identity &&
+      SSL_use_cert_and_key(native, identity->cert.get(), identity->key.get(), identity->chain.get(), 1) != 1) {
+    detail = "the client certificate could not be used: " + openssl_error();
+    return TransportError::tls_handshake_failed;
+  }
   error_code ec;
   // SNI carries host names only; RFC 6066 section 3 forbids literal addresses in it. This is
   // SSL_set_tlsext_host_name spelled out: the macro hides an old-style cast to void*.
@@ -856,6 +963,8 @@ Exchange HttpClient::Impl::send(const Request& request) {
   }
   return ex;
 }
+
+std::uint64_t trust_loads() { return trust_load_count.load(); }
 
 HttpClient::HttpClient(ClientLimits limits, TlsClientConfig tls)
     : impl_(std::make_unique<Impl>(limits, std::move(tls))) {}

@@ -4,6 +4,7 @@
 // lie about lengths, reset, send garbage or present a bad certificate, and every one of those
 // ends as an Exchange with an error, in time.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,10 @@ struct ClientLimits {
 
 // How https URLs are spoken. Certificates and keys are PEM text, so that this module needs no
 // file or keychain access; a PEM that does not load is reported by send(), never thrown.
+// The trust (trusted_ca_pem and insecure) is loaded once per process, by the first client that
+// needs it, and shared by every client with the same trust, on every thread: loading the
+// system's store costs tens of milliseconds, a run makes hundreds of connections. The client
+// identity is each client's own.
 struct TlsClientConfig {
   std::string trusted_ca_pem;    // PEM certificates to verify the server against; empty: system default store
   bool insecure = false;         // skip verification (only when a profile explicitly says so)
@@ -32,6 +37,11 @@ struct TlsClientConfig {
   std::string client_key_pem;    // the client certificate's private key, PEM (PKCS#8 or traditional)
   std::string client_chain_pem;  // optional intermediates sent after the client certificate
 };
+
+// How many times this process has loaded the trust of a TlsClientConfig (a trusted_ca_pem, or
+// the system's store); a client with insecure and no trusted_ca_pem loads none. For tests: a
+// new client or connection with a trust already loaded leaves it as it was.
+std::uint64_t trust_loads();
 
 // Sends requests one at a time, reusing the connection while the server keeps it open.
 // Not thread-safe: one client per emulated channel or per thread.

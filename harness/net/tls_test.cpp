@@ -369,6 +369,137 @@ TEST(MutualTls, SendsAndAcceptsIntermediatesOnBothSides) {
   EXPECT_EQ(seen[0].peer_certificate_der, test_pki().client_via_intermediate.cert_der);
 }
 
+// ---- Trust loaded once --------------------------------------------------------------------
+
+// A server certificate for 127.0.0.1 and localhost from a CA made for the calling test alone,
+// so that no other test of this binary has loaded that CA's trust before it.
+struct FreshCa {
+  TestIdentity ca = testing::make_test_identity({.common_name = "fresh CA", .subject_alt_names = {}, .ca = true});
+  TestIdentity server =
+      testing::make_test_identity({.common_name = "127.0.0.1", .subject_alt_names = "IP:127.0.0.1,DNS:localhost"}, &ca);
+};
+
+// Loading the trust per connection cost 36 to 106 ms for the system's store; a run makes
+// hundreds. Every client of the process with the same trust shares the one loaded first.
+TEST(SharedTrust, LoadsACaOnceForEveryClientAndConnectionOnEveryThread) {
+  const FreshCa fresh;
+  RecordingServer tls_server(serving(fresh.server));
+  TlsClientConfig config;
+  config.trusted_ca_pem = fresh.ca.cert_pem;
+  const auto before = trust_loads();
+  std::mutex mutex;
+  std::vector<std::string> failures;
+  auto run_client = [&](const std::string& name) {
+    HttpClient client(short_limits(), config);
+    for (int r = 0; r < 2; ++r) {
+      const auto ex = client.send(put(https(tls_server.port)));
+      client.close();  // the next send makes a new connection
+      if (!ex.ok() || !ex.tls_verified) {
+        std::lock_guard lock(mutex);
+        failures.push_back(name + ": " + describe(ex));
+      }
+    }
+  };
+  run_client("first");
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 4; ++c) threads.emplace_back(run_client, "thread " + std::to_string(c));
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(failures.empty()) << (failures.empty() ? std::string() : failures.front());
+  EXPECT_EQ(tls_server.connections(), 10U);
+  EXPECT_EQ(trust_loads() - before, 1U) << "the CA was loaded again for another client or connection";
+}
+
+TEST(SharedTrust, LoadsTheSystemStoreOnceAndNothingWhenInsecure) {
+  RecordingServer tls_server(serving(test_pki().server));
+  {
+    HttpClient first(short_limits());  // the system's store, unless an earlier test loaded it
+    EXPECT_EQ(first.send(put(https(tls_server.port))).error, TransportError::tls_untrusted_certificate);
+  }
+  const auto loaded = trust_loads();
+  for (int c = 0; c < 3; ++c) {
+    HttpClient client(short_limits());
+    const auto ex = client.send(put(https(tls_server.port)));
+    EXPECT_EQ(ex.error, TransportError::tls_untrusted_certificate) << describe(ex);
+  }
+  TlsClientConfig insecure;
+  insecure.insecure = true;
+  HttpClient unverified(short_limits(), insecure);
+  EXPECT_TRUE(unverified.send(put(https(tls_server.port))).ok());
+  EXPECT_EQ(trust_loads(), loaded) << "a client loaded the system's store again, or an insecure one loaded any";
+}
+
+// The shared context holds the trust only: each connection still verifies its own server's
+// certificate, chain and name.
+TEST(SharedTrust, EveryConnectionStillVerifiesItsServer) {
+  RecordingServer trusted(serving(test_pki().server));
+  RecordingServer unknown_ca(serving(test_pki().untrusted_server));
+  RecordingServer other_name(serving(test_pki().other_name));
+  HttpClient a(short_limits(), trusting_test_ca());
+  HttpClient b(short_limits(), trusting_test_ca());
+  for (int round = 0; round < 2; ++round) {
+    for (HttpClient* client : {&a, &b}) {
+      const auto ok = client->send(put(https(trusted.port)));
+      ASSERT_TRUE(ok.ok()) << describe(ok);
+      EXPECT_TRUE(ok.tls_verified);
+      const auto refused = client->send(put(https(unknown_ca.port)));
+      EXPECT_EQ(refused.error, TransportError::tls_untrusted_certificate) << describe(refused);
+      EXPECT_FALSE(refused.tls_verified);
+      const auto misnamed = client->send(put(https(other_name.port)));
+      EXPECT_EQ(misnamed.error, TransportError::tls_name_mismatch) << describe(misnamed);
+    }
+  }
+  EXPECT_EQ(trusted.seen().size(), 4U);
+  EXPECT_TRUE(unknown_ca.seen().empty());
+  EXPECT_TRUE(other_name.seen().empty());
+}
+
+// Client certificates go on each connection, not on the shared context: clients on several
+// threads present their own at once, one with its intermediate, one the server refuses.
+TEST(SharedTrust, EachClientPresentsItsOwnCertificate) {
+  ServerTls tls = requiring_client_certificates(test_pki().server);
+  RecordingServer tls_server(tls);
+  tls_server.server.start(2);
+  struct Device {
+    const TestIdentity* identity;
+    std::string chain_pem;
+    bool accepted;
+  };
+  const std::vector<Device> devices = {{&test_pki().client, "", true},
+                                       {&test_pki().client_via_intermediate, test_pki().intermediate.cert_pem, true},
+                                       {&test_pki().foreign_client, "", false},
+                                       {&test_pki().client, "", true}};
+  std::mutex mutex;
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  for (std::size_t d = 0; d < devices.size(); ++d) {
+    threads.emplace_back([&, d] {
+      TlsClientConfig config = with_identity(*devices[d].identity);
+      config.client_chain_pem = devices[d].chain_pem;
+      HttpClient client(short_limits(), config);
+      for (int r = 0; r < 3; ++r) {
+        const std::string body = std::to_string(d) + "/" + std::to_string(r);
+        const auto ex = client.send(put(https(tls_server.port), body));
+        client.close();
+        const bool as_expected =
+            devices[d].accepted ? ex.ok() : ex.error == TransportError::tls_client_certificate_rejected;
+        if (!as_expected) {
+          std::lock_guard lock(mutex);
+          failures.push_back(body + ": " + describe(ex));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(failures.empty()) << (failures.empty() ? std::string() : failures.front());
+  const auto seen = tls_server.seen();
+  EXPECT_EQ(seen.size(), 9U);
+  for (const auto& request : seen) {
+    const auto d = static_cast<std::size_t>(request.body[0] - '0');
+    ASSERT_LT(d, devices.size()) << request.body;
+    EXPECT_EQ(request.peer_certificate_der, devices[d].identity->cert_der) << request.body;
+  }
+}
+
 // ---- Many clients, and stopping -----------------------------------------------------------
 
 TEST(TlsServer, ServesManyTlsClientsAtOnceOnSeveralThreads) {

@@ -5,6 +5,9 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "harness/net/http_server.hpp"
@@ -170,6 +173,65 @@ TEST_F(SessionTest, EnqueueFillsTheChannelInTheUrlAndSendsBasicAuth) {
             "admin adapter: PUT http://127.0.0.1:" + std::to_string(port_) +
                 "/v1/enqueue/UDID-1?u=UDID-1&id= answered 201 with a zero-length body");
   EXPECT_TRUE(refused.exchange.ok());
+}
+
+// A run's sessions on several threads, their admin connections and the reachability probe
+// verify the server against the profile's CA, loaded once for all of them; each device still
+// presents its own certificate.
+TEST(SharedTrust, ARunsSessionsLoadTheProfilesCaOnce) {
+  auto ca = pki::create_test_ca("session test TLS CA");  // new: no earlier test loaded it
+  ASSERT_TRUE(ca);
+  auto server_identity = pki::issue_server_identity(*ca, {"127.0.0.1"});
+  ASSERT_TRUE(server_identity);
+  std::mutex mu;
+  std::set<std::string> client_certificates;
+  net::HttpServer server(
+      [&](const net::ServerRequest& request) {
+        std::lock_guard lock(mu);
+        client_certificates.insert(request.peer_certificate_der);
+        return net::ServerResponse{200, {}, "", false};
+      },
+      // Asks for a client certificate, not requires one: the probe and the admin adapter have none.
+      {}, net::ServerTls{server_identity->cert_pem, server_identity->key_pem, ca->cert_pem, false});
+  const auto port = server.listen("127.0.0.1", 0).value_or(0);
+  ASSERT_NE(port, 0);
+  server.start(2);
+  const auto base = "https://127.0.0.1:" + std::to_string(port);
+  TargetProfile profile;
+  profile.check_in_url = base + "/checkin";
+  profile.server_url = base + "/mdm";
+  profile.tls.ca_pem = ca->cert_pem;
+  profile.identity.mode = IdentityMode::mtls;
+  profile.identity.issuer = *ca;
+  AdminEndpoint admin;
+  admin.url = base + "/v1/enqueue/{channel}";
+  profile.enqueue = admin;
+
+  const auto before = net::trust_loads();
+  EXPECT_FALSE(probe_reachable(profile));
+  IdentityPool identities(profile.identity);
+  std::vector<std::string> failures;
+  auto run_case = [&](int c) {
+    TargetSession session(profile, identities);
+    for (const std::string device : {"mac", "other"}) {
+      const auto udid = "UDID-" + std::to_string(c) + "-" + device;
+      ASSERT_TRUE(session.add_device(device, udid).ok());
+      auto sent = session.send({device, device}, protocol::Endpoint::check_in, "<plist/>");
+      auto queued = session.enqueue({udid, ""}, protocol::make_command("CMD-1", "ProfileList").body);
+      std::lock_guard lock(mu);
+      if (!sent || !sent->ok() || !sent->tls_verified) failures.push_back(udid + ": not sent verified");
+      if (!queued.accepted) failures.push_back(udid + ": " + queued.accepted.message());
+    }
+  };
+  run_case(0);
+  std::vector<std::thread> threads;
+  for (int c = 1; c <= 3; ++c) threads.emplace_back(run_case, c);
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(failures.empty()) << (failures.empty() ? std::string() : failures.front());
+  EXPECT_EQ(net::trust_loads() - before, 1U) << "the profile's CA was loaded again";
+  // Eight devices' certificates, and the empty one of the probe and the admin connections.
+  std::lock_guard lock(mu);
+  EXPECT_EQ(client_certificates.size(), 9U);
 }
 
 TEST(AdminUrl, NamesAUserChannelAsTheServerDoes) {
