@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,8 +12,10 @@
 #include <iostream>
 #include <random>
 
+#include "harness/base/files.hpp"
 #include "harness/cli/builtin.hpp"
 #include "harness/cli/fuzz_command.hpp"
+#include "harness/cli/preflight.hpp"
 #include "harness/cli/report_command.hpp"
 #include "harness/cli/suite.hpp"
 #include "harness/pki/pki.hpp"
@@ -35,16 +38,51 @@ extern "C" void on_stop_signal(int signal) {
   std::signal(signal, SIG_DFL);
 }
 
+// Whether `dir` can take a run's report: made (with its parents) if missing, then a file written
+// there as the report's files are, and removed. A folder that cannot must stop the run before
+// any case, not be found after the last with the results lost.
+base::Result<void> check_report_folder(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return base::fail("cannot create it: " + ec.message());
+  const auto probe = dir / fmt::format(".mdmconform-write-check-{}", ::getpid());
+  if (auto written = base::write_file_atomically(probe, ""); !written) return written;
+  std::filesystem::remove(probe, ec);
+  return {};
+}
+
+// A run that stopped before its cases (exit code 2 or 3) still leaves report.json and junit.xml,
+// holding one errored case with the reason, so that CI finds its artifacts.
+int stopped_run(cli::SuiteOutcome outcome, const cli::SuiteOptions& options, const std::string& out_dir, bool redact) {
+  fmt::print(stderr, "mdmconform: {}\n", outcome.message);
+  cli::record_stopped_run(outcome, options);
+  if (redact) report::redact_secrets(outcome.run);
+  std::filesystem::path dir = out_dir.empty() ? std::filesystem::path("reports") / report::run_folder_name(outcome.run)
+                                              : std::filesystem::path(out_dir);
+  if (auto written = report::write_run(outcome.run, dir); !written) {
+    fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), written.message());
+  } else {
+    fmt::print("report: {}/report.json and junit.xml (one errored case, {})\n", dir.string(), cli::kPreflightCaseId);
+  }
+  return outcome.exit_code;
+}
+
 int command_run(cli::SuiteOptions options, const std::string& out_dir, bool redact, const std::string& baseline_file,
                 report::Verbosity verbosity) {
+  const std::filesystem::path report_root =
+      out_dir.empty() ? std::filesystem::path("reports") : std::filesystem::path(out_dir);
+  if (auto writable = check_report_folder(report_root); !writable) {
+    fmt::print(stderr,
+               "mdmconform: the report folder {} cannot be written: {}; nothing was run, and no report "
+               "could be left there\n",
+               report_root.string(), writable.message());
+    return 2;
+  }
   // The baseline is read before anything runs: an unreadable one is a usage error.
   std::optional<scenario::RunResult> baseline;
   if (!baseline_file.empty()) {
     auto read = report::read_run_file(baseline_file);
-    if (!read) {
-      fmt::print(stderr, "mdmconform: --baseline: {}\n", read.message());
-      return 2;
-    }
+    if (!read) return stopped_run({{}, 2, "--baseline: " + read.message()}, options, out_dir, redact);
     baseline = *std::move(read);
   }
   options.stop = &g_stop;
@@ -57,10 +95,8 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   options.on_case = [&](const scenario::CaseResult& c) { progress.case_ended(c); };
   auto outcome = cli::run_suite(options);
   progress.finish();
-  if (outcome.exit_code == 2 || outcome.exit_code == 3) {
-    fmt::print(stderr, "mdmconform: {}\n", outcome.message);
-    return outcome.exit_code;
-  }
+  if (outcome.exit_code == 2 || outcome.exit_code == 3)
+    return stopped_run(std::move(outcome), options, out_dir, redact);
   // The comparison is part of the record: every view marks each failure new or known.
   if (baseline)
     outcome.run.baseline = report::compare_to_baseline(outcome.run, *baseline, options.strict, baseline_file);

@@ -12,6 +12,7 @@
 #include "harness/base/clock.hpp"
 #include "harness/base/files.hpp"
 #include "harness/cli/builtin.hpp"
+#include "harness/cli/preflight.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/scenario/assessment.hpp"
 #include "harness/server/reference_server.hpp"
@@ -87,7 +88,8 @@ std::optional<std::string> pool_shortfall(const target::TargetProfile& profile,
                                           const std::vector<scenario::Case>& cases, int confirm) {
   const auto& id = profile.identity;
   if (id.mode == target::IdentityMode::none || id.issuer) return std::nullopt;
-  const auto need = scenario::identities_needed(cases, confirm);
+  auto need = scenario::identities_needed(cases, confirm);
+  need.preflight = 1;  // preflight_enrollment's device
   if (need.total() <= id.pool.size()) return std::nullopt;
   return fmt::format(
       "the run needs up to {} device identities ({}); the profile's pool has {}: add identities to "
@@ -172,6 +174,9 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       return out;
     }
 
+    // A run that stops from here on is recorded as started now (record_stopped_run).
+    auto started_at = base::now_rfc3339();
+    out.run.started_at = started_at;
     // The built-in server serves until the suite is over.
     std::optional<Builtin> builtin;
     target::TargetProfile profile;
@@ -185,6 +190,10 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       profile = builtin->profile;
     }
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
+    out.run.target_name = profile.name;
+    out.run.target_url = profile.check_in_url;
+    out.run.profile_digest = profile.digest;
+    out.run.identity_mode = std::string(protocol::identity_mode_name(profile.identity.mode));
     if (auto shortfall = pool_shortfall(profile, cases, options.confirm)) return fail(out, 2, *shortfall);
 
     if (auto unreachable = target::probe_reachable(profile)) {
@@ -192,8 +201,15 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       out.message = "target unreachable: " + *unreachable;
       return out;
     }
-    auto started_at = base::now_rfc3339();
+    // The run's identities: the preflight's device takes one, and no device after it the same.
+    target::IdentityPool identities(profile.identity);
+    auto preflight = preflight_enrollment(profile, identities, options.seed, options.stop);
+    if (preflight.exit_code != 0) {
+      out.run.cases.push_back(stopped_case(preflight.message, std::move(preflight.transcript)));
+      return fail(out, preflight.exit_code, preflight.message);
+    }
     scenario::RunOptions run_options;
+    run_options.identities = &identities;
     run_options.seed = options.seed;
     run_options.on_case = options.on_case;
     if (options.on_case_start) {
@@ -218,6 +234,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
                                                 wedge->after_case, wedge->detail, not_run));
     }
     out.run.started_at = started_at;
+    if (preflight.note) out.run.notes.push_back(*preflight.note);
     out.run.suite_digest = base::sha256_hex(suite_bytes);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);
     if (builtin && options.builtin_seeded_bug != server::SeededBug::none) {

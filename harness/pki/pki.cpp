@@ -456,6 +456,23 @@ Result<std::string> certificate_der(const std::string& cert_pem) {
   return der;
 }
 
+Result<std::size_t> count_certificates(const std::string& pem) {
+  auto certs = detail::read_certificates(pem, "certificate bundle");
+  if (!certs) return base::fail(certs.message());
+  return static_cast<std::size_t>(sk_X509_num(certs->get()));
+}
+
+Result<void> key_matches_certificate(const std::string& cert_pem, const std::string& key_pem) {
+  auto cert = detail::read_certificate(cert_pem, "certificate");
+  if (!cert) return base::fail(cert.message());
+  auto key = detail::read_private_key(key_pem, "private key");
+  if (!key) return base::fail(key.message());
+  if (X509_check_private_key(cert->get(), key->get()) != 1) {
+    return fail_openssl("the private key does not match the certificate");
+  }
+  return {};
+}
+
 Result<std::string> common_name(const std::string& cert_pem) {
   auto cert = detail::read_certificate(cert_pem, "common_name");
   if (!cert) return base::fail(cert.message());

@@ -82,6 +82,12 @@ Result<void> write_identity(const Identity& identity, const std::filesystem::pat
 
 // DER of the first certificate in `cert_pem`.
 Result<std::string> certificate_der(const std::string& cert_pem);
+// How many certificates `pem` holds (a CA bundle); 0 when it holds no PEM certificate block,
+// and an error naming the block when one is damaged.
+Result<std::size_t> count_certificates(const std::string& pem);
+// Whether `key_pem` is the private key of the first certificate in `cert_pem`; why not
+// otherwise ("the private key does not match the certificate", or what does not parse).
+Result<void> key_matches_certificate(const std::string& cert_pem, const std::string& key_pem);
 // SHA-256 of a certificate's DER: the identity the reference server binds a device to.
 inline std::string sha256_fingerprint(std::string_view der) { return base::sha256_hex(der); }
 // The subject's commonName, UTF-8.

@@ -508,6 +508,32 @@ TEST(CertificateHelpers, GarbagePemIsAnErrorNotACrash) {
   EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
+TEST(CertificateHelpers, CountsTheCertificatesOfABundleAndRefusesADamagedOne) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity other = must(create_test_ca("other CA"));
+  EXPECT_EQ(*count_certificates(ca.cert_pem), 1u);
+  EXPECT_EQ(*count_certificates(ca.cert_pem + other.cert_pem), 2u);
+  EXPECT_EQ(*count_certificates("not a certificate at all\n"), 0u);
+  auto damaged = count_certificates(ca.cert_pem + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.message().find("bad PEM certificate #2"), std::string::npos) << damaged.message();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(CertificateHelpers, AKeyMatchesOnlyItsOwnCertificate) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity other = must(create_test_ca("other CA", KeyType::rsa2048));
+  EXPECT_TRUE(key_matches_certificate(ca.cert_pem, ca.key_pem).ok());
+  auto mismatch = key_matches_certificate(ca.cert_pem, other.key_pem);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.message().find("does not match the certificate"), std::string::npos) << mismatch.message();
+  auto not_a_key = key_matches_certificate(ca.cert_pem, ca.cert_pem);
+  ASSERT_FALSE(not_a_key.ok());
+  EXPECT_NE(not_a_key.message().find("private key"), std::string::npos) << not_a_key.message();
+  EXPECT_FALSE(key_matches_certificate("", ca.key_pem).ok());
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
 // --- Mdm-Signature -------------------------------------------------------------------------
 
 class MdmSignatureTest : public ::testing::TestWithParam<KeyType> {};

@@ -17,13 +17,28 @@ constexpr const char* kProbeCommand = "ProfileList";
 
 class Probe {
  public:
+  // `ids` makes the queued command's UUID; null when the probe only enrolls. `labels` begin
+  // every transcript label ("liveness probe: ").
   Probe(target::TargetSession& session, const std::string& device_name, const emulator::Device& device,
-        emulator::IdentitySource& ids, int step, const std::atomic<bool>* stop)
-      : session_(session), sender_{"probe", device_name}, device_(device), ids_(ids), step_(step), stop_(stop) {}
+        emulator::IdentitySource* ids, int step, const std::atomic<bool>* stop, std::string labels)
+      : session_(session),
+        sender_{"probe", device_name},
+        device_(device),
+        ids_(ids),
+        step_(step),
+        stop_(stop),
+        labels_(std::move(labels)) {}
 
   ProbeOutcome run() {
     if (!enroll() || !command_round_trip()) return std::move(outcome_);
     outcome_.alive = true;
+    return std::move(outcome_);
+  }
+
+  ProbeOutcome enroll_only() {
+    if (!enroll()) return std::move(outcome_);
+    outcome_.alive = true;
+    outcome_.detail = "enrolled";
     return std::move(outcome_);
   }
 
@@ -33,7 +48,7 @@ class Probe {
     if (stop_ && stop_->load()) return unjudged("interrupted before the probe finished");
     auto sent = session_.send(sender_, to, std::move(body));
     if (!sent) return unjudged(label + ": " + sent.error().message);
-    outcome_.transcript.push_back(transcript_entry("probe", "liveness probe: " + label, *sent, step_));
+    outcome_.transcript.push_back(transcript_entry("probe", labels_ + label, *sent, step_));
     if (!sent->ok()) {
       outcome_.detail =
           fmt::format("{}: no answer: {} ({})", label, net::transport_error_name(sent->error), sent->error_detail);
@@ -73,10 +88,10 @@ class Probe {
       outcome_.detail = "enrolled and answered an Idle (the profile has no admin adapter to queue a command with)";
       return true;
     }
-    auto command = protocol::make_command(ids_.uuid(), kProbeCommand);
+    auto command = protocol::make_command(ids_->uuid(), kProbeCommand);
     auto admin = session_.enqueue(device_.channel(), command.body);
     outcome_.transcript.push_back(
-        transcript_entry("admin", "liveness probe: enqueue " + std::string(kProbeCommand), admin.exchange, step_));
+        transcript_entry("admin", labels_ + "enqueue " + std::string(kProbeCommand), admin.exchange, step_));
     if (!admin.accepted) {
       unjudged("enqueue " + std::string(kProbeCommand) + ": " + admin.accepted.error().message);
       return false;
@@ -129,9 +144,10 @@ class Probe {
   target::TargetSession& session_;
   target::Sender sender_;
   const emulator::Device& device_;
-  emulator::IdentitySource& ids_;
+  emulator::IdentitySource* ids_;
   int step_;
   const std::atomic<bool>* stop_;
+  std::string labels_;
   ProbeOutcome outcome_;
 };
 
@@ -145,7 +161,13 @@ std::string probe_expectation(const target::TargetProfile& target) {
 ProbeOutcome probe_liveness(target::TargetSession& session, const std::string& device_name,
                             const emulator::Device& device, emulator::IdentitySource& ids, int step,
                             const std::atomic<bool>* stop) {
-  return Probe(session, device_name, device, ids, step, stop).run();
+  return Probe(session, device_name, device, &ids, step, stop, "liveness probe: ").run();
+}
+
+ProbeOutcome probe_enrollment(target::TargetSession& session, const std::string& device_name,
+                              const emulator::Device& device, const std::string& labels,
+                              const std::atomic<bool>* stop) {
+  return Probe(session, device_name, device, nullptr, -1, stop, labels).enroll_only();
 }
 
 }  // namespace mdmc::scenario

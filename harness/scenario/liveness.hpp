@@ -22,7 +22,7 @@ struct ProbeOutcome {
   // What the device got, in words: "enrolled; ProfileList 5E1F... delivered and acknowledged",
   // or the first thing that failed: "TokenUpdate: no answer: header_timeout (...)".
   std::string detail;
-  std::vector<TranscriptEntry> transcript;  // actor "probe", labels "liveness probe: ..."
+  std::vector<TranscriptEntry> transcript;  // actor "probe", labels "liveness probe: ..." (or as given)
 };
 
 // What ROB-ALIVE's finding says was expected of a probe against `target`.
@@ -39,6 +39,14 @@ std::string probe_expectation(const target::TargetProfile& target);
 ProbeOutcome probe_liveness(target::TargetSession& session, const std::string& device_name,
                             const emulator::Device& device, emulator::IdentitySource& ids, int step,
                             const std::atomic<bool>* stop = nullptr);
+
+// Enrollment alone (Authenticate, then the device's TokenUpdate), with the probe's bounds and
+// its account of what failed: `run`'s preflight tries one fresh device so before any case.
+// Transcript labels begin with `labels` ("preflight: "); on a failure the last entry is the
+// exchange that failed. `detail` is "enrolled" when both were answered 2xx.
+ProbeOutcome probe_enrollment(target::TargetSession& session, const std::string& device_name,
+                              const emulator::Device& device, const std::string& labels,
+                              const std::atomic<bool>* stop = nullptr);
 
 // The most Idle and report exchanges one probe sends while waiting for its command.
 inline constexpr int kProbeExchanges = 8;

@@ -967,7 +967,7 @@ std::uint64_t attempt_seed(std::uint64_t seed, const std::string& case_id, int a
 }
 
 std::size_t IdentityNeed::total() const {
-  return (devices + probes) * (1 + static_cast<std::size_t>(std::max(confirm, 0))) + watch;
+  return (devices + probes) * (1 + static_cast<std::size_t>(std::max(confirm, 0))) + watch + preflight;
 }
 
 std::string IdentityNeed::explain() const {
@@ -982,7 +982,13 @@ std::string IdentityNeed::explain() const {
     out += fmt::format(", each failing case re-run up to {} on fresh devices",
                        plural(static_cast<std::size_t>(confirm), "time", "times"));
   }
-  if (watch > 0) out += ", and " + plural(watch, "probe device", "probe devices") + " between cases";
+  // The run-wide devices close the list, the last after an "and".
+  std::vector<std::string> run_wide;
+  if (watch > 0) run_wide.push_back(plural(watch, "probe device", "probe devices") + " between cases");
+  if (preflight > 0) run_wide.push_back(plural(preflight, "device", "devices") + " enrolled before the first case");
+  for (std::size_t i = 0; i < run_wide.size(); ++i) {
+    out += (i + 1 == run_wide.size() ? ", and " : ", ") + run_wide[i];
+  }
   return out;
 }
 

@@ -58,11 +58,15 @@ struct IdentityNeed {
   int confirm = 0;  // re-runs of a failing case, each on fresh devices (clamped as RunOptions::confirm)
   // The run's own liveness probe device, probed between cases: 1 when there is a case.
   std::size_t watch = 0;
+  // The device `mdmconform run` enrolls before any case (cli/preflight.hpp): set by the caller
+  // that runs the preflight, as identities_needed does not know of it.
+  std::size_t preflight = 0;
 
-  // (devices + probes) × (1 + confirm) + watch: every case failing, and every re-run too.
+  // (devices + probes) × (1 + confirm) + watch + preflight: every case failing, and every re-run too.
   std::size_t total() const;
   // The terms in words: "38 cases, 41 devices, 12 liveness probes after robustness steps, each
-  // failing case re-run up to 2 times on fresh devices, and 1 probe device between cases".
+  // failing case re-run up to 2 times on fresh devices, 1 probe device between cases, and 1
+  // device enrolled before the first case".
   std::string explain() const;
 };
 // What a run of `cases` with `confirm` re-runs may need at most.

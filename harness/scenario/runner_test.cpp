@@ -383,6 +383,10 @@ TEST(IdentitiesNeeded, CountsEveryCasesDevicesOnceForEachAttempt) {
   need = identities_needed(cases, 0);
   EXPECT_EQ(need.total(), 4u);
   EXPECT_EQ(need.explain(), "2 cases, 3 devices, and 1 probe device between cases");
+  need.preflight = 1;  // as `mdmconform run` counts its preflight's device
+  EXPECT_EQ(need.total(), 5u);
+  EXPECT_EQ(need.explain(),
+            "2 cases, 3 devices, 1 probe device between cases, and 1 device enrolled before the first case");
   EXPECT_EQ(identities_needed(cases, 99).total(), 3u * (1 + kMaxConfirm) + 1) << "clamped as the run clamps it";
   EXPECT_EQ(identities_needed({cases[0]}, 1).explain(),
             "1 case, 1 device, each failing case re-run up to 1 time on fresh devices, and 1 probe device between "

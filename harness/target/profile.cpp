@@ -164,6 +164,11 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
         MapReader is(issuer, name, "identity.issuer");
         pki::Identity ca{pem_file(is, "cert"), pem_file(is, "key"), ""};
         if (!pki::certificate_der(ca.cert_pem)) is.fail(is.node("cert"), "not a PEM certificate", "cert");
+        // With another certificate's key, every device certificate issued would be refused, and
+        // every case of the run would end in the same error.
+        if (auto pair = pki::key_matches_certificate(ca.cert_pem, ca.key_pem); !pair) {
+          is.fail(is.node("key"), pair.message(), "key");
+        }
         is.finish();
         p.identity.issuer = ca;
       }
@@ -196,6 +201,10 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
         p.tls.ca_pem = builtin->ca.cert_pem;
       } else {
         p.tls.ca_pem = pem_file(t, "ca");
+        // Unparsable trust would fail every TLS handshake, and look like an unreachable server.
+        auto certificates = pki::count_certificates(p.tls.ca_pem);
+        if (!certificates) t.fail(ca, certificates.message(), "ca");
+        if (*certificates == 0) t.fail(ca, "holds no PEM certificate", "ca");
       }
     }
     p.tls.insecure = t.get("insecure", false);

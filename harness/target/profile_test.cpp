@@ -158,6 +158,82 @@ TEST_F(ProfileTest, RedirectLimitsAreReadAndBounded) {
   }
 }
 
+// The line and key a profile's LoadError names, and its text; fails the test when it loads.
+struct Refusal {
+  int line = 0;
+  std::string key;
+  std::string text;
+};
+Refusal refusal_of(const fs::path& profile) {
+  try {
+    load_profile(profile);
+    ADD_FAILURE() << profile << " loaded";
+  } catch (const LoadError& e) {
+    return {e.line(), e.key(), e.what()};
+  }
+  return {};
+}
+
+TEST_F(ProfileTest, AnIssuerKeyOfAnotherCertificateIsRefusedAtItsLine) {
+  auto ca = pki::create_test_ca("issuer CA");
+  auto other = pki::create_test_ca("another CA");
+  ASSERT_TRUE(ca && other);
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key"));
+  ASSERT_TRUE(pki::write_identity(*other, dir_ / "other.crt", dir_ / "other.key"));
+  const std::string head =
+      "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\nidentity:\n"
+      "  mode: signature\n  issuer:\n    cert: ca.crt\n";
+  EXPECT_TRUE(load_profile(write("good.yaml", head + "    key: ca.key\n")).identity.issuer);
+  auto wrong = refusal_of(write("wrong.yaml", head + "    key: other.key\n"));
+  EXPECT_EQ(wrong.line, 9);
+  EXPECT_EQ(wrong.key, "identity.issuer.key");
+  EXPECT_NE(wrong.text.find("wrong.yaml:9: identity.issuer.key: the private key does not match the certificate"),
+            std::string::npos)
+      << wrong.text;
+  // A certificate where the key belongs is no key at all.
+  auto not_a_key = refusal_of(write("swapped.yaml", head + "    key: other.crt\n"));
+  EXPECT_EQ(not_a_key.line, 9);
+  EXPECT_NE(not_a_key.text.find("identity.issuer.key: private key: "), std::string::npos) << not_a_key.text;
+}
+
+TEST_F(ProfileTest, ATlsCaThatHoldsNoCertificateIsRefusedAtItsLine) {
+  auto ca = pki::create_test_ca("server CA");
+  ASSERT_TRUE(ca);
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "ca.crt", dir_ / "ca.key"));
+  const std::string head = "schema_version: 1\nname: t\nurls:\n  server: https://127.0.0.1:1/mdm\ntls:\n  ca: ";
+  EXPECT_EQ(load_profile(write("good.yaml", head + "ca.crt\n")).tls.ca_pem, ca->cert_pem);
+  write("garbage.pem", "this is not a certificate\n");
+  auto garbage = refusal_of(write("garbage.yaml", head + "garbage.pem\n"));
+  EXPECT_EQ(garbage.line, 6);
+  EXPECT_EQ(garbage.key, "tls.ca");
+  EXPECT_NE(garbage.text.find("holds no PEM certificate"), std::string::npos) << garbage.text;
+  // A bundle whose second block is damaged: OpenSSL would drop it, or the whole file.
+  write("damaged.pem", ca->cert_pem + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+  auto damaged = refusal_of(write("damaged.yaml", head + "damaged.pem\n"));
+  EXPECT_EQ(damaged.line, 6);
+  EXPECT_NE(damaged.text.find("bad PEM certificate #2"), std::string::npos) << damaged.text;
+  // A private key is not a CA.
+  EXPECT_EQ(refusal_of(write("key.yaml", head + "ca.key\n")).key, "tls.ca");
+}
+
+TEST_F(ProfileTest, APoolIdentityWhoseKeyIsAnotherOnesIsRefusedNamingTheFile) {
+  auto ca = pki::create_test_ca("pool CA");
+  ASSERT_TRUE(ca);
+  auto a = pki::issue_device_identity(*ca, "a", pki::KeyType::ec_p256);
+  auto b = pki::issue_device_identity(*ca, "b", pki::KeyType::ec_p256);
+  ASSERT_TRUE(a && b);
+  fs::create_directories(dir_ / "pool");
+  ASSERT_TRUE(pki::write_identity(*a, dir_ / "pool/a.crt", dir_ / "pool/a.key"));
+  ASSERT_TRUE(
+      pki::write_identity(pki::Identity{b->cert_pem, a->key_pem, ""}, dir_ / "pool/b.crt", dir_ / "pool/b.key"));
+  auto refused = refusal_of(write("pool.yaml",
+                                  "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\nidentity:\n"
+                                  "  mode: mtls\n  pool:\n    dir: pool\n"));
+  EXPECT_EQ(refused.line, 8);
+  EXPECT_EQ(refused.key, "identity.pool.dir");
+  EXPECT_NE(refused.text.find("b.crt"), std::string::npos) << refused.text;
+}
+
 TEST_F(ProfileTest, BuiltinIsOnlyValidWithTheBuiltinServer) {
   auto p = write("target.yaml",
                  "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\ntls:\n  ca: builtin\n");

@@ -168,8 +168,44 @@ std::optional<std::string> probe_reachable(const TargetProfile& target) {
     case net::TransportError::tls_handshake_failed: break;
     default: return std::nullopt;
   }
-  return fmt::format("{}: {} ({})", target.check_in_url, net::transport_error_name(exchange.error),
-                     exchange.error_detail);
+  auto reason =
+      fmt::format("{}: {} ({})", target.check_in_url, net::transport_error_name(exchange.error), exchange.error_detail);
+  if (auto key = likely_profile_key(exchange.error, target, false)) reason += "; likely profile key: " + *key;
+  return reason;
+}
+
+std::optional<std::string> likely_profile_key(net::TransportError error, const TargetProfile& target,
+                                              bool presented_certificate) {
+  const auto mode = fmt::format("identity.mode ({})", protocol::identity_mode_name(target.identity.mode));
+  switch (error) {
+    case net::TransportError::bad_url:
+    case net::TransportError::resolve_failed:
+    case net::TransportError::connect_failed:
+    case net::TransportError::connect_timeout:
+      return "urls.check_in (or urls.server, its default): nothing accepts a connection at that address";
+    case net::TransportError::tls_untrusted_certificate:
+      return target.tls.ca_pem.empty() ? "tls.ca: the server's certificate does not chain to a CA of the system's "
+                                         "store, and tls.ca names none"
+                                       : "tls.ca: the server's certificate does not chain to the CA it names";
+    case net::TransportError::tls_name_mismatch:
+      return "urls.check_in: its host is not a name the server's certificate holds";
+    case net::TransportError::tls_client_certificate_rejected:
+      if (presented_certificate) {
+        return mode + " or " + identity_source_key(target) + ": the server refused the TLS client certificate";
+      }
+      return mode + ": the server wants a TLS client certificate (mode mtls or both), and this mode sends none";
+    case net::TransportError::tls_handshake_failed:
+      if (presented_certificate) {
+        return mode + " or " + identity_source_key(target) +
+               ": the handshake failed with a TLS client certificate offered; the server may not accept it";
+      }
+      return "urls.check_in: an https:// URL where the server may not speak TLS";
+    default: return std::nullopt;
+  }
+}
+
+std::string identity_source_key(const TargetProfile& target) {
+  return target.identity.pool.empty() ? "identity.issuer" : "identity.pool";
 }
 
 std::string describe_answer(const net::Response& r) {

@@ -111,8 +111,20 @@ std::string fill_in(std::string text, std::string_view key, std::string_view val
 std::string admin_url(const AdminEndpoint& admin, const protocol::Channel& channel);
 
 // A short reason when the target's check-in URL does not accept a connection the profile
-// trusts; nothing when it answers at all, whatever it answers.
+// trusts, with the profile key that likely explains it; nothing when it answers at all,
+// whatever it answers.
 std::optional<std::string> probe_reachable(const TargetProfile& target);
+
+// The key of `target` that most likely explains a transport failure on the way to it, and why:
+// "tls.ca: the server's certificate does not chain to the CA it names". `presented_certificate`
+// says whether the connection offered a TLS client certificate. Nothing when no key would help:
+// the server alone is to blame (a deadline, a reset, bytes that are not HTTP, an expired
+// server certificate). A guess from one symptom, worded as one.
+std::optional<std::string> likely_profile_key(net::TransportError error, const TargetProfile& target,
+                                              bool presented_certificate);
+
+// Where the profile's device identities come from, as its key: "identity.issuer" or "identity.pool".
+std::string identity_source_key(const TargetProfile& target);
 
 // "410 with a zero-length body", "200 with 38 bytes: <?xml ...": an answer as findings quote it.
 std::string describe_answer(const net::Response& response);

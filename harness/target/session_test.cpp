@@ -251,6 +251,30 @@ TEST(FillIn, ReplacesEveryKeyAndNeverFillsAValueAgain) {
   EXPECT_EQ(fill_in("abc", "", "X"), "abc");
 }
 
+TEST(LikelyProfileKey, NamesTheKeyForWhatTheProfileDecidesAndNothingForTheServersOwnFailures) {
+  TargetProfile profile;
+  profile.tls.ca_pem = "a CA";
+  profile.identity.mode = IdentityMode::mtls;
+  auto key = [&](net::TransportError error, bool presented) {
+    return likely_profile_key(error, profile, presented).value_or("(none)");
+  };
+  EXPECT_EQ(key(net::TransportError::tls_untrusted_certificate, false).rfind("tls.ca: ", 0), 0u);
+  EXPECT_EQ(key(net::TransportError::tls_name_mismatch, false).rfind("urls.check_in: ", 0), 0u);
+  EXPECT_EQ(key(net::TransportError::connect_failed, false).rfind("urls.check_in ", 0), 0u);
+  EXPECT_EQ(key(net::TransportError::tls_client_certificate_rejected, true),
+            "identity.mode (mtls) or identity.issuer: the server refused the TLS client certificate");
+  profile.identity.pool.push_back({"device-1.p12", {}});
+  EXPECT_EQ(key(net::TransportError::tls_handshake_failed, true).rfind("identity.mode (mtls) or identity.pool: ", 0),
+            0u);
+  profile.identity.mode = IdentityMode::signature;
+  EXPECT_EQ(key(net::TransportError::tls_client_certificate_rejected, false).rfind("identity.mode (signature): ", 0),
+            0u);
+  for (auto servers_own : {net::TransportError::header_timeout, net::TransportError::connection_reset,
+                           net::TransportError::bad_response, net::TransportError::tls_certificate_expired}) {
+    EXPECT_EQ(key(servers_own, true), "(none)") << net::transport_error_name(servers_own);
+  }
+}
+
 TEST(Identities, ModeNoneNeedsNone) {
   TargetProfile profile;
   TargetSession session(profile);

@@ -45,6 +45,26 @@ Ran run_mdmconform_env(const std::string& env, const std::string& args) {
 
 Ran run_mdmconform(const std::string& args) { return run_mdmconform_env("", args); }
 
+// The record a run wrote: report.json in `dir`, read back the way `diff` reads it.
+scenario::RunResult read_report(const fs::path& dir) {
+  auto run = report::read_run_file(dir / "report.json");
+  EXPECT_TRUE(run) << run.message();
+  return run ? *run : scenario::RunResult{};
+}
+
+// A run that stopped before its cases: its record holds one errored case, "preflight", whose
+// reason says why, and junit.xml names it; `says` must be in the reason.
+void expect_stopped_run_recorded(const fs::path& dir, const std::string& says) {
+  auto run = read_report(dir);
+  ASSERT_EQ(run.cases.size(), 1u);
+  EXPECT_EQ(run.cases[0].id, "preflight");
+  EXPECT_EQ(run.cases[0].verdict, scenario::Verdict::error);
+  EXPECT_NE(run.cases[0].reason.find(says), std::string::npos) << run.cases[0].reason;
+  const auto junit = testing::read_text(dir / "junit.xml");
+  EXPECT_NE(junit.find("name=\"preflight\""), std::string::npos) << junit;
+  EXPECT_NE(junit.find("<error message="), std::string::npos) << junit;
+}
+
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = testing::fresh_test_dir("mdmc_cli_test"); }
@@ -90,28 +110,75 @@ TEST_F(CliTest, AMalformedCaseExitsTwoWithFileAndLine) {
   write("specs/scenarios/broken.yaml",
         "schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\ndevices: [{name: mac}]\nsteps:\n"
         "  - report: Idle\n    as: mac\n    expect: {stauts: [200]}\n");
-  auto ran = run_mdmconform("--specs " + (dir_ / "specs").string() + " run");
+  auto ran = run_mdmconform("--specs " + (dir_ / "specs").string() + " run --out " + (dir_ / "out").string());
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
   EXPECT_NE(ran.output.find("broken.yaml:9"), std::string::npos) << ran.output;
   EXPECT_NE(ran.output.find("stauts"), std::string::npos) << ran.output;
+  expect_stopped_run_recorded(dir_ / "out", "broken.yaml:9");
 }
 
 TEST_F(CliTest, AMalformedProfileExitsTwoWithFileAndLine) {
   auto profile =
       write("bad.yaml", "schema_version: 1\nname: x\nurls:\n  server: http://127.0.0.1:1/mdm\nsurprise: 1\n");
-  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile.string());
+  auto ran =
+      run_mdmconform("--specs " + specs() + " run --target " + profile.string() + " --out " + (dir_ / "out").string());
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
   EXPECT_NE(ran.output.find("bad.yaml:5"), std::string::npos) << ran.output;
+  expect_stopped_run_recorded(dir_ / "out", "bad.yaml:5");
+  EXPECT_EQ(read_report(dir_ / "out").target_name, "bad") << "the profile's file names a target that did not load";
 }
 
 TEST_F(CliTest, AnUnreachableTargetExitsThreeNamingTheUrl) {
   // A port bound, then closed: nothing listens there during the test.
   int port = testing::unused_port();
   ASSERT_NE(port, 0);
-  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(port));
+  auto ran =
+      run_mdmconform("--specs " + specs() + " run --target " + profile_for(port) + " --out " + (dir_ / "out").string());
   EXPECT_EQ(ran.exit_code, 3) << ran.output;
   EXPECT_NE(ran.output.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << ran.output;
   EXPECT_NE(ran.output.find("connect_failed"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("likely profile key: urls.check_in"), std::string::npos) << ran.output;
+  // CI finds its artifacts all the same, with the reason and what is known of the run.
+  expect_stopped_run_recorded(dir_ / "out", "connect_failed");
+  auto run = read_report(dir_ / "out");
+  EXPECT_EQ(run.target_name, "test");
+  EXPECT_EQ(run.target_url, "http://127.0.0.1:" + std::to_string(port) + "/checkin");
+  EXPECT_FALSE(run.started_at.empty());
+  EXPECT_EQ(run.harness_version, MDMC_VERSION);
+}
+
+TEST_F(CliTest, AReportFolderThatCannotBeWrittenExitsTwoBeforeAnyCase) {
+  std::atomic<int> requests{0};
+  net::HttpServer server([&requests](const net::ServerRequest&) {
+    ++requests;
+    return net::ServerResponse{};
+  });
+  auto port_listening = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  server.start(1);
+  // A folder inside a file: no user, root included, can make it.
+  auto file = write("a-file", "not a folder\n");
+  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(*port_listening) + " --out " +
+                            (file / "out").string());
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("the report folder " + (file / "out").string() + " cannot be written"), std::string::npos)
+      << ran.output;
+  EXPECT_NE(ran.output.find("Not a directory"), std::string::npos) << "the OS's reason\n" << ran.output;
+  EXPECT_NE(ran.output.find("no report"), std::string::npos) << ran.output;
+  EXPECT_EQ(requests.load(), 0) << "nothing was sent";
+
+  // A folder the run cannot write to, unless it runs as root (which may write anywhere).
+  if (::geteuid() != 0) {
+    auto locked = dir_ / "locked";
+    fs::create_directories(locked);
+    fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
+    ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(*port_listening) + " --out " +
+                         locked.string());
+    fs::permissions(locked, fs::perms::owner_all);
+    EXPECT_EQ(ran.exit_code, 2) << ran.output;
+    EXPECT_NE(ran.output.find("Permission denied"), std::string::npos) << ran.output;
+    EXPECT_EQ(requests.load(), 0) << "nothing was sent";
+  }
 }
 
 TEST_F(CliTest, AServerAnsweringGarbagePlistsGetsVerdictsNotACrash) {
@@ -204,17 +271,87 @@ TEST_F(TlsCliTest, SignatureModeWithRsaIdentitiesPasses) {
   EXPECT_EQ(last_.exit_code, 0) << last_.output;
 }
 
-TEST_F(TlsCliTest, IdentitiesFromAnotherCaAreRefusedInMtlsAndSignatureModes) {
+TEST_F(TlsCliTest, IdentitiesFromAnotherCaAreRefusedInMtlsAndSignatureModesBeforeAnyCase) {
   auto other = *pki::create_test_ca("some other CA");
   ASSERT_TRUE(pki::write_identity(other, dir_ / "other.crt", dir_ / "other.key"));
   for (auto mode : {server::IdentityMode::mtls, server::IdentityMode::signature}) {
     auto port = start(mode);
     auto name = mode == server::IdentityMode::mtls ? "mtls" : "signature";
     run(profile(port, std::string("tls: {ca: ca.crt}\nidentity:\n  mode: ") + name +
-                          "\n  issuer: {cert: other.crt, key: other.key}\n"),
-        "enr/authenticate");
-    EXPECT_EQ(last_.exit_code, 1) << name << ": " << last_.output;
+                          "\n  issuer: {cert: other.crt, key: other.key}\n"));
+    // The preflight's device is refused, and every case's would be: one exit, not 38 failures.
+    EXPECT_EQ(last_.exit_code, 3) << name << ": " << last_.output;
+    EXPECT_NE(last_.output.find(std::string("likely profile key: identity.mode (") + name + ") or identity.issuer"),
+              std::string::npos)
+        << name << ": " << last_.output;
+    EXPECT_EQ(last_.output.find("FAIL"), std::string::npos) << name << ": " << last_.output;
   }
+}
+
+// The server checks one identity mode, the profile proves identity another way: the preflight's
+// enrollment is refused, and the run stops there, naming identity.mode, in well under the time
+// 37 failing cases and their re-runs would take.
+TEST_F(TlsCliTest, AnIdentityModeTheServerDoesNotCheckStopsTheRunNamingIdentityMode) {
+  struct Mismatch {
+    server::IdentityMode server;
+    std::string profile;
+    std::string server_says;
+  };
+  for (const auto& [server_mode, profile_mode, server_says] :
+       {Mismatch{server::IdentityMode::both, "mtls", "Mdm-Signature header is required"},
+        Mismatch{server::IdentityMode::mtls, "signature", "a client certificate is required"}}) {
+    auto port = start(server_mode);
+    auto started = std::chrono::steady_clock::now();
+    run(profile(port,
+                "tls: {ca: ca.crt}\nidentity:\n  mode: " + profile_mode + "\n  issuer: {cert: ca.crt, key: ca.key}\n"));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10)) << profile_mode;
+    EXPECT_EQ(last_.exit_code, 3) << profile_mode << ": " << last_.output;
+    EXPECT_NE(last_.output.find("preflight: a fresh device could not enroll: Authenticate: "), std::string::npos)
+        << last_.output;
+    EXPECT_NE(last_.output.find(server_says), std::string::npos) << "the server's answer, quoted\n" << last_.output;
+    EXPECT_NE(last_.output.find("likely profile key: identity.mode (" + profile_mode + ")"), std::string::npos)
+        << last_.output;
+    EXPECT_EQ(last_.output.find("FAIL"), std::string::npos) << "no case ran\n" << last_.output;
+    expect_stopped_run_recorded(dir_ / "out", "likely profile key: identity.mode");
+    auto record = read_report(dir_ / "out");
+    ASSERT_FALSE(record.cases.empty());
+    ASSERT_EQ(record.cases[0].transcript.size(), 1u) << "the refused Authenticate, for the report to show";
+    EXPECT_EQ(record.cases[0].transcript[0].label, "preflight: Authenticate");
+  }
+  // `run --identity-mode` overrides the profile's, and the preflight judges the result.
+  auto port = start(server::IdentityMode::both);
+  auto matching = profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: both\n  issuer: {cert: ca.crt, key: ca.key}\n");
+  run(matching, "--identity-mode signature");
+  EXPECT_EQ(last_.exit_code, 3) << last_.output;
+  EXPECT_NE(last_.output.find("likely profile key: identity.mode (signature)"), std::string::npos) << last_.output;
+  run(matching, "chn/idle_empty_device");
+  EXPECT_EQ(last_.exit_code, 0) << "the same profile in the server's mode passes\n" << last_.output;
+}
+
+TEST_F(TlsCliTest, AnIssuerKeyOfAnotherCertificateExitsTwoWithFileAndLine) {
+  auto port = start(server::IdentityMode::mtls);
+  auto other = *pki::create_test_ca("some other CA");
+  ASSERT_TRUE(pki::write_identity(other, dir_ / "other.crt", dir_ / "other.key"));
+  auto output = run(profile(port,
+                            "tls: {ca: ca.crt}\nidentity:\n  mode: mtls\n  issuer:\n    cert: ca.crt\n"
+                            "    key: other.key\n"));
+  EXPECT_EQ(last_.exit_code, 2) << output;
+  // The profile's own 11 lines, then tls, identity, mode, issuer, cert and key on line 17.
+  EXPECT_NE(output.find("tls-target.yaml:17: identity.issuer.key: the private key does not match the certificate"),
+            std::string::npos)
+      << output;
+  expect_stopped_run_recorded(dir_ / "out", "identity.issuer.key");
+}
+
+TEST_F(TlsCliTest, ATlsCaThatIsNoCertificateExitsTwoWithFileAndLineNotThree) {
+  auto port = start(server::IdentityMode::none);
+  write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
+  auto output = run(profile(port, "tls: {ca: garbage.pem}\n"));
+  EXPECT_EQ(last_.exit_code, 2) << output;
+  EXPECT_NE(output.find("tls-target.yaml:12: tls.ca: certificate bundle: bad PEM certificate #1"), std::string::npos)
+      << output;
+  EXPECT_EQ(output.find("unreachable"), std::string::npos) << output;
+  expect_stopped_run_recorded(dir_ / "out", "tls.ca");
 }
 
 TEST_F(TlsCliTest, AnUnknownServerCaExitsThreeSayingSo) {
@@ -224,6 +361,8 @@ TEST_F(TlsCliTest, AnUnknownServerCaExitsThreeSayingSo) {
   auto output = run(profile(port, "tls: {ca: other.crt}\n"));
   EXPECT_EQ(last_.exit_code, 3) << output;
   EXPECT_NE(output.find("tls_untrusted_certificate"), std::string::npos) << output;
+  EXPECT_NE(output.find("likely profile key: tls.ca"), std::string::npos) << output;
+  expect_stopped_run_recorded(dir_ / "out", "tls_untrusted_certificate");
 }
 
 TEST_F(TlsCliTest, AServerCertificateForAnotherNameExitsThree) {
@@ -292,20 +431,21 @@ TEST_F(TlsCliTest, ABodyTamperedAfterSigningIsRefusedOverTls) {
   EXPECT_NE(tampered.response->body.find("digest mismatch"), std::string::npos) << tampered.response->body;
 }
 
-TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefused) {
+TEST_F(TlsCliTest, AnExpiredDeviceIdentityIsRefusedBeforeAnyCase) {
   auto port = start(server::IdentityMode::signature);
   std::filesystem::create_directories(dir_ / "pool");
-  // Two: the probe device between cases takes one, the case's one device the other; enough only
-  // when the failure is not re-run.
-  for (std::string name : {"expired-a", "expired-b"}) {
+  // Three: the preflight's device, the probe device between cases, the case's one device; enough
+  // only when the failure is not re-run.
+  for (std::string name : {"expired-a", "expired-b", "expired-c"}) {
     auto expired = *pki::issue_device_identity(ca_, name, pki::KeyType::ec_p256,
                                                pki::Validity{std::chrono::hours(-48), std::chrono::hours(24)});
     ASSERT_TRUE(pki::write_identity(expired, dir_ / "pool" / (name + ".crt"), dir_ / "pool" / (name + ".key")));
   }
   auto output = run(profile(port, "tls: {ca: ca.crt}\nidentity:\n  mode: signature\n  pool: {dir: pool}\n"),
                     "--confirm 0 enr/authenticate");
-  EXPECT_EQ(last_.exit_code, 1) << output;
-  EXPECT_NE(output.find("expired"), std::string::npos) << output;
+  EXPECT_EQ(last_.exit_code, 3) << output;
+  EXPECT_NE(output.find("signer certificate expired"), std::string::npos) << output;
+  EXPECT_NE(output.find("likely profile key: identity.mode (signature) or identity.pool"), std::string::npos) << output;
 }
 
 // chn/idle_empty_device has one device, enr/same_identity_user two: three in all.
@@ -315,8 +455,8 @@ TEST_F(TlsCliTest, APoolOfExactlyEnoughGivesEveryDeviceItsOwnIdentityAndTheRepor
   auto port = start(server::IdentityMode::mtls);
   std::filesystem::create_directories(dir_ / "pool");
   std::set<std::string> pool_fingerprints;
-  // Three devices, and the run's probe device between cases: four.
-  for (int i = 0; i < 4; ++i) {
+  // Three devices, the run's probe device between cases and the preflight's device: five.
+  for (int i = 0; i < 5; ++i) {
     auto name = "device-" + std::to_string(i);
     auto device = *pki::issue_device_identity(ca_, name, pki::KeyType::ec_p256);
     ASSERT_TRUE(pki::write_identity(device, dir_ / "pool" / (name + ".crt"), dir_ / "pool" / (name + ".key")));
@@ -339,8 +479,9 @@ TEST_F(TlsCliTest, APoolOfExactlyEnoughGivesEveryDeviceItsOwnIdentityAndTheRepor
   }
   EXPECT_EQ(used.size(), 3u) << "three devices, three certificates";
   EXPECT_TRUE(std::includes(pool_fingerprints.begin(), pool_fingerprints.end(), used.begin(), used.end()));
-  // The probe device between cases took the first file, before any case ran.
-  EXPECT_EQ(sources, (std::set<std::string>{"pool:device-1.crt", "pool:device-2.crt", "pool:device-3.crt"}));
+  // The preflight's device and the probe device between cases took the first two files, before
+  // any case ran.
+  EXPECT_EQ(sources, (std::set<std::string>{"pool:device-2.crt", "pool:device-3.crt", "pool:device-4.crt"}));
   std::ifstream html(dir_ / "out/report.html");
   std::string page((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
   EXPECT_NE(page.find("<td>pool:device-2.crt</td>"), std::string::npos);
@@ -366,20 +507,21 @@ TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
   auto target = write("pool-target.yaml", "schema_version: 1\nname: pool\nurls:\n  check_in: " + base +
                                               "/checkin\n  server: " + base +
                                               "/mdm\nidentity:\n  mode: signature\n  pool: {dir: pool}\n");
-  // Two re-runs of each failing case: 3 devices x 3 + the probe device between cases = 10; one
-  // re-run: 7, one more than the pool.
+  // Two re-runs of each failing case: 3 devices x 3 + the probe device between cases + the
+  // preflight's device = 11; one re-run: 8, two more than the pool.
   auto ran = run_mdmconform("--specs " + specs() + " run --target " + target.string() + " --confirm 1 --out " +
                             (dir_ / "out").string() + " " + kThreeDeviceCases);
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
-  EXPECT_NE(ran.output.find("the run needs up to 7 device identities (2 cases, 3 devices, each failing case re-run "
-                            "up to 1 time on fresh devices, and 1 probe device between cases); the profile's pool "
-                            "has 6: add identities to identity.pool, give an identity.issuer, or lower --confirm"),
+  EXPECT_NE(ran.output.find("the run needs up to 8 device identities (2 cases, 3 devices, each failing case re-run "
+                            "up to 1 time on fresh devices, 1 probe device between cases, and 1 device enrolled "
+                            "before the first case); the profile's pool has 6: add identities to identity.pool, give "
+                            "an identity.issuer, or lower --confirm"),
             std::string::npos)
       << ran.output;
   EXPECT_EQ(requests.load(), 0) << "not even the reachability probe ran";
-  EXPECT_FALSE(fs::exists(dir_ / "out/report.json"));
+  expect_stopped_run_recorded(dir_ / "out", "the run needs up to 8 device identities");
 
-  // Without re-runs four are enough: the same pool runs.
+  // Without re-runs five are enough: the same pool runs.
   ran = run_mdmconform("--specs " + specs() + " run --target " + target.string() + " --confirm 0 --out " +
                        (dir_ / "out").string() + " " + kThreeDeviceCases);
   EXPECT_NE(ran.exit_code, 2) << ran.output;
@@ -504,13 +646,6 @@ TEST_F(CliTest, SeededBugsAreListedAndTheSuitePassesWithOneOn) {
 
 // ---- parallel cases, confirmation, reproducers, selection, baselines ----
 
-// The record a run wrote: report.json in `dir`, read back the way `diff` reads it.
-scenario::RunResult read_report(const fs::path& dir) {
-  auto run = report::read_run_file(dir / "report.json");
-  EXPECT_TRUE(run) << run.message();
-  return run ? *run : scenario::RunResult{};
-}
-
 std::vector<std::string> verdict_lines(const scenario::RunResult& run) {
   std::vector<std::string> out;
   for (const auto& c : run.cases) out.push_back(c.id + " " + std::string(scenario::verdict_name(c.verdict)));
@@ -602,7 +737,8 @@ TEST_F(CliTest, SelectsCasesByTagAndByLevel) {
     EXPECT_EQ(narrowed.exit_code, 0) << narrowed.output;
     EXPECT_EQ(ids(read_report(dir_ / "both")), both);
   }
-  auto none = run_mdmconform("--specs " + specs() + " run --tag no-such-tag --level may");
+  auto none =
+      run_mdmconform("--specs " + specs() + " run --tag no-such-tag --level may --out " + (dir_ / "none").string());
   EXPECT_EQ(none.exit_code, 2) << none.output;
   EXPECT_NE(none.output.find("no case matches tag no-such-tag with level may"), std::string::npos) << none.output;
   EXPECT_EQ(run_mdmconform("run --level sometimes").exit_code, 2);
@@ -652,9 +788,11 @@ TEST_F(CliTest, ABaselineMakesOnlyNewFailuresCount) {
   EXPECT_EQ(missing.exit_code, 1) << missing.output;
   EXPECT_NE(missing.output.find("ucf/redeliver: absent -> fail (new failure)"), std::string::npos) << missing.output;
 
-  auto unreadable = run_mdmconform("--specs " + specs() + " run --baseline " + (dir_ / "nope.json").string());
+  auto unreadable = run_mdmconform("--specs " + specs() + " run --baseline " + (dir_ / "nope.json").string() +
+                                   " --out " + (dir_ / "unreadable").string());
   EXPECT_EQ(unreadable.exit_code, 2) << unreadable.output;
   EXPECT_NE(unreadable.output.find("nope.json"), std::string::npos) << unreadable.output;
+  expect_stopped_run_recorded(dir_ / "unreadable", "--baseline");
 }
 
 TEST_F(CliTest, DiffListsTheCasesWhoseVerdictChanged) {
