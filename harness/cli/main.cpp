@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -167,7 +168,8 @@ int command_serve(server::Config config, const std::string& address, std::uint16
   return 0;
 }
 
-int command_list(const std::filesystem::path& specs, bool rules_only, bool faults_only, bool seeded_bugs_only) {
+int command_list(const std::filesystem::path& specs, const cli::Selection& selection, bool rules_only, bool faults_only,
+                 bool seeded_bugs_only) {
   if (seeded_bugs_only) {
     for (const auto& bug : server::seeded_bug_catalog()) {
       if (bug.bug != server::SeededBug::none) fmt::print("{:<22} {}\n", bug.name, bug.behaviour);
@@ -183,7 +185,12 @@ int command_list(const std::filesystem::path& specs, bool rules_only, bool fault
   }
   try {
     auto rules = scenario::load_rules(specs / "rules.yaml");
-    auto cases = scenario::load_suite(specs / "scenarios", rules);
+    auto split = cli::select_cases(scenario::load_suite(specs / "scenarios", rules), selection, rules);
+    if (!split) {
+      fmt::print(stderr, "mdmconform: {}\n", split.error().message);
+      return 2;
+    }
+    const auto& cases = split->selected;
     if (rules_only) {
       for (const auto& [id, rule] : rules.rules) {
         std::vector<std::string> ids;
@@ -200,14 +207,38 @@ int command_list(const std::filesystem::path& specs, bool rules_only, bool fault
       }
       return 0;
     }
+    // Each rule with its level, so that what --level selects is visible; columns as wide as
+    // their widest entry.
+    std::vector<std::array<std::string, 4>> rows;
+    std::array<std::size_t, 3> width{};
     for (const auto& c : cases) {
-      fmt::print("{:<32} {:<34} {}\n", c.id, fmt::format("{}", fmt::join(c.rules, ",")), c.title);
+      std::vector<std::string> named;
+      for (const auto& r : c.rules)
+        named.push_back(fmt::format("{}:{}", r, scenario::level_name(rules.rules.at(r).level)));
+      rows.push_back({c.id, fmt::format("{}", fmt::join(named, ",")),
+                      "tags: " + (c.tags.empty() ? std::string("-") : fmt::format("{}", fmt::join(c.tags, ","))),
+                      c.title});
+      for (std::size_t i = 0; i < width.size(); ++i) width[i] = std::max(width[i], rows.back()[i].size());
+    }
+    for (const auto& row : rows) {
+      fmt::print("{:<{}}  {:<{}}  {:<{}}  {}\n", row[0], width[0], row[1], width[1], row[2], width[2], row[3]);
     }
   } catch (const base::LoadError& e) {
     fmt::print(stderr, "mdmconform: {}\n", e.what());
     return 2;
   }
   return 0;
+}
+
+// --level's names, which CLI11 has already checked.
+std::vector<scenario::Level> levels_named(const std::vector<std::string>& names) {
+  std::vector<scenario::Level> out;
+  for (const auto& name : names) {
+    out.push_back(name == "must"     ? scenario::Level::must
+                  : name == "should" ? scenario::Level::should
+                                     : scenario::Level::may);
+  }
+  return out;
 }
 
 }  // namespace
@@ -236,6 +267,8 @@ int main(int argc, char** argv) {
   run->add_option("--seeded-bug", run_seeded_bug,
                   "seeded bug of the built-in server, reached only by odd input (see `list --seeded-bugs`)");
   run->add_option("cases", run_options.selection, "case id prefixes to run (default: all)");
+  run->add_option("--exclude", run_options.excludes,
+                  "leave out the cases with this id or id prefix (repeatable; a whole id: that case alone)");
   run->add_flag("--no-redact", no_redact, "keep secrets in reports and transcripts");
   run->add_option("--jobs", run_options.jobs, "cases run at once, each on its own thread")
       ->check(CLI::Range(1, scenario::kMaxJobs))
@@ -298,6 +331,13 @@ int main(int argc, char** argv) {
   list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
   list->add_flag("--faults", list_faults, "fault modes of the reference server and the rules each breaks");
   list->add_flag("--seeded-bugs", list_seeded_bugs, "seeded bugs of the reference server, for measuring fuzzers");
+  cli::Selection list_selection;
+  std::vector<std::string> list_levels;
+  list->add_option("cases", list_selection.ids, "case id prefixes to list (default: all)");
+  list->add_option("--exclude", list_selection.excludes, "leave out the cases with this id or id prefix (repeatable)");
+  list->add_option("--tag", list_selection.tags, "list the cases with this tag (repeatable: any of them)");
+  list->add_option("--level", list_levels, "list the cases naming a rule at this level: must, should, may (repeatable)")
+      ->check(CLI::IsMember({"must", "should", "may"}));
 
   try {
     app.parse(argc, argv);
@@ -348,11 +388,7 @@ int main(int argc, char** argv) {
       }
       run_options.identity_mode = *mode;
     }
-    for (const auto& name : run_levels) {
-      run_options.levels.push_back(name == "must"     ? scenario::Level::must
-                                   : name == "should" ? scenario::Level::should
-                                                      : scenario::Level::may);
-    }
+    run_options.levels = levels_named(run_levels);
     run_options.seed = seed ? *seed : std::random_device{}();
     const auto verbosity = quiet     ? report::Verbosity::quiet
                            : verbose ? report::Verbosity::verbose
@@ -378,5 +414,6 @@ int main(int argc, char** argv) {
   if (auto code = fuzz_commands.dispatch(specs)) return *code;
   if (auto code = report_command.dispatch()) return *code;
   if (*diff) return command_diff(diff_a, diff_b);
-  return command_list(specs, list_rules, list_faults, list_seeded_bugs);
+  list_selection.levels = levels_named(list_levels);
+  return command_list(specs, list_selection, list_rules, list_faults, list_seeded_bugs);
 }

@@ -1,12 +1,10 @@
 #include "harness/cli/suite.hpp"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <set>
 
 #include "harness/base/bytes.hpp"
 #include "harness/base/clock.hpp"
@@ -30,35 +28,6 @@ SuiteOutcome& fail(SuiteOutcome& out, int code, std::string message) {
   out.exit_code = code;
   out.message = std::move(message);
   return out;
-}
-
-// By id: a prefix, or a whole case id, which selects that case alone (net/refuse_410 is also
-// the prefix of net/refuse_410_second_user). Then by tag and by level, each when asked for.
-bool selected(const scenario::Case& c, const SuiteOptions& options, const std::set<std::string>& ids,
-              const scenario::RuleCatalog& rules) {
-  const auto& prefixes = options.selection;
-  bool by_id = prefixes.empty() || std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) {
-                 return ids.count(p) != 0 ? c.id == p : c.id.rfind(p, 0) == 0;
-               });
-  bool by_tag = options.tags.empty() || std::any_of(c.tags.begin(), c.tags.end(), [&](const std::string& t) {
-                  return std::find(options.tags.begin(), options.tags.end(), t) != options.tags.end();
-                });
-  bool by_level = options.levels.empty() || std::any_of(c.rules.begin(), c.rules.end(), [&](const std::string& r) {
-                    auto it = rules.rules.find(r);
-                    return it != rules.rules.end() && std::find(options.levels.begin(), options.levels.end(),
-                                                                it->second.level) != options.levels.end();
-                  });
-  return by_id && by_tag && by_level;
-}
-
-std::string describe_selection(const SuiteOptions& options) {
-  std::vector<std::string> parts;
-  if (!options.selection.empty()) parts.push_back(fmt::format("{}", fmt::join(options.selection, ", ")));
-  if (!options.tags.empty()) parts.push_back(fmt::format("tag {}", fmt::join(options.tags, " or ")));
-  std::vector<std::string_view> levels;
-  for (auto l : options.levels) levels.push_back(scenario::level_name(l));
-  if (!levels.empty()) parts.push_back(fmt::format("level {}", fmt::join(levels, " or ")));
-  return fmt::format("{}", fmt::join(parts, " with "));
 }
 
 // An argument as a POSIX shell reads it back: as is when it holds only characters the shell
@@ -118,6 +87,10 @@ std::string reproducer_for(const SuiteOptions& options, const std::string& case_
   return out + " " + shell_quote(case_id);
 }
 
+Selection selection_of(const SuiteOptions& options) {
+  return {options.selection, options.excludes, options.tags, options.levels};
+}
+
 std::filesystem::path default_specs_dir() {
   std::error_code ec;
   if (std::filesystem::exists("specs/rules.yaml", ec)) return "specs";
@@ -128,21 +101,12 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
   SuiteOutcome out;
   try {
     auto rules = scenario::load_rules(options.specs_dir / "rules.yaml");
-    auto all = scenario::load_suite(options.specs_dir / "scenarios", rules);
-    std::vector<scenario::Case> cases;
+    auto split =
+        select_cases(scenario::load_suite(options.specs_dir / "scenarios", rules), selection_of(options), rules);
+    if (!split) return fail(out, 2, split.error().message);
+    std::vector<scenario::Case> cases = std::move(split->selected);
     std::string suite_bytes = file_bytes(options.specs_dir / "rules.yaml");
-    std::set<std::string> ids;
-    for (const auto& c : all) ids.insert(c.id);
-    for (auto& c : all) {
-      if (!selected(c, options, ids, rules)) continue;
-      suite_bytes += c.id + "\n" + file_bytes(c.file);
-      cases.push_back(std::move(c));
-    }
-    if (cases.empty()) {
-      out.exit_code = 2;
-      out.message = fmt::format("no case matches {}", describe_selection(options));
-      return out;
-    }
+    for (const auto& c : cases) suite_bytes += c.id + "\n" + file_bytes(c.file);
 
     // The built-in server serves until the suite is over.
     std::optional<Builtin> builtin;

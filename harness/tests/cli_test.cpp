@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/cli/selection.hpp"
 #include "harness/net/http_client.hpp"
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
@@ -608,6 +609,99 @@ TEST_F(CliTest, SelectsCasesByTagAndByLevel) {
   EXPECT_EQ(run_mdmconform("run --level sometimes").exit_code, 2);
   EXPECT_EQ(run_mdmconform("run --jobs 0").exit_code, 2);
   EXPECT_EQ(run_mdmconform("run --jobs 65").exit_code, 2);
+}
+
+// ---- exclusion, dry runs, list's selection, serve's identity mode ----
+
+// Cases with only what selection looks at: ids, tags and rules.
+scenario::Case case_named(std::string id, std::vector<std::string> tags = {}, std::string rule = "NET-REFUSE-410") {
+  scenario::Case c;
+  c.id = std::move(id);
+  c.tags = std::move(tags);
+  c.rules = {std::move(rule)};
+  return c;
+}
+
+std::vector<std::string> ids_of(const std::vector<scenario::Case>& cases) {
+  std::vector<std::string> out;
+  for (const auto& c : cases) out.push_back(c.id);
+  return out;
+}
+
+TEST(Selection, AnExclusionNamesCasesAsTheSelectionDoes) {
+  scenario::RuleCatalog rules;
+  rules.rules["NET-REFUSE-410"].level = scenario::Level::must;
+  rules.rules["SYN-ALL"].level = scenario::Level::must;
+  const std::vector<scenario::Case> suite = {case_named("net/refuse_410", {"network-user"}),
+                                             case_named("net/refuse_410_second_user", {"network-user"}),
+                                             case_named("syn/all_queued", {}, "SYN-ALL")};
+  // A whole id leaves out that case alone, though it is also the prefix of another.
+  auto whole = cli::select_cases(suite, {{}, {"net/refuse_410"}, {}, {}}, rules);
+  ASSERT_TRUE(whole) << whole.message();
+  EXPECT_EQ(ids_of(whole->selected), (std::vector<std::string>{"net/refuse_410_second_user", "syn/all_queued"}));
+  EXPECT_EQ(ids_of(whole->not_selected), (std::vector<std::string>{"net/refuse_410"}));
+  // A prefix leaves out every case under it.
+  auto prefix = cli::select_cases(suite, {{}, {"net/"}, {}, {}}, rules);
+  ASSERT_TRUE(prefix) << prefix.message();
+  EXPECT_EQ(ids_of(prefix->selected), (std::vector<std::string>{"syn/all_queued"}));
+  // Exclusion narrows the other selections.
+  auto tagged = cli::select_cases(suite, {{"net/"}, {"net/refuse_410_second_user"}, {"network-user"}, {}}, rules);
+  ASSERT_TRUE(tagged) << tagged.message();
+  EXPECT_EQ(ids_of(tagged->selected), (std::vector<std::string>{"net/refuse_410"}));
+  // An exclusion that names no case of the suite is an error, even when the rest selects some.
+  auto misspelt = cli::select_cases(suite, {{}, {"net/refuse_401"}, {}, {}}, rules);
+  ASSERT_FALSE(misspelt);
+  EXPECT_EQ(misspelt.error().message, "--exclude net/refuse_401 matches no case");
+  // So is leaving nothing to run.
+  auto nothing = cli::select_cases(suite, {{"net/"}, {"net/"}, {}, {scenario::Level::must}}, rules);
+  ASSERT_FALSE(nothing);
+  EXPECT_EQ(nothing.error().message, "no case matches net/ with level must excluding net/");
+}
+
+TEST_F(CliTest, ExcludeLeavesOutAWholeIdAloneOrEveryCaseUnderAPrefix) {
+  auto ids = [](const scenario::RunResult& run) {
+    std::vector<std::string> out;
+    for (const auto& c : run.cases) out.push_back(c.id);
+    return out;
+  };
+  auto whole = run_mdmconform("--specs " + specs() + " run --seed 5 net/ --exclude net/refuse_410 --out " +
+                              (dir_ / "whole").string());
+  EXPECT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_EQ(ids(read_report(dir_ / "whole")),
+            (std::vector<std::string>{"net/manage", "net/refuse_410_second_user", "net/refused_stays_out"}));
+  auto prefix = run_mdmconform("--specs " + specs() + " run --seed 5 net/ chk/ --exclude net/ --out " +
+                               (dir_ / "prefix").string());
+  EXPECT_EQ(prefix.exit_code, 0) << prefix.output;
+  EXPECT_EQ(ids(read_report(dir_ / "prefix")), (std::vector<std::string>{"chk/checkout"}));
+
+  auto misspelt = run_mdmconform("--specs " + specs() + " run --exclude net/refuse_401");
+  EXPECT_EQ(misspelt.exit_code, 2) << misspelt.output;
+  EXPECT_NE(misspelt.output.find("--exclude net/refuse_401 matches no case"), std::string::npos) << misspelt.output;
+  auto everything = run_mdmconform("--specs " + specs() + " run chk/ --exclude chk/");
+  EXPECT_EQ(everything.exit_code, 2) << everything.output;
+  EXPECT_NE(everything.output.find("no case matches chk/ excluding chk/"), std::string::npos) << everything.output;
+}
+
+TEST_F(CliTest, ListTakesRunsSelectionAndShowsLevelsAndTags) {
+  auto listed = run_mdmconform("--specs " + specs() + " list --tag network-user --level should");
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find("net/refused_stays_out"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("NET-REFUSED-STAYS-OUT:should"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("tags: network-user"), std::string::npos) << listed.output;
+  EXPECT_EQ(listed.output.find("net/refuse_410 "), std::string::npos) << "a must-level case\n" << listed.output;
+
+  auto excluded = run_mdmconform("--specs " + specs() + " list net/ --exclude net/refuse_410");
+  EXPECT_EQ(excluded.exit_code, 0) << excluded.output;
+  EXPECT_NE(excluded.output.find("net/refuse_410_second_user "), std::string::npos) << excluded.output;
+  EXPECT_EQ(excluded.output.find("net/refuse_410 "), std::string::npos) << excluded.output;
+  EXPECT_EQ(excluded.output.find("syn/"), std::string::npos) << excluded.output;
+  EXPECT_NE(excluded.output.find("NET-REFUSE-410:must"), std::string::npos) << excluded.output;
+
+  auto misspelt = run_mdmconform("--specs " + specs() + " list --exclude nope");
+  EXPECT_EQ(misspelt.exit_code, 2) << misspelt.output;
+  EXPECT_NE(misspelt.output.find("--exclude nope matches no case"), std::string::npos) << misspelt.output;
+  EXPECT_EQ(run_mdmconform("--specs " + specs() + " list --tag no-such-tag").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("list --level sometimes").exit_code, 2);
 }
 
 TEST_F(CliTest, StrictCountsAShouldLevelBreakAsAFailure) {
