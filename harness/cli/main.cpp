@@ -13,6 +13,7 @@
 #include <random>
 
 #include "harness/cli/builtin.hpp"
+#include "harness/cli/dry_run.hpp"
 #include "harness/cli/fuzz_command.hpp"
 #include "harness/cli/report_command.hpp"
 #include "harness/cli/suite.hpp"
@@ -89,6 +90,17 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
     return report::exit_code_against(outcome.run, *baseline, options.strict);
   }
   return outcome.exit_code;
+}
+
+// `run --dry-run`: the plan, and nothing sent. Exit 0, or 2 when the run could not start.
+int command_dry_run(const cli::SuiteOptions& options) {
+  auto outcome = cli::plan_run(options);
+  if (outcome.exit_code != 0) {
+    fmt::print(stderr, "mdmconform: {}\n", outcome.message);
+    return outcome.exit_code;
+  }
+  fmt::print("{}", cli::render_plan(outcome.plan));
+  return outcome.plan.stop ? 2 : 0;
 }
 
 // `diff A B`: the cases whose verdict changed from A to B. Exit 0 when none did, 1 when some
@@ -269,6 +281,9 @@ int main(int argc, char** argv) {
   run->add_option("cases", run_options.selection, "case id prefixes to run (default: all)");
   run->add_option("--exclude", run_options.excludes,
                   "leave out the cases with this id or id prefix (repeatable; a whole id: that case alone)");
+  bool dry_run = false;
+  run->add_flag("--dry-run", dry_run,
+                "send nothing: list the cases that would run or be skipped, and the rules left untested, and why");
   run->add_flag("--no-redact", no_redact, "keep secrets in reports and transcripts");
   run->add_option("--jobs", run_options.jobs, "cases run at once, each on its own thread")
       ->check(CLI::Range(1, scenario::kMaxJobs))
@@ -389,6 +404,7 @@ int main(int argc, char** argv) {
       run_options.identity_mode = *mode;
     }
     run_options.levels = levels_named(run_levels);
+    if (dry_run) return command_dry_run(run_options);
     run_options.seed = seed ? *seed : std::random_device{}();
     const auto verbosity = quiet     ? report::Verbosity::quiet
                            : verbose ? report::Verbosity::verbose

@@ -682,6 +682,98 @@ TEST_F(CliTest, ExcludeLeavesOutAWholeIdAloneOrEveryCaseUnderAPrefix) {
   EXPECT_NE(everything.output.find("no case matches chk/ excluding chk/"), std::string::npos) << everything.output;
 }
 
+TEST_F(CliTest, ADryRunOfTheBuiltinServerListsEveryCaseAndStartsNothing) {
+  auto rules = scenario::load_rules(fs::path(specs()) / "rules.yaml");
+  auto cases = scenario::load_suite(fs::path(specs()) / "scenarios", rules);
+  auto ran = run_mdmconform("--specs " + specs() + " run --dry-run");
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("dry run: nothing is sent"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("the built-in reference server (targets/reference.yaml; not started)"), std::string::npos)
+      << ran.output;
+  EXPECT_NE(ran.output.find("identity mode: both"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find(fmt::format("would run {} case(s):", cases.size())), std::string::npos) << ran.output;
+  for (const auto& c : cases) EXPECT_NE(ran.output.find("  " + c.id + "\n"), std::string::npos) << c.id;
+  EXPECT_NE(ran.output.find("would skip 0 case(s)"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("would leave 0 rule(s) untested"), std::string::npos) << ran.output;
+  EXPECT_EQ(ran.output.find("report:"), std::string::npos) << "a dry run writes no report";
+
+  // A selection leaves the other cases' rules untested, and says so.
+  auto narrow =
+      run_mdmconform("--specs " + specs() + " run --dry-run ucf/ --exclude ucf/no_repeat --identity-mode none");
+  EXPECT_EQ(narrow.exit_code, 0) << narrow.output;
+  EXPECT_NE(narrow.output.find("identity mode: none"), std::string::npos) << narrow.output;
+  EXPECT_NE(narrow.output.find("CHK-CHECKOUT           must   not selected (chk/checkout)"), std::string::npos)
+      << narrow.output;
+  EXPECT_NE(narrow.output.find("UCF-NO-REPEAT          must   not selected (ucf/no_repeat)"), std::string::npos)
+      << narrow.output;
+  // ucf/mixed_error_not_now checks it and would run.
+  EXPECT_EQ(narrow.output.find("UCF-REDELIVER"), std::string::npos) << narrow.output;
+
+  // A rule no case checks.
+  fs::copy(specs(), dir_ / "specs", fs::copy_options::recursive);
+  fs::remove(dir_ / "specs/scenarios/chk/checkout.yaml");
+  auto uncovered = run_mdmconform("--specs " + (dir_ / "specs").string() + " run --dry-run");
+  EXPECT_EQ(uncovered.exit_code, 0) << uncovered.output;
+  EXPECT_NE(uncovered.output.find("CHK-CHECKOUT           must   no case checks it\n"), std::string::npos)
+      << uncovered.output;
+
+  EXPECT_EQ(run_mdmconform("--specs " + specs() + " run --dry-run --exclude nope").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("--specs " + specs() + " run --dry-run --fault nope").exit_code, 2);
+}
+
+TEST_F(CliTest, ADryRunAgainstAProfileWithoutAnAdminAdapterSaysWhatIsSkippedAndSendsNothing) {
+  std::atomic<int> requests{0};
+  net::HttpServer server([&requests](const net::ServerRequest&) {
+    ++requests;
+    return net::ServerResponse{};
+  });
+  auto port_listening = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  server.start(1);
+  auto base = "http://127.0.0.1:" + std::to_string(*port_listening);
+  auto target = write("no-admin.yaml", "schema_version: 1\nname: no-admin\nurls:\n  check_in: " + base +
+                                           "/checkin\n  server: " + base + "/mdm\n");
+  auto ran = run_mdmconform("--specs " + specs() + " run --dry-run --target " + target.string() + " ucf/ enr/");
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("target: no-admin (" + target.string() + ")"), std::string::npos) << ran.output;
+  const std::string no_adapter = "the target profile has no admin.enqueue adapter to queue commands with";
+  EXPECT_NE(ran.output.find("  ucf/redeliver                    " + no_adapter), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("  enr/same_identity_user           the case checks identity binding; the profile's "
+                            "identity mode is none"),
+            std::string::npos)
+      << ran.output;
+  EXPECT_NE(ran.output.find("UCF-REDELIVER          must   skipped: " + no_adapter +
+                            " (ucf/mixed_error_not_now, ucf/redeliver)"),
+            std::string::npos)
+      << ran.output;
+  // The identity cases were skipped for two reasons: both are given.
+  EXPECT_NE(ran.output.find("ENR-SAME-IDENTITY      must   skipped: " + no_adapter +
+                            "; the case checks identity binding; the profile's identity mode is none"),
+            std::string::npos)
+      << ran.output;
+  EXPECT_NE(ran.output.find("CHK-CHECKOUT           must   not selected (chk/checkout)"), std::string::npos)
+      << ran.output;
+  // A case the profile can run is listed to run.
+  auto would_run = ran.output.substr(0, ran.output.find("would skip"));
+  EXPECT_NE(would_run.find("  enr/authenticate\n"), std::string::npos) << ran.output;
+  EXPECT_EQ(would_run.find("ucf/redeliver"), std::string::npos) << ran.output;
+  EXPECT_EQ(requests.load(), 0) << "a dry run sends nothing, not even the reachability probe";
+
+  // A pool too small for the run stops `run` before its first case: the dry run says so, exit 2.
+  auto ca = *pki::create_test_ca("pool CA");
+  fs::create_directories(dir_ / "pool");
+  auto device = *pki::issue_device_identity(ca, "device-0", pki::KeyType::ec_p256);
+  ASSERT_TRUE(pki::write_identity(device, dir_ / "pool/device-0.crt", dir_ / "pool/device-0.key"));
+  auto pooled =
+      write("pool.yaml", "schema_version: 1\nname: pool\nurls:\n  check_in: " + base + "/checkin\n  server: " + base +
+                             "/mdm\nidentity:\n  mode: signature\n  pool: {dir: pool}\n");
+  auto short_pool = run_mdmconform("--specs " + specs() + " run --dry-run --target " + pooled.string() + " enr/");
+  EXPECT_EQ(short_pool.exit_code, 2) << short_pool.output;
+  EXPECT_NE(short_pool.output.find("the run would stop before its first case: the run needs up to"), std::string::npos)
+      << short_pool.output;
+  EXPECT_EQ(requests.load(), 0);
+}
+
 TEST_F(CliTest, ListTakesRunsSelectionAndShowsLevelsAndTags) {
   auto listed = run_mdmconform("--specs " + specs() + " list --tag network-user --level should");
   EXPECT_EQ(listed.exit_code, 0) << listed.output;
