@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <set>
 
 #include "harness/cli/builtin.hpp"
 #include "harness/cli/dry_run.hpp"
@@ -139,6 +141,38 @@ std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, s
   return keys->tls;
 }
 
+// A YAML scalar: plain when nothing in it means anything to YAML, else single-quoted.
+std::string yaml_scalar(const std::string& text) {
+  bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || std::string_view("/._-+").find(ch) != std::string_view::npos;
+  });
+  if (plain) return text;
+  std::string out = "'";
+  for (char ch : text) out += ch == '\'' ? std::string("''") : std::string(1, ch);
+  return out + "'";
+}
+
+// A target profile that reaches `serve`'s server, for the user to paste: the issuer and the
+// trusted CA are the files --tls-dir wrote, named absolutely so the profile works from anywhere.
+std::string serve_profile(const std::string& address, std::uint16_t port, const std::filesystem::path& tls_dir,
+                          protocol::IdentityMode mode, const std::set<std::string>& managed_users) {
+  std::error_code ec;
+  const auto dir = std::filesystem::absolute(tls_dir, ec);
+  const auto base = fmt::format("https://{}:{}", address, port);
+  std::string out = fmt::format(
+      "schema_version: 1\nname: serve\nurls:\n  check_in: {}{}\n  server: {}{}\ntls:\n  ca: {}\n"
+      "identity:\n  mode: {}\n  issuer: {{cert: {}, key: {}}}\nadmin:\n  enqueue:\n    url: {}{}{{channel}}\n",
+      base, server::kCheckInPath, base, server::kServerPath, yaml_scalar((dir / "ca.crt").string()),
+      protocol::identity_mode_name(mode), yaml_scalar((dir / "ca.crt").string()),
+      yaml_scalar((dir / "ca.key").string()), base, server::kEnqueuePrefix);
+  if (!managed_users.empty()) {
+    std::vector<std::string> ids;
+    for (const auto& id : managed_users) ids.push_back(yaml_scalar(id));
+    out += fmt::format("policy:\n  network_users:\n    managed: [{}]\n", fmt::join(ids, ", "));
+  }
+  return out;
+}
+
 int command_serve(server::Config config, const std::string& address, std::uint16_t port, const std::string& tls_dir) {
   if (!net::is_loopback_host(address)) {
     fmt::print(stderr, "mdmconform: serve binds loopback addresses only, not {}\n", address);
@@ -149,9 +183,12 @@ int command_serve(server::Config config, const std::string& address, std::uint16
     tls = make_serve_tls(tls_dir, config);
     if (!tls) return 2;
   } else if (config.identity_mode != server::IdentityMode::none) {
-    fmt::print(stderr, "mdmconform: --identity-mode needs --tls-dir (the CA that issues device identities)\n");
+    fmt::print(stderr, "mdmconform: --identity-mode {} needs --tls-dir (the CA that issues device identities)\n",
+               protocol::identity_mode_name(config.identity_mode));
     return 2;
   }
+  const auto mode = config.identity_mode;
+  const auto managed_users = config.managed_network_users;
   auto fault_name = server::fault_info(config.fault).name;
   auto seeded_bug_name = server::seeded_bug_info(config.seeded_bug).name;
   server::ReferenceServer server(std::move(config), tls);
@@ -165,6 +202,14 @@ int command_serve(server::Config config, const std::string& address, std::uint16
              tls ? "https" : "http", address, bound, server::kCheckInPath, server::kServerPath, server::kEnqueuePrefix,
              fault_name, seeded_bug_name == "none" ? std::string() : fmt::format(", seeded bug: {}", seeded_bug_name),
              tls ? fmt::format(", CA and keys in {}", tls_dir) : std::string());
+  // Said outright: a profile in another mode than the server's fails ENR-SAME-IDENTITY.
+  fmt::print("identity mode: {}{}\n", protocol::identity_mode_name(mode),
+             mode == protocol::IdentityMode::none
+                 ? " (devices prove no identity; --tls-dir with --identity-mode mtls, signature or both asks for one)"
+                 : "");
+  if (tls) {
+    fmt::print("a target profile for this server:\n{}", serve_profile(address, bound, tls_dir, mode, managed_users));
+  }
   std::fflush(stdout);
   // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not
   // async-signal-safe. The server's threads inherit the blocked mask.

@@ -796,6 +796,49 @@ TEST_F(CliTest, ListTakesRunsSelectionAndShowsLevelsAndTags) {
   EXPECT_EQ(run_mdmconform("list --level sometimes").exit_code, 2);
 }
 
+TEST_F(CliTest, ServeRefusesAnIdentityModeWithoutTlsDirWithExitTwo) {
+  auto ran = run_mdmconform("serve --identity-mode mtls");
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("--identity-mode mtls needs --tls-dir"), std::string::npos) << ran.output;
+}
+
+TEST_F(CliTest, ServeSaysItsIdentityModeAndPrintsAProfileThatPassesAgainstIt) {
+  // Without --tls-dir: mode none, said outright.
+  auto plain = testing::Process::spawn({MDMC_BINARY, "serve"});
+  ASSERT_TRUE(plain) << plain.message();
+  EXPECT_TRUE(plain->wait_for_output("identity mode: none", std::chrono::seconds(20))) << plain->output();
+  ASSERT_TRUE(plain->signal(SIGTERM));
+  auto plain_end = plain->wait_or_kill(std::chrono::seconds(10));
+  EXPECT_EQ(plain_end.exit_code, 0) << plain->output();
+
+  // With --tls-dir: the profile it prints names its CA files and its mode, and a run with it
+  // passes, ENR-SAME-IDENTITY included.
+  auto tls_dir = dir_ / "serve tls";  // a space: the profile must quote the paths
+  auto served = testing::Process::spawn({MDMC_BINARY, "serve", "--tls-dir", tls_dir.string(), "--identity-mode", "both",
+                                         "--manage-network-user", "7D9F5A0E-0B52-4C39-9A49-2E1C6A3B8D10"});
+  ASSERT_TRUE(served) << served.message();
+  ASSERT_TRUE(served->wait_for_output("    managed: [", std::chrono::seconds(20))) << served->output();
+  ASSERT_TRUE(served->wait_for_output("]\n", std::chrono::seconds(5))) << served->output();
+  auto output = served->output();
+  EXPECT_NE(output.find("identity mode: both\n"), std::string::npos) << output;
+  EXPECT_NE(output.find("  ca: '" + (tls_dir / "ca.crt").string() + "'"), std::string::npos) << output;
+  EXPECT_NE(output.find("  issuer: {cert: '" + (tls_dir / "ca.crt").string() + "', key: '" +
+                        (tls_dir / "ca.key").string() + "'}"),
+            std::string::npos)
+      << output;
+  auto profile_at = output.find("schema_version: 1");
+  ASSERT_NE(profile_at, std::string::npos) << output;
+  auto profile = write("serve-profile.yaml", output.substr(profile_at));
+  auto ran = run_mdmconform("--specs " + specs() + " run --seed 9 --target " + profile.string() + " enr/ net/ --out " +
+                            (dir_ / "out").string());
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("enr/same_identity_user"), std::string::npos) << ran.output;
+  EXPECT_EQ(ran.output.find("SKIP"), std::string::npos) << ran.output;
+  ASSERT_TRUE(served->signal(SIGTERM));
+  auto served_end = served->wait_or_kill(std::chrono::seconds(10));
+  EXPECT_EQ(served_end.exit_code, 0) << served->output();
+}
+
 TEST_F(CliTest, StrictCountsAShouldLevelBreakAsAFailure) {
   // unknown-device-served breaks ENR-UNKNOWN-DEVICE, a should-level rule: a warn.
   auto relaxed = run_mdmconform("--specs " + specs() + " run --seed 4 --fault unknown-device-served --out " +
