@@ -97,6 +97,20 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
   return out;
 }
 
+base::Result<target::TargetProfile> builtin_profile(const BuiltinOptions& options) {
+  auto ca = pki::create_test_ca("mdmconform reference CA");
+  if (!ca)
+    return base::Result<target::TargetProfile>(BuiltinError::setup, "could not create the test CA: " + ca.message());
+  try {
+    auto profile =
+        target::load_profile(options.specs_dir / "targets" / "reference.yaml", target::BuiltinTarget{1, *ca});
+    if (options.identity_mode) profile.identity.mode = *options.identity_mode;
+    return profile;
+  } catch (const std::exception& e) {
+    return base::Result<target::TargetProfile>(BuiltinError::setup, e.what());
+  }
+}
+
 base::Result<fs::path> write_builtin_profile(const Builtin& builtin, const BuiltinOptions& options,
                                              const fs::path& dir) {
   const fs::path reference = options.specs_dir / "targets" / "reference.yaml";

@@ -51,6 +51,10 @@ struct Builtin {
 // profile that reaches it.
 base::Result<Builtin> start_builtin(const BuiltinOptions& options);
 
+// The profile start_builtin would load, without starting the server or taking a port: for
+// `run --dry-run`, which sends nothing. Its URLs name a port no server listens on.
+base::Result<target::TargetProfile> builtin_profile(const BuiltinOptions& options);
+
 // For a process that loads the profile itself (target_fuzzer): writes into `dir` the CA
 // (ca.crt, ca.key), profile.yaml (reference.yaml with the port, and the CA's files in place of
 // `builtin`) and builtin.json (the fault mode and seeded bug, which a replay starts again);

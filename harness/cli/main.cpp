@@ -6,14 +6,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <set>
 
 #include "harness/base/files.hpp"
 #include "harness/cli/builtin.hpp"
+#include "harness/cli/dry_run.hpp"
 #include "harness/cli/fuzz_command.hpp"
 #include "harness/cli/preflight.hpp"
 #include "harness/cli/report_command.hpp"
@@ -127,6 +131,17 @@ int command_run(cli::SuiteOptions options, const std::string& out_dir, bool reda
   return scenario::assess(outcome.run).exit_code;
 }
 
+// `run --dry-run`: the plan, and nothing sent. Exit 0, or 2 when the run could not start.
+int command_dry_run(const cli::SuiteOptions& options) {
+  auto outcome = cli::plan_run(options);
+  if (outcome.exit_code != 0) {
+    fmt::print(stderr, "mdmconform: {}\n", outcome.message);
+    return outcome.exit_code;
+  }
+  fmt::print("{}", cli::render_plan(outcome.plan));
+  return outcome.plan.stop ? 2 : 0;
+}
+
 // `diff A B`: the cases whose verdict changed from A to B. Exit 0 when none did, 1 when some
 // did, 2 when a file cannot be read.
 int command_diff(const std::string& a_file, const std::string& b_file) {
@@ -163,6 +178,38 @@ std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, s
   return keys->tls;
 }
 
+// A YAML scalar: plain when nothing in it means anything to YAML, else single-quoted.
+std::string yaml_scalar(const std::string& text) {
+  bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || std::string_view("/._-+").find(ch) != std::string_view::npos;
+  });
+  if (plain) return text;
+  std::string out = "'";
+  for (char ch : text) out += ch == '\'' ? std::string("''") : std::string(1, ch);
+  return out + "'";
+}
+
+// A target profile that reaches `serve`'s server, for the user to paste: the issuer and the
+// trusted CA are the files --tls-dir wrote, named absolutely so the profile works from anywhere.
+std::string serve_profile(const std::string& address, std::uint16_t port, const std::filesystem::path& tls_dir,
+                          protocol::IdentityMode mode, const std::set<std::string>& managed_users) {
+  std::error_code ec;
+  const auto dir = std::filesystem::absolute(tls_dir, ec);
+  const auto base = fmt::format("https://{}:{}", address, port);
+  std::string out = fmt::format(
+      "schema_version: 1\nname: serve\nurls:\n  check_in: {}{}\n  server: {}{}\ntls:\n  ca: {}\n"
+      "identity:\n  mode: {}\n  issuer: {{cert: {}, key: {}}}\nadmin:\n  enqueue:\n    url: {}{}{{channel}}\n",
+      base, server::kCheckInPath, base, server::kServerPath, yaml_scalar((dir / "ca.crt").string()),
+      protocol::identity_mode_name(mode), yaml_scalar((dir / "ca.crt").string()),
+      yaml_scalar((dir / "ca.key").string()), base, server::kEnqueuePrefix);
+  if (!managed_users.empty()) {
+    std::vector<std::string> ids;
+    for (const auto& id : managed_users) ids.push_back(yaml_scalar(id));
+    out += fmt::format("policy:\n  network_users:\n    managed: [{}]\n", fmt::join(ids, ", "));
+  }
+  return out;
+}
+
 int command_serve(server::Config config, const std::string& address, std::uint16_t port, const std::string& tls_dir) {
   if (!net::is_loopback_host(address)) {
     fmt::print(stderr, "mdmconform: serve binds loopback addresses only, not {}\n", address);
@@ -173,9 +220,12 @@ int command_serve(server::Config config, const std::string& address, std::uint16
     tls = make_serve_tls(tls_dir, config);
     if (!tls) return 2;
   } else if (config.identity_mode != server::IdentityMode::none) {
-    fmt::print(stderr, "mdmconform: --identity-mode needs --tls-dir (the CA that issues device identities)\n");
+    fmt::print(stderr, "mdmconform: --identity-mode {} needs --tls-dir (the CA that issues device identities)\n",
+               protocol::identity_mode_name(config.identity_mode));
     return 2;
   }
+  const auto mode = config.identity_mode;
+  const auto managed_users = config.managed_network_users;
   auto fault_name = server::fault_info(config.fault).name;
   auto seeded_bug_name = server::seeded_bug_info(config.seeded_bug).name;
   server::ReferenceServer server(std::move(config), tls);
@@ -189,6 +239,14 @@ int command_serve(server::Config config, const std::string& address, std::uint16
              tls ? "https" : "http", address, bound, server::kCheckInPath, server::kServerPath, server::kEnqueuePrefix,
              fault_name, seeded_bug_name == "none" ? std::string() : fmt::format(", seeded bug: {}", seeded_bug_name),
              tls ? fmt::format(", CA and keys in {}", tls_dir) : std::string());
+  // Said outright: a profile in another mode than the server's fails ENR-SAME-IDENTITY.
+  fmt::print("identity mode: {}{}\n", protocol::identity_mode_name(mode),
+             mode == protocol::IdentityMode::none
+                 ? " (devices prove no identity; --tls-dir with --identity-mode mtls, signature or both asks for one)"
+                 : "");
+  if (tls) {
+    fmt::print("a target profile for this server:\n{}", serve_profile(address, bound, tls_dir, mode, managed_users));
+  }
   std::fflush(stdout);
   // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not
   // async-signal-safe. The server's threads inherit the blocked mask.
@@ -204,7 +262,8 @@ int command_serve(server::Config config, const std::string& address, std::uint16
   return 0;
 }
 
-int command_list(const std::filesystem::path& specs, bool rules_only, bool faults_only, bool seeded_bugs_only) {
+int command_list(const std::filesystem::path& specs, const cli::Selection& selection, bool rules_only, bool faults_only,
+                 bool seeded_bugs_only) {
   if (seeded_bugs_only) {
     for (const auto& bug : server::seeded_bug_catalog()) {
       if (bug.bug != server::SeededBug::none) fmt::print("{:<22} {}\n", bug.name, bug.behaviour);
@@ -220,7 +279,12 @@ int command_list(const std::filesystem::path& specs, bool rules_only, bool fault
   }
   try {
     auto rules = scenario::load_rules(specs / "rules.yaml");
-    auto cases = scenario::load_suite(specs / "scenarios", rules);
+    auto split = cli::select_cases(scenario::load_suite(specs / "scenarios", rules), selection, rules);
+    if (!split) {
+      fmt::print(stderr, "mdmconform: {}\n", split.error().message);
+      return 2;
+    }
+    const auto& cases = split->selected;
     if (rules_only) {
       for (const auto& [id, rule] : rules.rules) {
         std::vector<std::string> ids;
@@ -237,14 +301,38 @@ int command_list(const std::filesystem::path& specs, bool rules_only, bool fault
       }
       return 0;
     }
+    // Each rule with its level, so that what --level selects is visible; columns as wide as
+    // their widest entry.
+    std::vector<std::array<std::string, 4>> rows;
+    std::array<std::size_t, 3> width{};
     for (const auto& c : cases) {
-      fmt::print("{:<32} {:<34} {}\n", c.id, fmt::format("{}", fmt::join(c.rules, ",")), c.title);
+      std::vector<std::string> named;
+      for (const auto& r : c.rules)
+        named.push_back(fmt::format("{}:{}", r, scenario::level_name(rules.rules.at(r).level)));
+      rows.push_back({c.id, fmt::format("{}", fmt::join(named, ",")),
+                      "tags: " + (c.tags.empty() ? std::string("-") : fmt::format("{}", fmt::join(c.tags, ","))),
+                      c.title});
+      for (std::size_t i = 0; i < width.size(); ++i) width[i] = std::max(width[i], rows.back()[i].size());
+    }
+    for (const auto& row : rows) {
+      fmt::print("{:<{}}  {:<{}}  {:<{}}  {}\n", row[0], width[0], row[1], width[1], row[2], width[2], row[3]);
     }
   } catch (const base::LoadError& e) {
     fmt::print(stderr, "mdmconform: {}\n", e.what());
     return 2;
   }
   return 0;
+}
+
+// --level's names, which CLI11 has already checked.
+std::vector<scenario::Level> levels_named(const std::vector<std::string>& names) {
+  std::vector<scenario::Level> out;
+  for (const auto& name : names) {
+    out.push_back(name == "must"     ? scenario::Level::must
+                  : name == "should" ? scenario::Level::should
+                                     : scenario::Level::may);
+  }
+  return out;
 }
 
 }  // namespace
@@ -273,6 +361,11 @@ int main(int argc, char** argv) {
   run->add_option("--seeded-bug", run_seeded_bug,
                   "seeded bug of the built-in server, reached only by odd input (see `list --seeded-bugs`)");
   run->add_option("cases", run_options.selection, "case id prefixes to run (default: all)");
+  run->add_option("--exclude", run_options.excludes,
+                  "leave out the cases with this id or id prefix (repeatable; a whole id: that case alone)");
+  bool dry_run = false;
+  run->add_flag("--dry-run", dry_run,
+                "send nothing: list the cases that would run or be skipped, and the rules left untested, and why");
   run->add_flag("--no-redact", no_redact, "keep secrets in reports and transcripts");
   run->add_option("--jobs", run_options.jobs, "cases run at once, each on its own thread")
       ->check(CLI::Range(1, scenario::kMaxJobs))
@@ -337,6 +430,13 @@ int main(int argc, char** argv) {
   list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
   list->add_flag("--faults", list_faults, "fault modes of the reference server and the rules each breaks");
   list->add_flag("--seeded-bugs", list_seeded_bugs, "seeded bugs of the reference server, for measuring fuzzers");
+  cli::Selection list_selection;
+  std::vector<std::string> list_levels;
+  list->add_option("cases", list_selection.ids, "case id prefixes to list (default: all)");
+  list->add_option("--exclude", list_selection.excludes, "leave out the cases with this id or id prefix (repeatable)");
+  list->add_option("--tag", list_selection.tags, "list the cases with this tag (repeatable: any of them)");
+  list->add_option("--level", list_levels, "list the cases naming a rule at this level: must, should, may (repeatable)")
+      ->check(CLI::IsMember({"must", "should", "may"}));
 
   try {
     app.parse(argc, argv);
@@ -387,11 +487,8 @@ int main(int argc, char** argv) {
       }
       run_options.identity_mode = *mode;
     }
-    for (const auto& name : run_levels) {
-      run_options.levels.push_back(name == "must"     ? scenario::Level::must
-                                   : name == "should" ? scenario::Level::should
-                                                      : scenario::Level::may);
-    }
+    run_options.levels = levels_named(run_levels);
+    if (dry_run) return command_dry_run(run_options);
     run_options.seed = seed ? *seed : std::random_device{}();
     const auto verbosity = quiet     ? report::Verbosity::quiet
                            : verbose ? report::Verbosity::verbose
@@ -417,5 +514,6 @@ int main(int argc, char** argv) {
   if (auto code = fuzz_commands.dispatch(specs)) return *code;
   if (auto code = report_command.dispatch()) return *code;
   if (*diff) return command_diff(diff_a, diff_b);
-  return command_list(specs, list_rules, list_faults, list_seeded_bugs);
+  list_selection.levels = levels_named(list_levels);
+  return command_list(specs, list_selection, list_rules, list_faults, list_seeded_bugs);
 }

@@ -113,6 +113,7 @@ void record_stopped_run(SuiteOutcome& outcome, const SuiteOptions& options) {
   if (run.cases.empty()) run.cases.push_back(stopped_case(outcome.message));
   // What was asked for, so that the record of a stopped run reads like any other's.
   run.conditions.selection = options.selection;
+  run.conditions.excluded = options.excludes;
   run.conditions.tags = options.tags;
   for (auto level : options.levels) run.conditions.levels.emplace_back(scenario::level_name(level));
   run.conditions.strict = options.strict;

@@ -1,12 +1,10 @@
 #include "harness/cli/suite.hpp"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <set>
 
 #include "harness/base/bytes.hpp"
 #include "harness/base/clock.hpp"
@@ -32,35 +30,6 @@ SuiteOutcome& fail(SuiteOutcome& out, int code, std::string message) {
   out.exit_code = code;
   out.message = std::move(message);
   return out;
-}
-
-// By id: a prefix, or a whole case id, which selects that case alone (net/refuse_410 is also
-// the prefix of net/refuse_410_second_user). Then by tag and by level, each when asked for.
-bool selected(const scenario::Case& c, const SuiteOptions& options, const std::set<std::string>& ids,
-              const scenario::RuleCatalog& rules) {
-  const auto& prefixes = options.selection;
-  bool by_id = prefixes.empty() || std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) {
-                 return ids.count(p) != 0 ? c.id == p : c.id.rfind(p, 0) == 0;
-               });
-  bool by_tag = options.tags.empty() || std::any_of(c.tags.begin(), c.tags.end(), [&](const std::string& t) {
-                  return std::find(options.tags.begin(), options.tags.end(), t) != options.tags.end();
-                });
-  bool by_level = options.levels.empty() || std::any_of(c.rules.begin(), c.rules.end(), [&](const std::string& r) {
-                    auto it = rules.rules.find(r);
-                    return it != rules.rules.end() && std::find(options.levels.begin(), options.levels.end(),
-                                                                it->second.level) != options.levels.end();
-                  });
-  return by_id && by_tag && by_level;
-}
-
-std::string describe_selection(const SuiteOptions& options) {
-  std::vector<std::string> parts;
-  if (!options.selection.empty()) parts.push_back(fmt::format("{}", fmt::join(options.selection, ", ")));
-  if (!options.tags.empty()) parts.push_back(fmt::format("tag {}", fmt::join(options.tags, " or ")));
-  std::vector<std::string_view> levels;
-  for (auto l : options.levels) levels.push_back(scenario::level_name(l));
-  if (!levels.empty()) parts.push_back(fmt::format("level {}", fmt::join(levels, " or ")));
-  return fmt::format("{}", fmt::join(parts, " with "));
 }
 
 // An argument as a POSIX shell reads it back: as is when it holds only characters the shell
@@ -106,14 +75,16 @@ std::string tls_condition(const target::TargetProfile& profile) {
 }
 
 void record_conditions(scenario::RunResult& run, const SuiteOptions& options, std::size_t catalog_cases,
-                       const target::TargetProfile& profile) {
+                       const std::vector<scenario::Case>& selected, const target::TargetProfile& profile) {
   auto& conditions = run.conditions;
   conditions.selection = options.selection;
   conditions.tags = options.tags;
   for (auto level : options.levels) conditions.levels.emplace_back(scenario::level_name(level));
   conditions.catalog_cases = catalog_cases;
+  conditions.excluded = options.excludes;
+  // Every selected case, run or not: an interrupted run's record still says what it was asked.
   conditions.selected_cases.clear();
-  for (const auto& c : run.cases) conditions.selected_cases.push_back(c.id);
+  for (const auto& c : selected) conditions.selected_cases.push_back(c.id);
   conditions.strict = options.strict;
   conditions.require_complete = options.require_complete;
   conditions.tls = tls_condition(profile);
@@ -143,6 +114,10 @@ std::string reproducer_for(const SuiteOptions& options, const std::string& case_
   return out + " " + shell_quote(case_id);
 }
 
+Selection selection_of(const SuiteOptions& options) {
+  return {options.selection, options.excludes, options.tags, options.levels};
+}
+
 std::filesystem::path default_specs_dir() {
   std::error_code ec;
   if (std::filesystem::exists("specs/rules.yaml", ec)) return "specs";
@@ -153,26 +128,19 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
   SuiteOutcome out;
   try {
     auto rules = scenario::load_rules(options.specs_dir / "rules.yaml");
-    auto all = scenario::load_suite(options.specs_dir / "scenarios", rules);
-    std::vector<scenario::Case> cases;
+    auto split =
+        select_cases(scenario::load_suite(options.specs_dir / "scenarios", rules), selection_of(options), rules);
+    if (!split) return fail(out, 2, split.error().message);
+    std::vector<scenario::Case> cases = std::move(split->selected);
     std::string suite_bytes = file_bytes(options.specs_dir / "rules.yaml");
-    std::set<std::string> ids;
     std::map<std::string, std::vector<std::string>> catalog_cases_by_rule;
-    for (const auto& c : all) {
-      ids.insert(c.id);
-      for (const auto& rule : c.rules) catalog_cases_by_rule[rule].push_back(c.id);
+    for (const auto* part : {&cases, &split->not_selected}) {
+      for (const auto& c : *part) {
+        for (const auto& rule : c.rules) catalog_cases_by_rule[rule].push_back(c.id);
+      }
     }
-    const std::size_t all_ids = all.size();
-    for (auto& c : all) {
-      if (!selected(c, options, ids, rules)) continue;
-      suite_bytes += c.id + "\n" + file_bytes(c.file);
-      cases.push_back(std::move(c));
-    }
-    if (cases.empty()) {
-      out.exit_code = 2;
-      out.message = fmt::format("no case matches {}", describe_selection(options));
-      return out;
-    }
+    const std::size_t all_ids = cases.size() + split->not_selected.size();
+    for (const auto& c : cases) suite_bytes += c.id + "\n" + file_bytes(c.file);
 
     // A run that stops from here on is recorded as started now (record_stopped_run).
     auto started_at = base::now_rfc3339();
@@ -252,7 +220,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
         c.reproducer = reproducer_for(options, c.id);
       }
     }
-    record_conditions(out.run, options, all_ids, profile);
+    record_conditions(out.run, options, all_ids, cases, profile);
     scenario::explain_untested(out.run, catalog_cases_by_rule);
     out.exit_code = scenario::assess(out.run).exit_code;
   } catch (const base::LoadError& e) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/cli/selection.hpp"
 #include "harness/protocol/identity_mode.hpp"
 #include "harness/scenario/runner.hpp"
 #include "harness/server/mdm_service.hpp"
@@ -24,6 +25,7 @@ struct SuiteOptions {
   std::optional<protocol::IdentityMode> identity_mode;
   // Case id prefixes (a whole case id selects that case alone); empty: all.
   std::vector<std::string> selection;
+  std::vector<std::string> excludes;    // case id prefixes or whole ids left out (see Selection)
   std::vector<std::string> tags;        // cases with any of these tags; empty: any
   std::vector<scenario::Level> levels;  // cases naming a rule at one of these levels; empty: any
   std::uint64_t seed = 0;
@@ -46,6 +48,9 @@ struct SuiteOutcome {
 
 // The specs folder: ./specs when it holds rules.yaml, else the one in the source tree.
 std::filesystem::path default_specs_dir();
+
+// The cases `options` select, as cli::select_cases takes them.
+Selection selection_of(const SuiteOptions& options);
 
 // Never throws: configuration errors come back as exit code 2 with file and line. Every case
 // that ends fail or warn gets its reproducer.

@@ -147,28 +147,7 @@ class CaseRun {
   }
 
   StepEnd check_requirements() {
-    for (auto req : case_.requirements) {
-      if (req == Requirement::enqueue && !target_.enqueue) {
-        return Stop{Verdict::skip, "the target profile has no admin.enqueue adapter to queue commands with"};
-      }
-    }
-    // A pool too small for the case is no skip: the run's pool is checked against every case's
-    // devices before any case starts (identities_needed), and one that runs out all the same
-    // ends the case as an error in build_actors.
-    bool needs_identity = false;
-    for (const auto& step : case_.steps) needs_identity = needs_identity || !step.identity_of().empty();
-    if (needs_identity && target_.identity.mode == IdentityMode::none) {
-      return Stop{Verdict::skip, "the case checks identity binding; the profile's identity mode is none"};
-    }
-    std::size_t managed = 0;
-    for (const auto& d : case_.devices) {
-      for (const auto& u : d.users) managed += u.managed ? 1 : 0;
-    }
-    if (managed > target_.managed_network_users.size()) {
-      return Stop{Verdict::skip, fmt::format("the case needs {} managed network user(s); the profile's "
-                                             "policy.network_users.managed lists {}",
-                                             managed, target_.managed_network_users.size())};
-    }
+    if (auto reason = skip_reason(case_, target_)) return Stop{Verdict::skip, *reason};
     return std::nullopt;
   }
 
@@ -1004,6 +983,31 @@ IdentityNeed identities_needed(const std::vector<Case>& cases, int confirm) {
   need.confirm = std::clamp(confirm, 0, kMaxConfirm);
   need.watch = cases.empty() ? 0 : 1;  // LivenessWatch's device
   return need;
+}
+
+std::optional<std::string> skip_reason(const Case& c, const TargetProfile& target) {
+  for (auto req : c.requirements) {
+    if (req == Requirement::enqueue && !target.enqueue) {
+      return "the target profile has no admin.enqueue adapter to queue commands with";
+    }
+  }
+  // A pool too small for the case is no skip: the run's pool is checked against every case's
+  // devices before any case starts (identities_needed), and one that runs out all the same
+  // ends the case as an error in build_actors.
+  bool needs_identity = false;
+  for (const auto& step : c.steps) needs_identity = needs_identity || !step.identity_of().empty();
+  if (needs_identity && target.identity.mode == IdentityMode::none) {
+    return "the case checks identity binding; the profile's identity mode is none";
+  }
+  std::size_t managed = 0;
+  for (const auto& d : c.devices) {
+    for (const auto& u : d.users) managed += u.managed ? 1 : 0;
+  }
+  if (managed > target.managed_network_users.size()) {
+    return fmt::format("the case needs {} managed network user(s); the profile's policy.network_users.managed lists {}",
+                       managed, target.managed_network_users.size());
+  }
+  return std::nullopt;
 }
 
 CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,

@@ -77,6 +77,11 @@ IdentityNeed identities_needed(const std::vector<Case>& cases, int confirm);
 // attempt number, which gives the re-run devices of its own.
 std::uint64_t attempt_seed(std::uint64_t seed, const std::string& case_id, int attempt);
 
+// Why `target` cannot run `c` (no admin adapter for a case that queues commands, identity mode
+// none for one that checks identity binding, too few managed network users), or nothing. The
+// runner skips the case with this reason; `run --dry-run` shows it before anything is sent.
+std::optional<std::string> skip_reason(const Case& c, const TargetProfile& target);
+
 // One attempt at one case. Its devices take their identities from `identities`, the run's;
 // null: from a pool of the call's own, as when the case is the whole run.
 CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,

@@ -363,6 +363,45 @@ TEST_F(RunSuiteTest, AMayLevelBreakIsInfoAndIsNotConfirmed) {
   EXPECT_EQ(rule->uses_option, false);
 }
 
+TEST(SkipReason, SaysWhatTheProfileLacksAndTheRunnerSkipsWithIt) {
+  const auto specs = std::filesystem::path(MDMC_SOURCE_DIR) / "specs";
+  const auto rules = load_rules(specs / "rules.yaml");
+  const std::string head = "schema_version: 1\ntitle: t\nrules: [SYN-ALL]\napple: a\n";
+  const auto queues = load_case_text(head +
+                                         "requires: [enqueue]\ndevices: [{name: mac}]\n"
+                                         "steps:\n  - {enqueue: ProfileList, to: mac}\n",
+                                     "queues.yaml", "queues", rules);
+  const auto binds = load_case_text(head +
+                                        "devices: [{name: mac}, {name: other}]\n"
+                                        "steps:\n  - {report: Idle, as: mac, identity_of: other}\n",
+                                    "binds.yaml", "binds", rules);
+  const auto managed =
+      load_case_text(head +
+                         "devices: [{name: mac, users: [{name: nick, kind: network, managed: true}]}]\n"
+                         "steps:\n  - {checkin: UserAuthenticate, as: mac/nick}\n",
+                     "managed.yaml", "managed", rules);
+  TargetProfile bare;  // no admin adapter, identity mode none, no managed network users
+  bare.check_in_url = "http://127.0.0.1:1/checkin";
+  bare.server_url = "http://127.0.0.1:1/mdm";
+  EXPECT_EQ(skip_reason(queues, bare), "the target profile has no admin.enqueue adapter to queue commands with");
+  EXPECT_EQ(skip_reason(binds, bare), "the case checks identity binding; the profile's identity mode is none");
+  EXPECT_EQ(skip_reason(managed, bare),
+            "the case needs 1 managed network user(s); the profile's policy.network_users.managed lists 0");
+
+  TargetProfile full = bare;
+  full.enqueue = AdminEndpoint{};
+  full.identity.mode = IdentityMode::signature;
+  full.managed_network_users = {"7D9F5A0E-0B52-4C39-9A49-2E1C6A3B8D10"};
+  for (const auto* c : {&queues, &binds, &managed}) EXPECT_EQ(skip_reason(*c, full), std::nullopt) << c->id;
+
+  // The runner skips with the same words, before it sends anything (nothing listens on port 1).
+  for (const auto* c : {&queues, &binds, &managed}) {
+    auto result = run_case(*c, bare, rules, 1);
+    EXPECT_EQ(result.verdict, Verdict::skip) << c->id;
+    EXPECT_EQ(result.reason, skip_reason(*c, bare).value_or("")) << c->id;
+  }
+}
+
 TEST(IdentitiesNeeded, CountsEveryCasesDevicesOnceForEachAttempt) {
   const auto specs = std::filesystem::path(MDMC_SOURCE_DIR) / "specs";
   const auto rules = load_rules(specs / "rules.yaml");

@@ -1,6 +1,7 @@
 #pragma once
 // The conformance suite as data: the rule catalog (specs/rules.yaml) and cases
-// (specs/scenarios/**/*.yaml), loaded and checked. The format is documented in specs/README.md.
+// (specs/scenarios/**/*.yaml), loaded and checked. The format is documented in docs/cases.md,
+// which tools/check_case_docs.py (the CaseDocs test) holds to every key read here.
 // Loading throws base::LoadError, which names the file, the line and the key; nothing else in
 // the harness throws. Target profiles are harness/target's.
 #include <filesystem>

@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/cli/selection.hpp"
 #include "harness/net/http_client.hpp"
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
@@ -744,6 +745,234 @@ TEST_F(CliTest, SelectsCasesByTagAndByLevel) {
   EXPECT_EQ(run_mdmconform("run --level sometimes").exit_code, 2);
   EXPECT_EQ(run_mdmconform("run --jobs 0").exit_code, 2);
   EXPECT_EQ(run_mdmconform("run --jobs 65").exit_code, 2);
+}
+
+// ---- exclusion, dry runs, list's selection, serve's identity mode ----
+
+// Cases with only what selection looks at: ids, tags and rules.
+scenario::Case case_named(std::string id, std::vector<std::string> tags = {}, std::string rule = "NET-REFUSE-410") {
+  scenario::Case c;
+  c.id = std::move(id);
+  c.tags = std::move(tags);
+  c.rules = {std::move(rule)};
+  return c;
+}
+
+std::vector<std::string> ids_of(const std::vector<scenario::Case>& cases) {
+  std::vector<std::string> out;
+  for (const auto& c : cases) out.push_back(c.id);
+  return out;
+}
+
+TEST(Selection, AnExclusionNamesCasesAsTheSelectionDoes) {
+  scenario::RuleCatalog rules;
+  rules.rules["NET-REFUSE-410"].level = scenario::Level::must;
+  rules.rules["SYN-ALL"].level = scenario::Level::must;
+  const std::vector<scenario::Case> suite = {case_named("net/refuse_410", {"network-user"}),
+                                             case_named("net/refuse_410_second_user", {"network-user"}),
+                                             case_named("syn/all_queued", {}, "SYN-ALL")};
+  // A whole id leaves out that case alone, though it is also the prefix of another.
+  auto whole = cli::select_cases(suite, {{}, {"net/refuse_410"}, {}, {}}, rules);
+  ASSERT_TRUE(whole) << whole.message();
+  EXPECT_EQ(ids_of(whole->selected), (std::vector<std::string>{"net/refuse_410_second_user", "syn/all_queued"}));
+  EXPECT_EQ(ids_of(whole->not_selected), (std::vector<std::string>{"net/refuse_410"}));
+  // A prefix leaves out every case under it.
+  auto prefix = cli::select_cases(suite, {{}, {"net/"}, {}, {}}, rules);
+  ASSERT_TRUE(prefix) << prefix.message();
+  EXPECT_EQ(ids_of(prefix->selected), (std::vector<std::string>{"syn/all_queued"}));
+  // Exclusion narrows the other selections.
+  auto tagged = cli::select_cases(suite, {{"net/"}, {"net/refuse_410_second_user"}, {"network-user"}, {}}, rules);
+  ASSERT_TRUE(tagged) << tagged.message();
+  EXPECT_EQ(ids_of(tagged->selected), (std::vector<std::string>{"net/refuse_410"}));
+  // An exclusion that names no case of the suite is an error, even when the rest selects some.
+  auto misspelt = cli::select_cases(suite, {{}, {"net/refuse_401"}, {}, {}}, rules);
+  ASSERT_FALSE(misspelt);
+  EXPECT_EQ(misspelt.error().message, "--exclude net/refuse_401 matches no case");
+  // So is leaving nothing to run.
+  auto nothing = cli::select_cases(suite, {{"net/"}, {"net/"}, {}, {scenario::Level::must}}, rules);
+  ASSERT_FALSE(nothing);
+  EXPECT_EQ(nothing.error().message, "no case matches net/ with level must excluding net/");
+}
+
+TEST_F(CliTest, ExcludeLeavesOutAWholeIdAloneOrEveryCaseUnderAPrefix) {
+  auto ids = [](const scenario::RunResult& run) {
+    std::vector<std::string> out;
+    for (const auto& c : run.cases) out.push_back(c.id);
+    return out;
+  };
+  auto whole = run_mdmconform("--specs " + specs() + " run --seed 5 net/ --exclude net/refuse_410 --out " +
+                              (dir_ / "whole").string());
+  EXPECT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_EQ(ids(read_report(dir_ / "whole")),
+            (std::vector<std::string>{"net/manage", "net/refuse_410_second_user", "net/refused_stays_out"}));
+  auto prefix = run_mdmconform("--specs " + specs() + " run --seed 5 net/ chk/ --exclude net/ --out " +
+                               (dir_ / "prefix").string());
+  EXPECT_EQ(prefix.exit_code, 0) << prefix.output;
+  EXPECT_EQ(ids(read_report(dir_ / "prefix")), (std::vector<std::string>{"chk/checkout"}));
+
+  auto misspelt = run_mdmconform("--specs " + specs() + " run --exclude net/refuse_401");
+  EXPECT_EQ(misspelt.exit_code, 2) << misspelt.output;
+  EXPECT_NE(misspelt.output.find("--exclude net/refuse_401 matches no case"), std::string::npos) << misspelt.output;
+  auto everything = run_mdmconform("--specs " + specs() + " run chk/ --exclude chk/");
+  EXPECT_EQ(everything.exit_code, 2) << everything.output;
+  EXPECT_NE(everything.output.find("no case matches chk/ excluding chk/"), std::string::npos) << everything.output;
+}
+
+TEST_F(CliTest, ADryRunOfTheBuiltinServerListsEveryCaseAndStartsNothing) {
+  auto rules = scenario::load_rules(fs::path(specs()) / "rules.yaml");
+  auto cases = scenario::load_suite(fs::path(specs()) / "scenarios", rules);
+  auto ran = run_mdmconform("--specs " + specs() + " run --dry-run");
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("dry run: nothing is sent"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("the built-in reference server (targets/reference.yaml; not started)"), std::string::npos)
+      << ran.output;
+  EXPECT_NE(ran.output.find("identity mode: both"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find(fmt::format("would run {} case(s):", cases.size())), std::string::npos) << ran.output;
+  for (const auto& c : cases) EXPECT_NE(ran.output.find("  " + c.id + "\n"), std::string::npos) << c.id;
+  EXPECT_NE(ran.output.find("would skip 0 case(s)"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("would leave 0 rule(s) untested"), std::string::npos) << ran.output;
+  EXPECT_EQ(ran.output.find("report:"), std::string::npos) << "a dry run writes no report";
+
+  // A selection leaves the other cases' rules untested, and says so.
+  auto narrow =
+      run_mdmconform("--specs " + specs() + " run --dry-run ucf/ --exclude ucf/no_repeat --identity-mode none");
+  EXPECT_EQ(narrow.exit_code, 0) << narrow.output;
+  EXPECT_NE(narrow.output.find("identity mode: none"), std::string::npos) << narrow.output;
+  EXPECT_NE(narrow.output.find("CHK-CHECKOUT           must   not selected (chk/checkout)"), std::string::npos)
+      << narrow.output;
+  EXPECT_NE(narrow.output.find("UCF-NO-REPEAT          must   not selected (ucf/no_repeat)"), std::string::npos)
+      << narrow.output;
+  // ucf/mixed_error_not_now checks it and would run.
+  EXPECT_EQ(narrow.output.find("UCF-REDELIVER"), std::string::npos) << narrow.output;
+
+  // A rule no case checks.
+  fs::copy(specs(), dir_ / "specs", fs::copy_options::recursive);
+  fs::remove(dir_ / "specs/scenarios/chk/checkout.yaml");
+  auto uncovered = run_mdmconform("--specs " + (dir_ / "specs").string() + " run --dry-run");
+  EXPECT_EQ(uncovered.exit_code, 0) << uncovered.output;
+  EXPECT_NE(uncovered.output.find("CHK-CHECKOUT           must   no case checks it\n"), std::string::npos)
+      << uncovered.output;
+
+  EXPECT_EQ(run_mdmconform("--specs " + specs() + " run --dry-run --exclude nope").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("--specs " + specs() + " run --dry-run --fault nope").exit_code, 2);
+}
+
+TEST_F(CliTest, ADryRunAgainstAProfileWithoutAnAdminAdapterSaysWhatIsSkippedAndSendsNothing) {
+  std::atomic<int> requests{0};
+  net::HttpServer server([&requests](const net::ServerRequest&) {
+    ++requests;
+    return net::ServerResponse{};
+  });
+  auto port_listening = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port_listening) << port_listening.message();
+  server.start(1);
+  auto base = "http://127.0.0.1:" + std::to_string(*port_listening);
+  auto target = write("no-admin.yaml", "schema_version: 1\nname: no-admin\nurls:\n  check_in: " + base +
+                                           "/checkin\n  server: " + base + "/mdm\n");
+  auto ran = run_mdmconform("--specs " + specs() + " run --dry-run --target " + target.string() + " ucf/ enr/");
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("target: no-admin (" + target.string() + ")"), std::string::npos) << ran.output;
+  const std::string no_adapter = "the target profile has no admin.enqueue adapter to queue commands with";
+  EXPECT_NE(ran.output.find("  ucf/redeliver                    " + no_adapter), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("  enr/same_identity_user           the case checks identity binding; the profile's "
+                            "identity mode is none"),
+            std::string::npos)
+      << ran.output;
+  EXPECT_NE(ran.output.find("UCF-REDELIVER          must   skipped: " + no_adapter +
+                            " (ucf/mixed_error_not_now, ucf/redeliver)"),
+            std::string::npos)
+      << ran.output;
+  // The identity cases were skipped for two reasons: both are given.
+  EXPECT_NE(ran.output.find("ENR-SAME-IDENTITY      must   skipped: " + no_adapter +
+                            "; the case checks identity binding; the profile's identity mode is none"),
+            std::string::npos)
+      << ran.output;
+  EXPECT_NE(ran.output.find("CHK-CHECKOUT           must   not selected (chk/checkout)"), std::string::npos)
+      << ran.output;
+  // A case the profile can run is listed to run.
+  auto would_run = ran.output.substr(0, ran.output.find("would skip"));
+  EXPECT_NE(would_run.find("  enr/authenticate\n"), std::string::npos) << ran.output;
+  EXPECT_EQ(would_run.find("ucf/redeliver"), std::string::npos) << ran.output;
+  EXPECT_EQ(requests.load(), 0) << "a dry run sends nothing, not even the reachability probe";
+
+  // A pool too small for the run stops `run` before its first case: the dry run says so, exit 2.
+  auto ca = *pki::create_test_ca("pool CA");
+  fs::create_directories(dir_ / "pool");
+  auto device = *pki::issue_device_identity(ca, "device-0", pki::KeyType::ec_p256);
+  ASSERT_TRUE(pki::write_identity(device, dir_ / "pool/device-0.crt", dir_ / "pool/device-0.key"));
+  auto pooled =
+      write("pool.yaml", "schema_version: 1\nname: pool\nurls:\n  check_in: " + base + "/checkin\n  server: " + base +
+                             "/mdm\nidentity:\n  mode: signature\n  pool: {dir: pool}\n");
+  auto short_pool = run_mdmconform("--specs " + specs() + " run --dry-run --target " + pooled.string() + " enr/");
+  EXPECT_EQ(short_pool.exit_code, 2) << short_pool.output;
+  EXPECT_NE(short_pool.output.find("the run would stop before its first case: the run needs up to"), std::string::npos)
+      << short_pool.output;
+  EXPECT_EQ(requests.load(), 0);
+}
+
+TEST_F(CliTest, ListTakesRunsSelectionAndShowsLevelsAndTags) {
+  auto listed = run_mdmconform("--specs " + specs() + " list --tag network-user --level should");
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find("net/refused_stays_out"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("NET-REFUSED-STAYS-OUT:should"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("tags: network-user"), std::string::npos) << listed.output;
+  EXPECT_EQ(listed.output.find("net/refuse_410 "), std::string::npos) << "a must-level case\n" << listed.output;
+
+  auto excluded = run_mdmconform("--specs " + specs() + " list net/ --exclude net/refuse_410");
+  EXPECT_EQ(excluded.exit_code, 0) << excluded.output;
+  EXPECT_NE(excluded.output.find("net/refuse_410_second_user "), std::string::npos) << excluded.output;
+  EXPECT_EQ(excluded.output.find("net/refuse_410 "), std::string::npos) << excluded.output;
+  EXPECT_EQ(excluded.output.find("syn/"), std::string::npos) << excluded.output;
+  EXPECT_NE(excluded.output.find("NET-REFUSE-410:must"), std::string::npos) << excluded.output;
+
+  auto misspelt = run_mdmconform("--specs " + specs() + " list --exclude nope");
+  EXPECT_EQ(misspelt.exit_code, 2) << misspelt.output;
+  EXPECT_NE(misspelt.output.find("--exclude nope matches no case"), std::string::npos) << misspelt.output;
+  EXPECT_EQ(run_mdmconform("--specs " + specs() + " list --tag no-such-tag").exit_code, 2);
+  EXPECT_EQ(run_mdmconform("list --level sometimes").exit_code, 2);
+}
+
+TEST_F(CliTest, ServeRefusesAnIdentityModeWithoutTlsDirWithExitTwo) {
+  auto ran = run_mdmconform("serve --identity-mode mtls");
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("--identity-mode mtls needs --tls-dir"), std::string::npos) << ran.output;
+}
+
+TEST_F(CliTest, ServeSaysItsIdentityModeAndPrintsAProfileThatPassesAgainstIt) {
+  // Without --tls-dir: mode none, said outright.
+  auto plain = testing::Process::spawn({MDMC_BINARY, "serve"});
+  ASSERT_TRUE(plain) << plain.message();
+  EXPECT_TRUE(plain->wait_for_output("identity mode: none", std::chrono::seconds(20))) << plain->output();
+  ASSERT_TRUE(plain->signal(SIGTERM));
+  auto plain_end = plain->wait_or_kill(std::chrono::seconds(10));
+  EXPECT_EQ(plain_end.exit_code, 0) << plain->output();
+
+  // With --tls-dir: the profile it prints names its CA files and its mode, and a run with it
+  // passes, ENR-SAME-IDENTITY included.
+  auto tls_dir = dir_ / "serve tls";  // a space: the profile must quote the paths
+  auto served = testing::Process::spawn({MDMC_BINARY, "serve", "--tls-dir", tls_dir.string(), "--identity-mode", "both",
+                                         "--manage-network-user", "7D9F5A0E-0B52-4C39-9A49-2E1C6A3B8D10"});
+  ASSERT_TRUE(served) << served.message();
+  ASSERT_TRUE(served->wait_for_output("    managed: [", std::chrono::seconds(20))) << served->output();
+  ASSERT_TRUE(served->wait_for_output("]\n", std::chrono::seconds(5))) << served->output();
+  auto output = served->output();
+  EXPECT_NE(output.find("identity mode: both\n"), std::string::npos) << output;
+  EXPECT_NE(output.find("  ca: '" + (tls_dir / "ca.crt").string() + "'"), std::string::npos) << output;
+  EXPECT_NE(output.find("  issuer: {cert: '" + (tls_dir / "ca.crt").string() + "', key: '" +
+                        (tls_dir / "ca.key").string() + "'}"),
+            std::string::npos)
+      << output;
+  auto profile_at = output.find("schema_version: 1");
+  ASSERT_NE(profile_at, std::string::npos) << output;
+  auto profile = write("serve-profile.yaml", output.substr(profile_at));
+  auto ran = run_mdmconform("--specs " + specs() + " run --seed 9 --target " + profile.string() + " enr/ net/ --out " +
+                            (dir_ / "out").string());
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("enr/same_identity_user"), std::string::npos) << ran.output;
+  EXPECT_EQ(ran.output.find("SKIP"), std::string::npos) << ran.output;
+  ASSERT_TRUE(served->signal(SIGTERM));
+  auto served_end = served->wait_or_kill(std::chrono::seconds(10));
+  EXPECT_EQ(served_end.exit_code, 0) << served->output();
 }
 
 TEST_F(CliTest, StrictCountsAShouldLevelBreakAsAFailure) {
