@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <set>
@@ -82,6 +83,113 @@ VerdictCounts count_by_verdict(const std::vector<const CaseResult*>& cases) {
   VerdictCounts counts{};
   for (const CaseResult* c : cases) ++counts[static_cast<std::size_t>(c->verdict)];
   return counts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anchors. A case's element id is its case id ("syn/empty_end"), so that a ticket can link a
+// failure. Case ids are suite paths and hold a '/'; every other id on the page holds none
+// ("record", "rule-SYN-ALL", "area-SYN", "case:3") or holds "//", which no suite path does (an
+// exchange, "syn/empty_end//x2"), so none can take a case's id.
+
+// Whether s can be an element id that reads the same in the DOM as here: html_escape would show
+// a control character as text, and HTML ids hold no whitespace.
+bool usable_as_id(std::string_view s) {
+  if (s.empty() || !is_valid_utf8(s)) return false;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const char32_t cp = next_code_point(s, i).value_or(kReplacement);
+    if (cp <= 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return false;
+  }
+  return true;
+}
+
+// A case id as the suite makes them: a relative path, so segments that are never empty.
+bool is_suite_path(std::string_view id) {
+  return usable_as_id(id) && id.find('/') != std::string_view::npos && id.front() != '/' && id.back() != '/' &&
+         id.find("//") == std::string_view::npos;
+}
+
+// An id for something that is not a case ("rule-", "area-"): empty when it would hold a '/' and
+// so could take a case's id; the thing then gets no anchor.
+std::string plain_anchor(std::string_view prefix, std::string_view name) {
+  if (!usable_as_id(name) || name.find('/') != std::string_view::npos) return "";
+  return fmt::format("{}{}", prefix, name);
+}
+
+// An href to an element id: '#' and the id percent-encoded (UTF-8) where a fragment cannot hold
+// it as it is, so the page's script gets it back with decodeURIComponent. What is left needs no
+// HTML escaping.
+std::string href_to(std::string_view id) {
+  std::string out = "#";
+  for (const char ch : id) {
+    const auto b = static_cast<unsigned char>(ch);
+    const bool keep = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+                      std::string_view("-._~/!$()*+,;=:@").find(ch) != std::string_view::npos;
+    out += keep ? std::string(1, ch) : fmt::format("%{:02X}", b);
+  }
+  return out;
+}
+
+std::string exchange_anchor(std::string_view case_anchor, std::size_t number) {
+  return fmt::format("{}//x{}", case_anchor, number);
+}
+
+// The element id of every case of a run, by its place in run.cases: its case id when that is a
+// suite path and the first of the run to have it, else "case:N".
+struct CaseAnchors {
+  std::vector<std::string> by_index;
+  std::map<std::string, std::string> by_id;  // a case id -> the anchor of the first case with it
+
+  explicit CaseAnchors(const RunResult& run) {
+    for (std::size_t i = 0; i < run.cases.size(); ++i) {
+      const std::string& id = run.cases[i].id;
+      const bool own = is_suite_path(id) && by_id.count(id) == 0;
+      by_index.push_back(own ? id : fmt::format("case:{}", i + 1));
+      by_id.try_emplace(id, by_index.back());
+    }
+  }
+  // "#syn/empty_end", or empty when the run holds no such case.
+  std::string href(const std::string& id) const {
+    auto it = by_id.find(id);
+    return it == by_id.end() ? std::string() : href_to(it->second);
+  }
+};
+
+// A link to a case of the run by its id, or the id as code when the run does not hold it.
+std::string case_link(const CaseAnchors& anchors, const std::string& id) {
+  const std::string href = anchors.href(id);
+  if (href.empty()) return "<code>" + html_escape(id) + "</code>";
+  return fmt::format("<a href=\"{}\"><code>{}</code></a>", href, html_escape(id));
+}
+
+// Text escaped for HTML, each id of a case of the run in it a link to that case (the headline,
+// untested rules' reasons, notes). An id counts only as a whole word: not inside a longer one.
+std::string linked_text(std::string_view text, const CaseAnchors& anchors) {
+  auto id_char = [](char ch) {
+    const auto b = static_cast<unsigned char>(ch);
+    return b >= 0x80 || std::isalnum(b) || ch == '_' || ch == '-' || ch == '/';
+  };
+  std::vector<std::string_view> ids;
+  for (const auto& [id, anchor] : anchors.by_id) {
+    if (usable_as_id(id)) ids.push_back(id);
+  }
+  // The longest first, so that "syn/empty_end_device" is not taken for "syn/empty_end".
+  std::sort(ids.begin(), ids.end(), [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
+  std::string out;
+  std::size_t plain_from = 0;
+  for (std::size_t pos = 0; pos < text.size(); ++pos) {
+    if (pos > 0 && id_char(text[pos - 1])) continue;
+    for (const std::string_view id : ids) {
+      const std::size_t end = pos + id.size();
+      if (text.compare(pos, id.size(), id) != 0 || (end < text.size() && id_char(text[end]))) continue;
+      out += html_escape(text.substr(plain_from, pos - plain_from));
+      out += case_link(anchors, std::string(id));
+      plain_from = end;
+      pos = end - 1;
+      break;
+    }
+  }
+  return out + html_escape(text.substr(plain_from));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,12 +390,12 @@ std::string sequence_diagram_svg(const CaseResult& c, const std::string& anchor_
     const int sx = lane_x(server);
     const int y1 = row_y(request_row[k]);
     const int y2 = row_y(response_row[k]);
-    const std::string anchor = fmt::format("{}-x{}", anchor_prefix, k + 1);
+    const std::string anchor = exchange_anchor(anchor_prefix, k + 1);
     const int dir = sx > ax ? 1 : -1;
     const auto room = static_cast<std::size_t>(std::max(8, std::abs(sx - ax) / 7));
     const auto offset = start_of(e) - case_start;
     const bool in_bad_step = e.step && broken.count(*e.step) != 0;
-    svg += fmt::format("<a href=\"#{}\"><g class=\"exchange{}\" data-exchange=\"{}\">", anchor,
+    svg += fmt::format("<a href=\"{}\"><g class=\"exchange{}\" data-exchange=\"{}\">", href_to(anchor),
                        in_bad_step ? " bad" : "", k + 1);
     // How long the actor waited for this answer: overlapping bars are requests in flight at once.
     svg += fmt::format("<rect class=\"wait\" x=\"{}\" y=\"{}\" width=\"6\" height=\"{}\"/>", ax - 3, y1,
@@ -334,12 +442,21 @@ h1{font-size:22px;margin:8px 0 12px}h2{font-size:18px;margin:28px 0 8px;border-b
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 table{border-collapse:collapse}th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
 th{background:var(--bg2)}
-.record{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
+.verdict{display:flex;gap:18px;align-items:center;flex-wrap:wrap}
+.record{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap;margin-top:12px}
 .record table td:first-child{color:#57606a;white-space:nowrap}
 .result{font-size:28px;font-weight:700;padding:10px 18px;border-radius:8px;color:#fff;text-transform:uppercase}
-.r-pass{background:var(--pass)}.r-fail{background:var(--fail)}.r-incomplete{background:var(--skip)}
+.r-pass{background:var(--pass)}.r-fail{background:var(--fail)}
+.r-incomplete{background:#fff;color:var(--pass);border:3px dashed var(--skip)}
+.headline{font-size:16px;font-weight:600;margin:10px 0}
 .v{display:inline-block;min-width:52px;text-align:center;border-radius:4px;color:#fff;font-weight:600;font-size:12px;padding:0 6px}
 .v-pass{background:var(--pass)}.v-fail{background:var(--fail)}.v-error{background:var(--error)}.v-warn{background:var(--warn)}.v-info{background:var(--info)}.v-skip{background:var(--skip)}
+.v-untested{background:#fff;color:var(--skip);border:1px dashed var(--skip)}
+.mark{display:inline-block;border:1px solid;border-radius:9px;font-size:11px;font-weight:600;padding:0 7px;margin-left:4px}
+.mark-new{color:var(--fail)}.mark-known{color:#57606a}.mark-fixed{color:var(--pass)}
+.untested-note{color:var(--skip);margin:0 0 4px}
+.group>h3{font-size:15px;margin:18px 0 6px}.group>h3 .legend{font-weight:400}
+.group.attention>h3{color:var(--fail)}
 .counts td.n{text-align:right;font-variant-numeric:tabular-nums}
 .notes{color:#9a6700}
 blockquote{margin:2px 0;padding:0 8px;border-left:3px solid var(--line);color:#57606a}
@@ -347,6 +464,8 @@ cite{display:block;font-size:12px;color:#6e7781}
 #filters{position:sticky;top:0;background:#fff;padding:8px 0;z-index:2;border-bottom:1px solid var(--line);display:flex;gap:14px;align-items:center;flex-wrap:wrap}
 #filters input[type=search]{width:320px;padding:4px 8px}
 details.case{border:1px solid var(--line);border-radius:6px;margin:6px 0;scroll-margin-top:64px}
+.group{scroll-margin-top:64px}
+details.untested>summary{cursor:pointer}details.untested ul{margin:2px 0 8px}
 details.case>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
 details.case[open]>summary{background:var(--bg2);border-bottom:1px solid var(--line)}
 details.case>summary .title{color:#57606a}
@@ -405,6 +524,7 @@ constexpr std::string_view kScript = R"js(
   var boxes = Array.prototype.slice.call(document.querySelectorAll('input.verdict-filter'));
   var text = document.getElementById('text-filter');
   var cases = Array.prototype.slice.call(document.querySelectorAll('details.case'));
+  var groups = Array.prototype.slice.call(document.querySelectorAll('section.group'));
   function apply() {
     var on = {};
     boxes.forEach(function (b) { on[b.value] = b.checked; });
@@ -415,10 +535,22 @@ constexpr std::string_view kScript = R"js(
       c.hidden = !ok;
       if (ok) shown++;
     });
+    // A group with nothing shown goes too, heading and all; an area whose cases are all in
+    // Needs attention keeps its heading (it says so) until a filter is on.
+    var filtering = !!q || boxes.some(function (b) { return !b.checked; });
+    groups.forEach(function (g) {
+      var own = g.querySelector('details.case');
+      g.hidden = own ? !g.querySelector('details.case:not([hidden])') : filtering;
+    });
     document.getElementById('shown').textContent = String(shown);
   }
   boxes.forEach(function (b) { b.addEventListener('change', apply); });
   text.addEventListener('input', apply);
+  // The element id an href or a location hash names: the page percent-encodes what a fragment
+  // cannot hold; a hash typed by hand may be malformed, and is then taken as it is.
+  function idOf(hash) {
+    try { return decodeURIComponent(hash.slice(1)); } catch (e) { return hash.slice(1); }
+  }
   // Opens an element and every <details> around it, then brings it into view.
   function reveal(id) {
     var el = document.getElementById(id);
@@ -440,7 +572,7 @@ constexpr std::string_view kScript = R"js(
     if (href.charAt(0) !== '#') return;
     ev.preventDefault();
     try { history.replaceState(null, '', href); } catch (e) { /* some file:// setups refuse */ }
-    reveal(decodeURIComponent(href.slice(1)));
+    reveal(idOf(href));
   });
   document.getElementById('expand-failed').addEventListener('click', function () {
     cases.forEach(function (c) { if (!c.hidden && c.dataset.verdict !== 'pass') c.open = true; });
@@ -449,7 +581,10 @@ constexpr std::string_view kScript = R"js(
     cases.forEach(function (c) { c.open = false; });
   });
   apply();
-  if (location.hash.length > 1) reveal(decodeURIComponent(location.hash.slice(1)));
+  // A link to a case from a ticket opens it, passing or not; so does a hash changed in place.
+  function revealHash() { if (location.hash.length > 1) reveal(idOf(location.hash)); }
+  window.addEventListener('hashchange', revealHash);
+  revealHash();
 })();
 )js";
 
@@ -481,9 +616,65 @@ void record_row(std::string& out, std::string_view name, std::string_view value,
                      value.empty() ? std::string("-") : esc(value));
 }
 
-void render_record(std::string& out, const RunResult& run, const std::optional<CertificationStatus>& certification) {
+constexpr std::size_t kUntestedShownOpen = 8;
+
+// Links to each of ids, a case of the run.
+std::string case_links(const CaseAnchors& anchors, const std::vector<std::string>& ids) {
+  std::vector<std::string> links;
+  for (const auto& id : ids) links.push_back(case_link(anchors, id));
+  return fmt::format("{}", fmt::join(links, ", "));
+}
+
+// The page's head: the overall verdict and why (the same headline as every view), then the
+// record of what ran and the conditions it ran under, without which the verdict means little.
+void render_record(std::string& out, const RunResult& run, const CaseAnchors& anchors,
+                   const std::optional<CertificationStatus>& certification) {
   const auto assessment = scenario::assess(run);
-  out += "<section id=\"record\"><h1>mdmconform certification record</h1><div class=\"record\"><table>\n";
+  out += "<section id=\"record\"><h1>mdmconform certification record</h1>\n";
+  out += fmt::format("<div class=\"verdict\"><div id=\"overall\" class=\"result {}\" data-result=\"{}\">{}</div>",
+                     result_class(assessment.overall), scenario::overall_name(assessment.overall),
+                     esc(scenario::overall_title(assessment.overall)));
+  out += fmt::format("<p id=\"headline\" class=\"headline\">{}</p></div>\n", linked_text(assessment.headline, anchors));
+  if (!assessment.exit_reason.empty()) {
+    out += fmt::format("<p class=\"notes\">exit code {}: {}</p>\n", assessment.exit_code, esc(assessment.exit_reason));
+  }
+  const std::size_t untested = assessment.untested.size() + assessment.untested_may.size();
+  if (untested > 0) {
+    // A run of a few cases leaves most rules untested: a long list starts closed, below the
+    // headline that already counts them.
+    out += fmt::format("<details class=\"untested\"{}><summary class=\"notes\">{} rule{} untested</summary>",
+                       untested <= kUntestedShownOpen ? " open" : "", untested, untested == 1 ? "" : "s");
+    out += "<ul id=\"untested\" class=\"notes\">\n";
+    for (const auto* list : {&assessment.untested, &assessment.untested_may}) {
+      for (const auto& u : *list) {
+        const std::string anchor = plain_anchor("rule-", u.id);
+        const std::string name = anchor.empty()
+                                     ? fmt::format("<b>{}</b>", esc(u.id))
+                                     : fmt::format("<a href=\"{}\"><b>{}</b></a>", href_to(anchor), esc(u.id));
+        out += fmt::format("<li>untested: {} ({}): {}</li>\n", name, scenario::level_name(u.level),
+                           linked_text(u.reason, anchors));
+      }
+    }
+    out += "</ul></details>\n";
+  }
+  if (run.baseline) {
+    const auto& b = *run.baseline;
+    out += "<ul id=\"baseline-cases\" class=\"notes\">\n";
+    if (!b.new_failures.empty()) {
+      out += "<li>new failures since the baseline: " + case_links(anchors, b.new_failures) + "</li>\n";
+    }
+    if (!b.known_failures.empty()) {
+      out += "<li>known failures, failing in the baseline too: " + case_links(anchors, b.known_failures) + "</li>\n";
+    }
+    if (!b.fixed.empty()) out += "<li>fixed since the baseline: " + case_links(anchors, b.fixed) + "</li>\n";
+    out += "</ul>\n";
+  }
+  if (run.interrupted) {
+    out += "<p class=\"notes\">interrupted: the run stopped early; these results are partial.</p>\n";
+  }
+  for (const auto& note : run.notes) out += "<p class=\"notes\">note: " + linked_text(note, anchors) + "</p>\n";
+
+  out += "<div class=\"record\"><table id=\"record-table\">\n";
   record_row(out, "target", run.target_name);
   record_row(out, "target URL", run.target_url, true);
   record_row(out, "profile digest", run.profile_digest, true);
@@ -493,11 +684,6 @@ void render_record(std::string& out, const RunResult& run, const std::optional<C
   record_row(out, "date", run.started_at);
   record_row(out, "elapsed", fmt::format("{:.2f} s", static_cast<double>(run.elapsed.count()) / 1000.0));
   record_row(out, "seed", std::to_string(run.seed), true);
-  // How the run was asked for (identity mode among them): the verdict means little without it.
-  for (const auto& [label, value] : condition_rows(run)) record_row(out, label, value);
-  if (!run.builtin_fault.empty() && run.builtin_fault != "none") {
-    record_row(out, "built-in server fault mode", run.builtin_fault);
-  }
   if (!run.declares.empty()) {
     std::vector<std::string> declared;
     for (const auto& [key, value] : run.declares) declared.push_back(fmt::format("{}: {}", key, value));
@@ -509,32 +695,14 @@ void render_record(std::string& out, const RunResult& run, const std::optional<C
                  ? fmt::format("{} signed by {} at {}: {} (check it with `mdmconform verify`)", certification->file,
                                certification->signer, certification->signed_at, certification->overall)
                  : std::string("no signed certification record (`mdmconform certify` makes one)"));
-  out += fmt::format("</table><div><div id=\"overall\" class=\"result {}\" data-result=\"{}\">{}</div></div></div>\n",
-                     result_class(assessment.overall), scenario::overall_name(assessment.overall),
-                     esc(scenario::overall_title(assessment.overall)));
-  out += fmt::format("<p id=\"headline\" class=\"headline\">{}</p>\n", esc(assessment.headline));
-  if (!assessment.exit_reason.empty()) {
-    out += fmt::format("<p class=\"notes\">exit code {}: {}</p>\n", assessment.exit_code, esc(assessment.exit_reason));
+  // How the run was asked for: cases selected of the catalog, TLS, identity mode, strict,
+  // require-complete, baseline, in the words every view uses.
+  out += "</table><table id=\"conditions\">\n";
+  for (const auto& [label, value] : condition_rows(run)) record_row(out, label, value);
+  if (!run.builtin_fault.empty() && run.builtin_fault != "none") {
+    record_row(out, "built-in server fault mode", run.builtin_fault);
   }
-  if (!assessment.untested.empty() || !assessment.untested_may.empty()) {
-    out += "<ul id=\"untested\" class=\"notes\">\n";
-    for (const auto* list : {&assessment.untested, &assessment.untested_may}) {
-      for (const auto& u : *list) {
-        out += fmt::format("<li>untested: <b>{}</b> ({}): {}</li>\n", esc(u.id), scenario::level_name(u.level),
-                           esc(u.reason));
-      }
-    }
-    out += "</ul>\n";
-  }
-  if (run.baseline && !run.baseline->fixed.empty()) {
-    out += fmt::format("<p class=\"notes\">fixed since the baseline: {}</p>\n",
-                       esc(fmt::format("{}", fmt::join(run.baseline->fixed, ", "))));
-  }
-  if (run.interrupted) {
-    out += "<p class=\"notes\">interrupted: the run stopped early; these results are partial.</p>\n";
-  }
-  for (const auto& note : run.notes) out += "<p class=\"notes\">note: " + esc(note) + "</p>\n";
-  out += "</section>\n";
+  out += "</table></div></section>\n";
 }
 
 std::vector<std::string> ordered_areas(const std::map<std::string, std::vector<const CaseResult*>>& by_area) {
@@ -561,7 +729,9 @@ void render_counts(std::string& out, const RunResult& run) {
   out += "<th>cases</th></tr>\n";
   for (const auto& area : ordered_areas(by_area)) {
     const auto counts = count_by_verdict(by_area.at(area));
-    out += fmt::format("<tr data-area=\"{0}\"><td>{0}</td>", esc(area));
+    const std::string anchor = plain_anchor("area-", area);
+    out += fmt::format("<tr data-area=\"{0}\"><td>{1}</td>", esc(area),
+                       anchor.empty() ? esc(area) : fmt::format("<a href=\"{}\">{}</a>", href_to(anchor), esc(area)));
     for (Verdict v : kVerdictOrder) {
       const int n = count_of(counts, v);
       out += fmt::format("<td class=\"n\">{}</td>", n == 0 ? std::string("") : std::to_string(n));
@@ -576,22 +746,25 @@ void render_counts(std::string& out, const RunResult& run) {
   out += fmt::format("<th class=\"n\" id=\"count-total\">{}</th></tr></table></section>\n", run.cases.size());
 }
 
-std::string case_anchor(std::size_t index) { return fmt::format("c{}", index + 1); }
-
-void render_rules(std::string& out, const RunResult& run) {
-  std::map<std::string, std::size_t> case_index;
-  for (std::size_t i = 0; i < run.cases.size(); ++i) case_index.emplace(run.cases[i].id, i);
-  auto case_link = [&](const std::string& id) {
-    auto it = case_index.find(id);
-    if (it == case_index.end()) return "<code>" + esc(id) + "</code>";
-    return fmt::format("<a href=\"#{}\"><code>{}</code></a>", case_anchor(it->second), esc(id));
-  };
+void render_rules(std::string& out, const RunResult& run, const CaseAnchors& anchors) {
   out +=
       "<section id=\"rules\"><h2>Rules</h2><table class=\"rules\"><tr><th>rule</th><th>level</th>"
       "<th>verdict</th><th>what it asks, and the text it rests on</th><th>cases</th></tr>\n";
+  std::set<std::string> anchored;
   for (const RuleResult& r : run.rules) {
-    out += fmt::format("<tr id=\"rule-{0}\" data-verdict=\"{1}\"><td><code>{0}</code></td><td>{2}</td><td>{3}</td><td>",
-                       esc(r.id), verdict_word(r.verdict), scenario::level_name(r.level), verdict_badge(r.verdict));
+    const std::string anchor = plain_anchor("rule-", r.id);
+    const bool first = !anchor.empty() && anchored.insert(anchor).second;
+    // A rule no case tested (skip, or error before it was checked) is untested, never a pass.
+    const bool untested = scenario::untested(r);
+    out += fmt::format("<tr{} data-verdict=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>",
+                       first ? fmt::format(" id=\"{}\"", esc(anchor)) : std::string(), verdict_word(r.verdict),
+                       esc(r.id), scenario::level_name(r.level),
+                       untested ? fmt::format("<span class=\"v v-untested\">{}</span>", upper(rule_verdict_word(r)))
+                                : verdict_badge(r.verdict));
+    if (untested) {
+      out += fmt::format("<p class=\"untested-note\">{}: {}</p>", rule_verdict_word(r),
+                         r.untested.empty() ? std::string("not tested") : linked_text(r.untested, anchors));
+    }
     // An info rule is an option (may): whether the server uses it, not a defect.
     if (r.verdict == Verdict::info && r.uses_option) {
       out += fmt::format("<p class=\"info-note\">{}</p>", esc(option_use(r.uses_option)));
@@ -607,7 +780,7 @@ void render_rules(std::string& out, const RunResult& run) {
     std::vector<std::string> links;
     for (const auto& id : r.cases) {
       const bool failed = std::find(r.failed_cases.begin(), r.failed_cases.end(), id) != r.failed_cases.end();
-      links.push_back(case_link(id) + (failed ? " \u2717" : ""));
+      links.push_back(case_link(anchors, id) + (failed ? " \u2717" : ""));
     }
     out += fmt::format("{}", fmt::join(links, "<br>"));
     out += "</td></tr>\n";
@@ -671,7 +844,7 @@ void render_exchange(std::string& out, const TranscriptEntry& e, std::size_t num
   out += fmt::format(
       "<details class=\"exchange{}\" id=\"{}\"{}><summary><span class=\"mono\">#{}</span> <code>{}</code> "
       "<b>{}</b> \u2192 <span class=\"st {}\">{}</span> \u00b7 {} \u00b7 +{:.2f} ms{}</summary>\n",
-      bad ? " bad" : "", anchor, bad ? " open" : "", number, esc(e.actor), esc(e.label), status_class(e),
+      bad ? " bad" : "", esc(anchor), bad ? " open" : "", number, esc(e.actor), esc(e.label), status_class(e),
       esc(answer_summary(e)), millis(x.elapsed), static_cast<double>(offset.count()) / 1000.0, step);
   out += "<div class=\"http\"><div class=\"req\"><h4>request</h4>";
   out += fmt::format("<div class=\"mono\">{} {}</div>", esc(x.request.method), esc(x.request.url));
@@ -718,22 +891,38 @@ void render_devices(std::string& out, const CaseResult& c) {
   out += "</table>\n";
 }
 
-void render_case(std::string& out, const CaseResult& c, std::size_t index) {
-  const std::string anchor = case_anchor(index);
+// How a case stands against the baseline, as a small badge on its summary line: "new" or
+// "known" for a failure (baseline_mark, the word every view uses), "fixed" for a case that failed
+// in the baseline and no longer does; nothing without a baseline.
+std::string baseline_badge(const RunResult& run, const CaseResult& c) {
+  std::string_view mark = baseline_mark(run, c.id);
+  if (mark.empty() && run.baseline) {
+    const auto& fixed = run.baseline->fixed;
+    if (std::find(fixed.begin(), fixed.end(), c.id) != fixed.end()) mark = "fixed";
+  }
+  if (mark.empty()) return "";
+  const std::string_view title = mark == "new"     ? "failing now, not in the baseline"
+                                 : mark == "known" ? "failing in the baseline too"
+                                                   : "failing in the baseline, not now";
+  return fmt::format(" <span class=\"mark mark-{0}\" title=\"{1}\">{0}</span>", mark, title);
+}
+
+void render_case(std::string& out, const RunResult& run, const CaseResult& c, const std::string& anchor, bool open,
+                 const CaseAnchors& anchors) {
   std::string search = fmt::format("{} {} {} {} {}", c.id, c.title, fmt::join(c.rules, " "), c.reason,
                                    scenario::verdict_name(c.verdict));
   // A device's UDID or certificate fingerprint finds the cases that used it.
   for (const auto& d : c.devices) search += " " + d.udid + " " + d.identity.sha256;
   search = ascii_lower(search);
   out += fmt::format(
-      "<details class=\"case\" id=\"{}\" data-verdict=\"{}\" data-search=\"{}\"><summary>{} "
-      "<code>{}</code> <span class=\"title\">{}</span> \u00b7 {} \u00b7 {} ms{}</summary>\n",
-      anchor, verdict_word(c.verdict), esc(search), verdict_badge(c.verdict), esc(c.id), esc(c.title),
-      esc(fmt::format("{}", fmt::join(c.rules, ", "))), c.elapsed.count(),
+      "<details class=\"case\" id=\"{}\" data-verdict=\"{}\" data-search=\"{}\"{}><summary>{} "
+      "<code>{}</code>{} <span class=\"title\">{}</span> \u00b7 {} \u00b7 {} ms{}</summary>\n",
+      esc(anchor), verdict_word(c.verdict), esc(search), open ? " open" : "", verdict_badge(c.verdict), esc(c.id),
+      baseline_badge(run, c), esc(c.title), esc(fmt::format("{}", fmt::join(c.rules, ", "))), c.elapsed.count(),
       c.flaky ? " <span class=\"flaky\">FLAKY</span>" : "");
   out += "<div class=\"case-body\">";
   if (c.verdict == Verdict::info) out += std::string("<p class=\"info-note\"><b>") + kInfoCaseLabel + "</b></p>";
-  if (!c.reason.empty()) out += "<p><b>why:</b> " + esc(c.reason) + "</p>";
+  if (!c.reason.empty()) out += "<p><b>why:</b> " + linked_text(c.reason, anchors) + "</p>";
   if (!c.attempts.empty()) {
     out += fmt::format(
         "<p>attempts on fresh devices: {}{}</p>", esc(fmt::format("{}", fmt::join(c.attempts, ", "))),
@@ -746,10 +935,13 @@ void render_case(std::string& out, const CaseResult& c, std::size_t index) {
         "<table class=\"findings\"><tr><th>result</th><th>rule</th><th>level</th><th>step</th><th>expected</th>"
         "<th>actual</th></tr>\n";
     for (const Finding& f : c.findings) {
+      const std::string rule_anchor = plain_anchor("rule-", f.rule);
+      const std::string rule =
+          rule_anchor.empty() ? fmt::format("<code>{}</code>", esc(f.rule))
+                              : fmt::format("<a href=\"{}\"><code>{}</code></a>", href_to(rule_anchor), esc(f.rule));
       out += fmt::format(
-          "<tr class=\"finding-{0}\"><td>{0}</td><td><a href=\"#rule-{1}\"><code>{1}</code></a></td>"
-          "<td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>\n",
-          finding_result(f), esc(f.rule), scenario::level_name(f.level),
+          "<tr class=\"finding-{0}\"><td>{0}</td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>\n",
+          finding_result(f), rule, scenario::level_name(f.level),
           f.step < 0 ? std::string("enroll") : std::to_string(f.step), esc(f.expected), esc(f.actual));
     }
     out += "</table>\n";
@@ -767,12 +959,17 @@ void render_case(std::string& out, const CaseResult& c, std::size_t index) {
   const auto case_start = exchanges.empty() ? chr::sys_time<chr::microseconds>{} : start_of(*exchanges.front());
   for (std::size_t k = 0; k < exchanges.size(); ++k) {
     const bool bad = exchanges[k]->step && broken.count(*exchanges[k]->step) != 0;
-    render_exchange(out, *exchanges[k], k + 1, fmt::format("{}-x{}", anchor, k + 1), case_start, bad);
+    render_exchange(out, *exchanges[k], k + 1, exchange_anchor(anchor, k + 1), case_start, bad);
   }
   out += "</div></div></details>\n";
 }
 
-void render_cases(std::string& out, const RunResult& run) {
+// The cases in the order a reader needs them: first "Needs attention", the failing and erroring
+// cases in run order, then the warnings; then the rest by rule area, in the catalog's order and
+// each area in run order. A case appears once: its id is its anchor and must be unique, the
+// filters count each once, and a transcript twice would double the page. An area's heading says
+// how many of its cases are in Needs attention instead.
+void render_cases(std::string& out, const RunResult& run, const CaseAnchors& anchors) {
   std::vector<const CaseResult*> all;
   for (const auto& c : run.cases) all.push_back(&c);
   const auto counts = count_by_verdict(all);
@@ -787,7 +984,58 @@ void render_cases(std::string& out, const RunResult& run) {
       "<button type=\"button\" id=\"expand-failed\">open all not passing</button>"
       "<button type=\"button\" id=\"collapse-all\">close all</button></div>\n",
       run.cases.size(), run.cases.size());
-  for (std::size_t i = 0; i < run.cases.size(); ++i) render_case(out, run.cases[i], i);
+
+  auto needs_attention = [](const CaseResult& c) {
+    return c.verdict == Verdict::fail || c.verdict == Verdict::error || c.verdict == Verdict::warn;
+  };
+  // Open: the cases that fail the run (fail, error; under --strict a warn too, as the exit code
+  // counts it). The others stay closed: a page of open transcripts hides what matters.
+  auto render = [&](std::size_t i) {
+    const CaseResult& c = run.cases[i];
+    render_case(out, run, c, anchors.by_index[i], scenario::counts_as_failure(c, run.conditions.strict), anchors);
+  };
+  // Failures and errors together in run order (each fails the run), then the warnings.
+  std::vector<std::size_t> attention;
+  auto collect = [&](auto picked) {
+    for (std::size_t i = 0; i < run.cases.size(); ++i) {
+      if (picked(run.cases[i].verdict)) attention.push_back(i);
+    }
+  };
+  collect([](Verdict v) { return v == Verdict::fail || v == Verdict::error; });
+  collect([](Verdict v) { return v == Verdict::warn; });
+  if (!attention.empty()) {
+    out += fmt::format(
+        "<section class=\"group attention\" id=\"attention\"><h3>Needs attention: {} \u00b7 "
+        "<span class=\"legend\">failing and erroring cases, then warnings; the rest follow by rule area</span></h3>\n",
+        attention.size());
+    for (std::size_t i : attention) render(i);
+    out += "</section>\n";
+  }
+
+  std::map<std::string, std::vector<const CaseResult*>> by_area;
+  std::map<std::string, std::vector<std::size_t>> rest_by_area;
+  for (std::size_t i = 0; i < run.cases.size(); ++i) {
+    const std::string area = rule_area(run.cases[i]);
+    by_area[area].push_back(&run.cases[i]);
+    if (!needs_attention(run.cases[i])) rest_by_area[area].push_back(i);
+  }
+  for (const auto& area : ordered_areas(by_area)) {
+    const std::size_t total = by_area.at(area).size();
+    const auto rest = rest_by_area.find(area);
+    const std::size_t here = rest == rest_by_area.end() ? 0 : rest->second.size();
+    const std::string anchor = plain_anchor("area-", area);
+    std::string heading = fmt::format("{} \u00b7 {} case{}", esc(area), total, total == 1 ? "" : "s");
+    if (here < total) {
+      heading += fmt::format(" <span class=\"legend\">({} in <a href=\"#attention\">Needs attention</a>)</span>",
+                             total - here);
+    }
+    out += fmt::format("<section class=\"group area\"{} data-area=\"{}\"><h3>{}</h3>\n",
+                       anchor.empty() ? std::string() : fmt::format(" id=\"{}\"", esc(anchor)), esc(area), heading);
+    if (here > 0) {
+      for (std::size_t i : rest->second) render(i);
+    }
+    out += "</section>\n";
+  }
   out += "</section>\n";
 }
 
@@ -810,10 +1058,11 @@ std::string to_html(const RunResult& run, const std::optional<CertificationStatu
   out += "<style>";
   out += kStyle;
   out += "</style></head><body><main>\n";
-  render_record(out, run, certification);
+  const CaseAnchors anchors(run);
+  render_record(out, run, anchors, certification);
   render_counts(out, run);
-  render_rules(out, run);
-  render_cases(out, run);
+  render_rules(out, run, anchors);
+  render_cases(out, run, anchors);
   out += fmt::format(
       "<p class=\"legend\">Made by mdmconform {} from report.json; "
       "<code>mdmconform report report.json --format html</code> makes it again.</p>\n",

@@ -20,11 +20,15 @@ namespace mdmc::report {
 // order of the page's counts and cases. Areas not listed follow, sorted.
 std::span<const std::string_view> rule_area_order();
 
-// report.html: the certification record, counts by verdict and by rule area, the rules with
-// the Apple sentence each enforces, then every case, expandable, with its findings, its
+// report.html: the overall verdict and its headline, the certification record and the run's
+// conditions, counts by verdict and by rule area, the rules with the Apple sentence each
+// enforces (an untested rule says why), then every case, expandable, with its findings, its
 // reproducer, a sequence diagram and the full transcript (headers, plist bodies pretty-printed,
-// timings), and filters by verdict and by text. Shows what the record holds: redact first.
-// Bodies longer than kHtmlBodyCap are shown cut, with the size of the whole.
+// timings), and filters by verdict and by text. Failing and erroring cases come first, open,
+// then warnings, then the rest by rule area; each case's element id is its case id
+// ("syn/empty_end"), so that "report.html#syn/empty_end" links it, and with --baseline each
+// failure says whether it is new or known. Shows what the record holds: redact first. Bodies
+// longer than kHtmlBodyCap are shown cut, with the size of the whole.
 std::string to_html(const scenario::RunResult& run);
 // What report.html says of a signed certification record beside the report (certification.json,
 // made by `mdmconform certify`). Without one, the page says the run carries no signed record.
@@ -43,7 +47,8 @@ inline constexpr std::size_t kHtmlBodyCap = 32 * 1024;
 // request arrow (<g class="arrow request">) and, when it got an answer, a response arrow
 // (<g class="arrow response">), else a cross (<g class="no-answer">); each event takes its
 // own row in time order, so exchanges made at once interleave. Steps with a failed finding
-// are shaded, with the rules they broke.
+// are shaded, with the rules they broke. Each exchange links to "#<anchor_prefix>//x<n>", the
+// page's id of its transcript entry.
 std::string sequence_diagram_svg(const scenario::CaseResult& c, const std::string& anchor_prefix);
 
 // What an exchange's answer was, in a few words: "200 empty", "200 ProfileList" (a command),

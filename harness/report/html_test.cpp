@@ -1,6 +1,7 @@
 #include "harness/report/html.hpp"
 
 #include <chrono>
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -124,7 +125,8 @@ RunResult sample_run() {
                           "the device and each logged-in user.",
                           "Apple, Managing MDM Devices and Users in macOS",
                           "apple",
-                          std::nullopt},
+                          std::nullopt,
+                          ""},
                RuleResult{"ROB-MALFORMED",
                           Level::should,
                           Verdict::skip,
@@ -134,7 +136,8 @@ RunResult sample_run() {
                           "",
                           "RFC 9110 15.5",
                           "http",
-                          std::nullopt}};
+                          std::nullopt,
+                          ""}};
   return run;
 }
 
@@ -184,7 +187,7 @@ TEST(SequenceDiagram, DrawsARequestPerExchangeAndAnAnswerPerResponse) {
   EXPECT_THAT(svg, HasSubstr(">200 empty<"));
   EXPECT_THAT(svg, HasSubstr("arrow request notnow"));
   // Each exchange links to its transcript entry.
-  EXPECT_THAT(svg, HasSubstr("<a href=\"#c1-x7\">"));
+  EXPECT_THAT(svg, HasSubstr("<a href=\"#c1//x7\">"));
 }
 
 TEST(SequenceDiagram, InterleavesRequestsInFlightAtOnceInTimeOrder) {
@@ -264,7 +267,7 @@ TEST(Html, QuotesTheAppleSentenceOfEachRule) {
 TEST(Html, EachCaseHasFindingsReproducerDiagramAndTranscript) {
   const std::string html = to_html(sample_run());
   EXPECT_EQ(occurrences(html, "<details class=\"case\""), 3u);
-  EXPECT_THAT(html, HasSubstr("id=\"c2\" data-verdict=\"fail\""));
+  EXPECT_THAT(html, HasSubstr("id=\"chn/concurrent\" data-verdict=\"fail\""));
   EXPECT_THAT(html,
               HasSubstr("<pre class=\"repro\">mdmconform run --seed 7 --fault series-end-204 chn/concurrent</pre>"));
   EXPECT_THAT(html, HasSubstr("<td>200 with a zero-length body</td><td>204</td>"));
@@ -272,7 +275,7 @@ TEST(Html, EachCaseHasFindingsReproducerDiagramAndTranscript) {
   EXPECT_EQ(occurrences(html, "<details class=\"exchange"), 8u);
   // Exchanges of the broken step are open, the others closed.
   EXPECT_EQ(occurrences(html, "<details class=\"exchange bad\""), 3u);
-  EXPECT_THAT(html, HasSubstr("id=\"c2-x1\"><summary>"));
+  EXPECT_THAT(html, HasSubstr("id=\"chn/concurrent//x1\"><summary>"));
   // Headers, and a binary plist body pretty-printed as XML.
   EXPECT_THAT(html, HasSubstr("<td class=\"mono\">Content-Type</td>"));
   EXPECT_THAT(html, HasSubstr("binary plist, "));
@@ -333,7 +336,7 @@ TEST(Html, ShowsAnInfoCaseAndItsRuleAsAnOptionTheServerDoesNotUse) {
   EXPECT_THAT(html, HasSubstr("id=\"count-info\" data-verdict=\"info\">1<"));
   EXPECT_THAT(html,
               HasSubstr("class=\"verdict-filter\" value=\"info\" checked> <span class=\"v v-info\">INFO</span> 1"));
-  EXPECT_THAT(html, HasSubstr("id=\"c3\" data-verdict=\"info\""));
+  EXPECT_THAT(html, HasSubstr("id=\"ucf/device_configured\" data-verdict=\"info\""));
   EXPECT_THAT(html, HasSubstr("<div class=\"case-body\"><p class=\"info-note\"><b>INFO \u2014 the server does not use "
                               "this option (a may-level rule: informational, not a defect)</b></p>"));
   EXPECT_EQ(occurrences(html, "<p class=\"info-note\"><b>INFO"), 1u) << "only the info case says so";
@@ -546,6 +549,189 @@ TEST(Html, SaysWhetherASignedCertificationRecordIsBesideIt) {
       to_html(run, CertificationStatus{"certification.json", "CN=Example Certifier", "failed", "2026-12-06T12:00:00Z"});
   EXPECT_THAT(signed_page,
               HasSubstr("certification.json signed by CN=Example Certifier at 2026-12-06T12:00:00Z: failed"));
+}
+
+// A case of the given verdict, with one finding of the given level on its rule.
+CaseResult graded(std::string id, std::string rule, Verdict verdict, Level level = Level::must) {
+  CaseResult c;
+  c.id = std::move(id);
+  c.rules = {rule};
+  c.verdict = verdict;
+  c.findings = {Finding{rule, level, verdict == Verdict::pass, "200", verdict == Verdict::pass ? "200" : "500", 1}};
+  return c;
+}
+
+// Where a case's <details> starts on the page.
+std::size_t position_of_case(const std::string& html, const std::string& id) {
+  return html.find("<details class=\"case\" id=\"" + id + "\"");
+}
+
+// The opening tag of a case's <details>.
+std::string case_tag(const std::string& html, const std::string& id) {
+  const auto at = position_of_case(html, id);
+  if (at == std::string::npos) return "";
+  return html.substr(at, html.find('>', at) - at + 1);
+}
+
+// In run order: a pass, a warn, an error, a fail, a pass of an earlier area, a skip.
+RunResult mixed_run() {
+  RunResult run = sample_run();
+  run.cases = {graded("chn/idle_empty", "CHN-IDLE-EMPTY", Verdict::pass),
+               graded("rob/malformed", "ROB-MALFORMED", Verdict::warn, Level::should),
+               graded("syn/all", "SYN-ALL", Verdict::error),
+               graded("chn/concurrent", "CHN-CONCURRENT", Verdict::fail),
+               graded("enr/authenticate", "ENR-AUTH", Verdict::pass),
+               graded("net/manage", "NET-MANAGE", Verdict::skip)};
+  return run;
+}
+
+TEST(Html, PutsFailingAndErroringCasesFirstAndOpenThenWarningsThenTheRestByArea) {
+  const std::string html = to_html(mixed_run());
+  std::vector<std::size_t> at;
+  // Failures and errors in run order, then the warning; then ENR, NET, CHN: the catalog's order.
+  for (const char* id :
+       {"syn/all", "chn/concurrent", "rob/malformed", "enr/authenticate", "net/manage", "chn/idle_empty"}) {
+    at.push_back(position_of_case(html, id));
+    ASSERT_NE(at.back(), std::string::npos) << id;
+  }
+  for (std::size_t i = 0; i + 1 < at.size(); ++i) EXPECT_LT(at[i], at[i + 1]) << i;
+  EXPECT_LT(html.find("id=\"attention\""), at[0]);
+  EXPECT_LT(at[2], html.find("id=\"area-ENR\""));
+  // Each case once: its id is its anchor.
+  EXPECT_EQ(occurrences(html, "<details class=\"case\""), 6u);
+  EXPECT_THAT(html, HasSubstr("<h3>CHN \u00b7 2 cases <span class=\"legend\">(1 in <a href=\"#attention\">"));
+
+  EXPECT_THAT(case_tag(html, "syn/all"), HasSubstr(" open>"));
+  EXPECT_THAT(case_tag(html, "chn/concurrent"), HasSubstr(" open>"));
+  for (const char* closed : {"rob/malformed", "chn/idle_empty", "net/manage"}) {
+    EXPECT_THAT(case_tag(html, closed), Not(HasSubstr(" open"))) << closed;
+  }
+  // Under --strict a warning fails the run, and is open like a failure.
+  RunResult strict = mixed_run();
+  strict.conditions.strict = true;
+  EXPECT_THAT(case_tag(to_html(strict), "rob/malformed"), HasSubstr(" open>"));
+
+  // Nothing to attend to: no such group.
+  RunResult passing = sample_run();
+  passing.cases = {graded("chn/idle_empty", "CHN-IDLE-EMPTY", Verdict::pass)};
+  EXPECT_THAT(to_html(passing), Not(HasSubstr("id=\"attention\"")));
+}
+
+TEST(Html, EachCasesAnchorIsItsCaseIdAndEveryLinkToItUsesIt) {
+  const std::string html = to_html(sample_run());
+  EXPECT_THAT(html, HasSubstr("<details class=\"case\" id=\"chn/concurrent\""));
+  EXPECT_THAT(html, HasSubstr("<details class=\"case\" id=\"chn/idle_empty\""));
+  EXPECT_FALSE(std::regex_search(html, std::regex("id=\"c\\d"))) << "no numbered anchor left";
+  EXPECT_FALSE(std::regex_search(html, std::regex("href=\"#c\\d")));
+  // From the rule table, and from each exchange's arrow to its transcript entry.
+  EXPECT_THAT(html, HasSubstr("<a href=\"#chn/concurrent\"><code>chn/concurrent</code></a> \u2717"));
+  EXPECT_THAT(html, HasSubstr("<a href=\"#chn/concurrent//x3\">"));
+  EXPECT_THAT(html, HasSubstr("id=\"chn/concurrent//x3\""));
+  // The page opens the case a link or the URL names, whether it passed or not.
+  EXPECT_THAT(html, HasSubstr("addEventListener('hashchange'"));
+}
+
+TEST(Html, EscapesCaseAnchorsAndNeverLetsTwoElementsShareAnId) {
+  RunResult run = sample_run();
+  CaseResult odd = graded("odd/50%#\"q\"", "CHN-IDLE-EMPTY", Verdict::pass);
+  odd.transcript = {entry("mac", "Idle", 0, chr::microseconds{0}, chr::microseconds{100}, 200)};
+  run.cases.push_back(odd);
+  run.cases.push_back(graded("record", "CHN-IDLE-EMPTY", Verdict::pass));          // a fixed id's name
+  run.cases.push_back(graded("a/b c", "CHN-IDLE-EMPTY", Verdict::pass));           // no spaces in an id
+  run.cases.push_back(graded("chn/idle_empty", "CHN-IDLE-EMPTY", Verdict::pass));  // a second time
+  run.rules[0].cases.push_back("odd/50%#\"q\"");
+  const std::string html = to_html(run);
+  EXPECT_THAT(html, HasSubstr("id=\"odd/50%#&quot;q&quot;\""));
+  EXPECT_THAT(html, HasSubstr("<a href=\"#odd/50%25%23%22q%22\"><code>odd/50%#&quot;q&quot;</code></a>"));
+  EXPECT_THAT(html, HasSubstr("<a href=\"#odd/50%25%23%22q%22//x1\">"));
+  // A case whose id is not a suite path, or is taken, gets "case:N" (0-based N + 1 in the run).
+  EXPECT_THAT(html, HasSubstr("<details class=\"case\" id=\"case:5\""));
+  EXPECT_THAT(html, HasSubstr("<details class=\"case\" id=\"case:6\""));
+  EXPECT_THAT(html, HasSubstr("<details class=\"case\" id=\"case:7\""));
+  std::map<std::string, int> ids;
+  const std::regex id_attr(" id=\"([^\"]*)\"");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), id_attr); it != std::sregex_iterator(); ++it) {
+    ++ids[(*it)[1]];
+  }
+  for (const auto& [id, n] : ids) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(ids.count("record"), 1u);
+}
+
+TEST(Html, HeadsThePageWithTheOverallVerdictAndTheConditionsOfTheRun) {
+  RunResult run = sample_run();
+  run.identity_mode = "pool";
+  run.conditions.selected_cases = {"chn/idle_empty", "chn/concurrent", "net/manage"};
+  run.conditions.catalog_cases = 39;
+  run.conditions.tls = "verified against the profile's CA (tls.ca)";
+  run.conditions.strict = true;
+  run.conditions.require_complete = true;
+  run.baseline = scenario::BaselineComparison{
+      "reports/last/report.json", "2026-11-28T08:00:00Z", {"chn/concurrent"}, {}, {"chn/idle_empty"}};
+  const std::string html = to_html(run);
+  EXPECT_THAT(html, HasSubstr("id=\"overall\" class=\"result r-fail\" data-result=\"failed\">FAILED</div>"));
+  EXPECT_THAT(html, HasSubstr("<p id=\"headline\" class=\"headline\">FAILED: "));
+  for (const char* row : {"<tr><td>cases</td><td>3 of 39 selected</td></tr>",
+                          "<tr><td>TLS</td><td>verified against the profile&#39;s CA (tls.ca)</td></tr>",
+                          "<tr><td>identity mode</td><td>pool</td></tr>",
+                          "<tr><td>strict</td><td>yes: should-level breaks fail the run</td></tr>",
+                          "<tr><td>require complete</td><td>yes: an incomplete run exits 1</td></tr>",
+                          "<tr><td>baseline</td><td>reports/last/report.json (run 2026-11-28T08:00:00Z): 1 new "
+                          "failure(s), 0 known, 1 fixed</td></tr>",
+                          "<tr><td>certification</td><td>no signed certification record"}) {
+    EXPECT_THAT(html, HasSubstr(row)) << row;
+  }
+  // The verdict comes before the record it rests on.
+  EXPECT_LT(html.find("id=\"overall\""), html.find("<tr><td>target</td>"));
+
+  // Nothing failed, not everything ran: its own badge, neither pass's nor fail's.
+  RunResult incomplete = run;
+  incomplete.cases = {run.cases[0]};
+  incomplete.rules.clear();
+  incomplete.baseline.reset();
+  const std::string partial = to_html(incomplete);
+  EXPECT_THAT(partial,
+              HasSubstr("id=\"overall\" class=\"result r-incomplete\" data-result=\"passed-incomplete\">PASSED, "
+                        "INCOMPLETE</div>"));
+  EXPECT_THAT(partial, HasSubstr(".r-incomplete{background:#fff;"));
+  EXPECT_THAT(partial, HasSubstr("<tr><td>baseline</td><td>none</td></tr>"));
+}
+
+TEST(Html, MarksEachFailureNewOrKnownAndLinksWhatTheBaselineSaysWasFixed) {
+  RunResult run = mixed_run();
+  run.baseline = scenario::BaselineComparison{
+      "base.json", "2026-11-28T08:00:00Z", {"chn/concurrent"}, {"syn/all"}, {"enr/authenticate"}};
+  const std::string html = to_html(run);
+  EXPECT_THAT(html, HasSubstr("<code>chn/concurrent</code> <span class=\"mark mark-new\" "));
+  EXPECT_THAT(html, HasSubstr("<code>syn/all</code> <span class=\"mark mark-known\" "));
+  EXPECT_THAT(html, HasSubstr("<code>enr/authenticate</code> <span class=\"mark mark-fixed\" "));
+  EXPECT_EQ(occurrences(html, "<span class=\"mark mark-"), 3u) << "no mark on a case the baseline did not judge";
+  EXPECT_THAT(html,
+              HasSubstr("<li>fixed since the baseline: <a href=\"#enr/authenticate\"><code>enr/authenticate</code></a>"
+                        "</li>"));
+  EXPECT_THAT(html, HasSubstr("<li>new failures since the baseline: <a href=\"#chn/concurrent\">"));
+  EXPECT_THAT(to_html(mixed_run()), Not(HasSubstr("<span class=\"mark mark-"))) << "no baseline, no marks";
+}
+
+TEST(Html, SaysARuleNoCaseTestedIsUntestedAndWhyLinkingTheCase) {
+  RunResult run = sample_run();
+  // Not a link for net/managed, a longer word than the case's id.
+  run.rules[1].untested = "skipped: net/manage: the profile manages no network user (net/managed is not a case)";
+  const std::string html = to_html(run);
+  EXPECT_THAT(html, HasSubstr("<td>should</td><td><span class=\"v v-untested\">UNTESTED</span></td><td><p "
+                              "class=\"untested-note\">untested: skipped: <a href=\"#net/manage\"><code>net/manage"
+                              "</code></a>: the profile manages no network user (net/managed is not a case)</p>"));
+  EXPECT_THAT(html, HasSubstr("<li>untested: <a href=\"#rule-ROB-MALFORMED\"><b>ROB-MALFORMED</b></a> (should): "
+                              "skipped: <a href=\"#net/manage\">"));
+  EXPECT_EQ(occurrences(html, "href=\"#net/manage\""), 2u);
+  EXPECT_THAT(html, HasSubstr("<details class=\"untested\" open><summary class=\"notes\">1 rule untested</summary>"
+                              "<ul id=\"untested\""));
+
+  // A run of a few cases leaves most rules untested: the list starts closed.
+  for (int i = 0; i < 9; ++i) {
+    run.rules.push_back(run.rules[1]);
+    run.rules.back().id = fmt::format("ROB-OTHER-{}", i);
+  }
+  EXPECT_THAT(to_html(run), HasSubstr("<details class=\"untested\"><summary class=\"notes\">10 rules untested"));
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // report.html in a real browser: headless Chromium driven over WebDriver (chromedriver, JSON over
 // HTTP on loopback, spoken with the harness's own HttpClient). The page is opened from disk, as a
 // certifier would open it; the counts on the page must equal report.json's, a failed case must
-// open to its transcript when clicked, its diagram must have a lane per actor and an arrow per
-// request and per answer, the filters must hide what they should, and a screenshot is kept in
-// the build folder. Skipped, saying why, where Chromium or chromedriver is absent.
+// come first and open to its transcript, a passing case must open when clicked or when the URL
+// names it, the failed case's diagram must have a lane per actor and an arrow per request and per
+// answer, the filters must hide what they should, and a screenshot is kept in the build folder.
+// Skipped, saying why, where Chromium or chromedriver is absent.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -245,23 +246,57 @@ class BrowserTest : public ::testing::Test {
   fs::path out_;   // this test's own folder under it
 };
 
+// A CSS selector for the element with this id: a case's id is its case id, "syn/empty_end",
+// which "#..." cannot name unescaped.
+std::string by_id(const std::string& id) { return "[id=\"" + id + "\"]"; }
+
+// The first case of the record with this verdict, or null.
+const Json* first_case(const Json& record, const std::string& verdict) {
+  for (const auto& c : record["cases"]) {
+    if (c["verdict"] == verdict) return &c;
+  }
+  return nullptr;
+}
+
 TEST_F(BrowserTest, TheReportOfAFailingServerReadsRightInChromium) {
   const Json record = make_report("series-end-204");
   ASSERT_TRUE(record.is_object());
   const auto page = out_ / "report" / "report.html";
   ASSERT_TRUE(fs::exists(page));
+  const std::string url = "file://" + fs::absolute(page).string();
+  const Json* failed_case = first_case(record, "fail");
+  const Json* passed_case = first_case(record, "pass");
+  ASSERT_TRUE(failed_case && passed_case) << "the fault mode makes cases fail, and others pass";
+  const Json& failed = *failed_case;
+  const std::string failed_id = failed["id"].get<std::string>();
+  const std::string passed_id = (*passed_case)["id"].get<std::string>();
 
   ChromeDriver driver(*driver_path_, out_ / "chromedriver.log");
   ASSERT_NE(driver.port(), 0) << read_text(out_ / "chromedriver.log");
   Browser browser(driver.port());
   ASSERT_TRUE(browser.start(*chromium_, out_ / "profile")) << browser.error();
-  ASSERT_TRUE(browser.open("file://" + fs::absolute(page).string())) << browser.error();
 
-  // The counts on the page are report.json's.
+  // Whether a case is open and its top within the window.
+  const std::string in_view_js =
+      "var c = document.getElementById(arguments[0]); var top = c.getBoundingClientRect().top;"
+      "return {open: c.open, in_view: top >= 0 && top < window.innerHeight, scrolled: window.scrollY};";
+
+  // A link from a ticket names a case by its id: the page opens it, even one that passed, and
+  // shows it.
+  ASSERT_TRUE(browser.open(url + "#" + passed_id)) << browser.error();
+  auto linked = browser.script(in_view_js, {passed_id});
+  ASSERT_TRUE(linked) << browser.error();
+  EXPECT_EQ((*linked)["open"], true) << passed_id;
+  EXPECT_EQ((*linked)["in_view"], true) << passed_id;
+
+  ASSERT_TRUE(browser.open(url)) << browser.error();
+
+  // The counts on the page are report.json's, the overall verdict the assessment's.
   auto counts = browser.script(
       "var out = {}; ['pass','fail','warn','skip','error','total'].forEach(function (v) {"
       "  out[v] = Number(document.getElementById('count-' + v).textContent); });"
       "out.cases = document.querySelectorAll('details.case').length;"
+      "out.first = document.querySelector('details.case').dataset.verdict;"
       "out.result = document.getElementById('overall').dataset.result; return out;");
   ASSERT_TRUE(counts) << browser.error();
   for (const char* v : {"pass", "fail", "warn", "skip", "error"}) {
@@ -269,43 +304,45 @@ TEST_F(BrowserTest, TheReportOfAFailingServerReadsRightInChromium) {
   }
   EXPECT_EQ((*counts)["total"], record["cases"].size());
   EXPECT_EQ((*counts)["cases"], record["cases"].size());
-  EXPECT_EQ((*counts)["result"], "fail");
-  ASSERT_GT(record["counts"]["fail"].get<int>(), 0) << "the fault mode makes cases fail";
+  EXPECT_EQ((*counts)["result"], "failed");
+  EXPECT_TRUE((*counts)["first"] == "fail" || (*counts)["first"] == "error") << "the failing cases come first";
 
-  // The first failed case: closed, then opened by a click on its summary.
-  std::size_t index = 0;
-  while (index < record["cases"].size() && record["cases"][index]["verdict"] != "fail") ++index;
-  ASSERT_LT(index, record["cases"].size());
-  const Json& failed = record["cases"][index];
-  const std::string case_css = "#c" + std::to_string(index + 1);
+  // The first failed case is open from the start, its transcript and the failing step's headers
+  // shown; a passing case is closed until clicked.
   const std::string visible_js =
-      "var c = document.querySelector(arguments[0]); var t = c.querySelector('.transcript');"
+      "var c = document.getElementById(arguments[0]); var t = c.querySelector('.transcript');"
       "var h = c.querySelector('details.exchange[open] .hdr');"
       "return {open: c.open, transcript: t.checkVisibility() && t.offsetHeight > 0,"
       "        exchanges: c.querySelectorAll('details.exchange').length,"
       "        headers: !!h && h.checkVisibility() && h.offsetHeight > 0};";
-  auto before = browser.script(visible_js, {case_css});
+  auto failing = browser.script(visible_js, {failed_id});
+  ASSERT_TRUE(failing) << browser.error();
+  EXPECT_EQ((*failing)["open"], true);
+  EXPECT_EQ((*failing)["transcript"], true) << "a failing case shows its transcript";
+  EXPECT_EQ((*failing)["exchanges"], failed["transcript"].size());
+  EXPECT_EQ((*failing)["headers"], true) << "the exchanges of the failing step are open, headers shown";
+
+  auto before = browser.script(visible_js, {passed_id});
   ASSERT_TRUE(before) << browser.error();
   EXPECT_EQ((*before)["open"], false);
   EXPECT_EQ((*before)["transcript"], false) << "a closed case hides its transcript";
-  auto summary = browser.element(case_css + " > summary");
+  auto summary = browser.element(by_id(passed_id) + " > summary");
   ASSERT_TRUE(summary) << browser.error();
   ASSERT_TRUE(browser.click(*summary)) << browser.error();
-  auto after = browser.script(visible_js, {case_css});
+  auto after = browser.script(visible_js, {passed_id});
   ASSERT_TRUE(after) << browser.error();
   EXPECT_EQ((*after)["open"], true);
   EXPECT_EQ((*after)["transcript"], true) << "the clicked case shows its transcript";
-  EXPECT_EQ((*after)["exchanges"], failed["transcript"].size());
-  EXPECT_EQ((*after)["headers"], true) << "the exchanges of the failing step are open, headers shown";
 
-  // Its diagram: a lane per actor, an arrow per request and per answer, and it has a size.
+  // The failed case's diagram: a lane per actor, an arrow per request and per answer, and it
+  // has a size.
   const auto expected = expected_diagram(failed);
   auto diagram = browser.script(
-      "var s = document.querySelector(arguments[0] + ' svg.seq'); var box = s.getBoundingClientRect();"
+      "var s = document.getElementById(arguments[0]).querySelector('svg.seq'); var box = s.getBoundingClientRect();"
       "return {lanes: s.querySelectorAll('g.lane').length, requests: s.querySelectorAll('g.arrow.request').length,"
       "        responses: s.querySelectorAll('g.arrow.response').length, bad: s.querySelectorAll('g.step.bad').length,"
       "        width: box.width, height: box.height};",
-      {case_css});
+      {failed_id});
   ASSERT_TRUE(diagram) << browser.error();
   EXPECT_EQ((*diagram)["lanes"], expected.lanes);
   EXPECT_EQ((*diagram)["requests"], expected.requests);
@@ -313,21 +350,36 @@ TEST_F(BrowserTest, TheReportOfAFailingServerReadsRightInChromium) {
   EXPECT_GE((*diagram)["bad"].get<int>(), 1) << "the step that broke the rule is marked";
   EXPECT_GT((*diagram)["height"].get<double>(), 50.0);
 
-  // A click on an arrow opens that exchange.
-  auto arrow = browser.element(case_css + " svg.seq a[href$='-x2'] g.arrow.request text");
+  // A click on an arrow opens that exchange. The arrow is brought to the middle of the window
+  // first: scrolled in only just, it would sit under the sticky filter bar.
+  const std::string arrow_css = by_id(failed_id) + " svg.seq a[href$='//x2'] g.arrow.request text";
+  ASSERT_TRUE(browser.script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'}); return true;",
+                             {arrow_css}))
+      << browser.error();
+  auto arrow = browser.element(arrow_css);
   ASSERT_TRUE(arrow) << browser.error();
   ASSERT_TRUE(browser.click(*arrow)) << browser.error();
-  auto opened = browser.script("return document.querySelector(arguments[0] + '-x2').open;", {case_css});
+  auto opened = browser.script("return document.getElementById(arguments[0] + '//x2').open;", {failed_id});
   ASSERT_TRUE(opened) << browser.error();
   EXPECT_EQ(*opened, true);
 
   // The screenshot, with the failed case in view.
-  ASSERT_TRUE(browser.script("document.querySelector(arguments[0]).scrollIntoView(); return true;", {case_css}));
+  ASSERT_TRUE(browser.script("document.getElementById(arguments[0]).scrollIntoView(); return true;", {failed_id}));
   auto png = browser.screenshot_png();
   ASSERT_TRUE(png) << browser.error();
   EXPECT_EQ(png->substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
   EXPECT_GT(png->size(), 10'000u);
   std::ofstream(root_ / "report-screenshot.png", std::ios::binary) << *png;
+
+  // The failing case's link, followed on the page already open: back at the top, the page
+  // scrolls to it.
+  ASSERT_TRUE(browser.script("window.scrollTo(0, 0); return true;")) << browser.error();
+  ASSERT_TRUE(browser.open(url + "#" + failed_id)) << browser.error();
+  auto followed = browser.script(in_view_js, {failed_id});
+  ASSERT_TRUE(followed) << browser.error();
+  EXPECT_EQ((*followed)["open"], true);
+  EXPECT_EQ((*followed)["in_view"], true);
+  EXPECT_GT((*followed)["scrolled"].get<double>(), 0.0) << "the case is below the page's head";
 
   // Filters: without passing cases, only the others remain; a text filter narrows to one id.
   auto pass_box = browser.element("input.verdict-filter[value='pass']");
@@ -341,7 +393,7 @@ TEST_F(BrowserTest, TheReportOfAFailingServerReadsRightInChromium) {
   EXPECT_EQ(shown->get<int>(), static_cast<int>(record["cases"].size()) - record["counts"]["pass"].get<int>());
   auto text_box = browser.element("#text-filter");
   ASSERT_TRUE(text_box) << browser.error();
-  ASSERT_TRUE(browser.type(*text_box, failed["id"].get<std::string>())) << browser.error();
+  ASSERT_TRUE(browser.type(*text_box, failed_id)) << browser.error();
   shown = browser.script(shown_js);
   ASSERT_TRUE(shown) << browser.error();
   EXPECT_GE(shown->get<int>(), 1);
