@@ -42,18 +42,6 @@ std::set<std::string> rules_checked_by(const scenario::Case& c) {
   return out;
 }
 
-// As run_suite's check: every device of a run gets an identity no other device of it had, so a
-// pool must hold the most the run can use.
-std::optional<std::string> pool_too_small(const target::TargetProfile& profile,
-                                          const std::vector<scenario::Case>& cases, int confirm) {
-  const auto& id = profile.identity;
-  if (id.mode == target::IdentityMode::none || id.issuer) return std::nullopt;
-  const auto need = scenario::identities_needed(cases, confirm);
-  if (need.total() <= id.pool.size()) return std::nullopt;
-  return fmt::format("the run needs up to {} device identities ({}); the profile's pool has {}", need.total(),
-                     need.explain(), id.pool.size());
-}
-
 std::string builtin_description(const SuiteOptions& options) {
   std::string out = "the built-in reference server (targets/reference.yaml; not started)";
   if (options.builtin_fault != server::Fault::none) {
@@ -135,7 +123,7 @@ PlanOutcome plan_run(const SuiteOptions& options) {
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
     out.plan = plan_for(*split, profile, rules);
     out.plan.target = std::move(target);
-    out.plan.stop = pool_too_small(profile, split->selected, options.confirm);
+    out.plan.stop = pool_shortfall(profile, split->selected, options.confirm);
   } catch (const base::LoadError& e) {
     return fail(e.what());
   }

@@ -50,22 +50,6 @@ std::string shell_quote(std::string_view arg) {
   return out + "'";
 }
 
-// Every device of a run gets an identity no other device of it had (target::IdentityPool). With
-// a pool, why the run cannot be sure of one for each: the worst case is every case failing and
-// every re-run with it. Nothing when the pool is large enough, or is not used.
-std::optional<std::string> pool_shortfall(const target::TargetProfile& profile,
-                                          const std::vector<scenario::Case>& cases, int confirm) {
-  const auto& id = profile.identity;
-  if (id.mode == target::IdentityMode::none || id.issuer) return std::nullopt;
-  auto need = scenario::identities_needed(cases, confirm);
-  need.preflight = 1;  // preflight_enrollment's device
-  if (need.total() <= id.pool.size()) return std::nullopt;
-  return fmt::format(
-      "the run needs up to {} device identities ({}); the profile's pool has {}: add identities to "
-      "identity.pool, give an identity.issuer, or {}",
-      need.total(), need.explain(), id.pool.size(), need.confirm > 0 ? "lower --confirm" : "select fewer cases");
-}
-
 // How the server's certificate was checked, in the words every view uses.
 std::string tls_condition(const target::TargetProfile& profile) {
   if (profile.check_in_url.rfind("https://", 0) != 0) return "none (plain HTTP)";
@@ -91,6 +75,19 @@ void record_conditions(scenario::RunResult& run, const SuiteOptions& options, st
 }
 
 }  // namespace
+
+std::optional<std::string> pool_shortfall(const target::TargetProfile& profile,
+                                          const std::vector<scenario::Case>& cases, int confirm) {
+  const auto& id = profile.identity;
+  if (id.mode == target::IdentityMode::none || id.issuer) return std::nullopt;
+  auto need = scenario::identities_needed(cases, confirm);
+  need.preflight = 1;  // preflight_enrollment's device
+  if (need.total() <= id.pool.size()) return std::nullopt;
+  return fmt::format(
+      "the run needs up to {} device identities ({}); the profile's pool has {}: add identities to "
+      "identity.pool, give an identity.issuer, or {}",
+      need.total(), need.explain(), id.pool.size(), need.confirm > 0 ? "lower --confirm" : "select fewer cases");
+}
 
 std::string reproducer_for(const SuiteOptions& options, const std::string& case_id) {
   std::string out = "mdmconform";

@@ -52,6 +52,13 @@ std::filesystem::path default_specs_dir();
 // The cases `options` select, as cli::select_cases takes them.
 Selection selection_of(const SuiteOptions& options);
 
+// Every device of a run gets an identity no other device of it had (target::IdentityPool),
+// the preflight's device too. With a pool, why the run cannot be sure of one for each: the worst
+// case is every case failing and every re-run with it. Nothing when the pool is large enough, or
+// is not used.
+std::optional<std::string> pool_shortfall(const target::TargetProfile& profile,
+                                          const std::vector<scenario::Case>& cases, int confirm);
+
 // Never throws: configuration errors come back as exit code 2 with file and line. Every case
 // that ends fail or warn gets its reproducer.
 SuiteOutcome run_suite(const SuiteOptions& options);
