@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "harness/cli/selection.hpp"
 #include "harness/net/http_client.hpp"
@@ -975,6 +976,8 @@ TEST_F(CliTest, ServeSaysItsIdentityModeAndPrintsAProfileThatPassesAgainstIt) {
   EXPECT_EQ(served_end.exit_code, 0) << served->output();
 }
 
+std::string file_text(const fs::path& p) { return testing::read_text(p); }
+
 TEST_F(CliTest, StrictCountsAShouldLevelBreakAsAFailure) {
   // unknown-device-served breaks ENR-UNKNOWN-DEVICE, a should-level rule: a warn.
   auto relaxed = run_mdmconform("--specs " + specs() + " run --seed 4 --fault unknown-device-served --out " +
@@ -984,6 +987,43 @@ TEST_F(CliTest, StrictCountsAShouldLevelBreakAsAFailure) {
   auto strict = run_mdmconform("--specs " + specs() + " run --seed 4 --strict --fault unknown-device-served --out " +
                                (dir_ / "strict").string());
   EXPECT_EQ(strict.exit_code, 1) << strict.output;
+  // Every view says what the exit code says: the warn is a failure in JUnit too, and the record
+  // keeps strict.
+  for (const auto& [dir, verdict] : {std::pair{"relaxed", "certified"}, std::pair{"strict", "failed"}}) {
+    const bool is_strict = std::string(dir) == "strict";
+    const auto record = nlohmann::json::parse(file_text(dir_ / dir / "report.json"));
+    EXPECT_EQ(record["assessment"]["overall"], verdict) << dir;
+    EXPECT_EQ(record["conditions"]["strict"], is_strict) << dir;
+    const int warns = record["counts"]["warn"].get<int>();
+    ASSERT_GT(warns, 0) << dir;
+    const auto junit = file_text(dir_ / dir / "junit.xml");
+    EXPECT_NE(junit.find(fmt::format("failures=\"{}\"", is_strict ? warns : 0)), std::string::npos) << dir << junit;
+    EXPECT_NE(junit.find(fmt::format("<property name=\"verdict\" value=\"{}\"/>", verdict)), std::string::npos) << dir;
+    const auto md = file_text(dir_ / dir / "summary.md");
+    EXPECT_EQ(md.find("PASS WITH WARNINGS"), std::string::npos) << md;
+  }
+}
+
+TEST_F(CliTest, OneCaseOfTheCatalogIsIncompleteNeverAPass) {
+  auto one =
+      run_mdmconform("--specs " + specs() + " run --seed 5 --out " + (dir_ / "one").string() + " net/refuse_410");
+  EXPECT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_NE(one.output.find("PASSED, INCOMPLETE: nothing failed, but 1 of "), std::string::npos) << one.output;
+  EXPECT_NE(one.output.find("untested: NET-MANAGE (must): not selected (checked by net/manage"), std::string::npos)
+      << one.output;
+  const auto record = nlohmann::json::parse(file_text(dir_ / "one" / "report.json"));
+  EXPECT_EQ(record["assessment"]["overall"], "passed-incomplete");
+  EXPECT_EQ(record["conditions"]["selection"], nlohmann::json::array({"net/refuse_410"}));
+  EXPECT_EQ(record["conditions"]["selected_cases"], nlohmann::json::array({"net/refuse_410"}));
+  for (const char* view : {"summary.md", "report.html", "junit.xml", "summary.txt"}) {
+    const auto text = file_text(dir_ / "one" / view);
+    EXPECT_NE(text.find("PASSED, INCOMPLETE"), std::string::npos) << view;
+    EXPECT_NE(text.find("1 of "), std::string::npos) << view;
+  }
+  auto required = run_mdmconform("--specs " + specs() + " run --seed 5 --require-complete --out " +
+                                 (dir_ / "required").string() + " net/refuse_410");
+  EXPECT_EQ(required.exit_code, 1) << required.output;
+  EXPECT_NE(required.output.find("exit code 1: --require-complete"), std::string::npos) << required.output;
 }
 
 TEST_F(CliTest, ABaselineMakesOnlyNewFailuresCount) {
@@ -1050,8 +1090,6 @@ TEST_F(CliTest, DiffListsTheCasesWhoseVerdictChanged) {
 }
 
 // ---- views made again from a saved record, and the console ----
-
-std::string file_text(const fs::path& p) { return testing::read_text(p); }
 
 TEST_F(CliTest, ReportMakesEveryViewAgainFromASavedRecord) {
   const auto run_dir = dir_ / "run";
