@@ -141,6 +141,17 @@ std::string reproducer_for(const SuiteOptions& options, const std::string& case_
   return out + " " + shell_quote(case_id);
 }
 
+std::string suite_digest(const std::filesystem::path& specs_dir, const std::vector<scenario::Case>& cases) {
+  std::string bytes = file_bytes(specs_dir / "rules.yaml");
+  for (const auto& c : cases) bytes += c.id + "\n" + file_bytes(c.file);
+  return base::sha256_hex(bytes);
+}
+
+std::string catalog_digest(const std::filesystem::path& specs_dir) {
+  const auto rules = scenario::load_rules(specs_dir / "rules.yaml");
+  return suite_digest(specs_dir, scenario::load_suite(specs_dir / "scenarios", rules));
+}
+
 std::filesystem::path default_specs_dir() {
   std::error_code ec;
   if (std::filesystem::exists("specs/rules.yaml", ec)) return "specs";
@@ -153,7 +164,6 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     auto rules = scenario::load_rules(options.specs_dir / "rules.yaml");
     auto all = scenario::load_suite(options.specs_dir / "scenarios", rules);
     std::vector<scenario::Case> cases;
-    std::string suite_bytes = file_bytes(options.specs_dir / "rules.yaml");
     std::set<std::string> ids;
     std::map<std::string, std::vector<std::string>> catalog_cases_by_rule;
     for (const auto& c : all) {
@@ -163,7 +173,6 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     const std::size_t all_ids = all.size();
     for (auto& c : all) {
       if (!selected(c, options, ids, rules)) continue;
-      suite_bytes += c.id + "\n" + file_bytes(c.file);
       cases.push_back(std::move(c));
     }
     if (cases.empty()) {
@@ -192,6 +201,9 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       out.message = "target unreachable: " + *unreachable;
       return out;
     }
+    if (options.on_target_ready) {
+      if (auto refused = options.on_target_ready(profile)) return fail(out, 2, *refused);
+    }
     auto started_at = base::now_rfc3339();
     scenario::RunOptions run_options;
     run_options.seed = options.seed;
@@ -218,7 +230,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
                                                 wedge->after_case, wedge->detail, not_run));
     }
     out.run.started_at = started_at;
-    out.run.suite_digest = base::sha256_hex(suite_bytes);
+    out.run.suite_digest = suite_digest(options.specs_dir, cases);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);
     if (builtin && options.builtin_seeded_bug != server::SeededBug::none) {
       out.run.notes.push_back(fmt::format("the built-in server ran with seeded bug {}: {}",
