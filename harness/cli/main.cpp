@@ -17,6 +17,7 @@
 
 #include "harness/base/files.hpp"
 #include "harness/cli/builtin.hpp"
+#include "harness/cli/certify_command.hpp"
 #include "harness/cli/dry_run.hpp"
 #include "harness/cli/fuzz_command.hpp"
 #include "harness/cli/preflight.hpp"
@@ -426,6 +427,7 @@ int main(int argc, char** argv) {
 
   cli::FuzzCommands fuzz_commands(app);
   cli::ReportCommand report_command(app);
+  cli::CertifyCommands certify_commands(app);
   auto* list = app.add_subcommand("list", "list the cases, the rules, or the fault modes");
   list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
   list->add_flag("--faults", list_faults, "fault modes of the reference server and the rules each breaks");
@@ -513,6 +515,7 @@ int main(int argc, char** argv) {
   }
   if (auto code = fuzz_commands.dispatch(specs)) return *code;
   if (auto code = report_command.dispatch()) return *code;
+  if (auto code = certify_commands.dispatch(specs)) return *code;
   if (*diff) return command_diff(diff_a, diff_b);
   list_selection.levels = levels_named(list_levels);
   return command_list(specs, list_selection, list_rules, list_faults, list_seeded_bugs);

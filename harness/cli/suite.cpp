@@ -115,6 +115,17 @@ Selection selection_of(const SuiteOptions& options) {
   return {options.selection, options.excludes, options.tags, options.levels};
 }
 
+std::string suite_digest(const std::filesystem::path& specs_dir, const std::vector<scenario::Case>& cases) {
+  std::string bytes = file_bytes(specs_dir / "rules.yaml");
+  for (const auto& c : cases) bytes += c.id + "\n" + file_bytes(c.file);
+  return base::sha256_hex(bytes);
+}
+
+std::string catalog_digest(const std::filesystem::path& specs_dir) {
+  const auto rules = scenario::load_rules(specs_dir / "rules.yaml");
+  return suite_digest(specs_dir, scenario::load_suite(specs_dir / "scenarios", rules));
+}
+
 std::filesystem::path default_specs_dir() {
   std::error_code ec;
   if (std::filesystem::exists("specs/rules.yaml", ec)) return "specs";
@@ -129,7 +140,6 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
         select_cases(scenario::load_suite(options.specs_dir / "scenarios", rules), selection_of(options), rules);
     if (!split) return fail(out, 2, split.error().message);
     std::vector<scenario::Case> cases = std::move(split->selected);
-    std::string suite_bytes = file_bytes(options.specs_dir / "rules.yaml");
     std::map<std::string, std::vector<std::string>> catalog_cases_by_rule;
     for (const auto* part : {&cases, &split->not_selected}) {
       for (const auto& c : *part) {
@@ -137,7 +147,6 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       }
     }
     const std::size_t all_ids = cases.size() + split->not_selected.size();
-    for (const auto& c : cases) suite_bytes += c.id + "\n" + file_bytes(c.file);
 
     // A run that stops from here on is recorded as started now (record_stopped_run).
     auto started_at = base::now_rfc3339();
@@ -165,6 +174,9 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       out.exit_code = 3;
       out.message = "target unreachable: " + *unreachable;
       return out;
+    }
+    if (options.on_target_ready) {
+      if (auto refused = options.on_target_ready(profile)) return fail(out, 2, *refused);
     }
     // The run's identities: the preflight's device takes one, and no device after it the same.
     target::IdentityPool identities(profile.identity);
@@ -200,7 +212,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     }
     out.run.started_at = started_at;
     if (preflight.note) out.run.notes.push_back(*preflight.note);
-    out.run.suite_digest = base::sha256_hex(suite_bytes);
+    out.run.suite_digest = suite_digest(options.specs_dir, cases);
     if (builtin) out.run.builtin_fault = std::string(server::fault_info(options.builtin_fault).name);
     if (builtin && options.builtin_seeded_bug != server::SeededBug::none) {
       out.run.notes.push_back(fmt::format("the built-in server ran with seeded bug {}: {}",

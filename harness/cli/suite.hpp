@@ -38,6 +38,10 @@ struct SuiteOptions {
   std::function<void(const std::string& case_id)> on_case_start;  // see scenario::RunOptions
   std::function<void(std::size_t cases)> on_suite_start;          // once, with how many cases were selected
   const std::atomic<bool>* stop = nullptr;                        // see scenario::RunOptions::stop
+  // Once the target answered the reachability probe, before the first case, with the profile
+  // the run uses (the built-in server's too, while it serves): `certify` takes the server's
+  // certificate here. A reason returned stops the run there, with exit code 2.
+  std::function<std::optional<std::string>(const target::TargetProfile&)> on_target_ready;
 };
 
 struct SuiteOutcome {
@@ -45,6 +49,13 @@ struct SuiteOutcome {
   int exit_code = 0;    // 0 pass, 1 a failure, 2 configuration, 3 unreachable (the README's table)
   std::string message;  // for exit codes 2 and 3: what went wrong, in words
 };
+
+// RunResult::suite_digest: SHA-256 over rules.yaml's bytes and each case's id and file bytes,
+// in order.
+std::string suite_digest(const std::filesystem::path& specs_dir, const std::vector<scenario::Case>& cases);
+// The suite digest a run of the whole catalog in `specs_dir` records: what `verify` holds a
+// certification's against. Throws base::LoadError when the catalog does not load.
+std::string catalog_digest(const std::filesystem::path& specs_dir);
 
 // The specs folder: ./specs when it holds rules.yaml, else the one in the source tree.
 std::filesystem::path default_specs_dir();

@@ -487,7 +487,8 @@ struct HttpClient::Impl {
   std::optional<TlsStream> secure;         // ... or TLS, never both
   beast::flat_buffer buffer;               // bytes read past the last response stay with the connection
   bool connected = false;
-  bool verified = false;  // the open TLS connection's server certificate was verified
+  bool verified = false;               // the open TLS connection's server certificate was verified
+  std::string server_certificate_der;  // from the latest successful handshake
   std::string host;
   std::uint16_t port = 0;
 
@@ -686,6 +687,7 @@ TransportError HttpClient::Impl::handshake(const Url& url, std::string& detail) 
   SSL* native = secure->native_handle();
   verify_failure = {};
   verified = false;
+  server_certificate_der.clear();
   host_for_verify = url.host;
   // This client's certificate, on this connection only (see ClientIdentity).
   if (identity &&
@@ -725,6 +727,12 @@ TransportError HttpClient::Impl::handshake(const Url& url, std::string& detail) 
   if (!ec) {
     verified = !tls_config.insecure && SSL_get_verify_result(native) == X509_V_OK &&
                SSL_get0_peer_certificate(native) != nullptr;
+    if (X509* peer = SSL_get0_peer_certificate(native)) {
+      unsigned char* der = nullptr;
+      const int size = i2d_X509(peer, &der);
+      if (size > 0) server_certificate_der.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(size));
+      OPENSSL_free(der);
+    }
     return TransportError::none;
   }
   if (ec == beast::error::timeout) {
@@ -973,6 +981,8 @@ HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 
 Exchange HttpClient::send(const Request& request) { return impl_->send(request); }
+
+const std::string& HttpClient::server_certificate_der() const { return impl_->server_certificate_der; }
 
 void HttpClient::close() {
   if (impl_ && impl_->connected) impl_->close();

@@ -61,6 +61,9 @@ class HttpClient {
   Exchange send(const Request& request);
   // Drops the kept-alive connection, if any; a TLS one after a close_notify (bounded wait).
   void close();
+  // The certificate (DER) the server presented in this client's latest successful TLS
+  // handshake, verified as the TLS configuration says; empty before any and after a failed one.
+  const std::string& server_certificate_der() const;
 
  private:
   struct Impl;

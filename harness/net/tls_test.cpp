@@ -187,6 +187,22 @@ TEST(TlsClient, MarksPlainExchangesAsNotTls) {
   EXPECT_FALSE(plain_server.seen().at(0).tls);
 }
 
+TEST(TlsClient, KeepsTheCertificateTheServerPresented) {
+  RecordingServer tls_server(serving(test_pki().server));
+  RecordingServer plain_server(std::nullopt);
+  HttpClient client(short_limits(), trusting_test_ca());
+  EXPECT_TRUE(client.server_certificate_der().empty());
+  ASSERT_TRUE(client.send(put(https(tls_server.port))).ok());
+  EXPECT_EQ(client.server_certificate_der(), test_pki().server.cert_der);
+  // Kept until the next handshake, which a plain connection does not make...
+  ASSERT_TRUE(client.send(put("http://127.0.0.1:" + std::to_string(plain_server.port) + "/mdm")).ok());
+  EXPECT_EQ(client.server_certificate_der(), test_pki().server.cert_der);
+  // ...and a failed one clears it.
+  RecordingServer untrusted(serving(test_pki().untrusted_server));
+  EXPECT_FALSE(client.send(put(https(untrusted.port))).ok());
+  EXPECT_TRUE(client.server_certificate_der().empty());
+}
+
 TEST(TlsClient, SwitchesBetweenPlainAndTlsServers) {
   RecordingServer tls_server(serving(test_pki().server));
   RecordingServer plain_server(std::nullopt);

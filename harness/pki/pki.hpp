@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -113,4 +115,40 @@ inline constexpr std::size_t kMaxSignatureHeaderBytes = 64 * 1024;
 Result<std::string> verify_mdm_signature(std::string_view header_value, std::string_view body,
                                          const std::string& trusted_ca_pem);
 
+// The subject of the first certificate in `cert_pem`, one line in RFC 2253 form:
+// "CN=Example Certifier,O=Example".
+Result<std::string> subject_name(const std::string& cert_pem);
+
+// A detached CMS SignedData, DER, over `content` exactly as it is: binary, SHA-256, with the
+// signer's certificate and chain_pem included. What `openssl cms -verify -binary -inform DER
+// -content FILE -in FILE.p7s` checks; a signed file (certification.json) keeps its bytes.
+Result<std::string> sign_detached(const Identity& signer, std::string_view content);
+
+// Why a detached signature does not hold, for a caller that tells the cases apart.
+enum class SignatureError {
+  malformed = 1,    // not a DER CMS SignedData, detached, with one signer whose certificate it carries
+  content_changed,  // the content's digest is not the one that was signed
+  bad_signature,    // the signature does not verify with the signer's certificate
+  untrusted,        // the signer does not chain to the trusted CAs now (expired and not yet valid too)
+};
+std::error_code make_error_code(SignatureError e);
+
+// Who made a signature that holds.
+struct Signer {
+  std::string cert_der;
+  std::string subject;  // as subject_name gives it
+};
+
+// Checks a detached signature (DER, as sign_detached makes it) over `content`. The signer must
+// chain, at the current time and for any purpose, to one of the certificates in trusted_ca_pem
+// (each one a trust anchor, as for verify_mdm_signature); intermediates come from the signature.
+// Signatures over kMaxSignatureBytes are refused before parsing. An error carries its
+// SignatureError and says why in words.
+Result<Signer> verify_detached(std::string_view signature_der, std::string_view content,
+                               const std::string& trusted_ca_pem);
+inline constexpr std::size_t kMaxSignatureBytes = 1024 * 1024;
+
 }  // namespace mdmc::pki
+
+template <>
+struct std::is_error_code_enum<mdmc::pki::SignatureError> : std::true_type {};

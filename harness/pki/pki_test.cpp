@@ -16,6 +16,8 @@
 #include <memory>
 #include <set>
 
+#include "harness/pki/signed_profile.hpp"
+
 namespace mdmc::pki {
 namespace {
 
@@ -730,6 +732,81 @@ TEST(MdmSignature, NoTrustedCaMeansNotTrusted) {
   ASSERT_TRUE(header.ok());
   auto check = verify_mdm_signature(*header, kBody, "");
   EXPECT_EQ(check.message(), "signer not trusted: no trusted CA certificate given");
+}
+
+// --- Detached signatures over files ---------------------------------------------------------
+
+// A signature's code, for the tests that tell the reasons apart.
+SignatureError kind_of(const Result<Signer>& checked) {
+  return static_cast<SignatureError>(checked.error().code.value());
+}
+
+TEST(DetachedSignature, VerifiesAgainstTheCaAndNamesTheSigner) {
+  Identity ca = must(create_test_ca("Certifiers CA"));
+  // A certifier's certificate need not be for TLS: any purpose is fine.
+  Identity certifier = must(issue_server_identity(ca, {"certifier.example"}));
+  const std::string content = "{\n  \"a\": 1\n}\n";
+  auto signature = sign_detached(certifier, content);
+  ASSERT_TRUE(signature.ok()) << signature.message();
+  auto checked = verify_detached(*signature, content, ca.cert_pem);
+  ASSERT_TRUE(checked.ok()) << checked.message();
+  EXPECT_EQ(checked->subject, "CN=certifier.example");
+  EXPECT_EQ(checked->subject, *subject_name(certifier.cert_pem));
+  EXPECT_EQ(checked->cert_der, *certificate_der(certifier.cert_pem));
+  // DER, detached, binary: OpenSSL's own verification with the content beside it agrees.
+  const auto* p = reinterpret_cast<const unsigned char*>(signature->data());
+  CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(signature->size())));
+  ASSERT_TRUE(cms);
+  EXPECT_EQ(CMS_is_detached(cms.get()), 1);
+  BioPtr data = source(content);
+  EXPECT_EQ(CMS_verify(cms.get(), nullptr, nullptr, data.get(), nullptr, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY), 1);
+  ERR_clear_error();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(DetachedSignature, EachWayItFailsHasItsOwnCode) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity other_ca = must(create_test_ca("Other CA"));
+  Identity certifier = must(issue_device_identity(ca, "certifier", KeyType::ec_p256));
+  Identity stranger = must(issue_device_identity(other_ca, "stranger", KeyType::rsa2048));
+  const std::string content = "signed bytes\n";
+  const std::string signature = *sign_detached(certifier, content);
+
+  auto changed = verify_detached(signature, content + " ", ca.cert_pem);
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(kind_of(changed), SignatureError::content_changed) << changed.message();
+  EXPECT_EQ(changed.message(), "content changed: digest mismatch (body tampered)");
+
+  auto foreign = verify_detached(*sign_detached(stranger, content), content, ca.cert_pem);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(kind_of(foreign), SignatureError::untrusted) << foreign.message();
+  EXPECT_NE(foreign.message().find("unable to get local issuer certificate"), std::string::npos) << foreign.message();
+
+  EXPECT_EQ(kind_of(verify_detached("", content, ca.cert_pem)), SignatureError::malformed);
+  EXPECT_EQ(kind_of(verify_detached("garbage", content, ca.cert_pem)), SignatureError::malformed);
+  EXPECT_EQ(kind_of(verify_detached(std::string(kMaxSignatureBytes + 1, '0'), content, ca.cert_pem)),
+            SignatureError::malformed);
+  // The last bytes of the DER are the signature value itself.
+  std::string forged = signature;
+  forged[forged.size() - 3] = static_cast<char>(forged[forged.size() - 3] ^ 0x01);
+  auto bad = verify_detached(forged, content, ca.cert_pem);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(kind_of(bad), SignatureError::bad_signature) << bad.message();
+  // An attached signature is not one over a file beside it.
+  auto attached = verify_detached(*sign_profile(certifier, content), content, ca.cert_pem);
+  EXPECT_EQ(kind_of(attached), SignatureError::malformed) << attached.message();
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(DetachedSignature, AnExpiredCertifierIsNotTrusted) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity expired =
+      must(issue_device_identity(ca, "old certifier", KeyType::ec_p256, Validity{-hours(48), hours(24)}));
+  const std::string content = "x";
+  auto checked = verify_detached(*sign_detached(expired, content), content, ca.cert_pem);
+  ASSERT_FALSE(checked.ok());
+  EXPECT_EQ(kind_of(checked), SignatureError::untrusted);
+  EXPECT_EQ(checked.message(), "signer not trusted: signer certificate expired");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <variant>
 
 #include "harness/pki/detail/openssl.hpp"
 #include "harness/pki/pki.hpp"
@@ -28,11 +29,17 @@ base::Error rejected(std::string reason) {
   return base::fail(std::move(reason));
 }
 
+// What a signature check found wrong, in words and as a SignatureError.
+struct Rejection {
+  SignatureError kind;
+  std::string reason;
+};
+
 // Compares the signed messageDigest attribute with the body's digest, so that a changed body is
 // reported as such rather than as OpenSSL's generic "verification failure". Nothing when they
 // match or there are no signed attributes (then the signature covers the body directly).
-std::optional<std::string> digest_problem(CMS_SignerInfo* signer_info, X509_ALGOR* digest_algorithm,
-                                          std::string_view body) {
+std::optional<Rejection> digest_problem(CMS_SignerInfo* signer_info, X509_ALGOR* digest_algorithm,
+                                        std::string_view body) {
   if (CMS_signed_get_attr_count(signer_info) <= 0) return std::nullopt;
   const ASN1_OBJECT* digest_oid = nullptr;
   X509_ALGOR_get0(&digest_oid, nullptr, nullptr, digest_algorithm);
@@ -40,20 +47,22 @@ std::optional<std::string> digest_problem(CMS_SignerInfo* signer_info, X509_ALGO
   if (md == nullptr) {
     char name[80];
     OBJ_obj2txt(name, sizeof name, digest_oid, 0);
-    return "unsupported digest algorithm " + std::string(name);
+    return Rejection{SignatureError::bad_signature, "unsupported digest algorithm " + std::string(name)};
   }
   // -3: the attribute must occur exactly once.
   const auto* expected = static_cast<const ASN1_OCTET_STRING*>(
       CMS_signed_get0_data_by_OBJ(signer_info, OBJ_nid2obj(NID_pkcs9_messageDigest), -3, V_ASN1_OCTET_STRING));
-  if (expected == nullptr) return "bad signed attributes: no single messageDigest";
+  if (expected == nullptr) {
+    return Rejection{SignatureError::bad_signature, "bad signed attributes: no single messageDigest"};
+  }
   unsigned char actual[EVP_MAX_MD_SIZE];
   unsigned int actual_size = 0;
   if (EVP_Digest(body.data(), body.size(), actual, &actual_size, md, nullptr) != 1) {
-    return "cannot digest the body: " + detail::take_openssl_errors();
+    return Rejection{SignatureError::bad_signature, "cannot digest the body: " + detail::take_openssl_errors()};
   }
   if (static_cast<int>(actual_size) != ASN1_STRING_length(expected) ||
       std::memcmp(actual, ASN1_STRING_get0_data(expected), actual_size) != 0) {
-    return "digest mismatch (body tampered)";
+    return Rejection{SignatureError::content_changed, "digest mismatch (body tampered)"};
   }
   return std::nullopt;
 }
@@ -83,8 +92,10 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
   return std::nullopt;
 }
 
-// Why the signer does not chain to the anchors, or nothing when it does.
-std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms, const std::string& trusted_ca_pem) {
+// Why the signer does not chain to the anchors, or nothing when it does. `purpose`: an
+// X509_PURPOSE_* the signer must be fit for, or 0 for any.
+std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms, const std::string& trusted_ca_pem,
+                                         int purpose) {
   auto anchors = detail::read_certificates(trusted_ca_pem, "trusted CA");
   if (!anchors) return "signer not trusted: " + anchors.message();
   if (sk_X509_num(anchors->get()) < 1) return "signer not trusted: no trusted CA certificate given";
@@ -106,8 +117,7 @@ std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms, con
   if (X509_STORE_CTX_init(ctx.get(), store.get(), signer, untrusted.get()) != 1) {
     return "X509_STORE_CTX_init: " + detail::take_openssl_errors();
   }
-  // A device identity is a TLS client identity; one without extendedKeyUsage also qualifies.
-  if (X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) != 1) {
+  if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1) {
     return "X509_STORE_CTX_set_purpose: " + detail::take_openssl_errors();
   }
   const int verified = X509_verify_cert(ctx.get());
@@ -124,33 +134,88 @@ std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms, con
   return reason;
 }
 
+// A detached signature (DER) over `body`: parsed, its digest, its signature and its signer's
+// chain checked, in that order. The signer's certificate when all hold.
+std::variant<detail::X509Ptr, Rejection> check_detached(std::string_view der, std::string_view body,
+                                                        const std::string& trusted_ca_pem, int purpose) {
+  auto reject = [](SignatureError kind, std::string reason) -> std::variant<detail::X509Ptr, Rejection> {
+    ERR_clear_error();
+    return Rejection{kind, std::move(reason)};
+  };
+  if (der.empty()) return reject(SignatureError::malformed, "not CMS: no bytes");
+  const auto* cursor = reinterpret_cast<const unsigned char*>(der.data());
+  const auto* end = cursor + der.size();
+  detail::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der.size())));
+  if (!cms) return reject(SignatureError::malformed, "not CMS: " + detail::take_openssl_errors());
+  if (cursor != end) {
+    return reject(SignatureError::malformed,
+                  "not CMS: " + std::to_string(end - cursor) + " bytes after the DER structure");
+  }
+  if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed) {
+    return reject(SignatureError::malformed, "not CMS SignedData");
+  }
+  if (CMS_is_detached(cms.get()) != 1) {
+    return reject(SignatureError::malformed, "not detached (the signature carries its own content)");
+  }
+  STACK_OF(CMS_SignerInfo)* signer_infos = CMS_get0_SignerInfos(cms.get());
+  const int signer_count = sk_CMS_SignerInfo_num(signer_infos);
+  if (signer_count != 1) {
+    return reject(SignatureError::malformed, "expected one signer, found " + std::to_string(std::max(signer_count, 0)));
+  }
+  CMS_SignerInfo* signer_info = sk_CMS_SignerInfo_value(signer_infos, 0);
+  // Finds the signer's certificate among those the signature carries.
+  if (CMS_set1_signers_certs(cms.get(), nullptr, 0) < 0) {
+    return reject(SignatureError::malformed, "not CMS: " + detail::take_openssl_errors());
+  }
+  X509* signer = nullptr;
+  X509_ALGOR* digest_algorithm = nullptr;
+  CMS_SignerInfo_get0_algs(signer_info, nullptr, &signer, &digest_algorithm, nullptr);
+  if (signer == nullptr) return reject(SignatureError::malformed, "signer certificate not included");
+  ERR_clear_error();
+
+  if (auto problem = digest_problem(signer_info, digest_algorithm, body)) {
+    return reject(problem->kind, std::move(problem->reason));
+  }
+  if (auto problem = signature_problem(cms.get(), signer_info, body)) {
+    return reject(SignatureError::bad_signature, *std::move(problem));
+  }
+  if (auto problem = trust_problem(signer, cms.get(), trusted_ca_pem, purpose)) {
+    return reject(SignatureError::untrusted, *std::move(problem));
+  }
+  ERR_clear_error();
+  X509_up_ref(signer);
+  return detail::X509Ptr(signer);
+}
+
+class SignatureCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "pki.signature"; }
+  std::string message(int ev) const override {
+    switch (static_cast<SignatureError>(ev)) {
+      case SignatureError::malformed: return "malformed signature";
+      case SignatureError::content_changed: return "content changed";
+      case SignatureError::bad_signature: return "bad signature";
+      case SignatureError::untrusted: return "signer not trusted";
+    }
+    return "signature error";
+  }
+};
+
 }  // namespace
 
-Result<std::string> mdm_signature(const Identity& identity, std::string_view body) {
-  auto signer = detail::parse_identity(identity, "signer");
-  if (!signer) return base::fail("mdm_signature: " + signer.message());
-  auto content = detail::memory_source(body);
-  if (!content) return base::fail("mdm_signature: body: " + content.message());
+std::error_code make_error_code(SignatureError e) {
+  static const SignatureCategory category;
+  return {static_cast<int>(e), category};
+}
 
-  // CMS_PARTIAL: make the structure (with the chain) now, add the signer with an explicit
-  // SHA-256 next, and hash the content in CMS_final.
-  constexpr unsigned kFlags = CMS_DETACHED | CMS_BINARY;
-  detail::CmsPtr cms(CMS_sign(nullptr, nullptr, signer->chain.get(), nullptr, kFlags | CMS_PARTIAL));
-  if (!cms) return detail::fail_openssl("mdm_signature: CMS_sign");
-  // CMS_NOSMIMECAP: the S/MIME capabilities attribute is for mail clients; MDM has no use for it.
-  if (CMS_add1_signer(cms.get(), signer->cert.get(), signer->key.get(), EVP_sha256(), kFlags | CMS_NOSMIMECAP) ==
-      nullptr) {
-    return detail::fail_openssl("mdm_signature: CMS_add1_signer");
-  }
-  if (CMS_final(cms.get(), content->get(), nullptr, kFlags) != 1) {
-    return detail::fail_openssl("mdm_signature: CMS_final");
-  }
-  unsigned char* raw = nullptr;
-  const int size = i2d_CMS_ContentInfo(cms.get(), &raw);
-  detail::OpensslBytesPtr der(raw);
-  if (size <= 0 || !der) return detail::fail_openssl("mdm_signature: i2d_CMS_ContentInfo");
-  return base::base64_encode(
-      std::string_view(reinterpret_cast<const char*>(der.get()), static_cast<std::size_t>(size)));
+Result<std::string> mdm_signature(const Identity& identity, std::string_view body) {
+  auto der = detail::signed_data_der(identity, body, /*detached=*/true, "mdm_signature");
+  if (!der) return der.error();
+  return base::base64_encode(*der);
+}
+
+Result<std::string> sign_detached(const Identity& signer, std::string_view content) {
+  return detail::signed_data_der(signer, content, /*detached=*/true, "sign_detached");
 }
 
 Result<std::string> verify_mdm_signature(std::string_view header_value, std::string_view body,
@@ -164,50 +229,38 @@ Result<std::string> verify_mdm_signature(std::string_view header_value, std::str
   if (text.empty()) return rejected("empty header");
   auto der = base::base64_decode(text);
   if (!der) return rejected("not base64: " + der.message());
-  if (der->empty()) return rejected("not CMS: no bytes");
-
-  const auto* cursor = reinterpret_cast<const unsigned char*>(der->data());
-  const auto* end = cursor + der->size();
-  detail::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der->size())));
-  if (!cms) return rejected("not CMS: " + detail::take_openssl_errors());
-  if (cursor != end) {
-    return rejected("not CMS: " + std::to_string(end - cursor) + " bytes after the DER structure");
-  }
-  if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed) {
-    return rejected("not CMS SignedData");
-  }
-  if (CMS_is_detached(cms.get()) != 1) {
-    return rejected("not detached (the signature carries its own content)");
-  }
-  STACK_OF(CMS_SignerInfo)* signer_infos = CMS_get0_SignerInfos(cms.get());
-  const int signer_count = sk_CMS_SignerInfo_num(signer_infos);
-  if (signer_count != 1) {
-    return rejected("expected one signer, found " + std::to_string(std::max(signer_count, 0)));
-  }
-  CMS_SignerInfo* signer_info = sk_CMS_SignerInfo_value(signer_infos, 0);
-  // Finds the signer's certificate among those the signature carries.
-  if (CMS_set1_signers_certs(cms.get(), nullptr, 0) < 0) {
-    return rejected("not CMS: " + detail::take_openssl_errors());
-  }
-  X509* signer = nullptr;
-  X509_ALGOR* digest_algorithm = nullptr;
-  CMS_SignerInfo_get0_algs(signer_info, nullptr, &signer, &digest_algorithm, nullptr);
-  if (signer == nullptr) return rejected("signer certificate not included");
-  auto signer_der = detail::certificate_der(signer);
+  // A device identity is a TLS client identity; one without extendedKeyUsage also qualifies.
+  auto checked = check_detached(*der, body, trusted_ca_pem, X509_PURPOSE_SSL_CLIENT);
+  if (auto* rejection = std::get_if<Rejection>(&checked)) return rejected(std::move(rejection->reason));
+  auto signer_der = detail::certificate_der(std::get<detail::X509Ptr>(checked).get());
   if (!signer_der) return rejected("signer certificate unreadable: " + signer_der.message());
-  ERR_clear_error();
-
-  if (auto problem = digest_problem(signer_info, digest_algorithm, body)) {
-    return rejected(*std::move(problem));
-  }
-  if (auto problem = signature_problem(cms.get(), signer_info, body)) {
-    return rejected(*std::move(problem));
-  }
-  if (auto problem = trust_problem(signer, cms.get(), trusted_ca_pem)) {
-    return rejected(*std::move(problem));
-  }
-  ERR_clear_error();
   return signer_der;
+}
+
+Result<Signer> verify_detached(std::string_view signature_der, std::string_view content,
+                               const std::string& trusted_ca_pem) {
+  if (signature_der.size() > kMaxSignatureBytes) {
+    return Result<Signer>(SignatureError::malformed,
+                          std::to_string(signature_der.size()) + " bytes, limit " + std::to_string(kMaxSignatureBytes));
+  }
+  auto checked = check_detached(signature_der, content, trusted_ca_pem, /*purpose=*/0);
+  if (auto* rejection = std::get_if<Rejection>(&checked)) {
+    return Result<Signer>(rejection->kind, std::move(rejection->reason));
+  }
+  X509* signer = std::get<detail::X509Ptr>(checked).get();
+  auto der = detail::certificate_der(signer);
+  if (!der) return Result<Signer>(SignatureError::malformed, "signer certificate unreadable: " + der.message());
+  auto subject = detail::subject_line(signer);
+  if (!subject) return Result<Signer>(SignatureError::malformed, "signer subject unreadable: " + subject.message());
+  return Signer{*std::move(der), *std::move(subject)};
+}
+
+Result<std::string> subject_name(const std::string& cert_pem) {
+  auto cert = detail::read_certificate(cert_pem, "subject_name");
+  if (!cert) return base::fail(cert.message());
+  auto subject = detail::subject_line(cert->get());
+  if (!subject) return base::fail("subject_name: " + subject.message());
+  return subject;
 }
 
 }  // namespace mdmc::pki

@@ -40,26 +40,8 @@ Result<std::string> profile_content(std::string_view payload) {
 }
 
 Result<std::string> sign_profile(const Identity& signer, std::string_view content) {
-  auto parsed = detail::parse_identity(signer, "signer");
-  if (!parsed) return base::fail("sign_profile: " + parsed.message());
-  auto source = detail::memory_source(content);
-  if (!source) return base::fail("sign_profile: content: " + source.message());
-  // As in mdm_signature, but attached: the profile travels inside the SignedData.
-  constexpr unsigned kFlags = CMS_BINARY;
-  detail::CmsPtr cms(CMS_sign(nullptr, nullptr, parsed->chain.get(), nullptr, kFlags | CMS_PARTIAL));
-  if (!cms) return detail::fail_openssl("sign_profile: CMS_sign");
-  if (CMS_add1_signer(cms.get(), parsed->cert.get(), parsed->key.get(), EVP_sha256(), kFlags | CMS_NOSMIMECAP) ==
-      nullptr) {
-    return detail::fail_openssl("sign_profile: CMS_add1_signer");
-  }
-  if (CMS_final(cms.get(), source->get(), nullptr, kFlags) != 1) {
-    return detail::fail_openssl("sign_profile: CMS_final");
-  }
-  unsigned char* raw = nullptr;
-  const int size = i2d_CMS_ContentInfo(cms.get(), &raw);
-  detail::OpensslBytesPtr der(raw);
-  if (size <= 0 || !der) return detail::fail_openssl("sign_profile: i2d_CMS_ContentInfo");
-  return std::string(reinterpret_cast<const char*>(der.get()), static_cast<std::size_t>(size));
+  // As mdm_signature, but attached: the profile travels inside the SignedData.
+  return detail::signed_data_der(signer, content, /*detached=*/false, "sign_profile");
 }
 
 }  // namespace mdmc::pki

@@ -513,6 +513,11 @@ RuleCatalog load_rules_text(std::string_view yaml, const std::string& name) {
   MapReader top(root, name, "");
   check_schema_version(top);
   RuleCatalog catalog;
+  if (auto seed = top.node("seed")) {
+    MapReader article(seed, name, "seed");
+    catalog.seed = SeedArticle{article.get_required<std::string>("title"), article.get_required<std::string>("url")};
+    article.finish();
+  }
   auto list = top.required("rules");
   if (!list.IsSequence()) top.fail(list, "must be a list", "rules");
   for (std::size_t i = 0; i < list.size(); ++i) {

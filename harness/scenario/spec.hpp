@@ -47,8 +47,16 @@ struct RuleSpec {
   std::string grounding;  // "apple" or "http" (RFC 9110, where Apple is silent)
 };
 
+// The Apple article the catalog's rules are drawn from (rules.yaml's `seed:`), which a
+// certification names.
+struct SeedArticle {
+  std::string title;
+  std::string url;
+};
+
 struct RuleCatalog {
   std::map<std::string, RuleSpec> rules;
+  std::optional<SeedArticle> seed;  // absent when the file names none
   std::map<std::string, Level> levels() const;
 };
 

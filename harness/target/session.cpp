@@ -208,6 +208,20 @@ std::string identity_source_key(const TargetProfile& target) {
   return target.identity.pool.empty() ? "identity.issuer" : "identity.pool";
 }
 
+base::Result<std::string> server_certificate_sha256(const TargetProfile& target) {
+  const auto url = net::parse_url(target.check_in_url);
+  if (!url || url->scheme != "https") return base::fail(target.check_in_url + " is not an https URL");
+  net::HttpClient http(target.limits, server_trust(target));
+  // The handshake is what counts; the empty PUT is the reachability probe's, which any server takes.
+  net::Request request{"PUT", target.check_in_url, {{"Content-Type", std::string(protocol::kCheckInContentType)}}, ""};
+  const auto exchange = http.send(request);
+  if (http.server_certificate_der().empty()) {
+    return base::fail(fmt::format("{}: {} ({})", target.check_in_url, net::transport_error_name(exchange.error),
+                                  exchange.error_detail));
+  }
+  return base::sha256_hex(http.server_certificate_der());
+}
+
 std::string describe_answer(const net::Response& r) {
   if (r.body.empty()) return fmt::format("{} with a zero-length body", r.status);
   return fmt::format("{} with {} bytes: {}", r.status, r.body.size(), excerpt(r.body));

@@ -126,6 +126,11 @@ std::optional<std::string> likely_profile_key(net::TransportError error, const T
 // Where the profile's device identities come from, as its key: "identity.issuer" or "identity.pool".
 std::string identity_source_key(const TargetProfile& target);
 
+// The SHA-256 (lower-case hex) of the certificate the check-in URL presents in a TLS handshake
+// made with the profile's trust: which server a certification is of. An error, in words, for a
+// plain-HTTP URL or a handshake that fails.
+base::Result<std::string> server_certificate_sha256(const TargetProfile& target);
+
 // "410 with a zero-length body", "200 with 38 bytes: <?xml ...": an answer as findings quote it.
 std::string describe_answer(const net::Response& response);
 

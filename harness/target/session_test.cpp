@@ -13,6 +13,7 @@
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
+#include "harness/testing/test_certs.hpp"
 
 namespace mdmc::target {
 namespace {
@@ -144,6 +145,34 @@ TEST_F(SessionTest, NoAnswerIsAnExchangeWithItsTransportErrorNotAFailure) {
   EXPECT_FALSE(sent->ok());
   EXPECT_NE(sent->error, net::TransportError::none);
   EXPECT_TRUE(probe_reachable(profile_).has_value());
+}
+
+TEST(ServerCertificate, IsTheCheckInUrlsLeafSeenWithTheProfilesTrust) {
+  const auto& pki = testing::test_pki();
+  net::HttpServer server(
+      [](const net::ServerRequest&) {
+        return net::ServerResponse{400, {}, "", false};
+      },
+      {}, net::ServerTls{pki.server.cert_pem, pki.server.key_pem, "", false});
+  auto port = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port) << port.message();
+  server.start(1);
+  TargetProfile profile;
+  profile.check_in_url = "https://127.0.0.1:" + std::to_string(*port) + "/checkin";
+  profile.limits.connect_timeout = chr::milliseconds{2000};
+  profile.limits.tls_handshake_timeout = chr::milliseconds{2000};
+  profile.limits.header_timeout = chr::milliseconds{2000};
+  profile.tls.ca_pem = pki.ca.cert_pem;
+  auto fingerprint = server_certificate_sha256(profile);
+  ASSERT_TRUE(fingerprint.ok()) << fingerprint.message();
+  EXPECT_EQ(*fingerprint, base::sha256_hex(pki.server.cert_der));
+  // Not trusted by the profile: no fingerprint of a server nobody checked.
+  profile.tls.ca_pem = pki.other_ca.cert_pem;
+  auto untrusted = server_certificate_sha256(profile);
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_NE(untrusted.message().find("tls_untrusted_certificate"), std::string::npos) << untrusted.message();
+  profile.check_in_url = "http://127.0.0.1:" + std::to_string(*port) + "/checkin";
+  EXPECT_FALSE(server_certificate_sha256(profile).ok());
 }
 
 TEST_F(SessionTest, EnqueueFillsTheChannelInTheUrlAndSendsBasicAuth) {

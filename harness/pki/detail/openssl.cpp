@@ -158,6 +158,17 @@ Result<std::string> certificate_der(X509* cert) {
   return std::string(reinterpret_cast<const char*>(der.get()), static_cast<std::size_t>(size));
 }
 
+Result<std::string> subject_line(X509* cert) {
+  auto sink = memory_sink();
+  if (!sink) return base::fail(sink.message());
+  // ASN1_STRFLGS_ESC_MSB off: names stay UTF-8 rather than \XX escapes.
+  constexpr unsigned long kFlags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
+  if (X509_NAME_print_ex(sink->get(), X509_get_subject_name(cert), 0, kFlags) < 0) {
+    return fail_openssl("X509_NAME_print_ex");
+  }
+  return memory_contents(sink->get());
+}
+
 Result<ParsedIdentity> parse_identity(const Identity& identity, std::string_view what) {
   const std::string name(what);
   auto cert = read_certificate(identity.cert_pem, name + " certificate");
@@ -170,6 +181,32 @@ Result<ParsedIdentity> parse_identity(const Identity& identity, std::string_view
     return fail_openssl(name + ": the private key does not match the certificate");
   }
   return ParsedIdentity{std::move(cert).value(), std::move(key).value(), std::move(chain).value()};
+}
+
+Result<std::string> signed_data_der(const Identity& signer, std::string_view content, bool detached,
+                                    std::string_view what) {
+  const std::string name(what);
+  auto parsed = parse_identity(signer, "signer");
+  if (!parsed) return base::fail(name + ": " + parsed.message());
+  auto source = memory_source(content);
+  if (!source) return base::fail(name + ": content: " + source.message());
+  // CMS_BINARY: no MIME canonicalisation, which would turn LF into CRLF before hashing and sign
+  // bytes nobody ever sees. CMS_PARTIAL: make the structure (with the chain) now, add the signer
+  // with an explicit SHA-256 next, and hash the content in CMS_final.
+  const unsigned flags = CMS_BINARY | (detached ? CMS_DETACHED : 0u);
+  CmsPtr cms(CMS_sign(nullptr, nullptr, parsed->chain.get(), nullptr, flags | CMS_PARTIAL));
+  if (!cms) return fail_openssl(name + ": CMS_sign");
+  // CMS_NOSMIMECAP: the S/MIME capabilities attribute is for mail clients.
+  if (CMS_add1_signer(cms.get(), parsed->cert.get(), parsed->key.get(), EVP_sha256(), flags | CMS_NOSMIMECAP) ==
+      nullptr) {
+    return fail_openssl(name + ": CMS_add1_signer");
+  }
+  if (CMS_final(cms.get(), source->get(), nullptr, flags) != 1) return fail_openssl(name + ": CMS_final");
+  unsigned char* raw = nullptr;
+  const int size = i2d_CMS_ContentInfo(cms.get(), &raw);
+  OpensslBytesPtr der(raw);
+  if (size <= 0 || !der) return fail_openssl(name + ": i2d_CMS_ContentInfo");
+  return std::string(reinterpret_cast<const char*>(der.get()), static_cast<std::size_t>(size));
 }
 
 }  // namespace mdmc::pki::detail

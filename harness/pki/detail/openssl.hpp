@@ -70,6 +70,8 @@ Result<std::string> certificate_pem(X509* cert);
 Result<std::string> certificates_pem(const STACK_OF(X509) * certs);
 Result<std::string> private_key_pem(EVP_PKEY* key);  // unencrypted PKCS#8
 Result<std::string> certificate_der(X509* cert);
+// The certificate's subject on one line, RFC 2253 ("CN=x,O=y"), UTF-8.
+Result<std::string> subject_line(X509* cert);
 
 // A certificate, its key and its intermediates, parsed and checked to belong together.
 struct ParsedIdentity {
@@ -78,5 +80,11 @@ struct ParsedIdentity {
   X509StackPtr chain;
 };
 Result<ParsedIdentity> parse_identity(const Identity& identity, std::string_view what);
+
+// A CMS SignedData over `content`, DER: binary (the bytes as they are), SHA-256, with the
+// signer's certificate and chain; the content inside it, or left out (detached). Errors start
+// with `what`, the caller's name ("mdm_signature").
+Result<std::string> signed_data_der(const Identity& signer, std::string_view content, bool detached,
+                                    std::string_view what);
 
 }  // namespace mdmc::pki::detail
