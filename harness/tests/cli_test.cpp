@@ -149,37 +149,55 @@ TEST_F(CliTest, AnUnreachableTargetExitsThreeNamingTheUrl) {
   EXPECT_EQ(run.harness_version, MDMC_VERSION);
 }
 
+// A loopback server that answers every request with an empty 200 and counts them: the proof
+// that a command stopped before it sent anything.
+class CountingServer {
+ public:
+  CountingServer()
+      : server_([this](const net::ServerRequest&) {
+          ++requests_;
+          return net::ServerResponse{};
+        }) {}
+  // The port it serves on; 0 when it could not listen.
+  std::uint16_t start() {
+    auto port = server_.listen("127.0.0.1", 0);
+    if (!port) return 0;
+    server_.start(1);
+    return *port;
+  }
+  int requests() const { return requests_.load(); }
+
+ private:
+  std::atomic<int> requests_{0};
+  net::HttpServer server_;
+};
+
 TEST_F(CliTest, AReportFolderThatCannotBeWrittenExitsTwoBeforeAnyCase) {
-  std::atomic<int> requests{0};
-  net::HttpServer server([&requests](const net::ServerRequest&) {
-    ++requests;
-    return net::ServerResponse{};
-  });
-  auto port_listening = server.listen("127.0.0.1", 0);
-  ASSERT_TRUE(port_listening) << port_listening.message();
-  server.start(1);
+  CountingServer server;
+  const std::uint16_t counted_port = server.start();
+  ASSERT_NE(counted_port, 0);
   // A folder inside a file: no user, root included, can make it.
   auto file = write("a-file", "not a folder\n");
-  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(*port_listening) + " --out " +
+  auto ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(counted_port) + " --out " +
                             (file / "out").string());
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
   EXPECT_NE(ran.output.find("the report folder " + (file / "out").string() + " cannot be written"), std::string::npos)
       << ran.output;
   EXPECT_NE(ran.output.find("Not a directory"), std::string::npos) << "the OS's reason\n" << ran.output;
   EXPECT_NE(ran.output.find("no report"), std::string::npos) << ran.output;
-  EXPECT_EQ(requests.load(), 0) << "nothing was sent";
+  EXPECT_EQ(server.requests(), 0) << "nothing was sent";
 
   // A folder the run cannot write to, unless it runs as root (which may write anywhere).
   if (::geteuid() != 0) {
     auto locked = dir_ / "locked";
     fs::create_directories(locked);
     fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
-    ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(*port_listening) + " --out " +
+    ran = run_mdmconform("--specs " + specs() + " run --target " + profile_for(counted_port) + " --out " +
                          locked.string());
     fs::permissions(locked, fs::perms::owner_all);
     EXPECT_EQ(ran.exit_code, 2) << ran.output;
     EXPECT_NE(ran.output.find("Permission denied"), std::string::npos) << ran.output;
-    EXPECT_EQ(requests.load(), 0) << "nothing was sent";
+    EXPECT_EQ(server.requests(), 0) << "nothing was sent";
   }
 }
 
@@ -490,14 +508,9 @@ TEST_F(TlsCliTest, APoolOfExactlyEnoughGivesEveryDeviceItsOwnIdentityAndTheRepor
 }
 
 TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
-  std::atomic<int> requests{0};
-  net::HttpServer server([&requests](const net::ServerRequest&) {
-    ++requests;
-    return net::ServerResponse{};
-  });
-  auto port_listening = server.listen("127.0.0.1", 0);
-  ASSERT_TRUE(port_listening) << port_listening.message();
-  server.start(1);
+  CountingServer server;
+  const std::uint16_t counted_port = server.start();
+  ASSERT_NE(counted_port, 0);
   auto ca = *pki::create_test_ca("pool CA");
   fs::create_directories(dir_ / "pool");
   for (int i = 0; i < 6; ++i) {
@@ -505,7 +518,7 @@ TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
     ASSERT_TRUE(pki::write_identity(device, dir_ / "pool" / fmt::format("device-{}.crt", i),
                                     dir_ / "pool" / fmt::format("device-{}.key", i)));
   }
-  auto base = "http://127.0.0.1:" + std::to_string(*port_listening);
+  auto base = "http://127.0.0.1:" + std::to_string(counted_port);
   auto target = write("pool-target.yaml", "schema_version: 1\nname: pool\nurls:\n  check_in: " + base +
                                               "/checkin\n  server: " + base +
                                               "/mdm\nidentity:\n  mode: signature\n  pool: {dir: pool}\n");
@@ -520,14 +533,14 @@ TEST_F(CliTest, APoolTooSmallForTheRunExitsTwoWithTheNumbersBeforeAnyCaseRuns) {
                             "an identity.issuer, or lower --confirm"),
             std::string::npos)
       << ran.output;
-  EXPECT_EQ(requests.load(), 0) << "not even the reachability probe ran";
+  EXPECT_EQ(server.requests(), 0) << "not even the reachability probe ran";
   expect_stopped_run_recorded(dir_ / "out", "the run needs up to 8 device identities");
 
   // Without re-runs five are enough: the same pool runs.
   ran = run_mdmconform("--specs " + specs() + " run --target " + target.string() + " --confirm 0 --out " +
                        (dir_ / "out").string() + " " + kThreeDeviceCases);
   EXPECT_NE(ran.exit_code, 2) << ran.output;
-  EXPECT_GT(requests.load(), 0);
+  EXPECT_GT(server.requests(), 0);
 }
 
 TEST_F(CliTest, SigtermDuringARunStillWritesTheReportsMarkedInterrupted) {
@@ -859,15 +872,10 @@ TEST_F(CliTest, ADryRunOfTheBuiltinServerListsEveryCaseAndStartsNothing) {
 }
 
 TEST_F(CliTest, ADryRunAgainstAProfileWithoutAnAdminAdapterSaysWhatIsSkippedAndSendsNothing) {
-  std::atomic<int> requests{0};
-  net::HttpServer server([&requests](const net::ServerRequest&) {
-    ++requests;
-    return net::ServerResponse{};
-  });
-  auto port_listening = server.listen("127.0.0.1", 0);
-  ASSERT_TRUE(port_listening) << port_listening.message();
-  server.start(1);
-  auto base = "http://127.0.0.1:" + std::to_string(*port_listening);
+  CountingServer server;
+  const std::uint16_t counted_port = server.start();
+  ASSERT_NE(counted_port, 0);
+  auto base = "http://127.0.0.1:" + std::to_string(counted_port);
   auto target = write("no-admin.yaml", "schema_version: 1\nname: no-admin\nurls:\n  check_in: " + base +
                                            "/checkin\n  server: " + base + "/mdm\n");
   auto ran = run_mdmconform("--specs " + specs() + " run --dry-run --target " + target.string() + " ucf/ enr/");
@@ -894,7 +902,7 @@ TEST_F(CliTest, ADryRunAgainstAProfileWithoutAnAdminAdapterSaysWhatIsSkippedAndS
   auto would_run = ran.output.substr(0, ran.output.find("would skip"));
   EXPECT_NE(would_run.find("  enr/authenticate\n"), std::string::npos) << ran.output;
   EXPECT_EQ(would_run.find("ucf/redeliver"), std::string::npos) << ran.output;
-  EXPECT_EQ(requests.load(), 0) << "a dry run sends nothing, not even the reachability probe";
+  EXPECT_EQ(server.requests(), 0) << "a dry run sends nothing, not even the reachability probe";
 
   // A pool too small for the run stops `run` before its first case: the dry run says so, exit 2.
   auto ca = *pki::create_test_ca("pool CA");
@@ -908,7 +916,7 @@ TEST_F(CliTest, ADryRunAgainstAProfileWithoutAnAdminAdapterSaysWhatIsSkippedAndS
   EXPECT_EQ(short_pool.exit_code, 2) << short_pool.output;
   EXPECT_NE(short_pool.output.find("the run would stop before its first case: the run needs up to"), std::string::npos)
       << short_pool.output;
-  EXPECT_EQ(requests.load(), 0);
+  EXPECT_EQ(server.requests(), 0);
 }
 
 TEST_F(CliTest, ListTakesRunsSelectionAndShowsLevelsAndTags) {
