@@ -6,6 +6,7 @@
 #include "harness/base/bytes.hpp"
 #include "harness/base/files.hpp"
 #include "harness/base/json_reader.hpp"
+#include "harness/report/json.hpp"
 #include "harness/scenario/assessment.hpp"
 
 namespace mdmc::certify {
@@ -16,8 +17,6 @@ using base::JsonReader;
 
 // Certificates and CA bundles are kilobytes; this bounds a wrong path.
 constexpr std::size_t kMaxPemBytes = 1024 * 1024;
-// report.json of a full suite is a few MiB; the same cap `report` reads one with.
-constexpr std::size_t kMaxReportBytes = 512ull * 1024 * 1024;
 
 class VerifyCategory final : public std::error_category {
  public:
@@ -229,7 +228,7 @@ base::Result<Verified> verify(const VerifyInputs& inputs) {
   auto record = from_json_text(*text);
   if (!record) return base::Result<Verified>(VerifyError::malformed, record.error().message);
 
-  auto report_bytes = read(inputs.report, kMaxReportBytes, "the report");
+  auto report_bytes = read(inputs.report, report::kMaxRecordBytes, "the report");
   if (!report_bytes) return report_bytes.error();
   if (const auto digest = base::sha256_hex(*report_bytes); digest != record->report_sha256) {
     return base::Result<Verified>(VerifyError::report_mismatch,

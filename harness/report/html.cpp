@@ -627,9 +627,8 @@ std::string case_links(const CaseAnchors& anchors, const std::vector<std::string
 
 // The page's head: the overall verdict and why (the same headline as every view), then the
 // record of what ran and the conditions it ran under, without which the verdict means little.
-void render_record(std::string& out, const RunResult& run, const CaseAnchors& anchors,
-                   const std::optional<CertificationStatus>& certification) {
-  const auto assessment = scenario::assess(run);
+void render_record(std::string& out, const RunResult& run, const scenario::Assessment& assessment,
+                   const CaseAnchors& anchors, const std::optional<CertificationStatus>& certification) {
   out += "<section id=\"record\"><h1>mdmconform certification record</h1>\n";
   out += fmt::format("<div class=\"verdict\"><div id=\"overall\" class=\"result {}\" data-result=\"{}\">{}</div>",
                      result_class(assessment.overall), scenario::overall_name(assessment.overall),
@@ -1044,6 +1043,7 @@ void render_cases(std::string& out, const RunResult& run, const CaseAnchors& anc
 std::string to_html(const RunResult& run) { return to_html(run, std::nullopt); }
 
 std::string to_html(const RunResult& run, const std::optional<CertificationStatus>& certification) {
+  const auto assessment = scenario::assess(run);  // once: the title and the head both show it
   std::string out;
   out.reserve(256 * 1024);
   out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
@@ -1054,12 +1054,12 @@ std::string to_html(const RunResult& run, const std::optional<CertificationStatu
       "script-src 'unsafe-inline'; img-src data:\">\n";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   out += fmt::format("<title>mdmconform: {} \u2014 {}</title>\n", esc(run.target_name),
-                     esc(scenario::overall_title(scenario::assess(run).overall)));
+                     esc(scenario::overall_title(assessment.overall)));
   out += "<style>";
   out += kStyle;
   out += "</style></head><body><main>\n";
   const CaseAnchors anchors(run);
-  render_record(out, run, anchors, certification);
+  render_record(out, run, assessment, anchors, certification);
   render_counts(out, run);
   render_rules(out, run, anchors);
   render_cases(out, run, anchors);

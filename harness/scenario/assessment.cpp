@@ -75,8 +75,9 @@ void explain_untested(RunResult& run, const std::map<std::string, std::vector<st
       rule.untested = fmt::format("not reached: {} ended {} before checking it", stopped_before->id,
                                   verdict_name(stopped_before->verdict));
     } else {
+      static const std::vector<std::string> kNone;
       auto it = catalog_cases_by_rule.find(rule.id);
-      std::vector<std::string> in_catalog = it == catalog_cases_by_rule.end() ? std::vector<std::string>{} : it->second;
+      const auto& in_catalog = it == catalog_cases_by_rule.end() ? kNone : it->second;
       const auto& selected = run.conditions.selected_cases;
       bool selected_not_run = std::any_of(in_catalog.begin(), in_catalog.end(), [&](const std::string& id) {
         return ran.count(id) == 0 && std::find(selected.begin(), selected.end(), id) != selected.end();
