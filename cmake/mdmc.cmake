@@ -1,10 +1,11 @@
 # Flags live on interface targets, never on global variables.
 add_library(mdmc_options INTERFACE)
 target_compile_features(mdmc_options INTERFACE cxx_std_20)
-target_include_directories(mdmc_options INTERFACE "${PROJECT_SOURCE_DIR}")
-target_compile_definitions(mdmc_options INTERFACE
-  MDMC_VERSION="${PROJECT_VERSION}"
-  MDMC_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# The source folder reaches code through a generated header, not a -D: a definition that differs
+# per checkout would change every compile's ccache key, so worktrees would never share a hit.
+configure_file("${PROJECT_SOURCE_DIR}/cmake/source_dir.hpp.in" "${PROJECT_BINARY_DIR}/generated/mdmc/source_dir.hpp" @ONLY)
+target_include_directories(mdmc_options INTERFACE "${PROJECT_SOURCE_DIR}" "${PROJECT_BINARY_DIR}/generated")
+target_compile_definitions(mdmc_options INTERFACE MDMC_VERSION="${PROJECT_VERSION}")
 if(MDMC_SANITIZE)
   target_compile_options(mdmc_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(mdmc_options INTERFACE -fsanitize=address,undefined)

@@ -17,6 +17,7 @@
 #include "harness/target/profile.hpp"
 #include "harness/target/session.hpp"
 #include "harness/target/yaml_reader.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc::cli {
 namespace {

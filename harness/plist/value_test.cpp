@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness/plist/detail/prescan.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc::plist {
 namespace {

@@ -14,6 +14,10 @@ inline constexpr std::string_view kEnrTokenDevice = "ENR-TOKEN-DEVICE";
 inline constexpr std::string_view kEnrTokenUser = "ENR-TOKEN-USER";
 inline constexpr std::string_view kEnrSameIdentity = "ENR-SAME-IDENTITY";
 inline constexpr std::string_view kEnrUnknownDevice = "ENR-UNKNOWN-DEVICE";
+inline constexpr std::string_view kEnrProfile = "ENR-PROFILE";
+inline constexpr std::string_view kEnrPerUser = "ENR-PER-USER";
+inline constexpr std::string_view kEnrScep = "ENR-SCEP";
+inline constexpr std::string_view kEnrCheckinUrl = "ENR-CHECKIN-URL";
 inline constexpr std::string_view kNetRefuse410 = "NET-REFUSE-410";
 inline constexpr std::string_view kNetManage = "NET-MANAGE";
 inline constexpr std::string_view kNetRefusedStaysOut = "NET-REFUSED-STAYS-OUT";
@@ -40,15 +44,18 @@ inline constexpr std::string_view kPrfOneAccount = "PRF-ONE-ACCOUNT";
 inline constexpr std::string_view kChkCheckout = "CHK-CHECKOUT";
 }  // namespace rule
 
-inline constexpr std::array<std::string_view, 29> kRuleIds = {
-    rule::kEnrAuth,          rule::kEnrTokenDevice,      rule::kEnrTokenUser,       rule::kEnrSameIdentity,
-    rule::kEnrUnknownDevice, rule::kNetRefuse410,        rule::kNetManage,          rule::kNetRefusedStaysOut,
-    rule::kChnUserOnly,      rule::kChnDeviceOnly,       rule::kChnConcurrent,      rule::kChnIdleEmpty,
-    rule::kSynAll,           rule::kSynEmptyEnd,         rule::kUcfTerminates,      rule::kUcfNoRepeat,
-    rule::kUcfRedeliver,     rule::kUcfDeviceConfigured, rule::kCmdShape,           rule::kCmdSchema,
-    rule::kCmdAckedGone,     rule::kCmdUnknownUuid,      rule::kCmdDuplicateReport, rule::kRobMalformed,
-    rule::kRobUnknownType,   rule::kRobOversize,         rule::kRobAlive,           rule::kPrfOneAccount,
-    rule::kChkCheckout,
+inline constexpr std::array<std::string_view, 33> kRuleIds = {
+    rule::kEnrAuth,         rule::kEnrTokenDevice,     rule::kEnrTokenUser,
+    rule::kEnrSameIdentity, rule::kEnrUnknownDevice,   rule::kNetRefuse410,
+    rule::kNetManage,       rule::kNetRefusedStaysOut, rule::kChnUserOnly,
+    rule::kChnDeviceOnly,   rule::kChnConcurrent,      rule::kChnIdleEmpty,
+    rule::kSynAll,          rule::kSynEmptyEnd,        rule::kUcfTerminates,
+    rule::kUcfNoRepeat,     rule::kUcfRedeliver,       rule::kUcfDeviceConfigured,
+    rule::kCmdShape,        rule::kCmdSchema,          rule::kCmdAckedGone,
+    rule::kCmdUnknownUuid,  rule::kCmdDuplicateReport, rule::kRobMalformed,
+    rule::kRobUnknownType,  rule::kRobOversize,        rule::kRobAlive,
+    rule::kPrfOneAccount,   rule::kEnrProfile,         rule::kEnrPerUser,
+    rule::kEnrScep,         rule::kEnrCheckinUrl,      rule::kChkCheckout,
 };
 
 constexpr bool is_known_rule(std::string_view id) {

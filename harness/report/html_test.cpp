@@ -17,6 +17,7 @@
 #include "harness/report/detail/text.hpp"
 #include "harness/report/report.hpp"
 #include "harness/testing/sample_run.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc::report {
 namespace {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "harness/scenario/spec.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc::scenario {
 namespace {

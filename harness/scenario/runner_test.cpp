@@ -15,6 +15,7 @@
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc::scenario {
 namespace {

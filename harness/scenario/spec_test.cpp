@@ -1,5 +1,6 @@
 #include "harness/scenario/spec.hpp"
 #include "harness/testing/files.hpp"
+#include "mdmc/source_dir.hpp"
 
 #include <gtest/gtest.h>
 

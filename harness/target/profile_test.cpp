@@ -9,6 +9,7 @@
 
 #include "harness/base/load_error.hpp"
 #include "harness/testing/files.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc::target {
 namespace {

@@ -1,4 +1,5 @@
 #include "harness/testing/files.hpp"
+#include "mdmc/source_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

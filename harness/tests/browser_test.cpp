@@ -28,6 +28,7 @@
 #include "harness/net/http_client.hpp"
 #include "harness/testing/files.hpp"
 #include "harness/testing/process.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc {
 namespace {

@@ -13,6 +13,7 @@
 #include "harness/server/reference_server.hpp"
 #include "harness/testing/files.hpp"
 #include "harness/testing/process.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc {
 namespace {

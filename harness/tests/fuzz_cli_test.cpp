@@ -20,6 +20,7 @@
 
 #include "harness/testing/files.hpp"
 #include "harness/testing/process.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc {
 namespace {

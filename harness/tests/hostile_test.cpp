@@ -27,6 +27,7 @@
 #include "harness/testing/files.hpp"
 #include "harness/testing/process.hpp"
 #include "harness/testing/raw_peer.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc::tests {
 

@@ -17,6 +17,7 @@
 #include "harness/net/http_client.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/server/reference_server.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc {
 namespace protocol {

@@ -19,6 +19,7 @@
 #include "harness/server/faults.hpp"
 #include "harness/server/mdm_service.hpp"
 #include "harness/testing/files.hpp"
+#include "mdmc/source_dir.hpp"
 
 namespace mdmc {
 namespace {
