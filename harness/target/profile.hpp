@@ -74,6 +74,9 @@ struct TargetProfile {
 struct BuiltinTarget {
   std::uint16_t port = 0;
   pki::Identity ca;
+  // The SCEP server (scepserver) the built-in server's enrollment profile names, when one runs:
+  // its CA, PEM. Empty: none runs, and `enrollment: builtin` in a profile means no enrollment.
+  std::string scep_ca_pem;
 };
 
 // `${builtin_port}` and `${env:NAME}` in string values are replaced; file paths are relative to
