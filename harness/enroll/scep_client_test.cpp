@@ -272,6 +272,18 @@ TEST(FakeScep, ChallengeIsChecked) {
   EXPECT_THAT(refused.error().message, HasSubstr("FAILURE badRequest (2): invalid challenge"));
 }
 
+TEST(ScepClient, UnknownKeyTypeAndSilentPortAreTold) {
+  auto request = request_for("http://127.0.0.1:" + std::to_string(testing::unused_port()) + "/scep", "x", 1024);
+  auto refused = scep_enroll(request, quick_limits());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ScepError::unreachable);
+  EXPECT_THAT(refused.error().message, HasSubstr("GetCACaps: connect_failed"));
+  request.key_type = "DSA";
+  auto unsupported = scep_enroll(request, quick_limits());
+  ASSERT_FALSE(unsupported.ok());
+  EXPECT_EQ(unsupported.error().code, ScepError::unsupported);
+}
+
 struct Expectation {
   FakeScepMode mode;
   std::optional<ScepError> error;  // nothing: enrolled
@@ -299,7 +311,7 @@ TEST(FakeScep, HostileServerTable) {
       {FakeScepMode::huge_body, ScepError::http_status, "body_too_large"},
       {FakeScepMode::stall, ScepError::unreachable, "PKCSReq: header_timeout"},
       {FakeScepMode::http_500, ScepError::http_status, "GetCACert: HTTP 500"},
-      {FakeScepMode::cacert_garbage, ScepError::ca_certificate, "GetCACert: GetCACert answer is neither"},
+      {FakeScepMode::cacert_garbage, ScepError::ca_certificate, "GetCACert: the answer is neither"},
       {FakeScepMode::wrong_subject, ScepError::wrong_certificate, "lacks O=mdmconform (has CN=someone-else)"},
       {FakeScepMode::expired_certificate, ScepError::wrong_certificate, "expired on"},
       {FakeScepMode::signed_by_other_ca, ScepError::bad_response, "not the CA's or RA's"},

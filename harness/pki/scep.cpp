@@ -429,26 +429,25 @@ std::string CaCertificates::pem() const {
 }
 
 Result<CaCertificates> parse_ca_certificates(std::string_view body) {
-  if (body.size() > kMaxMessageBytes)
-    return fail("GetCACert answer over " + std::to_string(kMaxMessageBytes) + " bytes");
-  if (body.empty()) return fail("GetCACert answer is empty");
+  if (body.size() > kMaxMessageBytes) return fail("the answer is over " + std::to_string(kMaxMessageBytes) + " bytes");
+  if (body.empty()) return fail("the answer is empty");
   std::vector<std::string> ders;
   if (body.substr(0, 64).find("-----BEGIN") != std::string_view::npos) {
     if (body.find("-----BEGIN PKCS7-----") != std::string_view::npos) {
       auto source = detail::memory_source(body);
       if (!source) return source.error();
       Pkcs7Ptr p7(PEM_read_bio_PKCS7(source->get(), nullptr, nullptr, nullptr));
-      if (!p7) return fail_openssl("GetCACert PEM PKCS7");
+      if (!p7) return fail_openssl("PEM PKCS7");
       unsigned char* out = nullptr;
       int length = i2d_PKCS7(p7.get(), &out);
-      if (length <= 0) return fail_openssl("GetCACert PEM PKCS7");
+      if (length <= 0) return fail_openssl("PEM PKCS7");
       detail::OpensslBytesPtr owned(out);
       auto certs =
           certificates_of_pkcs7(std::string_view(reinterpret_cast<const char*>(out), static_cast<std::size_t>(length)));
-      if (!certs) return fail("GetCACert: " + certs.error().message);
+      if (!certs) return fail("PEM PKCS7: " + certs.error().message);
       ders = std::move(*certs);
     } else {
-      auto certs = detail::read_certificates(body, "GetCACert PEM");
+      auto certs = detail::read_certificates(body, "PEM certificates");
       if (!certs) return certs.error();
       for (int i = 0; i < sk_X509_num(certs->get()) && ders.size() < kMaxCaCertificates; ++i) {
         auto der = detail::certificate_der(sk_X509_value(certs->get(), i));
@@ -457,23 +456,23 @@ Result<CaCertificates> parse_ca_certificates(std::string_view body) {
       }
     }
   } else {
-    auto single = certificate_from_der(body, "GetCACert answer");
+    auto single = certificate_from_der(body, "the answer");
     if (single) {
       ders.emplace_back(body);
     } else {
       ERR_clear_error();
       auto certs = certificates_of_pkcs7(body);
       if (!certs)
-        return fail("GetCACert answer is neither a DER certificate nor a PKCS#7 of certificates (" +
-                    certs.error().message + ")");
+        return fail("the answer is neither a DER certificate nor a PKCS#7 of certificates (" + certs.error().message +
+                    ")");
       ders = std::move(*certs);
     }
   }
-  if (ders.empty()) return fail("GetCACert answer holds no certificate");
+  if (ders.empty()) return fail("the answer holds no certificate");
 
   std::vector<X509Ptr> certs;
   for (const auto& der : ders) {
-    auto cert = certificate_from_der(der, "GetCACert certificate");
+    auto cert = certificate_from_der(der, "a certificate");
     if (!cert) return cert.error();
     certs.push_back(std::move(*cert));
   }
@@ -491,7 +490,8 @@ Result<CaCertificates> parse_ca_certificates(std::string_view body) {
   std::vector<std::size_t> cas;
   for (std::size_t i = 0; i < certs.size(); ++i) (is_ca(certs[i].get()) ? cas : ra).push_back(i);
   ERR_clear_error();
-  if (cas.empty()) return fail("GetCACert gave " + std::to_string(certs.size()) + " certificates and no CA among them");
+  if (cas.empty())
+    return fail("the answer gave " + std::to_string(certs.size()) + " certificates and no CA among them");
   auto issued_by = [&](std::size_t issuer, std::size_t subject) {
     return issuer != subject && X509_check_issued(certs[issuer].get(), certs[subject].get()) == X509_V_OK;
   };
@@ -519,8 +519,8 @@ Result<CaCertificates> parse_ca_certificates(std::string_view body) {
     if (key_usage_allows(certs[r].get(), KU_DIGITAL_SIGNATURE)) out.verifier_ders.push_back(ders[r]);
   }
   ERR_clear_error();
-  if (out.recipient_der.empty()) return fail("GetCACert: no RA certificate with an RSA key for keyEncipherment");
-  if (out.verifier_ders.empty()) return fail("GetCACert: no RA certificate for digitalSignature");
+  if (out.recipient_der.empty()) return fail("no RA certificate with an RSA key for keyEncipherment");
+  if (out.verifier_ders.empty()) return fail("no RA certificate for digitalSignature");
   return out;
 }
 
