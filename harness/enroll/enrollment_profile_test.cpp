@@ -317,6 +317,23 @@ TEST(ReadEnrollmentProfile, KeysOfTheWrongTypeAreProblemsAndNotRead) {
   EXPECT_FALSE(profile.mdm->per_user_connections());
 }
 
+TEST(ReadEnrollmentProfile, FormatsAndAllowedValuesOfTheMdmPayloadAreChecked) {
+  plist::Value value = with_mdm_key("IdentityCertificateUUID", "scep-1");
+  auto& content = *(*value.as_dict())["PayloadContent"].as_array();
+  (*content[0].as_dict())["PayloadUUID"] = "scep-1";
+  (*content[1].as_dict())["ServerCapabilities"] = Array{"com.apple.mdm.per-user-connections", "com.example.x"};
+  const auto profile = read_value(value);
+  EXPECT_EQ(profile.problems,
+            (std::vector<std::string>{
+                "com.apple.mdm: IdentityCertificateUUID \"scep-1\" does not match the format (Apple's schema: "
+                "^[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}$)",
+                "com.apple.mdm: ServerCapabilities[1] is \"com.example.x\", Apple's schema allows "
+                "com.apple.mdm.per-user-connections, com.apple.mdm.bootstraptoken, com.apple.mdm.token",
+            }));
+  ASSERT_TRUE(profile.identity);  // named all the same
+  EXPECT_EQ(profile.identity->kind, IdentityKind::scep);
+}
+
 TEST(ReadEnrollmentProfile, MissingRequiredKeysAreProblemsNamingPayloadAndKey) {
   plist::Value value = micromdm_profile();
   auto& content = *(*value.as_dict())["PayloadContent"].as_array();
