@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "harness/plist/value.hpp"
 #include "harness/testing/plists.hpp"
 #include "harness/testing/raw_peer.hpp"
+#include "harness/testing/test_certs.hpp"
 
 namespace mdmc::enroll {
 namespace {
@@ -543,19 +545,22 @@ TEST(FillDeviceVariables, FillsSubjectSubjectAltNamesAndChallenge) {
 // A loopback server that answers every request with one response and keeps the requests.
 class ProfileServer {
  public:
-  explicit ProfileServer(net::ServerResponse response) {
-    server_ = std::make_unique<net::HttpServer>([this, response](const net::ServerRequest& request) {
-      std::lock_guard lock(mutex_);
-      requests_.push_back(request);
-      return response;
-    });
+  explicit ProfileServer(net::ServerResponse response, std::optional<net::ServerTls> tls = std::nullopt)
+      : scheme_(tls ? "https" : "http") {
+    server_ = std::make_unique<net::HttpServer>(
+        [this, response](const net::ServerRequest& request) {
+          std::lock_guard lock(mutex_);
+          requests_.push_back(request);
+          return response;
+        },
+        net::ServerLimits{}, std::move(tls));
     auto port = server_->listen("127.0.0.1", 0);
     EXPECT_TRUE(port) << port.message();
     port_ = port.value_or(0);
     server_->start(1);
   }
   std::string url(std::string_view path = "/mdm/enroll") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + std::string(path);
   }
   std::vector<net::ServerRequest> requests() {
     std::lock_guard lock(mutex_);
@@ -563,6 +568,7 @@ class ProfileServer {
   }
 
  private:
+  std::string scheme_;
   std::unique_ptr<net::HttpServer> server_;
   std::uint16_t port_ = 0;
   std::mutex mutex_;
@@ -607,6 +613,22 @@ TEST(FetchEnrollmentProfile, GetsTheProfileWithBasicAuthAndHeaders) {
   EXPECT_EQ(net::find_header(requests[0].headers, "Authorization"), "Basic " + base::base64_encode("admin:pa:ss"));
   EXPECT_EQ(net::find_header(requests[0].headers, "X-Enroll-Token"), "t-1");
   EXPECT_TRUE(read_enrollment_profile(fetched->bytes, "")->problems.empty());
+}
+
+TEST(FetchEnrollmentProfile, OverHttpsTheServerIsVerifiedAgainstTheGivenCa) {
+  const auto& tls_pki = testing::test_pki();
+  ProfileServer server(answer(200, plist::to_xml(nanomdm_profile())),
+                       net::ServerTls{tls_pki.server.cert_pem, tls_pki.server.key_pem, "", false});
+  ProfileSource source = source_for(server.url());
+  source.tls.trusted_ca_pem = tls_pki.ca.cert_pem;
+  auto fetched = fetch_enrollment_profile(source);
+  ASSERT_TRUE(fetched) << fetched.message();
+  EXPECT_TRUE(fetched->exchange.tls_verified);
+  source.tls.trusted_ca_pem = tls_pki.other_ca.cert_pem;
+  auto untrusted = fetch_enrollment_profile(source);
+  ASSERT_FALSE(untrusted);
+  EXPECT_NE(untrusted.message().find("no profile: tls_untrusted_certificate"), std::string::npos)
+      << untrusted.message();
 }
 
 TEST(FetchEnrollmentProfile, WithoutBasicUserSendsNoAuthorization) {
