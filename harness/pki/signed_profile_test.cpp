@@ -167,5 +167,72 @@ TEST(SignProfile, BadIdentityIsAnError) {
   EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
+TEST(VerifySignedProfile, SignerChainingToTheGivenCaIsVerified) {
+  auto xml = profile_xml({payload("com.apple.mdm", "m")});
+  auto der = sign_profile(signer().device, xml);
+  ASSERT_TRUE(der) << der.message();
+  auto checked = verify_signed_profile(*der, signer().ca.cert_pem);
+  ASSERT_TRUE(checked) << checked.message();
+  EXPECT_EQ(checked->status, ProfileSignatureStatus::verified) << checked->detail;
+  EXPECT_EQ(checked->content, xml);
+  EXPECT_EQ(checked->signer_subject, "CN=profile signer");
+  EXPECT_EQ(checked->detail, "");
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(VerifySignedProfile, SignerChainingElsewhereIsUntrustedWithTheContentRead) {
+  auto other = create_test_ca("mdmconform other profile CA");
+  ASSERT_TRUE(other) << other.message();
+  auto xml = profile_xml({payload("com.apple.mdm", "m")});
+  auto der = sign_profile(signer().device, xml);
+  ASSERT_TRUE(der) << der.message();
+  // Another CA, and the system's store (which holds no test CA).
+  for (const std::string& trusted : {other->cert_pem, std::string()}) {
+    auto checked = verify_signed_profile(*der, trusted);
+    ASSERT_TRUE(checked) << checked.message();
+    EXPECT_EQ(checked->status, ProfileSignatureStatus::untrusted);
+    EXPECT_EQ(checked->content, xml);
+    EXPECT_EQ(checked->signer_subject, "CN=profile signer");
+    EXPECT_NE(checked->detail.find("signer not trusted"), std::string::npos) << checked->detail;
+  }
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(VerifySignedProfile, ChangedContentIsInvalid) {
+  auto xml = profile_xml({payload("com.apple.mdm", "m")});
+  auto der = sign_profile(signer().device, xml);
+  ASSERT_TRUE(der) << der.message();
+  const auto at = der->find("org.example.m");
+  ASSERT_NE(at, std::string::npos);
+  std::string tampered = *der;
+  tampered[at] = 'x';  // the same length: the DER still parses, the digest no longer matches
+  auto checked = verify_signed_profile(tampered, signer().ca.cert_pem);
+  ASSERT_TRUE(checked) << checked.message();
+  EXPECT_EQ(checked->status, ProfileSignatureStatus::invalid);
+  EXPECT_NE(checked->content.find("xrg.example.m"), std::string::npos);
+  EXPECT_NE(checked->detail.find("signature does not hold"), std::string::npos) << checked->detail;
+  // Bytes after the SignedData make it invalid too.
+  auto trailing = verify_signed_profile(*der + "x", signer().ca.cert_pem);
+  ASSERT_TRUE(trailing) << trailing.message();
+  EXPECT_EQ(trailing->status, ProfileSignatureStatus::invalid);
+  EXPECT_NE(trailing->detail.find("1 bytes after"), std::string::npos) << trailing->detail;
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(VerifySignedProfile, NothingToCheckIsAFailure) {
+  auto header = mdm_signature(signer().device, "body");
+  ASSERT_TRUE(header) << header.message();
+  auto detached = verify_signed_profile(base64_decode(*header), signer().ca.cert_pem);
+  ASSERT_FALSE(detached);
+  EXPECT_NE(detached.message().find("detached"), std::string::npos) << detached.message();
+  for (std::string garbage : {std::string(""), std::string("<plist/>"), std::string("\x30\x82\xff\xff", 4)}) {
+    auto checked = verify_signed_profile(garbage, signer().ca.cert_pem);
+    ASSERT_FALSE(checked);
+    EXPECT_NE(checked.message().find("not CMS"), std::string::npos) << checked.message();
+  }
+  EXPECT_FALSE(verify_signed_profile(std::string(kMaxProfileBytes + 1, '0'), signer().ca.cert_pem));
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
 }  // namespace
 }  // namespace mdmc::pki
