@@ -40,6 +40,8 @@ constexpr int kPortAttempts = 3;
 // `ca -init` takes about 0.1 s (a 2048-bit RSA key); this is for a loaded machine.
 constexpr milliseconds kInitWithin{20000};
 constexpr milliseconds kPollStep{20};
+// From closing the watchdog pipe to the shell's exit: a few milliseconds when all is well.
+constexpr milliseconds kStopWithin{2000};
 // The most of the log's end read back into an error message.
 constexpr std::size_t kLogTailBytes = 1500;
 
@@ -69,12 +71,30 @@ std::vector<char*> pointers_to(std::vector<std::string>& words) {
   return out;
 }
 
-// Starts argv (argv[0] a path) in a process group of its own, stdin from /dev/null, stdout and
-// stderr appended to `log`. posix_spawn, not fork: the caller has server threads running.
-base::Result<pid_t> spawn(std::vector<std::string> argv, const fs::path& log) {
+// `sh -c` this with the temporary folder and then scepserver and its flags: runs scepserver and
+// kills it when its stdin, a pipe whose only writer is this process, reaches its end. So when
+// this process ends, however it ends (SIGKILL, a crash), a server listening on every interface
+// does not outlive it, and its folder (the CA's key) goes too. It exits with scepserver's
+// status, so an early exit (a port taken) is seen as before, and the folder then stays for the
+// next attempt; 137 is SIGKILL from the watcher. (In a shell without job control a background
+// command's stdin is /dev/null: the watcher reads the pipe as fd 3.)
+constexpr std::string_view kWatchdogScript =
+    "folder=$1; shift; exec 3<&0; \"$@\" </dev/null & child=$!; "
+    "(read _ <&3; kill -9 $child 2>/dev/null) </dev/null & watcher=$!; "
+    "wait $child; status=$?; kill -9 $watcher 2>/dev/null; wait $watcher; "
+    "if [ $status -eq 137 ]; then rm -rf \"$folder\"; fi; exit $status";
+
+// Starts argv (argv[0] a path) in a process group of its own, stdout and stderr appended to
+// `log`, stdin from `stdin_fd` (-1: /dev/null). posix_spawn, not fork: the caller has server
+// threads running.
+base::Result<pid_t> spawn(std::vector<std::string> argv, const fs::path& log, int stdin_fd = -1) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, stdin_fd, STDIN_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  }
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawnattr_t attributes;
@@ -248,11 +268,19 @@ base::Result<std::unique_ptr<ScepServerProcess>> ScepServerProcess::start(const 
     out->url_ = fmt::format("http://127.0.0.1:{}/scep", out->port_);
     // -allowrenew 0: a device that enrolls again with the same subject gets a new certificate
     // (the default refuses a subject it has issued for until 14 days before that one expires).
-    auto server = spawn({program->string(), "-depot", depot.string(), "-port", std::to_string(out->port_), "-challenge",
+    int watch[2] = {-1, -1};
+    if (::pipe2(watch, O_CLOEXEC) != 0) return Out(failed(std::string("pipe: ") + std::strerror(errno)));
+    auto server = spawn({"/bin/sh", "-c", std::string(kWatchdogScript), "scepserver", out->folder_.string(),
+                         program->string(), "-depot", depot.string(), "-port", std::to_string(out->port_), "-challenge",
                          out->challenge_, "-allowrenew", "0"},
-                        log);
-    if (!server) return Out(server.error());
+                        log, watch[0]);
+    ::close(watch[0]);
+    if (!server) {
+      ::close(watch[1]);
+      return Out(server.error());
+    }
     out->pid_ = *server;
+    out->watch_fd_ = watch[1];
     const auto deadline = Clock::now() + options.ready_within;
     std::optional<int> ended;
     while (!(ended = reap_if_ended(out->pid_))) {
@@ -261,14 +289,16 @@ base::Result<std::unique_ptr<ScepServerProcess>> ScepServerProcess::start(const 
         return Out(std::move(out));
       }
       if (Clock::now() >= deadline) {
-        kill_and_reap(out->pid_);
-        out->pid_ = -1;
-        return failure(fmt::format("scepserver did not answer GetCACaps on {} within {} ms", out->url_,
-                                   options.ready_within.count()));
+        const auto tail = out->log_tail();  // before stop(): the shell then removes the folder
+        out->stop();
+        return Out(failed(fmt::format("scepserver did not answer GetCACaps on {} within {} ms{}", out->url_,
+                                      options.ready_within.count(),
+                                      tail.empty() ? std::string() : "; its log ends: " + tail)));
       }
       std::this_thread::sleep_for(kPollStep);
     }
-    out->pid_ = -1;
+    out->pid_ = -1;  // reaped already: its pid may be another process's by now
+    out->stop();
     const bool port_taken = out->log_tail().find("address already in use") != std::string::npos;
     if (!port_taken || attempt == kPortAttempts) {
       return failure(fmt::format("scepserver exited with {} before it answered", *ended));
@@ -277,8 +307,17 @@ base::Result<std::unique_ptr<ScepServerProcess>> ScepServerProcess::start(const 
   return failure("scepserver did not start");
 }
 
+void ScepServerProcess::stop() {
+  // Closing the pipe has the shell kill scepserver and reap it and the watcher, then exit: every
+  // process of the group is reaped by its parent. The group is killed only if that stalls.
+  if (watch_fd_ >= 0) ::close(watch_fd_);
+  watch_fd_ = -1;
+  if (pid_ > 0 && !wait_for_exit(pid_, kStopWithin)) kill_and_reap(pid_);
+  pid_ = -1;
+}
+
 ScepServerProcess::~ScepServerProcess() {
-  kill_and_reap(pid_);
+  stop();
   if (!folder_.empty()) {
     // The CA's files are read-only (0400): the folder's own mode lets them be unlinked.
     std::error_code ec;

@@ -6,7 +6,8 @@
 //
 // scepserver has no flag for the address it binds: it listens on every interface, on its port.
 // It is reached (and checked) on 127.0.0.1 only, it issues certificates only for the challenge,
-// and it lives only as long as the run (docs/reference-server.md#the-scep-companion).
+// and it lives only as long as the run, or this process: a shell watches a pipe from this
+// process and kills it when the pipe closes (docs/reference-server.md#the-scep-companion).
 #include <sys/types.h>
 
 #include <chrono>
@@ -54,7 +55,7 @@ class ScepServerProcess {
   const std::string& challenge() const { return challenge_; }
   const std::string& ca_pem() const { return ca_pem_; }
   std::uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return pid_; }  // of the shell that watches it (kWatchdogScript), its group's leader
   const std::filesystem::path& folder() const { return folder_; }  // the depot and the log
   // From spawning `ca -init` to the first GetCACaps answer.
   std::chrono::milliseconds startup_time() const { return startup_time_; }
@@ -63,9 +64,11 @@ class ScepServerProcess {
 
  private:
   ScepServerProcess() = default;
+  void stop();  // kills and reaps the group, if it runs
 
   std::filesystem::path folder_;
   pid_t pid_ = -1;
+  int watch_fd_ = -1;  // the watchdog pipe's write end: closing it stops scepserver
   std::uint16_t port_ = 0;
   std::string url_;
   std::string challenge_;

@@ -6,7 +6,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
+#include <vector>
 
 #include "harness/net/http_client.hpp"
 #include "harness/pki/pki.hpp"
@@ -25,6 +28,27 @@ net::Exchange get_ca_caps(const std::string& url) {
   return client.send(net::Request{"GET", url + "?operation=GetCACaps", {}, ""});
 }
 
+// The processes whose parent is `pid`, from /proc.
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // "PID (comm) STATE PPID ...": comm may hold spaces, so read after its closing parenthesis.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t parent = 0;
+    if (rest >> state >> parent && parent == pid) out.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return out;
+}
+
 // True when `pid` names no process (reaped, not a zombie: kill would still reach a zombie).
 bool gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
 
@@ -41,6 +65,8 @@ TEST(ScepServerProcess, StartsAnswersGetCACapsAndIsGoneAfterDestruction) {
   ASSERT_TRUE(subject.ok()) << subject.message();
   EXPECT_NE(subject->find("O=mdmconform-scep"), std::string::npos) << *subject;
   EXPECT_GT(scep.startup_time().count(), 0);
+  // For docs/reference-server.md's start time: --gtest_output=json records it.
+  RecordProperty("startup_ms", static_cast<int>(scep.startup_time().count()));
 
   auto caps = get_ca_caps(scep.url());
   ASSERT_TRUE(caps.ok()) << caps.error_detail;
@@ -51,10 +77,15 @@ TEST(ScepServerProcess, StartsAnswersGetCACapsAndIsGoneAfterDestruction) {
   const fs::path folder = scep.folder();
   const std::string url = scep.url();
   ASSERT_GT(pid, 0);
+  // The watchdog shell's children: scepserver and the watcher. All of them are reaped, none
+  // left a zombie for init to collect.
+  const auto children = children_of(pid);
+  EXPECT_EQ(children.size(), 2u);
   EXPECT_TRUE(fs::exists(folder / "depot" / "ca.pem"));
   EXPECT_EQ(fs::status(folder).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
   owned.reset();
   EXPECT_TRUE(gone(pid));
+  for (pid_t child : children) EXPECT_TRUE(gone(child)) << child;
   EXPECT_FALSE(fs::exists(folder));
   EXPECT_FALSE(get_ca_caps(url).ok());
 }
