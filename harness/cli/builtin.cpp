@@ -60,6 +60,26 @@ base::Result<BuiltinPki> make_builtin_pki() {
   return BuiltinPki{*ca, *server, std::move(tls)};
 }
 
+base::Result<std::shared_ptr<server::ScepServerProcess>> attach_scep(server::Config& config,
+                                                                     std::optional<net::ServerTls>& tls, bool wanted,
+                                                                     std::shared_ptr<server::ScepServerProcess> given) {
+  using Out = base::Result<std::shared_ptr<server::ScepServerProcess>>;
+  std::shared_ptr<server::ScepServerProcess> scep = std::move(given);
+  if (!scep && wanted) {
+    auto started = server::ScepServerProcess::start();
+    if (!started && started.error().code == server::ScepServerError::not_installed) return Out(nullptr);
+    if (!started) {
+      return Out(BuiltinError::setup, "the SCEP companion of the built-in server did not start: " + started.message());
+    }
+    scep = std::move(started).value();
+  }
+  if (!scep) return Out(nullptr);
+  config.scep = server::ScepEnrollment{scep->url(), scep->challenge(), scep->ca_pem()};
+  // Devices enrolled through the profile present the SCEP CA's certificates in the handshake.
+  if (tls && !tls->client_ca_pem.empty()) tls->client_ca_pem += "\n" + scep->ca_pem();
+  return Out(std::move(scep));
+}
+
 base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
   const fs::path file = options.specs_dir / "targets" / "reference.yaml";
   auto made = make_builtin_pki();
@@ -71,16 +91,23 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
   try {
     // The server's policy comes from the profile, and the profile's URLs from the server's
     // port: read the policy first, with a port that is never used.
-    auto policy = target::load_profile(file, target::BuiltinTarget{1, keys.ca});
+    auto policy = target::load_profile(file, target::BuiltinTarget{1, keys.ca, {}});
     if (options.identity_mode) policy.identity.mode = *options.identity_mode;
     server::Config config;
     config.fault = options.fault;
     config.seeded_bug = options.seeded_bug;
     config.identity_mode = policy.identity.mode;
     config.client_ca_pem = keys.ca.cert_pem;
+    config.topic = policy.topic;
     config.managed_network_users.insert(policy.managed_network_users.begin(), policy.managed_network_users.end());
     std::optional<net::ServerTls> tls;
-    if (auto url = net::parse_url(policy.server_url); url && url->scheme == "https") tls = keys.tls;
+    if (auto url = net::parse_url(policy.server_url); url && url->scheme == "https") {
+      tls = keys.tls;
+      config.tls_ca_pem = keys.ca.cert_pem;
+    }
+    auto scep = attach_scep(config, tls, options.scep, options.scep_server);
+    if (!scep) return scep.error();
+    out.scep = *std::move(scep);
     out.server = std::make_unique<server::ReferenceServer>(config, tls);
     auto listening = out.server->listen("127.0.0.1", 0);
     if (!listening) {
@@ -89,7 +116,8 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
     }
     out.port = *listening;
     out.server->start();
-    out.profile = target::load_profile(file, target::BuiltinTarget{out.port, keys.ca});
+    out.profile =
+        target::load_profile(file, target::BuiltinTarget{out.port, keys.ca, out.scep ? out.scep->ca_pem() : ""});
   } catch (const std::exception& e) {
     return base::Result<Builtin>(BuiltinError::setup, e.what());
   }
@@ -103,7 +131,7 @@ base::Result<target::TargetProfile> builtin_profile(const BuiltinOptions& option
     return base::Result<target::TargetProfile>(BuiltinError::setup, "could not create the test CA: " + ca.message());
   try {
     auto profile =
-        target::load_profile(options.specs_dir / "targets" / "reference.yaml", target::BuiltinTarget{1, *ca});
+        target::load_profile(options.specs_dir / "targets" / "reference.yaml", target::BuiltinTarget{1, *ca, {}});
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
     return profile;
   } catch (const std::exception& e) {
@@ -126,6 +154,8 @@ base::Result<fs::path> write_builtin_profile(const Builtin& builtin, const Built
     // Looked up through a const view: yaml-cpp's non-const operator[] would add what is missing.
     const YAML::Node& view = profile;
     if (is_builtin(view["tls"]["ca"])) profile["tls"]["ca"] = "ca.crt";
+    // The process that loads this profile runs no SCEP companion whose CA it could name.
+    if (is_builtin(view["enrollment"])) profile.remove("enrollment");
     if (is_builtin(view["identity"]["issuer"])) {
       YAML::Node issuer;
       issuer["cert"] = "ca.crt";

@@ -14,6 +14,7 @@
 #include "harness/pki/pki.hpp"
 #include "harness/scenario/spec.hpp"
 #include "harness/server/reference_server.hpp"
+#include "harness/server/scep_server_process.hpp"
 
 namespace mdmc::cli {
 
@@ -38,17 +39,34 @@ struct BuiltinOptions {
   server::Fault fault = server::Fault::none;
   server::SeededBug seeded_bug = server::SeededBug::none;
   std::optional<protocol::IdentityMode> identity_mode;  // overrides the profile's
+  // The SCEP companion the server's enrollment profile names (scep_server_process.hpp): with
+  // `scep`, start_builtin starts one when scepserver is installed and goes on without one when
+  // it is not. `scep_server`, when given, is used instead of a new one: a test that starts the
+  // built-in server many times shares one.
+  bool scep = true;
+  std::shared_ptr<server::ScepServerProcess> scep_server{};
 };
 
 struct Builtin {
+  // Declared before the server, so that it outlives it: the profile names it while it serves.
+  std::shared_ptr<server::ScepServerProcess> scep;  // null: no enrollment profile (/enroll 404)
   std::unique_ptr<server::ReferenceServer> server;  // serving on its own thread until destroyed
   std::uint16_t port = 0;
   pki::Identity ca;
   target::TargetProfile profile;  // reference.yaml with this port and CA
 };
 
-// Starts the server on 127.0.0.1 (any free port) with the profile's policy, and loads the
-// profile that reaches it.
+// The SCEP companion for a built-in server: `given` when there is one, else a new one when
+// `wanted` and scepserver is installed; null when not wanted or not installed, an error when it
+// is installed and does not start. With one, `config` names it for GET /enroll and trusts its CA,
+// and so does `tls`'s client-certificate check; config.tls_ca_pem is the caller's to set.
+base::Result<std::shared_ptr<server::ScepServerProcess>> attach_scep(server::Config& config,
+                                                                     std::optional<net::ServerTls>& tls, bool wanted,
+                                                                     std::shared_ptr<server::ScepServerProcess> given);
+
+// Starts the server on 127.0.0.1 (any free port) with the profile's policy, and its SCEP
+// companion (BuiltinOptions::scep), and loads the profile that reaches it, with the companion's
+// CA as BuiltinTarget::scep_ca_pem.
 base::Result<Builtin> start_builtin(const BuiltinOptions& options);
 
 // The profile start_builtin would load, without starting the server or taking a port: for

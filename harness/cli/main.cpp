@@ -176,6 +176,7 @@ std::optional<net::ServerTls> make_serve_tls(const std::filesystem::path& dir, s
     return std::nullopt;
   }
   config.client_ca_pem = keys->ca.cert_pem;
+  config.tls_ca_pem = keys->ca.cert_pem;
   return keys->tls;
 }
 
@@ -211,7 +212,8 @@ std::string serve_profile(const std::string& address, std::uint16_t port, const 
   return out;
 }
 
-int command_serve(server::Config config, const std::string& address, std::uint16_t port, const std::string& tls_dir) {
+int command_serve(server::Config config, const std::string& address, std::uint16_t port, const std::string& tls_dir,
+                  bool scep_wanted) {
   if (!net::is_loopback_host(address)) {
     fmt::print(stderr, "mdmconform: serve binds loopback addresses only, not {}\n", address);
     return 2;
@@ -223,6 +225,13 @@ int command_serve(server::Config config, const std::string& address, std::uint16
   } else if (config.identity_mode != server::IdentityMode::none) {
     fmt::print(stderr, "mdmconform: --identity-mode {} needs --tls-dir (the CA that issues device identities)\n",
                protocol::identity_mode_name(config.identity_mode));
+    return 2;
+  }
+  // The SCEP companion its enrollment profile names: with --tls-dir (the profile's URLs are
+  // https), when scepserver is installed.
+  auto scep = cli::attach_scep(config, tls, scep_wanted && tls.has_value(), nullptr);
+  if (!scep) {
+    fmt::print(stderr, "mdmconform: {}\n", scep.message());
     return 2;
   }
   const auto mode = config.identity_mode;
@@ -245,6 +254,12 @@ int command_serve(server::Config config, const std::string& address, std::uint16
              mode == protocol::IdentityMode::none
                  ? " (devices prove no identity; --tls-dir with --identity-mode mtls, signature or both asks for one)"
                  : "");
+  if (*scep) {
+    fmt::print("enrollment profile: https://{}:{}{} (SCEP server {}, listening on every interface)\n", address, bound,
+               server::kEnrollPath, (*scep)->url());
+  } else if (tls && scep_wanted) {
+    fmt::print("no enrollment profile: scepserver (Debian package scep) is not installed\n");
+  }
   if (tls) {
     fmt::print("a target profile for this server:\n{}", serve_profile(address, bound, tls_dir, mode, managed_users));
   }
@@ -415,6 +430,10 @@ int main(int argc, char** argv) {
   serve->add_option("--address", address, "loopback address to bind")->capture_default_str();
   serve->add_option("--manage-network-user", managed_users, "UserID of a network user to manage (repeatable)");
   serve->add_option("--digest-challenge", serve_config.digest_challenge, "DigestChallenge for managed network users");
+  bool serve_no_scep = false;
+  serve->add_flag("--no-scep", serve_no_scep,
+                  "start no scepserver companion: GET /enroll then answers 404 (with --tls-dir it starts one when "
+                  "scepserver is installed)");
 
   bool list_rules = false;
   bool list_faults = false;
@@ -511,7 +530,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     serve_config.identity_mode = *mode;
-    return command_serve(serve_config, address, port, tls_dir);
+    return command_serve(serve_config, address, port, tls_dir, !serve_no_scep);
   }
   if (auto code = fuzz_commands.dispatch(specs)) return *code;
   if (auto code = report_command.dispatch()) return *code;

@@ -115,6 +115,12 @@ inline constexpr std::size_t kMaxSignatureHeaderBytes = 64 * 1024;
 Result<std::string> verify_mdm_signature(std::string_view header_value, std::string_view body,
                                          const std::string& trusted_ca_pem);
 
+// Whether a certificate (DER) chains, at the current time and for TLS-client use, to one of the
+// certificates in trusted_ca_pem, as verify_mdm_signature checks a signer (no intermediates are
+// taken from anywhere but trusted_ca_pem); why not otherwise, in the same words. The reference
+// server tells apart device identities from its own CA and from the SCEP server's with it.
+Result<void> verify_client_certificate(std::string_view cert_der, const std::string& trusted_ca_pem);
+
 // The subject of the first certificate in `cert_pem`, one line in RFC 2253 form:
 // "CN=Example Certifier,O=Example".
 Result<std::string> subject_name(const std::string& cert_pem);

@@ -632,6 +632,27 @@ TEST(MdmSignature, SignerFromAnotherCaIsNotTrusted) {
   EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
+TEST(ClientCertificate, ChainsOnlyToTheCasGivenAndOnlyForTlsClientUse) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity other_ca = must(create_test_ca("Other CA"));
+  Identity device = must(issue_device_identity(other_ca, "device", KeyType::ec_p256));
+  auto device_der = certificate_der(device.cert_pem);
+  ASSERT_TRUE(device_der.ok()) << device_der.message();
+  const std::string& der = *device_der;
+  EXPECT_TRUE(verify_client_certificate(der, other_ca.cert_pem).ok());
+  EXPECT_TRUE(verify_client_certificate(der, ca.cert_pem + other_ca.cert_pem).ok());
+  auto refused = verify_client_certificate(der, ca.cert_pem);
+  EXPECT_EQ(refused.message().rfind("signer not trusted: ", 0), 0u) << refused.message();
+  Identity server = must(issue_server_identity(ca, {"mdm.example.test"}));
+  auto server_der = certificate_der(server.cert_pem);
+  ASSERT_TRUE(server_der.ok()) << server_der.message();
+  EXPECT_FALSE(verify_client_certificate(*server_der, ca.cert_pem).ok());
+  EXPECT_EQ(verify_client_certificate(der.substr(0, der.size() - 1), other_ca.cert_pem).message(),
+            "not a DER certificate");
+  EXPECT_EQ(verify_client_certificate("", other_ca.cert_pem).message(), "not a DER certificate");
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
 TEST(MdmSignature, ServerIdentityIsNotADeviceSigner) {
   Identity ca = must(create_test_ca("CA"));
   Identity server = must(issue_server_identity(ca, {"mdm.example.test"}));

@@ -94,7 +94,7 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
 
 // Why the signer does not chain to the anchors, or nothing when it does. `purpose`: an
 // X509_PURPOSE_* the signer must be fit for, or 0 for any.
-std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms, const std::string& trusted_ca_pem,
+std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untrusted, const std::string& trusted_ca_pem,
                                          int purpose) {
   auto anchors = detail::read_certificates(trusted_ca_pem, "trusted CA");
   if (!anchors) return "signer not trusted: " + anchors.message();
@@ -110,11 +110,9 @@ std::optional<std::string> trust_problem(X509* signer, CMS_ContentInfo* cms, con
   if (X509_STORE_set_flags(store.get(), X509_V_FLAG_PARTIAL_CHAIN) != 1) {
     return "X509_STORE_set_flags: " + detail::take_openssl_errors();
   }
-  // Intermediates may come only from the signature itself; they are never anchors.
-  detail::X509StackPtr untrusted(CMS_get1_certs(cms));
   detail::StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx) return "X509_STORE_CTX_new: " + detail::take_openssl_errors();
-  if (X509_STORE_CTX_init(ctx.get(), store.get(), signer, untrusted.get()) != 1) {
+  if (X509_STORE_CTX_init(ctx.get(), store.get(), signer, untrusted) != 1) {
     return "X509_STORE_CTX_init: " + detail::take_openssl_errors();
   }
   if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1) {
@@ -179,7 +177,9 @@ std::variant<detail::X509Ptr, Rejection> check_detached(std::string_view der, st
   if (auto problem = signature_problem(cms.get(), signer_info, body)) {
     return reject(SignatureError::bad_signature, *std::move(problem));
   }
-  if (auto problem = trust_problem(signer, cms.get(), trusted_ca_pem, purpose)) {
+  // Intermediates may come only from the signature itself; they are never anchors.
+  detail::X509StackPtr untrusted(CMS_get1_certs(cms.get()));
+  if (auto problem = trust_problem(signer, untrusted.get(), trusted_ca_pem, purpose)) {
     return reject(SignatureError::untrusted, *std::move(problem));
   }
   ERR_clear_error();
@@ -253,6 +253,19 @@ Result<Signer> verify_detached(std::string_view signature_der, std::string_view 
   auto subject = detail::subject_line(signer);
   if (!subject) return Result<Signer>(SignatureError::malformed, "signer subject unreadable: " + subject.message());
   return Signer{*std::move(der), *std::move(subject)};
+}
+
+Result<void> verify_client_certificate(std::string_view cert_der, const std::string& trusted_ca_pem) {
+  const auto* cursor = reinterpret_cast<const unsigned char*>(cert_der.data());
+  detail::X509Ptr cert(d2i_X509(nullptr, &cursor, static_cast<long>(cert_der.size())));
+  if (!cert || cursor != reinterpret_cast<const unsigned char*>(cert_der.data()) + cert_der.size()) {
+    return rejected("not a DER certificate");
+  }
+  if (auto problem = trust_problem(cert.get(), nullptr, trusted_ca_pem, X509_PURPOSE_SSL_CLIENT)) {
+    return rejected(*std::move(problem));
+  }
+  ERR_clear_error();
+  return {};
 }
 
 Result<std::string> subject_name(const std::string& cert_pem) {

@@ -127,6 +127,23 @@ const std::vector<FaultInfo>& catalog() {
        "profiles-bundled",
        "merges the account payloads of InstallProfile commands queued together into one profile",
        {rule::kPrfOneAccount}},
+      {Fault::enrollment_profile_malformed,
+       "enrollment-profile-malformed",
+       "serves an enrollment profile whose MDM payload has AccessRights as a string and no PayloadVersion",
+       {rule::kEnrProfile}},
+      {Fault::per_user_undeclared,
+       "per-user-undeclared",
+       "leaves com.apple.mdm.per-user-connections out of the profile's ServerCapabilities, while it serves "
+       "user channels",
+       {rule::kEnrPerUser}},
+      {Fault::scep_identity_refused,
+       "scep-identity-refused",
+       "refuses with 403 every identity the SCEP server its profile names issued; only its own test CA's count",
+       {rule::kEnrScep}},
+      {Fault::checkin_on_server_url_only,
+       "checkin-on-server-url-only",
+       "serves check-in messages on the ServerURL (/mdm) only: the profile's CheckInURL (/checkin) answers 404",
+       {rule::kEnrCheckinUrl}},
   };
   return kCatalog;
 }

@@ -41,6 +41,10 @@ enum class Fault {
   last_idle_channel,
   command_unknown_key,
   profiles_bundled,
+  enrollment_profile_malformed,
+  per_user_undeclared,
+  scep_identity_refused,
+  checkin_on_server_url_only,
 };
 
 struct FaultInfo {

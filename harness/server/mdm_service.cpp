@@ -186,6 +186,80 @@ net::ServerResponse held_forever() {
   return r;
 }
 
+// The enrollment profile's payload UUIDs: fixed, so that a device enrolling again updates the
+// same profile, as a server's one enrollment profile does.
+constexpr std::string_view kProfileUuid = "6D3F0C1E-2B7A-4F59-8E14-0A9C5B7D3E21";
+constexpr std::string_view kScepPayloadUuid = "1B8E4D6A-9C2F-4A73-B5E0-7F3D2C1A9E84";
+constexpr std::string_view kMdmPayloadUuid = "A4C7E2F9-5D1B-4E68-9F30-2B6A8D4C1E57";
+constexpr std::string_view kRootPayloadUuid = "E9B2D5A1-7C4F-4B86-A3E0-5D1F9C2B7A36";
+constexpr std::string_view kProfileIdentifier = "com.github.mdmconform.enroll";
+// Every access right Apple defines (1 to 4096), as MicroMDM and NanoMDM's profiles grant.
+constexpr std::int64_t kAllAccessRights = 8191;
+// Key Usage 5: digital signature (1) and key encipherment (4).
+constexpr std::int64_t kScepKeyUsage = 5;
+
+plist::Dict payload(std::string_view type, std::string_view suffix, std::string_view uuid, std::string_view name) {
+  return plist::Dict{{"PayloadType", std::string(type)},
+                     {"PayloadVersion", 1},
+                     {"PayloadIdentifier", fmt::format("{}.{}", kProfileIdentifier, suffix)},
+                     {"PayloadUUID", std::string(uuid)},
+                     {"PayloadDisplayName", std::string(name)}};
+}
+
+// The enrollment profile (docs/reference-server.md#enrollment): a SCEP payload for the device
+// identity, the MDM payload naming it, and the server's TLS CA as a root payload. The fault
+// modes ENR-PROFILE and ENR-PER-USER are about change what it says.
+std::string enrollment_profile_xml(const Config& config) {
+  const auto& scep = *config.scep;
+  plist::Dict scep_payload = payload("com.apple.security.scep", "scep", kScepPayloadUuid, "Device identity (SCEP)");
+  // Apple substitutes %HardwareUUID% with the device's: every device asks for its own subject.
+  plist::Array subject{plist::Array{plist::Array{"O", "mdmconform"}},
+                       plist::Array{plist::Array{"CN", "mdmconform device %HardwareUUID%"}}};
+  scep_payload["PayloadContent"] = plist::Dict{
+      {"URL", scep.url}, {"Name", "mdmconform-scep"}, {"Subject", std::move(subject)}, {"Challenge", scep.challenge},
+      {"Keysize", 2048}, {"Key Type", "RSA"},         {"Key Usage", kScepKeyUsage}};
+
+  const bool signs = config.identity_mode == IdentityMode::signature || config.identity_mode == IdentityMode::both;
+  plist::Dict mdm = payload("com.apple.mdm", "mdm", kMdmPayloadUuid, "Device management");
+  mdm["IdentityCertificateUUID"] = std::string(kScepPayloadUuid);
+  mdm["Topic"] = config.topic;
+  mdm["ServerURL"] = config.public_url + std::string(kServerPath);
+  mdm["CheckInURL"] = config.public_url + std::string(kCheckInPath);
+  mdm["SignMessage"] = signs;
+  mdm["CheckOutWhenRemoved"] = true;
+  mdm["AccessRights"] = kAllAccessRights;
+  if (config.fault != Fault::per_user_undeclared) {
+    mdm["ServerCapabilities"] = plist::Array{"com.apple.mdm.per-user-connections"};
+  }
+  if (config.fault == Fault::enrollment_profile_malformed) {
+    // Mistakes a device shrugs off but Apple's schema does not allow: a string for an integer,
+    // and a required key left out.
+    mdm["AccessRights"] = std::to_string(kAllAccessRights);
+    mdm.erase("PayloadVersion");
+  }
+
+  plist::Array content{std::move(scep_payload), std::move(mdm)};
+  if (!config.tls_ca_pem.empty()) {
+    // Devices trust the server's certificate through it; a CA that does not read is left out
+    // (Config is the caller's, who made the CA).
+    if (auto der = pki::certificate_der(config.tls_ca_pem)) {
+      plist::Dict root = payload("com.apple.security.root", "root", kRootPayloadUuid, "mdmconform reference CA");
+      root["PayloadCertificateFileName"] = "mdmconform-reference-ca.cer";
+      root["PayloadContent"] = plist::Data{*std::move(der)};
+      content.push_back(std::move(root));
+    }
+  }
+  plist::Dict profile{{"PayloadType", "Configuration"},
+                      {"PayloadVersion", 1},
+                      {"PayloadIdentifier", std::string(kProfileIdentifier)},
+                      {"PayloadUUID", std::string(kProfileUuid)},
+                      {"PayloadDisplayName", "mdmconform reference server"},
+                      {"PayloadOrganization", "mdmconform"},
+                      {"PayloadScope", "System"},
+                      {"PayloadContent", std::move(content)}};
+  return plist::to_xml(plist::Value(std::move(profile)));
+}
+
 }  // namespace
 
 struct MdmService::State {
@@ -336,6 +410,19 @@ MdmService::~MdmService() = default;
 
 net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   std::string path = path_of(request.target);
+  if (path == kEnrollPath) {
+    if (request.method != "GET") return text(405, "use GET\n");
+    std::lock_guard lock(state_->mutex);
+    if (!state_->config.scep) {
+      return text(404,
+                  "no enrollment profile: no SCEP server is configured to issue the device identity it would name "
+                  "(scepserver, Debian package scep, is not installed or was turned off)\n");
+    }
+    return net::ServerResponse{200,
+                               {{"Content-Type", std::string(kEnrollmentProfileContentType)}},
+                               enrollment_profile_xml(state_->config),
+                               false};
+  }
   if (request.method != "PUT" && request.method != "POST") return text(405, "use PUT\n");
 
   if (starts_with(path, kEnqueuePrefix)) {
@@ -343,6 +430,9 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
     return state_->enqueue(percent_decode(path.substr(kEnqueuePrefix.size())), request.body);
   }
   if (path != kCheckInPath && path != kServerPath) return text(404, "no such endpoint\n");
+  if (path == kCheckInPath && state_->faulty(Fault::checkin_on_server_url_only)) {
+    return text(404, "no such endpoint: check-ins go to /mdm\n");
+  }
   if (state_->seeded(SeededBug::empty_udid_wedge)) {
     std::lock_guard lock(state_->mutex);
     if (state_->wedged_by_empty_udid) return text(503, "service unavailable\n");
@@ -485,6 +575,11 @@ std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::str
   return std::nullopt;
 }
 
+void MdmService::set_public_url(std::string url) {
+  std::lock_guard lock(state_->mutex);
+  state_->config.public_url = std::move(url);
+}
+
 Footprint MdmService::footprint() const {
   std::lock_guard lock(state_->mutex);
   Footprint f;
@@ -501,8 +596,11 @@ Footprint MdmService::footprint() const {
 
 std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(const net::ServerRequest& request) const {
   auto mode = config.identity_mode;
+  // Devices enrolled through the profile carry an identity from the SCEP server's CA.
+  const std::string trusted = config.scep ? config.client_ca_pem + "\n" + config.scep->ca_pem : config.client_ca_pem;
   std::string from_tls;
   std::string from_signature;
+  std::string signer_der;
   if (mode == IdentityMode::mtls || mode == IdentityMode::both) {
     // The HTTP server hands over a client certificate only after verifying it against the CA.
     if (request.peer_certificate_der.empty()) return text(403, "a client certificate is required\n");
@@ -511,9 +609,18 @@ std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(co
   if (mode == IdentityMode::signature || mode == IdentityMode::both) {
     auto header = net::find_header(request.headers, "Mdm-Signature");
     if (!header) return text(400, "Mdm-Signature header is required\n");
-    auto check = pki::verify_mdm_signature(*header, request.body, config.client_ca_pem);
+    auto check = pki::verify_mdm_signature(*header, request.body, trusted);
     if (!check) return text(400, "Mdm-Signature: " + check.message() + "\n");
-    from_signature = pki::sha256_fingerprint(*check);
+    signer_der = *check;
+    from_signature = pki::sha256_fingerprint(signer_der);
+  }
+  if (faulty(Fault::scep_identity_refused) && config.scep) {
+    // The TLS layer still takes the SCEP CA's certificates: the refusal is an HTTP answer.
+    for (const std::string* der : {&request.peer_certificate_der, static_cast<const std::string*>(&signer_der)}) {
+      if (!der->empty() && !pki::verify_client_certificate(*der, config.client_ca_pem)) {
+        return text(403, "this server takes identities from its own CA only, not from its SCEP server's\n");
+      }
+    }
   }
   if (mode == IdentityMode::both && from_tls != from_signature) {
     return text(403, "the Mdm-Signature signer is not the TLS client certificate\n");

@@ -4,6 +4,7 @@
 // does no I/O, so the HTTP server, unit tests and fuzzers all drive the same code.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -38,12 +39,29 @@ struct Bounds {
   std::size_t remembered_commands = 65536;
 };
 
+// The SCEP server the enrollment profile names (scep_server_process.hpp runs one): devices get
+// their identity from it, so the server trusts its CA as well as client_ca_pem.
+struct ScepEnrollment {
+  std::string url;  // "http://127.0.0.1:PORT/scep"
+  std::string challenge;
+  std::string ca_pem;
+};
+
 struct Config {
   Fault fault = Fault::none;
   // A defect only odd input reaches, for measuring fuzzers (seeded_bugs.hpp); none by default.
   SeededBug seeded_bug = SeededBug::none;
   IdentityMode identity_mode = IdentityMode::none;
-  std::string client_ca_pem;  // the CA device identities must chain to
+  std::string client_ca_pem;  // the CA device identities must chain to (or to scep->ca_pem)
+  // What GET /enroll serves. Without `scep` there is no identity to name: /enroll answers 404.
+  std::optional<ScepEnrollment> scep;
+  std::string topic = "com.apple.mgmt.External.mdmconform";
+  // Where devices reach this server, "https://127.0.0.1:8443", for the profile's ServerURL and
+  // CheckInURL; empty: ReferenceServer fills in the address it listens on.
+  std::string public_url;
+  // The CA of the server's TLS certificate, for the profile's com.apple.security.root payload;
+  // empty (plain HTTP): no such payload.
+  std::string tls_ca_pem;
   // Network users the server manages, by UserID; any other network user gets 410.
   std::set<std::string> managed_network_users;
   // The DigestChallenge a managed network user gets; empty means no password proof needed.
@@ -57,6 +75,9 @@ struct Config {
 inline constexpr std::string_view kCheckInPath = "/checkin";
 inline constexpr std::string_view kServerPath = "/mdm";
 inline constexpr std::string_view kEnqueuePrefix = "/v1/enqueue/";
+// GET: the enrollment profile, as MicroMDM's /mdm/enroll serves it (no client certificate).
+inline constexpr std::string_view kEnrollPath = "/enroll";
+inline constexpr std::string_view kEnrollmentProfileContentType = "application/x-apple-aspen-config";
 // Check-ins and reports are small; a larger body is refused with 413 before any work.
 inline constexpr std::size_t kMaxMessageBytes = 1024 * 1024;
 
@@ -80,6 +101,8 @@ class MdmService {
   // Thread-safe: the HTTP server may call it from several threads.
   net::ServerResponse handle(const net::ServerRequest& request);
   Footprint footprint() const;
+  // Config::public_url, once the server knows its port.
+  void set_public_url(std::string url);
 
  private:
   struct State;

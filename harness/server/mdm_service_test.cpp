@@ -7,7 +7,9 @@
 #include "harness/protocol/messages.hpp"
 
 #include <chrono>
+#include <map>
 #include <set>
+#include <utility>
 
 namespace mdmc::server {
 namespace {
@@ -208,6 +210,232 @@ TEST_F(IdentityTest, InMtlsModeTheClientCertificateIsTheIdentity) {
   EXPECT_EQ(mtls.handle(token).status, 403);
   token.peer_certificate_der = *pki::certificate_der(mine_.cert_pem);
   EXPECT_EQ(mtls.handle(token).status, 200);
+}
+
+// Enrollment through the profile: GET /enroll, and identities from the SCEP server's CA. A
+// second test CA stands in for scepserver's (scep_server_process_test.cpp runs the real one).
+class EnrollmentTest : public ::testing::Test {
+ protected:
+  EnrollmentTest()
+      : own_ca_(*pki::create_test_ca("own CA")),
+        scep_ca_(*pki::create_test_ca("SCEP CA", pki::KeyType::rsa2048)),
+        tls_ca_(*pki::create_test_ca("TLS CA")) {
+    own_device_ = *pki::issue_device_identity(own_ca_, "own device", pki::KeyType::ec_p256);
+    scep_device_ = *pki::issue_device_identity(scep_ca_, "mdmconform device 1234", pki::KeyType::rsa2048);
+  }
+  Config config(Fault fault = Fault::none, IdentityMode mode = IdentityMode::signature) const {
+    Config c;
+    c.fault = fault;
+    c.identity_mode = mode;
+    c.client_ca_pem = own_ca_.cert_pem;
+    c.scep = ScepEnrollment{"http://127.0.0.1:18089/scep", "s3cret", scep_ca_.cert_pem};
+    c.public_url = "https://127.0.0.1:8443";
+    c.tls_ca_pem = tls_ca_.cert_pem;
+    return c;
+  }
+  static net::ServerRequest get(const std::string& target) {
+    net::ServerRequest r;
+    r.method = "GET";
+    r.target = target;
+    r.peer = "test";
+    return r;
+  }
+  // The profile /enroll serves, parsed; its payloads by PayloadType.
+  struct Profile {
+    plist::Value top;
+    std::map<std::string, plist::Value> payloads;
+  };
+  static Profile enroll_profile(MdmService& service) {
+    auto r = service.handle(get("/enroll"));
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(net::find_header(r.headers, "Content-Type"), "application/x-apple-aspen-config");
+    auto parsed = plist::parse(r.body);
+    EXPECT_TRUE(parsed.ok()) << parsed.message();
+    Profile out;
+    if (!parsed) return out;
+    out.top = *parsed;
+    if (const auto* content = out.top.find("PayloadContent"); content && content->as_array()) {
+      for (const auto& p : *content->as_array()) {
+        if (p.as_dict() && p.string_at("PayloadType")) out.payloads[*p.string_at("PayloadType")] = p;
+      }
+    }
+    return out;
+  }
+  static net::ServerRequest authenticate(const pki::Identity& id, const std::string& path = "/checkin") {
+    protocol::DeviceFacts d;
+    d.udid = kUdid;
+    d.topic = "com.apple.mgmt.External.mdmconform";
+    auto body = plist::to_xml(plist::Value(protocol::authenticate(d)));
+    return put(
+        path,
+        {{"Content-Type", "application/x-apple-aspen-mdm-checkin"}, {"Mdm-Signature", *pki::mdm_signature(id, body)}},
+        body);
+  }
+
+  pki::Identity own_ca_;
+  pki::Identity scep_ca_;
+  pki::Identity tls_ca_;
+  pki::Identity own_device_;
+  pki::Identity scep_device_;
+};
+
+TEST_F(EnrollmentTest, TheProfileNamesTheScepServerTheMdmUrlsAndTheTlsCa) {
+  MdmService service(config());
+  auto profile = enroll_profile(service);
+  EXPECT_EQ(profile.top.string_at("PayloadType"), "Configuration");
+  EXPECT_EQ(profile.top.find("PayloadVersion")->as_integer() ? *profile.top.find("PayloadVersion")->as_integer() : 0,
+            1);
+  EXPECT_TRUE(profile.top.string_at("PayloadUUID"));
+  EXPECT_TRUE(profile.top.string_at("PayloadIdentifier"));
+  ASSERT_EQ(profile.payloads.size(), 3u);
+
+  plist::Value scep = profile.payloads["com.apple.security.scep"];
+  const auto* scep_content = scep.find("PayloadContent");
+  ASSERT_TRUE(scep_content && scep_content->as_dict());
+  EXPECT_EQ(scep_content->string_at("URL"), "http://127.0.0.1:18089/scep");
+  EXPECT_EQ(scep_content->string_at("Challenge"), "s3cret");
+  EXPECT_EQ(scep_content->string_at("Key Type"), "RSA");
+  EXPECT_TRUE(scep_content->string_at("Name"));
+  EXPECT_EQ(*scep_content->find("Keysize")->as_integer(), 2048);
+  EXPECT_EQ(*scep_content->find("Key Usage")->as_integer(), 5);
+  const auto* subject = scep_content->find("Subject");
+  ASSERT_TRUE(subject && subject->as_array() && subject->as_array()->size() == 2);
+  const auto& cn = (*(*subject->as_array())[1].as_array())[0];
+  EXPECT_EQ(*(*cn.as_array())[0].as_string(), "CN");
+  EXPECT_NE(cn.as_array()->at(1).as_string()->find("%HardwareUUID%"), std::string::npos);
+
+  plist::Value mdm = profile.payloads["com.apple.mdm"];
+  EXPECT_EQ(mdm.string_at("ServerURL"), "https://127.0.0.1:8443/mdm");
+  EXPECT_EQ(mdm.string_at("CheckInURL"), "https://127.0.0.1:8443/checkin");
+  EXPECT_EQ(mdm.string_at("Topic"), "com.apple.mgmt.External.mdmconform");
+  EXPECT_EQ(mdm.string_at("IdentityCertificateUUID"), scep.string_at("PayloadUUID"));
+  EXPECT_EQ(mdm.bool_at("SignMessage"), true);
+  EXPECT_EQ(mdm.bool_at("CheckOutWhenRemoved"), true);
+  EXPECT_EQ(*mdm.find("AccessRights")->as_integer(), 8191);
+  EXPECT_EQ(*mdm.find("PayloadVersion")->as_integer(), 1);
+  ASSERT_TRUE(mdm.find("ServerCapabilities") && mdm.find("ServerCapabilities")->as_array());
+  EXPECT_EQ(*mdm.find("ServerCapabilities")->as_array(), plist::Array{"com.apple.mdm.per-user-connections"});
+
+  plist::Value root = profile.payloads["com.apple.security.root"];
+  ASSERT_TRUE(root.find("PayloadContent") && root.find("PayloadContent")->as_data());
+  EXPECT_EQ(root.find("PayloadContent")->as_data()->bytes, *pki::certificate_der(tls_ca_.cert_pem));
+}
+
+TEST_F(EnrollmentTest, SignMessageFollowsTheIdentityMode) {
+  for (auto [mode, signs] : {std::pair{IdentityMode::none, false}, std::pair{IdentityMode::mtls, false},
+                             std::pair{IdentityMode::signature, true}, std::pair{IdentityMode::both, true}}) {
+    MdmService service(config(Fault::none, mode));
+    plist::Value mdm = enroll_profile(service).payloads["com.apple.mdm"];
+    EXPECT_EQ(mdm.bool_at("SignMessage"), signs) << protocol::identity_mode_name(mode);
+  }
+}
+
+TEST_F(EnrollmentTest, WithoutAScepServerEnrollIs404AndOnlyGetIsServed) {
+  Config without = config();
+  without.scep.reset();
+  MdmService service(without);
+  auto r = service.handle(get("/enroll"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("SCEP"), std::string::npos) << r.body;
+  MdmService with(config());
+  EXPECT_EQ(with.handle(put("/enroll", {}, "")).status, 405);
+  EXPECT_EQ(with.handle(get("/enroll?x=1")).status, 200);
+  EXPECT_EQ(with.handle(get("/mdm")).status, 405);
+}
+
+TEST_F(EnrollmentTest, ThePublicUrlCanBeSetOnceThePortIsKnown) {
+  Config c = config();
+  c.public_url.clear();
+  MdmService service(c);
+  service.set_public_url("https://127.0.0.1:1234");
+  plist::Value mdm = enroll_profile(service).payloads["com.apple.mdm"];
+  EXPECT_EQ(mdm.string_at("ServerURL"), "https://127.0.0.1:1234/mdm");
+}
+
+TEST_F(EnrollmentTest, IdentitiesFromTheScepCaAndFromItsOwnCaAreBothTaken) {
+  MdmService service(config());
+  EXPECT_EQ(service.handle(authenticate(scep_device_)).status, 200);
+  EXPECT_EQ(service.handle(authenticate(own_device_)).status, 200);
+  auto stranger_ca = *pki::create_test_ca("stranger CA");
+  auto stranger = *pki::issue_device_identity(stranger_ca, "stranger", pki::KeyType::ec_p256);
+  EXPECT_EQ(service.handle(authenticate(stranger)).status, 400);
+
+  MdmService mtls(config(Fault::none, IdentityMode::mtls));
+  auto request = authenticate(scep_device_);
+  request.peer_certificate_der = *pki::certificate_der(scep_device_.cert_pem);
+  EXPECT_EQ(mtls.handle(request).status, 200);
+}
+
+TEST_F(EnrollmentTest, ScepIdentityRefusedAnswers403ToScepIdentitiesOnly) {
+  for (auto mode : {IdentityMode::signature, IdentityMode::mtls, IdentityMode::both}) {
+    SCOPED_TRACE(protocol::identity_mode_name(mode));
+    MdmService service(config(Fault::scep_identity_refused, mode));
+    auto scep = authenticate(scep_device_);
+    scep.peer_certificate_der = *pki::certificate_der(scep_device_.cert_pem);
+    auto refused = service.handle(scep);
+    EXPECT_EQ(refused.status, 403);
+    EXPECT_NE(refused.body.find("SCEP"), std::string::npos) << refused.body;
+    auto own = authenticate(own_device_);
+    own.peer_certificate_der = *pki::certificate_der(own_device_.cert_pem);
+    EXPECT_EQ(service.handle(own).status, 200);
+  }
+  // The profile still names the SCEP server: the fault is in what the server takes.
+  MdmService service(config(Fault::scep_identity_refused));
+  EXPECT_EQ(enroll_profile(service).payloads.count("com.apple.security.scep"), 1u);
+}
+
+TEST_F(EnrollmentTest, EnrollmentProfileMalformedBreaksTheSchemaButKeepsTheUrls) {
+  MdmService service(config(Fault::enrollment_profile_malformed));
+  plist::Value mdm = enroll_profile(service).payloads["com.apple.mdm"];
+  ASSERT_TRUE(mdm.find("AccessRights"));
+  EXPECT_EQ(mdm.string_at("AccessRights"), "8191");
+  EXPECT_FALSE(mdm.find("PayloadVersion"));
+  EXPECT_EQ(mdm.string_at("ServerURL"), "https://127.0.0.1:8443/mdm");
+  EXPECT_EQ(mdm.string_at("CheckInURL"), "https://127.0.0.1:8443/checkin");
+  EXPECT_EQ(mdm.string_at("Topic"), "com.apple.mgmt.External.mdmconform");
+  EXPECT_TRUE(mdm.string_at("IdentityCertificateUUID"));
+  EXPECT_EQ(service.handle(authenticate(scep_device_)).status, 200);
+}
+
+TEST_F(EnrollmentTest, PerUserUndeclaredLeavesTheCapabilityOutAndStillServesUsers) {
+  MdmService service(config(Fault::per_user_undeclared));
+  plist::Value mdm = enroll_profile(service).payloads["com.apple.mdm"];
+  EXPECT_FALSE(mdm.find("ServerCapabilities"));
+  EXPECT_EQ(mdm.string_at("ServerURL"), "https://127.0.0.1:8443/mdm");
+  ASSERT_EQ(service.handle(authenticate(scep_device_)).status, 200);
+  protocol::DeviceFacts d;
+  d.udid = kUdid;
+  auto token = plist::to_xml(plist::Value(protocol::token_update(d, {"utok", "umagic"}, &kAlice)));
+  auto r = service.handle(put("/checkin",
+                              {{"Content-Type", "application/x-apple-aspen-mdm-checkin"},
+                               {"Mdm-Signature", *pki::mdm_signature(scep_device_, token)}},
+                              token));
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(EnrollmentTest, CheckinOnServerUrlOnlyRefusesTheCheckInUrlAndServesCheckInsOnTheServerUrl) {
+  MdmService service(config(Fault::checkin_on_server_url_only));
+  auto on_checkin_url = service.handle(authenticate(scep_device_));
+  EXPECT_EQ(on_checkin_url.status, 404);
+  // The profile still names /checkin: the server does not serve what it says.
+  EXPECT_EQ(enroll_profile(service).payloads["com.apple.mdm"].string_at("CheckInURL"),
+            "https://127.0.0.1:8443/checkin");
+  ASSERT_EQ(service.handle(authenticate(scep_device_, "/mdm")).status, 200);
+  protocol::DeviceFacts d;
+  d.udid = kUdid;
+  auto signed_put = [&](const std::string& path, const std::string& type, const std::string& body) {
+    return service.handle(
+        put(path, {{"Content-Type", type}, {"Mdm-Signature", *pki::mdm_signature(scep_device_, body)}}, body));
+  };
+  auto token = plist::to_xml(plist::Value(protocol::token_update(d, {"tok", "magic"})));
+  EXPECT_EQ(signed_put("/checkin", "application/x-apple-aspen-mdm-checkin", token).status, 404);
+  EXPECT_EQ(signed_put("/mdm", "application/x-apple-aspen-mdm-checkin", token).status, 200);
+  auto idle = plist::to_xml(plist::Value(protocol::report({kUdid, ""}, nullptr, {Status::idle, {}, {}})));
+  EXPECT_EQ(signed_put("/mdm", "application/x-apple-aspen-mdm", idle).status, 200);
+  // The correct server takes the same check-in on both URLs.
+  MdmService correct(config());
+  EXPECT_EQ(correct.handle(authenticate(scep_device_)).status, 200);
+  EXPECT_EQ(correct.handle(authenticate(scep_device_, "/mdm")).status, 200);
 }
 
 TEST(Faults, EveryModeHasAUniqueNameAndTheCorrectServerBreaksNothing) {

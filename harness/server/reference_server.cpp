@@ -1,8 +1,11 @@
 #include "harness/server/reference_server.hpp"
 
+#include <fmt/format.h>
+
 namespace mdmc::server {
 
-ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tls) : service_(std::move(config)) {
+ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tls)
+    : fill_public_url_(config.public_url.empty()), https_(tls.has_value()), service_(std::move(config)) {
   http_ =
       std::make_unique<net::HttpServer>([this](const net::ServerRequest& request) { return service_.handle(request); },
                                         net::ServerLimits{}, std::move(tls));
@@ -11,7 +14,14 @@ ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tl
 ReferenceServer::~ReferenceServer() { stop(); }
 
 base::Result<std::uint16_t> ReferenceServer::listen(const std::string& address, std::uint16_t port) {
-  return http_->listen(address, port);
+  auto bound = http_->listen(address, port);
+  if (bound && fill_public_url_) {
+    // An IPv6 literal is bracketed in a URL.
+    const bool bracket = address.find(':') != std::string::npos;
+    service_.set_public_url(fmt::format("{}://{}{}{}:{}", https_ ? "https" : "http", bracket ? "[" : "", address,
+                                        bracket ? "]" : "", *bound));
+  }
+  return bound;
 }
 
 void ReferenceServer::start() { http_->start(1); }

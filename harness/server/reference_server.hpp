@@ -20,7 +20,8 @@ class ReferenceServer {
   explicit ReferenceServer(Config config, std::optional<net::ServerTls> tls = std::nullopt);
   ~ReferenceServer();
 
-  // Binds (port 0 for any free port). Returns the bound port, or why not.
+  // Binds (port 0 for any free port). Returns the bound port, or why not. Without a
+  // Config::public_url, the enrollment profile then names this address and port.
   base::Result<std::uint16_t> listen(const std::string& address, std::uint16_t port);
   // Serves on a background thread, until stop().
   void start();
@@ -29,6 +30,8 @@ class ReferenceServer {
   void stop();
 
  private:
+  bool fill_public_url_;
+  bool https_;
   MdmService service_;
   std::unique_ptr<net::HttpServer> http_;
 };
