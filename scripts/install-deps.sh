@@ -11,6 +11,8 @@ packages=(
   clang-14 libclang-rt-14-dev
   autoconf automake libtool dpkg-dev
   jq python3 clang-format-14
+  scep
+  libnghttp2-dev nghttp2-client nghttp2-server
 )
 # `--test` (scripts/test.sh): also headless Chromium and chromedriver, for the browser test of
 # report.html. Left out of the quick start, which does not need them.

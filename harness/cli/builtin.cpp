@@ -91,7 +91,7 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
   try {
     // The server's policy comes from the profile, and the profile's URLs from the server's
     // port: read the policy first, with a port that is never used.
-    auto policy = target::load_profile(file, target::BuiltinTarget{1, keys.ca, {}});
+    auto policy = target::load_profile(file, target::BuiltinTarget{1, keys.ca, {}, true});
     if (options.identity_mode) policy.identity.mode = *options.identity_mode;
     server::Config config;
     config.fault = options.fault;
@@ -116,8 +116,9 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
     }
     out.port = *listening;
     out.server->start();
-    out.profile =
-        target::load_profile(file, target::BuiltinTarget{out.port, keys.ca, out.scep ? out.scep->ca_pem() : ""});
+    out.profile = target::load_profile(
+        file,
+        target::BuiltinTarget{out.port, keys.ca, out.scep ? out.scep->ca_pem() : "", options.devices_through_scep});
   } catch (const std::exception& e) {
     return base::Result<Builtin>(BuiltinError::setup, e.what());
   }
@@ -131,7 +132,7 @@ base::Result<target::TargetProfile> builtin_profile(const BuiltinOptions& option
     return base::Result<target::TargetProfile>(BuiltinError::setup, "could not create the test CA: " + ca.message());
   try {
     auto profile =
-        target::load_profile(options.specs_dir / "targets" / "reference.yaml", target::BuiltinTarget{1, *ca, {}});
+        target::load_profile(options.specs_dir / "targets" / "reference.yaml", target::BuiltinTarget{1, *ca, {}, true});
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
     return profile;
   } catch (const std::exception& e) {

@@ -45,6 +45,9 @@ struct BuiltinOptions {
   // built-in server many times shares one.
   bool scep = true;
   std::shared_ptr<server::ScepServerProcess> scep_server{};
+  // With a companion: every device of the run enrolls through it (true), or only the
+  // enrollment cases' devices do (BuiltinTarget::devices_through_scep).
+  bool devices_through_scep = true;
 };
 
 struct Builtin {

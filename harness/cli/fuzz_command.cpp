@@ -89,7 +89,9 @@ int run_fuzz(const FuzzOptions& options) {
   if (options.target) {
     campaign.profile_file = fs::absolute(*options.target);
   } else {
-    const BuiltinOptions builtin_options{options.specs_dir, options.builtin_fault, options.seeded_bug, std::nullopt};
+    BuiltinOptions builtin_options{options.specs_dir, options.builtin_fault, options.seeded_bug, std::nullopt};
+    // The fuzzer issues its devices identities from the test CA: no SCEP companion.
+    builtin_options.scep = false;
     auto started = start_builtin(builtin_options);
     auto written = started ? write_builtin_profile(*started, builtin_options, fuzz_dir / "target")
                            : base::Result<fs::path>(started.error());
@@ -209,7 +211,9 @@ int run_replay(const ReplayOptions& options) {
       fmt::print(stderr, "mdmconform: cannot set up the built-in server the finding was made against\n");
       return 2;
     }
-    const BuiltinOptions builtin_options{options.specs_dir, (*record)->fault, (*record)->seeded_bug, std::nullopt};
+    BuiltinOptions builtin_options{options.specs_dir, (*record)->fault, (*record)->seeded_bug, std::nullopt};
+    // The fuzzer issues its devices identities from the test CA: no SCEP companion.
+    builtin_options.scep = false;
     auto started = start_builtin(builtin_options);
     if (!started) {
       fmt::print(stderr, "mdmconform: the built-in reference server: {}\n", started.message());

@@ -420,6 +420,12 @@ int main(int argc, char** argv) {
   std::string serve_identity = "none";
   std::string run_identity;
   run->add_option("--identity-mode", run_identity, "override the profile's identity mode: none, mtls, signature, both");
+  std::string builtin_enrollment = "scep";
+  run->add_option("--builtin-enrollment", builtin_enrollment,
+                  "the built-in server: every device enrolls through its enrollment profile and SCEP server (scep), "
+                  "only the enrollment cases do (cases), or it serves no enrollment profile (off)")
+      ->envname("MDMCONFORM_BUILTIN_ENROLLMENT")
+      ->capture_default_str();
   auto* serve = app.add_subcommand("serve", "run the reference MDM server");
   serve->add_option("--tls-dir", tls_dir, "serve HTTPS with a new test CA, written (ca.crt, ca.key) to this folder");
   serve->add_option("--identity-mode", serve_identity, "how devices prove identity: none, mtls, signature, both");
@@ -508,6 +514,12 @@ int main(int argc, char** argv) {
       }
       run_options.identity_mode = *mode;
     }
+    auto enrollment = cli::builtin_enrollment_from_name(builtin_enrollment);
+    if (!enrollment) {
+      fmt::print(stderr, "mdmconform: unknown --builtin-enrollment '{}' (scep, cases, off)\n", builtin_enrollment);
+      return 2;
+    }
+    run_options.builtin_enrollment = *enrollment;
     run_options.levels = levels_named(run_levels);
     if (dry_run) return command_dry_run(run_options);
     run_options.seed = seed ? *seed : std::random_device{}();

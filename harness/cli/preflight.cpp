@@ -69,6 +69,30 @@ PreflightOutcome preflight_enrollment(const target::TargetProfile& profile, targ
     out.message = fmt::format("preflight: {} ({})", enrolled.detail, target::identity_source_key(profile));
     return out;
   }
+  // A CheckInURL from the enrollment profile with no check-in endpoint behind it is the
+  // server's failure (ENR-CHECKIN-URL), not the target profile's: say so when the ServerURL
+  // takes the Authenticate the CheckInURL would not.
+  if (!out.transcript.empty() && out.transcript.back().exchange.ok() && profile.origins.count("urls.check_in") &&
+      profile.origins.at("urls.check_in") == "enrollment profile" && profile.check_in_url != profile.server_url &&
+      out.transcript.back().label == kLabels + device.authenticate().label) {
+    const int status = out.transcript.back().exchange.response->status;
+    if (status == 404 || status == 405) {
+      auto message = device.authenticate();
+      auto request = session.request_to(protocol::Endpoint::check_in, message.bytes());
+      request.url = profile.server_url;
+      if (auto sent = session.send({kDeviceName, kDeviceName}, std::move(request)); sent) {
+        out.transcript.push_back(scenario::transcript_entry(
+            kDeviceName, std::string(kLabels) + "Authenticate to the ServerURL instead", *sent, -1));
+        if (sent->ok() && sent->response->status == 200) {
+          out.check_in_url_refused = fmt::format(
+              "the server answered {} to Authenticate at the CheckInURL its enrollment profile names ({}) and 200 "
+              "at its ServerURL ({}): no Mac could enroll",
+              status, profile.check_in_url, profile.server_url);
+          return out;
+        }
+      }
+    }
+  }
   std::optional<std::string> key;
   if (!out.transcript.empty()) {
     const auto& failed = out.transcript.back().exchange;

@@ -31,6 +31,10 @@ struct PreflightOutcome {
   std::string message;              // for exit codes 2 and 3: what failed, and the likely profile key
   std::optional<std::string> note;  // the run goes on after a failed enrollment: what failed, for the record
   std::vector<scenario::TranscriptEntry> transcript;  // the enrollment's exchanges, labelled "preflight: ..."
+  // The server takes no check-in at the CheckInURL its enrollment profile names, and takes one
+  // at its ServerURL: no Mac could enroll. Then only the cases checking ENR-CHECKIN-URL run, and
+  // this says why the others did not.
+  std::optional<std::string> check_in_url_refused;
 };
 
 // Enrolls one fresh device, whose identity comes from `identities` (the run's: it is one more

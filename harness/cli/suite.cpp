@@ -12,8 +12,10 @@
 #include "harness/cli/builtin.hpp"
 #include "harness/cli/preflight.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/protocol/rules.hpp"
 #include "harness/scenario/assessment.hpp"
 #include "harness/server/reference_server.hpp"
+#include "harness/target/enrollment.hpp"
 #include "harness/target/profile.hpp"
 #include "harness/target/session.hpp"
 #include "harness/target/yaml_reader.hpp"
@@ -59,6 +61,20 @@ std::string tls_condition(const target::TargetProfile& profile) {
   return "verified against the system store";
 }
 
+// What the run met at the enrollment profile's URL or file, in one line.
+std::string enrollment_condition(const target::TargetProfile& profile) {
+  if (!profile.enrolled) return {};
+  const auto& record = *profile.enrolled;
+  if (!record.profile) return fmt::format("{}: not read ({})", record.source, record.error);
+  const auto& p = *record.profile;
+  std::string signature = "unsigned";
+  if (p.signature == enroll::ProfileSignature::verified) signature = "signed by " + p.signer_subject + ", verified";
+  if (p.signature == enroll::ProfileSignature::untrusted) signature = "signed by " + p.signer_subject + ", untrusted";
+  if (p.signature == enroll::ProfileSignature::invalid) signature = "signature does not hold";
+  return fmt::format("{} ({}; sha256 {}; {} schema problem(s))", record.source, signature, p.sha256.substr(0, 16),
+                     p.problems.size());
+}
+
 void record_conditions(scenario::RunResult& run, const SuiteOptions& options, std::size_t catalog_cases,
                        const std::vector<scenario::Case>& selected, const target::TargetProfile& profile) {
   auto& conditions = run.conditions;
@@ -73,14 +89,38 @@ void record_conditions(scenario::RunResult& run, const SuiteOptions& options, st
   conditions.strict = options.strict;
   conditions.require_complete = options.require_complete;
   conditions.tls = tls_condition(profile);
+  conditions.value_origins.clear();
+  if (profile.enrollment) {
+    for (const auto& [key, origin] : profile.origins) conditions.value_origins.push_back(key + ": " + origin);
+  }
+  conditions.enrollment = enrollment_condition(profile);
 }
 
 }  // namespace
 
+std::optional<BuiltinEnrollment> builtin_enrollment_from_name(std::string_view name) {
+  if (name == "scep") return BuiltinEnrollment::scep;
+  if (name == "cases") return BuiltinEnrollment::cases;
+  if (name == "off") return BuiltinEnrollment::off;
+  return std::nullopt;
+}
+
+std::string_view builtin_enrollment_name(BuiltinEnrollment e) {
+  switch (e) {
+    case BuiltinEnrollment::scep: return "scep";
+    case BuiltinEnrollment::cases: return "cases";
+    case BuiltinEnrollment::off: return "off";
+  }
+  return "scep";
+}
+
 std::optional<std::string> pool_shortfall(const target::TargetProfile& profile,
                                           const std::vector<scenario::Case>& cases, int confirm) {
   const auto& id = profile.identity;
-  if (id.mode == target::IdentityMode::none || id.issuer) return std::nullopt;
+  // Through SCEP every device enrolls an identity of its own: no pool to run out.
+  if (id.mode == target::IdentityMode::none || id.issuer || (id.pool.empty() && profile.enrollment)) {
+    return std::nullopt;
+  }
   auto need = scenario::identities_needed(cases, confirm);
   need.preflight = 1;  // preflight_enrollment's device
   if (need.total() <= id.pool.size()) return std::nullopt;
@@ -108,6 +148,11 @@ std::string reproducer_for(const SuiteOptions& options, const std::string& case_
   }
   if (options.identity_mode) {
     out += " --identity-mode " + shell_quote(protocol::identity_mode_name(*options.identity_mode));
+  }
+  // The enrollment cases' devices enroll through SCEP either way; every other device's
+  // identity, and so its certificate's key type, depends on it.
+  if (!options.target && options.builtin_enrollment != BuiltinEnrollment::scep) {
+    out += " --builtin-enrollment " + std::string(builtin_enrollment_name(options.builtin_enrollment));
   }
   return out + " " + shell_quote(case_id);
 }
@@ -158,13 +203,33 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     if (options.target) {
       profile = target::load_profile(*options.target);
     } else {
-      auto started =
-          start_builtin({options.specs_dir, options.builtin_fault, options.builtin_seeded_bug, options.identity_mode});
+      BuiltinOptions builtin_options{options.specs_dir, options.builtin_fault, options.builtin_seeded_bug,
+                                     options.identity_mode};
+      builtin_options.scep = options.builtin_enrollment != BuiltinEnrollment::off;
+      builtin_options.scep_server = options.builtin_scep;
+      builtin_options.devices_through_scep = options.builtin_enrollment == BuiltinEnrollment::scep;
+      auto started = start_builtin(builtin_options);
       if (!started) return fail(out, started.error().code == BuiltinError::listen ? 3 : 2, started.error().message);
       builtin = std::move(started).value();
       profile = builtin->profile;
     }
-    if (options.identity_mode) profile.identity.mode = *options.identity_mode;
+    // The server's enrollment profile fills in what the target profile leaves to it; a mode
+    // given on the command line still stands over both.
+    if (auto enrolled = target::apply_enrollment(profile); !enrolled) {
+      out.run.target_name = profile.name;
+      out.run.profile_digest = profile.digest;
+      std::vector<scenario::TranscriptEntry> fetch;
+      if (profile.enrolled && profile.enrolled->fetch) {
+        fetch.push_back(
+            scenario::transcript_entry("enrollment", "GET the enrollment profile", *profile.enrolled->fetch, -1));
+      }
+      out.run.cases.push_back(stopped_case(enrolled.error().message, std::move(fetch)));
+      return fail(out, enrolled.error().code == target::EnrollmentError::unreachable ? 3 : 1, enrolled.error().message);
+    }
+    if (options.identity_mode) {
+      profile.identity.mode = *options.identity_mode;
+      profile.origins["identity.mode"] = "command line";
+    }
     out.run.target_name = profile.name;
     out.run.target_url = profile.check_in_url;
     out.run.profile_digest = profile.digest;
@@ -186,6 +251,17 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       out.run.cases.push_back(stopped_case(preflight.message, std::move(preflight.transcript)));
       return fail(out, preflight.exit_code, preflight.message);
     }
+    // No device can enroll where the enrollment profile sends it: only the cases that check
+    // the CheckInURL run; the others are not run, with why.
+    std::vector<scenario::Case> blocked;
+    if (preflight.check_in_url_refused) {
+      auto checks_url = [](const scenario::Case& c) {
+        return std::find(c.rules.begin(), c.rules.end(), protocol::rule::kEnrCheckinUrl) != c.rules.end();
+      };
+      auto split_at = std::stable_partition(cases.begin(), cases.end(), checks_url);
+      blocked.assign(std::make_move_iterator(split_at), std::make_move_iterator(cases.end()));
+      cases.erase(split_at, cases.end());
+    }
     scenario::RunOptions run_options;
     run_options.identities = &identities;
     run_options.seed = options.seed;
@@ -199,6 +275,23 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     run_options.confirm = options.confirm;
     run_options.continue_after_wedge = options.continue_after_wedge;
     out.run = scenario::run_suite(cases, profile, rules, run_options);
+    if (preflight.check_in_url_refused) {
+      for (const auto& c : blocked) {
+        scenario::CaseResult skipped;
+        skipped.id = c.id;
+        skipped.title = c.title;
+        skipped.rules = c.rules;
+        skipped.verdict = scenario::Verdict::skip;
+        skipped.reason = "not run: " + *preflight.check_in_url_refused;
+        out.run.cases.push_back(std::move(skipped));
+      }
+      std::stable_sort(out.run.cases.begin(), out.run.cases.end(),
+                       [](const auto& a, const auto& b) { return a.id < b.id; });
+      cases.insert(cases.end(), std::make_move_iterator(blocked.begin()), std::make_move_iterator(blocked.end()));
+      std::sort(cases.begin(), cases.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+      out.run.rules = scenario::summarize_rules(out.run.cases, rules.levels());
+      out.run.notes.push_back(*preflight.check_in_url_refused + "; only the cases that check ENR-CHECKIN-URL ran");
+    }
     if (const auto& wedge = out.run.wedged) {
       auto not_run = std::count_if(out.run.cases.begin(), out.run.cases.end(), [&](const scenario::CaseResult& c) {
         return c.verdict == scenario::Verdict::skip && c.reason == scenario::not_run_reason(*wedge);

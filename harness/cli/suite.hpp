@@ -4,16 +4,28 @@
 // run it.
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness/cli/selection.hpp"
 #include "harness/protocol/identity_mode.hpp"
 #include "harness/scenario/runner.hpp"
 #include "harness/server/mdm_service.hpp"
+#include "harness/server/scep_server_process.hpp"
 
 namespace mdmc::cli {
+
+// How the built-in server's devices get their identities (`run --builtin-enrollment`).
+enum class BuiltinEnrollment {
+  scep,   // every device through the enrollment profile at /enroll and its SCEP companion, as a Mac
+  cases,  // the enrollment cases through them; every other device issued by the test CA (faster)
+  off,    // no SCEP companion: no enrollment profile, and the enrollment cases are skipped
+};
+std::optional<BuiltinEnrollment> builtin_enrollment_from_name(std::string_view name);
+std::string_view builtin_enrollment_name(BuiltinEnrollment e);
 
 struct SuiteOptions {
   std::filesystem::path specs_dir;              // holds rules.yaml, scenarios/, targets/
@@ -23,6 +35,12 @@ struct SuiteOptions {
   server::SeededBug builtin_seeded_bug = server::SeededBug::none;
   // Overrides the profile's identity mode (the mutation self-test runs every mode).
   std::optional<protocol::IdentityMode> identity_mode;
+  // The built-in server's enrollment; `mdmconform run` defaults to scep. Without scepserver
+  // installed, scep and cases run as off.
+  BuiltinEnrollment builtin_enrollment = BuiltinEnrollment::cases;
+  // A SCEP companion already running, for the built-in server to name instead of starting one:
+  // a test that runs the suite many times shares one. Null: start_builtin starts its own.
+  std::shared_ptr<server::ScepServerProcess> builtin_scep;
   // Case id prefixes (a whole case id selects that case alone); empty: all.
   std::vector<std::string> selection;
   std::vector<std::string> excludes;    // case id prefixes or whole ids left out (see Selection)

@@ -133,6 +133,8 @@ Json conditions_json(const scenario::RunConditions& c) {
   j["strict"] = c.strict;
   j["require_complete"] = c.require_complete;
   j["tls"] = text_json(c.tls);
+  j["enrollment"] = text_json(c.enrollment);
+  j["value_origins"] = strings_json(c.value_origins);
   return j;
 }
 
@@ -409,6 +411,9 @@ base::Result<RunResult> from_json_text(std::string_view text) {
         conditions.strict = r.boolean(*c, "strict", where);
         conditions.require_complete = r.boolean(*c, "require_complete", where);
         conditions.tls = r.string(*c, "tls", where);
+        // Records written before enrollment profiles were read lack both.
+        if (c->contains("enrollment")) conditions.enrollment = r.string(*c, "enrollment", where);
+        if (c->contains("value_origins")) conditions.value_origins = r.strings(*c, "value_origins", where);
       }
     }
     if (j.contains("baseline")) {

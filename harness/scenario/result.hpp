@@ -133,6 +133,12 @@ struct RunConditions {
   // How the server's TLS certificate was checked: "verified against the profile's CA (tls.ca)",
   // "verified against the system store", "not verified (tls.insecure)", "none (plain HTTP)".
   std::string tls;
+  // The server's enrollment profile: "https://host/mdm/enroll (unsigned; sha256 ab12…)", what
+  // could not be read there, or empty without one.
+  std::string enrollment;
+  // Where each value the enrollment profile could give came from, one line each:
+  // "urls.check_in: enrollment profile", "topic: target profile".
+  std::vector<std::string> value_origins;
 };
 
 // A run judged against an earlier record (--baseline): each failure is new or known.

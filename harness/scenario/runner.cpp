@@ -21,6 +21,7 @@
 #include "harness/protocol/messages.hpp"
 #include "harness/protocol/rules.hpp"
 #include "harness/scenario/liveness.hpp"
+#include "harness/target/enrollment.hpp"
 #include "harness/target/session.hpp"
 
 namespace mdmc::scenario {
@@ -164,9 +165,13 @@ class CaseRun {
       devices_.push_back(std::make_unique<Device>(facts, ids_));
       Device* device = devices_.back().get();
       actors_[spec.name] = Actor{spec.name, device, nullptr};
-      auto added = session_.add_device(spec.name, facts.udid);
-      if (!added) return Stop{Verdict::error, "could not give a device an identity: " + added.error().message};
-      result_.devices.push_back({spec.name, facts.udid, 0, {added->source, added->sha256, added->common_name}});
+      if (spec.scep) {
+        if (auto end = enroll_through_scep(spec.name, facts.udid)) return end;
+      } else {
+        auto added = session_.add_device(spec.name, facts.udid);
+        if (!added) return Stop{Verdict::error, "could not give a device an identity: " + added.error().message};
+        result_.devices.push_back({spec.name, facts.udid, 0, {added->source, added->sha256, added->common_name}});
+      }
       for (const auto& u : spec.users) {
         protocol::UserFacts user{ids_.uuid(), u.name, u.name + " (mdmconform)"};
         if (u.managed) user.user_id = target_.managed_network_users[next_managed++];
@@ -175,6 +180,37 @@ class CaseRun {
       }
     }
     return std::nullopt;
+  }
+
+  // A device that enrolls its identity as a Mac does for its enrollment profile: from the SCEP
+  // server the profile's identity payload names (ENR-SCEP: issued for the payload's subject
+  // and key, checked by enroll::scep_enroll). The exchanges go into the transcript.
+  StepEnd enroll_through_scep(const std::string& name, const std::string& udid) {
+    const auto& identity = target_.enrolled->profile->identity;  // skip_reason made sure of it
+    auto enrolled = target::enroll_through_scep(identity->scep, target_.identity.scep_limits, udid);
+    const std::string expected = fmt::format(
+        "a certificate from the SCEP server at {} for the payload's subject and "
+        "{}-bit {} key",
+        identity->scep.url, identity->scep.key_size, identity->scep.key_type);
+    if (!enrolled) return record(-1, rule::kEnrScep, false, expected, enrolled.error().message);
+    const auto& how = *enrolled->scep;
+    for (const auto& exchange : how.exchanges) keep(-1, name, "SCEP (enrollment)", exchange);
+    session_.add_device(name, *enrolled);
+    result_.devices.push_back({name, udid, 0, {enrolled->source, enrolled->sha256, enrolled->common_name}});
+    return record(-1, rule::kEnrScep, true, expected,
+                  fmt::format("issued CN={} in {} ms ({}, {}, {}{})", enrolled->common_name, how.wall.count(),
+                              how.cipher, how.digest, how.post ? "POST" : "GET",
+                              how.polls ? fmt::format(", after {} CertPoll(s)", how.polls) : std::string()));
+  }
+
+  // A user's TokenUpdate answer, from the enrollment or a step: ENR-PER-USER weighs it.
+  void note_user_token(const net::Response& response) {
+    std::lock_guard lock(mu_);
+    if (response.status == 200) {
+      user_token_accepted_ = true;
+    } else if (!user_token_refused_) {
+      user_token_refused_ = describe_answer(response);
+    }
   }
 
   protocol::Channel channel_of(const Actor& actor) const {
@@ -308,6 +344,7 @@ class CaseRun {
   static Answer answer_of(const net::Exchange& e) { return Answer{e.response->status, e.response->body}; }
 
   StepEnd enroll() {
+    bool usual_identity_enrolled = false;
     for (const auto& spec : case_.devices) {
       auto& device_actor = actors_.at(spec.name);
       std::vector<UserAgent*> local_users;
@@ -325,6 +362,7 @@ class CaseRun {
         auto message = enrollment.next();
         auto sent = send(-1, actor, message);  // enrollment comes before step 0
         if (!sent) return error_stop(sent.error());
+        if (stage == emulator::Enrollment::Stage::user_token) note_user_token(*sent->response);
         enrollment.on_answer(answer_of(*sent));
         if (!enrollment.failed()) continue;
         // Only a failed setup step is a finding: a passing one is no evidence for a rule the
@@ -332,17 +370,29 @@ class CaseRun {
         auto rule = stage == emulator::Enrollment::Stage::authenticate   ? rule::kEnrAuth
                     : stage == emulator::Enrollment::Stage::device_token ? rule::kEnrTokenDevice
                                                                          : rule::kEnrTokenUser;
+        // A device with a SCEP identity refused where a device of the same case with the run's
+        // usual identity enrolled: the identity is the only difference (ENR-SCEP).
+        if (spec.scep && usual_identity_enrolled) rule = rule::kEnrScep;
         if (auto end = record(-1, rule, false, "200 to " + message.label + " (enrollment)",
                               describe_answer(*sent->response))) {
           return end;
         }
       }
+      if (!spec.scep && !enrollment.failed()) usual_identity_enrolled = true;
     }
     return std::nullopt;
   }
 
   StepEnd check_exchange(int index, const std::vector<Expectation>& expect, const net::Response& response) {
     for (const auto& e : expect) {
+      if (e.routed) {
+        // Whatever the server makes of the message, the URL has an endpoint for it.
+        const bool routed = response.status != 404 && response.status != 405 && response.status != 501;
+        if (auto end = record(index, e.rule, routed, "an endpoint for it there (not 404, 405 or 501)",
+                              describe_answer(response), e.level)) {
+          return end;
+        }
+      }
       if (!e.status.empty()) {
         if (auto end = record(index, e.rule, e.status.contains(response.status), "status " + e.status.describe(),
                               describe_answer(response), e.level)) {
@@ -418,8 +468,87 @@ class CaseRun {
       }
     } else if (step.message == protocol::MessageType::token_update && actor.user) {
       actor.user->on_token_update(answer_of(exchange));
+      if (step.override_keys.empty() && step.fault.empty() && step.identity_of.empty()) {
+        note_user_token(*exchange.response);
+      }
     }
     return check_exchange(index, step.expect, *exchange.response);
+  }
+
+  StepEnd run(int index, const EnrollmentProfileStep& step) {
+    const auto& record = target_.enrolled;  // skip_reason made sure of it
+    if (record->fetch) keep(index, "enrollment", "GET the enrollment profile", *record->fetch);
+    for (const auto& e : step.expect) {
+      StepEnd end;
+      if (e.profile == ProfileCheck::valid) {
+        end = judge_profile(index, e, *record);
+      } else if (e.profile == ProfileCheck::per_user) {
+        end = judge_per_user(index, e, *record);
+      }
+      if (end) return end;
+    }
+    return std::nullopt;
+  }
+
+  StepEnd judge_profile(int index, const Expectation& e, const target::EnrollmentRecord& record) {
+    const std::string expected = "an enrollment profile that reads and holds to Apple's schema";
+    if (!record.profile) {
+      return record_finding(index, e, false, expected, fmt::format("{}: {}", record.source, record.error));
+    }
+    const auto& profile = *record.profile;
+    if (!profile.problems.empty()) {
+      return record_finding(index, e, false, expected, fmt::format("{}", fmt::join(profile.problems, "; ")));
+    }
+    std::string signature = "unsigned";
+    if (profile.signature == enroll::ProfileSignature::verified) signature = "signed by " + profile.signer_subject;
+    if (profile.signature == enroll::ProfileSignature::untrusted) {
+      signature = fmt::format("signed by {}, whom nothing trusted vouches for ({})", profile.signer_subject,
+                              profile.signature_detail);
+    }
+    return record_finding(
+        index, e, true, expected,
+        fmt::format("{} ({}): Topic {}, CheckInURL {}, ServerURL {}", record.source, signature, profile.mdm->topic,
+                    profile.mdm->check_in_url.value_or("(ServerURL)"), profile.mdm->server_url));
+  }
+
+  StepEnd judge_per_user(int index, const Expectation& e, const target::EnrollmentRecord& record) {
+    const std::string expected =
+        "com.apple.mdm.per-user-connections in ServerCapabilities exactly when the server serves user channels";
+    if (!record.profile || !record.profile->mdm) {
+      return record_finding(index, e, false, expected,
+                            record.profile ? "the enrollment profile has no com.apple.mdm payload"
+                                           : "the enrollment profile could not be read: " + record.error);
+    }
+    const bool lists = record.profile->mdm->per_user_connections();
+    bool accepted = false;
+    std::optional<std::string> refused;
+    {
+      std::lock_guard lock(mu_);
+      accepted = user_token_accepted_;
+      refused = user_token_refused_;
+    }
+    auto declared = target_.origins.find("declares.per_user_connections");
+    const bool stated = declared != target_.origins.end() && declared->second == "target profile" &&
+                        target_.declares.count("per_user_connections") && target_.declares.at("per_user_connections");
+    if (lists && refused) {
+      return record_finding(index, e, false, expected,
+                            "the profile lists it, and the server answered a user's TokenUpdate with " + *refused);
+    }
+    if (!lists && (accepted || stated)) {
+      return record_finding(index, e, false, expected,
+                            fmt::format("the server serves user channels ({}), and its ServerCapabilities [{}] do not "
+                                        "list com.apple.mdm.per-user-connections",
+                                        accepted ? "it answered a user's TokenUpdate 200"
+                                                 : "the target profile declares per_user_connections",
+                                        fmt::join(record.profile->mdm->server_capabilities, ", ")));
+    }
+    return record_finding(index, e, true, expected,
+                          lists ? "listed, and a user's TokenUpdate was answered 200"
+                                : "not listed, and the server serves no user channel");
+  }
+
+  StepEnd record_finding(int index, const Expectation& e, bool passed, std::string expected, std::string actual) {
+    return record(index, e.rule, passed, std::move(expected), std::move(actual), e.level);
   }
 
   StepEnd run(int index, const ReportStep& step) {
@@ -724,6 +853,8 @@ class CaseRun {
   std::map<std::string, Actor> actors_;
   std::map<std::string, std::vector<std::string>> saved_;
   std::map<std::string, std::string> challenges_;  // saved DigestChallenges, by name
+  bool user_token_accepted_ = false;               // a user's TokenUpdate was answered 200 in this case
+  std::optional<std::string> user_token_refused_;  // the first user TokenUpdate answer other than 200
   int probes_ = 0;                                 // liveness probes so far, each its own device
   // Guards what parallel steps share: findings, transcript, saved values, ids.
   std::mutex mu_;
@@ -989,6 +1120,38 @@ std::optional<std::string> skip_reason(const Case& c, const TargetProfile& targe
   for (auto req : c.requirements) {
     if (req == Requirement::enqueue && !target.enqueue) {
       return "the target profile has no admin.enqueue adapter to queue commands with";
+    }
+    if (req == Requirement::enrollment && !target.enrollment) {
+      return "the target profile has no enrollment: (the server's enrollment profile) to judge";
+    }
+  }
+  const bool scep_device = std::any_of(c.devices.begin(), c.devices.end(), [](const auto& d) { return d.scep; });
+  if (scep_device) {
+    if (!target.enrollment) return "the case enrolls through SCEP; the target profile has no enrollment:";
+    if (target.identity.mode == IdentityMode::none) {
+      return "the case enrolls an identity through SCEP; the profile's identity mode is none";
+    }
+    // Before the run fetched the enrollment profile (a dry run), nothing more is known.
+    if (const auto& record = target.enrolled) {
+      if (!record->profile) return "the enrollment profile could not be read (" + record->error + ")";
+      const auto& identity = record->profile->identity;
+      if (!identity) return "the enrollment profile's IdentityCertificateUUID names no payload (ENR-PROFILE)";
+      switch (identity->kind) {
+        case enroll::IdentityKind::scep: break;
+        case enroll::IdentityKind::acme:
+          return "the enrollment profile's identity payload is ACME: enrolling needs attestation as Apple hardware, "
+                 "which the harness cannot give";
+        case enroll::IdentityKind::pkcs12:
+          return "the enrollment profile's identity payload is PKCS#12: the server hands out the identity, no SCEP "
+                 "server issues one";
+        case enroll::IdentityKind::other:
+          return "the enrollment profile's identity payload is a " + identity->payload_type + ", not SCEP";
+      }
+    }
+  }
+  for (const auto& step : c.steps) {
+    if (std::holds_alternative<EnrollmentProfileStep>(step.kind) && !target.enrollment) {
+      return "the case judges the enrollment profile; the target profile has no enrollment:";
     }
   }
   // A pool too small for the case is no skip: the run's pool is checked against every case's

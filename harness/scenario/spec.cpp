@@ -98,8 +98,12 @@ StatusSet parse_status_set(MapReader& r, const std::string& key) {
   return set;
 }
 
-Expectation parse_expectation(const YAML::Node& node, const std::string& file, const std::string& path, bool series,
+// What a step's expectations are about.
+enum class Expecting { exchange, series, profile };
+
+Expectation parse_expectation(const YAML::Node& node, const std::string& file, const std::string& path, Expecting kind,
                               CaseContext& ctx) {
+  const bool series = kind == Expecting::series;
   MapReader r(node, file, path);
   Expectation e;
   e.line = line_of(node);
@@ -111,8 +115,17 @@ Expectation parse_expectation(const YAML::Node& node, const std::string& file, c
       r.fail(r.node("level"), "an expectation may lower its rule's level, never raise it", "level");
     }
   }
-  if (!series) {
+  if (kind == Expecting::profile) {
+    auto check = r.get_required<std::string>("profile");
+    if (check == "valid")
+      e.profile = ProfileCheck::valid;
+    else if (check == "per_user")
+      e.profile = ProfileCheck::per_user;
+    else
+      r.fail(r.node("profile"), "must be valid or per_user", "profile");
+  } else if (!series) {
     e.status = parse_status_set(r, "status");
+    e.routed = r.get("routed", false);
     e.body = parse_body(r);
     e.has_keys = r.get<std::vector<std::string>>("has_key", {});
     e.body_contains = r.get<std::string>("body_contains", "");
@@ -239,7 +252,7 @@ protocol::UserFlags parse_flags(MapReader& r, const YAML::Node& node, const std:
   return flags;
 }
 
-std::vector<Expectation> parse_expect(MapReader& r, const std::string& file, const std::string& path, bool series,
+std::vector<Expectation> parse_expect(MapReader& r, const std::string& file, const std::string& path, Expecting kind,
                                       CaseContext& ctx) {
   std::vector<Expectation> out;
   auto expect = r.node("expect");
@@ -251,7 +264,7 @@ std::vector<Expectation> parse_expect(MapReader& r, const std::string& file, con
     items.push_back(expect);
   }
   for (std::size_t i = 0; i < items.size(); ++i) {
-    out.push_back(parse_expectation(items[i], file, fmt::format("{}.expect[{}]", path, i), series, ctx));
+    out.push_back(parse_expectation(items[i], file, fmt::format("{}.expect[{}]", path, i), kind, ctx));
   }
   return out;
 }
@@ -285,7 +298,7 @@ CheckInStep parse_check_in(StepSource in) {
   step.override_keys = parse_override(r, in.file, in.path, in.ctx);
   step.fault = parse_fault(r, in.file, in.path);
   step.identity_of = parse_identity_of(r, in.ctx);
-  step.expect = parse_expect(r, in.file, in.path, false, in.ctx);
+  step.expect = parse_expect(r, in.file, in.path, Expecting::exchange, in.ctx);
   remember_save(step.save, in.ctx);
   return step;
 }
@@ -311,7 +324,7 @@ ReportStep parse_report(StepSource in) {
   step.fault = parse_fault(r, in.file, in.path);
   step.identity_of = parse_identity_of(r, in.ctx);
   step.flags = parse_flags(r, in.node, step.actor);
-  step.expect = parse_expect(r, in.file, in.path, false, in.ctx);
+  step.expect = parse_expect(r, in.file, in.path, Expecting::exchange, in.ctx);
   return step;
 }
 
@@ -327,7 +340,7 @@ EnqueueStep parse_enqueue(StepSource in) {
   step.actor = parse_actor(r, "to", in.ctx);
   step.save = r.get<std::string>("save", "");
   refuse_override(r);
-  step.expect = parse_expect(r, in.file, in.path, false, in.ctx);
+  step.expect = parse_expect(r, in.file, in.path, Expecting::exchange, in.ctx);
   remember_save(step.save, in.ctx);
   return step;
 }
@@ -375,8 +388,21 @@ SeriesStep parse_series(StepSource in) {
   }
   step.identity_of = parse_identity_of(r, in.ctx);
   step.series.flags = parse_flags(r, in.node, step.actor);
-  step.expect = parse_expect(r, in.file, in.path, true, in.ctx);
+  step.expect = parse_expect(r, in.file, in.path, Expecting::series, in.ctx);
   remember_save(step.save, in.ctx);
+  return step;
+}
+
+EnrollmentProfileStep parse_enrollment_profile(StepSource in) {
+  auto& r = in.r;
+  EnrollmentProfileStep step;
+  step.line = line_of(in.node);
+  if (r.get_required<std::string>("enrollment_profile") != "judge") {
+    r.fail(r.node("enrollment_profile"), "must be judge", "enrollment_profile");
+  }
+  refuse_override(r);
+  step.expect = parse_expect(r, in.file, in.path, Expecting::profile, in.ctx);
+  if (step.expect.empty()) r.fail(in.node, "an enrollment_profile step expects something of the profile");
   return step;
 }
 
@@ -394,7 +420,7 @@ ParallelStep parse_parallel(StepSource in) {
     // Checked before parsing the sub-step, so that parallel nested in parallel is refused at
     // the first level instead of recursing as deep as the YAML goes.
     const YAML::Node item = list[i];
-    if (item.IsMap() && (item["parallel"] || item["enqueue"])) {
+    if (item.IsMap() && (item["parallel"] || item["enqueue"] || item["enrollment_profile"])) {
       r.fail(item, "a parallel step holds checkin, report or series steps", "parallel");
     }
     auto sub = parse_step(item, in.file, fmt::format("{}.parallel[{}]", in.path, i), in.ctx);
@@ -412,14 +438,18 @@ ParallelStep parse_parallel(StepSource in) {
 Step parse_step(const YAML::Node& node, const std::string& file, const std::string& path, CaseContext& ctx) {
   MapReader r(node, file, path);
   int actions = 0;
-  for (const char* action : {"checkin", "report", "enqueue", "series", "parallel"}) actions += r.has(action) ? 1 : 0;
+  for (const char* action : {"checkin", "report", "enqueue", "series", "parallel", "enrollment_profile"}) {
+    actions += r.has(action) ? 1 : 0;
+  }
   if (r.has("raw")) {
     r.fail(r.node("raw"),
            "raw steps are gone: a checkin or report step with a fault (pad_to, cut_after, "
            "replace_with) sends a message with exactly one thing wrong",
            "raw");
   }
-  if (actions != 1) r.fail(node, "a step has exactly one of checkin, report, enqueue, series, parallel");
+  if (actions != 1) {
+    r.fail(node, "a step has exactly one of checkin, report, enqueue, series, parallel, enrollment_profile");
+  }
   StepSource in{r, node, file, path, ctx};
   Step step;
   if (r.has("parallel"))
@@ -430,6 +460,8 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     step.kind = parse_report(in);
   else if (r.has("enqueue"))
     step.kind = parse_enqueue(in);
+  else if (r.has("enrollment_profile"))
+    step.kind = parse_enrollment_profile(in);
   else
     step.kind = parse_series(in);
   r.finish();
@@ -569,8 +601,11 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
       c.requirements.push_back(Requirement::enqueue);
     else if (req == "managed_network_user")
       c.requirements.push_back(Requirement::managed_network_user);
+    else if (req == "enrollment")
+      c.requirements.push_back(Requirement::enrollment);
     else
-      top.fail(top.node("requires"), "unknown requirement '" + req + "' (enqueue, managed_network_user)", "requires");
+      top.fail(top.node("requires"), "unknown requirement '" + req + "' (enqueue, managed_network_user, enrollment)",
+               "requires");
   }
   c.enroll = top.get("enroll", true);
 
@@ -579,7 +614,11 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
   if (!devices.IsSequence() || devices.size() == 0) top.fail(devices, "must be a non-empty list", "devices");
   for (std::size_t i = 0; i < devices.size(); ++i) {
     MapReader d(devices[i], name, fmt::format("devices[{}]", i));
-    DeviceSpec device{d.get_required<std::string>("name"), {}};
+    DeviceSpec device{d.get_required<std::string>("name"), {}, false};
+    if (d.has("identity")) {
+      if (d.get_required<std::string>("identity") != "scep") d.fail(d.node("identity"), "must be scep", "identity");
+      device.scep = true;
+    }
     if (device.name.empty() || device.name.find('/') != std::string::npos || ctx.actors.count(device.name)) {
       d.fail(d.node("name"), "must be unique, non-empty, without '/'", "name");
     }

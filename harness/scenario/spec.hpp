@@ -76,6 +76,9 @@ struct UserSpec {
 struct DeviceSpec {
   std::string name;
   std::vector<UserSpec> users;
+  // `identity: scep`: the device enrolls its own identity from the SCEP server the target's
+  // enrollment profile names, whatever the profile's identity source (ENR-SCEP).
+  bool scep = false;
 };
 
 enum class BodyExpectation { any, empty, plist, not_empty };
@@ -115,6 +118,13 @@ struct BodyFault {
   bool empty() const { return pad_to == 0 && cut_after.empty() && !replace_with; }
 };
 
+// What an enrollment_profile step checks of the target's enrollment profile.
+enum class ProfileCheck {
+  none,
+  valid,     // read, its signature holds, and Apple's schema holds for it (ENR-PROFILE)
+  per_user,  // lists com.apple.mdm.per-user-connections exactly when the server serves user channels (ENR-PER-USER)
+};
+
 struct Expectation {
   int line = 0;
   std::string rule;
@@ -123,6 +133,9 @@ struct Expectation {
   std::optional<Level> level;
   // One exchange (checkin, report steps):
   StatusSet status;  // acceptable status codes; empty: any
+  // The URL has an endpoint for the message: any answer but 404, 405 or 501 (ENR-CHECKIN-URL
+  // judges where a message is taken; other rules judge what the server makes of it).
+  bool routed = false;
   BodyExpectation body = BodyExpectation::any;
   std::vector<std::string> has_keys;  // keys the plist body must hold
   std::string body_contains;          // a substring the body must hold
@@ -134,6 +147,8 @@ struct Expectation {
   bool terminates = false;                   // the series ended before its bound
   bool no_repeat = false;                    // no CommandUUID came twice in the series
   std::vector<std::string> delivered_types;  // a command of each of these RequestTypes came
+  // The enrollment profile (enrollment_profile steps):
+  ProfileCheck profile = ProfileCheck::none;
 };
 
 // What every step but a parallel one has.
@@ -187,6 +202,10 @@ struct SeriesStep : StepBase {
   std::string enqueue_during_save;  // the name its CommandUUID is saved under
 };
 
+// enrollment_profile: judges the target's enrollment profile, as the run fetched or read it
+// (target/enrollment.hpp); with no actor.
+struct EnrollmentProfileStep : StepBase {};
+
 struct Step;
 
 // parallel: steps run at once, each on its own thread and connection; with interleave, series
@@ -197,7 +216,7 @@ struct ParallelStep {
   bool interleave = false;
 };
 
-using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, ParallelStep>;
+using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, ParallelStep, EnrollmentProfileStep>;
 
 struct Step {
   StepKind kind;
@@ -213,7 +232,8 @@ struct Step {
 };
 
 // What a case needs of the target; a profile without it skips the case.
-enum class Requirement { enqueue, managed_network_user };
+// enrollment: the target profile has an `enrollment:` (its enrollment profile).
+enum class Requirement { enqueue, managed_network_user, enrollment };
 
 struct Case {
   std::string id;  // path under the scenarios folder, without .yaml

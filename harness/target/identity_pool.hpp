@@ -9,9 +9,11 @@
 // identities_needed), and running out anyway is a failure of take(), never a reuse.
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "harness/base/result.hpp"
+#include "harness/enroll/scep_client.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/target/profile.hpp"
 
@@ -20,10 +22,18 @@ namespace mdmc::target {
 // An identity a device was given, and how a report names it.
 struct DeviceIdentity {
   pki::Identity identity;   // empty in identity mode none
-  std::string source;       // "issued", "pool:<file name>", or "none" (identity mode none)
+  std::string source;       // "issued", "pool:<file name>", "scep", or "none" (identity mode none)
   std::string sha256;       // SHA-256 of the certificate's DER, lower-case hex; empty for none
   std::string common_name;  // the certificate's subject CN; empty for none
+  // Through SCEP: how the enrollment went (capabilities, algorithms, polls, exchanges, wall).
+  std::shared_ptr<const enroll::ScepEnrollment> scep;
 };
+
+// The device with this UDID enrolls its own identity from the SCEP server `request` names, as a
+// Mac does for its enrollment profile's SCEP payload: %HardwareUUID%, %UDID%, %SerialNumber% and
+// %ComputerName% filled in from the device. Fails with scep_enroll's ScepError and words.
+base::Result<DeviceIdentity> enroll_through_scep(const enroll::ScepRequest& request, const enroll::ScepLimits& limits,
+                                                 const std::string& udid);
 
 class IdentityPool {
  public:
@@ -33,7 +43,8 @@ class IdentityPool {
   IdentityPool& operator=(const IdentityPool&) = delete;
 
   // An identity for the device with this UDID that no other device got from this pool: one
-  // issued for `udid` by the issuer, or the pool's next unused one; source "none" and no
+  // issued for `udid` by the issuer, the pool's next unused one, or one the device enrolls
+  // through the enrollment profile's SCEP server (enroll_through_scep); source "none" and no
   // certificate in identity mode none. Fails with the issuer's reason, or when every pool
   // identity has been handed out. Safe to call from several threads at once.
   base::Result<DeviceIdentity> take(const std::string& udid);

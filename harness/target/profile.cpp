@@ -61,14 +61,73 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
     if (!net::parse_url(value)) r.fail(r.node(key), "'" + value + "' is not an http:// or https:// URL", key);
     return value;
   };
-  {
-    MapReader urls(top.required("urls"), name, "urls");
-    p.server_url = url(urls, "server");
-    p.check_in_url = urls.has("check_in") ? url(urls, "check_in") : p.server_url;
-    urls.finish();
+  // With an enrollment profile, what it names stands wherever this file is silent.
+  if (auto enrollment = top.node("enrollment")) {
+    EnrollmentSource source;
+    if (enrollment.IsScalar() && enrollment.Scalar() == "builtin") {
+      if (!builtin) top.fail(enrollment, "'builtin' needs the built-in server (run without --target)", "enrollment");
+      source.builtin = true;
+      source.profile_url = fmt::format("https://127.0.0.1:{}/enroll", builtin->port);
+      // Without a SCEP companion the built-in server serves no enrollment profile.
+      if (!builtin->scep_ca_pem.empty()) p.enrollment = source;
+    } else {
+      MapReader e(enrollment, name, "enrollment");
+      if (e.has("profile_url") == e.has("profile_file")) e.fail(enrollment, "give profile_url or profile_file");
+      if (e.has("profile_url")) source.profile_url = url(e, "profile_url");
+      if (e.has("profile_file")) {
+        auto file = std::filesystem::path(substitute(e.get_required<std::string>("profile_file"), variables, e,
+                                                     e.node("profile_file"), "profile_file"));
+        if (file.is_relative()) file = base / file;
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(file, ec))
+          e.fail(e.node("profile_file"), "no file " + file.string(), "profile_file");
+        source.profile_file = file;
+      }
+      if (auto auth = e.node("basic_auth")) {
+        MapReader b(auth, name, "enrollment.basic_auth");
+        source.basic_user = b.get_required<std::string>("user");
+        source.basic_password =
+            substitute(b.get_required<std::string>("password"), variables, b, b.node("password"), "password");
+        b.finish();
+      }
+      if (auto headers = e.node("headers")) {
+        if (!headers.IsMap()) e.fail(headers, "must be a map of header names to values", "headers");
+        std::vector<std::string> keys;
+        for (const auto& kv : headers) keys.push_back(kv.first.as<std::string>(""));
+        MapReader h(headers, name, "enrollment.headers");
+        for (const auto& key : keys) {
+          source.headers[key] = substitute(h.get_required<std::string>(key), variables, h, h.node(key), key);
+        }
+      }
+      source.trust_profile_cas = e.get("trust_profile_cas", false);
+      e.finish();
+      p.enrollment = source;
+    }
   }
-  p.topic = substitute(top.get<std::string>("topic", "com.apple.mgmt.External.mdmconform"), variables, top,
-                       top.node("topic"), "topic");
+  const bool enrolls = p.enrollment.has_value();
+  // The reference profile's own URLs, topic and issuer stand in for its enrollment profile's
+  // only when its devices do not enroll through it.
+  const bool fallbacks_only = enrolls && p.enrollment->builtin && builtin->devices_through_scep;
+  if (auto urls_node = top.node("urls"); urls_node && !fallbacks_only) {
+    MapReader urls(urls_node, name, "urls");
+    p.server_url = url(urls, "server");
+    p.stated.insert("urls.server");
+    if (urls.has("check_in")) {
+      p.check_in_url = url(urls, "check_in");
+      p.stated.insert("urls.check_in");
+    } else {
+      p.check_in_url = p.server_url;
+    }
+    urls.finish();
+  } else if (!enrolls) {
+    top.required("urls");
+  }
+  if (top.has("topic") && !fallbacks_only) {
+    p.topic = substitute(top.get_required<std::string>("topic"), variables, top, top.node("topic"), "topic");
+    p.stated.insert("topic");
+  } else {
+    p.topic = "com.apple.mgmt.External.mdmconform";
+  }
   if (auto limits = top.node("limits")) {
     MapReader l(limits, name, "limits");
     auto ms = [&](const std::string& key, std::chrono::milliseconds fallback) {
@@ -156,7 +215,9 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
       p.identity.key_type = pki::KeyType::rsa2048;
     else
       id.fail(id.node("key_type"), "must be ec_p256 or rsa2048", "key_type");
-    if (auto issuer = id.node("issuer")) {
+    if (!fallbacks_only) p.stated.insert("identity.mode");
+    if (auto issuer = id.node("issuer"); issuer && !fallbacks_only) {
+      p.stated.insert("identity.source");
       if (issuer.IsScalar() && issuer.Scalar() == "builtin") {
         if (!builtin) id.fail(issuer, "'builtin' needs the built-in server (run without --target)", "issuer");
         p.identity.issuer = builtin->ca;
@@ -173,7 +234,8 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
         p.identity.issuer = ca;
       }
     }
-    if (auto pool = id.node("pool")) {
+    if (auto pool = id.node("pool"); pool && !fallbacks_only) {
+      p.stated.insert("identity.source");
       MapReader po(pool, name, "identity.pool");
       auto dir =
           std::filesystem::path(substitute(po.get_required<std::string>("dir"), variables, po, po.node("dir"), "dir"));
@@ -186,10 +248,11 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
       p.identity.pool = std::move(loaded).value();
       po.finish();
     }
-    if (p.identity.mode != IdentityMode::none && !p.identity.issuer && p.identity.pool.empty()) {
-      id.fail(identity,
-              "mode " + std::string(protocol::identity_mode_name(p.identity.mode)) + " needs an issuer or a pool");
+    if (p.identity.mode != IdentityMode::none && !p.identity.issuer && p.identity.pool.empty() && !enrolls) {
+      id.fail(identity, "mode " + std::string(protocol::identity_mode_name(p.identity.mode)) +
+                            " needs an issuer, a pool, or an enrollment profile whose SCEP payload issues identities");
     }
+    if (fallbacks_only) id.node("issuer");  // read, so that finish() takes it as known
     if (p.identity.issuer && !p.identity.pool.empty()) id.fail(identity, "give an issuer or a pool, not both");
     id.finish();
   }
@@ -230,6 +293,15 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
     }
     MapReader d(declares, name, "declares");
     for (const auto& key : keys) p.declares[key] = d.get(key, false);
+    if (p.declares.count("per_user_connections")) p.stated.insert("declares.per_user_connections");
+  }
+  if (fallbacks_only) {
+    top.node("urls");
+    top.node("topic");
+  }
+  for (const char* key :
+       {"urls.server", "urls.check_in", "topic", "identity.mode", "identity.source", "declares.per_user_connections"}) {
+    p.origins[key] = p.stated.count(key) ? "target profile" : "default";
   }
   top.finish();
   return p;

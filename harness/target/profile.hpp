@@ -7,11 +7,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "harness/enroll/enrollment_profile.hpp"
+#include "harness/enroll/scep_client.hpp"
 #include "harness/net/http_client.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
@@ -30,6 +34,10 @@ struct IdentityConfig {
   // ...or takes them from pre-issued ones (for servers with their own SCEP CA), each given to
   // one device of a run only (see identity_pool.hpp), in file-name order.
   std::vector<pki::PoolIdentity> pool;
+  // ...or, as a Mac does, from the SCEP server the enrollment profile's identity payload names:
+  // one enrollment per device (target/enrollment.hpp fills this in).
+  std::optional<enroll::ScepRequest> scep;
+  enroll::ScepLimits scep_limits;
 };
 
 struct TlsTrust {
@@ -53,6 +61,23 @@ struct AdminEndpoint {
   std::chrono::milliseconds settle{0};
 };
 
+// Where the server's enrollment profile is (the `enrollment:` key): fetched from a URL with
+// the profile's TLS trust, or read from a file.
+struct EnrollmentSource {
+  std::string profile_url;
+  std::filesystem::path profile_file;
+  std::string basic_user;  // empty: no Basic auth
+  std::string basic_password;
+  std::map<std::string, std::string> headers;
+  // Add the enrollment profile's root and pkcs1 CA payloads to the trust for the server's TLS.
+  bool trust_profile_cas = false;
+  // `enrollment: builtin`: the reference profile's own URLs, topic and issuer stand in only when
+  // the built-in server runs no SCEP companion, or its devices are not to enroll through it.
+  bool builtin = false;
+};
+
+struct EnrollmentRecord;  // target/enrollment.hpp
+
 struct TargetProfile {
   std::string name;
   std::string file;
@@ -67,6 +92,16 @@ struct TargetProfile {
   std::optional<AdminEndpoint> enqueue;
   std::vector<std::string> managed_network_users;
   std::map<std::string, bool> declares;
+
+  std::optional<EnrollmentSource> enrollment;
+  // The keys this file states itself ("urls.server", "urls.check_in", "topic", "identity.mode",
+  // "identity.source", "declares.per_user_connections"): the enrollment profile fills in the others.
+  std::set<std::string> stated;
+  // Where each of those values came from, for the report: key → "target profile",
+  // "enrollment profile" or "default". Filled by load_profile and apply_enrollment.
+  std::map<std::string, std::string> origins;
+  // The enrollment profile as fetched and read, once apply_enrollment ran; null before or without one.
+  std::shared_ptr<const EnrollmentRecord> enrolled;
 };
 
 // What the built-in reference server lends a profile: its port and its test CA. A profile
@@ -77,6 +112,10 @@ struct BuiltinTarget {
   // The SCEP server (scepserver) the built-in server's enrollment profile names, when one runs:
   // its CA, PEM. Empty: none runs, and `enrollment: builtin` in a profile means no enrollment.
   std::string scep_ca_pem;
+  // Whether the run's devices take their identities, URLs and topic from that enrollment profile
+  // (a Mac's way; the default), or from the reference profile's issuer and URLs while only the
+  // enrollment cases enroll through SCEP (the mutation self-test, for speed).
+  bool devices_through_scep = true;
 };
 
 // `${builtin_port}` and `${env:NAME}` in string values are replaced; file paths are relative to

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include "harness/base/load_error.hpp"
 #include "harness/testing/files.hpp"
@@ -76,29 +77,80 @@ TEST_F(ProfileTest, TheNanoMdmProfileLoadsWithItsCaAndApiKeyFromTheEnvironment) 
   EXPECT_THROW(load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/nanomdm.yaml"), LoadError);
 }
 
-TEST_F(ProfileTest, TheMicroMdmProfileTakesIdentitiesFromAPool) {
-  auto ca = pki::create_test_ca("scep CA");
+TEST_F(ProfileTest, TheMicroMdmProfileLeavesUrlsTopicAndIdentitiesToItsEnrollmentProfile) {
+  auto ca = pki::create_test_ca("micromdm TLS CA");
   ASSERT_TRUE(ca) << ca.message();
-  auto device = pki::issue_device_identity(*ca, "device-1", pki::KeyType::ec_p256);
-  ASSERT_TRUE(device) << device.message();
-  fs::create_directories(dir_ / "pool");
-  ASSERT_TRUE(pki::write_identity(*device, dir_ / "pool/device-1.crt", dir_ / "pool/device-1.key"));
   ASSERT_TRUE(pki::write_identity(*ca, dir_ / "tls-ca.crt", dir_ / "tls-ca.key"));
-  ::setenv("MICROMDM_TOPIC", "com.apple.mgmt.External.test", 1);
   ::setenv("MICROMDM_TLS_CA", (dir_ / "tls-ca.crt").c_str(), 1);
-  ::setenv("MICROMDM_IDENTITIES", (dir_ / "pool").c_str(), 1);
-  ::setenv("MICROMDM_P12_PASSWORD", "", 1);
   ::setenv("MICROMDM_API_KEY", "k3y", 1);
   auto p = load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/micromdm.yaml");
-  EXPECT_EQ(p.identity.pool.size(), 1u);
+  ASSERT_TRUE(p.enrollment);
+  EXPECT_EQ(p.enrollment->profile_url, "https://127.0.0.1:8080/mdm/enroll");
+  EXPECT_TRUE(p.enrollment->trust_profile_cas);
+  // Nothing the enrollment profile gives is stated: no identity files, no CA key.
+  EXPECT_TRUE(p.stated.empty());
   EXPECT_FALSE(p.identity.issuer);
-  EXPECT_NE(p.check_in_url, p.server_url);
+  EXPECT_TRUE(p.identity.pool.empty());
+  EXPECT_EQ(p.origins.at("urls.check_in"), "default");
   ASSERT_TRUE(p.enqueue);
   EXPECT_EQ(p.enqueue->channel_style, ChannelStyle::user_id);
   EXPECT_EQ(p.enqueue->expect_status, std::vector<int>{201});
   EXPECT_GT(p.enqueue->settle.count(), 0);
   EXPECT_EQ(p.tls.ca_pem, ca->cert_pem);
-  EXPECT_EQ(p.topic, "com.apple.mgmt.External.test");  // topic: ${env:MICROMDM_TOPIC}
+}
+
+TEST_F(ProfileTest, AnEnrollmentProfileStandsWhereTheTargetProfileIsSilent) {
+  auto p = write("target.yaml", R"(schema_version: 1
+name: t
+enrollment:
+  profile_url: https://127.0.0.1:1/enroll
+  basic_auth: {user: admin, password: pw}
+  headers: {X-Tenant: "42"}
+topic: com.apple.mgmt.External.stated
+)");
+  auto profile = load_profile(p);
+  ASSERT_TRUE(profile.enrollment);
+  EXPECT_EQ(profile.enrollment->basic_user, "admin");
+  EXPECT_EQ(profile.enrollment->headers.at("X-Tenant"), "42");
+  EXPECT_EQ(profile.stated, std::set<std::string>{"topic"});
+  EXPECT_EQ(profile.origins.at("topic"), "target profile");
+  EXPECT_EQ(profile.origins.at("urls.server"), "default");
+  EXPECT_EQ(profile.identity.mode, IdentityMode::none);
+
+  // Without an enrollment profile, urls are required; with both sources, one is refused.
+  EXPECT_THROW(load_profile(write("none.yaml", "schema_version: 1\nname: t\n")), LoadError);
+  auto both = write("both.yaml",
+                    "schema_version: 1\nname: t\nenrollment:\n  profile_url: https://127.0.0.1:1/e\n"
+                    "  profile_file: x.mobileconfig\n");
+  try {
+    load_profile(both);
+    FAIL();
+  } catch (const LoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("profile_url or profile_file"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ProfileTest, TheReferenceProfileEnrollsThroughTheBuiltinScepServerOnlyWhenOneRuns) {
+  auto ca = pki::create_test_ca("t");
+  ASSERT_TRUE(ca);
+  const auto reference = fs::path(MDMC_SOURCE_DIR) / "specs/targets/reference.yaml";
+  // No SCEP companion: the reference profile's own URLs, topic and issuer.
+  auto plain = load_profile(reference, BuiltinTarget{8443, *ca, "", true});
+  EXPECT_FALSE(plain.enrollment);
+  EXPECT_TRUE(plain.identity.issuer);
+  EXPECT_EQ(plain.check_in_url, "https://127.0.0.1:8443/checkin");
+  // A companion, devices through it: everything but the policy comes from /enroll.
+  auto scep = load_profile(reference, BuiltinTarget{8443, *ca, ca->cert_pem, true});
+  ASSERT_TRUE(scep.enrollment);
+  EXPECT_EQ(scep.enrollment->profile_url, "https://127.0.0.1:8443/enroll");
+  EXPECT_FALSE(scep.identity.issuer);
+  EXPECT_EQ(scep.stated, std::set<std::string>{"declares.per_user_connections"});
+  // A companion for the enrollment cases only: the issuer and URLs stay stated.
+  auto cases = load_profile(reference, BuiltinTarget{8443, *ca, ca->cert_pem, false});
+  ASSERT_TRUE(cases.enrollment);
+  EXPECT_TRUE(cases.identity.issuer);
+  EXPECT_TRUE(cases.stated.count("urls.check_in"));
+  EXPECT_TRUE(cases.stated.count("identity.source"));
 }
 
 TEST_F(ProfileTest, AnIdentityModeWithoutIssuerOrPoolIsRejected) {

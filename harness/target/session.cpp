@@ -50,6 +50,10 @@ base::Result<DeviceIdentity> TargetSession::add_device(const std::string& device
   return given;
 }
 
+void TargetSession::add_device(const std::string& device, const DeviceIdentity& given) {
+  if (profile_.identity.mode != IdentityMode::none) identities_[device] = given.identity;
+}
+
 net::HttpClient& TargetSession::client_for(const Sender& from) {
   auto key = from.actor + "|" + from.device;
   std::lock_guard lock(clients_mu_);

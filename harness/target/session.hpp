@@ -61,6 +61,9 @@ class TargetSession {
   // other device of the run has had; source "none" in identity mode none. Returns what it gave,
   // for the report. Fails with the issuer's reason, or when the pool has no identity left.
   base::Result<DeviceIdentity> add_device(const std::string& device, const std::string& udid);
+  // Gives `device` an identity obtained elsewhere (a case's device that enrolls through SCEP
+  // whatever the profile's identity source is).
+  void add_device(const std::string& device, const DeviceIdentity& given);
 
   // Makes the sender's connection now rather than at its first request (parallel steps make all
   // theirs before any thread starts). Safe to call from several threads.

@@ -239,6 +239,8 @@ std::vector<std::pair<std::string, std::string>> condition_rows(const scenario::
   rows.emplace_back("cases", cases);
   rows.emplace_back("TLS", c.tls.empty() ? "not recorded" : c.tls);
   rows.emplace_back("identity mode", run.identity_mode.empty() ? "not recorded" : run.identity_mode);
+  if (!c.enrollment.empty()) rows.emplace_back("enrollment profile", c.enrollment);
+  if (!c.value_origins.empty()) rows.emplace_back("values from", fmt::format("{}", fmt::join(c.value_origins, "; ")));
   rows.emplace_back("strict", c.strict ? "yes: should-level breaks fail the run" : "no");
   if (c.require_complete) rows.emplace_back("require complete", "yes: an incomplete run exits 1");
   if (run.baseline) {
