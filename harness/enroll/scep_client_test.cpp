@@ -284,6 +284,46 @@ TEST(ScepClient, UnknownKeyTypeAndSilentPortAreTold) {
   EXPECT_EQ(unsupported.error().code, ScepError::unsupported);
 }
 
+// A PKIOperation answer whose chunked body never ends: flooded, the body cap stops it; trickled,
+// the deadline does. GetCACaps and GetCACert are answered properly, so that the PKCSReq is sent.
+void endless_body(bool trickle, ScepError expected, const std::string& words) {
+  std::string ca_der = pki::certificate_der(FakeScepServer::ca().cert_pem).value();
+  testing::RawServer server([&](testing::RawServer&, int& fd, int) {
+    std::string request = testing::read_request(fd);
+    auto respond = [&](const std::string& body) {
+      (void)testing::write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                                       "\r\nConnection: close\r\n\r\n" + body);
+    };
+    if (request.find("operation=GetCACaps") != std::string::npos) return respond("AES\nSHA-256\nPOSTPKIOperation");
+    if (request.find("operation=GetCACert") != std::string::npos) return respond(ca_der);
+    if (!testing::write_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")) return;
+    std::string chunk = "1000\r\n" + std::string(0x1000, '\x30') + "\r\n";
+    for (int i = 0; i < 2000; ++i) {  // 8 MiB, or 100 s of trickle, at most
+      if (!testing::write_all(fd, chunk)) return;
+      if (trickle) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ScepLimits limits = quick_limits();
+  limits.deadline = std::chrono::milliseconds(2000);
+  auto started = std::chrono::steady_clock::now();
+  auto result =
+      scep_enroll(request_for("http://127.0.0.1:" + std::to_string(server.port()) + "/scep", "endless", 1024), limits);
+  auto wall = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, expected) << result.message();
+  EXPECT_THAT(result.error().message, HasSubstr(words));
+  EXPECT_LT(wall, limits.deadline + std::chrono::milliseconds(500));
+  std::printf("endless body, %s: %s in %lld ms\n", trickle ? "trickled" : "flooded", result.message().c_str(),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(wall).count()));
+}
+
+TEST(ScepClient, EndlessFloodedBodyStopsAtTheCap) {
+  endless_body(false, ScepError::http_status, "PKCSReq: body_too_large");
+}
+TEST(ScepClient, EndlessTrickledBodyStopsAtTheDeadline) {
+  endless_body(true, ScepError::unreachable, "PKCSReq: body_timeout");
+}
+
 struct Expectation {
   FakeScepMode mode;
   std::optional<ScepError> error;  // nothing: enrolled

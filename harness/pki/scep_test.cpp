@@ -188,6 +188,14 @@ TEST(ScepMessages, CsrCarriesSubjectChallengeUsageAndAltNames) {
   auto subject = csr_subject(r.csr_der);
   ASSERT_TRUE(subject.ok());
   EXPECT_EQ(*subject, "UID=uid-7,CN=mac-1,O=Example+OU=Macs,C=US");
+  // In the DER: extensionRequest (1.2.840.113549.1.9.14), keyUsage (2.5.29.15) with
+  // digitalSignature and keyEncipherment (BIT STRING 05 a0), subjectAltName (2.5.29.17).
+  const std::string der = r.csr_der;
+  EXPECT_NE(der.find("\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x09\x0e"), std::string::npos);
+  EXPECT_NE(der.find("\x06\x03\x55\x1d\x0f"), std::string::npos);
+  EXPECT_NE(der.find("\x03\x02\x05\xa0"), std::string::npos);
+  EXPECT_NE(der.find("\x06\x03\x55\x1d\x11"), std::string::npos);
+  EXPECT_NE(der.find("mac-1.example"), std::string::npos);
   auto parsed = parse_pki_request(
       build_pkcs_req(r.csr_der, r.signer, certificate_der(rsa_ca().cert_pem).value(), r.transaction_id, r.nonce, {})
           .value(),

@@ -208,7 +208,7 @@ plist::Dict payload(std::string_view type, std::string_view suffix, std::string_
 
 // The enrollment profile (docs/reference-server.md#enrollment): a SCEP payload for the device
 // identity, the MDM payload naming it, and the server's TLS CA as a root payload. The fault
-// modes ENR-PROFILE and ENR-PER-USER are about change what it says.
+// modes that break ENR-PROFILE and ENR-PER-USER change what it says.
 std::string enrollment_profile_xml(const Config& config) {
   const auto& scep = *config.scep;
   plist::Dict scep_payload = payload("com.apple.security.scep", "scep", kScepPayloadUuid, "Device identity (SCEP)");
