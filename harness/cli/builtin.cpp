@@ -7,6 +7,7 @@
 
 #include "harness/base/files.hpp"
 #include "harness/cli/suite.hpp"
+#include "harness/target/enrollment.hpp"
 
 namespace mdmc::cli {
 namespace {
@@ -122,6 +123,13 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
   } catch (const std::exception& e) {
     return base::Result<Builtin>(BuiltinError::setup, e.what());
   }
+  // Its devices enroll through its enrollment profile: the profile is whole only once read.
+  if (out.scep) {
+    if (auto enrolled = target::apply_enrollment(out.profile); !enrolled) {
+      return base::Result<Builtin>(BuiltinError::setup,
+                                   "the built-in server's enrollment profile: " + enrolled.error().message);
+    }
+  }
   if (options.identity_mode) out.profile.identity.mode = *options.identity_mode;
   return out;
 }
@@ -131,8 +139,12 @@ base::Result<target::TargetProfile> builtin_profile(const BuiltinOptions& option
   if (!ca)
     return base::Result<target::TargetProfile>(BuiltinError::setup, "could not create the test CA: " + ca.message());
   try {
-    auto profile =
-        target::load_profile(options.specs_dir / "targets" / "reference.yaml", target::BuiltinTarget{1, *ca, {}, true});
+    // The companion's CA is not known without starting it; a dry run loads the profile as the
+    // run would with one, when scepserver is installed and wanted.
+    const bool companion = options.scep && (options.scep_server || server::find_scepserver());
+    auto profile = target::load_profile(
+        options.specs_dir / "targets" / "reference.yaml",
+        target::BuiltinTarget{1, *ca, companion ? ca->cert_pem : std::string(), options.devices_through_scep});
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
     return profile;
   } catch (const std::exception& e) {

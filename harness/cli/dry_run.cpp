@@ -114,8 +114,11 @@ PlanOutcome plan_run(const SuiteOptions& options) {
       profile = target::load_profile(*options.target);
       target = fmt::format("{} ({})", profile.name, options.target->string());
     } else {
-      auto loaded = builtin_profile(
-          {options.specs_dir, options.builtin_fault, options.builtin_seeded_bug, options.identity_mode});
+      BuiltinOptions builtin_options{options.specs_dir, options.builtin_fault, options.builtin_seeded_bug,
+                                     options.identity_mode};
+      builtin_options.scep = options.builtin_enrollment != BuiltinEnrollment::off;
+      builtin_options.devices_through_scep = options.builtin_enrollment == BuiltinEnrollment::scep;
+      auto loaded = builtin_profile(builtin_options);
       if (!loaded) return fail(loaded.error().message);
       profile = *std::move(loaded);
       target = builtin_description(options);

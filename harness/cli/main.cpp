@@ -194,7 +194,7 @@ std::string yaml_scalar(const std::string& text) {
 // A target profile that reaches `serve`'s server, for the user to paste: the issuer and the
 // trusted CA are the files --tls-dir wrote, named absolutely so the profile works from anywhere.
 std::string serve_profile(const std::string& address, std::uint16_t port, const std::filesystem::path& tls_dir,
-                          protocol::IdentityMode mode, const std::set<std::string>& managed_users) {
+                          protocol::IdentityMode mode, const std::set<std::string>& managed_users, bool enrolls) {
   std::error_code ec;
   const auto dir = std::filesystem::absolute(tls_dir, ec);
   const auto base = fmt::format("https://{}:{}", address, port);
@@ -204,6 +204,8 @@ std::string serve_profile(const std::string& address, std::uint16_t port, const 
       base, server::kCheckInPath, base, server::kServerPath, yaml_scalar((dir / "ca.crt").string()),
       protocol::identity_mode_name(mode), yaml_scalar((dir / "ca.crt").string()),
       yaml_scalar((dir / "ca.key").string()), base, server::kEnqueuePrefix);
+  // Its enrollment profile, for the enrollment cases; the URLs and issuer above still stand.
+  if (enrolls) out += fmt::format("enrollment:\n  profile_url: {}{}\n", base, server::kEnrollPath);
   if (!managed_users.empty()) {
     std::vector<std::string> ids;
     for (const auto& id : managed_users) ids.push_back(yaml_scalar(id));
@@ -261,7 +263,8 @@ int command_serve(server::Config config, const std::string& address, std::uint16
     fmt::print("no enrollment profile: scepserver (Debian package scep) is not installed\n");
   }
   if (tls) {
-    fmt::print("a target profile for this server:\n{}", serve_profile(address, bound, tls_dir, mode, managed_users));
+    fmt::print("a target profile for this server:\n{}",
+               serve_profile(address, bound, tls_dir, mode, managed_users, *scep != nullptr));
   }
   std::fflush(stdout);
   // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not

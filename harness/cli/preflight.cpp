@@ -6,6 +6,7 @@
 #include "harness/emulator/emulator.hpp"
 #include "harness/protocol/apple_schema.hpp"
 #include "harness/scenario/liveness.hpp"
+#include "harness/target/enrollment.hpp"
 #include "harness/target/session.hpp"
 
 namespace mdmc::cli {
@@ -69,11 +70,15 @@ PreflightOutcome preflight_enrollment(const target::TargetProfile& profile, targ
     out.message = fmt::format("preflight: {} ({})", enrolled.detail, target::identity_source_key(profile));
     return out;
   }
-  // A CheckInURL from the enrollment profile with no check-in endpoint behind it is the
-  // server's failure (ENR-CHECKIN-URL), not the target profile's: say so when the ServerURL
-  // takes the Authenticate the CheckInURL would not.
-  if (!out.transcript.empty() && out.transcript.back().exchange.ok() && profile.origins.count("urls.check_in") &&
-      profile.origins.at("urls.check_in") == "enrollment profile" && profile.check_in_url != profile.server_url &&
+  // The CheckInURL the server's own enrollment profile names, with no check-in endpoint behind
+  // it, is the server's failure (ENR-CHECKIN-URL), not the target profile's: say so when the
+  // ServerURL takes the Authenticate the CheckInURL would not.
+  const enroll::MdmPayload* mdm = profile.enrolled && profile.enrolled->profile && profile.enrolled->profile->mdm
+                                      ? &*profile.enrolled->profile->mdm
+                                      : nullptr;
+  const bool named_by_enrollment = mdm && mdm->check_in_url.value_or(mdm->server_url) == profile.check_in_url;
+  if (!out.transcript.empty() && out.transcript.back().exchange.ok() && named_by_enrollment &&
+      profile.check_in_url != profile.server_url &&
       out.transcript.back().label == kLabels + device.authenticate().label) {
     const int status = out.transcript.back().exchange.response->status;
     if (status == 404 || status == 405) {

@@ -400,6 +400,21 @@ base::Result<EnrollmentProfile> read_enrollment_profile(std::string_view bytes, 
   return out;
 }
 
+namespace {
+class FetchCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "enrollment-profile-fetch"; }
+  std::string message(int e) const override {
+    return static_cast<FetchError>(e) == FetchError::no_answer ? "no_answer" : "not_a_profile";
+  }
+};
+}  // namespace
+
+std::error_code make_error_code(FetchError e) {
+  static const FetchCategory category;
+  return {static_cast<int>(e), category};
+}
+
 base::Result<FetchedProfile> fetch_enrollment_profile(const ProfileSource& source) {
   net::ClientLimits limits = source.limits;
   // A body one byte over the cap ends the read there (body_too_large): a huge or endless body
@@ -419,23 +434,28 @@ base::Result<FetchedProfile> fetch_enrollment_profile(const ProfileSource& sourc
   const std::string where = "GET " + source.url;
   if (!exchange.ok()) {
     if (exchange.error == net::TransportError::body_too_large) {
-      return base::fail(where + ": the body runs over " + std::to_string(limits.max_body_bytes) +
-                        " bytes, more than an enrollment profile; cut there and refused");
+      return base::Error{where + ": the body runs over " + std::to_string(limits.max_body_bytes) +
+                             " bytes, more than an enrollment profile; cut there and refused",
+                         make_error_code(FetchError::not_a_profile)};
     }
     std::string reason = where + ": no profile: " + std::string(net::transport_error_name(exchange.error));
     if (!exchange.error_detail.empty()) reason += " (" + exchange.error_detail + ")";
-    return base::fail(std::move(reason));
+    return base::Error{std::move(reason), make_error_code(FetchError::no_answer)};
   }
   const net::Response& response = *exchange.response;
   if (response.status != 200) {
     std::string reason = where + ": HTTP " + std::to_string(response.status);
     if (!response.reason.empty()) reason += " " + response.reason;
-    return base::fail(reason + ", not 200: no profile");
+    return base::Error{reason + ", not 200: no profile", make_error_code(FetchError::not_a_profile)};
   }
-  if (response.body.empty()) return base::fail(where + ": HTTP 200 with an empty body, not a profile");
+  if (response.body.empty()) {
+    return base::Error{where + ": HTTP 200 with an empty body, not a profile",
+                       make_error_code(FetchError::not_a_profile)};
+  }
   if (auto page = html_page(response)) {
-    return base::fail(where + ": HTTP 200 with an HTML page (" + *page +
-                      ") where the profile should be: a login page or a proxy's error?");
+    return base::Error{where + ": HTTP 200 with an HTML page (" + *page +
+                           ") where the profile should be: a login page or a proxy's error?",
+                       make_error_code(FetchError::not_a_profile)};
   }
   FetchedProfile fetched;
   fetched.bytes = response.body;

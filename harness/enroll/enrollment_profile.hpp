@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include "harness/base/result.hpp"
@@ -101,6 +103,12 @@ struct FetchedProfile {
   std::string bytes;
   net::Exchange exchange;
 };
+// Why a fetch failed, for a caller that tells an absent server from a broken profile.
+enum class FetchError {
+  no_answer = 1,  // no HTTP answer at all (connect, TLS, deadline, reset)
+  not_a_profile,  // an answer, but not a profile: a status other than 200, HTML, empty, over the cap
+};
+std::error_code make_error_code(FetchError e);
 base::Result<FetchedProfile> fetch_enrollment_profile(const ProfileSource& source);
 
 // Fills Apple's device variables in a SCEP payload's Subject, SubjectAltName and Challenge:
@@ -108,3 +116,6 @@ base::Result<FetchedProfile> fetch_enrollment_profile(const ProfileSource& sourc
 ScepRequest fill_device_variables(ScepRequest request, const std::map<std::string, std::string>& variables);
 
 }  // namespace mdmc::enroll
+
+template <>
+struct std::is_error_code_enum<mdmc::enroll::FetchError> : std::true_type {};

@@ -204,8 +204,10 @@ class CaseRun {
   }
 
   // A user's TokenUpdate answer, from the enrollment or a step: ENR-PER-USER weighs it.
-  void note_user_token(const net::Response& response) {
+  // A refusal counts only once the user's device enrolled: before that, the server has reason to.
+  void note_user_token(const std::string& device, const net::Response& response) {
     std::lock_guard lock(mu_);
+    if (response.status != 200 && !enrolled_devices_.count(device)) return;
     if (response.status == 200) {
       user_token_accepted_ = true;
     } else if (!user_token_refused_) {
@@ -362,7 +364,11 @@ class CaseRun {
         auto message = enrollment.next();
         auto sent = send(-1, actor, message);  // enrollment comes before step 0
         if (!sent) return error_stop(sent.error());
-        if (stage == emulator::Enrollment::Stage::user_token) note_user_token(*sent->response);
+        if (stage == emulator::Enrollment::Stage::user_token) note_user_token(spec.name, *sent->response);
+        if (stage == emulator::Enrollment::Stage::device_token && sent->response->status == 200) {
+          std::lock_guard lock(mu_);
+          enrolled_devices_.insert(spec.name);
+        }
         enrollment.on_answer(answer_of(*sent));
         if (!enrollment.failed()) continue;
         // Only a failed setup step is a finding: a passing one is no evidence for a rule the
@@ -469,7 +475,15 @@ class CaseRun {
     } else if (step.message == protocol::MessageType::token_update && actor.user) {
       actor.user->on_token_update(answer_of(exchange));
       if (step.override_keys.empty() && step.fault.empty() && step.identity_of.empty()) {
-        note_user_token(*exchange.response);
+        note_user_token(actor.device_name, *exchange.response);
+      }
+    } else if (step.override_keys.empty() && step.fault.empty() && step.identity_of.empty() &&
+               exchange.response->status == 200) {
+      // Which devices enrolled in the case's own steps (enroll: false), for ENR-PER-USER.
+      std::lock_guard lock(mu_);
+      if (step.message == protocol::MessageType::authenticate) authenticated_devices_.insert(actor.device_name);
+      if (step.message == protocol::MessageType::token_update && authenticated_devices_.count(actor.device_name)) {
+        enrolled_devices_.insert(actor.device_name);
       }
     }
     return check_exchange(index, step.expect, *exchange.response);
@@ -854,6 +868,8 @@ class CaseRun {
   std::map<std::string, std::vector<std::string>> saved_;
   std::map<std::string, std::string> challenges_;  // saved DigestChallenges, by name
   bool user_token_accepted_ = false;               // a user's TokenUpdate was answered 200 in this case
+  std::set<std::string> authenticated_devices_;    // devices whose Authenticate was answered 200
+  std::set<std::string> enrolled_devices_;         // ...and then their TokenUpdate
   std::optional<std::string> user_token_refused_;  // the first user TokenUpdate answer other than 200
   int probes_ = 0;                                 // liveness probes so far, each its own device
   // Guards what parallel steps share: findings, transcript, saved values, ids.

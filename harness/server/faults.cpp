@@ -19,7 +19,8 @@ const std::vector<FaultInfo>& catalog() {
        {rule::kEnrTokenDevice}},
       {Fault::user_token_refused,
        "user-token-refused",
-       "answers a user's TokenUpdate with 400, as a server without per-user connections does",
+       "answers a user's TokenUpdate with 400, as a server without per-user connections does (and, like one, "
+       "leaves com.apple.mdm.per-user-connections out of its enrollment profile)",
        {rule::kEnrTokenUser}},
       {Fault::network_user_accepted,
        "network-user-accepted",

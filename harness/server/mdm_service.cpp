@@ -228,7 +228,8 @@ std::string enrollment_profile_xml(const Config& config) {
   mdm["SignMessage"] = signs;
   mdm["CheckOutWhenRemoved"] = true;
   mdm["AccessRights"] = kAllAccessRights;
-  if (config.fault != Fault::per_user_undeclared) {
+  // A server without per-user connections (user-token-refused) does not declare them either.
+  if (config.fault != Fault::per_user_undeclared && config.fault != Fault::user_token_refused) {
     mdm["ServerCapabilities"] = plist::Array{"com.apple.mdm.per-user-connections"};
   }
   if (config.fault == Fault::enrollment_profile_malformed) {

@@ -40,6 +40,7 @@ EnrollmentRecord fetch_or_read(const TargetProfile& profile) {
     auto fetched = enroll::fetch_enrollment_profile(from);
     if (!fetched) {
       record.error = fetched.error().message;
+      record.answered = fetched.error().code != enroll::FetchError::no_answer;
       return record;
     }
     record.fetch = fetched->exchange;
@@ -70,11 +71,11 @@ std::error_code make_error_code(EnrollmentError e) {
 }
 
 base::Result<void> apply_enrollment(TargetProfile& profile) {
-  if (!profile.enrollment) return {};
+  // Once per profile: the built-in server's is applied as it starts.
+  if (!profile.enrollment || profile.enrolled) return {};
   auto record = std::make_shared<EnrollmentRecord>(fetch_or_read(profile));
   profile.enrolled = record;
   const enroll::MdmPayload* mdm = record->profile && record->profile->mdm ? &*record->profile->mdm : nullptr;
-  const bool no_answer = !record->profile && !record->fetch && !profile.enrollment->profile_url.empty();
 
   // Every value the target profile leaves to the enrollment profile, and why it has none there.
   std::vector<std::string> missing;
@@ -131,10 +132,11 @@ base::Result<void> apply_enrollment(TargetProfile& profile) {
       return {};
     });
   }
-  take("declares.per_user_connections", [&](const enroll::MdmPayload& m) -> std::string {
-    profile.declares["per_user_connections"] = m.per_user_connections();
-    return {};
-  });
+  // A claim, not a value the run needs: without a profile to read it from, it stays unsaid.
+  if (mdm && !profile.stated.count("declares.per_user_connections")) {
+    profile.declares["per_user_connections"] = mdm->per_user_connections();
+    profile.origins["declares.per_user_connections"] = kFromEnrollment;
+  }
   // The SCEP conversation is held to the profile's deadlines and TLS trust.
   profile.identity.scep_limits.http = profile.limits;
   profile.identity.scep_limits.tls = net::TlsClientConfig{profile.tls.ca_pem, profile.tls.insecure, {}, {}, {}};
@@ -143,11 +145,9 @@ base::Result<void> apply_enrollment(TargetProfile& profile) {
   }
   if (missing.empty()) return {};
   auto why = record->error.empty() ? std::string("it has no com.apple.mdm payload to take them from") : record->error;
-  return base::Error{
-      fmt::format("the enrollment profile at {}: {}; the target profile does not state {} itself", record->source, why,
-                  fmt::join(missing, ", ")),
-      make_error_code(no_answer && record->error.find("HTTP ") == std::string::npos ? EnrollmentError::unreachable
-                                                                                    : EnrollmentError::unusable)};
+  return base::Error{fmt::format("the enrollment profile at {}: {}; the target profile does not state {} itself",
+                                 record->source, why, fmt::join(missing, ", ")),
+                     make_error_code(record->answered ? EnrollmentError::unusable : EnrollmentError::unreachable)};
 }
 
 }  // namespace mdmc::target

@@ -25,6 +25,7 @@ struct EnrollmentRecord {
   std::optional<net::Exchange> fetch;                // the GET, for the report; none for a file
   std::optional<enroll::EnrollmentProfile> profile;  // when its bytes could be read
   std::string error;                                 // why it could not be fetched or read; empty when read
+  bool answered = true;                              // false: nothing answered at the profile URL
 };
 
 enum class EnrollmentError {
@@ -33,7 +34,7 @@ enum class EnrollmentError {
 };
 std::error_code make_error_code(EnrollmentError e);
 
-// Fetches or reads `profile.enrollment` (nothing to do without one), keeps what it met in
+// Fetches or reads `profile.enrollment` (nothing to do without one, or once done), keeps what it met in
 // `profile.enrolled`, and fills in every value the target profile does not state. A profile that
 // cannot be read or judged well still lets the run go on when the target profile states every
 // value (the enrollment cases then fail ENR-PROFILE); otherwise an EnrollmentError says why not,

@@ -66,8 +66,22 @@ std::string case_lines(const scenario::RunResult& run) {
   return out;
 }
 
-// Cases that check identity binding cannot run without identities: they skip, with a reason.
-bool needs_identity(const std::string& case_id) { return case_id.rfind("enr/same_identity", 0) == 0; }
+// Cases that check identity binding, or enroll an identity through SCEP, cannot run without
+// identities: they skip, with a reason.
+bool needs_identity(const std::string& case_id) {
+  return case_id.rfind("enr/same_identity", 0) == 0 || case_id == "enr/scep";
+}
+
+// One SCEP companion for every run of the process (about 0.4 s to start each): the built-in
+// server names it in its enrollment profile, and only the enrollment cases' devices enroll
+// through it (BuiltinEnrollment::cases); the others take the test CA's identities, for speed.
+std::shared_ptr<server::ScepServerProcess> shared_scep() {
+  static const auto scep = [] {
+    auto started = server::ScepServerProcess::start();
+    return started ? std::shared_ptr<server::ScepServerProcess>(std::move(started).value()) : nullptr;
+  }();
+  return scep;
+}
 
 std::vector<std::string> fault_names() {
   std::vector<std::string> names;
@@ -85,11 +99,17 @@ TEST_P(MutationTest, FailsExactlyTheRulesTheFaultBreaks) {
   options.builtin_fault = fault.fault;
   options.identity_mode = mode;
   options.seed = 20261129;
+  options.builtin_enrollment = cli::BuiltinEnrollment::cases;
+  options.builtin_scep = shared_scep();
+  ASSERT_TRUE(options.builtin_scep) << "the enrollment rules need Debian's scepserver (package scep)";
   auto outcome = cli::run_suite(options);
   ASSERT_TRUE(outcome.exit_code == 0 || outcome.exit_code == 1) << outcome.message;
 
   std::set<std::string> expected(fault.breaks.begin(), fault.breaks.end());
-  if (mode == IdentityMode::none) expected.erase("ENR-SAME-IDENTITY");
+  if (mode == IdentityMode::none) {
+    expected.erase("ENR-SAME-IDENTITY");
+    expected.erase("ENR-SCEP");
+  }
   auto failed = failed_rules(outcome.run);
   EXPECT_EQ(failed, expected) << "fault " << fault.name << ":\n" << case_lines(outcome.run);
   for (const auto& c : outcome.run.cases) {
@@ -129,6 +149,15 @@ TEST_P(MutationTest, FailsExactlyTheRulesTheFaultBreaks) {
     EXPECT_EQ(outcome.exit_code, 1);
   } else {
     EXPECT_FALSE(outcome.run.wedged.has_value()) << "fault " << fault.name << ": " << outcome.run.wedged->detail;
+  }
+  // No device can enroll where the enrollment profile sends it: only the CheckInURL case runs,
+  // and every other case says why it did not.
+  if (fault.fault == server::Fault::checkin_on_server_url_only) {
+    for (const auto& c : outcome.run.cases) {
+      if (c.id == "enr/checkin_url") continue;
+      EXPECT_EQ(c.verdict, Verdict::skip) << c.id;
+      EXPECT_NE(c.reason.find("no Mac could enroll"), std::string::npos) << c.id << ": " << c.reason;
+    }
   }
   // A may rule is an option: tested, it is info whether the server uses it or not, never a warn.
   for (const auto& rule : outcome.run.rules) {
