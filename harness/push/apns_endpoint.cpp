@@ -342,6 +342,7 @@ struct FakeApns::Impl::Connection {
     PushRequest request{stream.method, stream.path, stream.headers, stream.body, stream.body_too_large};
     const auto wall = std::chrono::system_clock::now();
     Verdict verdict = judge_push(request, auth, server.config.policy, wall);
+    if (verdict.auth == AuthMethod::token) auth.verified_token = verdict.provider_token;
     Push push;
     push.received = Clock::now();
     push.received_wall = wall;

@@ -194,7 +194,7 @@ base::Result<std::string> make_provider_token(std::string_view private_key_pem, 
 }
 
 ProviderTokenRejection check_provider_token(std::string_view token, const ProviderTokenPolicy& policy,
-                                            base::SystemTime now) {
+                                            base::SystemTime now, std::string_view verified_before) {
   auto invalid = [](std::string detail) { return ProviderTokenRejection{"InvalidProviderToken", std::move(detail)}; };
   if (token.empty()) return invalid("empty token");
   if (token.size() > kMaxProviderTokenBytes) return invalid("token longer than " + std::to_string(kMaxProviderTokenBytes));
@@ -228,13 +228,15 @@ ProviderTokenRejection check_provider_token(std::string_view token, const Provid
   if (iat == claims.end() || !iat->is_number_integer()) return invalid("iat is missing or not an integer");
 
   // The signature before the age: an expired token that is not ours is still not ours.
-  const PkeyPtr key = read_public_key(policy.public_key_pem);
-  if (!key || !is_p256(key.get())) return invalid("no EC P-256 key configured to verify it with");
-  if (signature->size() != 2 * kCoordinateBytes) {
-    return invalid("the signature is " + std::to_string(signature->size()) + " bytes, not a 64-byte R||S");
-  }
-  if (!verify_es256(key.get(), token.substr(0, second_dot), *signature)) {
-    return invalid("the signature does not verify with the configured key");
+  if (verified_before.empty() || token != verified_before) {
+    const PkeyPtr key = read_public_key(policy.public_key_pem);
+    if (!key || !is_p256(key.get())) return invalid("no EC P-256 key configured to verify it with");
+    if (signature->size() != 2 * kCoordinateBytes) {
+      return invalid("the signature is " + std::to_string(signature->size()) + " bytes, not a 64-byte R||S");
+    }
+    if (!verify_es256(key.get(), token.substr(0, second_dot), *signature)) {
+      return invalid("the signature does not verify with the configured key");
+    }
   }
 
   const std::int64_t issued = iat->is_number_unsigned() && iat->get<std::uint64_t>() > INT64_MAX

@@ -131,9 +131,11 @@ Verdict judge_push(const PushRequest& request, const ConnectionAuth& auth, const
       return refuse(verdict, 403, "InvalidProviderToken", "authorization is not \"bearer <token>\"");
     }
     if (!policy.token_policy) return refuse(verdict, 403, "InvalidProviderToken", "token authentication is off");
-    auto rejection = check_provider_token(value.substr(kBearer.size()), *policy.token_policy, now);
+    const std::string_view bearer_token = value.substr(kBearer.size());
+    auto rejection = check_provider_token(bearer_token, *policy.token_policy, now, auth.verified_token);
     if (!rejection.reason.empty()) return refuse(verdict, 403, std::move(rejection.reason), std::move(rejection.detail));
     verdict.auth = AuthMethod::token;
+    verdict.provider_token = std::string(bearer_token);
   }
 
   if (topic) {

@@ -29,6 +29,7 @@ struct ConnectionAuth {
   bool certificate_verified = false;   // ... and it chains to the configured push CA, now
   std::string certificate_subject;     // RFC 2253, for the record
   std::vector<std::string> certificate_topics;  // the subject's UID values: an MDM push certificate has one
+  std::string verified_token;  // the provider token whose signature this connection already checked
 };
 
 // How the fake APNs judges requests.
@@ -56,6 +57,7 @@ struct Verdict {
   std::string topic;         // apns-topic, or the certificate's single topic when absent
   AuthMethod auth = AuthMethod::none;
   std::string apns_id;       // the request's apns-id when well-formed; else empty (the endpoint makes one)
+  std::string provider_token;  // with token auth: the token that held (the connection remembers it)
 };
 
 Verdict judge_push(const PushRequest& request, const ConnectionAuth& auth, const PushPolicy& policy,

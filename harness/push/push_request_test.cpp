@@ -71,6 +71,19 @@ TEST(ProviderToken, WrongKidIssSignatureOrAgeAreRefused) {
   EXPECT_EQ(check_provider_token(forged, token_policy(), now).reason, "InvalidProviderToken");
 }
 
+TEST(ProviderToken, AVerifiedTokenSkipsOnlyItsSignature) {
+  const auto issued = std::chrono::system_clock::now();
+  const std::string token = token_at(issued);
+  auto policy = token_policy();
+  policy.public_key_pem = push_pki().ca.cert_pem;  // another key: the signature would not verify
+  EXPECT_EQ(check_provider_token(token, policy, issued).reason, "InvalidProviderToken");
+  EXPECT_EQ(check_provider_token(token, policy, issued, token).reason, "");
+  // The age still counts for a token seen before.
+  EXPECT_EQ(check_provider_token(token, policy, issued + 2h, token).reason, "ExpiredProviderToken");
+  policy.key_id = "OTHERKEYID";
+  EXPECT_EQ(check_provider_token(token, policy, issued, token).reason, "InvalidProviderToken");
+}
+
 TEST(ProviderToken, ShapesOtherThanEs256JwsAreRefused) {
   const auto now = std::chrono::system_clock::now();
   const std::string good = token_at(now);
