@@ -107,8 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 413:
       if (verdict.reason.empty()) invariant_broken();
       break;
-    default:
-      invariant_broken();
+    default: invariant_broken();
   }
   if (!verdict.reason.empty() && parse_reason_body(reason_body(verdict.reason, 1)).reason != verdict.reason) {
     invariant_broken();

@@ -86,8 +86,8 @@ struct Pending {
   Clock::time_point deadline;
 };
 
-ssize_t read_request_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
-                          std::uint32_t* flags, nghttp2_data_source* source, void*) {
+ssize_t read_request_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length, std::uint32_t* flags,
+                          nghttp2_data_source* source, void*) {
   auto* pending = static_cast<Pending*>(source->ptr);
   const std::size_t n = std::min(length, pending->body.size() - pending->body_sent);
   std::copy_n(pending->body.data() + pending->body_sent, n, buf);
@@ -421,11 +421,13 @@ asio::awaitable<void> ApnsClient::Impl::exchange(const std::vector<ApnsPush>& pu
       fields.push_back(detail::header_field("content-type", "application/json"));
       fields.push_back(detail::header_field("content-length", length));
     }
-    const std::pair<std::string_view, const std::string*> optional[] = {
-        {"authorization", &bearer},          {"apns-topic", &push.topic},
-        {"apns-push-type", &push.push_type}, {"apns-priority", &push.priority},
-        {"apns-expiration", &push.expiration}, {"apns-id", &push.apns_id},
-        {"apns-collapse-id", &push.collapse_id}};
+    const std::pair<std::string_view, const std::string*> optional[] = {{"authorization", &bearer},
+                                                                        {"apns-topic", &push.topic},
+                                                                        {"apns-push-type", &push.push_type},
+                                                                        {"apns-priority", &push.priority},
+                                                                        {"apns-expiration", &push.expiration},
+                                                                        {"apns-id", &push.apns_id},
+                                                                        {"apns-collapse-id", &push.collapse_id}};
     for (const auto& [name, value] : optional) {
       if (!value->empty()) fields.push_back(detail::header_field(name, *value));
     }

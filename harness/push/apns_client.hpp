@@ -30,26 +30,26 @@ struct ApnsClientConfig {
   // Where to connect instead of resolving the URL's host ("127.0.0.1:8443"): a hosts override
   // for one client. Empty: the URL's host and port.
   std::string connect_to;
-  std::string trusted_ca_pem;  // verify the endpoint against these; empty: the system's store
+  std::string trusted_ca_pem;                // verify the endpoint against these; empty: the system's store
   std::optional<pki::Identity> certificate;  // push certificate auth
   std::optional<ProviderKey> provider_key;   // token auth (used when no certificate is set)
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds response_timeout{10000};  // from a push's submission to its complete answer
-  std::size_t max_response_bytes = 16 * 1024;        // header list plus body, per answer
+  std::size_t max_response_bytes = 16 * 1024;         // header list plus body, per answer
   std::chrono::seconds token_refresh{50 * 60};        // Apple: renew no sooner than 20 and no later than 60 minutes
 };
 
 // One push. Headers left empty are not sent.
 struct ApnsPush {
-  std::string device_token;  // hex
-  std::string body;          // the JSON payload
-  std::string topic;         // apns-topic
-  std::string push_type;     // apns-push-type
-  std::string priority;      // apns-priority
-  std::string expiration;    // apns-expiration, epoch seconds
-  std::string apns_id;       // apns-id
-  std::string collapse_id;   // apns-collapse-id
+  std::string device_token;    // hex
+  std::string body;            // the JSON payload
+  std::string topic;           // apns-topic
+  std::string push_type;       // apns-push-type
+  std::string priority;        // apns-priority
+  std::string expiration;      // apns-expiration, epoch seconds
+  std::string apns_id;         // apns-id
+  std::string collapse_id;     // apns-collapse-id
   net::Headers extra_headers;  // sent as given after the above (tests, fault modes)
   std::string method = "POST";
   std::string path;  // empty: /3/device/<device_token>
@@ -60,8 +60,8 @@ struct ApnsPush {
 
 enum class ApnsError {
   none = 0,
-  bad_url,               // not https://host[:port]
-  bad_credentials,       // the certificate or the provider key does not load
+  bad_url,          // not https://host[:port]
+  bad_credentials,  // the certificate or the provider key does not load
   resolve_failed,
   connect_failed,
   connect_timeout,
@@ -70,18 +70,18 @@ enum class ApnsError {
   connection_lost,       // closed or reset before the answer
   response_timeout,
   response_too_large,
-  stream_reset,          // the endpoint reset the stream (RST_STREAM) before answering
-  refused_by_goaway,     // the endpoint's GOAWAY left this push unprocessed
-  protocol_error,        // the endpoint broke HTTP/2
+  stream_reset,       // the endpoint reset the stream (RST_STREAM) before answering
+  refused_by_goaway,  // the endpoint's GOAWAY left this push unprocessed
+  protocol_error,     // the endpoint broke HTTP/2
 };
 std::string_view apns_error_name(ApnsError error);
 
 struct ApnsResult {
   ApnsError error = ApnsError::none;
   std::string error_detail;
-  int status = 0;         // :status; 0 with an error
-  std::string apns_id;    // the answer's apns-id
-  std::string reason;     // from the error body
+  int status = 0;                            // :status; 0 with an error
+  std::string apns_id;                       // the answer's apns-id
+  std::string reason;                        // from the error body
   std::optional<std::int64_t> timestamp_ms;  // from a 410's body
   std::string body;
   bool ok() const { return error == ApnsError::none && status == 200; }

@@ -122,7 +122,8 @@ ConnectionAuth connection_auth(SSL* native) {
     const ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
     unsigned char* utf8 = nullptr;
     const int size = ASN1_STRING_to_UTF8(&utf8, value);
-    if (size >= 0) auth.certificate_topics.emplace_back(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(size));
+    if (size >= 0)
+      auth.certificate_topics.emplace_back(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(size));
     OPENSSL_free(utf8);
     if (auth.certificate_topics.size() >= 16) break;
   }

@@ -25,8 +25,8 @@
 namespace mdmc::push {
 
 struct FakeApnsLimits {
-  std::size_t max_pushes_kept = 10000;       // the log keeps the latest this many; older ones are dropped and counted
-  std::size_t max_header_list_bytes = 8192;  // per request, counted as HTTP/2 does (name + value + 32 per field)
+  std::size_t max_pushes_kept = 10000;         // the log keeps the latest this many; older ones are dropped and counted
+  std::size_t max_header_list_bytes = 8192;    // per request, counted as HTTP/2 does (name + value + 32 per field)
   std::uint32_t max_concurrent_streams = 100;  // per connection; more are refused
   std::size_t max_connections = 64;            // more are closed on accept
   std::chrono::milliseconds handshake_timeout{5000};
@@ -37,9 +37,9 @@ struct FakeApnsLimits {
 };
 
 struct FakeApnsConfig {
-  pki::Identity tls;          // the endpoint's certificate: issue it for api.push.apple.com, api.sandbox.push.apple.com, ...
-  std::string push_ca_pem;    // push certificates must chain to one of these; empty: certificate auth off
-  PushPolicy policy;          // token auth, topics, token length (policy.accept_certificates follows push_ca_pem)
+  pki::Identity tls;  // the endpoint's certificate: issue it for api.push.apple.com, api.sandbox.push.apple.com, ...
+  std::string push_ca_pem;  // push certificates must chain to one of these; empty: certificate auth off
+  PushPolicy policy;        // token auth, topics, token length (policy.accept_certificates follows push_ca_pem)
   FakeApnsLimits limits;
 };
 
@@ -81,12 +81,12 @@ struct Push {
 };
 
 struct FakeApnsStats {
-  std::uint64_t pushes = 0;             // answered requests, kept or not
-  std::uint64_t pushes_dropped = 0;     // answered but no longer in the log (max_pushes_kept)
-  std::uint64_t connections = 0;        // accepted
+  std::uint64_t pushes = 0;               // answered requests, kept or not
+  std::uint64_t pushes_dropped = 0;       // answered but no longer in the log (max_pushes_kept)
+  std::uint64_t connections = 0;          // accepted
   std::uint64_t connections_refused = 0;  // over max_connections, or failed their handshake
-  std::uint64_t streams_refused = 0;    // reset: a header list over the cap, too many streams
-  std::uint64_t connections_broken = 0;  // ended by a protocol error, a GOAWAY of ours or a deadline
+  std::uint64_t streams_refused = 0;      // reset: a header list over the cap, too many streams
+  std::uint64_t connections_broken = 0;   // ended by a protocol error, a GOAWAY of ours or a deadline
 };
 
 class FakeApns {

@@ -45,7 +45,8 @@ std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, s
   out += static_cast<char>(length);
   out += static_cast<char>(type);
   out += static_cast<char>(flags);
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((stream >> shift) & (shift == 24 ? 0x7f : 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out += static_cast<char>((stream >> shift) & (shift == 24 ? 0x7f : 0xff));
   out += payload;
   return out;
 }
@@ -143,7 +144,8 @@ class RawH2 {
     while (Clock::now() < deadline) {
       if (buffer_.size() >= 9) {
         const std::size_t length = (static_cast<unsigned char>(buffer_[0]) << 16) |
-                                   (static_cast<unsigned char>(buffer_[1]) << 8) | static_cast<unsigned char>(buffer_[2]);
+                                   (static_cast<unsigned char>(buffer_[1]) << 8) |
+                                   static_cast<unsigned char>(buffer_[2]);
         if (buffer_.size() >= 9 + length) {
           Frame f;
           f.type = static_cast<std::uint8_t>(buffer_[3]);

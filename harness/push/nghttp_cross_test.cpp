@@ -41,8 +41,8 @@ class NghttpCrossCheck : public mdmc::testing::FolderTest {
   }
   // nghttp's verbose transcript of one POST to `path`.
   mdmc::testing::Ran nghttp(const std::string& path, std::vector<std::string> extra) {
-    std::vector<std::string> argv = {"nghttp", "-v", "-d", body.string(), "-H", "apns-push-type: mdm",
-                                     "-H", "apns-priority: 10"};
+    std::vector<std::string> argv = {"nghttp",           "-v", "-d", body.string(), "-H", "apns-push-type: mdm", "-H",
+                                     "apns-priority: 10"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back("https://127.0.0.1:" + std::to_string(port) + path);
     return mdmc::testing::run_process(argv, 20s);
@@ -65,7 +65,8 @@ TEST_F(NghttpCrossCheck, APushWithThePushCertificateIsAcceptedAndRecorded) {
   EXPECT_EQ(pushes.front().device_token, kToken);
   EXPECT_EQ(pushes.front().topic, kTopic);  // from the certificate: nghttp sent no apns-topic
   EXPECT_EQ(pushes.front().push_magic, kMagic);
-  EXPECT_EQ(net::find_header(pushes.front().headers, "content-length"), std::to_string(std::filesystem::file_size(body)));
+  EXPECT_EQ(net::find_header(pushes.front().headers, "content-length"),
+            std::to_string(std::filesystem::file_size(body)));
 }
 
 TEST_F(NghttpCrossCheck, APushWithAProviderTokenIsAccepted) {
@@ -80,7 +81,8 @@ TEST_F(NghttpCrossCheck, APushWithAProviderTokenIsAccepted) {
 }
 
 TEST_F(NghttpCrossCheck, MalformedPushesGetApnsReasons) {
-  auto ran = nghttp("/3/device/not-hex", {"--cert", (dir_ / "push.pem").string(), "--key", (dir_ / "push.key").string()});
+  auto ran =
+      nghttp("/3/device/not-hex", {"--cert", (dir_ / "push.pem").string(), "--key", (dir_ / "push.key").string()});
   EXPECT_NE(ran.output.find(":status: 400"), std::string::npos) << ran.output;
   EXPECT_NE(ran.output.find(R"({"reason":"BadDeviceToken"})"), std::string::npos) << ran.output;
   ran = nghttp(std::string("/3/device/") + kToken, {});

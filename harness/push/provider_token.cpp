@@ -197,7 +197,8 @@ ProviderTokenRejection check_provider_token(std::string_view token, const Provid
                                             base::SystemTime now, std::string_view verified_before) {
   auto invalid = [](std::string detail) { return ProviderTokenRejection{"InvalidProviderToken", std::move(detail)}; };
   if (token.empty()) return invalid("empty token");
-  if (token.size() > kMaxProviderTokenBytes) return invalid("token longer than " + std::to_string(kMaxProviderTokenBytes));
+  if (token.size() > kMaxProviderTokenBytes)
+    return invalid("token longer than " + std::to_string(kMaxProviderTokenBytes));
   const auto first_dot = token.find('.');
   const auto second_dot = first_dot == std::string_view::npos ? first_dot : token.find('.', first_dot + 1);
   if (second_dot == std::string_view::npos || token.find('.', second_dot + 1) != std::string_view::npos) {
@@ -239,9 +240,8 @@ ProviderTokenRejection check_provider_token(std::string_view token, const Provid
     }
   }
 
-  const std::int64_t issued = iat->is_number_unsigned() && iat->get<std::uint64_t>() > INT64_MAX
-                                  ? INT64_MAX
-                                  : iat->get<std::int64_t>();
+  const std::int64_t issued =
+      iat->is_number_unsigned() && iat->get<std::uint64_t>() > INT64_MAX ? INT64_MAX : iat->get<std::int64_t>();
   const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   if (issued > now_s && issued - now_s > policy.clock_skew.count()) {
     return invalid("iat " + std::to_string(issued) + " is " + std::to_string(issued - now_s) + " s in the future");

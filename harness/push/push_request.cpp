@@ -42,14 +42,13 @@ bool all_digits(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-constexpr std::array<std::string_view, 11> kPushTypes = {"alert",        "background", "location",   "voip",
-                                                          "complication", "fileprovider", "mdm",      "liveactivity",
-                                                          "pushtotalk",   "controls",   "widgets"};
+constexpr std::array<std::string_view, 11> kPushTypes = {"alert",        "background",   "location", "voip",
+                                                         "complication", "fileprovider", "mdm",      "liveactivity",
+                                                         "pushtotalk",   "controls",     "widgets"};
 
 // The headers APNs reads; a repeat of any of them is DuplicateHeaders.
-constexpr std::array<std::string_view, 7> kApnsHeaders = {"authorization", "apns-id",       "apns-expiration",
-                                                           "apns-priority", "apns-topic",    "apns-collapse-id",
-                                                           "apns-push-type"};
+constexpr std::array<std::string_view, 7> kApnsHeaders = {
+    "authorization", "apns-id", "apns-expiration", "apns-priority", "apns-topic", "apns-collapse-id", "apns-push-type"};
 
 Verdict refuse(Verdict verdict, int status, std::string reason, std::string detail) {
   verdict.status = status;
@@ -69,12 +68,9 @@ std::string printable(std::string_view text) {
 
 std::string_view auth_method_name(AuthMethod method) {
   switch (method) {
-    case AuthMethod::certificate:
-      return "certificate";
-    case AuthMethod::token:
-      return "token";
-    case AuthMethod::none:
-      break;
+    case AuthMethod::certificate: return "certificate";
+    case AuthMethod::token: return "token";
+    case AuthMethod::none: break;
   }
   return "none";
 }
@@ -95,9 +91,9 @@ Verdict judge_push(const PushRequest& request, const ConnectionAuth& auth, const
     return refuse(verdict, 404, "BadPath", "path " + printable(path));
   }
   if (token.size() != 2 * policy.device_token_bytes || !std::all_of(token.begin(), token.end(), is_hex)) {
-    return refuse(verdict, 400, "BadDeviceToken",
-                  "token " + printable(token) + " is not " + std::to_string(2 * policy.device_token_bytes) +
-                      " hex digits");
+    return refuse(
+        verdict, 400, "BadDeviceToken",
+        "token " + printable(token) + " is not " + std::to_string(2 * policy.device_token_bytes) + " hex digits");
   }
   verdict.device_token = lower(token);
 
@@ -133,7 +129,8 @@ Verdict judge_push(const PushRequest& request, const ConnectionAuth& auth, const
     if (!policy.token_policy) return refuse(verdict, 403, "InvalidProviderToken", "token authentication is off");
     const std::string_view bearer_token = value.substr(kBearer.size());
     auto rejection = check_provider_token(bearer_token, *policy.token_policy, now, auth.verified_token);
-    if (!rejection.reason.empty()) return refuse(verdict, 403, std::move(rejection.reason), std::move(rejection.detail));
+    if (!rejection.reason.empty())
+      return refuse(verdict, 403, std::move(rejection.reason), std::move(rejection.detail));
     verdict.auth = AuthMethod::token;
     verdict.provider_token = std::string(bearer_token);
   }
@@ -152,9 +149,8 @@ Verdict judge_push(const PushRequest& request, const ConnectionAuth& auth, const
   } else {
     return refuse(verdict, 400, "MissingTopic", "no apns-topic");
   }
-  if (!policy.allowed_topics.empty() &&
-      std::find(policy.allowed_topics.begin(), policy.allowed_topics.end(), verdict.topic) ==
-          policy.allowed_topics.end()) {
+  if (!policy.allowed_topics.empty() && std::find(policy.allowed_topics.begin(), policy.allowed_topics.end(),
+                                                  verdict.topic) == policy.allowed_topics.end()) {
     return refuse(verdict, 400, "TopicDisallowed", "topic " + verdict.topic + " is not allowed");
   }
   if (push_type && std::find(kPushTypes.begin(), kPushTypes.end(), *push_type) == kPushTypes.end()) {
@@ -171,7 +167,8 @@ Verdict judge_push(const PushRequest& request, const ConnectionAuth& auth, const
     return refuse(verdict, 400, "BadExpirationDate", "apns-expiration " + printable(*expiration));
   }
   if (collapse_id && collapse_id->size() > kMaxCollapseIdBytes) {
-    return refuse(verdict, 400, "BadCollapseId", "apns-collapse-id of " + std::to_string(collapse_id->size()) + " bytes");
+    return refuse(verdict, 400, "BadCollapseId",
+                  "apns-collapse-id of " + std::to_string(collapse_id->size()) + " bytes");
   }
   if (request.body_too_large) {
     return refuse(verdict, 413, "PayloadTooLarge", "more than " + std::to_string(kMaxPayloadBytes) + " bytes");

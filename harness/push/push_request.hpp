@@ -25,11 +25,11 @@ std::string_view auth_method_name(AuthMethod method);  // "none", "certificate",
 
 // What the TLS handshake established about the client.
 struct ConnectionAuth {
-  bool certificate_presented = false;  // the client sent a certificate
-  bool certificate_verified = false;   // ... and it chains to the configured push CA, now
-  std::string certificate_subject;     // RFC 2253, for the record
+  bool certificate_presented = false;           // the client sent a certificate
+  bool certificate_verified = false;            // ... and it chains to the configured push CA, now
+  std::string certificate_subject;              // RFC 2253, for the record
   std::vector<std::string> certificate_topics;  // the subject's UID values: an MDM push certificate has one
-  std::string verified_token;  // the provider token whose signature this connection already checked
+  std::string verified_token;                   // the provider token whose signature this connection already checked
 };
 
 // How the fake APNs judges requests.
@@ -42,10 +42,10 @@ struct PushPolicy {
 
 // A request as HTTP/2 delivered it. Header names are lower case (HTTP/2 requires it).
 struct PushRequest {
-  std::string method;     // :method
-  std::string path;       // :path
-  net::Headers headers;   // every regular header, in order, repeats included
-  std::string body;       // at most kMaxPayloadBytes of it
+  std::string method;           // :method
+  std::string path;             // :path
+  net::Headers headers;         // every regular header, in order, repeats included
+  std::string body;             // at most kMaxPayloadBytes of it
   bool body_too_large = false;  // more than kMaxPayloadBytes arrived
 };
 
@@ -56,7 +56,7 @@ struct Verdict {
   std::string device_token;  // from the path, lower case; empty when the path has none
   std::string topic;         // apns-topic, or the certificate's single topic when absent
   AuthMethod auth = AuthMethod::none;
-  std::string apns_id;       // the request's apns-id when well-formed; else empty (the endpoint makes one)
+  std::string apns_id;         // the request's apns-id when well-formed; else empty (the endpoint makes one)
   std::string provider_token;  // with token auth: the token that held (the connection remembers it)
 };
 

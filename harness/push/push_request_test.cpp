@@ -61,12 +61,9 @@ TEST(ProviderToken, WrongKidIssSignatureOrAgeAreRefused) {
   std::string token = token_at(now);
   const auto first = token.find('.');
   const auto second = token.rfind('.');
-  const std::string forged_claims =
-      base64url_encode(R"({"iss":"DEF123GHIJ","iat":)" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                                             now.time_since_epoch())
-                                                                             .count() +
-                                                                         1) +
-                       "}");
+  const std::string forged_claims = base64url_encode(
+      R"({"iss":"DEF123GHIJ","iat":)" +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() + 1) + "}");
   const std::string forged = token.substr(0, first + 1) + forged_claims + token.substr(second);
   EXPECT_EQ(check_provider_token(forged, token_policy(), now).reason, "InvalidProviderToken");
 }
@@ -90,8 +87,8 @@ TEST(ProviderToken, ShapesOtherThanEs256JwsAreRefused) {
   const auto second = good.rfind('.');
   const std::string none_alg = base64url_encode(R"({"alg":"none","kid":"ABC123DEFG"})") +
                                good.substr(good.find('.'), second - good.find('.')) + ".";
-  for (const std::string& bad : {std::string(), std::string("a.b"), std::string("a.b.c.d"), good + "=",
-                                 none_alg, good.substr(0, second), std::string(3000, 'a')}) {
+  for (const std::string& bad : {std::string(), std::string("a.b"), std::string("a.b.c.d"), good + "=", none_alg,
+                                 good.substr(0, second), std::string(3000, 'a')}) {
     EXPECT_EQ(check_provider_token(bad, token_policy(), now).reason, "InvalidProviderToken") << bad.substr(0, 80);
   }
   // A DER signature where JWS wants R||S: what a signer that skips the conversion sends.

@@ -41,14 +41,14 @@ pki::Identity issue_push_certificate(const pki::Identity& issuer, const std::str
   std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
   if (!ca || !ca_key || !key || !cert) throw std::runtime_error("push certificate: setup failed");
   X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), static_cast<long>(std::hash<std::string>{}(topic) & 0x7fffffff));
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), static_cast<long>(std::hash<std::string>{}(topic)&0x7fffffff));
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600L * 24 * 30);
   X509_NAME* name = X509_get_subject_name(cert.get());
   // As Apple's: "APSP:<uuid>" (the whole topic would pass commonName's 64 characters).
   const std::string common_name = "APSP:" + topic.substr(topic.rfind('.') + 1).substr(0, 59);
-  if (X509_NAME_add_entry_by_NID(name, NID_userId, MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(topic.c_str()), -1, -1, 0) != 1 ||
+  if (X509_NAME_add_entry_by_NID(name, NID_userId, MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(topic.c_str()),
+                                 -1, -1, 0) != 1 ||
       X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0) != 1) {
     throw std::runtime_error("push certificate: subject " + topic + " does not fit");
@@ -57,8 +57,8 @@ pki::Identity issue_push_certificate(const pki::Identity& issuer, const std::str
   X509_set_pubkey(cert.get(), key.get());
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, ca.get(), cert.get(), nullptr, nullptr, 0);
-  for (const auto& [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:FALSE"},
-                                   std::pair{NID_ext_key_usage, "clientAuth"}}) {
+  for (const auto& [nid, value] :
+       {std::pair{NID_basic_constraints, "critical,CA:FALSE"}, std::pair{NID_ext_key_usage, "clientAuth"}}) {
     X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
     X509_add_ext(cert.get(), extension, -1);
     X509_EXTENSION_free(extension);

@@ -17,12 +17,12 @@ inline constexpr const char* kToken = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c
 inline constexpr const char* kMagic = "9A0C2B4E-7F1D-4C3B-8E5A-6D2F1B0C9E87";
 
 struct PushPki {
-  pki::Identity ca;               // issues the endpoint's certificate
-  pki::Identity server;           // 127.0.0.1, localhost, api.push.apple.com, api.sandbox.push.apple.com
-  pki::Identity push_ca;          // issues push certificates
+  pki::Identity ca;                // issues the endpoint's certificate
+  pki::Identity server;            // 127.0.0.1, localhost, api.push.apple.com, api.sandbox.push.apple.com
+  pki::Identity push_ca;           // issues push certificates
   pki::Identity push_certificate;  // UID=kTopic, CN=APSP:..., from push_ca
-  pki::Identity stranger_push;    // the same shape from a CA the endpoint does not trust
-  pki::Identity token_key;        // an EC P-256 key (and a certificate holding its public key)
+  pki::Identity stranger_push;     // the same shape from a CA the endpoint does not trust
+  pki::Identity token_key;         // an EC P-256 key (and a certificate holding its public key)
 };
 // Made once per test binary.
 const PushPki& push_pki();
