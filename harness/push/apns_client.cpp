@@ -17,6 +17,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -148,6 +149,10 @@ struct ApnsClient::Impl {
   std::optional<TlsStream> stream;
   detail::SessionPtr session;
   bool goaway_received = false;
+  // The latest exchange went on a kept connection that then sent nothing back: when it failed
+  // as lost, the endpoint had closed that connection while it was idle (APNs does), and the
+  // pushes are sent again once on a new one.
+  bool reused_silent = false;
   std::uint64_t opened = 0;
   std::string token;
   Clock::time_point token_made;
@@ -390,7 +395,10 @@ asio::awaitable<void> ApnsClient::Impl::exchange(const std::vector<ApnsPush>& pu
     fail_all(setup_error_kind, setup_error);
     co_return;
   }
-  if (!session || !stream || goaway_received || nghttp2_session_want_read(session.get()) == 0) {
+  reused_silent = false;
+  if (session && stream && !goaway_received && nghttp2_session_want_read(session.get()) != 0) {
+    reused_silent = true;  // until the endpoint sends a byte on it
+  } else {
     auto [error, detail] = co_await connect();
     if (error != ApnsError::none) {
       drop();
@@ -487,6 +495,7 @@ asio::awaitable<void> ApnsClient::Impl::exchange(const std::vector<ApnsPush>& pu
                       ec == beast::error::timeout ? "no answer in time" : ec.message());
       co_return;
     }
+    reused_silent = false;
     const ssize_t consumed = nghttp2_session_mem_recv(session.get(), input.data(), n);
     if (consumed < 0) {
       lose_connection(ApnsError::protocol_error, nghttp2_strerror(static_cast<int>(consumed)));
@@ -508,6 +517,15 @@ std::vector<ApnsResult> ApnsClient::send_all(const std::vector<ApnsPush>& pushes
   impl_->ioc.restart();
   asio::co_spawn(impl_->ioc, impl_->exchange(pushes, results), asio::detached);
   impl_->ioc.run();
+  const bool lost = std::any_of(results.begin(), results.end(),
+                                [](const ApnsResult& r) { return r.error == ApnsError::connection_lost; });
+  if (lost && impl_->reused_silent) {
+    impl_->drop();
+    results.assign(pushes.size(), ApnsResult{});
+    impl_->ioc.restart();
+    asio::co_spawn(impl_->ioc, impl_->exchange(pushes, results), asio::detached);
+    impl_->ioc.run();
+  }
   return results;
 }
 

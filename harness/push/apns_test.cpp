@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
 
 #include "harness/push/apns_client.hpp"
 #include "harness/push/apns_endpoint.hpp"
@@ -210,6 +211,23 @@ TEST_F(Loopback, TheLogKeepsTheLatestPushesAndCountsTheRest) {
   EXPECT_EQ(small.stats().pushes, 10u);
   EXPECT_EQ(small.stats().pushes_dropped, 7u);
   EXPECT_EQ(small.next_index(), 10u);
+}
+
+TEST_F(Loopback, AConnectionTheEndpointClosedWhileIdleIsReplacedOnce) {
+  auto config = endpoint_config();
+  config.limits.idle_timeout = 200ms;
+  FakeApns strict(config);
+  const auto strict_port = strict.start();
+  ASSERT_TRUE(strict_port.ok());
+  auto settings = client_config(*strict_port);
+  settings.certificate = push_pki().push_certificate;
+  ApnsClient client(settings);
+  EXPECT_TRUE(client.send(ApnsPush::mdm(kToken, kMagic, kTopic)).ok());
+  std::this_thread::sleep_for(500ms);
+  const auto result = client.send(ApnsPush::mdm(kToken, kMagic, kTopic));
+  EXPECT_TRUE(result.ok()) << apns_error_name(result.error) << ": " << result.error_detail;
+  EXPECT_EQ(client.connections_opened(), 2u);
+  EXPECT_EQ(strict.stats().pushes, 2u);
 }
 
 TEST_F(Loopback, ClientErrorsAreValues) {
