@@ -215,8 +215,8 @@ struct FakeApns::Impl::Connection {
   std::uint64_t id;
   std::string peer;
   ConnectionAuth auth;
-  detail::SessionPtr session;
   std::map<std::int32_t, Stream> streams;
+  detail::SessionPtr session;  // after `streams`: it goes first, while what it points into still exists
   Clock::time_point idle_deadline;
   bool sent_error_goaway = false;  // nghttp2 ended the session over a protocol error of the client's
 
