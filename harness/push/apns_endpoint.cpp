@@ -199,6 +199,7 @@ struct FakeApns::Impl {
 
   struct Connection;
   base::Result<std::uint16_t> start(const std::string& address, std::uint16_t port);
+  base::Result<std::uint16_t> listen(const std::string& address, std::uint16_t port);
   void stop();
   asio::awaitable<void> accept_loop(tcp::acceptor acceptor);
   asio::awaitable<void> session(tcp::socket socket, std::uint64_t id);
@@ -353,6 +354,14 @@ struct FakeApns::Impl::Connection {
     push.path = std::move(request.path);
     push.authority = stream.authority;
     push.headers = std::move(request.headers);
+    // A provider token stays valid for an hour: the log (and any report made from it) keeps
+    // its header and claims, not its signature.
+    for (auto& header : push.headers) {
+      if (header.name != "authorization") continue;
+      if (const auto dot = header.value.rfind('.'); dot != std::string::npos) {
+        header.value.replace(dot + 1, std::string::npos, "<signature withheld>");
+      }
+    }
     push.body = std::move(request.body);
     push.body_too_large = stream.body_too_large;
     push.device_token = verdict.device_token;
@@ -432,6 +441,16 @@ base::Result<std::uint16_t> FakeApns::Impl::start(const std::string& address, st
     return base::fail(std::string("fake APNs TLS context could not be created: ") + e.what());
   }
   ioc.emplace(1);
+  auto result = listen(address, port);
+  if (!result.ok()) {
+    ioc.reset();
+    return result;
+  }
+  thread = std::thread([this] { ioc->run(); });
+  return result;
+}
+
+base::Result<std::uint16_t> FakeApns::Impl::listen(const std::string& address, std::uint16_t port) {
   error_code ec;
   const auto ip = asio::ip::make_address(address, ec);
   if (ec) return base::fail("fake APNs: bad listen address " + address);
@@ -443,7 +462,6 @@ base::Result<std::uint16_t> FakeApns::Impl::start(const std::string& address, st
   if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return base::fail(ec.message());
   const auto bound = acceptor.local_endpoint(ec).port();
   asio::co_spawn(*ioc, accept_loop(std::move(acceptor)), asio::detached);
-  thread = std::thread([this] { ioc->run(); });
   return std::uint16_t{bound};
 }
 

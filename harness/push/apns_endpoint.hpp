@@ -65,7 +65,7 @@ struct Push {
   std::string method;
   std::string path;
   std::string authority;
-  net::Headers headers;  // the regular headers as sent, lower case
+  net::Headers headers;  // the regular headers as sent, lower case; a bearer token without its signature
   std::string body;      // at most kMaxPayloadBytes
   bool body_too_large = false;
   std::string device_token;               // lower-case hex from the path; empty when the path had none

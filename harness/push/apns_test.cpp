@@ -71,6 +71,19 @@ TEST_F(Loopback, TokenPushIsAcceptedAndTheApnsIdEchoed) {
   const auto pushes = endpoint->pushes_since(0);
   ASSERT_EQ(pushes.size(), 1u);
   EXPECT_EQ(pushes.front().auth, AuthMethod::token);
+  const auto authorization = net::find_header(pushes.front().headers, "authorization");
+  ASSERT_TRUE(authorization.has_value());
+  EXPECT_TRUE(authorization->ends_with(".<signature withheld>")) << *authorization;
+  EXPECT_TRUE(authorization->starts_with("bearer ey")) << *authorization;
+}
+
+TEST_F(Loopback, APortInUseIsAnErrorAndTheEndpointCanStartElsewhere) {
+  FakeApns second(endpoint_config());
+  const auto taken = second.start("127.0.0.1", port);
+  EXPECT_FALSE(taken.ok());
+  const auto elsewhere = second.start();
+  ASSERT_TRUE(elsewhere.ok()) << elsewhere.message();
+  EXPECT_NE(*elsewhere, port);
 }
 
 TEST_F(Loopback, MalformedPushesGetApnsStatusAndReason) {
