@@ -21,6 +21,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <cstring>
@@ -157,6 +158,15 @@ ssize_t read_response_body(nghttp2_session*, int32_t, std::uint8_t* buf, std::si
 }
 
 }  // namespace
+
+base::Result<pki::Identity> issue_endpoint_identity(const pki::Identity& run_ca,
+                                                    const std::vector<std::string>& extra_names) {
+  std::vector<std::string> names = kApnsHostNames;
+  for (const auto& name : extra_names) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  return pki::issue_server_identity(run_ca, names);
+}
 
 ScriptedAnswer ScriptedAnswer::unregistered(base::SystemTime since) {
   ScriptedAnswer answer;

@@ -36,6 +36,15 @@ struct FakeApnsLimits {
   std::chrono::milliseconds write_timeout{5000};  // a client that does not read its answers
 };
 
+// The names servers push to: production, sandbox, and the sandbox's older name (NanoMDM's).
+inline const std::vector<std::string> kApnsHostNames = {"api.push.apple.com", "api.sandbox.push.apple.com",
+                                                        "api.development.push.apple.com"};
+
+// The endpoint's TLS identity from the run's CA: for kApnsHostNames and `extra_names` (the
+// listen address, names a profile adds), duplicates dropped.
+base::Result<pki::Identity> issue_endpoint_identity(const pki::Identity& run_ca,
+                                                    const std::vector<std::string>& extra_names);
+
 struct FakeApnsConfig {
   pki::Identity tls;  // the endpoint's certificate: issue it for api.push.apple.com, api.sandbox.push.apple.com, ...
   std::string push_ca_pem;  // push certificates must chain to one of these; empty: certificate auth off

@@ -261,6 +261,29 @@ TEST_F(Loopback, AnEndpointTheClientDoesNotTrustFailsTheHandshake) {
   EXPECT_EQ(endpoint->stats().pushes, 0u);
 }
 
+TEST(EndpointIdentity, CoversApplesNamesAndTheExtraOnes) {
+  auto identity = issue_endpoint_identity(push_pki().ca, {"127.0.0.1", "api.push.apple.com", "apns.test"});
+  ASSERT_TRUE(identity.ok()) << identity.message();
+  auto config = endpoint_config();
+  config.tls = *identity;
+  FakeApns endpoint(config);
+  const auto port = endpoint.start();
+  ASSERT_TRUE(port.ok());
+  for (const std::string name : {"api.push.apple.com", "api.sandbox.push.apple.com", "api.development.push.apple.com",
+                                 "apns.test", "127.0.0.1"}) {
+    auto client = client_config(*port);
+    client.url = "https://" + name;
+    client.connect_to = "127.0.0.1:" + std::to_string(*port);
+    client.certificate = push_pki().push_certificate;
+    const auto result = ApnsClient(client).send(ApnsPush::mdm(kToken, kMagic, kTopic));
+    EXPECT_TRUE(result.ok()) << name << ": " << apns_error_name(result.error) << " " << result.error_detail;
+  }
+  auto stranger = client_config(*port);
+  stranger.url = "https://push.example.com";
+  stranger.connect_to = "127.0.0.1:" + std::to_string(*port);
+  EXPECT_EQ(ApnsClient(stranger).send(ApnsPush::mdm(kToken, kMagic, kTopic)).error, ApnsError::tls_handshake_failed);
+}
+
 TEST_F(Loopback, TheClientReachesApplesNameThroughConnectTo) {
   // A hosts override for one client: the name Apple's, the address loopback.
   auto config = certificate_client();
