@@ -1,0 +1,59 @@
+#pragma once
+// nghttp2 plumbing shared by the fake APNs and the APNs client: the session as an owning
+// pointer, header fields, and draining what a session wants to send. Private to harness/push.
+// libnghttp2 1.52 (Debian 12) has only the ssize_t API (nghttp2_session_mem_send, ...); the
+// *2 functions of 1.60 and later are absent.
+#include <nghttp2/nghttp2.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace mdmc::push::detail {
+
+struct SessionDeleter {
+  void operator()(nghttp2_session* session) const noexcept { nghttp2_session_del(session); }
+};
+using SessionPtr = std::unique_ptr<nghttp2_session, SessionDeleter>;
+
+struct CallbacksDeleter {
+  void operator()(nghttp2_session_callbacks* callbacks) const noexcept { nghttp2_session_callbacks_del(callbacks); }
+};
+using CallbacksPtr = std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter>;
+
+struct OptionDeleter {
+  void operator()(nghttp2_option* option) const noexcept { nghttp2_option_del(option); }
+};
+using OptionPtr = std::unique_ptr<nghttp2_option, OptionDeleter>;
+
+// A header field nghttp2 copies on submit: the strings need not outlive the call.
+inline nghttp2_nv header_field(std::string_view name, std::string_view value) {
+  // nghttp2 takes non-const pointers but only reads through them.
+  return nghttp2_nv{const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(name.data())),
+                    const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(value.data())), name.size(),
+                    value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+// Appends what `session` wants to send to `out` until it has nothing more or `out` holds
+// `cap` bytes (the caller writes, then drains again). False on a fatal session error.
+inline bool drain_output(nghttp2_session* session, std::string& out, std::size_t cap) {
+  while (out.size() < cap) {
+    const std::uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(session, &data);
+    if (n < 0) return false;
+    if (n == 0) break;
+    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Bytes gathered before a write: enough to batch many small frames, small enough to bound
+// what a client that does not read can make us hold.
+inline constexpr std::size_t kOutputBatchBytes = 64 * 1024;
+
+inline std::string_view as_view(const std::uint8_t* data, std::size_t size) {
+  return {reinterpret_cast<const char*>(data), size};
+}
+
+}  // namespace mdmc::push::detail
