@@ -321,6 +321,39 @@ TEST(ScepCrossCheck, BothClientsCertificatesAreAcceptedByTheReferenceServer) {
   fs::remove_all(dir);
 }
 
+// trust_profile_cas: the enrollment profile's root payload (the server's TLS CA) is trusted for
+// the server's TLS, as a Mac trusts it once the profile is installed; without it, a target
+// profile that names no CA meets the system store, which does not know the test CA.
+TEST_F(EnrollmentRun, TheProfilesRootPayloadIsTrustedForTheServerOnlyWhenAsked) {
+  testing::FakeScepServer scep({FakeScepMode::success});
+  auto url = scep.start();
+  ASSERT_TRUE(url) << url.message();
+  serve(*url, testing::FakeScepServer::ca().cert_pem);
+  net::HttpClient client({}, net::TlsClientConfig{ca_.cert_pem, false, {}, {}, {}});
+  net::Request get;
+  get.method = "GET";
+  get.url = base() + "/enroll";
+  auto fetched = client.send(get);
+  ASSERT_TRUE(fetched.ok());
+  std::ofstream(dir_ / "enroll.mobileconfig", std::ios::binary) << fetched.response->body;
+  auto target = [&](bool trust) {
+    auto file = dir_ / "untrusting.yaml";
+    std::ofstream(file) << "schema_version: 1\nname: untrusting\nenrollment:\n  profile_file: enroll.mobileconfig\n"
+                        << "  trust_profile_cas: " << (trust ? "true" : "false") << "\n"
+                        << "identity: {mode: both, issuer: {cert: ca.crt, key: ca.key}}\n"
+                        << "admin:\n  enqueue:\n    url: " << base() << "/v1/enqueue/{channel}\n";
+    return file;
+  };
+  auto trusted = run(target(true));
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.message;
+  const auto* c = find_case(trusted.run, "enr/checkin_url");
+  ASSERT_NE(c, nullptr) << trusted.message;
+  EXPECT_EQ(c->verdict, Verdict::pass) << c->reason;
+  auto untrusted = run(target(false));
+  EXPECT_EQ(untrusted.exit_code, 3) << untrusted.message;
+  EXPECT_NE(untrusted.message.find("tls"), std::string::npos) << untrusted.message;
+}
+
 // `mdmconform run` with no target, as the quick start runs it: every device enrolls through the
 // built-in server's enrollment profile and its scepserver companion, and the record says where
 // each value came from. Without the companion, the enrollment cases are skipped, with why.
