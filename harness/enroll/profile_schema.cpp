@@ -273,36 +273,6 @@ std::span<const std::string_view> allowed_values(const ProfileKey& key) {
   return std::span<const std::string_view>(kProfileValues).subspan(key.values_first, key.values_count);
 }
 
-std::string_view schema_type_name(SchemaType type) {
-  switch (type) {
-    case SchemaType::string: return "<string>";
-    case SchemaType::integer: return "<integer>";
-    case SchemaType::real: return "<real>";
-    case SchemaType::boolean: return "<boolean>";
-    case SchemaType::data: return "<data>";
-    case SchemaType::date: return "<date>";
-    case SchemaType::array: return "<array>";
-    case SchemaType::dictionary: return "<dictionary>";
-    case SchemaType::any: return "<any>";
-  }
-  return "<any>";
-}
-
-std::string_view value_type_name(const plist::Value& value) {
-  switch (value.type()) {
-    case plist::Type::boolean: return "<boolean>";
-    case plist::Type::integer: return "<integer>";
-    case plist::Type::real: return "<real>";
-    case plist::Type::string: return "<string>";
-    case plist::Type::data: return "<data>";
-    case plist::Type::date: return "<date>";
-    case plist::Type::array: return "<array>";
-    case plist::Type::dict: return "<dictionary>";
-    case plist::Type::uid: return "<uid>";
-  }
-  return "<uid>";
-}
-
 std::optional<bool> matches_format(std::string_view pattern, std::string_view text) {
   auto steps = compile(pattern);
   if (!steps) return std::nullopt;

@@ -49,37 +49,6 @@ const SchemaCommand* find_command(std::string_view request_type) {
   return &*it;
 }
 
-std::string_view schema_type_name(SchemaType type) {
-  switch (type) {
-    case SchemaType::string: return "<string>";
-    case SchemaType::integer: return "<integer>";
-    case SchemaType::real: return "<real>";
-    case SchemaType::boolean: return "<boolean>";
-    case SchemaType::data: return "<data>";
-    case SchemaType::date: return "<date>";
-    case SchemaType::array: return "<array>";
-    case SchemaType::dictionary: return "<dictionary>";
-    case SchemaType::any: return "<any>";
-  }
-  return "<?>";
-}
-
-// A plist value's type in the schema's words, so that a message compares like with like.
-std::string_view value_type_name(const plist::Value& value) {
-  switch (value.type()) {
-    case plist::Type::boolean: return "<boolean>";
-    case plist::Type::integer: return "<integer>";
-    case plist::Type::real: return "<real>";
-    case plist::Type::string: return "<string>";
-    case plist::Type::data: return "<data>";
-    case plist::Type::date: return "<date>";
-    case plist::Type::array: return "<array>";
-    case plist::Type::dict: return "<dictionary>";
-    case plist::Type::uid: return "<uid>";
-  }
-  return "<?>";
-}
-
 bool has_type(const plist::Value& value, SchemaType type) {
   switch (type) {
     case SchemaType::string: return value.is(plist::Type::string);

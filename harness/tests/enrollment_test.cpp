@@ -79,6 +79,16 @@ class EnrollmentRun : public ::testing::Test {
 
   std::string base() const { return fmt::format("https://127.0.0.1:{}", port_); }
 
+  // The server's enrollment profile as GET /enroll serves it; empty when it does not.
+  std::string fetch_enrollment_profile() const {
+    net::HttpClient client({}, net::TlsClientConfig{ca_.cert_pem, false, {}, {}, {}});
+    net::Request get;
+    get.method = "GET";
+    get.url = base() + "/enroll";
+    auto fetched = client.send(get);
+    return fetched.ok() && fetched.response->status == 200 ? fetched.response->body : std::string();
+  }
+
   // A target profile for the server: `enrollment` as given, and whatever of urls, topic and
   // identity `stated` holds (YAML, appended as written).
   fs::path profile(const std::string& enrollment, const std::string& stated) {
@@ -186,13 +196,9 @@ TEST_F(EnrollmentRun, ASignedProfileWhoseSignatureFailsFailsEnrProfile) {
   auto url = scep.start();
   ASSERT_TRUE(url) << url.message();
   serve(*url, testing::FakeScepServer::ca().cert_pem);
-  net::HttpClient client({}, net::TlsClientConfig{ca_.cert_pem, false, {}, {}, {}});
-  net::Request get;
-  get.method = "GET";
-  get.url = base() + "/enroll";
-  auto fetched = client.send(get);
-  ASSERT_TRUE(fetched.ok());
-  auto signed_profile = pki::sign_profile(ca_, fetched.response->body);
+  const std::string served = fetch_enrollment_profile();
+  ASSERT_FALSE(served.empty());
+  auto signed_profile = pki::sign_profile(ca_, served);
   ASSERT_TRUE(signed_profile) << signed_profile.message();
   // One byte of the signed content changed: the digest no longer matches.
   std::string tampered = *signed_profile;
@@ -329,13 +335,9 @@ TEST_F(EnrollmentRun, TheProfilesRootPayloadIsTrustedForTheServerOnlyWhenAsked) 
   auto url = scep.start();
   ASSERT_TRUE(url) << url.message();
   serve(*url, testing::FakeScepServer::ca().cert_pem);
-  net::HttpClient client({}, net::TlsClientConfig{ca_.cert_pem, false, {}, {}, {}});
-  net::Request get;
-  get.method = "GET";
-  get.url = base() + "/enroll";
-  auto fetched = client.send(get);
-  ASSERT_TRUE(fetched.ok());
-  std::ofstream(dir_ / "enroll.mobileconfig", std::ios::binary) << fetched.response->body;
+  const std::string served = fetch_enrollment_profile();
+  ASSERT_FALSE(served.empty());
+  std::ofstream(dir_ / "enroll.mobileconfig", std::ios::binary) << served;
   auto target = [&](bool trust) {
     auto file = dir_ / "untrusting.yaml";
     std::ofstream(file) << "schema_version: 1\nname: untrusting\nenrollment:\n  profile_file: enroll.mobileconfig\n"
@@ -398,13 +400,9 @@ TEST_F(EnrollmentRun, AnAcmeIdentityPayloadLeavesTheScepCaseUntestedWithTheReaso
   auto url = scep.start();
   ASSERT_TRUE(url) << url.message();
   serve(*url, testing::FakeScepServer::ca().cert_pem);
-  net::HttpClient client({}, net::TlsClientConfig{ca_.cert_pem, false, {}, {}, {}});
-  net::Request get;
-  get.method = "GET";
-  get.url = base() + "/enroll";
-  auto fetched = client.send(get);
-  ASSERT_TRUE(fetched.ok());
-  auto parsed = plist::parse(fetched.response->body);
+  const std::string served = fetch_enrollment_profile();
+  ASSERT_FALSE(served.empty());
+  auto parsed = plist::parse(served);
   ASSERT_TRUE(parsed) << parsed.message();
   ASSERT_NE(parsed->as_dict(), nullptr);
   plist::Dict top = *parsed->as_dict();

@@ -12,11 +12,13 @@
 #include <vector>
 
 #include "harness/plist/value.hpp"
+#include "harness/protocol/schema_types.hpp"
 
 namespace mdmc::enroll::detail {
 
-// A key's type as the schema names it (Apple's docs/schema.md "Type Values").
-enum class SchemaType : std::uint8_t { string, integer, real, boolean, data, date, array, dictionary, any };
+using protocol::schema_type_name;
+using protocol::SchemaType;
+using protocol::value_type_name;
 
 // ProfileKey::flags
 inline constexpr std::uint8_t kRequired = 1;  // presence: required
@@ -61,10 +63,6 @@ const ProfilePayloadSchema* find_payload_schema(std::string_view payload_type);
 std::span<const ProfileKey> keys_of(const ProfilePayloadSchema& payload);
 std::span<const ProfileKey> children(const ProfileKey& key);
 std::span<const std::string_view> allowed_values(const ProfileKey& key);
-// "<string>", "<integer>", ...: the schema's words.
-std::string_view schema_type_name(SchemaType type);
-// The schema's word for what a value is.
-std::string_view value_type_name(const plist::Value& value);
 
 // Whether `text` matches `pattern` (anchored, with literals, ., [classes] and the quantifiers
 // *, +, ?, {n}, {n,m}: the subset the generator admits); nothing when the pattern is outside it.

@@ -5,10 +5,11 @@
 #include <cstdint>
 #include <string_view>
 
+#include "harness/protocol/schema_types.hpp"
+
 namespace mdmc::protocol::detail {
 
-// A key's type as the schema names it (docs/schema.md "Type Values").
-enum class SchemaType : std::uint8_t { string, integer, real, boolean, data, date, array, dictionary, any };
+using protocol::SchemaType;
 
 // SchemaKey::flags
 inline constexpr std::uint8_t kRequired = 1;            // presence: required
