@@ -33,8 +33,11 @@ struct QueuedCommand {
 };
 
 struct ChannelState {
-  std::string token;  // the push token, stored per channel: a user's apart from its device's
+  std::string token;  // the push token (raw bytes), stored per channel: a user's apart from its device's
   std::string push_magic;
+  std::string topic;
+  std::uint64_t enrollment = 0;    // PushTarget::enrollment
+  std::uint64_t token_update = 0;  // PushTarget::token_update
   std::deque<QueuedCommand> queue;
   bool in_series = false;
   // Commands answered NotNow in the current series: held back until the next one.
@@ -97,6 +100,35 @@ net::ServerResponse unrecognized_device() {
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// NanoMDM's ?nopush=1 (any value but empty or 0 counts): queue without pushing.
+bool asks_no_push(std::string_view target) {
+  const auto question = target.find('?');
+  if (question == std::string_view::npos) return false;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    if (starts_with(pair, "nopush=")) {
+      const auto value = pair.substr(7);
+      return !value.empty() && value != "0" && value != "false";
+    }
+    if (pair == "nopush") return true;
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+  }
+  return false;
+}
+
+std::string lower_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char byte : bytes) {
+    out += kDigits[byte >> 4];
+    out += kDigits[byte & 0xf];
+  }
+  return out;
+}
 
 std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
 
@@ -280,6 +312,37 @@ struct MdmService::State {
   // queued, and are made exact (by counting the queues) only when they reach their bounds.
   std::size_t queued_count_bound = 0;
   std::size_t queued_bytes_bound = 0;
+  std::uint64_t push_serial = 0;  // numbers enrollments and TokenUpdates (PushTarget)
+  MdmService::PushRequester push_requester;
+  // The push-after-checkout fault: push records of channels that checked out, by channel id.
+  std::map<std::string, PushTarget> checked_out_push;
+
+  bool push_faulty(PushFault f) const { return config.push.fault == f; }
+  std::optional<PushTarget> push_target_of(const std::string& id) const {
+    auto found = channels.find(id);
+    if (found == channels.end() || found->second.token.empty()) {
+      auto kept = checked_out_push.find(id);
+      if (push_faulty(PushFault::push_after_checkout) && kept != checked_out_push.end()) return kept->second;
+      return std::nullopt;
+    }
+    const auto& channel = found->second;
+    PushTarget target{
+        id, lower_hex(channel.token), channel.push_magic, channel.topic, channel.enrollment, channel.token_update};
+    if (push_faulty(PushFault::wrong_magic)) {
+      auto parsed = Channel::from_id(id);
+      auto device = parsed && parsed->is_user() ? channels.find(parsed->udid) : channels.end();
+      if (device != channels.end()) {
+        target.push_magic = device->second.push_magic;
+      } else {
+        std::reverse(target.push_magic.begin(), target.push_magic.end());
+      }
+    }
+    return target;
+  }
+  void request_push(const std::string& id) {
+    if (!push_requester) return;
+    if (auto target = push_target_of(id)) push_requester(*target);
+  }
 
   // The channels of one device: its own, "UDID", and its users', "UDID:UserID".
   template <class Visit>
@@ -293,6 +356,10 @@ struct MdmService::State {
   }
   void forget_channels(const std::string& udid) {
     for_each_channel_of(udid, [this](auto it) {
+      if (push_faulty(PushFault::push_after_checkout) && !it->second.token.empty() &&
+          checked_out_push.size() < config.bounds.devices * (config.bounds.users_per_device + 1)) {
+        checked_out_push[it->first] = *push_target_of(it->first);
+      }
       remembered -= it->second.done.size();
       channels.erase(it);
     });
@@ -402,7 +469,7 @@ struct MdmService::State {
   net::ServerResponse user_authenticate(DeviceState& device, const protocol::CheckIn& msg);
   net::ServerResponse command_report(const protocol::Report& report);
   net::ServerResponse next_command(ChannelState& channel, const Channel& who, const protocol::Report& report);
-  net::ServerResponse enqueue(const std::string& id, const std::string& body);
+  net::ServerResponse enqueue(const std::string& id, const std::string& body, bool push);
 };
 
 MdmService::MdmService(Config config) : state_(std::make_unique<State>()) { state_->config = std::move(config); }
@@ -428,7 +495,8 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
 
   if (starts_with(path, kEnqueuePrefix)) {
     std::lock_guard lock(state_->mutex);
-    return state_->enqueue(percent_decode(path.substr(kEnqueuePrefix.size())), request.body);
+    return state_->enqueue(percent_decode(path.substr(kEnqueuePrefix.size())), request.body,
+                           !asks_no_push(request.target));
   }
   if (path != kCheckInPath && path != kServerPath) return text(404, "no such endpoint\n");
   if (path == kCheckInPath && state_->faulty(Fault::checkin_on_server_url_only)) {
@@ -576,6 +644,16 @@ std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::str
   return std::nullopt;
 }
 
+void MdmService::set_push_requester(PushRequester requester) {
+  std::lock_guard lock(state_->mutex);
+  state_->push_requester = std::move(requester);
+}
+
+std::optional<PushTarget> MdmService::push_target(const std::string& channel_id) const {
+  std::lock_guard lock(state_->mutex);
+  return state_->push_target_of(channel_id);
+}
+
 void MdmService::set_public_url(std::string url) {
   std::lock_guard lock(state_->mutex);
   state_->config.public_url = std::move(url);
@@ -689,9 +767,24 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
         return text(403, fmt::format("device {} has {} user channels; the reference server takes no more\n", ch.udid,
                                      config.bounds.users_per_device));
       }
-      auto& channel = channels[ch.id()];
-      channel.token = *msg.token;
-      channel.push_magic = *msg.push_magic;
+      auto [entry, fresh] = channels.try_emplace(ch.id());
+      auto& channel = entry->second;
+      if (fresh) channel.enrollment = ++push_serial;
+      // A new enrollment's TokenUpdate supersedes what a checked-out one left (the fault's).
+      if (fresh) checked_out_push.erase(ch.id());
+      if (channel.token.empty() || !push_faulty(PushFault::first_token_only)) {
+        channel.token = *msg.token;
+        channel.push_magic = *msg.push_magic;
+      }
+      channel.topic = msg.topic.value_or(device->second.topic);
+      channel.token_update = ++push_serial;
+      if (ch.is_user() && push_faulty(PushFault::user_token_on_device)) {
+        if (auto own = channels.find(ch.udid); own != channels.end()) {
+          own->second.token = *msg.token;
+          own->second.push_magic = *msg.push_magic;
+          own->second.token_update = ++push_serial;
+        }
+      }
       return empty_ok();
     }
     case MessageType::user_authenticate: return user_authenticate(device->second, msg);
@@ -881,11 +974,15 @@ net::ServerResponse MdmService::State::next_command(ChannelState& channel, const
   return empty_ok();
 }
 
-net::ServerResponse MdmService::State::enqueue(const std::string& id, const std::string& body) {
+net::ServerResponse MdmService::State::enqueue(const std::string& id, const std::string& body, bool push) {
   auto channel_id = Channel::from_id(id);
   if (!channel_id) return text(400, "bad channel id\n");
   auto found = channels.find(channel_id->id());
-  if (found == channels.end()) return text(404, "no enrolled channel " + id + "\n");
+  if (found == channels.end()) {
+    // The push-after-checkout fault's push service looks the id up in its own records.
+    if (push && push_faulty(PushFault::push_after_checkout)) request_push(channel_id->id());
+    return text(404, "no enrolled channel " + id + "\n");
+  }
   if (body.size() > kMaxMessageBytes) {
     return text(413, fmt::format("a command is at most {} bytes\n", kMaxMessageBytes));
   }
@@ -911,6 +1008,7 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   }
   if (faulty(Fault::profiles_bundled) && command.request_type == "InstallProfile" &&
       bundle_into_queued_profile(found->second, command)) {
+    if (push) request_push(channel_id->id());
     return net::ServerResponse{200, {{"Content-Type", "application/json"}}, "{}", false};
   }
   auto xml = plist::to_xml(plist::Value(stored));
@@ -919,6 +1017,7 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
                                  config.bounds.queued_commands, config.bounds.queued_bytes));
   }
   found->second.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
+  if (push) request_push(channel_id->id());
   nlohmann::json answer = {
       {"command_uuid", command.uuid}, {"request_type", command.request_type}, {"id", channel_id->id()}};
   return net::ServerResponse{200,

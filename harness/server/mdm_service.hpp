@@ -2,16 +2,20 @@
 // The reference MDM server's logic: a correct server for the rules in specs/rules.yaml, with
 // fault modes that break them one at a time. It maps one HTTP request to one response and
 // does no I/O, so the HTTP server, unit tests and fuzzers all drive the same code.
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 
 #include "harness/net/http.hpp"
+#include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/identity_mode.hpp"
 #include "harness/server/faults.hpp"
+#include "harness/server/push_faults.hpp"
 #include "harness/server/seeded_bugs.hpp"
 
 namespace mdmc::server {
@@ -47,6 +51,47 @@ struct ScepEnrollment {
   std::string ca_pem;
 };
 
+// How the server pushes (docs/push.md#how-the-reference-server-pushes): to APNs' provider API at
+// apns_url, authenticated by a push certificate or, without one, a provider key (ES256 JWTs).
+// MdmService only says whom to push; server::PushSender (reference_server target) sends.
+struct PushSettings {
+  std::string apns_url;  // "https://127.0.0.1:8443" (a FakeApns), "https://api.push.apple.com"; empty: no pushes
+  // "127.0.0.1:8443": connect there instead of resolving the URL's host (a hosts override).
+  std::string connect_to;
+  std::string trusted_ca_pem;                // the APNs endpoint's CA; empty: the system's store
+  std::optional<pki::Identity> certificate;  // the push certificate (TLS client certificate)
+  // A provider key (Apple's .p8: an EC P-256 private key, PEM), its key id and team id; used
+  // when no certificate is set.
+  std::string provider_key_pem;
+  std::string key_id;
+  std::string team_id;
+  PushFault fault = PushFault::none;
+  // Pushes waiting to be sent, one per channel at most; past this a push is dropped and counted.
+  std::size_t max_queued = 4096;
+  // After 429, 503 or a network failure: wait first_backoff, doubling per failure up to
+  // max_backoff, and give the push up after max_retries retries.
+  std::chrono::milliseconds first_backoff{1000};
+  std::chrono::milliseconds max_backoff{60000};
+  unsigned max_retries = 5;
+  // Each of connect, TLS handshake and answer: what bounds a push in flight, and so stop().
+  std::chrono::milliseconds timeout{3000};
+  std::size_t max_batch = 64;  // pushes multiplexed on the connection at once
+};
+
+// Whom a push wakes, as the server knows the channel at a moment.
+struct PushTarget {
+  std::string channel_id;  // "UDID" or "UDID:UserID"
+  std::string token;       // lower-case hex of the TokenUpdate's Token, as APNs' path wants it
+  std::string push_magic;
+  std::string topic;
+  // Which enrollment of the channel: CheckOut or a new Authenticate ends it, and with it the
+  // pushes still waiting for it.
+  std::uint64_t enrollment = 0;
+  // Which TokenUpdate the token came from (grows over the server's life): a 410 stops pushes
+  // to a channel until a later TokenUpdate.
+  std::uint64_t token_update = 0;
+};
+
 struct Config {
   Fault fault = Fault::none;
   // A defect only odd input reaches, for measuring fuzzers (seeded_bugs.hpp); none by default.
@@ -68,6 +113,7 @@ struct Config {
   std::string digest_challenge;
   plist::Limits plist_limits;
   Bounds bounds;
+  PushSettings push;
 };
 
 // Paths the reference server serves: one for check-ins, one for command reports (each also
@@ -103,6 +149,13 @@ class MdmService {
   Footprint footprint() const;
   // Config::public_url, once the server knows its port.
   void set_public_url(std::string url);
+
+  // Called when a command was queued through the admin API without ?nopush=1, once per channel
+  // it was queued for, under the service's lock: it must only hand the target on (no I/O).
+  using PushRequester = std::function<void(const PushTarget&)>;
+  void set_push_requester(PushRequester requester);
+  // The channel's push target now; nothing when the channel has no token (or is gone).
+  std::optional<PushTarget> push_target(const std::string& channel_id) const;
 
  private:
   struct State;

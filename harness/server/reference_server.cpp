@@ -5,7 +5,12 @@
 namespace mdmc::server {
 
 ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tls)
-    : fill_public_url_(config.public_url.empty()), https_(tls.has_value()), service_(std::move(config)) {
+    : fill_public_url_(config.public_url.empty()), https_(tls.has_value()), service_(config) {
+  if (!config.push.apns_url.empty()) {
+    pushes_ = std::make_unique<PushSender>(std::move(config.push),
+                                           [this](const std::string& id) { return service_.push_target(id); });
+    service_.set_push_requester([this](const PushTarget& target) { pushes_->request(target); });
+  }
   http_ =
       std::make_unique<net::HttpServer>([this](const net::ServerRequest& request) { return service_.handle(request); },
                                         net::ServerLimits{}, std::move(tls));
@@ -24,12 +29,19 @@ base::Result<std::uint16_t> ReferenceServer::listen(const std::string& address, 
   return bound;
 }
 
-void ReferenceServer::start() { http_->start(1); }
+void ReferenceServer::start() {
+  if (pushes_) pushes_->start();
+  http_->start(1);
+}
 
-void ReferenceServer::run() { http_->run(); }
+void ReferenceServer::run() {
+  if (pushes_) pushes_->start();
+  http_->run();
+}
 
 void ReferenceServer::stop() {
   if (http_) http_->stop();
+  if (pushes_) pushes_->stop();
 }
 
 }  // namespace mdmc::server

@@ -1,7 +1,8 @@
 #pragma once
 // The reference MDM server on a socket: MdmService behind the project's Beast HTTP server.
 // A target of its own (mdmc::reference_server), so that mdmc::server stays free of the
-// coroutine HTTP server and the fuzzers can link it.
+// coroutine HTTP server and the APNs client, and the fuzzers can link it. With
+// Config::push.apns_url it is a push provider too (push_sender.hpp).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -9,6 +10,7 @@
 
 #include "harness/net/http_server.hpp"
 #include "harness/server/mdm_service.hpp"
+#include "harness/server/push_sender.hpp"
 
 namespace mdmc::server {
 
@@ -27,12 +29,16 @@ class ReferenceServer {
   void start();
   // Serves on the caller's thread until stop(): for `mdmconform serve`.
   void run();
+  // Stops the HTTP server, then the push sender (docs/push.md: bounded by its timeouts).
   void stop();
+  // The push sender, when Config::push.apns_url is set.
+  const PushSender* pushes() const { return pushes_.get(); }
 
  private:
   bool fill_public_url_;
   bool https_;
   MdmService service_;
+  std::unique_ptr<PushSender> pushes_;
   std::unique_ptr<net::HttpServer> http_;
 };
 
