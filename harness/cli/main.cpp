@@ -214,6 +214,56 @@ std::string serve_profile(const std::string& address, std::uint16_t port, const 
   return out;
 }
 
+// The files `serve --apns-*` names, read into Config::push. A PEM is small: 1 MiB caps a wrong path.
+struct ServePushFiles {
+  std::string ca;
+  std::string cert;
+  std::string key;
+  std::string provider_key;
+};
+
+bool load_push_files(const ServePushFiles& files, server::PushSettings& push) {
+  constexpr std::size_t kMaxPemBytes = 1024 * 1024;
+  auto read = [&](const std::string& path, std::string& into) {
+    if (path.empty()) return true;
+    auto text = base::read_file_capped(path, kMaxPemBytes);
+    if (!text) {
+      fmt::print(stderr, "mdmconform: cannot read {}: {}\n", path, text.message());
+      return false;
+    }
+    into = std::move(*text);
+    return true;
+  };
+  if (push.apns_url.empty()) {
+    if (!files.ca.empty() || !files.cert.empty() || !files.key.empty() || !files.provider_key.empty()) {
+      fmt::print(stderr, "mdmconform: the --apns-* and --push-* options need --apns-url\n");
+      return false;
+    }
+    return true;
+  }
+  if (files.cert.empty() != files.key.empty()) {
+    fmt::print(stderr, "mdmconform: --push-cert and --push-key go together\n");
+    return false;
+  }
+  if (files.cert.empty() == files.provider_key.empty()) {
+    fmt::print(stderr,
+               "mdmconform: --apns-url needs one way to authenticate: --push-cert and --push-key (a push "
+               "certificate), or --push-provider-key with --push-key-id and --push-team-id (a provider token)\n");
+    return false;
+  }
+  if (!files.provider_key.empty() && (push.key_id.empty() || push.team_id.empty())) {
+    fmt::print(stderr, "mdmconform: --push-provider-key needs --push-key-id and --push-team-id\n");
+    return false;
+  }
+  if (!read(files.ca, push.trusted_ca_pem) || !read(files.provider_key, push.provider_key_pem)) return false;
+  if (!files.cert.empty()) {
+    pki::Identity identity;
+    if (!read(files.cert, identity.cert_pem) || !read(files.key, identity.key_pem)) return false;
+    push.certificate = std::move(identity);
+  }
+  return true;
+}
+
 int command_serve(server::Config config, const std::string& address, std::uint16_t port, const std::string& tls_dir,
                   bool scep_wanted) {
   if (!net::is_loopback_host(address)) {
@@ -238,6 +288,16 @@ int command_serve(server::Config config, const std::string& address, std::uint16
   }
   const auto mode = config.identity_mode;
   const auto managed_users = config.managed_network_users;
+  const auto push_line =
+      config.push.apns_url.empty()
+          ? std::string("pushes: none (--apns-url sets where to)")
+          : fmt::format(
+                "pushes: to {}{} with {}{}", config.push.apns_url,
+                config.push.connect_to.empty() ? "" : fmt::format(" (connecting to {})", config.push.connect_to),
+                config.push.certificate ? "a push certificate" : "provider tokens",
+                config.push.fault == server::PushFault::none
+                    ? ""
+                    : fmt::format(", push fault: {}", server::push_fault_name(config.push.fault)));
   auto fault_name = server::fault_info(config.fault).name;
   auto seeded_bug_name = server::seeded_bug_info(config.seeded_bug).name;
   server::ReferenceServer server(std::move(config), tls);
@@ -256,6 +316,7 @@ int command_serve(server::Config config, const std::string& address, std::uint16
              mode == protocol::IdentityMode::none
                  ? " (devices prove no identity; --tls-dir with --identity-mode mtls, signature or both asks for one)"
                  : "");
+  fmt::print("{}\n", push_line);
   if (*scep) {
     fmt::print("enrollment profile: https://{}:{}{} (SCEP server {}, listening on every interface)\n", address, bound,
                server::kEnrollPath, (*scep)->url());
@@ -439,6 +500,22 @@ int main(int argc, char** argv) {
   serve->add_option("--address", address, "loopback address to bind")->capture_default_str();
   serve->add_option("--manage-network-user", managed_users, "UserID of a network user to manage (repeatable)");
   serve->add_option("--digest-challenge", serve_config.digest_challenge, "DigestChallenge for managed network users");
+  ServePushFiles push_files;
+  std::string serve_push_fault = "none";
+  serve->add_option("--apns-url", serve_config.push.apns_url,
+                    "push to this APNs provider API base URL (https://127.0.0.1:PORT for a fake APNs) when a command "
+                    "is queued without ?nopush=1; without it, no pushes");
+  serve->add_option("--apns-connect-to", serve_config.push.connect_to,
+                    "connect to this host:port instead of resolving the --apns-url host");
+  serve->add_option("--apns-ca", push_files.ca, "PEM file of the CA(s) to trust for APNs' TLS (default: the system's)");
+  serve->add_option("--push-cert", push_files.cert, "PEM file of the push certificate (TLS client certificate)");
+  serve->add_option("--push-key", push_files.key, "PEM file of the push certificate's private key");
+  serve->add_option("--push-provider-key", push_files.provider_key,
+                    "PEM file of a provider token key (Apple's .p8: an EC P-256 key), used without --push-cert");
+  serve->add_option("--push-key-id", serve_config.push.key_id, "the provider key's key id (the JWT's kid)");
+  serve->add_option("--push-team-id", serve_config.push.team_id, "the team id (the JWT's iss)");
+  serve->add_option("--push-fault", serve_push_fault, "a push misbehaviour (docs/push.md), for testing push checks")
+      ->capture_default_str();
   bool serve_no_scep = false;
   serve->add_flag("--no-scep", serve_no_scep,
                   "start no scepserver companion: GET /enroll then answers 404 (with --tls-dir it starts one when "
@@ -545,6 +622,17 @@ int main(int argc, char** argv) {
       return 2;
     }
     serve_config.identity_mode = *mode;
+    auto push_fault = server::push_fault_from_name(serve_push_fault);
+    if (!push_fault) {
+      fmt::print(stderr, "mdmconform: unknown push fault '{}' ({})\n", serve_push_fault, [] {
+        std::vector<std::string_view> names;
+        for (const auto& info : server::kPushFaults) names.push_back(info.name);
+        return fmt::format("{}", fmt::join(names, ", "));
+      }());
+      return 2;
+    }
+    serve_config.push.fault = *push_fault;
+    if (!load_push_files(push_files, serve_config.push)) return 2;
     return command_serve(serve_config, address, port, tls_dir, !serve_no_scep);
   }
   if (auto code = fuzz_commands.dispatch(specs)) return *code;

@@ -153,16 +153,20 @@ void PushSender::run() {
     const auto results = client.send_all(pushes);
     for (std::size_t i = 0; i < results.size(); ++i) {
       const auto& result = results[i];
-      settle(sending[i].first, sending[i].second, result.status, result.reason,
+      // A URL or credentials that do not load fail every push alike: no use retrying.
+      const bool hopeless =
+          result.error == push::ApnsError::bad_url || result.error == push::ApnsError::bad_credentials;
+      settle(sending[i].first, sending[i].second, hopeless ? 0 : result.status, result.reason,
              result.error == push::ApnsError::none
                  ? std::string()
-                 : fmt::format("{}: {}", push::apns_error_name(result.error), result.error_detail));
+                 : fmt::format("{}: {}", push::apns_error_name(result.error), result.error_detail),
+             hopeless);
     }
   }
 }
 
 void PushSender::settle(const Waiting& waiting, const PushTarget& target, int status, const std::string& reason,
-                        const std::string& error) {
+                        const std::string& error, bool hopeless) {
   std::string line;
   {
     std::lock_guard lock(mutex_);
@@ -178,6 +182,9 @@ void PushSender::settle(const Waiting& waiting, const PushTarget& target, int st
       unregistered_[target.channel_id] = target.token_update;
       line = fmt::format("410 {} for {} (token {}): no pushes to it until its next TokenUpdate", reason,
                          target.channel_id, target.token);
+    } else if (hopeless) {
+      ++stats_.failed;
+      line = fmt::format("cannot push to {}: {}; not retried", target.channel_id, error);
     } else if (status == 429 || status == 503 || !error.empty()) {
       if (error.empty()) {
         ++stats_.throttled;

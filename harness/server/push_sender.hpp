@@ -67,7 +67,7 @@ class PushSender {
   };
   void run();
   void settle(const Waiting& waiting, const PushTarget& target, int status, const std::string& reason,
-              const std::string& error);
+              const std::string& error, bool hopeless);
   void say(const std::string& line);
 
   PushSettings settings_;

@@ -276,7 +276,7 @@ TEST_F(PushTest, TooManyRequestsBacksOffExponentiallyWithBoundedRetries) {
   make();
   enroll(false);
   expect_backoff(
-      *this, apns_, push::ScriptedAnswer::too_many_requests(),
+      apns_, push::ScriptedAnswer::too_many_requests(),
       [this](const std::string& uuid) { return enqueue(kUdid, uuid); }, *sender_);
 }
 
@@ -284,7 +284,7 @@ TEST_F(PushTest, ServiceUnavailableBacksOffExponentiallyWithBoundedRetries) {
   make(Auth::token);
   enroll(false);
   expect_backoff(
-      *this, apns_, push::ScriptedAnswer::service_unavailable(),
+      apns_, push::ScriptedAnswer::service_unavailable(),
       [this](const std::string& uuid) { return enqueue(kUdid, uuid); }, *sender_);
 }
 
@@ -407,6 +407,32 @@ TEST_F(PushTest, TheReferenceServerPushesWhenACommandIsQueuedOverHttp) {
   server.stop();
   ASSERT_TRUE(server.pushes());
   EXPECT_EQ(server.pushes()->stats().accepted, 1u);
+}
+
+TEST_F(PushTest, CredentialsThatDoNotLoadAreNotRetried) {
+  make();
+  enroll(false);
+  PushSettings broken = settings_for(port_, Auth::certificate);
+  pki::Identity garbage;
+  garbage.cert_pem = "not a certificate";
+  garbage.key_pem = "not a key";
+  broken.certificate = garbage;
+  sender_->stop();
+  sender_ = std::make_unique<PushSender>(
+      broken, [this](const std::string& id) { return service_->push_target(id); },
+      [this](const std::string& line) {
+        std::lock_guard lock(log_mutex_);
+        log_.push_back(line);
+      });
+  sender_->start();
+  const auto from = apns_.next_index();
+  ASSERT_EQ(enqueue(kUdid, "C1"), 200);
+  const auto settled = Clock::now() + 3s;
+  while (sender_->stats().failed == 0 && Clock::now() < settled) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(sender_->stats().failed, 1u);
+  EXPECT_EQ(sender_->stats().retries, 0u);
+  EXPECT_EQ(sender_->queued(), 0u);
+  EXPECT_TRUE(apns_.pushes_since(from).empty());
 }
 
 // Each PushFault, shown against the fake APNs.
