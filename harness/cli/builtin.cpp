@@ -106,9 +106,17 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
       tls = keys.tls;
       config.tls_ca_pem = keys.ca.cert_pem;
     }
-    auto scep = attach_scep(config, tls, options.scep, options.scep_server);
-    if (!scep) return scep.error();
-    out.scep = *std::move(scep);
+    std::string scep_ca_pem;
+    if (options.external_scep) {
+      config.scep = *options.external_scep;
+      if (tls && !tls->client_ca_pem.empty()) tls->client_ca_pem += "\n" + options.external_scep->ca_pem;
+      scep_ca_pem = options.external_scep->ca_pem;
+    } else {
+      auto scep = attach_scep(config, tls, options.scep, options.scep_server);
+      if (!scep) return scep.error();
+      out.scep = *std::move(scep);
+      if (out.scep) scep_ca_pem = out.scep->ca_pem();
+    }
     out.server = std::make_unique<server::ReferenceServer>(config, tls);
     auto listening = out.server->listen("127.0.0.1", 0);
     if (!listening) {
@@ -117,14 +125,13 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
     }
     out.port = *listening;
     out.server->start();
-    out.profile = target::load_profile(
-        file,
-        target::BuiltinTarget{out.port, keys.ca, out.scep ? out.scep->ca_pem() : "", options.devices_through_scep});
+    out.profile =
+        target::load_profile(file, target::BuiltinTarget{out.port, keys.ca, scep_ca_pem, options.devices_through_scep});
   } catch (const std::exception& e) {
     return base::Result<Builtin>(BuiltinError::setup, e.what());
   }
   // Its devices enroll through its enrollment profile: the profile is whole only once read.
-  if (out.scep) {
+  if (out.profile.enrollment) {
     if (auto enrolled = target::apply_enrollment(out.profile); !enrolled) {
       return base::Result<Builtin>(BuiltinError::setup,
                                    "the built-in server's enrollment profile: " + enrolled.error().message);

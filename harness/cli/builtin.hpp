@@ -48,6 +48,9 @@ struct BuiltinOptions {
   // With a companion: every device of the run enrolls through it (true), or only the
   // enrollment cases' devices do (BuiltinTarget::devices_through_scep).
   bool devices_through_scep = true;
+  // A SCEP server already running that is no ScepServerProcess (a test's in-process one): the
+  // profile names it, and the server trusts its CA, instead of a companion's.
+  std::optional<server::ScepEnrollment> external_scep{};
 };
 
 struct Builtin {

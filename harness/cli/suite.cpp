@@ -207,6 +207,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
                                      options.identity_mode};
       builtin_options.scep = options.builtin_enrollment != BuiltinEnrollment::off;
       builtin_options.scep_server = options.builtin_scep;
+      builtin_options.external_scep = options.builtin_external_scep;
       builtin_options.devices_through_scep = options.builtin_enrollment == BuiltinEnrollment::scep;
       auto started = start_builtin(builtin_options);
       if (!started) return fail(out, started.error().code == BuiltinError::listen ? 3 : 2, started.error().message);

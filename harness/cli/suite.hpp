@@ -41,6 +41,8 @@ struct SuiteOptions {
   // A SCEP companion already running, for the built-in server to name instead of starting one:
   // a test that runs the suite many times shares one. Null: start_builtin starts its own.
   std::shared_ptr<server::ScepServerProcess> builtin_scep;
+  // Or a SCEP server that is no process of ours (the mutation self-test's in-process one).
+  std::optional<server::ScepEnrollment> builtin_external_scep;
   // Case id prefixes (a whole case id selects that case alone); empty: all.
   std::vector<std::string> selection;
   std::vector<std::string> excludes;    // case id prefixes or whole ids left out (see Selection)

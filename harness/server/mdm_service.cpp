@@ -247,9 +247,13 @@ std::string enrollment_profile_xml(const Config& config) {
   // Apple substitutes %HardwareUUID% with the device's: every device asks for its own subject.
   plist::Array subject{plist::Array{plist::Array{"O", "mdmconform"}},
                        plist::Array{plist::Array{"CN", "mdmconform device %HardwareUUID%"}}};
-  scep_payload["PayloadContent"] = plist::Dict{
-      {"URL", scep.url}, {"Name", "mdmconform-scep"}, {"Subject", std::move(subject)}, {"Challenge", scep.challenge},
-      {"Keysize", 2048}, {"Key Type", "RSA"},         {"Key Usage", kScepKeyUsage}};
+  scep_payload["PayloadContent"] = plist::Dict{{"URL", scep.url},
+                                               {"Name", "mdmconform-scep"},
+                                               {"Subject", std::move(subject)},
+                                               {"Challenge", scep.challenge},
+                                               {"Keysize", config.scep->key_size},
+                                               {"Key Type", "RSA"},
+                                               {"Key Usage", kScepKeyUsage}};
 
   const bool signs = config.identity_mode == IdentityMode::signature || config.identity_mode == IdentityMode::both;
   plist::Dict mdm = payload("com.apple.mdm", "mdm", kMdmPayloadUuid, "Device management");

@@ -49,6 +49,7 @@ struct ScepEnrollment {
   std::string url;  // "http://127.0.0.1:PORT/scep"
   std::string challenge;
   std::string ca_pem;
+  int key_size = 2048;  // the SCEP payload's Keysize: 1024 is Apple's default, 2048 MicroMDM's
 };
 
 // How the server pushes (docs/push.md#how-the-reference-server-pushes): to APNs' provider API at

@@ -17,6 +17,7 @@
 #include "harness/net/http_client.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/server/reference_server.hpp"
+#include "harness/testing/fake_scep_server.hpp"
 #include "mdmc/source_dir.hpp"
 
 namespace mdmc {
@@ -72,15 +73,16 @@ bool needs_identity(const std::string& case_id) {
   return case_id.rfind("enr/same_identity", 0) == 0 || case_id == "enr/scep";
 }
 
-// One SCEP companion for every run of the process (about 0.4 s to start each): the built-in
-// server names it in its enrollment profile, and only the enrollment cases' devices enroll
+// The SCEP server the built-in server's enrollment profile names: the in-process fake (ctest
+// runs each test in a process of its own, and a scepserver companion costs each a process and a
+// CA). Only the enrollment cases' devices enroll
 // through it (BuiltinEnrollment::cases); the others take the test CA's identities, for speed.
-std::shared_ptr<server::ScepServerProcess> shared_scep() {
-  static const auto scep = [] {
-    auto started = server::ScepServerProcess::start();
-    return started ? std::shared_ptr<server::ScepServerProcess>(std::move(started).value()) : nullptr;
-  }();
-  return scep;
+// Debian's scepserver itself is met by the enrollment end-to-end tests and the default run's.
+std::optional<server::ScepEnrollment> shared_scep() {
+  static testing::FakeScepServer fake({testing::FakeScepMode::success});
+  static const auto url = fake.start();
+  if (!url) return std::nullopt;
+  return server::ScepEnrollment{*url, "", testing::FakeScepServer::ca().cert_pem};
 }
 
 std::vector<std::string> fault_names() {
@@ -100,8 +102,8 @@ TEST_P(MutationTest, FailsExactlyTheRulesTheFaultBreaks) {
   options.identity_mode = mode;
   options.seed = 20261129;
   options.builtin_enrollment = cli::BuiltinEnrollment::cases;
-  options.builtin_scep = shared_scep();
-  ASSERT_TRUE(options.builtin_scep) << "the enrollment rules need Debian's scepserver (package scep)";
+  options.builtin_external_scep = shared_scep();
+  ASSERT_TRUE(options.builtin_external_scep) << "the in-process SCEP server did not start";
   auto outcome = cli::run_suite(options);
   ASSERT_TRUE(outcome.exit_code == 0 || outcome.exit_code == 1) << outcome.message;
 
