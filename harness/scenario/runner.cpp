@@ -186,7 +186,12 @@ class CaseRun {
   // server the profile's identity payload names (ENR-SCEP: issued for the payload's subject
   // and key, checked by enroll::scep_enroll). The exchanges go into the transcript.
   StepEnd enroll_through_scep(const std::string& name, const std::string& udid) {
-    const auto& identity = target_.enrolled->profile->identity;  // skip_reason made sure of it
+    // skip_reason made sure of the rest once the profile was read; a caller that never read it
+    // gets no verdict.
+    if (!target_.enrolled || !target_.enrolled->profile || !target_.enrolled->profile->identity) {
+      return Stop{Verdict::error, "the target's enrollment profile was not read before the case"};
+    }
+    const auto& identity = target_.enrolled->profile->identity;
     auto enrolled = target::enroll_through_scep(identity->scep, target_.identity.scep_limits, udid);
     const std::string expected = fmt::format(
         "a certificate from the SCEP server at {} for the payload's subject and "
@@ -490,7 +495,8 @@ class CaseRun {
   }
 
   StepEnd run(int index, const EnrollmentProfileStep& step) {
-    const auto& record = target_.enrolled;  // skip_reason made sure of it
+    const auto& record = target_.enrolled;
+    if (!record) return Stop{Verdict::error, "the target's enrollment profile was not read before the case"};
     if (record->fetch) keep(index, "enrollment", "GET the enrollment profile", *record->fetch);
     for (const auto& e : step.expect) {
       StepEnd end;

@@ -233,6 +233,19 @@ TEST_F(RunSuiteTest, AFailureThatRepeatsIsConfirmed) {
   EXPECT_TRUE(run.cases[0].attempts.empty()) << "--confirm 0 runs a case once";
 }
 
+// The enrollment cases need the enrollment profile read first (target::apply_enrollment, as
+// `run` does): a caller that skips it gets an error, no verdict and no crash.
+TEST_F(RunSuiteTest, EnrollmentCasesWithoutTheProfileReadEndInAnError) {
+  serve(always_empty);
+  target_.enrollment = target::EnrollmentSource{};
+  RunOptions options;
+  options.confirm = 0;
+  const auto run = run_suite(only("enr/profile"), target_, rules_, options);
+  ASSERT_EQ(run.cases.size(), 1u);
+  EXPECT_EQ(run.cases[0].verdict, Verdict::error);
+  EXPECT_NE(run.cases[0].reason.find("was not read"), std::string::npos) << run.cases[0].reason;
+}
+
 TEST_F(RunSuiteTest, RecordsTheAppleSchemaRevisionAndWhatTheTargetDeclares) {
   serve(always_empty);
   target_.declares = {{"per_user_connections", true}};
