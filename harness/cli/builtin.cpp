@@ -2,10 +2,12 @@
 
 #include <string>
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
 #include "harness/base/files.hpp"
+#include "harness/cli/apns_log.hpp"
 #include "harness/cli/suite.hpp"
 #include "harness/target/enrollment.hpp"
 
@@ -117,6 +119,24 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
       out.scep = *std::move(scep);
       if (out.scep) scep_ca_pem = out.scep->ca_pem();
     }
+    std::uint16_t apns_port = 0;
+    if (options.push) {
+      target::PushEndpoint endpoint;
+      endpoint.ca = keys.ca;
+      endpoint.certificate_ca_pem = keys.ca.cert_pem;
+      auto apns = start_fake_apns(endpoint);
+      if (!apns) return base::Result<Builtin>(BuiltinError::setup, "the built-in fake APNs: " + apns.message());
+      out.apns = std::move(apns->apns);
+      apns_port = apns->port;
+      auto certificate = pki::issue_push_certificate(keys.ca, policy.topic);
+      if (!certificate) {
+        return base::Result<Builtin>(BuiltinError::setup,
+                                     "the built-in server's push certificate: " + certificate.message());
+      }
+      config.push.apns_url = fmt::format("https://127.0.0.1:{}", apns_port);
+      config.push.trusted_ca_pem = keys.ca.cert_pem;
+      config.push.certificate = *std::move(certificate);
+    }
     out.server = std::make_unique<server::ReferenceServer>(config, tls);
     auto listening = out.server->listen("127.0.0.1", 0);
     if (!listening) {
@@ -125,8 +145,8 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
     }
     out.port = *listening;
     out.server->start();
-    out.profile =
-        target::load_profile(file, target::BuiltinTarget{out.port, keys.ca, scep_ca_pem, options.devices_through_scep});
+    out.profile = target::load_profile(
+        file, target::BuiltinTarget{out.port, keys.ca, scep_ca_pem, options.devices_through_scep, apns_port});
   } catch (const std::exception& e) {
     return base::Result<Builtin>(BuiltinError::setup, e.what());
   }
@@ -151,7 +171,8 @@ base::Result<target::TargetProfile> builtin_profile(const BuiltinOptions& option
     const bool companion = options.scep && (options.scep_server || server::find_scepserver());
     auto profile = target::load_profile(
         options.specs_dir / "targets" / "reference.yaml",
-        target::BuiltinTarget{1, *ca, companion ? ca->cert_pem : std::string(), options.devices_through_scep});
+        target::BuiltinTarget{1, *ca, companion ? ca->cert_pem : std::string(), options.devices_through_scep,
+                              static_cast<std::uint16_t>(options.push ? 1 : 0)});
     if (options.identity_mode) profile.identity.mode = *options.identity_mode;
     return profile;
   } catch (const std::exception& e) {
@@ -176,6 +197,8 @@ base::Result<fs::path> write_builtin_profile(const Builtin& builtin, const Built
     if (is_builtin(view["tls"]["ca"])) profile["tls"]["ca"] = "ca.crt";
     // The process that loads this profile runs no SCEP companion whose CA it could name.
     if (is_builtin(view["enrollment"])) profile.remove("enrollment");
+    // ... nor a fake APNs.
+    if (is_builtin(view["push"])) profile.remove("push");
     if (is_builtin(view["identity"]["issuer"])) {
       YAML::Node issuer;
       issuer["cert"] = "ca.crt";

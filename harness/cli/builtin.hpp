@@ -14,6 +14,7 @@
 #include "harness/pki/pki.hpp"
 #include "harness/scenario/spec.hpp"
 #include "harness/server/reference_server.hpp"
+#include "harness/push/apns_endpoint.hpp"
 #include "harness/server/scep_server_process.hpp"
 
 namespace mdmc::cli {
@@ -51,11 +52,15 @@ struct BuiltinOptions {
   // A SCEP server already running that is no ScepServerProcess (a test's in-process one): the
   // profile names it, and the server trusts its CA, instead of a companion's.
   std::optional<server::ScepEnrollment> external_scep{};
+  // A fake APNs for the server to push to (push: builtin in reference.yaml), so that the push
+  // cases run: its certificate and the server's push certificate come from the test CA.
+  bool push = true;
 };
 
 struct Builtin {
-  // Declared before the server, so that it outlives it: the profile names it while it serves.
+  // Declared before the server, so that they outlive it: the profile names them while it serves.
   std::shared_ptr<server::ScepServerProcess> scep;  // null: no enrollment profile (/enroll 404)
+  std::unique_ptr<push::FakeApns> apns;             // null: the server pushes nowhere
   std::unique_ptr<server::ReferenceServer> server;  // serving on its own thread until destroyed
   std::uint16_t port = 0;
   pki::Identity ca;

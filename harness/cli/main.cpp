@@ -292,12 +292,9 @@ int command_serve(server::Config config, const std::string& address, std::uint16
       config.push.apns_url.empty()
           ? std::string("pushes: none (--apns-url sets where to)")
           : fmt::format(
-                "pushes: to {}{} with {}{}", config.push.apns_url,
+                "pushes: to {}{} with {}", config.push.apns_url,
                 config.push.connect_to.empty() ? "" : fmt::format(" (connecting to {})", config.push.connect_to),
-                config.push.certificate ? "a push certificate" : "provider tokens",
-                config.push.fault == server::PushFault::none
-                    ? ""
-                    : fmt::format(", push fault: {}", server::push_fault_name(config.push.fault)));
+                config.push.certificate ? "a push certificate" : "provider tokens");
   auto fault_name = server::fault_info(config.fault).name;
   auto seeded_bug_name = server::seeded_bug_info(config.seeded_bug).name;
   server::ReferenceServer server(std::move(config), tls);
@@ -501,7 +498,6 @@ int main(int argc, char** argv) {
   serve->add_option("--manage-network-user", managed_users, "UserID of a network user to manage (repeatable)");
   serve->add_option("--digest-challenge", serve_config.digest_challenge, "DigestChallenge for managed network users");
   ServePushFiles push_files;
-  std::string serve_push_fault = "none";
   serve->add_option("--apns-url", serve_config.push.apns_url,
                     "push to this APNs provider API base URL (https://127.0.0.1:PORT for a fake APNs) when a command "
                     "is queued without ?nopush=1; without it, no pushes");
@@ -514,8 +510,6 @@ int main(int argc, char** argv) {
                     "PEM file of a provider token key (Apple's .p8: an EC P-256 key), used without --push-cert");
   serve->add_option("--push-key-id", serve_config.push.key_id, "the provider key's key id (the JWT's kid)");
   serve->add_option("--push-team-id", serve_config.push.team_id, "the team id (the JWT's iss)");
-  serve->add_option("--push-fault", serve_push_fault, "a push misbehaviour (docs/push.md), for testing push checks")
-      ->capture_default_str();
   bool serve_no_scep = false;
   serve->add_flag("--no-scep", serve_no_scep,
                   "start no scepserver companion: GET /enroll then answers 404 (with --tls-dir it starts one when "
@@ -622,16 +616,6 @@ int main(int argc, char** argv) {
       return 2;
     }
     serve_config.identity_mode = *mode;
-    auto push_fault = server::push_fault_from_name(serve_push_fault);
-    if (!push_fault) {
-      fmt::print(stderr, "mdmconform: unknown push fault '{}' ({})\n", serve_push_fault, [] {
-        std::vector<std::string_view> names;
-        for (const auto& info : server::kPushFaults) names.push_back(info.name);
-        return fmt::format("{}", fmt::join(names, ", "));
-      }());
-      return 2;
-    }
-    serve_config.push.fault = *push_fault;
     if (!load_push_files(push_files, serve_config.push)) return 2;
     return command_serve(serve_config, address, port, tls_dir, !serve_no_scep);
   }

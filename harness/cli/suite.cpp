@@ -9,6 +9,7 @@
 #include "harness/base/bytes.hpp"
 #include "harness/base/clock.hpp"
 #include "harness/base/files.hpp"
+#include "harness/cli/apns_log.hpp"
 #include "harness/cli/builtin.hpp"
 #include "harness/cli/preflight.hpp"
 #include "harness/pki/pki.hpp"
@@ -263,7 +264,20 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
       blocked.assign(std::make_move_iterator(split_at), std::make_move_iterator(cases.end()));
       cases.erase(split_at, cases.end());
     }
+    // The fake APNs the server pushes to: the built-in server's own, or one serving the
+    // profile's push: for the run.
+    std::unique_ptr<push::FakeApns> own_apns;
+    push::FakeApns* apns = builtin && builtin->apns ? builtin->apns.get() : nullptr;
+    if (!apns && profile.push && !profile.push->builtin) {
+      auto started = start_fake_apns(*profile.push);
+      if (!started) return fail(out, 2, started.message());
+      own_apns = std::move(started->apns);
+      apns = own_apns.get();
+    }
+    std::optional<ApnsLog> push_log;
+    if (apns) push_log.emplace(*apns);
     scenario::RunOptions run_options;
+    run_options.pushes = push_log ? &*push_log : nullptr;
     run_options.identities = &identities;
     run_options.seed = options.seed;
     run_options.on_case = options.on_case;

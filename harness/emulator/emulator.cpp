@@ -100,6 +100,10 @@ Message Device::token_update() const {
   return Message{Endpoint::check_in, "TokenUpdate (device)", protocol::token_update(facts_, push_, nullptr)};
 }
 
+void UserAgent::renew_push_token(IdentitySource& ids) { push_.token = ids.bytes(32); }
+
+void Device::renew_push_token(IdentitySource& ids) { push_.token = ids.bytes(32); }
+
 Message Device::check_out() const { return Message{Endpoint::check_in, "CheckOut", protocol::check_out(facts_)}; }
 
 Enrollment::Enrollment(const Device& device, std::vector<UserAgent*> local_users)

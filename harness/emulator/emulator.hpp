@@ -70,6 +70,10 @@ class UserAgent {
   std::optional<std::string> on_user_authenticate(const Answer& answer, const plist::Limits& limits = {});
   Message token_update(const protocol::DeviceFacts& device) const;
   void on_token_update(const Answer& answer);
+  // The user's push token and PushMagic, as its TokenUpdate carries them.
+  const protocol::PushIdentity& push() const { return push_; }
+  // A fresh token (the PushMagic stays), as when macOS renews it; the next TokenUpdate sends it.
+  void renew_push_token(IdentitySource& ids);
 
  private:
   std::string udid_;
@@ -91,6 +95,10 @@ class Device {
   Message authenticate() const;
   Message token_update() const;
   Message check_out() const;
+  // The device's push token and PushMagic, as its TokenUpdate carries them.
+  const protocol::PushIdentity& push() const { return push_; }
+  // A fresh token (the PushMagic stays), as when macOS renews it; the next TokenUpdate sends it.
+  void renew_push_token(IdentitySource& ids);
 
  private:
   protocol::DeviceFacts facts_;

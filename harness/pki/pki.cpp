@@ -78,6 +78,7 @@ struct Extension {
 
 struct CertificateRequest {
   std::string common_name;
+  std::string user_id;  // a UID attribute before the CN when not empty (an MDM push certificate's topic)
   EVP_PKEY* subject_key = nullptr;
   X509* issuer = nullptr;  // null: self-signed with subject_key
   EVP_PKEY* issuer_key = nullptr;
@@ -106,6 +107,12 @@ Result<detail::X509Ptr> build_certificate(const CertificateRequest& req) {
 
   detail::NamePtr subject(X509_NAME_new());
   if (!subject) return fail_openssl("X509_NAME_new");
+  if (!req.user_id.empty() && (req.user_id.size() > static_cast<std::size_t>(INT_MAX) ||
+                               X509_NAME_add_entry_by_NID(subject.get(), NID_userId, MBSTRING_UTF8,
+                                                          reinterpret_cast<const unsigned char*>(req.user_id.data()),
+                                                          static_cast<int>(req.user_id.size()), -1, 0) != 1)) {
+    return fail_openssl("user id \"" + req.user_id + "\"");
+  }
   if (req.common_name.size() > static_cast<std::size_t>(INT_MAX) ||
       X509_NAME_add_entry_by_txt(subject.get(), "CN", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(req.common_name.data()),
@@ -156,7 +163,7 @@ Result<Identity> make_identity(X509* cert, EVP_PKEY* key, const STACK_OF(X509) *
 
 // Issues a leaf from `ca`: a fresh key, the given extensions, and a chain that leads to the root.
 Result<Identity> issue_leaf(const Identity& ca, std::string common_name, KeyType key_type, Validity validity,
-                            std::vector<Extension> extensions, GENERAL_NAMES* alt_names) {
+                            std::vector<Extension> extensions, GENERAL_NAMES* alt_names, std::string user_id = {}) {
   auto issuer = detail::parse_identity(ca, "CA");
   if (!issuer) return base::fail(issuer.message());
   if (X509_check_ca(issuer->cert.get()) == 0) {
@@ -169,6 +176,7 @@ Result<Identity> issue_leaf(const Identity& ca, std::string common_name, KeyType
   if (!key) return base::fail(key.message());
   CertificateRequest req;
   req.common_name = std::move(common_name);
+  req.user_id = std::move(user_id);
   req.subject_key = key->get();
   req.issuer = issuer->cert.get();
   req.issuer_key = issuer->key.get();
@@ -284,6 +292,23 @@ Result<Identity> issue_device_identity(const Identity& ca, const std::string& co
                         },
                         nullptr);
   if (!out) return in("issue_device_identity", out.message());
+  return out;
+}
+
+Result<Identity> issue_push_certificate(const Identity& ca, const std::string& topic, Validity validity) {
+  if (topic.empty()) return in("issue_push_certificate", "the topic is empty");
+  // As Apple's: CN "APSP:<the topic's last part>" (the whole topic may pass CN's 64 characters).
+  const std::string common_name = "APSP:" + topic.substr(topic.rfind('.') + 1).substr(0, 59);
+  auto out = issue_leaf(ca, common_name, KeyType::ec_p256, validity,
+                        {
+                            {NID_basic_constraints, "critical,CA:FALSE"},
+                            {NID_key_usage, leaf_key_usage(KeyType::ec_p256)},
+                            {NID_ext_key_usage, "clientAuth"},
+                            {NID_subject_key_identifier, "hash"},
+                            {NID_authority_key_identifier, "keyid,issuer"},
+                        },
+                        nullptr, topic);
+  if (!out) return in("issue_push_certificate", out.message());
   return out;
 }
 

@@ -50,6 +50,10 @@ Result<Identity> create_test_ca(const std::string& common_name, KeyType key = Ke
 // `ca` itself when it is not self-signed.
 Result<Identity> issue_device_identity(const Identity& ca, const std::string& common_name, KeyType key,
                                        Validity validity = {});
+// An MDM push certificate (EC P-256) from `ca`, shaped as Apple's: subject UID=<topic>,
+// CN=APSP:<the topic's last part>, extendedKeyUsage clientAuth. The fake APNs takes the topic
+// from the UID, as APNs does.
+Result<Identity> issue_push_certificate(const Identity& ca, const std::string& topic, Validity validity = {});
 // A TLS server identity (EC P-256) from `ca`: extendedKeyUsage serverAuth; each name becomes
 // subjectAltName IP: when it is an IPv4 or IPv6 literal, DNS: otherwise; CN is the first name.
 Result<Identity> issue_server_identity(const Identity& ca, const std::vector<std::string>& names,

@@ -42,20 +42,56 @@ inline constexpr std::string_view kRobOversize = "ROB-OVERSIZE";
 inline constexpr std::string_view kRobAlive = "ROB-ALIVE";
 inline constexpr std::string_view kPrfOneAccount = "PRF-ONE-ACCOUNT";
 inline constexpr std::string_view kChkCheckout = "CHK-CHECKOUT";
+inline constexpr std::string_view kPshDevice = "PSH-DEVICE";
+inline constexpr std::string_view kPshUser = "PSH-USER";
+inline constexpr std::string_view kPshTokenUpdate = "PSH-TOKEN-UPDATE";
+inline constexpr std::string_view kPshWellFormed = "PSH-WELL-FORMED";
+inline constexpr std::string_view kPshUnregistered = "PSH-UNREGISTERED";
+inline constexpr std::string_view kPshBackoff = "PSH-BACKOFF";
+inline constexpr std::string_view kPshCheckout = "PSH-CHECKOUT";
 }  // namespace rule
 
-inline constexpr std::array<std::string_view, 33> kRuleIds = {
-    rule::kEnrAuth,         rule::kEnrTokenDevice,     rule::kEnrTokenUser,
-    rule::kEnrSameIdentity, rule::kEnrUnknownDevice,   rule::kNetRefuse410,
-    rule::kNetManage,       rule::kNetRefusedStaysOut, rule::kChnUserOnly,
-    rule::kChnDeviceOnly,   rule::kChnConcurrent,      rule::kChnIdleEmpty,
-    rule::kSynAll,          rule::kSynEmptyEnd,        rule::kUcfTerminates,
-    rule::kUcfNoRepeat,     rule::kUcfRedeliver,       rule::kUcfDeviceConfigured,
-    rule::kCmdShape,        rule::kCmdSchema,          rule::kCmdAckedGone,
-    rule::kCmdUnknownUuid,  rule::kCmdDuplicateReport, rule::kRobMalformed,
-    rule::kRobUnknownType,  rule::kRobOversize,        rule::kRobAlive,
-    rule::kPrfOneAccount,   rule::kEnrProfile,         rule::kEnrPerUser,
-    rule::kEnrScep,         rule::kEnrCheckinUrl,      rule::kChkCheckout,
+inline constexpr std::array<std::string_view, 40> kRuleIds = {
+    rule::kEnrAuth,
+    rule::kEnrTokenDevice,
+    rule::kEnrTokenUser,
+    rule::kEnrSameIdentity,
+    rule::kEnrUnknownDevice,
+    rule::kNetRefuse410,
+    rule::kNetManage,
+    rule::kNetRefusedStaysOut,
+    rule::kChnUserOnly,
+    rule::kChnDeviceOnly,
+    rule::kChnConcurrent,
+    rule::kChnIdleEmpty,
+    rule::kSynAll,
+    rule::kSynEmptyEnd,
+    rule::kUcfTerminates,
+    rule::kUcfNoRepeat,
+    rule::kUcfRedeliver,
+    rule::kUcfDeviceConfigured,
+    rule::kCmdShape,
+    rule::kCmdSchema,
+    rule::kCmdAckedGone,
+    rule::kCmdUnknownUuid,
+    rule::kCmdDuplicateReport,
+    rule::kRobMalformed,
+    rule::kRobUnknownType,
+    rule::kRobOversize,
+    rule::kRobAlive,
+    rule::kPrfOneAccount,
+    rule::kEnrProfile,
+    rule::kEnrPerUser,
+    rule::kEnrScep,
+    rule::kEnrCheckinUrl,
+    rule::kChkCheckout,
+    rule::kPshDevice,
+    rule::kPshUser,
+    rule::kPshTokenUpdate,
+    rule::kPshWellFormed,
+    rule::kPshUnregistered,
+    rule::kPshBackoff,
+    rule::kPshCheckout,
 };
 
 constexpr bool is_known_rule(std::string_view id) {

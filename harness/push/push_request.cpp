@@ -177,6 +177,35 @@ Verdict judge_push(const PushRequest& request, const ConnectionAuth& auth, const
   return verdict;
 }
 
+std::vector<std::string> mdm_push_problems(const net::Headers& headers, std::string_view body) {
+  std::vector<std::string> problems;
+  for (const auto& header : headers) {
+    if (header.name == "apns-push-type" && header.value != "mdm") {
+      problems.push_back("apns-push-type " + printable(header.value) + ", not mdm");
+    }
+    if (header.name == "apns-priority" && header.value != "10" && header.value != "5") {
+      problems.push_back("apns-priority " + printable(header.value) + ", not 10 or 5");
+    }
+  }
+  if (body.size() > kMaxPayloadBytes) {
+    problems.push_back("a body over " + std::to_string(kMaxPayloadBytes) + " bytes");
+    return problems;
+  }
+  const Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) {
+    problems.push_back("a body that is not a JSON object: " + printable(body.substr(0, 64)));
+    return problems;
+  }
+  const auto mdm = json.find("mdm");
+  if (mdm == json.end() || !mdm->is_string() || mdm->get<std::string>().empty()) {
+    problems.push_back("a body without an \"mdm\" string (the PushMagic)");
+  }
+  for (const auto& [key, value] : json.items()) {
+    if (key != "mdm") problems.push_back("a body with \"" + printable(key) + "\" beside \"mdm\"");
+  }
+  return problems;
+}
+
 std::optional<std::string> push_magic_of(std::string_view body) {
   if (body.size() > kMaxPayloadBytes) return std::nullopt;
   const Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);

@@ -66,6 +66,11 @@ Verdict judge_push(const PushRequest& request, const ConnectionAuth& auth, const
 // The body's "mdm" string (the PushMagic) when the body is a JSON object carrying one.
 std::optional<std::string> push_magic_of(std::string_view body);
 
+// What makes a push APNs accepts unfit as an MDM push (Apple: push type mdm, priority 10 or
+// 5, a body that is {"mdm": "<PushMagic>"} and nothing else), in words; empty when it is fit.
+// For PSH-WELL-FORMED, beside judge_push's verdict.
+std::vector<std::string> mdm_push_problems(const net::Headers& headers, std::string_view body);
+
 // The error body APNs sends: {"reason":"BadTopic"}, with "timestamp" (ms since the epoch) for 410.
 std::string reason_body(std::string_view reason, std::optional<std::int64_t> timestamp_ms = std::nullopt);
 

@@ -224,5 +224,26 @@ TEST(ReasonBody, RoundTripsApnsErrorJson) {
   EXPECT_NE(random_uuid(), random_uuid());
 }
 
+TEST(MdmPush, ApnsAcceptsItButAnMdmPushIsOnlyTypeMdmPriority10Or5AndTheMagic) {
+  const std::string body = R"({"mdm":"9A0C2B4E-7F1D-4C3B-8E5A-6D2F1B0C9E87"})";
+  EXPECT_TRUE(mdm_push_problems({{"apns-push-type", "mdm"}, {"apns-priority", "10"}}, body).empty());
+  EXPECT_TRUE(mdm_push_problems({}, body).empty()) << "absent headers take APNs' defaults";
+  EXPECT_TRUE(mdm_push_problems({{"apns-priority", "5"}}, body).empty());
+
+  auto alert = mdm_push_problems({{"apns-push-type", "alert"}}, body);
+  ASSERT_EQ(alert.size(), 1U);
+  EXPECT_EQ(alert[0], "apns-push-type alert, not mdm");
+  auto low = mdm_push_problems({{"apns-priority", "1"}}, body);
+  ASSERT_EQ(low.size(), 1U);
+  EXPECT_EQ(low[0], "apns-priority 1, not 10 or 5");
+
+  EXPECT_EQ(mdm_push_problems({}, R"({"aps":{"content-available":1},"mdm":"x"})"),
+            std::vector<std::string>{"a body with \"aps\" beside \"mdm\""});
+  EXPECT_EQ(mdm_push_problems({}, R"({"mdm":7})"),
+            std::vector<std::string>{"a body without an \"mdm\" string (the PushMagic)"});
+  EXPECT_EQ(mdm_push_problems({}, "not json").size(), 1U);
+  EXPECT_EQ(mdm_push_problems({}, std::string(kMaxPayloadBytes + 1, '{')).size(), 1U);
+}
+
 }  // namespace
 }  // namespace mdmc::push

@@ -27,9 +27,6 @@ struct PushPki {
 // Made once per test binary.
 const PushPki& push_pki();
 
-// A push certificate: subject UID=<topic>, CN=APSP:<the topic's last part>, clientAuth, from `issuer`.
-pki::Identity issue_push_certificate(const pki::Identity& issuer, const std::string& topic);
-
 // Both auth ways on, topics unrestricted.
 FakeApnsConfig endpoint_config();
 // A client for `port` on loopback, trusting the endpoint; no credentials.

@@ -1075,8 +1075,8 @@ std::string to_html(const RunResult& run, const std::optional<CertificationStatu
 
 std::span<const std::string_view> rule_area_order() {
   // The areas in the order specs/rules.yaml first names them; html_test checks the two agree.
-  static constexpr std::array<std::string_view, 9> kAreaOrder = {"ENR", "NET", "CHN", "SYN", "UCF",
-                                                                 "CMD", "ROB", "PRF", "CHK"};
+  static constexpr std::array<std::string_view, 10> kAreaOrder = {"ENR", "NET", "CHN", "SYN", "UCF",
+                                                                  "CMD", "ROB", "PRF", "CHK", "PSH"};
   return kAreaOrder;
 }
 

@@ -20,7 +20,9 @@
 #include "harness/protocol/command_schema.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/protocol/rules.hpp"
+#include "harness/push/push_request.hpp"
 #include "harness/scenario/liveness.hpp"
+#include "harness/scenario/push_log.hpp"
 #include "harness/target/enrollment.hpp"
 #include "harness/target/session.hpp"
 
@@ -55,8 +57,14 @@ Stop error_stop(const base::Error& error) { return Stop{Verdict::error, error.me
 class CaseRun {
  public:
   CaseRun(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
-          const std::atomic<bool>* stop, target::IdentityPool& identities)
-      : case_(c), target_(target), rules_(rules), stop_(stop), ids_(seed ^ fnv1a(c.id)), session_(target, identities) {
+          const std::atomic<bool>* stop, target::IdentityPool& identities, PushLog* pushes)
+      : case_(c),
+        target_(target),
+        rules_(rules),
+        stop_(stop),
+        pushes_(pushes),
+        ids_(seed ^ fnv1a(c.id)),
+        session_(target, identities) {
     result_.id = c.id;
     result_.title = c.title;
     result_.rules = c.rules;
@@ -64,7 +72,12 @@ class CaseRun {
 
   CaseResult run() {
     auto started = std::chrono::steady_clock::now();
-    if (auto end = run_steps()) {
+    auto end = run_steps();
+    // The fake APNs answers the case's tokens as APNs does again: it serves the whole run.
+    if (pushes_) {
+      for (const auto& token : scripted_tokens_) pushes_->answer(token, ApnsAnswer::accept, 0);
+    }
+    if (end) {
       result_.verdict = end->verdict;
       result_.reason = end->reason;
     } else {
@@ -88,6 +101,8 @@ class CaseRun {
       if (auto end = enroll()) return end;
     }
     for (std::size_t i = 0; i < case_.steps.size(); ++i) {
+      // Push steps watch what came since the last step that acted.
+      if (pushes_ && !case_.steps[i].watches_pushes()) push_mark_ = pushes_->next_index();
       if (auto end = run_step(static_cast<int>(i), case_.steps[i])) return end;
       if (case_.steps[i].faulted()) {
         if (auto end = probe_alive(static_cast<int>(i))) return end;
@@ -149,6 +164,11 @@ class CaseRun {
 
   StepEnd check_requirements() {
     if (auto reason = skip_reason(case_, target_)) return Stop{Verdict::skip, *reason};
+    const bool push =
+        std::find(case_.requirements.begin(), case_.requirements.end(), Requirement::push) != case_.requirements.end();
+    if (push && !pushes_) {
+      return Stop{Verdict::error, "the case watches pushes, and the run started no fake APNs for the profile's push:"};
+    }
     return std::nullopt;
   }
 
@@ -466,6 +486,15 @@ class CaseRun {
 
   StepEnd run(int index, const CheckInStep& step) {
     auto& actor = actors_.at(step.actor);
+    if (step.new_token) {
+      std::lock_guard lock(mu_);
+      past_tokens_[step.actor].insert(token_of(actor));
+      if (actor.user) {
+        actor.user->renew_push_token(ids_);
+      } else {
+        actor.device->renew_push_token(ids_);
+      }
+    }
     auto message = check_in_message(step);
     if (!message) return error_stop(message.error());
     auto sent = send(index, step.actor, overridden(*message, step.override_keys), step.identity_of, step.fault);
@@ -567,6 +596,216 @@ class CaseRun {
                                 : "not listed, and the server serves no user channel");
   }
 
+  // ---- pushes: what the run's fake APNs saw for the case's channels ----
+
+  // The actor's latest push token, as the fake APNs' path carries it: lower-case hex.
+  static std::string token_of(const Actor& actor) {
+    return base::hex_encode(actor.user ? actor.user->push().token : actor.device->push().token);
+  }
+  static const std::string& magic_of(const Actor& actor) {
+    return actor.user ? actor.user->push().push_magic : actor.device->push().push_magic;
+  }
+
+  // Whose token this is, in words: "mac/alice's token", "mac's earlier token"; "a token of no
+  // channel of this case" otherwise.
+  std::string whose(const std::string& token) {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, actor] : actors_) {
+      if (token_of(actor) == token) return name + "'s token";
+      auto past = past_tokens_.find(name);
+      if (past != past_tokens_.end() && past->second.count(token)) return name + "'s earlier token";
+    }
+    return "a token of no channel of this case";
+  }
+
+  // Every token the actor has had in the case.
+  std::set<std::string> tokens_of(const std::string& actor_name) {
+    std::lock_guard lock(mu_);
+    std::set<std::string> tokens{token_of(actors_.at(actor_name))};
+    if (auto past = past_tokens_.find(actor_name); past != past_tokens_.end()) {
+      tokens.insert(past->second.begin(), past->second.end());
+    }
+    return tokens;
+  }
+
+  // The pushes since the mark to any token of the case, each kept once in the transcript as
+  // the wire evidence: the request the server sent and what the fake APNs answered.
+  std::vector<SeenPush> case_pushes(int index) {
+    std::set<std::string> tokens;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [name, actor] : actors_) tokens.insert(token_of(actor));
+      for (const auto& [name, past] : past_tokens_) tokens.insert(past.begin(), past.end());
+    }
+    std::vector<SeenPush> out;
+    for (auto& push : pushes_->pushes_since(push_mark_)) {
+      if (!tokens.count(push.device_token)) continue;
+      if (kept_pushes_.insert(push.index).second) keep_push(index, push);
+      out.push_back(std::move(push));
+    }
+    return out;
+  }
+
+  void keep_push(int index, const SeenPush& push) {
+    net::Exchange exchange;
+    exchange.request.method = "POST";
+    exchange.request.url = "https://fake-apns" + push.path;
+    exchange.request.headers = push.headers;
+    exchange.request.body = push.body;
+    net::Response response;
+    response.status = push.status;
+    if (!push.reason.empty()) response.body = fmt::format(R"({{"reason":"{}"}})", push.reason);
+    exchange.response = std::move(response);
+    exchange.tls = true;
+    exchange.tls_verified = true;
+    keep(index, "apns",
+         fmt::format("push to {}{}", whose(push.device_token), push.scripted ? " (answer scripted)" : ""), exchange);
+  }
+
+  static std::string window_words(std::chrono::milliseconds window) {
+    return window.count() % 1000 == 0 ? fmt::format("{} s", window.count() / 1000)
+                                      : fmt::format("{} ms", window.count());
+  }
+
+  // Sleeps until `until`, in slices, so that an interrupted run does not wait out a window.
+  bool wait_until(std::chrono::steady_clock::time_point until) {
+    while (std::chrono::steady_clock::now() < until) {
+      if (interrupted()) return false;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
+    }
+    return true;
+  }
+
+  StepEnd run(int index, const PushStep& step) {
+    const auto started = std::chrono::steady_clock::now();
+    if (step.watch == PushWatch::one) return expect_push(index, step, started);
+    if (!wait_until(started + step.window)) return Stop{Verdict::error, "interrupted before the case finished"};
+    const auto mine = tokens_of(step.actor);
+    std::vector<std::string> seen;
+    for (const auto& push : case_pushes(index)) {
+      if (mine.count(push.device_token)) seen.push_back(fmt::format("{} ({})", whose(push.device_token), push.status));
+    }
+    const auto window = window_words(step.window);
+    const std::size_t most = step.watch == PushWatch::none ? 0 : static_cast<std::size_t>(step.at_most);
+    const std::string expected = step.watch == PushWatch::none
+                                     ? fmt::format("no push to {} for {}", step.actor, window)
+                                     : fmt::format("at most {} pushes to {} in {}", most, step.actor, window);
+    const std::string actual =
+        seen.empty()
+            ? fmt::format("no push to {} in {}", step.actor, window)
+            : fmt::format("{} push{} to {} in {}: {}", seen.size(), seen.size() == 1 ? "" : "es", step.actor, window,
+                          fmt::join(seen.begin(), seen.begin() + std::min<std::size_t>(seen.size(), 8), ", "),
+                          seen.size() > 8 ? ", ..." : "");
+    for (const auto& e : step.expect) {
+      if (auto end = record_finding(index, e, seen.size() <= most, expected, actual)) return end;
+    }
+    return std::nullopt;
+  }
+
+  StepEnd expect_push(int index, const PushStep& step, std::chrono::steady_clock::time_point started) {
+    std::string token;
+    std::string magic;
+    std::set<std::string> all_tokens;
+    {
+      std::lock_guard lock(mu_);
+      const auto& actor = actors_.at(step.actor);
+      token = token_of(actor);
+      magic = magic_of(actor);
+      for (const auto& [name, a] : actors_) all_tokens.insert(token_of(a));
+      for (const auto& [name, past] : past_tokens_) all_tokens.insert(past.begin(), past.end());
+    }
+    // Judging the form alone, any push of the case will do: a server that wakes the wrong
+    // channel is other rules' to fail, and its pushes still have a form.
+    const bool form_only = std::all_of(step.expect.begin(), step.expect.end(),
+                                       [](const auto& e) { return e.push == PushCheck::well_formed; });
+    const auto came = pushes_->wait_for_token(form_only ? all_tokens : std::set<std::string>{token}, push_mark_,
+                                              started + step.window);
+    if (interrupted()) return Stop{Verdict::error, "interrupted before the case finished"};
+    const auto seen = case_pushes(index);
+    const auto window = window_words(step.window);
+    const auto expected_token = fmt::format("a push to {}'s latest token within {}", step.actor, window);
+    if (!came) {
+      if (form_only) {
+        return Stop{Verdict::error,
+                    fmt::format("no push to a channel of the case came within {}: nothing to judge", window)};
+      }
+      // What did come, for the finding: a push to another channel's token, or an earlier one.
+      std::vector<std::string> elsewhere;
+      for (const auto& push : seen) elsewhere.push_back(whose(push.device_token));
+      const auto actual =
+          elsewhere.empty()
+              ? fmt::format("no push in {}", window)
+              : fmt::format(
+                    "no push to it in {}; pushes went to {}", window,
+                    fmt::join(elsewhere.begin(), elsewhere.begin() + std::min<std::size_t>(elsewhere.size(), 8), ", "));
+      for (const auto& e : step.expect) {
+        // No push is nothing to judge the form of: that expectation stays untested here.
+        if (e.push == PushCheck::well_formed) continue;
+        if (auto end = record_finding(index, e, false, expected_token, actual)) return end;
+      }
+      return std::nullopt;
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(came->received - started).count();
+    for (const auto& e : step.expect) {
+      StepEnd end;
+      if (e.push == PushCheck::well_formed) {
+        end = judge_push_form(index, e, seen);
+      } else if (e.push == PushCheck::token) {
+        end = record_finding(index, e, true, expected_token, fmt::format("pushed to it in {} ms", took));
+      } else {
+        std::vector<std::string> wrong;
+        if (came->push_magic != magic) {
+          wrong.push_back(came->push_magic ? fmt::format("PushMagic {} (the channel's is {})", *came->push_magic, magic)
+                                           : fmt::format("no PushMagic (the channel's is {})", magic));
+        }
+        if (came->topic != target_.topic) {
+          wrong.push_back(fmt::format("topic {} (the enrollment's is {})",
+                                      came->topic.empty() ? std::string("(none)") : came->topic, target_.topic));
+        }
+        end = record_finding(
+            index, e, wrong.empty(),
+            fmt::format("{}, with its PushMagic and the topic {}", expected_token, target_.topic),
+            wrong.empty() ? fmt::format("pushed to it in {} ms with its PushMagic and topic {}", took, came->topic)
+                          : fmt::format("pushed to it with {}", fmt::join(wrong, " and ")));
+      }
+      if (end) return end;
+    }
+    return std::nullopt;
+  }
+
+  // PSH-WELL-FORMED: every push to a channel of the case so far is one APNs accepts and a Mac
+  // acts on.
+  StepEnd judge_push_form(int index, const Expectation& e, const std::vector<SeenPush>& seen) {
+    std::vector<std::string> problems;
+    std::size_t judged = 0;
+    for (const auto& push : seen) {
+      ++judged;
+      // A scripted answer is given only to a push APNs would accept.
+      if (push.status != 200 && !push.scripted) {
+        problems.push_back(fmt::format("APNs would answer {} {} ({})", push.status, push.reason, push.detail));
+      }
+      for (auto& problem : push::mdm_push_problems(push.headers, push.body)) problems.push_back(std::move(problem));
+    }
+    return record_finding(index, e, problems.empty(),
+                          "pushes APNs accepts and a Mac acts on: push type mdm, priority 10 or 5, the topic, a body "
+                          "{\"mdm\": PushMagic}",
+                          problems.empty() ? fmt::format("{} push{}, each well formed", judged, judged == 1 ? "" : "es")
+                                           : fmt::format("{}", fmt::join(problems, "; ")));
+  }
+
+  StepEnd run(int index, const ApnsStep& step) {
+    (void)index;
+    std::string token;
+    {
+      std::lock_guard lock(mu_);
+      token = token_of(actors_.at(step.actor));
+      scripted_tokens_.insert(token);
+    }
+    pushes_->answer(token, step.answer, step.times);
+    return std::nullopt;
+  }
+
   StepEnd record_finding(int index, const Expectation& e, bool passed, std::string expected, std::string actual) {
     return record(index, e.rule, passed, std::move(expected), std::move(actual), e.level);
   }
@@ -607,7 +846,9 @@ class CaseRun {
     auto admin = session_.enqueue(channel, command.body);
     keep(index, "admin", "enqueue " + step.request_type + " " + command.uuid + " for " + step.actor, admin.exchange);
     // The admin adapter is how the harness sets a case up, not a rule of the protocol: when it
-    // fails, no verdict on the server's MDM behaviour can be reached.
+    // fails, no verdict on the server's MDM behaviour can be reached. A step that expects a
+    // refusal (a device that checked out) goes on to what the server does next.
+    if (!admin.accepted && step.may_refuse && admin.exchange.response) return std::nullopt;
     if (!admin.accepted) return error_stop(admin.accepted.error());
     if (!step.save.empty()) {
       std::lock_guard lock(mu_);
@@ -865,6 +1106,7 @@ class CaseRun {
   const TargetProfile& target_;
   const RuleCatalog& rules_;
   const std::atomic<bool>* stop_;
+  PushLog* pushes_;  // the run's fake APNs; null when it has none
   emulator::IdentitySource ids_;
   target::TargetSession session_;  // identities, connections, signing, the admin adapter
   CaseResult result_;
@@ -872,12 +1114,16 @@ class CaseRun {
   std::vector<std::unique_ptr<UserAgent>> users_;
   std::map<std::string, Actor> actors_;
   std::map<std::string, std::vector<std::string>> saved_;
-  std::map<std::string, std::string> challenges_;  // saved DigestChallenges, by name
-  bool user_token_accepted_ = false;               // a user's TokenUpdate was answered 200 in this case
-  std::set<std::string> authenticated_devices_;    // devices whose Authenticate was answered 200
-  std::set<std::string> enrolled_devices_;         // ...and then their TokenUpdate
-  std::optional<std::string> user_token_refused_;  // the first user TokenUpdate answer other than 200
-  int probes_ = 0;                                 // liveness probes so far, each its own device
+  std::map<std::string, std::string> challenges_;             // saved DigestChallenges, by name
+  bool user_token_accepted_ = false;                          // a user's TokenUpdate was answered 200 in this case
+  std::set<std::string> authenticated_devices_;               // devices whose Authenticate was answered 200
+  std::set<std::string> enrolled_devices_;                    // ...and then their TokenUpdate
+  std::optional<std::string> user_token_refused_;             // the first user TokenUpdate answer other than 200
+  int probes_ = 0;                                            // liveness probes so far, each its own device
+  std::uint64_t push_mark_ = 0;                               // push steps look at pushes from this index on
+  std::map<std::string, std::set<std::string>> past_tokens_;  // by actor: tokens it had before new_token
+  std::set<std::string> scripted_tokens_;                     // tokens an apns step scripted answers for
+  std::set<std::uint64_t> kept_pushes_;                       // pushes already in the transcript
   // Guards what parallel steps share: findings, transcript, saved values, ids.
   std::mutex mu_;
 };
@@ -1066,7 +1312,7 @@ CaseResult run_confirmed(const Case& c, const TargetProfile& target, const RuleC
                          target::IdentityPool& identities) {
   if (auto wedge = watch.wedge(); wedge && !options.continue_after_wedge) return not_run(c, *wedge);
   watch.begin(c.id);
-  CaseResult first = run_case(c, target, rules, options.seed, options.stop, &identities);
+  CaseResult first = run_case(c, target, rules, options.seed, options.stop, &identities, options.pushes);
   // Re-runs only on a live target: a case blamed, or one that ran beside the wedge, keeps the
   // verdict it got, which the run's note puts in context.
   if (watch.after(c.id, first, first) != LivenessWatch::After::alive || stopped(options.stop)) return first;
@@ -1074,7 +1320,8 @@ CaseResult run_confirmed(const Case& c, const TargetProfile& target, const RuleC
   std::vector<CaseResult> reruns;
   for (int attempt = 1; attempt <= confirm && !stopped(options.stop); ++attempt) {
     watch.begin(c.id);
-    auto again = run_case(c, target, rules, attempt_seed(options.seed, c.id, attempt), options.stop, &identities);
+    auto again = run_case(c, target, rules, attempt_seed(options.seed, c.id, attempt), options.stop, &identities,
+                          options.pushes);
     // Nor does one that left the target wedged: only attempts on a live target can disagree.
     // The probe's evidence goes to the case's record.
     const bool live = watch.after(c.id, again, first) == LivenessWatch::After::alive;
@@ -1146,6 +1393,9 @@ std::optional<std::string> skip_reason(const Case& c, const TargetProfile& targe
     if (req == Requirement::enrollment && !target.enrollment) {
       return "the target profile has no enrollment: (the server's enrollment profile) to judge";
     }
+    if (req == Requirement::push && !target.push) {
+      return "the target profile has no push: (a fake APNs for the server to push to), so pushes cannot be seen";
+    }
   }
   const bool scep_device = std::any_of(c.devices.begin(), c.devices.end(), [](const auto& d) { return d.scep; });
   if (scep_device) {
@@ -1196,10 +1446,10 @@ std::optional<std::string> skip_reason(const Case& c, const TargetProfile& targe
 }
 
 CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
-                    const std::atomic<bool>* stop, target::IdentityPool* identities) {
-  if (identities) return CaseRun(c, target, rules, seed, stop, *identities).run();
+                    const std::atomic<bool>* stop, target::IdentityPool* identities, PushLog* pushes) {
+  if (identities) return CaseRun(c, target, rules, seed, stop, *identities, pushes).run();
   target::IdentityPool own(target.identity);
-  return CaseRun(c, target, rules, seed, stop, own).run();
+  return CaseRun(c, target, rules, seed, stop, own, pushes).run();
 }
 
 RunResult run_suite(const std::vector<Case>& cases, const TargetProfile& target, const RuleCatalog& rules,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/scenario/push_log.hpp"
 #include "harness/scenario/result.hpp"
 #include "harness/scenario/spec.hpp"
 #include "harness/target/identity_pool.hpp"
@@ -44,6 +45,9 @@ struct RunOptions {
   // shared by every case and re-run, on every worker. Null: run_suite makes one for the call.
   // Made from the target profile's identity config, and must outlive the run.
   target::IdentityPool* identities = nullptr;
+  // The run's fake APNs (the profile's push:), shared by every case; null: the cases that watch
+  // pushes end in an error (a profile without push: skips them before).
+  PushLog* pushes = nullptr;
 };
 
 // The most device identities a run can use, term by term: every synthetic device is fresh and
@@ -85,7 +89,8 @@ std::optional<std::string> skip_reason(const Case& c, const TargetProfile& targe
 // One attempt at one case. Its devices take their identities from `identities`, the run's;
 // null: from a pool of the call's own, as when the case is the whole run.
 CaseResult run_case(const Case& c, const TargetProfile& target, const RuleCatalog& rules, std::uint64_t seed,
-                    const std::atomic<bool>* stop = nullptr, target::IdentityPool* identities = nullptr);
+                    const std::atomic<bool>* stop = nullptr, target::IdentityPool* identities = nullptr,
+                    PushLog* pushes = nullptr);
 
 // Every case in order, on options.jobs threads, each failure confirmed by options.confirm
 // re-runs. The result keeps the cases' order whatever order they finished in. A liveness probe

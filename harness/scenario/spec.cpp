@@ -99,7 +99,7 @@ StatusSet parse_status_set(MapReader& r, const std::string& key) {
 }
 
 // What a step's expectations are about.
-enum class Expecting { exchange, series, profile };
+enum class Expecting { exchange, series, profile, push };
 
 Expectation parse_expectation(const YAML::Node& node, const std::string& file, const std::string& path, Expecting kind,
                               CaseContext& ctx) {
@@ -115,7 +115,17 @@ Expectation parse_expectation(const YAML::Node& node, const std::string& file, c
       r.fail(r.node("level"), "an expectation may lower its rule's level, never raise it", "level");
     }
   }
-  if (kind == Expecting::profile) {
+  if (kind == Expecting::push) {
+    auto check = r.get<std::string>("push", "delivered");
+    if (check == "delivered")
+      e.push = PushCheck::delivered;
+    else if (check == "token")
+      e.push = PushCheck::token;
+    else if (check == "well_formed")
+      e.push = PushCheck::well_formed;
+    else
+      r.fail(r.node("push"), "must be delivered, token or well_formed", "push");
+  } else if (kind == Expecting::profile) {
     auto check = r.get_required<std::string>("profile");
     if (check == "valid")
       e.profile = ProfileCheck::valid;
@@ -298,6 +308,10 @@ CheckInStep parse_check_in(StepSource in) {
   step.override_keys = parse_override(r, in.file, in.path, in.ctx);
   step.fault = parse_fault(r, in.file, in.path);
   step.identity_of = parse_identity_of(r, in.ctx);
+  step.new_token = r.get("new_token", false);
+  if (step.new_token && step.message != protocol::MessageType::token_update) {
+    r.fail(r.node("new_token"), "new_token goes with TokenUpdate", "new_token");
+  }
   step.expect = parse_expect(r, in.file, in.path, Expecting::exchange, in.ctx);
   remember_save(step.save, in.ctx);
   return step;
@@ -339,8 +353,12 @@ EnqueueStep parse_enqueue(StepSource in) {
   }
   step.actor = parse_actor(r, "to", in.ctx);
   step.save = r.get<std::string>("save", "");
+  step.may_refuse = r.get("may_refuse", false);
   refuse_override(r);
   step.expect = parse_expect(r, in.file, in.path, Expecting::exchange, in.ctx);
+  if (step.may_refuse && !step.expect.empty()) {
+    r.fail(r.node("may_refuse"), "an enqueue that may be refused expects nothing of its answer", "may_refuse");
+  }
   remember_save(step.save, in.ctx);
   return step;
 }
@@ -406,6 +424,79 @@ EnrollmentProfileStep parse_enrollment_profile(StepSource in) {
   return step;
 }
 
+// "2s", "500ms": a push step's window, from `least` to 30 s.
+std::chrono::milliseconds parse_window(MapReader& r, const std::string& key, std::chrono::milliseconds least) {
+  auto text = r.get_required<std::string>(key);
+  std::size_t digits = 0;
+  while (digits < text.size() && digits < 6 && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const auto unit = text.substr(digits);
+  std::chrono::milliseconds window{-1};
+  if (digits > 0 && (unit == "ms" || unit == "s")) {
+    window = std::chrono::milliseconds(std::stoi(text.substr(0, digits)) * (unit == "s" ? 1000 : 1));
+  }
+  if (window < least || window > std::chrono::seconds(30)) {
+    r.fail(r.node(key), fmt::format("'{}' is not a duration from {} ms to 30s (500ms, 2s)", text, least.count()), key);
+  }
+  return window;
+}
+
+PushStep parse_push(StepSource in, PushWatch watch) {
+  auto& r = in.r;
+  PushStep step;
+  step.line = line_of(in.node);
+  step.watch = watch;
+  const char* key = watch == PushWatch::one    ? "expect_push"
+                    : watch == PushWatch::none ? "expect_no_push"
+                                               : "expect_pushes";
+  MapReader w(r.node(key), in.file, in.path + "." + key);
+  step.actor = parse_actor(w, "to", in.ctx);
+  if (watch == PushWatch::one) {
+    step.window = parse_window(w, "within", std::chrono::milliseconds(1));
+  } else {
+    step.window = parse_window(w, "for", std::chrono::milliseconds(0));
+  }
+  if (watch == PushWatch::at_most) {
+    step.at_most = w.get_required<int>("at_most");
+    if (step.at_most < 1 || step.at_most > 1000) w.fail(w.node("at_most"), "must be between 1 and 1000", "at_most");
+  }
+  w.finish();
+  refuse_override(r);
+  step.expect = parse_expect(r, in.file, in.path, Expecting::push, in.ctx);
+  if (step.expect.empty()) r.fail(in.node, std::string("a ") + key + " step expects something: name its rule");
+  for (const auto& e : step.expect) {
+    if (e.push != PushCheck::delivered && watch != PushWatch::one) {
+      r.fail(in.node, "push: token and push: well_formed go with expect_push, which judges the push that came");
+    }
+  }
+  return step;
+}
+
+ApnsStep parse_apns(StepSource in) {
+  auto& r = in.r;
+  ApnsStep step;
+  step.line = line_of(in.node);
+  MapReader a(r.node("apns"), in.file, in.path + ".apns");
+  auto answer = a.get_required<std::string>("answer");
+  if (answer == "accept")
+    step.answer = ApnsAnswer::accept;
+  else if (answer == "unregistered")
+    step.answer = ApnsAnswer::unregistered;
+  else if (answer == "too_many_requests")
+    step.answer = ApnsAnswer::too_many_requests;
+  else if (answer == "service_unavailable")
+    step.answer = ApnsAnswer::service_unavailable;
+  else
+    a.fail(a.node("answer"), "must be accept, unregistered, too_many_requests or service_unavailable", "answer");
+  step.actor = parse_actor(a, "for", in.ctx);
+  step.times = a.get("times", 0);
+  if (step.times < 0 || step.times > 1000) a.fail(a.node("times"), "must be between 0 and 1000", "times");
+  a.finish();
+  refuse_override(r);
+  if (r.has("expect"))
+    r.fail(r.node("expect"), "an apns step sets how the fake APNs answers; it expects nothing", "expect");
+  return step;
+}
+
 Step parse_step(const YAML::Node& node, const std::string& file, const std::string& path, CaseContext& ctx);
 
 ParallelStep parse_parallel(StepSource in) {
@@ -420,7 +511,8 @@ ParallelStep parse_parallel(StepSource in) {
     // Checked before parsing the sub-step, so that parallel nested in parallel is refused at
     // the first level instead of recursing as deep as the YAML goes.
     const YAML::Node item = list[i];
-    if (item.IsMap() && (item["parallel"] || item["enqueue"] || item["enrollment_profile"])) {
+    if (item.IsMap() && (item["parallel"] || item["enqueue"] || item["enrollment_profile"] || item["expect_push"] ||
+                         item["expect_no_push"] || item["expect_pushes"] || item["apns"])) {
       r.fail(item, "a parallel step holds checkin, report or series steps", "parallel");
     }
     auto sub = parse_step(item, in.file, fmt::format("{}.parallel[{}]", in.path, i), in.ctx);
@@ -438,7 +530,8 @@ ParallelStep parse_parallel(StepSource in) {
 Step parse_step(const YAML::Node& node, const std::string& file, const std::string& path, CaseContext& ctx) {
   MapReader r(node, file, path);
   int actions = 0;
-  for (const char* action : {"checkin", "report", "enqueue", "series", "parallel", "enrollment_profile"}) {
+  for (const char* action : {"checkin", "report", "enqueue", "series", "parallel", "enrollment_profile", "expect_push",
+                             "expect_no_push", "expect_pushes", "apns"}) {
     actions += r.has(action) ? 1 : 0;
   }
   if (r.has("raw")) {
@@ -448,7 +541,9 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
            "raw");
   }
   if (actions != 1) {
-    r.fail(node, "a step has exactly one of checkin, report, enqueue, series, parallel, enrollment_profile");
+    r.fail(node,
+           "a step has exactly one of checkin, report, enqueue, series, parallel, enrollment_profile, expect_push, "
+           "expect_no_push, expect_pushes, apns");
   }
   StepSource in{r, node, file, path, ctx};
   Step step;
@@ -462,6 +557,14 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     step.kind = parse_enqueue(in);
   else if (r.has("enrollment_profile"))
     step.kind = parse_enrollment_profile(in);
+  else if (r.has("expect_push"))
+    step.kind = parse_push(in, PushWatch::one);
+  else if (r.has("expect_no_push"))
+    step.kind = parse_push(in, PushWatch::none);
+  else if (r.has("expect_pushes"))
+    step.kind = parse_push(in, PushWatch::at_most);
+  else if (r.has("apns"))
+    step.kind = parse_apns(in);
   else
     step.kind = parse_series(in);
   r.finish();
@@ -499,6 +602,10 @@ const std::string& Step::identity_of() const {
         }
       },
       kind);
+}
+
+bool Step::watches_pushes() const {
+  return std::holds_alternative<PushStep>(kind) || std::holds_alternative<ApnsStep>(kind);
 }
 
 bool Step::faulted() const {
@@ -603,9 +710,11 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
       c.requirements.push_back(Requirement::managed_network_user);
     else if (req == "enrollment")
       c.requirements.push_back(Requirement::enrollment);
+    else if (req == "push")
+      c.requirements.push_back(Requirement::push);
     else
-      top.fail(top.node("requires"), "unknown requirement '" + req + "' (enqueue, managed_network_user, enrollment)",
-               "requires");
+      top.fail(top.node("requires"),
+               "unknown requirement '" + req + "' (enqueue, managed_network_user, enrollment, push)", "requires");
   }
   c.enroll = top.get("enroll", true);
 
@@ -657,6 +766,11 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
   if (!steps.IsSequence() || steps.size() == 0) top.fail(steps, "must be a non-empty list", "steps");
   for (std::size_t i = 0; i < steps.size(); ++i) {
     c.steps.push_back(parse_step(steps[i], name, fmt::format("steps[{}]", i), ctx));
+  }
+  // A case that watches pushes needs the fake APNs, said or not.
+  const bool watches = std::any_of(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.watches_pushes(); });
+  if (watches && std::find(c.requirements.begin(), c.requirements.end(), Requirement::push) == c.requirements.end()) {
+    c.requirements.push_back(Requirement::push);
   }
   top.finish();
   return c;

@@ -4,6 +4,7 @@
 // which tools/check_case_docs.py (the CaseDocs test) holds to every key read here.
 // Loading throws base::LoadError, which names the file, the line and the key; nothing else in
 // the harness throws. Target profiles are harness/target's.
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -125,6 +126,13 @@ enum class ProfileCheck {
   per_user,  // lists com.apple.mdm.per-user-connections exactly when the server serves user channels (ENR-PER-USER)
 };
 
+// What an expect_push step judges of the push that came.
+enum class PushCheck {
+  delivered,    // to the actor's latest token, with its PushMagic and the enrollment topic
+  token,        // to the actor's latest token (PSH-TOKEN-UPDATE: what else it carries is other rules')
+  well_formed,  // every push to any channel of the case is one APNs accepts and a Mac acts on
+};
+
 struct Expectation {
   int line = 0;
   std::string rule;
@@ -149,6 +157,8 @@ struct Expectation {
   std::vector<std::string> delivered_types;  // a command of each of these RequestTypes came
   // The enrollment profile (enrollment_profile steps):
   ProfileCheck profile = ProfileCheck::none;
+  // A push (expect_push steps): what of it is judged.
+  PushCheck push = PushCheck::delivered;
 };
 
 // What every step but a parallel one has.
@@ -169,6 +179,8 @@ struct CheckInStep : StepBase {
   std::string identity_of;
   Override override_keys;  // change the message before it is sent
   BodyFault fault;         // or change its body after it is encoded (never both)
+  // TokenUpdate: the actor's push token changes first, as when macOS renews it (PSH-TOKEN-UPDATE).
+  bool new_token = false;
 };
 
 // report: a command report (or Idle) from the actor.
@@ -188,6 +200,9 @@ struct EnqueueStep : StepBase {
   std::string request_type;
   std::vector<std::string> accounts;  // InstallProfile: account PayloadTypes in its profile
   std::string save;                   // the name the command's UUID is saved under
+  // The admin adapter may refuse it (a command for a device that checked out): the refusal is
+  // kept as evidence, and the case goes on to what the server does next.
+  bool may_refuse = false;
 };
 
 // series: Idle, then a report for each command, until the server ends the series.
@@ -200,6 +215,26 @@ struct SeriesStep : StepBase {
   int enqueue_after = 0;
   std::string enqueue_during;       // its RequestType
   std::string enqueue_during_save;  // the name its CommandUUID is saved under
+};
+
+// expect_push, expect_no_push, expect_pushes: what the run's fake APNs saw for the actor (its
+// tokens, latest and earlier) since the last step that was not one of these or an apns step.
+enum class PushWatch {
+  one,      // expect_push: a push comes within the window
+  none,     // expect_no_push: none comes for the window
+  at_most,  // expect_pushes: at most `at_most` come in the window
+};
+struct PushStep : StepBase {
+  PushWatch watch = PushWatch::one;
+  std::chrono::milliseconds window{2000};  // `within` (expect_push), `for` (the others)
+  int at_most = 0;
+};
+
+// How the fake APNs answers pushes to the actor's latest token (an apns step).
+enum class ApnsAnswer { accept, unregistered, too_many_requests, service_unavailable };
+struct ApnsStep : StepBase {
+  ApnsAnswer answer = ApnsAnswer::accept;
+  int times = 0;  // answer this many pushes so, then accept again; 0: until the case ends or another apns step
 };
 
 // enrollment_profile: judges the target's enrollment profile, as the run fetched or read it
@@ -216,7 +251,8 @@ struct ParallelStep {
   bool interleave = false;
 };
 
-using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, ParallelStep, EnrollmentProfileStep>;
+using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, ParallelStep, EnrollmentProfileStep,
+                              PushStep, ApnsStep>;
 
 struct Step {
   StepKind kind;
@@ -226,6 +262,9 @@ struct Step {
   const std::string& actor() const;
   // The device whose identity the step is sent under when not its actor's; empty otherwise.
   const std::string& identity_of() const;
+  // An expect_push, expect_no_push, expect_pushes or apns step: it watches or scripts the fake
+  // APNs and sends nothing to the server.
+  bool watches_pushes() const;
   // A robustness step: its message carries a deliberate fault (an override or a BodyFault).
   // The runner probes the target's liveness after each one (ROB-ALIVE).
   bool faulted() const;
@@ -233,7 +272,9 @@ struct Step {
 
 // What a case needs of the target; a profile without it skips the case.
 // enrollment: the target profile has an `enrollment:` (its enrollment profile).
-enum class Requirement { enqueue, managed_network_user, enrollment };
+// push: the target profile has a `push:` (a fake APNs for the server to push to); a case with
+// a push or apns step needs it without saying so.
+enum class Requirement { enqueue, managed_network_user, enrollment, push };
 
 struct Case {
   std::string id;  // path under the scenarios folder, without .yaml

@@ -145,6 +145,38 @@ const std::vector<FaultInfo>& catalog() {
        "checkin-on-server-url-only",
        "serves check-in messages on the ServerURL (/mdm) only: the profile's CheckInURL (/checkin) answers 404",
        {rule::kEnrCheckinUrl}},
+      // Push misbehaviours: each sets the PushFault of push_faults.hpp.
+      {Fault::push_user_token_on_device,
+       "push-user-token-on-device",
+       "stores a user's TokenUpdate over its device's token and PushMagic as well: the device's commands push to the "
+       "user's token",
+       {rule::kPshUser}},
+      {Fault::push_first_token_only,
+       "push-first-token-only",
+       "keeps a channel's first token and PushMagic and ignores the ones later TokenUpdates bring",
+       {rule::kPshTokenUpdate}},
+      {Fault::push_wrong_magic,
+       "push-wrong-magic",
+       "pushes a device's commands with its PushMagic reversed",
+       {rule::kPshDevice}},
+      {Fault::push_wrong_type,
+       "push-wrong-type",
+       "pushes with apns-push-type alert, as for a notification a person sees, instead of mdm (APNs takes it; a Mac "
+       "does not act on it)",
+       {rule::kPshWellFormed}},
+      {Fault::push_after_unregistered,
+       "push-after-unregistered",
+       "ignores 410 Unregistered and keeps pushing to the token",
+       {rule::kPshUnregistered}},
+      {Fault::push_tight_retry,
+       "push-tight-retry",
+       "retries a push answered 429 or 503 at once, up to 50 times",
+       {rule::kPshBackoff}},
+      {Fault::push_after_checkout,
+       "push-after-checkout",
+       "keeps the push records of a device that checked out: a command queued for it or its users afterwards is "
+       "refused 404 but pushed all the same, and retries pending at CheckOut go on",
+       {rule::kPshCheckout}},
   };
   return kCatalog;
 }

@@ -45,6 +45,14 @@ enum class Fault {
   per_user_undeclared,
   scep_identity_refused,
   checkin_on_server_url_only,
+  // Push misbehaviours: push_faults.hpp maps each to the PushFault it sets.
+  push_user_token_on_device,
+  push_first_token_only,
+  push_wrong_magic,
+  push_wrong_type,
+  push_after_unregistered,
+  push_tight_retry,
+  push_after_checkout,
 };
 
 struct FaultInfo {

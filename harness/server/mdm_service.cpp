@@ -332,14 +332,8 @@ struct MdmService::State {
     const auto& channel = found->second;
     PushTarget target{
         id, lower_hex(channel.token), channel.push_magic, channel.topic, channel.enrollment, channel.token_update};
-    if (push_faulty(PushFault::wrong_magic)) {
-      auto parsed = Channel::from_id(id);
-      auto device = parsed && parsed->is_user() ? channels.find(parsed->udid) : channels.end();
-      if (device != channels.end()) {
-        target.push_magic = device->second.push_magic;
-      } else {
-        std::reverse(target.push_magic.begin(), target.push_magic.end());
-      }
+    if (push_faulty(PushFault::wrong_magic) && !Channel::from_id(id).value_or(Channel{}).is_user()) {
+      std::reverse(target.push_magic.begin(), target.push_magic.end());
     }
     return target;
   }
@@ -476,7 +470,11 @@ struct MdmService::State {
   net::ServerResponse enqueue(const std::string& id, const std::string& body, bool push);
 };
 
-MdmService::MdmService(Config config) : state_(std::make_unique<State>()) { state_->config = std::move(config); }
+MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
+  // A push fault mode sets the push misbehaviour (push_faults.hpp).
+  if (auto push = push_fault_of(config.fault); push != PushFault::none) config.push.fault = push;
+  state_->config = std::move(config);
+}
 
 MdmService::~MdmService() = default;
 

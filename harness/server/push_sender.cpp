@@ -141,7 +141,7 @@ void PushSender::run() {
       }
       auto push = push::ApnsPush::mdm(target->token, target->push_magic, target->topic);
       push.expiration = kExpireAtOnce;
-      if (settings_.fault == PushFault::missing_topic) push.topic.clear();
+      if (settings_.fault == PushFault::wrong_type) push.push_type = "alert";
       pushes.push_back(std::move(push));
       sending.emplace_back(std::move(waiting), std::move(*target));
     }

@@ -461,43 +461,33 @@ TEST_F(PushTest, FaultFirstTokenOnlyKeepsPushingTheOldToken) {
   EXPECT_EQ(p->push_magic, kDeviceMagic);
 }
 
-TEST_F(PushTest, FaultWrongMagicSendsTheDevicesMagicForAUser) {
+TEST_F(PushTest, FaultWrongMagicReversesTheDevicesOwnAndLeavesUsersAlone) {
   make(Auth::certificate, PushFault::wrong_magic);
   enroll();
-  const auto from = apns_.next_index();
-  ASSERT_EQ(enqueue(kUdid + ":" + kAlice.user_id, "C1"), 200);
+  auto from = apns_.next_index();
+  ASSERT_EQ(enqueue(kUdid, "C1"), 200);
   auto p = next_push(from);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->device_token, hex(kDeviceToken));
+  EXPECT_EQ(p->push_magic, std::string(kDeviceMagic.rbegin(), kDeviceMagic.rend()));
+  from = apns_.next_index();
+  ASSERT_EQ(enqueue(kUdid + ":" + kAlice.user_id, "C2"), 200);
+  p = next_push(from);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->device_token, hex(kAliceToken));
-  EXPECT_EQ(p->push_magic, kDeviceMagic);
+  EXPECT_EQ(p->push_magic, kAliceMagic);
 }
 
-TEST_F(PushTest, FaultMissingTopicSendsNoTopicHeader) {
-  make(Auth::certificate, PushFault::missing_topic);
+TEST_F(PushTest, FaultWrongTypeIsTakenByApnsButIsNoMdmPush) {
+  make(Auth::certificate, PushFault::wrong_type);
   enroll(false);
   const auto from = apns_.next_index();
   ASSERT_EQ(enqueue(kUdid, "C1"), 200);
   auto p = next_push(from);
   ASSERT_TRUE(p);
-  // APNs takes it on a single-topic certificate; the header is what the rule looks at.
   EXPECT_EQ(p->status, 200);
-  EXPECT_EQ(header(*p, "apns-topic"), "<absent>");
-}
-
-TEST_F(PushTest, FaultMissingTopicIsRefusedUnderTokenAuthAndNotRetried) {
-  make(Auth::token, PushFault::missing_topic);
-  enroll(false);
-  const auto from = apns_.next_index();
-  ASSERT_EQ(enqueue(kUdid, "C1"), 200);
-  auto p = next_push(from);
-  ASSERT_TRUE(p);
-  EXPECT_EQ(p->status, 400);
-  EXPECT_EQ(p->reason, "MissingTopic");
-  EXPECT_FALSE(next_push(from + 1, 500ms));
-  EXPECT_EQ(sender_->stats().refused, 1u);
-  std::lock_guard lock(log_mutex_);
-  ASSERT_FALSE(log_.empty());
-  EXPECT_NE(log_.back().find("MissingTopic"), std::string::npos);
+  EXPECT_EQ(header(*p, "apns-push-type"), "alert");
+  EXPECT_EQ(push::mdm_push_problems(p->headers, p->body), std::vector<std::string>{"apns-push-type alert, not mdm"});
 }
 
 TEST_F(PushTest, FaultPushAfterUnregisteredKeepsPushing) {

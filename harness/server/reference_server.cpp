@@ -6,6 +6,7 @@ namespace mdmc::server {
 
 ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tls)
     : fill_public_url_(config.public_url.empty()), https_(tls.has_value()), service_(config) {
+  if (auto push = push_fault_of(config.fault); push != PushFault::none) config.push.fault = push;
   if (!config.push.apns_url.empty()) {
     pushes_ = std::make_unique<PushSender>(std::move(config.push),
                                            [this](const std::string& id) { return service_.push_target(id); });

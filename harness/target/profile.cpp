@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
 
 #include "harness/base/bytes.hpp"
 #include "harness/target/yaml_reader.hpp"
@@ -36,6 +38,62 @@ std::string substitute(const std::string& value, const std::map<std::string, std
     pos = end + 1;
   }
   return out + value.substr(pos);
+}
+
+// `push:`: listen, names, ca {cert, key}, auth {certificate_ca, token {key_id, team_id, public_key}}.
+PushEndpoint read_push_endpoint(const YAML::Node& node, const std::string& name,
+                                const std::map<std::string, std::string>& variables,
+                                const std::function<std::string(MapReader&, const std::string&)>& pem_file) {
+  MapReader r(node, name, "push");
+  PushEndpoint endpoint;
+  auto listen = substitute(r.get_required<std::string>("listen"), variables, r, r.node("listen"), "listen");
+  // host:port, the host an IP literal ([v6] in brackets) or a name, the port 1..65535.
+  const auto colon = listen.rfind(':');
+  int port = 0;
+  if (colon != std::string::npos && colon + 1 < listen.size() && colon + 6 >= listen.size() &&
+      std::all_of(listen.begin() + static_cast<long>(colon) + 1, listen.end(),
+                  [](char c) { return c >= '0' && c <= '9'; })) {
+    port = std::stoi(listen.substr(colon + 1));
+  }
+  if (colon == 0 || port < 1 || port > 65535) {
+    r.fail(r.node("listen"), "'" + listen + "' is not host:port with a port from 1 to 65535", "listen");
+  }
+  endpoint.address = listen.substr(0, colon);
+  if (endpoint.address.size() > 2 && endpoint.address.front() == '[' && endpoint.address.back() == ']') {
+    endpoint.address = endpoint.address.substr(1, endpoint.address.size() - 2);
+  }
+  endpoint.port = static_cast<std::uint16_t>(port);
+  endpoint.names = r.get<std::vector<std::string>>("names", {});
+  {
+    MapReader ca(r.required("ca"), name, "push.ca");
+    endpoint.ca = pki::Identity{pem_file(ca, "cert"), pem_file(ca, "key"), ""};
+    if (!pki::certificate_der(endpoint.ca.cert_pem)) ca.fail(ca.node("cert"), "not a PEM certificate", "cert");
+    if (auto pair = pki::key_matches_certificate(endpoint.ca.cert_pem, endpoint.ca.key_pem); !pair) {
+      ca.fail(ca.node("key"), pair.message(), "key");
+    }
+    ca.finish();
+  }
+  MapReader auth(r.required("auth"), name, "push.auth");
+  if (auth.has("certificate_ca")) {
+    endpoint.certificate_ca_pem = pem_file(auth, "certificate_ca");
+    auto certificates = pki::count_certificates(endpoint.certificate_ca_pem);
+    if (!certificates || *certificates == 0) {
+      auth.fail(auth.node("certificate_ca"), "holds no PEM certificate", "certificate_ca");
+    }
+  }
+  if (auto token = auth.node("token")) {
+    MapReader t(token, name, "push.auth.token");
+    endpoint.token_key_id = t.get_required<std::string>("key_id");
+    endpoint.token_team_id = t.get_required<std::string>("team_id");
+    endpoint.token_public_key_pem = pem_file(t, "public_key");
+    t.finish();
+  }
+  if (endpoint.certificate_ca_pem.empty() && endpoint.token_public_key_pem.empty()) {
+    auth.fail(r.node("auth"), "give certificate_ca (push certificates), token (provider tokens), or both");
+  }
+  auth.finish();
+  r.finish();
+  return endpoint;
 }
 
 }  // namespace
@@ -294,6 +352,21 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
     MapReader d(declares, name, "declares");
     for (const auto& key : keys) p.declares[key] = d.get(key, false);
     if (p.declares.count("per_user_connections")) p.stated.insert("declares.per_user_connections");
+  }
+  if (auto push = top.node("push")) {
+    if (push.IsScalar() && push.Scalar() == "builtin") {
+      if (!builtin) top.fail(push, "'builtin' needs the built-in server (run without --target)", "push");
+      if (builtin->apns_port != 0) {
+        PushEndpoint endpoint;
+        endpoint.port = builtin->apns_port;
+        endpoint.ca = builtin->ca;
+        endpoint.certificate_ca_pem = builtin->ca.cert_pem;
+        endpoint.builtin = true;
+        p.push = endpoint;
+      }
+    } else {
+      p.push = read_push_endpoint(push, name, variables, pem_file);
+    }
   }
   if (fallbacks_only) {
     top.node("urls");

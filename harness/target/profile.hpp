@@ -76,6 +76,24 @@ struct EnrollmentSource {
   bool builtin = false;
 };
 
+// The fake APNs a run serves for the target to push to (the `push:` key; docs/push.md): where it
+// listens, what its TLS certificate says and who issues it, and how it takes the server's
+// pushes. Without one, the cases that watch pushes are untested.
+struct PushEndpoint {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;          // 0 only for the built-in server's, which picks a free one
+  std::vector<std::string> names;  // more names for its certificate, beside APNs' own
+  pki::Identity ca;                // issues its certificate: the CA the server must trust for APNs
+  // Push certificates (TLS client certificates) must chain to these; empty: certificate auth off.
+  std::string certificate_ca_pem;
+  // Provider tokens (ES256 JWTs) must name this key id and team id and verify with this public
+  // key (or a certificate holding it); an empty key: token auth off.
+  std::string token_key_id;
+  std::string token_team_id;
+  std::string token_public_key_pem;
+  bool builtin = false;  // `push: builtin`: the built-in server's, which mdmconform starts with it
+};
+
 struct EnrollmentRecord;  // target/enrollment.hpp
 
 struct TargetProfile {
@@ -94,6 +112,7 @@ struct TargetProfile {
   std::map<std::string, bool> declares;
 
   std::optional<EnrollmentSource> enrollment;
+  std::optional<PushEndpoint> push;
   // The keys this file states itself ("urls.server", "urls.check_in", "topic", "identity.mode",
   // "identity.source", "declares.per_user_connections"): the enrollment profile fills in the others.
   std::set<std::string> stated;
@@ -116,6 +135,9 @@ struct BuiltinTarget {
   // (a Mac's way; the default), or from the reference profile's issuer and URLs while only the
   // enrollment cases enroll through SCEP (the mutation self-test, for speed).
   bool devices_through_scep = true;
+  // The fake APNs the built-in server pushes to, when one runs (its TLS certificate and the
+  // server's push certificate are from `ca`); 0: none, and `push: builtin` means no push.
+  std::uint16_t apns_port = 0;
 };
 
 // `${builtin_port}` and `${env:NAME}` in string values are replaced; file paths are relative to
