@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Writes harness/protocol/command_schema_data.inc from Apple's device-management schema.
 
-    tools/gen_command_schema.py /path/to/apple-device-management [harness/protocol/command_schema_data.inc]
+    tools/gen_command_schema.py SCHEMA_DIR [OUT]            write OUT
+    tools/gen_command_schema.py SCHEMA_DIR [OUT] --check    exit 1 when OUT is not what SCHEMA_DIR gives
+
+SCHEMA_DIR is a copy of github.com/apple/device-management (its SOURCE.md names the commit); OUT
+defaults to harness/protocol/command_schema_data.inc.
 
 Reads mdm/commands/*.yaml (every command's RequestType, its macOS channels, and the keys of its
 Command dict, recursively) and mdm/profiles/*.yaml (which payload types are accounts), and writes
@@ -31,27 +35,10 @@ Defaults, where the schema leaves something out (its own docs/schema.md, in Appl
   are not checked, so they are left out. `rangelist`, `range`, `format` are not checked either.
 """
 
-import glob
 import os
-import re
 import sys
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover
-    sys.exit("gen_command_schema.py needs PyYAML (Debian: apt-get install python3-yaml)")
-
-TYPES = {
-    "<string>": "string",
-    "<integer>": "integer",
-    "<real>": "real",
-    "<boolean>": "boolean",
-    "<data>": "data",
-    "<date>": "date",
-    "<array>": "array",
-    "<dictionary>": "dictionary",
-    "<any>": "any",
-}
+import apple_schema
 
 # Account payloads (PRF-ONE-ACCOUNT): every payload type ending in ".account", and the two whose
 # type does not say so but whose payload configures one account: Mail and Google.
@@ -61,23 +48,13 @@ ACCOUNT_EXTRAS = {"com.apple.mail.managed", "com.apple.google-oauth"}
 stats = {"device_default": 0, "user_default": 0}
 
 
-def revision(schema_dir):
-    """'apple/device-management b6202ca (iOS 18.1 / macOS 15.1)' from SOURCE.md."""
-    text = open(os.path.join(schema_dir, "SOURCE.md"), encoding="utf-8").read()
-    commit = re.search(r"commit\s+([0-9a-f]{7,40})", text)
-    release = re.search(r"release\s+(iOS [0-9.]+ / macOS [0-9.]+)", text)
-    if not commit or not release:
-        sys.exit("SOURCE.md does not name the commit and release")
-    return f"apple/device-management {commit.group(1)} ({release.group(1)})"
-
-
 def unsupported(mac):
     return mac.get("introduced") == "n/a" or "removed" in mac
 
 
 def command_channels(payload):
     """(device, user) on macOS for a whole command."""
-    mac = (payload.get("supportedOS") or {}).get("macOS")
+    mac = apple_schema.macos(payload)
     if mac is None or unsupported(mac):
         return (False, False)
     if "devicechannel" not in mac:
@@ -89,7 +66,7 @@ def command_channels(payload):
 
 def key_support(key, parent):
     """(on_macos, device, user) for a key, from its parent's and its own macOS block."""
-    mac = (key.get("supportedOS") or {}).get("macOS")
+    mac = apple_schema.macos(key)
     if mac is None:
         return parent
     on_macos, device, user = parent
@@ -100,30 +77,16 @@ def key_support(key, parent):
     return (on_macos, device, user)
 
 
-class Table:
-    def __init__(self):
-        self.keys = []  # rows: [name, type, flags, first, count, fixed]
-
-    def emit(self, subkeys, parent, in_array):
-        """Appends `subkeys` contiguously, then their children; returns (first, count)."""
-        subkeys = subkeys or []
-        first = len(self.keys)
-        self.keys.extend([None] * len(subkeys))
-        for i, key in enumerate(subkeys):
-            self.keys[first + i] = self.row(key, parent, in_array)
-        return (first, len(subkeys)) if subkeys else (0, 0)
+class Table(apple_schema.KeyTable):
+    """Rows: [name, type, flags, first, count, fixed]; emit(subkeys, parent, in_array)."""
 
     def row(self, key, parent, in_array):
         name = key["key"]
-        if key.get("type") not in TYPES:
-            sys.exit(f"unknown type {key.get('type')!r} at key {name!r}")
-        type_ = TYPES[key["type"]]
+        here = f"key {name!r}"
+        type_ = apple_schema.key_type(key, here)
         support = key_support(key, parent)
         flags = []
-        presence = key.get("presence", "optional")
-        if presence not in ("required", "optional"):
-            sys.exit(f"unknown presence {presence!r} at key {name!r}")
-        if presence == "required" and not in_array:
+        if apple_schema.is_required(key, here) and not in_array:
             flags.append("kRequired")
         if parent[0] and not support[0]:
             flags.append("kNotOnMacOS")
@@ -139,7 +102,7 @@ class Table:
         subkeys = key.get("subkeys") or []
         first, count = 0, 0
         if type_ == "dictionary":
-            if not subkeys or (len(subkeys) == 1 and subkeys[0]["key"] == "ANY"):
+            if apple_schema.lists_no_keys(subkeys):
                 flags.append("kOpen")
             else:
                 first, count = self.emit(subkeys, support, False)
@@ -150,24 +113,15 @@ class Table:
 
 
 def cpp_string(text):
-    if not re.fullmatch(r"[A-Za-z0-9 ._\-/()]*", text):
-        sys.exit(f"unexpected characters in {text!r}")
-    return f'"{text}"'
+    return apple_schema.cpp_string(text, r"A-Za-z0-9 ._\-/()")
 
 
-def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit(__doc__.split("\n\n")[1])
-    schema_dir = sys.argv[1]
-    out_path = sys.argv[2] if len(sys.argv) == 3 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "harness", "protocol",
-        "command_schema_data.inc")
-    rev = revision(schema_dir)
+def generate(schema_dir):
+    rev = apple_schema.revision(schema_dir)
 
     commands = []
-    for path in sorted(glob.glob(os.path.join(schema_dir, "mdm", "commands", "*.yaml"))):
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
+    for path in apple_schema.schema_files(schema_dir, "commands"):
+        doc = apple_schema.load(path)
         payload = doc.get("payload") or {}
         request_type = payload.get("requesttype")
         if not request_type:
@@ -186,9 +140,8 @@ def main():
         command_rows.append((request_type, file_name, device, user, first, count))
 
     accounts = []
-    for path in sorted(glob.glob(os.path.join(schema_dir, "mdm", "profiles", "*.yaml"))):
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
+    for path in apple_schema.schema_files(schema_dir, "profiles"):
+        doc = apple_schema.load(path)
         payload_type = (doc.get("payload") or {}).get("payloadtype") or ""
         if payload_type.endswith(ACCOUNT_SUFFIX) or payload_type in ACCOUNT_EXTRAS:
             accounts.append((payload_type, os.path.basename(path)))
@@ -209,10 +162,7 @@ def main():
         "// name, type, flags, first sub-key, sub-key count, the one value a string key is pinned to",
         f"inline constexpr std::array<SchemaKey, {len(table.keys)}> kSchemaKeys = {{{{",
     ]
-    for i, (name, type_, flags, first, count, fixed) in enumerate(table.keys):
-        flag_text = " | ".join(flags) if flags else "0"
-        lines.append(f"    /*{i}*/ {{{cpp_string(name)}, T::{type_}, {flag_text}, {first}, {count}, "
-                     f"{cpp_string(fixed)}}},")
+    lines += table.initializers(cpp_string, lambda row: cpp_string(row[5]))
     lines += [
         "}};",
         "",
@@ -233,13 +183,11 @@ def main():
         lines.append(f"    {cpp_string(payload_type)},")
     lines += ["}};", ""]
 
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    print(f"{os.path.normpath(out_path)}: {len(command_rows)} commands "
-          f"({sum(1 for c in command_rows if c[2] or c[3])} on macOS), {len(table.keys)} keys, "
-          f"{len(accounts)} account payload types; defaults applied: devicechannel "
-          f"{stats['device_default']}, userchannel {stats['user_default']}")
+    summary = (f"{len(command_rows)} commands ({sum(1 for c in command_rows if c[2] or c[3])} on macOS), "
+               f"{len(table.keys)} keys, {len(accounts)} account payload types; defaults applied: devicechannel "
+               f"{stats['device_default']}, userchannel {stats['user_default']}")
+    return "\n".join(lines), summary
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(apple_schema.main(__doc__, "harness/protocol/command_schema_data.inc", generate))

@@ -34,16 +34,10 @@ Defaults and readings, where the schema leaves something open (its docs/schema.m
   *, +, ?, {n}, {n,m}); the script stops on a pattern outside it.
 """
 
-import difflib
-import glob
-import os
 import re
 import sys
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover
-    sys.exit("gen_profile_schema.py needs PyYAML (Debian: apt-get install python3-yaml)")
+import apple_schema
 
 # The payloads an enrollment profile is read and judged against, by file name.
 FILES = [
@@ -57,29 +51,7 @@ FILES = [
     "com.apple.security.pkcs1.yaml",
 ]
 
-TYPES = {
-    "<string>": "string",
-    "<integer>": "integer",
-    "<real>": "real",
-    "<boolean>": "boolean",
-    "<data>": "data",
-    "<date>": "date",
-    "<array>": "array",
-    "<dictionary>": "dictionary",
-    "<any>": "any",
-}
-
 PATTERN_TOKEN = re.compile(r"(\\.|\.|\[\^?(?:\\.|[^\]\\])+\]|[^\\.\[\]*+?{}()|^$])(\*|\+|\?|\{\d+\}|\{\d+,\d*\})?")
-
-
-def revision(schema_dir):
-    """'apple/device-management b6202ca (iOS 18.1 / macOS 15.1)' from SOURCE.md."""
-    text = open(os.path.join(schema_dir, "SOURCE.md"), encoding="utf-8").read()
-    commit = re.search(r"commit\s+([0-9a-f]{7,40})", text)
-    release = re.search(r"release\s+(iOS [0-9.]+ / macOS [0-9.]+)", text)
-    if not commit or not release:
-        sys.exit("SOURCE.md does not name the commit and release")
-    return f"apple/device-management {commit.group(1)} ({release.group(1)})"
 
 
 def check_pattern(pattern, where):
@@ -96,41 +68,29 @@ def check_pattern(pattern, where):
 
 
 def is_open_dictionary(subkeys):
-    if not subkeys:
+    if apple_schema.lists_no_keys(subkeys):
         return True
-    if len(subkeys) == 1 and subkeys[0]["key"] == "ANY":
-        return True
+    # TopLevel's ConsentText: language codes to texts.
     if (len(subkeys) == 1 and subkeys[0].get("type") == "<dictionary>"
             and [k["key"] for k in subkeys[0].get("subkeys") or []] == ["ANY"]):
         return True
     return False
 
 
-class Table:
-    def __init__(self):
-        self.keys = []  # rows: [name, type, flags, first, count, format, values_first, values_count, min, max]
-        self.values = []
+class Table(apple_schema.KeyTable):
+    """Rows: [name, type, flags, first, count, format, values_first, values_count, min, max];
+    emit(subkeys, in_array, where)."""
 
-    def emit(self, subkeys, in_array, where):
-        """Appends `subkeys` contiguously, then their children; returns (first, count)."""
-        subkeys = subkeys or []
-        first = len(self.keys)
-        self.keys.extend([None] * len(subkeys))
-        for i, key in enumerate(subkeys):
-            self.keys[first + i] = self.row(key, in_array, where)
-        return (first, len(subkeys)) if subkeys else (0, 0)
+    def __init__(self):
+        super().__init__()
+        self.values = []
 
     def row(self, key, in_array, where):
         name = key["key"]
         here = f"{where} {name}"
-        if key.get("type") not in TYPES:
-            sys.exit(f"{here}: unknown type {key.get('type')!r}")
-        type_ = TYPES[key["type"]]
-        presence = key.get("presence", "optional")
-        if presence not in ("required", "optional"):
-            sys.exit(f"{here}: unknown presence {presence!r}")
+        type_ = apple_schema.key_type(key, here)
         flags = []
-        if presence == "required" and not in_array:
+        if apple_schema.is_required(key, here) and not in_array:
             flags.append("kRequired")
         pattern = key.get("format") or ""
         if pattern:
@@ -168,9 +128,7 @@ class Table:
 
 
 def cpp_string(text):
-    if not re.fullmatch(r"[A-Za-z0-9 ._\-/()\[\]{}^$*+?:,]*", text):
-        sys.exit(f"unexpected characters in {text!r}")
-    return f'"{text}"'
+    return apple_schema.cpp_string(text, r"A-Za-z0-9 ._\-/()\[\]{}^$*+?:,")
 
 
 def prose_facts(mdm):
@@ -196,19 +154,18 @@ def prose_facts(mdm):
 
 
 def generate(schema_dir):
-    rev = revision(schema_dir)
+    rev = apple_schema.revision(schema_dir)
     table = Table()
     payloads = []
     mdm_doc = None
     for file_name in FILES:
-        path = os.path.join(schema_dir, "mdm", "profiles", file_name)
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
+        path = apple_schema.schema_path(schema_dir, "profiles", file_name)
+        doc = apple_schema.load(path)
         payload = doc.get("payload") or {}
         payload_type = payload.get("payloadtype")
         if not payload_type:
             sys.exit(f"{path}: no payload.payloadtype")
-        mac = (payload.get("supportedOS") or {}).get("macOS") or {}
+        mac = apple_schema.macos(payload) or {}
         if not mac or mac.get("introduced") == "n/a":
             sys.exit(f"{path}: {payload_type} is not for macOS")
         multiple = bool(mac.get("multiple", False))
@@ -235,10 +192,7 @@ def generate(schema_dir):
         "// value count, the array's least and most items (0: unbounded) when this is its item",
         f"inline constexpr std::array<ProfileKey, {len(table.keys)}> kProfileKeys = {{{{",
     ]
-    for i, (name, type_, flags, first, count, pattern, vfirst, vcount, low, high) in enumerate(table.keys):
-        flag_text = " | ".join(flags) if flags else "0"
-        lines.append(f"    /*{i}*/ {{{cpp_string(name)}, T::{type_}, {flag_text}, {first}, {count}, "
-                     f"{cpp_string(pattern)}, {vfirst}, {vcount}, {low}, {high}}},")
+    lines += table.initializers(cpp_string, lambda row: f"{cpp_string(row[5])}, {row[6]}, {row[7]}, {row[8]}, {row[9]}")
     lines += [
         "}};",
         "",
@@ -274,34 +228,5 @@ def generate(schema_dir):
     return "\n".join(lines), summary
 
 
-def main():
-    args = [a for a in sys.argv[1:] if a != "--check"]
-    check = "--check" in sys.argv[1:]
-    if len(args) not in (1, 2):
-        sys.exit(__doc__.split("\n\n")[1])
-    schema_dir = args[0]
-    out_path = args[1] if len(args) == 2 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "harness", "enroll", "profile_schema_data.inc")
-    text, summary = generate(schema_dir)
-    out_name = os.path.normpath(out_path)
-    if check:
-        try:
-            committed = open(out_path, encoding="utf-8").read()
-        except OSError as error:
-            print(f"{out_name}: cannot read ({error})")
-            return 1
-        if committed != text:
-            sys.stdout.writelines(difflib.unified_diff(committed.splitlines(True), text.splitlines(True),
-                                                       out_name, "generated", n=1))
-            print(f"\n{out_name} is not what {schema_dir} gives: rerun tools/gen_profile_schema.py")
-            return 1
-        print(f"{out_name}: in sync ({summary})")
-        return 0
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write(text)
-    print(f"{out_name}: {summary}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(apple_schema.main(__doc__, "harness/enroll/profile_schema_data.inc", generate))

@@ -12,25 +12,18 @@ static_assert(kProfileSchemaRevision == protocol::kAppleSchemaRevision,
               "profile_schema_data.inc comes from another schema revision than apple_schema.hpp names: "
               "regenerate it (tools/gen_profile_schema.py), or move both together");
 
-constexpr bool payloads_sorted() {
-  for (std::size_t i = 1; i < kProfilePayloads.size(); ++i) {
-    if (!(kProfilePayloads[i - 1].payload_type < kProfilePayloads[i].payload_type)) return false;
-  }
-  return true;
-}
-static_assert(payloads_sorted(), "kProfilePayloads must be sorted by PayloadType, without repeats");
+static_assert(protocol::sorted_by_name(kProfilePayloads, &ProfilePayloadSchema::payload_type),
+              "kProfilePayloads must be sorted by PayloadType, without repeats");
+static_assert(protocol::children_within(kProfileKeys, kProfileKeys.size()) &&
+              protocol::children_within(kProfilePayloads, kProfileKeys.size()));
 
-constexpr bool tables_in_range() {
+constexpr bool values_in_range() {
   for (const auto& key : kProfileKeys) {
-    if (key.first + key.count > kProfileKeys.size()) return false;
     if (key.values_first + key.values_count > kProfileValues.size()) return false;
   }
-  for (const auto& payload : kProfilePayloads) {
-    if (payload.first + payload.count > kProfileKeys.size()) return false;
-  }
   return true;
 }
-static_assert(tables_in_range());
+static_assert(values_in_range());
 
 // One step of a format pattern: a set of bytes, taken between min and max times.
 struct PatternStep {
@@ -158,22 +151,6 @@ std::string join_values(std::span<const std::string_view> values) {
   return out;
 }
 
-bool type_fits(SchemaType type, const plist::Value& value) {
-  switch (type) {
-    case SchemaType::string: return value.is(plist::Type::string);
-    case SchemaType::integer: return value.is(plist::Type::integer);
-    // CFPropertyList reads both as a CFNumber: an <integer> where a <real> is asked serves.
-    case SchemaType::real: return value.is(plist::Type::real) || value.is(plist::Type::integer);
-    case SchemaType::boolean: return value.is(plist::Type::boolean);
-    case SchemaType::data: return value.is(plist::Type::data);
-    case SchemaType::date: return value.is(plist::Type::date);
-    case SchemaType::array: return value.is(plist::Type::array);
-    case SchemaType::dictionary: return value.is(plist::Type::dict);
-    case SchemaType::any: return true;
-  }
-  return false;
-}
-
 // An array of strings where SubjectAltName's schema says <string>: Apple's devices take several
 // names of a kind that way (docs/enrollment-profile.md).
 bool is_string_array(const plist::Value& value) {
@@ -219,7 +196,7 @@ void check_array(const plist::Array& array, const ProfileKey& key, std::string_v
 
 void check_value(const plist::Value& value, const ProfileKey& key, std::string_view label, const std::string& path,
                  bool in_subject_alt_name, Problems& problems) {
-  if (!type_fits(key.type, value)) {
+  if (!protocol::has_schema_type(value, key.type)) {
     if (in_subject_alt_name && key.type == SchemaType::string && is_string_array(value)) return;
     problems.add(std::string(label) + ": " + path + " is " + std::string(value_type_name(value)) +
                  ", Apple's schema says " + std::string(schema_type_name(key.type)));
@@ -254,11 +231,7 @@ void check_value(const plist::Value& value, const ProfileKey& key, std::string_v
 }  // namespace
 
 const ProfilePayloadSchema* find_payload_schema(std::string_view payload_type) {
-  auto it = std::lower_bound(
-      kProfilePayloads.begin(), kProfilePayloads.end(), payload_type,
-      [](const ProfilePayloadSchema& payload, std::string_view type) { return payload.payload_type < type; });
-  if (it == kProfilePayloads.end() || it->payload_type != payload_type) return nullptr;
-  return &*it;
+  return protocol::find_by_name(kProfilePayloads, &ProfilePayloadSchema::payload_type, payload_type);
 }
 
 std::span<const ProfileKey> keys_of(const ProfilePayloadSchema& payload) {

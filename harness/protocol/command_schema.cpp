@@ -19,50 +19,16 @@ static_assert(detail::kSchemaDataRevision == kAppleSchemaRevision,
               "command_schema_data.inc comes from another schema revision than apple_schema.hpp "
               "names: regenerate it, or move both together");
 
-constexpr bool commands_sorted() {
-  for (std::size_t i = 1; i < kSchemaCommands.size(); ++i) {
-    if (!(kSchemaCommands[i - 1].request_type < kSchemaCommands[i].request_type)) return false;
-  }
-  return true;
-}
-static_assert(commands_sorted(), "kSchemaCommands must be sorted by RequestType, without repeats");
-
-constexpr bool children_in_range() {
-  for (const auto& key : kSchemaKeys) {
-    if (key.first + key.count > kSchemaKeys.size()) return false;
-  }
-  for (const auto& command : kSchemaCommands) {
-    if (command.first + command.count > kSchemaKeys.size()) return false;
-  }
-  return true;
-}
-static_assert(children_in_range());
+static_assert(sorted_by_name(kSchemaCommands, &SchemaCommand::request_type),
+              "kSchemaCommands must be sorted by RequestType, without repeats");
+static_assert(children_within(kSchemaKeys, kSchemaKeys.size()) && children_within(kSchemaCommands, kSchemaKeys.size()));
 
 std::span<const SchemaKey> children(std::uint16_t first, std::uint16_t count) {
   return std::span<const SchemaKey>(kSchemaKeys).subspan(first, count);
 }
 
 const SchemaCommand* find_command(std::string_view request_type) {
-  auto it = std::lower_bound(kSchemaCommands.begin(), kSchemaCommands.end(), request_type,
-                             [](const SchemaCommand& c, std::string_view name) { return c.request_type < name; });
-  if (it == kSchemaCommands.end() || it->request_type != request_type) return nullptr;
-  return &*it;
-}
-
-bool has_type(const plist::Value& value, SchemaType type) {
-  switch (type) {
-    case SchemaType::string: return value.is(plist::Type::string);
-    case SchemaType::integer: return value.is(plist::Type::integer);
-    // A plist writer may well write 5.0 as <integer>5</integer>: a number is a number.
-    case SchemaType::real: return value.is(plist::Type::real) || value.is(plist::Type::integer);
-    case SchemaType::boolean: return value.is(plist::Type::boolean);
-    case SchemaType::data: return value.is(plist::Type::data);
-    case SchemaType::date: return value.is(plist::Type::date);
-    case SchemaType::array: return value.is(plist::Type::array);
-    case SchemaType::dictionary: return value.is(plist::Type::dict);
-    case SchemaType::any: return true;
-  }
-  return false;
+  return find_by_name(kSchemaCommands, &SchemaCommand::request_type, request_type);
 }
 
 // What the peer sent, quoted in a message: bounded, so a megabyte RequestType stays out of the
@@ -125,7 +91,7 @@ class Checker {
     if (!on_user_channel_ && (key.flags & detail::kNotOnDeviceChannel)) {
       add(path, "not supported on the device channel" + of_kind);
     }
-    if (!has_type(value, key.type)) {
+    if (!has_schema_type(value, key.type)) {
       add(path, "must be " + std::string(schema_type_name(key.type)) + ", is " + std::string(value_type_name(value)));
       return;
     }

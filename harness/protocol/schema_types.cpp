@@ -32,4 +32,19 @@ std::string_view value_type_name(const plist::Value& value) {
   return "<?>";
 }
 
+bool has_schema_type(const plist::Value& value, SchemaType type) {
+  switch (type) {
+    case SchemaType::string: return value.is(plist::Type::string);
+    case SchemaType::integer: return value.is(plist::Type::integer);
+    case SchemaType::real: return value.is(plist::Type::real) || value.is(plist::Type::integer);
+    case SchemaType::boolean: return value.is(plist::Type::boolean);
+    case SchemaType::data: return value.is(plist::Type::data);
+    case SchemaType::date: return value.is(plist::Type::date);
+    case SchemaType::array: return value.is(plist::Type::array);
+    case SchemaType::dictionary: return value.is(plist::Type::dict);
+    case SchemaType::any: return true;
+  }
+  return false;
+}
+
 }  // namespace mdmc::protocol

@@ -19,25 +19,17 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "harness/push/detail/h2.hpp"
+#include "harness/push/detail/h2_stream.hpp"
 #include "harness/push/provider_token.hpp"
 #include "harness/push/push_request.hpp"
 
 namespace mdmc::push {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-using Clock = std::chrono::steady_clock;
-
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using namespace detail::asio_names;
 
 struct Target {
   std::string host;
@@ -79,23 +71,12 @@ std::optional<Target> parse_url(std::string_view url) {
 // One push in flight: its result, the body nghttp2 reads from, what has come back so far.
 struct Pending {
   ApnsResult* result = nullptr;
-  std::string body;
-  std::size_t body_sent = 0;
+  detail::OutgoingBody body;
   std::size_t response_bytes = 0;
   bool too_large = false;
   bool done = false;
   Clock::time_point deadline;
 };
-
-ssize_t read_request_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length, std::uint32_t* flags,
-                          nghttp2_data_source* source, void*) {
-  auto* pending = static_cast<Pending*>(source->ptr);
-  const std::size_t n = std::min(length, pending->body.size() - pending->body_sent);
-  std::copy_n(pending->body.data() + pending->body_sent, n, buf);
-  pending->body_sent += n;
-  if (pending->body_sent == pending->body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
-  return static_cast<ssize_t>(n);
-}
 
 void fail(Pending& pending, ApnsError error, std::string detail) {
   if (pending.done) return;
@@ -194,8 +175,7 @@ bool ApnsClient::Impl::prepare() {
     ssl::context ctx(ssl::context::tls_client);
     SSL_CTX* native = ctx.native_handle();
     SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-    static constexpr unsigned char kH2[] = {2, 'h', '2'};
-    SSL_CTX_set_alpn_protos(native, kH2, sizeof kH2);  // 0 on success, unlike most of OpenSSL
+    SSL_CTX_set_alpn_protos(native, detail::kAlpnH2, sizeof detail::kAlpnH2);  // 0 on success, unlike most of OpenSSL
     error_code ec;
     if (config.trusted_ca_pem.empty()) {
       ctx.set_default_verify_paths(ec);
@@ -289,10 +269,7 @@ asio::awaitable<std::pair<ApnsError, std::string>> ApnsClient::Impl::connect() {
   lowest.expires_after(config.handshake_timeout);
   auto [handshake_ec] = co_await stream->async_handshake(ssl::stream_base::client, kTuple);
   if (handshake_ec) co_return std::pair{ApnsError::tls_handshake_failed, handshake_ec.message()};
-  const unsigned char* alpn = nullptr;
-  unsigned int alpn_length = 0;
-  SSL_get0_alpn_selected(native, &alpn, &alpn_length);
-  if (alpn_length != 2 || std::memcmp(alpn, "h2", 2) != 0) {
+  if (!detail::selected_h2(native)) {
     co_return std::pair{ApnsError::no_h2, "the endpoint did not select ALPN h2"};
   }
   if (!open_session()) co_return std::pair{ApnsError::protocol_error, "nghttp2 session could not be made"};
@@ -300,21 +277,17 @@ asio::awaitable<std::pair<ApnsError, std::string>> ApnsClient::Impl::connect() {
 }
 
 bool ApnsClient::Impl::open_session() {
-  nghttp2_session_callbacks* raw_callbacks = nullptr;
-  if (nghttp2_session_callbacks_new(&raw_callbacks) != 0) return false;
-  const detail::CallbacksPtr callbacks(raw_callbacks);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), on_header);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), on_data_chunk);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), on_frame);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), on_stream_close);
-  nghttp2_session* raw = nullptr;
-  if (nghttp2_session_client_new(&raw, callbacks.get(), this) != 0) return false;
-  session.reset(raw);
+  detail::SessionCallbacks callbacks;
+  callbacks.on_header = on_header;
+  callbacks.on_data_chunk = on_data_chunk;
+  callbacks.on_frame = on_frame;
+  callbacks.on_stream_close = on_stream_close;
   const std::array<nghttp2_settings_entry, 2> settings = {{
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<std::uint32_t>(config.max_response_bytes)},
   }};
-  return nghttp2_submit_settings(session.get(), NGHTTP2_FLAG_NONE, settings.data(), settings.size()) == 0;
+  session = detail::open_session(detail::Role::client, callbacks, this, nullptr, settings);
+  return session != nullptr;
 }
 
 int ApnsClient::Impl::on_header(nghttp2_session* session, const nghttp2_frame* frame, const std::uint8_t* name,
@@ -419,7 +392,7 @@ asio::awaitable<void> ApnsClient::Impl::exchange(const std::vector<ApnsPush>& pu
   for (std::size_t i = 0; i < pushes.size(); ++i) {
     const ApnsPush& push = pushes[i];
     Pending& p = pending[i];
-    p.body = push.body;
+    p.body.text = push.body;
     const std::string path = push.path.empty() ? std::string(kDevicePathPrefix) + push.device_token : push.path;
     const std::string length = std::to_string(push.body.size());
     std::vector<nghttp2_nv> fields = {
@@ -440,9 +413,7 @@ asio::awaitable<void> ApnsClient::Impl::exchange(const std::vector<ApnsPush>& pu
       if (!value->empty()) fields.push_back(detail::header_field(name, *value));
     }
     for (const auto& header : push.extra_headers) fields.push_back(detail::header_field(header.name, header.value));
-    nghttp2_data_provider provider{};
-    provider.source.ptr = &p;
-    provider.read_callback = read_request_body;
+    const nghttp2_data_provider provider = detail::body_provider(p.body);
     p.deadline = Clock::now() + config.response_timeout;
     const std::int32_t id = nghttp2_submit_request(session.get(), nullptr, fields.data(), fields.size(),
                                                    push.body.empty() ? nullptr : &provider, &p);
@@ -463,23 +434,14 @@ asio::awaitable<void> ApnsClient::Impl::exchange(const std::vector<ApnsPush>& pu
       if (!p.done) deadline = std::min(deadline, p.deadline);
     }
     if (deadline == Clock::time_point::max()) break;  // every answer is in
-    bool written = true;
-    for (;;) {
-      output.clear();
-      if (!detail::drain_output(session.get(), output, detail::kOutputBatchBytes)) {
-        written = false;
-        break;
-      }
-      if (output.empty()) break;
-      lowest.expires_at(deadline);
-      auto [ec, n] = co_await asio::async_write(*stream, asio::buffer(output), kTuple);
-      if (ec) {
-        lose_connection(ec == beast::error::timeout ? ApnsError::response_timeout : ApnsError::connection_lost,
-                        "writing: " + ec.message());
-        co_return;
-      }
+    auto [written, write_ec] =
+        co_await detail::write_output(*stream, session.get(), output, [&] { lowest.expires_at(deadline); });
+    if (written == detail::WriteEnd::write_failed) {
+      lose_connection(write_ec == beast::error::timeout ? ApnsError::response_timeout : ApnsError::connection_lost,
+                      "writing: " + write_ec.message());
+      co_return;
     }
-    if (!written) {
+    if (written == detail::WriteEnd::session_failed) {
       lose_connection(ApnsError::protocol_error, "nghttp2 could not send");
       co_return;
     }

@@ -24,7 +24,6 @@
 #include <algorithm>
 #include <array>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -32,19 +31,13 @@
 #include <unordered_map>
 
 #include "harness/push/detail/h2.hpp"
+#include "harness/push/detail/h2_stream.hpp"
 
 namespace mdmc::push {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-using Clock = std::chrono::steady_clock;
+using namespace detail::asio_names;
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // After we end a session (a GOAWAY), its last frames get this long to leave.
 constexpr std::chrono::milliseconds kGoodbyeLimit{1000};
 
@@ -58,9 +51,8 @@ std::string peer_name(const tcp::socket& socket) {
 // APNs speaks HTTP/2 only: a client that offers no "h2" fails the handshake.
 int select_h2(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
               void*) {
-  static constexpr unsigned char kH2[] = {2, 'h', '2'};
-  if (SSL_select_next_proto(const_cast<unsigned char**>(out), outlen, kH2, sizeof kH2, in, inlen) !=
-          OPENSSL_NPN_NEGOTIATED ||
+  if (SSL_select_next_proto(const_cast<unsigned char**>(out), outlen, detail::kAlpnH2, sizeof detail::kAlpnH2, in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED ||
       *outlen != 2) {
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
@@ -143,19 +135,8 @@ struct Stream {
   bool body_too_large = false;
   bool refused = false;   // reset by us
   bool answered = false;  // a response is submitted
-  std::string response_body;
-  std::size_t response_sent = 0;
+  detail::OutgoingBody response_body;
 };
-
-ssize_t read_response_body(nghttp2_session*, int32_t, std::uint8_t* buf, std::size_t length, std::uint32_t* flags,
-                           nghttp2_data_source* source, void*) {
-  auto* stream = static_cast<Stream*>(source->ptr);
-  const std::size_t n = std::min(length, stream->response_body.size() - stream->response_sent);
-  std::copy_n(stream->response_body.data() + stream->response_sent, n, buf);
-  stream->response_sent += n;
-  if (stream->response_sent == stream->response_body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
-  return static_cast<ssize_t>(n);
-}
 
 }  // namespace
 
@@ -243,23 +224,18 @@ struct FakeApns::Impl::Connection {
   }
 
   bool open() {
-    nghttp2_session_callbacks* raw_callbacks = nullptr;
-    if (nghttp2_session_callbacks_new(&raw_callbacks) != 0) return false;
-    const detail::CallbacksPtr callbacks(raw_callbacks);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(), on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), on_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), on_data_chunk);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), on_frame);
-    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), on_stream_close);
-    nghttp2_session_callbacks_set_on_frame_send_callback(callbacks.get(), on_frame_sent);
+    detail::SessionCallbacks callbacks;
+    callbacks.on_begin_headers = on_begin_headers;
+    callbacks.on_header = on_header;
+    callbacks.on_data_chunk = on_data_chunk;
+    callbacks.on_frame = on_frame;
+    callbacks.on_stream_close = on_stream_close;
+    callbacks.on_frame_sent = on_frame_sent;
     nghttp2_option* raw_option = nullptr;
     if (nghttp2_option_new(&raw_option) != 0) return false;
     const detail::OptionPtr option(raw_option);
     nghttp2_option_set_no_closed_streams(option.get(), 1);
     nghttp2_option_set_max_deflate_dynamic_table_size(option.get(), 4096);
-    nghttp2_session* raw_session = nullptr;
-    if (nghttp2_session_server_new2(&raw_session, callbacks.get(), this, option.get()) != 0) return false;
-    session.reset(raw_session);
     const auto& limits = server.config.limits;
     const std::array<nghttp2_settings_entry, 3> settings = {{
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams},
@@ -268,7 +244,8 @@ struct FakeApns::Impl::Connection {
         // Advisory to the client; on_header enforces it.
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(limits.max_header_list_bytes)},
     }};
-    return nghttp2_submit_settings(session.get(), NGHTTP2_FLAG_NONE, settings.data(), settings.size()) == 0;
+    session = detail::open_session(detail::Role::server, callbacks, this, option.get(), settings);
+    return session != nullptr;
   }
 
   static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
@@ -406,10 +383,9 @@ struct FakeApns::Impl::Connection {
     nghttp2_data_provider provider{};
     nghttp2_data_provider* body = nullptr;
     if (push.status != 200) {
-      stream.response_body = reason_body(push.reason, timestamp);
+      stream.response_body.text = reason_body(push.reason, timestamp);
       fields.push_back(detail::header_field("content-type", "application/json; charset=utf-8"));
-      provider.source.ptr = &stream;
-      provider.read_callback = read_response_body;
+      provider = detail::body_provider(stream.response_body);
       body = &provider;
     }
     if (nghttp2_submit_response(h2, stream_id, fields.data(), fields.size(), body) != 0) {
@@ -515,10 +491,7 @@ asio::awaitable<void> FakeApns::Impl::session(tcp::socket socket, std::uint64_t 
   auto& lowest = beast::get_lowest_layer(stream);
   lowest.expires_after(config.limits.handshake_timeout);
   auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
-  const unsigned char* alpn = nullptr;
-  unsigned int alpn_length = 0;
-  if (!handshake_ec) SSL_get0_alpn_selected(stream.native_handle(), &alpn, &alpn_length);
-  if (handshake_ec || alpn_length != 2 || std::memcmp(alpn, "h2", 2) != 0) {
+  if (handshake_ec || !detail::selected_h2(stream.native_handle())) {
     count(&FakeApnsStats::connections_refused);
     co_return;
   }
@@ -532,14 +505,9 @@ asio::awaitable<void> FakeApns::Impl::session(tcp::socket socket, std::uint64_t 
 
   // Sends all the session has to send; false when the client does not take it in time.
   auto flush = [&]() -> asio::awaitable<bool> {
-    for (;;) {
-      output.clear();
-      if (!detail::drain_output(h2, output, detail::kOutputBatchBytes)) co_return false;
-      if (output.empty()) co_return true;
-      lowest.expires_after(config.limits.write_timeout);
-      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(output), kTuple);
-      if (ec) co_return false;
-    }
+    auto [end, ec] =
+        co_await detail::write_output(stream, h2, output, [&] { lowest.expires_after(config.limits.write_timeout); });
+    co_return end == detail::WriteEnd::sent;
   };
 
   if (!co_await flush()) co_return;

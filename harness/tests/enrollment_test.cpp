@@ -1,8 +1,8 @@
 // Enrollment end to end: a run against a reference server whose enrollment profile names a SCEP
 // server that misbehaves (the fake one, in each of its modes) or is not there, and runs whose
 // target profile points at an enrollment profile URL that answers what a profile URL should
-// not. Each ends in a verdict or an exit code that says why, in time, and the run's record
-// exists.
+// not, or whose profile lists per-user connections that the server refuses. Each ends in a
+// verdict or an exit code that says why, in time, and the run's record exists.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
@@ -21,6 +21,7 @@
 #include "harness/pki/signed_profile.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/report/json.hpp"
+#include "harness/server/faults.hpp"
 #include "harness/server/reference_server.hpp"
 #include "harness/target/session.hpp"
 #include "harness/testing/fake_scep_server.hpp"
@@ -58,7 +59,7 @@ class EnrollmentRun : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  void serve(const std::string& scep_url, const std::string& scep_ca_pem) {
+  void serve(const std::string& scep_url, const std::string& scep_ca_pem, server::Fault fault = server::Fault::none) {
     auto keys = cli::make_builtin_pki();
     ASSERT_TRUE(keys) << keys.message();
     ca_ = keys->ca;
@@ -67,6 +68,7 @@ class EnrollmentRun : public ::testing::Test {
     config.client_ca_pem = ca_.cert_pem;
     config.tls_ca_pem = ca_.cert_pem;
     config.scep = server::ScepEnrollment{scep_url, "", scep_ca_pem};
+    config.fault = fault;
     auto tls = keys->tls;
     tls.client_ca_pem += scep_ca_pem;  // asked for, not required: MdmService judges the identity
     server_ = std::make_unique<server::ReferenceServer>(config, tls);
@@ -108,11 +110,11 @@ class EnrollmentRun : public ::testing::Test {
         base());
   }
 
-  cli::SuiteOutcome run(const fs::path& target) {
+  cli::SuiteOutcome run(const fs::path& target, std::vector<std::string> selection = {"enr/"}) {
     cli::SuiteOptions options;
     options.specs_dir = fs::path(MDMC_SOURCE_DIR) / "specs";
     options.target = target;
-    options.selection = {"enr/"};
+    options.selection = std::move(selection);
     options.confirm = 0;
     options.seed = 20261206;
     return cli::run_suite(options);
@@ -221,6 +223,51 @@ TEST_F(EnrollmentRun, ASignedProfileWhoseSignatureFailsFailsEnrProfile) {
   ASSERT_NE(c, nullptr) << outcome.message;
   EXPECT_EQ(c->verdict, Verdict::pass) << c->reason;
   EXPECT_NE(outcome.run.conditions.enrollment.find("verified"), std::string::npos) << outcome.run.conditions.enrollment;
+}
+
+// ENR-PER-USER weighs what the profile the run reads lists against what the server does with a
+// user's TokenUpdate. The server's own profile, made to list com.apple.mdm.per-user-connections
+// (the user-token-refused server leaves it out of what it serves): against a server that refuses
+// user channels the case fails and says so, against the correct server it passes.
+TEST_F(EnrollmentRun, AProfileListingPerUserConnectionsFailsEnrPerUserWhenTheServerRefusesAUsersTokenUpdate) {
+  testing::FakeScepServer scep({FakeScepMode::success});
+  auto url = scep.start();
+  ASSERT_TRUE(url) << url.message();
+  for (const auto fault : {server::Fault::user_token_refused, server::Fault::none}) {
+    SCOPED_TRACE(std::string(server::fault_info(fault).name));
+    serve(*url, testing::FakeScepServer::ca().cert_pem, fault);
+    auto parsed = plist::parse(fetch_enrollment_profile());
+    ASSERT_TRUE(parsed) << parsed.message();
+    ASSERT_NE(parsed->as_dict(), nullptr);
+    plist::Dict top = *parsed->as_dict();
+    auto* payloads = top["PayloadContent"].as_array();
+    ASSERT_NE(payloads, nullptr);
+    int mdm_payloads = 0;
+    for (auto& payload : *payloads) {
+      if (payload.string_at("PayloadType") != "com.apple.mdm") continue;
+      (*payload.as_dict())["ServerCapabilities"] = plist::Array{"com.apple.mdm.per-user-connections"};
+      ++mdm_payloads;
+    }
+    ASSERT_EQ(mdm_payloads, 1);
+    std::ofstream(dir_ / "per_user.mobileconfig", std::ios::binary | std::ios::trunc)
+        << plist::to_xml(plist::Value(top));
+    auto outcome = run(profile("  profile_file: per_user.mobileconfig\n", stated_everything()), {"enr/per_user"});
+    const auto* c = find_case(outcome.run, "enr/per_user");
+    ASSERT_NE(c, nullptr) << outcome.message;
+    if (fault == server::Fault::user_token_refused) {
+      EXPECT_EQ(c->verdict, Verdict::fail) << c->reason;
+      EXPECT_EQ(c->reason.rfind("ENR-PER-USER:", 0), 0u) << c->reason;
+      EXPECT_NE(c->reason.find("the profile lists it, and the server answered a user's TokenUpdate with"),
+                std::string::npos)
+          << c->reason;
+      EXPECT_NE(c->reason.find("400"), std::string::npos) << c->reason;
+      EXPECT_EQ(outcome.exit_code, 1) << outcome.message;
+    } else {
+      EXPECT_EQ(c->verdict, Verdict::pass) << c->reason;
+      EXPECT_EQ(outcome.exit_code, 0) << outcome.message;
+    }
+    server_.reset();
+  }
 }
 
 // A profile URL that answers what no profile is: the run stops before its first case when it
