@@ -49,7 +49,7 @@ struct CutBody {
 
 // One HTTP exchange in a case, with who sent it and what it was.
 struct TranscriptEntry {
-  std::string actor;  // "mac" or "mac/alice", or "admin" for the admin adapter
+  std::string actor;  // "mac" or "mac/alice", "admin" for the admin adapter, "apns" for a push the server sent
   std::string label;  // "Authenticate", "Idle", "Acknowledged 5E1F...", "enqueue ProfileList"
   net::Exchange exchange;
   std::optional<CutBody> response_body_cut;  // set when the response body was cut to the cap

@@ -225,5 +225,92 @@ TEST_F(SpecTest, AFaultIsOneChangeToAWellFormedMessage) {
   }
 }
 
+const char* kPushCase = R"(schema_version: 1
+title: t
+rules: [PSH-USER, PSH-WELL-FORMED, PSH-BACKOFF]
+apple: a sentence
+devices:
+  - name: mac
+    users:
+      - {name: alice, kind: local}
+steps:
+  - checkin: TokenUpdate
+    as: mac/alice
+    new_token: true
+  - apns: {answer: too_many_requests, for: mac/alice, times: 2}
+  - {enqueue: ProfileList, to: mac/alice, may_refuse: true}
+  - expect_push: {to: mac/alice, within: 2s}
+    expect: [{rule: PSH-USER}, {rule: PSH-WELL-FORMED, push: well_formed}, {rule: PSH-USER, push: token}]
+  - expect_no_push: {to: mac, for: 500ms}
+    expect: {rule: PSH-USER}
+  - expect_pushes: {to: mac/alice, for: 0ms, at_most: 3}
+    expect: {rule: PSH-BACKOFF}
+)";
+
+TEST_F(SpecTest, PushStepsLoadAndACaseWithThemNeedsPush) {
+  auto catalog = rules();
+  auto c = load_case(write("case.yaml", kPushCase), "case", catalog);
+  ASSERT_EQ(c.steps.size(), 6U);
+  EXPECT_TRUE(std::get<CheckInStep>(c.steps[0].kind).new_token);
+  const auto& apns = std::get<ApnsStep>(c.steps[1].kind);
+  EXPECT_EQ(apns.answer, ApnsAnswer::too_many_requests);
+  EXPECT_EQ(apns.actor, "mac/alice");
+  EXPECT_EQ(apns.times, 2);
+  EXPECT_TRUE(std::get<EnqueueStep>(c.steps[2].kind).may_refuse);
+  const auto& one = std::get<PushStep>(c.steps[3].kind);
+  EXPECT_EQ(one.watch, PushWatch::one);
+  EXPECT_EQ(one.window, std::chrono::milliseconds(2000));
+  ASSERT_EQ(one.expect.size(), 3U);
+  EXPECT_EQ(one.expect[0].push, PushCheck::delivered);
+  EXPECT_EQ(one.expect[1].push, PushCheck::well_formed);
+  EXPECT_EQ(one.expect[2].push, PushCheck::token);
+  const auto& none = std::get<PushStep>(c.steps[4].kind);
+  EXPECT_EQ(none.watch, PushWatch::none);
+  EXPECT_EQ(none.window, std::chrono::milliseconds(500));
+  const auto& most = std::get<PushStep>(c.steps[5].kind);
+  EXPECT_EQ(most.watch, PushWatch::at_most);
+  EXPECT_EQ(most.at_most, 3);
+  EXPECT_TRUE(c.steps[3].watches_pushes());
+  EXPECT_FALSE(c.steps[2].watches_pushes());
+  EXPECT_EQ(c.requirements, std::vector<Requirement>{Requirement::push});
+}
+
+TEST_F(SpecTest, APushStepThatCannotMeanWhatItSaysIsRefusedAtItsKey) {
+  auto swap = [](std::string text, const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  const std::string good = kPushCase;
+  struct Bad {
+    std::string from, to, says;
+  };
+  for (const auto& bad : std::vector<Bad>{
+           {"within: 2s", "within: 0ms", "not a duration from 1 ms"},
+           {"within: 2s", "within: 31s", "to 30s"},
+           {"within: 2s", "within: soon", "not a duration"},
+           {"for: 500ms", "for: 500 ms", "not a duration"},
+           {"at_most: 3", "at_most: 0", "between 1 and 1000"},
+           {"answer: too_many_requests", "answer: gone", "must be accept, unregistered"},
+           {"for: mac/alice, times: 2", "for: mac/bob, times: 2", "mac/bob"},
+           {"    new_token: true", "    new_token: true\n  - checkin: Authenticate\n    as: mac\n    new_token: true",
+            "new_token goes with TokenUpdate"},
+           {"may_refuse: true}", "may_refuse: true, expect: {status: 200}}", "expects nothing of its answer"},
+           {"    expect: {rule: PSH-USER}\n  - expect_pushes",
+            "    expect: {rule: PSH-USER, push: token}\n  - expect_pushes", "go with expect_push"},
+           {"    expect: {rule: PSH-BACKOFF}\n", "", "expects something"},
+           {"{rule: PSH-USER, push: token}", "{rule: PSH-USER, push: loud}", "must be delivered, token or well_formed"},
+       }) {
+    auto text = swap(good, bad.from, bad.to);
+    EXPECT_NE(std::string(case_error(text).what()).find(bad.says), std::string::npos)
+        << bad.to << ": " << case_error(text).what();
+  }
+  // Push steps watch; they are no clients of a parallel step.
+  auto parallel = swap(good, "  - expect_no_push: {to: mac, for: 500ms}\n    expect: {rule: PSH-USER}\n",
+                       "  - parallel:\n      - expect_no_push: {to: mac, for: 500ms}\n"
+                       "        expect: {rule: PSH-USER}\n      - {checkin: Authenticate, as: mac/alice}\n");
+  EXPECT_NE(std::string(case_error(parallel).what()).find("holds checkin, report or series"), std::string::npos)
+      << case_error(parallel).what();
+}
+
 }  // namespace
 }  // namespace mdmc::scenario

@@ -303,5 +303,63 @@ TEST_F(ProfileTest, TextProfilesTakeRelativePathsFromTheGivenFolder) {
   EXPECT_THROW(load_profile_text(text, "t.yaml", dir_ / "elsewhere"), LoadError);
 }
 
+TEST_F(ProfileTest, PushNamesTheFakeApnsTheServerPushesToAndRefusesWhatCannotServe) {
+  auto ca = pki::create_test_ca("apns ca");
+  ASSERT_TRUE(ca);
+  ASSERT_TRUE(pki::write_identity(*ca, dir_ / "apns.crt", dir_ / "apns.key"));
+  auto other = pki::create_test_ca("other");
+  ASSERT_TRUE(pki::write_identity(*other, dir_ / "other.crt", dir_ / "other.key"));
+  const std::string head = "schema_version: 1\nname: t\nurls: {server: http://127.0.0.1:1/mdm}\n";
+  auto p = write("target.yaml", head + R"(push:
+  listen: 127.0.0.1:2197
+  names: [api.push.apple.com]
+  ca: {cert: apns.crt, key: apns.key}
+  auth:
+    certificate_ca: other.crt
+    token: {key_id: ABC123DEFG, team_id: DEF123GHIJ, public_key: other.crt}
+)");
+  auto profile = load_profile(p);
+  ASSERT_TRUE(profile.push);
+  EXPECT_EQ(profile.push->address, "127.0.0.1");
+  EXPECT_EQ(profile.push->port, 2197);
+  EXPECT_EQ(profile.push->names, std::vector<std::string>{"api.push.apple.com"});
+  EXPECT_EQ(profile.push->ca.cert_pem, ca->cert_pem);
+  EXPECT_EQ(profile.push->certificate_ca_pem, other->cert_pem);
+  EXPECT_EQ(profile.push->token_key_id, "ABC123DEFG");
+  EXPECT_FALSE(profile.push->builtin);
+
+  auto error = [&](const std::string& push) -> std::string {
+    try {
+      load_profile(write("bad.yaml", head + push));
+    } catch (const LoadError& e) {
+      return e.what();
+    }
+    return "loaded";
+  };
+  const std::string ca_auth = "  ca: {cert: apns.crt, key: apns.key}\n  auth: {certificate_ca: other.crt}\n";
+  EXPECT_NE(error("push:\n  listen: 127.0.0.1\n" + ca_auth).find("not host:port"), std::string::npos);
+  EXPECT_NE(error("push:\n  listen: 127.0.0.1:70000\n" + ca_auth).find("not host:port"), std::string::npos);
+  EXPECT_NE(error("push:\n  listen: '[::1]:0'\n" + ca_auth).find("not host:port"), std::string::npos);
+  EXPECT_NE(error("push:\n  listen: 127.0.0.1:2197\n  ca: {cert: apns.crt, key: other.key}\n  auth: "
+                  "{certificate_ca: other.crt}\n")
+                .find("key"),
+            std::string::npos);
+  EXPECT_NE(error("push:\n  listen: 127.0.0.1:2197\n  ca: {cert: apns.crt, key: apns.key}\n  auth: {}\n")
+                .find("give certificate_ca"),
+            std::string::npos);
+  EXPECT_NE(error("push:\n  listen: 127.0.0.1:2197\n" + ca_auth + "  sandbox: true\n").find("sandbox"),
+            std::string::npos);
+  EXPECT_NE(error("push: builtin\n").find("needs the built-in server"), std::string::npos);
+
+  // `push: builtin` is the built-in server's fake APNs, when one runs.
+  auto builtin = write("builtin.yaml", head + "push: builtin\n");
+  auto with = load_profile(builtin, BuiltinTarget{8080, *ca, "", true, 4443});
+  ASSERT_TRUE(with.push);
+  EXPECT_TRUE(with.push->builtin);
+  EXPECT_EQ(with.push->port, 4443);
+  EXPECT_EQ(with.push->certificate_ca_pem, ca->cert_pem);
+  EXPECT_FALSE(load_profile(builtin, BuiltinTarget{8080, *ca, "", true, 0}).push);
+}
+
 }  // namespace
 }  // namespace mdmc::target
