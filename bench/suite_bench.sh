@@ -5,6 +5,7 @@
 #
 #   bench/suite_bench.sh [BINARY] [RUNS]     default: build/dev/mdmconform, 5 runs per job count
 #   JOBS="1 2 4" bench/suite_bench.sh        other job counts
+#   RUN_ARGS="--exclude psh/" bench/suite_bench.sh   more arguments for every `run` (word-split)
 #
 # Run i of every job count uses seed i, so each job count runs the same synthetic devices.
 # Needs only bash and awk: report.json's layout is fixed (2-space indent, keys in a fixed order),
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 bin=${1:-build/dev/mdmconform}
 runs=${2:-5}
 job_counts=${JOBS:-"1 2"}
+read -r -a run_args <<<"${RUN_ARGS:-}"
 [[ -x "$bin" ]] || { echo "suite_bench: no binary at $bin (build it, or pass its path)" >&2; exit 2; }
 
 out=$(mktemp -d)
@@ -35,7 +37,7 @@ for jobs in $job_counts; do
     dir="$out/jobs$jobs-run$i"
     start=$EPOCHREALTIME
     status=0
-    "$bin" run --seed "$i" --jobs "$jobs" --out "$dir" >"$out/log.txt" 2>&1 || status=$?
+    "$bin" run --seed "$i" --jobs "$jobs" --out "$dir" "${run_args[@]}" >"$out/log.txt" 2>&1 || status=$?
     end=$EPOCHREALTIME
     if ((status != 0)); then
       echo "suite_bench: run $i with --jobs $jobs exited $status:" >&2

@@ -136,6 +136,7 @@ base::Result<Builtin> start_builtin(const BuiltinOptions& options) {
       config.push.apns_url = fmt::format("https://127.0.0.1:{}", apns_port);
       config.push.trusted_ca_pem = keys.ca.cert_pem;
       config.push.certificate = *std::move(certificate);
+      config.push.log = [](const std::string&) {};
     }
     out.server = std::make_unique<server::ReferenceServer>(config, tls);
     auto listening = out.server->listen("127.0.0.1", 0);

@@ -101,8 +101,11 @@ class CaseRun {
       if (auto end = enroll()) return end;
     }
     for (std::size_t i = 0; i < case_.steps.size(); ++i) {
-      // Push steps watch what came since the last step that acted.
-      if (pushes_ && !case_.steps[i].watches_pushes()) push_mark_ = pushes_->next_index();
+      // Push steps watch what came since the first of the steps that acted before them.
+      if (pushes_ && !case_.steps[i].watches_pushes() && (i == 0 || case_.steps[i - 1].watches_pushes())) {
+        push_mark_ = pushes_->next_index();
+        push_mark_time_ = std::chrono::steady_clock::now();
+      }
       if (auto end = run_step(static_cast<int>(i), case_.steps[i])) return end;
       if (case_.steps[i].faulted()) {
         if (auto end = probe_alive(static_cast<int>(i))) return end;
@@ -598,6 +601,9 @@ class CaseRun {
 
   // ---- pushes: what the run's fake APNs saw for the case's channels ----
 
+  // Pushes a case keeps in its transcript; the findings count every one.
+  static constexpr std::size_t kMaxPushesKept = 64;
+
   // The actor's latest push token, as the fake APNs' path carries it: lower-case hex.
   static std::string token_of(const Actor& actor) {
     return base::hex_encode(actor.user ? actor.user->push().token : actor.device->push().token);
@@ -640,7 +646,8 @@ class CaseRun {
     std::vector<SeenPush> out;
     for (auto& push : pushes_->pushes_since(push_mark_)) {
       if (!tokens.count(push.device_token)) continue;
-      if (kept_pushes_.insert(push.index).second) keep_push(index, push);
+      // A server that floods keeps the first pushes as evidence, not all of them.
+      if (kept_pushes_.size() < kMaxPushesKept && kept_pushes_.insert(push.index).second) keep_push(index, push);
       out.push_back(std::move(push));
     }
     return out;
@@ -658,6 +665,9 @@ class CaseRun {
     exchange.response = std::move(response);
     exchange.tls = true;
     exchange.tls_verified = true;
+    exchange.started =
+        std::chrono::system_clock::now() - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                               std::chrono::steady_clock::now() - push.received);
     keep(index, "apns",
          fmt::format("push to {}{}", whose(push.device_token), push.scripted ? " (answer scripted)" : ""), exchange);
   }
@@ -682,23 +692,26 @@ class CaseRun {
     if (step.watch == PushWatch::one) return expect_push(index, step, started);
     if (!wait_until(started + step.window)) return Stop{Verdict::error, "interrupted before the case finished"};
     const auto mine = tokens_of(step.actor);
-    std::vector<std::string> seen;
+    // Counted by whose token and APNs' answer: "51 to mac's token (answered 429)".
+    std::size_t count = 0;
+    std::map<std::string, std::size_t> by_kind;
     for (const auto& push : case_pushes(index)) {
-      if (mine.count(push.device_token)) seen.push_back(fmt::format("{} ({})", whose(push.device_token), push.status));
+      if (!mine.count(push.device_token)) continue;
+      ++count;
+      ++by_kind[fmt::format("{} (answered {})", whose(push.device_token), push.status)];
     }
+    std::vector<std::string> kinds;
+    for (const auto& [kind, n] : by_kind) kinds.push_back(fmt::format("{} to {}", n, kind));
     const auto window = window_words(step.window);
     const std::size_t most = step.watch == PushWatch::none ? 0 : static_cast<std::size_t>(step.at_most);
     const std::string expected = step.watch == PushWatch::none
                                      ? fmt::format("no push to {} for {}", step.actor, window)
                                      : fmt::format("at most {} pushes to {} in {}", most, step.actor, window);
     const std::string actual =
-        seen.empty()
-            ? fmt::format("no push to {} in {}", step.actor, window)
-            : fmt::format("{} push{} to {} in {}: {}", seen.size(), seen.size() == 1 ? "" : "es", step.actor, window,
-                          fmt::join(seen.begin(), seen.begin() + std::min<std::size_t>(seen.size(), 8), ", "),
-                          seen.size() > 8 ? ", ..." : "");
+        count == 0 ? fmt::format("no push to {} in {}", step.actor, window)
+                   : fmt::format("{} push{} in {}: {}", count, count == 1 ? "" : "es", window, fmt::join(kinds, ", "));
     for (const auto& e : step.expect) {
-      if (auto end = record_finding(index, e, seen.size() <= most, expected, actual)) return end;
+      if (auto end = record_finding(index, e, count <= most, expected, actual)) return end;
     }
     return std::nullopt;
   }
@@ -746,13 +759,28 @@ class CaseRun {
       }
       return std::nullopt;
     }
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(came->received - started).count();
+    // From the first step that acted: how long after the command was queued.
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(came->received - push_mark_time_).count();
+    // A push APNs refused never reaches the Mac: it wakes nothing.
+    if (came->status != 200 && !came->scripted) {
+      for (const auto& e : step.expect) {
+        if (e.push == PushCheck::well_formed) continue;
+        if (auto end = record_finding(index, e, false, expected_token,
+                                      fmt::format("the push to it was refused by APNs: {} {} ({})", came->status,
+                                                  came->reason, came->detail))) {
+          return end;
+        }
+      }
+    }
     for (const auto& e : step.expect) {
       StepEnd end;
       if (e.push == PushCheck::well_formed) {
         end = judge_push_form(index, e, seen);
+      } else if (came->status != 200 && !came->scripted) {
+        continue;  // recorded above
       } else if (e.push == PushCheck::token) {
-        end = record_finding(index, e, true, expected_token, fmt::format("pushed to it in {} ms", took));
+        end = record_finding(index, e, true, expected_token,
+                             fmt::format("pushed to it {} ms after the step that acted", took));
       } else {
         std::vector<std::string> wrong;
         if (came->push_magic != magic) {
@@ -766,7 +794,8 @@ class CaseRun {
         end = record_finding(
             index, e, wrong.empty(),
             fmt::format("{}, with its PushMagic and the topic {}", expected_token, target_.topic),
-            wrong.empty() ? fmt::format("pushed to it in {} ms with its PushMagic and topic {}", took, came->topic)
+            wrong.empty() ? fmt::format("pushed to it {} ms after the step that acted, with its PushMagic and topic {}",
+                                        took, came->topic)
                           : fmt::format("pushed to it with {}", fmt::join(wrong, " and ")));
       }
       if (end) return end;
@@ -1121,6 +1150,7 @@ class CaseRun {
   std::optional<std::string> user_token_refused_;             // the first user TokenUpdate answer other than 200
   int probes_ = 0;                                            // liveness probes so far, each its own device
   std::uint64_t push_mark_ = 0;                               // push steps look at pushes from this index on
+  std::chrono::steady_clock::time_point push_mark_time_;      // when push_mark_ was taken
   std::map<std::string, std::set<std::string>> past_tokens_;  // by actor: tokens it had before new_token
   std::set<std::string> scripted_tokens_;                     // tokens an apns step scripted answers for
   std::set<std::uint64_t> kept_pushes_;                       // pushes already in the transcript

@@ -77,6 +77,9 @@ struct PushSettings {
   // Each of connect, TLS handshake and answer: what bounds a push in flight, and so stop().
   std::chrono::milliseconds timeout{3000};
   std::size_t max_batch = 64;  // pushes multiplexed on the connection at once
+  // Takes a line per push event worth telling (a refusal, a 410, a retry); empty: stderr. The
+  // built-in server of `mdmconform run` drops them: its cases keep the pushes as evidence.
+  std::function<void(const std::string&)> log;
 };
 
 // Whom a push wakes, as the server knows the channel at a moment.

@@ -8,8 +8,9 @@ ReferenceServer::ReferenceServer(Config config, std::optional<net::ServerTls> tl
     : fill_public_url_(config.public_url.empty()), https_(tls.has_value()), service_(config) {
   if (auto push = push_fault_of(config.fault); push != PushFault::none) config.push.fault = push;
   if (!config.push.apns_url.empty()) {
-    pushes_ = std::make_unique<PushSender>(std::move(config.push),
-                                           [this](const std::string& id) { return service_.push_target(id); });
+    auto log = config.push.log;
+    pushes_ = std::make_unique<PushSender>(
+        std::move(config.push), [this](const std::string& id) { return service_.push_target(id); }, std::move(log));
     service_.set_push_requester([this](const PushTarget& target) { pushes_->request(target); });
   }
   http_ =
