@@ -12,9 +12,9 @@
 #include "harness/base/result.hpp"
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/push/apns_endpoint.hpp"
 #include "harness/scenario/spec.hpp"
 #include "harness/server/reference_server.hpp"
-#include "harness/push/apns_endpoint.hpp"
 #include "harness/server/scep_server_process.hpp"
 
 namespace mdmc::cli {
