@@ -297,6 +297,15 @@ int command_serve(server::Config config, const std::string& address, std::uint16
                 config.push.certificate ? "a push certificate" : "provider tokens");
   auto fault_name = server::fault_info(config.fault).name;
   auto seeded_bug_name = server::seeded_bug_info(config.seeded_bug).name;
+  // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not
+  // async-signal-safe. Blocked before the server makes any thread (its push sender, its I/O),
+  // so that every thread inherits the mask, and before the lines a caller waits for are printed:
+  // a SIGTERM sent on seeing them is taken by sigwait, not by the default action.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   server::ReferenceServer server(std::move(config), tls);
   auto listening = server.listen(address, port);
   if (!listening) {
@@ -325,13 +334,6 @@ int command_serve(server::Config config, const std::string& address, std::uint16
                serve_profile(address, bound, tls_dir, mode, managed_users, *scep != nullptr));
   }
   std::fflush(stdout);
-  // Signals are taken by sigwait on this thread, not by a handler: stopping the server is not
-  // async-signal-safe. The server's threads inherit the blocked mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   server.start();
   int signal = 0;
   sigwait(&signals, &signal);

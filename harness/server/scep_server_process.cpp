@@ -99,9 +99,13 @@ base::Result<pid_t> spawn(std::vector<std::string> argv, const fs::path& log, in
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  // Its own group, so that killing the group reaches whatever it starts too.
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  // Its own group, so that killing the group reaches whatever it starts too; and no signal
+  // blocked, whatever the caller blocks (`serve` takes SIGTERM by sigwait), so that it can be.
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
   posix_spawnattr_setpgroup(&attributes, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
   auto env = child_environment();
   auto envp = pointers_to(env);
   auto args = pointers_to(argv);
