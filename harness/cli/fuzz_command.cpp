@@ -90,8 +90,10 @@ int run_fuzz(const FuzzOptions& options) {
     campaign.profile_file = fs::absolute(*options.target);
   } else {
     BuiltinOptions builtin_options{options.specs_dir, options.builtin_fault, options.seeded_bug, std::nullopt};
-    // The fuzzer issues its devices identities from the test CA: no SCEP companion.
+    // The fuzzer issues its devices identities from the test CA: no SCEP companion; and it
+    // watches no pushes: no fake APNs.
     builtin_options.scep = false;
+    builtin_options.push = false;
     auto started = start_builtin(builtin_options);
     auto written = started ? write_builtin_profile(*started, builtin_options, fuzz_dir / "target")
                            : base::Result<fs::path>(started.error());
@@ -212,8 +214,10 @@ int run_replay(const ReplayOptions& options) {
       return 2;
     }
     BuiltinOptions builtin_options{options.specs_dir, (*record)->fault, (*record)->seeded_bug, std::nullopt};
-    // The fuzzer issues its devices identities from the test CA: no SCEP companion.
+    // The fuzzer issues its devices identities from the test CA: no SCEP companion; and it
+    // watches no pushes: no fake APNs.
     builtin_options.scep = false;
+    builtin_options.push = false;
     auto started = start_builtin(builtin_options);
     if (!started) {
       fmt::print(stderr, "mdmconform: the built-in reference server: {}\n", started.message());

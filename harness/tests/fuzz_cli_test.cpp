@@ -109,9 +109,10 @@ TEST_F(FuzzCliTest, SigintStopsTheFuzzerAndKeepsTheSummaryMarkedInterrupted) {
                                           "--max-time", "300", "--out", dir_.string(), "--fuzzer", fuzzer_.string()},
                                          {.output_file = log});
   ASSERT_TRUE(process) << process.message();
-  // Until the fuzzer runs: its first status line is in the log.
-  process->wait_for_output("fuzz:", std::chrono::seconds(20));
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // Until the fuzzer has run inputs: its first sample line ("... runs ... exec/s") is in the
+  // log. A fixed wait after its start line was too short for the sanitizer build under load.
+  ASSERT_TRUE(process->wait_for_output("exec/s", std::chrono::seconds(60))) << read(log);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   auto signalled = std::chrono::steady_clock::now();
   ASSERT_TRUE(process->signal(SIGINT));
   // A process still running is killed when `process` goes.
