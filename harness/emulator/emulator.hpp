@@ -43,6 +43,8 @@ class IdentitySource {
   std::string uuid();  // upper-case RFC 4122 v4 form, as macOS writes UDIDs
   std::string hex(std::size_t bytes);
   std::string bytes(std::size_t count);
+  // A number from the same stream: seeds what else a run draws (a parallel step's jitter).
+  std::uint64_t number() { return rng_(); }
 
  private:
   std::mt19937_64 rng_;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 #include <shared_mutex>
 #include <system_error>
@@ -53,6 +54,24 @@ using StepEnd = std::optional<Stop>;
 
 // No verdict on the server can be reached: the harness could not send, or got no answer.
 Stop error_stop(const base::Error& error) { return Stop{Verdict::error, error.message}; }
+
+// The pauses of one step of a parallel step (ParallelStep::jitter): each a random time from 0 to
+// the jitter, from a generator of the step's own, seeded from the case's source before the
+// threads start, so that a seed gives every step the same pauses whichever thread runs first.
+class Jitter {
+ public:
+  Jitter(std::chrono::milliseconds most, std::uint64_t seed)
+      : most_(std::chrono::duration_cast<std::chrono::microseconds>(most)), rng_(seed) {}
+  void pause() {
+    if (most_.count() <= 0) return;
+    const auto range = static_cast<std::uint64_t>(most_.count()) + 1;
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(rng_() % range)));
+  }
+
+ private:
+  std::chrono::microseconds most_;
+  std::mt19937_64 rng_;
+};
 
 class CaseRun {
  public:
@@ -100,6 +119,34 @@ class CaseRun {
     if (case_.enroll) {
       if (auto end = enroll()) return end;
     }
+    for (round_ = 0; round_ < case_.rounds; ++round_) {
+      const auto [exchanges, failures] = record_size();
+      if (auto end = run_round()) {
+        // A failed finding names its round already (record); an error says it here.
+        if (case_.rounds > 1 && end->verdict == Verdict::error) end->reason = round_words() + ": " + end->reason;
+        return end;
+      }
+      // A round that passed, before the last, leaves nothing in the record: the last round's
+      // exchanges stand for it, as its findings do (record), and a round that failed in part
+      // keeps its own.
+      if (round_ + 1 < case_.rounds && record_size().second == failures) {
+        std::lock_guard lock(mu_);
+        result_.transcript.resize(exchanges);
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The transcript's entries and the failed findings so far.
+  std::pair<std::size_t, std::size_t> record_size() {
+    std::lock_guard lock(mu_);
+    const auto failed =
+        std::count_if(result_.findings.begin(), result_.findings.end(), [](const Finding& f) { return !f.passed; });
+    return {result_.transcript.size(), static_cast<std::size_t>(failed)};
+  }
+
+  // The case's steps once: the whole case, or one of its rounds (Case::rounds).
+  StepEnd run_round() {
     for (std::size_t i = 0; i < case_.steps.size(); ++i) {
       // Push steps watch what came since the first of the steps that acted before them.
       if (pushes_ && !case_.steps[i].watches_pushes() && (i == 0 || case_.steps[i - 1].watches_pushes())) {
@@ -113,6 +160,9 @@ class CaseRun {
     }
     return std::nullopt;
   }
+
+  // "in round 7 of 44", for a case of several rounds.
+  std::string round_words() const { return fmt::format("in round {} of {}", round_ + 1, case_.rounds); }
 
   // ROB-ALIVE after a robustness step: a fresh device, with an identity of its own, still gets
   // through the server's write paths. A server that answers an Idle but hangs every write fails
@@ -151,11 +201,14 @@ class CaseRun {
   }
 
   // Records a finding; a failed must-level one ends the case, since later steps would build
-  // on a broken state and blame the wrong rule.
+  // on a broken state and blame the wrong rule. In a case of several rounds, a finding names its
+  // round, and a passing one is kept from the last round only: forty-four copies of the same
+  // evidence would bury the one that differs.
   StepEnd record(int step, std::string_view rule, bool passed, std::string expected, std::string actual,
                  std::optional<Level> lowered = std::nullopt) {
     Level level = lowered.value_or(level_of(rule));
-    {
+    if (case_.rounds > 1 && step >= 0) actual = round_words() + ": " + actual;
+    if (!passed || case_.rounds == 1 || step < 0 || round_ + 1 == case_.rounds) {
       std::lock_guard lock(mu_);
       result_.findings.push_back(Finding{std::string(rule), level, passed, expected, actual, step});
     }
@@ -255,7 +308,9 @@ class CaseRun {
 
   // Adds an exchange to the transcript, with a response body beyond the cap cut short.
   void keep(int step, const std::string& actor, const std::string& label, const net::Exchange& exchange) {
-    auto entry = transcript_entry(actor, label, exchange, step);
+    // Which round of a case of several: the steps' indices repeat in each.
+    auto entry = transcript_entry(
+        actor, case_.rounds > 1 && step >= 0 ? fmt::format("round {}: {}", round_ + 1, label) : label, exchange, step);
     std::lock_guard lock(mu_);
     result_.transcript.push_back(std::move(entry));
   }
@@ -888,7 +943,7 @@ class CaseRun {
     return std::nullopt;
   }
 
-  StepEnd run(int index, const SeriesStep& step) {
+  StepEnd run(int index, const SeriesStep& step, Jitter* jitter = nullptr) {
     auto series = start_series(step);
     for (int exchanges = 0; !series.done(); ++exchanges) {
       if (step.enqueue_after > 0 && exchanges == step.enqueue_after) {
@@ -898,7 +953,7 @@ class CaseRun {
         late.save = step.enqueue_during_save;
         if (auto end = run(index, late)) return end;
       }
-      if (auto end = advance(index, step, series)) return end;
+      if (auto end = advance(index, step, series, jitter)) return end;
     }
     return check_series(index, step, series.outcome());
   }
@@ -912,6 +967,13 @@ class CaseRun {
   // the parallel step ends.
   StepEnd run_parallel(int index, const ParallelStep& step) {
     for (const auto& sub : step.steps) session_.connect(sender(sub.actor(), sub.identity_of()));
+    // Drawn here, in the steps' order, and only with a jitter: a case without one draws what
+    // it always drew.
+    std::vector<Jitter> jitters;
+    if (step.jitter.count() > 0) {
+      std::lock_guard lock(mu_);
+      for (std::size_t i = 0; i < step.steps.size(); ++i) jitters.emplace_back(step.jitter, ids_.number());
+    }
     std::vector<StepEnd> ends(step.steps.size());
     std::latch start(static_cast<std::ptrdiff_t>(step.steps.size()));
     std::vector<std::thread> threads;
@@ -921,7 +983,7 @@ class CaseRun {
         // Nothing a step meets is thrown; this guards the thread against a harness bug, which
         // would otherwise end the process.
         try {
-          ends[i] = run_step(index, step.steps[i]);
+          ends[i] = jitters.empty() ? run_step(index, step.steps[i]) : run_jittered(index, step.steps[i], jitters[i]);
         } catch (const std::exception& e) {
           ends[i] = Stop{Verdict::error, std::string("harness error in a parallel step: ") + e.what()};
         }
@@ -934,6 +996,14 @@ class CaseRun {
     }
     if (worst) return *worst;
     return std::nullopt;
+  }
+
+  // A step of a parallel step with a jitter: a pause before each exchange of a series, or
+  // before the one exchange of a checkin or report (the parser lets nothing else in).
+  StepEnd run_jittered(int index, const Step& step, Jitter& jitter) {
+    if (const auto* series = std::get_if<SeriesStep>(&step.kind)) return run(index, *series, &jitter);
+    jitter.pause();
+    return run_step(index, step);
   }
 
   // Series in lockstep, one exchange each in turn: the interleaving of concurrent series made
@@ -1117,7 +1187,8 @@ class CaseRun {
   // One exchange of a series. No answer ends the series (SeriesEnd::no_response), which
   // check_series turns into an error; only an interruption or a body that cannot be signed
   // ends the step here.
-  StepEnd advance(int index, const SeriesStep& step, emulator::Series& series) {
+  StepEnd advance(int index, const SeriesStep& step, emulator::Series& series, Jitter* jitter = nullptr) {
+    if (jitter) jitter->pause();
     auto sent =
         transmit(step.actor, step.identity_of, session_.request_to(protocol::Endpoint::server, series.next().bytes()));
     if (!sent) return error_stop(sent.error());
@@ -1149,6 +1220,7 @@ class CaseRun {
   std::set<std::string> enrolled_devices_;                    // ...and then their TokenUpdate
   std::optional<std::string> user_token_refused_;             // the first user TokenUpdate answer other than 200
   int probes_ = 0;                                            // liveness probes so far, each its own device
+  int round_ = 0;                                             // the round running (Case::rounds), from 0
   std::uint64_t push_mark_ = 0;                               // push steps look at pushes from this index on
   std::chrono::steady_clock::time_point push_mark_time_;      // when push_mark_ was taken
   std::map<std::string, std::set<std::string>> past_tokens_;  // by actor: tokens it had before new_token
@@ -1406,9 +1478,10 @@ IdentityNeed identities_needed(const std::vector<Case>& cases, int confirm) {
   need.cases = cases.size();
   for (const auto& c : cases) {
     need.devices += c.devices.size();
-    // CaseRun::run_steps probes after each faulted top-level step (probe_alive).
-    need.probes += static_cast<std::size_t>(
-        std::count_if(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.faulted(); }));
+    // CaseRun::run_steps probes after each faulted top-level step (probe_alive), in every round.
+    need.probes += static_cast<std::size_t>(c.rounds) *
+                   static_cast<std::size_t>(
+                       std::count_if(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.faulted(); }));
   }
   need.confirm = std::clamp(confirm, 0, kMaxConfirm);
   need.watch = cases.empty() ? 0 : 1;  // LivenessWatch's device

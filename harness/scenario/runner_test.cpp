@@ -350,6 +350,45 @@ TEST_F(RunSuiteTest, AParallelStepEndsTheCaseTheWorstWayOneOfItsStepsEnded) {
   EXPECT_EQ(passed.verdict, Verdict::pass) << passed.reason;
 }
 
+// A case of several rounds runs its steps again and again on the same devices: a failure names
+// its round and ends the case there; a pass keeps the last round's findings and every exchange.
+TEST_F(RunSuiteTest, RoundsRepeatTheStepsAndAFailureNamesItsRound) {
+  std::atomic<int> idles{0};
+  std::atomic<int> fail_at{0};  // the Idle answered 500, counted from 1; 0: none
+  serve([&](const net::ServerRequest&) {
+    net::ServerResponse response;
+    if (++idles == fail_at.load()) response.status = 500;
+    return response;
+  });
+  auto c = load_case_text(
+      "schema_version: 1\ntitle: t\nrules: [CHN-IDLE-EMPTY]\napple: a\nenroll: false\nrounds: 3\n"
+      "devices: [{name: mac}]\nsteps:\n  - {report: Idle, as: mac, expect: {status: 200, body: empty}}\n",
+      "rounds.yaml", "rounds", rules_);
+
+  auto passed = run_case(c, target_, rules_, 1);
+  EXPECT_EQ(passed.verdict, Verdict::pass) << passed.reason;
+  EXPECT_EQ(idles.load(), 3);
+  ASSERT_EQ(passed.transcript.size(), 1u) << "the last round's exchange stands for the rounds that passed";
+  EXPECT_EQ(passed.transcript[0].label, "round 3: Idle");
+  EXPECT_EQ(passed.transcript[0].step, 0);
+  ASSERT_EQ(passed.findings.size(), 2u) << "the last round's status and body, not every round's";
+  for (const auto& f : passed.findings) {
+    EXPECT_TRUE(f.passed);
+    EXPECT_EQ(f.actual.rfind("in round 3 of 3: ", 0), 0u) << f.actual;
+  }
+
+  idles = 0;
+  fail_at = 2;
+  auto failed = run_case(c, target_, rules_, 1);
+  EXPECT_EQ(failed.verdict, Verdict::fail);
+  EXPECT_EQ(idles.load(), 2) << "the case ends in the round that failed";
+  EXPECT_NE(failed.reason.find("in round 2 of 3: 500"), std::string::npos) << failed.reason;
+  ASSERT_EQ(failed.findings.size(), 1u) << "round 1's passing findings are not kept";
+  EXPECT_FALSE(failed.findings[0].passed);
+  ASSERT_EQ(failed.transcript.size(), 1u) << "nor its exchange";
+  EXPECT_EQ(failed.transcript[0].label, "round 2: Idle");
+}
+
 // A refusal by 401 instead of Apple's 403 form: ENR-UNKNOWN-DEVICE's must part (a 4xx) holds,
 // its part lowered to may (403 with com.apple.unrecognized.device) does not. That is an option
 // the server does not use: info, and an info is not re-run to confirm it.

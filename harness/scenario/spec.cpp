@@ -424,8 +424,9 @@ EnrollmentProfileStep parse_enrollment_profile(StepSource in) {
   return step;
 }
 
-// "2s", "500ms": a push step's window, from `least` to 30 s.
-std::chrono::milliseconds parse_window(MapReader& r, const std::string& key, std::chrono::milliseconds least) {
+// "2s", "500ms": a duration from `least` to `most`.
+std::chrono::milliseconds parse_duration(MapReader& r, const std::string& key, std::chrono::milliseconds least,
+                                         std::chrono::milliseconds most) {
   auto text = r.get_required<std::string>(key);
   std::size_t digits = 0;
   while (digits < text.size() && digits < 6 && text[digits] >= '0' && text[digits] <= '9') ++digits;
@@ -434,10 +435,18 @@ std::chrono::milliseconds parse_window(MapReader& r, const std::string& key, std
   if (digits > 0 && (unit == "ms" || unit == "s")) {
     window = std::chrono::milliseconds(std::stoi(text.substr(0, digits)) * (unit == "s" ? 1000 : 1));
   }
-  if (window < least || window > std::chrono::seconds(30)) {
-    r.fail(r.node(key), fmt::format("'{}' is not a duration from {} ms to 30s (500ms, 2s)", text, least.count()), key);
+  if (window < least || window > most) {
+    const auto top =
+        most.count() % 1000 == 0 ? fmt::format("{}s", most.count() / 1000) : fmt::format("{}ms", most.count());
+    r.fail(r.node(key), fmt::format("'{}' is not a duration from {} ms to {} (500ms, 2s)", text, least.count(), top),
+           key);
   }
   return window;
+}
+
+// A push step's window, from `least` to 30 s.
+std::chrono::milliseconds parse_window(MapReader& r, const std::string& key, std::chrono::milliseconds least) {
+  return parse_duration(r, key, least, std::chrono::seconds(30));
 }
 
 PushStep parse_push(StepSource in, PushWatch watch) {
@@ -506,6 +515,10 @@ ParallelStep parse_parallel(StepSource in) {
   auto list = r.node("parallel");
   if (!list.IsSequence() || list.size() < 2) r.fail(list, "must be a list of at least two steps", "parallel");
   step.interleave = r.get("interleave", false);
+  if (r.has("jitter")) {
+    step.jitter = parse_duration(r, "jitter", std::chrono::milliseconds(0), kMaxJitter);
+    if (step.interleave) r.fail(r.node("jitter"), "interleave runs in lockstep: it has no jitter", "jitter");
+  }
   std::set<std::string> actors;
   for (std::size_t i = 0; i < list.size(); ++i) {
     // Checked before parsing the sub-step, so that parallel nested in parallel is refused at
@@ -717,6 +730,10 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
                "unknown requirement '" + req + "' (enqueue, managed_network_user, enrollment, push)", "requires");
   }
   c.enroll = top.get("enroll", true);
+  c.rounds = top.get("rounds", 1);
+  if (c.rounds < 1 || c.rounds > kMaxRounds) {
+    top.fail(top.node("rounds"), fmt::format("must be between 1 and {}", kMaxRounds), "rounds");
+  }
 
   CaseContext ctx{rules, c.rules, {}, {}};
   auto devices = top.required("devices");

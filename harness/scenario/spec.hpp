@@ -249,6 +249,10 @@ struct ParallelStep {
   int line = 0;
   std::vector<Step> steps;
   bool interleave = false;
+  // Each step waits a random time from 0 to this before each of its exchanges, drawn from the
+  // case's seeded source (the same seed, the same pauses), so that rounds of the case meet the
+  // server in ever other interleavings. Zero: none. Not with interleave.
+  std::chrono::milliseconds jitter{0};
 };
 
 using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, ParallelStep, EnrollmentProfileStep,
@@ -287,7 +291,15 @@ struct Case {
   std::vector<DeviceSpec> devices;
   bool enroll = true;  // Authenticate, the device's TokenUpdate, each local user's TokenUpdate
   std::vector<Step> steps;
+  // The steps run this many times in order, after enrollment, on the same devices; each round's
+  // saved names hold that round's values. A race the server loses now and then is caught by
+  // some round (docs/cases.md#rounds says how many rounds catch what).
+  int rounds = 1;
 };
+
+// Bounds on Case::rounds and ParallelStep::jitter.
+inline constexpr int kMaxRounds = 1000;
+inline constexpr std::chrono::milliseconds kMaxJitter{1000};
 
 Case load_case(const std::filesystem::path& file, const std::string& id, const RuleCatalog& rules);
 Case load_case_text(std::string_view yaml, const std::string& name, const std::string& id, const RuleCatalog& rules);

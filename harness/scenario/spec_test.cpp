@@ -181,6 +181,42 @@ TEST_F(SpecTest, AFileLargerThanTheCapIsRefusedWithoutReadingItAll) {
   EXPECT_THROW(load_profile("/dev/zero"), LoadError);
 }
 
+TEST_F(SpecTest, RoundsAndJitterLoadWithinTheirBounds) {
+  auto catalog = rules();
+  const std::string head =
+      "schema_version: 1\ntitle: t\nrules: [CHN-CONCURRENT]\napple: a\n"
+      "devices: [{name: mac, users: [{name: alice}]}]\n";
+  const std::string parallel =
+      "steps:\n  - parallel:\n      - {series: acknowledge, as: mac}\n"
+      "      - {series: acknowledge, as: mac/alice}\n";
+  auto c = load_case_text(head + "rounds: 44\n" + parallel + "    jitter: 2ms\n", "r.yaml", "r", catalog);
+  EXPECT_EQ(c.rounds, 44);
+  EXPECT_EQ(std::get<ParallelStep>(c.steps[0].kind).jitter, std::chrono::milliseconds(2));
+  auto plain = load_case_text(head + parallel, "p.yaml", "p", catalog);
+  EXPECT_EQ(plain.rounds, 1) << "a case runs its steps once unless it says otherwise";
+  EXPECT_EQ(std::get<ParallelStep>(plain.steps[0].kind).jitter, std::chrono::milliseconds(0));
+  EXPECT_EQ(
+      std::get<ParallelStep>(load_case_text(head + parallel + "    jitter: 1s\n", "s.yaml", "s", catalog).steps[0].kind)
+          .jitter,
+      kMaxJitter);
+
+  struct Bad {
+    std::string text, key, says;
+  };
+  for (const auto& bad : std::vector<Bad>{
+           {head + "rounds: 0\n" + parallel, "rounds", "between 1 and 1000"},
+           {head + "rounds: 1001\n" + parallel, "rounds", "between 1 and 1000"},
+           {head + "rounds: many\n" + parallel, "rounds", "wrong type"},
+           {head + parallel + "    jitter: 1001ms\n", "steps[0].jitter", "to 1s"},
+           {head + parallel + "    jitter: 2\n", "steps[0].jitter", "not a duration"},
+           {head + parallel + "    interleave: true\n    jitter: 2ms\n", "steps[0].jitter", "no jitter"},
+       }) {
+    auto e = case_error(bad.text);
+    EXPECT_EQ(e.key(), bad.key) << bad.text << ": " << e.what();
+    EXPECT_NE(std::string(e.what()).find(bad.says), std::string::npos) << bad.text << ": " << e.what();
+  }
+}
+
 const char* kFaultHead =
     "schema_version: 1\ntitle: t\nrules: [ROB-MALFORMED]\napple: a\ndevices: [{name: mac}]\nsteps:\n";
 
