@@ -82,7 +82,8 @@ const std::vector<FaultInfo>& catalog() {
       {Fault::device_command_on_user,
        "device-command-on-user",
        "serves the device's queued commands to a user channel when the user has none",
-       {rule::kChnDeviceOnly}},
+       // Concurrent series meet it too: a user done before its device is handed the device's command.
+       {rule::kChnDeviceOnly, rule::kChnConcurrent}},
       {Fault::digest_challenge_missing,
        "digest-challenge-missing",
        "manages a network user but answers its UserAuthenticate with an empty 200, no "
@@ -119,6 +120,12 @@ const std::vector<FaultInfo>& catalog() {
        "last-idle-channel",
        "answers every command report from the queue of whichever channel sent the last Idle, "
        "as a server with one series per device would; concurrent device and user series mix",
+       {rule::kChnConcurrent}},
+      {Fault::shared_response_slot,
+       "shared-response-slot",
+       "keeps one response slot per device: a request of a device that arrives while another of its requests (any "
+       "channel) holds the slot, for 5 ms of simulated work, waits and gets that request's answer instead of its own, "
+       "or an empty 200 after 1 s; requests that never overlap, as in lockstep, are answered right",
        {rule::kChnConcurrent}},
       {Fault::command_unknown_key,
        "command-unknown-key",

@@ -39,6 +39,7 @@ enum class Fault {
   oversize_500,
   no_device_configured,
   last_idle_channel,
+  shared_response_slot,
   command_unknown_key,
   profiles_bundled,
   enrollment_profile_malformed,

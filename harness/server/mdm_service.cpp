@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -64,6 +66,17 @@ struct DeviceState {
   std::set<std::string> challenged_users;
   std::uint64_t last_seen = 0;  // State::clock when it last sent anything: the oldest is forgotten first
 };
+
+// The shared-response-slot fault's slot of one device.
+struct ResponseSlot {
+  bool busy = false;           // a request holds it
+  std::uint64_t answered = 0;  // answers put in it so far: a waiter waits for the next
+  int waiting = 0;             // requests waiting for its answer
+  net::ServerResponse answer;  // the last answer put in it
+};
+// How long a request waits for a slot's answer before it gets an empty 200: far past any
+// slot_hold, and within every client deadline the harness uses.
+constexpr std::chrono::seconds kSlotWait{1};
 
 // The check-in field the server would keep that is longer than it keeps, if any.
 std::optional<std::string_view> overlong_field(const protocol::CheckIn& msg, std::size_t most) {
@@ -320,6 +333,11 @@ struct MdmService::State {
   MdmService::PushRequester push_requester;
   // The push-after-checkout fault: push records of channels that checked out, by channel id.
   std::map<std::string, PushTarget> checked_out_push;
+  // The shared-response-slot fault: a slot per device with a request in flight, by UDID, under
+  // their own lock (requests wait for a slot without holding `mutex`).
+  std::mutex slot_mutex;
+  std::condition_variable slot_freed;
+  std::map<std::string, ResponseSlot> slots;
 
   bool push_faulty(PushFault f) const { return config.push.fault == f; }
   std::optional<PushTarget> push_target_of(const std::string& id) const {
@@ -463,6 +481,12 @@ struct MdmService::State {
   // Refuses a request for an enrolled device made under another identity (ENR-SAME-IDENTITY).
   std::optional<net::ServerResponse> check_binding(const std::string& udid, const std::string& identity);
 
+  // A check-in or report that parsed, from a peer proving `fingerprint`: the answer, under the lock.
+  net::ServerResponse answer_message(std::string_view body, const plist::Value& parsed, bool is_check_in,
+                                     const std::string& fingerprint);
+  // The shared-response-slot fault: `answer` for the first of a device's overlapping requests,
+  // and its answer for the others too.
+  net::ServerResponse through_shared_slot(const std::string& udid, const std::function<net::ServerResponse()>& answer);
   net::ServerResponse check_in(const protocol::CheckIn& msg, const std::string& identity);
   net::ServerResponse user_authenticate(DeviceState& device, const protocol::CheckIn& msg);
   net::ServerResponse command_report(const protocol::Report& report);
@@ -534,36 +558,77 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   // One URL may serve both kinds; the Content-Type tells them apart, as in NanoMDM.
   auto content_type = net::find_header(request.headers, "Content-Type").value_or("");
   bool is_check_in = path == kCheckInPath || starts_with(content_type, protocol::kCheckInContentType);
-
-  std::lock_guard lock(state_->mutex);
-  if (!state_->seeded(SeededBug::none)) {
-    if (auto odd = state_->seeded_bug_answer(request.body, *parsed, is_check_in)) return *odd;
+  auto answer = [&] { return state_->answer_message(request.body, *parsed, is_check_in, fingerprint); };
+  if (state_->faulty(Fault::shared_response_slot)) {
+    if (auto udid = parsed->string_at("UDID"); udid && !udid->empty()) {
+      return state_->through_shared_slot(*udid, answer);
+    }
   }
-  if (state_->faulty(Fault::writes_wedged_after_no_udid)) {
+  return answer();
+}
+
+net::ServerResponse MdmService::State::answer_message(std::string_view body, const plist::Value& parsed,
+                                                      bool is_check_in, const std::string& fingerprint) {
+  std::lock_guard lock(mutex);
+  if (!seeded(SeededBug::none)) {
+    if (auto odd = seeded_bug_answer(body, parsed, is_check_in)) return *odd;
+  }
+  if (faulty(Fault::writes_wedged_after_no_udid)) {
     // As a server that takes a lock for the message, fails on the missing UDID and never lets go:
     // from then on every request that would write hangs, while reads are still answered.
-    if (!parsed->find("UDID")) state_->writes_wedged = true;
-    if (state_->writes_wedged && state_->writes(*parsed, is_check_in)) return held_forever();
+    if (!parsed.find("UDID")) writes_wedged = true;
+    if (writes_wedged && writes(parsed, is_check_in)) return held_forever();
   }
   if (is_check_in) {
-    auto decoded = protocol::decode_check_in(*parsed);
+    auto decoded = protocol::decode_check_in(parsed);
     if (!decoded) return text(400, decoded.message() + "\n");
     const auto& msg = *decoded;
     if (msg.type != MessageType::authenticate) {
-      if (auto refusal = state_->check_binding(msg.channel.udid, fingerprint)) return *refusal;
+      if (auto refusal = check_binding(msg.channel.udid, fingerprint)) return *refusal;
     }
-    return state_->check_in(msg, fingerprint);
+    return check_in(msg, fingerprint);
   }
-  auto decoded = protocol::decode_report(*parsed);
+  auto decoded = protocol::decode_report(parsed);
   if (!decoded) {
     const bool status_at_fault = protocol::decode_error_key(decoded.error()) == "Status";
-    if (state_->faulty(Fault::unknown_status_acks) && status_at_fault) state_->take_as_acknowledged(*parsed);
-    return state_->faulty(Fault::unknown_status_acks) && status_at_fault ? empty_ok()
-                                                                         : text(400, decoded.message() + "\n");
+    if (faulty(Fault::unknown_status_acks) && status_at_fault) take_as_acknowledged(parsed);
+    return faulty(Fault::unknown_status_acks) && status_at_fault ? empty_ok() : text(400, decoded.message() + "\n");
   }
   const auto& report = *decoded;
-  if (auto refusal = state_->check_binding(report.channel.udid, fingerprint)) return *refusal;
-  return state_->command_report(report);
+  if (auto refusal = check_binding(report.channel.udid, fingerprint)) return *refusal;
+  return command_report(report);
+}
+
+// The shared-response-slot fault, as a server that writes each device's answer into one slot
+// and sends whatever the slot holds: the first request of a device takes the slot, works
+// (slot_hold), answers, and frees it; a request of the same device that came meanwhile, on any
+// channel, is never handled: it waits for the slot and is sent what is in it.
+net::ServerResponse MdmService::State::through_shared_slot(const std::string& udid,
+                                                           const std::function<net::ServerResponse()>& answer) {
+  std::unique_lock lock(slot_mutex);
+  // Slots exist only while a request holds or waits for one, so there are never more than the
+  // requests in flight; std::map keeps `slot` in place while others come and go.
+  auto& slot = slots[udid];
+  if (slot.busy) {
+    const auto ticket = slot.answered;
+    ++slot.waiting;
+    const bool came = slot_freed.wait_for(lock, kSlotWait, [&] { return slot.answered != ticket; });
+    --slot.waiting;
+    auto out = came ? slot.answer : empty_ok();
+    if (!slot.busy && slot.waiting == 0) slots.erase(udid);
+    return out;
+  }
+  slot.busy = true;
+  lock.unlock();
+  std::this_thread::sleep_for(config.slot_hold);
+  auto out = answer();
+  lock.lock();
+  slot.answer = out;
+  slot.busy = false;
+  ++slot.answered;
+  if (slot.waiting == 0) slots.erase(udid);
+  slot_freed.notify_all();
+  return out;
 }
 
 // Each seeded bug fires only on input no well-formed message holds; the conformance suite

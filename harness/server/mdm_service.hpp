@@ -98,6 +98,9 @@ struct PushTarget {
 
 struct Config {
   Fault fault = Fault::none;
+  // The shared-response-slot fault's simulated work: how long a request holds its device's
+  // response slot. A test widens it to make an overlap certain.
+  std::chrono::milliseconds slot_hold{5};
   // A defect only odd input reaches, for measuring fuzzers (seeded_bugs.hpp); none by default.
   SeededBug seeded_bug = SeededBug::none;
   IdentityMode identity_mode = IdentityMode::none;

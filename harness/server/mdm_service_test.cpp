@@ -7,8 +7,10 @@
 #include "harness/protocol/messages.hpp"
 
 #include <chrono>
+#include <latch>
 #include <map>
 #include <set>
+#include <thread>
 #include <utility>
 
 namespace mdmc::server {
@@ -446,6 +448,93 @@ TEST(Faults, EveryModeHasAUniqueNameAndTheCorrectServerBreaksNothing) {
     EXPECT_EQ(f.breaks.empty(), f.fault == Fault::none) << f.name;
   }
   EXPECT_FALSE(fault_from_name("no-such-fault"));
+}
+
+// The shared-response-slot fault, with the slot held `kHoldMs` per request so that an overlap
+// is certain: each test starts a second request well inside the first one's hold.
+template <int kHoldMs>
+class SharedSlot : public ServiceTest {
+ protected:
+  SharedSlot() : ServiceTest(config()) {}
+  static Config config() {
+    Config c;
+    c.fault = Fault::shared_response_slot;
+    c.slot_hold = std::chrono::milliseconds(kHoldMs);
+    return c;
+  }
+  void queue_one_each() {
+    enroll();
+    ASSERT_EQ(enqueue(kUdid, "C-DEVICE").status, 200);
+    ASSERT_EQ(enqueue(kUdid + ":" + kAlice.user_id, "C-USER").status, 200);
+  }
+  // The device's Idle on a thread of its own, and the user's Idle 50 ms after it began.
+  std::pair<net::ServerResponse, net::ServerResponse> overlapping_idles() {
+    net::ServerResponse device;
+    std::latch started(1);
+    std::thread first([&] {
+      started.count_down();
+      device = report(Status::idle);
+    });
+    started.wait();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto user = report(Status::idle, {}, true);
+    first.join();
+    return {std::move(device), std::move(user)};
+  }
+};
+
+using SharedSlotTest = SharedSlot<300>;
+TEST_F(SharedSlotTest, AUsersRequestDuringTheDevicesGetsTheDevicesAnswer) {
+  queue_one_each();
+  auto [device, user] = overlapping_idles();
+  EXPECT_EQ(uuid_in(device), "C-DEVICE");
+  EXPECT_EQ(uuid_in(user), "C-DEVICE") << "the user's Idle was sent the device's command";
+  // Its own Idle was never handled: the user's command is still there for the next one.
+  EXPECT_EQ(uuid_in(report(Status::idle, {}, true)), "C-USER");
+}
+
+TEST_F(SharedSlotTest, RequestsInTurnGetTheirOwnAnswers) {
+  queue_one_each();
+  // Lockstep, as chn/concurrent_interleaved runs: no request overlaps another.
+  EXPECT_EQ(uuid_in(report(Status::idle)), "C-DEVICE");
+  EXPECT_EQ(uuid_in(report(Status::idle, {}, true)), "C-USER");
+  EXPECT_TRUE(report(Status::acknowledged, "C-DEVICE").body.empty());
+  EXPECT_TRUE(report(Status::acknowledged, "C-USER", true).body.empty());
+}
+
+// Past the wait's bound (1 s) the waiting request gets no answer of any request: an empty 200.
+using SharedSlotLongHold = SharedSlot<1300>;
+TEST_F(SharedSlotLongHold, ARequestThatWaitsPastTheBoundGetsAnEmptyAnswer) {
+  queue_one_each();
+  auto [device, user] = overlapping_idles();
+  EXPECT_EQ(uuid_in(device), "C-DEVICE");
+  EXPECT_EQ(user.status, 200);
+  EXPECT_TRUE(user.body.empty());
+  EXPECT_EQ(uuid_in(report(Status::idle, {}, true)), "C-USER");
+}
+
+// The correct server, called from several threads at once, gives every channel its own command.
+TEST_F(ServiceTest, ConcurrentRequestsOfOneDeviceGetTheirOwnAnswers) {
+  enroll();
+  for (int round = 0; round < 20; ++round) {
+    const auto d = fmt::format("D-{}", round);
+    const auto u = fmt::format("U-{}", round);
+    ASSERT_EQ(enqueue(kUdid, d).status, 200);
+    ASSERT_EQ(enqueue(kUdid + ":" + kAlice.user_id, u).status, 200);
+    std::string device_got;
+    std::string device_end = "unset";
+    std::thread device([&] {
+      device_got = uuid_in(report(Status::idle));
+      device_end = report(Status::acknowledged, device_got).body;
+    });
+    auto user_got = uuid_in(report(Status::idle, {}, true));
+    auto user_end = report(Status::acknowledged, user_got, true).body;
+    device.join();
+    EXPECT_EQ(device_got, d);
+    EXPECT_EQ(user_got, u);
+    EXPECT_TRUE(device_end.empty());
+    EXPECT_TRUE(user_end.empty());
+  }
 }
 
 // Seeded bugs: each fires on its odd input and on nothing a well-formed client sends.

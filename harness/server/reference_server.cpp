@@ -31,13 +31,14 @@ base::Result<std::uint16_t> ReferenceServer::listen(const std::string& address, 
   return bound;
 }
 
-void ReferenceServer::start() {
+void ReferenceServer::start(unsigned threads) {
   if (pushes_) pushes_->start();
-  http_->start(1);
+  http_->start(threads);
 }
 
 void ReferenceServer::run() {
   if (pushes_) pushes_->start();
+  http_->start(kThreads - 1);
   http_->run();
 }
 

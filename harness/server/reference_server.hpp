@@ -25,9 +25,13 @@ class ReferenceServer {
   // Binds (port 0 for any free port). Returns the bound port, or why not. Without a
   // Config::public_url, the enrollment profile then names this address and port.
   base::Result<std::uint16_t> listen(const std::string& address, std::uint16_t port);
-  // Serves on a background thread, until stop().
-  void start();
-  // Serves on the caller's thread until stop(): for `mdmconform serve`.
+  // Serves on `threads` background threads, until stop(). Several, so that a device's channels,
+  // each on its own connection, are served at the same time, as by a server with a thread pool:
+  // a race between them (the shared-response-slot fault) can only happen so. The service's
+  // state has one lock, so the correct server stays correct with any number.
+  static constexpr unsigned kThreads = 4;
+  void start(unsigned threads = kThreads);
+  // Serves on the caller's thread, and kThreads - 1 more, until stop().
   void run();
   // Stops the HTTP server, then the push sender (docs/push.md: bounded by its timeouts).
   void stop();

@@ -166,6 +166,22 @@ TEST_P(MutationTest, FailsExactlyTheRulesTheFaultBreaks) {
       EXPECT_NE(c.reason.find("no Mac could enroll"), std::string::npos) << c.id << ": " << c.reason;
     }
   }
+  // Only requests that overlap meet the shared slot: chn/concurrent, whose series run at once
+  // round after round, fails on every attempt; chn/concurrent_interleaved, in lockstep, passes.
+  if (fault.fault == server::Fault::shared_response_slot) {
+    int seen = 0;
+    for (const auto& c : outcome.run.cases) {
+      if (c.id == "chn/concurrent") {
+        ++seen;
+        EXPECT_EQ(c.verdict, Verdict::fail) << c.reason;
+        EXPECT_FALSE(c.flaky) << "a confirmation re-run did not catch it: " << c.reason;
+      } else if (c.id == "chn/concurrent_interleaved") {
+        ++seen;
+        EXPECT_EQ(c.verdict, Verdict::pass) << c.reason;
+      }
+    }
+    EXPECT_EQ(seen, 2);
+  }
   // A may rule is an option: tested, it is info whether the server uses it or not, never a warn.
   for (const auto& rule : outcome.run.rules) {
     if (rule.level != scenario::Level::may || rule.verdict == Verdict::skip) continue;
