@@ -19,6 +19,10 @@ packages=(
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium chromium-driver)
 fi
+# `--bench`: the load benchmarks' reference client, timer and profiler (bench/load_p2.sh).
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(wrk time linux-perf)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

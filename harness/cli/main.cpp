@@ -20,6 +20,7 @@
 #include "harness/cli/certify_command.hpp"
 #include "harness/cli/dry_run.hpp"
 #include "harness/cli/fuzz_command.hpp"
+#include "harness/cli/load_command.hpp"
 #include "harness/cli/preflight.hpp"
 #include "harness/cli/report_command.hpp"
 #include "harness/cli/suite.hpp"
@@ -265,7 +266,7 @@ bool load_push_files(const ServePushFiles& files, server::PushSettings& push) {
 }
 
 int command_serve(server::Config config, const std::string& address, std::uint16_t port, const std::string& tls_dir,
-                  bool scep_wanted) {
+                  bool scep_wanted, unsigned threads) {
   if (!net::is_loopback_host(address)) {
     fmt::print(stderr, "mdmconform: serve binds loopback addresses only, not {}\n", address);
     return 2;
@@ -334,7 +335,7 @@ int command_serve(server::Config config, const std::string& address, std::uint16
                serve_profile(address, bound, tls_dir, mode, managed_users, *scep != nullptr));
   }
   std::fflush(stdout);
-  server.start();
+  server.start(threads);
   int signal = 0;
   sigwait(&signals, &signal);
   server.stop();
@@ -474,6 +475,7 @@ int main(int argc, char** argv) {
                   "an earlier report.json: only new failures against it make the exit code non-zero");
 
   server::Config serve_config;
+  unsigned serve_threads = server::ReferenceServer::kThreads;
   std::string serve_fault = "none";
   std::string serve_seeded_bug = "none";
   std::string address = "127.0.0.1";
@@ -499,6 +501,14 @@ int main(int argc, char** argv) {
   serve->add_option("--address", address, "loopback address to bind")->capture_default_str();
   serve->add_option("--manage-network-user", managed_users, "UserID of a network user to manage (repeatable)");
   serve->add_option("--digest-challenge", serve_config.digest_challenge, "DigestChallenge for managed network users");
+  // The defaults bound a test server's memory; a load run (docs/load.md) raises them.
+  serve->add_option("--max-devices", serve_config.bounds.devices, "devices held at once (past it, the least recent is forgotten)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  serve->add_option("--max-queued-commands", serve_config.bounds.queued_commands, "commands queued over all channels")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
+  serve->add_option("--threads", serve_threads, "threads serving requests")->capture_default_str()->check(CLI::Range(1, 256));
   ServePushFiles push_files;
   serve->add_option("--apns-url", serve_config.push.apns_url,
                     "push to this APNs provider API base URL (https://127.0.0.1:PORT for a fake APNs) when a command "
@@ -528,6 +538,7 @@ int main(int argc, char** argv) {
 
   cli::FuzzCommands fuzz_commands(app);
   cli::ReportCommand report_command(app);
+  cli::LoadCommand load_command(app);
   cli::CertifyCommands certify_commands(app);
   auto* list = app.add_subcommand("list", "list the cases, the rules, or the fault modes");
   list->add_flag("--rules", list_rules, "rules with level, cases and the fault mode that breaks each");
@@ -619,10 +630,16 @@ int main(int argc, char** argv) {
     }
     serve_config.identity_mode = *mode;
     if (!load_push_files(push_files, serve_config.push)) return 2;
-    return command_serve(serve_config, address, port, tls_dir, !serve_no_scep);
+    return command_serve(serve_config, address, port, tls_dir, !serve_no_scep, serve_threads);
   }
   if (auto code = fuzz_commands.dispatch(specs)) return *code;
   if (auto code = report_command.dispatch()) return *code;
+  if (load_command.was_chosen()) {
+    // SIGINT or SIGTERM ends the load early: the report is written with what was measured.
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    if (auto code = load_command.dispatch(&g_stop)) return *code;
+  }
   if (auto code = certify_commands.dispatch(specs)) return *code;
   if (*diff) return command_diff(diff_a, diff_b);
   list_selection.levels = levels_named(list_levels);
