@@ -29,13 +29,13 @@ std::string number_text(double v) {
   return fmt::format("{:.1f}", v);
 }
 
-// A latency in milliseconds, with the digits that matter: "0.042", "3.18", "212", "1.9e+04".
+// A latency in milliseconds, with the digits that matter: "0.042", "3.18", "21.5", "10000".
 std::string ms_text(double ms) {
   if (ms <= 0) return "0";
   if (ms < 1) return fmt::format("{:.3f}", ms);
   if (ms < 10) return fmt::format("{:.2f}", ms);
-  if (ms < 10'000) return fmt::format("{:.0f}", ms);
-  return fmt::format("{:.3g}", ms);
+  if (ms < 100) return fmt::format("{:.1f}", ms);
+  return fmt::format("{:.0f}", ms);
 }
 
 std::string text_or_dash(const std::string& s) { return s.empty() ? "-" : s; }
@@ -78,7 +78,8 @@ double nice_ceiling(double v) {
 }
 
 struct Series {
-  std::string_view name;                          // the legend's, and the class of its line ("s0", "s1")
+  std::string_view name;                          // the legend's
+  int colour = 0;                                 // the class of its line: "s0" blue, "s1" red
   std::vector<std::pair<double, double>> points;  // (seconds since the start, value)
 };
 
@@ -95,7 +96,10 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
       if (v > 0 && (min_positive == 0 || v < min_positive)) min_positive = v;
     }
   }
-  max_t = nice_ceiling(max_t);
+  // Time ticks every 1, 2 or 5 times a power of ten, at most five of them past zero.
+  const double tick_t = nice_ceiling(max_t / 5);
+  const int ticks_t = std::max(1, static_cast<int>(std::ceil(max_t / tick_t - 1e-9)));
+  max_t = tick_t * ticks_t;
   double low = 0, high = nice_ceiling(max_v);
   if (log_scale) {
     low = min_positive > 0 ? std::floor(std::log10(min_positive)) : -1;
@@ -118,8 +122,8 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
   double legend_x = kLeft;
   for (std::size_t k = 0; k < series.size(); ++k) {
     svg += fmt::format(
-        "<line class=\"line s{0}\" x1=\"{1}\" y1=\"28\" x2=\"{2}\" y2=\"28\"/><text x=\"{3}\" y=\"32\">{4}</text>\n", k,
-        legend_x, legend_x + 16, legend_x + 20, html_escape(series[k].name));
+        "<line class=\"line s{0}\" x1=\"{1}\" y1=\"28\" x2=\"{2}\" y2=\"28\"/><text x=\"{3}\" y=\"32\">{4}</text>\n",
+        series[k].colour, legend_x, legend_x + 16, legend_x + 20, html_escape(series[k].name));
     legend_x += 40 + 7.0 * static_cast<double>(series[k].name.size());
   }
   const int rows = log_scale ? static_cast<int>(high - low) : 4;
@@ -128,10 +132,10 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
     svg += fmt::format(
         "<line class=\"grid\" x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\"/>"
         "<text class=\"ylabel\" x=\"{3}\" y=\"{4:.1f}\">{5}</text>\n",
-        kLeft, y(v), kWidth - kRight, kLeft - 6, y(v) + 4, log_scale ? ms_text(v) : number_text(v));
+        kLeft, y(v), kWidth - kRight, kLeft - 6, y(v) + 4, log_scale ? fmt::format("{:g}", v) : number_text(v));
   }
-  for (int k = 0; k <= 4; ++k) {
-    const double t = max_t * k / 4;
+  for (int k = 0; k <= ticks_t; ++k) {
+    const double t = tick_t * k;
     svg += fmt::format("<text class=\"xlabel\" x=\"{:.1f}\" y=\"{}\">{} s</text>\n", x(t), kHeight - kBottom + 16,
                        number_text(t));
   }
@@ -144,12 +148,13 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
     if (series[k].points.empty()) continue;
     std::string line;
     for (const auto& [t, v] : series[k].points) line += fmt::format("{:.1f},{:.1f} ", x(t), y(v));
-    svg += fmt::format("<polyline class=\"line s{}\" points=\"{}\"/>\n", k, line);
+    svg += fmt::format("<polyline class=\"line s{}\" points=\"{}\"/>\n", series[k].colour, line);
     if (series[k].points.size() > kLoadChartMaxMarkers) continue;
     for (const auto& [t, v] : series[k].points) {
       svg += fmt::format(
           "<circle class=\"point s{}\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\"><title>{} at {} s: {}</title></circle>\n",
-          k, x(t), y(v), html_escape(series[k].name), number_text(t), log_scale ? ms_text(v) : number_text(v));
+          series[k].colour, x(t), y(v), html_escape(series[k].name), number_text(t),
+          log_scale ? ms_text(v) : number_text(v));
     }
   }
   return svg + "</svg>";
@@ -158,7 +163,7 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
 std::string charts(const LoadReport& r) {
   const auto timeline = r.figures.timeline(r.elapsed_s);
   double max_t = r.elapsed_s;
-  Series exchanges{"exchanges/s", {}}, errors{"errors/s", {}}, p50{"p50", {}}, p99{"p99", {}};
+  Series exchanges{"exchanges/s", 0, {}}, errors{"errors/s", 1, {}}, p50{"p50", 0, {}}, p99{"p99", 1, {}};
   for (const auto& interval : timeline) {
     // Each interval's point sits at its middle.
     const double t = interval.start_s + interval.length_s / 2;
@@ -172,7 +177,9 @@ std::string charts(const LoadReport& r) {
   const std::string interval =
       fmt::format("intervals of {} s", number_text(static_cast<double>(r.figures.interval().count()) / 1e3));
   return "<div class=\"charts\">\n" +
-         line_chart("chart-throughput", "throughput (per second)", interval, {exchanges, errors}, max_t, false) +
+         // Errors on a scale of their own: beside thousands of exchanges a few errors would not show.
+         line_chart("chart-throughput", "exchanges per second", interval, {exchanges}, max_t, false) +
+         line_chart("chart-errors", "errors per second", interval, {errors}, max_t, false) +
          line_chart("chart-latency", "latency per interval (ms, log scale)", interval, {p50, p99}, max_t, true) +
          "</div>\n";
 }

@@ -16,9 +16,10 @@ namespace mdmc::report {
 // report.html of a load run: "interrupted" first and prominently (<p id="interrupted">) when the
 // run stopped early; the record (target, seed, shard or merged shards, fleet, duration asked
 // and elapsed, rate); a result badge (findings or none); the totals (exchanges, exchanges per
-// second, errors, latency quantiles); two inline SVG charts over time, throughput (exchanges/s
-// and errors/s per interval: <svg id="chart-throughput">) and latency (p50 and p99 per interval,
-// log scale: <svg id="chart-latency">), each with data-points="N"; the latency table per message
+// second, errors, latency quantiles); three inline SVG charts over time, exchanges/s and
+// errors/s per interval (<svg id="chart-throughput">, <svg id="chart-errors">, each on its own
+// scale) and latency (p50 and p99 per interval, log scale: <svg id="chart-latency">), each with
+// data-points="N" (its first line's points); the latency table per message
 // and status; errors by kind; command counts; the findings with the exchanges around each; the
 // harness's CPU and peak RSS (and each shard's after a merge). Never throws.
 std::string render_load_html(const load::LoadReport& report);

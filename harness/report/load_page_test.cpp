@@ -110,6 +110,7 @@ TEST(LoadPage, ChartsThroughputAndLatencyOnePointPerInterval) {
   const std::string html = render_load_html(sample_load());
   // 9.5 s in 1-second intervals: 10 intervals, each with exchanges.
   EXPECT_THAT(html, HasSubstr("<svg class=\"chart\" id=\"chart-throughput\" data-points=\"10\""));
+  EXPECT_THAT(html, HasSubstr("<svg class=\"chart\" id=\"chart-errors\" data-points=\"10\""));
   EXPECT_THAT(html, HasSubstr("<svg class=\"chart\" id=\"chart-latency\" data-points=\"10\""));
   EXPECT_THAT(html, HasSubstr("<text x=\"84\" y=\"32\">exchanges/s</text>"));
   EXPECT_THAT(html, HasSubstr(">errors/s</text>"));
