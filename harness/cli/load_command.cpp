@@ -26,13 +26,6 @@ std::chrono::milliseconds from_seconds(double s) {
   return std::chrono::milliseconds(static_cast<long long>(s * 1000.0 + 0.5));
 }
 
-// One line, rewritten in place on a terminal about once a second.
-std::string progress_line(const load::Progress& p) {
-  return fmt::format("{:>6.1f} s  {} exchanges  {:.0f}/s  {} in flight  {} errors  {} findings  {}/{} channels enrolled{}",
-                     p.elapsed_s, p.exchanges, p.per_second, p.in_flight, p.errors, p.findings, p.channels_enrolled,
-                     p.channels, p.draining ? "  draining" : "");
-}
-
 // What the console says at the end: the overall figures and every finding's first line.
 std::string console_summary(const load::LoadReport& report) {
   const auto all = report.figures.overall();
@@ -57,17 +50,6 @@ std::string console_summary(const load::LoadReport& report) {
   if (report.findings_total > 0) out += fmt::format("{} invariant violations in all\n", report.findings_total);
   if (report.interrupted) out += "interrupted: " + report.interrupted_reason + "\n";
   return out;
-}
-
-std::string folder_name(const load::LoadReport& report) {
-  std::string name;
-  for (char c : report.started_utc) {
-    if (c != '-' && c != ':') name += c;
-  }
-  name += "-load-";
-  for (char c : report.target) name += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
-  if (report.shard_count > 1) name += fmt::format("-shard{}of{}", report.shard_index, report.shard_count);
-  return name;
 }
 
 }  // namespace
@@ -107,8 +89,17 @@ int run_load_command(LoadCommandOptions options, const std::atomic<bool>* stop) 
 
   const bool tty = !options.quiet && isatty(fileno(stderr)) == 1;
   if (tty) {
-    options.load.on_progress = [](const load::Progress& p) {
-      fmt::print(stderr, "\r{}\x1b[K", progress_line(p));
+    options.load.on_progress = [duration = options.duration_s](const load::Progress& p) {
+      load::LoadProgress line;
+      line.elapsed_s = p.elapsed_s;
+      line.duration_s = duration;
+      line.exchanges = p.exchanges;
+      line.exchanges_per_s = p.per_second;
+      line.in_flight = p.in_flight;
+      line.errors = p.errors;
+      line.findings = p.findings;
+      line.stopping = p.draining;
+      fmt::print(stderr, "\r{}\x1b[K", load::load_progress_line(line));
       std::fflush(stderr);
     };
   }
@@ -123,7 +114,7 @@ int run_load_command(LoadCommandOptions options, const std::atomic<bool>* stop) 
   const auto& report = *ran;
 
   const std::filesystem::path dir =
-      options.out_dir.empty() ? std::filesystem::path("reports") / folder_name(report) : options.out_dir;
+      options.out_dir.empty() ? std::filesystem::path("reports") / report::load_run_folder_name(report) : options.out_dir;
   if (auto written = report::write_load_run(report, dir); !written) {
     fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), written.message());
     return 2;

@@ -48,8 +48,6 @@ using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-// Findings kept in the report; every one is counted.
-constexpr std::size_t kMaxFindings = 1000;
 // Exchanges kept per channel for a finding's context, and how much of each body.
 constexpr std::size_t kRecentExchanges = 4;
 constexpr std::size_t kExcerptBytes = 200;
@@ -992,6 +990,7 @@ base::Result<LoadReport> run_load(const target::TargetProfile& target, const Loa
                                               : std::min<std::chrono::milliseconds>(std::chrono::seconds(5), options.duration / 4);
   LoadReport report;
   report.target = target.name;
+  report.target_url = target.server_url;
   report.started_utc = utc_now();
   report.seed = options.seed;
   report.shard_index = options.shard.index;

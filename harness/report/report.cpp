@@ -7,25 +7,12 @@
 
 #include "harness/base/clock.hpp"
 #include "harness/base/files.hpp"
+#include "harness/report/detail/text.hpp"
 
 namespace mdmc::report {
-namespace {
 
 namespace fs = std::filesystem;
-
-// s with every byte outside [A-Za-z0-9._-] replaced by '_', cut at max_len bytes.
-std::string filesystem_safe(std::string_view s, std::size_t max_len) {
-  std::string out;
-  for (char ch : s) {
-    if (out.size() == max_len) break;
-    const bool keep = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                      ch == '_' || ch == '-';
-    out += keep ? ch : '_';
-  }
-  return out;
-}
-
-}  // namespace
+using detail::filesystem_safe;
 
 base::Result<void> write_run(const scenario::RunResult& run, const fs::path& dir) {
   std::error_code ec;

@@ -152,6 +152,17 @@ std::string markdown_code(std::string_view s) {
   return fence + (pad ? " " : "") + body + (pad ? " " : "") + fence;
 }
 
+std::string filesystem_safe(std::string_view s, std::size_t max_len) {
+  std::string out;
+  for (char ch : s) {
+    if (out.size() == max_len) break;
+    const bool keep = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                      ch == '_' || ch == '-';
+    out += keep ? ch : '_';
+  }
+  return out;
+}
+
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
   for (char& ch : out) {

@@ -46,6 +46,10 @@ std::string markdown_text(std::string_view s);
 // in a row.
 std::string markdown_code(std::string_view s);
 
+// s with every byte outside [A-Za-z0-9._-] replaced by '_', cut at max_len bytes: a name for a
+// run's folder.
+std::string filesystem_safe(std::string_view s, std::size_t max_len);
+
 // ASCII lower case, for search keys.
 std::string ascii_lower(std::string_view s);
 
