@@ -339,8 +339,8 @@ Figures Figures::from_json(base::JsonReader& r, const Json& j, const std::string
   using R = base::JsonReader;
   const auto base_ms = r.integer(j, "base_interval_ms", path, 1, kMaxIntervalMs);
   const auto interval_ms = r.integer(j, "interval_ms", path, 1, kMaxCoarsenedIntervalMs);
-  Figures f{std::chrono::milliseconds(r.ok() ? base_ms : 1000)};
   if (!r.ok()) return Figures{};
+  Figures f{std::chrono::milliseconds(base_ms)};
   // The timeline's interval is the one asked for, doubled as often as the run needed.
   std::int64_t doubled = base_ms;
   while (doubled < interval_ms) doubled *= 2;
@@ -363,8 +363,9 @@ Figures Figures::from_json(base::JsonReader& r, const Json& j, const std::string
   if (!r.ok()) return Figures{};
 
   const Json* latency = r.array(j, "latency", path);
-  if (latency && latency->size() > kMaxKeys)
+  if (latency && latency->size() > kMaxKeys) {
     r.fail(R::join(path, "latency"), fmt::format("more than {} keys", kMaxKeys));
+  }
   std::uint64_t key_total = 0;
   for (std::size_t i = 0; r.ok() && i < latency->size(); ++i) {
     const std::string at = R::index(R::join(path, "latency"), i);
