@@ -46,9 +46,10 @@ int run_merge(const ReportOptions& options) {
   }
   auto merged = load::merge(shards);
   // The merge numbers the records as given: say which file is which.
-  if (!merged)
+  if (!merged) {
     return fail(
         fmt::format("cannot merge {} (records 1 to {}, in that order): {}", names, shards.size(), merged.message()));
+  }
   if (!options.out) {
     std::cout << load::to_json(*merged) << std::flush;
     return std::cout ? 0 : fail("cannot write to standard output");
@@ -120,7 +121,8 @@ int run_report(const ReportOptions& options) {
 ReportCommand::ReportCommand(CLI::App& app) {
   report_ = app.add_subcommand(
       "report", "make a view again from a saved report.json (a run's, a load run's, or a fuzz summary.json)");
-  file_option_ = report_->add_option("FILE", options_.file, "report.json, or fuzz/summary.json");
+  file_option_ =
+      report_->add_option("FILE", options_.file, "a run's or a load run's report.json, or fuzz/summary.json");
   format_option_ = report_->add_option("--format", options_.format, "html, junit, md or json")
                        ->check(CLI::IsMember({"html", "junit", "md", "json"}))
                        ->capture_default_str();
@@ -134,8 +136,9 @@ ReportCommand::ReportCommand(CLI::App& app) {
 std::optional<int> ReportCommand::dispatch() {
   if (!*report_) return std::nullopt;
   options_.redact = !no_redact_;
-  if (options_.merge.empty() && file_option_->count() == 0)
+  if (options_.merge.empty() && file_option_->count() == 0) {
     return fail("report: give a FILE, or --merge A.json B.json ...");
+  }
   if (!options_.merge.empty() && file_option_->count() != 0) {
     return fail("report: give a FILE or --merge, not both");
   }

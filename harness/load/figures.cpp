@@ -1,6 +1,7 @@
 #include "harness/load/figures.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -64,14 +65,20 @@ void Figures::add_sample(Distribution& d, std::int64_t latency_ns) {
 }
 
 void Figures::add(Distribution& into, const Distribution& from) {
-  // Both were made by the same factory, so their axes are equal and += adds bin by bin.
-  into.histogram += from.histogram;
+  // Both were made by the same factory, so their axes are equal and bins add index by index
+  // (histogram's own += would too, but g++ 12 warns inside its general path under the sanitizers).
+  assert(into.histogram.axis() == from.histogram.axis());
+  for (int i = -1; i <= from.histogram.axis().size(); ++i) into.histogram.at(i) += from.histogram.at(i);
   into.max_ns = std::max(into.max_ns, from.max_ns);
 }
 
 Quantiles Figures::quantiles(const Distribution& d) {
+  // Bins by index, underflow (-1) to overflow (the axis' size), as indexed() would walk them
+  // (g++ 12 warns of an uninitialised buffer inside indexed() under the sanitizers).
+  const Axis& axis = d.histogram.axis();
+  const int overflow = axis.size();
   Quantiles q;
-  for (auto&& bin : bh::indexed(d.histogram, bh::coverage::all)) q.count += *bin;
+  for (int i = -1; i <= overflow; ++i) q.count += d.histogram.at(i);
   if (q.count == 0) return q;
   q.max_ms = ns_to_ms(d.max_ns);
   // The rank of each quantile among the samples (1-based), and where its value goes.
@@ -79,20 +86,19 @@ Quantiles Figures::quantiles(const Distribution& d) {
       {0.5, &q.p50_ms}, {0.9, &q.p90_ms}, {0.99, &q.p99_ms}, {0.999, &q.p999_ms}};
   std::size_t next = 0;
   std::uint64_t cumulative = 0;
-  const auto overflow = d.histogram.axis().size();
-  for (auto&& bin : bh::indexed(d.histogram, bh::coverage::all)) {
-    cumulative += *bin;
+  for (int i = -1; i <= overflow && next < std::size(wanted); ++i) {
+    cumulative += d.histogram.at(i);
     while (next < std::size(wanted)) {
       const auto rank = std::max<std::uint64_t>(
           1, static_cast<std::uint64_t>(std::ceil(wanted[next].first * static_cast<double>(q.count))));
       if (cumulative < rank) break;
-      // The bin's upper edge: no sample in it is larger, so the quantile is never understated.
-      // The overflow bin has no upper edge; the exact maximum bounds every bin.
-      const double upper_ms = bin.index() == overflow ? q.max_ms : bin.bin().upper() / 1e3;
+      // The bin's upper edge (the underflow's is the axis' lower end): no sample in it is
+      // larger, so the quantile is never understated. The overflow bin has no upper edge; the
+      // exact maximum bounds every bin.
+      const double upper_ms = i == overflow ? q.max_ms : axis.value(i + 1) / 1e3;
       *wanted[next].second = std::min(upper_ms, q.max_ms);
       ++next;
     }
-    if (next == std::size(wanted)) break;
   }
   return q;
 }
@@ -228,8 +234,8 @@ bool Figures::operator==(const Figures& other) const {
 Json Figures::distribution_json(const Distribution& d) {
   const Quantiles q = quantiles(d);
   Json bins = Json::array();
-  for (auto&& bin : bh::indexed(d.histogram, bh::coverage::all)) {
-    if (*bin != 0) bins.push_back(Json::array({bin.index(), *bin}));
+  for (int i = -1; i <= d.histogram.axis().size(); ++i) {
+    if (const std::uint64_t n = d.histogram.at(i); n != 0) bins.push_back(Json::array({i, n}));
   }
   return Json{{"count", q.count},     {"p50_ms", q.p50_ms}, {"p90_ms", q.p90_ms}, {"p99_ms", q.p99_ms},
               {"p999_ms", q.p999_ms}, {"max_ms", q.max_ms}, {"max_ns", d.max_ns}, {"bins", std::move(bins)}};
@@ -333,8 +339,8 @@ Figures Figures::from_json(base::JsonReader& r, const Json& j, const std::string
   using R = base::JsonReader;
   const auto base_ms = r.integer(j, "base_interval_ms", path, 1, kMaxIntervalMs);
   const auto interval_ms = r.integer(j, "interval_ms", path, 1, kMaxCoarsenedIntervalMs);
-  Figures f{std::chrono::milliseconds(r.ok() ? base_ms : 1000)};
   if (!r.ok()) return Figures{};
+  Figures f{std::chrono::milliseconds(base_ms)};
   // The timeline's interval is the one asked for, doubled as often as the run needed.
   std::int64_t doubled = base_ms;
   while (doubled < interval_ms) doubled *= 2;
@@ -357,8 +363,9 @@ Figures Figures::from_json(base::JsonReader& r, const Json& j, const std::string
   if (!r.ok()) return Figures{};
 
   const Json* latency = r.array(j, "latency", path);
-  if (latency && latency->size() > kMaxKeys)
+  if (latency && latency->size() > kMaxKeys) {
     r.fail(R::join(path, "latency"), fmt::format("more than {} keys", kMaxKeys));
+  }
   std::uint64_t key_total = 0;
   for (std::size_t i = 0; r.ok() && i < latency->size(); ++i) {
     const std::string at = R::index(R::join(path, "latency"), i);

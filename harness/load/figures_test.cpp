@@ -317,5 +317,27 @@ TEST(Figures, FromJsonRefusesFiguresThatDoNotAddUp) {
   EXPECT_THAT(read_edited([](Json& j) { j["errors_by_kind"] = 4; }), HasSubstr("expected an object"));
 }
 
+TEST(Figures, FromJsonRefusesMoreKeysKindsIntervalsOrBinsThanTheCaps) {
+  EXPECT_THAT(read_edited([](Json& j) {
+                while (j["latency"].size() <= kMaxKeys) j["latency"].push_back(j["latency"][0]);
+              }),
+              HasSubstr("more than 256 keys"));
+  EXPECT_THAT(read_edited([](Json& j) {
+                for (std::size_t k = 0; k <= kMaxErrorKinds; ++k) j["errors_by_kind"]["k" + std::to_string(k)] = 0;
+              }),
+              HasSubstr("more than 64 kinds"));
+  EXPECT_THAT(read_edited([](Json& j) {
+                while (j["timeline"].size() <= kMaxTimelineIntervals) j["timeline"].push_back(j["timeline"][0]);
+              }),
+              HasSubstr("more than 1024 intervals"));
+  EXPECT_THAT(read_edited([](Json& j) {
+                Json& bins = j["latency"][0]["bins"];
+                for (int i = 0; i < 2000; ++i) bins.push_back(Json::array({i, 1}));
+              }),
+              HasSubstr("more than the axis' 1046 bins"));
+  EXPECT_THAT(read_edited([](Json& j) { j["errors_by_kind"][std::string(100, 'k')] = 0; }),
+              HasSubstr("a kind longer than 64 bytes"));
+}
+
 }  // namespace
 }  // namespace mdmc::load

@@ -49,6 +49,10 @@ Json excerpt_json(std::string_view bytes) {
   return Json{{"base64", base::base64_encode(bytes)}};
 }
 
+// A time or a rate as a record keeps it: what a reader accepts (finite, not negative, at most
+// kMaxSeconds), so that a record always reads back; NaN and negatives become 0.
+double record_number(double v) { return std::isfinite(v) && v > 0 ? std::min(v, kMaxSeconds) : 0; }
+
 // A finite number in [min, max].
 double number(R& r, const Json& obj, std::string_view key, const std::string& path, double min, double max) {
   const Json* j = r.member(obj, key, path);
@@ -101,7 +105,9 @@ int nesting_depth(std::string_view text, int limit) {
 }
 
 Json usage_json(const Usage& u) {
-  return Json{{"cpu_user_s", u.cpu_user_s}, {"cpu_system_s", u.cpu_system_s}, {"peak_rss_kib", u.peak_rss_kib}};
+  return Json{{"cpu_user_s", record_number(u.cpu_user_s)},
+              {"cpu_system_s", record_number(u.cpu_system_s)},
+              {"peak_rss_kib", u.peak_rss_kib}};
 }
 
 Usage read_usage(R& r, const Json& j, const std::string& path) {
@@ -116,7 +122,7 @@ Json finding_json(const Finding& f) {
   Json exchanges = Json::array();
   for (std::size_t i = 0; i < f.exchanges.size() && i < kMaxFindingExchanges; ++i) {
     const ExchangeRecord& e = f.exchanges[i];
-    exchanges.push_back(Json{{"at_s", e.at_s},
+    exchanges.push_back(Json{{"at_s", record_number(e.at_s)},
                              {"channel", text_json(e.channel)},
                              {"message", text_json(e.message)},
                              {"status", e.status},
@@ -127,7 +133,7 @@ Json finding_json(const Finding& f) {
               {"channel", text_json(f.channel)},
               {"command_uuid", text_json(f.command_uuid)},
               {"detail", text_json(f.detail)},
-              {"at_s", f.at_s},
+              {"at_s", record_number(f.at_s)},
               {"exchanges", std::move(exchanges)}};
 }
 
@@ -195,10 +201,10 @@ std::string to_json(const LoadReport& report) {
   j["shard"] = std::move(shard);
   j["fleet"] =
       Json{{"devices", report.devices}, {"users_per_device", report.users_per_device}, {"channels", report.channels}};
-  j["duration_s"] = report.duration_s;
-  j["elapsed_s"] = report.elapsed_s;
-  j["rate"] = report.rate;
-  j["commands_per_minute"] = report.commands_per_minute;
+  j["duration_s"] = record_number(report.duration_s);
+  j["elapsed_s"] = record_number(report.elapsed_s);
+  j["rate"] = record_number(report.rate);
+  j["commands_per_minute"] = record_number(report.commands_per_minute);
   j["interrupted"] = report.interrupted;
   j["interrupted_reason"] = text_json(report.interrupted_reason);
   // For people and jq; a reader recomputes all of it from "figures".

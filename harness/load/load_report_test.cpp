@@ -1,6 +1,8 @@
 #include "harness/load/load_report.hpp"
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,18 @@ TEST(LoadReport, JsonRoundTripKeepsEverything) {
   ASSERT_EQ(back->findings.size(), 1u);
   EXPECT_EQ(back->findings[0].exchanges[1].response_excerpt, std::string("\xff\xfe binary", 9));
   EXPECT_EQ(to_json(*back), text);
+}
+
+TEST(LoadReport, ARecordWithTimesThatAreNotNumbersStillReadsBack) {
+  LoadReport r = shard(0);
+  r.elapsed_s = std::nan("");
+  r.duration_s = -5;
+  r.harness.cpu_user_s = std::numeric_limits<double>::infinity();
+  auto back = load_report_from_json(to_json(r));
+  ASSERT_TRUE(back.ok()) << back.message();
+  EXPECT_EQ(back->elapsed_s, 0);
+  EXPECT_EQ(back->duration_s, 0);
+  EXPECT_EQ(back->harness.cpu_user_s, 0);
 }
 
 TEST(LoadReport, WritesFindingsExchangesAndExcerptsWithinTheirCaps) {
