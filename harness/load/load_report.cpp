@@ -220,7 +220,8 @@ std::string to_json(const LoadReport& report) {
   const CommandCounts& c = report.commands;
   j["commands"] = Json{
       {"queued", c.queued},   {"refused", c.refused}, {"delivered", c.delivered},    {"acknowledged", c.acknowledged},
-      {"not_now", c.not_now}, {"error", c.error},     {"outstanding", c.outstanding}};
+      {"not_now", c.not_now}, {"error", c.error},     {"outstanding", c.outstanding},
+      {"not_queued", c.not_queued}};
   j["findings_total"] = std::max<std::uint64_t>(report.findings_total, report.findings.size());
   Json findings = Json::array();
   for (std::size_t i = 0; i < report.findings.size() && i < kMaxFindings; ++i) {
@@ -310,7 +311,7 @@ base::Result<LoadReport> load_report_from_json(std::string_view text) {
       report.commands =
           CommandCounts{count(r, *c, "queued", at),       count(r, *c, "refused", at), count(r, *c, "delivered", at),
                         count(r, *c, "acknowledged", at), count(r, *c, "not_now", at), count(r, *c, "error", at),
-                        count(r, *c, "outstanding", at)};
+                        count(r, *c, "outstanding", at), count(r, *c, "not_queued", at)};
     }
     report.findings_total = count(r, j, "findings_total", top);
     if (const Json* arr = r.array(j, "findings", top)) {
@@ -428,6 +429,7 @@ base::Result<LoadReport> merge(const std::vector<LoadReport>& shards) {
     c.not_now += o.not_now;
     c.error += o.error;
     c.outstanding += o.outstanding;
+    c.not_queued += o.not_queued;
     for (const Finding& f : s->findings) {
       if (merged.findings.size() == kMaxFindings) break;
       merged.findings.push_back(f);

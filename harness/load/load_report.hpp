@@ -37,6 +37,9 @@ struct Finding {
 
 struct CommandCounts {
   std::uint64_t queued = 0, refused = 0, delivered = 0, acknowledged = 0, not_now = 0, error = 0, outstanding = 0;
+  // Commands delivered that this run never queued (a server may queue its own, at enrollment
+  // say): counted, not a violation.
+  std::uint64_t not_queued = 0;
   bool operator==(const CommandCounts&) const = default;
 };
 

@@ -308,10 +308,10 @@ std::string render_load_html(const LoadReport& r) {
   const auto& c = r.commands;
   out += fmt::format(
       "<h2>Commands</h2><table id=\"commands\"><tr><th>queued</th><th>refused</th><th>delivered</th>"
-      "<th>acknowledged</th><th>NotNow</th><th>Error</th><th>outstanding at the end</th></tr>\n"
+      "<th>acknowledged</th><th>NotNow</th><th>Error</th><th>outstanding at the end</th><th>not queued by the run</th></tr>\n"
       "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
-      "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></table>\n",
-      c.queued, c.refused, c.delivered, c.acknowledged, c.not_now, c.error, c.outstanding);
+      "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></table>\n",
+      c.queued, c.refused, c.delivered, c.acknowledged, c.not_now, c.error, c.outstanding, c.not_queued);
 
   out += fmt::format("<h2>Findings ({})</h2>\n", r.findings_total);
   if (r.findings_total == 0) {
@@ -381,8 +381,8 @@ std::string render_load_markdown(const LoadReport& r) {
   const auto& c = r.commands;
   out += fmt::format(
       "Commands: {} queued, {} refused, {} delivered, {} acknowledged, {} NotNow, {} Error, {} outstanding at the "
-      "end\n",
-      c.queued, c.refused, c.delivered, c.acknowledged, c.not_now, c.error, c.outstanding);
+      "end, {} delivered that the run did not queue\n",
+      c.queued, c.refused, c.delivered, c.acknowledged, c.not_now, c.error, c.outstanding, c.not_queued);
   const auto kinds = r.figures.errors_by_kind();
   if (!kinds.empty()) {
     out += "\nErrors:";
