@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <memory>
+#include <mutex>
 
 #include "harness/base/bytes.hpp"
 #include "harness/base/clock.hpp"
@@ -13,6 +15,7 @@
 #include "harness/cli/builtin.hpp"
 #include "harness/cli/preflight.hpp"
 #include "harness/pki/pki.hpp"
+#include "harness/pki/scep.hpp"
 #include "harness/protocol/rules.hpp"
 #include "harness/scenario/assessment.hpp"
 #include "harness/server/reference_server.hpp"
@@ -246,6 +249,20 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     if (options.on_target_ready) {
       if (auto refused = options.on_target_ready(profile)) return fail(out, 2, *refused);
     }
+    // The built-in server's devices enroll through SCEP with one RSA key made for the run: each
+    // still gets a certificate of its own, which is what the server binds (docs/reference-server.md),
+    // and the run no longer spends most of its time making a 2048-bit key per device. A target
+    // keeps a key per device, as Macs have: its SCEP server may take a request with a known key
+    // (and transactionID, the key's hash) for a resend.
+    // Its scepserver companion takes one PKIOperation at a time (enroll::ScepLimits::one_at_a_time),
+    // whatever --jobs says.
+    if (builtin) profile.identity.scep_limits.one_at_a_time = std::make_shared<std::mutex>();
+    if (builtin && profile.identity.scep && profile.identity.pool.empty() && !profile.identity.issuer) {
+      const auto& request = *profile.identity.scep;
+      auto key = pki::scep::generate_key(request.key_type, request.key_size);
+      if (!key) return fail(out, 2, "the run's SCEP key: " + key.message());
+      profile.identity.scep_key_pem = *std::move(key);
+    }
     // The run's identities: the preflight's device takes one, and no device after it the same.
     target::IdentityPool identities(profile.identity);
     auto preflight = preflight_enrollment(profile, identities, options.seed, options.stop);
@@ -286,7 +303,7 @@ SuiteOutcome run_suite(const SuiteOptions& options) {
     }
     if (options.on_suite_start) options.on_suite_start(cases.size());
     run_options.stop = options.stop;
-    run_options.jobs = options.jobs;
+    run_options.jobs = options.jobs > 0 ? options.jobs : builtin ? kBuiltinJobs : 1;
     run_options.confirm = options.confirm;
     run_options.continue_after_wedge = options.continue_after_wedge;
     out.run = scenario::run_suite(cases, profile, rules, run_options);

@@ -27,6 +27,11 @@ enum class BuiltinEnrollment {
 std::optional<BuiltinEnrollment> builtin_enrollment_from_name(std::string_view name);
 std::string_view builtin_enrollment_name(BuiltinEnrollment e);
 
+// Cases at once against the built-in server unless told otherwise: its cases spend most of
+// their wall time waiting (push windows, jitter, the SCEP companion), and verdicts do not depend
+// on the job count (CliTest.OneJobAndFourJobsGiveTheSameVerdictsCaseByCase).
+inline constexpr int kBuiltinJobs = 4;
+
 struct SuiteOptions {
   std::filesystem::path specs_dir;              // holds rules.yaml, scenarios/, targets/
   std::optional<std::filesystem::path> target;  // absent: the built-in reference server
@@ -49,7 +54,9 @@ struct SuiteOptions {
   std::vector<std::string> tags;        // cases with any of these tags; empty: any
   std::vector<scenario::Level> levels;  // cases naming a rule at one of these levels; empty: any
   std::uint64_t seed = 0;
-  int jobs = 1;                                                   // see scenario::RunOptions::jobs
+  // Cases at once (scenario::RunOptions::jobs); 0: kBuiltinJobs against the built-in server,
+  // 1 against a target (one case at a time singles out the case that wedges a server).
+  int jobs = 0;
   int confirm = 2;                                                // see scenario::RunOptions::confirm
   bool continue_after_wedge = false;                              // see scenario::RunOptions
   bool strict = false;                                            // a should-level break (warn) counts as a failure

@@ -84,8 +84,12 @@ std::string fail_info_words(const scep::CertRep& rep) {
 
 class Enrollment {
  public:
-  Enrollment(const ScepRequest& request, const ScepLimits& limits)
-      : request_(request), limits_(limits), started_(Clock::now()), deadline_(started_ + limits.deadline) {}
+  Enrollment(const ScepRequest& request, const ScepLimits& limits, const std::string& given_key)
+      : request_(request),
+        limits_(limits),
+        given_key_(given_key),
+        started_(Clock::now()),
+        deadline_(started_ + limits.deadline) {}
 
   base::Result<ScepEnrollment> run() {
     auto result = steps();
@@ -133,7 +137,7 @@ class Enrollment {
 
     // Our key, the request and the transient certificate that signs our messages.
     int bits = ec_ && request_.key_size == 1024 ? 256 : request_.key_size;  // 1024 is Apple's RSA default
-    auto key = scep::generate_key(request_.key_type, bits);
+    auto key = given_key_.empty() ? scep::generate_key(request_.key_type, bits) : base::Result<std::string>(given_key_);
     if (!key) return {ScepError::unsupported, key.error().message};
     scep::CsrSpec spec{request_.subject, request_.challenge, request_.key_usage, request_.subject_alt_names};
     auto csr = scep::make_csr(spec, *key);
@@ -242,10 +246,14 @@ class Enrollment {
 
   base::Result<scep::CertRep> pki_operation(const std::string& message, const std::string& nonce, const char* step) {
     base::Result<net::Response> answer = net::Response{};
-    if (out_.post) {
-      answer = send("POST", operation_url("PKIOperation", {}), message, step);
-    } else {
-      answer = send("GET", operation_url("PKIOperation", base::base64_encode(message)), {}, step);
+    {
+      std::unique_lock<std::mutex> turn;
+      if (limits_.one_at_a_time) turn = std::unique_lock(*limits_.one_at_a_time);
+      if (out_.post) {
+        answer = send("POST", operation_url("PKIOperation", {}), message, step);
+      } else {
+        answer = send("GET", operation_url("PKIOperation", base::base64_encode(message)), {}, step);
+      }
     }
     if (!answer) return answer.error();
     if (auto status = expect_200(*answer, step); !status) return status.error();
@@ -270,6 +278,7 @@ class Enrollment {
 
   const ScepRequest& request_;
   const ScepLimits& limits_;
+  const std::string& given_key_;  // the caller's key for the request; empty: generate one
   Clock::time_point started_;
   Clock::time_point deadline_;
   ScepEnrollment out_;
@@ -288,9 +297,10 @@ std::error_code make_error_code(ScepError e) {
   return {static_cast<int>(e), category};
 }
 
-base::Result<ScepEnrollment> scep_enroll(const ScepRequest& request, const ScepLimits& limits) {
+base::Result<ScepEnrollment> scep_enroll(const ScepRequest& request, const ScepLimits& limits,
+                                         const std::string& key_pem) {
   scep::load_legacy_provider();
-  return Enrollment(request, limits).run();
+  return Enrollment(request, limits, key_pem).run();
 }
 
 }  // namespace mdmc::enroll

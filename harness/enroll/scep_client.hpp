@@ -7,6 +7,8 @@
 // and deadlines, never as an exception.
 #include <chrono>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -49,6 +51,10 @@ struct ScepLimits {
   int max_polls = 5;                               // CertPoll requests at most, whatever Retries says
   std::chrono::milliseconds max_poll_delay{2000};  // RetryDelay is capped at this
   std::chrono::milliseconds deadline{30000};       // the whole enrollment, every request included
+  // Held for each PKIOperation when set: enrollments that share it reach the server one at a time.
+  // The built-in server's scepserver companion needs it: its file depot races two requests for
+  // the serial number and answers one FAILURE badRequest ("open depot/serial: file exists").
+  std::shared_ptr<std::mutex> one_at_a_time;
 };
 
 // Why an enrollment failed, for a caller that tells the cases apart; the Error's message says it
@@ -82,7 +88,11 @@ struct ScepEnrollment {
 // Enrolls one identity from the SCEP server `request` names, within `limits`. Fails with a
 // ScepError and words naming the step (GetCACaps, GetCACert, PKCSReq, CertPoll) and what the
 // server did.
-base::Result<ScepEnrollment> scep_enroll(const ScepRequest& request, const ScepLimits& limits);
+// `key_pem`, when given, is the requester's key (the built-in server's runs make one for all their
+// devices, target::IdentityConfig::scep_key_pem); empty: a new key of the request's Key Type and
+// Keysize, as a Mac makes.
+base::Result<ScepEnrollment> scep_enroll(const ScepRequest& request, const ScepLimits& limits,
+                                         const std::string& key_pem = {});
 
 }  // namespace mdmc::enroll
 

@@ -689,15 +689,19 @@ class CaseRun {
     return tokens;
   }
 
+  // Every token any channel of the case has had: each actor's current one and its earlier ones.
+  std::set<std::string> case_tokens() {
+    std::lock_guard lock(mu_);
+    std::set<std::string> tokens;
+    for (const auto& [name, actor] : actors_) tokens.insert(token_of(actor));
+    for (const auto& [name, past] : past_tokens_) tokens.insert(past.begin(), past.end());
+    return tokens;
+  }
+
   // The pushes since the mark to any token of the case, each kept once in the transcript as
   // the wire evidence: the request the server sent and what the fake APNs answered.
   std::vector<SeenPush> case_pushes(int index) {
-    std::set<std::string> tokens;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& [name, actor] : actors_) tokens.insert(token_of(actor));
-      for (const auto& [name, past] : past_tokens_) tokens.insert(past.begin(), past.end());
-    }
+    const auto tokens = case_tokens();
     std::vector<SeenPush> out;
     for (auto& push : pushes_->pushes_since(push_mark_)) {
       if (!tokens.count(push.device_token)) continue;
@@ -774,15 +778,13 @@ class CaseRun {
   StepEnd expect_push(int index, const PushStep& step, std::chrono::steady_clock::time_point started) {
     std::string token;
     std::string magic;
-    std::set<std::string> all_tokens;
     {
       std::lock_guard lock(mu_);
       const auto& actor = actors_.at(step.actor);
       token = token_of(actor);
       magic = magic_of(actor);
-      for (const auto& [name, a] : actors_) all_tokens.insert(token_of(a));
-      for (const auto& [name, past] : past_tokens_) all_tokens.insert(past.begin(), past.end());
     }
+    const auto all_tokens = case_tokens();
     // Judging the form alone, any push of the case will do: a server that wakes the wrong
     // channel is other rules' to fail, and its pushes still have a form.
     const bool form_only = std::all_of(step.expect.begin(), step.expect.end(),

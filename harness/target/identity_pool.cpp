@@ -16,7 +16,9 @@ base::Result<DeviceIdentity> IdentityPool::take(const std::string& udid) {
     if (!issued) return issued.error();
     return describe_identity(std::move(issued).value(), "issued");
   }
-  if (config_.pool.empty() && config_.scep) return enroll_through_scep(*config_.scep, config_.scep_limits, udid);
+  if (config_.pool.empty() && config_.scep) {
+    return enroll_through_scep(*config_.scep, config_.scep_limits, udid, config_.scep_key_pem);
+  }
   if (config_.pool.empty()) return base::fail("the profile's identity mode needs an issuer or a pool of identities");
   // One atomic step claims an index no other caller gets; a claim past the end takes nothing.
   const std::size_t index = next_.fetch_add(1);
@@ -34,13 +36,13 @@ base::Result<DeviceIdentity> IdentityPool::take(const std::string& udid) {
 std::size_t IdentityPool::taken() const { return std::min(next_.load(), config_.pool.size()); }
 
 base::Result<DeviceIdentity> enroll_through_scep(const enroll::ScepRequest& request, const enroll::ScepLimits& limits,
-                                                 const std::string& udid) {
+                                                 const std::string& udid, const std::string& key_pem) {
   // A synthetic Mac's variables: its UDID is its hardware UUID, as on a Mac.
   auto filled = enroll::fill_device_variables(request, {{"HardwareUUID", udid},
                                                         {"UDID", udid},
                                                         {"SerialNumber", "C02" + udid.substr(0, 8)},
                                                         {"ComputerName", "mdmconform-" + udid.substr(0, 8)}});
-  auto enrolled = enroll::scep_enroll(filled, limits);
+  auto enrolled = enroll::scep_enroll(filled, limits, key_pem);
   if (!enrolled) return enrolled.error();
   auto out = describe_identity(enrolled->identity, "scep");
   out.scep = std::make_shared<const enroll::ScepEnrollment>(std::move(enrolled).value());

@@ -33,7 +33,7 @@ struct DeviceIdentity {
 // Mac does for its enrollment profile's SCEP payload: %HardwareUUID%, %UDID%, %SerialNumber% and
 // %ComputerName% filled in from the device. Fails with scep_enroll's ScepError and words.
 base::Result<DeviceIdentity> enroll_through_scep(const enroll::ScepRequest& request, const enroll::ScepLimits& limits,
-                                                 const std::string& udid);
+                                                 const std::string& udid, const std::string& key_pem = {});
 
 class IdentityPool {
  public:

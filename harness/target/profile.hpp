@@ -38,6 +38,9 @@ struct IdentityConfig {
   // one enrollment per device (target/enrollment.hpp fills this in).
   std::optional<enroll::ScepRequest> scep;
   enroll::ScepLimits scep_limits;
+  // The key every device's SCEP request carries, made once for the run; empty: each device makes
+  // its own, as a Mac does. Only the built-in server's runs set it (cli/suite.cpp says why).
+  std::string scep_key_pem;
 };
 
 struct TlsTrust {

@@ -74,7 +74,9 @@ class PushRun : public ::testing::Test {
   }
 
   // The server pushes to https://127.0.0.1:<apns_port_>, trusting the certifier's APNs CA.
-  void serve(Auth auth, server::Fault fault = server::Fault::none) {
+  // `certificate_ca`, when given, issues the server's push certificate instead of the CA the
+  // profile's push.auth.certificate_ca names.
+  void serve(Auth auth, server::Fault fault = server::Fault::none, const pki::Identity* certificate_ca = nullptr) {
     server::Config config;
     config.identity_mode = protocol::IdentityMode::both;
     config.client_ca_pem = keys_.ca.cert_pem;
@@ -84,7 +86,7 @@ class PushRun : public ::testing::Test {
     config.push.apns_url = fmt::format("https://127.0.0.1:{}", apns_port_);
     config.push.trusted_ca_pem = apns_ca_.cert_pem;
     if (auth == Auth::certificate) {
-      auto certificate = pki::issue_push_certificate(push_ca_, kTopic);
+      auto certificate = pki::issue_push_certificate(certificate_ca ? *certificate_ca : push_ca_, kTopic);
       ASSERT_TRUE(certificate) << certificate.message();
       config.push.certificate = *certificate;
     } else {
@@ -120,11 +122,11 @@ class PushRun : public ::testing::Test {
             : "    token: {key_id: ABC123DEFG, team_id: DEF123GHIJ, public_key: provider-key.pem}\n");
   }
 
-  cli::SuiteOutcome run(const fs::path& target) {
+  cli::SuiteOutcome run(const fs::path& target, std::vector<std::string> selection = {"psh/"}) {
     cli::SuiteOptions options;
     options.specs_dir = fs::path(MDMC_SOURCE_DIR) / "specs";
     options.target = target;
-    options.selection = {"psh/"};
+    options.selection = std::move(selection);
     options.confirm = 0;
     options.seed = 20261206;
     return cli::run_suite(options);
@@ -178,6 +180,20 @@ TEST_F(PushRun, AServerPushingWithProviderTokensPassesAndOneStoringAUsersTokenOv
       EXPECT_EQ(c.verdict, Verdict::pass) << c.id << ": " << c.reason;
     }
   }
+}
+
+// APNs answers a push signed with a certificate it does not know 403 BadCertificate, and that
+// push never reaches the Mac: the command woke nothing, whatever its token and PushMagic.
+TEST_F(PushRun, APushApnsRefusesForItsCertificateWakesNothingAndFailsPshDevice) {
+  auto stranger = pki::create_test_ca("a CA the profile does not name");
+  ASSERT_TRUE(stranger) << stranger.message();
+  serve(Auth::certificate, server::Fault::none, &*stranger);
+  auto outcome = run(profile(push_key(Auth::certificate)), {"psh/device"});
+  EXPECT_EQ(outcome.exit_code, 1) << outcome.message << "\n" << cases_of(outcome.run);
+  ASSERT_EQ(outcome.run.cases.size(), 1U) << cases_of(outcome.run);
+  const auto& c = outcome.run.cases.front();
+  EXPECT_EQ(c.verdict, Verdict::fail) << c.reason;
+  EXPECT_NE(c.reason.find("refused by APNs: 403 BadCertificate"), std::string::npos) << c.reason;
 }
 
 TEST_F(PushRun, WithoutPushInTheProfileThePushCasesAreUntestedAndSayWhy) {

@@ -126,6 +126,8 @@ cli::SuiteOptions builtin_run(server::Fault fault, std::vector<std::string> sele
 TEST(WedgedTarget, TheCaseBeforeIsBlamedAndTheLaterOnesAreNotRunUnlessAsked) {
   auto options =
       builtin_run(server::Fault::writes_wedged_after_no_udid, {"rob/wrong_message", "syn/empty_end_device"}, 7);
+  // One case at a time: with several jobs the later case may run before the wedging one does.
+  options.jobs = 1;
   auto stopped = cli::run_suite(options);
   ASSERT_EQ(stopped.run.cases.size(), 2u) << stopped.message;
   ASSERT_TRUE(stopped.run.wedged);

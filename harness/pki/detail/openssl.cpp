@@ -4,6 +4,9 @@
 #include <openssl/pem.h>
 
 #include <climits>
+#include <map>
+#include <mutex>
+#include <string>
 
 namespace mdmc::pki::detail {
 
@@ -107,11 +110,48 @@ Result<X509StackPtr> read_certificates(std::string_view pem, std::string_view wh
   return certs;
 }
 
+namespace {
+
+// Decoding a PEM private key is the slowest step of an Mdm-Signature in OpenSSL 3 (its decoder
+// framework tries each format under locks): a third of a run's CPU when every message of every
+// device is signed with a key decoded again (bench/results/p1_perf.md). A process uses few keys
+// (a run's devices), so the decoded ones are kept, up to kKeptKeys, and shared: an EVP_PKEY is
+// only read once made, which OpenSSL allows from several threads at once.
+class DecodedKeys {
+ public:
+  PkeyPtr find(std::string_view pem) {
+    std::lock_guard lock(mutex_);
+    auto it = keys_.find(pem);
+    if (it == keys_.end()) return nullptr;
+    EVP_PKEY_up_ref(it->second.get());
+    return PkeyPtr(it->second.get());
+  }
+  void keep(std::string_view pem, EVP_PKEY* key) {
+    std::lock_guard lock(mutex_);
+    if (keys_.size() >= kKeptKeys) keys_.clear();  // a bound, not a policy: misses only cost time
+    EVP_PKEY_up_ref(key);
+    keys_.emplace(std::string(pem), PkeyPtr(key));
+  }
+
+ private:
+  static constexpr std::size_t kKeptKeys = 256;
+  std::mutex mutex_;
+  std::map<std::string, PkeyPtr, std::less<>> keys_;
+};
+
+DecodedKeys& decoded_keys() {
+  static DecodedKeys keys;
+  return keys;
+}
+
+}  // namespace
+
 Result<PkeyPtr> read_private_key(std::string_view pem, std::string_view what) {
   if (pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos ||
       pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos) {
     return fail(std::string(what) + ": the private key is encrypted; give it unencrypted");
   }
+  if (auto kept = decoded_keys().find(pem)) return kept;
   auto source = memory_source(pem);
   if (!source) return base::fail(std::string(what) + ": " + source.message());
   PkeyPtr key(PEM_read_bio_PrivateKey(source->get(), nullptr, refuse_password, nullptr));
@@ -121,6 +161,7 @@ Result<PkeyPtr> read_private_key(std::string_view pem, std::string_view what) {
     return fail_openssl(context);
   }
   ERR_clear_error();
+  decoded_keys().keep(pem, key.get());
   return key;
 }
 
