@@ -34,13 +34,13 @@ std::string console_summary(const load::LoadReport& report) {
       report.figures.exchanges(), report.elapsed_s,
       report.elapsed_s > 0 ? static_cast<double>(report.figures.exchanges()) / report.elapsed_s : 0.0, report.channels,
       all.p50_ms, all.p99_ms, all.max_ms);
-  out += fmt::format("commands: {} queued, {} delivered, {} acknowledged, {} NotNow, {} Error, {} outstanding, {} refused\n",
-                     report.commands.queued, report.commands.delivered, report.commands.acknowledged,
-                     report.commands.not_now, report.commands.error, report.commands.outstanding,
-                     report.commands.refused);
+  out += fmt::format(
+      "commands: {} queued, {} delivered, {} acknowledged, {} NotNow, {} Error, {} outstanding, {} refused\n",
+      report.commands.queued, report.commands.delivered, report.commands.acknowledged, report.commands.not_now,
+      report.commands.error, report.commands.outstanding, report.commands.refused);
   for (const auto& [kind, count] : report.figures.errors_by_kind()) out += fmt::format("errors: {} {}\n", count, kind);
-  out += fmt::format("harness: {:.2f} s CPU, peak RSS {} MiB\n", report.harness.cpu_user_s + report.harness.cpu_system_s,
-                     report.harness.peak_rss_kib / 1024);
+  out += fmt::format("harness: {:.2f} s CPU, peak RSS {} MiB\n",
+                     report.harness.cpu_user_s + report.harness.cpu_system_s, report.harness.peak_rss_kib / 1024);
   std::size_t shown = 0;
   for (const auto& f : report.findings) {
     if (++shown > 10) break;
@@ -58,7 +58,8 @@ int run_load_command(LoadCommandOptions options, const std::atomic<bool>* stop) 
   auto shard = load::parse_shard(options.shard);
   if (!shard) return usage(shard.message());
   options.load.shard = *shard;
-  if (options.duration_s <= 0 || options.duration_s > 7 * 24 * 3600.0) return usage("--duration wants 0 < S <= 604800 seconds");
+  if (options.duration_s <= 0 || options.duration_s > 7 * 24 * 3600.0)
+    return usage("--duration wants 0 < S <= 604800 seconds");
   options.load.duration = from_seconds(options.duration_s);
   options.load.think = from_seconds(options.think_s);
   options.load.drain = from_seconds(options.drain_s);
@@ -79,7 +80,8 @@ int run_load_command(LoadCommandOptions options, const std::atomic<bool>* stop) 
   for (const auto& url : {profile.check_in_url, profile.server_url}) {
     auto parsed = net::parse_url(url);
     if (parsed && !net::is_loopback_host(parsed->host) && !options.allow_remote) {
-      return usage(fmt::format("{} is not a loopback address: a load run is a flood; --allow-remote if you mean it", url));
+      return usage(
+          fmt::format("{} is not a loopback address: a load run is a flood; --allow-remote if you mean it", url));
     }
   }
   if (auto unreachable = target::probe_reachable(profile)) {
@@ -107,14 +109,16 @@ int run_load_command(LoadCommandOptions options, const std::atomic<bool>* stop) 
     fmt::print("load: {} devices x ({} users + the device) against {} for {} s{}\n", options.load.devices,
                options.load.users_per_device, profile.name, options.duration_s,
                shard->count > 1 ? fmt::format(", shard {}/{}", shard->index, shard->count) : std::string());
+    std::fflush(stdout);  // a caller waiting for the run to start sees it now, not at exit
   }
   auto ran = load::run_load(profile, options.load);
   if (tty) fmt::print(stderr, "\n");
   if (!ran) return usage(ran.message());
   const auto& report = *ran;
 
-  const std::filesystem::path dir =
-      options.out_dir.empty() ? std::filesystem::path("reports") / report::load_run_folder_name(report) : options.out_dir;
+  const std::filesystem::path dir = options.out_dir.empty()
+                                        ? std::filesystem::path("reports") / report::load_run_folder_name(report)
+                                        : options.out_dir;
   if (auto written = report::write_load_run(report, dir); !written) {
     fmt::print(stderr, "mdmconform: could not write the report to {}: {}\n", dir.string(), written.message());
     return 2;
@@ -138,24 +142,59 @@ LoadCommand::LoadCommand(CLI::App& app) {
   load_ = app.add_subcommand("load", "run a fleet of emulated Macs against a target at once (docs/load.md)");
   auto& o = options_;
   load_->add_option("--target", o.target, "target profile (YAML)")->required();
-  load_->add_option("--devices", o.load.devices, "devices in the fleet (all shards together)")->capture_default_str()->check(CLI::Range(1, 1000000));
-  load_->add_option("--users-per-device", o.load.users_per_device, "users logged in on each device")->capture_default_str()->check(CLI::Range(0, 64));
+  load_->add_option("--devices", o.load.devices, "devices in the fleet (all shards together)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  load_->add_option("--users-per-device", o.load.users_per_device, "users logged in on each device")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   load_->add_option("--duration", o.duration_s, "seconds of load, before the drain")->capture_default_str();
-  load_->add_option("--rate", o.load.rate, "exchanges per second at most (0: as fast as the server answers)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  load_->add_option("--commands-per-minute", o.load.commands_per_minute, "commands queued per minute through the admin adapter")->capture_default_str()->check(CLI::NonNegativeNumber);
-  load_->add_option("--seed", o.load.seed, "the fleet's seed: the same devices in every shard and every run")->capture_default_str();
-  load_->add_option("--shard", o.shard, "I/N: this process runs the devices whose index is I modulo N")->capture_default_str();
+  load_->add_option("--rate", o.load.rate, "exchanges per second at most (0: as fast as the server answers)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  load_
+      ->add_option("--commands-per-minute", o.load.commands_per_minute,
+                   "commands queued per minute through the admin adapter")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  load_->add_option("--seed", o.load.seed, "the fleet's seed: the same devices in every shard and every run")
+      ->capture_default_str();
+  load_->add_option("--shard", o.shard, "I/N: this process runs the devices whose index is I modulo N")
+      ->capture_default_str();
   load_->add_option("--out", o.out_dir, "report folder (default reports/<time>-load-<target>)");
   load_->add_option("--threads", o.load.threads, "threads (0: one per core)")->capture_default_str();
-  load_->add_option("--max-in-flight", o.load.max_in_flight, "requests on the wire at once")->capture_default_str()->check(CLI::Range(1, 1000000));
-  load_->add_option("--max-connections", o.load.max_connections, "connections open at once (0: what the open-file limit leaves)")->capture_default_str();
-  load_->add_option("--think", o.think_s, "mean seconds between a channel's series")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
-  load_->add_option("--drain", o.drain_s, "seconds after --duration for outstanding commands")->capture_default_str()->check(CLI::Range(0.0, 600.0));
-  load_->add_option("--not-now", o.load.not_now_ratio, "share of commands answered NotNow")->capture_default_str()->check(CLI::Range(0.0, 0.5));
-  load_->add_option("--error", o.load.error_ratio, "share of commands answered Error")->capture_default_str()->check(CLI::Range(0.0, 0.5));
-  load_->add_option("--max-error-rate", o.max_error_rate, "share of exchanges that may fail before the run fails")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  load_->add_option("--series-per-channel", o.load.series_per_channel, "a fixed amount of work: each channel runs N series, then stops (0: a steady state)")->capture_default_str()->check(CLI::Range(0, 100000));
-  load_->add_option("--commands-per-channel", o.load.commands_per_channel, "with it: N commands queued for each channel as it enrolls")->capture_default_str()->check(CLI::Range(0, 1000));
+  load_->add_option("--max-in-flight", o.load.max_in_flight, "requests on the wire at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  load_
+      ->add_option("--max-connections", o.load.max_connections,
+                   "connections open at once (0: what the open-file limit leaves)")
+      ->capture_default_str();
+  load_->add_option("--think", o.think_s, "mean seconds between a channel's series")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  load_->add_option("--drain", o.drain_s, "seconds after --duration for outstanding commands")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 600.0));
+  load_->add_option("--not-now", o.load.not_now_ratio, "share of commands answered NotNow")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.5));
+  load_->add_option("--error", o.load.error_ratio, "share of commands answered Error")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.5));
+  load_->add_option("--max-error-rate", o.max_error_rate, "share of exchanges that may fail before the run fails")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  load_
+      ->add_option("--series-per-channel", o.load.series_per_channel,
+                   "a fixed amount of work: each channel runs N series, then stops (0: a steady state)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  load_
+      ->add_option("--commands-per-channel", o.load.commands_per_channel,
+                   "with it: N commands queued for each channel as it enrolls")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
   load_->add_flag("--allow-remote", o.allow_remote, "allow a target that is not on a loopback address");
   load_->add_flag("--quiet", o.quiet, "no progress line and no summary");
 }

@@ -447,9 +447,10 @@ int main(int argc, char** argv) {
   run->add_flag("--dry-run", dry_run,
                 "send nothing: list the cases that would run or be skipped, and the rules left untested, and why");
   run->add_flag("--no-redact", no_redact, "keep secrets in reports and transcripts");
-  run->add_option("--jobs", run_options.jobs, "cases run at once, each on its own thread")
-      ->check(CLI::Range(1, scenario::kMaxJobs))
-      ->capture_default_str();
+  run->add_option(
+         "--jobs", run_options.jobs,
+         "cases run at once, each on its own thread (default: 4 against the built-in server, 1 against a target)")
+      ->check(CLI::Range(1, scenario::kMaxJobs));
   run->add_option(
          "--confirm", run_options.confirm,
          "re-runs of a failing or warning case on fresh devices (0: none); a verdict that does not repeat is flaky")
@@ -502,13 +503,17 @@ int main(int argc, char** argv) {
   serve->add_option("--manage-network-user", managed_users, "UserID of a network user to manage (repeatable)");
   serve->add_option("--digest-challenge", serve_config.digest_challenge, "DigestChallenge for managed network users");
   // The defaults bound a test server's memory; a load run (docs/load.md) raises them.
-  serve->add_option("--max-devices", serve_config.bounds.devices, "devices held at once (past it, the least recent is forgotten)")
+  serve
+      ->add_option("--max-devices", serve_config.bounds.devices,
+                   "devices held at once (past it, the least recent is forgotten)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   serve->add_option("--max-queued-commands", serve_config.bounds.queued_commands, "commands queued over all channels")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000000));
-  serve->add_option("--threads", serve_threads, "threads serving requests")->capture_default_str()->check(CLI::Range(1, 256));
+  serve->add_option("--threads", serve_threads, "threads serving requests")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   ServePushFiles push_files;
   serve->add_option("--apns-url", serve_config.push.apns_url,
                     "push to this APNs provider API base URL (https://127.0.0.1:PORT for a fake APNs) when a command "

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,7 +18,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <array>
 #include <deque>
 #include <list>
 #include <memory>
@@ -91,8 +91,10 @@ struct ClientKey {
 
 std::shared_ptr<ClientKey> parse_client_key(const pki::Identity& identity) {
   auto out = std::make_shared<ClientKey>();
-  std::unique_ptr<BIO, decltype(&BIO_free)> cert_bio(BIO_new_mem_buf(identity.cert_pem.data(), static_cast<int>(identity.cert_pem.size())), BIO_free);
-  std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new_mem_buf(identity.key_pem.data(), static_cast<int>(identity.key_pem.size())), BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> cert_bio(
+      BIO_new_mem_buf(identity.cert_pem.data(), static_cast<int>(identity.cert_pem.size())), BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(
+      BIO_new_mem_buf(identity.key_pem.data(), static_cast<int>(identity.key_pem.size())), BIO_free);
   if (!cert_bio || !key_bio) return nullptr;
   out->cert.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
   out->key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
@@ -306,8 +308,7 @@ class Ledger {
     ++e.deliveries;
     if (e.deliveries == 1) ++counts_.delivered;
     if (e.channel != channel) {
-      return Violation{"delivered-to-other-channel", uuid,
-                       "queued for " + e.channel + ", delivered on " + channel};
+      return Violation{"delivered-to-other-channel", uuid, "queued for " + e.channel + ", delivered on " + channel};
     }
     if (e.state == State::acknowledged || e.state == State::error) {
       return Violation{"delivered-twice", uuid,
@@ -330,8 +331,14 @@ class Ledger {
         e.state = State::not_now;
         e.not_now_at = at;
         return;
-      case protocol::Status::error: ++counts_.error; e.state = State::error; break;
-      default: ++counts_.acknowledged; e.state = State::acknowledged; break;
+      case protocol::Status::error:
+        ++counts_.error;
+        e.state = State::error;
+        break;
+      default:
+        ++counts_.acknowledged;
+        e.state = State::acknowledged;
+        break;
     }
     outstanding_[e.channel].erase(uuid);
   }
@@ -400,9 +407,9 @@ struct DeviceRun;
 struct ChannelRun {
   DeviceRun* device = nullptr;
   protocol::Channel channel;
-  std::string id;                                  // "UDID" or "UDID:UserID"
-  const protocol::UserFacts* user = nullptr;       // null for the device channel
-  std::string idle_body;                           // the same bytes every time
+  std::string id;                             // "UDID" or "UDID:UserID"
+  const protocol::UserFacts* user = nullptr;  // null for the device channel
+  std::string idle_body;                      // the same bytes every time
   std::mt19937_64 rng;
   std::unique_ptr<Connection> connection;
   std::list<ChannelRun*>::iterator idle_position;  // in the thread's idle-connection list
@@ -429,8 +436,7 @@ struct DeviceRun {
   std::shared_ptr<ClientKey> client_key;
   std::vector<std::unique_ptr<ChannelRun>> channels;  // [0] the device's, then its users'
 
-  explicit DeviceRun(FleetDevice f)
-      : fleet(std::move(f)), ids(fleet.seed ^ 0x5eedULL), device(fleet.facts, ids) {}
+  explicit DeviceRun(FleetDevice f) : fleet(std::move(f)), ids(fleet.seed ^ 0x5eedULL), device(fleet.facts, ids) {}
 };
 
 struct Shared;
@@ -644,7 +650,8 @@ void report_violation(Worker& w, ChannelRun& ch, std::string invariant, std::str
 
 std::string describe(const Reply& reply) {
   if (!reply.error.empty()) return reply.error + ": " + reply.detail;
-  return "HTTP " + std::to_string(reply.status) + (reply.body.empty() ? " with an empty body" : " with " + std::to_string(reply.body.size()) + " bytes");
+  return "HTTP " + std::to_string(reply.status) +
+         (reply.body.empty() ? " with an empty body" : " with " + std::to_string(reply.body.size()) + " bytes");
 }
 
 protocol::Status choose_answer(Worker& w, ChannelRun& ch) {
@@ -671,8 +678,9 @@ awaitable<void> run_series(Worker& w, ChannelRun& ch) {
     }
     if (reply.status != 200 || (reply.body.empty() == false && n > kMaxSeriesExchanges)) {
       report_violation(w, ch, "series-end-not-empty", "",
-                       n > kMaxSeriesExchanges ? "the series had not ended after " + std::to_string(kMaxSeriesExchanges) + " exchanges"
-                                               : "the series ended with " + describe(reply) + ", not 200 with an empty body");
+                       n > kMaxSeriesExchanges
+                           ? "the series had not ended after " + std::to_string(kMaxSeriesExchanges) + " exchanges"
+                           : "the series ended with " + describe(reply) + ", not 200 with an empty body");
       w.figures.record_error("unexpected-status", Clock::now() - s.start);
       co_return;
     }
@@ -681,7 +689,8 @@ awaitable<void> run_series(Worker& w, ChannelRun& ch) {
       co_return;
     }
     auto value = plist::parse(reply.body, s.target.plist_limits);
-    auto command = value ? protocol::decode_command(*value) : protocol::Decoded<protocol::Command>(base::fail(value.message()));
+    auto command =
+        value ? protocol::decode_command(*value) : protocol::Decoded<protocol::Command>(base::fail(value.message()));
     if (!command) {
       report_violation(w, ch, "series-end-not-empty", "",
                        "the series ended with a body that is not a command: " + command.message());
@@ -700,11 +709,12 @@ awaitable<void> run_series(Worker& w, ChannelRun& ch) {
     protocol::ReportSpec spec;
     spec.status = status;
     spec.command_uuid = command->uuid;
-    if (status == protocol::Status::error) spec.error_chain.push_back({12021, "MCMDMErrorDomain", "mdmconform load: an Error answer"});
+    if (status == protocol::Status::error)
+      spec.error_chain.push_back({12021, "MCMDMErrorDomain", "mdmconform load: an Error answer"});
     auto body = plist::to_xml(plist::Value(protocol::report(ch.channel, ch.user, spec)));
     const std::string label = status == protocol::Status::acknowledged ? "Acknowledged"
-                                   : status == protocol::Status::not_now    ? "NotNow"
-                                                                            : "Error";
+                              : status == protocol::Status::not_now    ? "NotNow"
+                                                                       : "Error";
     reply = co_await exchange(w, ch, s.server, label, content_type, std::move(body));
     // The answer was given once the server took the report; a report it did not take leaves
     // the command as delivered (not lost, not answered).
@@ -747,8 +757,9 @@ awaitable<void> channel_loop(Worker& w, ChannelRun& ch) {
 // A check-in of the enrollment: 200 or the device stops here for now.
 awaitable<bool> check_in(Worker& w, ChannelRun& ch, emulator::Message message, std::string label,
                          emulator::Answer* answer = nullptr) {
-  auto reply = co_await exchange(w, ch, message.endpoint == protocol::Endpoint::check_in ? w.shared.check_in : w.shared.server,
-                                 label, message.content_type(), message.bytes());
+  auto reply =
+      co_await exchange(w, ch, message.endpoint == protocol::Endpoint::check_in ? w.shared.check_in : w.shared.server,
+                        label, message.content_type(), message.bytes());
   if (answer) *answer = {reply.status, reply.body};
   if (!reply.error.empty()) co_return false;
   if (reply.status >= 500) report_violation(w, ch, "server-error", "", label + " answered " + describe(reply));
@@ -761,9 +772,11 @@ awaitable<bool> check_in(Worker& w, ChannelRun& ch, emulator::Message message, s
 
 awaitable<bool> enroll(Worker& w, DeviceRun& d) {
   ChannelRun& device = *d.channels[0];
-  emulator::Message authenticate{protocol::Endpoint::check_in, "Authenticate", protocol::authenticate(d.device.facts())};
+  emulator::Message authenticate{protocol::Endpoint::check_in, "Authenticate",
+                                 protocol::authenticate(d.device.facts())};
   if (!co_await check_in(w, device, std::move(authenticate), "Authenticate")) co_return false;
-  emulator::Message token{protocol::Endpoint::check_in, "TokenUpdate", protocol::token_update(d.device.facts(), d.device.push())};
+  emulator::Message token{protocol::Endpoint::check_in, "TokenUpdate",
+                          protocol::token_update(d.device.facts(), d.device.push())};
   if (!co_await check_in(w, device, std::move(token), "TokenUpdate")) co_return false;
   device.enrolled = true;
   for (std::size_t u = 0; u < d.agents.size(); ++u) {
@@ -807,7 +820,8 @@ awaitable<void> admin_loop(Worker& w, double per_second) {
   Shared& s = w.shared;
   std::exponential_distribution<double> gap(per_second);
   while (s.phase.load() == Phase::steady) {
-    co_await sleep_for(w, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(gap(w.rng), 60.0))));
+    co_await sleep_for(
+        w, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(gap(w.rng), 60.0))));
     // By the clock, not the phase (which the calling thread flips a little later): a channel
     // whose think time ended at --duration with nothing outstanding has stopped for good.
     if (Clock::now() >= s.start + s.options.duration) break;
@@ -823,7 +837,8 @@ awaitable<void> enqueue(Worker& w, ChannelRun& target) {
   Shared& s = w.shared;
   const auto& admin = *s.target.enqueue;
   const std::string uuid = w.uuids.uuid();
-  static constexpr std::array<const char*, 3> kDeviceTypes{"ProfileList", "InstalledApplicationList", "CertificateList"};
+  static constexpr std::array<const char*, 3> kDeviceTypes{"ProfileList", "InstalledApplicationList",
+                                                           "CertificateList"};
   const char* type = target.channel.is_user() ? "ProfileList" : kDeviceTypes[w.rng() % kDeviceTypes.size()];
   auto command = protocol::make_command(uuid, type);
   Endpoint to = *s.admin;
@@ -839,7 +854,8 @@ awaitable<void> enqueue(Worker& w, ChannelRun& target) {
     w.admin_connections.pop_back();
   }
   if (!connection || !connection->open()) {
-    connection = std::make_unique<Connection>(w.io.get_executor(), to.url.scheme == "https" && s.tls ? &*s.tls : nullptr);
+    connection =
+        std::make_unique<Connection>(w.io.get_executor(), to.url.scheme == "https" && s.tls ? &*s.tls : nullptr);
     auto made = co_await connection->connect(to, nullptr, s.target.limits, s.verify);
     if (!made.error.empty()) {
       release_slot(w);
@@ -849,11 +865,13 @@ awaitable<void> enqueue(Worker& w, ChannelRun& target) {
       co_return;
     }
   }
-  http::request<http::string_body> request{admin.method == "POST" ? http::verb::post : http::verb::put, to.url.target, 11};
+  http::request<http::string_body> request{admin.method == "POST" ? http::verb::post : http::verb::put, to.url.target,
+                                           11};
   request.set(http::field::host, to.host_header);
   request.set(http::field::content_type, "application/xml");
   if (!admin.basic_user.empty()) {
-    request.set(http::field::authorization, "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password));
+    request.set(http::field::authorization,
+                "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password));
   }
   request.body() = plist::to_xml(plist::Value(command.body));
   request.prepare_payload();
@@ -864,8 +882,8 @@ awaitable<void> enqueue(Worker& w, ChannelRun& target) {
   if (connection->open()) w.admin_connections.push_back(std::move(connection));
   ++w.exchanges;
   w.figures.record({"enqueue", reply.status}, now - started, now - s.start);
-  const bool ok = reply.error.empty() &&
-                  std::find(admin.expect_status.begin(), admin.expect_status.end(), reply.status) != admin.expect_status.end();
+  const bool ok = reply.error.empty() && std::find(admin.expect_status.begin(), admin.expect_status.end(),
+                                                   reply.status) != admin.expect_status.end();
   if (ok) {
     s.ledger.accepted(uuid, now);
   } else {
@@ -895,9 +913,12 @@ std::size_t open_file_limit() {
 
 base::Result<LoadReport> run_load(const target::TargetProfile& target, const LoadOptions& options) {
   if (options.devices < 1) return base::fail("--devices must be at least 1");
-  if (options.users_per_device < 0 || options.users_per_device > 64) return base::fail("--users-per-device must be 0 to 64");
+  if (options.users_per_device < 0 || options.users_per_device > 64)
+    return base::fail("--users-per-device must be 0 to 64");
   if ((options.commands_per_minute > 0 || options.commands_per_channel > 0) && !target.enqueue) {
-    return base::fail("the target profile has no admin adapter (admin.enqueue), so no command can be queued: give one, or --commands-per-minute 0");
+    return base::fail(
+        "the target profile has no admin adapter (admin.enqueue), so no command can be queued: give one, or "
+        "--commands-per-minute 0");
   }
   const auto settle = target.enqueue ? target.enqueue->settle : std::chrono::milliseconds(0);
   Shared shared(target, options, settle);
@@ -908,8 +929,10 @@ base::Result<LoadReport> run_load(const target::TargetProfile& target, const Loa
   shared.check_in = *check_in;
   shared.server = *server;
   if (target.enqueue && (options.commands_per_minute > 0 || options.commands_per_channel > 0)) {
-    auto admin = resolve(target::fill_in(target::fill_in(target::fill_in(target.enqueue->url, "{channel}", "x"), "{udid}", "x"), "{user_id}", "x"),
-                         "admin.enqueue.url");
+    auto admin =
+        resolve(target::fill_in(target::fill_in(target::fill_in(target.enqueue->url, "{channel}", "x"), "{udid}", "x"),
+                                "{user_id}", "x"),
+                "admin.enqueue.url");
     if (!admin) return base::fail(admin.message());
     shared.admin = *admin;
   }
@@ -935,16 +958,20 @@ base::Result<LoadReport> run_load(const target::TargetProfile& target, const Loa
   const bool client_certs = protocol::uses_mtls(target.identity.mode);
 
   const unsigned threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  const std::size_t connections = options.max_connections > 0 ? options.max_connections
-                                                              : std::max<std::size_t>(64, open_file_limit() - std::min<std::size_t>(open_file_limit() / 2, 256));
+  const std::size_t connections =
+      options.max_connections > 0
+          ? options.max_connections
+          : std::max<std::size_t>(64, open_file_limit() - std::min<std::size_t>(open_file_limit() / 2, 256));
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < threads; ++i) {
-    workers.push_back(std::make_unique<Worker>(shared, i, options.seed * 1000003 + options.shard.index * 7919 + i, std::chrono::seconds(1)));
+    workers.push_back(std::make_unique<Worker>(shared, i, options.seed * 1000003 + options.shard.index * 7919 + i,
+                                               std::chrono::seconds(1)));
     auto& w = *workers.back();
     w.in_flight_cap = std::max<std::size_t>(1, options.max_in_flight / threads);
     w.connection_cap = std::max<std::size_t>(w.in_flight_cap, connections / threads);
     if (options.rate > 0) {
-      w.start_interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(threads / options.rate));
+      w.start_interval =
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(threads / options.rate));
     }
   }
 
@@ -963,7 +990,8 @@ base::Result<LoadReport> run_load(const target::TargetProfile& target, const Loa
       run->identity = given->identity;
       if (client_certs) {
         run->client_key = parse_client_key(run->identity);
-        if (!run->client_key) return base::fail("device " + std::to_string(i) + "'s identity does not load as a TLS client certificate");
+        if (!run->client_key)
+          return base::fail("device " + std::to_string(i) + "'s identity does not load as a TLS client certificate");
       }
     }
     auto& w = *workers[next_worker++ % threads];
@@ -979,7 +1007,8 @@ base::Result<LoadReport> run_load(const target::TargetProfile& target, const Loa
     };
     add_channel(run->device.channel(), nullptr);
     for (const auto& user : run->fleet.users) {
-      run->agents.push_back(std::make_unique<emulator::UserAgent>(run->fleet.facts.udid, user.facts, user.kind, run->ids));
+      run->agents.push_back(
+          std::make_unique<emulator::UserAgent>(run->fleet.facts.udid, user.facts, user.kind, run->ids));
       add_channel(run->agents.back()->channel(), &run->agents.back()->facts());
     }
     channels += run->channels.size();
@@ -987,8 +1016,9 @@ base::Result<LoadReport> run_load(const target::TargetProfile& target, const Loa
     w.devices.push_back(std::move(run));
   }
 
-  const auto ramp = options.ramp.count() >= 0 ? options.ramp
-                                              : std::min<std::chrono::milliseconds>(std::chrono::seconds(5), options.duration / 4);
+  const auto ramp = options.ramp.count() >= 0
+                        ? options.ramp
+                        : std::min<std::chrono::milliseconds>(std::chrono::seconds(5), options.duration / 4);
   LoadReport report;
   report.target = target.name;
   report.target_url = target.server_url;
@@ -1006,9 +1036,12 @@ base::Result<LoadReport> run_load(const target::TargetProfile& target, const Loa
   shared.start = Clock::now();
   for (auto& wp : workers) {
     auto& w = *wp;
-    std::uniform_int_distribution<long long> offset(0, std::max<long long>(0, std::chrono::duration_cast<std::chrono::microseconds>(ramp).count()));
-    for (auto& d : w.devices) asio::co_spawn(w.io, device_loop(w, *d, std::chrono::microseconds(offset(w.rng))), asio::detached);
-    if (shared.admin && options.commands_per_minute > 0) asio::co_spawn(w.io, admin_loop(w, options.commands_per_minute / 60.0 / threads), asio::detached);
+    std::uniform_int_distribution<long long> offset(
+        0, std::max<long long>(0, std::chrono::duration_cast<std::chrono::microseconds>(ramp).count()));
+    for (auto& d : w.devices)
+      asio::co_spawn(w.io, device_loop(w, *d, std::chrono::microseconds(offset(w.rng))), asio::detached);
+    if (shared.admin && options.commands_per_minute > 0)
+      asio::co_spawn(w.io, admin_loop(w, options.commands_per_minute / 60.0 / threads), asio::detached);
   }
   std::vector<std::thread> running;
   for (auto& wp : workers) {

@@ -48,9 +48,9 @@ struct LoadOptions {
   double rate = 0;
   // Commands queued per minute over this process's channels; 0: none (no admin adapter needed).
   double commands_per_minute = 60;
-  unsigned threads = 0;              // 0: one per core
-  std::size_t max_in_flight = 512;   // requests on the wire at once, over all threads
-  std::size_t max_connections = 0;   // open at once; 0: what the open-file limit leaves
+  unsigned threads = 0;                   // 0: one per core
+  std::size_t max_in_flight = 512;        // requests on the wire at once, over all threads
+  std::size_t max_connections = 0;        // open at once; 0: what the open-file limit leaves
   std::chrono::milliseconds think{1000};  // mean pause between a channel's series (exponential)
   std::chrono::milliseconds ramp{-1};     // devices start spread over this; -1: min(5 s, duration / 4)
   // After --duration: no more commands are queued, and channels with outstanding commands run

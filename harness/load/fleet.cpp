@@ -52,7 +52,8 @@ FleetDevice fleet_device(const FleetShape& shape, int index) {
 
 base::Result<Shard> parse_shard(std::string_view text) {
   const auto slash = text.find('/');
-  if (slash == std::string_view::npos) return base::fail("--shard wants I/N (say 0/3), not '" + std::string(text) + "'");
+  if (slash == std::string_view::npos)
+    return base::fail("--shard wants I/N (say 0/3), not '" + std::string(text) + "'");
   auto index = parse_int(text.substr(0, slash));
   auto count = parse_int(text.substr(slash + 1));
   if (!index || !count || *count < 1 || *count > 10000 || *index < 0 || *index >= *count) {

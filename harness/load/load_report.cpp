@@ -219,9 +219,8 @@ std::string to_json(const LoadReport& report) {
                       {"max_ms", overall.max_ms}};
   const CommandCounts& c = report.commands;
   j["commands"] = Json{
-      {"queued", c.queued},   {"refused", c.refused}, {"delivered", c.delivered},    {"acknowledged", c.acknowledged},
-      {"not_now", c.not_now}, {"error", c.error},     {"outstanding", c.outstanding},
-      {"not_queued", c.not_queued}};
+      {"queued", c.queued},   {"refused", c.refused}, {"delivered", c.delivered},     {"acknowledged", c.acknowledged},
+      {"not_now", c.not_now}, {"error", c.error},     {"outstanding", c.outstanding}, {"not_queued", c.not_queued}};
   j["findings_total"] = std::max<std::uint64_t>(report.findings_total, report.findings.size());
   Json findings = Json::array();
   for (std::size_t i = 0; i < report.findings.size() && i < kMaxFindings; ++i) {
@@ -309,9 +308,9 @@ base::Result<LoadReport> load_report_from_json(std::string_view text) {
     if (const Json* c = r.object(j, "commands", top)) {
       const std::string at = "commands";
       report.commands =
-          CommandCounts{count(r, *c, "queued", at),       count(r, *c, "refused", at), count(r, *c, "delivered", at),
-                        count(r, *c, "acknowledged", at), count(r, *c, "not_now", at), count(r, *c, "error", at),
-                        count(r, *c, "outstanding", at), count(r, *c, "not_queued", at)};
+          CommandCounts{count(r, *c, "queued", at),       count(r, *c, "refused", at),   count(r, *c, "delivered", at),
+                        count(r, *c, "acknowledged", at), count(r, *c, "not_now", at),   count(r, *c, "error", at),
+                        count(r, *c, "outstanding", at),  count(r, *c, "not_queued", at)};
     }
     report.findings_total = count(r, j, "findings_total", top);
     if (const Json* arr = r.array(j, "findings", top)) {

@@ -308,7 +308,8 @@ std::string render_load_html(const LoadReport& r) {
   const auto& c = r.commands;
   out += fmt::format(
       "<h2>Commands</h2><table id=\"commands\"><tr><th>queued</th><th>refused</th><th>delivered</th>"
-      "<th>acknowledged</th><th>NotNow</th><th>Error</th><th>outstanding at the end</th><th>not queued by the run</th></tr>\n"
+      "<th>acknowledged</th><th>NotNow</th><th>Error</th><th>outstanding at the end</th><th>not queued by the "
+      "run</th></tr>\n"
       "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
       "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></table>\n",
       c.queued, c.refused, c.delivered, c.acknowledged, c.not_now, c.error, c.outstanding, c.not_queued);

@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "harness/load/load_report.hpp"
-#include "harness/testing/process.hpp"
 #include "harness/testing/files.hpp"
+#include "harness/testing/process.hpp"
 
 namespace mdmc {
 namespace {
@@ -76,9 +76,8 @@ TEST_F(LoadCli, ACorrectServerExitsZeroAndEveryViewIsWritten) {
   EXPECT_EQ(report.channels, 12u);
   EXPECT_GT(report.commands.queued, 0u);
   EXPECT_FALSE(report.interrupted);
-  auto md = testing::run_shell("exec " + std::string(MDMC_BINARY) + " report " + (out / "report.json").string() +
-                                   " --format md",
-                               60s);
+  auto md = testing::run_shell(
+      "exec " + std::string(MDMC_BINARY) + " report " + (out / "report.json").string() + " --format md", 60s);
   EXPECT_EQ(md.exit_code, 0) << md.output;
 }
 
@@ -112,8 +111,9 @@ TEST_F(LoadCli, ASignalMidFlightWritesTheReportMarkedInterrupted) {
 // A fixed amount of work (docs/load.md): counts that depend on the server alone, so three shard
 // processes against one server add up to one process running the whole fleet against another.
 TEST_F(LoadCli, ThreeShardProcessesMergeToTheCountsOfOneProcess) {
-  const std::string work = " --devices 9 --users-per-device 2 --series-per-channel 3 --commands-per-channel 2 "
-                           "--commands-per-minute 0 --think 0.005 --duration 60 --seed 7 --threads 1";
+  const std::string work =
+      " --devices 9 --users-per-device 2 --series-per-channel 3 --commands-per-channel 2 "
+      "--commands-per-minute 0 --think 0.005 --duration 60 --seed 7 --threads 1";
   auto whole_server = serve();
   ASSERT_TRUE(whole_server);
   auto whole = load("--target " + profile_for(*whole_server, "whole.yaml").string() + work + " --out " +
@@ -127,8 +127,8 @@ TEST_F(LoadCli, ThreeShardProcessesMergeToTheCountsOfOneProcess) {
   std::string merge_args;
   for (int i = 0; i < 3; ++i) {
     const auto out = dir_ / ("shard" + std::to_string(i));
-    std::vector<std::string> argv{MDMC_BINARY, "load", "--target", profile.string(), "--shard",
-                                  std::to_string(i) + "/3", "--out", out.string()};
+    std::vector<std::string> argv{
+        MDMC_BINARY, "load", "--target", profile.string(), "--shard", std::to_string(i) + "/3", "--out", out.string()};
     std::istringstream words(work);
     for (std::string w; words >> w;) argv.push_back(w);
     auto spawned = testing::Process::spawn(argv);
