@@ -729,11 +729,12 @@ Clock::duration exponential(std::mt19937_64& rng, std::chrono::milliseconds mean
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
 }
 
-awaitable<void> enqueue(Worker& w, ChannelRun& target);
+awaitable<void> enqueue(Worker& w, ChannelRun& target, bool in_flight_bound);
 
 awaitable<void> channel_loop(Worker& w, ChannelRun& ch) {
   Shared& s = w.shared;
-  for (int i = 0; i < s.options.commands_per_channel && s.phase.load() == Phase::steady; ++i) co_await enqueue(w, ch);
+  for (int i = 0; i < s.options.commands_per_channel && s.phase.load() == Phase::steady; ++i)
+    co_await enqueue(w, ch, true);
   for (int series = 0; s.options.series_per_channel == 0 || series < s.options.series_per_channel; ++series) {
     const Phase phase = s.phase.load();
     if (phase == Phase::stopped) co_return;
@@ -827,13 +828,15 @@ awaitable<void> admin_loop(Worker& w, double per_second) {
     if (Clock::now() >= s.start + s.options.duration) break;
     if (w.enrolled.empty()) continue;
     ChannelRun& target = *w.enrolled[std::uniform_int_distribution<std::size_t>(0, w.enrolled.size() - 1)(w.rng)];
-    co_await enqueue(w, target);
+    // Outside the in-flight bound (one at a time per thread): the channels may fill it, and the
+    // commands must still come at the rate asked for.
+    co_await enqueue(w, target, false);
   }
 }
 
 // Queues one command for `target` through the admin adapter, and enters it in the ledger first:
 // the server may deliver it before its answer to the enqueue arrives.
-awaitable<void> enqueue(Worker& w, ChannelRun& target) {
+awaitable<void> enqueue(Worker& w, ChannelRun& target, bool in_flight_bound) {
   Shared& s = w.shared;
   const auto& admin = *s.target.enqueue;
   const std::string uuid = w.uuids.uuid();
@@ -846,7 +849,7 @@ awaitable<void> enqueue(Worker& w, ChannelRun& target) {
   if (!url) co_return;
   to.url.target = url->target;
   s.ledger.queued(uuid, target.id);
-  co_await acquire_slot(w);
+  if (in_flight_bound) co_await acquire_slot(w);
   const auto started = Clock::now();
   std::unique_ptr<Connection> connection;
   if (!w.admin_connections.empty()) {
@@ -858,7 +861,7 @@ awaitable<void> enqueue(Worker& w, ChannelRun& target) {
         std::make_unique<Connection>(w.io.get_executor(), to.url.scheme == "https" && s.tls ? &*s.tls : nullptr);
     auto made = co_await connection->connect(to, nullptr, s.target.limits, s.verify);
     if (!made.error.empty()) {
-      release_slot(w);
+      if (in_flight_bound) release_slot(w);
       s.ledger.refused(uuid);
       w.figures.record_error("enqueue-" + made.error, Clock::now() - s.start);
       ++w.errors;
@@ -878,7 +881,7 @@ awaitable<void> enqueue(Worker& w, ChannelRun& target) {
   request.keep_alive(true);
   auto reply = co_await connection->send(request, s.target.limits);
   const auto now = Clock::now();
-  release_slot(w);
+  if (in_flight_bound) release_slot(w);
   if (connection->open()) w.admin_connections.push_back(std::move(connection));
   ++w.exchanges;
   w.figures.record({"enqueue", reply.status}, now - started, now - s.start);
