@@ -35,6 +35,8 @@ while (($#)); do
     --max-time) cap=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --no-feedback) shift ;;
+    --max-findings) [[ "$2" == 1 ]] || exit 2; shift 2 ;;
+    --no-minimise) shift ;;
     *) exit 2 ;;
   esac
 done

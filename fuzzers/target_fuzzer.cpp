@@ -1,8 +1,9 @@
 // The network fuzzer: each input goes to a live MDM server as a check-in or a command report,
 // under an enrolled device's identity, on a kept-alive connection. The server is a black box,
 // so what it answers (status, error class, response shape, the state a message reached) is
-// fed back to libFuzzer as extra counters. An oracle that fires writes a reproducer first,
-// then the process aborts, as libFuzzer does for a crash.
+// fed back to libFuzzer as extra counters. An oracle that fires is triaged (fuzz/triage.hpp):
+// deduplicated, a new finding minimised on a fresh device and written, and the fuzzing goes on.
+// Only a target that no longer answers at all ends the process (TARGET DOWN).
 //
 // Settings come from the environment, or from a flag file (KEY=VALUE lines) named by
 // MDMC_FUZZ_FLAGS, else ./mdmc-fuzz.flags when present; the environment wins:
@@ -15,6 +16,7 @@
 //   MDMC_FUZZ_MUTATOR       plist (default) or bytes (libFuzzer's own byte mutations only)
 //   MDMC_FUZZ_DISABLE       oracles to switch off, comma-separated (e.g. ROB-MALFORMED)
 //   MDMC_FUZZ_TRACE         1 to print one line per exchange
+//   MDMC_FUZZ_MINIMISE      0 to write findings as found, not minimised
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -27,10 +29,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "harness/emulator/emulator.hpp"
 #include "harness/fuzz/finding.hpp"
 #include "harness/fuzz/mutator.hpp"
 #include "harness/fuzz/session.hpp"
+#include "harness/fuzz/triage.hpp"
 #include "harness/target/profile.hpp"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
@@ -51,6 +56,7 @@ struct Settings {
   bool feedback = true;
   bool byte_mutator = false;
   bool trace = false;
+  bool minimise = true;
   std::vector<fuzz::Oracle> disabled;
 };
 
@@ -83,6 +89,7 @@ Settings read_settings() {
   s.feedback = get("MDMC_FUZZ_FEEDBACK") != "0";
   s.byte_mutator = get("MDMC_FUZZ_MUTATOR") == "bytes";
   s.trace = get("MDMC_FUZZ_TRACE") == "1";
+  s.minimise = get("MDMC_FUZZ_MINIMISE") != "0";
   std::string disabled = get("MDMC_FUZZ_DISABLE");
   for (std::size_t start = 0; start < disabled.size();) {
     auto end = disabled.find(',', start);
@@ -101,6 +108,36 @@ Settings read_settings() {
 
 Settings g_settings;
 std::unique_ptr<fuzz::Session> g_session;
+std::unique_ptr<fuzz::Triage> g_triage;
+emulator::IdentitySource g_ids(static_cast<std::uint64_t>(getpid()));
+
+// After a finding that may mean the target is gone: alive again within a few seconds; or only
+// the fuzz device broken (a fresh device is served), and the fuzzing goes on as a new device,
+// each input's UDID and UserID rewritten to it; or the process ends, saying so (every later
+// input would only repeat that the target is down).
+void carry_on_or_stop() {
+  std::string reason;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto failure = g_session->alive();
+    if (!failure) return;
+    reason = *failure;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 << attempt));
+  }
+  fuzz::SessionOptions options = g_session->options();
+  options.udid = g_ids.uuid();
+  options.user_id = g_ids.uuid();
+  auto fresh = fuzz::Session::open(options);
+  if (fresh) {
+    std::fprintf(stderr, "target_fuzzer: DEVICE BROKEN: %s; fuzzing on as device %s\n", reason.c_str(),
+                 options.udid.c_str());
+    g_session = std::move(fresh).value();
+    return;
+  }
+  g_triage->write_counts();
+  std::fprintf(stderr, "target_fuzzer: TARGET DOWN: %s; a fresh device: %s\n", reason.c_str(), fresh.message().c_str());
+  std::fflush(stderr);
+  std::_Exit(4);
+}
 
 }  // namespace
 
@@ -130,6 +167,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::exit(3);
   }
   g_session = std::move(opened).value();
+  g_triage = std::make_unique<fuzz::Triage>(fuzz::TriageOptions{g_settings.findings, {}, g_settings.minimise});
+  for (const auto& e : g_session->exclusions()) {
+    std::fprintf(stderr, "target_fuzzer: EXCLUDED %s: %s\n", e.rule.c_str(), e.reason.c_str());
+  }
   std::fprintf(stderr, "target_fuzzer: enrolled %s and its user on %s (%s, %s mutator, feedback %s)\n",
                g_session->options().udid.c_str(), g_session->options().target.check_in_url.c_str(),
                g_session->options().target.name.c_str(), g_settings.byte_mutator ? "byte" : "plist",
@@ -139,6 +180,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::string retargeted;
+  if (g_session->options().udid != fuzz::kFuzzUdid) {
+    const auto& o = g_session->options();
+    retargeted = fuzz::retarget_input(input, {std::string(fuzz::kFuzzUdid), std::string(fuzz::kFuzzUserId)},
+                                      {o.udid, o.user_id});
+    input = retargeted;
+  }
   std::vector<std::size_t> features;
   auto outcome = g_session->send(input, &features);
   if (g_settings.feedback) {
@@ -147,17 +195,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   if (outcome.oracle != fuzz::Oracle::none) {
-    // The finding is on disk before anything else happens.
-    auto reproducer = fuzz::make_reproducer(*g_session, outcome, input);
-    auto path = fuzz::write_reproducer(g_settings.findings, reproducer);
-    std::fprintf(stderr, "target_fuzzer: FINDING %s: %s\n", reproducer.oracle.c_str(), outcome.detail.c_str());
-    if (path) {
-      std::fprintf(stderr, "target_fuzzer: reproducer %s\n", path->c_str());
-    } else {
-      std::fprintf(stderr, "target_fuzzer: could not write the reproducer: %s\n", path.message().c_str());
+    auto triaged = g_triage->record(*g_session, outcome, input);
+    if (!triaged) {
+      std::fprintf(stderr, "target_fuzzer: could not write a finding: %s\n", triaged.message().c_str());
+    } else if (triaged->is_new) {
+      std::fprintf(stderr, "target_fuzzer: FINDING %s: %s\n", std::string(fuzz::oracle_name(outcome.oracle)).c_str(),
+                   triaged->detail.c_str());
+      std::fprintf(stderr, "target_fuzzer: %s\n", triaged->minimise_note.c_str());
+      std::fprintf(stderr, "target_fuzzer: reproducer %s\n", triaged->file.c_str());
     }
     std::fflush(stderr);
-    std::abort();
+    // A new finding may have been the one that broke the target (a wedge answers every later
+    // input 503: each would look new); liveness and transport findings say so outright.
+    const bool new_finding = triaged && triaged->is_new;
+    if (new_finding || outcome.oracle == fuzz::Oracle::liveness || outcome.oracle == fuzz::Oracle::transport)
+      carry_on_or_stop();
   }
   return 0;
 }

@@ -82,6 +82,17 @@ int run_fuzz(const FuzzOptions& options) {
   campaign.seed = options.seed;
   campaign.disabled_oracles = options.disabled_oracles;
   campaign.stop = options.stop;
+  campaign.max_findings = options.max_findings;
+  campaign.minimise = options.minimise;
+  if (options.known) {
+    auto keys = fuzz::read_known_keys(*options.known);
+    if (!keys) {
+      fmt::print(stderr, "mdmconform: {}\n", keys.message());
+      return 2;
+    }
+    campaign.known_keys = *std::move(keys);
+    campaign.known_file = fs::absolute(*options.known).string();
+  }
 
   // The built-in server serves until the campaign is over; target_fuzzer loads the profile
   // written beside the CA.
@@ -138,7 +149,8 @@ int run_fuzz(const FuzzOptions& options) {
   if (tty && !options.quiet) fmt::print("\n");
   for (const auto& [name, text] : {std::pair{"summary.json", fuzz::fuzz_run_to_json_text(run)},
                                    std::pair{"summary.md", report::render_fuzz_markdown(run)},
-                                   std::pair{"report.html", report::render_fuzz_html(run)}}) {
+                                   std::pair{"report.html", report::render_fuzz_html(run)},
+                                   std::pair{"junit.xml", report::render_fuzz_junit(run)}}) {
     if (auto written = base::write_file_atomically(fuzz_dir / name, text); !written) {
       fmt::print(stderr, "mdmconform: could not write the fuzz summary: {}\n", written.message());
       return 2;
@@ -146,13 +158,23 @@ int run_fuzz(const FuzzOptions& options) {
   }
   const bool interrupted = run.interrupted.value_or(false);
   if (!options.quiet) {
-    fmt::print("fuzz: {} runs in {:.0f} s ({:.0f}/s), corpus {} in {}, {} finding(s){}\n", run.executions.value_or(0),
-               job.elapsed_seconds(), run.exec_per_sec.value_or(0), run.corpus_size.value_or(0), run.corpus_dir,
-               run.findings.size(), interrupted ? ", interrupted" : "");
-    for (const auto& f : run.findings) fmt::print("  {}: {}\n    mdmconform replay {}\n", f.oracle, f.summary, f.path);
-    fmt::print("summary: {}/report.html (and summary.json, summary.md, fuzzer.log)\n", fuzz_dir.string());
+    const auto fresh = fuzz::new_finding_count(run);
+    fmt::print("fuzz: {} runs in {:.0f} s ({:.0f}/s), corpus {} in {}, {} unique finding(s){}{}\n",
+               run.executions.value_or(0), job.elapsed_seconds(), run.exec_per_sec.value_or(0),
+               run.corpus_size.value_or(0), run.corpus_dir, run.findings.size(),
+               options.known ? fmt::format(" ({} new, {} known)", fresh, run.findings.size() - fresh) : "",
+               interrupted ? ", interrupted" : "");
+    for (const auto& e : run.exclusions) fmt::print("  excluded {}: {}\n", e.rule, e.reason);
+    for (const auto& f : run.findings) {
+      fmt::print("  {}{}: {} ({} hit(s))\n    mdmconform replay {}\n", f.known.value_or(false) ? "known " : "",
+                 f.oracle, f.summary, f.hits.value_or(1), f.path);
+    }
+    if (!run.target_down.empty()) fmt::print("  stopped early: the target no longer answers: {}\n", run.target_down);
+    if (run.stopped_at_max_findings.value_or(false))
+      fmt::print("  stopped early: {} unique findings (--max-findings)\n", run.findings.size());
+    fmt::print("summary: {}/report.html (and summary.json, summary.md, junit.xml, fuzzer.log)\n", fuzz_dir.string());
   }
-  if (!run.findings.empty() || interrupted) return 1;
+  if (fuzz::new_finding_count(run) > 0 || interrupted) return 1;
   const int fuzzer_exit = run.fuzzer_exit.value_or(0);
   if (fuzzer_exit == 2 || fuzzer_exit == 3) {
     // target_fuzzer says why it gave up (a profile it could not load, a target it could not reach).
@@ -191,6 +213,38 @@ void print_exchange(const net::Exchange& exchange) {
 
 }  // namespace
 
+namespace {
+
+// `replay FILE --as-case DIR`: the finding as DIR/scenarios/fuzz/finding-<hash>.yaml, with
+// DIR/rules.yaml and DIR/targets/ copied from the bundled specs when missing, so that
+// `run --specs DIR` runs it.
+int write_finding_case(const fuzz::Reproducer& finding, const ReplayOptions& options) {
+  const fs::path dir = *options.as_case;
+  std::string hash = options.finding.stem().string();
+  if (hash.starts_with("finding-")) hash = hash.substr(8);
+  const fs::path file = dir / "scenarios" / "fuzz" / ("finding-" + hash + ".yaml");
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  // A specs folder of its own: the rule catalog and the target profiles (the built-in server's
+  // among them) come from the bundled specs when it has none.
+  if (!ec && !fs::exists(dir / "rules.yaml")) fs::copy_file(options.specs_dir / "rules.yaml", dir / "rules.yaml", ec);
+  if (!ec && !fs::exists(dir / "targets"))
+    fs::copy(options.specs_dir / "targets", dir / "targets", fs::copy_options::recursive, ec);
+  if (ec) {
+    fmt::print(stderr, "mdmconform: cannot write the case under {}: {}\n", dir.string(), ec.message());
+    return 2;
+  }
+  if (auto written = base::write_file_atomically(file, fuzz::reproducer_as_case(finding, hash)); !written) {
+    fmt::print(stderr, "mdmconform: {}\n", written.message());
+    return 2;
+  }
+  fmt::print("replay: wrote {}\n  run it: mdmconform run --specs {} fuzz/finding-{}\n", file.string(), dir.string(),
+             hash);
+  return 0;
+}
+
+}  // namespace
+
 int run_replay(const ReplayOptions& options) {
   auto text = base::read_file_capped(options.finding, fuzz::kMaxFindingBytes);
   if (!text || text->empty()) {
@@ -203,6 +257,7 @@ int run_replay(const ReplayOptions& options) {
     fmt::print(stderr, "mdmconform: {}: {}\n", options.finding.string(), reproducer.message());
     return 2;
   }
+  if (options.as_case) return write_finding_case(*reproducer, options);
   // The target: the one given, else the recorded profile; a finding made against the built-in
   // server gets a fresh one, with the same fault mode and seeded bug.
   std::optional<Builtin> builtin;
@@ -319,11 +374,20 @@ FuzzCommands::FuzzCommands(CLI::App& app) {
       "--disable-oracle", fuzz_options_.disabled_oracles,
       "switch an oracle off (repeatable): ROB-MALFORMED, ROB-UNKNOWN-TYPE, CMD-SHAPE, status-5xx, transport, liveness");
   fuzz_->add_flag("--quiet", fuzz_options_.quiet, "print only the result");
+  fuzz_->add_option("--max-findings", fuzz_options_.max_findings, "stop after this many unique findings (0: no limit)")
+      ->check(CLI::Range(0, 1'000'000));
+  fuzz_->add_option("--known", fuzz_options_.known,
+                    "a previous run's fuzz/summary.json: its findings count as known, not new (exit 0 when only "
+                    "known ones are found again)");
+  fuzz_->add_flag("--no-minimise{false}", fuzz_options_.minimise, "write findings as found, not minimised");
 
   replay_ = app.add_subcommand("replay", "re-send a fuzzing finding and show the exchange, decoded");
   replay_->add_option("FILE", replay_options_.finding, "a finding (findings/finding-*.json)")->required();
   replay_->add_option("--target", replay_options_.target, "target profile (default: the one the finding records)");
   replay_->add_flag("--allow-remote", replay_options_.allow_remote, "allow a target that is not on a loopback address");
+  replay_->add_option("--as-case", replay_options_.as_case,
+                      "write the finding as a YAML case under this specs folder (scenarios/fuzz/), to run with "
+                      "`run --specs`, instead of sending it");
 }
 
 std::optional<int> FuzzCommands::dispatch(const std::filesystem::path& specs_dir) {

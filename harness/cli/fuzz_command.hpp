@@ -37,10 +37,13 @@ struct FuzzOptions {
   std::vector<std::string> disabled_oracles;
   const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: stop the fuzzer, keep what it found
   bool quiet = false;
+  std::uint64_t max_findings = 0;              // stop after this many unique findings; 0: no limit
+  std::optional<std::filesystem::path> known;  // a previous run's summary.json: its findings are known
+  bool minimise = true;
 };
 
-// Exit codes as for `run`: 0 nothing found, 1 a finding (or interrupted), 2 usage or
-// configuration, 3 the target could not be reached or refused enrollment.
+// Exit codes as for `run`: 0 nothing new found, 1 a new finding (one not in --known) or
+// interrupted, 2 usage or configuration, 3 the target could not be reached or refused enrollment.
 int run_fuzz(const FuzzOptions& options);
 
 struct ReplayOptions {
@@ -48,9 +51,13 @@ struct ReplayOptions {
   std::optional<std::filesystem::path> target;  // default: the profile the finding records
   std::filesystem::path specs_dir;
   bool allow_remote = false;
+  // Write the finding as a YAML case under this specs folder (scenarios/fuzz/) instead of
+  // sending it; rules.yaml and targets/ are copied there when the folder has none.
+  std::optional<std::filesystem::path> as_case;
 };
 
-// 1 when the finding reproduces, 0 when it does not, 2 and 3 as for run_fuzz.
+// 1 when the finding reproduces, 0 when it does not, 2 and 3 as for run_fuzz. With as_case: 0
+// when the case was written, 2 when it could not be.
 int run_replay(const ReplayOptions& options);
 
 // Where target_fuzzer is: `given`, else $MDMC_TARGET_FUZZER, else build/fuzz/fuzzers/ beside

@@ -424,6 +424,9 @@ int main(int argc, char** argv) {
 
   std::string specs = cli::default_specs_dir().string();
   app.add_option("--specs", specs, "folder with rules.yaml, scenarios/ and targets/")->capture_default_str();
+  // `mdmconform run --specs DIR` as well as `mdmconform --specs DIR run`: a subcommand hands the
+  // options it does not know to the app (subcommands made after this inherit it).
+  app.fallthrough();
 
   cli::SuiteOptions run_options;
   std::string target;

@@ -19,7 +19,10 @@
 
 #include "harness/base/clock.hpp"
 #include "harness/base/files.hpp"
+#include "harness/base/utf8.hpp"
+#include "harness/emulator/emulator.hpp"
 #include "harness/fuzz/detail/libfuzzer.hpp"
+#include "harness/fuzz/triage.hpp"
 #include "harness/net/http.hpp"
 #include "harness/target/profile.hpp"
 #include "harness/target/session.hpp"
@@ -111,16 +114,41 @@ double round_to(double v, double steps) { return std::round(v * steps) / steps; 
 // The campaign's pieces.
 
 std::vector<FuzzFinding> collect_findings(const fs::path& fuzz_dir, const fs::path& dir,
-                                          const std::map<std::string, double>& seen_at, double fallback_t) {
+                                          const std::map<std::string, double>& seen_at, double fallback_t,
+                                          const std::vector<std::string>& known_keys) {
   std::vector<FuzzFinding> out;
+  const auto hits = read_hit_counts(dir);
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().extension() != ".json") continue;
     auto reproducer = read_finding(it->path());
     if (!reproducer) continue;
     auto at = seen_at.find(it->path().filename().string());
-    out.push_back({fs::relative(it->path(), fuzz_dir).string(), it->path().string(), reproducer->oracle,
-                   reproducer->endpoint, reproducer->detail, at == seen_at.end() ? fallback_t : at->second});
+    FuzzFinding f{fs::relative(it->path(), fuzz_dir).string(),
+                  it->path().string(),
+                  reproducer->oracle,
+                  reproducer->endpoint,
+                  reproducer->detail,
+                  at == seen_at.end() ? fallback_t : at->second};
+    f.key = reproducer->key;
+    f.input_phrase = reproducer->input_phrase;
+    f.answer_shape = reproducer->answer_shape;
+    f.minimise_note = reproducer->minimise_note;
+    f.input_text = describe_body(reproducer->request.body, kFindingTextChars);
+    if (reproducer->original) f.original_text = describe_body(*reproducer->original, kFindingTextChars);
+    if (reproducer->response) {
+      f.answer_text = fmt::format("HTTP {} {}\n{}", reproducer->response->status, reproducer->response->reason,
+                                  describe_body(reproducer->response->body, kFindingTextChars));
+    } else {
+      f.answer_text = "no answer: " + reproducer->transport_error;
+    }
+    if (!reproducer->key.empty()) {
+      f.minimised = reproducer->minimised;
+      auto h = hits.find(finding_key_hash(reproducer->key));
+      f.hits = h == hits.end() ? 1 : std::max<std::uint64_t>(1, h->second);
+      f.known = std::find(known_keys.begin(), known_keys.end(), reproducer->key) != known_keys.end();
+    }
+    out.push_back(std::move(f));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.t_s < b.t_s; });
   for (auto& f : out) f.t_s = round_to(*f.t_s, 10);
@@ -173,9 +201,29 @@ std::string fuzz_run_to_json_text(const FuzzRun& run) {
     Json entry = {
         {"file", f.file}, {"path", f.path}, {"oracle", f.oracle}, {"endpoint", f.endpoint}, {"summary", f.summary}};
     put(entry, "t_s", f.t_s);
+    if (!f.key.empty()) entry["key"] = f.key;
+    if (!f.input_phrase.empty()) entry["input_phrase"] = f.input_phrase;
+    if (!f.answer_shape.empty()) entry["answer_shape"] = f.answer_shape;
+    put(entry, "minimised", f.minimised);
+    if (!f.minimise_note.empty()) entry["minimise_note"] = f.minimise_note;
+    put(entry, "hits", f.hits);
+    put(entry, "known", f.known);
+    if (!f.input_text.empty()) entry["input"] = base::sanitize_utf8(f.input_text);
+    if (!f.original_text.empty()) entry["original_input"] = base::sanitize_utf8(f.original_text);
+    if (!f.answer_text.empty()) entry["answer"] = base::sanitize_utf8(f.answer_text);
     findings.push_back(std::move(entry));
   }
   j["findings"] = std::move(findings);
+  if (!run.exclusions.empty()) {
+    Json exclusions = Json::array();
+    for (const auto& e : run.exclusions) exclusions.push_back({{"rule", e.rule}, {"reason", e.reason}});
+    j["exclusions"] = std::move(exclusions);
+  }
+  if (!run.target_down.empty()) j["target_down"] = run.target_down;
+  put(j, "max_findings", run.max_findings);
+  put(j, "stopped_at_max_findings", run.stopped_at_max_findings);
+  if (!run.known_file.empty()) j["known_file"] = run.known_file;
+  put(j, "devices_broken", run.devices_broken);
   // Paths and the target's name are the user's and may hold any bytes: never throw on them.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
@@ -210,11 +258,55 @@ FuzzRun fuzz_run_from_json(const Json& j) {
   }
   if (const Json* findings = array_at(j, "findings")) {
     for (const auto& e : *findings) {
-      run.findings.push_back({string_at(e, "file"), string_at(e, "path"), string_at(e, "oracle"),
-                              string_at(e, "endpoint"), string_at(e, "summary"), number_at(e, "t_s")});
+      FuzzFinding f{string_at(e, "file"),     string_at(e, "path"),    string_at(e, "oracle"),
+                    string_at(e, "endpoint"), string_at(e, "summary"), number_at(e, "t_s")};
+      f.key = string_at(e, "key");
+      f.input_phrase = string_at(e, "input_phrase");
+      f.answer_shape = string_at(e, "answer_shape");
+      f.minimised = bool_at(e, "minimised");
+      f.minimise_note = string_at(e, "minimise_note");
+      f.hits = count_at(e, "hits");
+      f.known = bool_at(e, "known");
+      f.input_text = string_at(e, "input");
+      f.original_text = string_at(e, "original_input");
+      f.answer_text = string_at(e, "answer");
+      run.findings.push_back(std::move(f));
     }
   }
+  if (const Json* exclusions = array_at(j, "exclusions")) {
+    for (const auto& e : *exclusions) run.exclusions.push_back({string_at(e, "rule"), string_at(e, "reason")});
+  }
+  run.target_down = string_at(j, "target_down");
+  run.max_findings = count_at(j, "max_findings");
+  run.stopped_at_max_findings = bool_at(j, "stopped_at_max_findings");
+  run.known_file = string_at(j, "known_file");
+  run.devices_broken = count_at(j, "devices_broken");
   return run;
+}
+
+std::size_t new_finding_count(const FuzzRun& run) {
+  return static_cast<std::size_t>(std::count_if(run.findings.begin(), run.findings.end(),
+                                                [](const FuzzFinding& f) { return !f.known.value_or(false); }));
+}
+
+base::Result<std::vector<std::string>> read_known_keys(const fs::path& summary) {
+  auto text = base::read_file_capped(summary, kMaxFindingBytes);
+  if (!text)
+    return base::Result<std::vector<std::string>>(CampaignError::configuration,
+                                                  "--known: cannot read " + summary.string());
+  auto j = Json::parse(*text, nullptr, false);
+  if (j.is_discarded() || string_at(j, "kind") != kFuzzRunKind) {
+    return base::Result<std::vector<std::string>>(
+        CampaignError::configuration,
+        fmt::format("--known: {} is not a fuzz run's summary.json (kind {})", summary.string(), kFuzzRunKind));
+  }
+  std::vector<std::string> keys;
+  if (const Json* findings = array_at(j, "findings")) {
+    for (const auto& f : *findings) {
+      if (auto key = string_at(f, "key"); !key.empty()) keys.push_back(std::move(key));
+    }
+  }
+  return keys;
 }
 
 Campaign::Campaign(CampaignOptions options, CampaignObserver observer)
@@ -240,7 +332,9 @@ base::Result<FuzzRun> Campaign::run() {
   // One input may take every deadline of the exchange and of the liveness probe after it.
   auto per_exchange = profile.limits.connect_timeout + profile.limits.tls_handshake_timeout +
                       profile.limits.write_timeout + profile.limits.header_timeout + profile.limits.body_timeout;
-  auto input_timeout_s = std::chrono::duration_cast<std::chrono::seconds>(per_exchange * 8).count() + 10;
+  // A finding adds its minimisation (10 s and the exchange under way) and the checks that the
+  // device is still served (three rounds of enrollment and probe).
+  auto input_timeout_s = std::chrono::duration_cast<std::chrono::seconds>(per_exchange * 30).count() + 60;
   const auto max_time_s = std::max<long>(1, std::lround(o.max_time_s));
   std::vector<std::string> args = {o.fuzzer.string(), o.corpus_dir.string()};
   // The seeds go into an empty corpus folder, so that a kept corpus stands on its own; libFuzzer
@@ -275,6 +369,7 @@ base::Result<FuzzRun> Campaign::run() {
       std::string("MDMC_FUZZ_FEEDBACK=") + (o.feedback ? "1" : "0"),
       std::string("MDMC_FUZZ_MUTATOR=") + (o.byte_mutator ? "bytes" : "plist"),
       fmt::format("MDMC_FUZZ_DISABLE={}", fmt::join(o.disabled_oracles, ",")),
+      std::string("MDMC_FUZZ_MINIMISE=") + (o.minimise ? "1" : "0"),
   };
   // ASan's quarantine would hold 256 MB of freed memory; a long run needs none of it.
   if (!std::getenv("ASAN_OPTIONS")) env.push_back("ASAN_OPTIONS=quarantine_size_mb=16:detect_leaks=0");
@@ -298,6 +393,8 @@ base::Result<FuzzRun> Campaign::run() {
   std::ofstream log(o.fuzz_dir / "fuzzer.log", std::ios::binary);
   detail::StatusLine last;
   std::map<std::string, double> finding_times;  // reproducer file name -> seconds from start
+  std::string stop_for;                         // "max-findings", "target-down": stopped before the time
+  std::uint64_t devices_broken = 0;
   std::string pending;
   bool interrupted = false;
   std::optional<Clock::time_point> kill_at;
@@ -323,7 +420,33 @@ base::Result<FuzzRun> Campaign::run() {
       if (observer_.on_sample) observer_.on_sample(now, sample);
     }
     if (auto at = line.find("target_fuzzer: reproducer "); at != std::string::npos) {
-      finding_times[fs::path(line.substr(at + 26)).filename().string()] = seconds();
+      auto name = fs::path(line.substr(at + 26)).filename().string();
+      // Two fuzzing processes may find the same finding at once: the file is one.
+      if (finding_times.emplace(name, seconds()).second && o.max_findings > 0 &&
+          finding_times.size() >= o.max_findings) {
+        stop_for = "max-findings";
+      }
+    }
+    if (auto at = line.find("target_fuzzer: EXCLUDED "); at != std::string::npos) {
+      auto rest = line.substr(at + 24);
+      auto colon = rest.find(": ");
+      FuzzExclusion e{rest.substr(0, colon), colon == std::string::npos ? "" : rest.substr(colon + 2)};
+      bool seen = std::any_of(run.exclusions.begin(), run.exclusions.end(),
+                              [&](const FuzzExclusion& x) { return x.rule == e.rule; });
+      if (!seen && run.exclusions.size() < 64) {
+        run.exclusions.push_back(e);
+        if (observer_.on_notice) observer_.on_notice(line);
+      }
+    }
+    if (line.find("target_fuzzer: DEVICE BROKEN") != std::string::npos) {
+      ++devices_broken;
+      if (observer_.on_notice) observer_.on_notice(line);
+    }
+    constexpr std::string_view kTargetDown = "target_fuzzer: TARGET DOWN: ";
+    if (auto at = line.find(kTargetDown); at != std::string::npos) {
+      run.target_down = line.substr(at + kTargetDown.size());
+      stop_for = "target-down";
+      if (observer_.on_notice) observer_.on_notice(line);
     }
     if (line.find("target_fuzzer: FINDING") != std::string::npos ||
         line.find("ERROR: AddressSanitizer") != std::string::npos) {
@@ -361,7 +484,7 @@ base::Result<FuzzRun> Campaign::run() {
       usleep(100 * 1000);
     }
     if (waitpid(child->pid, &status, WNOHANG) == child->pid) reaped = true;
-    const bool stop_now = (o.stop && o.stop->load()) || Clock::now() > hard_stop;
+    const bool stop_now = (o.stop && o.stop->load()) || Clock::now() > hard_stop || !stop_for.empty();
     if (stop_now && !kill_at) {
       interrupted = o.stop && o.stop->load();
       kill(-child->pid, SIGINT);
@@ -401,15 +524,21 @@ base::Result<FuzzRun> Campaign::run() {
   run.corpus_files = detail::count_files(o.corpus_dir);
   run.corpus_dir = o.corpus_dir.string();
   run.features = last.features;
-  run.findings = collect_findings(o.fuzz_dir, findings_dir, finding_times, elapsed);
+  run.findings = collect_findings(o.fuzz_dir, findings_dir, finding_times, elapsed, o.known_keys);
+  if (o.max_findings > 0) {
+    run.max_findings = o.max_findings;
+    run.stopped_at_max_findings = stop_for == "max-findings";
+  }
+  run.known_file = o.known_file;
+  run.devices_broken = devices_broken;
   // A crash of the fuzzer without a reproducer is a crash of the harness itself: a finding
   // against mdmconform, kept as libFuzzer's artifact.
   std::vector<fs::path> artifacts;
   for (fs::directory_iterator it(o.fuzz_dir / "artifacts", ec), end; !ec && it != end; it.increment(ec)) {
     artifacts.push_back(it->path());
   }
-  const bool harness_crash =
-      run.findings.empty() && !interrupted && exit_code != 0 && exit_code != 2 && exit_code != 3 && !artifacts.empty();
+  const bool harness_crash = run.findings.empty() && !interrupted && stop_for.empty() && exit_code != 0 &&
+                             exit_code != 2 && exit_code != 3 && !artifacts.empty();
   if (harness_crash) {
     run.findings.push_back({fs::relative(artifacts.front(), o.fuzz_dir).string(), artifacts.front().string(),
                             "harness-crash", "", "target_fuzzer itself crashed (see fuzzer.log): a bug in mdmconform",
@@ -449,16 +578,28 @@ base::Result<Replay> replay_finding(const Reproducer& finding, target::TargetPro
   session_options.target = std::move(target);
   session_options.udid = finding.udid;
   session_options.user_id = finding.user_id;
+  // A minimised finding fired alone on a fresh device: it is replayed on one.
+  emulator::IdentitySource ids(static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  if (finding.minimised) {
+    session_options.udid = ids.uuid();
+    session_options.user_id = ids.uuid();
+  }
   session_options.allow_remote = allow_remote;
   session_options.probe_every = 1;
   auto opened = Session::open(session_options);
   if (!opened) return base::Result<Replay>(CampaignError::unreachable, opened.error().message);
   auto session = std::move(opened).value();
   Replay replay;
-  for (const auto& input : finding.history) replay.history.push_back({input.size(), session->send(input)});
+  for (const auto& input : finding.history) {
+    replay.history.push_back(
+        {input.size(), session->send(retarget_input(input, {finding.udid, finding.user_id},
+                                                    {session_options.udid, session_options.user_id}))});
+  }
   // The same bytes and headers, to the same endpoint of this target; the Mdm-Signature is made
   // anew, by this session's device identity.
   net::Request request = finding.request;
+  request.body =
+      retarget_input(request.body, {finding.udid, finding.user_id}, {session_options.udid, session_options.user_id});
   request.url =
       finding.endpoint == "check_in" ? session_options.target.check_in_url : session_options.target.server_url;
   replay.outcome = session->send_request(request, request.body);

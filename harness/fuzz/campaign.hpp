@@ -53,6 +53,26 @@ struct FuzzFinding {
   std::string endpoint;       // "check_in" or "server"
   std::string summary;        // what happened, in words
   std::optional<double> t_s;  // seconds from the start when it was found
+  std::string key;            // the deduplication key (Reproducer::key)
+  std::string input_phrase;   // what was wrong with the input
+  std::string answer_shape;
+  std::optional<bool> minimised;
+  std::string minimise_note;
+  std::optional<std::uint64_t> hits;  // times an oracle fired with this key (at least)
+  std::optional<bool> known;          // in the --known file
+  // For people, each cut to kFindingTextChars: the input as sent (minimised when it was), decoded;
+  // the input as first found, when it was minimised; the answer (status line and body).
+  std::string input_text;
+  std::string original_text;
+  std::string answer_text;
+};
+
+inline constexpr std::size_t kFindingTextChars = 4096;
+
+// A rule the oracles tolerated because the target broke it before any fuzz input.
+struct FuzzExclusion {
+  std::string rule;
+  std::string reason;
 };
 
 struct FuzzRun {
@@ -77,9 +97,18 @@ struct FuzzRun {
   std::string corpus_dir;
   std::optional<std::uint64_t> features;
   std::vector<FuzzSample> timeline;  // at most kMaxTimelinePoints, thinned evenly
-  // Every finding; an element of a summary that is not an object reads as an empty one.
+  // Every unique finding; an element of a summary that is not an object reads as an empty one.
   std::vector<FuzzFinding> findings;
+  std::vector<FuzzExclusion> exclusions;
+  std::string target_down;                    // why the fuzzer stopped early: the target no longer answered
+  std::optional<std::uint64_t> max_findings;  // as asked; 0 or absent: no limit
+  std::optional<bool> stopped_at_max_findings;
+  std::string known_file;                       // the --known file the findings were compared with
+  std::optional<std::uint64_t> devices_broken;  // times the fuzz device broke and a new one took over
 };
+
+// New findings (not in the --known file): what makes a run fail.
+std::size_t new_finding_count(const FuzzRun& run);
 
 inline constexpr std::size_t kMaxTimelinePoints = 2000;
 
@@ -109,7 +138,14 @@ struct CampaignOptions {
   std::uint64_t seed = 0;     // libFuzzer -seed; 0: libFuzzer picks one
   std::vector<std::string> disabled_oracles;
   const std::atomic<bool>* stop = nullptr;  // set: stop the fuzzer, keep what it found
+  std::uint64_t max_findings = 0;           // stop after this many unique findings; 0: no limit
+  std::vector<std::string> known_keys;      // a previous run's finding keys: found again, known
+  std::string known_file;                   // where they came from, for the record
+  bool minimise = true;
 };
+
+// The finding keys of a previous run's summary.json (--known); an error names what is wrong.
+base::Result<std::vector<std::string>> read_known_keys(const std::filesystem::path& summary);
 
 // What a campaign tells whoever watches it, as it happens.
 struct CampaignObserver {

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include "harness/fuzz/detail/libfuzzer.hpp"
 
 namespace mdmc::fuzz {
@@ -95,6 +98,51 @@ TEST(FuzzRun, ReadsBackWhatItWrites) {
   const std::string text = fuzz_run_to_json_text(run);
   const FuzzRun back = fuzz_run_from_json(Json::parse(text));
   EXPECT_EQ(fuzz_run_to_json_text(back), text);
+}
+
+// What deduplication, minimisation, --known and the baseline add to the record.
+TEST(FuzzRun, ReadsBackFindingsAsTriagedAndWhatWasExcluded) {
+  FuzzRun run = sample_run();
+  auto& f = run.findings[0];
+  f.key = "status-5xx|check_in|TokenUpdate|UDID:type|500:empty";
+  f.input_phrase = "TokenUpdate whose UDID is an integer (expected string)";
+  f.answer_shape = "500:empty";
+  f.minimised = true;
+  f.minimise_note = "minimised from 600 to 200 bytes in 12 tries on fresh devices";
+  f.hits = 41;
+  f.known = true;
+  f.input_text = "<plist/>";
+  f.original_text = "<plist>...</plist>";
+  f.answer_text = "HTTP 500 Internal Server Error\n(empty body)";
+  run.exclusions = {{"SYN-EMPTY-END", "the liveness probe's Acknowledged got HTTP 204"}};
+  run.target_down = "a fresh device could not enroll";
+  run.max_findings = 5;
+  run.stopped_at_max_findings = false;
+  run.known_file = "/tmp/earlier/summary.json";
+  run.devices_broken = 2;
+  const std::string text = fuzz_run_to_json_text(run);
+  const FuzzRun back = fuzz_run_from_json(Json::parse(text));
+  EXPECT_EQ(fuzz_run_to_json_text(back), text);
+  EXPECT_EQ(back.findings[0].hits, 41u);
+  EXPECT_EQ(back.exclusions.size(), 1u);
+  EXPECT_EQ(new_finding_count(back), 0u);
+}
+
+TEST(FuzzRun, KnownKeysComeFromAPreviousSummary) {
+  FuzzRun run = sample_run();
+  run.findings[0].key = "status-5xx|check_in|TokenUpdate|UDID:type|500:empty";
+  auto path = std::filesystem::path(::testing::TempDir()) / "known-summary.json";
+  {
+    std::ofstream out(path);
+    out << fuzz_run_to_json_text(run);
+  }
+  auto keys = read_known_keys(path);
+  ASSERT_TRUE(keys) << keys.message();
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0], run.findings[0].key);
+  auto other = std::filesystem::path(::testing::TempDir()) / "not-a-summary.json";
+  std::ofstream(other) << "{\"kind\": \"mdmconform-run\"}";
+  EXPECT_FALSE(read_known_keys(other));
 }
 
 TEST(FuzzRun, LeavesWhatIsMissingOrMistypedAbsent) {

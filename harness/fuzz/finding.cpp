@@ -82,6 +82,18 @@ std::string reproducer_to_json(const Reproducer& r) {
     describe_if_binary_plist(j, "response_plist", r.response->body);
   }
   if (!r.transport_error.empty()) j["transport_error"] = base::sanitize_utf8(r.transport_error);
+  if (!r.key.empty()) {
+    j["key"] = base::sanitize_utf8(r.key);
+    j["input_phrase"] = base::sanitize_utf8(r.input_phrase);
+    j["key_paths"] = base::sanitize_utf8(r.key_paths);
+    j["answer_shape"] = base::sanitize_utf8(r.answer_shape);
+    j["minimised"] = r.minimised;
+    j["minimise_note"] = base::sanitize_utf8(r.minimise_note);
+    if (r.original) {
+      j["original"] = net::bytes_to_json(*r.original);
+      describe_if_binary_plist(j, "original_plist", *r.original);
+    }
+  }
   Json history = Json::array();
   for (const auto& h : r.history) history.push_back(net::bytes_to_json(h));
   j["history"] = std::move(history);
@@ -130,6 +142,13 @@ base::Result<Reproducer> reproducer_from_json(std::string_view text) {
     out.user_id = optional_string(*device, "user_id", "device", std::string(kFuzzUserId));
   }
   if (const Json* request = r.object(j, "request", top)) out.request = net::request_from_json(r, *request, "request");
+  out.key = optional_string(j, "key", top, "");
+  out.input_phrase = optional_string(j, "input_phrase", top, "");
+  out.key_paths = optional_string(j, "key_paths", top, "");
+  out.answer_shape = optional_string(j, "answer_shape", top, "");
+  out.minimise_note = optional_string(j, "minimise_note", top, "");
+  out.minimised = j.contains("minimised") && j["minimised"].is_boolean() && j["minimised"].get<bool>();
+  if (j.contains("original")) out.original = r.as_bytes(j["original"], "original");
   if (j.contains("history")) {
     if (const Json* history = r.array(j, "history", top)) {
       for (std::size_t i = 0; i < history->size() && r.ok(); ++i) {
@@ -145,11 +164,34 @@ base::Result<std::filesystem::path> write_reproducer(const std::filesystem::path
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return base::fail("cannot create " + dir.string() + ": " + ec.message());
-  auto path = dir / ("finding-" + base::sha256_hex(reproducer.request.body).substr(0, 16) + ".json");
+  // Named by the deduplication key: the same finding found again (by another fuzzing process of
+  // the run) lands on the same file.
+  auto path = dir / ("finding-" +
+                     (reproducer.key.empty() ? base::sha256_hex(reproducer.request.body).substr(0, 16)
+                                             : finding_key_hash(reproducer.key)) +
+                     ".json");
   if (auto written = base::write_file_atomically(path, reproducer_to_json(reproducer)); !written)
     return written.error();
   return path;
 }
+
+std::string retarget_input(std::string_view input, const InputOwner& from, const InputOwner& to) {
+  std::string out(input);
+  auto swap = [&](const std::string& a, const std::string& b) {
+    if (a.empty() || a == b || a.size() != b.size()) return;
+    for (auto at = out.find(a); at != std::string::npos; at = out.find(a, at + b.size())) out.replace(at, a.size(), b);
+  };
+  swap(from.udid, to.udid);
+  swap(from.user_id, to.user_id);
+  return out;
+}
+
+std::string finding_key(std::string_view oracle, std::string_view endpoint, std::string_view kind,
+                        std::string_view key_paths, std::string_view answer_shape) {
+  return fmt::format("{}|{}|{}|{}|{}", oracle, endpoint, kind, key_paths, answer_shape);
+}
+
+std::string finding_key_hash(std::string_view key) { return base::sha256_hex(key).substr(0, 16); }
 
 std::string describe_body(std::string_view body, std::size_t max_chars) {
   if (body.empty()) return "(empty body)";

@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "harness/fuzz/detail/schema_keys.hpp"
 #include "harness/plist/value.hpp"
 
 namespace mdmc::fuzz {
@@ -16,15 +17,7 @@ using plist::Array;
 using plist::Dict;
 using plist::Value;
 
-struct KeyFact {
-  std::string_view message_type;
-  std::string_view key;
-  plist::Type type;
-  bool required;
-};
-constexpr KeyFact kCheckInKeys[] = {
-#include "harness/fuzz/checkin_keys.inc"
-};
+using detail::kCheckInKeys;
 
 constexpr std::array<std::string_view, 9> kMessageTypes = {
     "Authenticate",      "TokenUpdate",           "UserAuthenticate", "CheckOut",       "SetBootstrapToken",

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "harness/emulator/emulator.hpp"
+#include "harness/fuzz/diagnosis.hpp"
 #include "harness/fuzz/finding.hpp"
 #include "harness/net/http_client.hpp"
 #include "harness/pki/pki.hpp"
@@ -207,6 +208,10 @@ base::Result<std::unique_ptr<Session>> Session::open(SessionOptions options) {
     return base::fail(*reason);
   }
   session->enqueue_commands();
+  if (session->options_.baseline) {
+    session->run_baseline();
+    session->enqueue_commands();  // the baseline acknowledged the first ones
+  }
   return session;
 }
 
@@ -276,38 +281,101 @@ net::Exchange Session::transmit(net::Request request) {
 
 // A well-formed Idle from the enrolled device must get 200: an empty body, or commands that
 // are acknowledged in turn. A device the target forgot (after a CheckOut or a fresh
-// Authenticate among the inputs) is enrolled again first: that is not a failure.
-std::optional<std::string> Session::probe(std::optional<net::Exchange>* last) {
+// Authenticate among the inputs) is enrolled again first: that is not a failure. A failure
+// names the step that failed (the Idle, or the Acknowledged of which command), and a rule it
+// breaks on its own; a rule excluded by the baseline is tolerated: its answer ends the probe.
+std::optional<Session::ProbeFailure> Session::probe(std::optional<net::Exchange>* last) {
   protocol::Channel channel{options_.udid, ""};
   auto idle = plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::idle, {}, {}})));
   bool reenrolled = false;
   std::string body = idle;
+  std::string step = "Idle";
+  std::string step_kind = "Idle";
+  auto failure = [&](std::string what, std::string shape, std::string rule = {}) {
+    return ProbeFailure{fmt::format("the liveness probe's {} {}", step, what), "probe:" + step_kind + ":" + shape,
+                        std::move(rule)};
+  };
   for (int round = 0; round < kProbeCommands + 2; ++round) {
     auto exchange = transmit(request_for(body));
     *last = exchange;
     if (!exchange.ok()) {
-      return fmt::format("a liveness Idle got no answer: {} ({})", net::transport_error_name(exchange.error),
-                         exchange.error_detail);
+      auto error = std::string(net::transport_error_name(exchange.error));
+      return failure(fmt::format("got no answer: {} ({})", error, exchange.error_detail), error);
     }
     int status = exchange.response->status;
     if (status >= 400 && status < 500 && !reenrolled) {
       reenrolled = true;
-      if (auto reason = enroll())
-        return "the target refused a liveness Idle with " + std::to_string(status) + ", and " + *reason;
+      if (auto reason = enroll()) {
+        return failure(fmt::format("got HTTP {}, and {}", status, *reason), std::to_string(status));
+      }
       body = idle;
+      step = step_kind = "Idle";
       continue;
     }
-    if (status != 200) return fmt::format("a liveness Idle got HTTP {}", status);
+    if (status == 204) {
+      if (excluded(protocol::rule::kSynEmptyEnd)) return std::nullopt;
+      return failure("got HTTP 204 (a series ends with 200 and an empty body)", "204",
+                     std::string(protocol::rule::kSynEmptyEnd));
+    }
+    if (status != 200) return failure(fmt::format("got HTTP {}", status), std::to_string(status));
     if (exchange.response->body.empty()) return std::nullopt;
     auto parsed = plist::parse(exchange.response->body, options_.target.plist_limits);
+    if (parsed && parsed->as_dict() && parsed->as_dict()->empty()) {
+      if (excluded(protocol::rule::kSynEmptyEnd)) return std::nullopt;
+      return failure("got an empty plist (a series ends with an empty body)", "200:empty-plist",
+                     std::string(protocol::rule::kSynEmptyEnd));
+    }
     auto command =
         parsed ? protocol::decode_command(*parsed) : protocol::Decoded<protocol::Command>(base::fail("not a plist"));
     const auto* c = command ? &*command : nullptr;
-    if (!c) return "a liveness Idle got a body that is no command: " + describe_body(exchange.response->body, 200);
+    if (!c) {
+      if (parsed && excluded(protocol::rule::kCmdShape)) return std::nullopt;
+      return failure("got a body that is no command: " + describe_body(exchange.response->body, 200),
+                     parsed ? "200:not-command" : "200:not-plist",
+                     parsed ? std::string(protocol::rule::kCmdShape) : "");
+    }
     body =
         plist::to_xml(plist::Value(protocol::report(channel, nullptr, {protocol::Status::acknowledged, c->uuid, {}})));
+    step = fmt::format("Acknowledged (of its {} command)", c->request_type);
+    step_kind = "Acknowledged";
   }
   return std::nullopt;  // still handing out commands: alive
+}
+
+bool Session::excluded(std::string_view rule) const {
+  return std::any_of(exclusions_.begin(), exclusions_.end(), [&](const Exclusion& e) { return e.rule == rule; });
+}
+
+// Before any input: a probe that fails only because the target breaks a rule on well-formed
+// input is run again with that rule tolerated. One that fails otherwise switches the liveness
+// oracle off, said as an exclusion: every input would fire it.
+void Session::run_baseline() {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::optional<net::Exchange> last;
+    auto failure = probe(&last);
+    if (!failure) return;
+    if (!failure->rule.empty() && !excluded(failure->rule)) {
+      exclusions_.push_back({failure->rule, failure->what + ", before any fuzz input"});
+      continue;
+    }
+    exclusions_.push_back({"liveness", failure->what + ", before any fuzz input"});
+    options_.disabled.push_back(Oracle::liveness);
+    return;
+  }
+}
+
+std::optional<std::string> Session::reenroll() { return enroll(); }
+
+std::optional<std::string> Session::alive() {
+  if (auto reason = enroll()) return reason;
+  std::optional<net::Exchange> last;
+  auto failure = probe(&last);
+  return failure ? std::optional<std::string>(failure->what) : std::nullopt;
+}
+
+Outcome Session::check(std::string_view input) {
+  since_probe_ = options_.probe_every;  // the probe runs after it, whatever it got
+  return send(input);
 }
 
 Outcome Session::send(std::string_view input, std::vector<std::size_t>* features) {
@@ -326,10 +394,17 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
   auto enabled = [&](Oracle o) {
     return std::find(options_.disabled.begin(), options_.disabled.end(), o) == options_.disabled.end();
   };
-  auto fire = [&](Oracle o, std::string detail) {
+  // The input in words, from Apple's schema: worked out only when an oracle fires.
+  std::optional<std::string> phrase;
+  auto described = [&]() -> const std::string& {
+    if (!phrase) phrase = diagnose_input(input, options_.udid, options_.user_id).phrase();
+    return *phrase;
+  };
+  auto fire = [&](Oracle o, std::string detail, std::string shape) {
     if (outcome.oracle == Oracle::none && enabled(o)) {
       outcome.oracle = o;
       outcome.detail = std::move(detail);
+      outcome.answer_shape = std::move(shape);
     }
   };
   auto feature = [&](std::string_view text) {
@@ -337,14 +412,19 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
   };
   std::string endpoint = check_in ? "c" : "s";
   if (!exchange.ok()) {
-    fire(Oracle::transport, fmt::format("{} ({}) after {} ms, to a {}", net::transport_error_name(exchange.error),
-                                        exchange.error_detail, exchange.elapsed.count() / 1000, where));
+    if (enabled(Oracle::transport))
+      fire(Oracle::transport,
+           fmt::format("{} ({}) after {} ms, to {}", net::transport_error_name(exchange.error), exchange.error_detail,
+                       exchange.elapsed.count() / 1000, described()),
+           fmt::format("transport:{}", net::transport_error_name(exchange.error)));
     feature(fmt::format("err|{}|{}|{}", endpoint, facts.kind, net::transport_error_name(exchange.error)));
   } else {
     const auto& response = *exchange.response;
     int status = response.status;
     bool success = status >= 200 && status < 300;
-    if (status >= 500) fire(Oracle::status_5xx, fmt::format("HTTP {} to a {}", status, where));
+    if (status >= 500 && enabled(Oracle::status_5xx))
+      fire(Oracle::status_5xx, fmt::format("HTTP {} to {}", status, described()),
+           fmt::format("{}:{}", status, response_shape(response)));
     // The rule oracles: what breaks each rule is judged in protocol/judge.hpp.
     std::optional<protocol::Breach> breaches[] = {
         protocol::judge_malformed_answer(status, facts.is_plist, facts.limit_error, input.size(),
@@ -356,7 +436,11 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
                                        protocol::read_command_answer(response.body, {}), where),
     };
     for (auto& breach : breaches) {
-      if (breach) fire(*oracle_from_name(breach->rule), std::move(breach->detail));
+      if (!breach || excluded(breach->rule)) continue;
+      auto oracle = *oracle_from_name(breach->rule);
+      if (outcome.oracle == Oracle::none && enabled(oracle))
+        fire(oracle, fmt::format("{}; the input: {}", breach->detail, described()),
+             fmt::format("{}:{}", status, response_shape(response)));
     }
     auto shape = response_shape(response);
     feature(fmt::format("st|{}|{}|{}", endpoint, facts.kind, status));
@@ -378,12 +462,13 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
   bool anomaly =
       !exchange.ok() ||
       seen_answers_.insert(fnv1a(fmt::format("{}|{}|{}", endpoint, facts.kind, exchange.response->status))).second;
-  if (outcome.oracle == Oracle::none && (anomaly || ++since_probe_ >= options_.probe_every)) {
+  if (outcome.oracle == Oracle::none && enabled(Oracle::liveness) &&
+      (anomaly || ++since_probe_ >= options_.probe_every)) {
     std::optional<net::Exchange> probe_exchange;
     auto failure = probe(&probe_exchange);
     outcome.probe = std::move(probe_exchange);
     if (failure) {
-      fire(Oracle::liveness, *failure + ", after a " + where);
+      fire(Oracle::liveness, fmt::format("{}, after {}", failure->what, described()), failure->shape);
     } else {
       since_probe_ = 0;
       recent_.clear();

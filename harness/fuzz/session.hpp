@@ -59,11 +59,24 @@ struct SessionOptions {
   std::uint64_t seed = 1;     // push tokens and the like
   bool allow_remote = false;  // a target off loopback is refused unless this is set
   bool trace = false;         // one line per exchange on stderr
+  // A liveness probe before any input: a rule the target already breaks in it (a series ended
+  // with 204, a command without CommandUUID) is excluded from the oracles, and reported.
+  bool baseline = true;
+};
+
+// A rule whose behaviour the oracles tolerate, because the target breaks it on well-formed
+// input already: the conformance suite reports it; the fuzzer looks past it.
+struct Exclusion {
+  std::string rule;    // "SYN-EMPTY-END", "CMD-SHAPE"; "liveness" when no probe can pass at all
+  std::string reason;  // what the baseline probe saw
 };
 
 struct Outcome {
   Oracle oracle = Oracle::none;
-  std::string detail;                  // in words: "500 to a TokenUpdate (check-in)"
+  std::string detail;  // in words: "HTTP 500 to TokenUpdate whose UDID is an integer (expected string)"
+  // When an oracle fired: the answer's shape, for deduplication ("500:empty", "transport:reset",
+  // "probe:Acknowledged:204").
+  std::string answer_shape;
   net::Exchange exchange;              // the input's exchange
   std::optional<net::Exchange> probe;  // the liveness probe, when one ran after this input
 };
@@ -87,6 +100,16 @@ class Session {
   Outcome send_request(const net::Request& request, std::string_view input,
                        std::vector<std::size_t>* features = nullptr);
 
+  // Sends one input and judges it with a liveness probe after it, whatever came before: how a
+  // finding is checked again on a fresh device.
+  Outcome check(std::string_view input);
+  // Enrolls the device again (Authenticate, TokenUpdate, the user's TokenUpdate); the reason
+  // when the target refuses.
+  std::optional<std::string> reenroll();
+  // Enrolled again and probed: nothing when the target is alive, else what failed.
+  std::optional<std::string> alive();
+  const std::vector<Exclusion>& exclusions() const { return exclusions_; }
+
   // The inputs sent since the last good liveness probe, oldest first (bounded): what a
   // reproducer must replay when the target broke without an oracle firing at once.
   const std::deque<std::string>& recent_inputs() const { return recent_; }
@@ -98,7 +121,15 @@ class Session {
   std::optional<std::string> enroll();
   void enqueue_commands();
   net::Exchange transmit(net::Request request);
-  std::optional<std::string> probe(std::optional<net::Exchange>* last);
+  struct ProbeFailure {
+    std::string what;   // "the liveness probe's Acknowledged (of its ProfileList command) got HTTP 204"
+    std::string shape;  // "probe:Acknowledged:204"
+    std::string rule;   // the rule this breaks on its own, when it is one ("SYN-EMPTY-END")
+  };
+  std::optional<ProbeFailure> probe(std::optional<net::Exchange>* last);
+  bool excluded(std::string_view rule) const;
+  void run_baseline();
+  std::vector<Exclusion> exclusions_;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   SessionOptions options_;

@@ -4,7 +4,9 @@
 
 #include <fstream>
 
+#include "harness/fuzz/campaign.hpp"
 #include "harness/fuzz/finding.hpp"
+#include "harness/fuzz/triage.hpp"
 #include "harness/net/http_server.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/messages.hpp"
@@ -16,7 +18,7 @@ namespace {
 // The reference server on loopback, plain HTTP, with one fault mode.
 class Served {
  public:
-  explicit Served(server::Fault fault) : server_(config(fault)) {
+  explicit Served(server::Fault fault, server::SeededBug bug = server::SeededBug::none) : server_(config(fault, bug)) {
     auto port_listening = server_.listen("127.0.0.1", 0);
     EXPECT_TRUE(port_listening) << port_listening.message();
     port_ = port_listening.value_or(0);
@@ -43,9 +45,10 @@ class Served {
   }
 
  private:
-  static server::Config config(server::Fault fault) {
+  static server::Config config(server::Fault fault, server::SeededBug bug) {
     server::Config c;
     c.fault = fault;
+    c.seeded_bug = bug;
     return c;
   }
   server::ReferenceServer server_;
@@ -195,8 +198,12 @@ TEST(SessionTest, WedgedServerFiresLiveness) {
 
 TEST(SessionTest, CommandWithoutRequestTypeFiresCmdShape) {
   Served served(server::Fault::command_without_request_type);
-  auto session = open_session(served);  // queues a ProfileList on each channel
-  ASSERT_TRUE(session);
+  SessionOptions options;
+  options.target = served.target();
+  options.baseline = false;              // the oracle itself, not the baseline's exclusion of its rule
+  auto opened = Session::open(options);  // queues a ProfileList on each channel
+  ASSERT_TRUE(opened) << opened.message();
+  auto session = std::move(opened).value();
   auto outcome = session->send(device_report(protocol::Status::idle));
   EXPECT_EQ(outcome.oracle, Oracle::cmd_shape) << outcome.detail;
 }
@@ -273,6 +280,97 @@ TEST(SessionTest, ReproducerRoundTripsAndIsWrittenWhole) {
 
   EXPECT_FALSE(reproducer_from_json("{\"kind\":\"other\"}"));
   EXPECT_FALSE(reproducer_from_json("not json"));
+}
+
+// A server that ends every series with 204 (SYN-EMPTY-END) is still fuzzed: the baseline probe
+// sees it before any input, names the step that failed, and the rule is excluded from the
+// liveness oracle, which then tolerates it.
+TEST(SessionTest, ARuleTheTargetAlreadyBreaksIsExcludedAndReported) {
+  Served served(server::Fault::series_end_204);
+  auto session = open_session(served, 1);
+  ASSERT_TRUE(session);
+  ASSERT_EQ(session->exclusions().size(), 1u);
+  EXPECT_EQ(session->exclusions()[0].rule, "SYN-EMPTY-END");
+  EXPECT_NE(session->exclusions()[0].reason.find("Acknowledged (of its ProfileList command) got HTTP 204"),
+            std::string::npos)
+      << session->exclusions()[0].reason;
+  for (int i = 0; i < 3; ++i) {
+    auto outcome = session->send(device_report(protocol::Status::idle));
+    EXPECT_EQ(outcome.oracle, Oracle::none) << outcome.detail;
+  }
+  // Without the baseline the same server fires liveness, attributed to the probe's
+  // Acknowledged, not to its Idle.
+  SessionOptions strict;
+  strict.target = served.target();
+  strict.baseline = false;
+  strict.probe_every = 1;
+  auto opened = Session::open(strict);
+  ASSERT_TRUE(opened) << opened.message();
+  auto outcome = (*opened)->send(device_report(protocol::Status::idle));
+  ASSERT_EQ(outcome.oracle, Oracle::liveness) << outcome.detail;
+  EXPECT_NE(outcome.detail.find("the liveness probe's Acknowledged (of its ProfileList command) got HTTP 204"),
+            std::string::npos)
+      << outcome.detail;
+  EXPECT_EQ(outcome.answer_shape, "probe:Acknowledged:204");
+}
+
+std::string token_update_with(plist::Dict changes) {
+  protocol::DeviceFacts device;
+  device.udid = std::string(kFuzzUdid);
+  device.topic = "com.apple.mgmt.External.mdmconform";
+  auto d = protocol::token_update(device, {"token", "magic"});
+  for (auto& [k, v] : changes) d[k] = std::move(v);
+  return plist::to_xml(plist::Value(std::move(d)));
+}
+
+TEST(SessionTest, AFindingSaysWhatWasWrongWithTheInput) {
+  Served served(server::Fault::none, server::SeededBug::wrong_type_500);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  auto outcome = session->send(token_update_with({{"UDID", plist::Value(std::int64_t{5})}}));
+  ASSERT_EQ(outcome.oracle, Oracle::status_5xx);
+  EXPECT_EQ(outcome.detail, "HTTP 500 to TokenUpdate whose UDID is an integer (expected string)");
+}
+
+TEST(SessionTest, TriageMinimisesANewFindingAndCountsItsDuplicates) {
+  Served served(server::Fault::none, server::SeededBug::wrong_type_500);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  auto dir = std::filesystem::path(::testing::TempDir()) / "triage-findings";
+  std::filesystem::remove_all(dir);
+  Triage triage({dir, {}, true});
+  // Two inputs with the same bug and different noise: one finding, two hits.
+  auto first = token_update_with({{"UDID", plist::Value(std::int64_t{5})}, {"Noise", plist::Value("n")}});
+  auto second = token_update_with({{"UDID", plist::Value(std::int64_t{9})}, {"Other", plist::Value(true)}});
+  auto o1 = session->send(first);
+  ASSERT_EQ(o1.oracle, Oracle::status_5xx);
+  auto t1 = triage.record(*session, o1, first);
+  ASSERT_TRUE(t1) << t1.message();
+  EXPECT_TRUE(t1->is_new);
+  auto o2 = session->send(second);
+  ASSERT_EQ(o2.oracle, Oracle::status_5xx);
+  auto t2 = triage.record(*session, o2, second);
+  ASSERT_TRUE(t2) << t2.message();
+  EXPECT_FALSE(t2->is_new) << t2->key << " vs " << t1->key << "\n" << t2->minimise_note;
+  EXPECT_EQ(t2->file, t1->file);
+  triage.write_counts();
+
+  auto finding = read_finding(t1->file);
+  ASSERT_TRUE(finding) << finding.message();
+  EXPECT_TRUE(finding->minimised) << finding->minimise_note;
+  EXPECT_LT(finding->request.body.size(), first.size());
+  auto shrunk = plist::parse(finding->request.body);
+  ASSERT_TRUE(shrunk);
+  ASSERT_TRUE(shrunk->as_dict());
+  EXPECT_FALSE(shrunk->find("Noise")) << finding->request.body;
+  EXPECT_TRUE(shrunk->find("UDID") && shrunk->find("UDID")->as_integer()) << finding->request.body;
+  EXPECT_EQ(finding->input_phrase.find("UDID is an integer (expected string)") != std::string::npos, true)
+      << finding->input_phrase;
+  ASSERT_TRUE(finding->original);
+  EXPECT_EQ(*finding->original, first);
+  auto hits = read_hit_counts(dir);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits.begin()->second, 2u);
 }
 
 TEST(SessionTest, EndpointFollowsTheMessage) {

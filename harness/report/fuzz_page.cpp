@@ -126,7 +126,20 @@ svg.chart .ylabel{text-anchor:end}svg.chart .xlabel{text-anchor:middle}
 svg.chart .grid{stroke:#eaeef2}
 svg.chart .line{fill:none;stroke:#0969da;stroke-width:2}
 svg.chart .point{fill:#0969da}
+details.finding{border:1px solid #d0d7de;border-radius:6px;margin:8px 0;padding:4px 10px}
+details.finding summary{cursor:pointer}
+.tag{display:inline-block;font-size:11px;font-weight:600;padding:1px 6px;border-radius:10px;color:#fff;margin-right:6px}
+.t-new{background:#cf222e}.t-known{background:#6e7781}
+pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:400px;font-size:12px}
 )css";
+
+// "new" or "known": a finding's standing against the --known file (new when there was none).
+std::string_view standing(const fuzz::FuzzFinding& f) { return f.known.value_or(false) ? "known" : "new"; }
+
+std::string replay_command(const fuzz::FuzzFinding& f) { return "mdmconform replay " + text_or_dash(f.path); }
+std::string as_case_command(const fuzz::FuzzFinding& f) {
+  return "mdmconform replay " + text_or_dash(f.path) + " --as-case regressions/";
+}
 
 }  // namespace
 
@@ -148,11 +161,32 @@ std::string render_fuzz_html(const fuzz::FuzzRun& run) {
   row("started", text_or_dash(run.started_at));
   row("elapsed", number_text(as_number(run.elapsed_s)) + " s of " + number_text(as_number(run.max_time_s)) + " s");
   row("jobs", number_text(as_number(run.jobs)));
+  if (run.builtin_fault) row("built-in server's fault mode", *run.builtin_fault);
+  if (run.seeded_bug) row("built-in server's seeded bug", *run.seeded_bug);
+  if (!run.known_file.empty()) row("known findings from", run.known_file);
   const auto interrupted = run.interrupted;
   row("interrupted", interrupted ? (*interrupted ? "yes: the run stopped early" : "no") : "-");
-  out += fmt::format("</table>\n<p><span id=\"fuzz-result\" class=\"result {}\" data-findings=\"{}\">{}</span></p>\n",
-                     finding_count == 0 ? "r-clean" : "r-findings", finding_count,
-                     finding_count == 0 ? std::string("no findings") : fmt::format("{} finding(s)", finding_count));
+  if (!run.target_down.empty()) row("stopped early", "the target no longer answers: " + run.target_down);
+  if (run.stopped_at_max_findings.value_or(false))
+    row("stopped early", fmt::format("{} unique findings (--max-findings)", finding_count));
+  if (run.devices_broken.value_or(0) > 0)
+    row("fuzz device broken", fmt::format("{} time(s); a new device carried on", *run.devices_broken));
+  const std::size_t fresh = fuzz::new_finding_count(run);
+  out += fmt::format(
+      "</table>\n<p><span id=\"fuzz-result\" class=\"result {}\" data-findings=\"{}\" data-new=\"{}\">{}</span></p>\n",
+      fresh == 0 ? "r-clean" : "r-findings", finding_count, fresh,
+      finding_count == 0 ? std::string("no findings")
+                         : fmt::format("{} finding(s): {} new, {} known", finding_count, fresh, finding_count - fresh));
+  if (!run.exclusions.empty()) {
+    out +=
+        "<h2>Excluded from the oracles</h2><p>The target broke these before any fuzz input; the fuzzer looked past "
+        "them (the conformance suite judges them).</p><table id=\"exclusions\"><tr><th>rule</th><th>what the "
+        "baseline probe saw</th></tr>\n";
+    for (const auto& e : run.exclusions) {
+      out += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", html_escape(e.rule), html_escape(e.reason));
+    }
+    out += "</table>\n";
+  }
 
   out +=
       "<h2>Counts</h2><table id=\"fuzz-counts\"><tr><th>executions</th><th>executions/s</th><th>corpus</th>"
@@ -172,21 +206,39 @@ std::string render_fuzz_html(const fuzz::FuzzRun& run) {
   if (finding_count == 0) {
     out += "<p>No oracle fired.</p>\n";
   } else {
-    out +=
-        "<table id=\"findings\"><tr><th>oracle</th><th>endpoint</th><th>what happened</th><th>reproducer "
-        "file</th></tr>\n";
     std::size_t shown = 0;
     for (const auto& f : run.findings) {
       if (shown++ == kFuzzMaxFindingsShown) break;
-      out += fmt::format("<tr class=\"finding\"><td>{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>\n",
-                         html_escape(text_or_dash(f.oracle)), html_escape(text_or_dash(f.endpoint)),
-                         html_escape(text_or_dash(f.summary)), html_escape(text_or_dash(f.file)));
+      out += fmt::format(
+          "<details class=\"finding\" data-standing=\"{}\"><summary><span class=\"tag t-{}\">{}</span><b>{}</b>: {} "
+          "<span class=\"mono\">({} hit(s))</span></summary>\n",
+          standing(f), standing(f), standing(f), html_escape(text_or_dash(f.oracle)),
+          html_escape(text_or_dash(f.summary)), number_text(as_number(f.hits)));
+      out += "<table class=\"finding-facts\">";
+      auto fact = [&](std::string_view name, const std::string& value) {
+        if (!value.empty())
+          out += fmt::format("<tr><td>{}</td><td>{}</td></tr>", html_escape(name), html_escape(value));
+      };
+      fact("what was wrong with the input", f.input_phrase);
+      fact("endpoint", f.endpoint);
+      fact("answer's shape", f.answer_shape);
+      fact("minimisation", f.minimise_note);
+      fact("file", f.file);
+      out += "</table>\n";
+      auto block = [&](std::string_view title, const std::string& text) {
+        if (!text.empty()) out += fmt::format("<p>{}</p><pre>{}</pre>\n", html_escape(title), html_escape(text));
+      };
+      block(f.minimised.value_or(false) ? "The input, minimised (it fired alone on a fresh device):"
+                                        : "The input, as sent:",
+            f.input_text);
+      block("The input as the fuzzer first sent it:", f.original_text);
+      block("The answer:", f.answer_text);
+      out += fmt::format("<p>Replay: <code>{}</code><br>As a regression case: <code>{}</code></p></details>\n",
+                         html_escape(replay_command(f)), html_escape(as_case_command(f)));
     }
-    out += "</table>\n";
     if (finding_count > kFuzzMaxFindingsShown) {
       out += fmt::format("<p>and {} more, in fuzz/findings/</p>\n", finding_count - kFuzzMaxFindingsShown);
     }
-    out += "<p><code>mdmconform replay FILE</code> sends a finding again and shows the exchange.</p>\n";
   }
   out += "</main></body></html>\n";
   return out;
@@ -194,27 +246,84 @@ std::string render_fuzz_html(const fuzz::FuzzRun& run) {
 
 std::string render_fuzz_markdown(const fuzz::FuzzRun& run) {
   const std::size_t finding_count = run.findings.size();
-  std::string out =
-      fmt::format("## mdmconform fuzz: {} against {}\n\n",
-                  finding_count == 0 ? std::string("no findings") : fmt::format("{} finding(s)", finding_count),
-                  markdown_code(text_or_dash(run.target_name)));
+  const std::size_t fresh = fuzz::new_finding_count(run);
+  std::string out = fmt::format(
+      "## mdmconform fuzz: {} against {}\n\n",
+      finding_count == 0 ? std::string("no findings")
+                         : fmt::format("{} finding(s), {} new, {} known", finding_count, fresh, finding_count - fresh),
+      markdown_code(text_or_dash(run.target_name)));
   out += fmt::format("{} executions ({}/s) in {} s \u00b7 corpus {} \u00b7 features {}{}\n",
                      number_text(as_number(run.executions)), number_text(as_number(run.exec_per_sec)),
                      number_text(as_number(run.elapsed_s)), number_text(as_number(run.corpus_size)),
                      number_text(as_number(run.features)),
                      run.interrupted.value_or(false) ? " \u00b7 **interrupted**" : "");
+  if (run.seeded_bug && *run.seeded_bug != "none")
+    out += fmt::format("\nBuilt-in server's seeded bug: {}\n", markdown_code(*run.seeded_bug));
+  if (!run.target_down.empty())
+    out += "\n**Stopped early**: the target no longer answers: " + markdown_text(run.target_down) + "\n";
+  if (!run.exclusions.empty()) {
+    out += "\n### Excluded from the oracles\n\n";
+    for (const auto& e : run.exclusions)
+      out += fmt::format("- {}: {}\n", markdown_code(e.rule), markdown_text(e.reason));
+  }
   if (finding_count == 0) return out;
   out += fmt::format("\n### Findings ({})\n\n", finding_count);
   std::size_t shown = 0;
   for (const auto& f : run.findings) {
     if (shown++ == kMarkdownMaxListed) break;
-    out += fmt::format("- {} on {}: {}\n  reproducer: {}\n", markdown_code(text_or_dash(f.oracle)),
+    out += fmt::format("- **{}** {} on {}: {} ({} hit(s))\n", standing(f), markdown_code(text_or_dash(f.oracle)),
                        markdown_text(text_or_dash(f.endpoint)), markdown_text(text_or_dash(f.summary)),
-                       markdown_code(text_or_dash(f.file)));
+                       number_text(as_number(f.hits)));
+    if (!f.minimise_note.empty()) out += fmt::format("  {}\n", markdown_text(f.minimise_note));
+    out += fmt::format("  replay: {}\n", markdown_code(replay_command(f)));
   }
   if (finding_count > kMarkdownMaxListed) {
     out += fmt::format("- and {} more: see the fuzz page\n", finding_count - kMarkdownMaxListed);
   }
+  return out;
+}
+
+std::string render_fuzz_junit(const fuzz::FuzzRun& run) {
+  // One test case per unique finding: a new one fails, a known one is skipped (found again,
+  // already known); a run without findings is one passing case.
+  const std::size_t fresh = fuzz::new_finding_count(run);
+  const std::size_t known = run.findings.size() - fresh;
+  const std::size_t tests = std::max<std::size_t>(1, run.findings.size());
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += fmt::format(
+      "<testsuite name=\"mdmconform-fuzz\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">\n",
+      tests, fresh, known, fmt::format("{:.3f}", run.elapsed_s.value_or(0)));
+  out += "  <properties>\n";
+  auto property = [&](std::string_view name, const std::string& value) {
+    out += fmt::format("    <property name=\"{}\" value=\"{}\"/>\n", xml_attr(name), xml_attr(value));
+  };
+  property("target", run.target_name);
+  property("target_url", run.target_url);
+  property("executions", number_text(as_number(run.executions)));
+  if (run.seeded_bug) property("seeded_bug", *run.seeded_bug);
+  for (const auto& e : run.exclusions) property("excluded " + e.rule, e.reason);
+  if (!run.target_down.empty()) property("target_down", run.target_down);
+  out += "  </properties>\n";
+  if (run.findings.empty()) out += "  <testcase classname=\"fuzz\" name=\"no oracle fired\"/>\n";
+  for (const auto& f : run.findings) {
+    const std::string name = f.key.empty() ? f.file : f.key;
+    out += fmt::format("  <testcase classname=\"fuzz.{}\" name=\"{}\">\n", xml_attr(text_or_dash(f.oracle)),
+                       xml_attr(name));
+    const std::string body = fmt::format(
+        "{}\nwhat was wrong with the input: {}\nhits: {}\n{}\n\ninput:\n{}\n\nanswer:\n{}\n\nreplay: {}\nas a case: "
+        "{}\n",
+        f.summary, text_or_dash(f.input_phrase), number_text(as_number(f.hits)), f.minimise_note, f.input_text,
+        f.answer_text, replay_command(f), as_case_command(f));
+    if (f.known.value_or(false)) {
+      out += fmt::format("    <skipped message=\"known finding (in {})\"/>\n", xml_attr(run.known_file));
+      out += fmt::format("    <system-out>{}</system-out>\n", xml_text(body));
+    } else {
+      out += fmt::format("    <failure message=\"{}\" type=\"{}\">{}</failure>\n", xml_attr(f.summary),
+                         xml_attr(text_or_dash(f.oracle)), xml_text(body));
+    }
+    out += "  </testcase>\n";
+  }
+  out += "</testsuite>\n";
   return out;
 }
 

@@ -67,6 +67,9 @@ inline constexpr std::size_t kMarkdownMaxListed = 50;
 // Values the record lacks are shown as "-"; never throws.
 std::string render_fuzz_html(const fuzz::FuzzRun& run);
 std::string render_fuzz_markdown(const fuzz::FuzzRun& run);
+// junit.xml of a fuzz run: one test case per unique finding (new: a failure, with the input, the
+// answer and the replay command; known: skipped); one passing case when nothing was found.
+std::string render_fuzz_junit(const fuzz::FuzzRun& run);
 inline constexpr std::size_t kFuzzChartMaxPoints = 2000;
 
 }  // namespace mdmc::report

@@ -473,9 +473,24 @@ nlohmann::json fuzz_summary(std::size_t timeline_entries) {
                              {"features", 30 + i}});
   }
   j["findings"] = {{{"file", "findings/finding-abc.json"},
+                    {"path", "/tmp/run/fuzz/findings/finding-abc.json"},
                     {"oracle", "status-5xx"},
                     {"endpoint", "checkin"},
-                    {"summary", "500 to a TokenUpdate with <UDID> of type integer"}}};
+                    {"summary", "500 to a TokenUpdate with <UDID> of type integer"},
+                    {"input_phrase", "TokenUpdate whose UDID is an integer (expected string)"},
+                    {"minimised", true},
+                    {"minimise_note", "minimised from 600 to 200 bytes in 12 tries on fresh devices"},
+                    {"hits", 41},
+                    {"input", "<dict><key>UDID</key><integer>5</integer></dict>"},
+                    {"original_input", "<dict>the whole input</dict>"},
+                    {"answer", "HTTP 500 Internal Server Error"}},
+                   {{"file", "findings/finding-def.json"},
+                    {"oracle", "transport"},
+                    {"endpoint", "server"},
+                    {"summary", "reset"},
+                    {"known", true}}};
+  j["seeded_bug"] = "wrong-type-500";
+  j["exclusions"] = {{{"rule", "SYN-EMPTY-END"}, {"reason", "the liveness probe's Acknowledged got HTTP 204"}}};
   return j;
 }
 
@@ -495,7 +510,15 @@ TEST(FuzzPage, ShowsTheRecordCountsAndFindings) {
     EXPECT_THAT(html, HasSubstr(text)) << text;
   }
   EXPECT_THAT(html, HasSubstr("500 to a TokenUpdate with &lt;UDID&gt; of type integer"));
-  EXPECT_THAT(html, HasSubstr("data-findings=\"1\">1 finding(s)"));
+  EXPECT_THAT(html, HasSubstr("data-findings=\"2\" data-new=\"1\">2 finding(s): 1 new, 1 known"));
+  // The seeded bug, the exclusion, and for a finding: what was wrong, the input minimised and
+  // as found, the answer, and the commands.
+  for (const char* text : {"wrong-type-500", "SYN-EMPTY-END", "TokenUpdate whose UDID is an integer (expected string)",
+                           "&lt;integer&gt;5&lt;/integer&gt;", "the whole input", "HTTP 500 Internal Server Error",
+                           "mdmconform replay /tmp/run/fuzz/findings/finding-abc.json --as-case", "41 hit(s)",
+                           "data-standing=\"known\""}) {
+    EXPECT_THAT(html, HasSubstr(text)) << text;
+  }
   EXPECT_THAT(html, HasSubstr("default-src 'none'"));
   EXPECT_THAT(html, Not(HasSubstr("<script")));
 }
@@ -523,10 +546,24 @@ TEST(FuzzPage, RendersAMalformedSummaryWithoutThrowing) {
 
 TEST(FuzzMarkdown, GivesTheCountsAndTheFindings) {
   const std::string md = render_fuzz_markdown(as_run(fuzz_summary(2)));
-  EXPECT_THAT(md, HasSubstr("## mdmconform fuzz: 1 finding(s) against `reference`"));
+  EXPECT_THAT(md, HasSubstr("## mdmconform fuzz: 2 finding(s), 1 new, 1 known against `reference`"));
   EXPECT_THAT(md, HasSubstr("12345 executions (800.5/s) in 12.3 s \u00b7 corpus 321 \u00b7 features 77"));
-  EXPECT_THAT(md, HasSubstr("- `status-5xx` on checkin: 500 to a TokenUpdate with &lt;UDID&gt; of type integer"));
-  EXPECT_THAT(md, HasSubstr("  reproducer: `findings/finding-abc.json`"));
+  EXPECT_THAT(md, HasSubstr("- **new** `status-5xx` on checkin: 500 to a TokenUpdate with &lt;UDID&gt; of type integer "
+                            "(41 hit(s))"));
+  EXPECT_THAT(md, HasSubstr("  replay: `mdmconform replay /tmp/run/fuzz/findings/finding-abc.json`"));
+  EXPECT_THAT(md, HasSubstr("- **known** `transport`"));
+  EXPECT_THAT(md, HasSubstr("`SYN-EMPTY-END`"));
+}
+
+TEST(FuzzJunit, HasOneCasePerUniqueFindingNewFailingKnownSkipped) {
+  const std::string xml = render_fuzz_junit(as_run(fuzz_summary(2)));
+  EXPECT_THAT(xml, HasSubstr("tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"1\""));
+  EXPECT_THAT(xml, HasSubstr("<failure message=\"500 to a TokenUpdate with &lt;UDID&gt; of type integer\""));
+  EXPECT_THAT(xml, HasSubstr("<skipped message=\"known finding"));
+  EXPECT_THAT(xml, HasSubstr("name=\"excluded SYN-EMPTY-END\""));
+  nlohmann::json clean = fuzz_summary(1);
+  clean["findings"] = nlohmann::json::array();
+  EXPECT_THAT(render_fuzz_junit(as_run(clean)), HasSubstr("<testcase classname=\"fuzz\" name=\"no oracle fired\"/>"));
 }
 
 // specs/rules.yaml is the one source of rule ids: the page's area order is the order in

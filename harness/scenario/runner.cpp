@@ -380,10 +380,20 @@ class CaseRun {
   };
 
   // The message's encoded body, with the step's one fault made in it.
-  static base::Result<Body> faulted_body(const Message& message, const BodyFault& fault) {
+  static base::Result<Body> faulted_body(const Message& message, const BodyFault& fault,
+                                         const protocol::Channel& channel) {
     Body body{message.bytes(), message.label};
     if (fault.replace_with) {
       body.bytes = *fault.replace_with;
+      if (!fault.replace_is_bytes) {
+        for (auto [placeholder, value] :
+             {std::pair<std::string_view, const std::string&>{"${udid}", channel.udid},
+              std::pair<std::string_view, const std::string&>{"${user_id}", channel.user_id}}) {
+          for (auto at = body.bytes.find(placeholder); at != std::string::npos;
+               at = body.bytes.find(placeholder, at + value.size()))
+            body.bytes.replace(at, placeholder.size(), value);
+        }
+      }
       body.label += fmt::format(" (replaced by {} bytes that are not it)", body.bytes.size());
     } else if (!fault.cut_after.empty()) {
       auto at = body.bytes.find(fault.cut_after);
@@ -411,7 +421,7 @@ class CaseRun {
   base::Result<net::Exchange> send(int step, const std::string& actor_name, const Message& message,
                                    const std::string& identity_of = {}, const BodyFault& fault = {}) {
     if (interrupted()) return base::fail("interrupted before the case finished");
-    auto body = faulted_body(message, fault);
+    auto body = faulted_body(message, fault, channel_of(actors_.at(actor_name)));
     if (!body) return body.error();
     auto sent = session_.send(sender(actor_name, identity_of), message.endpoint, std::move(body->bytes));
     if (!sent) return sent;

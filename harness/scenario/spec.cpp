@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "harness/base/bytes.hpp"
 #include "harness/protocol/rules.hpp"
 #include "harness/target/yaml_reader.hpp"
 
@@ -231,7 +232,14 @@ BodyFault parse_fault(MapReader& r, const std::string& file, const std::string& 
     out.replace_with = f.get_required<std::string>("replace_with");
     ++kinds;
   }
-  if (kinds != 1) f.fail(node, "a fault is exactly one of pad_to, cut_after, replace_with");
+  if (f.has("replace_with_base64")) {
+    auto decoded = base::base64_decode_strict(f.get_required<std::string>("replace_with_base64"));
+    if (!decoded) f.fail(f.node("replace_with_base64"), "must be base64 (RFC 4648)", "replace_with_base64");
+    out.replace_with = decoded ? *decoded : std::string();
+    out.replace_is_bytes = true;
+    ++kinds;
+  }
+  if (kinds != 1) f.fail(node, "a fault is exactly one of pad_to, cut_after, replace_with, replace_with_base64");
   f.finish();
   if (r.has("override")) r.fail(node, "a step has an override or a fault, not both: one fault per step", "fault");
   return out;

@@ -114,8 +114,11 @@ struct BodyFault {
   std::size_t pad_to = 0;
   // Cut right after the first occurrence of this text: a truncated plist.
   std::string cut_after;
-  // Replaced by this text: a body that is not a plist at all.
+  // Replaced by this text (a body that is not the message: not a plist at all, or a fuzzing
+  // finding's input), with ${udid} and ${user_id} filled in with the actor's channel; or, from
+  // replace_with_base64, by these exact bytes.
   std::optional<std::string> replace_with;
+  bool replace_is_bytes = false;
   bool empty() const { return pad_to == 0 && cut_after.empty() && !replace_with; }
 };
 

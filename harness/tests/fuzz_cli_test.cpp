@@ -91,16 +91,59 @@ TEST_F(FuzzCliTest, ASeededBugIsFoundWrittenFirstAndReplays) {
   auto record = nlohmann::json::parse(read(file));
   EXPECT_EQ(record["kind"], "mdmconform-finding");
   EXPECT_EQ(record["response"]["status"], 500);
-  // No temporary file beside the finding: it was written atomically.
+  // No temporary file beside the finding: it was written atomically. And it says what was
+  // wrong with the input, minimised on a fresh device.
   int files = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(file.parent_path())) ++files;
+  for (const auto& e : fs::directory_iterator(file.parent_path())) files += e.path().extension() == ".json" ? 1 : 0;
   EXPECT_EQ(files, static_cast<int>(s["findings"].size()));
+  EXPECT_NE(finding["summary"].get<std::string>().find("is an integer (expected string)"), std::string::npos)
+      << finding.dump();
+  EXPECT_TRUE(record["minimised"].get<bool>()) << record.dump(2);
+  EXPECT_GE(finding["hits"].get<long>(), 1);
+  EXPECT_NE(read(dir_ / "fuzz" / "junit.xml").find("<failure"), std::string::npos);
 
   auto replay = run_raw("timeout 60 " + std::string(MDMC_BINARY) + " --specs " + std::string(MDMC_SOURCE_DIR) +
                         "/specs replay " + file.string() + " 2>&1");
   EXPECT_EQ(replay.exit_code, 1) << replay.output;
   EXPECT_NE(replay.output.find("reproduced: status-5xx"), std::string::npos) << replay.output;
   EXPECT_NE(replay.output.find("< 500"), std::string::npos) << replay.output;
+}
+
+// The fuzzer goes on after a finding: --max-findings ends the run, and an earlier run's
+// findings given as --known are known, not new (exit 0 when nothing new is found).
+TEST_F(FuzzCliTest, FindingsKeepComingUpToMaxFindingsAndKnownOnesDoNotFail) {
+  auto first = run("fuzz --seeded-bug wrong-type-500 --max-time 150 --seed 1 --max-findings 2 --out " +
+                   (dir_ / "first").string());
+  ASSERT_EQ(first.exit_code, 1) << first.output;
+  auto s1 = nlohmann::json::parse(read(dir_ / "first" / "fuzz" / "summary.json"));
+  ASSERT_EQ(s1["findings"].size(), 2u) << s1.dump(2);
+  EXPECT_TRUE(s1["stopped_at_max_findings"].get<bool>());
+  EXPECT_NE(s1["findings"][0]["key"], s1["findings"][1]["key"]);
+  auto junit = read(dir_ / "first" / "fuzz" / "junit.xml");
+  EXPECT_NE(junit.find("tests=\"2\" failures=\"2\""), std::string::npos) << junit;
+
+  auto again = run("fuzz --seeded-bug wrong-type-500 --max-time 150 --seed 1 --max-findings 1 --known " +
+                   (dir_ / "first" / "fuzz" / "summary.json").string() + " --out " + (dir_ / "again").string());
+  auto s2 = nlohmann::json::parse(read(dir_ / "again" / "fuzz" / "summary.json"));
+  ASSERT_EQ(s2["findings"].size(), 1u) << s2.dump(2);
+  if (s2["findings"][0]["known"].get<bool>()) {
+    EXPECT_EQ(again.exit_code, 0) << again.output;
+    EXPECT_NE(read(dir_ / "again" / "fuzz" / "junit.xml").find("<skipped"), std::string::npos);
+  } else {
+    EXPECT_EQ(again.exit_code, 1) << again.output;  // a third kind of the same bug: new
+  }
+}
+
+// A server that breaks a rule on well-formed input (every series ends with 204) is fuzzed all
+// the same, with the rule excluded and said so; it stopped at 0 runs before.
+TEST_F(FuzzCliTest, AServerBreakingARuleIsStillFuzzedWithTheRuleExcluded) {
+  auto ran = run("fuzz --fault series-end-204 --max-time 20 --seed 1 --out " + dir_.string());
+  auto s = summary();
+  EXPECT_GT(s["executions"].get<long>(), 100) << ran.output;
+  ASSERT_TRUE(s.contains("exclusions")) << s.dump(2);
+  EXPECT_EQ(s["exclusions"][0]["rule"], "SYN-EMPTY-END");
+  EXPECT_NE(read(dir_ / "fuzz" / "summary.md").find("SYN-EMPTY-END"), std::string::npos);
+  for (const auto& f : s["findings"]) EXPECT_NE(f["oracle"], "liveness") << f.dump();
 }
 
 TEST_F(FuzzCliTest, SigintStopsTheFuzzerAndKeepsTheSummaryMarkedInterrupted) {

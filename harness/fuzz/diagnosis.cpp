@@ -1,0 +1,224 @@
+#include "harness/fuzz/diagnosis.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "harness/fuzz/detail/schema_keys.hpp"
+#include "harness/plist/value.hpp"
+#include "harness/protocol/messages.hpp"
+
+namespace mdmc::fuzz {
+namespace {
+
+// What servers are known to trip on; below these a value is ordinary.
+constexpr std::size_t kLongString = 1024;
+constexpr int kDeepNesting = 8;
+constexpr std::size_t kMaxNodesWalked = 20'000;
+
+plist::Limits diagnosis_limits() {
+  plist::Limits limits;
+  limits.max_bytes = 16 * 1024 * 1024;
+  limits.max_depth = 256;
+  limits.max_nodes = 1'000'000;
+  return limits;
+}
+
+std::string a_type(plist::Type type) {
+  auto name = plist::type_name(type);
+  bool vowel = !name.empty() && std::string_view("aeiou").find(name.front()) != std::string_view::npos;
+  return fmt::format("{} {}", vowel ? "an" : "a", name);
+}
+
+bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// The values anywhere in the tree that servers mishandle; bounded by kMaxNodesWalked.
+struct Walker {
+  InputDiagnosis* out;
+  bool binary;
+  std::size_t nodes = 0;
+  std::set<std::string> seen_kinds;  // one problem per kind from the walk: enough to name it
+
+  void add(std::string path, std::string kind, std::string what) {
+    if (out->problems.size() >= kMaxProblems || !seen_kinds.insert(kind).second) return;
+    out->problems.push_back({std::move(path), std::move(kind), std::move(what)});
+  }
+
+  int walk(const plist::Value& v, const std::string& path, int depth) {
+    if (++nodes > kMaxNodesWalked) return depth;
+    int deepest = depth;
+    if (const auto* s = v.as_string()) {
+      if (s->size() > kLongString) add(path, "long", fmt::format("is a {}-character string", s->size()));
+      if (!is_ascii(*s)) add(path, "non-ascii", "holds characters outside ASCII");
+    } else if (const auto* i = v.as_integer()) {
+      if (*i < 0) add(path, "negative", fmt::format("is a negative integer ({})", *i));
+    } else if (v.as_date() && binary) {
+      add(path, "binary-date", "is a date in a binary plist");
+    } else if (const auto* a = v.as_array()) {
+      for (std::size_t k = 0; k < a->size(); ++k)
+        deepest = std::max(deepest, walk((*a)[k], fmt::format("{}[{}]", path, k), depth + 1));
+    } else if (const auto* d = v.as_dict()) {
+      for (const auto& [key, child] : *d)
+        deepest = std::max(deepest, walk(child, path.empty() ? key : path + "." + key, depth + 1));
+    }
+    return deepest;
+  }
+};
+
+// An XML plist with more <key> elements than its parsed dicts hold has a key twice in a dict.
+std::size_t count_dict_keys(const plist::Value& v, std::size_t budget) {
+  std::size_t n = 0;
+  if (const auto* a = v.as_array()) {
+    for (const auto& item : *a) {
+      if (n > budget) break;
+      n += count_dict_keys(item, budget);
+    }
+  } else if (const auto* d = v.as_dict()) {
+    n += d->size();
+    for (const auto& [key, child] : *d) {
+      if (n > budget) break;
+      n += count_dict_keys(child, budget);
+    }
+  }
+  return n;
+}
+
+std::size_t count_occurrences(std::string_view text, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+}  // namespace
+
+InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std::string_view user_id) {
+  InputDiagnosis d;
+  d.bytes = input.size();
+  auto parsed = plist::parse(input, diagnosis_limits());
+  if (!parsed) {
+    d.kind = "bytes";
+    d.problems.push_back({"", "not-plist", fmt::format("bytes that are no plist ({} bytes)", input.size())});
+    return d;
+  }
+  d.is_plist = true;
+  d.binary = plist::sniff(input) == plist::Format::binary;
+  const auto* dict = parsed->as_dict();
+  if (!dict) {
+    d.kind = std::string(plist::type_name(parsed->type()));
+    d.problems.push_back({"", "not-dict", fmt::format("a plist {}, not a dict", d.kind)});
+    return d;
+  }
+  const auto* type = parsed->find("MessageType");
+  const auto* status = parsed->find("Status");
+  std::string schema_kind;  // the schema the keys are held against
+  if (type && !status) {
+    const auto* name = type->as_string();
+    if (name && protocol::message_type_from_name(*name)) {
+      d.kind = schema_kind = *name;
+    } else {
+      d.kind = "?MessageType";
+      d.problems.push_back({"MessageType", name ? "value" : "type",
+                            name ? fmt::format("is '{}', not a check-in Apple's schema has", name->substr(0, 40))
+                                 : fmt::format("is {} (expected string)", a_type(type->type()))});
+    }
+  } else if (status && !type) {
+    const auto* name = status->as_string();
+    schema_kind = "report";
+    if (name && protocol::status_from_name(*name)) {
+      d.kind = *name;
+    } else {
+      d.kind = "?Status";
+      d.problems.push_back({"Status", name ? "value" : "type",
+                            name ? fmt::format("is '{}', not a status a client sends", name->substr(0, 40))
+                                 : fmt::format("is {} (expected string)", a_type(status->type()))});
+    }
+  } else {
+    d.kind = type ? "MessageType+Status" : "dict";
+    d.problems.push_back(
+        {"", "no-kind", type ? "has both MessageType and Status" : "has neither MessageType nor Status"});
+  }
+
+  if (!schema_kind.empty()) {
+    // Types and presence first: what the schema says outright.
+    for (const auto& [key, value] : *dict) {
+      auto fact = detail::key_fact(schema_kind, key);
+      if (fact && value.type() != fact->type && key != "MessageType" && key != "Status") {
+        d.problems.push_back(
+            {key, "type", fmt::format("is {} (expected {})", a_type(value.type()), plist::type_name(fact->type))});
+      }
+    }
+    const bool user_message = dict->count("UserID") > 0;
+    auto check_required = [&](const detail::KeyFact& fact) {
+      const bool applies = user_message ? fact.user_channel : fact.device_channel;
+      if (fact.message_type == schema_kind && fact.required && applies && !dict->count(fact.key))
+        d.problems.push_back({std::string(fact.key), "missing", "is missing (required)"});
+    };
+    for (const auto& fact : detail::kCheckInKeys) check_required(fact);
+    for (const auto& fact : detail::kReportKeys) check_required(fact);
+    for (const auto& [key, value] : *dict) {
+      if (!detail::key_fact(schema_kind, key))
+        d.problems.push_back(
+            {key, "unknown-key",
+             fmt::format("is not a key of {}", schema_kind == "report" ? "a command report" : d.kind)});
+    }
+  }
+  // Whose message it is.
+  if (const auto* u = parsed->find("UDID"); u && u->as_string()) {
+    if (u->as_string()->empty())
+      d.problems.push_back({"UDID", "empty", "is an empty string"});
+    else if (*u->as_string() != udid)
+      d.problems.push_back({"UDID", "other-device", "names a device that never enrolled"});
+  }
+  if (const auto* u = parsed->find("UserID"); u && u->as_string() && *u->as_string() != user_id) {
+    d.problems.push_back({"UserID", u->as_string()->empty() ? "empty" : "other-user",
+                          u->as_string()->empty() ? "is an empty string" : "names a user that never enrolled"});
+  }
+  if (!d.binary) {
+    auto keys = count_occurrences(input, "<key>");
+    if (keys > count_dict_keys(*parsed, keys))
+      d.problems.push_back({"", "duplicate-key", "has a key twice in one dict"});
+  }
+  Walker walker{&d, d.binary};
+  for (const auto& p : d.problems) walker.seen_kinds.insert(p.kind);
+  int depth = walker.walk(*parsed, "", 1);
+  if (depth >= kDeepNesting && d.problems.size() < kMaxProblems)
+    d.problems.push_back({"", "deep", fmt::format("has containers nested {} deep", depth)});
+  if (d.problems.size() > kMaxProblems) d.problems.resize(kMaxProblems);
+  return d;
+}
+
+std::string InputDiagnosis::phrase() const {
+  if (!is_plist) return problems.front().what;
+  if (kind == "array" || kind == "string" || kind == "integer" || kind == "real" || kind == "boolean" ||
+      kind == "data" || kind == "date" || kind == "uid")
+    return problems.empty() ? fmt::format("a plist {}", kind) : problems.front().what;
+  std::string subject = kind == "?MessageType"         ? "a check-in"
+                        : kind == "?Status"            ? "a command report"
+                        : kind == "dict"               ? "a dict"
+                        : kind == "MessageType+Status" ? "a dict"
+                                                       : kind;
+  if (problems.empty()) return fmt::format("a well-formed {}", subject);
+  std::string out = subject;
+  const std::size_t shown = std::min<std::size_t>(problems.size(), 2);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& p = problems[i];
+    out += i == 0 ? " " : ", and ";
+    out += p.path.empty() ? "that " + p.what : fmt::format("whose {} {}", p.path, p.what);
+  }
+  if (problems.size() > shown) out += fmt::format(" (and {} more)", problems.size() - shown);
+  return out;
+}
+
+std::string InputDiagnosis::key_paths() const {
+  std::set<std::string> parts;
+  for (const auto& p : problems) parts.insert(p.path + ":" + p.kind);
+  if (parts.empty()) return "-";
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ",") + p;
+  return out;
+}
+
+}  // namespace mdmc::fuzz

@@ -1,0 +1,39 @@
+#pragma once
+// What an input the network fuzzer sent got wrong, in words and as key paths: each top-level
+// key held against Apple's schema for the message (type, presence, whether the message has such
+// a key), and the values servers are known to mishandle (empty, long or non-ASCII strings,
+// negative integers, deep nesting, a key twice in one dict, dates in a binary plist). A finding's
+// text ("HTTP 500 to TokenUpdate whose UDID is an integer (expected string)") and its
+// deduplication key come from here.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mdmc::fuzz {
+
+struct InputProblem {
+  std::string path;  // "UDID", "ErrorChain[0].ErrorCode"; empty for the input as a whole
+  std::string kind;  // "type", "missing", "unknown-key", "empty", "long", "non-ascii", "negative",
+                     // "deep", "duplicate-key", "binary-date", "other-device", "value"
+  std::string what;  // "is an integer (expected string)"
+};
+
+struct InputDiagnosis {
+  std::string kind;  // "TokenUpdate", "Idle", "?MessageType", "?Status", "dict", "array", "bytes"
+  bool is_plist = false;
+  bool binary = false;
+  std::size_t bytes = 0;
+  std::vector<InputProblem> problems;  // the most telling first; at most kMaxProblems
+
+  // "TokenUpdate whose UDID is an integer (expected string)", "bytes that are no plist (12 bytes)".
+  std::string phrase() const;
+  // The problems' paths and kinds, sorted and joined: "UDID:type,Topic:missing"; "-" for none.
+  std::string key_paths() const;
+};
+
+inline constexpr std::size_t kMaxProblems = 8;
+
+// `udid` and `user_id`: the fuzz device's, so that a message naming another is said to.
+InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std::string_view user_id);
+
+}  // namespace mdmc::fuzz

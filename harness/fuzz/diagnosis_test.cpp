@@ -1,0 +1,90 @@
+#include "harness/fuzz/diagnosis.hpp"
+
+#include <gtest/gtest.h>
+
+#include "harness/fuzz/session.hpp"
+#include "harness/plist/value.hpp"
+
+namespace mdmc::fuzz {
+namespace {
+
+const std::string kUdid(kFuzzUdid);
+const std::string kUser(kFuzzUserId);
+
+std::string token_update(plist::Dict extra) {
+  plist::Dict d{{"MessageType", plist::Value("TokenUpdate")},
+                {"Topic", plist::Value("com.apple.mgmt.External.x")},
+                {"UDID", plist::Value(kUdid)},
+                {"Token", plist::Value(plist::Data{"t"})},
+                {"PushMagic", plist::Value("magic")}};
+  for (auto& [k, v] : extra) d[k] = std::move(v);
+  return plist::to_xml(plist::Value(std::move(d)));
+}
+
+TEST(Diagnosis, NamesAKeyOfTheWrongTypeFromTheSchema) {
+  auto d = diagnose_input(token_update({{"UDID", plist::Value(std::int64_t{7})}}), kUdid, kUser);
+  EXPECT_EQ(d.kind, "TokenUpdate");
+  EXPECT_EQ(d.phrase(), "TokenUpdate whose UDID is an integer (expected string)");
+  EXPECT_EQ(d.key_paths(), "UDID:type");
+}
+
+TEST(Diagnosis, AWellFormedMessageHasNoProblem) {
+  auto d = diagnose_input(token_update({}), kUdid, kUser);
+  EXPECT_TRUE(d.problems.empty()) << d.phrase();
+  EXPECT_EQ(d.phrase(), "a well-formed TokenUpdate");
+  EXPECT_EQ(d.key_paths(), "-");
+}
+
+TEST(Diagnosis, NamesMissingRequiredAndUnknownKeys) {
+  plist::Dict d{
+      {"MessageType", plist::Value("TokenUpdate")}, {"UDID", plist::Value(kUdid)}, {"Frobnicate", plist::Value(true)}};
+  auto diagnosis = diagnose_input(plist::to_xml(plist::Value(d)), kUdid, kUser);
+  auto paths = diagnosis.key_paths();
+  EXPECT_NE(paths.find("Topic:missing"), std::string::npos) << paths;
+  EXPECT_NE(paths.find("Frobnicate:unknown-key"), std::string::npos) << paths;
+}
+
+TEST(Diagnosis, NamesValuesServersMishandle) {
+  plist::Dict report{
+      {"Status", plist::Value("Acknowledged")},
+      {"UDID", plist::Value(std::string())},
+      {"CommandUUID", plist::Value(std::string(5000, 'x'))},
+      {"ErrorChain",
+       plist::Value(plist::Array{plist::Value(plist::Dict{{"ErrorCode", plist::Value(std::int64_t{-4})}})})}};
+  auto d = diagnose_input(plist::to_xml(plist::Value(report)), kUdid, kUser);
+  auto paths = d.key_paths();
+  EXPECT_NE(paths.find("UDID:empty"), std::string::npos) << paths;
+  EXPECT_NE(paths.find("CommandUUID:long"), std::string::npos) << paths;
+  EXPECT_NE(paths.find("ErrorChain[0].ErrorCode:negative"), std::string::npos) << paths;
+}
+
+TEST(Diagnosis, SaysWhatIsNotAMessage) {
+  EXPECT_EQ(diagnose_input("garbage!", kUdid, kUser).phrase(), "bytes that are no plist (8 bytes)");
+  auto array = diagnose_input(plist::to_xml(plist::Value(plist::Array{})), kUdid, kUser);
+  EXPECT_EQ(array.phrase(), "a plist array, not a dict");
+  plist::Dict odd{{"MessageType", plist::Value("Frob")}, {"UDID", plist::Value(kUdid)}};
+  EXPECT_EQ(diagnose_input(plist::to_xml(plist::Value(odd)), kUdid, kUser).phrase(),
+            "a check-in whose MessageType is 'Frob', not a check-in Apple's schema has");
+}
+
+TEST(Diagnosis, SeesAKeyTwiceInAnXmlDict) {
+  std::string xml =
+      "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>Status</key><string>Idle</string>"
+      "<key>UDID</key><string>" +
+      kUdid + "</string><key>UDID</key><string>" + kUdid + "</string></dict></plist>";
+  EXPECT_NE(diagnose_input(xml, kUdid, kUser).key_paths().find(":duplicate-key"), std::string::npos);
+}
+
+TEST(Diagnosis, SeesADateInABinaryPlistAndDeepNesting) {
+  plist::Value deep(std::int64_t{1});
+  for (int i = 0; i < 10; ++i) deep = plist::Value(plist::Array{deep});
+  plist::Dict d{{"MessageType", plist::Value("Authenticate")}, {"When", plist::Value(plist::Date{5})}, {"Deep", deep}};
+  auto diagnosis = diagnose_input(plist::to_binary(plist::Value(d)), kUdid, kUser);
+  EXPECT_TRUE(diagnosis.binary);
+  auto paths = diagnosis.key_paths();
+  EXPECT_NE(paths.find("When:binary-date"), std::string::npos) << paths;
+  EXPECT_NE(paths.find(":deep"), std::string::npos) << paths;
+}
+
+}  // namespace
+}  // namespace mdmc::fuzz
