@@ -52,6 +52,11 @@ fuzz_run() {  # JOBS -> "executions exec_per_sec corpus" of a fresh corpus
   local out="$work/run-$1"
   "$bin" fuzz --target "$work/profile.yaml" --max-time "$seconds" --jobs "$1" --out "$out" --quiet --seed 1 ||
     true
+  # A run that stopped early (a finding, a job that could not enroll) says why on stderr.
+  if [[ $(jq -r '.fuzzer_exit' "$out/fuzz/summary.json") != 0 || $(jq -r '.findings | length' "$out/fuzz/summary.json") != 0 ]]; then
+    echo "fuzz_rate: --jobs $1 stopped early (exit $(jq -r '.fuzzer_exit' "$out/fuzz/summary.json")); its log ends:" >&2
+    grep -v NEW_FUNC "$out/fuzz/fuzzer.log" | tail -n 8 >&2
+  fi
   jq -r '"\(.executions) \(.exec_per_sec) \(.corpus_size)"' "$out/fuzz/summary.json"
 }
 read -r runs1 rate1 corpus1 < <(fuzz_run 1)
