@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The network fuzzer's speed against the reference server, next to wrk's request rate on the
 # same endpoint in the same run: how much of a server's capacity the fuzzer uses, and what its
-# own work (mutation, TLS, signing, oracles, liveness probes) costs.
+# own work (mutation, TLS, oracles, liveness probes) costs.
 #
-#   bench/fuzz_rate.sh [SECONDS]     default 60 seconds of fuzzing, then 20 s of wrk
+#   bench/fuzz_rate.sh [SECONDS]     default 60 seconds of fuzzing per job count, then 20 s of wrk each
 #
 # It serves the reference server over HTTPS with identity mode none (wrk has no client
 # certificates; the fuzzer's Mdm-Signature and mTLS work would not be comparable), fuzzes it
-# with `mdmconform fuzz --target`, then lets wrk PUT a well-formed Idle from the fuzz device to
-# the same /mdm endpoint on one kept-alive connection (like the fuzzer) and on eight.
-# Needs build/dev/mdmconform, the target_fuzzer binary (scripts/build.sh fuzz --target
-# target_fuzzer, or MDMC_TARGET_FUZZER) and wrk (installed from Debian when missing, as root).
+# with `mdmconform fuzz --target` with --jobs 1 and then --jobs 2, then lets wrk PUT a
+# well-formed Idle from the fuzz device to the same /mdm endpoint on one kept-alive connection
+# (like one fuzzing job) and on eight. P4 holds when the one-job rate is at least half of
+# wrk's one-connection rate.
+# Needs build/dev/mdmconform, a target_fuzzer binary (the one `mdmconform fuzz` finds: the
+# throughput build from scripts/build.sh fuzz-fast --target target_fuzzer first; or
+# MDMC_TARGET_FUZZER) and wrk (installed from Debian when missing, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -45,10 +48,24 @@ admin:
     url: https://127.0.0.1:$port/v1/enqueue/{channel}
 YAML
 
-"$bin" fuzz --target "$work/profile.yaml" --max-time "$seconds" --out "$work/run" --quiet --seed 1 || true
-fuzz_rate=$(jq -r '.exec_per_sec' "$work/run/fuzz/summary.json")
-fuzz_runs=$(jq -r '.executions' "$work/run/fuzz/summary.json")
-corpus=$(jq -r '.corpus_size' "$work/run/fuzz/summary.json")
+fuzz_run() {  # JOBS -> "executions exec_per_sec corpus" of a fresh corpus
+  local out="$work/run-$1"
+  "$bin" fuzz --target "$work/profile.yaml" --max-time "$seconds" --jobs "$1" --out "$out" --quiet --seed 1 ||
+    true
+  # A run that stopped early (a finding, a job that could not enroll) says why on stderr.
+  if [[ $(jq -r '.fuzzer_exit' "$out/fuzz/summary.json") != 0 || $(jq -r '.findings | length' "$out/fuzz/summary.json") != 0 ]]; then
+    echo "fuzz_rate: --jobs $1 stopped early (exit $(jq -r '.fuzzer_exit' "$out/fuzz/summary.json")); its log ends:" >&2
+    grep -v NEW_FUNC "$out/fuzz/fuzzer.log" | tail -n 8 >&2
+  fi
+  jq -r '"\(.executions) \(.exec_per_sec) \(.corpus_size)"' "$out/fuzz/summary.json"
+}
+read -r runs1 rate1 corpus1 < <(fuzz_run 1)
+read -r runs2 rate2 corpus2 < <(fuzz_run 2)
+# The binary mdmconform picks when MDMC_TARGET_FUZZER is unset (harness/cli/fuzz_command.cpp).
+fuzzer=${MDMC_TARGET_FUZZER:-}
+for candidate in build/fuzz-fast/fuzzers/target_fuzzer build/fuzz/fuzzers/target_fuzzer; do
+  [[ -z "$fuzzer" && -x "$candidate" ]] && fuzzer=$candidate
+done
 
 udid=23EB7CD8-5567-5E97-827F-06E4E4C456B2
 cat >"$work/idle.lua" <<LUA
@@ -57,10 +74,14 @@ wrk.headers["Content-Type"] = "application/x-apple-aspen-mdm; charset=UTF-8"
 wrk.body = [[<?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0"><dict><key>Status</key><string>Idle</string><key>UDID</key><string>$udid</string></dict></plist>]]
 LUA
-wrk1=$(wrk -t1 -c1 -d20s -s "$work/idle.lua" "https://127.0.0.1:$port/mdm" | awk '/Requests\/sec/ {print $2}')
-wrk8=$(wrk -t2 -c8 -d20s -s "$work/idle.lua" "https://127.0.0.1:$port/mdm" | awk '/Requests\/sec/ {print $2}')
-echo "| measure | rate |"
-echo "|---|---|"
-echo "| mdmconform fuzz, 1 job, ${seconds} s (${fuzz_runs} inputs, corpus ${corpus}) | ${fuzz_rate} inputs/s |"
-echo "| wrk, Idle on 1 connection, 20 s | ${wrk1} requests/s |"
-echo "| wrk, Idle on 8 connections, 20 s | ${wrk8} requests/s |"
+wrk1=$(wrk -t1 -c1 -d${WRK_SECONDS:-20}s -s "$work/idle.lua" "https://127.0.0.1:$port/mdm" | awk '/Requests\/sec/ {print $2}')
+wrk8=$(wrk -t2 -c8 -d${WRK_SECONDS:-20}s -s "$work/idle.lua" "https://127.0.0.1:$port/mdm" | awk '/Requests\/sec/ {print $2}')
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f %%", 100 * a / b; else print "-" }'; }
+echo "| measure | rate | of wrk |"
+echo "|---|---|---|"
+echo "| mdmconform fuzz --jobs 1, ${seconds} s (${runs1} inputs, corpus ${corpus1}) | ${rate1} inputs/s | $(ratio "$rate1" "$wrk1") of 1 connection |"
+echo "| mdmconform fuzz --jobs 2, ${seconds} s (${runs2} inputs, corpus ${corpus2}) | ${rate2} inputs/s | $(ratio "$rate2" "$wrk8") of 8 connections |"
+echo "| wrk, Idle on 1 connection, ${WRK_SECONDS:-20} s | ${wrk1} requests/s | |"
+echo "| wrk, Idle on 8 connections, ${WRK_SECONDS:-20} s | ${wrk8} requests/s | |"
+echo
+echo "fuzzer: ${fuzzer:-the one mdmconform fuzz found}; P4 (jobs 1 >= 50 % of wrk on 1 connection): $(awk -v a="$rate1" -v b="$wrk1" 'BEGIN { print (b > 0 && a >= b / 2) ? "holds" : "fails" }')"

@@ -40,12 +40,16 @@ std::optional<fs::path> find_target_fuzzer(const std::optional<fs::path>& given,
     candidates.push_back(*given);
   } else {
     if (const char* env = std::getenv("MDMC_TARGET_FUZZER")) candidates.emplace_back(env);
+    // The throughput build (coverage only) before the sanitizer build: against a target the
+    // fuzzer's rate is what counts, and ASan's checks are the in-process fuzzers' job.
     auto exe = executable_dir();
     if (!exe.empty()) {
-      candidates.push_back(exe / "fuzzers" / "target_fuzzer");                         // a fuzz build's own tree
-      candidates.push_back(exe.parent_path() / "fuzz" / "fuzzers" / "target_fuzzer");  // build/dev -> build/fuzz
+      candidates.push_back(exe / "fuzzers" / "target_fuzzer");  // a fuzz build's own tree
+      for (const char* preset : {"fuzz-fast", "fuzz"})
+        candidates.push_back(exe.parent_path() / preset / "fuzzers" / "target_fuzzer");  // build/dev -> build/<preset>
     }
-    candidates.push_back(default_specs_dir().parent_path() / "build" / "fuzz" / "fuzzers" / "target_fuzzer");
+    for (const char* preset : {"fuzz-fast", "fuzz"})
+      candidates.push_back(default_specs_dir().parent_path() / "build" / preset / "fuzzers" / "target_fuzzer");
   }
   tried->clear();
   for (const auto& c : candidates) {
@@ -59,11 +63,10 @@ int run_fuzz(const FuzzOptions& options) {
   std::string tried;
   auto fuzzer = find_target_fuzzer(options.fuzzer, &tried);
   if (!fuzzer) {
-    fmt::print(
-        stderr,
-        "mdmconform: the network fuzzer is not built (looked for {}); build it with: scripts/build.sh fuzz --target "
-        "target_fuzzer\n",
-        tried);
+    fmt::print(stderr,
+               "mdmconform: the network fuzzer is not built (looked for {}); build it with: scripts/build.sh fuzz-fast "
+               "--target target_fuzzer\n",
+               tried);
     return 2;
   }
   const fs::path fuzz_dir = fs::absolute(options.out_dir / "fuzz");
@@ -362,7 +365,7 @@ FuzzCommands::FuzzCommands(CLI::App& app) {
   fuzz_->add_option("--corpus", fuzz_options_.corpus_dir,
                     "corpus folder kept between runs (default <out>/fuzz/corpus)");
   fuzz_->add_option("--fuzzer", fuzz_options_.fuzzer,
-                    "the target_fuzzer binary (default: build/fuzz/fuzzers/target_fuzzer)");
+                    "the target_fuzzer binary (default: build/fuzz-fast/fuzzers/target_fuzzer, else build/fuzz/...)");
   fuzz_->add_option("--fault", fault_, "fault mode of the built-in server (see `list --faults`)");
   fuzz_->add_option("--seeded-bug", seeded_bug_, "seeded bug of the built-in server (see `list --seeded-bugs`)");
   fuzz_

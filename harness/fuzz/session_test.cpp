@@ -378,5 +378,29 @@ TEST(SessionTest, EndpointFollowsTheMessage) {
   EXPECT_EQ(endpoint_for(device_report(protocol::Status::idle)), Endpoint::server);
 }
 
+// The session keeps the facts of the input it looked at last: each input's request still goes
+// where its own bytes say, whatever came before it (same length, same first byte).
+TEST(SessionTest, EachRequestGoesWhereItsOwnInputSays) {
+  Served served(server::Fault::none);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  const auto idle = device_report(protocol::Status::idle);
+  auto as_check_in = idle;
+  as_check_in.replace(as_check_in.find("Status"), 6, "MessageType");  // an unknown MessageType: a check-in
+  const std::string odd_bytes(idle.size(), 'a'), even_bytes(idle.size(), 'b');
+  const auto target = served.target();
+  const std::vector<std::string> inputs = {
+      idle, odd_bytes, idle, even_bytes, odd_bytes, as_check_in, idle, device_message(protocol::authenticate), idle};
+  auto url_for = [&](const std::string& input) {
+    return endpoint_for(input) == Endpoint::check_in ? target.check_in_url : target.server_url;
+  };
+  for (const auto& input : inputs) EXPECT_EQ(session->request_for(input).url, url_for(input)) << input;
+  // Sent, with the liveness probes' own Idles and acknowledgements in between.
+  for (const auto& input : inputs) EXPECT_EQ(session->send(input).exchange.request.url, url_for(input)) << input;
+  EXPECT_EQ(endpoint_for(odd_bytes), Endpoint::check_in);
+  EXPECT_EQ(endpoint_for(even_bytes), Endpoint::server);
+  EXPECT_EQ(endpoint_for(as_check_in), Endpoint::check_in);
+}
+
 }  // namespace
 }  // namespace mdmc::fuzz
