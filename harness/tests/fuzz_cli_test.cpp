@@ -80,7 +80,7 @@ TEST_F(FuzzCliTest, ACorrectServerYieldsNoFindingAndASummary) {
 }
 
 TEST_F(FuzzCliTest, ASeededBugIsFoundWrittenFirstAndReplays) {
-  auto ran = run("fuzz --seeded-bug wrong-type-500 --max-time 120 --seed 1 --out " + dir_.string());
+  auto ran = run("fuzz --seeded-bug wrong-type-500 --max-time 120 --seed 1 --max-findings 1 --out " + dir_.string());
   ASSERT_EQ(ran.exit_code, 1) << ran.output;
   auto s = summary();
   ASSERT_FALSE(s["findings"].empty()) << ran.output;
