@@ -159,10 +159,21 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
     for (const auto& fact : detail::kCheckInKeys) check_required(fact);
     for (const auto& fact : detail::kReportKeys) check_required(fact);
     for (const auto& [key, value] : *dict) {
-      if (!detail::key_fact(schema_kind, key))
-        d.problems.push_back(
-            {key, "unknown-key",
-             fmt::format("is not a key of {}", schema_kind == "report" ? "a command report" : d.kind)});
+      if (detail::key_fact(schema_kind, key)) continue;
+      // A key of another message, of another type than Apple's schema gives it there: its
+      // type is what is odd about it (a server reads a key by name, whatever the message).
+      const std::string_view name = key;  // a structured binding cannot be captured (clang 14)
+      auto elsewhere = std::find_if(std::begin(detail::kCheckInKeys), std::end(detail::kCheckInKeys),
+                                    [&](const detail::KeyFact& f) { return f.key == name; });
+      if (elsewhere != std::end(detail::kCheckInKeys) && elsewhere->type != value.type()) {
+        d.problems.insert(d.problems.begin(),
+                          {key, "type",
+                           fmt::format("is {} (expected {}, as Apple's schema has it in {})", a_type(value.type()),
+                                       plist::type_name(elsewhere->type), elsewhere->message_type)});
+        continue;
+      }
+      d.problems.push_back({key, "unknown-key",
+                            fmt::format("is not a key of {}", schema_kind == "report" ? "a command report" : d.kind)});
     }
   }
   // Whose message it is.
@@ -181,7 +192,7 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
     if (keys > count_dict_keys(*parsed, keys))
       d.problems.push_back({"", "duplicate-key", "has a key twice in one dict"});
   }
-  Walker walker{&d, d.binary};
+  Walker walker{&d, d.binary, 0, {}};
   for (const auto& p : d.problems) walker.seen_kinds.insert(p.kind);
   int depth = walker.walk(*parsed, "", 1);
   if (depth >= kDeepNesting && d.problems.size() < kMaxProblems)

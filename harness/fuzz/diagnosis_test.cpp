@@ -28,6 +28,21 @@ TEST(Diagnosis, NamesAKeyOfTheWrongTypeFromTheSchema) {
   EXPECT_EQ(d.key_paths(), "UDID:type");
 }
 
+TEST(Diagnosis, AKeyOfAnotherMessageIsHeldToItsTypeThere) {
+  plist::Dict d{{"MessageType", plist::Value("Authenticate")},
+                {"Topic", plist::Value("t")},
+                {"UDID", plist::Value(kUdid)},
+                {"DeviceName", plist::Value("d")},
+                {"Model", plist::Value("m")},
+                {"ModelName", plist::Value("n")},
+                {"UserLongName", plist::Value(std::int64_t{9})},
+                {"Frob", plist::Value("x")}};
+  auto diagnosis = diagnose_input(plist::to_xml(plist::Value(d)), kUdid, kUser);
+  EXPECT_EQ(diagnosis.phrase().substr(0, 63), "Authenticate whose UserLongName is an integer (expected string,")
+      << diagnosis.phrase();
+  EXPECT_NE(diagnosis.key_paths().find("Frob:unknown-key"), std::string::npos);
+}
+
 TEST(Diagnosis, AWellFormedMessageHasNoProblem) {
   auto d = diagnose_input(token_update({}), kUdid, kUser);
   EXPECT_TRUE(d.problems.empty()) << d.phrase();

@@ -142,6 +142,11 @@ base::Result<Reproducer> reproducer_from_json(std::string_view text) {
     out.user_id = optional_string(*device, "user_id", "device", std::string(kFuzzUserId));
   }
   if (const Json* request = r.object(j, "request", top)) out.request = net::request_from_json(r, *request, "request");
+  if (j.contains("response") && j["response"].is_object()) {
+    if (j["response"].contains("body")) drop_legacy_body_fields(j["response"]["body"]);
+    out.response = net::response_from_json(r, j["response"], "response");
+  }
+  out.transport_error = optional_string(j, "transport_error", top, "");
   out.key = optional_string(j, "key", top, "");
   out.input_phrase = optional_string(j, "input_phrase", top, "");
   out.key_paths = optional_string(j, "key_paths", top, "");
