@@ -19,8 +19,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "harness/net/http.hpp"
 #include "harness/pki/pki.hpp"
@@ -62,6 +64,24 @@ const Identities& identities() {
     return made;
   }();
   return ids;
+}
+
+// An Mdm-Signature over `body` by the device's identity (or the other's). Signing is the
+// costliest step of a request here, and a mutated session repeats most of its parent's bodies:
+// signatures are kept, keyed by signer and body. A kept one is as valid as a new one (the
+// server checks the signer's chain and the digest, not when it was made).
+const std::string& signed_by(bool device, const std::string& body) {
+  static std::map<std::pair<bool, std::string>, std::string> kept;
+  constexpr std::size_t kKept = 256;       // at most 256 bodies of at most 64 KiB: 16 MiB
+  if (kept.size() >= kKept) kept.clear();  // a bound, not a policy: a miss only costs time
+  auto [it, fresh] = kept.try_emplace({device, body});
+  if (fresh) {
+    const auto& ids = identities();
+    auto made = pki::mdm_signature(device ? ids.device : ids.other, body);
+    if (!made) fail("cannot sign: " + made.message());
+    it->second = *std::move(made);
+  }
+  return it->second;
 }
 
 std::string_view take_line(std::string_view& text) {
@@ -130,11 +150,7 @@ net::ServerRequest request_from(std::string_view piece) {
     }
   }
   request.body = std::string(piece);
-  if (!signature.empty()) {
-    auto made = pki::mdm_signature(signature == "sign" ? ids.device : ids.other, request.body);
-    if (!made) fail("cannot sign: " + made.message());
-    request.headers.push_back({"Mdm-Signature", *made});
-  }
+  if (!signature.empty()) request.headers.push_back({"Mdm-Signature", signed_by(signature == "sign", request.body)});
   return request;
 }
 
