@@ -86,6 +86,16 @@ std::size_t count_dict_keys(const plist::Value& v, std::size_t budget) {
   return n;
 }
 
+// Which problems say most about an input (InputDiagnosis::problems): lower first.
+int rank(std::string_view kind) {
+  if (kind == "not-plist" || kind == "not-dict" || kind == "no-kind" || kind == "value") return 0;
+  if (kind == "type") return 1;
+  if (kind == "missing") return 3;
+  if (kind == "unknown-key") return 4;
+  if (kind == "other-device" || kind == "other-user") return 5;
+  return 2;  // the values servers trip on
+}
+
 std::size_t count_occurrences(std::string_view text, std::string_view needle) {
   std::size_t n = 0;
   for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + needle.size())) ++n;
@@ -141,6 +151,7 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
         {"", "no-kind", type ? "has both MessageType and Status" : "has neither MessageType nor Status"});
   }
 
+  d.schema_kind = schema_kind;
   if (!schema_kind.empty()) {
     // Types and presence first: what the schema says outright.
     for (const auto& [key, value] : *dict) {
@@ -197,8 +208,22 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
   int depth = walker.walk(*parsed, "", 1);
   if (depth >= kDeepNesting && d.problems.size() < kMaxProblems)
     d.problems.push_back({"", "deep", fmt::format("has containers nested {} deep", depth)});
+  std::stable_sort(d.problems.begin(), d.problems.end(),
+                   [](const InputProblem& a, const InputProblem& b) { return rank(a.kind) < rank(b.kind); });
   if (d.problems.size() > kMaxProblems) d.problems.resize(kMaxProblems);
   return d;
+}
+
+std::string InputDiagnosis::primary() const {
+  if (problems.empty()) return "-";
+  const auto& p = problems.front();
+  if (rank(p.kind) != 2) return p.path + ":" + p.kind;
+  // An odd value counts by the message's own key it is under, wherever inside it sits; under a
+  // key the message does not have, anywhere ("*"): a negative integer is one finding, not one
+  // per place a mutation put it.
+  const std::string top = p.path.substr(0, p.path.find_first_of(".["));
+  const bool own_key = !top.empty() && detail::key_fact(schema_kind, top).has_value();
+  return (own_key ? top : std::string("*")) + ":" + p.kind;
 }
 
 std::string InputDiagnosis::phrase() const {

@@ -19,16 +19,25 @@ struct InputProblem {
 };
 
 struct InputDiagnosis {
-  std::string kind;  // "TokenUpdate", "Idle", "?MessageType", "?Status", "dict", "array", "bytes"
+  std::string kind;         // "TokenUpdate", "Idle", "?MessageType", "?Status", "dict", "array", "bytes"
+  std::string schema_kind;  // what the keys were held against: a MessageType, "report", or empty
   bool is_plist = false;
   bool binary = false;
   std::size_t bytes = 0;
-  std::vector<InputProblem> problems;  // the most telling first; at most kMaxProblems
+  // The most telling first: what the message is; a value of the wrong type; a value servers
+  // trip on (a key twice, long, non-ASCII, negative, a date in a binary plist, deep nesting, an
+  // empty UDID); a required key missing; a key the message does not have; another device or
+  // user named. At most kMaxProblems.
+  std::vector<InputProblem> problems;
 
   // "TokenUpdate whose UDID is an integer (expected string)", "bytes that are no plist (12 bytes)".
   std::string phrase() const;
   // The problems' paths and kinds, sorted and joined: "UDID:type,Topic:missing"; "-" for none.
   std::string key_paths() const;
+  // The most telling problem's path and kind ("UDID:type"), or "-": what a finding is
+  // deduplicated by, so that the noise a mutation left beside the cause does not make a
+  // finding new.
+  std::string primary() const;
 };
 
 inline constexpr std::size_t kMaxProblems = 8;

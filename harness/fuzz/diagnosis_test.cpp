@@ -73,6 +73,22 @@ TEST(Diagnosis, NamesValuesServersMishandle) {
   EXPECT_NE(paths.find("ErrorChain[0].ErrorCode:negative"), std::string::npos) << paths;
 }
 
+TEST(Diagnosis, AnOddValueCountsByTheMessagesOwnKeyItIsUnder) {
+  auto report = [](plist::Dict extra) {
+    plist::Dict d{{"Status", plist::Value("Error")}, {"UDID", plist::Value(kUdid)}};
+    for (auto& [k, v] : extra) d[k] = std::move(v);
+    return diagnose_input(plist::to_xml(plist::Value(d)), kUdid, kUser);
+  };
+  auto nested =
+      report({{"ErrorChain",
+               plist::Value(plist::Array{plist::Value(plist::Dict{{"ErrorCode", plist::Value(std::int64_t{-4})}})})}});
+  EXPECT_EQ(nested.primary(), "ErrorChain:negative");
+  auto odd_key = report({{"Frob", plist::Value(std::int64_t{-1})}});
+  auto other_odd_key = report({{"Blah", plist::Value(plist::Array{plist::Value(std::int64_t{-9})})}});
+  EXPECT_EQ(odd_key.primary(), "*:negative");
+  EXPECT_EQ(other_odd_key.primary(), odd_key.primary());
+}
+
 TEST(Diagnosis, SaysWhatIsNotAMessage) {
   EXPECT_EQ(diagnose_input("garbage!", kUdid, kUser).phrase(), "bytes that are no plist (8 bytes)");
   auto array = diagnose_input(plist::to_xml(plist::Value(plist::Array{})), kUdid, kUser);

@@ -71,7 +71,7 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
   const std::string oracle(oracle_name(outcome.oracle));
   auto diagnosis = diagnose_input(input, o.udid, o.user_id);
   const std::string endpoint(endpoint_name(endpoint_for(input)));
-  const auto raw_key = finding_key(oracle, endpoint, diagnosis.kind, diagnosis.key_paths(), outcome.answer_shape);
+  const auto raw_key = finding_key(oracle, endpoint, diagnosis.kind, diagnosis.primary(), outcome.answer_shape);
   const auto raw_hash = finding_key_hash(raw_key);
   const fs::path seen = triage_dir(options_.findings_dir) / ("seen-" + raw_hash);
 
@@ -186,7 +186,7 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
 
   auto final_diagnosis = diagnose_input(final_input, o.udid, o.user_id);
   r.key = finding_key(oracle, std::string(endpoint_name(endpoint_for(final_input))), final_diagnosis.kind,
-                      final_diagnosis.key_paths(), final_shape);
+                      final_diagnosis.primary(), final_shape);
   r.input_phrase = final_diagnosis.phrase();
   r.key_paths = final_diagnosis.key_paths();
   r.answer_shape = final_shape;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Unique findings (after deduplication) that `mdmconform fuzz` makes against each seeded bug of
+# the built-in reference server in a given time, with the default (throughput) fuzzer: how much
+# a nightly run would report per bug, and per hour at that rate.
+#
+#   bench/fuzz_findings.sh [SECONDS] [BUG...]     default 60 s, every seeded bug
+#
+# Needs build/dev/mdmconform (BENCH_BIN) and a built target_fuzzer (it finds it itself).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+bin=${BENCH_BIN:-build/dev/mdmconform}
+[[ -x "$bin" ]] || { echo "fuzz_findings: no mdmconform at $bin" >&2; exit 2; }
+bugs=("$@")
+if ((${#bugs[@]} == 0)); then
+  mapfile -t bugs < <("$bin" list --seeded-bugs | awk '{print $1}' | grep -v '^none$')
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "| seeded bug | inputs | unique findings in ${seconds} s | per hour at that rate | hits | minimised | oracles |"
+echo "|---|---|---|---|---|---|---|"
+for bug in "${bugs[@]}"; do
+  timeout --kill-after=10 $((seconds + 120)) "$bin" fuzz --seeded-bug "$bug" --max-time "$seconds" --seed 1 \
+    --out "$work/$bug" --quiet >/dev/null 2>&1 || true
+  s="$work/$bug/fuzz/summary.json"
+  [[ -f "$s" ]] || { echo "| $bug | - | no summary | - | - | - | - |"; continue; }
+  jq -r --arg bug "$bug" --argjson secs "$seconds" '
+    (.findings | length) as $n |
+    "| \($bug) | \(.executions // 0) | \($n) | \(($n * 3600 / $secs) | floor) | \([.findings[].hits // 1] | add // 0) | \([.findings[] | select(.minimised == true)] | length) | \([.findings[].oracle] | unique | join(", "))\(if .target_down then " (stopped: target down)" else "" end) |"' "$s"
+done
