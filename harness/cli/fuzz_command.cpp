@@ -186,7 +186,8 @@ int run_fuzz(const FuzzOptions& options) {
     }
     return fuzzer_exit;
   }
-  if (fuzzer_exit != 0) {
+  // Stopped on purpose (--max-findings), libFuzzer exits as when interrupted: not a failure.
+  if (fuzzer_exit != 0 && !run.stopped_at_max_findings.value_or(false)) {
     fmt::print(stderr, "mdmconform: target_fuzzer exited with {} (see {}/fuzzer.log)\n", fuzzer_exit,
                fuzz_dir.string());
     return 1;

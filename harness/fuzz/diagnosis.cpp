@@ -88,7 +88,7 @@ std::size_t count_dict_keys(const plist::Value& v, std::size_t budget) {
 
 // Which problems say most about an input (InputDiagnosis::problems): lower first.
 int rank(std::string_view kind) {
-  if (kind == "not-plist" || kind == "not-dict" || kind == "no-kind" || kind == "value") return 0;
+  if (kind == "not-plist" || kind == "not-dict" || kind == "no-kind") return 0;
   if (kind == "type") return 1;
   if (kind == "missing") return 3;
   if (kind == "unknown-key") return 4;
@@ -185,6 +185,21 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
       }
       d.problems.push_back({key, "unknown-key",
                             fmt::format("is not a key of {}", schema_kind == "report" ? "a command report" : d.kind)});
+    }
+  }
+  if (schema_kind.empty() || d.kind == "?MessageType") {
+    // A message of no known kind: its keys are held to their types wherever Apple's schema has
+    // them (a server reads UDID as a string whatever the MessageType).
+    for (const auto& [key, value] : *dict) {
+      const std::string_view name = key;  // a structured binding cannot be captured (clang 14)
+      auto fact = std::find_if(std::begin(detail::kCheckInKeys), std::end(detail::kCheckInKeys),
+                               [&](const detail::KeyFact& f) { return f.key == name; });
+      if (fact != std::end(detail::kCheckInKeys) && fact->type != value.type() && name != "MessageType" &&
+          name != "Status") {
+        d.problems.push_back({key, "type",
+                              fmt::format("is {} (expected {}, as Apple's schema has it in {})", a_type(value.type()),
+                                          plist::type_name(fact->type), fact->message_type)});
+      }
     }
   }
   // Whose message it is.
