@@ -17,14 +17,6 @@ constexpr std::size_t kLongString = 1024;
 constexpr int kDeepNesting = 8;
 constexpr std::size_t kMaxNodesWalked = 20'000;
 
-plist::Limits diagnosis_limits() {
-  plist::Limits limits;
-  limits.max_bytes = 16 * 1024 * 1024;
-  limits.max_depth = 256;
-  limits.max_nodes = 1'000'000;
-  return limits;
-}
-
 std::string a_type(plist::Type type) {
   auto name = plist::type_name(type);
   bool vowel = !name.empty() && std::string_view("aeiou").find(name.front()) != std::string_view::npos;
@@ -104,10 +96,18 @@ std::size_t count_occurrences(std::string_view text, std::string_view needle) {
 
 }  // namespace
 
+plist::Limits fuzz_input_limits() {
+  plist::Limits limits;
+  limits.max_bytes = 16 * 1024 * 1024;
+  limits.max_depth = 256;
+  limits.max_nodes = 1'000'000;
+  return limits;
+}
+
 InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std::string_view user_id) {
   InputDiagnosis d;
   d.bytes = input.size();
-  auto parsed = plist::parse(input, diagnosis_limits());
+  auto parsed = plist::parse(input, fuzz_input_limits());
   if (!parsed) {
     d.kind = "bytes";
     d.problems.push_back({"", "not-plist", fmt::format("bytes that are no plist ({} bytes)", input.size())});

@@ -9,7 +9,13 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/plist/value.hpp"
+
 namespace mdmc::fuzz {
+
+// How far the fuzzer decodes an input: well past what a parser is usually given, so that an
+// input beyond a target's limits is still known for what it is.
+plist::Limits fuzz_input_limits();
 
 struct InputProblem {
   std::string path;  // "UDID", "ErrorChain[0].ErrorCode"; empty for the input as a whole

@@ -52,13 +52,7 @@ struct InputFacts {
   Endpoint endpoint = Endpoint::server;  // as endpoint_for() says
 };
 
-plist::Limits input_limits() {
-  plist::Limits limits;
-  limits.max_bytes = 16 * 1024 * 1024;
-  limits.max_depth = 256;
-  limits.max_nodes = 1'000'000;
-  return limits;
-}
+plist::Limits input_limits() { return fuzz_input_limits(); }
 
 // endpoint_for() when the input is no dict with a MessageType or Status.
 Endpoint endpoint_by_first_byte(std::string_view input) {
