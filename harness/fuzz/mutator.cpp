@@ -265,9 +265,11 @@ bool confuse_channel(Value& root, Rng& rng) {
       return top->erase("UDID") > 0;
     case 2:  // a user message that lost its UserID but kept the names
       return top->erase("UserID") > 0;
-    case 3:  // the UDID names the user, or some other device
-      (*top)["UDID"] = Value(rng.chance(2) ? user_id : random_uuid(rng));
+    case 3: {  // the UDID names the user, some other device, or none (blank: a device record's empty key)
+      const auto which = rng.below(3);
+      (*top)["UDID"] = Value(which == 0 ? user_id : which == 1 ? random_uuid(rng) : std::string());
       return true;
+    }
     case 4:  // User Enrollment's identifiers beside the UDID
       (*top)["EnrollmentID"] = Value(udid ? *udid : random_uuid(rng));
       (*top)["EnrollmentUserID"] = Value(user_id);
