@@ -164,6 +164,13 @@ TEST_F(Files, ReplacesAnExistingFileAndLeavesNothingBehindWhenARenameFails) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2);
 }
 
+TEST(JsonNestingDepth, CountsContainersOutsideStringsAndStopsPastTheLimit) {
+  EXPECT_EQ(json_nesting_depth("1", 8), 0);
+  EXPECT_EQ(json_nesting_depth(R"({"a":[1,{"b":[]}]})", 8), 4);
+  EXPECT_EQ(json_nesting_depth(R"({"a":"[[[[\"[[["})", 8), 1);      // brackets in a string, an escaped quote
+  EXPECT_EQ(json_nesting_depth(std::string(100000, '['), 64), 65);  // not valid JSON, still counted
+}
+
 TEST(JsonReader, NamesThePathOfTheFirstProblem) {
   const auto j = JsonReader::Json::parse(R"({"a": {"b": [1, "x"]}, "s": {"base64": "/w=="}})");
   JsonReader r;

@@ -1,10 +1,35 @@
 #include "harness/base/json_reader.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "harness/base/bytes.hpp"
 
 namespace mdmc::base {
+
+int json_nesting_depth(std::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      if (ch == '\\') {
+        ++i;
+      } else if (ch == '"') {
+        in_string = false;
+      }
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
 
 void JsonReader::fail(const std::string& path, std::string_view what) {
   if (error_.empty()) error_ = fmt::format("{}: {}", path.empty() ? "(top)" : path, what);

@@ -16,6 +16,11 @@
 
 namespace mdmc::base {
 
+// The deepest nesting of arrays and objects in `text`, counted up to limit + 1: a scan that
+// skips strings and needs no valid JSON, run before parsing untrusted text (what nlohmann
+// builds, it also destroys and dumps by recursion).
+int json_nesting_depth(std::string_view text, int limit);
+
 class JsonReader {
  public:
   using Json = nlohmann::ordered_json;

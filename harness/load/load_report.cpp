@@ -79,31 +79,6 @@ std::string bounded_string(R& r, const Json& obj, std::string_view key, const st
   return s;
 }
 
-// The deepest nesting of arrays and objects in `text`, counted up to limit + 1 (a scan that
-// skips strings; the text need not be valid JSON).
-int nesting_depth(std::string_view text, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char ch = text[i];
-    if (in_string) {
-      if (ch == '\\') {
-        ++i;
-      } else if (ch == '"') {
-        in_string = false;
-      }
-    } else if (ch == '"') {
-      in_string = true;
-    } else if (ch == '[' || ch == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) return deepest;
-    } else if (ch == ']' || ch == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 Json usage_json(const Usage& u) {
   return Json{{"cpu_user_s", record_number(u.cpu_user_s)},
               {"cpu_system_s", record_number(u.cpu_system_s)},
@@ -240,7 +215,7 @@ base::Result<LoadReport> load_report_from_json(std::string_view text) {
   if (text.size() > kMaxLoadRecordBytes) {
     return base::fail(fmt::format("larger than {} MiB", kMaxLoadRecordBytes / (1024 * 1024)));
   }
-  if (nesting_depth(text, kMaxLoadRecordDepth) > kMaxLoadRecordDepth) {
+  if (base::json_nesting_depth(text, kMaxLoadRecordDepth) > kMaxLoadRecordDepth) {
     return base::fail(fmt::format("nested deeper than {} levels", kMaxLoadRecordDepth));
   }
   const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
