@@ -134,13 +134,26 @@ def sessions():
         s.report({"Status": "Idle", "UDID": OTHER_UDID}).send("GET", "/mdm").send("PUT", "/nowhere", b"x")
         s.send("PUT", "/v1/enqueue/%3A", encode(command("X"))).send("PUT", f"/v1/enqueue/{UDID}%3A{USER}", b"junk")
         out.append(s)
-    # Every bound of the fuzzer's Config: five devices, three users, five commands on a channel.
+    # Every bound of the fuzzer's Config within its 12 requests: three devices, three users of
+    # one device, three commands on a channel (and past the queued bytes).
     s = Session()
-    for n in range(5):
-        s.check_in(authenticate(f"DEVICE-{n}")).check_in(token_update(f"DEVICE-{n}"))
+    for n in range(3):
+        s.check_in(authenticate(f"DEVICE-{n}"))
     s.enroll().check_in(token_update(user_id="U-2")).check_in(token_update(user_id="U-3"))
-    for n in range(5):
-        s.enqueue(UDID, command(f"Q-{n}", Padding="p" * 6000))
+    for n in range(3):
+        s.enqueue(UDID, command(f"Q-{n}", Padding="p" * 1800))
+    out.append(s)
+    # The declarative side: a declaration put, put in a set, assigned to the device channel, then
+    # the device's sync and status report, a malformed report and an unknown declaration.
+    s = Session().enroll()
+    s.send("PUT", "/v1/declarations", b'{"Type":"com.apple.configuration.passcode.settings",'
+           b'"Identifier":"passcode","Payload":{"MinimumLength":6}}')
+    s.send("PUT", "/v1/set-declarations/base?declaration=passcode").send("PUT", f"/v1/enrollment-sets/{UDID}?set=base")
+    for endpoint in ("tokens", "declaration-items", "declaration/configuration/passcode", "declaration/asset/none"):
+        s.check_in({"MessageType": "DeclarativeManagement", "UDID": UDID, "Endpoint": endpoint})
+    s.check_in({"MessageType": "DeclarativeManagement", "UDID": UDID, "Endpoint": "status",
+                "Data": b'{"StatusItems":{"management":{"declarations":{}}},"Errors":[],"FullReport":true}'})
+    s.check_in({"MessageType": "DeclarativeManagement", "UDID": UDID, "Endpoint": "status", "Data": b"{"})
     out.append(s)
     return out
 

@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "harness/base/clock.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/protocol/command_schema.hpp"
 #include "harness/protocol/messages.hpp"
@@ -100,6 +101,14 @@ net::ServerResponse text(int status, std::string body) {
 
 net::ServerResponse empty_ok() { return net::ServerResponse{200, {}, "", false}; }
 
+net::ServerResponse json_text(int status, std::string body) {
+  return net::ServerResponse{status, {{"Content-Type", "application/json"}}, std::move(body), false};
+}
+
+net::ServerResponse json_answer(int status, const nlohmann::json& j) {
+  return json_text(status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 net::ServerResponse plist_bytes(std::string xml) {
   return net::ServerResponse{200, {{"Content-Type", std::string(protocol::kPlistContentType)}}, std::move(xml), false};
 }
@@ -114,23 +123,31 @@ net::ServerResponse unrecognized_device() {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
-// NanoMDM's ?nopush=1 (any value but empty or 0 counts): queue without pushing.
-bool asks_no_push(std::string_view target) {
+// The value of a query parameter ("" for a bare name), or nothing when the target has none.
+std::optional<std::string_view> query_value(std::string_view target, std::string_view name) {
   const auto question = target.find('?');
-  if (question == std::string_view::npos) return false;
+  if (question == std::string_view::npos) return std::nullopt;
   std::string_view query = target.substr(question + 1);
   while (!query.empty()) {
     const auto amp = query.find('&');
     const auto pair = query.substr(0, amp);
-    if (starts_with(pair, "nopush=")) {
-      const auto value = pair.substr(7);
-      return !value.empty() && value != "0" && value != "false";
+    const auto equals = pair.find('=');
+    if (pair.substr(0, equals) == name) {
+      return equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1);
     }
-    if (pair == "nopush") return true;
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
   }
-  return false;
+  return std::nullopt;
 }
+
+// A flag such as NanoMDM's ?nopush=1: any value but 0 or false counts, a bare name too.
+bool query_flag(std::string_view target, std::string_view name) {
+  auto value = query_value(target, name);
+  return value && *value != "0" && *value != "false";
+}
+
+// NanoMDM's ?nopush=1: queue without pushing.
+bool asks_no_push(std::string_view target) { return query_flag(target, "nopush"); }
 
 std::string lower_hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -331,6 +348,8 @@ struct MdmService::State {
   std::size_t queued_bytes_bound = 0;
   std::uint64_t push_serial = 0;  // numbers enrollments and TokenUpdates (PushTarget)
   MdmService::PushRequester push_requester;
+  DeclarationStore declarations;
+  std::uint64_t declarative_commands = 0;  // numbers the DeclarativeManagement commands it queues
   // The push-after-checkout fault: push records of channels that checked out, by channel id.
   std::map<std::string, PushTarget> checked_out_push;
   // The shared-response-slot fault: a slot per device with a request in flight, by UDID, under
@@ -492,12 +511,17 @@ struct MdmService::State {
   net::ServerResponse command_report(const protocol::Report& report);
   net::ServerResponse next_command(ChannelState& channel, const Channel& who, const protocol::Report& report);
   net::ServerResponse enqueue(const std::string& id, const std::string& body, bool push);
+  // The declarative side: the admin API, the channels told of a change, the check-in's endpoints.
+  net::ServerResponse declarations_admin(const net::ServerRequest& request, const std::string& path);
+  std::vector<std::string> tell_channels(const DeclarationStore::Change& change, bool notify);
+  net::ServerResponse declarative(const protocol::CheckIn& msg);
 };
 
 MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
   // A push fault mode sets the push misbehaviour (push_faults.hpp).
   if (auto push = push_fault_of(config.fault); push != PushFault::none) config.push.fault = push;
   state_->config = std::move(config);
+  state_->declarations = DeclarationStore(state_->config.bounds.declarative, base::now_rfc3339());
 }
 
 MdmService::~MdmService() = default;
@@ -516,6 +540,12 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
                                {{"Content-Type", std::string(kEnrollmentProfileContentType)}},
                                enrollment_profile_xml(state_->config),
                                false};
+  }
+  if (path == kDeclarationsPath || starts_with(path, std::string(kDeclarationsPath) + "/") ||
+      starts_with(path, kSetDeclarationsPrefix) || starts_with(path, kEnrollmentSetsPrefix) ||
+      starts_with(path, kStatusReportPrefix)) {
+    std::lock_guard lock(state_->mutex);
+    return state_->declarations_admin(request, path);
   }
   if (request.method != "PUT" && request.method != "POST") return text(405, "use PUT\n");
 
@@ -855,6 +885,7 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
       return empty_ok();
     }
     case MessageType::user_authenticate: return user_authenticate(device->second, msg);
+    case MessageType::declarative_management: return declarative(msg);
     case MessageType::check_out:
       if (faulty(Fault::checkout_refused)) return text(400, "CheckOut not supported\n");
       forget_device(ch.udid);
@@ -1091,6 +1122,135 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
                              {{"Content-Type", "application/json"}},
                              answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                              false};
+}
+
+net::ServerResponse MdmService::State::declarations_admin(const net::ServerRequest& request, const std::string& path) {
+  const auto& method = request.method;
+  const bool writes = method == "PUT" || method == "POST" || method == "DELETE";
+  if (!writes && method != "GET") return text(405, "use GET, PUT or DELETE\n");
+  const bool notify = !query_flag(request.target, "nonotify");
+  const auto now = base::now_rfc3339();
+  auto answer_change = [&](const DeclarationStore::Change& change, nlohmann::json answer) {
+    answer["changed"] = change.changed;
+    answer["channels"] = change.channels;  // whose DeclarationsToken moved
+    answer["notified"] = tell_channels(change, notify);
+    return json_answer(200, answer);
+  };
+  auto refused = [](const base::Error& error) { return text(400, error.message + "\n"); };
+  auto param = [&](std::string_view name) {
+    auto value = query_value(request.target, name);
+    return value ? percent_decode(*value) : std::string{};
+  };
+
+  if (path == kDeclarationsPath) {
+    if (method == "GET") return json_answer(200, declarations.identifiers());
+    if (method == "DELETE") return text(405, "DELETE /v1/declarations/{id}\n");
+    if (request.body.size() > config.bounds.declarative.declaration_bytes) {
+      return text(413, fmt::format("a declaration is at most {} bytes\n", config.bounds.declarative.declaration_bytes));
+    }
+    auto put = declarations.put(request.body, now);
+    if (!put) return refused(put.error());
+    return answer_change(put->change, {{"Identifier", put->identifier}, {"ServerToken", put->server_token}});
+  }
+  if (starts_with(path, std::string(kDeclarationsPath) + "/")) {
+    const auto id = percent_decode(path.substr(kDeclarationsPath.size() + 1));
+    if (method == "GET") {
+      auto found = declarations.declaration_json(id);
+      return found ? json_text(200, *found) : text(404, "no declaration " + id + "\n");
+    }
+    if (method != "DELETE") return text(405, "use GET or DELETE\n");
+    return answer_change(declarations.remove(id, now), {{"Identifier", id}});
+  }
+  if (starts_with(path, kSetDeclarationsPrefix)) {
+    const auto set = percent_decode(path.substr(kSetDeclarationsPrefix.size()));
+    if (method == "GET") return json_answer(200, declarations.set_members(set));
+    const auto id = param("declaration");
+    if (id.empty()) return text(400, "?declaration={identifier} is required\n");
+    if (method == "DELETE") return answer_change(declarations.remove_from_set(set, id, now), {{"set", set}});
+    auto added = declarations.add_to_set(set, id, now);
+    if (!added) return refused(added.error());
+    return answer_change(*added, {{"set", set}});
+  }
+  if (starts_with(path, kEnrollmentSetsPrefix)) {
+    const auto channel = percent_decode(path.substr(kEnrollmentSetsPrefix.size()));
+    if (!Channel::from_id(channel)) return text(400, "bad channel id\n");
+    if (method == "GET") return json_answer(200, declarations.sets_of(channel));
+    const auto set = param("set");
+    if (set.empty()) return text(400, "?set={name} is required\n");
+    if (method == "DELETE") return answer_change(declarations.unassign(channel, set, now), {{"id", channel}});
+    auto assigned = declarations.assign(channel, set, now);
+    if (!assigned) return refused(assigned.error());
+    return answer_change(*assigned, {{"id", channel}});
+  }
+  // kStatusReportPrefix
+  if (method != "GET") return text(405, "use GET\n");
+  const auto channel = percent_decode(path.substr(kStatusReportPrefix.size()));
+  auto report = declarations.last_status(channel);
+  return report ? json_text(200, *report) : text(404, "no status report from " + channel + "\n");
+}
+
+std::vector<std::string> MdmService::State::tell_channels(const DeclarationStore::Change& change, bool notify) {
+  std::vector<std::string> told;
+  if (!notify) return told;
+  for (const auto& id : change.channels) {
+    // A channel not enrolled (yet) is told nothing: it syncs when it is.
+    auto found = channels.find(id);
+    if (found == channels.end()) continue;
+    auto& channel = found->second;
+    // One DeclarativeManagement command waiting is enough: the device fetches the tokens afresh.
+    const bool waiting = std::any_of(channel.queue.begin(), channel.queue.end(),
+                                     [](const QueuedCommand& c) { return c.request_type == "DeclarativeManagement"; });
+    if (!waiting) {
+      const std::string uuid = fmt::format("44444D00-0000-4000-8000-{:012X}", ++declarative_commands);
+      plist::Dict command;
+      command["RequestType"] = plist::Value(std::string("DeclarativeManagement"));
+      command["Data"] = plist::Value(plist::Data{declarations.tokens_json(id)});
+      plist::Dict body;
+      body["CommandUUID"] = plist::Value(uuid);
+      body["Command"] = plist::Value(std::move(command));
+      auto xml = plist::to_xml(plist::Value(std::move(body)));
+      // Queues full: the token has moved all the same, and the next sync finds it.
+      if (channel.queue.size() >= config.bounds.queued_per_channel || !make_room(1, xml.size())) continue;
+      channel.queue.push_back(QueuedCommand{uuid, "DeclarativeManagement", std::move(xml)});
+    }
+    request_push(id);
+    told.push_back(id);
+  }
+  return told;
+}
+
+net::ServerResponse MdmService::State::declarative(const protocol::CheckIn& msg) {
+  const auto& ch = msg.channel;
+  if (ch.is_user() && !channels.count(ch.id())) {
+    return text(400, "DeclarativeManagement from user " + ch.user_id + ", whose channel is not enrolled\n");
+  }
+  auto endpoint_field = msg.fields.find("Endpoint");
+  const std::string* endpoint = endpoint_field == msg.fields.end() ? nullptr : endpoint_field->second.as_string();
+  if (!endpoint) return text(400, "DeclarativeManagement without an Endpoint string\n");
+  const std::string id = ch.id();
+  if (*endpoint == "tokens") return json_text(200, declarations.tokens_json(id));
+  if (*endpoint == "declaration-items") return json_text(200, declarations.items_json(id));
+  if (*endpoint == "status") {
+    auto data_field = msg.fields.find("Data");
+    const plist::Data* data = data_field == msg.fields.end() ? nullptr : data_field->second.as_data();
+    if (!data) return text(400, "a status report comes as Data\n");
+    auto taken = declarations.take_status(id, data->bytes);
+    if (!taken) return text(400, taken.message() + "\n");
+    return empty_ok();
+  }
+  constexpr std::string_view kDeclarationPrefix = "declaration/";
+  if (starts_with(*endpoint, kDeclarationPrefix)) {
+    const std::string_view rest = std::string_view(*endpoint).substr(kDeclarationPrefix.size());
+    const auto slash = rest.find('/');
+    auto group = group_from_path_name(rest.substr(0, slash));
+    if (group && slash != std::string_view::npos) {
+      if (auto served = declarations.served_declaration(id, *group, std::string(rest.substr(slash + 1)))) {
+        return json_text(200, *served);
+      }
+    }
+    return text(404, "no such declaration for this channel\n");
+  }
+  return text(404, "no declarative endpoint " + *endpoint + "\n");
 }
 
 }  // namespace mdmc::server

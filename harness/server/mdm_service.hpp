@@ -14,6 +14,7 @@
 #include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/identity_mode.hpp"
+#include "harness/server/declaration_store.hpp"
 #include "harness/server/faults.hpp"
 #include "harness/server/push_faults.hpp"
 #include "harness/server/seeded_bugs.hpp"
@@ -41,6 +42,8 @@ struct Bounds {
   std::size_t queued_bytes = 64 * 1024 * 1024;
   // Finished commands remembered over all channels, so that a duplicate report is known as one.
   std::size_t remembered_commands = 65536;
+  // Declarations, sets, assignments and status reports (declaration_store.hpp).
+  DeclarationBounds declarative;
 };
 
 // The SCEP server the enrollment profile names (scep_server_process.hpp runs one): devices get
@@ -128,6 +131,14 @@ struct Config {
 inline constexpr std::string_view kCheckInPath = "/checkin";
 inline constexpr std::string_view kServerPath = "/mdm";
 inline constexpr std::string_view kEnqueuePrefix = "/v1/enqueue/";
+// The declarative admin API, in KMFDDM's shape (docs/reference-server.md#declarative-management):
+// PUT/GET /v1/declarations, GET/DELETE /v1/declarations/{id}, GET/PUT/DELETE
+// /v1/set-declarations/{set}?declaration={id}, GET/PUT/DELETE /v1/enrollment-sets/{channel}?set={set},
+// GET /v1/status-report/{channel}; ?nonotify=1 changes without telling the channels.
+inline constexpr std::string_view kDeclarationsPath = "/v1/declarations";
+inline constexpr std::string_view kSetDeclarationsPrefix = "/v1/set-declarations/";
+inline constexpr std::string_view kEnrollmentSetsPrefix = "/v1/enrollment-sets/";
+inline constexpr std::string_view kStatusReportPrefix = "/v1/status-report/";
 // GET: the enrollment profile, as MicroMDM's /mdm/enroll serves it (no client certificate).
 inline constexpr std::string_view kEnrollPath = "/enroll";
 inline constexpr std::string_view kEnrollmentProfileContentType = "application/x-apple-aspen-config";

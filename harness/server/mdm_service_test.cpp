@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
@@ -107,6 +108,104 @@ TEST_F(ServiceTest, NotNowHoldsBackForTheSeriesAndRedeliversInTheNext) {
   EXPECT_EQ(uuid_in(report(Status::acknowledged, "C1")), "C2");
   EXPECT_TRUE(report(Status::acknowledged, "C2").body.empty());
   EXPECT_TRUE(report(Status::idle).body.empty());
+}
+
+// The declarative side: a declaration put, put in a set, the set assigned to the device channel.
+class DeclarativeTest : public ServiceTest {
+ protected:
+  net::ServerResponse admin(std::string method, std::string target, std::string body = {}) {
+    auto r = put(std::move(target), {}, std::move(body));
+    r.method = std::move(method);
+    return service_.handle(r);
+  }
+  net::ServerResponse declarative(const std::string& endpoint, bool user = false,
+                                  std::optional<std::string> data = {}) {
+    plist::Dict body{{"MessageType", plist::Value(std::string("DeclarativeManagement"))},
+                     {"Endpoint", plist::Value(endpoint)},
+                     {"UDID", plist::Value(kUdid)}};
+    if (user) body["UserID"] = plist::Value(kAlice.user_id);
+    if (data) body["Data"] = plist::Value(plist::Data{*data});
+    return check_in(body);
+  }
+  static nlohmann::json json_of(const net::ServerResponse& r) { return nlohmann::json::parse(r.body, nullptr, false); }
+  void put_and_assign(const std::string& id, const std::string& channel) {
+    auto declared = admin("PUT", "/v1/declarations",
+                          nlohmann::json{{"Type", "com.apple.configuration.passcode.settings"},
+                                         {"Identifier", id},
+                                         {"Payload", {{"MinimumLength", 6}}}}
+                              .dump());
+    ASSERT_EQ(declared.status, 200) << declared.body;
+    ASSERT_EQ(admin("PUT", "/v1/set-declarations/" + id + "-set?declaration=" + id).status, 200);
+    ASSERT_EQ(admin("PUT", "/v1/enrollment-sets/" + channel + "?set=" + id + "-set").status, 200);
+  }
+};
+
+TEST_F(DeclarativeTest, AChannelSyncsWhatItsSetsHoldAndIsToldOfChanges) {
+  enroll();
+  const auto before = json_of(declarative("tokens"))["SyncTokens"]["DeclarationsToken"];
+  put_and_assign("passcode", kUdid);
+
+  // Told: a DeclarativeManagement command carrying the new tokens waits on the device channel.
+  auto command = report(Status::idle);
+  auto parsed = plist::parse(command.body);
+  ASSERT_TRUE(parsed) << command.body;
+  auto decoded = protocol::decode_command(*parsed);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->request_type, "DeclarativeManagement");
+  const auto* data = parsed->find("Command")->as_dict()->find("Data")->second.as_data();
+  ASSERT_TRUE(data);
+  auto tokens = declarative("tokens");
+  EXPECT_EQ(tokens.status, 200);
+  EXPECT_EQ(net::find_header(tokens.headers, "Content-Type"), "application/json");
+  const auto token = json_of(tokens)["SyncTokens"]["DeclarationsToken"];
+  EXPECT_NE(token, before);
+  EXPECT_EQ(nlohmann::json::parse(data->bytes)["SyncTokens"]["DeclarationsToken"], token);
+  // The user channel was told nothing and holds nothing.
+  EXPECT_TRUE(report(Status::idle, {}, true).body.empty());
+  EXPECT_TRUE(json_of(declarative("declaration-items", true))["Declarations"]["Configurations"].empty());
+
+  auto items = json_of(declarative("declaration-items"));
+  ASSERT_EQ(items["Declarations"]["Configurations"].size(), 1u);
+  EXPECT_EQ(items["DeclarationsToken"], token);
+  auto served = declarative("declaration/configuration/passcode");
+  ASSERT_EQ(served.status, 200);
+  EXPECT_EQ(json_of(served)["ServerToken"], items["Declarations"]["Configurations"][0]["ServerToken"]);
+  EXPECT_EQ(declarative("declaration/configuration/other").status, 404);
+  EXPECT_EQ(declarative("declaration/asset/passcode").status, 404);
+  EXPECT_EQ(declarative("declaration/configuration/passcode", true).status, 404);
+  EXPECT_EQ(declarative("nonsense").status, 404);
+}
+
+TEST_F(DeclarativeTest, StatusReportsAreKeptAndMalformedOnesRefusedWith400) {
+  enroll();
+  const std::string report_json = R"({"StatusItems":{"management":{"declarations":{}}},"Errors":[]})";
+  EXPECT_EQ(declarative("status", false, report_json).status, 200);
+  auto kept = admin("GET", "/v1/status-report/" + kUdid);
+  EXPECT_EQ(kept.status, 200);
+  EXPECT_EQ(kept.body, report_json);
+  EXPECT_EQ(declarative("status", false, std::string("{not json")).status, 400);
+  EXPECT_EQ(declarative("status", false, std::string(R"({"Errors":[]})")).status, 400);
+  EXPECT_EQ(declarative("status").status, 400);  // no Data
+  EXPECT_EQ(admin("GET", "/v1/status-report/" + kUdid + ":" + kAlice.user_id).status, 404);
+}
+
+TEST_F(DeclarativeTest, TheAdminApiSaysWhatItRefusesAndWhatChanged) {
+  enroll();
+  EXPECT_EQ(admin("PUT", "/v1/declarations", "[]").status, 400);
+  EXPECT_EQ(admin("PUT", "/v1/set-declarations/s?declaration=missing").status, 400);
+  EXPECT_EQ(admin("PUT", "/v1/set-declarations/s").status, 400);
+  EXPECT_EQ(admin("PATCH", "/v1/declarations").status, 405);
+  put_and_assign("passcode", kUdid);
+  EXPECT_EQ(json_of(admin("GET", "/v1/declarations")), nlohmann::json::array({"passcode"}));
+  EXPECT_EQ(json_of(admin("GET", "/v1/enrollment-sets/" + kUdid)), nlohmann::json::array({"passcode-set"}));
+  // A change with ?nonotify=1 moves the token and queues nothing more.
+  (void)report(Status::idle);  // takes the first DeclarativeManagement command
+  auto removed = admin("DELETE", "/v1/set-declarations/passcode-set?declaration=passcode&nonotify=1");
+  ASSERT_EQ(removed.status, 200);
+  EXPECT_EQ(json_of(removed)["channels"], nlohmann::json::array({kUdid}));
+  EXPECT_TRUE(json_of(removed)["notified"].empty());
+  EXPECT_EQ(admin("DELETE", "/v1/declarations/passcode").status, 200);
+  EXPECT_EQ(admin("GET", "/v1/declarations/passcode").status, 404);
 }
 
 TEST_F(ServiceTest, UnmanagedNetworkUserGets410) {
