@@ -250,6 +250,61 @@ TargetProfile load_profile_text(std::string_view text, const std::string& name, 
       e.finish();
       p.enqueue = ep;
     }
+    if (auto declarations = a.node("declarations")) {
+      MapReader d(declarations, name, "admin.declarations");
+      DeclarationsAdmin da;
+      auto style = d.get<std::string>("channel_id", "udid:user_id");
+      if (style == "udid:user_id")
+        da.channel_style = ChannelStyle::udid_colon_user_id;
+      else if (style == "user_id")
+        da.channel_style = ChannelStyle::user_id;
+      else
+        d.fail(d.node("channel_id"), "must be 'udid:user_id' (NanoMDM) or 'user_id' (MicroMDM)", "channel_id");
+      if (auto auth = d.node("basic_auth")) {
+        MapReader b(auth, name, "admin.declarations.basic_auth");
+        da.basic_user = b.get_required<std::string>("user");
+        da.basic_password =
+            substitute(b.get_required<std::string>("password"), variables, b, b.node("password"), "password");
+        b.finish();
+      }
+      auto request = [&](const YAML::Node& node, const std::string& where) {
+        MapReader r(node, name, where);
+        AdminRequest req;
+        req.method = r.get<std::string>("method", "PUT");
+        req.url = url(r, "url");
+        req.expect_status = r.get<std::vector<int>>("expect_status", req.expect_status);
+        r.finish();
+        return req;
+      };
+      auto requests = [&](const std::string& key) {
+        std::vector<AdminRequest> out;
+        auto node = d.node(key);
+        if (!node) return out;
+        if (!node.IsSequence() || node.size() == 0 || node.size() > 8) {
+          d.fail(node, "must be a list of 1 to 8 requests ({url, method, expect_status})", key);
+          return out;
+        }
+        for (std::size_t i = 0; i < node.size(); ++i) {
+          out.push_back(request(node[i], fmt::format("admin.declarations.{}[{}]", key, i)));
+        }
+        return out;
+      };
+      if (auto put = d.node("put")) {
+        da.put = request(put, "admin.declarations.put");
+      } else {
+        d.fail(declarations, "needs put: the request that stores a declaration", "put");
+      }
+      da.assign = requests("assign");
+      if (da.assign.empty() && !d.node("assign")) {
+        d.fail(declarations, "needs assign: the requests that give a channel a declaration", "assign");
+      }
+      da.unassign = requests("unassign");
+      int settle = d.get("settle_ms", 0);
+      if (settle < 0 || settle > 60000) d.fail(d.node("settle_ms"), "must be between 0 and 60000", "settle_ms");
+      da.settle = std::chrono::milliseconds(settle);
+      d.finish();
+      p.declarations = da;
+    }
     a.finish();
   }
   // A path, relative to the profile's folder, or `builtin`.

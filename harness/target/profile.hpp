@@ -64,6 +64,28 @@ struct AdminEndpoint {
   std::chrono::milliseconds settle{0};
 };
 
+// One request of the declarations adapter: {channel}, {udid}, {user_id}, {identifier} and
+// {set} are filled in its URL.
+struct AdminRequest {
+  std::string method = "PUT";
+  std::string url;
+  std::vector<int> expect_status{200};
+};
+
+// How mdmconform puts a declaration on the server and gives it to a channel, or takes it away
+// (`admin.declarations`, docs/profiles.md#admindeclarations). {set} names the channel's own set,
+// "mdmconform-" and 12 hex digits of the channel id's SHA-256, for servers that assign
+// declarations through sets, as KMFDDM does.
+struct DeclarationsAdmin {
+  ChannelStyle channel_style = ChannelStyle::udid_colon_user_id;
+  std::string basic_user;  // empty: no auth
+  std::string basic_password;
+  AdminRequest put;                    // the declaration's JSON is the body
+  std::vector<AdminRequest> assign;    // in order, until one is not accepted
+  std::vector<AdminRequest> unassign;  // likewise; none: the server cannot take one away
+  std::chrono::milliseconds settle{0};
+};
+
 // Where the server's enrollment profile is (the `enrollment:` key): fetched from a URL with
 // the profile's TLS trust, or read from a file.
 struct EnrollmentSource {
@@ -111,6 +133,7 @@ struct TargetProfile {
   IdentityConfig identity;
   TlsTrust tls;
   std::optional<AdminEndpoint> enqueue;
+  std::optional<DeclarationsAdmin> declarations;
   std::vector<std::string> managed_network_users;
   std::map<std::string, bool> declares;
 

@@ -46,6 +46,41 @@ admin:
   EXPECT_THROW(load_profile(p), LoadError);
 }
 
+TEST_F(ProfileTest, TheDeclarationsAdapterNeedsPutAndAssignAndTakesUpToEightRequestsEach) {
+  auto ca = pki::create_test_ca("t");
+  ASSERT_TRUE(ca);
+  auto p = load_profile(fs::path(MDMC_SOURCE_DIR) / "specs/targets/reference.yaml", BuiltinTarget{8443, *ca});
+  ASSERT_TRUE(p.declarations);
+  EXPECT_EQ(p.declarations->put.url, "https://127.0.0.1:8443/v1/declarations");
+  ASSERT_EQ(p.declarations->assign.size(), 2u);
+  EXPECT_EQ(p.declarations->assign[1].url, "https://127.0.0.1:8443/v1/enrollment-sets/{channel}?set={set}");
+  ASSERT_EQ(p.declarations->unassign.size(), 1u);
+  EXPECT_EQ(p.declarations->unassign[0].method, "DELETE");
+
+  auto without_assign = write("a.yaml", R"(schema_version: 1
+name: t
+urls: {server: "http://127.0.0.1:1/mdm"}
+admin:
+  declarations:
+    put: {url: "http://127.0.0.1:1/v1/declarations"}
+)");
+  try {
+    load_profile(without_assign);
+    FAIL();
+  } catch (const LoadError& e) {
+    EXPECT_EQ(e.key(), "admin.declarations.assign");
+  }
+  auto not_a_list = write("b.yaml", R"(schema_version: 1
+name: t
+urls: {server: "http://127.0.0.1:1/mdm"}
+admin:
+  declarations:
+    put: {url: "http://127.0.0.1:1/v1/declarations"}
+    assign: {url: "http://127.0.0.1:1/v1/x"}
+)");
+  EXPECT_THROW(load_profile(not_a_list), LoadError);
+}
+
 TEST_F(ProfileTest, AProfileWithABadUrlNamesTheKey) {
   auto p = write("target.yaml", "schema_version: 1\nname: t\nurls:\n  server: ftp://x\n");
   try {

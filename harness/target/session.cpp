@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <thread>
 
 #include "harness/base/bytes.hpp"
@@ -105,17 +106,7 @@ base::Result<net::Exchange> TargetSession::send(const Sender& from, const emulat
   return send(from, message.endpoint, message.bytes());
 }
 
-AdminExchange TargetSession::enqueue(const protocol::Channel& channel, const plist::Dict& command) {
-  const auto& admin = *profile_.enqueue;
-  auto url = admin_url(admin, channel);
-  net::Request request{admin.method,
-                       url,
-                       {{"Content-Type", std::string(protocol::kPlistContentType)}},
-                       plist::to_xml(plist::Value(command))};
-  if (!admin.basic_user.empty()) {
-    request.headers.push_back(
-        {"Authorization", "Basic " + base::base64_encode(admin.basic_user + ":" + admin.basic_password)});
-  }
+AdminExchange TargetSession::send_admin(net::Request request, const std::vector<int>& expect_status) {
   AdminExchange out;
   {
     std::lock_guard lock(admin_mu_);
@@ -124,14 +115,75 @@ AdminExchange TargetSession::enqueue(const protocol::Channel& channel, const pli
   }
   const auto& exchange = out.exchange;
   if (!exchange.ok()) {
-    out.accepted = base::fail(fmt::format("admin adapter: {} {}: no answer: {} ({})", admin.method, url,
+    out.accepted = base::fail(fmt::format("admin adapter: {} {}: no answer: {} ({})", request.method, request.url,
                                           net::transport_error_name(exchange.error), exchange.error_detail));
-  } else if (std::find(admin.expect_status.begin(), admin.expect_status.end(), exchange.response->status) ==
-             admin.expect_status.end()) {
-    out.accepted = base::fail(
-        fmt::format("admin adapter: {} {} answered {}", admin.method, url, describe_answer(*exchange.response)));
+  } else if (std::find(expect_status.begin(), expect_status.end(), exchange.response->status) == expect_status.end()) {
+    out.accepted = base::fail(fmt::format("admin adapter: {} {} answered {}", request.method, request.url,
+                                          describe_answer(*exchange.response)));
   }
   return out;
+}
+
+namespace {
+
+void add_basic_auth(net::Request& request, const std::string& user, const std::string& password) {
+  if (user.empty()) return;
+  request.headers.push_back({"Authorization", "Basic " + base::base64_encode(user + ":" + password)});
+}
+
+}  // namespace
+
+AdminExchange TargetSession::enqueue(const protocol::Channel& channel, const plist::Dict& command) {
+  const auto& admin = *profile_.enqueue;
+  net::Request request{admin.method,
+                       admin_url(admin, channel),
+                       {{"Content-Type", std::string(protocol::kPlistContentType)}},
+                       plist::to_xml(plist::Value(command))};
+  add_basic_auth(request, admin.basic_user, admin.basic_password);
+  return send_admin(std::move(request), admin.expect_status);
+}
+
+AdminSteps TargetSession::put_declaration(const std::string& declaration_json) {
+  const auto& admin = *profile_.declarations;
+  net::Request request{admin.put.method, admin.put.url, {{"Content-Type", "application/json"}}, declaration_json};
+  add_basic_auth(request, admin.basic_user, admin.basic_password);
+  auto sent = send_admin(std::move(request), admin.put.expect_status);
+  AdminSteps out;
+  out.exchanges.push_back(std::move(sent.exchange));
+  out.accepted = std::move(sent.accepted);
+  if (out.accepted.ok() && admin.settle.count() > 0) std::this_thread::sleep_for(admin.settle);
+  return out;
+}
+
+AdminSteps TargetSession::declaration_steps(const std::vector<AdminRequest>& steps, const protocol::Channel& channel,
+                                            const std::string& identifier) {
+  const auto& admin = *profile_.declarations;
+  AdminSteps out;
+  for (const auto& step : steps) {
+    net::Request request{step.method, declarations_url(admin, step.url, channel, identifier), {}, ""};
+    add_basic_auth(request, admin.basic_user, admin.basic_password);
+    auto sent = send_admin(std::move(request), step.expect_status);
+    out.exchanges.push_back(std::move(sent.exchange));
+    if (!sent.accepted.ok()) {
+      out.accepted = std::move(sent.accepted);
+      return out;
+    }
+  }
+  if (admin.settle.count() > 0) std::this_thread::sleep_for(admin.settle);
+  return out;
+}
+
+AdminSteps TargetSession::assign_declaration(const protocol::Channel& channel, const std::string& identifier) {
+  return declaration_steps(profile_.declarations->assign, channel, identifier);
+}
+
+AdminSteps TargetSession::unassign_declaration(const protocol::Channel& channel, const std::string& identifier) {
+  if (profile_.declarations->unassign.empty()) {
+    AdminSteps out;
+    out.accepted = base::fail("admin adapter: admin.declarations has no unassign requests");
+    return out;
+  }
+  return declaration_steps(profile_.declarations->unassign, channel, identifier);
 }
 
 void TargetSession::settle() const {
@@ -144,6 +196,37 @@ std::string fill_in(std::string text, std::string_view key, std::string_view val
     text.replace(pos, key.size(), value);
   }
   return text;
+}
+
+namespace {
+
+// RFC 3986's unreserved characters kept, every other byte %XX: an identifier is the profile's
+// author's, and may hold what a URL gives meaning to.
+std::string percent_encoded(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string declarations_url(const DeclarationsAdmin& admin, const std::string& url_template,
+                             const protocol::Channel& channel, const std::string& identifier) {
+  AdminEndpoint as_endpoint;
+  as_endpoint.url = url_template;
+  as_endpoint.channel_style = admin.channel_style;
+  auto url = admin_url(as_endpoint, channel);
+  url = fill_in(std::move(url), "{identifier}", percent_encoded(identifier));
+  return fill_in(std::move(url), "{set}", "mdmconform-" + base::sha256_hex(channel.id()).substr(0, 12));
 }
 
 std::string admin_url(const AdminEndpoint& admin, const protocol::Channel& channel) {

@@ -41,6 +41,13 @@ struct AdminExchange {
   base::Result<void> accepted;
 };
 
+// What the declarations adapter's requests came to: each exchange in order, up to the first
+// not accepted.
+struct AdminSteps {
+  std::vector<net::Exchange> exchanges;
+  base::Result<void> accepted;
+};
+
 class TargetSession {
  public:
   // `profile` must outlive the session. Its devices' identities come from a pool of the
@@ -91,8 +98,19 @@ class TargetSession {
   // yet when it accepts it.
   void settle() const;
 
+  // Through the profile's `admin.declarations` (which it must have): a declaration (its JSON)
+  // stored on the server; given to a channel; taken from it (nothing sent when the adapter has
+  // no unassign requests: accepted is then an error saying so).
+  AdminSteps put_declaration(const std::string& declaration_json);
+  AdminSteps assign_declaration(const protocol::Channel& channel, const std::string& identifier);
+  AdminSteps unassign_declaration(const protocol::Channel& channel, const std::string& identifier);
+
  private:
   net::HttpClient& client_for(const Sender& from);
+  // One admin request on the admin connection, judged against the statuses that mean done.
+  AdminExchange send_admin(net::Request request, const std::vector<int>& expect_status);
+  AdminSteps declaration_steps(const std::vector<AdminRequest>& steps, const protocol::Channel& channel,
+                               const std::string& identifier);
 
   const TargetProfile& profile_;
   std::unique_ptr<IdentityPool> own_identities_;                     // when no run's pool was given
@@ -112,6 +130,9 @@ std::string fill_in(std::string text, std::string_view key, std::string_view val
 // The admin URL for a channel: `{channel}` as the server names it (NanoMDM "UDID" or
 // "UDID:UserID"; MicroMDM the bare UserID for a user), `{udid}` and `{user_id}`.
 std::string admin_url(const AdminEndpoint& admin, const protocol::Channel& channel);
+// The same for a declarations request, with {identifier} and {set} (the channel's own set).
+std::string declarations_url(const DeclarationsAdmin& admin, const std::string& url_template,
+                             const protocol::Channel& channel, const std::string& identifier);
 
 // A short reason when the target's check-in URL does not accept a connection the profile
 // trusts, with the profile key that likely explains it; nothing when it answers at all,

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "harness/base/bytes.hpp"
 #include "harness/net/http_server.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/protocol/messages.hpp"
@@ -202,6 +203,37 @@ TEST_F(SessionTest, EnqueueFillsTheChannelInTheUrlAndSendsBasicAuth) {
             "admin adapter: PUT http://127.0.0.1:" + std::to_string(port_) +
                 "/v1/enqueue/UDID-1?u=UDID-1&id= answered 201 with a zero-length body");
   EXPECT_TRUE(refused.exchange.ok());
+}
+
+TEST_F(SessionTest, TheDeclarationsAdapterPutsThenAssignsThroughTheChannelsOwnSetAndStopsAtARefusal) {
+  serve(200);
+  const auto base = "http://127.0.0.1:" + std::to_string(port_);
+  DeclarationsAdmin admin;
+  admin.basic_user = "kmfddm";
+  admin.basic_password = "secret";
+  admin.put.url = base + "/v1/declarations";
+  admin.assign = {{"PUT", base + "/v1/set-declarations/{set}?declaration={identifier}", {200}},
+                  {"PUT", base + "/v1/enrollment-sets/{channel}?set={set}", {204}}};
+  profile_.declarations = admin;
+  TargetSession session(profile_);
+  auto put = session.put_declaration(R"({"Type":"com.apple.configuration.x","Identifier":"a b&c","Payload":{}})");
+  EXPECT_TRUE(put.accepted.ok()) << put.accepted.message();
+  // The second request expects 204 and gets 200: the steps stop there, with both exchanges kept.
+  auto assigned = session.assign_declaration({"UDID-1", "USER-1"}, "a b&c");
+  ASSERT_FALSE(assigned.accepted.ok());
+  EXPECT_EQ(assigned.exchanges.size(), 2u);
+  auto unassigned = session.unassign_declaration({"UDID-1", ""}, "a b&c");
+  EXPECT_EQ(unassigned.accepted.message(), "admin adapter: admin.declarations has no unassign requests");
+  EXPECT_TRUE(unassigned.exchanges.empty());
+
+  auto got = requests();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].target, "/v1/declarations");
+  EXPECT_EQ(net::find_header(got[0].headers, "Content-Type"), std::string("application/json"));
+  EXPECT_EQ(net::find_header(got[0].headers, "Authorization"), std::string("Basic a21mZGRtOnNlY3JldA=="));
+  const std::string set = "mdmconform-" + base::sha256_hex("UDID-1:USER-1").substr(0, 12);
+  EXPECT_EQ(got[1].target, "/v1/set-declarations/" + set + "?declaration=a%20b%26c");
+  EXPECT_EQ(got[2].target, "/v1/enrollment-sets/UDID-1:USER-1?set=" + set);
 }
 
 // A run's sessions on several threads, their admin connections and the reachability probe
