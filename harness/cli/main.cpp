@@ -205,6 +205,12 @@ std::string serve_profile(const std::string& address, std::uint16_t port, const 
       base, server::kCheckInPath, base, server::kServerPath, yaml_scalar((dir / "ca.crt").string()),
       protocol::identity_mode_name(mode), yaml_scalar((dir / "ca.crt").string()),
       yaml_scalar((dir / "ca.key").string()), base, server::kEnqueuePrefix);
+  // Its declarations adapter, in KMFDDM's shape (docs/profiles.md#admindeclarations).
+  out += fmt::format(
+      "  declarations:\n    put: {{url: {0}{1}}}\n    assign:\n"
+      "      - {{url: '{0}{2}{{set}}?declaration={{identifier}}'}}\n      - {{url: '{0}{3}{{channel}}?set={{set}}'}}\n"
+      "    unassign:\n      - {{method: DELETE, url: '{0}{2}{{set}}?declaration={{identifier}}'}}\n",
+      base, server::kDeclarationsPath, server::kSetDeclarationsPrefix, server::kEnrollmentSetsPrefix);
   // Its enrollment profile, for the enrollment cases; the URLs and issuer above still stand.
   if (enrolls) out += fmt::format("enrollment:\n  profile_url: {}{}\n", base, server::kEnrollPath);
   if (!managed_users.empty()) {
