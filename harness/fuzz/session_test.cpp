@@ -208,6 +208,32 @@ TEST(SessionTest, CommandWithoutRequestTypeFiresCmdShape) {
   EXPECT_EQ(outcome.oracle, Oracle::cmd_shape) << outcome.detail;
 }
 
+// With the baseline (the default), a server that already breaks CMD-SHAPE has the rule
+// excluded before any input: its command without RequestType fires nothing, and the exclusion
+// says which step showed it.
+TEST(SessionTest, TheBaselineExcludesCmdShapeFromAServerThatBreaksIt) {
+  Served served(server::Fault::command_without_request_type);
+  SessionOptions options;
+  options.target = served.target();
+  auto opened = Session::open(options);
+  ASSERT_TRUE(opened) << opened.message();
+  auto session = std::move(opened).value();
+  ASSERT_EQ(session->exclusions().size(), 1u);
+  EXPECT_EQ(session->exclusions()[0].rule, "CMD-SHAPE");
+  EXPECT_FALSE(session->exclusions()[0].reason.empty());
+  // Each check ends with a liveness probe, which queues a command (without RequestType here)
+  // and fetches it: tolerated.
+  for (int i = 0; i < 3; ++i) {
+    auto outcome = session->check(device_report(protocol::Status::idle));
+    EXPECT_EQ(outcome.oracle, Oracle::none) << outcome.detail;
+  }
+  // Without the baseline the same check fires.
+  options.baseline = false;
+  auto strict = Session::open(options);
+  ASSERT_TRUE(strict) << strict.message();
+  EXPECT_NE((*strict)->check(device_report(protocol::Status::idle)).oracle, Oracle::none);
+}
+
 TEST(SessionTest, DisabledOracleStaysQuiet) {
   Served served(server::Fault::command_without_request_type);
   SessionOptions options;
