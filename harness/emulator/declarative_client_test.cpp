@@ -376,6 +376,7 @@ TEST(DeclarativeClient, HeldBytesAreBounded) {
 // refused, never a crash, and a refused one leaves what the channel holds as it was.
 TEST(DeclarativeClient, MangledAnswersNeverCrashOrHalfApply) {
   std::mt19937_64 rng(18);
+  int refusals = 0;
   for (int round = 0; round < 2000; ++round) {
     auto server = typical_server();
     DeclarativeClient client(round % 2 ? kUser : kDevice, std::nullopt);
@@ -402,10 +403,15 @@ TEST(DeclarativeClient, MangledAnswersNeverCrashOrHalfApply) {
       }
     }
     EXPECT_FALSE(client.syncing());
-    if (refused && client.find("pass") && client.find("pass")->server_token == "p1") {
+    if (refused) {
+      ++refusals;
       ASSERT_EQ(client.held().size(), before.size());
+      ASSERT_EQ(client.find("pass")->server_token, "p1");
     }
   }
+  // Both outcomes occur: most mangled answers are refused, some still read as a good answer.
+  EXPECT_GT(refusals, 1000);
+  EXPECT_LT(refusals, 2000);
 }
 
 TEST(DeclarativeClient, AnswerWhileIdleIsRefused) {

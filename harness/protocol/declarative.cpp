@@ -30,6 +30,8 @@ static_assert(sorted_by_name(kStatusItemSchemas, &StatusItemSchema::name));
 static_assert(children_within(kDeclarativeKeys, kDeclarativeKeys.size()) &&
               children_within(kDeclarationSchemas, kDeclarativeKeys.size()) &&
               children_within(kDocumentSchemas, kDeclarativeKeys.size()));
+static_assert(std::all_of(kStatusItemSchemas.begin(), kStatusItemSchemas.end(),
+                          [](const StatusItemSchema& item) { return item.key < kDeclarativeKeys.size(); }));
 
 struct GroupNames {
   DeclarationGroup group;
