@@ -37,6 +37,14 @@ std::string_view declarative_stage_name(DeclarativeClient::Stage stage) {
   return "?";
 }
 
+DeclarativeClient declarative_client(const Device& device, DeclarativeOptions options) {
+  return DeclarativeClient(device.channel(), std::nullopt, options);
+}
+
+DeclarativeClient declarative_client(const UserAgent& user, DeclarativeOptions options) {
+  return DeclarativeClient(user.channel(), user.facts(), options);
+}
+
 DeclarativeClient::DeclarativeClient(protocol::Channel channel, std::optional<protocol::UserFacts> user,
                                      DeclarativeOptions options)
     : channel_(std::move(channel)), user_(std::move(user)), options_(options) {}

@@ -127,4 +127,8 @@ class DeclarativeClient {
 
 std::string_view declarative_stage_name(DeclarativeClient::Stage stage);
 
+// The declarative client of the device's channel, and of a user agent's (with its user).
+DeclarativeClient declarative_client(const Device& device, DeclarativeOptions options = {});
+DeclarativeClient declarative_client(const UserAgent& user, DeclarativeOptions options = {});
+
 }  // namespace mdmc::emulator

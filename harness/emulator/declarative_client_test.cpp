@@ -359,6 +359,22 @@ TEST(DeclarativeClient, UserChannelCheckInsCarryTheUser) {
   EXPECT_EQ(client.held().size(), 3u);
 }
 
+TEST(DeclarativeClient, OnePerChannelFromTheDeviceAndEachUserAgent) {
+  IdentitySource ids(18);
+  protocol::DeviceFacts facts;
+  facts.udid = "UDID-1";
+  Device device(facts, ids);
+  UserAgent agent("UDID-1", protocol::UserFacts{"USER-1", "ann", "Ann Example"}, UserKind::local, ids);
+  auto for_device = declarative_client(device);
+  auto for_user = declarative_client(agent);
+  EXPECT_EQ(for_device.channel(), kDevice);
+  EXPECT_EQ(for_user.channel(), kUser);
+  for_user.start_sync();
+  EXPECT_EQ(*for_user.next().body.at("UserLongName").as_string(), "Ann Example");
+  for_device.start_sync();
+  EXPECT_FALSE(for_device.next().body.count("UserID"));
+}
+
 TEST(DeclarativeClient, HeldBytesAreBounded) {
   auto server = typical_server();
   DeclarativeOptions options;
