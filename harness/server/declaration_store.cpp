@@ -15,24 +15,6 @@ using Json = nlohmann::json;
 constexpr std::size_t kMaxIdentifierBytes = 256;
 constexpr std::size_t kMaxSetNameBytes = 128;
 
-struct GroupName {
-  DeclarationGroup group;
-  std::string_view type_prefix, path, items_key;
-};
-constexpr GroupName kGroups[] = {
-    {DeclarationGroup::activation, "com.apple.activation.", "activation", "Activations"},
-    {DeclarationGroup::configuration, "com.apple.configuration.", "configuration", "Configurations"},
-    {DeclarationGroup::asset, "com.apple.asset.", "asset", "Assets"},
-    {DeclarationGroup::management, "com.apple.management.", "management", "Management"},
-};
-
-const GroupName& names_of(DeclarationGroup group) {
-  for (const auto& g : kGroups) {
-    if (g.group == group) return g;
-  }
-  return kGroups[0];
-}
-
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 base::Result<Json> parse_bounded(std::string_view text, std::size_t max_bytes, int max_depth, std::string_view what) {
@@ -58,18 +40,9 @@ bool acceptable_name(std::string_view name, std::size_t max) {
 }  // namespace
 
 std::optional<DeclarationGroup> group_of_type(std::string_view type) {
-  for (const auto& g : kGroups) {
-    if (type.size() > g.type_prefix.size() && type.starts_with(g.type_prefix)) return g.group;
-  }
-  return std::nullopt;
-}
-
-std::string_view group_path_name(DeclarationGroup group) { return names_of(group).path; }
-std::string_view group_items_key(DeclarationGroup group) { return names_of(group).items_key; }
-
-std::optional<DeclarationGroup> group_from_path_name(std::string_view name) {
-  for (const auto& g : kGroups) {
-    if (g.path == name) return g.group;
+  for (auto group : protocol::kDeclarationGroups) {
+    const auto prefix = "com.apple." + std::string(protocol::declaration_group_name(group)) + ".";
+    if (type.size() > prefix.size() && type.starts_with(prefix)) return group;
   }
   return std::nullopt;
 }
@@ -288,9 +261,10 @@ std::string DeclarationStore::tokens_json(const std::string& channel) const {
 std::string DeclarationStore::items_json(const std::string& channel) const {
   const auto view = view_of(channel);
   Json declarations = Json::object();
-  for (const auto& g : kGroups) declarations[std::string(g.items_key)] = Json::array();
+  for (auto group : protocol::kDeclarationGroups)
+    declarations[std::string(protocol::declaration_items_key(group))] = Json::array();
   for (const auto& [id, d] : view) {
-    declarations[std::string(group_items_key(d->group))].push_back(
+    declarations[std::string(protocol::declaration_items_key(d->group))].push_back(
         Json{{"Identifier", id}, {"ServerToken", d->server_token}});
   }
   return dump(Json{{"Declarations", declarations}, {"DeclarationsToken", token_of_view(view)}});

@@ -17,19 +17,15 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/base/result.hpp"
+#include "harness/protocol/declarative.hpp"
 
 namespace mdmc::server {
 
-// The four kinds Apple's declarative protocol lists a declaration under; the Type's prefix
-// ("com.apple.configuration.") tells which.
-enum class DeclarationGroup { activation, configuration, asset, management };
+using protocol::DeclarationGroup;
 
+// The group a declaration of `type` is listed under, from its prefix ("com.apple.configuration."):
+// the server stores any Type an admin gives it, known to Apple's schema or not.
 std::optional<DeclarationGroup> group_of_type(std::string_view type);
-// "activation", as the declaration/<group>/<identifier> endpoint names it.
-std::string_view group_path_name(DeclarationGroup group);
-std::optional<DeclarationGroup> group_from_path_name(std::string_view name);
-// "Activations", as declaration-items lists it.
-std::string_view group_items_key(DeclarationGroup group);
 
 struct DeclarationBounds {
   std::size_t declarations = 1024;

@@ -45,8 +45,6 @@ TEST(DeclarationStore, GroupsFollowTheTypePrefix) {
   EXPECT_EQ(group_of_type("com.apple.management.server-capabilities"), DeclarationGroup::management);
   EXPECT_EQ(group_of_type("com.apple.configuration."), std::nullopt);
   EXPECT_EQ(group_of_type("com.example.configuration.x"), std::nullopt);
-  EXPECT_EQ(group_from_path_name("asset"), DeclarationGroup::asset);
-  EXPECT_EQ(group_items_key(DeclarationGroup::management), "Management");
 }
 
 TEST(DeclarationStore, AChannelIsServedTheDeclarationsOfItsSets) {

@@ -1242,7 +1242,7 @@ net::ServerResponse MdmService::State::declarative(const protocol::CheckIn& msg)
   if (starts_with(*endpoint, kDeclarationPrefix)) {
     const std::string_view rest = std::string_view(*endpoint).substr(kDeclarationPrefix.size());
     const auto slash = rest.find('/');
-    auto group = group_from_path_name(rest.substr(0, slash));
+    auto group = protocol::declaration_group_from_name(rest.substr(0, slash));
     if (group && slash != std::string_view::npos) {
       if (auto served = declarations.served_declaration(id, *group, std::string(rest.substr(slash + 1)))) {
         return json_text(200, *served);
