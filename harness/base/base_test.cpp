@@ -114,6 +114,15 @@ TEST(Clock, FormatsAndParsesRfc3339) {
   EXPECT_EQ(now_rfc3339().size(), 20u);
 }
 
+TEST(Clock, RefusesYearsTheClockCannotHold) {
+  // Nanoseconds in 64 bits reach from 1677 to 2262; further out, the conversion would overflow.
+  EXPECT_FALSE(parse_rfc3339("1014-01-01T00:00:00Z").has_value());
+  EXPECT_FALSE(parse_rfc3339("9999-12-31T23:59:59Z").has_value());
+  EXPECT_FALSE(parse_rfc3339("0000-01-01T00:00:00Z").has_value());
+  ASSERT_TRUE(parse_rfc3339("1678-01-01T00:00:00+23:59").has_value());
+  EXPECT_EQ(rfc3339(*parse_rfc3339("2261-12-31T23:59:59-23:59")), "2262-01-01T23:58:59Z");
+}
+
 class Files : public ::testing::Test {
  protected:
   void SetUp() override {

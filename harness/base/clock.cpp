@@ -67,6 +67,10 @@ std::optional<SystemTime> parse_rfc3339(std::string_view s) {
   const chr::year_month_day ymd{chr::year{year}, chr::month{static_cast<unsigned>(month)},
                                 chr::day{static_cast<unsigned>(day)}};
   if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits, from 1677-09-21 to 2262-04-11: a year outside
+  // would overflow the conversion below (undefined behaviour), and a server's Timestamp can be
+  // any year.
+  if (year < 1678 || year > 2261) return std::nullopt;
   std::size_t pos = 19;
   chr::nanoseconds fraction{0};
   if (pos < s.size() && s[pos] == '.') {

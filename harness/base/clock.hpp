@@ -17,7 +17,8 @@ std::string now_rfc3339();
 // loopback (often well under a millisecond each) survives in a record.
 std::string rfc3339_us(SystemTime t);
 // RFC 3339 date-time: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)". Fractions beyond the
-// clock's resolution are truncated; a leap second (":60") counts as the next second.
+// clock's resolution are truncated; a leap second (":60") counts as the next second. Years
+// outside 1678 to 2261, which the clock cannot hold, are refused.
 std::optional<SystemTime> parse_rfc3339(std::string_view text);
 // "20261129T085155Z": for file and folder names.
 std::string compact_utc(SystemTime t);

@@ -109,6 +109,10 @@ TEST(DeclarativeTokens, JudgedAgainstSynchronizationTokens) {
   EXPECT_ONE_PROBLEM(
       problems_in_tokens(Json{{"SyncTokens", {{"DeclarationsToken", "T1"}, {"Timestamp", "yesterday"}}}}),
       "SyncTokens.Timestamp", "must be an RFC 3339 date-time, is 'yesterday'");
+  // A year the clock cannot hold is refused, not overflowed (found by fuzzing the judges).
+  EXPECT_ONE_PROBLEM(
+      problems_in_tokens(Json{{"SyncTokens", {{"DeclarationsToken", "T1"}, {"Timestamp", "1014-01-01T00:00:00Z"}}}}),
+      "SyncTokens.Timestamp", "must be an RFC 3339 date-time, is '1014-01-01T00:00:00Z'");
   EXPECT_ONE_PROBLEM(problems_in_tokens(Json::object()), "SyncTokens", "missing (required)");
   EXPECT_ONE_PROBLEM(problems_in_tokens(Json::array()), "", "must be <dictionary>, is <array>");
 }
