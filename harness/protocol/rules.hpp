@@ -49,9 +49,17 @@ inline constexpr std::string_view kPshWellFormed = "PSH-WELL-FORMED";
 inline constexpr std::string_view kPshUnregistered = "PSH-UNREGISTERED";
 inline constexpr std::string_view kPshBackoff = "PSH-BACKOFF";
 inline constexpr std::string_view kPshCheckout = "PSH-CHECKOUT";
+inline constexpr std::string_view kDdmTokens = "DDM-TOKENS";
+inline constexpr std::string_view kDdmItems = "DDM-ITEMS";
+inline constexpr std::string_view kDdmFetch = "DDM-FETCH";
+inline constexpr std::string_view kDdmSchema = "DDM-SCHEMA";
+inline constexpr std::string_view kDdmChannel = "DDM-CHANNEL";
+inline constexpr std::string_view kDdmReferences = "DDM-REFERENCES";
+inline constexpr std::string_view kDdmTokenChange = "DDM-TOKEN-CHANGE";
+inline constexpr std::string_view kDdmStatus = "DDM-STATUS";
 }  // namespace rule
 
-inline constexpr std::array<std::string_view, 40> kRuleIds = {
+inline constexpr std::array<std::string_view, 48> kRuleIds = {
     rule::kEnrAuth,
     rule::kEnrTokenDevice,
     rule::kEnrTokenUser,
@@ -92,6 +100,14 @@ inline constexpr std::array<std::string_view, 40> kRuleIds = {
     rule::kPshUnregistered,
     rule::kPshBackoff,
     rule::kPshCheckout,
+    rule::kDdmTokens,
+    rule::kDdmItems,
+    rule::kDdmFetch,
+    rule::kDdmSchema,
+    rule::kDdmChannel,
+    rule::kDdmReferences,
+    rule::kDdmTokenChange,
+    rule::kDdmStatus,
 };
 
 constexpr bool is_known_rule(std::string_view id) {

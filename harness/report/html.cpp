@@ -890,6 +890,27 @@ void render_devices(std::string& out, const CaseResult& c) {
   out += "</table>\n";
 }
 
+// What each channel's declarative client held after the case: Declarative Device Management is
+// state, and the state is the evidence.
+void render_declarations(std::string& out, const CaseResult& c) {
+  if (c.declarations.empty()) return;
+  out +=
+      "<table class=\"devices declarations\"><tr><th>channel</th><th>declaration</th><th>Type</th>"
+      "<th>ServerToken</th><th>active</th><th>valid</th></tr>\n";
+  for (const auto& ch : c.declarations) {
+    const auto channel =
+        fmt::format("<td title=\"DeclarationsToken {}\">{}</td>", esc(ch.declarations_token), esc(ch.actor));
+    if (ch.held.empty()) out += "<tr>" + channel + "<td colspan=\"5\">holds no declaration</td></tr>\n";
+    for (const auto& d : ch.held) {
+      out += fmt::format(
+          "<tr>{}<td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
+          channel, esc(d.identifier), esc(d.type), esc(d.server_token), d.active ? "yes" : "no",
+          d.valid ? "yes" : "no");
+    }
+  }
+  out += "</table>\n";
+}
+
 // How a case stands against the baseline, as a small badge on its summary line: "new" or
 // "known" for a failure (baseline_mark, the word every view uses), "fixed" for a case that failed
 // in the baseline and no longer does; nothing without a baseline.
@@ -929,6 +950,7 @@ void render_case(std::string& out, const RunResult& run, const CaseResult& c, co
   }
   if (!c.reproducer.empty()) out += "<p><b>reproducer:</b></p><pre class=\"repro\">" + esc(c.reproducer) + "</pre>";
   render_devices(out, c);
+  render_declarations(out, c);
   if (!c.findings.empty()) {
     out +=
         "<table class=\"findings\"><tr><th>result</th><th>rule</th><th>level</th><th>step</th><th>expected</th>"
@@ -1075,8 +1097,8 @@ std::string to_html(const RunResult& run, const std::optional<CertificationStatu
 
 std::span<const std::string_view> rule_area_order() {
   // The areas in the order specs/rules.yaml first names them; html_test checks the two agree.
-  static constexpr std::array<std::string_view, 10> kAreaOrder = {"ENR", "NET", "CHN", "SYN", "UCF",
-                                                                  "CMD", "ROB", "PRF", "CHK", "PSH"};
+  static constexpr std::array<std::string_view, 11> kAreaOrder = {"ENR", "NET", "CHN", "SYN", "UCF", "CMD",
+                                                                  "ROB", "PRF", "CHK", "PSH", "DDM"};
   return kAreaOrder;
 }
 

@@ -265,6 +265,20 @@ TEST(Html, QuotesTheAppleSentenceOfEachRule) {
           "<tr id=\"rule-CHN-CONCURRENT\" data-verdict=\"fail\"><td><code>CHN-CONCURRENT</code></td><td>must</td>"));
 }
 
+TEST(Html, ACaseShowsWhatEachChannelHeldOfDeclarations) {
+  auto run = sample_run();
+  run.cases[0].declarations.push_back(
+      {"mac", "tok-1", {{"mdmconform.passcode", "com.apple.configuration.passcode.settings", "st-1", true, false}}});
+  run.cases[0].declarations.push_back({"mac/alice", "tok-2", {}});
+  const std::string html = to_html(run);
+  EXPECT_THAT(html,
+              HasSubstr("<td title=\"DeclarationsToken tok-1\">mac</td><td><code>mdmconform.passcode</code></td>"
+                        "<td><code>com.apple.configuration.passcode.settings</code></td><td><code>st-1</code></td>"
+                        "<td>yes</td><td>no</td>"));
+  EXPECT_THAT(html, HasSubstr("mac/alice</td><td colspan=\"5\">holds no declaration</td>"));
+  EXPECT_EQ(occurrences(to_html(sample_run()), "class=\"devices declarations\""), 0u);
+}
+
 TEST(Html, EachCaseHasFindingsReproducerDiagramAndTranscript) {
   const std::string html = to_html(sample_run());
   EXPECT_EQ(occurrences(html, "<details class=\"case\""), 3u);

@@ -86,6 +86,23 @@ Json case_json(const CaseResult& c) {
                              {"common_name", text_json(d.identity.common_name)}}}});
   }
   j["devices"] = std::move(devices);
+  if (!c.declarations.empty()) {
+    Json channels = Json::array();
+    for (const auto& ch : c.declarations) {
+      Json held = Json::array();
+      for (const auto& d : ch.held) {
+        held.push_back(Json{{"identifier", text_json(d.identifier)},
+                            {"type", text_json(d.type)},
+                            {"server_token", text_json(d.server_token)},
+                            {"active", d.active},
+                            {"valid", d.valid}});
+      }
+      channels.push_back(Json{{"actor", text_json(ch.actor)},
+                              {"declarations_token", text_json(ch.declarations_token)},
+                              {"held", std::move(held)}});
+    }
+    j["declarations"] = std::move(channels);
+  }
   Json findings = Json::array();
   for (const auto& f : c.findings) {
     Json fj = Json::object();
@@ -242,6 +259,34 @@ CaseResult read_case(Reader& r, const Json& j, const std::string& path) {
           d.identity.common_name = r.string(*id, "common_name", id_where);
         }
         c.devices.push_back(std::move(d));
+      }
+    }
+  }
+  // Only cases that synced declarations have them.
+  if (j.contains("declarations")) {
+    if (const Json* arr = r.array(j, "declarations", path)) {
+      const std::string base = Reader::join(path, "declarations");
+      for (std::size_t i = 0; i < arr->size() && r.ok(); ++i) {
+        const Json& cj = (*arr)[i];
+        const std::string where = Reader::index(base, i);
+        scenario::ChannelDeclarations ch;
+        ch.actor = r.string(cj, "actor", where);
+        ch.declarations_token = r.string(cj, "declarations_token", where);
+        if (const Json* held = r.array(cj, "held", where)) {
+          const std::string held_base = Reader::join(where, "held");
+          for (std::size_t k = 0; k < held->size() && r.ok(); ++k) {
+            const Json& dj = (*held)[k];
+            const std::string at = Reader::index(held_base, k);
+            scenario::HeldDeclarationRecord d;
+            d.identifier = r.string(dj, "identifier", at);
+            d.type = r.string(dj, "type", at);
+            d.server_token = r.string(dj, "server_token", at);
+            d.active = r.boolean(dj, "active", at);
+            d.valid = r.boolean(dj, "valid", at);
+            ch.held.push_back(std::move(d));
+          }
+        }
+        c.declarations.push_back(std::move(ch));
       }
     }
   }

@@ -177,6 +177,26 @@ TEST(ReportJson, RoundTripsEachDeviceOfEveryAttemptWithTheIdentityItPresented) {
   EXPECT_EQ(back->cases[1].devices[2].attempt, 2);
 }
 
+TEST(ReportJson, RoundTripsWhatEachChannelHeldOfDeclarations) {
+  RunResult run = sample_run();
+  run.cases[0].declarations.push_back(
+      {"mac", "tok-1", {{"mdmconform.passcode", "com.apple.configuration.passcode.settings", "st-1", true, true}}});
+  run.cases[0].declarations.push_back({"mac/alice", "tok-2", {}});
+  const std::string text = to_json_text(run);
+  EXPECT_THAT(text, HasSubstr("\"declarations_token\": \"tok-1\""));
+  const auto back = from_json_text(text);
+  ASSERT_TRUE(back) << back.message();
+  EXPECT_EQ(to_json_text(*back), text);
+  ASSERT_EQ(back->cases[0].declarations.size(), 2u);
+  const auto& held = back->cases[0].declarations[0].held;
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].type, "com.apple.configuration.passcode.settings");
+  EXPECT_TRUE(held[0].active);
+  EXPECT_TRUE(back->cases[0].declarations[1].held.empty());
+  // A case that synced nothing writes no key at all.
+  EXPECT_EQ(to_json_text(sample_run()).find("\"declarations\""), std::string::npos);
+}
+
 TEST(ReportJson, ReadsARecordWrittenBeforeDevicesWereRecordedAndNamesABadOne) {
   auto json = nlohmann::json::parse(to_json_text(sample_run()));
   for (auto& c : json["cases"]) c.erase("devices");

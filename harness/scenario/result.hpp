@@ -78,6 +78,20 @@ struct CaseDevice {
   IdentityUsed identity;
 };
 
+// What one channel's declarative client held after its last declarative_sync of the case.
+struct HeldDeclarationRecord {
+  std::string identifier;
+  std::string type;
+  std::string server_token;
+  bool active = false;
+  bool valid = false;
+};
+struct ChannelDeclarations {
+  std::string actor;  // "mac", "mac/alice"
+  std::string declarations_token;
+  std::vector<HeldDeclarationRecord> held;
+};
+
 struct CaseResult {
   std::string id;  // path under specs/scenarios without .yaml: "net/refuse_410"
   std::string title;
@@ -94,6 +108,8 @@ struct CaseResult {
   // identity could not be given is not listed (the reason says why). Empty when the case ended
   // before it made devices, and in records written before devices were recorded.
   std::vector<CaseDevice> devices;
+  // Each channel that synced declarations, in the order it first did; empty without any.
+  std::vector<ChannelDeclarations> declarations;
 };
 
 // A rule's verdict over every case that checked it.

@@ -22,6 +22,7 @@
 #include "harness/protocol/messages.hpp"
 #include "harness/protocol/rules.hpp"
 #include "harness/push/push_request.hpp"
+#include "harness/scenario/declarative_checks.hpp"
 #include "harness/scenario/liveness.hpp"
 #include "harness/scenario/push_log.hpp"
 #include "harness/target/enrollment.hpp"
@@ -955,6 +956,176 @@ class CaseRun {
     return std::nullopt;
   }
 
+  StepEnd run(int index, const DeclareStep& step) {
+    if (interrupted()) return Stop{Verdict::error, "interrupted before the case finished"};
+    const auto channel = channel_of(actors_.at(step.actor));
+    // As with enqueue, the adapter sets the case up: its failure is an error, not a verdict.
+    auto kept = [&](const target::AdminSteps& done, const std::string& what) -> StepEnd {
+      for (std::size_t i = 0; i < done.exchanges.size(); ++i) {
+        const auto& exchange = done.exchanges[i];
+        // An adapter of several requests (KMFDDM: into a set, the set to the channel) numbers them.
+        keep(index, "admin",
+             done.exchanges.size() > 1 ? fmt::format("{} ({}/{})", what, i + 1, done.exchanges.size()) : what,
+             exchange);
+      }
+      if (!done.accepted) return error_stop(done.accepted.error());
+      return std::nullopt;
+    };
+    if (step.remove) {
+      return kept(session_.unassign_declaration(channel, step.identifier),
+                  "undeclare " + step.identifier + " for " + step.actor);
+    }
+    if (auto end = kept(session_.put_declaration(step.declaration_json), "declare " + step.identifier)) return end;
+    if (!step.assign) return std::nullopt;
+    return kept(session_.assign_declaration(channel, step.identifier),
+                "assign " + step.identifier + " to " + step.actor);
+  }
+
+  // What the channel holds now, for the report (the last sync's state stands).
+  void keep_declarations(const std::string& actor, const emulator::DeclarativeClient& client) {
+    ChannelDeclarations now{actor, client.declarations_token(), {}};
+    for (const auto& [id, held] : client.held()) {
+      now.held.push_back({id, held.type, held.server_token, held.active, held.valid});
+    }
+    std::lock_guard lock(mu_);
+    auto& all = result_.declarations;
+    auto same = std::find_if(all.begin(), all.end(), [&](const auto& c) { return c.actor == actor; });
+    if (same == all.end()) {
+      all.push_back(std::move(now));
+    } else {
+      *same = std::move(now);
+    }
+  }
+
+  emulator::DeclarativeClient& declarative_of(const std::string& name) {
+    auto found = declarative_.find(name);
+    if (found != declarative_.end()) return found->second;
+    const auto& actor = actors_.at(name);
+    auto client = actor.user ? emulator::declarative_client(*actor.user) : emulator::declarative_client(*actor.device);
+    return declarative_.emplace(name, std::move(client)).first->second;
+  }
+
+  // One DeclarativeManagement check-in the client would not send, its answer kept.
+  base::Result<DeclarativeSyncRecord::Answer> declarative_probe(int index, const std::string& actor_name,
+                                                                const std::string& endpoint,
+                                                                std::optional<std::string> data = std::nullopt) {
+    const auto& actor = actors_.at(actor_name);
+    Message message{protocol::Endpoint::check_in, "DeclarativeManagement " + endpoint,
+                    protocol::declarative_management(channel_of(actor), actor.user ? &actor.user->facts() : nullptr,
+                                                     endpoint, data)};
+    auto sent = send(index, actor_name, message);
+    if (!sent) return sent.error();
+    return DeclarativeSyncRecord::Answer{sent->response->status, sent->response->body};
+  }
+
+  StepEnd run(int index, const DeclarativeSyncStep& step) {
+    using Stage = emulator::DeclarativeClient::Stage;
+    auto& client = declarative_of(step.actor);
+    const auto channel = channel_of(actors_.at(step.actor));
+    DeclarativeSyncRecord sync;
+    std::optional<protocol::DeclarationItems> listed;
+    // A sync is tokens, declaration-items, one request per declaration and a status report; the
+    // client lists at most 512 declarations (protocol::JsonLimits).
+    constexpr int kMaxExchanges = 600;
+    client.start_sync();
+    for (int exchanges = 0; client.syncing(); ++exchanges) {
+      const auto stage = client.stage();
+      if (exchanges >= kMaxExchanges) {
+        sync.stopped_at = stage;
+        sync.stop_reason = fmt::format("the sync was still going after {} requests", kMaxExchanges);
+        break;
+      }
+      const Message message = client.next();
+      auto sent = send(index, step.actor, message);
+      if (!sent) return error_stop(sent.error());
+      DeclarativeSyncRecord::Answer answer{sent->response->status, sent->response->body};
+      if (stage == Stage::tokens) {
+        sync.tokens = answer;
+      } else if (stage == Stage::declaration_items) {
+        sync.items = answer;
+        auto decoded = protocol::decode_declaration_items(answer.body);
+        if (decoded) listed = std::move(decoded).value();
+      } else if (stage == Stage::declaration) {
+        // declaration/<group>/<identifier>, as the client asked for it.
+        const auto endpoint = plist::Value(message.body).string_at("Endpoint");
+        DeclarativeSyncRecord::Fetched fetched;
+        if (endpoint) {
+          const std::string_view path(*endpoint);
+          const auto rest = path.substr(std::min(path.size(), std::string_view("declaration/").size()));
+          const auto slash = rest.find('/');
+          auto group = protocol::declaration_group_from_name(rest.substr(0, slash));
+          if (group && slash != std::string_view::npos) {
+            fetched.group = *group;
+            fetched.identifier = std::string(rest.substr(slash + 1));
+            if (listed) {
+              for (const auto& item : listed->in(*group)) {
+                if (item.identifier == fetched.identifier) fetched.listed_token = item.server_token;
+              }
+            }
+          }
+        }
+        fetched.answer = answer;
+        sync.fetched.push_back(std::move(fetched));
+      } else if (stage == Stage::status) {
+        sync.status_report = answer;
+      }
+      if (auto reason = client.on_answer(answer_of(*sent))) {
+        sync.stopped_at = stage;
+        sync.stop_reason = *reason;
+        break;
+      }
+    }
+    const bool probes_unlisted = std::any_of(step.expect.begin(), step.expect.end(), [](const Expectation& e) {
+      return e.declarative == DeclarativeCheck::fetch;
+    });
+    if (probes_unlisted) {
+      std::string unlisted;
+      {
+        std::lock_guard lock(mu_);
+        unlisted = "mdmconform-unlisted-" + ids_.uuid();
+      }
+      auto probed = declarative_probe(
+          index, step.actor, protocol::declaration_endpoint(protocol::DeclarationGroup::configuration, unlisted));
+      if (!probed) return error_stop(probed.error());
+      sync.unlisted = *probed;
+    }
+    if (step.malformed_status) {
+      auto probed = declarative_probe(index, step.actor, std::string(protocol::kStatusEndpoint),
+                                      std::string(R"({"StatusItems": [1, 2, 3], "Errors": 7})"));
+      if (!probed) return error_stop(probed.error());
+      sync.malformed_status_report = *probed;
+    }
+    if (!step.save.empty()) {
+      auto token = synced_token(sync);
+      std::lock_guard lock(mu_);
+      declaration_tokens_[step.save] = token.value_or(client.declarations_token());
+    }
+    keep_declarations(step.actor, client);
+    // A sync that stopped at an answer the client cannot act on breaks that answer's rule.
+    if (sync.stopped_at) {
+      const auto rule = rule_of_stage(*sync.stopped_at);
+      if (auto end = record(index, rule, false,
+                            fmt::format("an answer to the {} request the client can act on",
+                                        emulator::declarative_stage_name(*sync.stopped_at)),
+                            sync.stop_reason)) {
+        return end;
+      }
+    }
+    for (const auto& e : step.expect) {
+      std::optional<std::string> saved;
+      if (!e.since.empty()) {
+        std::lock_guard lock(mu_);
+        if (auto found = declaration_tokens_.find(e.since); found != declaration_tokens_.end()) saved = found->second;
+      }
+      auto judged = check_declarative(e, sync, client, channel, saved);
+      if (!judged.judged) continue;
+      if (auto end = record_finding(index, e, judged.passed, std::move(judged.expected), std::move(judged.actual))) {
+        return end;
+      }
+    }
+    return std::nullopt;
+  }
+
   StepEnd run(int index, const SeriesStep& step, Jitter* jitter = nullptr) {
     auto series = start_series(step);
     for (int exchanges = 0; !series.done(); ++exchanges) {
@@ -1225,6 +1396,10 @@ class CaseRun {
   std::vector<std::unique_ptr<Device>> devices_;
   std::vector<std::unique_ptr<UserAgent>> users_;
   std::map<std::string, Actor> actors_;
+  // Each actor's declarative client, made at its first declarative_sync; and the
+  // DeclarationsTokens declarative_sync steps saved.
+  std::map<std::string, emulator::DeclarativeClient> declarative_;
+  std::map<std::string, std::string> declaration_tokens_;
   std::map<std::string, std::vector<std::string>> saved_;
   std::map<std::string, std::string> challenges_;             // saved DigestChallenges, by name
   bool user_token_accepted_ = false;                          // a user's TokenUpdate was answered 200 in this case
@@ -1507,6 +1682,9 @@ std::optional<std::string> skip_reason(const Case& c, const TargetProfile& targe
     }
     if (req == Requirement::enrollment && !target.enrollment) {
       return "the target profile has no enrollment: (the server's enrollment profile) to judge";
+    }
+    if (req == Requirement::declarations && !target.declarations) {
+      return "the target profile has no admin.declarations adapter to put declarations with";
     }
     if (req == Requirement::push && !target.push) {
       return "the target profile has no push: (a fake APNs for the server to push to), so pushes cannot be seen";

@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
 #include <set>
 
 #include "harness/base/bytes.hpp"
@@ -100,7 +104,7 @@ StatusSet parse_status_set(MapReader& r, const std::string& key) {
 }
 
 // What a step's expectations are about.
-enum class Expecting { exchange, series, profile, push };
+enum class Expecting { exchange, series, profile, push, declarative };
 
 Expectation parse_expectation(const YAML::Node& node, const std::string& file, const std::string& path, Expecting kind,
                               CaseContext& ctx) {
@@ -134,6 +138,42 @@ Expectation parse_expectation(const YAML::Node& node, const std::string& file, c
       e.profile = ProfileCheck::per_user;
     else
       r.fail(r.node("profile"), "must be valid or per_user", "profile");
+  } else if (kind == Expecting::declarative) {
+    static const std::pair<std::string_view, DeclarativeCheck> kChecks[] = {
+        {"tokens", DeclarativeCheck::tokens},
+        {"items", DeclarativeCheck::items},
+        {"fetch", DeclarativeCheck::fetch},
+        {"schema", DeclarativeCheck::schema},
+        {"channel", DeclarativeCheck::channel},
+        {"references", DeclarativeCheck::references},
+        {"status", DeclarativeCheck::status},
+        {"token_changed", DeclarativeCheck::token_changed},
+        {"token_unchanged", DeclarativeCheck::token_unchanged},
+    };
+    auto check = r.get_required<std::string>("declarative");
+    for (const auto& [name, value] : kChecks) {
+      if (check == name) e.declarative = value;
+    }
+    if (e.declarative == DeclarativeCheck::none) {
+      r.fail(r.node("declarative"),
+             "must be tokens, items, fetch, schema, channel, references, status, token_changed or token_unchanged",
+             "declarative");
+    }
+    e.holds = r.get<std::vector<std::string>>("holds", {});
+    e.not_holds = r.get<std::vector<std::string>>("not_holds", {});
+    if ((!e.holds.empty() || !e.not_holds.empty()) && e.declarative != DeclarativeCheck::channel) {
+      r.fail(r.node(e.holds.empty() ? "not_holds" : "holds"), "holds and not_holds go with declarative: channel",
+             e.holds.empty() ? "not_holds" : "holds");
+    }
+    e.since = r.get<std::string>("since", "");
+    const bool token_check =
+        e.declarative == DeclarativeCheck::token_changed || e.declarative == DeclarativeCheck::token_unchanged;
+    if (token_check != !e.since.empty()) {
+      r.fail(node, "token_changed and token_unchanged name the token they compare with (since: NAME), and only they");
+    }
+    if (!e.since.empty() && !ctx.saved.count(e.since)) {
+      r.fail(r.node("since"), "'" + e.since + "' was not saved by an earlier step", "since");
+    }
   } else if (!series) {
     e.status = parse_status_set(r, "status");
     e.routed = r.get("routed", false);
@@ -514,6 +554,78 @@ ApnsStep parse_apns(StepSource in) {
   return step;
 }
 
+// A YAML map as JSON: a quoted scalar is a string; a plain one true/false, null, an integer, a
+// number, or else a string. Nested at most kMaxDeclarationDepth deep.
+constexpr int kMaxDeclarationDepth = 16;
+nlohmann::json yaml_to_json(MapReader& r, const YAML::Node& node, int depth) {
+  if (depth > kMaxDeclarationDepth) r.fail(node, fmt::format("nests deeper than {}", kMaxDeclarationDepth));
+  if (node.IsMap()) {
+    auto out = nlohmann::json::object();
+    for (const auto& item : node) out[item.first.Scalar()] = yaml_to_json(r, item.second, depth + 1);
+    return out;
+  }
+  if (node.IsSequence()) {
+    auto out = nlohmann::json::array();
+    for (const auto& item : node) out.push_back(yaml_to_json(r, item, depth + 1));
+    return out;
+  }
+  if (!node.IsScalar() || node.Tag() == "!") return node.IsScalar() ? nlohmann::json(node.Scalar()) : nlohmann::json();
+  const auto& text = node.Scalar();
+  if (text == "true") return true;
+  if (text == "false") return false;
+  if (text == "null" || text == "~") return nullptr;
+  std::int64_t integer = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), integer);
+  if (ec == std::errc() && end == text.data() + text.size()) return integer;
+  // A number as YAML writes one ("1.5", "-2e3"); strtod alone would also take "nan" and "0x1p3".
+  if (!text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-' || text[0] == '.')) {
+    char* stop = nullptr;
+    const double number = std::strtod(text.c_str(), &stop);
+    if (stop == text.c_str() + text.size()) return number;
+  }
+  return text;
+}
+
+DeclareStep parse_declare(StepSource in, bool remove) {
+  auto& r = in.r;
+  DeclareStep step;
+  step.line = line_of(in.node);
+  step.remove = remove;
+  step.actor = parse_actor(r, "to", in.ctx);
+  if (remove) {
+    step.identifier = r.get_required<std::string>("undeclare");
+  } else {
+    auto declaration = r.node("declare");
+    if (!declaration.IsMap()) r.fail(declaration, "must be a map: Type, Identifier, Payload", "declare");
+    auto json = yaml_to_json(r, declaration, 1);
+    auto identifier = json.find("Identifier");
+    if (identifier == json.end() || !identifier->is_string() || identifier->get<std::string>().empty()) {
+      r.fail(declaration, "a declaration has an Identifier (a string)", "declare");
+    }
+    step.identifier = identifier->get<std::string>();
+    step.declaration_json = json.dump();
+    step.assign = r.get("assign", true);
+  }
+  refuse_override(r);
+  return step;
+}
+
+DeclarativeSyncStep parse_declarative_sync(StepSource in) {
+  auto& r = in.r;
+  DeclarativeSyncStep step;
+  step.line = line_of(in.node);
+  if (r.get_required<std::string>("declarative_sync") != "full") {
+    r.fail(r.node("declarative_sync"), "must be full", "declarative_sync");
+  }
+  step.actor = parse_actor(r, "as", in.ctx);
+  step.save = r.get<std::string>("save", "");
+  step.malformed_status = r.get("malformed_status", false);
+  refuse_override(r);
+  step.expect = parse_expect(r, in.file, in.path, Expecting::declarative, in.ctx);
+  remember_save(step.save, in.ctx);
+  return step;
+}
+
 Step parse_step(const YAML::Node& node, const std::string& file, const std::string& path, CaseContext& ctx);
 
 ParallelStep parse_parallel(StepSource in) {
@@ -533,7 +645,8 @@ ParallelStep parse_parallel(StepSource in) {
     // the first level instead of recursing as deep as the YAML goes.
     const YAML::Node item = list[i];
     if (item.IsMap() && (item["parallel"] || item["enqueue"] || item["enrollment_profile"] || item["expect_push"] ||
-                         item["expect_no_push"] || item["expect_pushes"] || item["apns"])) {
+                         item["expect_no_push"] || item["expect_pushes"] || item["apns"] || item["declare"] ||
+                         item["undeclare"] || item["declarative_sync"])) {
       r.fail(item, "a parallel step holds checkin, report or series steps", "parallel");
     }
     auto sub = parse_step(item, in.file, fmt::format("{}.parallel[{}]", in.path, i), in.ctx);
@@ -552,7 +665,7 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
   MapReader r(node, file, path);
   int actions = 0;
   for (const char* action : {"checkin", "report", "enqueue", "series", "parallel", "enrollment_profile", "expect_push",
-                             "expect_no_push", "expect_pushes", "apns"}) {
+                             "expect_no_push", "expect_pushes", "apns", "declare", "undeclare", "declarative_sync"}) {
     actions += r.has(action) ? 1 : 0;
   }
   if (r.has("raw")) {
@@ -564,7 +677,7 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
   if (actions != 1) {
     r.fail(node,
            "a step has exactly one of checkin, report, enqueue, series, parallel, enrollment_profile, expect_push, "
-           "expect_no_push, expect_pushes, apns");
+           "expect_no_push, expect_pushes, apns, declare, undeclare, declarative_sync");
   }
   StepSource in{r, node, file, path, ctx};
   Step step;
@@ -586,6 +699,12 @@ Step parse_step(const YAML::Node& node, const std::string& file, const std::stri
     step.kind = parse_push(in, PushWatch::at_most);
   else if (r.has("apns"))
     step.kind = parse_apns(in);
+  else if (r.has("declare"))
+    step.kind = parse_declare(in, false);
+  else if (r.has("undeclare"))
+    step.kind = parse_declare(in, true);
+  else if (r.has("declarative_sync"))
+    step.kind = parse_declarative_sync(in);
   else
     step.kind = parse_series(in);
   r.finish();
@@ -733,9 +852,12 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
       c.requirements.push_back(Requirement::enrollment);
     else if (req == "push")
       c.requirements.push_back(Requirement::push);
+    else if (req == "declarations")
+      c.requirements.push_back(Requirement::declarations);
     else
       top.fail(top.node("requires"),
-               "unknown requirement '" + req + "' (enqueue, managed_network_user, enrollment, push)", "requires");
+               "unknown requirement '" + req + "' (enqueue, managed_network_user, enrollment, push, declarations)",
+               "requires");
   }
   c.enroll = top.get("enroll", true);
   c.rounds = top.get("rounds", 1);
@@ -796,6 +918,12 @@ Case load_case_text(std::string_view yaml, const std::string& name, const std::s
   const bool watches = std::any_of(c.steps.begin(), c.steps.end(), [](const Step& s) { return s.watches_pushes(); });
   if (watches && std::find(c.requirements.begin(), c.requirements.end(), Requirement::push) == c.requirements.end()) {
     c.requirements.push_back(Requirement::push);
+  }
+  const bool declares = std::any_of(c.steps.begin(), c.steps.end(),
+                                    [](const Step& s) { return std::holds_alternative<DeclareStep>(s.kind); });
+  if (declares &&
+      std::find(c.requirements.begin(), c.requirements.end(), Requirement::declarations) == c.requirements.end()) {
+    c.requirements.push_back(Requirement::declarations);
   }
   top.finish();
   return c;

@@ -136,6 +136,21 @@ enum class PushCheck {
   well_formed,  // every push to any channel of the case is one APNs accepts and a Mac acts on
 };
 
+// What a declarative_sync step judges (docs/cases.md#declarative_sync): each answer of the
+// sync against Apple's declarative schema, what the channel holds after it, and its token.
+enum class DeclarativeCheck {
+  none,
+  tokens,           // the tokens answer: SyncTokens with the keys and types the schema requires
+  items,            // the declaration-items answer, its DeclarationsToken the tokens answer's
+  fetch,            // each listed declaration served as listed; an unlisted path 404
+  schema,           // each served declaration's Payload against its Type
+  channel,          // what the channel holds: `holds`, not `not_holds`, only Types allowed on it
+  references,       // each held activation's StandardConfigurations held by the same channel
+  status,           // the status report answered 2xx (and a malformed one 4xx, with malformed_status)
+  token_changed,    // the DeclarationsToken is not the one saved as `since`
+  token_unchanged,  // it is the one saved as `since`
+};
+
 struct Expectation {
   int line = 0;
   std::string rule;
@@ -162,6 +177,11 @@ struct Expectation {
   ProfileCheck profile = ProfileCheck::none;
   // A push (expect_push steps): what of it is judged.
   PushCheck push = PushCheck::delivered;
+  // A declarative sync (declarative_sync steps):
+  DeclarativeCheck declarative = DeclarativeCheck::none;
+  std::vector<std::string> holds;      // identifiers the channel must hold
+  std::vector<std::string> not_holds;  // identifiers it must not
+  std::string since;                   // a DeclarationsToken saved by an earlier sync
 };
 
 // What every step but a parallel one has.
@@ -240,6 +260,22 @@ struct ApnsStep : StepBase {
   int times = 0;  // answer this many pushes so, then accept again; 0: until the case ends or another apns step
 };
 
+// declare: a declaration stored on the server through the profile's admin.declarations and given
+// to the actor's channel (assign: false only stores it); undeclare: one taken from the channel.
+struct DeclareStep : StepBase {
+  std::string declaration_json;  // declare: the declaration, from the case's YAML map
+  std::string identifier;        // its Identifier; undeclare: the one taken away
+  bool assign = true;
+  bool remove = false;  // undeclare
+};
+
+// declarative_sync: the actor's declarative client syncs (tokens, declaration-items, each new or
+// changed declaration, a status report), each check-in kept in the transcript.
+struct DeclarativeSyncStep : StepBase {
+  std::string save;               // the DeclarationsToken afterwards is saved under this name
+  bool malformed_status = false;  // then a status report that is not one is sent too
+};
+
 // enrollment_profile: judges the target's enrollment profile, as the run fetched or read it
 // (target/enrollment.hpp); with no actor.
 struct EnrollmentProfileStep : StepBase {};
@@ -259,7 +295,7 @@ struct ParallelStep {
 };
 
 using StepKind = std::variant<CheckInStep, ReportStep, EnqueueStep, SeriesStep, ParallelStep, EnrollmentProfileStep,
-                              PushStep, ApnsStep>;
+                              PushStep, ApnsStep, DeclareStep, DeclarativeSyncStep>;
 
 struct Step {
   StepKind kind;
@@ -281,7 +317,9 @@ struct Step {
 // enrollment: the target profile has an `enrollment:` (its enrollment profile).
 // push: the target profile has a `push:` (a fake APNs for the server to push to); a case with
 // a push or apns step needs it without saying so.
-enum class Requirement { enqueue, managed_network_user, enrollment, push };
+// declarations: the target profile has an admin.declarations adapter; a case with a declare or
+// undeclare step needs it without saying so.
+enum class Requirement { enqueue, managed_network_user, enrollment, push, declarations };
 
 struct Case {
   std::string id;  // path under the scenarios folder, without .yaml

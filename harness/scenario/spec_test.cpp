@@ -3,6 +3,7 @@
 #include "mdmc/source_dir.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
@@ -179,6 +180,61 @@ TEST_F(SpecTest, AFileLargerThanTheCapIsRefusedWithoutReadingItAll) {
   }
   // A device never ends; the cap ends the read.
   EXPECT_THROW(load_profile("/dev/zero"), LoadError);
+}
+
+TEST_F(SpecTest, DeclarativeStepsLoadWithTheirDeclarationAsTypedJson) {
+  auto catalog = rules();
+  const std::string head =
+      "schema_version: 1\ntitle: t\nrules: [DDM-CHANNEL, DDM-TOKEN-CHANGE]\napple: a\n"
+      "devices: [{name: mac}]\nsteps:\n";
+  const std::string declare =
+      "  - declare:\n      Type: com.apple.configuration.passcode.settings\n      Identifier: p\n"
+      "      Payload: {MinimumLength: 8, RequirePasscode: true, Name: '8', Ratio: 1.5, Note: ~}\n    to: mac\n";
+  auto c = load_case_text(head + declare +
+                              "  - {declarative_sync: full, as: mac, save: before}\n"
+                              "  - declarative_sync: full\n    as: mac\n    expect:\n"
+                              "      - {rule: DDM-CHANNEL, declarative: channel, holds: [p]}\n"
+                              "      - {rule: DDM-TOKEN-CHANGE, declarative: token_unchanged, since: before}\n",
+                          "d.yaml", "d", catalog);
+  ASSERT_EQ(c.steps.size(), 3u);
+  const auto& step = std::get<DeclareStep>(c.steps[0].kind);
+  EXPECT_EQ(step.identifier, "p");
+  EXPECT_TRUE(step.assign);
+  auto json = nlohmann::json::parse(step.declaration_json);
+  EXPECT_EQ(json["Payload"]["MinimumLength"], 8);
+  EXPECT_EQ(json["Payload"]["RequirePasscode"], true);
+  EXPECT_EQ(json["Payload"]["Name"], "8") << "a quoted scalar stays a string";
+  EXPECT_EQ(json["Payload"]["Ratio"], 1.5);
+  EXPECT_TRUE(json["Payload"]["Note"].is_null());
+  // A case with a declare step needs the declarations adapter whether it says so or not.
+  EXPECT_NE(std::find(c.requirements.begin(), c.requirements.end(), Requirement::declarations), c.requirements.end());
+  const auto& sync = std::get<DeclarativeSyncStep>(c.steps[2].kind);
+  ASSERT_EQ(sync.expect.size(), 2u);
+  EXPECT_EQ(sync.expect[0].declarative, DeclarativeCheck::channel);
+  EXPECT_EQ(sync.expect[0].holds, std::vector<std::string>{"p"});
+  EXPECT_EQ(sync.expect[1].since, "before");
+
+  auto refused = [&](const std::string& steps) {
+    try {
+      load_case_text(head + steps, "r.yaml", "r", catalog);
+    } catch (const LoadError& e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  EXPECT_NE(refused("  - declarative_sync: full\n    as: mac\n    expect: {rule: DDM-CHANNEL, declarative: tokens, "
+                    "holds: [p]}\n")
+                .find("holds and not_holds go with declarative: channel"),
+            std::string::npos);
+  EXPECT_NE(refused("  - declarative_sync: full\n    as: mac\n    expect: {declarative: token_changed, since: never}\n")
+                .find("'never' was not saved"),
+            std::string::npos);
+  EXPECT_NE(refused("  - declarative_sync: full\n    as: mac\n    expect: {declarative: token_changed}\n")
+                .find("since: NAME"),
+            std::string::npos);
+  EXPECT_NE(refused("  - declare: {Type: com.apple.configuration.x, Payload: {}}\n    to: mac\n").find("Identifier"),
+            std::string::npos);
+  EXPECT_NE(refused("  - declarative_sync: partial\n    as: mac\n").find("must be full"), std::string::npos);
 }
 
 TEST_F(SpecTest, RoundsAndJitterLoadWithinTheirBounds) {

@@ -47,8 +47,8 @@ std::optional<DeclarationGroup> group_of_type(std::string_view type) {
   return std::nullopt;
 }
 
-DeclarationStore::DeclarationStore(DeclarationBounds bounds, std::string started_at)
-    : bounds_(bounds), started_at_(std::move(started_at)) {}
+DeclarationStore::DeclarationStore(DeclarationBounds bounds, std::string started_at, DeclarationStoreFaults faults)
+    : bounds_(bounds), started_at_(std::move(started_at)), faults_(faults) {}
 
 base::Result<DeclarationStore::Put> DeclarationStore::put(std::string_view json_text, const std::string& now) {
   auto parsed = parse_bounded(json_text, bounds_.declaration_bytes, bounds_.max_json_depth, "the declaration");
@@ -191,21 +191,28 @@ std::vector<std::string> DeclarationStore::sets_of(const std::string& channel) c
 std::map<std::string, const DeclarationStore::Declaration*> DeclarationStore::view_of(
     const std::string& channel) const {
   std::map<std::string, const Declaration*> view;
-  auto assigned = assignments_.find(channel);
-  if (assigned == assignments_.end()) return view;
-  for (const auto& set : assigned->second) {
-    auto members = sets_.find(set);
-    if (members == sets_.end()) continue;
-    for (const auto& id : members->second) {
-      if (auto d = declarations_.find(id); d != declarations_.end()) view.emplace(id, &d->second);
+  auto add_sets_of = [&](const std::string& holder) {
+    auto assigned = assignments_.find(holder);
+    if (assigned == assignments_.end()) return;
+    for (const auto& set : assigned->second) {
+      auto members = sets_.find(set);
+      if (members == sets_.end()) continue;
+      for (const auto& id : members->second) {
+        if (auto d = declarations_.find(id); d != declarations_.end()) view.emplace(id, &d->second);
+      }
     }
+  };
+  add_sets_of(channel);
+  // The fault: a user channel ("UDID:UserID") is served its device's ("UDID") too.
+  if (auto colon = channel.find(':'); faults_.users_see_device && colon != std::string::npos) {
+    add_sets_of(channel.substr(0, colon));
   }
   return view;
 }
 
 std::string DeclarationStore::token_of_view(const std::map<std::string, const Declaration*>& view) const {
   std::string text;
-  for (const auto& [id, d] : view) text += id + '\0' + d->server_token + '\n';
+  for (const auto& [id, d] : view) text += id + '\0' + (faults_.token_from_identifiers ? "" : d->server_token) + '\n';
   return base::sha256_hex(text).substr(0, 32);
 }
 

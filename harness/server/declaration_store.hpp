@@ -39,9 +39,17 @@ struct DeclarationBounds {
   int max_json_depth = 32;
 };
 
+// Fault modes of the reference server that live in the store (faults.hpp): a user channel
+// also served its device's declarations; a token made from the identifiers alone.
+struct DeclarationStoreFaults {
+  bool users_see_device = false;
+  bool token_from_identifiers = false;
+};
+
 class DeclarationStore {
  public:
-  explicit DeclarationStore(DeclarationBounds bounds = {}, std::string started_at = {});
+  explicit DeclarationStore(DeclarationBounds bounds = {}, std::string started_at = {},
+                            DeclarationStoreFaults faults = {});
 
   // What a change did: whether anything changed, and the channels whose DeclarationsToken it
   // changed (each told with a DeclarativeManagement command).
@@ -105,6 +113,7 @@ class DeclarationStore {
 
   DeclarationBounds bounds_;
   std::string started_at_;
+  DeclarationStoreFaults faults_;
   std::map<std::string, Declaration> declarations_;
   std::map<std::string, std::set<std::string>> sets_;
   std::map<std::string, std::set<std::string>> assignments_;  // channel -> sets

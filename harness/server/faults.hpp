@@ -46,6 +46,15 @@ enum class Fault {
   per_user_undeclared,
   scep_identity_refused,
   checkin_on_server_url_only,
+  // Declarative management (declaration_store.hpp and MdmService::State::declarative).
+  ddm_tokens_without_timestamp,
+  ddm_items_token_stale,
+  ddm_fetch_wrong_token,
+  ddm_payload_stringified,
+  ddm_device_declarations_on_user,
+  ddm_references_unlisted,
+  ddm_token_unchanged,
+  ddm_status_500,
   // Push misbehaviours: push_faults.hpp maps each to the PushFault it sets.
   push_user_token_on_device,
   push_first_token_only,

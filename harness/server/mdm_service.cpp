@@ -521,7 +521,10 @@ MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
   // A push fault mode sets the push misbehaviour (push_faults.hpp).
   if (auto push = push_fault_of(config.fault); push != PushFault::none) config.push.fault = push;
   state_->config = std::move(config);
-  state_->declarations = DeclarationStore(state_->config.bounds.declarative, base::now_rfc3339());
+  DeclarationStoreFaults store_faults;
+  store_faults.users_see_device = state_->faulty(Fault::ddm_device_declarations_on_user);
+  store_faults.token_from_identifiers = state_->faulty(Fault::ddm_token_unchanged);
+  state_->declarations = DeclarationStore(state_->config.bounds.declarative, base::now_rfc3339(), store_faults);
 }
 
 MdmService::~MdmService() = default;
@@ -1219,6 +1222,29 @@ std::vector<std::string> MdmService::State::tell_channels(const DeclarationStore
   return told;
 }
 
+namespace {
+
+// The ddm-payload-stringified fault: every number and boolean in `j` becomes a string.
+void stringify_scalars(nlohmann::json& j, int depth = 0) {
+  if (depth > 64) return;  // what the store keeps nests at most 32 deep
+  if (j.is_object() || j.is_array()) {
+    for (auto& child : j) stringify_scalars(child, depth + 1);
+  } else if (j.is_number() || j.is_boolean()) {
+    j = j.dump();
+  }
+}
+
+// A JSON body the store made (so it parses) changed by `edit`, for the faults that bend one.
+template <class Edit>
+std::string edited(const std::string& body, const Edit& edit) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return body;
+  edit(j);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
 net::ServerResponse MdmService::State::declarative(const protocol::CheckIn& msg) {
   const auto& ch = msg.channel;
   if (ch.is_user() && !channels.count(ch.id())) {
@@ -1228,14 +1254,55 @@ net::ServerResponse MdmService::State::declarative(const protocol::CheckIn& msg)
   const std::string* endpoint = endpoint_field == msg.fields.end() ? nullptr : endpoint_field->second.as_string();
   if (!endpoint) return text(400, "DeclarativeManagement without an Endpoint string\n");
   const std::string id = ch.id();
-  if (*endpoint == "tokens") return json_text(200, declarations.tokens_json(id));
-  if (*endpoint == "declaration-items") return json_text(200, declarations.items_json(id));
+  if (*endpoint == "tokens") {
+    auto body = declarations.tokens_json(id);
+    if (faulty(Fault::ddm_tokens_without_timestamp)) {
+      body = edited(body, [](nlohmann::json& j) { j["SyncTokens"].erase("Timestamp"); });
+    }
+    return json_text(200, std::move(body));
+  }
+  if (*endpoint == "declaration-items") {
+    auto body = declarations.items_json(id);
+    if (faulty(Fault::ddm_items_token_stale)) {
+      body = edited(body, [](nlohmann::json& j) {
+        j["DeclarationsToken"] = "stale-" + j["DeclarationsToken"].get<std::string>();
+      });
+    }
+    if (faulty(Fault::ddm_references_unlisted)) {
+      // The configurations an activation names are left out of the list (still served).
+      body = edited(body, [&](nlohmann::json& j) {
+        std::set<std::string> activated;
+        for (const auto& item : j["Declarations"]["Activations"]) {
+          auto served =
+              declarations.served_declaration(id, DeclarationGroup::activation, item["Identifier"].get<std::string>());
+          if (!served) continue;
+          auto activation = nlohmann::json::parse(*served, nullptr, false);
+          auto refs = activation.is_object()
+                          ? activation["Payload"].value("StandardConfigurations", nlohmann::json::array())
+                          : nlohmann::json::array();
+          for (const auto& ref : refs) {
+            if (ref.is_string()) activated.insert(ref.get<std::string>());
+          }
+        }
+        auto& configurations = j["Declarations"]["Configurations"];
+        nlohmann::json kept = nlohmann::json::array();
+        for (const auto& item : configurations) {
+          if (!activated.count(item["Identifier"].get<std::string>())) kept.push_back(item);
+        }
+        configurations = kept;
+      });
+    }
+    return json_text(200, std::move(body));
+  }
   if (*endpoint == "status") {
     auto data_field = msg.fields.find("Data");
     const plist::Data* data = data_field == msg.fields.end() ? nullptr : data_field->second.as_data();
     if (!data) return text(400, "a status report comes as Data\n");
     auto taken = declarations.take_status(id, data->bytes);
-    if (!taken) return text(400, taken.message() + "\n");
+    if (!taken) {
+      if (faulty(Fault::ddm_status_500)) return text(500, "internal error\n");
+      return text(400, taken.message() + "\n");
+    }
     return empty_ok();
   }
   constexpr std::string_view kDeclarationPrefix = "declaration/";
@@ -1245,7 +1312,14 @@ net::ServerResponse MdmService::State::declarative(const protocol::CheckIn& msg)
     auto group = protocol::declaration_group_from_name(rest.substr(0, slash));
     if (group && slash != std::string_view::npos) {
       if (auto served = declarations.served_declaration(id, *group, std::string(rest.substr(slash + 1)))) {
-        return json_text(200, *served);
+        auto body = *served;
+        if (faulty(Fault::ddm_fetch_wrong_token)) {
+          body = edited(body, [](nlohmann::json& j) { j["ServerToken"] = j["ServerToken"].get<std::string>() + "-x"; });
+        }
+        if (faulty(Fault::ddm_payload_stringified)) {
+          body = edited(body, [](nlohmann::json& j) { stringify_scalars(j["Payload"]); });
+        }
+        return json_text(200, std::move(body));
       }
     }
     return text(404, "no such declaration for this channel\n");
