@@ -268,8 +268,10 @@ void Series::on_answer(const Answer& answer, std::string_view transport_error) {
                              status,
                              outcome_.exchanges - 1,
                              protocol::check_command_schema(command, channel_.is_user()),
-                             {}};
+                             {},
+                             std::nullopt};
   if (command.request_type == "InstallProfile") delivered.account_payloads = profile_accounts(command);
+  if (command.request_type == "DeclarativeManagement") delivered.declarative = command;
   outcome_.delivered.push_back(std::move(delivered));
   if (outcome_.exchanges >= options_.max_exchanges) {
     return finish(SeriesEnd::bound_reached, 200,

@@ -178,6 +178,8 @@ struct DeliveredCommand {
   std::vector<protocol::SchemaViolation> schema_violations;
   // InstallProfile: the account payload types of the profile it carries (signed or plain).
   std::vector<std::string> account_payloads;
+  // DeclarativeManagement: the command itself, for the channel's declarative client.
+  std::optional<protocol::Command> declarative;
 };
 
 struct SeriesOutcome {

@@ -199,6 +199,7 @@ std::string_view rule_of_stage(Stage stage) {
 }
 
 std::optional<std::string> synced_token(const DeclarativeSyncRecord& record) {
+  if (!record.tokens && record.command_token) return record.command_token;
   if (!record.tokens || record.tokens->status != 200) return std::nullopt;
   auto tokens = protocol::decode_tokens(record.tokens->body);
   if (!tokens) return std::nullopt;

@@ -24,6 +24,8 @@ struct DeclarativeSyncRecord {
     std::string listed_token;  // the ServerToken declaration-items listed
     Answer answer;
   };
+  // The DeclarationsToken the DeclarativeManagement command carried, when the sync began with one.
+  std::optional<std::string> command_token;
   std::optional<Answer> tokens;
   std::optional<Answer> items;
   std::vector<Fetched> fetched;
@@ -50,7 +52,7 @@ CheckOutcome check_declarative(const Expectation& e, const DeclarativeSyncRecord
                                const emulator::DeclarativeClient& client, const protocol::Channel& channel,
                                const std::optional<std::string>& saved_token);
 
-// The DeclarationsToken the sync's tokens answer gave, when it gave one.
+// The DeclarationsToken the server gave in this sync: its tokens answer's, or the command's.
 std::optional<std::string> synced_token(const DeclarativeSyncRecord& record);
 
 }  // namespace mdmc::scenario

@@ -1027,7 +1027,30 @@ class CaseRun {
     // A sync is tokens, declaration-items, one request per declaration and a status report; the
     // client lists at most 512 declarations (protocol::JsonLimits).
     constexpr int kMaxExchanges = 600;
-    client.start_sync();
+    if (step.on_command) {
+      std::optional<protocol::Command> command;
+      {
+        std::lock_guard lock(mu_);
+        if (auto found = declarative_commands_.find(step.actor); found != declarative_commands_.end()) {
+          command = found->second;
+          declarative_commands_.erase(found);
+        }
+      }
+      if (!command) {
+        return Stop{Verdict::error, "declarative_sync: command, and no series of " + step.actor +
+                                        " delivered a DeclarativeManagement command since its last one"};
+      }
+      if (auto tokens = protocol::command_sync_tokens(*command); tokens && *tokens) {
+        sync.command_token = (*tokens)->declarations_token;
+      }
+      auto answered = client.on_command(*command);
+      if (answered.status != protocol::Status::acknowledged) {
+        sync.stopped_at = emulator::DeclarativeClient::Stage::tokens;
+        sync.stop_reason = "the DeclarativeManagement command's Data is no TokensResponse: " + answered.reason;
+      }
+    } else {
+      client.start_sync();
+    }
     for (int exchanges = 0; client.syncing(); ++exchanges) {
       const auto stage = client.stage();
       if (exchanges >= kMaxExchanges) {
@@ -1253,6 +1276,11 @@ class CaseRun {
   }
 
   StepEnd check_series(int index, const SeriesStep& step, const emulator::SeriesOutcome& o) {
+    for (const auto& delivered : o.delivered) {
+      if (!delivered.declarative) continue;
+      std::lock_guard lock(mu_);
+      declarative_commands_.insert_or_assign(step.actor, *delivered.declarative);
+    }
     if (o.end == emulator::SeriesEnd::no_response) {
       return Stop{Verdict::error,
                   fmt::format("series as {}: PUT {}: no answer: {}", step.actor, target_.server_url, o.end_detail)};
@@ -1400,6 +1428,9 @@ class CaseRun {
   // DeclarationsTokens declarative_sync steps saved.
   std::map<std::string, emulator::DeclarativeClient> declarative_;
   std::map<std::string, std::string> declaration_tokens_;
+  // The last DeclarativeManagement command a series of each actor delivered, until a
+  // declarative_sync: command takes it.
+  std::map<std::string, protocol::Command> declarative_commands_;
   std::map<std::string, std::vector<std::string>> saved_;
   std::map<std::string, std::string> challenges_;             // saved DigestChallenges, by name
   bool user_token_accepted_ = false;                          // a user's TokenUpdate was answered 200 in this case

@@ -614,9 +614,11 @@ DeclarativeSyncStep parse_declarative_sync(StepSource in) {
   auto& r = in.r;
   DeclarativeSyncStep step;
   step.line = line_of(in.node);
-  if (r.get_required<std::string>("declarative_sync") != "full") {
-    r.fail(r.node("declarative_sync"), "must be full", "declarative_sync");
+  const auto mode = r.get_required<std::string>("declarative_sync");
+  if (mode != "full" && mode != "command") {
+    r.fail(r.node("declarative_sync"), "must be full or command", "declarative_sync");
   }
+  step.on_command = mode == "command";
   step.actor = parse_actor(r, "as", in.ctx);
   step.save = r.get<std::string>("save", "");
   step.malformed_status = r.get("malformed_status", false);

@@ -272,6 +272,10 @@ struct DeclareStep : StepBase {
 // declarative_sync: the actor's declarative client syncs (tokens, declaration-items, each new or
 // changed declaration, a status report), each check-in kept in the transcript.
 struct DeclarativeSyncStep : StepBase {
+  // `full`: the client starts at tokens, as when a case asks; `command`: it takes the last
+  // DeclarativeManagement command a series of the actor delivered (its SyncTokens Data, or none)
+  // and syncs as that command says.
+  bool on_command = false;
   std::string save;               // the DeclarationsToken afterwards is saved under this name
   bool malformed_status = false;  // then a status report that is not one is sent too
 };

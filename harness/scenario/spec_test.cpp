@@ -234,7 +234,7 @@ TEST_F(SpecTest, DeclarativeStepsLoadWithTheirDeclarationAsTypedJson) {
             std::string::npos);
   EXPECT_NE(refused("  - declare: {Type: com.apple.configuration.x, Payload: {}}\n    to: mac\n").find("Identifier"),
             std::string::npos);
-  EXPECT_NE(refused("  - declarative_sync: partial\n    as: mac\n").find("must be full"), std::string::npos);
+  EXPECT_NE(refused("  - declarative_sync: partial\n    as: mac\n").find("must be full or command"), std::string::npos);
 }
 
 TEST_F(SpecTest, RoundsAndJitterLoadWithinTheirBounds) {
