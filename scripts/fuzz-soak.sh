@@ -47,7 +47,7 @@ shift $((OPTIND - 1))
 fuzzers=("$@")
 if (( ${#fuzzers[@]} == 0 )); then
   fuzzers=(checkin_fuzzer response_fuzzer scenario_loader_fuzzer profile_loader_fuzzer server_handler_fuzzer
-    scep_response_fuzzer enrollment_profile_fuzzer push_request_fuzzer)
+    scep_response_fuzzer enrollment_profile_fuzzer push_request_fuzzer declarative_client_fuzzer)
 fi
 [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "fuzz-soak: -m wants minutes, not '$minutes'" >&2; exit 2; }
 [[ $wall_factor =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "fuzz-soak: -w wants a factor, not '$wall_factor'" >&2; exit 2; }

@@ -7,6 +7,7 @@
 
 #include "harness/fuzz/detail/schema_keys.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/protocol/declarative.hpp"
 #include "harness/protocol/messages.hpp"
 
 namespace mdmc::fuzz {
@@ -86,6 +87,53 @@ int rank(std::string_view kind) {
   if (kind == "unknown-key") return 4;
   if (kind == "other-device" || kind == "other-user") return 5;
   return 2;  // the values servers trip on
+}
+
+bool real_endpoint(std::string_view endpoint) {
+  if (endpoint == protocol::kTokensEndpoint || endpoint == protocol::kDeclarationItemsEndpoint ||
+      endpoint == protocol::kStatusEndpoint)
+    return true;
+  constexpr std::string_view kPrefix = "declaration/";
+  if (endpoint.substr(0, kPrefix.size()) != kPrefix) return false;
+  const auto rest = endpoint.substr(kPrefix.size());
+  const auto slash = rest.find('/');
+  return slash != std::string_view::npos && protocol::declaration_group_from_name(rest.substr(0, slash)) &&
+         slash + 1 < rest.size() && rest.find('/', slash + 1) == std::string_view::npos;
+}
+
+// A DeclarativeManagement check-in's own values: its Endpoint, and at `status` the report in
+// Data, held to Apple's declarative schema (the check-in's keys are held like any other's).
+void diagnose_declarative(const plist::Dict& dict, InputDiagnosis& d) {
+  auto at = dict.find("Endpoint");
+  const std::string* endpoint = at == dict.end() ? nullptr : at->second.as_string();
+  if (endpoint && !real_endpoint(*endpoint)) {
+    d.problems.push_back(
+        {"Endpoint", "endpoint", fmt::format("is '{}', not an endpoint of Apple's schema", endpoint->substr(0, 60))});
+  }
+  if (!endpoint || *endpoint != protocol::kStatusEndpoint) return;
+  auto data = dict.find("Data");
+  if (data == dict.end()) {
+    d.problems.push_back({"Data", "missing", "is missing (the status endpoint's report)"});
+    return;
+  }
+  const auto* bytes = data->second.as_data();
+  if (!bytes) return;  // its type is said already
+  protocol::JsonLimits limits;
+  limits.max_bytes = 16 * 1024 * 1024;
+  limits.max_depth = 256;
+  limits.max_values = 1'000'000;
+  auto report = protocol::parse_bounded_json(bytes->bytes, limits);
+  if (!report) {
+    d.problems.push_back({"Data", "not-json", "is not JSON (" + report.error().message.substr(0, 80) + ")"});
+    return;
+  }
+  auto problems = protocol::problems_in_status_report(*report);
+  if (!problems.empty()) {
+    const auto& p = problems.front();
+    d.problems.push_back(
+        {"Data" + (p.key_path.empty() ? "" : "." + p.key_path), "status-report",
+         "holds a status report whose " + (p.key_path.empty() ? "document" : p.key_path) + " " + p.problem});
+  }
 }
 
 std::size_t count_occurrences(std::string_view text, std::string_view needle) {
@@ -187,6 +235,7 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
                             fmt::format("is not a key of {}", schema_kind == "report" ? "a command report" : d.kind)});
     }
   }
+  if (schema_kind == "DeclarativeManagement") diagnose_declarative(*dict, d);
   if (schema_kind.empty() || d.kind == "?MessageType") {
     // A message of no known kind: its keys are held to their types wherever Apple's schema has
     // them (a server reads UDID as a string whatever the MessageType).

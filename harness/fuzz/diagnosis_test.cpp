@@ -4,6 +4,7 @@
 
 #include "harness/fuzz/session.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/protocol/declarative.hpp"
 
 namespace mdmc::fuzz {
 namespace {
@@ -115,6 +116,41 @@ TEST(Diagnosis, SeesADateInABinaryPlistAndDeepNesting) {
   auto paths = diagnosis.key_paths();
   EXPECT_NE(paths.find("When:binary-date"), std::string::npos) << paths;
   EXPECT_NE(paths.find(":deep"), std::string::npos) << paths;
+}
+
+std::string declarative(std::string endpoint, std::optional<std::string> data) {
+  return plist::to_xml(
+      plist::Value(protocol::declarative_management(protocol::Channel{kUdid, ""}, nullptr, endpoint, std::move(data))));
+}
+
+// A DeclarativeManagement check-in: its keys come from the check-in schema; its Endpoint and the
+// status report in its Data are held to the declarative schema.
+TEST(Diagnosis, HoldsADeclarativeCheckInsEndpointAndReport) {
+  const std::string report = protocol::status_report(
+      {{protocol::DeclarationGroup::configuration, "com.example.p", "T1", true, protocol::Validity::valid, {}}}, true);
+  for (const std::string endpoint : {"tokens", "declaration-items", "declaration/configuration/com.example.p"}) {
+    auto d = diagnose_input(declarative(endpoint, std::nullopt), kUdid, kUser);
+    EXPECT_EQ(d.kind, "DeclarativeManagement");
+    EXPECT_EQ(d.key_paths(), "-") << endpoint;
+  }
+  EXPECT_EQ(diagnose_input(declarative("status", report), kUdid, kUser).key_paths(), "-");
+
+  auto odd = diagnose_input(declarative("declaration/configurations/x", std::nullopt), kUdid, kUser);
+  EXPECT_EQ(odd.primary(), "Endpoint:endpoint");
+  EXPECT_EQ(
+      odd.phrase(),
+      "DeclarativeManagement whose Endpoint is 'declaration/configurations/x', not an endpoint of Apple's schema");
+  EXPECT_EQ(diagnose_input(declarative("declaration/asset/a/b", std::nullopt), kUdid, kUser).primary(),
+            "Endpoint:endpoint");
+
+  EXPECT_EQ(diagnose_input(declarative("status", std::nullopt), kUdid, kUser).primary(), "Data:missing");
+  auto not_json = diagnose_input(declarative("status", std::string("{\"StatusItems\":")), kUdid, kUser);
+  EXPECT_EQ(not_json.primary(), "Data:not-json");
+  auto bad = nlohmann::json::parse(report);
+  bad["FullReport"] = "yes";
+  auto wrong = diagnose_input(declarative("status", bad.dump()), kUdid, kUser);
+  EXPECT_EQ(wrong.primary(), "Data:status-report");
+  EXPECT_NE(wrong.phrase().find("FullReport"), std::string::npos) << wrong.phrase();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "harness/fuzz/detail/schema_keys.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/protocol/declarative.hpp"
 
 namespace mdmc::fuzz {
 namespace {
@@ -370,6 +371,363 @@ std::optional<std::string> duplicate_key_xml(const Value& root, Rng& rng) {
   return xml;
 }
 
+// ---- Declarative Device Management ----------------------------------------------------------
+
+// A declaration's `valid` value: the schema's three, or near them.
+std::string validity_word(Rng& rng) {
+  static constexpr std::string_view kWords[] = {"valid", "invalid", "unknown", "Valid", "maybe", ""};
+  return std::string(kWords[rng.below(std::size(kWords))]);
+}
+
+using protocol::Json;
+
+bool is_declarative(const Value& root) {
+  const auto* top = root.as_dict();
+  if (!top) return false;
+  auto it = top->find("MessageType");
+  return it != top->end() && it->second.as_string() && *it->second.as_string() == "DeclarativeManagement";
+}
+
+// Endpoint values: the real ones, declaration paths (real groups with odd identifiers, odd
+// groups), and path shapes a server might resolve wrongly.
+constexpr std::array<std::string_view, 24> kOddEndpoints = {
+    "",
+    "Tokens",
+    "tokens/",
+    "/tokens",
+    "declaration-items?x=1",
+    "declaration",
+    "declaration/",
+    "declaration/configuration",
+    "declaration/configuration/",
+    "declaration//com.example",
+    "declaration/configuration/../../tokens",
+    "declaration/configuration/%2e%2e%2ftokens",
+    "declaration/Configuration/com.example.passcode",
+    "declaration/configurations/com.example.passcode",
+    "declaration/status/com.example.passcode",
+    "declaration/activation/com.example.passcode/extra",
+    "declaration/management/\xe2\x80\xae"
+    "x",
+    "declaration/asset/%00",
+    "declaration/activation/ space ",
+    "status/../declaration-items",
+    "tokens\r\nX-Injected: 1",
+    "declaration-items ",
+    "DeclarationItems",
+    "statuses",
+};
+constexpr std::array<std::string_view, 6> kDeclarationIdentifiers = {"com.example.passcode",
+                                                                     "com.example.activation",
+                                                                     "mdmconform.fuzz",
+                                                                     "",
+                                                                     "*",
+                                                                     "00000000-0000-0000-0000-000000000000"};
+
+std::string some_endpoint(Rng& rng, std::size_t max_size) {
+  switch (rng.below(4)) {
+    case 0: {
+      static constexpr std::string_view kReal[] = {protocol::kTokensEndpoint, protocol::kDeclarationItemsEndpoint,
+                                                   protocol::kStatusEndpoint};
+      return std::string(kReal[rng.below(std::size(kReal))]);
+    }
+    case 1: {
+      auto group = protocol::kDeclarationGroups[rng.below(protocol::kDeclarationGroups.size())];
+      std::string identifier(kDeclarationIdentifiers[rng.below(kDeclarationIdentifiers.size())]);
+      if (rng.chance(4)) identifier = std::string(kOddStrings[rng.below(kOddStrings.size())]);
+      if (rng.chance(8)) identifier.append(std::min<std::size_t>(big_size(rng, max_size), 8192), 'A');
+      return protocol::declaration_endpoint(group, identifier);
+    }
+    default: return std::string(kOddEndpoints[rng.below(kOddEndpoints.size())]);
+  }
+}
+
+// A status report the check-in did not carry: one configuration, valid and active.
+std::string a_status_report(Rng& rng) {
+  protocol::DeclarationStatus status{protocol::DeclarationGroup::configuration,
+                                     std::string(kDeclarationIdentifiers[rng.below(3)]),
+                                     random_uuid(rng),
+                                     true,
+                                     protocol::Validity::valid,
+                                     {}};
+  return protocol::status_report({status}, rng.chance(2));
+}
+
+bool ddm_endpoint(Value& root, Rng& rng, std::size_t max_size) {
+  if (!is_declarative(root)) return false;
+  auto& top = *root.as_dict();
+  const std::string* current = top.count("Endpoint") ? top["Endpoint"].as_string() : nullptr;
+  std::string to = some_endpoint(rng, max_size);
+  for (int i = 0; i < 4 && current && *current == to; ++i) to = some_endpoint(rng, max_size);
+  if (current && *current == to) return false;
+  switch (rng.below(8)) {
+    case 0: top.erase("Endpoint"); break;  // none at all
+    case 1: top["Endpoint"] = Value(Array{Value(to)}); break;
+    default: top["Endpoint"] = Value(to);
+  }
+  // A status check-in without its report, or another endpoint with one: now and then.
+  if (to == protocol::kStatusEndpoint && !top.count("Data") && !rng.chance(4)) {
+    top["Data"] = Value(plist::Data{a_status_report(rng)});
+  } else if (to != protocol::kStatusEndpoint && top.count("Data") && rng.chance(2)) {
+    top.erase("Data");
+  }
+  return true;
+}
+
+// Key names of the status report and of the declarative answers (Apple's schema,
+// declarative/protocol and declarative/status), and status items' names.
+constexpr std::array<std::string_view, 40> kDeclarativeKeys = {
+    "StatusItems",
+    "Errors",
+    "FullReport",
+    "management",
+    "declarations",
+    "activations",
+    "configurations",
+    "assets",
+    "identifier",
+    "server-token",
+    "active",
+    "valid",
+    "reasons",
+    "code",
+    "description",
+    "details",
+    "client-capabilities",
+    "push-token",
+    "device",
+    "identifier",
+    "serial-number",
+    "udid",
+    "operating-system",
+    "version",
+    "build-version",
+    "model",
+    "family",
+    "passcode",
+    "is-compliant",
+    "is-present",
+    "softwareupdate",
+    "pending-version",
+    "StatusPath",
+    "ErrorCode",
+    "SyncTokens",
+    "DeclarationsToken",
+    "Timestamp",
+    "Declarations",
+    "ServerToken",
+    "Identifier",
+};
+
+// A JSON node with where it sits: an object member (parent and key), an array element, or the root.
+struct JsonSlot {
+  Json* value;
+  Json* parent = nullptr;
+  std::string key;
+  int depth = 0;
+};
+
+void collect_json(Json& value, Json* parent, const std::string& key, int depth, std::vector<JsonSlot>& out) {
+  out.push_back({&value, parent, key, depth});
+  if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it) collect_json(*it, &value, it.key(), depth + 1, out);
+  } else if (value.is_array()) {
+    for (auto& element : value) collect_json(element, &value, {}, depth + 1, out);
+  }
+}
+
+Json odd_json_value(Rng& rng) {
+  switch (rng.below(12)) {
+    case 0: return nullptr;
+    case 1: return rng.chance(2);
+    case 2: return std::numeric_limits<std::int64_t>::min();
+    case 3: return std::numeric_limits<std::uint64_t>::max();
+    case 4: return -1;
+    case 5: return 1e308;
+    case 6: return 0.5;
+    case 7: return Json::array();
+    case 8: return Json::object();
+    case 9: return std::string(kOddStrings[rng.below(kOddStrings.size())]);
+    case 10: return validity_word(rng);
+    default: return std::string(kDeclarativeKeys[rng.below(kDeclarativeKeys.size())]);
+  }
+}
+
+// One declaration's entry in management.declarations, real in shape, odd in parts.
+Json a_declaration_entry(Rng& rng) {
+  Json entry{{"identifier", std::string(kDeclarationIdentifiers[rng.below(kDeclarationIdentifiers.size())])},
+             {"server-token", random_uuid(rng)},
+             {"active", rng.chance(2)},
+             {"valid", validity_word(rng)}};
+  if (rng.chance(2)) entry["reasons"] = Json::array({{{"code", "Error.InvalidPayload"}}});
+  if (rng.chance(4)) entry.erase(std::string(rng.chance(2) ? "identifier" : "server-token"));
+  return entry;
+}
+
+// The JSON edits; each returns false when it does not apply.
+bool json_edit(Json& root, Rng& rng, std::size_t max_size) {
+  std::vector<JsonSlot> slots;
+  collect_json(root, nullptr, {}, 0, slots);
+  // Rarely the whole report, which would leave nothing of its meaning.
+  JsonSlot& slot =
+      slots.size() == 1 || rng.chance(16) ? slots[rng.below(slots.size())] : slots[1 + rng.below(slots.size() - 1)];
+  switch (rng.below(9)) {
+    case 0: {  // retype
+      Json to = odd_json_value(rng);
+      if (to.type() == slot.value->type() && to == *slot.value) return false;
+      if (rng.chance(3) && slot.value->is_primitive()) to = slot.value->dump();  // the value as a string
+      *slot.value = std::move(to);
+      return true;
+    }
+    case 1: {  // drop a member or an element
+      if (!slot.parent) return false;
+      if (slot.parent->is_object()) {
+        slot.parent->erase(slot.key);
+      } else {
+        auto& array = *slot.parent;
+        for (std::size_t i = 0; i < array.size(); ++i) {
+          if (&array[i] == slot.value) {
+            array.erase(i);
+            break;
+          }
+        }
+      }
+      return true;
+    }
+    case 2: {  // rename a member
+      if (!slot.parent || !slot.parent->is_object()) return false;
+      std::string to;
+      switch (rng.below(4)) {
+        case 0: to = std::string(kDeclarativeKeys[rng.below(kDeclarativeKeys.size())]); break;
+        case 1:
+          to = slot.key;
+          for (auto& c : to) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+          break;
+        case 2: to = slot.key + "\xe2\x80\x8b"; break;
+        default: to = "";
+      }
+      if (to == slot.key) return false;
+      Json moved = std::move(*slot.value);
+      auto* parent = slot.parent;
+      parent->erase(slot.key);
+      (*parent)[to] = std::move(moved);
+      return true;
+    }
+    case 3: {  // add a declaration entry, or an unknown member, where a list or an object is
+      auto at = std::find_if(slots.begin(), slots.end(), [&](const JsonSlot& s) {
+        return s.value->is_array() &&
+               (s.key == "configurations" || s.key == "activations" || s.key == "assets" || s.key == "management");
+      });
+      if (at != slots.end() && !rng.chance(4)) {
+        at->value->push_back(a_declaration_entry(rng));
+        return true;
+      }
+      if (slot.value->is_object()) {
+        (*slot.value)[std::string(kDeclarativeKeys[rng.below(kDeclarativeKeys.size())])] = odd_json_value(rng);
+        return true;
+      }
+      if (slot.value->is_array()) {
+        slot.value->push_back(odd_json_value(rng));
+        return true;
+      }
+      return false;
+    }
+    case 4: {  // many copies of an element
+      if (!slot.parent || !slot.parent->is_array()) return false;
+      static constexpr std::size_t kCopies[] = {2, 16, 256, 4096};
+      const std::size_t unit = std::max<std::size_t>(slot.value->dump().size() + 1, 1);
+      std::size_t copies = std::min(rng.pick(kCopies, std::size(kCopies)), max_size / 2 / unit);
+      Json copy = *slot.value;
+      for (std::size_t i = 0; i < copies; ++i) slot.parent->push_back(copy);
+      return copies > 0;
+    }
+    case 5: {  // nesting: a value wrapped in arrays and objects, past the depths servers allow
+      static constexpr int kDepths[] = {4, 31, 33, 64, 100};
+      int depth = rng.pick(kDepths, std::size(kDepths));
+      Json inner = std::move(*slot.value);
+      for (int i = 0; i < depth; ++i) inner = i % 2 ? Json::array({std::move(inner)}) : Json{{"a", std::move(inner)}};
+      *slot.value = std::move(inner);
+      return true;
+    }
+    case 6: {  // a string: odd, or long
+      if (rng.chance(2)) {
+        *slot.value = std::string(kOddStrings[rng.below(kOddStrings.size())]);
+      } else {
+        *slot.value = std::string(big_size(rng, max_size) / 2, 'A');
+      }
+      return true;
+    }
+    case 7: {  // FullReport flipped, dropped, or of another type
+      if (!root.is_object()) return false;
+      auto it = root.find("FullReport");
+      if (it == root.end() || rng.chance(4)) {
+        root["FullReport"] = odd_json_value(rng);
+      } else if (it->is_boolean()) {
+        *it = !it->get<bool>();
+      } else {
+        root.erase("FullReport");
+      }
+      return true;
+    }
+    default: {  // a declaration's active or valid state, or its identifier or server-token
+      std::vector<JsonSlot*> states;
+      for (auto& s : slots) {
+        if (s.key == "active" || s.key == "valid" || s.key == "identifier" || s.key == "server-token") {
+          states.push_back(&s);
+        }
+      }
+      if (states.empty()) return false;
+      auto& state = *states[rng.below(states.size())];
+      if (state.key == "active") {
+        *state.value = state.value->is_boolean() ? Json(!state.value->get<bool>()) : Json(true);
+      } else if (state.key == "valid") {
+        *state.value = validity_word(rng);
+      } else {
+        *state.value = rng.chance(2) ? Json(random_uuid(rng)) : odd_json_value(rng);
+      }
+      return true;
+    }
+  }
+}
+
+// Byte edits, for Data that is not JSON (or that the JSON mutator cannot read back).
+std::string byte_edit(std::string bytes, Rng& rng, std::size_t max_size) {
+  switch (rng.below(5)) {
+    case 0:
+      if (!bytes.empty()) bytes.resize(rng.below(bytes.size()));  // truncated
+      break;
+    case 1:
+      if (!bytes.empty()) bytes[rng.below(bytes.size())] = static_cast<char>(rng.below(256));
+      break;
+    case 2: {
+      static constexpr std::string_view kTokens[] = {"{", "}", "[", "]", "\"", ",", ":", "null", "\\u0000", "\xff"};
+      auto token = kTokens[rng.below(std::size(kTokens))];
+      bytes.insert(rng.below(bytes.size() + 1), token);
+      break;
+    }
+    case 3: bytes = random_bytes(rng, 1 + rng.below(64)); break;
+    default: bytes = a_status_report(rng);  // back to a report
+  }
+  if (bytes.size() > max_size) bytes.resize(max_size);
+  return bytes;
+}
+
+bool ddm_json(Value& root, Rng& rng, std::size_t max_size) {
+  if (!is_declarative(root)) return false;
+  auto& top = *root.as_dict();
+  auto it = top.find("Data");
+  std::string json;
+  if (it == top.end() || !it->second.as_data()) {
+    json = a_status_report(rng);  // a check-in without a report gets one (or one that was not <data>)
+  } else {
+    json = it->second.as_data()->bytes;
+  }
+  // Most of the report's room stays for the plist around it.
+  const std::size_t room = max_size > 1024 ? max_size - 1024 : max_size / 2;
+  top["Data"] = Value(plist::Data{mutate_declarative_json(json, rng.bits(), room)});
+  return true;
+}
+
 bool apply(Mutation mutation, Value& root, Rng& rng, std::size_t max_size) {
   switch (mutation) {
     case Mutation::retype: return retype(root, rng);
@@ -382,6 +740,8 @@ bool apply(Mutation mutation, Value& root, Rng& rng, std::size_t max_size) {
     case Mutation::data_blob: return data_blob(root, rng, max_size);
     case Mutation::deep_nesting: return deep_nesting(root, rng);
     case Mutation::switch_encoding: return true;
+    case Mutation::ddm_endpoint: return ddm_endpoint(root, rng, max_size);
+    case Mutation::ddm_json: return ddm_json(root, rng, max_size);
     case Mutation::duplicate_key:
     case Mutation::graft: return false;  // not tree edits
   }
@@ -405,9 +765,38 @@ std::string encode(const Value& root, plist::Format format) {
 
 std::string_view mutation_name(Mutation mutation) {
   static constexpr std::string_view kNames[kMutationKinds] = {
-      "retype",     "drop_key",        "duplicate_key", "rename_key",   "swap_message_type", "confuse_channel",
-      "odd_string", "numeric_extreme", "data_blob",     "deep_nesting", "switch_encoding",   "graft"};
+      "retype",          "drop_key",     "duplicate_key",   "rename_key", "swap_message_type",
+      "confuse_channel", "odd_string",   "numeric_extreme", "data_blob",  "deep_nesting",
+      "switch_encoding", "ddm_endpoint", "ddm_json",        "graft"};
   return kNames[static_cast<int>(mutation)];
+}
+
+std::string mutate_declarative_json(std::string_view json, std::uint64_t seed, std::size_t max_size) {
+  Rng rng(seed);
+  protocol::JsonLimits limits;  // wide: the mutator reads back the deep and big reports it wrote
+  limits.max_bytes = std::max<std::size_t>(max_size, json.size());
+  limits.max_depth = 128;
+  limits.max_values = std::size_t{1} << 20;
+  auto parsed = protocol::parse_bounded_json(json, limits);
+  if (!parsed || rng.chance(16)) return byte_edit(std::string(json), rng, max_size);
+  Json root = std::move(*parsed);
+  const int edits = 1 + static_cast<int>(rng.below(3));
+  for (int edit = 0; edit < edits; ++edit) {
+    for (int attempt = 0; attempt < 4 && !json_edit(root, rng, max_size); ++attempt) {}
+  }
+  // Invalid UTF-8 cannot be written as JSON: the mutator's strings are valid, a seed's may not be.
+  std::string out = rng.chance(8) ? root.dump(2, ' ', false, Json::error_handler_t::replace)
+                                  : root.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (out.size() > max_size) return byte_edit(std::string(json), rng, max_size);
+  return out;
+}
+
+const std::vector<std::string_view>& declarative_keys() {
+  static const std::vector<std::string_view> keys = [] {
+    std::set<std::string_view> unique(kDeclarativeKeys.begin(), kDeclarativeKeys.end());
+    return std::vector<std::string_view>(unique.begin(), unique.end());
+  }();
+  return keys;
 }
 
 const std::vector<std::string_view>& known_keys() {
@@ -445,9 +834,14 @@ std::optional<Mutated> mutate_plist_as(std::string_view input, Mutation mutation
 std::optional<Mutated> mutate_plist(std::string_view input, std::uint64_t seed, std::size_t max_size) {
   if (!plist::sniff(input)) return std::nullopt;
   Rng rng(seed);
+  // A DeclarativeManagement check-in (its MessageType is in the bytes, XML or binary) gets its
+  // Endpoint or its report mutated half the time; the ddm_* mutations do not apply to others.
+  const bool declarative = input.find("DeclarativeManagement") != std::string_view::npos;
   // A few tries: a mutation may not apply (no dict to drop from) or may not fit.
   for (int attempt = 0; attempt < 6; ++attempt) {
-    auto mutation = static_cast<Mutation>(rng.below(kMutationKinds - 1));  // graft is cross-over's
+    // The plist mutations: not graft (cross-over's), nor the ddm_* ones (chosen below).
+    auto mutation = static_cast<Mutation>(rng.below(static_cast<std::size_t>(Mutation::switch_encoding) + 1));
+    if (declarative && rng.chance(2)) mutation = rng.chance(3) ? Mutation::ddm_endpoint : Mutation::ddm_json;
     if (auto out = mutate_plist_as(input, mutation, rng.bits(), max_size)) return out;
   }
   return std::nullopt;

@@ -26,7 +26,10 @@ enum class Mutation {
   data_blob,          // random, empty or large data
   deep_nesting,       // a value wrapped in many arrays and dicts
   switch_encoding,    // XML to binary or back
-  graft,              // (cross-over) a subtree of another input
+  // DeclarativeManagement check-ins only (the mutation does not apply to other messages):
+  ddm_endpoint,  // Endpoint becomes another real one, a declaration path, or an odd one
+  ddm_json,      // the JSON inside Data (a status report) mutated as JSON, or as bytes if it is not JSON
+  graft,         // (cross-over) a subtree of another input
 };
 inline constexpr int kMutationKinds = static_cast<int>(Mutation::graft) + 1;
 std::string_view mutation_name(Mutation mutation);
@@ -36,7 +39,8 @@ struct Mutated {
   Mutation applied;
 };
 
-// Mutates `input` as a plist. Nothing when it does not decode as one, or when no mutation
+// Mutates `input` as a plist. A DeclarativeManagement check-in gets one of the ddm_* mutations
+// half the time, one of the others the rest. Nothing when it does not decode as one, or when no mutation
 // fits in `max_size` bytes: the caller then mutates bytes instead.
 std::optional<Mutated> mutate_plist(std::string_view input, std::uint64_t seed, std::size_t max_size);
 // As mutate_plist, with one kind of mutation forced (for tests).
@@ -47,6 +51,15 @@ std::optional<Mutated> mutate_plist_as(std::string_view input, Mutation mutation
 // either does not decode, or when the result does not fit.
 std::optional<std::string> cross_over_plists(std::string_view input, std::string_view other, std::uint64_t seed,
                                              std::size_t max_size);
+
+// Mutates a status report's JSON (a DeclarativeManagement check-in's Data) structurally: keys,
+// values, types and nesting, re-serialized; bytes that are not JSON (or too deep to read back)
+// get byte edits. Within `max_size` bytes; the same input and seed give the same output.
+std::string mutate_declarative_json(std::string_view json, std::uint64_t seed, std::size_t max_size);
+
+// Key names the JSON mutator renames to: the status report's, its status items', and the
+// declarative answers'.
+const std::vector<std::string_view>& declarative_keys();
 
 // Key names the mutator renames to: every check-in key of Apple's schema, the report keys,
 // and the command keys a report refers to.

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "harness/plist/value.hpp"
+#include "harness/protocol/declarative.hpp"
 #include "harness/protocol/messages.hpp"
 
 namespace mdmc::fuzz {
@@ -169,6 +171,143 @@ TEST(MutatorTest, KnownKeysComeFromTheSchemaAndTheReports) {
   for (std::string_view k :
        {"UDID", "UserID", "PushMagic", "NotOnConsole", "Status", "CommandUUID", "DigestResponse"}) {
     EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
+  }
+}
+
+// A status report as the emulator sends it: a full one with a declaration of each group.
+std::string status_check_in_xml(std::string_view endpoint = protocol::kStatusEndpoint) {
+  using protocol::DeclarationGroup;
+  std::vector<protocol::DeclarationStatus> held = {
+      {DeclarationGroup::activation, "com.example.act", "T1", true, protocol::Validity::valid, {}},
+      {DeclarationGroup::configuration, "com.example.passcode", "T2", true, protocol::Validity::valid, {}},
+      {DeclarationGroup::asset,
+       "com.example.asset",
+       "T3",
+       false,
+       protocol::Validity::invalid,
+       {"Error.InvalidPayload"}},
+      {DeclarationGroup::management, "com.example.props", "T4", true, protocol::Validity::valid, {}}};
+  protocol::Channel channel{"23EB7CD8-5567-5E97-827F-06E4E4C456B2", ""};
+  std::optional<std::string> data;
+  if (endpoint == protocol::kStatusEndpoint) data = protocol::status_report(held, true);
+  return plist::to_xml(plist::Value(protocol::declarative_management(channel, nullptr, endpoint, data)));
+}
+
+// Every key path of a JSON document ("StatusItems.management.declarations.activations[].valid").
+void key_paths(const nlohmann::json& j, const std::string& at, std::set<std::string>& out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      out.insert(at + "." + it.key());
+      key_paths(*it, at + "." + it.key(), out);
+    }
+  } else if (j.is_array()) {
+    for (const auto& e : j) key_paths(e, at + "[]", out);
+  }
+}
+
+// The report inside Data is mutated as JSON: most results still parse, and both its keys and
+// its values change across seeds; the check-in around it stays a status check-in.
+TEST(MutatorTest, StatusReportInsideDataIsMutatedAsJson) {
+  const auto input = status_check_in_xml();
+  const auto original_json = nlohmann::json::parse(decode(input).as_dict()->at("Data").as_data()->bytes);
+  std::set<std::string> original_paths;
+  key_paths(original_json, "", original_paths);
+  constexpr int kRuns = 300;
+  int parsed = 0, changed = 0, keys_changed = 0, values_only_changed = 0;
+  for (std::uint64_t seed = 0; seed < kRuns; ++seed) {
+    SCOPED_TRACE(seed);
+    auto out = mutate_plist_as(input, Mutation::ddm_json, seed, 1 << 20);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->applied, Mutation::ddm_json);
+    auto message = decode(out->bytes);
+    EXPECT_EQ(message.string_at("MessageType").value_or(""), "DeclarativeManagement");
+    EXPECT_EQ(message.string_at("Endpoint").value_or(""), "status");
+    const auto* data = message.as_dict()->at("Data").as_data();
+    ASSERT_NE(data, nullptr);
+    auto json = nlohmann::json::parse(data->bytes, nullptr, false);
+    if (json.is_discarded()) continue;
+    ++parsed;
+    if (json == original_json) continue;
+    ++changed;
+    std::set<std::string> paths;
+    key_paths(json, "", paths);
+    if (paths != original_paths) {
+      ++keys_changed;
+    } else {
+      ++values_only_changed;
+    }
+  }
+  EXPECT_GE(parsed, kRuns * 8 / 10);  // byte edits (a sixteenth, and what does not parse back) are the rest
+  EXPECT_GE(changed, parsed * 9 / 10);
+  EXPECT_GE(keys_changed, kRuns / 4);
+  EXPECT_GE(values_only_changed, kRuns / 20);
+}
+
+// Endpoint becomes the real ones, declaration paths and odd ones; only on a declarative check-in.
+TEST(MutatorTest, DeclarativeEndpointTakesRealAndOddValues) {
+  const auto input = status_check_in_xml(protocol::kTokensEndpoint);
+  std::set<std::string> real, paths, odd;
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    auto out = mutate_plist_as(input, Mutation::ddm_endpoint, seed, 1 << 20);
+    ASSERT_TRUE(out) << seed;
+    auto endpoint = decode(out->bytes).string_at("Endpoint");
+    if (!endpoint) continue;  // dropped, or not a string
+    if (*endpoint == "tokens" || *endpoint == "declaration-items" || *endpoint == "status") {
+      real.insert(*endpoint);
+    } else if (endpoint->rfind("declaration/", 0) == 0 && std::count(endpoint->begin(), endpoint->end(), '/') == 2) {
+      paths.insert(*endpoint);
+    } else {
+      odd.insert(*endpoint);
+    }
+  }
+  EXPECT_EQ(real, (std::set<std::string>{"declaration-items", "status"}));  // never the one it had
+  EXPECT_GE(paths.size(), 5u);
+  EXPECT_GE(odd.size(), 8u);
+  EXPECT_FALSE(mutate_plist_as(token_update_xml(), Mutation::ddm_endpoint, 1, 1 << 20));
+  EXPECT_FALSE(mutate_plist_as(token_update_xml(), Mutation::ddm_json, 1, 1 << 20));
+}
+
+// mutate_plist picks the declarative mutations for a declarative check-in often, never for others.
+TEST(MutatorTest, DeclarativeCheckInsGetDeclarativeMutations) {
+  const auto status = status_check_in_xml();
+  const auto binary = plist::to_binary(decode(status));
+  int declarative = 0, binary_declarative = 0;
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    auto out = mutate_plist(status, seed, 1 << 20);
+    ASSERT_TRUE(out);
+    declarative += out->applied == Mutation::ddm_endpoint || out->applied == Mutation::ddm_json;
+    auto bin = mutate_plist(binary, seed, 1 << 20);
+    ASSERT_TRUE(bin);
+    binary_declarative += bin->applied == Mutation::ddm_endpoint || bin->applied == Mutation::ddm_json;
+    auto other = mutate_plist(token_update_xml(), seed, 1 << 20);
+    ASSERT_TRUE(other);
+    EXPECT_NE(other->applied, Mutation::ddm_endpoint);
+    EXPECT_NE(other->applied, Mutation::ddm_json);
+  }
+  EXPECT_GE(declarative, 60);
+  EXPECT_GE(binary_declarative, 60);
+}
+
+// Data that is not JSON gets byte edits; every result fits max_size and replays.
+TEST(MutatorTest, DeclarativeJsonFallsBackToBytesAndStaysBounded) {
+  const std::string not_json = "\x01\x02 not json {";
+  int differs = 0;
+  for (std::uint64_t seed = 0; seed < 50; ++seed) {
+    auto out = mutate_declarative_json(not_json, seed, 1 << 16);
+    differs += out != not_json;
+    EXPECT_EQ(out, mutate_declarative_json(not_json, seed, 1 << 16));
+  }
+  EXPECT_GE(differs, 40);
+  const auto report = decode(status_check_in_xml()).as_dict()->at("Data").as_data()->bytes;
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    auto out = mutate_declarative_json(report, seed, 2048);
+    EXPECT_LE(out.size(), 2048u) << seed;
+    EXPECT_EQ(out, mutate_declarative_json(report, seed, 2048)) << seed;
+  }
+  // The key list is what renames draw from: the report's own keys are in it.
+  const auto& keys = declarative_keys();
+  for (auto key : {"StatusItems", "FullReport", "server-token", "valid"}) {
+    EXPECT_NE(std::find(keys.begin(), keys.end(), key), keys.end()) << key;
   }
 }
 
