@@ -115,6 +115,25 @@ CheckOutcome check_channel(const Expectation& e, const emulator::DeclarativeClie
   for (const auto& id : e.not_holds) {
     if (client.find(id)) wrong.push_back(fmt::format("\"{}\", another channel's, served", id));
   }
+  for (const auto& id : e.active) {
+    const auto* held = client.find(id);
+    if (held && !held->active) wrong.push_back(fmt::format("\"{}\" reported not active", id));
+    if (!held && std::find(e.holds.begin(), e.holds.end(), id) == e.holds.end()) {
+      wrong.push_back(fmt::format("\"{}\" not served", id));
+    }
+  }
+  for (const auto& id : e.valid) {
+    const auto* held = client.find(id);
+    if (held && !held->valid) {
+      std::string why;
+      for (const auto& p : held->problems) why += (why.empty() ? "" : "; ") + p.key_path + ": " + p.problem;
+      wrong.push_back(fmt::format("\"{}\" reported invalid ({})", id, why));
+    }
+    if (!held && std::find(e.holds.begin(), e.holds.end(), id) == e.holds.end() &&
+        std::find(e.active.begin(), e.active.end(), id) == e.active.end()) {
+      wrong.push_back(fmt::format("\"{}\" not served", id));
+    }
+  }
   for (const auto& [id, held] : client.held()) {
     if (!protocol::allowed_on_channel(held.type, channel)) {
       wrong.push_back(fmt::format("\"{}\" of Type {}, which macOS does not take on this channel", id, held.type));

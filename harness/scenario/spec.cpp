@@ -161,9 +161,12 @@ Expectation parse_expectation(const YAML::Node& node, const std::string& file, c
     }
     e.holds = r.get<std::vector<std::string>>("holds", {});
     e.not_holds = r.get<std::vector<std::string>>("not_holds", {});
-    if ((!e.holds.empty() || !e.not_holds.empty()) && e.declarative != DeclarativeCheck::channel) {
-      r.fail(r.node(e.holds.empty() ? "not_holds" : "holds"), "holds and not_holds go with declarative: channel",
-             e.holds.empty() ? "not_holds" : "holds");
+    e.active = r.get<std::vector<std::string>>("active", {});
+    e.valid = r.get<std::vector<std::string>>("valid", {});
+    for (const char* key : {"holds", "not_holds", "active", "valid"}) {
+      if (r.has(key) && e.declarative != DeclarativeCheck::channel) {
+        r.fail(r.node(key), "holds, not_holds, active and valid go with declarative: channel", key);
+      }
     }
     e.since = r.get<std::string>("since", "");
     const bool token_check =

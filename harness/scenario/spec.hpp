@@ -181,7 +181,10 @@ struct Expectation {
   DeclarativeCheck declarative = DeclarativeCheck::none;
   std::vector<std::string> holds;      // identifiers the channel must hold
   std::vector<std::string> not_holds;  // identifiers it must not
-  std::string since;                   // a DeclarationsToken saved by an earlier sync
+  // Identifiers its status report (the client's own judgement) must say are active, or valid.
+  std::vector<std::string> active;
+  std::vector<std::string> valid;
+  std::string since;  // a DeclarationsToken saved by an earlier sync
 };
 
 // What every step but a parallel one has.

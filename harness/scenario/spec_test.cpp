@@ -224,7 +224,7 @@ TEST_F(SpecTest, DeclarativeStepsLoadWithTheirDeclarationAsTypedJson) {
   };
   EXPECT_NE(refused("  - declarative_sync: full\n    as: mac\n    expect: {rule: DDM-CHANNEL, declarative: tokens, "
                     "holds: [p]}\n")
-                .find("holds and not_holds go with declarative: channel"),
+                .find("holds, not_holds, active and valid go with declarative: channel"),
             std::string::npos);
   EXPECT_NE(refused("  - declarative_sync: full\n    as: mac\n    expect: {declarative: token_changed, since: never}\n")
                 .find("'never' was not saved"),
