@@ -81,6 +81,36 @@ def lists_no_keys(subkeys):
     return not subkeys or (len(subkeys) == 1 and subkeys[0]["key"] == "ANY")
 
 
+def unsupported(mac):
+    """A macOS block that says the key or payload is not on macOS (n/a, or removed)."""
+    return mac.get("introduced") == "n/a" or "removed" in mac
+
+
+def key_flags(key, parent, support, in_array, where):
+    """A row's flags: required (not for an array's item type), and where the key narrows its
+    parent's macOS support: not on macOS, or not on one channel. `parent` and `support` are
+    (on_macos, device, user)."""
+    flags = []
+    if is_required(key, where) and not in_array:
+        flags.append("kRequired")
+    if parent[0] and not support[0]:
+        flags.append("kNotOnMacOS")
+    elif support[0]:
+        if parent[1] and not support[1]:
+            flags.append("kNotOnDeviceChannel")
+        if parent[2] and not support[2]:
+            flags.append("kNotOnUserChannel")
+    return flags
+
+
+def fixed_value(key, type_):
+    """A string key's one allowed value (a rangelist of one), else empty."""
+    ranges = key.get("rangelist")
+    if type_ == "string" and isinstance(ranges, list) and len(ranges) == 1:
+        return str(ranges[0])
+    return ""
+
+
 class KeyTable:
     """Keys flattened into rows: each dictionary's or array's sub-keys stand contiguously, and a
     row names its children by (first, count). Subclasses make a row of a key with row()."""

@@ -48,8 +48,7 @@ ACCOUNT_EXTRAS = {"com.apple.mail.managed", "com.apple.google-oauth"}
 stats = {"device_default": 0, "user_default": 0}
 
 
-def unsupported(mac):
-    return mac.get("introduced") == "n/a" or "removed" in mac
+unsupported = apple_schema.unsupported
 
 
 def command_channels(payload):
@@ -85,20 +84,8 @@ class Table(apple_schema.KeyTable):
         here = f"key {name!r}"
         type_ = apple_schema.key_type(key, here)
         support = key_support(key, parent)
-        flags = []
-        if apple_schema.is_required(key, here) and not in_array:
-            flags.append("kRequired")
-        if parent[0] and not support[0]:
-            flags.append("kNotOnMacOS")
-        elif support[0]:
-            if parent[1] and not support[1]:
-                flags.append("kNotOnDeviceChannel")
-            if parent[2] and not support[2]:
-                flags.append("kNotOnUserChannel")
-        fixed = ""
-        ranges = key.get("rangelist")
-        if type_ == "string" and isinstance(ranges, list) and len(ranges) == 1:
-            fixed = str(ranges[0])
+        flags = apple_schema.key_flags(key, parent, support, in_array, here)
+        fixed = apple_schema.fixed_value(key, type_)
         subkeys = key.get("subkeys") or []
         first, count = 0, 0
         if type_ == "dictionary":

@@ -66,8 +66,7 @@ SYNC_TOKEN_KEYS = [  # Apple's documentation, SynchronizationTokens (see the doc
 stats = {"both_channels_default": 0, "sync_tokens_added": 0}
 
 
-def unsupported(mac):
-    return mac.get("introduced") == "n/a" or "removed" in mac
+unsupported = apple_schema.unsupported
 
 
 def channels_of(mac, parent, count_default):
@@ -110,20 +109,8 @@ class Table(apple_schema.KeyTable):
         here = f"key {name!r}"
         type_ = apple_schema.key_type(key, here)
         support = key_support(key, parent)
-        flags = []
-        if apple_schema.is_required(key, here) and not in_array:
-            flags.append("kRequired")
-        if parent[0] and not support[0]:
-            flags.append("kNotOnMacOS")
-        elif support[0]:
-            if parent[1] and not support[1]:
-                flags.append("kNotOnDeviceChannel")
-            if parent[2] and not support[2]:
-                flags.append("kNotOnUserChannel")
-        fixed = ""
-        ranges = key.get("rangelist")
-        if type_ == "string" and isinstance(ranges, list) and len(ranges) == 1:
-            fixed = str(ranges[0])
+        flags = apple_schema.key_flags(key, parent, support, in_array, here)
+        fixed = apple_schema.fixed_value(key, type_)
         subkeys = key.get("subkeys") or []
         if name == "SyncTokens" and type_ == "dictionary" and not subkeys:
             stats["sync_tokens_added"] += 1
