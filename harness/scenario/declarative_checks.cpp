@@ -174,17 +174,19 @@ CheckOutcome check_references(const emulator::DeclarativeClient& client) {
                                : fmt::format("{}", fmt::join(wrong, "; ")));
 }
 
-CheckOutcome check_status(const Expectation& e, const DeclarativeSyncRecord& r) {
-  (void)e;
+CheckOutcome check_status(const DeclarativeSyncRecord& r) {
   if (!r.status_report) return not_judged("the sync sent no status report");
+  const std::string kind = !r.full_report   ? "status report"
+                           : *r.full_report ? "full status report"
+                                            : "incremental status report";
   const bool taken = r.status_report->status >= 200 && r.status_report->status < 300;
-  if (!taken) return outcome(false, "the status report answered 2xx", answer_words(*r.status_report));
-  if (!r.malformed_status_report)
-    return outcome(true, "the status report answered 2xx", answer_words(*r.status_report));
+  const auto report = fmt::format("the {}: {}", kind, answer_words(*r.status_report));
+  if (!taken) return outcome(false, fmt::format("the {} answered 2xx", kind), report);
+  if (!r.malformed_status_report) return outcome(true, fmt::format("the {} answered 2xx", kind), report);
   const int refused = r.malformed_status_report->status;
-  return outcome(refused >= 400 && refused < 500, "the status report answered 2xx, one that is not a report 4xx",
-                 fmt::format("{}; the one that is not: {}", answer_words(*r.status_report),
-                             answer_words(*r.malformed_status_report)));
+  return outcome(refused >= 400 && refused < 500,
+                 fmt::format("the {} answered 2xx, one that is not a report 4xx", kind),
+                 fmt::format("{}; the one that is not: {}", report, answer_words(*r.malformed_status_report)));
 }
 
 // The last stage of a sync a check needs: the channel and references checks need all of it.
@@ -255,7 +257,7 @@ CheckOutcome check_declarative(const Expectation& e, const DeclarativeSyncRecord
     case DeclarativeCheck::schema: return check_schema(record);
     case DeclarativeCheck::channel: return check_channel(e, client, channel);
     case DeclarativeCheck::references: return check_references(client);
-    case DeclarativeCheck::status: return check_status(e, record);
+    case DeclarativeCheck::status: return check_status(record);
     case DeclarativeCheck::token_changed:
     case DeclarativeCheck::token_unchanged: {
       const bool want_change = e.declarative == DeclarativeCheck::token_changed;

@@ -30,6 +30,7 @@ struct DeclarativeSyncRecord {
   std::optional<Answer> items;
   std::vector<Fetched> fetched;
   std::optional<Answer> status_report;            // the client's status report's answer
+  std::optional<bool> full_report;                // the report's FullReport, as the client sent it
   std::optional<Answer> malformed_status_report;  // a status report that is not one
   std::optional<Answer> unlisted;                 // a declaration path no item lists
   // Where the client stopped, and why, when the sync did not complete.

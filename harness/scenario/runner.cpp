@@ -1091,6 +1091,12 @@ class CaseRun {
         sync.fetched.push_back(std::move(fetched));
       } else if (stage == Stage::status) {
         sync.status_report = answer;
+        if (auto data = message.body.find("Data"); data != message.body.end() && data->second.as_data()) {
+          auto report = protocol::parse_bounded_json(data->second.as_data()->bytes);
+          if (report && report->is_object() && report->contains("FullReport") && (*report)["FullReport"].is_boolean()) {
+            sync.full_report = (*report)["FullReport"].get<bool>();
+          }
+        }
       }
       if (auto reason = client.on_answer(answer_of(*sent))) {
         sync.stopped_at = stage;
