@@ -475,6 +475,14 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
     feature(fmt::format("ch|{}|{}|{}|{}", endpoint, facts.kind, facts.channel, success));
     auto type = net::find_header(response.headers, "Content-Type");
     feature(fmt::format("ct|{}|{}", status / 100, type.value_or("-")));
+    // A DeclarativeManagement input: what its Endpoint or status report got wrong, beside the
+    // answer, so that reports wrong in another way are kept even when each gets the same 400
+    // (the server's own handling of the JSON gives no coverage in this process).
+    if (facts.kind == "DeclarativeManagement") {
+      auto diagnosis = diagnose_input(input, options_.udid, options_.user_id);
+      for (const auto& p : diagnosis.problems) feature(fmt::format("ddm|{}|{}|{}", p.path, p.kind, status));
+      if (diagnosis.problems.empty()) feature(fmt::format("ddm|-|{}", status));
+    }
   }
 
   recent_.emplace_back(input);

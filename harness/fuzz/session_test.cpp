@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fstream>
 
 #include "harness/fuzz/campaign.hpp"
@@ -9,6 +11,7 @@
 #include "harness/fuzz/triage.hpp"
 #include "harness/net/http_server.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/protocol/declarative.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/server/reference_server.hpp"
 
@@ -86,6 +89,34 @@ TEST(SessionTest, CorrectServerFiresNoOracleOnWellFormedInput) {
     auto outcome = session->send(input);
     EXPECT_EQ(outcome.oracle, Oracle::none) << outcome.detail;
   }
+}
+
+// Two status reports wrong in different ways both get 400 from the reference server; what each
+// got wrong is a feature of its own, so the fuzzer keeps both.
+TEST(SessionTest, StatusReportsWrongInAnotherWayGiveAnotherFeature) {
+  Served served(server::Fault::none);
+  auto session = open_session(served);
+  ASSERT_TRUE(session);
+  const protocol::Channel device{std::string(kFuzzUdid), ""};
+  auto status_with = [&](const std::string& json) {
+    return plist::to_xml(plist::Value(protocol::declarative_management(device, nullptr, "status", json)));
+  };
+  auto features_of = [&](const std::string& input) {
+    std::vector<std::size_t> features;
+    auto outcome = session->send(input, &features);
+    EXPECT_TRUE(outcome.exchange.ok());
+    EXPECT_EQ(outcome.exchange.response->status, 400) << outcome.exchange.response->body;
+    std::sort(features.begin(), features.end());
+    return features;
+  };
+  const auto errors_not_array = status_with(R"({"StatusItems":{},"Errors":{}})");
+  const auto items_missing = status_with(R"({"Errors":[]})");
+  // Each once first: the first 4xx of a kind is followed by a liveness probe, a feature of its own.
+  (void)features_of(errors_not_array);
+  (void)features_of(items_missing);
+  const auto first = features_of(errors_not_array);
+  EXPECT_NE(first, features_of(items_missing));
+  EXPECT_EQ(features_of(errors_not_array), first);
 }
 
 TEST(SessionTest, GarbageIsRefusedAndProbedAfter) {
