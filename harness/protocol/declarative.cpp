@@ -452,6 +452,36 @@ std::vector<SchemaViolation> problems_in_status_report(const Json& status_report
   return checker.take();
 }
 
+namespace {
+
+void collect_asset_references(const Json& j, std::size_t depth, std::vector<std::string>& out) {
+  if (depth > 32) return;
+  if (j.is_array()) {
+    for (const auto& item : j) collect_asset_references(item, depth + 1, out);
+    return;
+  }
+  if (!j.is_object()) return;
+  for (const auto& [key, value] : j.items()) {
+    if (key.ends_with("AssetReference") && value.is_string()) {
+      out.push_back(value.get<std::string>());
+    } else if (key.ends_with("AssetReferences") && value.is_array()) {
+      for (const auto& item : value) {
+        if (item.is_string()) out.push_back(item.get<std::string>());
+      }
+    } else {
+      collect_asset_references(value, depth + 1, out);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> asset_references(const Json& payload) {
+  std::vector<std::string> out;
+  collect_asset_references(payload, 0, out);
+  return out;
+}
+
 std::optional<DeclarationFacts> declaration_facts(std::string_view type) {
   const DeclarationSchema* schema = find_by_name(kDeclarationSchemas, &DeclarationSchema::type, type);
   if (!schema) return std::nullopt;

@@ -116,6 +116,11 @@ std::vector<SchemaViolation> problems_in_declaration_payload(std::string_view ty
 // A status report: its keys, and the value of each status item the schema knows.
 std::vector<SchemaViolation> problems_in_status_report(const Json& status_report);
 
+// The asset identifiers a declaration's Payload names: the string values of its keys whose name
+// ends in "AssetReference", and the strings of arrays under keys ending in "AssetReferences"
+// (Apple's schema names every asset reference so), at any depth up to 32.
+std::vector<std::string> asset_references(const Json& payload);
+
 // What Apple's schema says of a declaration Type on macOS.
 struct DeclarationFacts {
   DeclarationGroup group{};

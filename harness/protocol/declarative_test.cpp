@@ -296,5 +296,12 @@ TEST(DeclarativeCommand, SyncTokensFromTheCommandsData) {
   EXPECT_EQ(command_sync_tokens(bad).message(), "Command.Data: not JSON");
 }
 
+TEST(DeclarativeFacts, AssetReferencesAreTheKeysAppleNamesSoAtAnyDepth) {
+  auto payload = Json::parse(R"({"EchoDataAssetReference": "a1", "Nested": {"UserIdentityAssetReference": "a2"},
+    "AnchorCertificateAssetReferences": ["a3", 4, "a4"], "Reference": "not-an-asset", "OtherAssetReference": 5})");
+  EXPECT_EQ(asset_references(payload), (std::vector<std::string>{"a3", "a4", "a1", "a2"}));
+  EXPECT_TRUE(asset_references(Json::object()).empty());
+}
+
 }  // namespace
 }  // namespace mdmc::protocol

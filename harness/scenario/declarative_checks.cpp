@@ -150,27 +150,41 @@ CheckOutcome check_channel(const Expectation& e, const emulator::DeclarativeClie
 
 CheckOutcome check_references(const emulator::DeclarativeClient& client) {
   std::vector<std::string> wrong;
-  int activations = 0;
+  int references = 0;
+  auto listed_as = [&](const std::string& name, protocol::DeclarationGroup group) {
+    const auto* target = client.find(name);
+    return target && target->group == group;
+  };
   for (const auto& [id, held] : client.held()) {
-    if (held.group != protocol::DeclarationGroup::activation) continue;
-    ++activations;
-    auto configurations = held.payload.find("StandardConfigurations");
-    if (configurations == held.payload.end() || !configurations->is_array()) continue;  // DDM-SCHEMA's
-    for (const auto& ref : *configurations) {
-      if (!ref.is_string()) continue;
-      const auto name = ref.get<std::string>();
-      const auto* target = client.find(name);
-      if (!target || target->group != protocol::DeclarationGroup::configuration) {
-        wrong.push_back(
-            fmt::format("activation \"{}\" names \"{}\", which the channel's declaration-items do not list "
-                        "as a configuration",
-                        id, name));
+    if (held.group == protocol::DeclarationGroup::activation) {
+      auto configurations = held.payload.find("StandardConfigurations");
+      if (configurations == held.payload.end() || !configurations->is_array()) continue;  // DDM-SCHEMA's
+      for (const auto& ref : *configurations) {
+        if (!ref.is_string()) continue;
+        ++references;
+        if (!listed_as(ref.get<std::string>(), protocol::DeclarationGroup::configuration)) {
+          wrong.push_back(fmt::format(
+              "activation \"{}\" names \"{}\", which the channel's declaration-items do not list as a configuration",
+              id, ref.get<std::string>()));
+        }
+      }
+    } else if (held.group == protocol::DeclarationGroup::configuration) {
+      for (const auto& asset : protocol::asset_references(held.payload)) {
+        ++references;
+        if (!listed_as(asset, protocol::DeclarationGroup::asset)) {
+          wrong.push_back(fmt::format(
+              "configuration \"{}\" names asset \"{}\", which the channel's declaration-items do not list as an asset",
+              id, asset));
+        }
       }
     }
   }
-  if (activations == 0) return not_judged("the channel holds no activation");
-  return outcome(wrong.empty(), "each activation's StandardConfigurations listed on the same channel",
-                 wrong.empty() ? fmt::format("{} activation(s), every reference listed", activations)
+  if (references == 0)
+    return not_judged("the channel holds no activation or configuration that names another declaration");
+  return outcome(wrong.empty(),
+                 "each activation's StandardConfigurations, and each asset a configuration names, listed on the same "
+                 "channel",
+                 wrong.empty() ? fmt::format("{} reference(s), every one listed", references)
                                : fmt::format("{}", fmt::join(wrong, "; ")));
 }
 

@@ -175,7 +175,8 @@ const std::vector<FaultInfo>& catalog() {
        {rule::kDdmChannel}},
       {Fault::ddm_references_unlisted,
        "ddm-references-unlisted",
-       "lists an activation but not the configurations it activates (they are still served when asked)",
+       "lists an activation but not the configurations it activates, and a configuration but not the assets it names "
+       "(they are still served when asked)",
        {rule::kDdmReferences}},
       {Fault::ddm_token_unchanged,
        "ddm-token-unchanged",

@@ -1200,18 +1200,23 @@ std::vector<std::string> MdmService::State::tell_channels(const DeclarationStore
     auto found = channels.find(id);
     if (found == channels.end()) continue;
     auto& channel = found->second;
-    // One DeclarativeManagement command waiting is enough: the device fetches the tokens afresh.
-    const bool waiting = std::any_of(channel.queue.begin(), channel.queue.end(),
-                                     [](const QueuedCommand& c) { return c.request_type == "DeclarativeManagement"; });
-    if (!waiting) {
-      const std::string uuid = fmt::format("44444D00-0000-4000-8000-{:012X}", ++declarative_commands);
-      plist::Dict command;
-      command["RequestType"] = plist::Value(std::string("DeclarativeManagement"));
-      command["Data"] = plist::Value(plist::Data{declarations.tokens_json(id)});
-      plist::Dict body;
-      body["CommandUUID"] = plist::Value(uuid);
-      body["Command"] = plist::Value(std::move(command));
-      auto xml = plist::to_xml(plist::Value(std::move(body)));
+    // One DeclarativeManagement command waiting is enough; it is brought up to date, so that
+    // whichever the channel gets carries the tokens it should hold now.
+    auto waiting = std::find_if(channel.queue.begin(), channel.queue.end(),
+                                [](const QueuedCommand& c) { return c.request_type == "DeclarativeManagement"; });
+    const std::string uuid = waiting != channel.queue.end()
+                                 ? waiting->uuid
+                                 : fmt::format("44444D00-0000-4000-8000-{:012X}", ++declarative_commands);
+    plist::Dict command;
+    command["RequestType"] = plist::Value(std::string("DeclarativeManagement"));
+    command["Data"] = plist::Value(plist::Data{declarations.tokens_json(id)});
+    plist::Dict body;
+    body["CommandUUID"] = plist::Value(uuid);
+    body["Command"] = plist::Value(std::move(command));
+    auto xml = plist::to_xml(plist::Value(std::move(body)));
+    if (waiting != channel.queue.end()) {
+      waiting->xml = std::move(xml);  // the same size but for the token's digits: the bounds stand
+    } else {
       // Queues full: the token has moved all the same, and the next sync finds it.
       if (channel.queue.size() >= config.bounds.queued_per_channel || !make_room(1, xml.size())) continue;
       channel.queue.push_back(QueuedCommand{uuid, "DeclarativeManagement", std::move(xml)});
@@ -1284,12 +1289,25 @@ net::ServerResponse MdmService::State::declarative(const protocol::CheckIn& msg)
             if (ref.is_string()) activated.insert(ref.get<std::string>());
           }
         }
-        auto& configurations = j["Declarations"]["Configurations"];
-        nlohmann::json kept = nlohmann::json::array();
-        for (const auto& item : configurations) {
-          if (!activated.count(item["Identifier"].get<std::string>())) kept.push_back(item);
+        // And the assets the listed configurations name.
+        std::set<std::string> named_assets;
+        for (const auto& item : j["Declarations"]["Configurations"]) {
+          auto served = declarations.served_declaration(id, DeclarationGroup::configuration,
+                                                        item["Identifier"].get<std::string>());
+          auto configuration = served ? nlohmann::json::parse(*served, nullptr, false) : nlohmann::json();
+          if (!configuration.is_object() || !configuration.contains("Payload")) continue;
+          for (auto& asset : protocol::asset_references(configuration["Payload"]))
+            named_assets.insert(std::move(asset));
         }
-        configurations = kept;
+        auto drop = [](nlohmann::json& items, const std::set<std::string>& names) {
+          nlohmann::json kept = nlohmann::json::array();
+          for (const auto& item : items) {
+            if (!names.count(item["Identifier"].get<std::string>())) kept.push_back(item);
+          }
+          items = kept;
+        };
+        drop(j["Declarations"]["Configurations"], activated);
+        drop(j["Declarations"]["Assets"], named_assets);
       });
     }
     return json_text(200, std::move(body));
