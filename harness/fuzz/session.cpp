@@ -478,9 +478,20 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
     // A DeclarativeManagement input: what its Endpoint or status report got wrong, beside the
     // answer, so that reports wrong in another way are kept even when each gets the same 400
     // (the server's own handling of the JSON gives no coverage in this process).
+    // Array indices are left out of the path ("declarations.configurations[]"): each position
+    // of a list a feature of its own would flood the corpus with one report per position.
     if (facts.kind == "DeclarativeManagement") {
       auto diagnosis = diagnose_input(input, options_.udid, options_.user_id);
-      for (const auto& p : diagnosis.problems) feature(fmt::format("ddm|{}|{}|{}", p.path, p.kind, status));
+      for (const auto& p : diagnosis.problems) {
+        std::string path;
+        for (std::size_t i = 0; i < p.path.size(); ++i) {
+          path += p.path[i];
+          if (p.path[i] == '[') {
+            while (i + 1 < p.path.size() && p.path[i + 1] != ']') ++i;
+          }
+        }
+        feature(fmt::format("ddm|{}|{}|{}", path, p.kind, status));
+      }
       if (diagnosis.problems.empty()) feature(fmt::format("ddm|-|{}", status));
     }
   }
