@@ -4,7 +4,8 @@
 # folder, and a Markdown table says what each did (CPU time, executions, coverage, corpus,
 # peak RSS and how much it grew after the first minute, findings). A finding (crash, leak,
 # timeout, out of memory) is copied into corpus/<fuzzer>/, where it stays as a regression
-# input, and fails the script.
+# input, and fails the script; a timeout only when its input, replayed alone, times out again
+# (libFuzzer's timeout is wall time, which a starved fuzzer overruns on a busy machine).
 #
 #   scripts/fuzz-soak.sh [-m MINUTES] [-j JOBS] [-w FACTOR] [-o FILE] [-b DIR] [FUZZER...]
 #
@@ -32,7 +33,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 wall_factor=2
 out=bench/results/fuzz_soak.md
 bin_dir=
-usage() { sed -n '9,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '10,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while getopts "m:j:w:o:b:h" opt; do
   case $opt in
     m) minutes=$OPTARG ;;
@@ -149,8 +150,17 @@ soak_one() {
   # A finding stays in the corpus as a regression input; the committed corpus is otherwise
   # never written.
   local findings=() f
+  local stalls=()
   for f in "$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/timeout-* "$artifacts"/oom-*; do
     [[ -e $f ]] || continue
+    # libFuzzer's -timeout is wall time: a fuzzer starved of CPU on a busy machine "times out"
+    # on an input that runs in milliseconds. A timeout counts only when the input, replayed
+    # alone, still takes longer than the timeout.
+    if [[ $(basename "$f") == timeout-* ]] &&
+      timeout --kill-after=10 60 "$bin_dir/$fuzzer" -timeout=25 -runs=1 "$f" >"$work/$fuzzer.replay" 2>&1; then
+      stalls+=("$(basename "$f") did not time out on replay ($(sed -n 's/.* in \([0-9]*\) ms$/\1/p' "$work/$fuzzer.replay" | tail -n 1) ms): the machine stalled")
+      continue
+    fi
     cp "$f" "corpus/$fuzzer/"
     findings+=("$(basename "$f")")
   done
@@ -161,6 +171,7 @@ soak_one() {
   (( ${#findings[@]} > 0 )) && printf '%s\n' "${findings[@]}" >"$work/$fuzzer.findings"
   local found="none"
   (( ${#findings[@]} > 0 )) && found=$(IFS=,; echo "${findings[*]}" | sed 's/,/, /g')
+  (( ${#stalls[@]} > 0 )) && found+="; not a finding: $(IFS=,; echo "${stalls[*]}" | sed 's/,/, /g')"
   printf '| %s | %d:%02d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$fuzzer" $((cpu / 60)) $((cpu % 60)) \
     "$(( wall / 60 )):$(printf %02d $(( wall % 60 )))" "${execs:--}" "$rate" "${cov:--}" "${ft:--}" "${corp:--}" \
     "${peak:--}" "$growth" "$found" >"$work/$fuzzer.row"
