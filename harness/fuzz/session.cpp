@@ -420,10 +420,16 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
   auto enabled = [&](Oracle o) {
     return std::find(options_.disabled.begin(), options_.disabled.end(), o) == options_.disabled.end();
   };
-  // The input in words, from Apple's schema: worked out only when an oracle fires.
+  // What the input got wrong, from Apple's schema: worked out only when an oracle fires or the
+  // input is a DeclarativeManagement one (its problems are features), and then once.
+  std::optional<InputDiagnosis> diagnosis;
+  auto diagnosed = [&]() -> const InputDiagnosis& {
+    if (!diagnosis) diagnosis = diagnose_input(input, options_.udid, options_.user_id);
+    return *diagnosis;
+  };
   std::optional<std::string> phrase;
   auto described = [&]() -> const std::string& {
-    if (!phrase) phrase = diagnose_input(input, options_.udid, options_.user_id).phrase();
+    if (!phrase) phrase = diagnosed().phrase();
     return *phrase;
   };
   auto fire = [&](Oracle o, std::string detail, std::string shape) {
@@ -482,9 +488,8 @@ Outcome Session::send_request(const net::Request& request, std::string_view inpu
     // position or odd value a feature of its own flooded the corpus (5,899 declarative inputs
     // kept in 10 minutes, and the rate halved).
     if (facts.kind == "DeclarativeManagement") {
-      auto diagnosis = diagnose_input(input, options_.udid, options_.user_id);
       bool any = false;
-      for (const auto& p : diagnosis.problems) {
+      for (const auto& p : diagnosed().problems) {
         if (p.kind == "status-report") {
           // "holds a status report whose KEY.PATH must be <string>, is 'x'": the problem after
           // the path, without the value shown after ", is".

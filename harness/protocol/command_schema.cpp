@@ -5,6 +5,7 @@
 
 #include "harness/protocol/apple_schema.hpp"
 #include "harness/protocol/detail/schema_tables.hpp"
+#include "harness/protocol/detail/violation_list.hpp"
 
 namespace mdmc::protocol {
 namespace {
@@ -39,19 +40,9 @@ std::string quoted(std::string_view text) {
   return "'" + std::string(text.substr(0, kMaxQuoted)) + "...' (" + std::to_string(text.size()) + " bytes)";
 }
 
-class Checker {
+class Checker : public detail::ViolationList {
  public:
   explicit Checker(bool on_user_channel) : on_user_channel_(on_user_channel) {}
-
-  void add(std::string path, std::string problem) {
-    if (full()) return;
-    if (out_.size() + 1 == kMaxSchemaViolations) {
-      out_.push_back({"", "more violations not listed"});
-      return;
-    }
-    out_.push_back({std::move(path), std::move(problem)});
-  }
-  bool full() const { return out_.size() >= kMaxSchemaViolations; }
 
   // A dict against the keys the schema lists for it. `skip` is a key checked elsewhere
   // (RequestType at the top).
@@ -118,8 +109,6 @@ class Checker {
     }
   }
 
-  std::vector<SchemaViolation> take() { return std::move(out_); }
-
  private:
   // Whether a key belongs in a command on this channel on macOS; a required key that doesn't
   // is not missed.
@@ -169,7 +158,6 @@ class Checker {
   }
 
   bool on_user_channel_;
-  std::vector<SchemaViolation> out_;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "harness/base/clock.hpp"
 #include "harness/protocol/apple_schema.hpp"
 #include "harness/protocol/detail/declarative_tables.hpp"
+#include "harness/protocol/detail/violation_list.hpp"
 
 namespace mdmc::protocol {
 namespace {
@@ -93,18 +94,8 @@ bool has_json_type(const Json& value, SchemaType type) {
 }
 
 // The JSON counterpart of command_schema.cpp's plist walk: keys, types, presence, recursively.
-class Checker {
+class Checker : public detail::ViolationList {
  public:
-  void add(std::string path, std::string problem) {
-    if (full()) return;
-    if (out_.size() + 1 == kMaxSchemaViolations) {
-      out_.push_back({"", "more violations not listed"});
-      return;
-    }
-    out_.push_back({std::move(path), std::move(problem)});
-  }
-  bool full() const { return out_.size() >= kMaxSchemaViolations; }
-
   void object(const Json& object, std::span<const SchemaKey> keys, const std::string& path, std::size_t depth) {
     for (const auto& member : object.items()) {
       if (full()) return;
@@ -173,11 +164,6 @@ class Checker {
       this->key(value[i], *kind, item_path, depth + 1);
     }
   }
-
-  std::vector<SchemaViolation> take() { return std::move(out_); }
-
- private:
-  std::vector<SchemaViolation> out_;
 };
 
 // A whole document against its schema; a document that is not an object is one problem.

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "harness/base/bytes.hpp"
-#include "harness/base/json_reader.hpp"
 
 namespace mdmc::server {
 namespace {
@@ -17,15 +16,14 @@ constexpr std::size_t kMaxSetNameBytes = 128;
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+// Bounded as every JSON from a peer is (protocol::parse_bounded_json), within this store's caps;
+// an error says what it was of.
 base::Result<Json> parse_bounded(std::string_view text, std::size_t max_bytes, int max_depth, std::string_view what) {
-  if (text.size() > max_bytes) {
-    return base::fail(fmt::format("{} is {} bytes; at most {} are taken", what, text.size(), max_bytes));
-  }
-  if (base::json_nesting_depth(text, max_depth) > max_depth) {
-    return base::fail(fmt::format("{} nests deeper than {}", what, max_depth));
-  }
-  auto j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return base::fail(fmt::format("{} is not JSON", what));
+  protocol::JsonLimits limits;
+  limits.max_bytes = max_bytes;
+  limits.max_depth = static_cast<std::size_t>(max_depth);
+  auto j = protocol::parse_bounded_json(text, limits);
+  if (!j) return base::fail(fmt::format("{}: {}", what, j.message()));
   return j;
 }
 

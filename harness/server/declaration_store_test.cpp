@@ -113,7 +113,7 @@ TEST(DeclarationStore, AChangeMovesTheTokenOfTheChannelsThatHoldItAndNoOther) {
 
 TEST(DeclarationStore, RefusesDeclarationsThatAreNotOnesAndSaysWhy) {
   DeclarationStore store({}, kT0);
-  EXPECT_EQ(store.put("{", kT0).message(), "the declaration is not JSON");
+  EXPECT_EQ(store.put("{", kT0).message(), "the declaration: not JSON");
   EXPECT_EQ(store.put("[]", kT0).message(), "the declaration is not a JSON object");
   EXPECT_EQ(store.put(R"({"Type":1,"Identifier":"a","Payload":{}})", kT0).message(),
             "the declaration's Type is not a string");
@@ -127,7 +127,7 @@ TEST(DeclarationStore, RefusesDeclarationsThatAreNotOnesAndSaysWhy) {
             std::string::npos);
   const std::string deep = R"({"Type":"com.apple.configuration.x","Identifier":"a","Payload":)" +
                            std::string(100, '[') + std::string(100, ']') + "}";
-  EXPECT_EQ(store.put(deep, kT0).message(), "the declaration nests deeper than 32");
+  EXPECT_EQ(store.put(deep, kT0).message(), "the declaration: JSON nested deeper than 32");
   EXPECT_TRUE(store.identifiers().empty());
   EXPECT_FALSE(store.add_to_set("s", "missing", kT0).ok());
 }
@@ -161,7 +161,7 @@ TEST(DeclarationStore, StatusReportsMustHaveTheShapeAppleGives) {
   DeclarationStore store({}, kT0);
   EXPECT_TRUE(store.take_status(kDevice, R"({"StatusItems":{"management":{}},"Errors":[],"FullReport":true})").ok());
   EXPECT_EQ(store.last_status(kDevice), R"({"StatusItems":{"management":{}},"Errors":[],"FullReport":true})");
-  EXPECT_EQ(store.take_status(kDevice, "not json").message(), "the status report is not JSON");
+  EXPECT_EQ(store.take_status(kDevice, "not json").message(), "the status report: not JSON");
   EXPECT_EQ(store.take_status(kDevice, R"({"Errors":[]})").message(),
             "the status report's StatusItems is not an object");
   EXPECT_EQ(store.take_status(kDevice, R"({"StatusItems":{},"Errors":{}})").message(),
