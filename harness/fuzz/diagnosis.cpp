@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "harness/fuzz/detail/parse_cache.hpp"
 #include "harness/fuzz/detail/schema_keys.hpp"
 #include "harness/plist/value.hpp"
 #include "harness/protocol/declarative.hpp"
@@ -155,7 +156,8 @@ plist::Limits fuzz_input_limits() {
 InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std::string_view user_id) {
   InputDiagnosis d;
   d.bytes = input.size();
-  auto parsed = plist::parse(input, fuzz_input_limits());
+  const auto cached = detail::parse_input(input);
+  const auto& parsed = *cached;
   if (!parsed) {
     d.kind = "bytes";
     d.problems.push_back({"", "not-plist", fmt::format("bytes that are no plist ({} bytes)", input.size())});

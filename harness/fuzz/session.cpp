@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "harness/emulator/emulator.hpp"
+#include "harness/fuzz/detail/parse_cache.hpp"
 #include "harness/fuzz/diagnosis.hpp"
 #include "harness/fuzz/finding.hpp"
 #include "harness/net/http_client.hpp"
@@ -52,8 +53,6 @@ struct InputFacts {
   Endpoint endpoint = Endpoint::server;  // as endpoint_for() says
 };
 
-plist::Limits input_limits() { return fuzz_input_limits(); }
-
 // endpoint_for() when the input is no dict with a MessageType or Status.
 Endpoint endpoint_by_first_byte(std::string_view input) {
   return !input.empty() && (static_cast<unsigned char>(input[0]) & 1) ? Endpoint::check_in : Endpoint::server;
@@ -62,7 +61,8 @@ Endpoint endpoint_by_first_byte(std::string_view input) {
 InputFacts classify(std::string_view input, const std::string& udid, const std::string& user_id) {
   InputFacts facts;
   facts.endpoint = endpoint_by_first_byte(input);
-  auto parsed = plist::parse(input, input_limits());
+  const auto cached = detail::parse_input(input);
+  const auto& parsed = *cached;
   if (!parsed) {
     auto e = plist::error_of(parsed);
     facts.limit_error =
@@ -189,7 +189,8 @@ std::optional<Oracle> oracle_from_name(std::string_view name) {
 }
 
 Endpoint endpoint_for(std::string_view input) {
-  auto parsed = plist::parse(input, input_limits());
+  const auto cached = detail::parse_input(input);
+  const auto& parsed = *cached;
   if (parsed && parsed->as_dict()) {
     if (parsed->find("MessageType")) return Endpoint::check_in;
     if (parsed->find("Status")) return Endpoint::server;
