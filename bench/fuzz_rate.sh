@@ -9,8 +9,9 @@
 # certificates; the fuzzer's Mdm-Signature and mTLS work would not be comparable), fuzzes it
 # with `mdmconform fuzz --target` with --jobs 1 and then --jobs 2, then lets wrk PUT a
 # well-formed Idle from the fuzz device to the same /mdm endpoint on one kept-alive connection
-# (like one fuzzing job) and on eight. P4 holds when the one-job rate is at least half of
-# wrk's one-connection rate.
+# (like one fuzzing job) and on eight, and then replay the one-job run's corpus on one
+# connection (what the server can take of the inputs the fuzzer sends). P4 holds when the
+# one-job rate is at least half of wrk's one-connection rate with the Idle.
 # Needs build/dev/mdmconform, a target_fuzzer binary (the one `mdmconform fuzz` finds: the
 # throughput build from scripts/build.sh fuzz-fast --target target_fuzzer first; or
 # MDMC_TARGET_FUZZER) and wrk (installed from Debian when missing, as root).
@@ -75,6 +76,34 @@ wrk.body = [[<?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0"><dict><key>Status</key><string>Idle</string><key>UDID</key><string>$udid</string></dict></plist>]]
 LUA
 wrk1=$(wrk -t1 -c1 -d${WRK_SECONDS:-20}s -s "$work/idle.lua" "https://127.0.0.1:$port/mdm" | awk '/Requests\/sec/ {print $2}')
+# The same server asked what the fuzzer asks: wrk replays the --jobs 1 run's corpus (every
+# input the fuzzer kept, seeds included) in turn on one connection, each to /checkin when it
+# names a MessageType and to /mdm otherwise (endpoint_for's rule, read from the bytes). A fuzz
+# input costs the server more than an Idle (bench/results/fuzz_rate.md): this is the rate the
+# server can take of such inputs, beside which the fuzzer's own cost shows.
+find "$work/run-1/fuzz/corpus" -type f | sort > "$work/corpus.list"
+cat >"$work/replay.lua" <<'LUA'
+local bodies, paths, n = {}, {}, 0
+local list = io.open(os.getenv("FUZZ_RATE_CORPUS_LIST"))
+for name in list:lines() do
+  local f = io.open(name, "rb")
+  if f then
+    local body = f:read("*a")
+    f:close()
+    n = n + 1
+    bodies[n] = body
+    paths[n] = body:find("MessageType", 1, true) and "/checkin" or "/mdm"
+  end
+end
+list:close()
+local i = 0
+local headers = { ["Content-Type"] = "application/x-apple-aspen-mdm; charset=UTF-8" }
+request = function()
+  i = i % n + 1
+  return wrk.format("PUT", paths[i], headers, bodies[i])
+end
+LUA
+wrk_corpus=$(FUZZ_RATE_CORPUS_LIST="$work/corpus.list" wrk -t1 -c1 -d${WRK_SECONDS:-20}s -s "$work/replay.lua" "https://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
 wrk8=$(wrk -t2 -c8 -d${WRK_SECONDS:-20}s -s "$work/idle.lua" "https://127.0.0.1:$port/mdm" | awk '/Requests\/sec/ {print $2}')
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f %%", 100 * a / b; else print "-" }'; }
 echo "| measure | rate | of wrk |"
@@ -83,5 +112,6 @@ echo "| mdmconform fuzz --jobs 1, ${seconds} s (${runs1} inputs, corpus ${corpus
 echo "| mdmconform fuzz --jobs 2, ${seconds} s (${runs2} inputs, corpus ${corpus2}) | ${rate2} inputs/s | $(ratio "$rate2" "$wrk8") of 8 connections |"
 echo "| wrk, Idle on 1 connection, ${WRK_SECONDS:-20} s | ${wrk1} requests/s | |"
 echo "| wrk, Idle on 8 connections, ${WRK_SECONDS:-20} s | ${wrk8} requests/s | |"
+echo "| wrk, the --jobs 1 run's corpus ($(wc -l < "$work/corpus.list") inputs) replayed on 1 connection, ${WRK_SECONDS:-20} s | ${wrk_corpus} requests/s | fuzz --jobs 1: $(ratio "$rate1" "$wrk_corpus") of it |"
 echo
 echo "fuzzer: ${fuzzer:-the one mdmconform fuzz found}; P4 (jobs 1 >= 50 % of wrk on 1 connection): $(awk -v a="$rate1" -v b="$wrk1" 'BEGIN { print (b > 0 && a >= b / 2) ? "holds" : "fails" }')"
