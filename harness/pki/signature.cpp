@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <variant>
 
@@ -92,27 +95,68 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
   return std::nullopt;
 }
 
-// Why the signer does not chain to the anchors, or nothing when it does. `purpose`: an
-// X509_PURPOSE_* the signer must be fit for, or 0 for any.
-std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untrusted, const std::string& trusted_ca_pem,
-                                         int purpose) {
-  auto anchors = detail::read_certificates(trusted_ca_pem, "trusted CA");
-  if (!anchors) return "signer not trusted: " + anchors.message();
-  if (sk_X509_num(anchors->get()) < 1) return "signer not trusted: no trusted CA certificate given";
-  detail::StorePtr store(X509_STORE_new());
-  if (!store) return "X509_STORE_new: " + detail::take_openssl_errors();
-  for (int i = 0; i < sk_X509_num(anchors->get()); ++i) {
-    if (X509_STORE_add_cert(store.get(), sk_X509_value(anchors->get(), i)) != 1) {
+// Trust anchors read from one PEM text, in a store that takes each of them as an anchor.
+struct Anchors {
+  detail::StorePtr store;
+};
+
+// Reading the anchors' PEM was a fifth of the handler fuzzer's CPU (OpenSSL 3 decodes each
+// certificate's public key through its decoder framework): the reference server checks every
+// request against the same CA text. A process trusts few such texts, so each is read once and
+// its store kept, up to kKeptAnchors, and shared: an X509_STORE set up once may verify from
+// several threads at once. The key is the exact text, so a kept store is the one it would read.
+class KeptAnchors {
+ public:
+  std::shared_ptr<const Anchors> find(const std::string& pem) {
+    std::lock_guard lock(mutex_);
+    auto it = anchors_.find(pem);
+    return it == anchors_.end() ? nullptr : it->second;
+  }
+  void keep(const std::string& pem, std::shared_ptr<const Anchors> anchors) {
+    std::lock_guard lock(mutex_);
+    if (anchors_.size() >= kKeptAnchors) anchors_.clear();  // a bound, not a policy: misses only cost time
+    anchors_.emplace(pem, std::move(anchors));
+  }
+
+ private:
+  static constexpr std::size_t kKeptAnchors = 16;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const Anchors>, std::less<>> anchors_;
+};
+
+// The anchors in `trusted_ca_pem`, or why they cannot be used ("signer not trusted: ...").
+std::variant<std::shared_ptr<const Anchors>, std::string> anchors_for(const std::string& trusted_ca_pem) {
+  static KeptAnchors kept;
+  if (auto found = kept.find(trusted_ca_pem)) return found;
+  auto certs = detail::read_certificates(trusted_ca_pem, "trusted CA");
+  if (!certs) return "signer not trusted: " + certs.message();
+  if (sk_X509_num(certs->get()) < 1) return "signer not trusted: no trusted CA certificate given";
+  auto anchors = std::make_shared<Anchors>();
+  anchors->store.reset(X509_STORE_new());
+  if (!anchors->store) return "X509_STORE_new: " + detail::take_openssl_errors();
+  for (int i = 0; i < sk_X509_num(certs->get()); ++i) {
+    if (X509_STORE_add_cert(anchors->store.get(), sk_X509_value(certs->get(), i)) != 1) {
       return "X509_STORE_add_cert: " + detail::take_openssl_errors();
     }
   }
   // Every given certificate is an anchor, root or not: "chains to one of these" is the promise.
-  if (X509_STORE_set_flags(store.get(), X509_V_FLAG_PARTIAL_CHAIN) != 1) {
+  if (X509_STORE_set_flags(anchors->store.get(), X509_V_FLAG_PARTIAL_CHAIN) != 1) {
     return "X509_STORE_set_flags: " + detail::take_openssl_errors();
   }
+  kept.keep(trusted_ca_pem, anchors);
+  return anchors;
+}
+
+// Why the signer does not chain to the anchors, or nothing when it does. `purpose`: an
+// X509_PURPOSE_* the signer must be fit for, or 0 for any.
+std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untrusted, const std::string& trusted_ca_pem,
+                                         int purpose) {
+  auto anchors = anchors_for(trusted_ca_pem);
+  if (auto* why = std::get_if<std::string>(&anchors)) return *std::move(why);
+  X509_STORE* store = std::get<std::shared_ptr<const Anchors>>(anchors)->store.get();
   detail::StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx) return "X509_STORE_CTX_new: " + detail::take_openssl_errors();
-  if (X509_STORE_CTX_init(ctx.get(), store.get(), signer, untrusted) != 1) {
+  if (X509_STORE_CTX_init(ctx.get(), store, signer, untrusted) != 1) {
     return "X509_STORE_CTX_init: " + detail::take_openssl_errors();
   }
   if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1) {
