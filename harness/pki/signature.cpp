@@ -95,10 +95,78 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
   return std::nullopt;
 }
 
-// Trust anchors read from one PEM text, in a store that takes each of them as an anchor.
-struct Anchors {
-  detail::StorePtr store;
+// An Mdm-Signature found good, and the chain it was found good with (signer first).
+struct KeptSigner {
+  std::string signer_der;
+  detail::X509StackPtr chain;
 };
+
+// Whether every certificate of `chain` is within its validity now, as X509_verify_cert checks
+// each one (notBefore strictly before now, notAfter strictly after).
+bool valid_now(const STACK_OF(X509) * chain) {
+  for (int i = 0; i < sk_X509_num(chain); ++i) {
+    X509* cert = sk_X509_value(chain, i);
+    if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) return false;
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) return false;
+  }
+  return true;
+}
+
+// Trust anchors read from one PEM text, in a store that takes each of them as an anchor, and
+// the Mdm-Signatures found good against them.
+//
+// Checking a good Mdm-Signature (its CMS parsed, two signatures verified, a chain built) was a
+// third of the handler fuzzer's CPU, and a server hears the same signed bytes again when a
+// device resends a message. Besides the header's bytes, the body and the anchors, the check
+// depends on one thing only: the time, for each certificate of the chain must be valid now.
+// So a good signature's signer is kept, keyed by the exact header text and the body's SHA-256,
+// and given again for that header and body against these anchors while every certificate of
+// its chain is still within its validity; otherwise the signature is checked in full, which says
+// why it fails. Only good signatures are kept, at most kKeptSignatures per anchors, of headers
+// of at most kMaxKeptHeaderBytes: about 10 MB at worst (the headers and their chains).
+class Anchors {
+ public:
+  detail::StorePtr store;
+
+  std::optional<std::string> kept_signer(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = signers_.find(key);
+    if (it == signers_.end()) return std::nullopt;
+    if (!valid_now(it->second.chain.get())) {
+      signers_.erase(it);
+      return std::nullopt;
+    }
+    return it->second.signer_der;
+  }
+  void keep_signer(std::string key, std::string signer_der, detail::X509StackPtr chain) const {
+    std::lock_guard lock(mutex_);
+    // A bound, not a policy: a miss only costs time. The key begins with a digest, so the first
+    // entry is any one; clearing them all would have every device's next message checked in full.
+    if (signers_.size() >= kKeptSignatures && !signers_.contains(key)) signers_.erase(signers_.begin());
+    signers_.insert_or_assign(std::move(key), KeptSigner{std::move(signer_der), std::move(chain)});
+  }
+
+  static constexpr std::size_t kKeptSignatures = 1024;
+  static constexpr std::size_t kMaxKeptHeaderBytes = 8 * 1024;
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, KeptSigner, std::less<>> signers_;
+};
+
+// The key of a kept signer: the body's SHA-256, then the header text. Empty when the body
+// cannot be digested (then nothing is kept).
+std::string signature_key(std::string_view header_text, std::string_view body) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(body.data(), body.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+    ERR_clear_error();
+    return {};
+  }
+  std::string key(reinterpret_cast<const char*>(digest), size);
+  key += header_text;
+  return key;
+}
 
 // Reading the anchors' PEM was a fifth of the handler fuzzer's CPU (OpenSSL 3 decodes each
 // certificate's public key through its decoder framework): the reference server checks every
@@ -124,8 +192,9 @@ class KeptAnchors {
   std::map<std::string, std::shared_ptr<const Anchors>, std::less<>> anchors_;
 };
 
-// The anchors in `trusted_ca_pem`, or why they cannot be used ("signer not trusted: ...").
-std::variant<std::shared_ptr<const Anchors>, std::string> anchors_for(const std::string& trusted_ca_pem) {
+// The anchors in a PEM text, or why they cannot be used ("signer not trusted: ...").
+using AnchorsOrWhy = std::variant<std::shared_ptr<const Anchors>, std::string>;
+AnchorsOrWhy anchors_for(const std::string& trusted_ca_pem) {
   static KeptAnchors kept;
   if (auto found = kept.find(trusted_ca_pem)) return found;
   auto certs = detail::read_certificates(trusted_ca_pem, "trusted CA");
@@ -147,12 +216,12 @@ std::variant<std::shared_ptr<const Anchors>, std::string> anchors_for(const std:
   return anchors;
 }
 
-// Why the signer does not chain to the anchors, or nothing when it does. `purpose`: an
-// X509_PURPOSE_* the signer must be fit for, or 0 for any.
-std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untrusted, const std::string& trusted_ca_pem,
-                                         int purpose) {
-  auto anchors = anchors_for(trusted_ca_pem);
-  if (auto* why = std::get_if<std::string>(&anchors)) return *std::move(why);
+// Why the signer does not chain to the anchors, or nothing when it does, and then the chain
+// built in `chain` (when given). `purpose`: an X509_PURPOSE_* the signer must be fit for, or 0
+// for any.
+std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untrusted, const AnchorsOrWhy& anchors,
+                                         int purpose, detail::X509StackPtr* chain = nullptr) {
+  if (const auto* why = std::get_if<std::string>(&anchors)) return *why;
   X509_STORE* store = std::get<std::shared_ptr<const Anchors>>(anchors)->store.get();
   detail::StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx) return "X509_STORE_CTX_new: " + detail::take_openssl_errors();
@@ -163,7 +232,10 @@ std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untruste
     return "X509_STORE_CTX_set_purpose: " + detail::take_openssl_errors();
   }
   const int verified = X509_verify_cert(ctx.get());
-  if (verified == 1) return std::nullopt;
+  if (verified == 1) {
+    if (chain != nullptr) chain->reset(X509_STORE_CTX_get1_chain(ctx.get()));
+    return std::nullopt;
+  }
   if (verified < 0) return "signer not trusted: " + detail::take_openssl_errors();
   const int error = X509_STORE_CTX_get_error(ctx.get());
   const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
@@ -176,11 +248,17 @@ std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untruste
   return reason;
 }
 
+// A signature that holds: its signer's certificate and the chain it was checked with.
+struct Checked {
+  detail::X509Ptr signer;
+  detail::X509StackPtr chain;
+};
+
 // A detached signature (DER) over `body`: parsed, its digest, its signature and its signer's
-// chain checked, in that order. The signer's certificate when all hold.
-std::variant<detail::X509Ptr, Rejection> check_detached(std::string_view der, std::string_view body,
-                                                        const std::string& trusted_ca_pem, int purpose) {
-  auto reject = [](SignatureError kind, std::string reason) -> std::variant<detail::X509Ptr, Rejection> {
+// chain checked, in that order.
+std::variant<Checked, Rejection> check_detached(std::string_view der, std::string_view body,
+                                                const AnchorsOrWhy& anchors, int purpose) {
+  auto reject = [](SignatureError kind, std::string reason) -> std::variant<Checked, Rejection> {
     ERR_clear_error();
     return Rejection{kind, std::move(reason)};
   };
@@ -223,12 +301,13 @@ std::variant<detail::X509Ptr, Rejection> check_detached(std::string_view der, st
   }
   // Intermediates may come only from the signature itself; they are never anchors.
   detail::X509StackPtr untrusted(CMS_get1_certs(cms.get()));
-  if (auto problem = trust_problem(signer, untrusted.get(), trusted_ca_pem, purpose)) {
+  detail::X509StackPtr chain;
+  if (auto problem = trust_problem(signer, untrusted.get(), anchors, purpose, &chain)) {
     return reject(SignatureError::untrusted, *std::move(problem));
   }
   ERR_clear_error();
   X509_up_ref(signer);
-  return detail::X509Ptr(signer);
+  return Checked{detail::X509Ptr(signer), std::move(chain)};
 }
 
 class SignatureCategory final : public std::error_category {
@@ -271,13 +350,22 @@ Result<std::string> verify_mdm_signature(std::string_view header_value, std::str
   }
   const std::string_view text = trim_blanks(header_value);
   if (text.empty()) return rejected("empty header");
+  const auto anchors = anchors_for(trusted_ca_pem);
+  const auto* kept_by = std::get_if<std::shared_ptr<const Anchors>>(&anchors);
+  std::string key;
+  if (kept_by != nullptr && text.size() <= Anchors::kMaxKeptHeaderBytes) key = signature_key(text, body);
+  if (!key.empty()) {
+    if (auto signer = (*kept_by)->kept_signer(key)) return *std::move(signer);
+  }
   auto der = base::base64_decode(text);
   if (!der) return rejected("not base64: " + der.message());
   // A device identity is a TLS client identity; one without extendedKeyUsage also qualifies.
-  auto checked = check_detached(*der, body, trusted_ca_pem, X509_PURPOSE_SSL_CLIENT);
+  auto checked = check_detached(*der, body, anchors, X509_PURPOSE_SSL_CLIENT);
   if (auto* rejection = std::get_if<Rejection>(&checked)) return rejected(std::move(rejection->reason));
-  auto signer_der = detail::certificate_der(std::get<detail::X509Ptr>(checked).get());
+  auto& good = std::get<Checked>(checked);
+  auto signer_der = detail::certificate_der(good.signer.get());
   if (!signer_der) return rejected("signer certificate unreadable: " + signer_der.message());
+  if (!key.empty() && good.chain) (*kept_by)->keep_signer(std::move(key), *signer_der, std::move(good.chain));
   return signer_der;
 }
 
@@ -287,11 +375,11 @@ Result<Signer> verify_detached(std::string_view signature_der, std::string_view 
     return Result<Signer>(SignatureError::malformed,
                           std::to_string(signature_der.size()) + " bytes, limit " + std::to_string(kMaxSignatureBytes));
   }
-  auto checked = check_detached(signature_der, content, trusted_ca_pem, /*purpose=*/0);
+  auto checked = check_detached(signature_der, content, anchors_for(trusted_ca_pem), /*purpose=*/0);
   if (auto* rejection = std::get_if<Rejection>(&checked)) {
     return Result<Signer>(rejection->kind, std::move(rejection->reason));
   }
-  X509* signer = std::get<detail::X509Ptr>(checked).get();
+  X509* signer = std::get<Checked>(checked).signer.get();
   auto der = detail::certificate_der(signer);
   if (!der) return Result<Signer>(SignatureError::malformed, "signer certificate unreadable: " + der.message());
   auto subject = detail::subject_line(signer);
@@ -305,7 +393,7 @@ Result<void> verify_client_certificate(std::string_view cert_der, const std::str
   if (!cert || cursor != reinterpret_cast<const unsigned char*>(cert_der.data()) + cert_der.size()) {
     return rejected("not a DER certificate");
   }
-  if (auto problem = trust_problem(cert.get(), nullptr, trusted_ca_pem, X509_PURPOSE_SSL_CLIENT)) {
+  if (auto problem = trust_problem(cert.get(), nullptr, anchors_for(trusted_ca_pem), X509_PURPOSE_SSL_CLIENT)) {
     return rejected(*std::move(problem));
   }
   ERR_clear_error();
