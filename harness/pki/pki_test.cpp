@@ -773,14 +773,34 @@ TEST(MdmSignature, AKeptSignerComesBackOnlyForTheSameHeaderBodyAndAnchors) {
     auto stranger = verify_mdm_signature(header, kBody, other_ca.cert_pem);
     EXPECT_EQ(stranger.message().rfind("signer not trusted: ", 0), 0u) << stranger.message();
     EXPECT_EQ(verify_mdm_signature(header, kBody, "").message(), "signer not trusted: no trusted CA certificate given");
-    EXPECT_EQ(verify_mdm_signature(header + "A", kBody, ca.cert_pem).message(),
-              "not base64: truncated (length leaves a lone character)");
+    const std::string cut = header.substr(0, header.size() - 4);  // still base64, no longer a whole DER
+    EXPECT_EQ(verify_mdm_signature(cut, kBody, ca.cert_pem).message().rfind("not CMS: ", 0), 0u);
   }
   // A second signature by another device over the same body is its own.
   Identity second = must(issue_device_identity(ca, "second", KeyType::ec_p256));
   EXPECT_EQ(verify_mdm_signature(*mdm_signature(second, kBody), kBody, ca.cert_pem).value(),
             *certificate_der(second.cert_pem));
   EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+// A chain that held is kept too, for its purpose only: a server identity may certify a file,
+// never sign as a device, whichever is checked first.
+TEST(MdmSignature, AKeptChainHoldsOnlyForItsPurpose) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity server = must(issue_server_identity(ca, {"mdm.example.test"}));
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_TRUE(verify_detached(*sign_detached(server, kBody), kBody, ca.cert_pem).ok());
+    EXPECT_EQ(verify_mdm_signature(*mdm_signature(server, kBody), kBody, ca.cert_pem).message(),
+              "signer not trusted: unsuitable certificate purpose");
+    EXPECT_FALSE(verify_client_certificate(*certificate_der(server.cert_pem), ca.cert_pem).ok());
+  }
+  Identity device = must(issue_device_identity(ca, "device", KeyType::ec_p256));
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_TRUE(verify_client_certificate(*certificate_der(device.cert_pem), ca.cert_pem).ok());
+    EXPECT_TRUE(verify_mdm_signature(*mdm_signature(device, kBody + std::to_string(round)),
+                                     kBody + std::to_string(round), ca.cert_pem)
+                    .ok());
+  }
 }
 
 // What a good signature's check depends on besides its bytes, body and anchors is the time:
@@ -798,8 +818,8 @@ TEST(MdmSignature, AKeptSignerIsCheckedAgainOnceItsCertificateExpires) {
   EXPECT_EQ(verify_mdm_signature(header, kBody, ca.cert_pem).message(), "signer certificate expired");
 }
 
-// Past the bounds on kept anchors (16 texts) and kept signers (1,024 per anchors), everything is
-// checked as it was.
+// Past the bounds on kept anchors (16 texts), signatures (1,024 per anchors) and chains (256),
+// everything is checked as it was.
 TEST(MdmSignature, ChecksHoldPastTheBoundsOnWhatIsKept) {
   std::vector<Identity> cas;
   std::vector<std::string> headers;
@@ -826,6 +846,14 @@ TEST(MdmSignature, ChecksHoldPastTheBoundsOnWhatIsKept) {
     EXPECT_FALSE(verify_mdm_signature(header, kBody, cas[0].cert_pem).ok()) << n;
   }
   EXPECT_EQ(verify_mdm_signature(headers[0], kBody, cas[0].cert_pem).value(), ders[0]);
+  std::vector<Identity> devices;
+  for (int n = 0; n < 260; ++n) {
+    devices.push_back(must(issue_device_identity(cas[1], "device " + std::to_string(n), KeyType::ec_p256)));
+    const std::string device_der = *certificate_der(devices.back().cert_pem);
+    EXPECT_TRUE(verify_client_certificate(device_der, cas[1].cert_pem).ok()) << n;
+    EXPECT_FALSE(verify_client_certificate(device_der, cas[2].cert_pem).ok()) << n;
+  }
+  EXPECT_TRUE(verify_client_certificate(*certificate_der(devices[0].cert_pem), cas[1].cert_pem).ok());
 }
 
 // --- Detached signatures over files ---------------------------------------------------------

@@ -95,12 +95,6 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
   return std::nullopt;
 }
 
-// An Mdm-Signature found good, and the chain it was found good with (signer first).
-struct KeptSigner {
-  std::string signer_der;
-  detail::X509StackPtr chain;
-};
-
 // Whether every certificate of `chain` is within its validity now, as X509_verify_cert checks
 // each one (notBefore strictly before now, notAfter strictly after).
 bool valid_now(const STACK_OF(X509) * chain) {
@@ -112,46 +106,64 @@ bool valid_now(const STACK_OF(X509) * chain) {
   return true;
 }
 
+// Checks that held, each kept with the chain it held with (signer first) and, for a signature,
+// its signer's certificate (DER); at most `bound` of them. What such a check depends on besides
+// its key's bytes and the anchors is the time, for each certificate of the chain must be valid
+// now: a kept check is given again only while its whole chain is, and is otherwise forgotten,
+// so that the check is made in full and says why it fails.
+class KeptChecks {
+ public:
+  explicit KeptChecks(std::size_t bound) : bound_(bound) {}
+
+  // The kept check's chain (a copy) and signer, or nothing.
+  std::optional<std::pair<detail::X509StackPtr, std::string>> find(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = kept_.find(key);
+    if (it == kept_.end()) return std::nullopt;
+    if (!valid_now(it->second.chain.get())) {
+      kept_.erase(it);
+      return std::nullopt;
+    }
+    return std::pair{detail::X509StackPtr(X509_chain_up_ref(it->second.chain.get())), it->second.signer_der};
+  }
+  void keep(std::string key, const STACK_OF(X509) * chain, std::string signer_der = {}) const {
+    detail::X509StackPtr copy(X509_chain_up_ref(const_cast<STACK_OF(X509)*>(chain)));
+    if (!copy) return;
+    std::lock_guard lock(mutex_);
+    // A bound, not a policy: a miss only costs time. Any entry goes (clearing them all would
+    // have every device's next message checked in full).
+    if (kept_.size() >= bound_ && !kept_.contains(key)) kept_.erase(kept_.begin());
+    kept_.insert_or_assign(std::move(key), Kept{std::move(copy), std::move(signer_der)});
+  }
+
+ private:
+  struct Kept {
+    detail::X509StackPtr chain;
+    std::string signer_der;
+  };
+  const std::size_t bound_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, Kept, std::less<>> kept_;
+};
+
 // Trust anchors read from one PEM text, in a store that takes each of them as an anchor, and
-// the Mdm-Signatures found good against them.
+// the checks that held against them.
 //
 // Checking a good Mdm-Signature (its CMS parsed, two signatures verified, a chain built) was a
 // third of the handler fuzzer's CPU, and a server hears the same signed bytes again when a
-// device resends a message. Besides the header's bytes, the body and the anchors, the check
-// depends on one thing only: the time, for each certificate of the chain must be valid now.
-// So a good signature's signer is kept, keyed by the exact header text and the body's SHA-256,
-// and given again for that header and body against these anchors while every certificate of
-// its chain is still within its validity; otherwise the signature is checked in full, which says
-// why it fails. Only good signatures are kept, at most kKeptSignatures per anchors, of headers
-// of at most kMaxKeptHeaderBytes: about 10 MB at worst (the headers and their chains).
+// device resends a message: a good signature's signer is kept, keyed by the exact header text
+// and the body's SHA-256 (kKeptSignatures, headers of at most kMaxKeptHeaderBytes). A device's
+// every message is signed by the same certificate, and building its chain (a signature by the
+// CA verified) was a twentieth: a chain that held is kept too, keyed by the purpose and the
+// exact certificates it was built from (kKeptChains). About 10 MB at worst.
 class Anchors {
  public:
   detail::StorePtr store;
-
-  std::optional<std::string> kept_signer(const std::string& key) const {
-    std::lock_guard lock(mutex_);
-    auto it = signers_.find(key);
-    if (it == signers_.end()) return std::nullopt;
-    if (!valid_now(it->second.chain.get())) {
-      signers_.erase(it);
-      return std::nullopt;
-    }
-    return it->second.signer_der;
-  }
-  void keep_signer(std::string key, std::string signer_der, detail::X509StackPtr chain) const {
-    std::lock_guard lock(mutex_);
-    // A bound, not a policy: a miss only costs time. The key begins with a digest, so the first
-    // entry is any one; clearing them all would have every device's next message checked in full.
-    if (signers_.size() >= kKeptSignatures && !signers_.contains(key)) signers_.erase(signers_.begin());
-    signers_.insert_or_assign(std::move(key), KeptSigner{std::move(signer_der), std::move(chain)});
-  }
-
   static constexpr std::size_t kKeptSignatures = 1024;
   static constexpr std::size_t kMaxKeptHeaderBytes = 8 * 1024;
-
- private:
-  mutable std::mutex mutex_;
-  mutable std::map<std::string, KeptSigner, std::less<>> signers_;
+  static constexpr std::size_t kKeptChains = 256;
+  KeptChecks signatures{kKeptSignatures};
+  KeptChecks chains{kKeptChains};
 };
 
 // The key of a kept signer: the body's SHA-256, then the header text. Empty when the body
@@ -216,13 +228,34 @@ AnchorsOrWhy anchors_for(const std::string& trusted_ca_pem) {
   return anchors;
 }
 
+// The key of a kept chain: the purpose, then each certificate it may be built from (DER, with
+// its length), the signer first. Empty when one cannot be encoded (then nothing is kept).
+std::string chain_key(X509* signer, STACK_OF(X509) * untrusted, int purpose) {
+  std::string key = std::to_string(purpose);
+  const int count = untrusted == nullptr ? 0 : sk_X509_num(untrusted);
+  for (int i = -1; i < count; ++i) {
+    auto der = detail::certificate_der(i < 0 ? signer : sk_X509_value(untrusted, i));
+    if (!der) return {};
+    key += ' ' + std::to_string(der->size()) + ':' + *der;
+  }
+  return key;
+}
+
 // Why the signer does not chain to the anchors, or nothing when it does, and then the chain
 // built in `chain` (when given). `purpose`: an X509_PURPOSE_* the signer must be fit for, or 0
 // for any.
 std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untrusted, const AnchorsOrWhy& anchors,
                                          int purpose, detail::X509StackPtr* chain = nullptr) {
   if (const auto* why = std::get_if<std::string>(&anchors)) return *why;
-  X509_STORE* store = std::get<std::shared_ptr<const Anchors>>(anchors)->store.get();
+  const Anchors& kept = *std::get<std::shared_ptr<const Anchors>>(anchors);
+  const std::string key = chain_key(signer, untrusted, purpose);
+  if (!key.empty()) {
+    if (auto found = kept.chains.find(key)) {
+      if (chain != nullptr) *chain = std::move(found->first);
+      return std::nullopt;
+    }
+  }
+  X509_STORE* store = kept.store.get();
   detail::StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx) return "X509_STORE_CTX_new: " + detail::take_openssl_errors();
   if (X509_STORE_CTX_init(ctx.get(), store, signer, untrusted) != 1) {
@@ -233,7 +266,9 @@ std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untruste
   }
   const int verified = X509_verify_cert(ctx.get());
   if (verified == 1) {
-    if (chain != nullptr) chain->reset(X509_STORE_CTX_get1_chain(ctx.get()));
+    detail::X509StackPtr built(X509_STORE_CTX_get1_chain(ctx.get()));
+    if (!key.empty() && built) kept.chains.keep(key, built.get());
+    if (chain != nullptr) *chain = std::move(built);
     return std::nullopt;
   }
   if (verified < 0) return "signer not trusted: " + detail::take_openssl_errors();
@@ -355,7 +390,7 @@ Result<std::string> verify_mdm_signature(std::string_view header_value, std::str
   std::string key;
   if (kept_by != nullptr && text.size() <= Anchors::kMaxKeptHeaderBytes) key = signature_key(text, body);
   if (!key.empty()) {
-    if (auto signer = (*kept_by)->kept_signer(key)) return *std::move(signer);
+    if (auto found = (*kept_by)->signatures.find(key)) return std::move(found->second);
   }
   auto der = base::base64_decode(text);
   if (!der) return rejected("not base64: " + der.message());
@@ -365,7 +400,7 @@ Result<std::string> verify_mdm_signature(std::string_view header_value, std::str
   auto& good = std::get<Checked>(checked);
   auto signer_der = detail::certificate_der(good.signer.get());
   if (!signer_der) return rejected("signer certificate unreadable: " + signer_der.message());
-  if (!key.empty() && good.chain) (*kept_by)->keep_signer(std::move(key), *signer_der, std::move(good.chain));
+  if (!key.empty() && good.chain) (*kept_by)->signatures.keep(std::move(key), good.chain.get(), *signer_der);
   return signer_der;
 }
 
