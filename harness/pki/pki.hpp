@@ -116,6 +116,9 @@ inline constexpr std::size_t kMaxSignatureHeaderBytes = 64 * 1024;
 // detached", "signer certificate not included", "digest mismatch (body tampered)", "bad
 // signature: ...", "signer not trusted: <reason>", "signer certificate expired", "signer
 // certificate not yet valid".
+// Each trusted_ca_pem text is read once per process, and signatures and chains that held are
+// kept for it (bounded; signature.cpp): a kept one is given again only for the same bytes and
+// while its chain is valid, so every answer is the one a full check would give.
 Result<std::string> verify_mdm_signature(std::string_view header_value, std::string_view body,
                                          const std::string& trusted_ca_pem);
 

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <memory>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "harness/pki/signed_profile.hpp"
 
@@ -753,6 +755,105 @@ TEST(MdmSignature, NoTrustedCaMeansNotTrusted) {
   ASSERT_TRUE(header.ok());
   auto check = verify_mdm_signature(*header, kBody, "");
   EXPECT_EQ(check.message(), "signer not trusted: no trusted CA certificate given");
+}
+
+// A good signature's signer is kept (signature.cpp): it must come back only for the same
+// header, the same body and the same anchors, and every other check still says why it fails.
+TEST(MdmSignature, AKeptSignerComesBackOnlyForTheSameHeaderBodyAndAnchors) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity other_ca = must(create_test_ca("Other CA"));
+  Identity device = must(issue_device_identity(ca, "signer", KeyType::ec_p256));
+  const std::string header = *mdm_signature(device, kBody);
+  const std::string der = *certificate_der(device.cert_pem);
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(verify_mdm_signature(header, kBody, ca.cert_pem).value(), der);
+    EXPECT_EQ(verify_mdm_signature(" " + header + "\t", kBody, ca.cert_pem).value(), der);
+    EXPECT_EQ(verify_mdm_signature(header, kBody + " ", ca.cert_pem).message(), "digest mismatch (body tampered)");
+    EXPECT_EQ(verify_mdm_signature(header, "", ca.cert_pem).message(), "digest mismatch (body tampered)");
+    auto stranger = verify_mdm_signature(header, kBody, other_ca.cert_pem);
+    EXPECT_EQ(stranger.message().rfind("signer not trusted: ", 0), 0u) << stranger.message();
+    EXPECT_EQ(verify_mdm_signature(header, kBody, "").message(), "signer not trusted: no trusted CA certificate given");
+    const std::string cut = header.substr(0, header.size() - 4);  // still base64, no longer a whole DER
+    EXPECT_EQ(verify_mdm_signature(cut, kBody, ca.cert_pem).message().rfind("not CMS: ", 0), 0u);
+  }
+  // A second signature by another device over the same body is its own.
+  Identity second = must(issue_device_identity(ca, "second", KeyType::ec_p256));
+  EXPECT_EQ(verify_mdm_signature(*mdm_signature(second, kBody), kBody, ca.cert_pem).value(),
+            *certificate_der(second.cert_pem));
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+// A chain that held is kept too, for its purpose only: a server identity may certify a file,
+// never sign as a device, whichever is checked first.
+TEST(MdmSignature, AKeptChainHoldsOnlyForItsPurpose) {
+  Identity ca = must(create_test_ca("CA"));
+  Identity server = must(issue_server_identity(ca, {"mdm.example.test"}));
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_TRUE(verify_detached(*sign_detached(server, kBody), kBody, ca.cert_pem).ok());
+    EXPECT_EQ(verify_mdm_signature(*mdm_signature(server, kBody), kBody, ca.cert_pem).message(),
+              "signer not trusted: unsuitable certificate purpose");
+    EXPECT_FALSE(verify_client_certificate(*certificate_der(server.cert_pem), ca.cert_pem).ok());
+  }
+  Identity device = must(issue_device_identity(ca, "device", KeyType::ec_p256));
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_TRUE(verify_client_certificate(*certificate_der(device.cert_pem), ca.cert_pem).ok());
+    EXPECT_TRUE(verify_mdm_signature(*mdm_signature(device, kBody + std::to_string(round)),
+                                     kBody + std::to_string(round), ca.cert_pem)
+                    .ok());
+  }
+}
+
+// What a good signature's check depends on besides its bytes, body and anchors is the time:
+// once its signer expires, the kept signer is not given again.
+TEST(MdmSignature, AKeptSignerIsCheckedAgainOnceItsCertificateExpires) {
+  using std::chrono::seconds;
+  Identity ca = must(create_test_ca("CA"));
+  // Valid for two more seconds.
+  Identity device =
+      must(issue_device_identity(ca, "brief", KeyType::ec_p256, Validity{-hours(1), hours(1) + seconds(2)}));
+  const std::string header = *mdm_signature(device, kBody);
+  ASSERT_TRUE(verify_mdm_signature(header, kBody, ca.cert_pem).ok());
+  std::this_thread::sleep_for(seconds(3));
+  EXPECT_EQ(verify_mdm_signature(header, kBody, ca.cert_pem).message(), "signer certificate expired");
+  EXPECT_EQ(verify_mdm_signature(header, kBody, ca.cert_pem).message(), "signer certificate expired");
+}
+
+// Past the bounds on kept anchors (16 texts), signatures (1,024 per anchors) and chains (256),
+// everything is checked as it was.
+TEST(MdmSignature, ChecksHoldPastTheBoundsOnWhatIsKept) {
+  std::vector<Identity> cas;
+  std::vector<std::string> headers;
+  std::vector<std::string> ders;
+  for (int i = 0; i < 20; ++i) {
+    cas.push_back(must(create_test_ca("CA " + std::to_string(i))));
+    Identity device = must(issue_device_identity(cas.back(), "signer", KeyType::ec_p256));
+    headers.push_back(*mdm_signature(device, kBody));
+    ders.push_back(*certificate_der(device.cert_pem));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < cas.size(); ++i) {
+      EXPECT_EQ(verify_mdm_signature(headers[i], kBody, cas[i].cert_pem).value(), ders[i]) << i;
+      const auto& other = cas[(i + 1) % cas.size()];
+      EXPECT_FALSE(verify_mdm_signature(headers[i], kBody, other.cert_pem).ok()) << i;
+    }
+  }
+  Identity device = must(issue_device_identity(cas[0], "many", KeyType::ec_p256));
+  const std::string der = *certificate_der(device.cert_pem);
+  for (int n = 0; n < 1030; ++n) {
+    const std::string body = kBody + std::to_string(n);
+    const std::string header = *mdm_signature(device, body);
+    EXPECT_EQ(verify_mdm_signature(header, body, cas[0].cert_pem).value(), der) << n;
+    EXPECT_FALSE(verify_mdm_signature(header, kBody, cas[0].cert_pem).ok()) << n;
+  }
+  EXPECT_EQ(verify_mdm_signature(headers[0], kBody, cas[0].cert_pem).value(), ders[0]);
+  std::vector<Identity> devices;
+  for (int n = 0; n < 260; ++n) {
+    devices.push_back(must(issue_device_identity(cas[1], "device " + std::to_string(n), KeyType::ec_p256)));
+    const std::string device_der = *certificate_der(devices.back().cert_pem);
+    EXPECT_TRUE(verify_client_certificate(device_der, cas[1].cert_pem).ok()) << n;
+    EXPECT_FALSE(verify_client_certificate(device_der, cas[2].cert_pem).ok()) << n;
+  }
+  EXPECT_TRUE(verify_client_certificate(*certificate_der(devices[0].cert_pem), cas[1].cert_pem).ok());
 }
 
 // --- Detached signatures over files ---------------------------------------------------------

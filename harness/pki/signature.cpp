@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <variant>
 
@@ -92,34 +95,182 @@ std::optional<std::string> signature_problem(CMS_ContentInfo* cms, CMS_SignerInf
   return std::nullopt;
 }
 
-// Why the signer does not chain to the anchors, or nothing when it does. `purpose`: an
-// X509_PURPOSE_* the signer must be fit for, or 0 for any.
-std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untrusted, const std::string& trusted_ca_pem,
-                                         int purpose) {
-  auto anchors = detail::read_certificates(trusted_ca_pem, "trusted CA");
-  if (!anchors) return "signer not trusted: " + anchors.message();
-  if (sk_X509_num(anchors->get()) < 1) return "signer not trusted: no trusted CA certificate given";
-  detail::StorePtr store(X509_STORE_new());
-  if (!store) return "X509_STORE_new: " + detail::take_openssl_errors();
-  for (int i = 0; i < sk_X509_num(anchors->get()); ++i) {
-    if (X509_STORE_add_cert(store.get(), sk_X509_value(anchors->get(), i)) != 1) {
+// Whether every certificate of `chain` is within its validity now, as X509_verify_cert checks
+// each one (notBefore strictly before now, notAfter strictly after).
+bool valid_now(const STACK_OF(X509) * chain) {
+  for (int i = 0; i < sk_X509_num(chain); ++i) {
+    X509* cert = sk_X509_value(chain, i);
+    if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) return false;
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) return false;
+  }
+  return true;
+}
+
+// Checks that held, each kept with the chain it held with (signer first) and, for a signature,
+// its signer's certificate (DER); at most `bound` of them. What such a check depends on besides
+// its key's bytes and the anchors is the time, for each certificate of the chain must be valid
+// now: a kept check is given again only while its whole chain is, and is otherwise forgotten,
+// so that the check is made in full and says why it fails.
+class KeptChecks {
+ public:
+  explicit KeptChecks(std::size_t bound) : bound_(bound) {}
+
+  // The kept check's chain (a copy) and signer, or nothing.
+  std::optional<std::pair<detail::X509StackPtr, std::string>> find(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = kept_.find(key);
+    if (it == kept_.end()) return std::nullopt;
+    if (!valid_now(it->second.chain.get())) {
+      kept_.erase(it);
+      return std::nullopt;
+    }
+    return std::pair{detail::X509StackPtr(X509_chain_up_ref(it->second.chain.get())), it->second.signer_der};
+  }
+  void keep(std::string key, const STACK_OF(X509) * chain, std::string signer_der = {}) const {
+    detail::X509StackPtr copy(X509_chain_up_ref(const_cast<STACK_OF(X509)*>(chain)));
+    if (!copy) return;
+    std::lock_guard lock(mutex_);
+    // A bound, not a policy: a miss only costs time. Any entry goes (clearing them all would
+    // have every device's next message checked in full).
+    if (kept_.size() >= bound_ && !kept_.contains(key)) kept_.erase(kept_.begin());
+    kept_.insert_or_assign(std::move(key), Kept{std::move(copy), std::move(signer_der)});
+  }
+
+ private:
+  struct Kept {
+    detail::X509StackPtr chain;
+    std::string signer_der;
+  };
+  const std::size_t bound_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, Kept, std::less<>> kept_;
+};
+
+// Trust anchors read from one PEM text, in a store that takes each of them as an anchor, and
+// the checks that held against them.
+//
+// Checking a good Mdm-Signature (its CMS parsed, two signatures verified, a chain built) was a
+// third of the handler fuzzer's CPU, and a server hears the same signed bytes again when a
+// device resends a message: a good signature's signer is kept, keyed by the exact header text
+// and the body's SHA-256 (kKeptSignatures, headers of at most kMaxKeptHeaderBytes). A device's
+// every message is signed by the same certificate, and building its chain (a signature by the
+// CA verified) was a twentieth: a chain that held is kept too, keyed by the purpose and the
+// exact certificates it was built from (kKeptChains). About 10 MB at worst.
+class Anchors {
+ public:
+  detail::StorePtr store;
+  static constexpr std::size_t kKeptSignatures = 1024;
+  static constexpr std::size_t kMaxKeptHeaderBytes = 8 * 1024;
+  static constexpr std::size_t kKeptChains = 256;
+  KeptChecks signatures{kKeptSignatures};
+  KeptChecks chains{kKeptChains};
+};
+
+// The key of a kept signer: the body's SHA-256, then the header text. Empty when the body
+// cannot be digested (then nothing is kept).
+std::string signature_key(std::string_view header_text, std::string_view body) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(body.data(), body.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+    ERR_clear_error();
+    return {};
+  }
+  std::string key(reinterpret_cast<const char*>(digest), size);
+  key += header_text;
+  return key;
+}
+
+// Reading the anchors' PEM was a fifth of the handler fuzzer's CPU (OpenSSL 3 decodes each
+// certificate's public key through its decoder framework): the reference server checks every
+// request against the same CA text. A process trusts few such texts, so each is read once and
+// its store kept, up to kKeptAnchors, and shared: an X509_STORE set up once may verify from
+// several threads at once. The key is the exact text, so a kept store is the one it would read.
+class KeptAnchors {
+ public:
+  std::shared_ptr<const Anchors> find(const std::string& pem) {
+    std::lock_guard lock(mutex_);
+    auto it = anchors_.find(pem);
+    return it == anchors_.end() ? nullptr : it->second;
+  }
+  void keep(const std::string& pem, std::shared_ptr<const Anchors> anchors) {
+    std::lock_guard lock(mutex_);
+    if (anchors_.size() >= kKeptAnchors) anchors_.clear();  // a bound, not a policy: misses only cost time
+    anchors_.emplace(pem, std::move(anchors));
+  }
+
+ private:
+  static constexpr std::size_t kKeptAnchors = 16;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const Anchors>, std::less<>> anchors_;
+};
+
+// The anchors in a PEM text, or why they cannot be used ("signer not trusted: ...").
+using AnchorsOrWhy = std::variant<std::shared_ptr<const Anchors>, std::string>;
+AnchorsOrWhy anchors_for(const std::string& trusted_ca_pem) {
+  static KeptAnchors kept;
+  if (auto found = kept.find(trusted_ca_pem)) return found;
+  auto certs = detail::read_certificates(trusted_ca_pem, "trusted CA");
+  if (!certs) return "signer not trusted: " + certs.message();
+  if (sk_X509_num(certs->get()) < 1) return "signer not trusted: no trusted CA certificate given";
+  auto anchors = std::make_shared<Anchors>();
+  anchors->store.reset(X509_STORE_new());
+  if (!anchors->store) return "X509_STORE_new: " + detail::take_openssl_errors();
+  for (int i = 0; i < sk_X509_num(certs->get()); ++i) {
+    if (X509_STORE_add_cert(anchors->store.get(), sk_X509_value(certs->get(), i)) != 1) {
       return "X509_STORE_add_cert: " + detail::take_openssl_errors();
     }
   }
   // Every given certificate is an anchor, root or not: "chains to one of these" is the promise.
-  if (X509_STORE_set_flags(store.get(), X509_V_FLAG_PARTIAL_CHAIN) != 1) {
+  if (X509_STORE_set_flags(anchors->store.get(), X509_V_FLAG_PARTIAL_CHAIN) != 1) {
     return "X509_STORE_set_flags: " + detail::take_openssl_errors();
   }
+  kept.keep(trusted_ca_pem, anchors);
+  return anchors;
+}
+
+// The key of a kept chain: the purpose, then each certificate it may be built from (DER, with
+// its length), the signer first. Empty when one cannot be encoded (then nothing is kept).
+std::string chain_key(X509* signer, STACK_OF(X509) * untrusted, int purpose) {
+  std::string key = std::to_string(purpose);
+  const int count = untrusted == nullptr ? 0 : sk_X509_num(untrusted);
+  for (int i = -1; i < count; ++i) {
+    auto der = detail::certificate_der(i < 0 ? signer : sk_X509_value(untrusted, i));
+    if (!der) return {};
+    key += ' ' + std::to_string(der->size()) + ':' + *der;
+  }
+  return key;
+}
+
+// Why the signer does not chain to the anchors, or nothing when it does, and then the chain
+// built in `chain` (when given). `purpose`: an X509_PURPOSE_* the signer must be fit for, or 0
+// for any.
+std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untrusted, const AnchorsOrWhy& anchors,
+                                         int purpose, detail::X509StackPtr* chain = nullptr) {
+  if (const auto* why = std::get_if<std::string>(&anchors)) return *why;
+  const Anchors& kept = *std::get<std::shared_ptr<const Anchors>>(anchors);
+  const std::string key = chain_key(signer, untrusted, purpose);
+  if (!key.empty()) {
+    if (auto found = kept.chains.find(key)) {
+      if (chain != nullptr) *chain = std::move(found->first);
+      return std::nullopt;
+    }
+  }
+  X509_STORE* store = kept.store.get();
   detail::StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx) return "X509_STORE_CTX_new: " + detail::take_openssl_errors();
-  if (X509_STORE_CTX_init(ctx.get(), store.get(), signer, untrusted) != 1) {
+  if (X509_STORE_CTX_init(ctx.get(), store, signer, untrusted) != 1) {
     return "X509_STORE_CTX_init: " + detail::take_openssl_errors();
   }
   if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1) {
     return "X509_STORE_CTX_set_purpose: " + detail::take_openssl_errors();
   }
   const int verified = X509_verify_cert(ctx.get());
-  if (verified == 1) return std::nullopt;
+  if (verified == 1) {
+    detail::X509StackPtr built(X509_STORE_CTX_get1_chain(ctx.get()));
+    if (!key.empty() && built) kept.chains.keep(key, built.get());
+    if (chain != nullptr) *chain = std::move(built);
+    return std::nullopt;
+  }
   if (verified < 0) return "signer not trusted: " + detail::take_openssl_errors();
   const int error = X509_STORE_CTX_get_error(ctx.get());
   const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
@@ -132,11 +283,17 @@ std::optional<std::string> trust_problem(X509* signer, STACK_OF(X509) * untruste
   return reason;
 }
 
+// A signature that holds: its signer's certificate and the chain it was checked with.
+struct Checked {
+  detail::X509Ptr signer;
+  detail::X509StackPtr chain;
+};
+
 // A detached signature (DER) over `body`: parsed, its digest, its signature and its signer's
-// chain checked, in that order. The signer's certificate when all hold.
-std::variant<detail::X509Ptr, Rejection> check_detached(std::string_view der, std::string_view body,
-                                                        const std::string& trusted_ca_pem, int purpose) {
-  auto reject = [](SignatureError kind, std::string reason) -> std::variant<detail::X509Ptr, Rejection> {
+// chain checked, in that order.
+std::variant<Checked, Rejection> check_detached(std::string_view der, std::string_view body,
+                                                const AnchorsOrWhy& anchors, int purpose) {
+  auto reject = [](SignatureError kind, std::string reason) -> std::variant<Checked, Rejection> {
     ERR_clear_error();
     return Rejection{kind, std::move(reason)};
   };
@@ -179,12 +336,13 @@ std::variant<detail::X509Ptr, Rejection> check_detached(std::string_view der, st
   }
   // Intermediates may come only from the signature itself; they are never anchors.
   detail::X509StackPtr untrusted(CMS_get1_certs(cms.get()));
-  if (auto problem = trust_problem(signer, untrusted.get(), trusted_ca_pem, purpose)) {
+  detail::X509StackPtr chain;
+  if (auto problem = trust_problem(signer, untrusted.get(), anchors, purpose, &chain)) {
     return reject(SignatureError::untrusted, *std::move(problem));
   }
   ERR_clear_error();
   X509_up_ref(signer);
-  return detail::X509Ptr(signer);
+  return Checked{detail::X509Ptr(signer), std::move(chain)};
 }
 
 class SignatureCategory final : public std::error_category {
@@ -227,13 +385,22 @@ Result<std::string> verify_mdm_signature(std::string_view header_value, std::str
   }
   const std::string_view text = trim_blanks(header_value);
   if (text.empty()) return rejected("empty header");
+  const auto anchors = anchors_for(trusted_ca_pem);
+  const auto* kept_by = std::get_if<std::shared_ptr<const Anchors>>(&anchors);
+  std::string key;
+  if (kept_by != nullptr && text.size() <= Anchors::kMaxKeptHeaderBytes) key = signature_key(text, body);
+  if (!key.empty()) {
+    if (auto found = (*kept_by)->signatures.find(key)) return std::move(found->second);
+  }
   auto der = base::base64_decode(text);
   if (!der) return rejected("not base64: " + der.message());
   // A device identity is a TLS client identity; one without extendedKeyUsage also qualifies.
-  auto checked = check_detached(*der, body, trusted_ca_pem, X509_PURPOSE_SSL_CLIENT);
+  auto checked = check_detached(*der, body, anchors, X509_PURPOSE_SSL_CLIENT);
   if (auto* rejection = std::get_if<Rejection>(&checked)) return rejected(std::move(rejection->reason));
-  auto signer_der = detail::certificate_der(std::get<detail::X509Ptr>(checked).get());
+  auto& good = std::get<Checked>(checked);
+  auto signer_der = detail::certificate_der(good.signer.get());
   if (!signer_der) return rejected("signer certificate unreadable: " + signer_der.message());
+  if (!key.empty() && good.chain) (*kept_by)->signatures.keep(std::move(key), good.chain.get(), *signer_der);
   return signer_der;
 }
 
@@ -243,11 +410,11 @@ Result<Signer> verify_detached(std::string_view signature_der, std::string_view 
     return Result<Signer>(SignatureError::malformed,
                           std::to_string(signature_der.size()) + " bytes, limit " + std::to_string(kMaxSignatureBytes));
   }
-  auto checked = check_detached(signature_der, content, trusted_ca_pem, /*purpose=*/0);
+  auto checked = check_detached(signature_der, content, anchors_for(trusted_ca_pem), /*purpose=*/0);
   if (auto* rejection = std::get_if<Rejection>(&checked)) {
     return Result<Signer>(rejection->kind, std::move(rejection->reason));
   }
-  X509* signer = std::get<detail::X509Ptr>(checked).get();
+  X509* signer = std::get<Checked>(checked).signer.get();
   auto der = detail::certificate_der(signer);
   if (!der) return Result<Signer>(SignatureError::malformed, "signer certificate unreadable: " + der.message());
   auto subject = detail::subject_line(signer);
@@ -261,7 +428,7 @@ Result<void> verify_client_certificate(std::string_view cert_der, const std::str
   if (!cert || cursor != reinterpret_cast<const unsigned char*>(cert_der.data()) + cert_der.size()) {
     return rejected("not a DER certificate");
   }
-  if (auto problem = trust_problem(cert.get(), nullptr, trusted_ca_pem, X509_PURPOSE_SSL_CLIENT)) {
+  if (auto problem = trust_problem(cert.get(), nullptr, anchors_for(trusted_ca_pem), X509_PURPOSE_SSL_CLIENT)) {
     return rejected(*std::move(problem));
   }
   ERR_clear_error();

@@ -79,7 +79,44 @@ Result<BioPtr> memory_sink() {
 
 }  // namespace
 
+namespace {
+
+// Decoding a certificate's public key goes through OpenSSL 3's decoder framework too: reading
+// the signer's certificate again for each Mdm-Signature made was a tenth of the handler
+// fuzzer's CPU. A process signs with few certificates, so the decoded ones are kept, up to
+// kKeptCertificates, keyed by the exact text, and shared: nothing here changes a certificate
+// once read (they are signers and issuers), and OpenSSL allows reading one from several threads.
+class DecodedCertificates {
+ public:
+  X509Ptr find(std::string_view pem) {
+    std::lock_guard lock(mutex_);
+    auto it = certs_.find(pem);
+    if (it == certs_.end()) return nullptr;
+    X509_up_ref(it->second.get());
+    return X509Ptr(it->second.get());
+  }
+  void keep(std::string_view pem, X509* cert) {
+    std::lock_guard lock(mutex_);
+    if (certs_.size() >= kKeptCertificates) certs_.clear();  // a bound, not a policy: misses only cost time
+    X509_up_ref(cert);
+    certs_.emplace(std::string(pem), X509Ptr(cert));
+  }
+
+ private:
+  static constexpr std::size_t kKeptCertificates = 256;
+  std::mutex mutex_;
+  std::map<std::string, X509Ptr, std::less<>> certs_;
+};
+
+DecodedCertificates& decoded_certificates() {
+  static DecodedCertificates certs;
+  return certs;
+}
+
+}  // namespace
+
 Result<X509Ptr> read_certificate(std::string_view pem, std::string_view what) {
+  if (auto kept = decoded_certificates().find(pem)) return kept;
   auto source = memory_source(pem);
   if (!source) return base::fail(std::string(what) + ": " + source.message());
   X509Ptr cert(PEM_read_bio_X509(source->get(), nullptr, nullptr, nullptr));
@@ -89,6 +126,7 @@ Result<X509Ptr> read_certificate(std::string_view pem, std::string_view what) {
     return fail_openssl(context);
   }
   ERR_clear_error();
+  decoded_certificates().keep(pem, cert.get());
   return cert;
 }
 

@@ -59,7 +59,8 @@ Result<BioPtr> memory_source(std::string_view bytes);
 // What a memory BIO holds.
 std::string memory_contents(BIO* bio);
 
-// The first certificate in `pem`; `what` names the input in the error ("CA certificate").
+// The first certificate in `pem`; `what` names the input in the error ("CA certificate"). The
+// same text may give the same certificate, shared (kept once decoded): read it, never change it.
 Result<X509Ptr> read_certificate(std::string_view pem, std::string_view what);
 // Every certificate in `pem`, in order; empty text gives an empty stack.
 Result<X509StackPtr> read_certificates(std::string_view pem, std::string_view what);
