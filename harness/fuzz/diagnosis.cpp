@@ -207,8 +207,9 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
     for (const auto& [key, value] : *dict) {
       auto fact = detail::key_fact(schema_kind, key);
       if (fact && value.type() != fact->type && key != "MessageType" && key != "Status") {
-        d.problems.push_back(
-            {key, "type", fmt::format("is {} (expected {})", a_type(value.type()), plist::type_name(fact->type))});
+        d.problems.push_back({key, "type",
+                              fmt::format("is {} (expected {})", a_type(value.type()), plist::type_name(fact->type)),
+                              fact->type});
       }
     }
     const bool user_message = dict->count("UserID") > 0;
@@ -230,7 +231,8 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
         d.problems.insert(d.problems.begin(),
                           {key, "type",
                            fmt::format("is {} (expected {}, as Apple's schema has it in {})", a_type(value.type()),
-                                       plist::type_name(elsewhere->type), elsewhere->message_type)});
+                                       plist::type_name(elsewhere->type), elsewhere->message_type),
+                           elsewhere->type});
         continue;
       }
       d.problems.push_back({key, "unknown-key",
@@ -249,7 +251,8 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
           name != "Status") {
         d.problems.push_back({key, "type",
                               fmt::format("is {} (expected {}, as Apple's schema has it in {})", a_type(value.type()),
-                                          plist::type_name(fact->type), fact->message_type)});
+                                          plist::type_name(fact->type), fact->message_type),
+                              fact->type});
       }
     }
   }
@@ -278,6 +281,29 @@ InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std
                    [](const InputProblem& a, const InputProblem& b) { return rank(a.kind) < rank(b.kind); });
   if (d.problems.size() > kMaxProblems) d.problems.resize(kMaxProblems);
   return d;
+}
+
+std::vector<Repair> schema_repairs(const InputDiagnosis& diagnosis, std::string_view udid, std::string_view user_id) {
+  std::vector<Repair> repairs;
+  for (const auto& p : diagnosis.problems) {
+    if (p.kind != "type" || !p.expected || p.path.empty() || p.path.find_first_of(".[") != std::string::npos) continue;
+    std::optional<plist::Value> plain;
+    switch (*p.expected) {
+      case plist::Type::string:
+        plain = plist::Value(std::string(p.path == "UDID" ? udid : p.path == "UserID" ? user_id : "x"));
+        break;
+      case plist::Type::boolean: plain = plist::Value(true); break;
+      case plist::Type::integer: plain = plist::Value(std::int64_t{1}); break;
+      case plist::Type::real: plain = plist::Value(1.0); break;
+      case plist::Type::data: plain = plist::Value(plist::Data{"x"}); break;
+      case plist::Type::date: plain = plist::Value(plist::Date{}); break;
+      case plist::Type::array: plain = plist::Value(plist::Array{}); break;
+      case plist::Type::dict: plain = plist::Value(plist::Dict{}); break;
+      case plist::Type::uid: break;
+    }
+    if (plain) repairs.push_back({p.path, std::move(*plain)});
+  }
+  return repairs;
 }
 
 std::string InputDiagnosis::primary() const {

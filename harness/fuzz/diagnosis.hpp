@@ -5,10 +5,12 @@
 // negative integers, deep nesting, a key twice in one dict, dates in a binary plist). A finding's
 // text ("HTTP 500 to TokenUpdate whose UDID is an integer (expected string)") and its
 // deduplication key come from here.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "harness/fuzz/minimize.hpp"
 #include "harness/plist/value.hpp"
 
 namespace mdmc::fuzz {
@@ -22,6 +24,7 @@ struct InputProblem {
   std::string kind;  // "type", "missing", "unknown-key", "empty", "long", "non-ascii", "negative",
                      // "deep", "duplicate-key", "binary-date", "other-device", "value"
   std::string what;  // "is an integer (expected string)"
+  std::optional<plist::Type> expected = std::nullopt;  // for "type": the type Apple's schema gives the key
 };
 
 struct InputDiagnosis {
@@ -50,5 +53,10 @@ inline constexpr std::size_t kMaxProblems = 8;
 
 // `udid` and `user_id`: the fuzz device's, so that a message naming another is said to.
 InputDiagnosis diagnose_input(std::string_view input, std::string_view udid, std::string_view user_id);
+
+// For each top-level key of the wrong type, a plain value of the type Apple's schema gives it,
+// one the diagnosis finds nothing odd in (the device's own UDID and UserID, not "x"): what the
+// minimiser tries so that a key a mutation left beside the cause does not name the finding.
+std::vector<Repair> schema_repairs(const InputDiagnosis& diagnosis, std::string_view udid, std::string_view user_id);
 
 }  // namespace mdmc::fuzz

@@ -29,6 +29,24 @@ TEST(Diagnosis, NamesAKeyOfTheWrongTypeFromTheSchema) {
   EXPECT_EQ(d.key_paths(), "UDID:type");
 }
 
+// Every repair gives its key a value the diagnosis then finds nothing odd in.
+TEST(Diagnosis, RepairsGiveKeysOfTheWrongTypeAPlainValueOfTheirSchemaType) {
+  auto input = token_update({{"UDID", plist::Value(std::int64_t{7})},
+                             {"Token", plist::Value(std::int64_t{8})},
+                             {"AwaitingConfiguration", plist::Value("yes")}});
+  auto d = diagnose_input(input, kUdid, kUser);
+  ASSERT_EQ(d.key_paths(), "AwaitingConfiguration:type,Token:type,UDID:type");
+  auto repairs = schema_repairs(d, kUdid, kUser);
+  ASSERT_EQ(repairs.size(), 3u);
+  auto root = plist::parse(input);
+  ASSERT_TRUE(root);
+  for (const auto& r : repairs) (*root->as_dict())[r.key] = r.value;
+  EXPECT_EQ(*root->find("UDID")->as_string(), kUdid);
+  EXPECT_TRUE(root->find("Token")->as_data());
+  EXPECT_TRUE(root->find("AwaitingConfiguration")->as_bool());
+  EXPECT_EQ(diagnose_input(plist::to_xml(*root), kUdid, kUser).key_paths(), "-");
+}
+
 TEST(Diagnosis, AKeyOfAnotherMessageIsHeldToItsTypeThere) {
   plist::Dict d{{"MessageType", plist::Value("Authenticate")},
                 {"Topic", plist::Value("t")},

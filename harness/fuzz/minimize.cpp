@@ -1,6 +1,7 @@
 #include "harness/fuzz/minimize.hpp"
 
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "harness/plist/value.hpp"
@@ -55,9 +56,11 @@ void collect(const plist::Value& v, Path& path, std::vector<Path>& out, std::siz
   }
 }
 
-// The edits tried at a node, in order: remove it from its parent, make it a plain string,
-// unwrap it (a container replaced by its first child), shorten it (a string halved).
-std::vector<plist::Value> candidates_at(const plist::Value& root, const Path& path) {
+// The edits tried at a node, in order: remove it from its parent, make it a plain string
+// (not a key a repair gave its schema type: that would undo the repair), unwrap it (a container
+// replaced by its first child), shorten it (a string halved).
+std::vector<plist::Value> candidates_at(const plist::Value& root, const Path& path,
+                                        const std::set<std::string, std::less<>>& repaired) {
   std::vector<plist::Value> out;
   if (!path.empty()) {
     plist::Value removed = root;
@@ -77,7 +80,8 @@ std::vector<plist::Value> candidates_at(const plist::Value& root, const Path& pa
   if (!node) return out;
   // Made plain: any other value becomes the string "x", so that what the oracle does not need
   // (a second key of the wrong type) goes while the key stays.
-  if (!path.empty() && !node->as_string()) {
+  const bool keeps_its_type = path.size() == 1 && path.front().is_key && repaired.count(path.front().key);
+  if (!path.empty() && !node->as_string() && !keeps_its_type) {
     plist::Value plain = root;
     *at(plain, path) = plist::Value(std::string("x"));
     out.push_back(std::move(plain));
@@ -109,7 +113,7 @@ class Budget {
 }  // namespace
 
 Minimized minimize_input(std::string_view input, const std::function<Fires(std::string_view)>& fires,
-                         const MinimizeLimits& limits) {
+                         const MinimizeLimits& limits, const std::vector<Repair>& repairs) {
   Minimized result{std::string(input), 0, false, false};
   Budget budget(limits);
   bool stopped = false;  // the target could not tell: nothing more is sent
@@ -133,6 +137,21 @@ Minimized minimize_input(std::string_view input, const std::function<Fires(std::
     if (encoded == input || try_candidate(encoded)) {
       shrunk_as_plist = true;
       if (encoded.size() < result.bytes.size()) result.bytes = encoded;
+      std::set<std::string, std::less<>> repaired;
+      for (const auto& repair : repairs) {
+        if (stopped || budget.spent()) break;
+        auto* dict = root.as_dict();
+        auto it = dict ? dict->find(repair.key) : plist::Dict::iterator{};
+        if (!dict || it == dict->end() || it->second == repair.value) continue;
+        plist::Value candidate = root;
+        (*candidate.as_dict())[repair.key] = repair.value;
+        auto bytes = encode(candidate);
+        if (try_candidate(bytes)) {
+          root = std::move(candidate);
+          result.bytes = std::move(bytes);
+          repaired.insert(repair.key);
+        }
+      }
       // Passes over every node until one changes nothing; after a shrink the pass goes on from
       // the same place in the new tree, so that what was refused before it is not sent again.
       for (bool progress = true; progress && !stopped && !budget.spent();) {
@@ -142,7 +161,7 @@ Minimized minimize_input(std::string_view input, const std::function<Fires(std::
         collect(root, scratch, paths, 4096);
         for (std::size_t i = 0; i < paths.size() && !stopped && !budget.spent();) {
           bool shrunk = false;
-          for (auto& candidate : candidates_at(root, paths[i])) {
+          for (auto& candidate : candidates_at(root, paths[i], repaired)) {
             auto bytes = encode(candidate);
             if (bytes.size() >= result.bytes.size()) continue;
             if (try_candidate(bytes)) {

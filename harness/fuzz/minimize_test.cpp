@@ -68,5 +68,34 @@ TEST(Minimize, ShrinksBytesThatAreNoPlist) {
   EXPECT_EQ(m.bytes, "BAD");
 }
 
+// A required key of the wrong type beside the cause: it cannot go (the caller refuses a
+// candidate without it, as triage refuses one that adds a missing key), so only its repair to a
+// value of its schema type takes it out of the finding; the cause's repair does not fire, and
+// stays undone.
+TEST(Minimize, RepairsAKeyOfTheWrongTypeBesideTheCause) {
+  plist::Dict d{{"MessageType", plist::Value("TokenUpdate")},
+                {"Token", plist::Value(std::int64_t{7})},
+                {"UDID", plist::Value(std::int64_t{42})}};
+  auto input = plist::to_xml(plist::Value(d));
+  auto fires = [](std::string_view candidate) {
+    auto parsed = plist::parse(candidate);
+    if (!parsed || !parsed->find("Token")) return Fires::not_sent;
+    return integer_udid(candidate);
+  };
+  std::vector<Repair> repairs{{"Token", plist::Value(plist::Data{"x"})}, {"UDID", plist::Value("device")}};
+  auto m = minimize_input(input, fires, {}, repairs);
+  auto parsed = plist::parse(m.bytes);
+  ASSERT_TRUE(parsed) << m.bytes;
+  ASSERT_TRUE(parsed->find("Token")) << m.bytes;
+  EXPECT_TRUE(parsed->find("Token")->as_data()) << m.bytes;
+  ASSERT_TRUE(parsed->find("UDID"));
+  EXPECT_TRUE(parsed->find("UDID")->as_integer()) << m.bytes;
+
+  // Without the repairs the key is only made plain: a string, still of the wrong type.
+  auto plain = plist::parse(minimize_input(input, fires).bytes);
+  ASSERT_TRUE(plain && plain->find("Token"));
+  EXPECT_FALSE(plain->find("Token")->as_data());
+}
+
 }  // namespace
 }  // namespace mdmc::fuzz

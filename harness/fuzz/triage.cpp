@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include "harness/emulator/emulator.hpp"
 #include "harness/fuzz/diagnosis.hpp"
 #include "harness/fuzz/finding.hpp"
+#include "harness/plist/value.hpp"
 
 namespace mdmc::fuzz {
 namespace {
@@ -29,7 +32,6 @@ constexpr double kMinimiseShare = 0.8;
 constexpr auto kMinimiseGrace = std::chrono::seconds(30);
 
 fs::path triage_dir(const fs::path& findings) { return findings / ".triage"; }
-
 }  // namespace
 
 std::map<std::string, std::uint64_t> read_hit_counts(const fs::path& findings_dir) {
@@ -159,7 +161,7 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
                        r.history.size())
                  : "not minimised: the target stopped answering a fresh device";
     } else {
-      auto m = minimize_input(input, fires, limits);
+      auto m = minimize_input(input, fires, limits, schema_repairs(diagnosis, o.udid, o.user_id));
       final_input = m.bytes;
       final_shape = last_fired->answer_shape;
       note =
