@@ -17,6 +17,9 @@
 //   MDMC_FUZZ_DISABLE       oracles to switch off, comma-separated (e.g. ROB-MALFORMED)
 //   MDMC_FUZZ_TRACE         1 to print one line per exchange
 //   MDMC_FUZZ_MINIMISE      0 to write findings as found, not minimised
+//   MDMC_FUZZ_JOB           which of a campaign's jobs this is (default 0): job 0 is the fixed
+//                           fuzz device the seeds name; job k enrolls a device of its own (from
+//                           a pool, its k-th identity) and retargets each input to it
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -58,6 +61,7 @@ struct Settings {
   bool trace = false;
   bool minimise = true;
   std::vector<fuzz::Oracle> disabled;
+  int job = 0;
 };
 
 std::map<std::string, std::string> read_flag_file() {
@@ -90,6 +94,7 @@ Settings read_settings() {
   s.byte_mutator = get("MDMC_FUZZ_MUTATOR") == "bytes";
   s.trace = get("MDMC_FUZZ_TRACE") == "1";
   s.minimise = get("MDMC_FUZZ_MINIMISE") != "0";
+  if (auto v = get("MDMC_FUZZ_JOB"); !v.empty()) s.job = std::clamp(std::atoi(v.c_str()), 0, 1 << 16);
   std::string disabled = get("MDMC_FUZZ_DISABLE");
   for (std::size_t start = 0; start < disabled.size();) {
     auto end = disabled.find(',', start);
@@ -154,6 +159,19 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "target_fuzzer: %s\n", e.what());
     std::exit(2);
+  }
+  if (g_settings.job > 0) {
+    options.udid = g_ids.uuid();
+    options.user_id = g_ids.uuid();
+    auto& pool = options.target.identity.pool;
+    if (!pool.empty()) {
+      if (static_cast<std::size_t>(g_settings.job) >= pool.size()) {
+        std::fprintf(stderr, "target_fuzzer: job %d needs an identity of its own; the profile's pool has %zu\n",
+                     g_settings.job, pool.size());
+        std::exit(2);
+      }
+      std::rotate(pool.begin(), pool.begin() + g_settings.job, pool.end());
+    }
   }
   options.probe_every = g_settings.probe_every;
   options.max_requests_per_second = g_settings.rate;

@@ -356,9 +356,9 @@ FuzzCommands::FuzzCommands(CLI::App& app) {
   fuzz_->add_option("--max-time", fuzz_options_.max_time_s, "seconds to fuzz")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 7.0 * 24 * 3600));
-  fuzz_->add_option("--jobs", fuzz_options_.jobs, "fuzzing processes at once (libFuzzer fork mode above 1)")
+  fuzz_->add_option("--jobs", fuzz_options_.jobs, "fuzzing processes at once, each on a device of its own")
       ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+      ->check(CLI::Range(1, fuzz::kMaxJobs));
   fuzz_->add_option("--rate", fuzz_options_.rate, "requests per second at most, per job (0: no cap)")
       ->check(CLI::Range(0.0, 1e6));
   fuzz_->add_flag("--allow-remote", fuzz_options_.allow_remote, "allow a target that is not on a loopback address");

@@ -325,6 +325,15 @@ base::Result<FuzzRun> Campaign::run() {
   auto loaded = load_fuzz_target(o.profile_file, o.allow_remote, "fuzzing");
   if (!loaded) return loaded.error();
   const target::TargetProfile& profile = *loaded;
+  // Each job is a device of its own: from a pool, an identity of its own (a server binds a
+  // certificate to the first UDID it sees it with).
+  if (profile.identity.mode != target::IdentityMode::none && !profile.identity.issuer &&
+      !profile.identity.pool.empty() && profile.identity.pool.size() < static_cast<std::size_t>(o.jobs)) {
+    return base::Result<FuzzRun>(
+        CampaignError::configuration,
+        fmt::format("--jobs {} needs {} device identities, one per job, and the profile's pool has {}", o.jobs, o.jobs,
+                    profile.identity.pool.size()));
+  }
   if (auto unreachable = target::probe_reachable(profile)) {
     return base::Result<FuzzRun>(CampaignError::unreachable, "target unreachable: " + *unreachable);
   }
@@ -363,8 +372,6 @@ base::Result<FuzzRun> Campaign::run() {
   // with the target's features, so that was 5 % of the rate.
   args.push_back("-reload=0");
   args.push_back("-artifact_prefix=" + (o.fuzz_dir / "artifacts").string() + "/");
-  if (o.seed) args.push_back(fmt::format("-seed={}", o.seed));
-  if (o.jobs > 1) args.push_back(fmt::format("-fork={}", o.jobs));
   std::vector<std::string> env = {
       "MDMC_FUZZ_TARGET=" + o.profile_file.string(),
       "MDMC_FUZZ_FINDINGS=" + findings_dir.string(),
@@ -387,33 +394,70 @@ base::Result<FuzzRun> Campaign::run() {
   run.seeded_bug = o.seeded_bug;
   run.started_at = base::now_rfc3339();
   const auto start = Clock::now();
-  auto child = detail::spawn(args, env, o.fuzz_dir);
-  if (!child) {
-    return base::Result<FuzzRun>(CampaignError::configuration,
-                                 fmt::format("cannot start {}: {}", o.fuzzer.string(), child.error().message));
+  // --jobs N: N fuzzing processes side by side, each on a device of its own (job 0 the fixed
+  // fuzz device its seeds name, the others one each, their inputs retargeted), all adding to
+  // one corpus folder and one findings folder. Not libFuzzer's -fork: its jobs ran seconds each
+  // (a process, an enrollment and a corpus subset every time) and shared one device, so that two
+  // made fewer inputs a second than one (docs/fuzzing.md, "Jobs").
+  const int jobs = std::clamp(o.jobs, 1, kMaxJobs);
+  struct Job {
+    detail::Child child;
+    std::string pending{};
+    detail::StatusLine last{};
+    bool eof = false;
+    bool reaped = false;
+    int status = 0;
+  };
+  std::vector<Job> running;
+  auto stop_all = [&](int signal) {
+    for (const auto& job : running) kill(-job.child.pid, signal);
+  };
+  for (int k = 0; k < jobs; ++k) {
+    auto job_args = args;
+    if (o.seed) job_args.push_back(fmt::format("-seed={}", o.seed + static_cast<std::uint64_t>(k)));
+    auto job_env = env;
+    job_env.push_back(fmt::format("MDMC_FUZZ_JOB={}", k));
+    auto child = detail::spawn(job_args, job_env, o.fuzz_dir);
+    if (!child) {
+      stop_all(SIGKILL);
+      for (auto& job : running) {
+        waitpid(job.child.pid, nullptr, 0);
+        close(job.child.output);
+      }
+      return base::Result<FuzzRun>(CampaignError::configuration,
+                                   fmt::format("cannot start {}: {}", o.fuzzer.string(), child.error().message));
+    }
+    running.push_back({*child});
   }
   if (observer_.on_start) observer_.on_start(profile.check_in_url, max_time_s);
 
   std::ofstream log(o.fuzz_dir / "fuzzer.log", std::ios::binary);
-  detail::StatusLine last;
+  detail::StatusLine last;  // all jobs': executions and rates summed, corpus and features the largest
   std::map<std::string, double> finding_times;  // reproducer file name -> seconds from start
   std::string stop_for;                         // "max-findings", "target-down": stopped before the time
   std::uint64_t devices_broken = 0;
-  std::string pending;
   bool interrupted = false;
   std::optional<Clock::time_point> kill_at;
   const auto hard_stop = start + std::chrono::seconds(max_time_s + 60);
   auto seconds = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   tail_.clear();
-  auto handle_line = [&](std::string line) {
+  auto handle_line = [&](std::size_t from, std::string line) {
     if (line.size() > kMaxLineBytes) line.resize(kMaxLineBytes);
-    log << line << '\n';
-    tail_.push_back(line);
+    const std::string shown = jobs > 1 ? fmt::format("[job {}] {}", from, line) : line;
+    log << shown << '\n';
+    tail_.push_back(shown);
     if (tail_.size() > kTailLines) tail_.erase(tail_.begin());
     if (auto s = detail::parse_status(line)) {
-      last = *s;
+      running[from].last = *s;
+      last = {};
+      for (const auto& job : running) {
+        last.executions += job.last.executions;
+        last.exec_per_sec += job.last.exec_per_sec;
+        last.corpus = std::max(last.corpus, job.last.corpus);
+        last.features = std::max(last.features, job.last.features);
+      }
       const double now = seconds();
-      FuzzSample sample{round_to(now, 10), s->executions, s->exec_per_sec, s->corpus, s->features};
+      FuzzSample sample{round_to(now, 10), last.executions, last.exec_per_sec, last.corpus, last.features};
       run.timeline.push_back(sample);
       if (run.timeline.size() > kMaxTimelinePoints) {
         // Every other point goes: a long run keeps its whole span at half the resolution.
@@ -425,7 +469,7 @@ base::Result<FuzzRun> Campaign::run() {
     }
     if (auto at = line.find("target_fuzzer: reproducer "); at != std::string::npos) {
       auto name = fs::path(line.substr(at + 26)).filename().string();
-      // Two fuzzing processes may find the same finding at once: the file is one.
+      // Two jobs may find the same finding at once: the file is one.
       if (finding_times.emplace(name, seconds()).second && o.max_findings > 0 &&
           finding_times.size() >= o.max_findings) {
         stop_for = "max-findings";
@@ -439,85 +483,113 @@ base::Result<FuzzRun> Campaign::run() {
                               [&](const FuzzExclusion& x) { return x.rule == e.rule; });
       if (!seen && run.exclusions.size() < 64) {
         run.exclusions.push_back(e);
-        if (observer_.on_notice) observer_.on_notice(line);
+        if (observer_.on_notice) observer_.on_notice(shown);
       }
     }
     if (line.find("target_fuzzer: DEVICE BROKEN") != std::string::npos) {
       ++devices_broken;
-      if (observer_.on_notice) observer_.on_notice(line);
+      if (observer_.on_notice) observer_.on_notice(shown);
     }
     constexpr std::string_view kTargetDown = "target_fuzzer: TARGET DOWN: ";
     if (auto at = line.find(kTargetDown); at != std::string::npos) {
       run.target_down = line.substr(at + kTargetDown.size());
       stop_for = "target-down";
-      if (observer_.on_notice) observer_.on_notice(line);
+      if (observer_.on_notice) observer_.on_notice(shown);
     }
     if (line.find("target_fuzzer: FINDING") != std::string::npos ||
         line.find("ERROR: AddressSanitizer") != std::string::npos) {
-      if (observer_.on_notice) observer_.on_notice(line);
+      if (observer_.on_notice) observer_.on_notice(shown);
     }
   };
-  auto take = [&](const char* data, std::size_t n) {
+  auto take = [&](std::size_t from, const char* data, std::size_t n) {
+    auto& pending = running[from].pending;
     pending.append(data, n);
     for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
-      handle_line(pending.substr(0, nl));
+      handle_line(from, pending.substr(0, nl));
       pending.erase(0, nl + 1);
     }
+    if (pending.size() > kMaxLineBytes) {
+      handle_line(from, pending);
+      pending.clear();
+    }
+  };
+  auto all_reaped = [&] {
+    return std::all_of(running.begin(), running.end(), [](const Job& job) { return job.reaped; });
   };
 
-  int status = 0;
-  bool reaped = false;
-  bool eof = false;
-  while (!reaped) {
-    if (!eof) {
-      pollfd pfd{child->output, POLLIN, 0};
-      if (poll(&pfd, 1, 200) > 0) {
+  while (!all_reaped()) {
+    std::vector<pollfd> fds;
+    std::vector<std::size_t> owners;
+    for (std::size_t k = 0; k < running.size(); ++k) {
+      if (!running[k].eof) {
+        fds.push_back({running[k].child.output, POLLIN, 0});
+        owners.push_back(k);
+      }
+    }
+    if (fds.empty()) {
+      usleep(100 * 1000);
+    } else if (poll(fds.data(), fds.size(), 200) > 0) {
+      for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         char buf[8192];
-        ssize_t n = read(child->output, buf, sizeof buf);
+        ssize_t n = read(fds[i].fd, buf, sizeof buf);
         if (n <= 0) {
-          eof = true;
+          running[owners[i]].eof = true;
         } else {
-          take(buf, static_cast<std::size_t>(n));
-          if (pending.size() > kMaxLineBytes) {
-            handle_line(pending);
-            pending.clear();
-          }
+          take(owners[i], buf, static_cast<std::size_t>(n));
         }
       }
-    } else {
-      usleep(100 * 1000);
     }
-    if (waitpid(child->pid, &status, WNOHANG) == child->pid) reaped = true;
-    const bool stop_now = (o.stop && o.stop->load()) || Clock::now() > hard_stop || !stop_for.empty();
+    for (auto& job : running) {
+      if (!job.reaped && waitpid(job.child.pid, &job.status, WNOHANG) == job.child.pid) job.reaped = true;
+    }
+    // One job that fails (a crash of the harness, the target gone) ends the run: the others
+    // would only go on without it. A job whose time is up exits 0.
+    const bool a_job_failed = std::any_of(running.begin(), running.end(), [](const Job& job) {
+      return job.reaped && !(WIFEXITED(job.status) && WEXITSTATUS(job.status) == 0);
+    });
+    const bool stop_now =
+        (o.stop && o.stop->load()) || Clock::now() > hard_stop || !stop_for.empty() || (jobs > 1 && a_job_failed);
     if (stop_now && !kill_at) {
       interrupted = o.stop && o.stop->load();
-      kill(-child->pid, SIGINT);
+      stop_all(SIGINT);
       kill_at = Clock::now() + kStopGrace;
     } else if (kill_at && Clock::now() > *kill_at) {
-      kill(-child->pid, SIGKILL);
+      stop_all(SIGKILL);
     }
   }
-  // Fork-mode jobs may outlive the parent fuzzer: the whole group goes.
-  kill(-child->pid, SIGKILL);
-  // What is left in the pipe after the exit (the final statistics).
-  for (int rounds = 0; rounds < 64; ++rounds) {
-    pollfd pfd{child->output, POLLIN, 0};
-    if (poll(&pfd, 1, 50) <= 0) break;
-    char buf[8192];
-    ssize_t n = read(child->output, buf, sizeof buf);
-    if (n <= 0) break;
-    take(buf, static_cast<std::size_t>(n));
+  // Anything a job started goes with it.
+  stop_all(SIGKILL);
+  // What is left in the pipes after the exits (the final statistics).
+  for (std::size_t k = 0; k < running.size(); ++k) {
+    for (int rounds = 0; rounds < 64; ++rounds) {
+      pollfd pfd{running[k].child.output, POLLIN, 0};
+      if (poll(&pfd, 1, 50) <= 0) break;
+      char buf[8192];
+      ssize_t n = read(running[k].child.output, buf, sizeof buf);
+      if (n <= 0) break;
+      take(k, buf, static_cast<std::size_t>(n));
+    }
+    if (!running[k].pending.empty()) handle_line(k, running[k].pending);
+    close(running[k].child.output);
   }
-  if (!pending.empty()) handle_line(pending);
-  close(child->output);
   log.close();
   const double elapsed = seconds();
   elapsed_ = elapsed;
-  const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  // The first job's status that is not a clean exit, else 0.
+  int exit_code = 0;
+  for (const auto& job : running) {
+    const int code =
+        WIFEXITED(job.status) ? WEXITSTATUS(job.status) : 128 + (WIFSIGNALED(job.status) ? WTERMSIG(job.status) : 0);
+    if (code != 0) {
+      exit_code = code;
+      break;
+    }
+  }
 
   run.elapsed_s = round_to(elapsed, 100);
   run.max_time_s = o.max_time_s;
-  run.jobs = o.jobs;
+  run.jobs = jobs;
   run.mutator = o.byte_mutator ? "bytes" : "plist";
   run.feedback = o.feedback;
   run.interrupted = interrupted;

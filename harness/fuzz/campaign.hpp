@@ -120,6 +120,8 @@ FuzzRun fuzz_run_from_json(const nlohmann::ordered_json& j);
 // ---------------------------------------------------------------------------------------------
 // The campaign.
 
+inline constexpr int kMaxJobs = 64;
+
 struct CampaignOptions {
   std::filesystem::path fuzzer;              // the target_fuzzer binary
   std::filesystem::path profile_file;        // the target profile; target_fuzzer loads it too
@@ -130,7 +132,7 @@ struct CampaignOptions {
   std::optional<std::string> builtin_fault;  // recorded when the target is the built-in server
   std::optional<std::string> seeded_bug;
   double max_time_s = 60;
-  int jobs = 1;     // libFuzzer -fork=N when above 1
+  int jobs = 1;     // fuzzing processes side by side, each on a device of its own (1 to kMaxJobs)
   double rate = 0;  // requests per second at most, per job; 0: no cap
   bool allow_remote = false;
   bool byte_mutator = false;  // libFuzzer's byte mutations only (for comparison)

@@ -222,10 +222,11 @@ base::Result<std::unique_ptr<Session>> Session::open(SessionOptions options) {
   }
   std::unique_ptr<Session> session(new Session(std::move(options)));
   const auto& t = session->options_.target;
-  // Issued from the profile's CA, or the pool's first identity: the session is a run of its
+  // Issued from the profile's CA, or the pool's first identity (a campaign's job k has its
+  // k-th put first, fuzzers/target_fuzzer.cpp): the session is a run of its
   // own with one device (one UDID, fixed or the finding's), so a pool, never empty once loaded,
   // cannot run out, and no other device of the run shares the identity. A fuzzing process
-  // started again (libFuzzer's -fork, a replay) is that same device again: with a pool, with the
+  // started again (a replay, a later run) is that same device again: with a pool, with the
   // same identity; with an issuer, with a new certificate for the same UDID.
   if (auto added = session->impl_->target.add_device(kFuzzDevice.device, session->options_.udid); !added) {
     return base::fail(t.identity.issuer ? "could not issue the fuzz device's identity: " + added.error().message

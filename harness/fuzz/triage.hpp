@@ -2,7 +2,7 @@
 // What the network fuzzer does when an oracle fires, so that it can go on: the finding is
 // deduplicated (by oracle, endpoint, request kind, the input's offending key paths and the
 // answer's shape), a new one is minimised on a fresh device and written, and every hit is
-// counted. Several fuzzing processes of one run (libFuzzer's -fork) share the findings folder:
+// counted. Several fuzzing processes of one run (--jobs) share the findings folder:
 // a finding's file is named by its key, and what each process saw is kept beside it in
 // findings/.triage/.
 #include <chrono>

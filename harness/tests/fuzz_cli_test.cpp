@@ -79,6 +79,30 @@ TEST_F(FuzzCliTest, ACorrectServerYieldsNoFindingAndASummary) {
   EXPECT_TRUE(fs::exists(dir_ / "fuzz" / "fuzzer.log"));
 }
 
+// --jobs 2: two fuzzing processes for the whole run, each enrolled as a device of its own,
+// their counts summed and their lines marked in the log.
+TEST_F(FuzzCliTest, TwoJobsFuzzAsTwoDevicesForTheWholeRun) {
+  auto ran = run("fuzz --jobs 2 --max-time 15 --seed 1 --out " + dir_.string());
+  ASSERT_EQ(ran.exit_code, 0) << ran.output;
+  auto s = summary();
+  EXPECT_EQ(s["jobs"], 2);
+  EXPECT_TRUE(s["findings"].empty()) << s.dump(2);
+  EXPECT_GT(s["executions"].get<long>(), 100) << ran.output;
+  const auto log = read(dir_ / "fuzz" / "fuzzer.log");
+  std::vector<std::string> devices;
+  for (int job = 0; job < 2; ++job) {
+    const std::string mark = "[job " + std::to_string(job) + "] target_fuzzer: enrolled ";
+    auto at = log.find(mark);
+    ASSERT_NE(at, std::string::npos) << log.substr(0, 4000);
+    devices.push_back(log.substr(at + mark.size(), 36));
+    // Each ran for the whole run: its last status line is its final one.
+    EXPECT_NE(log.find("[job " + std::to_string(job) + "] Done "), std::string::npos) << log.substr(0, 4000);
+  }
+  EXPECT_EQ(devices[0], "23EB7CD8-5567-5E97-827F-06E4E4C456B2");
+  EXPECT_NE(devices[1], devices[0]);
+  EXPECT_EQ(log.find("-fork"), std::string::npos);
+}
+
 TEST_F(FuzzCliTest, ASeededBugIsFoundWrittenFirstAndReplays) {
   auto ran = run("fuzz --seeded-bug wrong-type-500 --max-time 120 --seed 1 --max-findings 1 --out " + dir_.string());
   ASSERT_EQ(ran.exit_code, 1) << ran.output;

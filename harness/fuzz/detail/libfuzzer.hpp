@@ -29,7 +29,7 @@ struct Child {
   int output = -1;  // the read end of the pipe that holds its stdout and stderr
 };
 
-// Starts args[0] in its own process group (so that a stop reaches its fork-mode jobs too), in
+// Starts args[0] in its own process group (so that a stop reaches whatever it started too), in
 // `cwd`, with the environment minus any MDMC_FUZZ_* plus `env_add`, stdin from /dev/null.
 base::Result<Child> spawn(const std::vector<std::string>& args, const std::vector<std::string>& env_add,
                           const std::filesystem::path& cwd);
