@@ -1,6 +1,7 @@
 #include "harness/fuzz/campaign.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +9,7 @@
 #include <fstream>
 
 #include "harness/fuzz/detail/libfuzzer.hpp"
+#include "harness/pki/pki.hpp"
 
 namespace mdmc::fuzz {
 namespace {
@@ -157,6 +159,39 @@ TEST(FuzzRun, LeavesWhatIsMissingOrMistypedAbsent) {
   ASSERT_EQ(run.findings.size(), 2u);
   EXPECT_EQ(run.findings[1].oracle, "x");
   EXPECT_TRUE(fuzz_run_from_json(Json::array()).findings.empty());
+}
+
+// Each job is a device of its own: a pool of one identity cannot serve two, and the campaign
+// says so before it starts anything (with one job it goes on, to find the target unreachable).
+TEST(Campaign, RefusesMoreJobsThanThePoolHasIdentities) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("mdmc_campaign_jobs_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "pool");
+  auto ca = pki::create_test_ca("jobs CA");
+  ASSERT_TRUE(ca);
+  auto device = pki::issue_device_identity(*ca, "a", pki::KeyType::ec_p256);
+  ASSERT_TRUE(device);
+  ASSERT_TRUE(pki::write_identity(*device, dir / "pool/a.crt", dir / "pool/a.key"));
+  std::ofstream(dir / "target.yaml") << "schema_version: 1\nname: t\nurls:\n  server: http://127.0.0.1:1/mdm\n"
+                                        "identity:\n  mode: mtls\n  pool:\n    dir: pool\n";
+  auto campaign_with = [&](int jobs) {
+    CampaignOptions o;
+    o.fuzzer = "/nonexistent/target_fuzzer";
+    o.profile_file = dir / "target.yaml";
+    o.fuzz_dir = dir / ("fuzz-" + std::to_string(jobs));
+    o.corpus_dir = o.fuzz_dir / "corpus";
+    o.jobs = jobs;
+    return Campaign(o).run();
+  };
+  auto two = campaign_with(2);
+  ASSERT_FALSE(two);
+  EXPECT_EQ(two.error().code, make_error_code(CampaignError::configuration));
+  EXPECT_NE(two.message().find("--jobs 2 needs 2 device identities"), std::string::npos) << two.message();
+  auto one = campaign_with(1);
+  ASSERT_FALSE(one);
+  EXPECT_EQ(one.error().code, make_error_code(CampaignError::unreachable)) << one.message();
+  fs::remove_all(dir);
 }
 
 TEST(LibFuzzerLog, ReadsStatusLinesInBothModes) {
