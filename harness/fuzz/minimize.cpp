@@ -140,9 +140,8 @@ Minimized minimize_input(std::string_view input, const std::function<Fires(std::
       std::set<std::string, std::less<>> repaired;
       for (const auto& repair : repairs) {
         if (stopped || budget.spent()) break;
-        auto* dict = root.as_dict();
-        auto it = dict ? dict->find(repair.key) : plist::Dict::iterator{};
-        if (!dict || it == dict->end() || it->second == repair.value) continue;
+        const plist::Value* current = root.find(repair.key);
+        if (!current || *current == repair.value) continue;
         plist::Value candidate = root;
         (*candidate.as_dict())[repair.key] = repair.value;
         auto bytes = encode(candidate);

@@ -3,9 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <optional>
 #include <set>
-#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -14,7 +12,6 @@
 #include "harness/emulator/emulator.hpp"
 #include "harness/fuzz/diagnosis.hpp"
 #include "harness/fuzz/finding.hpp"
-#include "harness/plist/value.hpp"
 
 namespace mdmc::fuzz {
 namespace {
