@@ -1,5 +1,6 @@
 // The reference server's request handler, MdmService::handle: the code behind `serve` that reads
-// untrusted requests. Each input is a session of requests sent to a fresh service, in the fault
+// untrusted requests. Each input is a session of requests sent to a fresh service (or to a copy
+// of one an earlier session left after the same first requests: KeptSessions), in the fault
 // mode and identity mode its first line names:
 //
 //   <fault> <identity mode>           "none none", "not-now-resent signature", ...
@@ -19,10 +20,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "harness/net/http.hpp"
 #include "harness/pki/pki.hpp"
@@ -196,21 +200,119 @@ void check_bounds(const server::MdmService& service, const server::Bounds& bound
   }
 }
 
-}  // namespace
+// Services as an earlier session left them after its first requests, keyed by the exact bytes
+// of the input up to there (its first line and those requests). A mutated input repeats its
+// parent's requests up to the one mutated, and handling them again was half of a run: a
+// session resumes from a copy of the service after the longest prefix kept and handles only the
+// rest, at about twice the runs per second (bench/results/fuzz_soak.md). What the service
+// answers follows from the requests it has handled (the clock only stamps declarations, and no
+// oracle reads the stamps; a copy answers as the original would:
+// ServiceTest.ACopyAnswersAsTheOriginalWouldAndHoldsItsOwnState), so a finding replays from the
+// start alone; the requests resumed past were checked by the oracles when they first ran.
+// libFuzzer counts the features of the requests a run handles: those of a resumed prefix were
+// counted when it first ran.
+class KeptSessions {
+ public:
+  // The service after the longest prefix kept among `ends` (the input's byte offsets after each
+  // request), and how many requests it has handled; nothing when none is kept.
+  std::pair<const server::MdmService*, std::size_t> longest(std::string_view input,
+                                                            const std::vector<std::size_t>& ends) const {
+    for (std::size_t n = ends.size(); n > 0; --n) {
+      auto prefix = input.substr(0, ends[n - 1]);
+      auto found = kept_.find(key_of(prefix));
+      if (found != kept_.end() && found->second.prefix == prefix) return {found->second.service.get(), n};
+    }
+    return {nullptr, 0};
+  }
+  void keep(std::string_view prefix, const server::MdmService& service) {
+    auto key = key_of(prefix);
+    if (kept_.contains(key)) return;
+    // A bound, not a policy: the oldest goes. At most kKept prefixes of max_len (16 KiB) and as
+    // many services, each holding at most what a session of that size put in it: tens of MB.
+    // Every prefix of a run is kept. libFuzzer runs an input again when its run allocated more
+    // than it freed, and checks the whole heap for leaks when the second run did too: with every
+    // prefix kept the second run resumes after all of them and keeps nothing. (Keeping two a run
+    // made that check follow most runs: 88 runs a second.)
+    if (kept_.size() >= kKept) {
+      kept_.erase(order_.front());
+      order_.pop_front();
+    }
+    kept_.emplace(key, Kept{std::string(prefix), std::make_unique<server::MdmService>(service)});
+    order_.push_back(key);
+  }
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  std::string_view input(reinterpret_cast<const char*>(data), size);
-  auto config = config_for(take_line(input));
+ private:
+  static constexpr std::size_t kKept = 1024;
+  struct Kept {
+    std::string prefix;
+    std::unique_ptr<server::MdmService> service;
+  };
+  static std::size_t key_of(std::string_view prefix) { return std::hash<std::string_view>{}(prefix); }
+  std::unordered_map<std::size_t, Kept> kept_;
+  std::deque<std::size_t> order_;
+};
+
+// What the oracles see of an answer, for comparing a resumed session with one from the start.
+struct Seen {
+  int status;
+  std::string content_type;
+  std::size_t body_bytes;
+  bool operator==(const Seen&) const = default;
+};
+
+// Sends pieces[from..] to `service`, checking each answer, and keeps the prefixes it passes
+// when `kept` is given. What each answer was.
+std::vector<Seen> run_session(server::MdmService& service, const std::vector<std::string_view>& pieces,
+                              std::size_t from, const server::Config& config, std::string_view whole,
+                              const std::vector<std::size_t>& ends, KeptSessions* kept) {
   const bool correct_server = config.fault == server::Fault::none;
-  server::MdmService service(config);
-  for (std::size_t n = 0; n < kMaxRequests && !input.empty(); ++n) {
-    auto end = input.find(kSeparator);
-    auto piece = input.substr(0, end);
-    input = end == std::string_view::npos ? std::string_view{} : input.substr(end + kSeparator.size());
-    auto request = request_from(piece);
+  std::vector<Seen> seen;
+  for (std::size_t n = from; n < pieces.size(); ++n) {
+    auto request = request_from(pieces[n]);
     auto answer = service.handle(request);
     check_answer(request, answer, correct_server);
     check_bounds(service, config.bounds);
+    seen.push_back({answer.status, net::find_header(answer.headers, "Content-Type").value_or(""), answer.body.size()});
+    if (kept != nullptr && n < ends.size()) kept->keep(whole.substr(0, ends[n]), service);
+  }
+  return seen;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static KeptSessions kept;
+  // MDMC_CHECK_RESUMED=1 (scripts/test.sh): every resumed session is run again from the start,
+  // and the answers to the requests it handled must be the same.
+  static const bool check_resumed = std::getenv("MDMC_CHECK_RESUMED") != nullptr;
+  const std::string_view whole(reinterpret_cast<const char*>(data), size);
+  std::string_view input = whole;
+  auto config = config_for(take_line(input));
+  // The requests, and where each ends in the input.
+  std::vector<std::string_view> pieces;
+  std::vector<std::size_t> ends;
+  while (pieces.size() < kMaxRequests && !input.empty()) {
+    auto end = input.find(kSeparator);
+    pieces.push_back(input.substr(0, end));
+    input = end == std::string_view::npos ? std::string_view{} : input.substr(end + kSeparator.size());
+    ends.push_back(static_cast<std::size_t>(pieces.back().data() + pieces.back().size() - whole.data()));
+  }
+  if (pieces.empty()) return 0;
+  // Resumes after at most all but the last request: every run handles one at least.
+  ends.pop_back();
+  auto [resumed, done] = kept.longest(whole, ends);
+  server::MdmService service = resumed != nullptr ? server::MdmService(*resumed) : server::MdmService(config);
+  auto seen = run_session(service, pieces, done, config, whole, ends, &kept);
+  if (check_resumed && done > 0) {
+    server::MdmService fresh(config);
+    auto from_start = run_session(fresh, pieces, 0, config, whole, ends, nullptr);
+    from_start.erase(from_start.begin(), from_start.begin() + static_cast<std::ptrdiff_t>(done));
+    for (std::size_t n = 0; n < seen.size(); ++n) {
+      if (seen[n] == from_start[n]) continue;
+      fail("request " + std::to_string(done + n + 1) + " resumed after " + std::to_string(done) + " got " +
+           std::to_string(seen[n].status) + " (" + std::to_string(seen[n].body_bytes) + " bytes), from the start " +
+           std::to_string(from_start[n].status) + " (" + std::to_string(from_start[n].body_bytes) + " bytes)");
+    }
   }
   return 0;
 }

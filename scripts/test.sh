@@ -35,8 +35,12 @@ if (( fuzz_seconds > 0 )); then
     mkdir -p "$work/$fuzzer"
     dict=()
     [[ -f "fuzzers/$fuzzer.dict" ]] && dict=(-dict="fuzzers/$fuzzer.dict")
+    # The handler fuzzer resumes sessions from copies of the service; here every resumed session
+    # is also run from the start, and must be answered the same.
+    check=()
+    [[ $fuzzer == server_handler_fuzzer ]] && check=(MDMC_CHECK_RESUMED=1)
     rc=0
-    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "build/fuzz-out/$fuzzer" -max_total_time="$fuzz_seconds" "${dict[@]}" -max_len=65536 \
+    env "${check[@]}" UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "build/fuzz-out/$fuzzer" -max_total_time="$fuzz_seconds" "${dict[@]}" -max_len=65536 \
         -artifact_prefix="$work/$fuzzer-" -print_final_stats=1 \
         "$work/$fuzzer" "corpus/$fuzzer" >"$work/$fuzzer.log" 2>&1 || rc=$?
     tail -n 4 "$work/$fuzzer.log"

@@ -79,6 +79,26 @@ struct ResponseSlot {
 // slot_hold, and within every client deadline the harness uses.
 constexpr std::chrono::seconds kSlotWait{1};
 
+// The shared-response-slot fault's slots, one per device with a request in flight, under their
+// own lock. A copy of the service has no request in flight: it starts with none.
+struct ResponseSlots {
+  std::mutex mutex;
+  std::condition_variable freed;
+  std::map<std::string, ResponseSlot> by_udid;
+
+  ResponseSlots() = default;
+  ResponseSlots(const ResponseSlots&) {}
+  ResponseSlots& operator=(const ResponseSlots&) = delete;
+};
+
+// The service's lock. A copy of the service is made under the original's lock and gets a lock
+// of its own.
+struct StateMutex : std::mutex {
+  StateMutex() = default;
+  StateMutex(const StateMutex&) : std::mutex() {}
+  StateMutex& operator=(const StateMutex&) = delete;
+};
+
 // The check-in field the server would keep that is longer than it keeps, if any.
 std::optional<std::string_view> overlong_field(const protocol::CheckIn& msg, std::size_t most) {
   const std::pair<std::string_view, const std::optional<std::string>*> optional_fields[] = {
@@ -331,7 +351,7 @@ std::string enrollment_profile_xml(const Config& config) {
 
 struct MdmService::State {
   Config config;
-  std::mutex mutex;
+  StateMutex mutex;
   std::map<std::string, DeviceState> devices;    // by UDID, once authenticated
   std::map<std::string, ChannelState> channels;  // by channel id, once a TokenUpdate arrived
   std::uint64_t generated = 0;                   // commands the not-now-endless fault made up
@@ -354,9 +374,7 @@ struct MdmService::State {
   std::map<std::string, PushTarget> checked_out_push;
   // The shared-response-slot fault: a slot per device with a request in flight, by UDID, under
   // their own lock (requests wait for a slot without holding `mutex`).
-  std::mutex slot_mutex;
-  std::condition_variable slot_freed;
-  std::map<std::string, ResponseSlot> slots;
+  ResponseSlots slots;
 
   bool push_faulty(PushFault f) const { return config.push.fault == f; }
   std::optional<PushTarget> push_target_of(const std::string& id) const {
@@ -527,6 +545,13 @@ MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
   state_->declarations = DeclarationStore(state_->config.bounds.declarative, base::now_rfc3339(), store_faults);
 }
 
+MdmService::MdmService(const MdmService& other) {
+  std::lock_guard<std::mutex> lock(other.state_->mutex);
+  state_ = std::make_unique<State>(*other.state_);
+  // A copy is a service of its own: the original's pushes are not its to ask for.
+  state_->push_requester = nullptr;
+}
+
 MdmService::~MdmService() = default;
 
 net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
@@ -638,17 +663,17 @@ net::ServerResponse MdmService::State::answer_message(std::string_view body, con
 // channel, is never handled: it waits for the slot and is sent what is in it.
 net::ServerResponse MdmService::State::through_shared_slot(const std::string& udid,
                                                            const std::function<net::ServerResponse()>& answer) {
-  std::unique_lock lock(slot_mutex);
+  std::unique_lock<std::mutex> lock(slots.mutex);
   // Slots exist only while a request holds or waits for one, so there are never more than the
   // requests in flight; std::map keeps `slot` in place while others come and go.
-  auto& slot = slots[udid];
+  auto& slot = slots.by_udid[udid];
   if (slot.busy) {
     const auto ticket = slot.answered;
     ++slot.waiting;
-    const bool came = slot_freed.wait_for(lock, kSlotWait, [&] { return slot.answered != ticket; });
+    const bool came = slots.freed.wait_for(lock, kSlotWait, [&] { return slot.answered != ticket; });
     --slot.waiting;
     auto out = came ? slot.answer : empty_ok();
-    if (!slot.busy && slot.waiting == 0) slots.erase(udid);
+    if (!slot.busy && slot.waiting == 0) slots.by_udid.erase(udid);
     return out;
   }
   slot.busy = true;
@@ -659,8 +684,8 @@ net::ServerResponse MdmService::State::through_shared_slot(const std::string& ud
   slot.answer = out;
   slot.busy = false;
   ++slot.answered;
-  if (slot.waiting == 0) slots.erase(udid);
-  slot_freed.notify_all();
+  if (slot.waiting == 0) slots.by_udid.erase(udid);
+  slots.freed.notify_all();
   return out;
 }
 

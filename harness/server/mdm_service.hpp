@@ -159,7 +159,10 @@ class MdmService {
  public:
   explicit MdmService(Config config);
   ~MdmService();
-  MdmService(const MdmService&) = delete;
+  // A copy answers every later request as the original would have, and holds what it held
+  // (devices, channels, queues, declarations), without its push requester. The handler fuzzer
+  // resumes a session from a copy taken after the requests it shares with an earlier one.
+  MdmService(const MdmService& other);
   MdmService& operator=(const MdmService&) = delete;
 
   // Thread-safe: the HTTP server may call it from several threads.

@@ -110,6 +110,35 @@ TEST_F(ServiceTest, NotNowHoldsBackForTheSeriesAndRedeliversInTheNext) {
   EXPECT_TRUE(report(Status::idle).body.empty());
 }
 
+// The handler fuzzer resumes sessions from copies: a copy must answer as the original would,
+// and the two must not share what they hold.
+TEST_F(ServiceTest, ACopyAnswersAsTheOriginalWouldAndHoldsItsOwnState) {
+  enroll();
+  ASSERT_EQ(enqueue(kUdid, "C1").status, 200);
+  ASSERT_EQ(enqueue(kUdid, "C2").status, 200);
+  EXPECT_EQ(uuid_in(report(Status::idle)), "C1");
+  MdmService copy(service_);
+  auto report_to = [](MdmService& service, Status status, const std::string& uuid) {
+    auto body = protocol::report(protocol::Channel{kUdid, ""}, nullptr, {status, uuid, {}}, {});
+    return service.handle(put("/mdm", {}, plist::to_xml(plist::Value(body))));
+  };
+  // The copy finishes the series; the original still has both commands to give.
+  EXPECT_EQ(uuid_in(report_to(copy, Status::acknowledged, "C1")), "C2");
+  EXPECT_TRUE(report_to(copy, Status::acknowledged, "C2").body.empty());
+  EXPECT_TRUE(report_to(copy, Status::idle, {}).body.empty());
+  EXPECT_EQ(copy.footprint().queued_commands, 0U);
+  EXPECT_EQ(service_.footprint().queued_commands, 2U);
+  EXPECT_EQ(uuid_in(report(Status::acknowledged, "C1")), "C2");
+  // What the original holds after the copy is its own: a device it enrolls is not the copy's.
+  EXPECT_EQ(copy.footprint().devices, 1U);
+  protocol::DeviceFacts other;
+  other.udid = "0E5C0A1D-0000-4000-8000-00000000000B";
+  other.topic = "topic";
+  ASSERT_EQ(check_in(protocol::authenticate(other)).status, 200);
+  EXPECT_EQ(service_.footprint().devices, 2U);
+  EXPECT_EQ(copy.footprint().devices, 1U);
+}
+
 // The declarative side: a declaration put, put in a set, the set assigned to the device channel.
 class DeclarativeTest : public ServiceTest {
  protected:
