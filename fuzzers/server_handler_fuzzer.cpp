@@ -204,7 +204,9 @@ void check_bounds(const server::MdmService& service, const server::Bounds& bound
 // of the input up to there (its first line and those requests). A mutated input repeats its
 // parent's requests up to the one mutated, and handling them again was half of a run: a
 // session resumes from a copy of the service after the longest prefix kept and handles only the
-// rest, at about twice the runs per second (bench/results/fuzz_soak.md). What the service
+// rest. In the same CPU minute the fuzzer then reaches about 13 % more edges and 27 % more
+// features (six seeds, bench/results/fuzz_soak.md); its runs per second, which the seed moves
+// from 760 to 1,660, rose 5 % on average. What the service
 // answers follows from the requests it has handled (the clock only stamps declarations, and no
 // oracle reads the stamps; a copy answers as the original would:
 // ServiceTest.ACopyAnswersAsTheOriginalWouldAndHoldsItsOwnState), so a finding replays from the
