@@ -206,11 +206,11 @@ void check_bounds(const server::MdmService& service, const server::Bounds& bound
 // session resumes from a copy of the service after the longest prefix kept and handles only the
 // rest. In the same CPU minute the fuzzer then reaches about 13 % more edges and 27 % more
 // features (six seeds, bench/results/fuzz_soak.md); its runs per second, which the seed moves
-// from 760 to 1,660, rose 5 % on average. What the service
-// answers follows from the requests it has handled (the clock only stamps declarations, and no
-// oracle reads the stamps; a copy answers as the original would:
-// ServiceTest.ACopyAnswersAsTheOriginalWouldAndHoldsItsOwnState), so a finding replays from the
-// start alone; the requests resumed past were checked by the oracles when they first ran.
+// from 760 to 1,660, rose 5 % on average. What the service answers follows from the requests it
+// has handled (the clock only stamps declarations, and no oracle reads the stamps; a copy
+// answers as the original would: ServiceTest.ACopyAnswersAsTheOriginalWouldAndHoldsItsOwnState),
+// so a finding replays from the start alone; the requests resumed past were checked by the
+// oracles when they first ran.
 // libFuzzer counts the features of the requests a run handles: those of a resumed prefix were
 // counted when it first ran.
 class KeptSessions {
@@ -229,8 +229,9 @@ class KeptSessions {
   void keep(std::string_view prefix, const server::MdmService& service) {
     auto key = key_of(prefix);
     if (kept_.contains(key)) return;
-    // A bound, not a policy: the oldest goes. At most kKept prefixes of max_len (16 KiB) and as
-    // many services, each holding at most what a session of that size put in it: tens of MB.
+    // A bound, not a policy: the oldest goes. At most kKept prefixes of max_len (16 KiB in the
+    // options, 64 KiB in scripts/test.sh) and as many services, each holding at most what a
+    // session of that size put in it: tens of MB.
     // Every prefix of a run is kept. libFuzzer runs an input again when its run allocated more
     // than it freed, and checks the whole heap for leaks when the second run did too: with every
     // prefix kept the second run resumes after all of them and keeps nothing. (Keeping two a run
@@ -262,22 +263,24 @@ struct Seen {
   bool operator==(const Seen&) const = default;
 };
 
-// Sends pieces[from..] to `service`, checking each answer, and keeps the prefixes it passes
-// when `kept` is given. What each answer was.
-std::vector<Seen> run_session(server::MdmService& service, const std::vector<std::string_view>& pieces,
-                              std::size_t from, const server::Config& config, std::string_view whole,
-                              const std::vector<std::size_t>& ends, KeptSessions* kept) {
+// Sends pieces[from..] to `service`, checking each answer; keeps the prefixes it passes when
+// `kept` is given, and notes what each answer was in `seen` when that is given (only the
+// resumed-session check reads it).
+void run_session(server::MdmService& service, const std::vector<std::string_view>& pieces, std::size_t from,
+                 const server::Config& config, std::string_view whole, const std::vector<std::size_t>& ends,
+                 KeptSessions* kept, std::vector<Seen>* seen) {
   const bool correct_server = config.fault == server::Fault::none;
-  std::vector<Seen> seen;
   for (std::size_t n = from; n < pieces.size(); ++n) {
     auto request = request_from(pieces[n]);
     auto answer = service.handle(request);
     check_answer(request, answer, correct_server);
     check_bounds(service, config.bounds);
-    seen.push_back({answer.status, net::find_header(answer.headers, "Content-Type").value_or(""), answer.body.size()});
+    if (seen != nullptr) {
+      seen->push_back(
+          {answer.status, net::find_header(answer.headers, "Content-Type").value_or(""), answer.body.size()});
+    }
     if (kept != nullptr && n < ends.size()) kept->keep(whole.substr(0, ends[n]), service);
   }
-  return seen;
 }
 
 }  // namespace
@@ -304,10 +307,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ends.pop_back();
   auto [resumed, done] = kept.longest(whole, ends);
   server::MdmService service = resumed != nullptr ? server::MdmService(*resumed) : server::MdmService(config);
-  auto seen = run_session(service, pieces, done, config, whole, ends, &kept);
-  if (check_resumed && done > 0) {
+  const bool check = check_resumed && done > 0;
+  std::vector<Seen> seen;
+  run_session(service, pieces, done, config, whole, ends, &kept, check ? &seen : nullptr);
+  if (check) {
     server::MdmService fresh(config);
-    auto from_start = run_session(fresh, pieces, 0, config, whole, ends, nullptr);
+    std::vector<Seen> from_start;
+    run_session(fresh, pieces, 0, config, whole, ends, nullptr, &from_start);
     from_start.erase(from_start.begin(), from_start.begin() + static_cast<std::ptrdiff_t>(done));
     for (std::size_t n = 0; n < seen.size(); ++n) {
       if (seen[n] == from_start[n]) continue;
