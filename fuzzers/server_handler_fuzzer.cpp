@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -100,21 +101,13 @@ std::string_view take_line(std::string_view& text) {
   return line;
 }
 
-server::Config config_for(std::string_view first_line) {
+server::Config make_config(server::Fault fault, server::IdentityMode mode) {
   server::Config config;
-  auto space = first_line.find(' ');
-  auto fault_name = first_line.substr(0, space);
-  auto mode = space == std::string_view::npos ? std::string_view{} : first_line.substr(space + 1);
-  config.fault = server::fault_from_name(fault_name).value_or(server::Fault::none);
+  config.fault = fault;
   // One thread sends the session's requests in turn: a device's requests never overlap, and the
   // shared-response-slot fault's simulated work would only slow every input down.
   config.slot_hold = std::chrono::milliseconds(0);
-  if (mode == "mtls")
-    config.identity_mode = server::IdentityMode::mtls;
-  else if (mode == "signature")
-    config.identity_mode = server::IdentityMode::signature;
-  else if (mode == "both")
-    config.identity_mode = server::IdentityMode::both;
+  config.identity_mode = mode;
   config.client_ca_pem = identities().ca.cert_pem;
   config.managed_network_users = {"7D9F5A0E-0B52-4C39-9A49-2E1C6A3B8D10"};
   config.digest_challenge = "fuzz-challenge";
@@ -126,6 +119,22 @@ server::Config config_for(std::string_view first_line) {
   config.bounds.queued_bytes = 4 * 1024;
   config.bounds.remembered_commands = 3;
   return config;
+}
+
+// The configuration the input's first line names, made once for each fault and identity mode.
+const server::Config& config_for(std::string_view first_line) {
+  auto space = first_line.find(' ');
+  auto fault_name = first_line.substr(0, space);
+  auto mode_name = space == std::string_view::npos ? std::string_view{} : first_line.substr(space + 1);
+  auto fault = server::fault_from_name(fault_name).value_or(server::Fault::none);
+  auto mode = mode_name == "mtls"        ? server::IdentityMode::mtls
+              : mode_name == "signature" ? server::IdentityMode::signature
+              : mode_name == "both"      ? server::IdentityMode::both
+                                         : server::IdentityMode::none;
+  static std::map<std::pair<server::Fault, server::IdentityMode>, server::Config> made;  // faults x 4 modes
+  auto found = made.find({fault, mode});
+  if (found == made.end()) found = made.emplace(std::make_pair(fault, mode), make_config(fault, mode)).first;
+  return found->second;
 }
 
 net::ServerRequest request_from(std::string_view piece) {
@@ -222,12 +231,15 @@ class KeptSessions {
     for (std::size_t n = ends.size(); n > 0; --n) {
       auto prefix = input.substr(0, ends[n - 1]);
       auto found = kept_.find(key_of(prefix));
-      if (found != kept_.end() && found->second.prefix == prefix) return {found->second.service.get(), n};
+      if (found != kept_.end() && found->second.prefix() == prefix) return {found->second.service.get(), n};
     }
     return {nullptr, 0};
   }
-  void keep(std::string_view prefix, const server::MdmService& service) {
-    auto key = key_of(prefix);
+  // Keeps `service` as it is after whole[0, length). The prefixes a run keeps share one copy of
+  // its input, `shared_whole`, made at the first.
+  void keep(std::string_view whole, std::size_t length, const server::MdmService& service,
+            std::shared_ptr<const std::string>& shared_whole) {
+    auto key = key_of(whole.substr(0, length));
     if (kept_.contains(key)) return;
     // A bound, not a policy: the oldest goes. At most kKept prefixes of max_len (16 KiB in the
     // options, 64 KiB in scripts/test.sh) and as many services, each holding at most what a
@@ -240,15 +252,18 @@ class KeptSessions {
       kept_.erase(order_.front());
       order_.pop_front();
     }
-    kept_.emplace(key, Kept{std::string(prefix), std::make_unique<server::MdmService>(service)});
+    if (!shared_whole) shared_whole = std::make_shared<const std::string>(whole);
+    kept_.emplace(key, Kept{shared_whole, length, std::make_unique<server::MdmService>(service)});
     order_.push_back(key);
   }
 
  private:
   static constexpr std::size_t kKept = 1024;
   struct Kept {
-    std::string prefix;
+    std::shared_ptr<const std::string> whole;
+    std::size_t length;
     std::unique_ptr<server::MdmService> service;
+    std::string_view prefix() const { return std::string_view(*whole).substr(0, length); }
   };
   static std::size_t key_of(std::string_view prefix) { return std::hash<std::string_view>{}(prefix); }
   std::unordered_map<std::size_t, Kept> kept_;
@@ -270,6 +285,7 @@ void run_session(server::MdmService& service, const std::vector<std::string_view
                  const server::Config& config, std::string_view whole, const std::vector<std::size_t>& ends,
                  KeptSessions* kept, std::vector<Seen>* seen) {
   const bool correct_server = config.fault == server::Fault::none;
+  std::shared_ptr<const std::string> shared_whole;
   for (std::size_t n = from; n < pieces.size(); ++n) {
     auto request = request_from(pieces[n]);
     auto answer = service.handle(request);
@@ -279,7 +295,7 @@ void run_session(server::MdmService& service, const std::vector<std::string_view
       seen->push_back(
           {answer.status, net::find_header(answer.headers, "Content-Type").value_or(""), answer.body.size()});
     }
-    if (kept != nullptr && n < ends.size()) kept->keep(whole.substr(0, ends[n]), service);
+    if (kept != nullptr && n < ends.size()) kept->keep(whole, ends[n], service, shared_whole);
   }
 }
 
@@ -292,7 +308,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const bool check_resumed = std::getenv("MDMC_CHECK_RESUMED") != nullptr;
   const std::string_view whole(reinterpret_cast<const char*>(data), size);
   std::string_view input = whole;
-  auto config = config_for(take_line(input));
+  const auto& config = config_for(take_line(input));
   // The requests, and where each ends in the input.
   std::vector<std::string_view> pieces;
   std::vector<std::size_t> ends;

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -350,7 +351,10 @@ std::string enrollment_profile_xml(const Config& config) {
 }  // namespace
 
 struct MdmService::State {
-  Config config;
+  // Shared with copies of the service (the handler fuzzer keeps hundreds): nothing changes it
+  // but set_public_url, which puts a changed one in its place.
+  std::shared_ptr<const Config> shared_config;
+  const Config& config() const { return *shared_config; }
   StateMutex mutex;
   std::map<std::string, DeviceState> devices;    // by UDID, once authenticated
   std::map<std::string, ChannelState> channels;  // by channel id, once a TokenUpdate arrived
@@ -376,7 +380,7 @@ struct MdmService::State {
   // their own lock (requests wait for a slot without holding `mutex`).
   ResponseSlots slots;
 
-  bool push_faulty(PushFault f) const { return config.push.fault == f; }
+  bool push_faulty(PushFault f) const { return config().push.fault == f; }
   std::optional<PushTarget> push_target_of(const std::string& id) const {
     auto found = channels.find(id);
     if (found == channels.end() || found->second.token.empty()) {
@@ -410,7 +414,7 @@ struct MdmService::State {
   void forget_channels(const std::string& udid) {
     for_each_channel_of(udid, [this](auto it) {
       if (push_faulty(PushFault::push_after_checkout) && !it->second.token.empty() &&
-          checked_out_push.size() < config.bounds.devices * (config.bounds.users_per_device + 1)) {
+          checked_out_push.size() < config().bounds.devices * (config().bounds.users_per_device + 1)) {
         checked_out_push[it->first] = *push_target_of(it->first);
       }
       remembered -= it->second.done.size();
@@ -430,7 +434,7 @@ struct MdmService::State {
   // Takes a device in, bound to `fresh`; past the bound, the device heard from least recently
   // is forgotten, as if it had checked out.
   DeviceState& admit_device(const std::string& udid, DeviceState fresh) {
-    if (!devices.count(udid) && devices.size() >= config.bounds.devices) {
+    if (!devices.count(udid) && devices.size() >= config().bounds.devices) {
       auto oldest = std::min_element(devices.begin(), devices.end(), [](const auto& a, const auto& b) {
         return a.second.last_seen < b.second.last_seen;
       });
@@ -453,8 +457,8 @@ struct MdmService::State {
   // bounds; they are then counted as queued.
   bool make_room(std::size_t commands, std::size_t bytes) {
     auto fits = [&] {
-      return queued_count_bound + commands <= config.bounds.queued_commands &&
-             queued_bytes_bound + bytes <= config.bounds.queued_bytes;
+      return queued_count_bound + commands <= config().bounds.queued_commands &&
+             queued_bytes_bound + bytes <= config().bounds.queued_bytes;
     };
     if (!fits()) std::tie(queued_count_bound, queued_bytes_bound) = queue_totals();
     if (!fits()) return false;
@@ -505,8 +509,8 @@ struct MdmService::State {
     }
   }
 
-  bool faulty(Fault f) const { return config.fault == f; }
-  bool seeded(SeededBug b) const { return config.seeded_bug == b; }
+  bool faulty(Fault f) const { return config().fault == f; }
+  bool seeded(SeededBug b) const { return config().seeded_bug == b; }
 
   // The seeded bug's answer to a message that parsed, when the message reaches it.
   bool writes(const plist::Value& message, bool is_check_in) const;
@@ -538,11 +542,11 @@ struct MdmService::State {
 MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
   // A push fault mode sets the push misbehaviour (push_faults.hpp).
   if (auto push = push_fault_of(config.fault); push != PushFault::none) config.push.fault = push;
-  state_->config = std::move(config);
+  state_->shared_config = std::make_shared<const Config>(std::move(config));
   DeclarationStoreFaults store_faults;
   store_faults.users_see_device = state_->faulty(Fault::ddm_device_declarations_on_user);
   store_faults.token_from_identifiers = state_->faulty(Fault::ddm_token_unchanged);
-  state_->declarations = DeclarationStore(state_->config.bounds.declarative, base::now_rfc3339(), store_faults);
+  state_->declarations = DeclarationStore(state_->config().bounds.declarative, base::now_rfc3339(), store_faults);
 }
 
 MdmService::MdmService(const MdmService& other) {
@@ -559,14 +563,14 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   if (path == kEnrollPath) {
     if (request.method != "GET") return text(405, "use GET\n");
     std::lock_guard lock(state_->mutex);
-    if (!state_->config.scep) {
+    if (!state_->config().scep) {
       return text(404,
                   "no enrollment profile: no SCEP server is configured to issue the device identity it would name "
                   "(scepserver, Debian package scep, is not installed or was turned off)\n");
     }
     return net::ServerResponse{200,
                                {{"Content-Type", std::string(kEnrollmentProfileContentType)}},
-                               enrollment_profile_xml(state_->config),
+                               enrollment_profile_xml(state_->config()),
                                false};
   }
   if (path == kDeclarationsPath || starts_with(path, std::string(kDeclarationsPath) + "/") ||
@@ -600,7 +604,7 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
   if (auto* refusal = std::get_if<net::ServerResponse>(&identity)) return *refusal;
   const auto& fingerprint = std::get<std::string>(identity);
 
-  auto parsed = plist::parse(request.body, state_->config.plist_limits);
+  auto parsed = plist::parse(request.body, state_->config().plist_limits);
   if (!parsed) {
     std::lock_guard lock(state_->mutex);
     if (state_->faulty(Fault::wedged_after_garbage) && state_->wedged.size() < 4096)
@@ -678,7 +682,7 @@ net::ServerResponse MdmService::State::through_shared_slot(const std::string& ud
   }
   slot.busy = true;
   lock.unlock();
-  std::this_thread::sleep_for(config.slot_hold);
+  std::this_thread::sleep_for(config().slot_hold);
   auto out = answer();
   lock.lock();
   slot.answer = out;
@@ -695,7 +699,7 @@ std::optional<net::ServerResponse> MdmService::State::seeded_bug_answer(std::str
                                                                         const plist::Value& message, bool is_check_in) {
   const auto* dict = message.as_dict();
   auto key = [&](std::string_view name) { return dict ? message.find(name) : nullptr; };
-  switch (config.seeded_bug) {
+  switch (config().seeded_bug) {
     case SeededBug::none: return std::nullopt;
     case SeededBug::wrong_type_500: {
       if (!is_check_in) return std::nullopt;
@@ -781,7 +785,9 @@ std::optional<PushTarget> MdmService::push_target(const std::string& channel_id)
 
 void MdmService::set_public_url(std::string url) {
   std::lock_guard lock(state_->mutex);
-  state_->config.public_url = std::move(url);
+  auto changed = std::make_shared<Config>(state_->config());
+  changed->public_url = std::move(url);
+  state_->shared_config = std::move(changed);
 }
 
 Footprint MdmService::footprint() const {
@@ -799,9 +805,10 @@ Footprint MdmService::footprint() const {
 }
 
 std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(const net::ServerRequest& request) const {
-  auto mode = config.identity_mode;
+  auto mode = config().identity_mode;
   // Devices enrolled through the profile carry an identity from the SCEP server's CA.
-  const std::string trusted = config.scep ? config.client_ca_pem + "\n" + config.scep->ca_pem : config.client_ca_pem;
+  const std::string trusted =
+      config().scep ? config().client_ca_pem + "\n" + config().scep->ca_pem : config().client_ca_pem;
   std::string from_tls;
   std::string from_signature;
   std::string signer_der;
@@ -818,10 +825,10 @@ std::variant<std::string, net::ServerResponse> MdmService::State::identity_of(co
     signer_der = *check;
     from_signature = pki::sha256_fingerprint(signer_der);
   }
-  if (faulty(Fault::scep_identity_refused) && config.scep) {
+  if (faulty(Fault::scep_identity_refused) && config().scep) {
     // The TLS layer still takes the SCEP CA's certificates: the refusal is an HTTP answer.
     for (const std::string* der : {&request.peer_certificate_der, static_cast<const std::string*>(&signer_der)}) {
-      if (!der->empty() && !pki::verify_client_certificate(*der, config.client_ca_pem)) {
+      if (!der->empty() && !pki::verify_client_certificate(*der, config().client_ca_pem)) {
         return text(403, "this server takes identities from its own CA only, not from its SCEP server's\n");
       }
     }
@@ -849,9 +856,9 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
   if (ch.udid.empty() || ch.udid.find(':') != std::string::npos) {
     return text(400, "UDID must be non-empty and hold no ':'\n");
   }
-  if (auto field = overlong_field(msg, config.bounds.kept_field_bytes)) {
+  if (auto field = overlong_field(msg, config().bounds.kept_field_bytes)) {
     return text(400, fmt::format("{} is longer than the {} bytes the reference server keeps\n", *field,
-                                 config.bounds.kept_field_bytes));
+                                 config().bounds.kept_field_bytes));
   }
   if (msg.type == MessageType::authenticate) {
     if (faulty(Fault::authenticate_refused)) return text(500, "internal error\n");
@@ -888,9 +895,9 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
       } else if (faulty(Fault::device_token_refused)) {
         return text(400, "bad token\n");
       }
-      if (ch.is_user() && !channels.count(ch.id()) && user_channels_of(ch.udid) >= config.bounds.users_per_device) {
+      if (ch.is_user() && !channels.count(ch.id()) && user_channels_of(ch.udid) >= config().bounds.users_per_device) {
         return text(403, fmt::format("device {} has {} user channels; the reference server takes no more\n", ch.udid,
-                                     config.bounds.users_per_device));
+                                     config().bounds.users_per_device));
       }
       auto [entry, fresh] = channels.try_emplace(ch.id());
       auto& channel = entry->second;
@@ -926,18 +933,18 @@ net::ServerResponse MdmService::State::check_in(const protocol::CheckIn& msg, co
 
 net::ServerResponse MdmService::State::user_authenticate(DeviceState& device, const protocol::CheckIn& msg) {
   const auto& user_id = msg.channel.user_id;
-  bool managed = config.managed_network_users.count(user_id) > 0 || faulty(Fault::network_user_accepted);
+  bool managed = config().managed_network_users.count(user_id) > 0 || faulty(Fault::network_user_accepted);
   if (!managed) {
     // Apple: "If the server won't manage a network user, it returns a 410 HTTP status code."
     // Past the bound the refusal still stands; it is only not remembered.
-    if (device.refused_users.size() < config.bounds.users_per_device) device.refused_users.insert(user_id);
+    if (device.refused_users.size() < config().bounds.users_per_device) device.refused_users.insert(user_id);
     return text(410, "this server does not manage network user " + user_id + "\n");
   }
   if (!msg.digest_response) {
     // Past the bound the user gets a challenge it cannot answer: its DigestResponse gets 400.
-    if (device.challenged_users.size() < config.bounds.users_per_device) device.challenged_users.insert(user_id);
+    if (device.challenged_users.size() < config().bounds.users_per_device) device.challenged_users.insert(user_id);
     if (faulty(Fault::digest_challenge_missing)) return empty_ok();
-    return plist_ok(plist::Dict{{"DigestChallenge", config.digest_challenge}});
+    return plist_ok(plist::Dict{{"DigestChallenge", config().digest_challenge}});
   }
   if (!device.challenged_users.count(user_id)) {
     return text(400, "DigestResponse without a DigestChallenge\n");
@@ -996,7 +1003,7 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
       }
     }
     if (faulty(Fault::not_now_endless) && report.flags.user_configuration &&
-        channel.queue.size() < config.bounds.queued_per_channel) {
+        channel.queue.size() < config().bounds.queued_per_channel) {
       // Queues a follow-up query for every NotNow: nothing is lost, but there is always one
       // more command, so the series never ends (up to the queue's bound).
       auto command = protocol::make_command(fmt::format("FOLLOW-UP-{:08}", ++generated), "DeviceInformation");
@@ -1018,7 +1025,8 @@ net::ServerResponse MdmService::State::command_report(const protocol::Report& re
       std::erase_if(channel.queue, [&](const auto& c) { return c.uuid == report.command_uuid; });
       // Past the bound a later duplicate report is taken for one about an unknown command,
       // which gets the same 200.
-      if (queued && remembered < config.bounds.remembered_commands && channel.done.insert(report.command_uuid).second) {
+      if (queued && remembered < config().bounds.remembered_commands &&
+          channel.done.insert(report.command_uuid).second) {
         ++remembered;
       }
       if (faulty(Fault::user_command_on_device) || faulty(Fault::device_command_on_user)) {
@@ -1082,7 +1090,7 @@ net::ServerResponse MdmService::State::next_command(ChannelState& channel, const
   // With the queues full it ends the series with the empty body instead, the other ending
   // Apple allows.
   if (who.is_user() && report.flags.user_configuration && !channel.device_configured_sent &&
-      !faulty(Fault::no_device_configured) && channel.queue.size() < config.bounds.queued_per_channel) {
+      !faulty(Fault::no_device_configured) && channel.queue.size() < config().bounds.queued_per_channel) {
     auto command = protocol::make_command(fmt::format("DEVICE-CONFIGURED-{:08}", ++generated),
                                           std::string(protocol::kDeviceConfigured));
     auto xml = plist::to_xml(plist::Value(command.body));
@@ -1112,17 +1120,18 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   if (body.size() > kMaxMessageBytes) {
     return text(413, fmt::format("a command is at most {} bytes\n", kMaxMessageBytes));
   }
-  if (found->second.queue.size() >= config.bounds.queued_per_channel) {
-    return text(429, fmt::format("{} commands are queued on {} already\n", config.bounds.queued_per_channel, id));
+  if (found->second.queue.size() >= config().bounds.queued_per_channel) {
+    return text(429, fmt::format("{} commands are queued on {} already\n", config().bounds.queued_per_channel, id));
   }
-  auto parsed = plist::parse(body, config.plist_limits);
+  auto parsed = plist::parse(body, config().plist_limits);
   if (!parsed) return text(400, "command is not a plist: " + parsed.message() + "\n");
   auto decoded = protocol::decode_command(*parsed);
   if (!decoded) return text(400, decoded.message() + "\n");
   const auto& command = *decoded;
-  if (command.uuid.size() > config.bounds.kept_field_bytes ||
-      command.request_type.size() > config.bounds.kept_field_bytes) {
-    return text(400, fmt::format("CommandUUID and RequestType are at most {} bytes\n", config.bounds.kept_field_bytes));
+  if (command.uuid.size() > config().bounds.kept_field_bytes ||
+      command.request_type.size() > config().bounds.kept_field_bytes) {
+    return text(400,
+                fmt::format("CommandUUID and RequestType are at most {} bytes\n", config().bounds.kept_field_bytes));
   }
   if (holds_command(found->second, command.uuid)) return text(409, "CommandUUID already queued\n");
   auto stored = command.body;
@@ -1140,7 +1149,7 @@ net::ServerResponse MdmService::State::enqueue(const std::string& id, const std:
   auto xml = plist::to_xml(plist::Value(stored));
   if (!make_room(1, xml.size())) {
     return text(429, fmt::format("the queues are full ({} commands or {} bytes in all)\n",
-                                 config.bounds.queued_commands, config.bounds.queued_bytes));
+                                 config().bounds.queued_commands, config().bounds.queued_bytes));
   }
   found->second.queue.push_back(QueuedCommand{command.uuid, command.request_type, std::move(xml)});
   if (push) request_push(channel_id->id());
@@ -1173,8 +1182,9 @@ net::ServerResponse MdmService::State::declarations_admin(const net::ServerReque
   if (path == kDeclarationsPath) {
     if (method == "GET") return json_answer(200, declarations.identifiers());
     if (method == "DELETE") return text(405, "DELETE /v1/declarations/{id}\n");
-    if (request.body.size() > config.bounds.declarative.declaration_bytes) {
-      return text(413, fmt::format("a declaration is at most {} bytes\n", config.bounds.declarative.declaration_bytes));
+    if (request.body.size() > config().bounds.declarative.declaration_bytes) {
+      return text(413,
+                  fmt::format("a declaration is at most {} bytes\n", config().bounds.declarative.declaration_bytes));
     }
     auto put = declarations.put(request.body, now);
     if (!put) return refused(put.error());
@@ -1243,7 +1253,7 @@ std::vector<std::string> MdmService::State::tell_channels(const DeclarationStore
       waiting->xml = std::move(xml);  // the same size but for the token's digits: the bounds stand
     } else {
       // Queues full: the token has moved all the same, and the next sync finds it.
-      if (channel.queue.size() >= config.bounds.queued_per_channel || !make_room(1, xml.size())) continue;
+      if (channel.queue.size() >= config().bounds.queued_per_channel || !make_room(1, xml.size())) continue;
       channel.queue.push_back(QueuedCommand{uuid, "DeclarativeManagement", std::move(xml)});
     }
     request_push(id);

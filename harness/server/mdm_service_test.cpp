@@ -482,6 +482,19 @@ TEST_F(EnrollmentTest, ThePublicUrlCanBeSetOnceThePortIsKnown) {
   EXPECT_EQ(mdm.string_at("ServerURL"), "https://127.0.0.1:1234/mdm");
 }
 
+// A copy shares the original's configuration until one of them changes it.
+TEST_F(EnrollmentTest, APublicUrlSetOnACopyIsNotTheOriginals) {
+  Config c = config();
+  c.public_url = "https://127.0.0.1:1111";
+  MdmService original(c);
+  MdmService copy(original);
+  copy.set_public_url("https://127.0.0.1:2222");
+  EXPECT_EQ(enroll_profile(copy).payloads["com.apple.mdm"].string_at("ServerURL"), "https://127.0.0.1:2222/mdm");
+  EXPECT_EQ(enroll_profile(original).payloads["com.apple.mdm"].string_at("ServerURL"), "https://127.0.0.1:1111/mdm");
+  original.set_public_url("https://127.0.0.1:3333");
+  EXPECT_EQ(enroll_profile(copy).payloads["com.apple.mdm"].string_at("ServerURL"), "https://127.0.0.1:2222/mdm");
+}
+
 TEST_F(EnrollmentTest, IdentitiesFromTheScepCaAndFromItsOwnCaAreBothTaken) {
   MdmService service(config());
   EXPECT_EQ(service.handle(authenticate(scep_device_)).status, 200);
