@@ -292,7 +292,8 @@ plist::Dict payload(std::string_view type, std::string_view suffix, std::string_
 // The enrollment profile (docs/reference-server.md#enrollment): a SCEP payload for the device
 // identity, the MDM payload naming it, and the server's TLS CA as a root payload. The fault
 // modes that break ENR-PROFILE and ENR-PER-USER change what it says.
-std::string enrollment_profile_xml(const Config& config) {
+// public_url: where devices reach this server (Config::public_url, or what set_public_url set).
+std::string enrollment_profile_xml(const Config& config, const std::string& public_url) {
   const auto& scep = *config.scep;
   plist::Dict scep_payload = payload("com.apple.security.scep", "scep", kScepPayloadUuid, "Device identity (SCEP)");
   // Apple substitutes %HardwareUUID% with the device's: every device asks for its own subject.
@@ -310,8 +311,8 @@ std::string enrollment_profile_xml(const Config& config) {
   plist::Dict mdm = payload("com.apple.mdm", "mdm", kMdmPayloadUuid, "Device management");
   mdm["IdentityCertificateUUID"] = std::string(kScepPayloadUuid);
   mdm["Topic"] = config.topic;
-  mdm["ServerURL"] = config.public_url + std::string(kServerPath);
-  mdm["CheckInURL"] = config.public_url + std::string(kCheckInPath);
+  mdm["ServerURL"] = public_url + std::string(kServerPath);
+  mdm["CheckInURL"] = public_url + std::string(kCheckInPath);
   mdm["SignMessage"] = signs;
   mdm["CheckOutWhenRemoved"] = true;
   mdm["AccessRights"] = kAllAccessRights;
@@ -351,10 +352,12 @@ std::string enrollment_profile_xml(const Config& config) {
 }  // namespace
 
 struct MdmService::State {
-  // Shared with copies of the service (the handler fuzzer keeps hundreds): nothing changes it
-  // but set_public_url, which puts a changed one in its place.
+  // Shared with copies of the service (the handler fuzzer keeps hundreds), and read without the
+  // lock: nothing changes it. Its public_url is copied into `public_url`, which set_public_url
+  // changes under the lock.
   std::shared_ptr<const Config> shared_config;
   const Config& config() const { return *shared_config; }
+  std::string public_url;
   StateMutex mutex;
   std::map<std::string, DeviceState> devices;    // by UDID, once authenticated
   std::map<std::string, ChannelState> channels;  // by channel id, once a TokenUpdate arrived
@@ -542,6 +545,7 @@ struct MdmService::State {
 MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
   // A push fault mode sets the push misbehaviour (push_faults.hpp).
   if (auto push = push_fault_of(config.fault); push != PushFault::none) config.push.fault = push;
+  state_->public_url = config.public_url;
   state_->shared_config = std::make_shared<const Config>(std::move(config));
   DeclarationStoreFaults store_faults;
   store_faults.users_see_device = state_->faulty(Fault::ddm_device_declarations_on_user);
@@ -570,7 +574,7 @@ net::ServerResponse MdmService::handle(const net::ServerRequest& request) {
     }
     return net::ServerResponse{200,
                                {{"Content-Type", std::string(kEnrollmentProfileContentType)}},
-                               enrollment_profile_xml(state_->config()),
+                               enrollment_profile_xml(state_->config(), state_->public_url),
                                false};
   }
   if (path == kDeclarationsPath || starts_with(path, std::string(kDeclarationsPath) + "/") ||
@@ -785,9 +789,7 @@ std::optional<PushTarget> MdmService::push_target(const std::string& channel_id)
 
 void MdmService::set_public_url(std::string url) {
   std::lock_guard lock(state_->mutex);
-  auto changed = std::make_shared<Config>(state_->config());
-  changed->public_url = std::move(url);
-  state_->shared_config = std::move(changed);
+  state_->public_url = std::move(url);
 }
 
 Footprint MdmService::footprint() const {
