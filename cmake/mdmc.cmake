@@ -23,13 +23,14 @@ if(MDMC_FUZZ AND NOT MDMC_LIB_FUZZING_ENGINE)
   # Instrument the project's own code for coverage; the fuzzer binaries add the engine.
   if(MDMC_FUZZ_SANITIZERS)
     # Coverage leaves out what cmake/fuzz_coverage_ignorelist.txt names (it says why), named
-    # relative to the build folder, where the compiler runs, so that the flag is the same in
-    # every checkout. ccache does not read the list: the hash of its entries goes on the command
-    # line, and a change to it configures again. (The throughput build keeps its coverage as
-    # bench/fuzz_bench.sh measured it; ClusterFuzzLite's build takes the engine's flags alone.)
+    # relative to the top build folder, where Ninja (the presets' generator) runs the compiler,
+    # so that the flag is the same in every checkout. ccache does not read the list: the hash of
+    # its entries goes on the command line, and a change to it configures again. (The throughput
+    # build's flags stay as bench/fuzz_bench.sh measured them; ClusterFuzzLite's build takes the
+    # engine's flags alone.)
     set(mdmc_ignorelist_file "${PROJECT_SOURCE_DIR}/cmake/fuzz_coverage_ignorelist.txt")
     set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${mdmc_ignorelist_file}")
-    file(RELATIVE_PATH mdmc_ignorelist "${PROJECT_BINARY_DIR}" "${mdmc_ignorelist_file}")
+    file(RELATIVE_PATH mdmc_ignorelist "${CMAKE_BINARY_DIR}" "${mdmc_ignorelist_file}")
     file(STRINGS "${mdmc_ignorelist_file}" mdmc_ignorelist_entries REGEX "^[^#]")  # comments change nothing
     string(SHA256 mdmc_ignorelist_sha "${mdmc_ignorelist_entries}")
     string(SUBSTRING "${mdmc_ignorelist_sha}" 0 16 mdmc_ignorelist_sha)

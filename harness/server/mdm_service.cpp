@@ -545,7 +545,7 @@ struct MdmService::State {
 MdmService::MdmService(Config config) : state_(std::make_unique<State>()) {
   // A push fault mode sets the push misbehaviour (push_faults.hpp).
   if (auto push = push_fault_of(config.fault); push != PushFault::none) config.push.fault = push;
-  state_->public_url = config.public_url;
+  state_->public_url = std::exchange(config.public_url, {});  // the shared Config holds none
   state_->shared_config = std::make_shared<const Config>(std::move(config));
   DeclarationStoreFaults store_faults;
   store_faults.users_see_device = state_->faulty(Fault::ddm_device_declarations_on_user);

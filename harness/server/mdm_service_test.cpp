@@ -482,7 +482,7 @@ TEST_F(EnrollmentTest, ThePublicUrlCanBeSetOnceThePortIsKnown) {
   EXPECT_EQ(mdm.string_at("ServerURL"), "https://127.0.0.1:1234/mdm");
 }
 
-// A copy shares the original's configuration until one of them changes it.
+// A public URL set on a copy or on the original is that service's alone.
 TEST_F(EnrollmentTest, APublicUrlSetOnACopyIsNotTheOriginals) {
   Config c = config();
   c.public_url = "https://127.0.0.1:1111";
