@@ -32,6 +32,7 @@
 #include "harness/net/http.hpp"
 #include "harness/pki/pki.hpp"
 #include "harness/plist/value.hpp"
+#include "harness/protocol/identity_mode.hpp"
 #include "harness/protocol/messages.hpp"
 #include "harness/server/mdm_service.hpp"
 
@@ -127,10 +128,7 @@ const server::Config& config_for(std::string_view first_line) {
   auto fault_name = first_line.substr(0, space);
   auto mode_name = space == std::string_view::npos ? std::string_view{} : first_line.substr(space + 1);
   auto fault = server::fault_from_name(fault_name).value_or(server::Fault::none);
-  auto mode = mode_name == "mtls"        ? server::IdentityMode::mtls
-              : mode_name == "signature" ? server::IdentityMode::signature
-              : mode_name == "both"      ? server::IdentityMode::both
-                                         : server::IdentityMode::none;
+  auto mode = protocol::identity_mode_from_name(mode_name).value_or(server::IdentityMode::none);
   static std::map<std::pair<server::Fault, server::IdentityMode>, server::Config> made;  // faults x 4 modes
   auto found = made.find({fault, mode});
   if (found == made.end()) found = made.emplace(std::make_pair(fault, mode), make_config(fault, mode)).first;

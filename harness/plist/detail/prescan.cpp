@@ -206,9 +206,10 @@ class XmlScanner {
  private:
   static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-  // The loops over bytes below are left out of the fuzzers' coverage (MDMC_BYTE_LOOP): traced, their
-  // every byte compare was a call into libFuzzer, a tenth of a server_handler_fuzzer run, and
-  // what they look for is what the dictionaries name. Their callers' branches stay covered.
+  // The loops over bytes below are left out of the fuzzers' coverage (MDMC_BYTE_LOOP): traced,
+  // their every byte compare was a call into libFuzzer (half the pre-scan's time, 5 % of a
+  // server_handler_fuzzer run), and what they look for is what the dictionaries name. Their
+  // callers' branches stay covered.
   MDMC_BYTE_LOOP void skip_ws() {
     while (pos_ < n_ && is_ws(s_[pos_])) ++pos_;
   }
