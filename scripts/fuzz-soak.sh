@@ -171,6 +171,15 @@ soak_one() {
   (( ${#findings[@]} > 0 )) && printf '%s\n' "${findings[@]}" >"$work/$fuzzer.findings"
   local found="none"
   (( ${#findings[@]} > 0 )) && found=$(IFS=,; echo "${findings[*]}" | sed 's/,/, /g')
+  # RSS over the run: the first sample at or past each tenth of the CPU budget, so that growth
+  # that levels off can be told from growth that does not.
+  local curve
+  curve=$(awk -v b="$budget_s" '
+    { cpu = $3 + 0; rss = $6 + 0
+      while (next_k <= 10 && cpu >= b * next_k / 10) { out = out (out == "" ? "" : " | ") rss; next_k++ } }
+    BEGIN { next_k = 1 }
+    END { while (next_k <= 10) { out = out (out == "" ? "" : " | ") "-"; next_k++ }; print out }' "$work/$fuzzer.rss" 2>/dev/null)
+  printf '| %s | %s |\n' "$fuzzer" "${curve:--}" >"$work/$fuzzer.curve"
   (( ${#stalls[@]} > 0 )) && found+="; not a finding: $(IFS=,; echo "${stalls[*]}" | sed 's/,/, /g')"
   printf '| %s | %d:%02d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$fuzzer" $((cpu / 60)) $((cpu % 60)) \
     "$(( wall / 60 )):$(printf %02d $(( wall % 60 )))" "${execs:--}" "$rate" "${cov:--}" "${ft:--}" "${corp:--}" \
@@ -216,6 +225,14 @@ mkdir -p "$(dirname "$out")"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for fuzzer in "${fuzzers[@]}"; do
     if [[ -f "$work/$fuzzer.row" ]]; then cat "$work/$fuzzer.row"; else echo "| $fuzzer | did not run |||||||||"; fi
+  done
+  echo
+  echo "RSS (MB) after each tenth of the CPU budget (sampled once a second):"
+  echo
+  echo "| fuzzer | 10 % | 20 % | 30 % | 40 % | 50 % | 60 % | 70 % | 80 % | 90 % | 100 % |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  for fuzzer in "${fuzzers[@]}"; do
+    [[ -f "$work/$fuzzer.curve" ]] && cat "$work/$fuzzer.curve"
   done
 } >"$out"
 echo "fuzz-soak: the table is in $out" >&2
