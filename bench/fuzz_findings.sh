@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Unique findings (after deduplication) that `mdmconform fuzz` makes against each seeded bug of
 # the built-in reference server in a given time, with the default (throughput) fuzzer: how much
-# a nightly run would report per bug, and per hour at that rate.
+# a nightly run would report per bug, and per hour at that rate. "In each quarter" counts the
+# findings by when they were first seen (the summary's t_s): whether they keep coming or dry up.
 #
 #   bench/fuzz_findings.sh [SECONDS] [BUG...]     default 60 s, every seeded bug
 #
@@ -18,14 +19,15 @@ if ((${#bugs[@]} == 0)); then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "| seeded bug | inputs | unique findings in ${seconds} s | per hour at that rate | hits | minimised | oracles |"
-echo "|---|---|---|---|---|---|---|"
+echo "| seeded bug | inputs | unique findings in ${seconds} s | per hour at that rate | in each quarter of the run | hits | minimised | oracles |"
+echo "|---|---|---|---|---|---|---|---|"
 for bug in "${bugs[@]}"; do
   timeout --kill-after=10 $((seconds + 120)) "$bin" fuzz --seeded-bug "$bug" --max-time "$seconds" --seed 1 \
     --out "$work/$bug" --quiet >/dev/null 2>&1 || true
   s="$work/$bug/fuzz/summary.json"
-  [[ -f "$s" ]] || { echo "| $bug | - | no summary | - | - | - | - |"; continue; }
+  [[ -f "$s" ]] || { echo "| $bug | - | no summary | - | - | - | - | - |"; continue; }
   jq -r --arg bug "$bug" --argjson secs "$seconds" '
     (.findings | length) as $n |
-    "| \($bug) | \(.executions // 0) | \($n) | \(($n * 3600 / $secs) | floor) | \([.findings[].hits // 1] | add // 0) | \([.findings[] | select(.minimised == true)] | length) | \([.findings[].oracle] | unique | join(", "))\(if .target_down then " (stopped: target down)" else "" end) |"' "$s"
+    ([range(4) as $q | [.findings[] | select((.t_s // 0) * 4 >= $q * $secs and ((.t_s // 0) * 4 < ($q + 1) * $secs or $q == 3))] | length] | map(tostring) | join(" / ")) as $quarters |
+    "| \($bug) | \(.executions // 0) | \($n) | \(($n * 3600 / $secs) | floor) | \($quarters) | \([.findings[] | .hits // 1] | add // 0) | \([.findings[] | select(.minimised == true)] | length) | \([.findings[].oracle] | unique | join(", "))\(if .target_down then " (stopped: target down)" else "" end) |"' "$s"
 done
