@@ -171,16 +171,17 @@ soak_one() {
   (( ${#findings[@]} > 0 )) && printf '%s\n' "${findings[@]}" >"$work/$fuzzer.findings"
   local found="none"
   (( ${#findings[@]} > 0 )) && found=$(IFS=,; echo "${findings[*]}" | sed 's/,/, /g')
+  (( ${#stalls[@]} > 0 )) && found+="; not a finding: $(IFS=,; echo "${stalls[*]}" | sed 's/,/, /g')"
   # RSS over the run: the first sample at or past each tenth of the CPU budget, so that growth
-  # that levels off can be told from growth that does not.
+  # that levels off can be told from growth that does not ("-" where the run never got there).
   local curve
   curve=$(awk -v b="$budget_s" '
+    BEGIN { next_k = 1 }
     { cpu = $3 + 0; rss = $6 + 0
       while (next_k <= 10 && cpu >= b * next_k / 10) { out = out (out == "" ? "" : " | ") rss; next_k++ } }
-    BEGIN { next_k = 1 }
-    END { while (next_k <= 10) { out = out (out == "" ? "" : " | ") "-"; next_k++ }; print out }' "$work/$fuzzer.rss" 2>/dev/null)
-  printf '| %s | %s |\n' "$fuzzer" "${curve:--}" >"$work/$fuzzer.curve"
-  (( ${#stalls[@]} > 0 )) && found+="; not a finding: $(IFS=,; echo "${stalls[*]}" | sed 's/,/, /g')"
+    END { while (next_k <= 10) { out = out (out == "" ? "" : " | ") "-"; next_k++ }; print out }' \
+    "$work/$fuzzer.rss" 2>/dev/null) || curve="- | - | - | - | - | - | - | - | - | -"
+  printf '| %s | %s |\n' "$fuzzer" "$curve" >"$work/$fuzzer.curve"
   printf '| %s | %d:%02d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$fuzzer" $((cpu / 60)) $((cpu % 60)) \
     "$(( wall / 60 )):$(printf %02d $(( wall % 60 )))" "${execs:--}" "$rate" "${cov:--}" "${ft:--}" "${corp:--}" \
     "${peak:--}" "$growth" "$found" >"$work/$fuzzer.row"
