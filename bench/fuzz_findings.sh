@@ -3,6 +3,7 @@
 # the built-in reference server in a given time, with the default (throughput) fuzzer: how much
 # a nightly run would report per bug, and per hour at that rate. "In each quarter" counts the
 # findings by when they were first seen (the summary's t_s): whether they keep coming or dry up.
+# (Every finding has a t_s; one without would count in the first quarter.)
 #
 #   bench/fuzz_findings.sh [SECONDS] [BUG...]     default 60 s, every seeded bug
 #

@@ -225,7 +225,7 @@ mkdir -p "$(dirname "$out")"
   echo "| fuzzer | CPU time | wall | executions | exec/s (CPU) | cov | ft | corpus | peak RSS (MB) | RSS growth after the first minute (MB) | findings |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for fuzzer in "${fuzzers[@]}"; do
-    if [[ -f "$work/$fuzzer.row" ]]; then cat "$work/$fuzzer.row"; else echo "| $fuzzer | did not run |||||||||"; fi
+    if [[ -f "$work/$fuzzer.row" ]]; then cat "$work/$fuzzer.row"; else echo "| $fuzzer | did not run ||||||||||"; fi
   done
   echo
   echo "RSS (MB) after each tenth of the CPU budget (sampled once a second):"
@@ -233,7 +233,7 @@ mkdir -p "$(dirname "$out")"
   echo "| fuzzer | 10 % | 20 % | 30 % | 40 % | 50 % | 60 % | 70 % | 80 % | 90 % | 100 % |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for fuzzer in "${fuzzers[@]}"; do
-    [[ -f "$work/$fuzzer.curve" ]] && cat "$work/$fuzzer.curve"
+    if [[ -f "$work/$fuzzer.curve" ]]; then cat "$work/$fuzzer.curve"; else echo "| $fuzzer | did not run |||||||||"; fi
   done
 } >"$out"
 echo "fuzz-soak: the table is in $out" >&2
