@@ -192,6 +192,15 @@ soak_one() {
   fi
 }
 
+# Each fuzzer's row of one table (what soak_one wrote to $work/<fuzzer>.EXT), or "did not run"
+# and the other cells empty (both tables have eleven columns).
+table_rows() {
+  local ext=$1 fuzzer
+  for fuzzer in "${fuzzers[@]}"; do
+    if [[ -f "$work/$fuzzer.$ext" ]]; then cat "$work/$fuzzer.$ext"; else echo "| $fuzzer | did not run ||||||||||"; fi
+  done
+}
+
 echo "fuzz-soak: ${#fuzzers[@]} fuzzers, ${minutes} CPU minutes each, $jobs at a time, from $bin_dir" >&2
 start=$(date +%s)
 running=0
@@ -224,17 +233,13 @@ mkdir -p "$(dirname "$out")"
   echo
   echo "| fuzzer | CPU time | wall | executions | exec/s (CPU) | cov | ft | corpus | peak RSS (MB) | RSS growth after the first minute (MB) | findings |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
-  for fuzzer in "${fuzzers[@]}"; do
-    if [[ -f "$work/$fuzzer.row" ]]; then cat "$work/$fuzzer.row"; else echo "| $fuzzer | did not run ||||||||||"; fi
-  done
+  table_rows row
   echo
   echo "RSS (MB) after each tenth of the CPU budget (sampled once a second):"
   echo
   echo "| fuzzer | 10 % | 20 % | 30 % | 40 % | 50 % | 60 % | 70 % | 80 % | 90 % | 100 % |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
-  for fuzzer in "${fuzzers[@]}"; do
-    if [[ -f "$work/$fuzzer.curve" ]]; then cat "$work/$fuzzer.curve"; else echo "| $fuzzer | did not run |||||||||"; fi
-  done
+  table_rows curve
 } >"$out"
 echo "fuzz-soak: the table is in $out" >&2
 
