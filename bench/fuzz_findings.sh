@@ -7,6 +7,9 @@
 #
 #   bench/fuzz_findings.sh [SECONDS] [BUG...]     default 60 s, every seeded bug
 #
+# FUZZ_FINDINGS_KEEP=DIR keeps each bug's run folder (DIR/BUG: summary.json, findings) instead of
+# deleting it: an hour's run is worth reading again (new findings in each ten minutes, the keys).
+#
 # Needs build/dev/mdmconform (BENCH_BIN) and a built target_fuzzer (it finds it itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +21,13 @@ bugs=("$@")
 if ((${#bugs[@]} == 0)); then
   mapfile -t bugs < <("$bin" list --seeded-bugs | awk '{print $1}' | grep -v '^none$')
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [[ -n "${FUZZ_FINDINGS_KEEP:-}" ]]; then
+  work=$FUZZ_FINDINGS_KEEP
+  mkdir -p "$work"
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 echo "| seeded bug | inputs | unique findings in ${seconds} s | per hour at that rate | in each quarter of the run | hits | minimised | oracles |"
 echo "|---|---|---|---|---|---|---|---|"
 for bug in "${bugs[@]}"; do
