@@ -26,6 +26,7 @@ namespace {
 namespace chr = std::chrono;
 using plist::Array;
 using plist::Dict;
+using plist::Value;
 
 constexpr char kScepUuid[] = "9D4A3F7E-2B1C-4E5D-8F6A-1B2C3D4E5F60";
 constexpr char kMdmUuid[] = "3C9B1E20-7A4D-4F6B-9E21-5D8C7B6A5F40";
@@ -67,7 +68,8 @@ Dict micromdm_scep_payload() {
            {"Key Type", "RSA"},
            {"Key Usage", 5},
            {"Name", "Device Management Identity Certificate"},
-           {"Subject", Array{Array{Array{"O", "MicroMDM"}}, Array{Array{"CN", "MicroMDM Identity (%ComputerName%)"}}}},
+           {"Subject", Array{Value(Array{Value(Array{"O", "MicroMDM"})}),
+                             Value(Array{Value(Array{"CN", "MicroMDM Identity (%ComputerName%)"})})}},
            {"Challenge", "sekrit"}};
   return payload;
 }
@@ -407,7 +409,7 @@ TEST(ReadEnrollmentProfile, AcmeIdentityIsReadAndItsRequiredKeysChecked) {
   acme["KeySize"] = 384;
   acme["KeyType"] = "ECSECPrimeRandom";
   acme["HardwareBound"] = true;
-  acme["Subject"] = Array{Array{Array{"CN", "device"}}};
+  acme["Subject"] = Array{Value(Array{Value(Array{"CN", "device"})})};
   const auto profile = read_value(profile_of({acme, micromdm_mdm_payload()}));
   EXPECT_TRUE(profile.problems.empty()) << joined(profile);
   ASSERT_TRUE(profile.identity);
@@ -431,8 +433,8 @@ TEST(ReadEnrollmentProfile, ScepPayloadDetailsAreRead) {
   content["Retries"] = 7;
   content["RetryDelay"] = -4;
   content["SubjectAltName"] = Dict{{"dNSName", Array{"a.example", "b.example"}}, {"rfc822Name", "mac@example.org"}};
-  content["Subject"] =
-      Array{Array{Array{"C", "US"}, Array{"O", "Example"}}, Array{Array{"0.9.2342.19200300.100.1.1", "u"}}};
+  content["Subject"] = Array{Array{Array{"C", "US"}, Array{"O", "Example"}},
+                             Value(Array{Value(Array{"0.9.2342.19200300.100.1.1", "u"})})};
   const auto profile = read_value(profile_of({scep, micromdm_mdm_payload()}));
   EXPECT_TRUE(profile.problems.empty()) << joined(profile);
   ASSERT_TRUE(profile.identity);

@@ -107,7 +107,7 @@ TEST(CheckKeys, NamesMissingMistypedAndDisallowedKeysByPath) {
   ASSERT_NE(scep, nullptr);
   plist::Dict content{
       {"Keysize", 3072},
-      {"Subject", plist::Array{plist::Array{plist::Array{"CN", "x", "y"}}, "O"}},
+      {"Subject", plist::Array{plist::Value(plist::Array{plist::Value(plist::Array{"CN", "x", "y"})}), "O"}},
       {"SubjectAltName", plist::Dict{{"dNSName", plist::Array{"a.example", "b.example"}}, {"rfc822Name", 5}}}};
   plist::Dict payload{{"PayloadContent", content}};
   Problems problems;

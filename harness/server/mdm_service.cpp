@@ -297,8 +297,12 @@ std::string enrollment_profile_xml(const Config& config, const std::string& publ
   const auto& scep = *config.scep;
   plist::Dict scep_payload = payload("com.apple.security.scep", "scep", kScepPayloadUuid, "Device identity (SCEP)");
   // Apple substitutes %HardwareUUID% with the device's: every device asks for its own subject.
-  plist::Array subject{plist::Array{plist::Array{"O", "mdmconform"}},
-                       plist::Array{plist::Array{"CN", "mdmconform device %HardwareUUID%"}}};
+  // An RDN is an array of [type, value] pairs. Each level is a Value: an Array braced around one
+  // Array is a copy under clang 14 and a nesting under g++ (tools/check_array_nesting.py).
+  auto rdn = [](const char* type, const char* value) {
+    return plist::Value(plist::Array{plist::Value(plist::Array{type, value})});
+  };
+  plist::Array subject{rdn("O", "mdmconform"), rdn("CN", "mdmconform device %HardwareUUID%")};
   scep_payload["PayloadContent"] = plist::Dict{{"URL", scep.url},
                                                {"Name", "mdmconform-scep"},
                                                {"Subject", std::move(subject)},

@@ -476,7 +476,7 @@ TEST_F(EnrollmentRun, AnAcmeIdentityPayloadLeavesTheScepCaseUntestedWithTheReaso
     dict["KeyType"] = "ECSECPrimeRandom";
     dict["HardwareBound"] = true;
     dict["Attest"] = true;
-    dict["Subject"] = plist::Array{plist::Array{plist::Array{"CN", "mdmconform"}}};
+    dict["Subject"] = plist::Array{plist::Value(plist::Array{plist::Value(plist::Array{"CN", "mdmconform"})})};
     replaced = true;
   }
   ASSERT_TRUE(replaced);
