@@ -435,6 +435,64 @@ TEST(SessionTest, TriageMinimisesANewFindingAndCountsItsDuplicates) {
   EXPECT_EQ(hits.begin()->second, 2u);
 }
 
+// A finding whose input fires only after an earlier one (user-key-corrupts: an Authenticate with
+// a UserID leaves the device answering every later report 500) is named by that earlier input,
+// so that every report the broken device then sends is one finding, not one each.
+TEST(SessionTest, TriageNamesAFindingByTheEarlierInputThatMadeItFire) {
+  Served served(server::Fault::none, server::SeededBug::user_key_corrupts);
+  auto session = open_session(served, 1000);
+  ASSERT_TRUE(session);
+  auto dir = std::filesystem::path(::testing::TempDir()) / "triage-cause-findings";
+  std::filesystem::remove_all(dir);
+  Triage triage({dir, {}, true});
+  // A plain Authenticate first, so that the one with a UserID is no answer of a new kind (which
+  // would be probed at once, and fire on the Authenticate itself).
+  ASSERT_EQ(session->send(device_message(protocol::authenticate)).oracle, Oracle::none);
+  auto authenticate = plist::parse(device_message(protocol::authenticate));
+  ASSERT_TRUE(authenticate && authenticate->as_dict());
+  auto with_user = *authenticate->as_dict();
+  with_user["UserID"] = std::string(kFuzzUserId);
+  with_user["Noise"] = "n";
+  const auto cause = plist::to_xml(plist::Value(with_user));
+  ASSERT_EQ(session->send(cause).oracle, Oracle::none);
+
+  const auto idle = device_report(protocol::Status::idle);
+  auto o1 = session->send(idle);
+  ASSERT_EQ(o1.oracle, Oracle::status_5xx) << o1.detail;
+  auto t1 = triage.record(*session, o1, idle);
+  ASSERT_TRUE(t1) << t1.message();
+  EXPECT_TRUE(t1->is_new);
+  EXPECT_NE(t1->key.find("after Authenticate"), std::string::npos) << t1->key << "\n" << t1->minimise_note;
+  // Another report of the broken device: the same finding.
+  const auto not_now = device_report(protocol::Status::not_now, "5E0C3D2A-1B4F-4C6D-8E9A-0F1B2C3D4E5F");
+  auto o2 = session->send(not_now);
+  ASSERT_EQ(o2.oracle, Oracle::status_5xx) << o2.detail;
+  auto t2 = triage.record(*session, o2, not_now);
+  ASSERT_TRUE(t2) << t2.message();
+  EXPECT_FALSE(t2->is_new) << t2->key << " vs " << t1->key << "\n" << t2->minimise_note;
+  EXPECT_EQ(t2->file, t1->file);
+
+  // The finding keeps the cause, minimised, before the input: replaying both fires again.
+  auto finding = read_finding(t1->file);
+  ASSERT_TRUE(finding) << finding.message();
+  ASSERT_EQ(finding->history.size(), 1u) << finding->minimise_note;
+  auto kept = plist::parse(finding->history[0]);
+  ASSERT_TRUE(kept && kept->as_dict()) << finding->history[0];
+  EXPECT_TRUE(kept->find("UserID")) << finding->history[0];
+  EXPECT_FALSE(kept->find("Noise")) << finding->history[0];
+  EXPECT_NE(finding->input_phrase.find("sent after Authenticate"), std::string::npos) << finding->input_phrase;
+  SessionOptions fresh_options;
+  fresh_options.target = served.target();
+  fresh_options.udid = "0B7D3E2A-6C41-4F59-9A8E-2D1C0B9A8F76";
+  auto fresh = Session::open(fresh_options);
+  ASSERT_TRUE(fresh) << fresh.message();
+  const InputOwner from{std::string(kFuzzUdid), std::string(kFuzzUserId)};
+  const InputOwner to{(*fresh)->options().udid, (*fresh)->options().user_id};
+  EXPECT_EQ((*fresh)->check(retarget_input(idle, from, to)).oracle, Oracle::none);
+  (void)(*fresh)->send(retarget_input(finding->history[0], from, to));
+  EXPECT_EQ((*fresh)->check(retarget_input(idle, from, to)).oracle, Oracle::status_5xx);
+}
+
 TEST(SessionTest, EndpointFollowsTheMessage) {
   EXPECT_EQ(endpoint_for(device_message(protocol::authenticate)), Endpoint::check_in);
   EXPECT_EQ(endpoint_for(device_report(protocol::Status::idle)), Endpoint::server);

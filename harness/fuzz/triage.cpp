@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -29,6 +31,22 @@ constexpr double kMinimiseShare = 0.8;
 constexpr auto kMinimiseGrace = std::chrono::seconds(30);
 
 fs::path triage_dir(const fs::path& findings) { return findings / ".triage"; }
+
+// The input of `history` (the latest first) after which `input` fires on a fresh device; none
+// when no one input does, within the minimisation's limits of tries and time.
+std::optional<std::string> find_cause(const std::vector<std::string>& history, std::string_view input,
+                                      const std::function<Fires(std::string_view, std::string_view)>& before_then,
+                                      const MinimizeLimits& limits) {
+  const auto deadline = Clock::now() + limits.max_time;
+  int tries = 0;
+  for (auto it = history.rbegin(); it != history.rend() && tries < limits.max_tries && Clock::now() < deadline;
+       ++it, ++tries) {
+    const auto fired = before_then(*it, input);
+    if (fired == Fires::yes) return *it;
+    if (fired == Fires::cannot_tell) break;
+  }
+  return std::nullopt;
+}
 }  // namespace
 
 std::map<std::string, std::uint64_t> read_hit_counts(const fs::path& findings_dir) {
@@ -95,6 +113,7 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
   }
 
   Reproducer r = make_reproducer(session, outcome, input);
+  std::string cause_key, cause_phrase, cause_paths;  // when an earlier input is what made it fire
   std::string final_input(input);
   std::string final_shape = outcome.answer_shape;
   std::string note;
@@ -125,8 +144,8 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
       return std::any_of(d.problems.begin(), d.problems.end(),
                          [&](const InputProblem& p) { return !allowed.count(p.path + ":" + p.kind); });
     };
-    auto fires = [&](std::string_view candidate) -> Fires {
-      if (adds_a_problem(candidate)) return Fires::not_sent;
+    // Sends `then` on a fresh device and judges it, `before` first when given.
+    auto on_fresh_device = [&](std::optional<std::string_view> before, std::string_view then) -> Fires {
       if (need_new) {
         SessionOptions fresh_options = o;
         fresh_options.udid = ids.uuid();
@@ -140,21 +159,66 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
         return Fires::cannot_tell;
       }
       const auto& f = fresh->options();
-      auto sent = fresh->check(retarget_input(candidate, {o.udid, o.user_id}, {f.udid, f.user_id}));
+      if (before) (void)fresh->send(retarget_input(*before, {o.udid, o.user_id}, {f.udid, f.user_id}));
+      auto sent = fresh->check(retarget_input(then, {o.udid, o.user_id}, {f.udid, f.user_id}));
       if (sent.oracle != outcome.oracle) return Fires::no;
       last_fired = std::move(sent);
       need_new = true;
       return Fires::yes;
     };
+    auto fires = [&](std::string_view candidate) -> Fires {
+      if (adds_a_problem(candidate)) return Fires::not_sent;
+      return on_fresh_device(std::nullopt, candidate);
+    };
     MinimizeLimits limits = options_.minimize;
     // The input as found, alone on a fresh device, first: a finding that needs the inputs
     // before it is kept whole, with them.
     auto alone = fires(input);
-    if (alone != Fires::yes) {
+    std::optional<std::string> cause;
+    if (alone == Fires::no) {
+      cause = find_cause(
+          r.history, input,
+          [&](std::string_view before, std::string_view then) {
+            need_new = true;
+            return on_fresh_device(before, then);
+          },
+          limits);
+    }
+    if (cause) {
+      // One earlier input set the target up for this one (a device a bad Authenticate left
+      // corrupt answers every later report 500): that input names the finding, whatever came
+      // after it, and is minimised with this input sent after each candidate, each pair on a
+      // device of its own (a candidate may break a device without this input firing).
+      const auto cause_diagnosis = diagnose_input(*cause, o.udid, o.user_id);
+      std::set<std::string> cause_allowed;
+      for (const auto& p : cause_diagnosis.problems) cause_allowed.insert(p.path + ":" + p.kind);
+      auto cause_fires = [&](std::string_view candidate) -> Fires {
+        if (candidate != *cause) {
+          auto d = diagnose_input(candidate, o.udid, o.user_id);
+          if (d.kind != cause_diagnosis.kind ||
+              std::any_of(d.problems.begin(), d.problems.end(),
+                          [&](const InputProblem& p) { return !cause_allowed.count(p.path + ":" + p.kind); }))
+            return Fires::not_sent;
+        }
+        need_new = true;
+        return on_fresh_device(candidate, input);
+      };
+      auto m = minimize_input(*cause, cause_fires, limits, schema_repairs(cause_diagnosis, o.udid, o.user_id));
+      const auto minimised_cause = diagnose_input(m.bytes, o.udid, o.user_id);
+      cause_key = finding_key(oracle, std::string(endpoint_name(endpoint_for(m.bytes))),
+                              "after " + minimised_cause.kind, minimised_cause.primary(), outcome.answer_shape);
+      cause_phrase = minimised_cause.phrase();
+      cause_paths = minimised_cause.key_paths();
+      note = fmt::format(
+          "alone on a fresh device it did not fire; after one of the {} input(s) before it, it did: that input, "
+          "minimised from {} to {} bytes in {} tries, is kept before it and names the finding",
+          r.history.size(), cause->size(), m.bytes.size(), m.tries + 1);
+      r.history = {m.bytes};
+    } else if (alone != Fires::yes) {
       note = alone == Fires::no
                  ? fmt::format(
-                       "not minimised: alone on a fresh device it did not fire; the {} input(s) before it "
-                       "are kept to replay it",
+                       "not minimised: alone on a fresh device it did not fire, nor after any one input before it; "
+                       "the {} input(s) before it are kept to replay it",
                        r.history.size())
                  : "not minimised: the target stopped answering a fresh device";
     } else {
@@ -188,6 +252,11 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
                       final_diagnosis.primary(), final_shape);
   r.input_phrase = final_diagnosis.phrase();
   r.key_paths = final_diagnosis.key_paths();
+  if (!cause_key.empty()) {
+    r.key = cause_key;
+    r.input_phrase = fmt::format("{}, sent after {}", r.input_phrase, cause_phrase);
+    r.key_paths = cause_paths;
+  }
   r.answer_shape = final_shape;
   r.minimise_note = note;
   const auto final_hash = finding_key_hash(r.key);
