@@ -205,8 +205,11 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
       };
       auto m = minimize_input(*cause, cause_fires, limits, schema_repairs(cause_diagnosis, o.udid, o.user_id));
       const auto minimised_cause = diagnose_input(m.bytes, o.udid, o.user_id);
+      // Keyed by the cause's kind, not its key paths: what a mutation left in it beside what
+      // broke the target would name a finding of its own for each (Token, Model, DeviceName
+      // ... in an hour against user-key-corrupts), and the reports after it are one bug.
       cause_key = finding_key(oracle, std::string(endpoint_name(endpoint_for(m.bytes))),
-                              "after " + minimised_cause.kind, minimised_cause.primary(), outcome.answer_shape);
+                              "after " + minimised_cause.kind, "-", outcome.answer_shape);
       cause_phrase = minimised_cause.phrase();
       cause_paths = minimised_cause.key_paths();
       note = fmt::format(
