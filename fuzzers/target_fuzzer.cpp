@@ -118,7 +118,7 @@ emulator::IdentitySource g_ids(static_cast<std::uint64_t>(getpid()));
 
 // After a finding that may mean the target is gone: the device still served (enrolled again
 // and probed); or only the fuzz device broken (a fresh device is served), and the fuzzing goes
-// on as a new device, each input's UDID and UserID rewritten to it; or, after three rounds with
+// on as a new device, each input's UDID and UserID rewritten to it; or, after four rounds with
 // pauses for a target that is briefly down, the process ends, saying so (every later input
 // would only repeat that the target is down). A fresh device is tried in each round before the
 // pause: a device a bug left broken is the common case (user-key-corrupts breaks one with each
@@ -126,7 +126,9 @@ emulator::IdentitySource g_ids(static_cast<std::uint64_t>(getpid()));
 void carry_on_or_stop() {
   std::string reason;
   base::Result<std::unique_ptr<fuzz::Session>> fresh = base::fail("not tried");
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  // Four looks, with pauses of 0.25, 0.5 and 1 s between them: a target down for up to 1.75 s.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250 << (attempt - 1)));
     auto failure = g_session->alive();
     if (!failure) return;
     reason = *failure;
@@ -138,9 +140,11 @@ void carry_on_or_stop() {
       std::fprintf(stderr, "target_fuzzer: DEVICE BROKEN: %s; fuzzing on as device %s\n", reason.c_str(),
                    options.udid.c_str());
       g_session = std::move(fresh).value();
+      for (const auto& e : g_session->exclusions()) {
+        std::fprintf(stderr, "target_fuzzer: EXCLUDED %s: %s\n", e.rule.c_str(), e.reason.c_str());
+      }
       return;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250 << attempt));
   }
   g_triage->write_counts();
   std::fprintf(stderr, "target_fuzzer: TARGET DOWN: %s; a fresh device: %s\n", reason.c_str(), fresh.message().c_str());

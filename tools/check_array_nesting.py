@@ -8,7 +8,10 @@ type). The reference server's enrollment profile had a SCEP Subject one level to
 built with clang, and failed its own ENR-PROFILE. Write each level as a Value instead:
 `Array{Value(Array{"CN", "x"})}`.
 
-Only the literal form is caught (an Array braced around a variable of type Array is not).
+Caught: `Array{...}`, `Array name{...}` and `Array name = {...}` whose one element is written
+`Array{...}` or `Array(...)`, comments left out. Not caught: a braced list whose type is known
+only from the context (`return {Array{...}};`, `f({Array{...}})`), or one whose element is a
+variable of type Array.
 
     tools/check_array_nesting.py [ROOT]     exit 1 and one line per finding when any
 """
@@ -17,9 +20,33 @@ import re
 import sys
 
 FOLDERS = ("harness", "fuzzers", "bench")
-ARRAY_OPEN = re.compile(r"\b(?:plist::)?Array(?:\s+[A-Za-z_]\w*)?\s*\{")
+ARRAY_OPEN = re.compile(r"\b(?:plist::)?Array(?:\s+[A-Za-z_]\w*(?:\s*=)?)?\s*\{")
 ARRAY_START = re.compile(r"\s*(?:plist::)?Array\s*[{(]")
 PAIRS = {"{": "}", "(": ")", "[": "]"}
+
+
+def without_comments(text):
+    """`text` with its comments blanked (line breaks kept), string and character literals kept."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            out.append(" " * (end - i))
+            i = end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            end = len(text) if end < 0 else end + 2
+            out.append("".join(c if c == "\n" else " " for c in text[i:end]))
+            i = end
+        elif text[i] in "\"'" and not (text[i] == "'" and i > 0 and text[i - 1].isalnum()):
+            end = skip_literal(text, i)
+            out.append(text[i:end])
+            i = end
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def skip_literal(text, i):
@@ -36,7 +63,7 @@ def top_level_elements(text, open_brace):
     depth, start, elements, i = 0, open_brace + 1, [], open_brace
     while i < len(text):
         c = text[i]
-        if c in "\"'":
+        if c == '"' or (c == "'" and not (i > 0 and text[i - 1].isalnum())):  # 1'000 is a number
             i = skip_literal(text, i)
             continue
         if c in PAIRS:
@@ -54,7 +81,7 @@ def top_level_elements(text, open_brace):
 
 
 def findings(path):
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = without_comments(path.read_text(encoding="utf-8", errors="replace"))
     for match in ARRAY_OPEN.finditer(text):
         elements = top_level_elements(text, match.end() - 1)
         if len(elements) == 1 and ARRAY_START.match(elements[0]):

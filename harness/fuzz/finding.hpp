@@ -38,7 +38,8 @@ struct Reproducer {
   std::string input_phrase;   // what was wrong with the input: "TokenUpdate whose UDID is an integer (expected string)"
   std::string key_paths;      // "UDID:type"
   std::string answer_shape;   // "500:empty"
-  bool minimised = false;     // `request` is the shrunk input, which fired alone on a fresh device
+  bool minimised = false;     // it fired on a fresh device: `request` shrunk and alone, or after the
+                              // one input of `history` that made it fire, shrunk (its cause)
   std::string minimise_note;  // how the minimisation went, in words
   std::optional<std::string> original;  // the input as the fuzzer first sent it, when it was shrunk
 };

@@ -34,18 +34,23 @@ fs::path triage_dir(const fs::path& findings) { return findings / ".triage"; }
 
 // The input of `history` (the latest first) after which `input` fires on a fresh device; none
 // when no one input does, within the minimisation's limits of tries and time.
+// `limits` is what is left of the finding's budget afterwards: the search and the cause's
+// minimisation share one.
 std::optional<std::string> find_cause(const std::vector<std::string>& history, std::string_view input,
                                       const std::function<Fires(std::string_view, std::string_view)>& before_then,
-                                      const MinimizeLimits& limits) {
-  const auto deadline = Clock::now() + limits.max_time;
-  int tries = 0;
-  for (auto it = history.rbegin(); it != history.rend() && tries < limits.max_tries && Clock::now() < deadline;
-       ++it, ++tries) {
+                                      MinimizeLimits& limits) {
+  const auto started = Clock::now();
+  const auto deadline = started + limits.max_time;
+  std::optional<std::string> cause;
+  for (auto it = history.rbegin(); it != history.rend() && limits.max_tries > 0 && Clock::now() < deadline; ++it) {
+    --limits.max_tries;
     const auto fired = before_then(*it, input);
-    if (fired == Fires::yes) return *it;
-    if (fired == Fires::cannot_tell) break;
+    if (fired == Fires::yes) cause = *it;
+    if (fired != Fires::no) break;
   }
-  return std::nullopt;
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  limits.max_time = std::max(std::chrono::milliseconds(0), limits.max_time - spent);
+  return cause;
 }
 }  // namespace
 
@@ -171,8 +176,8 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
       return on_fresh_device(std::nullopt, candidate);
     };
     MinimizeLimits limits = options_.minimize;
-    // The input as found, alone on a fresh device, first: a finding that needs the inputs
-    // before it is kept whole, with them.
+    // The input as found, alone on a fresh device, first; when it does not fire, the one input
+    // before it that makes it fire (its cause); failing both, it is kept whole, with them all.
     auto alone = fires(input);
     std::optional<std::string> cause;
     if (alone == Fires::no) {
@@ -208,20 +213,23 @@ base::Result<Triaged> Triage::record(Session& session, const Outcome& outcome, s
       // Keyed by the cause's kind, not its key paths: what a mutation left in it beside what
       // broke the target would name a finding of its own for each (Token, Model, DeviceName
       // ... in an hour against user-key-corrupts), and the reports after it are one bug.
-      cause_key = finding_key(oracle, std::string(endpoint_name(endpoint_for(m.bytes))),
-                              "after " + minimised_cause.kind, "-", outcome.answer_shape);
+      cause_key = finding_key(oracle, std::string(endpoint_name(endpoint_for(input))), "after " + minimised_cause.kind,
+                              "-", outcome.answer_shape);
       cause_phrase = minimised_cause.phrase();
       cause_paths = minimised_cause.key_paths();
       note = fmt::format(
           "alone on a fresh device it did not fire; after one of the {} input(s) before it, it did: that input, "
-          "minimised from {} to {} bytes in {} tries, is kept before it and names the finding",
-          r.history.size(), cause->size(), m.bytes.size(), m.tries + 1);
+          "minimised from {} to {} bytes in {} more tries{}, is kept before it and names the finding",
+          r.history.size(), cause->size(), m.bytes.size(), m.tries,
+          m.out_of_budget ? " (stopped at the limit of tries or time)" : "");
       r.history = {m.bytes};
+      // The pair fires on a fresh device, as a minimised finding alone does: replayed on one.
+      r.minimised = true;
     } else if (alone != Fires::yes) {
       note = alone == Fires::no
                  ? fmt::format(
-                       "not minimised: alone on a fresh device it did not fire, nor after any one input before it; "
-                       "the {} input(s) before it are kept to replay it",
+                       "not minimised: alone on a fresh device it did not fire, and no one input before it was "
+                       "found to make it fire; the {} input(s) before it are kept to replay it",
                        r.history.size())
                  : "not minimised: the target stopped answering a fresh device";
     } else {
