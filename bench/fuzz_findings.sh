@@ -7,8 +7,10 @@
 #
 #   bench/fuzz_findings.sh [SECONDS] [BUG...]     default 60 s, every seeded bug
 #
-# FUZZ_FINDINGS_KEEP=DIR keeps each bug's run folder (DIR/BUG: summary.json, findings) instead of
-# deleting it: an hour's run is worth reading again (new findings in each ten minutes, the keys).
+# FUZZ_FINDINGS_KEEP=DIR keeps each bug's run folder (DIR/BUG, with fuzz/summary.json and
+# fuzz/findings) instead of deleting it: an hour's run is worth reading again (new findings in
+# each ten minutes, the keys). A bug whose DIR/BUG is already there is not run: its old findings
+# and corpus would count in the new row.
 #
 # Needs build/dev/mdmconform (BENCH_BIN) and a built target_fuzzer (it finds it itself).
 set -euo pipefail
@@ -31,6 +33,10 @@ fi
 echo "| seeded bug | inputs | unique findings in ${seconds} s | per hour at that rate | in each quarter of the run | hits | minimised | oracles |"
 echo "|---|---|---|---|---|---|---|---|"
 for bug in "${bugs[@]}"; do
+  if [[ -e "$work/$bug" ]]; then
+    echo "| $bug | - | not run: $work/$bug is already there | - | - | - | - | - |"
+    continue
+  fi
   timeout --kill-after=10 $((seconds + 120)) "$bin" fuzz --seeded-bug "$bug" --max-time "$seconds" --seed 1 \
     --out "$work/$bug" --quiet >/dev/null 2>&1 || true
   s="$work/$bug/fuzz/summary.json"
